@@ -1,0 +1,1 @@
+"""Tandem: a real-time collaboration backend driven by MongoDB change streams."""

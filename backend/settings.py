@@ -1,0 +1,211 @@
+"""One settings object, decoded from the environment once at start-up.
+
+Nothing else in Tandem reads the environment: `load_settings()` is called by
+the CLI, and the resulting `Settings` is passed to everything that needs it.
+A bad or missing value stops start-up with one `SettingsError` that lists
+every problem at once. Every variable is documented in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from typing import Literal, Mapping
+
+import msgspec
+
+AuthMode = Literal["supabase", "dev"]
+AIProvider = Literal["groq", "ollama", "offline"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "your-secret", "please-change", "xxx", "todo"}
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # storage
+    mongodb_uri: str | None = None
+    mongodb_db: str = "tandem"
+    # auth
+    auth_mode: AuthMode = "supabase"
+    supabase_url: str | None = None
+    supabase_jwt_secret: str | None = None
+    supabase_jwks_url: str | None = None
+    supabase_service_key: str | None = None
+    supabase_anon_key: str | None = None
+    jwt_audience: str = "authenticated"
+    jwt_issuer: str | None = None
+    dev_token_ttl: int = 3600  # seconds
+    # AI
+    ai_provider: AIProvider | None = None  # None: groq with a key, else offline
+    groq_api_key: str | None = None
+    groq_model: str = "llama-3.3-70b-versatile"
+    groq_base_url: str | None = None
+    ollama_url: str = "http://127.0.0.1:11434"
+    ollama_model: str = "llama3.1"
+    ai_timeout: float = 60.0
+    # worker
+    checkin_cron: str = "0 2 * * *"
+    checkin_tz: str = "UTC"
+    checkin_batch_size: int = 20
+    approval_ttl: int = 72 * 3600  # seconds
+    job_lease: int = 60  # seconds
+    job_max_attempts: int = 5
+    job_retention: int = 7 * 86400  # seconds
+    # HTTP
+    cors_origins: tuple[str, ...] = ()
+    log_level: LogLevel = "INFO"
+    frontend_dist: str | None = None
+    # limits
+    max_body_bytes: int = 1_048_576
+    max_message_chars: int = 4000
+    max_document_bytes: int = 2 * 1_048_576
+    action_rate_limit: int = 120  # actions per user per window
+    action_rate_window: int = 60  # seconds
+    ws_max_frame_bytes: int = 65_536
+    ws_rate_limit: int = 50  # frames per second per connection (burst of twice that)
+    ws_queue_size: int = 1000  # events buffered per slow subscriber before 4009
+    ws_auth_timeout: float = 10.0
+    ws_ping_interval: float = 20.0
+    ws_per_message_deflate: bool = False
+    change_history: int = 10_000  # events the embedded store's change stream keeps
+    hub_history: int = 256  # events kept per collaboration for sinceVersion catch-up
+    presence_ttl: int = 60  # seconds
+
+    @property
+    def embedded(self) -> bool:
+        return not self.mongodb_uri
+
+    @property
+    def dev(self) -> bool:
+        return self.auth_mode == "dev"
+
+    @property
+    def ai(self) -> str:
+        if self.ai_provider:
+            return self.ai_provider
+        return "groq" if self.groq_api_key else "offline"
+
+    @property
+    def issuer(self) -> str | None:
+        if self.jwt_issuer:
+            return self.jwt_issuer
+        if self.supabase_url:
+            return self.supabase_url.rstrip("/") + "/auth/v1"
+        return None
+
+    @property
+    def jwks_url(self) -> str | None:
+        if self.supabase_jwks_url:
+            return self.supabase_jwks_url
+        if self.supabase_url:
+            return self.supabase_url.rstrip("/") + "/auth/v1/.well-known/jwks.json"
+        return None
+
+
+class SettingsError(Exception):
+    """Start-up cannot go on; `problems` lists every bad or missing value."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("Tandem cannot start; fix these settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_DURATION_FIELDS = {"approval_ttl", "job_lease", "job_retention", "dev_token_ttl", "presence_ttl", "action_rate_window"}
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> int:
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError("expected a duration like 90, 90s, 15m, 72h or 7d")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _convert(name: str, raw: str, field_type: object) -> object:
+    if name in _DURATION_FIELDS:
+        return _duration(raw)
+    if name == "cors_origins":
+        return tuple(o.strip() for o in raw.split(",") if o.strip())
+    if field_type is bool or name == "ws_per_message_deflate":
+        low = raw.strip().lower()
+        if low in {"1", "true", "yes", "on"}:
+            return True
+        if low in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError("expected true or false")
+    if name == "log_level":
+        raw = raw.upper()
+    return msgspec.convert(raw, field_type, strict=False)
+
+
+def _check(s: Settings) -> list[str]:
+    problems = []
+    positive = ["checkin_batch_size", "approval_ttl", "max_body_bytes", "max_message_chars", "max_document_bytes",
+                "action_rate_limit", "action_rate_window", "ws_max_frame_bytes", "ws_rate_limit", "ws_queue_size",
+                "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl"]
+    for name in positive:
+        if getattr(s, name) <= 0:
+            problems.append(f"{name.upper()} must be greater than 0")
+    if s.max_document_bytes > 15 * 1_048_576:
+        problems.append("MAX_DOCUMENT_BYTES must stay under MongoDB's 16 MB limit (at most 15728640)")
+    if s.mongodb_uri and not s.mongodb_uri.startswith(("mongodb://", "mongodb+srv://")):
+        problems.append("MONGODB_URI must start with mongodb:// or mongodb+srv://")
+    if len(s.checkin_cron.split()) != 5:
+        problems.append("CHECKIN_CRON must be a 5-field cron expression, e.g. '0 2 * * *'")
+    try:
+        import zoneinfo
+
+        zoneinfo.ZoneInfo(s.checkin_tz)
+    except Exception:
+        problems.append(f"CHECKIN_TZ: unknown time zone {s.checkin_tz!r}")
+    if s.auth_mode == "supabase":
+        secret = s.supabase_jwt_secret
+        if secret is not None and (secret.strip().lower() in _PLACEHOLDERS or len(secret) < 32):
+            problems.append("SUPABASE_JWT_SECRET is a placeholder or shorter than 32 characters")
+        if not secret and not s.jwks_url:
+            problems.append("AUTH_MODE=supabase needs SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL / SUPABASE_JWKS_URL (JWKS)")
+        if not s.issuer:
+            problems.append("AUTH_MODE=supabase needs SUPABASE_URL or JWT_ISSUER to check the token issuer")
+    if s.ai_provider == "groq" and not s.groq_api_key:
+        problems.append("AI_PROVIDER=groq needs GROQ_API_KEY")
+    return problems
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Decode the settings from `env` (default: the process environment).
+
+    `overrides` are values set by the command (e.g. `tandem dev` sets
+    auth_mode="dev"); the environment wins over them where both are given.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, object] = dict(overrides)
+    problems: list[str] = []
+    for field in msgspec.structs.fields(Settings):
+        raw = env.get(field.name.upper())
+        if raw is None or raw == "":
+            continue
+        try:
+            values[field.name] = _convert(field.name, raw, field.type)
+        except (msgspec.ValidationError, ValueError) as exc:
+            problems.append(f"{field.name.upper()}={raw!r}: {exc}")
+    if problems:
+        raise SettingsError(problems)
+    try:
+        settings = Settings(**values)  # type: ignore[arg-type]
+    except (TypeError, msgspec.ValidationError) as exc:  # pragma: no cover - overrides from code
+        raise SettingsError([str(exc)]) from exc
+    problems = _check(settings)
+    if problems:
+        raise SettingsError(problems)
+    if settings.dev and not settings.supabase_jwt_secret:
+        settings = msgspec.structs.replace(settings, supabase_jwt_secret=secrets.token_urlsafe(48))
+    return settings
+
+
+def test_settings(**overrides: object) -> Settings:
+    """Settings for tests: dev auth on the embedded store, nothing read from the environment."""
+    base: dict[str, object] = {"auth_mode": "dev", "supabase_jwt_secret": "test-secret-" + "x" * 40}
+    base.update(overrides)
+    return load_settings({}, **base)
