@@ -1,0 +1,62 @@
+# Tandem: `make run` and `make test` install what they need, then run.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_STAMP := $(VENV)/.stamp-pip
+NPM_STAMP := frontend/node_modules/.stamp-npm
+SPA := frontend/dist/index.html
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install system-deps frontend pytest frontend-test e2e clean
+
+run: install $(SPA)
+	$(VENV)/bin/tandem dev --host $(HOST) --port $(PORT)
+
+test: install system-deps $(SPA)
+	$(PY) -m pytest
+	cd frontend && npm test
+	cd frontend && npm run e2e
+
+install: $(PIP_STAMP) $(NPM_STAMP)
+
+$(PIP_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(NPM_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+$(SPA): $(NPM_STAMP) $(shell find frontend/src frontend/index.html -type f 2>/dev/null)
+	cd frontend && npm run build
+
+frontend: $(SPA)
+
+# Debian's chromium (browser tests), nginx (the real proxy in front) and docker-compose
+# (validating the compose files), installed only where missing.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+pytest: install
+	$(PY) -m pytest
+
+frontend-test: $(NPM_STAMP)
+	cd frontend && npm test
+
+e2e: install system-deps $(SPA)
+	cd frontend && npm run e2e
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist test-output

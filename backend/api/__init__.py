@@ -1,0 +1,1 @@
+"""The HTTP layer: a Starlette app over the runtime's services."""

@@ -1,0 +1,59 @@
+"""`create_app(settings)`: the Starlette app, its middleware stack and its lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute
+
+from backend.api import openapi
+from backend.api.errors import HANDLERS
+from backend.api.middleware import BodyLimit, RequestContext
+from backend.api.ratelimit import RateLimiter
+from backend.api.routes import actions, collaborations, session, system
+from backend.runtime import Runtime
+from backend.settings import Settings
+
+Hook = Callable[[Runtime, Starlette], Awaitable[Any]]
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None, extra_routes: list[BaseRoute] = (),
+               on_start: list[Hook] = (), on_stop: list[Hook] = ()) -> Starlette:
+    """Build the API. `runtime` may be given (tests, `tandem dev`); else the lifespan opens one."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = runtime is None
+        rt = runtime or await Runtime.open(settings)
+        rt.extras.setdefault("ratelimiter", RateLimiter(settings.action_rate_limit, settings.action_rate_window))
+        app.state.runtime = rt
+        for hook in on_start:
+            await hook(rt, app)
+        try:
+            yield
+        finally:
+            for hook in reversed(on_stop):
+                await hook(rt, app)
+            if own:
+                await rt.close()
+
+    routes: list[BaseRoute] = [*system.routes, *session.routes, *collaborations.routes, *actions.routes,
+                               *openapi.routes(), *extra_routes]
+    if settings.dev:
+        routes += session.dev_routes
+    middleware = [Middleware(RequestContext), Middleware(BodyLimit, limit=settings.max_body_bytes)]
+    if settings.cors_origins:
+        middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                                        allow_methods=["GET", "POST"], allow_headers=["authorization",
+                                                                                      "content-type",
+                                                                                      "x-request-id"]))
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=HANDLERS, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.openapi = openapi.build(settings.dev)
+    if runtime is not None:
+        app.state.runtime = runtime
+    return app

@@ -1,0 +1,46 @@
+"""JSON in and out: msgspec-encoded responses and strict request bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend.errors import InvalidRequest
+from backend.wire import encode
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return encode(content)
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or `invalid_request`."""
+    body = await request.body()
+    if not body:
+        raise InvalidRequest("The request needs a JSON body.")
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return data
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"Query parameter {name!r} must be an integer.", {"parameter": name}) from None
+    if not low <= value <= high:
+        raise InvalidRequest(f"Query parameter {name!r} must be between {low} and {high}.", {"parameter": name})
+    return value

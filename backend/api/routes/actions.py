@@ -1,0 +1,70 @@
+"""`POST /api/actions/{name}`: run one action of the catalogue as the caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend.api.auth import principal
+from backend.api.responses import JSON, read_json
+from backend.auth.tokens import Principal
+from backend.domain.models import Actor
+from backend.engine import Applied, NeedsApproval
+from backend.errors import TandemError, ValidationFailed
+from backend.wire import public
+
+_BODY_FIELDS = {"collaborationId", "expectedVersion", "payload"}
+
+
+async def run_action(request: Request, who: Principal, name: str, collaboration_id: Any, payload: Any,
+                     expected_version: Any) -> Applied | NeedsApproval:
+    runtime = request.app.state.runtime
+    runtime.extras["ratelimiter"].hit(who.id)
+    try:
+        outcome = await runtime.engine.run(name, Actor.user(who.id), collaboration_id, payload,
+                                           expected_version=expected_version, actor_email=who.email)
+    except TandemError as exc:
+        runtime.metrics.actions.labels(name if name in _known() else "unknown", exc.code).inc()
+        raise
+    runtime.metrics.actions.labels(name, "approval" if isinstance(outcome, NeedsApproval) else "applied").inc()
+    return outcome
+
+
+def _known() -> set[str]:
+    from backend.domain.catalogue import CATALOGUE
+
+    return set(CATALOGUE)
+
+
+def _check_body(body: dict[str, Any]) -> None:
+    unknown = sorted(set(body) - _BODY_FIELDS)
+    if unknown:
+        raise ValidationFailed([{"path": k, "message": "Unknown field"} for k in unknown])
+    version = body.get("expectedVersion")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        raise ValidationFailed.at("expectedVersion", "Must be a positive integer")
+    cid = body.get("collaborationId")
+    if cid is not None and not isinstance(cid, str):
+        raise ValidationFailed.at("collaborationId", "Must be a string")
+
+
+async def action(request: Request) -> Response:
+    who = await principal(request)
+    body = await read_json(request)
+    _check_body(body)
+    name = request.path_params["name"]
+    outcome = await run_action(request, who, name, body.get("collaborationId"), body.get("payload"),
+                               body.get("expectedVersion"))
+    if isinstance(outcome, NeedsApproval):
+        return JSON({"approval": public(outcome.approval)}, status_code=202)
+    answer: dict[str, Any] = {"collaborationId": outcome.collaborationId, "version": outcome.version,
+                              "result": outcome.result}
+    if outcome.followups:
+        answer["followups"] = outcome.followups
+    return JSON(answer)
+
+
+routes = [Route("/api/actions/{name}", action, methods=["POST"])]

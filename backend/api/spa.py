@@ -1,0 +1,31 @@
+"""Serving the built SPA from the API (used by `tandem dev`): files, else index.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from backend.errors import NotFound
+
+
+def routes(dist: Path) -> list[Route]:
+    root = dist.resolve()
+    index = root / "index.html"
+
+    async def serve(request: Request) -> Response:
+        path = request.path_params.get("path", "")
+        if path.startswith(("api/", "ws")) or path in {"api", "metrics"}:
+            raise NotFound("Not found.")
+        candidate = (root / path).resolve()
+        if path and candidate.is_file() and root in candidate.parents:
+            immutable = path.startswith("assets/")
+            headers = {"Cache-Control": "public, max-age=31536000, immutable" if immutable else "no-cache"}
+            return FileResponse(candidate, headers=headers)
+        if path.startswith("assets/"):
+            raise NotFound("Not found.")
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    return [Route("/", serve, methods=["GET", "HEAD"]), Route("/{path:path}", serve, methods=["GET", "HEAD"])]

@@ -1,0 +1,53 @@
+"""Assembling the processes: the API app, and the all-in-one dev app.
+
+Each later layer (realtime, worker) adds its start/stop hooks and routes here,
+so `backend.api.app.create_app` stays about HTTP alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+
+from backend.api.app import create_app
+from backend.runtime import Runtime
+from backend.settings import Settings
+
+log = logging.getLogger("tandem")
+
+
+def _layers(settings: Settings, *, with_worker: bool) -> tuple[list[Any], list[Any], list[Any]]:
+    routes: list[Any] = []
+    on_start: list[Any] = []
+    on_stop: list[Any] = []
+    return routes, on_start, on_stop
+
+
+def build_api(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+    routes, on_start, on_stop = _layers(settings, with_worker=False)
+    return create_app(settings, runtime=runtime, extra_routes=routes, on_start=on_start, on_stop=on_stop)
+
+
+def build_dev(settings: Settings, dist: Path, *, seed: bool = True) -> tuple[Starlette, str]:
+    from backend import demo
+    from backend.api import spa
+
+    routes, on_start, on_stop = _layers(settings, with_worker=True)
+
+    async def seed_demo(runtime: Runtime, app: Starlette) -> None:
+        if seed:
+            info = await demo.seed(runtime)
+            log.info("demo data ready", extra=info)
+
+    notes = [f"Dev mode: sign in with any email (demo users: {demo.ALICE}, {demo.BOB}).",
+             "  curl -s -X POST {url}/api/auth/dev-login -H 'content-type: application/json' "
+             f"-d '{{\"email\": \"{demo.ALICE}\"}}'"]
+    if (dist / "index.html").is_file():
+        routes = routes + spa.routes(dist)
+    else:
+        notes.append(f"The SPA is not built ({dist}); run `make run` or `cd frontend && npm run build`.")
+    app = create_app(settings, extra_routes=routes, on_start=[*on_start, seed_demo], on_stop=on_stop)
+    return app, "\n".join(notes)

@@ -1,0 +1,88 @@
+"""`tandem`: the command line. Settings are read here, once, and passed in."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from backend.settings import Settings, SettingsError, load_settings
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
+SETTINGS_OVERRIDES: dict[str, dict[str, Any]] = {"dev": {"auth_mode": "dev"}}
+
+
+def command(name: str) -> Callable[[Callable[[argparse.Namespace, Settings], int]], Any]:
+    def register(fn: Callable[[argparse.Namespace, Settings], int]) -> Any:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _default_dist() -> Path:
+    return Path(__file__).resolve().parent.parent / "frontend" / "dist"
+
+
+@command("api")
+def api(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.app import build_api
+    from backend.serve import serve
+
+    asyncio.run(serve(build_api(settings), settings, args.host, args.port))
+    return 0
+
+
+@command("dev")
+def dev(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.app import build_dev
+    from backend.serve import serve
+
+    dist = Path(settings.frontend_dist) if settings.frontend_dist else _default_dist()
+    app, notes = build_dev(settings, dist, seed=not args.no_demo)
+    asyncio.run(serve(app, settings, args.host, args.port, banner=notes))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tandem", description="Tandem: real-time collaboration on MongoDB.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, helptext in (("api", "run the API (REST + WebSocket)"),
+                           ("dev", "API + worker on the embedded store, dev auth, demo data, the SPA")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("--host", default="127.0.0.1")
+        s.add_argument("--port", type=int, default=8000)
+        if name == "dev":
+            s.add_argument("--no-demo", action="store_true", help="start empty, without demo data")
+    for extend in _EXTENSIONS:
+        extend(sub)
+    return p
+
+
+_EXTENSIONS: list[Callable[[Any], None]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        import worker.cli as worker_cli  # the worker's commands: worker, checkin, jobs
+
+        _EXTENSIONS.append(worker_cli.add_commands)
+        COMMANDS.update(worker_cli.COMMANDS)
+    except ImportError:  # pragma: no cover - the worker package is part of the project
+        pass
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(**SETTINGS_OVERRIDES.get(args.command, {}))
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    from backend.logs import configure
+
+    configure(settings.log_level)
+    return COMMANDS[args.command](args, settings)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure domain logic: models, roles and the action catalogue. No I/O here."""

@@ -1,0 +1,225 @@
+"""What each action does to a collaboration: pure functions, no I/O.
+
+`apply(name, collaboration, payload, ctx)` returns an `Effect`: the new
+collaboration (a changed copy, never the input), or a message to insert, and
+the action's result. Lifecycle and membership invariants raise the project's
+errors (`invalid_transition`, `not_found`, `validation_failed`).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any, Callable
+
+import msgspec
+
+from backend.domain import payloads as p
+from backend.domain.catalogue import AI_ACTIONS, DEFAULT_PROTECTED
+from backend.domain.models import (
+    Activity, Actor, Collaboration, CollaborationSettings, Member, Message, to_doc,
+)
+from backend.errors import InvalidTransition, NotFound, ValidationFailed
+
+
+class Context(msgspec.Struct):
+    actor: Actor
+    now: datetime
+    new_id: Callable[[str], str]
+    actor_email: str | None = None
+    resolved_user: dict[str, Any] | None = None  # addMember: {"id", "email"} from the directory
+    rules: list[dict[str, Any]] | None = None  # addRule/updateRule: the validated rule set
+
+
+class Effect(msgspec.Struct):
+    collaboration: Collaboration | None = None
+    message: Message | None = None
+    result: dict[str, Any] = {}
+
+
+def _actor_doc(actor: Actor) -> dict[str, Any]:
+    return msgspec.to_builtins(actor)
+
+
+def create_collaboration(payload: p.CreateCollaboration, ctx: Context) -> Effect:
+    now = ctx.now
+    owner = Member(userId=ctx.actor.id or "", email=ctx.actor_email, role="owner", joinedAt=now)
+    collab = Collaboration(
+        _id=ctx.new_id("col"), title=payload.title.strip(), description=payload.description,
+        status="active", members=[owner], memberIds=[owner.userId], activities=[],
+        settings=CollaborationSettings(protectedActions=list(DEFAULT_PROTECTED)), rules=[],
+        version=1, createdAt=now, updatedAt=now, lastActivityAt=now,
+    )
+    return Effect(collaboration=collab, result={"collaborationId": collab.id})
+
+
+def _find_activity(c: Collaboration, activity_id: str) -> Activity:
+    activity = c.activity(activity_id)
+    if activity is None:
+        raise NotFound("No such activity.", {"activityId": activity_id})
+    return activity
+
+
+def _move(activity: Activity, allowed_from: tuple[str, ...], to: str) -> None:
+    if activity.status not in allowed_from:
+        raise InvalidTransition(
+            f"An activity that is {activity.status} cannot become {to}.",
+            {"activityId": activity.id, "from": activity.status, "to": to},
+        )
+    activity.status = to  # type: ignore[assignment]
+
+
+def _member(c: Collaboration, user_id: str) -> Member:
+    member = c.member(user_id)
+    if member is None:
+        raise NotFound("No such member.", {"userId": user_id})
+    return member
+
+
+def _keep_an_owner(c: Collaboration, leaving: Member) -> None:
+    if leaving.role == "owner" and len(c.owners()) == 1:
+        raise InvalidTransition("A collaboration always has an owner: make someone else owner first.",
+                                {"userId": leaving.userId})
+
+
+def _update_details(c: Collaboration, payload: p.UpdateDetails, ctx: Context) -> dict[str, Any]:
+    if payload.title is not None:
+        c.title = payload.title.strip()
+    if payload.description is not None:
+        c.description = payload.description
+    return {}
+
+
+def _archive(c: Collaboration, payload: p.Empty, ctx: Context) -> dict[str, Any]:
+    c.status = "archived"
+    return {}
+
+
+def _add_member(c: Collaboration, payload: p.AddMember, ctx: Context) -> dict[str, Any]:
+    user = ctx.resolved_user or {}
+    user_id = user.get("id")
+    if not user_id:
+        raise ValidationFailed.at("payload.email", "Could not resolve that email to a user")
+    if c.member(user_id):
+        raise InvalidTransition("That person is already a member.", {"userId": user_id})
+    c.members.append(Member(userId=user_id, email=user.get("email") or payload.email.lower(),
+                            role=payload.role, joinedAt=ctx.now))
+    c.memberIds.append(user_id)
+    return {"userId": user_id}
+
+
+def _remove_member(c: Collaboration, payload: p.RemoveMember, ctx: Context) -> dict[str, Any]:
+    member = _member(c, payload.userId)
+    _keep_an_owner(c, member)
+    c.members = [m for m in c.members if m.userId != member.userId]
+    c.memberIds = [uid for uid in c.memberIds if uid != member.userId]
+    return {"userId": member.userId}
+
+
+def _change_role(c: Collaboration, payload: p.ChangeRole, ctx: Context) -> dict[str, Any]:
+    member = _member(c, payload.userId)
+    if member.role == payload.role:
+        raise InvalidTransition(f"That member is already {payload.role}.", {"userId": member.userId})
+    if payload.role != "owner":
+        _keep_an_owner(c, member)
+    member.role = payload.role
+    return {"userId": member.userId, "role": payload.role}
+
+
+def _leave(c: Collaboration, payload: p.Empty, ctx: Context) -> dict[str, Any]:
+    return _remove_member(c, p.RemoveMember(userId=ctx.actor.id or ""), ctx)
+
+
+def _propose(c: Collaboration, payload: p.ProposeActivity, ctx: Context) -> dict[str, Any]:
+    if payload.assigneeId is not None and c.member(payload.assigneeId) is None:
+        raise ValidationFailed.at("payload.assigneeId", "The assignee must be a member")
+    activity = Activity(
+        id=ctx.new_id("act"), title=payload.title.strip(), description=payload.description,
+        status="proposed", dueAt=payload.dueAt, scheduledFor=None, assigneeId=payload.assigneeId,
+        createdBy=_actor_doc(ctx.actor), createdAt=ctx.now, updatedAt=ctx.now,
+    )
+    c.activities.append(activity)
+    return {"activityId": activity.id}
+
+
+def _schedule(c: Collaboration, payload: p.ScheduleActivity, ctx: Context) -> dict[str, Any]:
+    activity = _find_activity(c, payload.activityId)
+    _move(activity, ("proposed",), "scheduled")
+    activity.scheduledFor = payload.scheduledFor
+    activity.updatedAt = ctx.now
+    return {"activityId": activity.id}
+
+
+def _complete(c: Collaboration, payload: p.CompleteActivity, ctx: Context) -> dict[str, Any]:
+    activity = _find_activity(c, payload.activityId)
+    _move(activity, ("scheduled",), "done")
+    activity.completedAt = ctx.now
+    activity.updatedAt = ctx.now
+    return {"activityId": activity.id}
+
+
+def _cancel(c: Collaboration, payload: p.CancelActivity, ctx: Context) -> dict[str, Any]:
+    activity = _find_activity(c, payload.activityId)
+    _move(activity, ("proposed", "scheduled"), "cancelled")
+    activity.cancelReason = payload.reason
+    activity.updatedAt = ctx.now
+    return {"activityId": activity.id}
+
+
+def _set_protected(c: Collaboration, payload: p.SetProtectedActions, ctx: Context) -> dict[str, Any]:
+    for index, name in enumerate(payload.actions):
+        if name not in AI_ACTIONS:
+            raise ValidationFailed.at(f"payload.actions.{index}",
+                                      f"{name!r} is not an action the AI may take ({', '.join(AI_ACTIONS)})")
+    c.settings.protectedActions = sorted(set(payload.actions))
+    return {"protectedActions": c.settings.protectedActions}
+
+
+def _set_rules(c: Collaboration, payload: Any, ctx: Context) -> dict[str, Any]:
+    if ctx.rules is None:  # pragma: no cover - the engine always validates first
+        raise ValidationFailed.at("payload.rule", "Rule not validated")
+    c.rules = ctx.rules
+    if isinstance(payload, p.RemoveRule):
+        return {"ruleId": payload.ruleId}
+    return {"ruleId": payload.rule.get("id") or ctx.rules[-1]["id"]}
+
+
+_UPDATES: dict[str, Callable[[Collaboration, Any, Context], dict[str, Any]]] = {
+    "updateDetails": _update_details,
+    "archiveCollaboration": _archive,
+    "addMember": _add_member,
+    "removeMember": _remove_member,
+    "changeRole": _change_role,
+    "leaveCollaboration": _leave,
+    "proposeActivity": _propose,
+    "scheduleActivity": _schedule,
+    "completeActivity": _complete,
+    "cancelActivity": _cancel,
+    "setProtectedActions": _set_protected,
+    "addRule": _set_rules,
+    "updateRule": _set_rules,
+    "removeRule": _set_rules,
+}
+
+
+def apply(name: str, collab: Collaboration | None, payload: Any, ctx: Context) -> Effect:
+    """Run action `name` on a copy of `collab`; the input is never changed."""
+    if name == "createCollaboration":
+        return create_collaboration(payload, ctx)
+    assert collab is not None
+    if name == "sendMessage":
+        actor = ctx.actor
+        author = {"type": actor.type, "id": actor.id or actor.runId or actor.ruleId}
+        message = Message(_id=ctx.new_id("msg"), collaborationId=collab.id, author=author,
+                          text=payload.text, createdAt=ctx.now)
+        return Effect(message=message, result={"messageId": message._id})
+    changed = copy.deepcopy(collab)
+    result = _UPDATES[name](changed, payload, ctx)
+    changed.version = collab.version + 1
+    changed.updatedAt = ctx.now
+    changed.lastActivityAt = ctx.now
+    return Effect(collaboration=changed, result=result)
+
+
+def as_doc(collab: Collaboration) -> dict[str, Any]:
+    return to_doc(collab)

@@ -1,0 +1,148 @@
+"""Payload shapes of the action catalogue, validated with msgspec.
+
+Unknown fields, wrong types and out-of-range values are refused with
+`validation_failed` naming the failing field (`payload.title`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from backend.errors import ValidationFailed
+
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Description = Annotated[str, msgspec.Meta(max_length=5000)]
+Reason = Annotated[str, msgspec.Meta(max_length=1000)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+RoleName = Literal["owner", "editor", "viewer"]
+
+
+class _Payload(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+class CreateCollaboration(_Payload):
+    title: Title
+    description: Description | None = None
+
+
+class UpdateDetails(_Payload):
+    title: Title | None = None
+    description: Description | None = None
+
+
+class Empty(_Payload):
+    pass
+
+
+class AddMember(_Payload):
+    email: Email
+    role: RoleName
+
+
+class RemoveMember(_Payload):
+    userId: Id
+
+
+class ChangeRole(_Payload):
+    userId: Id
+    role: RoleName
+
+
+class ProposeActivity(_Payload):
+    title: Title
+    description: Description | None = None
+    dueAt: datetime | None = None
+    assigneeId: Id | None = None
+
+
+class ScheduleActivity(_Payload):
+    activityId: Id
+    scheduledFor: datetime
+
+
+class CompleteActivity(_Payload):
+    activityId: Id
+
+
+class CancelActivity(_Payload):
+    activityId: Id
+    reason: Reason | None = None
+
+
+class SendMessage(_Payload):
+    text: str
+
+
+class SetProtectedActions(_Payload):
+    actions: Annotated[list[str], msgspec.Meta(max_length=32)]
+
+
+class AddRule(_Payload):
+    rule: dict[str, Any]
+
+
+class UpdateRule(_Payload):
+    rule: dict[str, Any]
+
+
+class RemoveRule(_Payload):
+    ruleId: Id
+
+
+_PATH = re.compile(r" - at `\$(.*)`$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _field_path(message: str) -> tuple[str, str]:
+    unknown = re.search(r"unknown field `([^`]*)`", message)
+    match = _PATH.search(message)
+    if unknown:
+        prefix = "payload" + (re.sub(r"\[(\d+)\]", r".\1", match.group(1)) if match else "")
+        return f"{prefix}.{unknown.group(1)}", "Unknown field"
+    if not match:
+        return "payload", message
+    inner = match.group(1)
+    path = "payload" + re.sub(r"\[(\d+)\]", r".\1", inner)
+    return path, message[: match.start()]
+
+
+def decode(kind: type[_Payload], raw: Any, *, max_message_chars: int = 4000) -> Any:
+    """Validate `raw` into the payload struct `kind`, or raise ValidationFailed."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ValidationFailed.at("payload", "Expected an object")
+    try:
+        # Non-strict only where a JSON string must become a datetime.
+        payload = msgspec.convert(raw, kind, strict=not _has_datetime(kind))
+    except msgspec.ValidationError as exc:
+        path, message = _field_path(str(exc))
+        raise ValidationFailed.at(path, message) from None
+    _extra_checks(payload, max_message_chars)
+    return payload
+
+
+def _has_datetime(kind: type[_Payload]) -> bool:
+    return kind in (ProposeActivity, ScheduleActivity)
+
+
+def _extra_checks(payload: Any, max_message_chars: int) -> None:
+    for field in msgspec.structs.fields(payload):
+        value = getattr(payload, field.name)
+        if isinstance(value, str) and field.name in {"title", "text"} and not value.strip():
+            raise ValidationFailed.at(f"payload.{field.name}", "Must not be blank")
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValidationFailed.at(f"payload.{field.name}", "A time needs a zone, e.g. 2026-11-23T10:00:00Z")
+    if isinstance(payload, SendMessage):
+        if not 1 <= len(payload.text) <= max_message_chars:
+            raise ValidationFailed.at("payload.text", f"Must be 1 to {max_message_chars} characters")
+    if isinstance(payload, AddMember) and not _EMAIL.match(payload.email):
+        raise ValidationFailed.at("payload.email", "Not an email address")
+    if isinstance(payload, UpdateDetails) and payload.title is None and payload.description is None:
+        raise ValidationFailed.at("payload", "Give a title or a description")

@@ -1,0 +1,256 @@
+"""The action engine: one path for every action, whoever runs it.
+
+A user's REST call, the AI's proposal, a rule's follow-up and an approval
+being carried out all come through `ActionEngine.run`, which reads as a chain
+of checks: the action exists → its payload is valid → the collaboration
+exists and the actor may see it → the actor's role suffices → the version is
+the expected one → the owner's rules allow it → AI protection → apply (pure)
+→ one atomic write: the document at version + 1 and its audit entry.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Awaitable, Callable
+
+import msgspec
+
+from backend import rules as rule_engine
+from backend.clock import utcnow
+from backend.domain import actions, payloads
+from backend.domain.catalogue import ALLOWED_WHEN_ARCHIVED, CATALOGUE, ActionSpec
+from backend.domain.diff import update_for
+from backend.domain.models import Actor, Collaboration, from_doc, to_doc
+from backend.domain.roles import at_least
+from backend.errors import Forbidden, InvalidTransition, NotFound, RuleDenied, ValidationFailed, VersionConflict
+from backend.ids import new_id
+from backend.settings import Settings
+
+MAX_RETRIES = 8
+
+
+class Applied(msgspec.Struct):
+    collaborationId: str
+    version: int
+    result: dict[str, Any]
+    action: str = ""
+    collaboration: dict[str, Any] | None = None  # the stored document after the action
+    followups: list[dict[str, Any]] = []
+
+
+class NeedsApproval(msgspec.Struct):
+    approval: dict[str, Any]  # the stored approval document
+
+
+Outcome = Applied | NeedsApproval
+
+
+class ActionEngine:
+    def __init__(self, store: Any, settings: Settings, directory: Any,
+                 on_approval: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+                 clock: Callable[[], Any] = utcnow):
+        self.clock = clock
+        self.store = store
+        self.settings = settings
+        self.directory = directory
+        self._on_approval = on_approval
+
+    async def run(self, name: str, actor: Actor, collaboration_id: str | None, payload: Any, *,
+                  expected_version: int | None = None, actor_email: str | None = None,
+                  approval_id: str | None = None, reason: str | None = None, depth: int = 0) -> Outcome:
+        spec = _spec(name)
+        decoded = payloads.decode(spec.payload, payload, max_message_chars=self.settings.max_message_chars)
+        if spec.kind == "create":
+            return await self._create(spec, actor, decoded, actor_email)
+        if not isinstance(collaboration_id, str) or not collaboration_id:
+            raise ValidationFailed.at("collaborationId", "Required")
+        for _ in range(MAX_RETRIES):
+            outcome = await self._attempt(spec, actor, collaboration_id, payload, decoded, expected_version,
+                                          actor_email, approval_id, reason, depth)
+            if outcome is not None:
+                return outcome
+        raise VersionConflict("The collaboration kept changing; try again.")
+
+    async def _attempt(self, spec: ActionSpec, actor: Actor, collaboration_id: str, raw: Any, payload: Any,
+                       expected_version: int | None, actor_email: str | None, approval_id: str | None,
+                       reason: str | None, depth: int) -> Outcome | None:
+        doc = await self.store.collaborations.get(collaboration_id)
+        if doc is None:
+            raise NotFound("No such collaboration.", {"collaborationId": collaboration_id})
+        collab = from_doc(doc, Collaboration)
+        _authorize(spec, collab, actor)
+        _check_version(collab, expected_version)
+        _check_status(spec, collab)
+        now = self.clock()
+        verdict = self._rules(spec, collab, actor, raw, now, depth)
+        if approval_id is None and (verdict.require_approval or _protected(spec, collab, actor)):
+            why = reason or (verdict.reason if verdict.require_approval else None)
+            return await self._propose(spec, collab, actor, payload, why, verdict.require_approval)
+        ctx = actions.Context(actor=actor, now=now, new_id=new_id, actor_email=actor_email)
+        await self._prepare(spec, collab, payload, ctx)
+        effect = actions.apply(spec.name, collab, payload, ctx)
+        audit = _audit(spec, collab, actor, payload, now, approval_id, verdict.fired)
+        if effect.message is not None:
+            await self.store.messages.insert(to_doc(effect.message), audit)
+            return Applied(collab.id, collab.version, effect.result, spec.name, None,
+                           await self._followups(verdict, collab.id, depth))
+        assert effect.collaboration is not None
+        new_doc = to_doc(effect.collaboration)
+        new_doc["lastAction"] = {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}
+        audit["version"], audit["versioned"] = collab.version + 1, True
+        update = update_for(doc, new_doc)
+        if not await self.store.collaborations.apply(collab.id, collab.version, new_doc, update, audit):
+            if expected_version is not None:
+                raise VersionConflict("The collaboration changed meanwhile.",
+                                      {"expectedVersion": expected_version})
+            return None
+        return Applied(collab.id, collab.version + 1, effect.result, spec.name, new_doc,
+                       await self._followups(verdict, collab.id, depth))
+
+    async def _create(self, spec: ActionSpec, actor: Actor, payload: Any, actor_email: str | None) -> Applied:
+        if not actor.is_user:
+            raise Forbidden("Only a signed-in user can create a collaboration.")
+        now = self.clock()
+        ctx = actions.Context(actor=actor, now=now, new_id=new_id, actor_email=actor_email)
+        effect = actions.apply(spec.name, None, payload, ctx)
+        assert effect.collaboration is not None
+        doc = to_doc(effect.collaboration)
+        doc["lastAction"] = {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}
+        audit = _audit(spec, effect.collaboration, actor, payload, now, None, [])
+        audit["version"], audit["versioned"] = 1, True
+        await self.store.collaborations.insert(doc, audit)
+        return Applied(doc["_id"], 1, effect.result, spec.name, doc)
+
+    async def _prepare(self, spec: ActionSpec, collab: Collaboration, payload: Any, ctx: actions.Context) -> None:
+        """The I/O an action needs before its pure step: directory look-ups, rule validation."""
+        if spec.name == "addMember":
+            ctx.resolved_user = await self.directory.resolve_email(payload.email)
+        elif spec.name in ("addRule", "updateRule", "removeRule"):
+            ctx.rules = _rules_after(spec.name, collab, payload)
+
+    def _rules(self, spec: ActionSpec, collab: Collaboration, actor: Actor, raw: Any, now: Any,
+               depth: int) -> "Verdict":
+        if not collab.rules or spec.name in ("addRule", "updateRule", "removeRule"):
+            return Verdict()
+        outcome = rule_engine.evaluate(
+            collab.rules, action=spec.name, actor=_actor_for_rules(actor), payload=raw if isinstance(raw, dict) else {},
+            collaboration=to_doc(collab), now=now, depth=depth,
+        )
+        if outcome.deny:
+            raise RuleDenied(outcome.deny["ruleId"], outcome.deny["message"])
+        return Verdict(require_approval=list(outcome.require_approval), reason=getattr(outcome, "reason", None),
+                       followups=list(outcome.followups), fired=list(outcome.fired))
+
+    async def _propose(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any,
+                       reason: str | None, rule_ids: list[str]) -> NeedsApproval:
+        now = self.clock()
+        approval: dict[str, Any] = {
+            "_id": new_id("apr"), "collaborationId": collab.id, "action": spec.name,
+            "payload": msgspec.to_builtins(payload), "reason": reason,
+            "proposedBy": msgspec.to_builtins(actor), "status": "pending", "createdAt": now,
+            "expiresAt": now + timedelta(seconds=self.settings.approval_ttl),
+        }
+        if rule_ids:
+            approval["rules"] = rule_ids
+        await self.store.approvals.insert(approval)
+        if self._on_approval is not None:
+            await self._on_approval(approval)
+        return NeedsApproval(approval)
+
+    async def _followups(self, verdict: "Verdict", collaboration_id: str, depth: int) -> list[dict[str, Any]]:
+        """Run the rules' follow-up actions as the rule; a failed follow-up never undoes its trigger."""
+        ran = []
+        for item in verdict.followups:
+            actor = Actor(type="rule", ruleId=item["ruleId"])
+            try:
+                outcome = await self.run(item["action"], actor, collaboration_id, item["payload"], depth=depth + 1)
+                ran.append({"ruleId": item["ruleId"], "action": item["action"], "ok": True,
+                            "approval": isinstance(outcome, NeedsApproval)})
+            except Exception as exc:  # noqa: BLE001 - reported, never fatal to the trigger
+                code = getattr(exc, "code", "internal")
+                ran.append({"ruleId": item["ruleId"], "action": item["action"], "ok": False, "error": code})
+        return ran
+
+
+class Verdict(msgspec.Struct):
+    require_approval: list[str] = []
+    reason: str | None = None
+    followups: list[dict[str, Any]] = []
+    fired: list[str] = []
+
+
+def _spec(name: str) -> ActionSpec:
+    spec = CATALOGUE.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise NotFound(f"Unknown action {name!r}.", {"action": name, "known": sorted(CATALOGUE)})
+    return spec
+
+
+def _authorize(spec: ActionSpec, collab: Collaboration, actor: Actor) -> None:
+    if actor.is_user:
+        member = collab.member(actor.id)
+        if member is None:
+            raise NotFound("No such collaboration.", {"collaborationId": collab.id})
+        if spec.role and not at_least(member.role, spec.role):
+            raise Forbidden(f"{spec.name} needs the {spec.role} role; you are {member.role}.",
+                            {"action": spec.name, "role": member.role, "needs": spec.role})
+        return
+    if spec.ai == "never":
+        raise Forbidden(f"{spec.name} can only be run by a member.", {"action": spec.name})
+
+
+def _check_version(collab: Collaboration, expected: int | None) -> None:
+    if expected is not None and expected != collab.version:
+        raise VersionConflict("The collaboration changed meanwhile.",
+                              {"expectedVersion": expected, "currentVersion": collab.version})
+
+
+def _check_status(spec: ActionSpec, collab: Collaboration) -> None:
+    if collab.status == "archived" and spec.name not in ALLOWED_WHEN_ARCHIVED:
+        raise InvalidTransition("The collaboration is archived.", {"status": "archived"})
+
+
+def _protected(spec: ActionSpec, collab: Collaboration, actor: Actor) -> bool:
+    return actor.is_ai and spec.name in collab.settings.protectedActions
+
+
+def _actor_for_rules(actor: Actor) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": actor.type}
+    if actor.id:
+        out["id"] = actor.id
+    return out
+
+
+def _audit(spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any,
+           approval_id: str | None, fired: list[str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "_id": new_id("aud"), "collaborationId": collab.id, "version": collab.version, "versioned": False,
+        "actor": msgspec.to_builtins(actor), "action": spec.name,
+        "payload": msgspec.to_builtins(payload, builtin_types=(type(now),)), "at": now,
+    }
+    if approval_id:
+        entry["approvalId"] = approval_id
+    if fired:
+        entry["rulesFired"] = fired
+    return entry
+
+
+def _rules_after(name: str, collab: Collaboration, payload: Any) -> list[dict[str, Any]]:
+    current = list(collab.rules)
+    if name == "addRule":
+        rule = rule_engine.validate_rule(payload.rule, path="payload.rule")
+        if any(r.get("id") == rule["id"] for r in current):
+            raise ValidationFailed.at("payload.rule.id", "A rule with that id exists")
+        current.append(rule)
+    elif name == "updateRule":
+        rule_id = payload.rule.get("id")
+        if not isinstance(rule_id, str) or not any(r.get("id") == rule_id for r in current):
+            raise NotFound("No such rule.", {"ruleId": rule_id})
+        rule = rule_engine.validate_rule(payload.rule, path="payload.rule")
+        current = [rule if r.get("id") == rule_id else r for r in current]
+    else:
+        if not any(r.get("id") == payload.ruleId for r in current):
+            raise NotFound("No such rule.", {"ruleId": payload.ruleId})
+        current = [r for r in current if r.get("id") != payload.ruleId]
+    rule_engine.validate_rule_set(current)
+    return current

@@ -1,0 +1,19 @@
+"""The `audit` collection: one entry per applied action, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Audit:
+    def __init__(self, db: Any):
+        self._coll = db["audit"]
+
+    async def page(self, collaboration_id: str, *, before: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"collaborationId": collaboration_id}
+        if before is not None:
+            query["_id"] = {"$lt": before}
+        return await self._coll.find(query).sort("_id", -1).limit(limit).to_list(length=limit)
+
+    async def for_version(self, collaboration_id: str, version: int) -> dict[str, Any] | None:
+        return await self._coll.find_one({"collaborationId": collaboration_id, "version": version, "versioned": True})

@@ -1,0 +1,69 @@
+"""The `collaborations` collection: reads, and versioned writes with their audit entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bson
+
+from backend.errors import DocumentTooLarge
+from backend.store.writes import Writer
+
+
+class Collaborations:
+    def __init__(self, db: Any, writer: Writer, max_document_bytes: int):
+        self._coll = db["collaborations"]
+        self._audit = db["audit"]
+        self._writer = writer
+        self._cap = max_document_bytes
+
+    async def get(self, collaboration_id: str) -> dict[str, Any] | None:
+        if not isinstance(collaboration_id, str):
+            return None
+        return await self._coll.find_one({"_id": collaboration_id})
+
+    async def for_member(self, user_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        cursor = self._coll.find({"memberIds": user_id}).sort([("lastActivityAt", -1), ("_id", -1)]).limit(limit)
+        return await cursor.to_list(length=limit)
+
+    async def active(self, after_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"status": "active"}
+        if after_id:
+            query["_id"] = {"$gt": after_id}
+        return await self._coll.find(query).sort("_id", 1).limit(limit).to_list(length=limit)
+
+    async def owned_by(self, user_id: str) -> list[str]:
+        cursor = self._coll.find({"members": {"$elemMatch": {"userId": user_id, "role": "owner"}}}, {"_id": 1})
+        return [doc["_id"] async for doc in cursor]
+
+    def check_size(self, doc: dict[str, Any]) -> None:
+        size = len(bson.encode(doc))
+        if size > self._cap:
+            raise DocumentTooLarge(
+                f"The collaboration would grow to {size} bytes, past its cap of {self._cap}.",
+                {"size": size, "limit": self._cap},
+            )
+
+    async def insert(self, doc: dict[str, Any], audit: dict[str, Any]) -> None:
+        self.check_size(doc)
+
+        async def write(session: Any) -> None:
+            await self._coll.insert_one(doc, session=session)
+            await self._audit.insert_one(audit, session=session)
+
+        await self._writer.atomically(write)
+
+    async def apply(self, collaboration_id: str, from_version: int, new_doc: dict[str, Any],
+                    update: dict[str, Any], audit: dict[str, Any]) -> bool:
+        """Apply `update` if the stored version is still `from_version`; False if it moved on."""
+        self.check_size(new_doc)
+
+        async def write(session: Any) -> bool:
+            outcome = await self._coll.update_one({"_id": collaboration_id, "version": from_version}, update,
+                                                  session=session)
+            if outcome.matched_count != 1:
+                return False
+            await self._audit.insert_one(audit, session=session)
+            return True
+
+        return await self._writer.atomically(write)

@@ -1,0 +1,40 @@
+"""The `messages` collection, ordered by `_id` (time-sortable)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.store.writes import Writer
+
+
+class Messages:
+    def __init__(self, db: Any, writer: Writer):
+        self._coll = db["messages"]
+        self._audit = db["audit"]
+        self._writer = writer
+
+    async def insert(self, message: dict[str, Any], audit: dict[str, Any]) -> None:
+        async def write(session: Any) -> None:
+            await self._coll.insert_one(message, session=session)
+            await self._audit.insert_one(audit, session=session)
+
+        await self._writer.atomically(write)
+
+    async def page(self, collaboration_id: str, *, after: str | None = None, before: str | None = None,
+                   limit: int = 50) -> list[dict[str, Any]]:
+        """Messages in `_id` order: after `after`, or the latest before `before` (or the latest)."""
+        query: dict[str, Any] = {"collaborationId": collaboration_id}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+            if before is not None:
+                query["_id"]["$lt"] = before
+            return await self._coll.find(query).sort("_id", 1).limit(limit).to_list(length=limit)
+        if before is not None:
+            query["_id"] = {"$lt": before}
+        docs = await self._coll.find(query).sort("_id", -1).limit(limit).to_list(length=limit)
+        docs.reverse()
+        return docs
+
+    async def delete_for(self, collaboration_id: str) -> int:
+        outcome = await self._coll.delete_many({"collaborationId": collaboration_id})
+        return outcome.deleted_count

@@ -1,0 +1,24 @@
+"""`Store`: the repositories over one database handle. Everything above it uses these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.settings import Settings
+from backend.store.approvals import Approvals
+from backend.store.audit import Audit
+from backend.store.collaborations import Collaborations
+from backend.store.messages import Messages
+from backend.store.writes import Writer
+
+
+class Store:
+    def __init__(self, handle: Any, settings: Settings):
+        self.handle = handle
+        self.db = handle.db
+        self.embedded: bool = handle.embedded
+        writer = Writer(handle.client, handle.embedded)
+        self.collaborations = Collaborations(self.db, writer, settings.max_document_bytes)
+        self.messages = Messages(self.db, writer)
+        self.audit = Audit(self.db)
+        self.approvals = Approvals(self.db)
