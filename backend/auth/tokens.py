@@ -1,0 +1,142 @@
+"""Verify Supabase Auth access tokens locally and turn them into a `Principal`.
+
+HS256 tokens are checked with SUPABASE_JWT_SECRET, RS256 and ES256 tokens
+against the project's JWKS (`backend.auth.jwks`). The token's header only
+names the key; which algorithm may verify it is decided by the key's type, so
+an HS256 token cannot borrow a public key as its secret. Every refusal is an
+`Unauthenticated` with one of the stable messages below.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import jwt
+import msgspec
+
+from backend.auth.jwks import JwksCache
+from backend.errors import Unauthenticated
+from backend.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEV_ISSUER = "tandem-dev"
+LEEWAY = 10  # seconds of clock skew tolerated on exp, nbf and iat
+MAX_TOKEN_CHARS = 16_384
+
+MALFORMED = "The token is malformed."
+ALG_NOT_ALLOWED = "The token's signing algorithm is not allowed."
+NO_KEY_ID = "The token does not name its signing key."
+BAD_SIGNATURE = "The token's signature is not valid."
+EXPIRED = "The token has expired."
+NOT_YET_VALID = "The token is not valid yet."
+WRONG_AUDIENCE = "The token is meant for another audience."
+WRONG_ISSUER = "The token comes from another issuer."
+INVALID = "The token is not valid."
+
+_REFUSALS: tuple[tuple[type[Exception], str], ...] = (  # most specific first
+    (jwt.ExpiredSignatureError, EXPIRED),
+    (jwt.ImmatureSignatureError, NOT_YET_VALID),
+    (jwt.InvalidAudienceError, WRONG_AUDIENCE),
+    (jwt.InvalidIssuerError, WRONG_ISSUER),
+    (jwt.InvalidSignatureError, BAD_SIGNATURE),
+    (jwt.InvalidAlgorithmError, ALG_NOT_ALLOWED),
+    (jwt.DecodeError, MALFORMED),
+)
+
+
+def missing_claim(claim: str) -> str:
+    return f"The token has no {claim} claim."
+
+
+class Principal(msgspec.Struct, frozen=True):
+    id: str  # the token's `sub`: the Supabase user id
+    email: str | None
+    expires_at: datetime  # UTC
+    claims: dict[str, Any]
+
+
+def token_issuer(settings: Settings) -> str | None:
+    """The `iss` tokens must carry: Supabase's, or "tandem-dev" for dev tokens."""
+    if settings.dev:
+        return settings.issuer or DEV_ISSUER
+    return settings.issuer
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings, http_client: httpx.AsyncClient | None = None, *,
+                 jwks: JwksCache | None = None):
+        issuer = token_issuer(settings)
+        if not issuer:
+            raise ValueError("TokenVerifier needs an issuer: set SUPABASE_URL or JWT_ISSUER")
+        self._issuer, self._audience = issuer, settings.jwt_audience
+        self._secret = settings.supabase_jwt_secret or None
+        url = settings.jwks_url
+        self._jwks = jwks or (JwksCache(url, http_client) if url else None)
+
+    async def verify(self, token: str) -> Principal:
+        header = _header(token)
+        key = await self._key_for(header)
+        claims = self._decode(token, key, header["alg"])
+        return Principal(claims["sub"], _email(claims), _expires_at(claims), claims)
+
+    async def _key_for(self, header: dict[str, Any]) -> str | jwt.PyJWK:
+        alg = header["alg"]
+        if alg == "HS256" and self._secret:
+            return self._secret
+        if alg in ("RS256", "ES256") and self._jwks is not None:
+            kid = header.get("kid")
+            if not isinstance(kid, str) or not kid:
+                raise Unauthenticated(NO_KEY_ID)
+            key = await self._jwks.get(kid)
+            if key.algorithm_name == alg:
+                return key
+        raise Unauthenticated(ALG_NOT_ALLOWED)
+
+    def _decode(self, token: str, key: str | jwt.PyJWK, alg: str) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(token, key, algorithms=[alg], audience=self._audience, issuer=self._issuer,
+                                leeway=LEEWAY, options={"require": ["exp", "sub"]})
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthenticated(missing_claim(exc.claim)) from None
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            log.debug("token refused: %r", exc)
+            raise Unauthenticated(_refusal(exc)) from None
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise Unauthenticated(missing_claim("sub"))
+        return claims
+
+    async def aclose(self) -> None:
+        if self._jwks is not None:
+            await self._jwks.aclose()
+
+
+def _header(token: object) -> dict[str, Any]:
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+        raise Unauthenticated(MALFORMED)
+    try:
+        header = jwt.get_unverified_header(token)
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise Unauthenticated(MALFORMED) from None
+    if not isinstance(header.get("alg"), str):
+        raise Unauthenticated(MALFORMED)
+    return header
+
+
+def _refusal(exc: Exception) -> str:
+    return next((message for kind, message in _REFUSALS if isinstance(exc, kind)), INVALID)
+
+
+def _expires_at(claims: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(claims["exp"]), timezone.utc)
+    except (OverflowError, OSError, ValueError):  # an exp far beyond year 9999
+        raise Unauthenticated(INVALID) from None
+
+
+def _email(claims: dict[str, Any]) -> str | None:
+    email = claims.get("email")
+    return email if isinstance(email, str) and email else None

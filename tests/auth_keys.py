@@ -1,0 +1,155 @@
+"""Test helpers for backend.auth: keys, token makers and a real local auth server.
+
+`AuthServer` is a tiny Starlette app on uvicorn, on 127.0.0.1 in a thread. It
+plays the two Supabase Auth endpoints Tandem calls: the JWKS
+(`/auth/v1/.well-known/jwks.json`) and the admin user list
+(`/auth/v1/admin/users`). Tests change what it serves and read what it saw.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from typing import Any
+
+import jwt
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+SECRET = "tandem-test-hmac-secret-" + "k" * 32
+DROP = object()  # claims(..., name=DROP) leaves the claim out
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def public_jwk(private_key: Any, kid: str) -> dict[str, Any]:
+    """The public half as a JWK, the way Supabase publishes it."""
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        data, alg = jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True), "RS256"
+    else:
+        data, alg = jwt.algorithms.ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True), "ES256"
+    return {**data, "kid": kid, "alg": alg, "use": "sig", "key_ops": ["verify"]}
+
+
+def public_pem(private_key: Any) -> bytes:
+    return private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def claims(issuer: str, **changes: Any) -> dict[str, Any]:
+    """Valid Supabase-shaped access-token claims; `changes` override or (DROP) remove claims."""
+    now = int(time.time())
+    base = {
+        "sub": "3f1c0f0e-8a4b-4c1e-9d57-2b1d5e7a9c10", "email": "ada@example.com", "aud": "authenticated",
+        "role": "authenticated", "iss": issuer, "iat": now, "exp": now + 3600, "session_id": "s-1",
+        "app_metadata": {"provider": "email"}, "user_metadata": {},
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not DROP}
+
+
+def sign(payload: dict[str, Any], key: Any, alg: str, kid: str | None = None) -> str:
+    return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid} if kid else None)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def forge(header: dict[str, Any], payload: dict[str, Any], hmac_key: bytes | None) -> str:
+    """A token with any header, HMAC-SHA256-signed with `hmac_key` (no signature when None)."""
+    signing_input = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(payload).encode())
+    signature = b"" if hmac_key is None else hmac.new(hmac_key, signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + _b64(signature)
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def gotrue_user(user_id: str, email: str) -> dict[str, Any]:
+    return {"id": user_id, "email": email, "aud": "authenticated", "role": "authenticated",
+            "app_metadata": {"provider": "email"}, "user_metadata": {}, "created_at": "2026-01-01T00:00:00Z"}
+
+
+class AuthServer:
+    def __init__(self) -> None:
+        self.keys: list[dict[str, Any]] = []
+        self.users: list[dict[str, Any]] = []
+        self.jwks_status = 200
+        self.admin_status = 200
+        self.jwks_hits = 0
+        self.admin_requests: list[tuple[dict[str, str], dict[str, str]]] = []  # (headers, query)
+        app = Starlette(routes=[
+            Route("/auth/v1/.well-known/jwks.json", self._jwks),
+            Route("/auth/v1/admin/users", self._admin_users),
+        ])
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d" % self._socket.getsockname()[1]
+        self.jwks_url = self.url + "/auth/v1/.well-known/jwks.json"
+
+    def reset(self) -> None:
+        self.keys, self.users, self.admin_requests = [], [], []
+        self.jwks_status = self.admin_status = 200
+        self.jwks_hits = 0
+
+    async def _jwks(self, request: Request) -> JSONResponse:
+        self.jwks_hits += 1
+        return JSONResponse({"keys": self.keys}, status_code=self.jwks_status)
+
+    async def _admin_users(self, request: Request) -> JSONResponse:
+        self.admin_requests.append((dict(request.headers), dict(request.query_params)))
+        if self.admin_status != 200:
+            return JSONResponse({"code": self.admin_status, "msg": "boom"}, status_code=self.admin_status)
+        page, per_page = int(request.query_params.get("page", 1)), int(request.query_params.get("per_page", 50))
+        start = (page - 1) * per_page
+        return JSONResponse({"users": self.users[start:start + per_page], "aud": "authenticated"})
+
+    def __enter__(self) -> AuthServer:
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the test auth server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return "http://127.0.0.1:%d/jwks.json" % sock.getsockname()[1]

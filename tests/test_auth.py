@@ -1,0 +1,356 @@
+"""backend.auth against real keys and a real JWKS / admin server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from backend.auth import JwksCache, MemberDirectory, TokenVerifier, dev_user_id, issue_dev_token
+from backend.auth import tokens as t
+from backend.auth.jwks import KEYS_UNAVAILABLE, UNKNOWN_KEY, parse_jwks
+from backend.errors import NotFound, ServiceUnavailable, Unauthenticated, ValidationFailed
+from backend.settings import load_settings
+from backend.settings import test_settings as dev_settings
+from tests.auth_keys import (
+    DROP, SECRET, AuthServer, Clock, claims, closed_port_url, ec_key, forge, gotrue_user, public_jwk,
+    public_pem, rsa_key, sign,
+)
+
+RSA, EC, OTHER_RSA, OTHER_EC, ROTATED_RSA = rsa_key(), ec_key(), rsa_key(), ec_key(), rsa_key()
+KNOWN_MESSAGES = {
+    t.MALFORMED, t.ALG_NOT_ALLOWED, t.NO_KEY_ID, t.BAD_SIGNATURE, t.EXPIRED, t.NOT_YET_VALID,
+    t.WRONG_AUDIENCE, t.WRONG_ISSUER, t.INVALID, UNKNOWN_KEY,
+} | {t.missing_claim(c) for c in ("sub", "exp", "aud", "iss")}
+
+
+@pytest.fixture(scope="module")
+def auth_server():
+    with AuthServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(auth_server):
+    auth_server.reset()
+    auth_server.keys = [public_jwk(RSA, "rsa-1"), public_jwk(EC, "ec-1")]
+    return auth_server
+
+
+def supabase_settings(server: AuthServer, **overrides):
+    values = {"auth_mode": "supabase", "supabase_url": server.url, "supabase_jwt_secret": SECRET}
+    values.update(overrides)
+    return load_settings({}, **values)
+
+
+@pytest.fixture
+async def make_verifier():
+    clients: list[httpx.AsyncClient] = []
+
+    def make(settings, clock=None):
+        http = httpx.AsyncClient()
+        clients.append(http)
+        jwks = JwksCache(settings.jwks_url, http, clock=clock or Clock()) if settings.jwks_url else None
+        return TokenVerifier(settings, http, jwks=jwks)
+
+    yield make
+    for http in clients:
+        await http.aclose()
+
+
+async def refused(verifier: TokenVerifier, token: str) -> str:
+    with pytest.raises(Unauthenticated) as info:
+        await verifier.verify(token)
+    error = info.value
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
+    assert error.message in KNOWN_MESSAGES
+    return error.message
+
+
+# --- accepted tokens -------------------------------------------------------------------------------
+
+async def test_hs256_token_is_accepted(server, make_verifier):
+    verifier = make_verifier(supabase_settings(server))
+    payload = claims(server.url + "/auth/v1")
+    principal = await verifier.verify(sign(payload, SECRET, "HS256"))
+    assert principal.id == payload["sub"] and principal.email == "ada@example.com"
+    assert principal.expires_at == datetime.fromtimestamp(payload["exp"], timezone.utc)
+    assert principal.claims["role"] == "authenticated"
+    assert server.jwks_hits == 0  # HS256 never needs the JWKS
+
+
+@pytest.mark.parametrize("key, alg, kid", [(RSA, "RS256", "rsa-1"), (EC, "ES256", "ec-1")])
+async def test_asymmetric_token_is_verified_against_the_jwks(server, key, alg, kid):
+    async with httpx.AsyncClient() as http:
+        verifier = TokenVerifier(supabase_settings(server, supabase_jwt_secret=None), http)
+        principal = await verifier.verify(sign(claims(server.url + "/auth/v1"), key, alg, kid))
+        again = await verifier.verify(sign(claims(server.url + "/auth/v1", sub="other"), key, alg, kid))
+    assert (principal.email, again.id) == ("ada@example.com", "other")
+    assert server.jwks_hits == 1  # cached
+
+
+async def test_verifier_without_a_client_makes_and_closes_its_own(server):
+    verifier = TokenVerifier(supabase_settings(server))
+    principal = await verifier.verify(sign(claims(server.url + "/auth/v1"), EC, "ES256", "ec-1"))
+    await verifier.aclose()
+    assert principal.id and server.jwks_hits == 1
+
+
+async def test_small_clock_skew_is_tolerated(server, make_verifier):
+    verifier = make_verifier(supabase_settings(server))
+    now = int(time.time())
+    token = sign(claims(server.url + "/auth/v1", exp=now - 5, iat=now + 5), SECRET, "HS256")
+    assert (await verifier.verify(token)).id
+
+
+async def test_email_is_optional(server, make_verifier):
+    verifier = make_verifier(supabase_settings(server))
+    principal = await verifier.verify(sign(claims(server.url + "/auth/v1", email=""), SECRET, "HS256"))
+    assert principal.email is None
+
+
+# --- refusals --------------------------------------------------------------------------------------
+
+def _tampered(iss):
+    header, _, signature = sign(claims(iss), SECRET, "HS256").split(".")
+    other = sign(claims(iss, sub="someone-else"), "x" * 40, "HS256").split(".")[1]
+    return f"{header}.{other}.{signature}"
+
+
+REFUSALS = [
+    ("alg none", lambda iss: forge({"alg": "none", "typ": "JWT"}, claims(iss), None), t.ALG_NOT_ALLOWED),
+    ("alg None", lambda iss: forge({"alg": "None"}, claims(iss), None), t.ALG_NOT_ALLOWED),
+    ("alg HS512", lambda iss: sign(claims(iss), SECRET * 2, "HS512"), t.ALG_NOT_ALLOWED),
+    ("wrong HMAC secret", lambda iss: sign(claims(iss), "another-secret-" + "z" * 32, "HS256"), t.BAD_SIGNATURE),
+    ("RS256 by another key", lambda iss: sign(claims(iss), OTHER_RSA, "RS256", "rsa-1"), t.BAD_SIGNATURE),
+    ("ES256 by another key", lambda iss: sign(claims(iss), OTHER_EC, "ES256", "ec-1"), t.BAD_SIGNATURE),
+    ("RS256 header, public key as HMAC secret",
+     lambda iss: forge({"alg": "RS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA)), t.BAD_SIGNATURE),
+    ("HS256, public key as HMAC secret",
+     lambda iss: forge({"alg": "HS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA)), t.BAD_SIGNATURE),
+    ("ES256 header naming an RSA key", lambda iss: sign(claims(iss), EC, "ES256", "rsa-1"), t.ALG_NOT_ALLOWED),
+    ("RS256 without kid", lambda iss: sign(claims(iss), RSA, "RS256"), t.NO_KEY_ID),
+    ("unknown kid", lambda iss: sign(claims(iss), RSA, "RS256", "nobody"), UNKNOWN_KEY),
+    ("expired", lambda iss: sign(claims(iss, exp=int(time.time()) - 120), SECRET, "HS256"), t.EXPIRED),
+    ("expired, RS256", lambda iss: sign(claims(iss, exp=int(time.time()) - 120), RSA, "RS256", "rsa-1"), t.EXPIRED),
+    ("nbf in the future", lambda iss: sign(claims(iss, nbf=int(time.time()) + 600), SECRET, "HS256"), t.NOT_YET_VALID),
+    ("iat in the future", lambda iss: sign(claims(iss, iat=int(time.time()) + 600), SECRET, "HS256"), t.NOT_YET_VALID),
+    ("wrong audience", lambda iss: sign(claims(iss, aud="anon"), SECRET, "HS256"), t.WRONG_AUDIENCE),
+    ("no audience", lambda iss: sign(claims(iss, aud=DROP), SECRET, "HS256"), t.missing_claim("aud")),
+    ("wrong issuer", lambda iss: sign(claims("https://evil.example/auth/v1"), SECRET, "HS256"), t.WRONG_ISSUER),
+    ("wrong issuer, ES256", lambda iss: sign(claims(iss + "/x"), EC, "ES256", "ec-1"), t.WRONG_ISSUER),
+    ("no issuer", lambda iss: sign(claims(iss, iss=DROP), SECRET, "HS256"), t.missing_claim("iss")),
+    ("no sub", lambda iss: sign(claims(iss, sub=DROP), SECRET, "HS256"), t.missing_claim("sub")),
+    ("empty sub", lambda iss: sign(claims(iss, sub=""), SECRET, "HS256"), t.missing_claim("sub")),
+    ("no exp", lambda iss: sign(claims(iss, exp=DROP), SECRET, "HS256"), t.missing_claim("exp")),
+    ("exp past year 9999", lambda iss: sign(claims(iss, exp=10**15), SECRET, "HS256"), t.INVALID),
+    ("tampered payload", _tampered, t.BAD_SIGNATURE),
+    ("garbage", lambda iss: "not-a-token", t.MALFORMED),
+    ("three garbage parts", lambda iss: "a.b.c", t.MALFORMED),
+    ("empty", lambda iss: "", t.MALFORMED),
+    ("header without alg", lambda iss: forge({"typ": "JWT"}, claims(iss), SECRET.encode()), t.MALFORMED),
+]
+
+
+@pytest.mark.parametrize("make_token, message", [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
+async def test_refusal(server, make_verifier, make_token, message):
+    verifier = make_verifier(supabase_settings(server))
+    assert await refused(verifier, make_token(server.url + "/auth/v1")) == message
+
+
+async def test_hs256_is_refused_when_only_the_jwks_is_configured(server, make_verifier):
+    verifier = make_verifier(supabase_settings(server, supabase_jwt_secret=None))
+    iss = server.url + "/auth/v1"
+    assert await refused(verifier, sign(claims(iss), SECRET, "HS256")) == t.ALG_NOT_ALLOWED
+    confused = forge({"alg": "HS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA))
+    assert await refused(verifier, confused) == t.ALG_NOT_ALLOWED
+
+
+async def test_jwks_tokens_are_refused_when_only_the_secret_is_configured(server, make_verifier):
+    iss = "https://project.supabase.co/auth/v1"
+    verifier = make_verifier(load_settings({}, auth_mode="supabase", supabase_jwt_secret=SECRET, jwt_issuer=iss))
+    assert await refused(verifier, sign(claims(iss), RSA, "RS256", "rsa-1")) == t.ALG_NOT_ALLOWED
+    assert (await verifier.verify(sign(claims(iss), SECRET, "HS256"))).id
+
+
+async def test_symmetric_keys_in_the_jwks_are_ignored(server, make_verifier):
+    secret = b"symmetric-key-published-by-mistake"
+    k = base64.urlsafe_b64encode(secret).decode().rstrip("=")
+    server.keys = [{"kty": "oct", "kid": "oct-1", "k": k, "alg": "HS256"}]
+    verifier = make_verifier(supabase_settings(server, supabase_jwt_secret=None))
+    token = sign(claims(server.url + "/auth/v1"), secret, "HS256", "oct-1")
+    assert await refused(verifier, token) == t.ALG_NOT_ALLOWED
+
+
+def test_parse_jwks_keeps_only_rsa_and_p256_signing_keys():
+    p384 = public_jwk(ec_key(), "x")  # relabelled below
+    document = {"keys": [
+        public_jwk(RSA, "rsa"), public_jwk(EC, "ec"),
+        {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},
+        {**public_jwk(RSA, "enc"), "use": "enc"},
+        {**public_jwk(RSA, "mislabelled"), "alg": "HS256"},
+        {**p384, "kid": "p384", "crv": "P-384", "alg": "ES384"},
+        {**public_jwk(RSA, "x"), "kid": None}, "junk",
+    ]}
+    keys = parse_jwks(document)
+    assert {kid: key.algorithm_name for kid, key in keys.items()} == {"rsa": "RS256", "ec": "ES256"}
+    with pytest.raises(ValueError):
+        parse_jwks(["not", "a", "jwks"])
+
+
+# --- key rotation and refetch limits ---------------------------------------------------------------
+
+async def test_unknown_kid_refetches_the_jwks(server, make_verifier):
+    clock = Clock()
+    verifier = make_verifier(supabase_settings(server, supabase_jwt_secret=None), clock)
+    iss = server.url + "/auth/v1"
+    assert (await verifier.verify(sign(claims(iss), RSA, "RS256", "rsa-1"))).id
+    server.keys = [public_jwk(ROTATED_RSA, "rsa-2")]  # the project rotates its signing key
+    clock.advance(31)
+    assert (await verifier.verify(sign(claims(iss), ROTATED_RSA, "RS256", "rsa-2"))).id
+    assert server.jwks_hits == 2
+    # the old key left the JWKS, so it left the cache too
+    assert await refused(verifier, sign(claims(iss), RSA, "RS256", "rsa-1")) == UNKNOWN_KEY
+
+
+async def test_unknown_kids_refetch_at_most_every_30_seconds(server, make_verifier):
+    clock = Clock()
+    verifier = make_verifier(supabase_settings(server), clock)
+    iss = server.url + "/auth/v1"
+    for _ in range(5):
+        assert await refused(verifier, sign(claims(iss), RSA, "RS256", "made-up")) == UNKNOWN_KEY
+    assert server.jwks_hits == 1
+    server.keys.append(public_jwk(ROTATED_RSA, "rsa-2"))
+    clock.advance(10)
+    assert await refused(verifier, sign(claims(iss), ROTATED_RSA, "RS256", "rsa-2")) == UNKNOWN_KEY
+    assert server.jwks_hits == 1
+    clock.advance(21)
+    assert (await verifier.verify(sign(claims(iss), ROTATED_RSA, "RS256", "rsa-2"))).id
+    assert server.jwks_hits == 2
+
+
+async def test_a_key_removed_from_the_jwks_stops_working_after_max_age(server, make_verifier):
+    clock = Clock()
+    verifier = make_verifier(supabase_settings(server), clock)
+    token = sign(claims(server.url + "/auth/v1"), RSA, "RS256", "rsa-1")
+    assert (await verifier.verify(token)).id
+    server.keys = [public_jwk(EC, "ec-1")]  # rsa-1 revoked
+    clock.advance(599)
+    assert (await verifier.verify(token)).id and server.jwks_hits == 1
+    clock.advance(1)
+    assert await refused(verifier, token) == UNKNOWN_KEY
+    assert server.jwks_hits == 2
+
+
+async def test_cached_keys_survive_a_failed_refetch(server, make_verifier):
+    clock = Clock()
+    verifier = make_verifier(supabase_settings(server), clock)
+    token = sign(claims(server.url + "/auth/v1"), EC, "ES256", "ec-1")
+    assert (await verifier.verify(token)).id
+    server.jwks_status = 500
+    clock.advance(601)
+    assert (await verifier.verify(token)).id
+    assert server.jwks_hits == 2
+
+
+async def test_unreachable_jwks_is_unavailable_not_unauthenticated(make_verifier):
+    url = closed_port_url()
+    settings = load_settings({}, auth_mode="supabase", supabase_jwks_url=url,
+                             jwt_issuer="https://p.supabase.co/auth/v1")
+    verifier = make_verifier(settings)
+    with pytest.raises(ServiceUnavailable) as info:
+        await verifier.verify(sign(claims(settings.issuer), RSA, "RS256", "rsa-1"))
+    assert info.value.message == KEYS_UNAVAILABLE
+
+
+# --- dev tokens ------------------------------------------------------------------------------------
+
+async def test_dev_token_round_trip():
+    settings = dev_settings()
+    issued = issue_dev_token(settings, "  Ada@Example.COM ")
+    assert issued["token_type"] == "bearer" and issued["expires_in"] == settings.dev_token_ttl
+    assert issued["user"] == {"id": dev_user_id("ada@example.com"), "email": "ada@example.com"}
+    principal = await TokenVerifier(settings).verify(issued["access_token"])
+    assert (principal.id, principal.email) == (issued["user"]["id"], "ada@example.com")
+    expected_expiry = datetime.now(timezone.utc) + timedelta(seconds=settings.dev_token_ttl)
+    assert abs(principal.expires_at - expected_expiry) < timedelta(seconds=5)
+    c = principal.claims
+    assert (c["aud"], c["role"], c["iss"], c["app_metadata"]["provider"], c["user_metadata"]) == (
+        "authenticated", "authenticated", "tandem-dev", "email", {})
+    assert c["session_id"] and c["exp"] - c["iat"] == settings.dev_token_ttl
+
+
+def test_dev_user_ids_are_stable_uuids():
+    first = issue_dev_token(dev_settings(), "grace@example.com")["user"]["id"]
+    after_restart = issue_dev_token(dev_settings(), "GRACE@example.com")["user"]["id"]
+    assert first == after_restart == dev_user_id(" Grace@Example.com")
+    assert uuid.UUID(first).version == 5
+    assert dev_user_id("ada@example.com") != first
+
+
+async def test_dev_tokens_from_another_secret_are_refused():
+    token = issue_dev_token(dev_settings(), "ada@example.com")["access_token"]
+    other = dev_settings(supabase_jwt_secret="another-test-secret-" + "y" * 40)
+    assert await refused(TokenVerifier(other), token) == t.BAD_SIGNATURE
+
+
+async def test_a_dev_token_is_refused_by_a_supabase_verifier_with_the_same_secret(server, make_verifier):
+    token = issue_dev_token(dev_settings(supabase_jwt_secret=SECRET), "ada@example.com")["access_token"]
+    assert await refused(make_verifier(supabase_settings(server)), token) == t.WRONG_ISSUER
+
+
+@pytest.mark.parametrize("email", ["", "   ", "ada", "ada@", "@example.com", "ada@example", "a b@example.com",
+                                   "ada@exa mple.com", "ada@@example.com", "ada@example..com", "x" * 250 + "@e.io",
+                                   None, 42])
+def test_dev_login_refuses_a_bad_email(email):
+    with pytest.raises(ValidationFailed) as info:
+        issue_dev_token(dev_settings(), email)
+    assert [f["path"] for f in info.value.fields] == ["email"]
+
+
+def test_no_dev_tokens_outside_dev_mode(server):
+    with pytest.raises(NotFound):
+        issue_dev_token(supabase_settings(server), "ada@example.com")
+
+
+# --- member directory ------------------------------------------------------------------------------
+
+async def test_directory_in_dev_mode_gives_the_id_of_the_later_sign_in():
+    member = await MemberDirectory(dev_settings()).resolve_email("Lin@Example.com")
+    signed_in = issue_dev_token(dev_settings(), "lin@example.com")["user"]
+    assert member == signed_in == {"id": dev_user_id("lin@example.com"), "email": "lin@example.com"}
+    assert await MemberDirectory.local().resolve_email("lin@example.com") == member
+    with pytest.raises(ValidationFailed) as info:
+        await MemberDirectory.local().resolve_email("not an email")
+    assert info.value.fields[0]["path"] == "email"
+
+
+async def test_directory_in_supabase_mode_needs_the_service_key(server):
+    with pytest.raises(ValidationFailed) as info:
+        await MemberDirectory(supabase_settings(server)).resolve_email("ada@example.com")
+    assert "SUPABASE_SERVICE_KEY" in info.value.message and info.value.fields[0]["path"] == "email"
+    assert server.admin_requests == []
+
+
+async def test_directory_in_supabase_mode_pages_through_the_admin_api(server):
+    server.users = [gotrue_user(f"00000000-0000-4000-8000-00000000000{i}", f"user{i}@example.com") for i in range(5)]
+    directory = MemberDirectory(supabase_settings(server, supabase_service_key="service-key-1"), per_page=2)
+    try:
+        member = await directory.resolve_email("USER4@example.com")
+        assert member == {"id": "00000000-0000-4000-8000-000000000004", "email": "user4@example.com"}
+        headers, query = server.admin_requests[-1]
+        assert headers["apikey"] == "service-key-1" and headers["authorization"] == "Bearer service-key-1"
+        assert query == {"page": "3", "per_page": "2"}
+        with pytest.raises(NotFound) as info:
+            await directory.resolve_email("nobody@example.com")
+        assert info.value.message == "no user with that email"
+        assert server.admin_requests[-1][1]["page"] == "4"  # stopped at the first empty page
+        server.admin_status = 500
+        with pytest.raises(ServiceUnavailable):
+            await directory.resolve_email("user0@example.com")
+    finally:
+        await directory.aclose()
