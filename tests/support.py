@@ -1,0 +1,68 @@
+"""Shared helpers for the core tests: a runtime on a fresh embedded store, users, tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.auth.dev import dev_user_id, issue_dev_token
+from backend.domain.models import Actor
+from backend.runtime import Runtime
+from backend.settings import Settings, test_settings
+
+OWNER, EDITOR, VIEWER, STRANGER = "owner@example.com", "editor@example.com", "viewer@example.com", "x@example.com"
+
+
+def user(email: str) -> Actor:
+    return Actor.user(dev_user_id(email))
+
+
+def token(settings: Settings, email: str) -> str:
+    return issue_dev_token(settings, email)["access_token"]
+
+
+async def open_runtime(**overrides: Any) -> Runtime:
+    return await Runtime.open(test_settings(**overrides))
+
+
+async def team(runtime: Runtime) -> str:
+    """A collaboration with an owner, an editor and a viewer; returns its id."""
+    engine = runtime.engine
+    created = await engine.run("createCollaboration", user(OWNER), None, {"title": "Team"}, actor_email=OWNER)
+    cid = created.collaborationId
+    await engine.run("addMember", user(OWNER), cid, {"email": EDITOR, "role": "editor"})
+    await engine.run("addMember", user(OWNER), cid, {"email": VIEWER, "role": "viewer"})
+    return cid
+
+
+class LiveServer:
+    """The real app under a real uvicorn on 127.0.0.1, in the test's event loop."""
+
+    def __init__(self, app: Any, settings: Settings):
+        self.app = app
+        self.settings = settings
+        self.url = ""
+        self._server: Any = None
+        self._task: Any = None
+
+    async def __aenter__(self) -> "LiveServer":
+        import asyncio
+
+        import uvicorn
+
+        from backend.serve import uvicorn_config
+
+        config = uvicorn_config(self.app, self.settings, "127.0.0.1", 0)
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._server.should_exit = True
+        await self._task

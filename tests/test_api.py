@@ -1,0 +1,200 @@
+"""The REST API over real HTTP: a real uvicorn server on 127.0.0.1 and an HTTP client."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from backend.app import build_api
+from backend.settings import test_settings
+from tests.support import EDITOR, OWNER, STRANGER, VIEWER, LiveServer, token
+
+
+@pytest.fixture
+async def api():
+    settings = test_settings(action_rate_limit=1000, max_body_bytes=64 * 1024)
+    async with LiveServer(build_api(settings), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            client.settings = settings
+            yield client
+
+
+def auth(client, email):
+    return {"authorization": f"Bearer {token(client.settings, email)}"}
+
+
+async def create(api, email=OWNER, title="Trip"):
+    r = await api.post("/api/collaborations", json={"title": title}, headers=auth(api, email))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def act(api, email, name, cid, payload=None, **extra):
+    body = {"collaborationId": cid, "payload": payload or {}, **extra}
+    return await api.post(f"/api/actions/{name}", json=body, headers=auth(api, email))
+
+
+async def test_health_ready_and_metrics(api):
+    assert (await api.get("/api/health")).json() == {"status": "ok"}
+    ready = await api.get("/api/ready")
+    assert ready.status_code == 200 and ready.json()["checks"]["mongodb"] is True
+    metrics = await api.get("/metrics")
+    assert metrics.status_code == 200 and "tandem_http_requests_total" in metrics.text
+
+
+async def test_dev_login_and_me(api):
+    r = await api.post("/api/auth/dev-login", json={"email": "Alice@Example.com"})
+    body = r.json()
+    assert r.status_code == 200 and body["token_type"] == "bearer" and body["expires_in"] > 0
+    me = await api.get("/api/me", headers={"authorization": f"Bearer {body['access_token']}"})
+    assert me.json() == {"id": body["user"]["id"], "email": "alice@example.com"}
+
+
+async def test_requests_without_a_valid_token_are_refused(api):
+    for headers in ({}, {"authorization": "Bearer nope"}, {"authorization": "Basic abc"}):
+        r = await api.get("/api/collaborations", headers=headers)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+
+
+async def test_collaboration_walkthrough(api):
+    col = await create(api)
+    cid = col["id"]
+    assert col["version"] == 1 and "_id" not in col and col["createdAt"].endswith("Z")
+    r = await act(api, OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    r = await act(api, EDITOR, "proposeActivity", cid, {"title": "Hike", "dueAt": "2026-12-01T08:00:00Z"})
+    activity_id = r.json()["result"]["activityId"]
+    r = await act(api, EDITOR, "scheduleActivity", cid, {"activityId": activity_id,
+                                                         "scheduledFor": "2026-12-01T09:00:00+01:00"})
+    assert r.json()["version"] == 4
+    snap = (await api.get(f"/api/collaborations/{cid}", headers=auth(api, EDITOR))).json()
+    assert snap["activities"][0]["scheduledFor"] == "2026-12-01T08:00:00Z"
+    for i in range(3):
+        assert (await act(api, EDITOR, "sendMessage", cid, {"text": f"m{i}"})).status_code == 200
+    page = (await api.get(f"/api/collaborations/{cid}/messages?limit=2", headers=auth(api, OWNER))).json()
+    assert [m["text"] for m in page["messages"]] == ["m1", "m2"] and page["hasMore"] is True
+    older = (await api.get(f"/api/collaborations/{cid}/messages?before={page['messages'][0]['id']}",
+                           headers=auth(api, OWNER))).json()
+    assert [m["text"] for m in older["messages"]] == ["m0"]
+    newer = (await api.get(f"/api/collaborations/{cid}/messages?after={older['messages'][0]['id']}",
+                           headers=auth(api, OWNER))).json()
+    assert [m["text"] for m in newer["messages"]] == ["m1", "m2"]
+    trail = (await api.get(f"/api/collaborations/{cid}/audit", headers=auth(api, EDITOR))).json()
+    assert [e["action"] for e in trail["entries"]][:2] == ["sendMessage", "sendMessage"]
+    mine = (await api.get("/api/collaborations", headers=auth(api, EDITOR))).json()["collaborations"]
+    assert [c["id"] for c in mine] == [cid]
+
+
+async def test_list_is_newest_activity_first(api):
+    a = await create(api, title="A")
+    b = await create(api, title="B")
+    await act(api, OWNER, "updateDetails", a["id"], {"description": "touched"})
+    mine = (await api.get("/api/collaborations", headers=auth(api, OWNER))).json()["collaborations"]
+    assert [c["title"] for c in mine] == ["A", "B"]
+    assert b["id"] in [c["id"] for c in mine]
+
+
+async def test_non_members_get_not_found_everywhere(api):
+    cid = (await create(api))["id"]
+    for path in (f"/api/collaborations/{cid}", f"/api/collaborations/{cid}/messages",
+                 f"/api/collaborations/{cid}/audit", "/api/collaborations/col_doesnotexist"):
+        r = await api.get(path, headers=auth(api, STRANGER))
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = await act(api, STRANGER, "sendMessage", cid, {"text": "hi"})
+    assert r.status_code == 404
+
+
+async def test_error_codes(api):
+    cid = (await create(api))["id"]
+    await act(api, OWNER, "addMember", cid, {"email": VIEWER, "role": "viewer"})
+    cases = [
+        (await act(api, VIEWER, "updateDetails", cid, {"title": "x"}), 403, "forbidden"),
+        (await act(api, OWNER, "updateDetails", cid, {"title": "x"}, expectedVersion=1), 409, "version_conflict"),
+        (await act(api, OWNER, "completeActivity", cid, {"activityId": "act_x"}), 404, "not_found"),
+        (await act(api, OWNER, "noSuchAction", cid), 404, "not_found"),
+        (await act(api, OWNER, "updateDetails", cid, {"title": 7}), 422, "validation_failed"),
+        (await act(api, OWNER, "updateDetails", cid, {"title": "x", "color": "red"}), 422, "validation_failed"),
+        (await act(api, OWNER, "sendMessage", cid, {"text": "x" * 4001}), 422, "validation_failed"),
+        (await act(api, OWNER, "updateDetails", cid, {"title": "x"}, expectedVersion="2"), 422, "validation_failed"),
+        (await act(api, OWNER, "updateDetails", cid, {"title": "x"}, extra=True), 422, "validation_failed"),
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert body["error"]["code"] == code and body["error"]["message"]
+    fields = cases[5][0].json()["error"]["details"]["fields"]
+    assert fields == [{"path": "payload.color", "message": "Unknown field"}]
+    snap = (await api.get(f"/api/collaborations/{cid}", headers=auth(api, OWNER))).json()
+    assert snap["version"] == 2 and snap["title"] == "Trip"
+
+
+async def test_malformed_bodies_are_refused_and_nothing_is_written(api):
+    h = {**auth(api, OWNER), "content-type": "application/json"}
+    for body in (b"{not json", b"[1,2]", b"", b'"text"'):
+        r = await api.post("/api/collaborations", content=body, headers=h)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request", body
+    huge = b'{"title": "' + b"x" * (70 * 1024) + b'"}'
+    r = await api.post("/api/collaborations", content=huge, headers=h)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+    async def chunks():
+        for _ in range(80):
+            yield b"x" * 1024
+
+    r = await api.post("/api/collaborations", content=chunks(), headers=h)
+    assert r.status_code == 413
+    mine = (await api.get("/api/collaborations", headers=auth(api, OWNER))).json()["collaborations"]
+    assert mine == []
+
+
+async def test_bad_query_parameters(api):
+    cid = (await create(api))["id"]
+    r = await api.get(f"/api/collaborations/{cid}/messages?limit=abc", headers=auth(api, OWNER))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
+    r = await api.get(f"/api/collaborations/{cid}/messages?limit=100000", headers=auth(api, OWNER))
+    assert r.status_code == 400
+
+
+async def test_unknown_routes_and_methods_use_the_error_shape(api):
+    r = await api.get("/api/nope")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = await api.delete("/api/health")
+    assert r.status_code == 405 and "error" in r.json()
+
+
+async def test_rate_limit_answers_429_with_retry_after():
+    settings = test_settings(action_rate_limit=3, action_rate_window=60)
+    async with LiveServer(build_api(settings), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url) as api:
+            h = {"authorization": f"Bearer {token(settings, OWNER)}"}
+            codes = [(await api.post("/api/collaborations", json={"title": "t"}, headers=h)) for _ in range(4)]
+            assert [c.status_code for c in codes] == [201, 201, 201, 429]
+            assert codes[-1].json()["error"]["code"] == "rate_limited"
+            assert int(codes[-1].headers["retry-after"]) >= 1
+            other = {"authorization": f"Bearer {token(settings, EDITOR)}"}
+            assert (await api.post("/api/collaborations", json={"title": "t"}, headers=other)).status_code == 201
+
+
+async def test_request_ids(api):
+    r = await api.get("/api/health", headers={"x-request-id": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    assert (await api.get("/api/health")).headers["x-request-id"]
+
+
+async def test_openapi_and_offline_docs(api):
+    doc = (await api.get("/api/openapi.json")).json()
+    assert doc["openapi"].startswith("3.") and "/api/actions/proposeActivity" in doc["paths"]
+    assert "ProposeActivity" in doc["components"]["schemas"]
+    page = await api.get("/api/docs")
+    assert page.status_code == 200 and "/api/docs/static/swagger-ui-bundle.js" in page.text
+    js = await api.get("/api/docs/static/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+
+
+async def test_dev_login_does_not_exist_outside_dev_mode():
+    settings = test_settings(auth_mode="supabase", supabase_url="https://example.supabase.co")
+    async with LiveServer(build_api(settings), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url) as api:
+            r = await api.post("/api/auth/dev-login", json={"email": "a@b.co"})
+            assert r.status_code == 404
+            assert (await api.get("/api/config")).json()["authMode"] == "supabase"
