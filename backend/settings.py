@@ -190,13 +190,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             values[field.name] = _convert(field.name, raw, field.type)
         except (msgspec.ValidationError, ValueError) as exc:
             problems.append(f"{field.name.upper()}={raw!r}: {exc}")
-    if problems:
-        raise SettingsError(problems)
     try:
         settings = Settings(**values)  # type: ignore[arg-type]
     except (TypeError, msgspec.ValidationError) as exc:  # pragma: no cover - overrides from code
-        raise SettingsError([str(exc)]) from exc
-    problems = _check(settings)
+        raise SettingsError([*problems, str(exc)]) from exc
+    problems += _check(settings)  # checks on the values that did decode, so every problem shows at once
     if problems:
         raise SettingsError(problems)
     if settings.dev and not settings.supabase_jwt_secret:
@@ -209,3 +207,6 @@ def test_settings(**overrides: object) -> Settings:
     base: dict[str, object] = {"auth_mode": "dev", "supabase_jwt_secret": "test-secret-" + "x" * 40}
     base.update(overrides)
     return load_settings({}, **base)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a pytest test
