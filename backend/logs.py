@@ -26,7 +26,7 @@ class JSONFormatter(logging.Formatter):
         if rid:
             entry["requestId"] = rid
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and not key.startswith("_") and key != "color_message":
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
