@@ -1,0 +1,711 @@
+// The single realtime client: one WebSocket to /ws for the whole app.
+//
+// It keeps a copy of every collaboration the UI has subscribed to and keeps it
+// current from the server's events:
+//   - `snapshot` replaces the copy; `collaboration_updated` is applied only when
+//     its version is exactly copy.version + 1. At or below the copy's version it
+//     is a duplicate and ignored; above it there is a gap, so the client
+//     subscribes again with `sinceVersion` and the server replays what is missing.
+//   - `resync_required` subscribes again without `sinceVersion` (a new snapshot);
+//     `membership_removed` drops the copy and tells the UI.
+// On every (re)connection it authenticates first, then re-subscribes with
+// `sinceVersion`/`sinceMessageId` where it holds a copy. Lost connections come
+// back with exponential backoff and jitter; a ping every `pingInterval` finds
+// dead ones; the token is refreshed (`refresh_token`) before it expires.
+
+import type { Collaboration, Message, PresenceEntry } from '@/types/api';
+
+import { applyChanges } from './apply-changes';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+import { CloseCode, OPEN, type ClientFrame, type ServerEvent, type WebSocketFactory, type WebSocketLike } from './protocol';
+import { tokenExpiry } from './token-expiry';
+
+export type ConnectionState = 'offline' | 'connecting' | 'live' | 'reconnecting' | 'resyncing';
+
+export type SubscriptionStatus = 'idle' | 'loading' | 'synced' | 'resyncing' | 'removed' | 'not_found';
+
+/** What the UI sees of one subscribed collaboration. Replaced, never mutated. */
+export type CollaborationView = {
+  status: SubscriptionStatus;
+  collaboration: Collaboration | null;
+  /** The copy's version; 0 while there is no copy. */
+  version: number;
+  /** Messages in id order: the snapshot's latest ones, then every live one. */
+  messages: Message[];
+  /** Raised whenever `messages` was replaced by a snapshot (older pages may no longer join up). */
+  messagesEpoch: number;
+  presence: PresenceEntry[];
+  error: string | null;
+};
+
+/** Events the client adds to the server's own, for the UI. */
+export type ClientEvent =
+  | { type: 'auth_required' }
+  | { type: 'gap_detected'; collaborationId: string; expected: number; received: number };
+
+export type RealtimeEvent = ServerEvent | ClientEvent;
+
+export type RealtimeOptions = {
+  /** The WebSocket URL (a function is read on every connection). */
+  url: string | (() => string);
+  /** The access token; `forceRefresh` asks for a new one (before expiry, or after 4401). Null: signed out. */
+  getToken: (forceRefresh: boolean) => Promise<string | null>;
+  createSocket?: WebSocketFactory;
+  backoff?: BackoffOptions;
+  random?: () => number;
+  now?: () => number;
+  /** Milliseconds between pings (0 disables). */
+  pingInterval?: number;
+  /** Close and reconnect when nothing arrives this long after a ping. */
+  pongTimeout?: number;
+  /** Refresh the token this long before it expires. */
+  refreshMargin?: number;
+  /** Keep a subscription this long after its last user lets go (navigation, React StrictMode). */
+  linger?: number;
+  /** At most this many messages kept per collaboration. */
+  maxMessages?: number;
+};
+
+type Phase = 'waiting' | 'subscribing' | 'catching_up' | 'synced' | 'ended';
+
+type Subscription = {
+  id: string;
+  refs: number;
+  view: CollaborationView;
+  phase: Phase;
+  /** The version the server said it is at in `subscribed`. */
+  target: number;
+  /** Drop the copy's version on the next subscribe (resync_required). */
+  full: boolean;
+  lastMessageId: string | null;
+  presenceState: Record<string, unknown> | null;
+  releaseTimer: ReturnType<typeof setTimeout> | null;
+  listeners: Set<() => void>;
+};
+
+const EMPTY_VIEW: CollaborationView = Object.freeze({
+  status: 'idle',
+  collaboration: null,
+  version: 0,
+  messages: [],
+  messagesEpoch: 0,
+  presence: [],
+  error: null,
+}) as CollaborationView;
+
+const RATE_LIMITED_MIN_DELAY = 5_000;
+
+function byId(a: Message, b: Message): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export class RealtimeClient {
+  private readonly options: Required<Omit<RealtimeOptions, 'createSocket'>> & { createSocket: WebSocketFactory };
+  private readonly subs = new Map<string, Subscription>();
+  private readonly stateListeners = new Set<(state: ConnectionState) => void>();
+  private readonly eventListeners = new Set<(event: RealtimeEvent) => void>();
+
+  private socket: WebSocketLike | null = null;
+  private ready = false;
+  private started = false;
+  private networkUp = true;
+  private everReady = false;
+  private attempt = 0;
+  private forceRefresh = false;
+  private generation = 0;
+  private state: ConnectionState = 'offline';
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private pongTimer: ReturnType<typeof setTimeout> | null = null;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private token: string | null = null;
+  private userId: string | null = null;
+
+  constructor(options: RealtimeOptions) {
+    this.options = {
+      backoff: DEFAULT_BACKOFF,
+      random: Math.random,
+      now: Date.now,
+      pingInterval: 25_000,
+      pongTimeout: 10_000,
+      refreshMargin: 60_000,
+      linger: 2_000,
+      maxMessages: 1_000,
+      createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+      ...options,
+    } as RealtimeClient['options'];
+  }
+
+  // ---- lifecycle -------------------------------------------------------
+
+  /** Connect (idempotent). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.connect();
+  }
+
+  /** Disconnect for good (sign-out); subscriptions and copies are kept for a later start(). */
+  stop(): void {
+    this.started = false;
+    this.everReady = false;
+    this.attempt = 0;
+    this.teardown(CloseCode.normal, 'client stopped');
+    this.setState('offline');
+  }
+
+  /** The browser went offline or online (window events). */
+  setNetworkAvailable(up: boolean): void {
+    if (this.networkUp === up) return;
+    this.networkUp = up;
+    if (!up) {
+      this.teardown(CloseCode.normal, 'network offline');
+      this.updateState();
+    } else if (this.started) {
+      this.attempt = 0;
+      this.connect();
+    }
+  }
+
+  /** Reconnect at once (a "retry now" button). */
+  reconnectNow(): void {
+    if (!this.started) return;
+    this.attempt = 0;
+    this.teardown(CloseCode.normal, 'reconnect');
+    this.connect();
+  }
+
+  getState(): ConnectionState {
+    return this.state;
+  }
+
+  getUserId(): string | null {
+    return this.userId;
+  }
+
+  onStateChange(listener: (state: ConnectionState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  /** Every server event (after the client has applied it) and the client's own events. */
+  onEvent(listener: (event: RealtimeEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  // ---- subscriptions ---------------------------------------------------
+
+  /** Keep `collaborationId` subscribed until the returned function is called. */
+  subscribe(collaborationId: string): () => void {
+    let sub = this.subs.get(collaborationId);
+    if (sub) {
+      if (sub.releaseTimer) clearTimeout(sub.releaseTimer);
+      sub.releaseTimer = null;
+      sub.refs += 1;
+      if (sub.refs === 1 && (sub.phase === 'waiting' || sub.phase === 'ended')) {
+        // A placeholder made by watch(), or one that had ended (removed, not found): start afresh.
+        sub.phase = 'waiting';
+        if (sub.view.status !== 'synced' && sub.view.status !== 'resyncing') this.setView(sub, { ...EMPTY_VIEW, status: 'loading' });
+        if (this.ready) this.sendSubscribe(sub);
+      }
+    } else {
+      sub = {
+        id: collaborationId,
+        refs: 1,
+        view: { ...EMPTY_VIEW, status: 'loading' },
+        phase: 'waiting',
+        target: 0,
+        full: false,
+        lastMessageId: null,
+        presenceState: null,
+        releaseTimer: null,
+        listeners: new Set(),
+      };
+      this.subs.set(collaborationId, sub);
+      if (this.ready) this.sendSubscribe(sub);
+    }
+    const held = sub;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      held.refs -= 1;
+      if (held.refs > 0) return;
+      const drop = () => this.drop(held);
+      if (this.options.linger > 0) held.releaseTimer = setTimeout(drop, this.options.linger);
+      else drop();
+    };
+  }
+
+  /** Listen to changes of one collaboration's view (does not subscribe by itself). */
+  watch(collaborationId: string, listener: () => void): () => void {
+    let sub = this.subs.get(collaborationId);
+    if (!sub) {
+      // Watching before subscribing: hold a placeholder without refs.
+      sub = {
+        id: collaborationId,
+        refs: 0,
+        view: EMPTY_VIEW,
+        phase: 'waiting',
+        target: 0,
+        full: false,
+        lastMessageId: null,
+        presenceState: null,
+        releaseTimer: null,
+        listeners: new Set(),
+      };
+      this.subs.set(collaborationId, sub);
+    }
+    sub.listeners.add(listener);
+    const held = sub;
+    return () => {
+      held.listeners.delete(listener);
+      if (held.refs === 0 && held.listeners.size === 0 && held.releaseTimer === null && this.subs.get(held.id) === held) {
+        this.subs.delete(held.id);
+      }
+    };
+  }
+
+  getView(collaborationId: string): CollaborationView {
+    return this.subs.get(collaborationId)?.view ?? EMPTY_VIEW;
+  }
+
+  /** Tell the others what I am doing here; re-sent after every reconnection. */
+  setPresence(collaborationId: string, state: Record<string, unknown>): void {
+    const sub = this.subs.get(collaborationId);
+    if (!sub) return;
+    sub.presenceState = state;
+    if (this.ready && (sub.phase === 'catching_up' || sub.phase === 'synced')) {
+      this.send({ type: 'presence', collaborationId, state });
+    }
+  }
+
+  /** Ask for a fresh snapshot of one collaboration. */
+  resync(collaborationId: string): void {
+    const sub = this.subs.get(collaborationId);
+    if (!sub || sub.refs === 0) return;
+    sub.full = true;
+    if (this.ready) this.resubscribe(sub);
+  }
+
+  private drop(sub: Subscription): void {
+    sub.releaseTimer = null;
+    if (sub.refs > 0) return;
+    if (this.ready && sub.phase !== 'waiting' && sub.phase !== 'ended') {
+      this.send({ type: 'unsubscribe', collaborationId: sub.id });
+    }
+    if (sub.listeners.size === 0) {
+      this.subs.delete(sub.id);
+    } else {
+      sub.phase = 'waiting';
+      this.setView(sub, { ...EMPTY_VIEW });
+    }
+    this.updateState();
+  }
+
+  // ---- connection ------------------------------------------------------
+
+  private url(): string {
+    return typeof this.options.url === 'function' ? this.options.url() : this.options.url;
+  }
+
+  private connect(): void {
+    this.clearTimer('reconnectTimer');
+    if (!this.started || !this.networkUp || this.socket) {
+      this.updateState();
+      return;
+    }
+    const generation = ++this.generation;
+    this.setState(this.everReady ? 'reconnecting' : 'connecting');
+    const force = this.forceRefresh;
+    this.forceRefresh = false;
+    this.options.getToken(force).then(
+      (token) => {
+        if (generation !== this.generation || !this.started) return;
+        if (!token) {
+          this.started = false;
+          this.setState('offline');
+          this.emit({ type: 'auth_required' });
+          return;
+        }
+        this.token = token;
+        this.open(token, generation);
+      },
+      () => {
+        if (generation === this.generation) this.scheduleReconnect();
+      },
+    );
+  }
+
+  private open(token: string, generation: number): void {
+    let socket: WebSocketLike;
+    try {
+      socket = this.options.createSocket(this.url());
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      if (generation === this.generation) this.send({ type: 'auth', token }, true);
+    };
+    socket.onmessage = (event) => {
+      if (generation !== this.generation) return;
+      this.alive();
+      let frame: ServerEvent;
+      try {
+        frame = JSON.parse(String(event.data)) as ServerEvent;
+      } catch {
+        return;
+      }
+      this.handle(frame);
+    };
+    socket.onerror = () => {
+      // A close event always follows; reconnection is decided there.
+    };
+    socket.onclose = (event) => {
+      if (generation !== this.generation) return;
+      this.onClosed(event.code);
+    };
+  }
+
+  /** Close the socket (if any) without reacting to its close event. */
+  private teardown(code: number, reason: string): void {
+    this.generation += 1;
+    this.clearTimer('reconnectTimer');
+    const socket = this.socket;
+    this.lostConnection();
+    if (socket) {
+      try {
+        socket.close(code, reason);
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  private lostConnection(): void {
+    this.socket = null;
+    this.ready = false;
+    this.clearTimer('pongTimer');
+    this.clearTimer('refreshTimer');
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    for (const sub of this.subs.values()) {
+      if (sub.phase !== 'ended') sub.phase = 'waiting';
+    }
+  }
+
+  private onClosed(code: number): void {
+    this.lostConnection();
+    if (!this.started) {
+      this.setState('offline');
+      return;
+    }
+    let minimum = 0;
+    switch (code) {
+      case CloseCode.unauthenticated:
+        // The token was refused or ran out: get a new one, then come back.
+        this.forceRefresh = true;
+        break;
+      case CloseCode.slowConsumer:
+        // We fell behind: come back quickly and resume from our copies' versions.
+        this.attempt = Math.min(this.attempt, 1);
+        break;
+      case CloseCode.rateLimited:
+        minimum = RATE_LIMITED_MIN_DELAY;
+        break;
+      default:
+        // 4408 (auth too slow), 1001 (server going away), network failures.
+        break;
+    }
+    this.scheduleReconnect(minimum);
+  }
+
+  private scheduleReconnect(minimum = 0): void {
+    this.clearTimer('reconnectTimer');
+    if (!this.started || !this.networkUp) {
+      this.updateState();
+      return;
+    }
+    const delay = Math.max(minimum, backoffDelay(this.attempt, this.options.backoff, this.options.random));
+    this.attempt += 1;
+    this.setState(this.everReady ? 'reconnecting' : 'connecting');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delay);
+  }
+
+  private send(frame: ClientFrame, beforeReady = false): void {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== OPEN || (!this.ready && !beforeReady)) return;
+    socket.send(JSON.stringify(frame));
+  }
+
+  private alive(): void {
+    this.clearTimer('pongTimer');
+  }
+
+  private startPing(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.options.pingInterval <= 0) return;
+    this.pingTimer = setInterval(() => {
+      if (!this.ready) return;
+      this.send({ type: 'ping' });
+      if (!this.pongTimer) {
+        this.pongTimer = setTimeout(() => {
+          this.pongTimer = null;
+          // Nothing came back: the connection is dead even if the browser has not noticed.
+          const socket = this.socket;
+          this.generation += 1;
+          this.lostConnection();
+          try {
+            socket?.close(4000, 'ping timeout');
+          } catch {
+            // ignore
+          }
+          this.scheduleReconnect();
+        }, this.options.pongTimeout);
+      }
+    }, this.options.pingInterval);
+  }
+
+  private scheduleRefresh(): void {
+    this.clearTimer('refreshTimer');
+    const expiry = this.token ? tokenExpiry(this.token) : null;
+    if (expiry === null) return;
+    const delay = Math.max(1_000, expiry - this.options.now() - this.options.refreshMargin);
+    const generation = this.generation;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      this.options.getToken(true).then(
+        (token) => {
+          if (generation !== this.generation || !token || !this.ready) return;
+          this.token = token;
+          this.send({ type: 'refresh_token', token });
+          this.scheduleRefresh();
+        },
+        () => undefined, // the server will close with 4401 and we re-authenticate then
+      );
+    }, delay);
+  }
+
+  private clearTimer(name: 'reconnectTimer' | 'pongTimer' | 'refreshTimer'): void {
+    const timer = this[name];
+    if (timer) clearTimeout(timer);
+    this[name] = null;
+  }
+
+  // ---- server events ---------------------------------------------------
+
+  private handle(event: ServerEvent): void {
+    switch (event.type) {
+      case 'ready':
+        this.onReady(event.userId);
+        break;
+      case 'subscribed':
+        this.onSubscribed(event.collaborationId, event.version);
+        break;
+      case 'snapshot':
+        this.onSnapshot(event);
+        break;
+      case 'collaboration_updated':
+        this.onUpdated(event);
+        break;
+      case 'message_created':
+        this.onMessage(event.collaborationId, event.message);
+        break;
+      case 'presence':
+        this.withSub(event.collaborationId, (sub) => this.setView(sub, { ...sub.view, presence: event.members ?? [] }));
+        break;
+      case 'membership_removed':
+        this.withSub(event.collaborationId, (sub) => {
+          sub.phase = 'ended';
+          sub.lastMessageId = null;
+          this.setView(sub, { ...EMPTY_VIEW, status: 'removed' });
+        });
+        break;
+      case 'resync_required':
+        this.withSub(event.collaborationId, (sub) => {
+          sub.full = true;
+          this.resubscribe(sub);
+        });
+        break;
+      case 'error':
+        if (event.collaborationId) {
+          this.withSub(event.collaborationId, (sub) => {
+            if (event.code === 'not_found') {
+              sub.phase = 'ended';
+              this.setView(sub, { ...EMPTY_VIEW, status: 'not_found', error: event.message ?? null });
+            } else {
+              this.setView(sub, { ...sub.view, error: event.message ?? event.code });
+            }
+          });
+        }
+        break;
+      default:
+        break;
+    }
+    this.updateState();
+    this.emit(event);
+  }
+
+  private withSub(collaborationId: string | undefined, fn: (sub: Subscription) => void): void {
+    const sub = collaborationId ? this.subs.get(collaborationId) : undefined;
+    // Lingering subscriptions (released, not yet dropped) stay current too.
+    if (sub && (sub.refs > 0 || sub.releaseTimer !== null)) fn(sub);
+  }
+
+  private onReady(userId: string): void {
+    this.ready = true;
+    this.everReady = true;
+    this.attempt = 0;
+    this.userId = userId;
+    this.startPing();
+    this.scheduleRefresh();
+    for (const sub of this.subs.values()) {
+      if (sub.refs > 0 && sub.phase === 'waiting') this.sendSubscribe(sub);
+    }
+  }
+
+  private sendSubscribe(sub: Subscription): void {
+    const frame: Extract<ClientFrame, { type: 'subscribe' }> = { type: 'subscribe', collaborationId: sub.id };
+    if (sub.full) {
+      sub.full = false;
+      sub.phase = 'subscribing';
+      sub.target = 0;
+      // Keep showing the old copy, but apply nothing more to it until the snapshot.
+      if (sub.view.collaboration) this.setView(sub, { ...sub.view, status: 'resyncing', version: 0 });
+    } else {
+      sub.phase = 'subscribing';
+      if (sub.view.collaboration && sub.view.version > 0) {
+        frame.sinceVersion = sub.view.version;
+        if (sub.lastMessageId) frame.sinceMessageId = sub.lastMessageId;
+        if (sub.view.status !== 'resyncing') this.setView(sub, { ...sub.view, status: 'resyncing' });
+      }
+    }
+    this.send(frame);
+  }
+
+  private resubscribe(sub: Subscription): void {
+    if (sub.phase !== 'waiting' && sub.phase !== 'ended') this.send({ type: 'unsubscribe', collaborationId: sub.id });
+    this.sendSubscribe(sub);
+  }
+
+  private onSubscribed(collaborationId: string, version: number): void {
+    this.withSub(collaborationId, (sub) => {
+      if (sub.phase !== 'subscribing') return;
+      sub.target = version;
+      if (sub.view.collaboration && sub.view.version >= version) this.markSynced(sub);
+      else sub.phase = 'catching_up';
+      if (sub.presenceState) this.send({ type: 'presence', collaborationId, state: sub.presenceState });
+    });
+  }
+
+  private markSynced(sub: Subscription): void {
+    sub.phase = 'synced';
+    if (sub.view.status !== 'synced' || sub.view.error) this.setView(sub, { ...sub.view, status: 'synced', error: null });
+  }
+
+  private onSnapshot(event: Extract<ServerEvent, { type: 'snapshot' }>): void {
+    this.withSub(event.collaborationId, (sub) => {
+      if (sub.phase !== 'catching_up' && sub.phase !== 'synced') return;
+      const messages = this.mergeMessages([], event.messages ?? []);
+      sub.lastMessageId = messages.length > 0 ? messages[messages.length - 1]!.id : null;
+      const collaboration = { ...event.collaboration, version: event.version };
+      this.setView(sub, {
+        ...sub.view,
+        collaboration,
+        version: event.version,
+        messages,
+        messagesEpoch: sub.view.messagesEpoch + 1,
+        error: null,
+      });
+      this.markSynced(sub);
+    });
+  }
+
+  private onUpdated(event: Extract<ServerEvent, { type: 'collaboration_updated' }>): void {
+    this.withSub(event.collaborationId, (sub) => {
+      const copy = sub.view.collaboration;
+      if ((sub.phase !== 'catching_up' && sub.phase !== 'synced') || !copy || sub.view.version === 0) return;
+      if (event.version <= sub.view.version) return; // a duplicate: already applied
+      if (event.version !== sub.view.version + 1) {
+        // A gap: ask the server for what we missed.
+        this.emit({ type: 'gap_detected', collaborationId: sub.id, expected: sub.view.version + 1, received: event.version });
+        this.resubscribe(sub);
+        return;
+      }
+      let next: Collaboration;
+      try {
+        next = applyChanges(copy, event.changes ?? {});
+      } catch {
+        sub.full = true;
+        this.resubscribe(sub);
+        return;
+      }
+      next = next.version === event.version ? next : { ...next, version: event.version };
+      this.setView(sub, { ...sub.view, collaboration: next, version: event.version });
+      if (sub.phase === 'catching_up' && event.version >= sub.target) this.markSynced(sub);
+    });
+  }
+
+  private onMessage(collaborationId: string, message: Message): void {
+    this.withSub(collaborationId, (sub) => {
+      if (!message || sub.view.messages.some((m) => m.id === message.id)) return;
+      const messages = this.mergeMessages(sub.view.messages, [message]);
+      if (!sub.lastMessageId || message.id > sub.lastMessageId) sub.lastMessageId = message.id;
+      this.setView(sub, { ...sub.view, messages });
+    });
+  }
+
+  private mergeMessages(current: Message[], incoming: Message[]): Message[] {
+    const seen = new Set(current.map((m) => m.id));
+    const merged = current.slice();
+    for (const message of incoming) {
+      if (!message || seen.has(message.id)) continue;
+      seen.add(message.id);
+      merged.push(message);
+    }
+    merged.sort(byId);
+    const excess = merged.length - this.options.maxMessages;
+    return excess > 0 ? merged.slice(excess) : merged;
+  }
+
+  // ---- notifications ---------------------------------------------------
+
+  private setView(sub: Subscription, view: CollaborationView): void {
+    sub.view = view;
+    for (const listener of [...sub.listeners]) listener();
+  }
+
+  private emit(event: RealtimeEvent): void {
+    for (const listener of [...this.eventListeners]) listener(event);
+  }
+
+  private setState(state: ConnectionState): void {
+    if (state === this.state) return;
+    this.state = state;
+    for (const listener of [...this.stateListeners]) listener(state);
+  }
+
+  private updateState(): void {
+    if (!this.started || !this.networkUp) {
+      this.setState('offline');
+      return;
+    }
+    if (!this.ready) {
+      this.setState(this.everReady ? 'reconnecting' : 'connecting');
+      return;
+    }
+    for (const sub of this.subs.values()) {
+      if (sub.refs > 0 && sub.view.status === 'resyncing') {
+        this.setState('resyncing');
+        return;
+      }
+    }
+    this.setState('live');
+  }
+}

@@ -1,0 +1,110 @@
+// Shapes of the Tandem API (shared/DESIGN.md sections 2-5). A document's `_id`
+// arrives as `id`; times are ISO 8601 strings in UTC.
+
+export type Role = 'owner' | 'editor' | 'viewer';
+export type ActivityStatus = 'proposed' | 'scheduled' | 'done' | 'cancelled';
+export type CollaborationStatus = 'active' | 'archived';
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'failed';
+
+export type User = {
+  id: string;
+  email: string | null;
+};
+
+export type Actor = {
+  type: 'user' | 'ai' | 'rule';
+  id?: string | null;
+  runId?: string | null;
+  ruleId?: string | null;
+};
+
+export type Member = {
+  userId: string;
+  email: string | null;
+  role: Role;
+  joinedAt: string;
+};
+
+export type Activity = {
+  id: string;
+  title: string;
+  description: string | null;
+  status: ActivityStatus;
+  dueAt: string | null;
+  scheduledFor: string | null;
+  assigneeId: string | null;
+  createdBy: Actor;
+  createdAt: string;
+  updatedAt: string;
+  cancelReason?: string | null;
+  completedAt?: string | null;
+};
+
+export type Collaboration = {
+  id: string;
+  title: string;
+  description: string | null;
+  status: CollaborationStatus;
+  members: Member[];
+  memberIds: string[];
+  activities: Activity[];
+  settings: { protectedActions: string[]; timezone?: string };
+  rules: unknown[];
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  lastActivityAt: string;
+};
+
+export type Message = {
+  id: string;
+  collaborationId: string;
+  author: Actor;
+  text: string;
+  createdAt: string;
+};
+
+export type Approval = {
+  id: string;
+  collaborationId: string;
+  action: string;
+  payload: Record<string, unknown>;
+  reason: string | null;
+  proposedBy: Actor;
+  status: ApprovalStatus;
+  createdAt: string;
+  expiresAt: string;
+  decidedBy?: string | null;
+  decidedAt?: string | null;
+  result?: unknown;
+  error?: { code?: string; message?: string } | null;
+};
+
+export type PresenceEntry = {
+  userId: string;
+  state: Record<string, unknown>;
+  since: string;
+};
+
+export type ActionApplied = {
+  collaborationId: string;
+  version: number;
+  result: unknown;
+};
+
+/** What POST /api/actions/{name} answered: applied (200) or sent for approval (202). */
+export type ActionOutcome =
+  | ({ kind: 'applied' } & ActionApplied)
+  | { kind: 'pending_approval'; approval: Approval };
+
+export type Suggestion = {
+  action: string;
+  payload: Record<string, unknown>;
+  reason?: string | null;
+  collaborationId?: string;
+};
+
+export type FieldChanges = {
+  updatedFields?: Record<string, unknown>;
+  removedFields?: string[];
+};
