@@ -1,0 +1,68 @@
+import { Link, Navigate, NavLink, Outlet, useLocation } from 'react-router';
+
+import { ConnectionStatus } from '@/components/connection-status';
+import { ApprovalsBadge } from '@/features/approvals/components/approvals-badge';
+import { useCollaborations } from '@/features/collaborations/api/get-collaborations';
+import { RunCheckinButton } from '@/features/dev-tools/components/run-checkin-button';
+import { useAuth } from '@/lib/auth/auth-context';
+import { queryCache } from '@/lib/query-cache';
+import { RealtimeProvider } from '@/lib/realtime/realtime-provider';
+import { useRealtimeEvent, useSubscriptions } from '@/lib/realtime/use-realtime';
+
+/** The signed-in shell: header, one realtime client, and live subscriptions to all my collaborations. */
+export function AppLayout() {
+  const { session, service } = useAuth();
+  const location = useLocation();
+  if (!session) {
+    const next = location.pathname + location.search;
+    return <Navigate to={next === '/' ? '/sign-in' : `/sign-in?next=${encodeURIComponent(next)}`} replace />;
+  }
+  return (
+    <RealtimeProvider key={session.user.id} tokens={service}>
+      <Shell />
+    </RealtimeProvider>
+  );
+}
+
+function Shell() {
+  const { config, session, service } = useAuth();
+  const collaborations = useCollaborations();
+  // Subscribing to every collaboration of mine keeps the list, the approvals
+  // inbox (approval events go to subscribed owners) and the pages live.
+  useSubscriptions((collaborations.data ?? []).map((c) => c.id));
+  useRealtimeEvent((event) => {
+    if (event.type === 'membership_removed') queryCache.invalidate('collaborations');
+  });
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <Link to="/" className="brand" aria-label="Tandem home">
+          <span className="brand-mark" aria-hidden="true" />
+          Tandem
+        </Link>
+        <nav aria-label="Main" className="nav">
+          <NavLink to="/" end>
+            Collaborations
+          </NavLink>
+          <NavLink to="/approvals">
+            Approvals <ApprovalsBadge />
+          </NavLink>
+        </nav>
+        <div className="topbar-right">
+          {config.authMode === 'dev' && <RunCheckinButton />}
+          <ConnectionStatus />
+          <span className="user" title={session?.user.id}>
+            {session?.user.email ?? session?.user.id}
+          </span>
+          <button type="button" className="button small" onClick={() => void service.signOut()}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <main className="content">
+        <Outlet />
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,72 @@
+import { Link, useNavigate, useParams } from 'react-router';
+
+import { Spinner } from '@/components/ui/spinner';
+import { ActivitiesBoard } from '@/features/activities/components/activities-board';
+import { AiChatPanel } from '@/features/ai-chat/components/ai-chat-panel';
+import { CollaborationDetails } from '@/features/collaboration-details/components/collaboration-details';
+import { MembersPanel } from '@/features/members/components/members-panel';
+import { MessageFeed } from '@/features/messages/components/message-feed';
+import { usePageVisible } from '@/hooks/use-page-visible';
+import { useSession } from '@/lib/auth/auth-context';
+import { useCollaborationSubscription, usePresence } from '@/lib/realtime/use-realtime';
+import { myRole, roleAtLeast } from '@/utils/roles';
+
+export function CollaborationRoute() {
+  const { collaborationId = '' } = useParams();
+  const session = useSession();
+  const navigate = useNavigate();
+  const view = useCollaborationSubscription(collaborationId);
+  const visible = usePageVisible();
+  usePresence(collaborationId, { status: visible ? 'online' : 'away', view: 'collaboration' });
+
+  if (view.status === 'removed') {
+    return (
+      <div className="card narrow stack" role="alert">
+        <h1>You are no longer a member</h1>
+        <p>You left this collaboration or an owner removed you, so you can't see it any more.</p>
+        <Link to="/">Back to my collaborations</Link>
+      </div>
+    );
+  }
+  if (view.status === 'not_found') {
+    return (
+      <div className="card narrow stack" role="alert">
+        <h1>Collaboration not found</h1>
+        <p>It doesn't exist, or you are not a member of it.</p>
+        <Link to="/">Back to my collaborations</Link>
+      </div>
+    );
+  }
+  const collaboration = view.collaboration;
+  if (!collaboration) return <Spinner label="Loading collaboration…" />;
+
+  const role = myRole(collaboration, session.user.id);
+  const active = collaboration.status !== 'archived';
+
+  return (
+    <div className="collaboration-page" data-version={view.version}>
+      <div className="main-column stack">
+        <CollaborationDetails collaboration={collaboration} role={role} />
+        <ActivitiesBoard collaboration={collaboration} role={role} />
+        <MessageFeed
+          collaborationId={collaboration.id}
+          messages={view.messages}
+          epoch={view.messagesEpoch}
+          members={collaboration.members}
+          userId={session.user.id}
+          canSend={active && role !== null}
+        />
+      </div>
+      <aside className="side-column stack">
+        <MembersPanel
+          collaboration={collaboration}
+          role={role}
+          userId={session.user.id}
+          presence={view.presence}
+          onLeft={() => navigate('/')}
+        />
+        {active && <AiChatPanel collaboration={collaboration} canAct={roleAtLeast(role, 'viewer')} />}
+      </aside>
+    </div>
+  );
+}

@@ -1,0 +1,17 @@
+import { runAction } from '@/lib/run-action';
+
+export type ProposeActivityInput = {
+  title: string;
+  description?: string;
+  dueAt?: string;
+  assigneeId?: string;
+};
+
+/** proposeActivity (editor). */
+export function proposeActivity(collaborationId: string, input: ProposeActivityInput) {
+  const payload: Record<string, unknown> = { title: input.title };
+  if (input.description) payload.description = input.description;
+  if (input.dueAt) payload.dueAt = input.dueAt;
+  if (input.assigneeId) payload.assigneeId = input.assigneeId;
+  return runAction('proposeActivity', { collaborationId, payload });
+}

@@ -1,0 +1,48 @@
+import type { ActivityStatus, Collaboration, Role } from '@/types/api';
+import { roleAtLeast } from '@/utils/roles';
+
+import { ActivityCard } from './activity-card';
+import { ProposeActivityForm } from './propose-activity-form';
+
+const GROUPS: Array<{ status: ActivityStatus; title: string; empty: string }> = [
+  { status: 'proposed', title: 'Proposed', empty: 'Nothing proposed.' },
+  { status: 'scheduled', title: 'Scheduled', empty: 'Nothing scheduled.' },
+  { status: 'done', title: 'Done', empty: 'Nothing done yet.' },
+  { status: 'cancelled', title: 'Cancelled', empty: 'Nothing cancelled.' },
+];
+
+export function ActivitiesBoard({ collaboration, role }: { collaboration: Collaboration; role: Role | null }) {
+  const canEdit = roleAtLeast(role, 'editor') && collaboration.status !== 'archived';
+  const activities = collaboration.activities ?? [];
+
+  return (
+    <section className="card stack" aria-labelledby="activities-heading">
+      <h2 id="activities-heading">
+        Activities <span className="count">{activities.length}</span>
+      </h2>
+      {canEdit && <ProposeActivityForm collaboration={collaboration} />}
+      <div className="activity-groups">
+        {GROUPS.map((group) => {
+          const items = activities.filter((activity) => activity.status === group.status);
+          const headingId = `activities-${group.status}`;
+          return (
+            <section key={group.status} className={`activity-group group-${group.status}`} aria-labelledby={headingId}>
+              <h3 id={headingId}>
+                {group.title} <span className="count">{items.length}</span>
+              </h3>
+              {items.length === 0 ? (
+                <p className="muted small">{group.empty}</p>
+              ) : (
+                <ul className="activity-list" aria-label={`${group.title} activities`}>
+                  {items.map((activity) => (
+                    <ActivityCard key={activity.id} collaboration={collaboration} activity={activity} canEdit={canEdit} />
+                  ))}
+                </ul>
+              )}
+            </section>
+          );
+        })}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,134 @@
+import { useState, type FormEvent } from 'react';
+
+import { ErrorMessage } from '@/components/ui/error-message';
+import { useMutation } from '@/hooks/use-mutation';
+import { announceOutcome } from '@/lib/run-action';
+import type { Activity, Collaboration } from '@/types/api';
+import { formatDateTime, isoToLocalInput, localInputToIso } from '@/utils/format';
+
+import { cancelActivity } from '../api/cancel-activity';
+import { completeActivity } from '../api/complete-activity';
+import { scheduleActivity } from '../api/schedule-activity';
+
+type Props = { collaboration: Collaboration; activity: Activity; canEdit: boolean };
+type Mode = 'idle' | 'schedule' | 'cancel';
+
+export function ActivityCard({ collaboration, activity, canEdit }: Props) {
+  const [mode, setMode] = useState<Mode>('idle');
+  const [when, setWhen] = useState(() => isoToLocalInput(activity.dueAt) || '');
+  const [reason, setReason] = useState('');
+  const assignee = collaboration.members.find((m) => m.userId === activity.assigneeId);
+  const open = activity.status === 'proposed' || activity.status === 'scheduled';
+
+  const act = useMutation(async (run: () => ReturnType<typeof completeActivity>, applied: string) => {
+    announceOutcome(await run(), applied);
+    setMode('idle');
+    setReason('');
+  });
+
+  const schedule = (event: FormEvent) => {
+    event.preventDefault();
+    const iso = localInputToIso(when);
+    if (!iso) return;
+    void act.run(() => scheduleActivity(collaboration.id, activity.id, iso), `Scheduled “${activity.title}”.`);
+  };
+
+  const cancel = (event: FormEvent) => {
+    event.preventDefault();
+    void act.run(
+      () => cancelActivity(collaboration.id, activity.id, reason.trim() || undefined),
+      `Cancelled “${activity.title}”.`,
+    );
+  };
+
+  return (
+    <li className={`activity status-${activity.status}`} data-testid={`activity-${activity.id}`} aria-label={activity.title}>
+      <div className="activity-head">
+        <strong className="activity-title">{activity.title}</strong>
+        {activity.createdBy?.type === 'ai' && <span className="badge ai">AI</span>}
+      </div>
+      {activity.description && <p className="small">{activity.description}</p>}
+      <dl className="facts small">
+        {activity.scheduledFor && (
+          <>
+            <dt>Scheduled for</dt>
+            <dd>{formatDateTime(activity.scheduledFor)}</dd>
+          </>
+        )}
+        {activity.dueAt && (
+          <>
+            <dt>Due</dt>
+            <dd>{formatDateTime(activity.dueAt)}</dd>
+          </>
+        )}
+        {assignee && (
+          <>
+            <dt>Assignee</dt>
+            <dd>{assignee.email ?? assignee.userId}</dd>
+          </>
+        )}
+        {activity.status === 'cancelled' && activity.cancelReason && (
+          <>
+            <dt>Reason</dt>
+            <dd>{activity.cancelReason}</dd>
+          </>
+        )}
+      </dl>
+      {canEdit && open && mode === 'idle' && (
+        <div className="row tight wrap">
+          {activity.status === 'proposed' && (
+            <button type="button" className="button small" onClick={() => setMode('schedule')}>
+              Schedule
+            </button>
+          )}
+          {activity.status === 'scheduled' && (
+            <button
+              type="button"
+              className="button small primary"
+              disabled={act.pending}
+              onClick={() => void act.run(() => completeActivity(collaboration.id, activity.id), `“${activity.title}” is done.`)}
+            >
+              Mark done
+            </button>
+          )}
+          <button type="button" className="button small danger-outline" onClick={() => setMode('cancel')}>
+            Cancel activity
+          </button>
+        </div>
+      )}
+      {mode === 'schedule' && (
+        <form className="stack tight" onSubmit={schedule} aria-label={`Schedule ${activity.title}`}>
+          <label className="field">
+            <span>Date and time</span>
+            <input type="datetime-local" value={when} onChange={(e) => setWhen(e.target.value)} required />
+          </label>
+          <div className="row tight">
+            <button type="submit" className="button small primary" disabled={act.pending || !when}>
+              Save schedule
+            </button>
+            <button type="button" className="button small" onClick={() => setMode('idle')}>
+              Back
+            </button>
+          </div>
+        </form>
+      )}
+      {mode === 'cancel' && (
+        <form className="stack tight" onSubmit={cancel} aria-label={`Cancel ${activity.title}`}>
+          <label className="field">
+            <span>Reason (optional)</span>
+            <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={1000} />
+          </label>
+          <div className="row tight">
+            <button type="submit" className="button small danger" disabled={act.pending}>
+              Confirm cancel
+            </button>
+            <button type="button" className="button small" onClick={() => setMode('idle')}>
+              Back
+            </button>
+          </div>
+        </form>
+      )}
+      {act.error !== null && <ErrorMessage error={act.error} onDismiss={act.reset} />}
+    </li>
+  );
+}

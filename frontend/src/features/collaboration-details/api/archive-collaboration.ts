@@ -1,0 +1,6 @@
+import { runAction } from '@/lib/run-action';
+
+/** archiveCollaboration (owner). */
+export function archiveCollaboration(collaborationId: string) {
+  return runAction('archiveCollaboration', { collaborationId });
+}

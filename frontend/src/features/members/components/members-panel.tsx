@@ -1,0 +1,180 @@
+import { useState, type FormEvent } from 'react';
+
+import { ErrorMessage } from '@/components/ui/error-message';
+import { useMutation } from '@/hooks/use-mutation';
+import { announceOutcome } from '@/lib/run-action';
+import type { Collaboration, Member, PresenceEntry, Role } from '@/types/api';
+import { formatRelative } from '@/utils/format';
+import { ROLES, roleLabel } from '@/utils/roles';
+
+import { addMember } from '../api/add-member';
+import { changeRole } from '../api/change-role';
+import { leaveCollaboration } from '../api/leave-collaboration';
+import { removeMember } from '../api/remove-member';
+
+type Props = {
+  collaboration: Collaboration;
+  role: Role | null;
+  userId: string;
+  presence: PresenceEntry[];
+  onLeft: () => void;
+};
+
+function presenceText(entry: PresenceEntry | undefined): string {
+  if (!entry) return 'offline';
+  const status = typeof entry.state?.status === 'string' ? entry.state.status : 'online';
+  const view = typeof entry.state?.view === 'string' ? entry.state.view : '';
+  return view ? `${status} · ${view}` : status;
+}
+
+export function MembersPanel({ collaboration, role, userId, presence, onLeft }: Props) {
+  const isOwner = role === 'owner';
+  const leave = useMutation(async () => {
+    const outcome = await leaveCollaboration(collaboration.id);
+    announceOutcome(outcome, `You left “${collaboration.title}”.`);
+    if (outcome.kind === 'applied') onLeft();
+  });
+  const online = new Map(presence.map((entry) => [entry.userId, entry]));
+  const members = [...collaboration.members].sort((a, b) => Number(online.has(b.userId)) - Number(online.has(a.userId)));
+
+  return (
+    <section className="card stack" aria-labelledby="members-heading">
+      <h2 id="members-heading">
+        Members <span className="count">{collaboration.members.length}</span>
+      </h2>
+      <ul className="member-list" aria-label="Members">
+        {members.map((member) => (
+          <MemberRow
+            key={member.userId}
+            collaborationId={collaboration.id}
+            member={member}
+            presence={online.get(member.userId)}
+            isMe={member.userId === userId}
+            canManage={isOwner && member.userId !== userId}
+          />
+        ))}
+      </ul>
+      {isOwner && <AddMemberForm collaborationId={collaboration.id} />}
+      {leave.error !== null && <ErrorMessage error={leave.error} onDismiss={leave.reset} />}
+      {role && (
+        <div className="row">
+          <button
+            type="button"
+            className="button danger-outline"
+            disabled={leave.pending}
+            onClick={() => {
+              if (window.confirm(`Leave “${collaboration.title}”?`)) void leave.run();
+            }}
+          >
+            Leave collaboration
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}
+
+type RowProps = {
+  collaborationId: string;
+  member: Member;
+  presence: PresenceEntry | undefined;
+  isMe: boolean;
+  canManage: boolean;
+};
+
+function MemberRow({ collaborationId, member, presence, isMe, canManage }: RowProps) {
+  const name = member.email ?? member.userId;
+  const change = useMutation(async (next: Role) => announceOutcome(await changeRole(collaborationId, member.userId, next)));
+  const remove = useMutation(async () => announceOutcome(await removeMember(collaborationId, member.userId)));
+  const state = presenceText(presence);
+
+  return (
+    <li className="member" data-testid={`member-${member.userId}`} data-online={presence ? 'true' : 'false'}>
+      <span className={`presence-dot ${presence ? 'on' : 'off'}`} aria-hidden="true" />
+      <div className="member-main">
+        <span className="member-name">
+          {name}
+          {isMe && <span className="muted"> (you)</span>}
+        </span>
+        <span className="muted small" aria-label={`${name} is ${state}`}>
+          {state}
+          {presence?.since ? ` since ${formatRelative(presence.since)}` : ''}
+        </span>
+      </div>
+      {canManage ? (
+        <div className="row tight">
+          <select
+            aria-label={`Role for ${name}`}
+            value={member.role}
+            disabled={change.pending}
+            onChange={(e) => void change.run(e.target.value as Role)}
+          >
+            {ROLES.map((r) => (
+              <option key={r} value={r}>
+                {roleLabel(r)}
+              </option>
+            ))}
+          </select>
+          <button
+            type="button"
+            className="button small danger-outline"
+            aria-label={`Remove ${name}`}
+            disabled={remove.pending}
+            onClick={() => {
+              if (window.confirm(`Remove ${name} from this collaboration?`)) void remove.run();
+            }}
+          >
+            Remove
+          </button>
+        </div>
+      ) : (
+        <span className={`badge role-${member.role}`}>{roleLabel(member.role)}</span>
+      )}
+      {change.error !== null && <ErrorMessage error={change.error} onDismiss={change.reset} />}
+      {remove.error !== null && <ErrorMessage error={remove.error} onDismiss={remove.reset} />}
+    </li>
+  );
+}
+
+function AddMemberForm({ collaborationId }: { collaborationId: string }) {
+  const [email, setEmail] = useState('');
+  const [role, setRole] = useState<Role>('editor');
+  const add = useMutation(async () => {
+    const outcome = await addMember(collaborationId, email.trim(), role);
+    announceOutcome(outcome, `Added ${email.trim()} as ${role}.`);
+    setEmail('');
+  });
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    void add.run();
+  };
+
+  return (
+    <form className="stack add-member" onSubmit={submit} aria-label="Add a member">
+      <h3>Add a member</h3>
+      <div className="row wrap">
+        <label className="field grow">
+          <span>Email</span>
+          <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} required placeholder="friend@example.com" />
+        </label>
+        <label className="field">
+          <span>Role</span>
+          <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+            {ROLES.map((r) => (
+              <option key={r} value={r}>
+                {roleLabel(r)}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {add.error !== null && <ErrorMessage error={add.error} onDismiss={add.reset} />}
+      <div className="row">
+        <button type="submit" className="button primary" disabled={add.pending || !email.trim()}>
+          {add.pending ? 'Adding…' : 'Add member'}
+        </button>
+      </div>
+    </form>
+  );
+}

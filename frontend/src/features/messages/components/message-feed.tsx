@@ -1,0 +1,111 @@
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+
+import { ErrorMessage } from '@/components/ui/error-message';
+import { useMutation } from '@/hooks/use-mutation';
+import type { Member, Message } from '@/types/api';
+import { formatDateTime, formatRelative } from '@/utils/format';
+
+import { getMessages } from '../api/get-messages';
+
+import { MessageComposer } from './message-composer';
+
+type Props = {
+  collaborationId: string;
+  /** The live messages of the realtime copy (latest snapshot page + every new one). */
+  messages: Message[];
+  /** Changes when the live list was replaced by a snapshot: older pages are loaded again. */
+  epoch: number;
+  members: Member[];
+  userId: string;
+  canSend: boolean;
+};
+
+function byId(a: Message, b: Message) {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export function MessageFeed({ collaborationId, messages, epoch, members, userId, canSend }: Props) {
+  const [older, setOlder] = useState<Message[]>([]);
+  const [hasMore, setHasMore] = useState(true);
+  const listRef = useRef<HTMLOListElement>(null);
+  const stickToBottom = useRef(true);
+
+  useEffect(() => {
+    setOlder([]);
+    setHasMore(true);
+  }, [collaborationId, epoch]);
+
+  const all = useMemo(() => {
+    const seen = new Set<string>();
+    const merged: Message[] = [];
+    for (const message of [...older, ...messages]) {
+      if (seen.has(message.id)) continue;
+      seen.add(message.id);
+      merged.push(message);
+    }
+    return merged.sort(byId);
+  }, [older, messages]);
+
+  const loadOlder = useMutation(async () => {
+    const page = await getMessages(collaborationId, all[0]?.id);
+    setOlder((current) => [...page.messages, ...current]);
+    setHasMore(page.hasMore);
+    stickToBottom.current = false;
+  });
+
+  const emails = useMemo(() => new Map(members.map((m) => [m.userId, m.email ?? m.userId])), [members]);
+
+  useLayoutEffect(() => {
+    const list = listRef.current;
+    if (list && stickToBottom.current) list.scrollTop = list.scrollHeight;
+  }, [all.length]);
+
+  const onScroll = () => {
+    const list = listRef.current;
+    if (list) stickToBottom.current = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  };
+
+  return (
+    <section className="card stack feed" aria-labelledby="messages-heading">
+      <h2 id="messages-heading">Messages</h2>
+      {hasMore && all.length > 0 && (
+        <div className="row center">
+          <button type="button" className="button link" onClick={() => void loadOlder.run()} disabled={loadOlder.pending}>
+            {loadOlder.pending ? 'Loading…' : 'Show older messages'}
+          </button>
+        </div>
+      )}
+      {loadOlder.error !== null && <ErrorMessage error={loadOlder.error} onDismiss={loadOlder.reset} />}
+      <ol className="message-list" role="log" aria-label="Messages" aria-live="polite" ref={listRef} onScroll={onScroll}>
+        {all.length === 0 && <li className="muted empty">No messages yet. Say hello!</li>}
+        {all.map((message) => {
+          const ai = message.author?.type === 'ai';
+          const mine = !ai && message.author?.id === userId;
+          const author = ai ? 'AI assistant' : mine ? 'You' : emails.get(message.author?.id ?? '') ?? 'Former member';
+          return (
+            <li
+              key={message.id}
+              className={`message ${ai ? 'from-ai' : mine ? 'from-me' : ''}`}
+              data-author-type={message.author?.type ?? 'user'}
+              data-testid="message"
+            >
+              <div className="message-meta small">
+                <span className="message-author">{author}</span>
+                {ai && <span className="badge ai">AI</span>}
+                <time dateTime={message.createdAt} title={formatDateTime(message.createdAt)}>
+                  {formatRelative(message.createdAt)}
+                </time>
+              </div>
+              <p className="message-text">{message.text}</p>
+            </li>
+          );
+        })}
+      </ol>
+      {canSend ? (
+        <MessageComposer collaborationId={collaborationId} />
+      ) : (
+        <p className="muted small">This collaboration is archived: no new messages.</p>
+      )}
+    </section>
+  );
+}
