@@ -1,0 +1,68 @@
+"""Open the database: motor on MONGODB_URI, else the embedded store.
+
+Everything above `backend.store` gets a `Database` handle and uses
+`handle.db["collaborations"]` with motor's API; it never needs to know which
+store it is talking to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
+from pymongo.errors import PyMongoError
+
+from backend.settings import Settings
+from backend.store.embedded import EmbeddedClient
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_WARNING = (
+    "EMBEDDED STORE: MONGODB_URI is not set, so all data is kept in memory only "
+    "and is LOST when this process ends. Set MONGODB_URI to a MongoDB replica set to keep it."
+)
+
+
+@dataclass(eq=False)
+class Database:
+    """An open database: `db` is a motor database (or the embedded look-alike)."""
+
+    db: AsyncIOMotorDatabase
+    client: Any  # AsyncIOMotorClient or EmbeddedClient
+    embedded: bool
+
+    async def close(self) -> None:
+        """Close the client; on the embedded store every open change stream ends."""
+        self.client.close()
+
+    def inject_change_stream_error(self, exc: BaseException) -> None:
+        """Tests only: the next next()/try_next() of every open change stream raises `exc`, once."""
+        if not self.embedded:
+            raise RuntimeError("only the embedded store can inject change-stream errors")
+        self.db.inject_change_stream_error(exc)
+
+
+async def open_database(settings: Settings) -> Database:
+    if settings.mongodb_uri:
+        client = AsyncIOMotorClient(settings.mongodb_uri, tz_aware=True)
+        log.info("store: MongoDB, database %r", settings.mongodb_db)
+        return Database(client[settings.mongodb_db], client, embedded=False)
+    log.warning(EMBEDDED_WARNING)
+    embedded = EmbeddedClient(history=settings.change_history)
+    return Database(embedded[settings.mongodb_db], embedded, embedded=True)
+
+
+async def close(handle: Database) -> None:
+    await handle.close()
+
+
+async def ping(handle: Database, timeout: float = 2.0) -> bool:
+    """True when the database answers a ping within `timeout` seconds (for /api/ready)."""
+    try:
+        await asyncio.wait_for(handle.db.command("ping"), timeout)
+    except (PyMongoError, asyncio.TimeoutError):
+        return False
+    return True

@@ -1,0 +1,287 @@
+"""The embedded store: mongomock-motor, plus change events for every write.
+
+`EmbeddedClient` / `EmbeddedDatabase` / `EmbeddedCollection` are
+mongomock-motor's motor look-alikes. Each write method reads the documents it
+will touch, runs the write and reads them again on the synchronous mongomock
+collection with no `await` in between, so a write and its change event are
+atomic with respect to other coroutines. `watch()` on a collection or on the
+database returns a `ChangeStream` (backend/store/changestream.py).
+
+Datetimes come back timezone-aware UTC, like motor with `tz_aware=True`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Awaitable, Callable, Iterable
+
+from mongomock import helpers
+from mongomock.collection import Collection as SyncCollection
+from mongomock_motor import AsyncMongoMockClient, AsyncMongoMockCollection, AsyncMongoMockDatabase
+from pymongo import ReturnDocument
+
+from backend.store.changestream import ChangeLog, ChangeStream, update_description
+
+
+def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Make a synchronous write body a motor-style coroutine method.
+
+    The body cannot await, so the reads before, the write, the reads after and
+    the events are one step for every other coroutine. TTL expiry is held
+    meanwhile: MongoDB's TTL monitor never runs in the middle of a write.
+    """
+
+    @functools.wraps(method)
+    async def write(self: "EmbeddedCollection", *args: Any, **kwargs: Any) -> Any:
+        store = self._sync._store
+        store._tandem_ttl_held = True
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            store._tandem_ttl_held = False
+
+    return write
+
+
+class EmbeddedClient(AsyncMongoMockClient):
+    """An in-memory client; each database keeps its last `history` change events."""
+
+    def __init__(self, history: int):
+        super().__init__(tz_aware=True)
+        self._history = history
+        self._logs: dict[str, ChangeLog] = {}
+
+    def get_database(self, name: str | None = None, **kwargs: Any) -> "EmbeddedDatabase":
+        sync_db = super().get_database(name, **kwargs).delegate
+        log = self._logs.get(sync_db.name)
+        if log is None:
+            lookup = lambda coll, _id: _snapshot(sync_db.get_collection(coll), _id)  # noqa: E731
+            log = self._logs[sync_db.name] = ChangeLog(sync_db.name, self._history, lookup)
+        return EmbeddedDatabase(self, sync_db, log)
+
+    def watch(self, *args: Any, **kwargs: Any) -> ChangeStream:
+        raise NotImplementedError("the embedded store watches a database or a collection, not the whole client")
+
+    def close(self) -> None:
+        """End every open change stream. The data stays until the process ends."""
+        for log in self._logs.values():
+            log.close()
+
+
+class EmbeddedDatabase(AsyncMongoMockDatabase):
+    def __init__(self, client: EmbeddedClient, database: Any, changes: ChangeLog):
+        super().__init__(client, database)
+        self._changes = changes
+
+    def get_collection(self, name: str, **kwargs: Any) -> "EmbeddedCollection":
+        return EmbeddedCollection(self, self.delegate.get_collection(name, **kwargs), self._changes)
+
+    def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
+        return ChangeStream(self._changes, None, pipeline, **options)
+
+    def inject_change_stream_error(self, exc: BaseException) -> None:
+        """Tests: the next next()/try_next() of every open stream raises `exc`, once.
+
+        As with pymongo, a resumable error (ConnectionFailure, CursorNotFound or
+        the ResumableChangeStreamError label) leaves the stream open and it goes
+        on where it was; any other error closes it.
+        """
+        self._changes.inject_error(exc)
+
+
+class EmbeddedCollection(AsyncMongoMockCollection):
+    def __init__(self, database: EmbeddedDatabase, collection: SyncCollection, changes: ChangeLog):
+        super().__init__(database, collection)
+        self._sync = collection
+        self._changes = changes
+        _report_ttl_deletes(collection, lambda _id: changes.record("delete", collection.name, _id))
+
+    def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
+        return ChangeStream(self._changes, self._sync.name, pipeline, **options)
+
+    async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            "bulk_write is not available on the embedded store: mongomock cannot run it with "
+            "pymongo >= 4.11 and it would emit no change events; use the single-operation methods")
+
+    # -- inserts
+
+    @_write
+    def insert_one(self, document: dict, *args: Any, **kwargs: Any) -> Any:
+        result = self._sync.insert_one(document, *args, **kwargs)
+        self._report_insert(result.inserted_id)
+        return result
+
+    @_write
+    def insert_many(self, documents: Iterable[dict], *args: Any, **kwargs: Any) -> Any:
+        documents = list(documents)
+        existed = [doc["_id"] for doc in documents if "_id" in doc and self._read(doc["_id"]) is not None]
+        try:
+            return self._sync.insert_many(documents, *args, **kwargs)
+        finally:  # an ordered insert_many that failed half way still inserted its first documents
+            reported: list = []
+            for doc in documents:
+                _id = doc.get("_id")
+                if "_id" in doc and _id not in existed and _id not in reported and self._read(_id) is not None:
+                    reported.append(_id)
+                    self._report_insert(_id)
+
+    # -- updates and replacements
+
+    @_write
+    def update_one(self, filter: dict, update: Any, upsert: bool = False, sort: Any = None,
+                   **kwargs: Any) -> Any:
+        return self._write_one("update", filter, update, upsert, sort, kwargs)[0]
+
+    @_write
+    def replace_one(self, filter: dict, replacement: dict, upsert: bool = False, sort: Any = None,
+                    **kwargs: Any) -> Any:
+        return self._write_one("replace", filter, replacement, upsert, sort, kwargs)[0]
+
+    @_write
+    def update_many(self, filter: dict, update: Any, upsert: bool = False, **kwargs: Any) -> Any:
+        return self._modify("update", self._ids(filter),
+                            lambda: self._sync.update_many(filter, update, upsert=upsert, **kwargs))
+
+    @_write
+    def find_one_and_update(self, filter: dict, update: Any, projection: Any = None, sort: Any = None,
+                            upsert: bool = False, return_document: bool = ReturnDocument.BEFORE,
+                            **kwargs: Any) -> dict | None:
+        return self._find_one_and("update", filter, update, projection, sort, upsert, return_document, kwargs)
+
+    @_write
+    def find_one_and_replace(self, filter: dict, replacement: dict, projection: Any = None, sort: Any = None,
+                             upsert: bool = False, return_document: bool = ReturnDocument.BEFORE,
+                             **kwargs: Any) -> dict | None:
+        return self._find_one_and("replace", filter, replacement, projection, sort, upsert, return_document, kwargs)
+
+    # -- deletes
+
+    @_write
+    def delete_one(self, filter: dict, *args: Any, **kwargs: Any) -> Any:
+        ids = self._ids(filter, first=True)
+        try:
+            return self._sync.delete_one(filter, *args, **kwargs)
+        finally:
+            self._report_deletes(ids)
+
+    @_write
+    def delete_many(self, filter: dict, *args: Any, **kwargs: Any) -> Any:
+        ids = self._ids(filter)
+        try:
+            return self._sync.delete_many(filter, *args, **kwargs)
+        finally:
+            self._report_deletes(ids)
+
+    @_write
+    def find_one_and_delete(self, filter: dict, projection: Any = None, sort: Any = None,
+                            **kwargs: Any) -> dict | None:
+        ids = self._ids(filter, first=True, sort=sort)
+        if not ids:
+            return None
+        try:
+            return self._sync.find_one_and_delete({"_id": ids[0]}, projection, **kwargs)
+        finally:
+            self._report_deletes(ids)
+
+    # -- the events
+
+    def _write_one(self, operation: str, filter: dict, change: Any, upsert: bool, sort: Any,
+                   kwargs: dict) -> tuple[Any, Any]:
+        """One update or replacement; returns the result and the _id it wrote (None if none)."""
+        write = self._sync.update_one if operation == "update" else self._sync.replace_one
+        ids = self._ids(filter, first=True, sort=sort)
+        if not ids:
+            result = self._modify(operation, [], lambda: write(filter, change, upsert=upsert, **kwargs))
+            return result, result.upserted_id
+        # the chosen _id plus the original conditions, which positional `$` paths need
+        narrowed = {**filter, "_id": ids[0]}
+        return self._modify(operation, ids, lambda: write(narrowed, change, **kwargs)), ids[0]
+
+    def _find_one_and(self, operation: str, filter: dict, change: Any, projection: Any, sort: Any,
+                      upsert: bool, return_document: bool, kwargs: dict) -> dict | None:
+        """find_one_and_update/replace on top of update_one/replace_one.
+
+        mongomock's own versions apply a positional `$` to the wrong array element.
+        """
+        ids = self._ids(filter, first=True, sort=sort)
+        old = self._sync.find_one({"_id": ids[0]}, projection) if ids else None
+        _, written = self._write_one(operation, filter, change, upsert, sort, kwargs)
+        if written is None or not return_document:
+            return old
+        return self._sync.find_one({"_id": written}, projection)
+
+    def _modify(self, operation: str, ids: list, write: Callable[[], Any]) -> Any:
+        befores = [(_id, self._read(_id)) for _id in ids]
+        try:
+            result = write()
+        finally:  # update_many may have changed some documents before it failed
+            for _id, before in befores:
+                self._report_change(operation, _id, before)
+        upserted = getattr(result, "upserted_id", None)
+        if upserted is not None:
+            self._report_insert(upserted)
+        return result
+
+    def _report_insert(self, _id: Any) -> None:
+        self._changes.record("insert", self._sync.name, _id, fullDocument=self._read(_id))
+
+    def _report_change(self, operation: str, _id: Any, before: dict | None) -> None:
+        after = self._read(_id)
+        if before is None or after is None:
+            return
+        description = update_description(before, after)
+        if not (description["updatedFields"] or description["removedFields"]):
+            return  # a write that changed nothing: MongoDB logs nothing either
+        if operation == "replace":
+            self._changes.record("replace", self._sync.name, _id, fullDocument=after)
+        else:
+            self._changes.record("update", self._sync.name, _id, updateDescription=description)
+
+    def _report_deletes(self, ids: list) -> None:
+        for _id in ids:
+            if self._read(_id) is None:
+                self._changes.record("delete", self._sync.name, _id)
+
+    def _ids(self, filter: dict, first: bool = False, sort: Any = None) -> list:
+        """The _ids a write with this filter touches, in the order mongomock visits them."""
+        cursor = self._sync.find(filter, {"_id": 1}, sort=sort)
+        return [doc["_id"] for doc in (cursor.limit(1) if first else cursor)]
+
+    def _read(self, _id: Any) -> dict | None:
+        return _snapshot(self._sync, _id)
+
+
+def _snapshot(collection: SyncCollection, _id: Any) -> dict | None:
+    """A private copy of a stored document, datetimes made UTC-aware (None if absent)."""
+    key = helpers.hashdict(_id) if isinstance(_id, dict) else _id
+    try:
+        stored = collection._store[key]
+    except KeyError:
+        return None
+    return helpers.make_datetime_timezone_aware_in_document(stored)  # builds new dicts and lists
+
+
+def _report_ttl_deletes(collection: SyncCollection, on_delete: Callable[[Any], None]) -> None:
+    """Report documents that a TTL index removes as delete events, as MongoDB's TTL monitor does.
+
+    mongomock expires documents lazily, when the collection is next read.
+    """
+    store = collection._store
+    if getattr(store, "_tandem_reports_ttl", False):
+        return
+    expire = store._expire_documents
+
+    def expire_and_report(index: dict) -> None:
+        if store._tandem_ttl_held:
+            return
+        before = list(store._documents)
+        expire(index)
+        if len(store._documents) < len(before):
+            for key in before:
+                if key not in store._documents:
+                    on_delete(key)
+
+    store._expire_documents = expire_and_report
+    store._tandem_reports_ttl = True
+    store._tandem_ttl_held = False

@@ -1,0 +1,44 @@
+"""Every index Tandem uses, declared in one place and created at start-up.
+
+The same list works on real MongoDB and on the embedded store (mongomock
+honours `unique`, `sparse`, `partialFilterExpression` for uniqueness and
+`expireAfterSeconds`). Indexes are created one by one with `create_index`,
+because mongomock's `create_indexes` drops `partialFilterExpression`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ASC = 1
+
+
+@dataclass(frozen=True)
+class Index:
+    collection: str
+    keys: tuple[tuple[str, int], ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+INDEXES: tuple[Index, ...] = (
+    Index("collaborations", (("memberIds", ASC),)),
+    Index("collaborations", (("status", ASC), ("lastActivityAt", ASC))),
+    Index("messages", (("collaborationId", ASC), ("_id", ASC))),
+    # one audit entry per version, for document-changing actions only (they carry versioned: true)
+    Index("audit", (("collaborationId", ASC), ("version", ASC)),
+          {"unique": True, "partialFilterExpression": {"versioned": True}}),
+    Index("approvals", (("collaborationId", ASC), ("status", ASC))),
+    Index("approvals", (("status", ASC), ("expiresAt", ASC))),
+    Index("jobs", (("status", ASC), ("runAt", ASC))),
+    Index("jobs", (("uniqueKey", ASC),), {"unique": True, "sparse": True}),
+    Index("jobs", (("leaseUntil", ASC),)),
+    Index("checkin_runs", (("day", ASC),)),
+    Index("presence", (("expiresAt", ASC),), {"expireAfterSeconds": 0}),
+    Index("presence", (("collaborationId", ASC),)),
+)
+
+
+async def ensure_indexes(db: Any) -> list[str]:
+    """Create every index that does not exist yet (idempotent); returns their names."""
+    return [await db[index.collection].create_index(list(index.keys), **index.options) for index in INDEXES]

@@ -1,0 +1,48 @@
+"""Shared pytest fixtures, one section per area of the code. Add yours in a section of its own."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import AsyncIterator
+
+import pytest
+
+from backend.settings import test_settings
+from backend.store.client import Database, open_database
+from backend.store.indexes import ensure_indexes
+
+# -- store (backend/store) ------------------------------------------------------------------------
+# store_handle       a fresh embedded database with every index, per test
+# real_store_handle  a fresh database on MONGODB_URI (a replica set), dropped after; skipped without it
+# any_store_handle   the test runs twice: on the embedded store and on real MongoDB
+
+REAL_MONGODB_SKIPPED = "MONGODB_URI not set: real-MongoDB test skipped"
+
+
+@pytest.fixture
+async def store_handle() -> AsyncIterator[Database]:
+    handle = await open_database(test_settings())
+    await ensure_indexes(handle.db)
+    yield handle
+    await handle.close()
+
+
+@pytest.fixture
+async def real_store_handle() -> AsyncIterator[Database]:
+    uri = os.environ.get("MONGODB_URI")  # tests only: the app reads settings through load_settings()
+    if not uri:
+        pytest.skip(REAL_MONGODB_SKIPPED)
+    name = f"tandem_test_{secrets.token_hex(6)}"
+    handle = await open_database(test_settings(mongodb_uri=uri, mongodb_db=name))
+    try:
+        await ensure_indexes(handle.db)
+        yield handle
+    finally:
+        await handle.client.drop_database(name)
+        await handle.close()
+
+
+@pytest.fixture(params=["embedded", pytest.param("mongodb", marks=pytest.mark.mongodb)])
+def any_store_handle(request: pytest.FixtureRequest) -> Database:
+    return request.getfixturevalue("store_handle" if request.param == "embedded" else "real_store_handle")
