@@ -1,0 +1,140 @@
+"""Running a collaboration's rules for one action, and the Outcome the action engine acts on."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from backend.errors import RuleDenied
+from backend.rules.context import Env, build_env
+from backend.rules.interpreter import Budget, Clock, condition_holds, render_payload
+from backend.rules.language import RuleError
+from backend.rules.limits import FOLLOWUP_DEPTH_LIMIT, TIME_BUDGET_SECONDS
+from backend.rules.schema import EXEMPT_ACTIONS, FOLLOWUP_ACTIONS
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    """What the rules decided about one action. Deny wins over everything else."""
+
+    deny: dict[str, str] | None = None
+    """`{"ruleId", "message"}` of the first rule that denied; the action answers 403 rule_denied."""
+    require_approval: list[str] = []
+    """Ids of the rules that ask for an owner's approval: the action becomes an approval."""
+    approval_reason: str | None = None
+    """Their reasons, joined: the approval's `reason`."""
+    followups: list[dict[str, Any]] = []
+    """`{"ruleId", "action", "payload"}` to run after the action, as the rule, at depth + 1."""
+    fired: list[str] = []
+    """Ids of the rules whose condition held and whose effect applies: for the audit entry."""
+    errors: list[dict[str, str]] = []
+    """`{"ruleId", "code", "error"}` of rules that could not be evaluated; they did not fire.
+    Codes: type_error, step_limit, time_budget, followup_depth, invalid_rule, internal."""
+
+    def raise_if_denied(self) -> None:
+        if self.deny is not None:
+            raise RuleDenied(self.deny["ruleId"], self.deny["message"])
+
+    def for_audit(self) -> dict[str, Any]:
+        """`{"rules": {"fired", "errors"}}` for the audit entry; empty when no rule took part."""
+        if not self.fired and not self.errors:
+            return {}
+        return {"rules": {"fired": list(self.fired), "errors": list(self.errors)}}
+
+
+def evaluate(
+    rules: list[dict[str, Any]],
+    *,
+    action: str,
+    actor: dict[str, Any],
+    payload: dict[str, Any],
+    collaboration: dict[str, Any],
+    now: datetime,
+    depth: int = 0,
+    clock: Clock = time.perf_counter,
+    budget_seconds: float = TIME_BUDGET_SECONDS,
+) -> Outcome:
+    """Run `rules` (the collaboration's stored `rules`) for `action` by `actor`, before it is applied.
+
+    `collaboration` is the stored document; `depth` is 0 for a user's or the AI's action and one
+    more for each follow-up. Never raises: a rule that cannot be evaluated is in `Outcome.errors`.
+    """
+    outcome = Outcome()
+    if action in EXEMPT_ACTIONS or not isinstance(rules, list):
+        return outcome
+    actor_type = actor.get("type") if isinstance(actor, dict) else None
+    budget = Budget(budget_seconds, clock)
+    env: Env | None = None
+    reasons: list[str] = []
+    for rule in rules:
+        if not _applies(rule, action, actor_type):
+            continue
+        rule_id = rule.get("id") if isinstance(rule, dict) and isinstance(rule.get("id"), str) else None
+        try:
+            env = env or build_env(action=action, actor=actor, payload=payload, collaboration=collaboration,
+                                   now=now)
+            budget.start_rule()
+            effect = _run(rule, env, budget, depth)
+        except RuleError as exc:
+            outcome.errors.append({"ruleId": rule_id, "code": exc.code, "error": str(exc)})
+            continue
+        except Exception:  # a defect here must not take down the action the rule guards
+            log.exception("rule %s crashed", rule_id)
+            outcome.errors.append({"ruleId": rule_id, "code": "internal", "error": "internal error"})
+            continue
+        if effect is None:
+            continue
+        kind, value = effect
+        if kind == "deny":
+            return Outcome(deny={"ruleId": rule_id, "message": value}, fired=[rule_id], errors=outcome.errors)
+        outcome.fired.append(rule_id)
+        if kind == "require_approval":
+            outcome.require_approval.append(rule_id)
+            reasons.append(value or f"Rule “{rule.get('name') or rule_id}” asks for an owner's approval.")
+        else:
+            outcome.followups.append({"ruleId": rule_id, **value})
+    outcome.approval_reason = " ".join(reasons) or None
+    return outcome
+
+
+def _applies(rule: Any, action: str, actor_type: Any) -> bool:
+    """Whether `rule` is enabled and `when` this action by this kind of actor. A malformed rule
+    applies everywhere, so that it is reported rather than silently skipped."""
+    if not isinstance(rule, dict) or not isinstance(rule.get("when"), dict):
+        return True
+    when = rule["when"]
+    return (rule.get("enabled", True) is True
+            and when.get("action") in (action, "*")
+            and when.get("actor", "any") in ("any", actor_type))
+
+
+def _run(rule: Any, env: Env, budget: Budget, depth: int) -> tuple[str, Any] | None:
+    """The rule's effect when its condition holds, else None."""
+    if not isinstance(rule, dict) or not isinstance(rule.get("when"), dict):
+        raise RuleError("not a rule", "invalid_rule")
+    if not condition_holds(rule.get("if", True), env, budget):
+        return None
+    then = rule.get("then")
+    if not isinstance(then, dict) or len(then) != 1:
+        raise RuleError("the rule has no effect", "invalid_rule")
+    [(kind, body)] = then.items()
+    body = body if isinstance(body, dict) else {}
+    if kind == "deny":
+        message = body.get("message")
+        return "deny", message if isinstance(message, str) and message else RuleDenied.default_message
+    if kind == "require_approval":
+        reason = body.get("reason")
+        return "require_approval", reason if isinstance(reason, str) else None
+    if kind == "action":
+        if depth >= FOLLOWUP_DEPTH_LIMIT:
+            raise RuleError(f"follow-up not run: already {depth} follow-ups deep (the limit)", "followup_depth")
+        name = body.get("name")
+        if name not in FOLLOWUP_ACTIONS:
+            raise RuleError(f"{str(name)[:40]!r} cannot be a follow-up", "invalid_rule")
+        return "action", {"action": name, "payload": render_payload(name, body.get("payload", {}), env, budget)}
+    raise RuleError(f"unknown effect {str(kind)[:40]!r}", "invalid_rule")

@@ -1,0 +1,146 @@
+"""What rules can name: actions, their payload fields, and the variables of a rule.
+
+The payload fields mirror DESIGN.md section 3. A variable's static type is
+known from its root (`payload`, `actor`, `collaboration`, `now`) and, for
+`payload`, from the action the rule is `when`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Union
+
+from backend.rules.language import DATE, LIST, NULL, NUMBER, STRING, T, Type
+
+ROLES = ("owner", "editor", "viewer")
+ACTOR_TYPES = ("user", "ai", "rule")
+WHEN_ACTORS = ("user", "ai", "any")
+ACTIVITY_STATUSES = ("proposed", "scheduled", "done", "cancelled")
+
+ACTIONS = (
+    "createCollaboration", "updateDetails", "archiveCollaboration", "addMember", "removeMember",
+    "changeRole", "leaveCollaboration", "proposeActivity", "scheduleActivity", "completeActivity",
+    "cancelActivity", "sendMessage", "setProtectedActions", "addRule", "updateRule", "removeRule",
+)
+EXEMPT_ACTIONS = {
+    "createCollaboration": "there is no collaboration, and so no rule, before it",
+    "addRule": "an owner can always change the rules",
+    "updateRule": "an owner can always change the rules",
+    "removeRule": "an owner can always change the rules",
+}
+"""Actions no rule applies to, and why."""
+
+FOLLOWUP_ACTIONS = (
+    "updateDetails", "proposeActivity", "scheduleActivity", "completeActivity", "cancelActivity",
+    "sendMessage",
+)
+"""What a rule may run after an action: nothing owner-administrative, no rule action."""
+
+
+class Var(NamedTuple):
+    type: Type
+    values: tuple[str, ...] | None = None
+    """The only strings it can hold, when they are a closed set: `==` against another is refused."""
+
+
+class Field(NamedTuple):
+    type: Type
+    required: bool = True
+    values: tuple[str, ...] | None = None
+
+
+def _opt(kind: str) -> Field:
+    return Field(T(kind), required=False)
+
+
+PAYLOADS: dict[str, dict[str, Field]] = {
+    "updateDetails": {"title": _opt(STRING), "description": _opt(STRING)},
+    "archiveCollaboration": {},
+    "addMember": {"email": Field(T(STRING)), "role": Field(T(STRING), values=ROLES)},
+    "removeMember": {"userId": Field(T(STRING))},
+    "changeRole": {"userId": Field(T(STRING)), "role": Field(T(STRING), values=ROLES)},
+    "leaveCollaboration": {},
+    "proposeActivity": {"title": Field(T(STRING)), "description": _opt(STRING), "dueAt": _opt(DATE),
+                        "assigneeId": _opt(STRING)},
+    "scheduleActivity": {"activityId": Field(T(STRING)), "scheduledFor": Field(T(DATE))},
+    "completeActivity": {"activityId": Field(T(STRING))},
+    "cancelActivity": {"activityId": Field(T(STRING)), "reason": _opt(STRING)},
+    "sendMessage": {"text": Field(T(STRING))},
+    "setProtectedActions": {"actions": Field(T(LIST))},
+}
+"""Payload fields of every action a rule can be `when`. Dates are parsed before rules see them."""
+
+DATE_FIELDS = frozenset(name for fields in PAYLOADS.values() for name, f in fields.items() if DATE in f.type)
+ACTIVITY_ACTIONS = tuple(name for name, fields in PAYLOADS.items() if "activityId" in fields)
+
+Tree = dict[str, Union[Var, "Tree"]]
+
+ACTOR: Tree = {
+    "type": Var(T(STRING), ACTOR_TYPES),
+    "id": Var(T(STRING, NULL)),
+    "role": Var(T(STRING, NULL), ROLES),
+}
+ACTIVITY: Tree = {
+    "id": Var(T(STRING, NULL)),
+    "title": Var(T(STRING, NULL)),
+    "status": Var(T(STRING, NULL), ACTIVITY_STATUSES),
+    "dueAt": Var(T(DATE, NULL)),
+    "scheduledFor": Var(T(DATE, NULL)),
+    "assigneeId": Var(T(STRING, NULL)),
+    "createdBy": Var(T(STRING, NULL)),
+}
+"""`collaboration.activity`: null when the payload names no activity, or one that does not exist."""
+
+COLLABORATION: Tree = {
+    "id": Var(T(STRING)),
+    "title": Var(T(STRING)),
+    "status": Var(T(STRING), ("active", "archived")),
+    "memberCount": Var(T(NUMBER)),
+    "version": Var(T(NUMBER)),
+    "timezone": Var(T(STRING, NULL)),
+    "activity": ACTIVITY,
+}
+
+
+def payload_tree(action: str) -> Tree:
+    """`payload.*` for a rule on `action`; on `"*"`, every field of any action, possibly null."""
+    if action != "*":
+        return {name: Var(f.type if f.required else f.type | {NULL}, f.values)
+                for name, f in PAYLOADS.get(action, {}).items()}
+    defined: dict[str, list[Field]] = {}
+    for fields in PAYLOADS.values():
+        for name, f in fields.items():
+            defined.setdefault(name, []).append(f)
+    return {name: Var(frozenset().union(*(f.type for f in fs)) | {NULL}, _values(fs))
+            for name, fs in defined.items()}
+
+
+def _values(fields: list[Field]) -> tuple[str, ...] | None:
+    if any(f.values is None for f in fields):
+        return None
+    return tuple(sorted({value for f in fields for value in f.values or ()}))
+
+
+def lookup(path: str, action: str) -> Var | str:
+    """The static type of variable `path` in a rule on `action`, or why there is no such variable."""
+    root, _, rest = path.partition(".")
+    if root == "now":
+        return Var(T(DATE)) if not rest else "now is a date; it has no fields"
+    trees: dict[str, Tree] = {"payload": payload_tree(action), "actor": ACTOR, "collaboration": COLLABORATION}
+    if root not in trees:
+        return f"unknown variable {path!r}: variables start with payload, actor, collaboration or now"
+    if rest.startswith("activity") and root == "collaboration" and action not in ("*", *ACTIVITY_ACTIONS):
+        return (f"collaboration.activity is only known for actions on an activity "
+                f"({', '.join(ACTIVITY_ACTIONS)}), not {action}")
+    node: Var | Tree = trees[root]
+    walked = root
+    for part in rest.split(".") if rest else ():
+        if isinstance(node, Var):
+            return f"{walked} is a {', '.join(sorted(node.type - {NULL}))}; it has no field {part!r}"
+        if part not in node:
+            known = ", ".join(node) or "no fields"
+            owner = f"the payload of {action}" if walked == "payload" and action != "*" else walked
+            return f"unknown variable {path!r}: {owner} has {known}"
+        node, walked = node[part], f"{walked}.{part}"
+    if isinstance(node, dict):
+        return f"{walked} is an object; name one of its fields: {', '.join(node) or 'it has none'}"
+    return node

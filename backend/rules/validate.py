@@ -1,0 +1,342 @@
+"""Rules are validated when saved: shape, limits, variables, actions and static types.
+
+Every problem is reported with its exact place, a dotted path through the
+rule's JSON: `rule.if.and.1.>=.0` is argument 0 of the `>=` that is argument 1
+of the `and` in the rule's condition.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import msgspec
+
+from backend.errors import ValidationFailed
+from backend.ids import has_prefix, new_id
+from backend.rules.language import (
+    ANY, BOOLEAN, DATE, LIST, NONE, NULL, NUMBER, OPERATORS, STRING, Operator, RuleError, T, Type,
+    describe, parse_date, resolve, resolve_fold,
+)
+from backend.rules.limits import (
+    MAX_DEPTH, MAX_NAME_CHARS, MAX_NODES, MAX_NUMBER, MAX_RULE_BYTES, MAX_RULES, MAX_TEXT_CHARS,
+)
+from backend.rules.schema import ACTIONS, EXEMPT_ACTIONS, FOLLOWUP_ACTIONS, PAYLOADS, WHEN_ACTORS, lookup
+
+RULE_FIELDS = ("id", "name", "enabled", "when", "if", "then")
+EFFECTS = ("deny", "require_approval", "action")
+MAX_REPORTED = 20
+"""Problems reported for one rule; the rest are dropped."""
+
+
+def validate_rule(raw: Any, *, path: str = "rule") -> dict[str, Any]:
+    """The normalised rule: `{id, name, enabled, when: {action, actor}, if, then}`, a fresh copy
+    with an id (`rul_…`) and the defaults filled in. Raises ValidationFailed with every problem."""
+    checker = _Checker()
+    rule = checker.rule(_as_json(raw, path), path)
+    if checker.errors:
+        raise ValidationFailed(checker.errors)
+    return rule
+
+
+def validate_rule_set(rules: Any, *, path: str = "rules") -> list[dict[str, Any]]:
+    """A collaboration's whole `rules` array (each rule already validated): its count and unique ids."""
+    if not isinstance(rules, list):
+        raise ValidationFailed.at(path, "must be a list of rules")
+    if len(rules) > MAX_RULES:
+        raise ValidationFailed.at(path, f"has {len(rules)} rules; a collaboration has at most {MAX_RULES}")
+    errors, seen = [], {}
+    for index, rule in enumerate(rules):
+        rule_id = rule.get("id") if isinstance(rule, dict) else None
+        if not isinstance(rule_id, str):
+            errors.append({"path": f"{path}.{index}.id", "message": "is required"})
+        elif rule_id in seen:
+            errors.append({"path": f"{path}.{index}.id",
+                           "message": f"{rule_id} is already the id of {path}.{seen[rule_id]}"})
+        else:
+            seen[rule_id] = index
+    if errors:
+        raise ValidationFailed(errors)
+    return rules
+
+
+def _as_json(raw: Any, path: str) -> dict[str, Any]:
+    """A fresh copy of `raw` as plain JSON data, within the size limit."""
+    if not isinstance(raw, dict):
+        raise ValidationFailed.at(path, "must be an object")
+    try:
+        encoded = msgspec.json.encode(raw)
+    except RecursionError:
+        raise ValidationFailed.at(path, f"is nested too deeply: at most {MAX_DEPTH} levels") from None
+    except (TypeError, ValueError, OverflowError, msgspec.MsgspecError):
+        raise ValidationFailed.at(path, "is not JSON data") from None
+    if len(encoded) > MAX_RULE_BYTES:
+        raise ValidationFailed.at(path, f"is {len(encoded)} bytes as JSON; a rule is at most {MAX_RULE_BYTES}")
+    try:
+        return msgspec.json.decode(encoded)
+    except RecursionError:
+        raise ValidationFailed.at(path, f"is nested too deeply: at most {MAX_DEPTH} levels") from None
+
+
+class Checked(NamedTuple):
+    type: Type
+    values: tuple[str, ...] | None = None
+    """The only strings the expression can be (a variable such as actor.role)."""
+
+
+Arg = tuple[Any, str]
+"""An argument and its path."""
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.errors: list[dict[str, str]] = []
+        self.nodes = 0
+        self.action = "*"
+
+    def fail(self, path: str, message: str) -> Checked:
+        if len(self.errors) < MAX_REPORTED:
+            self.errors.append({"path": path, "message": message})
+        return Checked(ANY)
+
+    # -- the rule -------------------------------------------------------------
+
+    def rule(self, raw: dict[str, Any], path: str) -> dict[str, Any]:
+        for key in raw:
+            if key not in RULE_FIELDS:
+                self.fail(f"{path}.{key}", f"unknown field: a rule has {', '.join(RULE_FIELDS)}")
+        rule_id = raw.get("id")
+        if rule_id is None:
+            rule_id = new_id("rul")
+        elif not has_prefix(rule_id, "rul"):
+            self.fail(f"{path}.id", "must be a rule id (rul_…)")
+        name = self.text(raw.get("name"), f"{path}.name", MAX_NAME_CHARS, required=True)
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.fail(f"{path}.enabled", "must be true or false")
+        when = self.when(raw.get("when"), f"{path}.when")
+        self.action = when["action"]
+        condition = raw.get("if", True)
+        self.condition(condition, f"{path}.if")
+        then = self.then(raw.get("then"), f"{path}.then")
+        if self.nodes > MAX_NODES:
+            self.fail(path, f"has {self.nodes} expression nodes; a rule has at most {MAX_NODES}")
+        return {"id": rule_id, "name": name, "enabled": enabled, "when": when, "if": condition, "then": then}
+
+    def text(self, value: Any, path: str, limit: int, required: bool = False) -> str | None:
+        if value is None:
+            if required:
+                self.fail(path, "is required")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.fail(path, "must be a non-empty string")
+            return None
+        if len(value) > limit:
+            self.fail(path, f"is {len(value)} characters; at most {limit}")
+        return value.strip()
+
+    def when(self, raw: Any, path: str) -> dict[str, str]:
+        when = {"action": "*", "actor": "any"}
+        if not isinstance(raw, dict):
+            self.fail(path, 'is required: an object like {"action": "cancelActivity", "actor": "any"}')
+            return when
+        for key in raw:
+            if key not in when:
+                self.fail(f"{path}.{key}", "unknown field: when has action and actor")
+        action, actor = raw.get("action"), raw.get("actor", "any")
+        if action is None:
+            self.fail(f"{path}.action", 'is required: an action name, or "*" for every action')
+        elif action in EXEMPT_ACTIONS:
+            self.fail(f"{path}.action", f"rules do not apply to {action}: {EXEMPT_ACTIONS[action]}")
+        elif action != "*" and action not in ACTIONS:
+            self.fail(f"{path}.action", f"unknown action {str(action)[:60]!r}")
+        else:
+            when["action"] = action
+        if actor in WHEN_ACTORS:
+            when["actor"] = actor
+        else:
+            self.fail(f"{path}.actor", f"must be one of {', '.join(WHEN_ACTORS)}")
+        return when
+
+    def condition(self, node: Any, path: str) -> None:
+        checked = self.expr(node, path, 1)
+        if not checked.type & {BOOLEAN}:
+            self.fail(path, f"a condition must be true or false, not {describe(checked.type)}")
+
+    def then(self, raw: Any, path: str) -> dict[str, Any] | None:
+        if not isinstance(raw, dict) or len(raw) != 1:
+            self.fail(path, 'must be one effect: {"deny": …}, {"require_approval": …} or {"action": …}')
+            return None
+        [(kind, body)] = raw.items()
+        here = f"{path}.{kind}"
+        if kind not in EFFECTS:
+            self.fail(here, f"unknown effect: use {', '.join(EFFECTS)}")
+            return None
+        allowed = {"deny": ("message",), "require_approval": ("reason",), "action": ("name", "payload")}[kind]
+        if body is None and kind == "require_approval":
+            body = {}
+        if not isinstance(body, dict):
+            self.fail(here, f"must be an object with {' and '.join(allowed)}")
+            return None
+        for key in body:
+            if key not in allowed:
+                self.fail(f"{here}.{key}", f"unknown field: {kind} has {' and '.join(allowed)}")
+        if kind == "deny":
+            return {"deny": {"message": self.text(body.get("message"), f"{here}.message", MAX_TEXT_CHARS, True)}}
+        if kind == "require_approval":
+            reason = self.text(body.get("reason"), f"{here}.reason", MAX_TEXT_CHARS)
+            return {"require_approval": {"reason": reason} if reason else {}}
+        return {"action": self.followup(body, here)}
+
+    def followup(self, body: dict[str, Any], path: str) -> dict[str, Any]:
+        name, template = body.get("name"), body.get("payload", {})
+        if name not in FOLLOWUP_ACTIONS:
+            why = ("is required" if name is None else
+                   f"{name} cannot be a follow-up" if name in ACTIONS else f"unknown action {str(name)[:60]!r}")
+            self.fail(f"{path}.name", f"{why}: a rule may run {', '.join(FOLLOWUP_ACTIONS)}")
+            return {"name": name, "payload": template}
+        if not isinstance(template, dict):
+            self.fail(f"{path}.payload", "must be an object: field → expression")
+            return {"name": name, "payload": template}
+        fields = PAYLOADS[name]
+        for key, node in template.items():
+            here = f"{path}.payload.{key}"
+            field = fields.get(key)
+            if field is None:
+                self.fail(here, f"unknown field: {name} has {', '.join(fields)}")
+                continue
+            accepted = field.type | (T(STRING) if DATE in field.type else NONE) | (NONE if field.required else T(NULL))
+            checked = self.expr(node, here, 1)
+            if not checked.type & accepted:
+                self.fail(here, f"{name}.{key} takes {describe(accepted)}, not {describe(checked.type)}")
+        missing = [key for key, field in fields.items() if field.required and key not in template]
+        if missing:
+            self.fail(f"{path}.payload", f"{name} needs {', '.join(missing)}")
+        return {"name": name, "payload": template}
+
+    # -- expressions ----------------------------------------------------------
+
+    def expr(self, node: Any, path: str, depth: int) -> Checked:
+        self.nodes += 1
+        if depth > MAX_DEPTH:
+            return self.fail(path, f"is nested too deeply: at most {MAX_DEPTH} levels")
+        if node is None:
+            return Checked(T(NULL))
+        if isinstance(node, bool):
+            return Checked(T(BOOLEAN))
+        if isinstance(node, (int, float)):
+            if not abs(node) <= MAX_NUMBER:  # also refuses nan
+                return self.fail(path, "is out of range: numbers are between -2**53 and 2**53")
+            return Checked(T(NUMBER))
+        if isinstance(node, str):
+            return Checked(T(STRING))
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                self.expr(item, f"{path}.{index}", depth + 1)
+            return Checked(T(LIST))
+        if not isinstance(node, dict) or len(node) != 1:
+            return self.fail(path, 'must be a value or one operator object, like {"==": [a, b]}')
+        [(name, raw)] = node.items()
+        here = f"{path}.{name}"
+        op = OPERATORS.get(name)
+        if op is None:
+            return self.fail(here, f"unknown operator {name[:40]!r}; operators are {' '.join(OPERATORS)}")
+        args = [(arg, f"{here}.{i}") for i, arg in enumerate(raw)] if isinstance(raw, list) else [(raw, here)]
+        if len(args) < op.min_args or (op.max_args is not None and len(args) > op.max_args):
+            return self.fail(here, f"takes {_arity(op)}, not {len(args)}")
+        special = _SPECIAL.get(name)
+        if special is not None:
+            return special(self, args, here, depth + 1)
+        return self.apply(op, args, depth + 1)
+
+    def apply(self, op: Operator, args: list[Arg], depth: int) -> Checked:
+        checked = [self.expr(node, path, depth) for node, path in args]
+        types = [c.type for c in checked]
+        if op.each is not None:
+            for (_, path), given in zip(args, types):
+                if not given & op.each:
+                    self.fail(path, f"{op.name} takes {describe(op.each)}, not {describe(given)}")
+            return Checked(op.returns)
+        result, blame, expected = (resolve_fold if op.fold else resolve)(op.overloads, tuple(types))
+        if blame is not None:
+            given = describe(types[blame])
+            return self.fail(args[blame][1], f"{op.name} takes {describe(expected)} here, not {given}")
+        check = _LITERAL_CHECKS.get(op.name)
+        if check is not None:
+            check(self, args, checked)
+        return Checked(result)
+
+    # -- operators with their own checks ---------------------------------------
+
+    def var(self, args: list[Arg], here: str, depth: int) -> Checked:
+        name, path = args[0]
+        if not isinstance(name, str):
+            return self.fail(path, 'must be a variable name, like "payload.text"')
+        found = lookup(name, self.action)
+        if isinstance(found, str):
+            return self.fail(path, found)
+        if len(args) == 2:
+            default = self.expr(args[1][0], args[1][1], depth)
+            return Checked((found.type - {NULL}) | default.type)
+        return Checked(found.type, found.values)
+
+    def equality(self, args: list[Arg], here: str, depth: int) -> Checked:
+        (left, left_path), (right, right_path) = args
+        a, b = self.expr(left, left_path, depth), self.expr(right, right_path, depth)
+        if not a.type & b.type:
+            self.fail(right_path, f"compares {describe(a.type)} with {describe(b.type)}: never equal")
+        else:
+            self.closed_set(a, right, right_path)
+            self.closed_set(b, left, left_path)
+        return Checked(T(BOOLEAN))
+
+    def branches(self, args: list[Arg], here: str, depth: int) -> Checked:
+        if len(args) % 2 == 0:
+            return self.fail(here, "takes [condition, then, (condition, then)…, else]: an odd number of arguments")
+        result = NONE
+        for index, (node, path) in enumerate(args):
+            checked = self.expr(node, path, depth)
+            if index % 2 == 0 and index < len(args) - 1:
+                if not checked.type & {BOOLEAN}:
+                    self.fail(path, f"a condition must be true or false, not {describe(checked.type)}")
+            else:
+                result |= checked.type
+        return Checked(result)
+
+    def closed_set(self, checked: Checked, literal: Any, path: str) -> None:
+        if checked.values is not None and isinstance(literal, str) and literal not in checked.values:
+            self.fail(path, f"can never be {literal[:60]!r}: the value is one of {', '.join(checked.values)}")
+
+    def date_literal(self, args: list[Arg], checked: list[Checked]) -> None:
+        [(node, path)] = args
+        if isinstance(node, str):
+            try:
+                parse_date(node)
+            except RuleError as exc:
+                self.fail(path, str(exc))
+
+    def divisor(self, args: list[Arg], checked: list[Checked]) -> None:
+        node, path = args[1]
+        if isinstance(node, (int, float)) and not isinstance(node, bool) and node == 0:
+            self.fail(path, "divides by zero")
+
+    def members(self, args: list[Arg], checked: list[Checked]) -> None:
+        items, path = args[1]
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                self.closed_set(checked[0], item, f"{path}.{index}")
+
+
+def _arity(op: Operator) -> str:
+    if op.max_args is None:
+        return f"at least {op.min_args} argument{'s' if op.min_args > 1 else ''}"
+    if op.min_args == op.max_args:
+        return f"{op.min_args} argument{'s' if op.min_args > 1 else ''}"
+    return f"{op.min_args} to {op.max_args} arguments"
+
+
+_SPECIAL: dict[str, Callable[[_Checker, list[Arg], str, int], Checked]] = {
+    "var": _Checker.var, "==": _Checker.equality, "!=": _Checker.equality, "if": _Checker.branches,
+}
+_LITERAL_CHECKS: dict[str, Callable[[_Checker, list[Arg], list[Checked]], None]] = {
+    "date": _Checker.date_literal, "/": _Checker.divisor, "%": _Checker.divisor, "in": _Checker.members,
+}
