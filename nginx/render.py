@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Render nginx/nginx.conf.template into a self-contained Nginx prefix directory.
+
+    python nginx/render.py --prefix /tmp/tandem-nginx --port 8080 \
+        --upstream 127.0.0.1:8000 --root frontend/dist
+    nginx -e stderr -p /tmp/tandem-nginx -c /tmp/tandem-nginx/nginx.conf
+
+The prefix gets nginx.conf, tmp/ (temp paths) and the pid file; Nginx runs in
+the foreground (`daemon off;` is in the config). Only the template's own
+upper-case dollar-brace placeholders are replaced, as envsubst does in the
+container. Tests import `render()`; it uses the standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+DEFAULTS = {
+    "ACCESS_LOG": "off",
+    "CSP_CONNECT_EXTRA": "https://*.supabase.co wss://*.supabase.co",
+}
+
+
+def render_text(values: dict[str, str], template: str | None = None) -> str:
+    text = TEMPLATE.read_text() if template is None else template
+    merged = {**DEFAULTS, **values}
+    missing = sorted({name for name in PLACEHOLDER.findall(text) if name not in merged})
+    if missing:
+        raise ValueError("missing values for: " + ", ".join(missing))
+    return PLACEHOLDER.sub(lambda m: merged[m.group(1)], text)
+
+
+def render(
+    prefix: str | Path,
+    *,
+    port: int,
+    upstream: str,
+    root: str | Path,
+    access_log: str = "off",
+    csp_connect_extra: str | None = None,
+) -> Path:
+    """Write <prefix>/nginx.conf (and tmp/); return the config's path."""
+    prefix = Path(prefix).resolve()
+    root = Path(root).resolve()
+    if not (root / "index.html").is_file():
+        raise FileNotFoundError(f"{root}/index.html not found: build the SPA first (cd frontend && npm run build)")
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    values = {
+        "NGINX_PORT": str(port),
+        "API_UPSTREAM": upstream,
+        "SPA_ROOT": str(root),
+        "ACCESS_LOG": "off" if access_log == "off" else f"{access_log} tandem",
+    }
+    if csp_connect_extra is not None:
+        values["CSP_CONNECT_EXTRA"] = csp_connect_extra
+    conf = prefix / "nginx.conf"
+    conf.write_text(render_text(values))
+    return conf
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prefix", required=True, help="directory for nginx.conf, temp files and the pid file")
+    parser.add_argument("--port", type=int, default=8080, help="port Nginx listens on (default 8080)")
+    parser.add_argument("--upstream", default="127.0.0.1:8000", help="API host:port (default 127.0.0.1:8000)")
+    parser.add_argument("--root", default=str(Path(__file__).resolve().parent.parent / "frontend" / "dist"),
+                        help="the built SPA (default frontend/dist)")
+    parser.add_argument("--access-log", default="off", help="access log path, or off (default)")
+    parser.add_argument("--csp-connect-extra", default=None, help="extra connect-src origins for the CSP")
+    args = parser.parse_args(argv)
+    try:
+        conf = render(args.prefix, port=args.port, upstream=args.upstream, root=args.root,
+                      access_log=args.access_log, csp_connect_extra=args.csp_connect_extra)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"render.py: {exc}", file=sys.stderr)
+        return 2
+    print(conf)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
