@@ -15,6 +15,7 @@ ENV NGINX_ENVSUBST_OUTPUT_DIR=/etc/nginx \
     API_UPSTREAM=api:8000 \
     SPA_ROOT=/usr/share/nginx/html \
     ACCESS_LOG="/dev/stdout tandem" \
+    NGINX_WORKER_CONNECTIONS=4096 \
     CSP_CONNECT_EXTRA="https://*.supabase.co wss://*.supabase.co"
 RUN rm -f /etc/nginx/conf.d/default.conf /etc/nginx/nginx.conf \
     && mkdir -p /etc/nginx/templates /etc/nginx/tmp \

@@ -23,6 +23,7 @@ PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 DEFAULTS = {
     "ACCESS_LOG": "off",
     "CSP_CONNECT_EXTRA": "https://*.supabase.co wss://*.supabase.co",
+    "NGINX_WORKER_CONNECTIONS": "1024",  # within the usual 1024 open-file limit of a user shell
 }
 
 
