@@ -44,8 +44,13 @@ export function CollaborationRoute() {
   const active = collaboration.status !== 'archived';
 
   return (
-    <div className="collaboration-page" data-version={view.version}>
+    <div className="collaboration-page" data-version={view.version} data-status={view.status}>
       <div className="main-column stack">
+        {view.status === 'stale' && (
+          <p className="warning" role="status">
+            Live updates are paused while we reconnect. You are seeing the latest copy we could load.
+          </p>
+        )}
         <CollaborationDetails collaboration={collaboration} role={role} />
         <ActivitiesBoard collaboration={collaboration} role={role} />
         <MessageFeed
@@ -55,6 +60,7 @@ export function CollaborationRoute() {
           members={collaboration.members}
           userId={session.user.id}
           canSend={active && role !== null}
+          live={view.status !== 'stale'}
         />
       </div>
       <aside className="side-column stack">

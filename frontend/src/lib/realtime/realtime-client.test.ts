@@ -482,3 +482,39 @@ describe('keeping the connection healthy', () => {
     expect(next.sentOfType('presence')).toHaveLength(1);
   });
 });
+
+describe('reading over HTTP while the socket is down', () => {
+  it('shows a stale copy, then takes a full snapshot once connected', async () => {
+    const fetchCollaboration = vi.fn(async () => collaboration(5, 'From HTTP'));
+    makeClient({ fetchCollaboration, fallbackDelay: 1_000, fallbackInterval: 10_000 });
+    client.subscribe(COL);
+    client.start();
+    await flush();
+    FakeWebSocket.latest().drop(1006); // the socket cannot connect
+    await flush(1_000);
+    expect(fetchCollaboration).toHaveBeenCalledWith(COL);
+    expect(client.getView(COL)).toMatchObject({ status: 'stale', version: 0 });
+    expect(client.getView(COL).collaboration?.title).toBe('From HTTP');
+
+    await flush(10_000);
+    expect(fetchCollaboration).toHaveBeenCalledTimes(2);
+
+    const socket = accept();
+    expect(socket.lastSent()).toEqual({ type: 'subscribe', collaborationId: COL });
+    socket.receive({ type: 'subscribed', collaborationId: COL, version: 6 });
+    socket.receive(update(6, { title: 'not applied to a stale copy' }));
+    expect(client.getView(COL).collaboration?.title).toBe('From HTTP');
+    socket.receive({ type: 'snapshot', collaborationId: COL, version: 6, collaboration: collaboration(6, 'Live'), messages: [] });
+    expect(client.getView(COL)).toMatchObject({ status: 'synced', version: 6 });
+    await flush(30_000);
+    expect(fetchCollaboration).toHaveBeenCalledTimes(2);
+  });
+
+  it('does not read over HTTP when the snapshot comes in time', async () => {
+    const fetchCollaboration = vi.fn(async () => collaboration(5));
+    makeClient({ fetchCollaboration, fallbackDelay: 1_000 });
+    await synced(3);
+    await flush(5_000);
+    expect(fetchCollaboration).not.toHaveBeenCalled();
+  });
+});

@@ -22,7 +22,11 @@ import { tokenExpiry } from './token-expiry';
 
 export type ConnectionState = 'offline' | 'connecting' | 'live' | 'reconnecting' | 'resyncing';
 
-export type SubscriptionStatus = 'idle' | 'loading' | 'synced' | 'resyncing' | 'removed' | 'not_found';
+/**
+ * loading: no copy yet; synced: live; resyncing: catching up after a reconnect, gap or resync_required;
+ * stale: a copy read over HTTP while the socket is down (no live updates); removed / not_found: ended.
+ */
+export type SubscriptionStatus = 'idle' | 'loading' | 'synced' | 'resyncing' | 'stale' | 'removed' | 'not_found';
 
 /** What the UI sees of one subscribed collaboration. Replaced, never mutated. */
 export type CollaborationView = {
@@ -64,6 +68,11 @@ export type RealtimeOptions = {
   linger?: number;
   /** At most this many messages kept per collaboration. */
   maxMessages?: number;
+  /** Read a collaboration over HTTP while the socket is not up, so pages show something (status 'stale'). */
+  fetchCollaboration?: (collaborationId: string) => Promise<Collaboration>;
+  /** How long to wait for the socket before the first HTTP read, and between reads. */
+  fallbackDelay?: number;
+  fallbackInterval?: number;
 };
 
 type Phase = 'waiting' | 'subscribing' | 'catching_up' | 'synced' | 'ended';
@@ -80,6 +89,7 @@ type Subscription = {
   lastMessageId: string | null;
   presenceState: Record<string, unknown> | null;
   releaseTimer: ReturnType<typeof setTimeout> | null;
+  fallbackTimer: ReturnType<typeof setTimeout> | null;
   listeners: Set<() => void>;
 };
 
@@ -100,7 +110,8 @@ function byId(a: Message, b: Message): number {
 }
 
 export class RealtimeClient {
-  private readonly options: Required<Omit<RealtimeOptions, 'createSocket'>> & { createSocket: WebSocketFactory };
+  private readonly options: Required<Omit<RealtimeOptions, 'createSocket' | 'fetchCollaboration'>> &
+    Pick<RealtimeOptions, 'fetchCollaboration'> & { createSocket: WebSocketFactory };
   private readonly subs = new Map<string, Subscription>();
   private readonly stateListeners = new Set<(state: ConnectionState) => void>();
   private readonly eventListeners = new Set<(event: RealtimeEvent) => void>();
@@ -131,6 +142,8 @@ export class RealtimeClient {
       refreshMargin: 60_000,
       linger: 2_000,
       maxMessages: 1_000,
+      fallbackDelay: 1_500,
+      fallbackInterval: 15_000,
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       ...options,
     } as RealtimeClient['options'];
@@ -220,11 +233,13 @@ export class RealtimeClient {
         lastMessageId: null,
         presenceState: null,
         releaseTimer: null,
+        fallbackTimer: null,
         listeners: new Set(),
       };
       this.subs.set(collaborationId, sub);
       if (this.ready) this.sendSubscribe(sub);
     }
+    this.scheduleFallback(sub, this.options.fallbackDelay);
     const held = sub;
     let released = false;
     return () => {
@@ -253,6 +268,7 @@ export class RealtimeClient {
         lastMessageId: null,
         presenceState: null,
         releaseTimer: null,
+        fallbackTimer: null,
         listeners: new Set(),
       };
       this.subs.set(collaborationId, sub);
@@ -292,6 +308,8 @@ export class RealtimeClient {
   private drop(sub: Subscription): void {
     sub.releaseTimer = null;
     if (sub.refs > 0) return;
+    if (sub.fallbackTimer) clearTimeout(sub.fallbackTimer);
+    sub.fallbackTimer = null;
     if (this.ready && sub.phase !== 'waiting' && sub.phase !== 'ended') {
       this.send({ type: 'unsubscribe', collaborationId: sub.id });
     }
@@ -302,6 +320,29 @@ export class RealtimeClient {
       this.setView(sub, { ...EMPTY_VIEW });
     }
     this.updateState();
+  }
+
+  /** While the socket is down, read the collaboration over HTTP now and then (a stale copy). */
+  private scheduleFallback(sub: Subscription, delay: number): void {
+    const fetchCollaboration = this.options.fetchCollaboration;
+    if (!fetchCollaboration || sub.fallbackTimer) return;
+    sub.fallbackTimer = setTimeout(() => {
+      sub.fallbackTimer = null;
+      if (sub.refs === 0 || this.ready || sub.phase === 'ended' || this.subs.get(sub.id) !== sub) return;
+      // Only for a first load: a copy kept current by the socket is better than a fresh read without messages.
+      if (sub.view.collaboration && sub.view.status !== 'stale') return;
+      fetchCollaboration(sub.id).then(
+        (collaboration) => {
+          if (this.ready || sub.refs === 0 || sub.phase === 'ended') return;
+          if (sub.view.collaboration && sub.view.status !== 'stale') return;
+          // Take a full snapshot once the socket is up: this copy has no messages and may be behind.
+          sub.full = true;
+          this.setView(sub, { ...sub.view, status: 'stale', collaboration, version: 0 });
+        },
+        () => undefined,
+      );
+      this.scheduleFallback(sub, this.options.fallbackInterval);
+    }, delay);
   }
 
   // ---- connection ------------------------------------------------------

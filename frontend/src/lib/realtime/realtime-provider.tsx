@@ -1,7 +1,8 @@
 import { useEffect, useState, type ReactNode } from 'react';
 
 import { env } from '@/config/env';
-import type { TokenSource } from '@/lib/api-client';
+import { api, type TokenSource } from '@/lib/api-client';
+import type { Collaboration } from '@/types/api';
 
 import { RealtimeClient } from './realtime-client';
 import { RealtimeContext } from './realtime-context';
@@ -20,6 +21,8 @@ export function RealtimeProvider({ tokens, children }: { tokens: TokenSource; ch
       new RealtimeClient({
         url: defaultSocketUrl,
         getToken: (force) => (force ? tokens.refreshAccessToken() : tokens.getAccessToken()),
+        // GET /api/collaborations/{id}: something to show while the socket is not up yet.
+        fetchCollaboration: (id) => api.get<Collaboration>(`/api/collaborations/${encodeURIComponent(id)}`),
       }),
   );
 

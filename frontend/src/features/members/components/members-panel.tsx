@@ -101,8 +101,9 @@ function MemberRow({ collaborationId, member, presence, isMe, canManage }: RowPr
           {presence?.since ? ` since ${formatRelative(presence.since)}` : ''}
         </span>
       </div>
-      {canManage ? (
-        <div className="row tight">
+      <span className={`badge role-${member.role}`}>{roleLabel(member.role)}</span>
+      {canManage && (
+        <div className="row tight member-controls">
           <select
             aria-label={`Role for ${name}`}
             value={member.role}
@@ -127,8 +128,6 @@ function MemberRow({ collaborationId, member, presence, isMe, canManage }: RowPr
             Remove
           </button>
         </div>
-      ) : (
-        <span className={`badge role-${member.role}`}>{roleLabel(member.role)}</span>
       )}
       {change.error !== null && <ErrorMessage error={change.error} onDismiss={change.reset} />}
       {remove.error !== null && <ErrorMessage error={remove.error} onDismiss={remove.reset} />}

@@ -18,22 +18,28 @@ type Props = {
   members: Member[];
   userId: string;
   canSend: boolean;
+  /** False while the realtime copy is stale: then the latest page is read over HTTP. */
+  live: boolean;
 };
 
 function byId(a: Message, b: Message) {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-export function MessageFeed({ collaborationId, messages, epoch, members, userId, canSend }: Props) {
+export function MessageFeed({ collaborationId, messages, epoch, members, userId, canSend, live }: Props) {
   const [older, setOlder] = useState<Message[]>([]);
   const [hasMore, setHasMore] = useState(true);
   const listRef = useRef<HTMLOListElement>(null);
   const stickToBottom = useRef(true);
+  const fetchedLatest = useRef(false);
 
   useEffect(() => {
     setOlder([]);
     setHasMore(true);
   }, [collaborationId, epoch]);
+  useEffect(() => {
+    fetchedLatest.current = false;
+  }, [collaborationId]);
 
   const all = useMemo(() => {
     const seen = new Set<string>();
@@ -50,8 +56,15 @@ export function MessageFeed({ collaborationId, messages, epoch, members, userId,
     const page = await getMessages(collaborationId, all[0]?.id);
     setOlder((current) => [...page.messages, ...current]);
     setHasMore(page.hasMore);
-    stickToBottom.current = false;
+    stickToBottom.current = all.length === 0;
   });
+
+  // Without the socket there are no live messages yet: show the latest page from HTTP.
+  useEffect(() => {
+    if (live || fetchedLatest.current || messages.length > 0) return;
+    fetchedLatest.current = true;
+    void loadOlder.run();
+  }, [live, messages.length, loadOlder.run]);
 
   const emails = useMemo(() => new Map(members.map((m) => [m.userId, m.email ?? m.userId])), [members]);
 
