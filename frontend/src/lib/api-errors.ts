@@ -25,7 +25,7 @@ const SENTENCES: Record<string, string> = {
   not_found: "We couldn't find that. It may have been removed, or you may no longer be a member.",
   version_conflict:
     'Someone else changed this collaboration at the same time. You now see the latest version, so please try again.',
-  invalid_transition: "That can't be done in the activity's current state.",
+  invalid_transition: "That isn't possible in the current state of things (for example, a finished activity can't be cancelled).",
   conflict: 'That has already been decided by someone else.',
   payload_too_large: 'That is too large to send. Please shorten it and try again.',
   document_too_large: 'This collaboration has reached its size limit. Remove something before adding more.',

@@ -60,7 +60,7 @@ export function AiChatPanel({ collaboration, canAct }: { collaboration: Collabor
       )}
       <form className="stack tight" onSubmit={submit} aria-label="Ask the AI assistant">
         <label className="field">
-          <span>Ask the AI assistant</span>
+          <span>Question for the AI</span>
           <textarea value={question} onChange={(e) => setQuestion(e.target.value)} rows={2} maxLength={4000} placeholder="What should we plan next?" />
         </label>
         {ask.error !== null && <ErrorMessage error={ask.error} onDismiss={ask.reset} />}

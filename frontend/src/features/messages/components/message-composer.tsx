@@ -31,14 +31,13 @@ export function MessageComposer({ collaborationId }: { collaborationId: string }
   return (
     <form className="composer stack tight" onSubmit={submit} aria-label="Send a message">
       <label className="field">
-        <span className="visually-hidden">Message</span>
+        <span className="visually-hidden">New message</span>
         <textarea
           value={text}
           onChange={(e) => setText(e.target.value)}
           onKeyDown={onKeyDown}
           rows={2}
           placeholder="Write a message… (Enter to send, Shift+Enter for a new line)"
-          aria-label="Message"
         />
       </label>
       {send.error !== null && <ErrorMessage error={send.error} onDismiss={send.reset} />}

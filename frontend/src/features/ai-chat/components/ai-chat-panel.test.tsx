@@ -1,0 +1,64 @@
+// @vitest-environment jsdom
+import { render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import type { Collaboration } from '@/types/api';
+
+import { AiChatPanel } from './ai-chat-panel';
+
+const collaboration = {
+  id: 'col_1',
+  title: 'Summer trip',
+  members: [],
+  activities: [{ id: 'act_1', title: 'Plan picnic', status: 'proposed' }],
+  status: 'active',
+  version: 3,
+} as unknown as Collaboration;
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe('<AiChatPanel>', () => {
+  it('shows the reply and runs a suggestion as me, saying when it went for approval', async () => {
+    const fetchMock = vi.fn(async (url: string, init?: RequestInit) => {
+      if (url === '/api/collaborations/col_1/ai/chat') {
+        return json(200, {
+          reply: { id: 'msg_9', collaborationId: 'col_1', author: { type: 'ai' }, text: 'Schedule the picnic!', createdAt: '' },
+          suggestions: [
+            { action: 'scheduleActivity', payload: { activityId: 'act_1', scheduledFor: '2026-12-05T11:00:00Z' }, reason: 'Sunny' },
+            { action: 'cancelActivity', payload: { activityId: 'act_1' }, reason: 'Or not' },
+          ],
+        });
+      }
+      const body = JSON.parse(String(init?.body)) as { payload: unknown };
+      if (url === '/api/actions/scheduleActivity') return json(200, { collaborationId: 'col_1', version: 4, result: body.payload });
+      return json(202, { approval: { id: 'apr_1', status: 'pending' } });
+    });
+    vi.stubGlobal('fetch', fetchMock);
+    render(<AiChatPanel collaboration={collaboration} canAct />);
+
+    await userEvent.type(screen.getByLabelText('Question for the AI'), 'What next?');
+    await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
+    expect(await screen.findByText('Schedule the picnic!')).toBeInTheDocument();
+    expect(JSON.parse(String(fetchMock.mock.calls[0]![1]!.body))).toEqual({ message: 'What next?' });
+
+    const suggestions = screen.getByRole('list', { name: 'Suggested actions' });
+    const items = within(suggestions).getAllByRole('listitem');
+    expect(items[0]).toHaveTextContent("Schedule activity 'Plan picnic' for");
+    expect(items[0]).toHaveTextContent('Why: Sunny');
+
+    await userEvent.click(within(items[0]!).getByRole('button', { name: /^Run:/ }));
+    expect(await within(items[0]!).findByText('Done')).toBeInTheDocument();
+    const [, init] = fetchMock.mock.calls[1] as [string, RequestInit];
+    expect(JSON.parse(String(init.body))).toEqual({
+      collaborationId: 'col_1',
+      payload: { activityId: 'act_1', scheduledFor: '2026-12-05T11:00:00Z' },
+    });
+
+    await userEvent.click(within(items[1]!).getByRole('button', { name: /^Run:/ }));
+    expect(await within(items[1]!).findByText('Sent to the owner for approval')).toBeInTheDocument();
+  });
+});

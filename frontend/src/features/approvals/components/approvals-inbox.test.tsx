@@ -1,0 +1,130 @@
+// @vitest-environment jsdom
+import { act, render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { queryCache } from '@/lib/query-cache';
+import { RealtimeClient } from '@/lib/realtime/realtime-client';
+import { RealtimeContext } from '@/lib/realtime/realtime-context';
+import { FakeWebSocket } from '@/testing/fake-websocket';
+import type { Approval } from '@/types/api';
+
+import { ApprovalsInbox } from './approvals-inbox';
+
+function approval(id: string, overrides: Partial<Approval> = {}): Approval {
+  return {
+    id,
+    collaborationId: 'col_1',
+    action: 'cancelActivity',
+    payload: { activityId: 'act_1', reason: 'It rained' },
+    reason: 'Scheduled more than a week ago and not done',
+    proposedBy: { type: 'ai', runId: 'run_1' },
+    status: 'pending',
+    createdAt: '2026-11-20T02:00:00Z',
+    expiresAt: '2026-11-23T02:00:00Z',
+    ...overrides,
+  };
+}
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+
+let client: RealtimeClient;
+let socket: FakeWebSocket;
+
+beforeEach(async () => {
+  queryCache.clear();
+  FakeWebSocket.reset();
+  client = new RealtimeClient({ url: 'ws://test/ws', getToken: async () => 't', createSocket: (u) => new FakeWebSocket(u), linger: 0 });
+  client.subscribe('col_1');
+  client.start();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  socket = FakeWebSocket.latest();
+  socket.open();
+  socket.receive({ type: 'ready', userId: 'u1', connectionId: 'c1' });
+  socket.receive({ type: 'subscribed', collaborationId: 'col_1', version: 4 });
+  socket.receive({
+    type: 'snapshot',
+    collaborationId: 'col_1',
+    version: 4,
+    collaboration: {
+      id: 'col_1',
+      title: 'Summer trip',
+      version: 4,
+      members: [{ userId: 'u1', email: 'ann@example.com', role: 'owner', joinedAt: '' }],
+      activities: [{ id: 'act_1', title: 'Plan picnic', status: 'scheduled' }],
+    },
+    messages: [],
+  });
+});
+
+afterEach(() => {
+  client.stop();
+  vi.unstubAllGlobals();
+});
+
+function renderInbox() {
+  return render(
+    <RealtimeContext.Provider value={client}>
+      <ApprovalsInbox />
+    </RealtimeContext.Provider>,
+  );
+}
+
+describe('<ApprovalsInbox>', () => {
+  it('shows each proposed action readably and approves it', async () => {
+    const fetchMock = vi.fn(async (url: string, init?: RequestInit) => {
+      if (url.startsWith('/api/approvals?')) return json(200, { approvals: [approval('apr_1')] });
+      if (url === '/api/approvals/apr_1/approve' && init?.method === 'POST') {
+        return json(200, { approval: approval('apr_1', { status: 'approved' }) });
+      }
+      return json(404, { error: { code: 'not_found', message: 'no' } });
+    });
+    vi.stubGlobal('fetch', fetchMock);
+    renderInbox();
+
+    const card = await screen.findByRole('listitem', { name: "Cancel activity 'Plan picnic' — reason: It rained" });
+    expect(card).toHaveTextContent('Reason: Scheduled more than a week ago and not done');
+    expect(card).toHaveTextContent('In Summer trip');
+    expect(card).toHaveTextContent('proposed by the AI assistant');
+
+    await userEvent.click(within(card).getByRole('button', { name: 'Approve' }));
+    expect(fetchMock).toHaveBeenCalledWith('/api/approvals/apr_1/approve', expect.objectContaining({ method: 'POST' }));
+    expect(await screen.findByText('Nothing is waiting for your approval.')).toBeInTheDocument();
+  });
+
+  it('adds and removes approvals as events arrive', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => json(200, { approvals: [] })));
+    renderInbox();
+    await screen.findByText('Nothing is waiting for your approval.');
+
+    act(() =>
+      socket.receive({
+        type: 'approval_created',
+        collaborationId: 'col_1',
+        approval: approval('apr_2', { action: 'addMember', payload: { email: 'cy@example.com', role: 'editor' }, reason: null }),
+      }),
+    );
+    expect(screen.getByRole('listitem', { name: 'Add cy@example.com as editor' })).toBeInTheDocument();
+
+    act(() =>
+      socket.receive({ type: 'approval_updated', collaborationId: 'col_1', approval: approval('apr_2', { status: 'expired' }) }),
+    );
+    expect(screen.queryByRole('listitem')).not.toBeInTheDocument();
+  });
+
+  it('explains a failed decision', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string) =>
+        url.startsWith('/api/approvals?')
+          ? json(200, [approval('apr_3')])
+          : json(409, { error: { code: 'conflict', message: 'Already decided.' } }),
+      ),
+    );
+    renderInbox();
+    const card = await screen.findByRole('listitem');
+    await userEvent.click(within(card).getByRole('button', { name: 'Reject' }));
+    expect(await within(card).findByRole('alert')).toHaveTextContent('That has already been decided by someone else.');
+  });
+});
