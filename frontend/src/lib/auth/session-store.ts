@@ -1,6 +1,7 @@
 // The signed-in session: who I am and my access token. Dev sessions are kept
 // in localStorage so a reload keeps me signed in; Supabase keeps its own.
 
+import { queryCache } from '@/lib/query-cache';
 import type { User } from '@/types/api';
 
 export type Session = {
@@ -23,6 +24,8 @@ export const sessionStore = {
     return current;
   },
   set(session: Session | null): void {
+    // Another person (or nobody): nothing read for the previous one may show.
+    if (current?.user.id !== session?.user.id) queryCache.clear();
     current = session;
     try {
       if (session?.method === 'dev') localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
