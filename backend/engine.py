@@ -65,13 +65,13 @@ class ActionEngine:
         if not isinstance(collaboration_id, str) or not collaboration_id:
             raise ValidationFailed.at("collaborationId", "Required")
         for _ in range(MAX_RETRIES):
-            outcome = await self._attempt(spec, actor, collaboration_id, payload, decoded, expected_version,
+            outcome = await self._attempt(spec, actor, collaboration_id, decoded, expected_version,
                                           actor_email, approval_id, reason, depth)
             if outcome is not None:
                 return outcome
         raise VersionConflict("The collaboration kept changing; try again.")
 
-    async def _attempt(self, spec: ActionSpec, actor: Actor, collaboration_id: str, raw: Any, payload: Any,
+    async def _attempt(self, spec: ActionSpec, actor: Actor, collaboration_id: str, payload: Any,
                        expected_version: int | None, actor_email: str | None, approval_id: str | None,
                        reason: str | None, depth: int) -> Outcome | None:
         doc = await self.store.collaborations.get(collaboration_id)
@@ -82,14 +82,14 @@ class ActionEngine:
         _check_version(collab, expected_version)
         _check_status(spec, collab)
         now = self.clock()
-        verdict = self._rules(spec, collab, actor, raw, now, depth)
+        verdict = self._rules(spec, collab, actor, payload, now, depth)
         if approval_id is None and (verdict.require_approval or _protected(spec, collab, actor)):
             why = reason or (verdict.reason if verdict.require_approval else None)
             return await self._propose(spec, collab, actor, payload, why, verdict.require_approval)
         ctx = actions.Context(actor=actor, now=now, new_id=new_id, actor_email=actor_email)
         await self._prepare(spec, collab, payload, ctx)
         effect = actions.apply(spec.name, collab, payload, ctx)
-        audit = _audit(spec, collab, actor, payload, now, approval_id, verdict.fired)
+        audit = _audit(spec, collab, actor, payload, now, approval_id, verdict)
         if effect.message is not None:
             await self.store.messages.insert(to_doc(effect.message), audit)
             return Applied(collab.id, collab.version, effect.result, spec.name, None,
@@ -116,7 +116,7 @@ class ActionEngine:
         assert effect.collaboration is not None
         doc = to_doc(effect.collaboration)
         doc["lastAction"] = {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}
-        audit = _audit(spec, effect.collaboration, actor, payload, now, None, [])
+        audit = _audit(spec, effect.collaboration, actor, payload, now, None, Verdict())
         audit["version"], audit["versioned"] = 1, True
         await self.store.collaborations.insert(doc, audit)
         return Applied(doc["_id"], 1, effect.result, spec.name, doc)
@@ -128,18 +128,19 @@ class ActionEngine:
         elif spec.name in ("addRule", "updateRule", "removeRule"):
             ctx.rules = _rules_after(spec.name, collab, payload)
 
-    def _rules(self, spec: ActionSpec, collab: Collaboration, actor: Actor, raw: Any, now: Any,
+    def _rules(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any,
                depth: int) -> "Verdict":
-        if not collab.rules or spec.name in ("addRule", "updateRule", "removeRule"):
+        """The owner's rules: deny (raises rule_denied), ask for approval, or queue follow-ups."""
+        if not collab.rules or spec.name in rule_engine.EXEMPT_ACTIONS:
             return Verdict()
         outcome = rule_engine.evaluate(
-            collab.rules, action=spec.name, actor=_actor_for_rules(actor), payload=raw if isinstance(raw, dict) else {},
+            collab.rules, action=spec.name, actor=_actor_for_rules(actor),
+            payload=msgspec.to_builtins(payload, builtin_types=(type(now),)),
             collaboration=to_doc(collab), now=now, depth=depth,
         )
-        if outcome.deny:
-            raise RuleDenied(outcome.deny["ruleId"], outcome.deny["message"])
-        return Verdict(require_approval=list(outcome.require_approval), reason=getattr(outcome, "reason", None),
-                       followups=list(outcome.followups), fired=list(outcome.fired))
+        outcome.raise_if_denied()
+        return Verdict(require_approval=list(outcome.require_approval), reason=outcome.approval_reason,
+                       followups=list(outcome.followups), fired=list(outcome.fired), errors=list(outcome.errors))
 
     async def _propose(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any,
                        reason: str | None, rule_ids: list[str]) -> NeedsApproval:
@@ -177,6 +178,7 @@ class Verdict(msgspec.Struct):
     reason: str | None = None
     followups: list[dict[str, Any]] = []
     fired: list[str] = []
+    errors: list[dict[str, Any]] = []
 
 
 def _spec(name: str) -> ActionSpec:
@@ -216,13 +218,13 @@ def _protected(spec: ActionSpec, collab: Collaboration, actor: Actor) -> bool:
 
 def _actor_for_rules(actor: Actor) -> dict[str, Any]:
     out: dict[str, Any] = {"type": actor.type}
-    if actor.id:
-        out["id"] = actor.id
+    if actor.id or actor.ruleId:
+        out["id"] = actor.id or actor.ruleId
     return out
 
 
 def _audit(spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any,
-           approval_id: str | None, fired: list[str]) -> dict[str, Any]:
+           approval_id: str | None, verdict: "Verdict") -> dict[str, Any]:
     entry: dict[str, Any] = {
         "_id": new_id("aud"), "collaborationId": collab.id, "version": collab.version, "versioned": False,
         "actor": msgspec.to_builtins(actor), "action": spec.name,
@@ -230,8 +232,10 @@ def _audit(spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, 
     }
     if approval_id:
         entry["approvalId"] = approval_id
-    if fired:
-        entry["rulesFired"] = fired
+    if verdict.fired:
+        entry["rulesFired"] = verdict.fired
+    if verdict.errors:
+        entry["ruleErrors"] = verdict.errors
     return entry
 
 

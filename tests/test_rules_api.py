@@ -1,0 +1,133 @@
+"""Owner rules seen end to end through the REST API: deny, approval, follow-ups, limits."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from backend.app import build_api
+from backend.settings import test_settings
+from tests.support import EDITOR, OWNER, VIEWER, LiveServer, token
+
+WEEKENDS = {"name": "Nobody schedules on weekends", "when": {"action": "scheduleActivity"},
+            "if": {"in": [{"weekday": {"var": "payload.scheduledFor"}}, [6, 7]]},
+            "then": {"deny": {"message": "We do not schedule on weekends."}}}
+EDITOR_CANCELS = {"name": "Editors' cancellations need my approval",
+                  "when": {"action": "cancelActivity", "actor": "user"},
+                  "if": {"==": [{"var": "actor.role"}, "editor"]},
+                  "then": {"require_approval": {"reason": "Editors cancel only with an owner's approval."}}}
+THANKS = {"name": "Thank whoever completes an activity", "when": {"action": "completeActivity"},
+          "then": {"action": {"name": "sendMessage", "payload": {"text": {"cat": [
+              "Thanks for finishing ", {"var": "collaboration.activity.title"}, "!"]}}}}}
+ECHO = {"name": "Echo every message", "when": {"action": "sendMessage"},
+        "then": {"action": {"name": "sendMessage", "payload": {"text": {"cat": ["echo: ", {"var": "payload.text"}]}}}}}
+SATURDAY, MONDAY = "2026-12-05T10:00:00Z", "2026-12-07T10:00:00Z"
+
+
+@pytest.fixture
+async def api():
+    settings = test_settings(action_rate_limit=1000)
+    async with LiveServer(build_api(settings), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            client.settings = settings
+            yield client
+
+
+async def call(api, email, name, cid, payload):
+    return await api.post(f"/api/actions/{name}", json={"collaborationId": cid, "payload": payload},
+                          headers={"authorization": f"Bearer {token(api.settings, email)}"})
+
+
+async def setup(api):
+    r = await api.post("/api/collaborations", json={"title": "Club"},
+                       headers={"authorization": f"Bearer {token(api.settings, OWNER)}"})
+    cid = r.json()["id"]
+    await call(api, OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
+    await call(api, OWNER, "addMember", cid, {"email": VIEWER, "role": "viewer"})
+    act = (await call(api, EDITOR, "proposeActivity", cid, {"title": "Read chapter 1"})).json()["result"]["activityId"]
+    return cid, act
+
+
+async def snapshot(api, cid):
+    r = await api.get(f"/api/collaborations/{cid}", headers={"authorization": f"Bearer {token(api.settings, OWNER)}"})
+    return r.json()
+
+
+async def test_deny_rule_refuses_with_rule_denied_and_writes_nothing(api):
+    cid, act = await setup(api)
+    rule = (await call(api, OWNER, "addRule", cid, {"rule": WEEKENDS})).json()["result"]["ruleId"]
+    before = (await snapshot(api, cid))["version"]
+    r = await call(api, EDITOR, "scheduleActivity", cid, {"activityId": act, "scheduledFor": SATURDAY})
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "rule_denied"
+    assert r.json()["error"]["details"] == {"ruleId": rule, "message": "We do not schedule on weekends."}
+    assert (await snapshot(api, cid))["version"] == before
+    ok = await call(api, EDITOR, "scheduleActivity", cid, {"activityId": act, "scheduledFor": MONDAY})
+    assert ok.status_code == 200
+
+
+async def test_require_approval_turns_an_editors_action_into_an_approval(api):
+    cid, act = await setup(api)
+    rule = (await call(api, OWNER, "addRule", cid, {"rule": EDITOR_CANCELS})).json()["result"]["ruleId"]
+    r = await call(api, EDITOR, "cancelActivity", cid, {"activityId": act, "reason": "busy"})
+    assert r.status_code == 202
+    approval = r.json()["approval"]
+    assert approval["status"] == "pending" and approval["action"] == "cancelActivity"
+    assert approval["reason"] == "Editors cancel only with an owner's approval."
+    assert approval["rules"] == [rule] and approval["proposedBy"]["type"] == "user"
+    assert (await snapshot(api, cid))["activities"][0]["status"] == "proposed"
+    # the owner is not an editor: the rule does not fire for them
+    assert (await call(api, OWNER, "cancelActivity", cid, {"activityId": act})).status_code == 200
+
+
+async def test_follow_up_action_runs_as_the_rule_and_audit_records_it(api):
+    cid, act = await setup(api)
+    rule = (await call(api, OWNER, "addRule", cid, {"rule": THANKS})).json()["result"]["ruleId"]
+    await call(api, EDITOR, "scheduleActivity", cid, {"activityId": act, "scheduledFor": MONDAY})
+    r = await call(api, EDITOR, "completeActivity", cid, {"activityId": act})
+    assert r.status_code == 200 and r.json()["followups"][0]["ok"] is True
+    h = {"authorization": f"Bearer {token(api.settings, VIEWER)}"}
+    msgs = (await api.get(f"/api/collaborations/{cid}/messages", headers=h)).json()["messages"]
+    assert [m["text"] for m in msgs] == ["Thanks for finishing Read chapter 1!"]
+    assert msgs[0]["author"] == {"type": "rule", "id": rule}
+    entries = (await api.get(f"/api/collaborations/{cid}/audit", headers=h)).json()["entries"]
+    completed = next(e for e in entries if e["action"] == "completeActivity")
+    assert completed["rulesFired"] == [rule]
+
+
+async def test_follow_ups_cannot_loop(api):
+    cid, _ = await setup(api)
+    await call(api, OWNER, "addRule", cid, {"rule": ECHO})
+    r = await call(api, VIEWER, "sendMessage", cid, {"text": "hi"})
+    assert r.status_code == 200
+    h = {"authorization": f"Bearer {token(api.settings, VIEWER)}"}
+    msgs = (await api.get(f"/api/collaborations/{cid}/messages", headers=h)).json()["messages"]
+    from backend.rules import FOLLOWUP_DEPTH_LIMIT
+
+    assert len(msgs) == 1 + FOLLOWUP_DEPTH_LIMIT
+    assert msgs[-1]["text"] == "echo: " * FOLLOWUP_DEPTH_LIMIT + "hi"
+
+
+async def test_bad_rules_are_refused_with_the_exact_place(api):
+    cid, _ = await setup(api)
+    bad = {**WEEKENDS, "if": {"in": [{"weekday": {"var": "payload.nope"}}, [6, 7]]}}
+    r = await call(api, OWNER, "addRule", cid, {"rule": bad})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_failed"
+    assert r.json()["error"]["details"]["fields"][0]["path"].startswith("payload.rule.if")
+    r = await call(api, OWNER, "addRule", cid, {"rule": {**WEEKENDS, "when": {"action": "launchRockets"}}})
+    assert r.status_code == 422
+    assert (await snapshot(api, cid))["rules"] == []
+
+
+async def test_rule_management_is_owner_only_and_versioned(api):
+    cid, _ = await setup(api)
+    assert (await call(api, EDITOR, "addRule", cid, {"rule": WEEKENDS})).status_code == 403
+    added = (await call(api, OWNER, "addRule", cid, {"rule": WEEKENDS})).json()
+    rule_id = added["result"]["ruleId"]
+    disabled = {**WEEKENDS, "id": rule_id, "enabled": False}
+    updated = await call(api, OWNER, "updateRule", cid, {"rule": disabled})
+    assert updated.status_code == 200 and updated.json()["version"] == added["version"] + 1
+    assert (await snapshot(api, cid))["rules"][0]["enabled"] is False
+    assert (await call(api, OWNER, "removeRule", cid, {"ruleId": rule_id})).status_code == 200
+    assert (await call(api, OWNER, "removeRule", cid, {"ruleId": rule_id})).status_code == 404
+    assert (await snapshot(api, cid))["rules"] == []
