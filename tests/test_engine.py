@@ -12,14 +12,18 @@ from backend.engine import Applied, NeedsApproval
 from backend.errors import (
     DocumentTooLarge, Forbidden, InvalidTransition, NotFound, ValidationFailed, VersionConflict,
 )
+from backend.runtime import Runtime
+from backend.settings import test_settings
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER, open_runtime, team, user
 
 
 @pytest.fixture
-async def rt():
-    runtime = await open_runtime()
+async def rt(any_store_handle):
+    """A runtime on the embedded store, and on real MongoDB when MONGODB_URI is set."""
+    runtime = Runtime(test_settings(), any_store_handle)
     yield runtime
-    await runtime.close()
+    await runtime.verifier.aclose()
+    await runtime.directory.aclose()
 
 
 async def doc(rt, cid):
