@@ -23,6 +23,12 @@ def _layers(settings: Settings, *, with_worker: bool) -> tuple[list[Any], list[A
     routes: list[Any] = []
     on_start: list[Any] = []
     on_stop: list[Any] = []
+    # realtime: the change-stream reader, the hub and /ws (docs/realtime.md)
+    from backend import realtime
+
+    routes += realtime.routes
+    on_start.append(realtime.start)
+    on_stop.append(realtime.stop)
     return routes, on_start, on_stop
 
 

@@ -9,6 +9,7 @@ from backend.store.approvals import Approvals
 from backend.store.audit import Audit
 from backend.store.collaborations import Collaborations
 from backend.store.messages import Messages
+from backend.store.presence import Presence
 from backend.store.writes import Writer
 
 
@@ -22,3 +23,4 @@ class Store:
         self.messages = Messages(self.db, writer)
         self.audit = Audit(self.db)
         self.approvals = Approvals(self.db)
+        self.presence = Presence(self.db)

@@ -1,0 +1,69 @@
+"""Realtime: MongoDB change streams to WebSocket subscribers, in three separate pieces.
+
+- `changes.ChangeReader`: one change stream per API process → events (never a socket);
+- `hub.Hub`: events → subscriptions, each event encoded once, bounded per-connection buffers;
+- `ws.RealtimeEndpoint`: the `/ws` protocol (auth, subscribe, presence, limits).
+
+`Realtime` wires them for one process; `start` / `stop` are the app's hooks and
+`routes` its route (backend/app.py adds them). See docs/realtime.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+
+from backend.realtime.changes import ChangeReader
+from backend.realtime.hub import Hub
+from backend.realtime.presence import PresenceKeeper
+from backend.realtime.ws import GOING_AWAY, Connection, RealtimeEndpoint
+
+SHUTDOWN_TIMEOUT = 3.0
+
+
+class Realtime:
+    def __init__(self, runtime: Any):
+        self.settings = runtime.settings
+        self.store = runtime.store
+        self.verifier = runtime.verifier
+        self.metrics = runtime.metrics
+        self.hub = Hub(history=self.settings.hub_history, metrics=runtime.metrics)
+        self.presence = PresenceKeeper(runtime.store, self.settings.presence_ttl)
+        self.reader = ChangeReader(runtime.handle.db, runtime.store, self.hub.publish, self.hub.resync_all,
+                                   runtime.metrics)
+        self.connections: set[Connection] = set()
+
+    async def start(self) -> None:
+        await self.presence.start()
+        await self.reader.start()
+
+    async def stop(self) -> None:
+        await self.close_all(GOING_AWAY, "server going away")
+        await self.reader.stop()
+        await self.presence.stop()
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Close every connection with `code` and wait (a little) for them to finish."""
+        closing = list(self.connections)
+        for connection in closing:
+            connection.close_soon(code, reason)
+        if closing:
+            await asyncio.wait([asyncio.ensure_future(c.done.wait()) for c in closing], timeout=SHUTDOWN_TIMEOUT)
+
+
+async def start(runtime: Any, app: Any) -> None:
+    realtime = Realtime(runtime)
+    runtime.extras["realtime"] = realtime
+    runtime.extras["reader"] = realtime.reader
+    await realtime.start()
+
+
+async def stop(runtime: Any, app: Any) -> None:
+    realtime = runtime.extras.get("realtime")
+    if realtime is not None:
+        await realtime.stop()
+
+
+routes = [WebSocketRoute("/ws", RealtimeEndpoint())]

@@ -1,0 +1,210 @@
+"""The change-stream reader: one per API process, MongoDB changes in, Tandem events out.
+
+One database-level change stream over collaborations, messages, approvals and
+presence (`$match` on `ns.coll`, `fullDocument: "updateLookup"` for the
+approvals and presence it sends whole). Each change becomes an event
+(`backend.realtime.events`) handed to `publish` — the hub's; the reader never
+touches a socket.
+
+It keeps the latest resume token (also the post-batch token of a quiet
+stream), so after a transient error it resumes right after the last change it
+handled: nothing lost, nothing twice. When MongoDB no longer holds that point
+(code 286, history lost) it opens a fresh stream and calls `lost` — the hub
+then tells every subscriber `resync_required`, since any collaboration may
+have changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any, Callable
+
+from pymongo.errors import OperationFailure, PyMongoError
+
+from backend.realtime import events as ev
+from backend.store.presence import collaboration_of
+
+log = logging.getLogger("tandem.realtime")
+
+WATCHED = ("collaborations", "messages", "approvals", "presence")
+PIPELINE = [{"$match": {"ns.coll": {"$in": list(WATCHED)}}}]
+HISTORY_LOST = {286, 280, 260}  # ChangeStreamHistoryLost, ChangeStreamFatalError, InvalidResumeToken
+MAX_AWAIT_MS = 500
+RETRY_FIRST, RETRY_MAX = 0.05, 5.0
+LAST_ACTIONS = 50_000  # collaborations whose latest lastAction is remembered
+
+
+class ChangeReader:
+    def __init__(self, db: Any, store: Any, publish: Callable[[ev.Event], None], lost: Callable[[str], Any],
+                 metrics: Any = None, *, max_await_ms: int = MAX_AWAIT_MS):
+        self._db = db
+        self._store = store
+        self._publish = publish
+        self._lost = lost
+        self._metrics = metrics
+        self._max_await_ms = max_await_ms
+        self._task: asyncio.Task[None] | None = None
+        self._opened = asyncio.Event()
+        self._last_actions: OrderedDict[str, tuple[int, dict[str, Any]]] = OrderedDict()
+        self.running = False  # a stream is open and being read (/api/ready)
+        self.token: dict[str, Any] | None = None  # resume after this
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Start reading; returns once the first stream is open, so no later change is missed."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="tandem-change-reader")
+        try:
+            await asyncio.wait_for(asyncio.shield(self._opened.wait()), timeout)
+        except asyncio.TimeoutError:
+            log.error("change stream did not open within %.0f s; retrying in the background", timeout)
+
+    async def stop(self) -> None:
+        self.running = False
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    # -- the loop
+
+    async def _run(self) -> None:
+        delay = RETRY_FIRST
+        self._fresh_start = False
+        while True:
+            self._opened_now = False
+            try:
+                await self._read()
+            except asyncio.CancelledError:
+                self.running = False
+                raise
+            except PyMongoError as exc:
+                self.running = False
+                if isinstance(exc, OperationFailure) and exc.code in HISTORY_LOST:
+                    log.warning("change stream history lost (code %s): starting afresh, subscribers resync", exc.code)
+                    self._restarted("history_lost")
+                    self.token, self._fresh_start = None, True
+                    self._last_actions.clear()
+                    continue
+                if self._opened_now:
+                    delay = RETRY_FIRST
+                log.warning("change stream error, resuming in %.2f s: %r", delay, exc)
+                self._restarted("error")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    async def _read(self) -> None:
+        async with self._db.watch(PIPELINE, full_document="updateLookup", resume_after=self.token,
+                                  max_await_time_ms=self._max_await_ms) as stream:
+            self.running = self._opened_now = True
+            self._opened.set()
+            if self._fresh_start:
+                self._fresh_start = False
+                self._lost("history_lost")  # after the new stream's start: resubscribing clients miss nothing
+            while stream.alive:
+                change = await stream.try_next()
+                if change is not None:
+                    await self._handle(change)
+                self.token = stream.resume_token or self.token
+        self.running = False
+        raise _Closed("the change stream was closed")
+
+    def _restarted(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.reader_restarts.labels(reason).inc()
+
+    # -- one change
+
+    async def _handle(self, change: dict[str, Any]) -> None:
+        try:
+            event = await self._event(change)
+        except Exception:  # noqa: BLE001 - one bad change must not stop the stream
+            log.exception("could not turn a change into an event", extra={"ns": change.get("ns")})
+            cid = _collaboration_of(change)
+            event = ev.resync_required(cid, "internal") if cid else None
+        if event is None:
+            return
+        self._publish(event)
+        if self._metrics is not None:
+            self._metrics.events.labels(event.type).inc()
+
+    async def _event(self, change: dict[str, Any]) -> ev.Event | None:
+        coll, op = change["ns"]["coll"], change["operationType"]
+        doc = change.get("fullDocument")
+        if coll == "collaborations":
+            return await self._collaboration(change, op, doc)
+        if coll == "messages":
+            return ev.message_created(doc) if op == "insert" and doc else None
+        if coll == "approvals":
+            if op == "insert" and doc:
+                return ev.approval_event(ev.APPROVAL_CREATED, doc)
+            if op in ("update", "replace") and doc:
+                return ev.approval_event(ev.APPROVAL_UPDATED, doc)
+            return None
+        if coll == "presence":
+            cid = collaboration_of(change["documentKey"]["_id"])
+            if cid is None or ev.presence_only_heartbeat(change):
+                return None
+            return ev.presence_event(cid, await self._store.presence.for_collaboration(cid))
+        return None
+
+    async def _collaboration(self, change: dict[str, Any], op: str, doc: dict[str, Any] | None) -> ev.Event | None:
+        cid = change["documentKey"]["_id"]
+        if op == "insert" and doc:
+            self._remember(cid, doc.get("version", 1), doc.get("lastAction"))
+            return ev.collaboration_inserted(doc)
+        if op != "update":  # replace, delete: not expressible as changes
+            self._last_actions.pop(cid, None)
+            return ev.resync_required(cid, "deleted" if op == "delete" else "replaced")
+        fields = ev.changed_fields(change, doc)
+        if fields is None or not isinstance(fields[0].get("version"), int):
+            log.warning("a collaboration change that cannot be sent as changes; subscribers resync",
+                        extra={"collaborationId": cid})
+            return ev.resync_required(cid, "unexpressible_change")
+        updated, removed = fields
+        version = updated["version"]
+        last = await self._last_action(cid, version, updated, removed, doc)
+        return ev.collaboration_updated(cid, updated, removed, last)
+
+    async def _last_action(self, cid: str, version: int, updated: dict[str, Any], removed: list[str],
+                           doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        """lastAction at `version`: from the previous one plus the change, the looked-up document
+        when it is still at that version, or the audit entry of that version."""
+        cached = self._last_actions.get(cid)
+        previous = cached[1] if cached is not None and cached[0] == version - 1 else None
+        last = ev.last_action_after(previous, updated, removed)
+        if last is None and doc is not None and doc.get("version") == version:
+            last = doc.get("lastAction")
+        if last is None:
+            entry = await self._store.audit.for_version(cid, version)
+            if entry is not None:
+                last = {"name": entry.get("action"), "actor": entry.get("actor"), "at": entry.get("at")}
+        self._remember(cid, version, last)
+        return last
+
+    def _remember(self, cid: str, version: int, last: dict[str, Any] | None) -> None:
+        if last is None:
+            self._last_actions.pop(cid, None)
+            return
+        self._last_actions[cid] = (version, last)
+        self._last_actions.move_to_end(cid)
+        if len(self._last_actions) > LAST_ACTIONS:
+            self._last_actions.popitem(last=False)
+
+
+class _Closed(PyMongoError):
+    """The stream ended without an error (its client closed): open it again after the last token."""
+
+
+def _collaboration_of(change: dict[str, Any]) -> str | None:
+    coll = change.get("ns", {}).get("coll")
+    key = change.get("documentKey", {}).get("_id")
+    if coll == "collaborations":
+        return key
+    if coll == "presence":
+        return collaboration_of(key)
+    doc = change.get("fullDocument") or {}
+    return doc.get("collaborationId")

@@ -1,0 +1,291 @@
+"""Tandem's realtime events, and how a MongoDB change becomes one. Pure: no I/O.
+
+An `Event` is what the reader hands the hub: its JSON body (section 5 of the
+design), encoded once into `frame` (the ASGI `websocket.send` message every
+subscriber gets, the very same object), and what the hub needs to route it:
+the collaboration, the version (collaboration_updated only), whether only
+owners may see it, and the membership part of the change.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from backend.wire import encode, public
+
+COLLABORATION_UPDATED = "collaboration_updated"
+MESSAGE_CREATED = "message_created"
+APPROVAL_CREATED = "approval_created"
+APPROVAL_UPDATED = "approval_updated"
+PRESENCE = "presence"
+RESYNC_REQUIRED = "resync_required"
+MEMBERSHIP_REMOVED = "membership_removed"
+
+
+def encode_frame(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` as one JSON text frame: the ASGI message to send, built once and shared."""
+    return {"type": "websocket.send", "text": encode(body).decode()}
+
+
+class Event:
+    __slots__ = ("type", "collaboration_id", "body", "version", "owners_only", "members", "message_id", "_frame")
+
+    def __init__(self, type: str, collaboration_id: str, body: dict[str, Any], *, version: int | None = None,
+                 owners_only: bool = False, members: "MemberChange | None" = None, message_id: str | None = None):
+        self.type = type
+        self.collaboration_id = collaboration_id
+        self.body = body
+        self.version = version
+        self.owners_only = owners_only
+        self.members = members
+        self.message_id = message_id
+        self._frame: dict[str, Any] | None = None
+
+    @property
+    def frame(self) -> dict[str, Any]:
+        frame = self._frame
+        if frame is None:
+            frame = self._frame = encode_frame(self.body)
+        return frame
+
+    @property
+    def size(self) -> int:
+        return len(self.frame["text"])
+
+    def __repr__(self) -> str:
+        return f"Event({self.type}, {self.collaboration_id}, v{self.version})"
+
+
+# -- membership -----------------------------------------------------------------------------------
+
+
+class MemberChange:
+    """The part of one collaboration change that touches `members` / `memberIds`."""
+
+    __slots__ = ("member_ids", "members", "entries", "roles", "dropped")
+
+    def __init__(self) -> None:
+        self.member_ids: list[str] | None = None  # memberIds set whole (every removal does this)
+        self.members: list[dict[str, Any]] | None = None  # members set whole
+        self.entries: dict[int, dict[str, Any]] = {}  # members.N set
+        self.roles: dict[int, str] = {}  # members.N.role set
+        self.dropped = False  # members or memberIds removed altogether
+
+    def removes(self, user_id: str) -> bool:
+        if self.dropped:
+            return True
+        if self.member_ids is not None and user_id not in self.member_ids:
+            return True
+        return self.members is not None and all(m.get("userId") != user_id for m in self.members)
+
+
+def member_change(updated: dict[str, Any], removed: list[str]) -> MemberChange | None:
+    change: MemberChange | None = None
+    for path, value in updated.items():
+        if not path.startswith("member"):
+            continue
+        head, _, rest = path.partition(".")
+        if head not in ("members", "memberIds"):
+            continue
+        change = change or MemberChange()
+        if head == "memberIds":
+            if not rest and isinstance(value, list):
+                change.member_ids = value
+            continue
+        if not rest:
+            change.members = value if isinstance(value, list) else []
+            continue
+        index, _, field = rest.partition(".")
+        if not index.isdigit():
+            continue
+        if not field:
+            change.entries[int(index)] = value if isinstance(value, dict) else {}
+        elif field == "role":
+            change.roles[int(index)] = value
+    for path in removed:
+        if path in ("members", "memberIds"):
+            change = change or MemberChange()
+            change.dropped = True
+    return change
+
+
+def track_member(change: MemberChange, user_id: str, index: int, role: str | None) -> tuple[int, str | None] | None:
+    """A subscriber's (position in `members`, role) after `change`; None once they are no longer a member."""
+    if change.removes(user_id):
+        return None
+    if change.members is not None:
+        for position, member in enumerate(change.members):
+            if member.get("userId") == user_id:
+                return position, member.get("role")
+        return None  # pragma: no cover - removes() said so already
+    entry = change.entries.get(index)
+    if entry is not None:
+        if entry.get("userId") != user_id:
+            return None  # someone else sits where this member was: the member is gone
+        role = entry.get("role")
+    return index, change.roles.get(index, role)
+
+
+def member_position(doc: dict[str, Any], user_id: str) -> tuple[int, str | None] | None:
+    """Where `user_id` sits in a collaboration document, and their role (None if not a member)."""
+    if user_id not in doc.get("memberIds", ()):
+        return None
+    for position, member in enumerate(doc.get("members", ())):
+        if member.get("userId") == user_id:
+            return position, member.get("role")
+    return None
+
+
+# -- changes -> events ----------------------------------------------------------------------------
+
+
+def changed_fields(change: dict[str, Any], document: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]] | None:
+    """`updatedFields` and `removedFields` of an update, truncated arrays sent whole.
+
+    MongoDB may report an array that shrank as `truncatedArrays` ([{field, newSize}])
+    plus updates inside it. Clients only apply the two other keys, so the array
+    is sent whole, taken from `document` (the looked-up document) when it is at
+    the event's version. None when it is not: the change cannot be expressed.
+    """
+    description = change.get("updateDescription") or {}
+    updated = dict(description.get("updatedFields") or {})
+    removed = list(description.get("removedFields") or [])
+    truncated = description.get("truncatedArrays") or []
+    if not truncated:
+        return updated, removed
+    version = updated.get("version")
+    if document is None or version is None or document.get("version") != version:
+        return None
+    for item in truncated:
+        field = item["field"]
+        value = _get(document, field)
+        if not isinstance(value, list):
+            return None
+        prefix = field + "."
+        updated = {path: v for path, v in updated.items() if not path.startswith(prefix)}
+        updated[field] = value
+    return updated, removed
+
+
+def last_action_after(previous: dict[str, Any] | None, updated: dict[str, Any],
+                      removed: list[str]) -> dict[str, Any] | None:
+    """`lastAction` after a change, from the one before it and the change's `lastAction.*` paths.
+
+    The engine's diff sets only the leaves that changed (`lastAction.at`), so
+    the whole value needs the previous one unless the change set it whole.
+    """
+    if isinstance(updated.get("lastAction"), dict):
+        return updated["lastAction"]
+    if previous is None:
+        return None
+    result = copy.deepcopy(previous)
+    for path in removed:
+        if path.startswith("lastAction."):
+            _unset(result, path.split(".")[1:])
+    for path, value in updated.items():
+        if path.startswith("lastAction."):
+            _set(result, path.split(".")[1:], value)
+    return result
+
+
+def collaboration_inserted(document: dict[str, Any]) -> Event:
+    """A new collaboration: version 1, every field in `updatedFields` (applied to nothing it gives the document)."""
+    last = document.get("lastAction") or {}
+    body = public(document) or {}
+    return _updated(document["_id"], document.get("version", 1), last, body, [])
+
+
+def collaboration_updated(collaboration_id: str, updated: dict[str, Any], removed: list[str],
+                          last_action: dict[str, Any] | None) -> Event:
+    return _updated(collaboration_id, updated["version"], last_action or {}, updated, removed)
+
+
+def _updated(collaboration_id: str, version: int, last: dict[str, Any], updated: dict[str, Any],
+             removed: list[str]) -> Event:
+    body = {
+        "type": COLLABORATION_UPDATED, "collaborationId": collaboration_id, "version": version,
+        "action": last.get("name"), "actor": last.get("actor"), "at": last.get("at"),
+        "changes": {"updatedFields": updated, "removedFields": removed},
+    }
+    return Event(COLLABORATION_UPDATED, collaboration_id, body, version=version,
+                 members=member_change(updated, removed))
+
+
+def message_created(message: dict[str, Any]) -> Event:
+    collaboration_id = message["collaborationId"]
+    body = {"type": MESSAGE_CREATED, "collaborationId": collaboration_id, "message": public(message)}
+    return Event(MESSAGE_CREATED, collaboration_id, body, message_id=message["_id"])
+
+
+def approval_event(kind: str, approval: dict[str, Any]) -> Event:
+    collaboration_id = approval["collaborationId"]
+    body = {"type": kind, "collaborationId": collaboration_id, "approval": public(approval)}
+    return Event(kind, collaboration_id, body, owners_only=True)
+
+
+def presence_event(collaboration_id: str, documents: list[dict[str, Any]]) -> Event:
+    """Who is here: one entry per user (their latest state, their earliest `since`)."""
+    users: dict[str, dict[str, Any]] = {}
+    latest: dict[str, Any] = {}
+    for doc in documents:
+        user_id = doc.get("userId")
+        entry = users.get(user_id)
+        if entry is None:
+            users[user_id] = {"userId": user_id, "state": doc.get("state") or {}, "since": doc.get("since")}
+            latest[user_id] = doc.get("updatedAt")
+            continue
+        if doc.get("since") and (entry["since"] is None or doc["since"] < entry["since"]):
+            entry["since"] = doc["since"]
+        if doc.get("updatedAt") and (latest[user_id] is None or doc["updatedAt"] > latest[user_id]):
+            entry["state"], latest[user_id] = doc.get("state") or {}, doc["updatedAt"]
+    body = {"type": PRESENCE, "collaborationId": collaboration_id, "members": list(users.values())}
+    return Event(PRESENCE, collaboration_id, body)
+
+
+def resync_required(collaboration_id: str, reason: str) -> Event:
+    body = {"type": RESYNC_REQUIRED, "collaborationId": collaboration_id, "reason": reason}
+    return Event(RESYNC_REQUIRED, collaboration_id, body)
+
+
+def membership_removed(collaboration_id: str) -> dict[str, Any]:
+    return encode_frame({"type": MEMBERSHIP_REMOVED, "collaborationId": collaboration_id})
+
+
+def presence_only_heartbeat(change: dict[str, Any]) -> bool:
+    """A presence update that only pushed back `expiresAt`: nobody came or went."""
+    description = change.get("updateDescription") or {}
+    fields = set(description.get("updatedFields") or {})
+    return change.get("operationType") == "update" and fields <= {"expiresAt"} \
+        and not description.get("removedFields")
+
+
+# -- dotted paths ---------------------------------------------------------------------------------
+
+
+def _get(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        elif isinstance(doc, dict):
+            doc = doc.get(part)
+        else:
+            return None
+    return doc
+
+
+def _set(target: dict[str, Any], parts: list[str], value: Any) -> None:
+    for part in parts[:-1]:
+        nxt = target.get(part)
+        if not isinstance(nxt, dict):
+            nxt = target[part] = {}
+        target = nxt
+    target[parts[-1]] = value
+
+
+def _unset(target: dict[str, Any], parts: list[str]) -> None:
+    for part in parts[:-1]:
+        target = target.get(part)
+        if not isinstance(target, dict):
+            return
+    target.pop(parts[-1], None)

@@ -1,0 +1,365 @@
+"""The hub: events in, subscribers out. It never reads MongoDB and never parses a frame.
+
+- `Hub.publish(event)` hands one event to every subscription of its
+  collaboration, synchronously: the event's frame is encoded once and the same
+  object goes to every subscriber's `Outbox`; nobody waits for anybody.
+- An `Outbox` is one connection's way out. While the connection's transport
+  takes writes at once, a frame is written at once (the send coroutine is
+  stepped by hand and finishes without suspending); once a write has to wait,
+  a writer task finishes it and later frames queue behind it, at most
+  `queue_size` of them. One more and the outbox overflows: its owner closes
+  the connection with 4009.
+- A `Subscription` starts pending (events are buffered while the endpoint
+  reads the snapshot), is activated with what the client already has, then
+  filters live events: versions at or below what it sent, owner-only events
+  for non-owners, and membership: a change that removes the subscriber's user
+  sends `membership_removed` instead and ends the subscription.
+- `History` keeps the last `hub_history` collaboration_updated events of each
+  collaboration (and at most `history_bytes` in all) for `sinceVersion` catch-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from typing import Any, Awaitable, Callable, Iterable
+
+from backend.realtime.events import (
+    PRESENCE, RESYNC_REQUIRED, Event, membership_removed, resync_required, track_member,
+)
+
+Frame = dict[str, Any]
+Send = Callable[[Frame], Awaitable[None]]
+DEFAULT_HISTORY_BYTES = 32 * 1024 * 1024
+
+
+# -- one connection's way out ---------------------------------------------------------------------
+
+
+class _Finish:
+    """Awaiting it finishes a coroutine that was stepped once by hand and is suspended on `pending`."""
+
+    __slots__ = ("_coro", "_pending")
+
+    def __init__(self, coro: Any, pending: Any):
+        self._coro, self._pending = coro, pending
+
+    def __await__(self) -> Any:
+        coro, value = self._coro, self._pending
+        while True:
+            try:
+                sent = yield value
+            except BaseException as exc:  # cancellation and the like go to the coroutine
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+class Outbox:
+    """Frames to one connection: written at once while possible, else queued (bounded) behind a writer task."""
+
+    __slots__ = ("_send", "_limit", "_backlog", "_writer", "_on_overflow", "closed", "overflowed")
+
+    def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None]):
+        self._send = send
+        self._limit = limit
+        self._backlog: deque[Frame] = deque()
+        self._writer: asyncio.Task[None] | None = None
+        self._on_overflow = on_overflow
+        self.closed = False
+        self.overflowed = False
+
+    @property
+    def backlog(self) -> int:
+        return len(self._backlog)
+
+    def put(self, frame: Frame) -> None:
+        if self.closed:
+            return
+        if self._writer is None:
+            coro = self._send(frame)
+            try:
+                pending = coro.send(None)
+            except StopIteration:
+                return  # written
+            except Exception:  # noqa: BLE001 - the connection is gone; its endpoint sees the disconnect
+                self.close()
+                return
+            self._writer = asyncio.get_running_loop().create_task(self._drain(_Finish(coro, pending)))
+            return
+        if len(self._backlog) >= self._limit:
+            self.overflowed = True
+            self.close()
+            self._on_overflow()
+            return
+        self._backlog.append(frame)
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until everything queued is written (True), or `timeout` seconds (False)."""
+        writer = self._writer
+        if writer is None:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(writer), timeout)
+        except (asyncio.TimeoutError, Exception):  # noqa: BLE001
+            return False
+        return True
+
+    def close(self) -> None:
+        """Write nothing more: drop what is queued and stop the writer."""
+        self.closed = True
+        self._backlog.clear()
+        if self._writer is not None:
+            self._writer.cancel()
+
+    async def _drain(self, first: _Finish) -> None:
+        try:
+            await first
+            backlog = self._backlog
+            while backlog and not self.closed:
+                await self._send(backlog.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the connection is gone
+            self.closed = True
+            self._backlog.clear()
+        finally:
+            self._writer = None
+
+
+# -- subscriptions --------------------------------------------------------------------------------
+
+
+class Subscription:
+    """One connection's subscription to one collaboration."""
+
+    __slots__ = ("collaboration_id", "user_id", "outbox", "on_end", "pending", "buffer", "floor",
+                 "tracked_from", "index", "role", "ended", "_hub")
+
+    def __init__(self, hub: "Hub", collaboration_id: str, user_id: str, outbox: Outbox,
+                 on_end: Callable[["Subscription", str], None]):
+        self._hub = hub
+        self.collaboration_id = collaboration_id
+        self.user_id = user_id
+        self.outbox = outbox
+        self.on_end = on_end
+        self.pending = True
+        self.buffer: list[Event] | None = []
+        self.floor = 0  # the highest version this subscriber has (drop events at or below it)
+        self.tracked_from = 0  # membership is tracked for versions above the snapshot's
+        self.index = -1  # position in `members`
+        self.role: str | None = None
+        self.ended = False
+
+    def deliver(self, event: Event) -> None:
+        version = event.version
+        if version is not None:
+            if version <= self.floor:
+                return
+            self.floor = version
+            if event.members is not None and version > self.tracked_from:
+                place = track_member(event.members, self.user_id, self.index, self.role)
+                if place is None:
+                    self._hub.end(self, "membership_removed", membership_removed(self.collaboration_id))
+                    return
+                self.index, self.role = place
+        elif event.owners_only and self.role != "owner":
+            return
+        self.outbox.put(event.frame)
+
+
+# -- history --------------------------------------------------------------------------------------
+
+
+class History:
+    """The latest collaboration_updated events of each collaboration, contiguous, bounded."""
+
+    def __init__(self, per_collaboration: int, budget_bytes: int = DEFAULT_HISTORY_BYTES):
+        self.per_collaboration = per_collaboration
+        self.budget = budget_bytes
+        self.bytes = 0
+        self._logs: OrderedDict[str, deque[Event]] = OrderedDict()
+
+    def add(self, event: Event) -> None:
+        cid = event.collaboration_id
+        log = self._logs.get(cid)
+        if log is None:
+            log = self._logs[cid] = deque()
+        else:
+            self._logs.move_to_end(cid)
+            if log and log[-1].version != event.version - 1:  # type: ignore[operator]
+                self._drop(log, len(log))  # not contiguous any more: start again from here
+        log.append(event)
+        self.bytes += event.size
+        if len(log) > self.per_collaboration:
+            self._drop(log, 1)
+        while self.bytes > self.budget and self._logs:
+            oldest_cid, oldest = next(iter(self._logs.items()))
+            self._drop(oldest, 1)
+            if not oldest:
+                del self._logs[oldest_cid]
+
+    def since(self, collaboration_id: str, since: int, upto: int) -> list[Event] | None:
+        """Events after `since` up to `upto`, or None when some of them are no longer held.
+
+        Events above the last one held are on their way from the change stream
+        (the snapshot at `upto` is ahead of it) and come live, so they need not be here.
+        """
+        if since >= upto:
+            return [] if since == upto else None
+        log = self._logs.get(collaboration_id)
+        if not log or since + 1 < log[0].version:  # type: ignore[operator]
+            return None
+        return [e for e in log if since < e.version <= upto]  # type: ignore[operator]
+
+    def forget(self, collaboration_id: str) -> None:
+        log = self._logs.pop(collaboration_id, None)
+        if log:
+            self.bytes -= sum(e.size for e in log)
+
+    def clear(self) -> None:
+        self._logs.clear()
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return sum(len(log) for log in self._logs.values())
+
+    def _drop(self, log: deque[Event], count: int) -> None:
+        for _ in range(count):
+            self.bytes -= log.popleft().size
+
+
+# -- the hub --------------------------------------------------------------------------------------
+
+
+class Hub:
+    def __init__(self, *, history: int, history_bytes: int = DEFAULT_HISTORY_BYTES, metrics: Any = None):
+        self._topics: dict[str, dict[Subscription, None]] = {}
+        self._presence: dict[str, Event] = {}  # the latest presence event of each topic
+        self.history = History(history, history_bytes)
+        self._metrics = metrics
+
+    # subscriptions
+
+    def register(self, collaboration_id: str, user_id: str, outbox: Outbox,
+                 on_end: Callable[[Subscription, str], None]) -> Subscription:
+        """A pending subscription: from now on it buffers every event of the collaboration."""
+        sub = Subscription(self, collaboration_id, user_id, outbox, on_end)
+        self._topics.setdefault(collaboration_id, {})[sub] = None
+        if self._metrics is not None:
+            self._metrics.ws_subscriptions.inc()
+        return sub
+
+    def activate(self, sub: Subscription, *, version: int, position: tuple[int, str | None], head: list[Frame],
+                 missed: list[Event] = (), since: int | None = None, tail: list[Frame] = (),
+                 presence: Frame | None = None, seen_messages: Iterable[str] = ()) -> bool:
+        """Go live: send `head` (subscribed, snapshot), the `missed` events, `tail` (missed messages)
+        and who is here, then what was buffered and not already covered. Synchronous, so no event
+        can slip in between. False if the subscription ended meanwhile (a resync)."""
+        if sub.ended:
+            return False
+        out = sub.outbox
+        for frame in head:
+            out.put(frame)
+        sub.floor = version if since is None else since
+        sub.tracked_from = version
+        sub.index, sub.role = position
+        for event in missed:
+            sub.deliver(event)
+        for frame in tail:
+            out.put(frame)
+        latest = self._presence.get(sub.collaboration_id)
+        if latest is not None:
+            out.put(latest.frame)
+        elif presence is not None:
+            out.put(presence)
+        seen = set(seen_messages)
+        buffered, sub.buffer, sub.pending = sub.buffer or [], None, False
+        for event in buffered:
+            if sub.ended:
+                break
+            if event.type == PRESENCE or (event.message_id is not None and event.message_id in seen):
+                continue
+            sub.deliver(event)
+        return not sub.ended
+
+    def unregister(self, sub: Subscription) -> None:
+        if sub.ended:
+            return
+        sub.ended = True
+        sub.buffer = None
+        subs = self._topics.get(sub.collaboration_id)
+        if subs is not None:
+            subs.pop(sub, None)
+            if not subs:
+                del self._topics[sub.collaboration_id]
+                self._presence.pop(sub.collaboration_id, None)
+        if self._metrics is not None:
+            self._metrics.ws_subscriptions.dec()
+
+    def end(self, sub: Subscription, reason: str, frame: Frame) -> None:
+        """End a subscription from the server's side: `frame` is the last thing it sends."""
+        if sub.ended:
+            return
+        self.unregister(sub)
+        sub.outbox.put(frame)
+        sub.on_end(sub, reason)
+
+    # events
+
+    def publish(self, event: Event) -> None:
+        cid = event.collaboration_id
+        if event.type == RESYNC_REQUIRED:
+            self._resync(cid, event)
+            return
+        if event.version is not None:
+            self.history.add(event)
+        subs = self._topics.get(cid)
+        if not subs:
+            return
+        if event.type == PRESENCE:
+            self._presence[cid] = event
+        count = 0
+        for sub in tuple(subs):
+            if sub.pending:
+                sub.buffer.append(event)  # type: ignore[union-attr]
+            else:
+                sub.deliver(event)
+                count += 1
+        if self._metrics is not None and count:
+            self._metrics.deliveries.inc(count)
+
+    def missed(self, collaboration_id: str, since: int, upto: int) -> list[Event] | None:
+        return self.history.since(collaboration_id, since, upto)
+
+    def resync_all(self, reason: str) -> int:
+        """Every subscription gets resync_required and ends (the reader lost track of changes)."""
+        ended = 0
+        for cid in list(self._topics):
+            ended += self._resync(cid, resync_required(cid, reason))
+        self.history.clear()
+        self._presence.clear()
+        return ended
+
+    def _resync(self, collaboration_id: str, event: Event) -> int:
+        self.history.forget(collaboration_id)
+        subs = self._topics.get(collaboration_id)
+        ended = tuple(subs or ())
+        for sub in ended:
+            self.end(sub, RESYNC_REQUIRED, event.frame)
+        return len(ended)
+
+    # introspection
+
+    def subscribers(self, collaboration_id: str) -> int:
+        return len(self._topics.get(collaboration_id, ()))
+
+    @property
+    def topics(self) -> int:
+        return len(self._topics)

@@ -1,0 +1,328 @@
+"""The WebSocket endpoint at `/ws` (design section 5): auth, subscriptions, presence, limits.
+
+Each connection is one `Connection`: the ASGI task runs `run()`, which
+authenticates, starts the receive task and waits for a reason to close; every
+frame out goes through the connection's `Outbox` (backend.realtime.hub), the
+same path the hub's events take, so replies and events keep their order.
+
+A subscribe follows the no-gap rule: register in the hub (events buffer from
+now on), read the snapshot, then go live, dropping buffered events at or
+below the snapshot's version. With `sinceVersion` the client gets only what
+it missed when the hub's history still holds it (and the store every message
+after `sinceMessageId`), else a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from backend.clock import utcnow
+from backend.errors import InvalidRequest, NotFound, PayloadTooLarge, TandemError, Unauthenticated
+from backend.ids import new_id
+from backend.realtime import events as ev
+from backend.realtime import protocol as p
+from backend.realtime.hub import Outbox, Subscription
+from backend.wire import encode, public
+
+log = logging.getLogger("tandem.realtime")
+
+UNAUTHENTICATED, AUTH_TIMEOUT, TOO_SLOW, RATE_LIMITED, GOING_AWAY, INTERNAL = 4401, 4408, 4009, 4429, 1001, 1011
+SNAPSHOT_MESSAGES = 50  # messages sent with a snapshot
+CATCH_UP_MESSAGES = 200  # more missed messages than this: a snapshot instead
+MAX_SUBSCRIPTIONS = 100  # per connection
+PRESENCE_STATE_BYTES = 2048
+FLUSH_TIMEOUT = 2.0  # seconds to write what is queued before a close frame
+CLOSE_TIMEOUT = 5.0  # seconds for the close frame to get out
+
+
+def frame(body: dict[str, Any]) -> dict[str, Any]:
+    return ev.encode_frame(body)
+
+
+class RealtimeEndpoint:
+    """The ASGI app mounted at /ws (a class, so Starlette hands it the raw `send`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        realtime = scope["app"].state.runtime.extras["realtime"]
+        await Connection(realtime, WebSocket(scope, receive, send), send).run()
+
+
+class Connection:
+    def __init__(self, realtime: Any, websocket: WebSocket, send: Send):
+        settings = realtime.settings
+        self.realtime = realtime
+        self.settings = settings
+        self.ws = websocket
+        self._raw_send = send
+        self.id = new_id("con")
+        self.user_id = ""
+        self.outbox = Outbox(send, settings.ws_queue_size, self._too_slow)
+        self.subs: dict[str, Subscription] = {}
+        self.present: set[str] = set()
+        self.bucket = p.Bucket(settings.ws_rate_limit, 2 * settings.ws_rate_limit)
+        self._closing: asyncio.Future[tuple[int | None, str]] = asyncio.get_running_loop().create_future()
+        self._expiry: asyncio.TimerHandle | None = None
+        self._receiver: asyncio.Task[None] | None = None
+        self._chores: set[asyncio.Task[Any]] = set()
+        self.done = asyncio.Event()
+
+    # -- lifecycle
+
+    async def run(self) -> None:
+        try:
+            await self.ws.accept()
+            principal = await self._authenticate()
+        except _Close as close:
+            await self._close_frame(close.code, close.reason)
+            self.done.set()
+            return
+        if principal is None:  # gone before authenticating
+            self.done.set()
+            return
+        self.user_id = principal.id
+        self.realtime.connections.add(self)
+        self.realtime.metrics.ws_connections.inc()
+        try:
+            self.put({"type": "ready", "userId": self.user_id, "connectionId": self.id})
+            self._arm_expiry(principal.expires_at)
+            self._receiver = asyncio.get_running_loop().create_task(self._receive_loop())
+            code, reason = await self._closing
+            await self._finish(code, reason)
+        finally:
+            self.realtime.connections.discard(self)
+            self.realtime.metrics.ws_connections.dec()
+            self.done.set()
+
+    def close_soon(self, code: int | None, reason: str = "") -> None:
+        """Ask the connection to close (`code` None: the client has gone already)."""
+        if not self._closing.done():
+            self._closing.set_result((code, reason))
+
+    async def _finish(self, code: int | None, reason: str) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self._receiver is not None and self._receiver is not asyncio.current_task():
+            self._receiver.cancel()
+            await asyncio.gather(self._receiver, return_exceptions=True)
+        for sub in list(self.subs.values()):
+            self.realtime.hub.unregister(sub)
+        self.subs.clear()
+        if code is not None and code != TOO_SLOW:
+            await self.outbox.flush(FLUSH_TIMEOUT)
+        self.outbox.close()
+        if code is not None:
+            await self._close_frame(code, reason)
+        if self._chores:
+            await asyncio.gather(*self._chores, return_exceptions=True)
+        if self.present:
+            self.present.clear()
+            await self.realtime.presence.leave_all(self.id)
+
+    async def _close_frame(self, code: int, reason: str) -> None:
+        message = {"type": "websocket.close", "code": code, "reason": reason[:120]}
+        try:
+            await asyncio.wait_for(self._raw_send(message), CLOSE_TIMEOUT)
+        except (asyncio.TimeoutError, OSError, RuntimeError):
+            pass  # the peer is gone or not reading; the server drops the transport when we return
+
+    def _too_slow(self) -> None:
+        self.realtime.metrics.slow_closes.inc()
+        self.close_soon(TOO_SLOW, "too slow: subscribe again with sinceVersion")
+
+    def _arm_expiry(self, expires_at: datetime) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        delay = max(0.0, (expires_at - utcnow()).total_seconds())
+        self._expiry = asyncio.get_running_loop().call_later(delay, self.close_soon, UNAUTHENTICATED,
+                                                             "token expired")
+
+    # -- frames in
+
+    async def _authenticate(self) -> Any:
+        try:
+            message = await asyncio.wait_for(self.ws.receive(), self.settings.ws_auth_timeout)
+        except asyncio.TimeoutError:
+            raise _Close(AUTH_TIMEOUT, "authenticate first") from None
+        if message["type"] == "websocket.disconnect":
+            return None
+        try:
+            first = p.parse(message.get("text") or "")
+        except TandemError:
+            first = None
+        if not isinstance(first, p.Auth):
+            raise _Close(UNAUTHENTICATED, 'send {"type": "auth", "token": ...} first')
+        try:
+            return await self.realtime.verifier.verify(first.token)
+        except Unauthenticated as exc:
+            raise _Close(UNAUTHENTICATED, exc.message) from None
+
+    async def _receive_loop(self) -> None:
+        try:
+            while True:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if not self.bucket.take():
+                    self.close_soon(RATE_LIMITED, "too many frames")
+                    return
+                await self._on_frame(message.get("text"))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a bug here must not leave the connection half alive
+            log.exception("websocket connection failed", extra={"connectionId": self.id})
+            self.close_soon(INTERNAL, "internal error")
+        finally:
+            self.close_soon(None)
+
+    async def _on_frame(self, text: str | None) -> None:
+        context: str | None = None
+        try:
+            if text is None:
+                raise InvalidRequest("Frames are JSON text; binary frames are not accepted.")
+            size = len(text) if text.isascii() else len(text.encode())
+            if size > self.settings.ws_max_frame_bytes:
+                raise PayloadTooLarge(f"A frame may hold at most {self.settings.ws_max_frame_bytes} bytes.",
+                                      {"size": size, "limit": self.settings.ws_max_frame_bytes})
+            parsed = p.parse(text)
+            context = getattr(parsed, "collaborationId", None)
+            await self._dispatch(parsed)
+        except TandemError as exc:
+            self._error(exc, context)
+
+    async def _dispatch(self, frame_: p.Frame) -> None:
+        if isinstance(frame_, p.Ping):
+            self.put({"type": "pong"})
+        elif isinstance(frame_, p.Subscribe):
+            await self._subscribe(frame_)
+        elif isinstance(frame_, p.Unsubscribe):
+            await self._unsubscribe(frame_.collaborationId)
+        elif isinstance(frame_, p.Presence):
+            await self._presence(frame_)
+        elif isinstance(frame_, p.RefreshToken):
+            await self._refresh(frame_.token)
+        else:
+            raise InvalidRequest("Already authenticated; use refresh_token for a new token.")
+
+    # -- frames out
+
+    def put(self, body: dict[str, Any]) -> None:
+        self.outbox.put(frame(body))
+
+    def _error(self, exc: TandemError, collaboration_id: str | None = None) -> None:
+        body: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
+        if collaboration_id is not None:
+            body["collaborationId"] = collaboration_id
+        if exc.details:
+            body["details"] = exc.details
+        self.put(body)
+
+    # -- subscriptions
+
+    async def _subscribe(self, request: p.Subscribe) -> None:
+        cid = request.collaborationId
+        self._drop(cid)
+        if len(self.subs) >= MAX_SUBSCRIPTIONS:
+            raise InvalidRequest(f"At most {MAX_SUBSCRIPTIONS} subscriptions per connection.")
+        sub = self.realtime.hub.register(cid, self.user_id, self.outbox, self._ended)
+        self.subs[cid] = sub
+        try:
+            await self._go_live(sub, request)
+        except BaseException:
+            self._drop(cid, sub)
+            raise
+
+    async def _go_live(self, sub: Subscription, request: p.Subscribe) -> None:
+        store, hub, cid = self.realtime.store, self.realtime.hub, sub.collaboration_id
+        doc = await store.collaborations.get(cid)
+        position = ev.member_position(doc, self.user_id) if doc is not None else None
+        if position is None:
+            self._drop(cid, sub)
+            raise NotFound("No such collaboration.", {"collaborationId": cid})
+        version = doc["version"]
+        catch_up = request.sinceVersion is not None
+        while True:
+            if catch_up:
+                messages = await store.messages.page(cid, after=request.sinceMessageId or "",
+                                                     limit=CATCH_UP_MESSAGES + 1)
+                if len(messages) > CATCH_UP_MESSAGES:
+                    catch_up = False
+                    continue
+            else:
+                messages = await store.messages.page(cid, limit=SNAPSHOT_MESSAGES)
+            present = ev.presence_event(cid, await store.presence.for_collaboration(cid)).frame
+            if sub.ended:
+                return  # a resync ended it meanwhile; the client was told
+            subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version})
+            seen = [m["_id"] for m in messages]
+            if not catch_up:
+                snapshot = frame({"type": "snapshot", "collaborationId": cid, "version": version,
+                                  "collaboration": public(doc), "messages": [public(m) for m in messages]})
+                hub.activate(sub, version=version, position=position, head=[subscribed, snapshot],
+                             presence=present, seen_messages=seen)
+                return
+            missed = hub.missed(cid, request.sinceVersion, version)  # right before activate: nothing in between
+            if missed is None or any(e.members is not None and e.members.removes(self.user_id) for e in missed):
+                catch_up = False  # the hub no longer holds them all, or they span a removal: a snapshot
+                continue
+            tail = [ev.message_created(m).frame for m in messages]
+            hub.activate(sub, version=version, position=position, head=[subscribed], missed=missed,
+                         since=request.sinceVersion, tail=tail, presence=present, seen_messages=seen)
+            return
+
+    async def _unsubscribe(self, cid: str) -> None:
+        self._drop(cid)
+        if cid in self.present:
+            self.present.discard(cid)
+            await self.realtime.presence.leave(cid, self.id)
+        self.put({"type": "unsubscribed", "collaborationId": cid})
+
+    def _drop(self, cid: str, sub: Subscription | None = None) -> None:
+        current = self.subs.get(cid)
+        if current is not None and (sub is None or current is sub):
+            del self.subs[cid]
+            self.realtime.hub.unregister(current)
+
+    def _ended(self, sub: Subscription, reason: str) -> None:
+        """The hub ended a subscription (membership removed, resync)."""
+        if self.subs.get(sub.collaboration_id) is sub:
+            del self.subs[sub.collaboration_id]
+        if sub.collaboration_id in self.present:
+            self.present.discard(sub.collaboration_id)
+            chore = asyncio.get_running_loop().create_task(
+                self.realtime.presence.leave(sub.collaboration_id, self.id))
+            self._chores.add(chore)
+            chore.add_done_callback(self._chores.discard)
+
+    # -- presence and tokens
+
+    async def _presence(self, request: p.Presence) -> None:
+        cid = request.collaborationId
+        sub = self.subs.get(cid)
+        if sub is None or sub.pending:
+            raise NotFound("Subscribe to the collaboration first.", {"collaborationId": cid})
+        size = len(encode(request.state))
+        if size > PRESENCE_STATE_BYTES:
+            raise PayloadTooLarge(f"A presence state may hold at most {PRESENCE_STATE_BYTES} bytes.",
+                                  {"size": size, "limit": PRESENCE_STATE_BYTES})
+        self.present.add(cid)
+        await self.realtime.presence.join(cid, self.id, self.user_id, request.state)
+
+    async def _refresh(self, token: str) -> None:
+        principal = await self.realtime.verifier.verify(token)  # Unauthenticated: an error frame, no close
+        if principal.id != self.user_id:
+            self.close_soon(UNAUTHENTICATED, "token for another user")
+            return
+        self._arm_expiry(principal.expires_at)
+        self.put({"type": "token_refreshed", "expiresAt": principal.expires_at})
+
+
+class _Close(Exception):
+    def __init__(self, code: int, reason: str):
+        super().__init__(reason)
+        self.code, self.reason = code, reason

@@ -1,0 +1,337 @@
+"""The /ws protocol over a real uvicorn on 127.0.0.1 with a real `websockets` client:
+auth, subscribe/unsubscribe, errors for every malformed frame, limits, tokens, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import jwt
+import pytest
+
+from backend.auth.dev import dev_user_id, issue_dev_token
+from tests.support import EDITOR, OWNER, STRANGER, VIEWER
+from tests.test_realtime_helpers import Copy, live_server
+
+LIMIT = 4096  # WS_MAX_FRAME_BYTES in these tests; uvicorn's own cap is 4x that
+
+
+@pytest.fixture
+async def live():
+    async with live_server(ws_max_frame_bytes=LIMIT, protocol_cap=4 * LIMIT, ws_rate_limit=200) as server:
+        yield server
+
+
+async def team(live) -> str:
+    cid = await live.create(OWNER)
+    await live.act(OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
+    await live.act(OWNER, "addMember", cid, {"email": VIEWER, "role": "viewer"})
+    return cid
+
+
+# -- auth ------------------------------------------------------------------------------------------
+
+
+async def test_auth_then_ready(live):
+    client = await live.client()
+    ready = await client.auth(live.token(EDITOR))
+    assert ready["userId"] == dev_user_id(EDITOR)
+    assert ready["connectionId"].startswith("con_")
+    await client.send(type="ping")
+    assert await client.expect("pong") == {"type": "pong"}
+    await client.close()
+
+
+@pytest.mark.parametrize("first", [
+    '{"type": "auth", "token": "not-a-token"}',
+    '{"type": "ping"}',
+    'hello',
+    '{"type": "auth"}',
+])
+async def test_a_bad_first_frame_closes_with_4401(live, first):
+    client = await live.client()
+    await client.send_raw(first)
+    assert await client.wait_closed() == 4401
+
+
+async def test_a_token_signed_with_another_secret_closes_with_4401(live):
+    claims = jwt.decode(live.token(EDITOR), options={"verify_signature": False})
+    forged = jwt.encode(claims, "another-secret-" + "y" * 40, algorithm="HS256")
+    client = await live.client()
+    await client.send(type="auth", token=forged)
+    assert await client.wait_closed() == 4401
+
+
+async def test_no_auth_in_time_closes_with_4408():
+    async with live_server(ws_auth_timeout=0.3) as live:
+        client = await live.client()
+        started = time.monotonic()
+        assert await client.wait_closed() == 4408
+        assert 0.25 < time.monotonic() - started < 3
+
+
+# -- subscriptions ---------------------------------------------------------------------------------
+
+
+async def test_subscribe_gives_subscribed_snapshot_and_presence(live):
+    cid = await team(live)
+    await live.act(EDITOR, "sendMessage", cid, {"text": "hello"})
+    client = await live.client(VIEWER)
+    subscribed = await client.subscribe(cid)
+    assert subscribed == {"type": "subscribed", "collaborationId": cid, "version": 3}
+    snapshot = await client.expect("snapshot")
+    assert snapshot["version"] == 3 and snapshot["collaboration"] == await live.snapshot(VIEWER, cid)
+    assert "_id" not in snapshot["collaboration"] and snapshot["collaboration"]["createdAt"].endswith("Z")
+    assert [m["text"] for m in snapshot["messages"]] == ["hello"]
+    assert (await client.expect("presence")) == {"type": "presence", "collaborationId": cid, "members": []}
+    await live.act(EDITOR, "updateDetails", cid, {"title": "Renamed"})
+    update = await client.expect("collaboration_updated")
+    assert update["version"] == 4 and update["action"] == "updateDetails" and update["at"].endswith("Z")
+    assert update["actor"] == {"type": "user", "id": dev_user_id(EDITOR)}
+    assert update["changes"]["updatedFields"]["title"] == "Renamed"
+    await client.close()
+
+
+async def test_snapshot_holds_the_latest_50_messages(live):
+    cid = await team(live)
+    for i in range(55):
+        await live.runtime.engine.run("sendMessage", _user(EDITOR), cid, {"text": f"m{i}"})
+    client = await live.client(OWNER)
+    await client.subscribe(cid)
+    snapshot = await client.expect("snapshot")
+    assert [m["text"] for m in snapshot["messages"]] == [f"m{i}" for i in range(5, 55)]
+
+
+def _user(email):
+    from tests.support import user
+
+    return user(email)
+
+
+@pytest.mark.parametrize("who", [STRANGER, OWNER])
+async def test_non_members_and_unknown_ids_get_not_found(live, who):
+    cid = await team(live)
+    target = cid if who == STRANGER else "col_doesnotexist"
+    client = await live.client(who)
+    await client.send(type="subscribe", collaborationId=target)
+    error = await client.expect("error")
+    assert error["code"] == "not_found" and error["collaborationId"] == target
+    await live.act(OWNER, "updateDetails", cid, {"title": "x"})
+    assert await client.quiet() == []  # nothing leaks, and the connection is still up
+    await client.send(type="ping")
+    await client.expect("pong")
+
+
+async def test_unsubscribe_stops_events(live):
+    cid = await team(live)
+    client = await live.client(EDITOR)
+    await client.subscribe(cid)
+    await client.until("presence")
+    await client.send(type="unsubscribe", collaborationId=cid)
+    assert await client.expect("unsubscribed") == {"type": "unsubscribed", "collaborationId": cid}
+    await live.act(OWNER, "updateDetails", cid, {"title": "x"})
+    assert await client.quiet() == []
+
+
+async def test_subscribing_again_replaces_the_subscription(live):
+    cid = await team(live)
+    client = await live.client(EDITOR)
+    await client.subscribe(cid)
+    await client.until("presence")
+    await client.subscribe(cid, sinceVersion=3)
+    await client.until("presence")
+    await live.act(OWNER, "updateDetails", cid, {"title": "once"})
+    update = await client.expect("collaboration_updated")
+    assert update["version"] == 4
+    assert await client.quiet() == []  # once, not twice
+
+
+async def test_since_version_catches_up_without_a_snapshot(live):
+    cid = await team(live)
+    client = await live.client(EDITOR)
+    copy = Copy()
+    await client.subscribe(cid)
+    copy.apply(await client.expect("snapshot"))
+    await client.close()
+    await live.act(OWNER, "updateDetails", cid, {"title": "while away"})
+    await live.act(EDITOR, "proposeActivity", cid, {"title": "Hike"})
+    sent = await live.act(EDITOR, "sendMessage", cid, {"text": "missed"})
+    assert sent["version"] == 5
+    client = await live.client(EDITOR)
+    copy.apply(await client.subscribe(cid, **copy.since()))
+    frames = [await client.next() for _ in range(4)]
+    assert [f["type"] for f in frames] == ["collaboration_updated", "collaboration_updated", "message_created",
+                                           "presence"]
+    for frame in frames:
+        copy.apply(frame)
+    assert copy.doc == await live.snapshot(EDITOR, cid) and copy.snapshots == 1
+    assert [m["text"] for m in copy.messages.values()] == ["missed"]
+
+
+async def test_since_version_beyond_the_history_gets_a_snapshot():
+    async with live_server(hub_history=2) as live:
+        cid = await team(live)
+        for i in range(4):
+            await live.act(OWNER, "updateDetails", cid, {"title": f"t{i}"})
+        client = await live.client(EDITOR)
+        assert (await client.subscribe(cid, sinceVersion=2))["version"] == 7
+        snapshot = await client.expect("snapshot")
+        assert snapshot["collaboration"]["title"] == "t3"
+        await client.expect("presence")
+        await client.subscribe(cid, sinceVersion=5)  # 6 and 7 are still held
+        assert [(await client.until("collaboration_updated"))["version"] for _ in range(2)] == [6, 7]
+
+
+async def test_since_version_from_the_future_gets_a_snapshot(live):
+    cid = await team(live)
+    client = await live.client(EDITOR)
+    await client.subscribe(cid, sinceVersion=99)
+    assert (await client.expect("snapshot"))["version"] == 3
+
+
+# -- malformed frames ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("frame", "code", "path"), [
+    ("not json", "invalid_request", None),
+    ("[1, 2]", "invalid_request", None),
+    ('"subscribe"', "invalid_request", None),
+    ("{}", "invalid_request", None),
+    ('{"type": "launch"}', "invalid_request", None),
+    ('{"type": 7}', "invalid_request", None),
+    ('{"type": "subscribe"}', "validation_failed", "collaborationId"),
+    ('{"type": "subscribe", "collaborationId": 42}', "validation_failed", "collaborationId"),
+    ('{"type": "subscribe", "collaborationId": ""}', "validation_failed", "collaborationId"),
+    ('{"type": "subscribe", "collaborationId": "c", "sinceVersion": "3"}', "validation_failed", "sinceVersion"),
+    ('{"type": "subscribe", "collaborationId": "c", "sinceVersion": -1}', "validation_failed", "sinceVersion"),
+    ('{"type": "subscribe", "collaborationId": "c", "extra": true}', "validation_failed", "extra"),
+    ('{"type": "unsubscribe"}', "validation_failed", "collaborationId"),
+    ('{"type": "presence", "collaborationId": "c", "state": [1]}', "validation_failed", "state"),
+    ('{"type": "presence", "collaborationId": "c"}', "validation_failed", "state"),
+    ('{"type": "refresh_token"}', "validation_failed", "token"),
+    ('{"type": "refresh_token", "token": 5}', "validation_failed", "token"),
+    ('{"type": "ping", "now": 1}', "validation_failed", "now"),
+    ('{"type": "auth", "token": "again"}', "invalid_request", None),
+])
+async def test_malformed_frames_get_an_error_and_the_connection_stays(live, frame, code, path):
+    client = await live.client(EDITOR)
+    await client.send_raw(frame)
+    error = await client.expect("error")
+    assert error["code"] == code, error
+    if path is not None:
+        assert error["details"]["fields"][0]["path"] == path
+    await client.send(type="ping")
+    await client.expect("pong")
+
+
+async def test_binary_frames_are_refused(live):
+    client = await live.client(EDITOR)
+    await client.send_raw(b'{"type": "ping"}')
+    assert (await client.expect("error"))["code"] == "invalid_request"
+    await client.send(type="ping")
+    await client.expect("pong")
+
+
+async def test_a_frame_over_the_limit_gets_payload_too_large_and_the_connection_stays(live):
+    client = await live.client(EDITOR)
+    await client.send(type="ping", pad="x" * LIMIT)
+    error = await client.expect("error")
+    assert error["code"] == "payload_too_large" and error["details"]["limit"] == LIMIT
+    await client.send(type="ping")
+    await client.expect("pong")
+
+
+async def test_a_frame_over_the_protocol_cap_closes_with_1009(live):
+    client = await live.client(EDITOR, max_size=None)
+    await client.send(type="ping", pad="x" * (4 * LIMIT + 1))
+    assert await client.wait_closed() == 1009
+
+
+async def test_too_many_frames_close_with_4429():
+    async with live_server(ws_rate_limit=5) as live:
+        client = await live.client(EDITOR)
+        for _ in range(10):  # the burst: twice the rate
+            await client.send(type="ping")
+        for _ in range(10):
+            await client.expect("pong")
+        for _ in range(5):
+            await client.send(type="ping")
+        assert await client.wait_closed() == 4429
+
+
+# -- tokens ----------------------------------------------------------------------------------------
+
+
+def expiry(tok: str) -> float:
+    return jwt.decode(tok, options={"verify_signature": False})["exp"]
+
+
+async def test_the_socket_closes_with_4401_when_the_token_expires():
+    async with live_server(dev_token_ttl=1) as live:
+        tok = live.token(EDITOR)
+        client = await live.client()
+        await client.auth(tok)
+        assert await client.wait_closed(timeout=4) == 4401
+        assert time.time() >= expiry(tok) - 0.05
+        assert client.close_reason == "token expired"
+
+
+async def test_refresh_token_keeps_the_socket_open_past_the_first_expiry():
+    async with live_server(dev_token_ttl=2) as live:
+        first = live.token(EDITOR)
+        client = await live.client()
+        await client.auth(first)
+        while int(time.time()) + 2 <= expiry(first):  # until a new token expires later than the first
+            await asyncio.sleep(0.05)
+        second = live.token(EDITOR)
+        assert expiry(second) > expiry(first)
+        await client.send(type="refresh_token", token=second)
+        refreshed = await client.expect("token_refreshed")
+        assert refreshed["expiresAt"].endswith("Z")
+        await asyncio.sleep(max(0.0, expiry(first) - time.time()) + 0.3)
+        await client.send(type="ping")
+        await client.expect("pong")
+        assert await client.wait_closed(timeout=4) == 4401
+        assert time.time() >= expiry(second) - 0.05
+
+
+async def test_refresh_with_another_users_token_closes_with_4401(live):
+    client = await live.client(EDITOR)
+    await client.send(type="refresh_token", token=live.token(VIEWER))
+    assert await client.wait_closed() == 4401
+
+
+async def test_refresh_with_a_bad_token_is_an_error_only(live):
+    client = await live.client(EDITOR)
+    expired = issue_dev_token(_with(live.settings, dev_token_ttl=-60), EDITOR)["access_token"]
+    await client.send(type="refresh_token", token=expired)
+    assert (await client.expect("error"))["code"] == "unauthenticated"
+    await client.send(type="ping")
+    await client.expect("pong")
+
+
+def _with(settings, **changes):
+    import msgspec
+
+    return msgspec.structs.replace(settings, **changes)
+
+
+# -- shutdown --------------------------------------------------------------------------------------
+
+
+async def test_going_away_closes_every_socket_with_1001(live):
+    cid = await team(live)
+    clients = [await live.client(email) for email in (OWNER, EDITOR)]
+    for client in clients:
+        await client.subscribe(cid)
+    await live.realtime.close_all(1001, "server going away")
+    assert [await c.wait_closed() for c in clients] == [1001, 1001]
+    assert live.realtime.hub.subscribers(cid) == 0 and not live.realtime.connections
+
+
+async def test_ready_reports_the_change_stream(live):
+    ready = (await live.http.get("/api/ready")).json()
+    assert ready["checks"] == {"mongodb": True, "changeStream": True}
+    await live.realtime.reader.stop()
+    r = await live.http.get("/api/ready")
+    assert r.status_code == 503 and r.json()["checks"]["changeStream"] is False
