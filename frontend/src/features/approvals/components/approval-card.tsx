@@ -8,6 +8,11 @@ import { formatDateTime, formatRelative } from '@/utils/format';
 import { approveApproval } from '../api/approve-approval';
 import { rejectApproval } from '../api/reject-approval';
 
+/** "Approved: <summary>." without a second full stop when the summary ends a sentence itself. */
+function sentence(text: string): string {
+  return /[.!?…]$/.test(text) ? text : `${text}.`;
+}
+
 function proposer(approval: Approval, collaboration: Collaboration | null): string {
   if (approval.proposedBy?.type === 'ai') return 'the AI assistant';
   const member = collaboration?.members.find((m) => m.userId === approval.proposedBy?.id);
@@ -21,7 +26,7 @@ export function ApprovalCard({ approval, collaboration }: { approval: Approval; 
     if (decided?.status === 'failed') {
       notifications.show(`Approved, but it could not be carried out: ${decided.error?.message ?? 'the action failed'}.`, 'error', 10000);
     } else {
-      notifications.show(verdict === 'approve' ? `Approved: ${summary}.` : `Rejected: ${summary}.`, 'success');
+      notifications.show(sentence(`${verdict === 'approve' ? 'Approved' : 'Rejected'}: ${summary}`), 'success');
     }
   });
 

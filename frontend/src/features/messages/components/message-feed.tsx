@@ -22,20 +22,25 @@ type Props = {
   live: boolean;
 };
 
+/** A snapshot carries the latest 50 messages: with fewer there is nothing older to load. */
+const SNAPSHOT_MESSAGES = 50;
+
 function byId(a: Message, b: Message) {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 export function MessageFeed({ collaborationId, messages, epoch, members, userId, canSend, live }: Props) {
   const [older, setOlder] = useState<Message[]>([]);
-  const [hasMore, setHasMore] = useState(true);
+  const [hasMore, setHasMore] = useState(() => messages.length >= SNAPSHOT_MESSAGES);
   const listRef = useRef<HTMLOListElement>(null);
   const stickToBottom = useRef(true);
   const fetchedLatest = useRef(false);
+  const liveCount = useRef(messages.length);
+  liveCount.current = messages.length;
 
   useEffect(() => {
     setOlder([]);
-    setHasMore(true);
+    setHasMore(liveCount.current >= SNAPSHOT_MESSAGES);
   }, [collaborationId, epoch]);
   useEffect(() => {
     fetchedLatest.current = false;
