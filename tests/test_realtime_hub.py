@@ -1,0 +1,331 @@
+"""The hub and the events, without a server: outboxes, subscriptions, history, membership,
+and what the reader makes of MongoDB's changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from backend.realtime import events as ev
+from backend.realtime.changes import ChangeReader
+from backend.realtime.hub import History, Hub, Outbox
+from tests.support import EDITOR, OWNER, VIEWER, open_runtime, team, user
+
+
+class Socket:
+    """A send() that completes at once while `open`, and waits while it is not."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.objects: list[dict] = []  # the frames themselves, to check they are the same object
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.broken = False
+
+    async def send(self, frame: dict) -> None:
+        await self.writable.wait()
+        if self.broken:
+            raise OSError("gone")
+        self.sent.append(frame["text"])
+        self.objects.append(frame)
+
+
+def frames(n: int, start: int = 0) -> list[dict]:
+    return [ev.encode_frame({"n": i}) for i in range(start, start + n)]
+
+
+def texts(socket: Socket) -> list[int]:
+    return [json.loads(t)["n"] for t in socket.sent]
+
+
+# -- Outbox --------------------------------------------------------------------------------------
+
+
+async def test_an_outbox_writes_at_once_while_the_socket_takes_it():
+    socket = Socket()
+    out = Outbox(socket.send, 4, lambda: None)
+    for frame in frames(3):
+        out.put(frame)
+    assert texts(socket) == [0, 1, 2]  # no task, no await: written during put()
+    assert out.backlog == 0 and out._writer is None
+
+
+async def test_an_outbox_queues_behind_a_writer_then_writes_directly_again():
+    socket = Socket()
+    out = Outbox(socket.send, 4, lambda: None)
+    socket.writable.clear()
+    for frame in frames(4):
+        out.put(frame)
+    assert socket.sent == [] and out.backlog == 3
+    socket.writable.set()
+    assert await out.flush(1)
+    assert texts(socket) == [0, 1, 2, 3] and out._writer is None
+    out.put(frames(1, 4)[0])
+    assert texts(socket) == [0, 1, 2, 3, 4]
+
+
+async def test_an_outbox_overflows_once_and_writes_nothing_more():
+    socket, overflows = Socket(), []
+    out = Outbox(socket.send, 2, lambda: overflows.append(1))
+    socket.writable.clear()
+    for frame in frames(5):
+        out.put(frame)
+    assert overflows == [1] and out.closed and out.overflowed and out.backlog == 0
+    socket.writable.set()
+    await asyncio.sleep(0.01)
+    assert socket.sent == []  # the writer was cancelled before it wrote
+
+
+async def test_an_outbox_whose_socket_is_gone_closes():
+    socket = Socket()
+    socket.broken = True
+    out = Outbox(socket.send, 2, lambda: None)
+    out.put(frames(1)[0])
+    assert out.closed
+
+
+# -- Hub -----------------------------------------------------------------------------------------
+
+
+class Peer:
+    def __init__(self, hub: Hub, cid: str, user_id: str, limit: int = 100):
+        self.socket = Socket()
+        self.outbox = Outbox(self.socket.send, limit, lambda: None)
+        self.ended: list[str] = []
+        self.sub = hub.register(cid, user_id, self.outbox, lambda sub, why: self.ended.append(why))
+
+    def received(self) -> list[dict]:
+        return [json.loads(t) for t in self.socket.sent]
+
+
+def update(cid: str, version: int, updated: dict | None = None, removed: list | None = None) -> ev.Event:
+    fields = {"version": version, **(updated or {})}
+    return ev.collaboration_updated(cid, fields, removed or [], {"name": "x", "actor": {"type": "user"}, "at": None})
+
+
+def live(hub: Hub, peer: Peer, version: int, index: int = 0, role: str = "editor", **kw) -> None:
+    kw.setdefault("head", [])
+    hub.activate(peer.sub, version=version, position=(index, role), **kw)
+
+
+async def test_each_event_is_encoded_once_and_the_same_frame_goes_to_everyone():
+    hub = Hub(history=10)
+    peers = [Peer(hub, "c", f"u{i}") for i in range(3)]
+    for peer in peers:
+        live(hub, peer, 1)
+    event = update("c", 2, {"title": "t"})
+    hub.publish(event)
+    assert all(p.socket.objects == [event.frame] for p in peers)
+    assert len({id(p.socket.objects[0]) for p in peers}) == 1
+
+
+async def test_a_pending_subscription_buffers_and_drops_what_its_snapshot_holds():
+    hub = Hub(history=10)
+    peer = Peer(hub, "c", "u")
+    for v in (4, 5, 6):
+        hub.publish(update("c", v))
+    hub.publish(ev.message_created({"_id": "msg_1", "collaborationId": "c", "text": "seen"}))
+    hub.publish(ev.message_created({"_id": "msg_2", "collaborationId": "c", "text": "new"}))
+    live(hub, peer, 5, head=[ev.encode_frame({"type": "subscribed"})], seen_messages=["msg_1"])
+    got = peer.received()
+    assert [f["type"] for f in got] == ["subscribed", "collaboration_updated", "message_created"]
+    assert got[1]["version"] == 6 and got[2]["message"]["id"] == "msg_2"
+    hub.publish(update("c", 6))  # a repeat is dropped
+    hub.publish(update("c", 7))
+    assert [f.get("version") for f in peer.received()[3:]] == [7]
+
+
+async def test_catch_up_sends_the_missed_events_then_live_ones():
+    hub = Hub(history=10)
+    for v in range(2, 8):
+        hub.publish(update("c", v))
+    peer = Peer(hub, "c", "u")
+    hub.publish(update("c", 8))  # buffered while "reading the snapshot"
+    missed = hub.missed("c", 4, 9)
+    assert [e.version for e in missed] == [5, 6, 7, 8]
+    live(hub, peer, 9, missed=missed, since=4)
+    hub.publish(update("c", 9))  # was on its way when the snapshot (at 9) was read
+    assert [f["version"] for f in peer.received()] == [5, 6, 7, 8, 9]
+
+
+async def test_owner_only_events_follow_role_changes():
+    hub = Hub(history=10)
+    owner, editor = Peer(hub, "c", "o"), Peer(hub, "c", "e")
+    live(hub, owner, 1, index=0, role="owner")
+    live(hub, editor, 1, index=1, role="editor")
+    approval = {"_id": "apr_1", "collaborationId": "c", "status": "pending"}
+    hub.publish(ev.approval_event(ev.APPROVAL_CREATED, approval))
+    hub.publish(update("c", 2, {"members.1.role": "owner"}))
+    hub.publish(ev.approval_event(ev.APPROVAL_UPDATED, approval))
+    assert [f["type"] for f in owner.received()] == ["approval_created", "collaboration_updated",
+                                                     "approval_updated"]
+    assert [f["type"] for f in editor.received()] == ["collaboration_updated", "approval_updated"]
+    assert editor.sub.role == "owner"
+
+
+async def test_a_removed_member_gets_membership_removed_and_nothing_more():
+    hub = Hub(history=10)
+    stays, goes = Peer(hub, "c", "a"), Peer(hub, "c", "b")
+    live(hub, stays, 1, index=0)
+    live(hub, goes, 1, index=1)
+    removal = update("c", 2, {"memberIds": ["a"], "members": [{"userId": "a", "role": "owner"}]})
+    hub.publish(removal)
+    hub.publish(update("c", 3, {"title": "secret"}))
+    assert goes.received() == [{"type": "membership_removed", "collaborationId": "c"}]
+    assert goes.ended == ["membership_removed"] and goes.sub.ended and hub.subscribers("c") == 1
+    assert [f["version"] for f in stays.received()] == [2, 3]
+
+
+async def test_a_member_who_moves_up_the_array_is_still_tracked():
+    hub = Hub(history=10)
+    peer = Peer(hub, "c", "c-user")
+    live(hub, peer, 1, index=2, role="viewer")
+    members = [{"userId": "a", "role": "owner"}, {"userId": "c-user", "role": "viewer"}]
+    hub.publish(update("c", 2, {"memberIds": ["a", "c-user"], "members": members}))
+    assert (peer.sub.index, peer.sub.role) == (1, "viewer")
+    hub.publish(update("c", 3, {"members.1.role": "owner"}))
+    assert peer.sub.role == "owner" and not peer.ended
+
+
+async def test_resync_all_ends_every_subscription_and_forgets_history():
+    hub = Hub(history=10)
+    peers = [Peer(hub, cid, "u") for cid in ("c1", "c2")]
+    for peer in peers:
+        live(hub, peer, 1)
+    hub.publish(update("c1", 2))
+    assert hub.resync_all("history_lost") == 2
+    assert [p.received()[-1] for p in peers] == [
+        {"type": "resync_required", "collaborationId": cid, "reason": "history_lost"} for cid in ("c1", "c2")]
+    assert hub.topics == 0 and hub.missed("c1", 1, 2) is None
+
+
+# -- History -------------------------------------------------------------------------------------
+
+
+def test_history_is_contiguous_and_bounded_per_collaboration():
+    history = History(per_collaboration=3)
+    for v in range(1, 6):
+        history.add(update("c", v))
+    assert [e.version for e in history.since("c", 2, 5)] == [3, 4, 5]
+    assert history.since("c", 1, 5) is None  # 2 was dropped
+    assert history.since("c", 5, 5) == [] and history.since("c", 7, 5) is None
+    assert history.since("c", 5, 8) == []  # 6..8 are on their way
+    history.add(update("c", 9))  # a gap: start again
+    assert history.since("c", 8, 9)[0].version == 9 and history.since("c", 4, 9) is None
+
+
+def test_history_keeps_within_its_byte_budget_dropping_the_least_recent_first():
+    one = update("a", 1).size
+    history = History(per_collaboration=100, budget_bytes=one * 5)
+    for v in range(1, 4):
+        history.add(update("a", v))
+    for v in range(1, 4):
+        history.add(update("b", v))
+    assert history.bytes <= one * 5 + 10
+    assert history.since("a", 0, 3) is None  # a's oldest went first: a was least recently added to
+    assert [e.version for e in history.since("a", 1, 3)] == [2, 3]
+    assert [e.version for e in history.since("b", 0, 3)] == [1, 2, 3]
+
+
+# -- changes → events ----------------------------------------------------------------------------
+
+
+def test_truncated_arrays_are_sent_whole_from_the_document_at_that_version():
+    change = {"updateDescription": {"updatedFields": {"version": 4, "tags.0": "b"}, "removedFields": [],
+                                    "truncatedArrays": [{"field": "tags", "newSize": 1}]}}
+    assert ev.changed_fields(change, {"version": 4, "tags": ["b"]}) == ({"version": 4, "tags": ["b"]}, [])
+    assert ev.changed_fields(change, {"version": 5, "tags": ["b", "c"]}) is None  # moved on: cannot tell
+
+
+def test_last_action_is_rebuilt_from_the_previous_one_and_the_changed_leaves():
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    previous = {"name": "updateDetails", "actor": {"type": "ai", "runId": "r"}, "at": at}
+    after = ev.last_action_after(previous, {"lastAction.at": "t2", "lastAction.actor.type": "user",
+                                            "lastAction.actor.id": "u"}, ["lastAction.actor.runId"])
+    assert after == {"name": "updateDetails", "actor": {"type": "user", "id": "u"}, "at": "t2"}
+    assert previous["actor"] == {"type": "ai", "runId": "r"}  # not changed in place
+    assert ev.last_action_after(None, {"lastAction.at": "t"}, []) is None
+
+
+def test_presence_lists_each_user_once_with_their_latest_state():
+    t = [datetime(2026, 1, 1, 0, 0, s, tzinfo=timezone.utc) for s in range(4)]
+    docs = [{"userId": "a", "state": {"tab": 1}, "since": t[1], "updatedAt": t[3]},
+            {"userId": "a", "state": {"tab": 2}, "since": t[0], "updatedAt": t[2]},
+            {"userId": "b", "state": {}, "since": t[2], "updatedAt": t[2]}]
+    body = ev.presence_event("c", docs).body
+    assert body["members"] == [{"userId": "a", "state": {"tab": 1}, "since": t[0]},
+                               {"userId": "b", "state": {}, "since": t[2]}]
+
+
+def test_a_heartbeat_is_not_a_presence_change():
+    beat = {"operationType": "update", "updateDescription": {"updatedFields": {"expiresAt": 1}, "removedFields": []}}
+    state = {"operationType": "update", "updateDescription": {"updatedFields": {"state": {}, "expiresAt": 1},
+                                                             "removedFields": []}}
+    assert ev.presence_only_heartbeat(beat) and not ev.presence_only_heartbeat(state)
+
+
+# -- the reader on the embedded store -------------------------------------------------------------
+
+
+@pytest.fixture
+async def runtime():
+    rt = await open_runtime()
+    yield rt
+    await rt.close()
+
+
+async def read_into(runtime, events):
+    reader = ChangeReader(runtime.handle.db, runtime.store, events.append, lambda reason: events.append(reason),
+                          max_await_ms=50)
+    await reader.start()
+    return reader
+
+
+async def settle(events, count, timeout=3.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(events) < count and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+
+
+async def test_the_reader_names_every_action_even_when_the_document_moved_on(runtime):
+    events: list = []
+    reader = await read_into(runtime, events)
+    try:
+        cid = await team(runtime)  # versions 1..3, read as they come
+        await settle(events, 3)
+        reader._last_actions.clear()  # as if the reader had just started
+        engine = runtime.engine
+        await engine.run("updateDetails", user(EDITOR), cid, {"title": "a"})  # no await yields between these:
+        await engine.run("proposeActivity", user(OWNER), cid, {"title": "b"})  # the lookup sees version 5
+        await engine.run("sendMessage", user(VIEWER), cid, {"text": "c"})
+        await settle(events, 6)
+    finally:
+        await reader.stop()
+    updates = [e for e in events if e.type == ev.COLLABORATION_UPDATED]
+    assert [(e.version, e.body["action"]) for e in updates] == [
+        (1, "createCollaboration"), (2, "addMember"), (3, "addMember"), (4, "updateDetails"),
+        (5, "proposeActivity")]
+    assert updates[3].body["actor"] == {"type": "user", "id": user(EDITOR).id}
+    assert updates[0].body["changes"]["updatedFields"]["id"] == cid and "_id" not in updates[0].body["changes"][
+        "updatedFields"]
+    assert events[-1].type == ev.MESSAGE_CREATED and events[-1].body["message"]["text"] == "c"
+
+
+async def test_the_reader_sends_resync_for_a_replaced_or_deleted_collaboration(runtime):
+    events: list = []
+    reader = await read_into(runtime, events)
+    try:
+        cid = await team(runtime)
+        coll = runtime.handle.db["collaborations"]
+        doc = await coll.find_one({"_id": cid})
+        await coll.replace_one({"_id": cid}, {**doc, "title": "replaced"})
+        await coll.delete_one({"_id": cid})
+        await settle(events, 5)
+    finally:
+        await reader.stop()
+    assert [(e.type, e.body.get("reason")) for e in events[3:]] == [
+        (ev.RESYNC_REQUIRED, "replaced"), (ev.RESYNC_REQUIRED, "deleted")]
