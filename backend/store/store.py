@@ -7,9 +7,12 @@ from typing import Any
 from backend.settings import Settings
 from backend.store.approvals import Approvals
 from backend.store.audit import Audit
+from backend.store.checkin_runs import CheckinRuns
 from backend.store.collaborations import Collaborations
+from backend.store.jobs import Jobs
 from backend.store.messages import Messages
 from backend.store.presence import Presence
+from backend.store.workers import Workers
 from backend.store.writes import Writer
 
 
@@ -24,3 +27,6 @@ class Store:
         self.audit = Audit(self.db)
         self.approvals = Approvals(self.db)
         self.presence = Presence(self.db)
+        self.jobs = Jobs(self.db)
+        self.checkin_runs = CheckinRuns(self.db)
+        self.workers = Workers(self.db)
