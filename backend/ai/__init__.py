@@ -1,0 +1,41 @@
+"""AI providers (groq, ollama, offline) behind one interface (`provider.Provider`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.ai.provider import AIUnavailable, Completion, Provider, Task, Usage
+from backend.settings import Settings
+
+__all__ = ["AIUnavailable", "Completion", "Provider", "Task", "Usage", "close_shared_provider", "make_provider",
+           "shared_provider"]
+
+
+def make_provider(settings: Settings) -> Provider:
+    """The provider `settings.ai` names: groq, ollama or offline."""
+    if settings.ai == "groq":
+        from backend.ai.groq_provider import GroqProvider
+
+        return GroqProvider(settings)
+    if settings.ai == "ollama":
+        from backend.ai.ollama_provider import OllamaProvider
+
+        return OllamaProvider(settings)
+    from backend.ai.offline import OfflineProvider
+
+    return OfflineProvider()
+
+
+def shared_provider(runtime: Any) -> Provider:
+    """The process's provider, made on first use and kept in `runtime.extras` (tests may put their own there)."""
+    provider = runtime.extras.get("ai_provider")
+    if provider is None:
+        provider = runtime.extras["ai_provider"] = make_provider(runtime.settings)
+    return provider
+
+
+async def close_shared_provider(runtime: Any, app: Any = None) -> None:
+    """An on_stop hook: close the shared provider's HTTP client."""
+    provider = runtime.extras.pop("ai_provider", None)
+    if provider is not None:
+        await provider.aclose()

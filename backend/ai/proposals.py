@@ -1,0 +1,160 @@
+"""Validating what the AI answered, before anything runs.
+
+Check-in answers must be `{"actions": [{"collaborationId", "action",
+"payload", "reason"}]}`. Each proposal is kept only if it is well formed, names
+a catalogue action the AI may take (AI policy auto or approval) and names a
+collaboration of its own batch; everything else is counted by kind:
+
+    malformed  not JSON, not the shape above, or a payload that is not an object
+    unknown    an action the catalogue does not have
+    forbidden  an action the AI may never take (setProtectedActions, rules, ...)
+    foreign    a collaboration that was not in the batch
+    excess     past MAX_PER_COLLABORATION proposals for one collaboration
+
+What passes still goes through the action engine as the AI, which checks the
+payload, the lifecycle and the owner's protected actions again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from backend.domain import payloads
+from backend.domain.catalogue import CATALOGUE
+from backend.errors import TandemError
+
+MAX_PER_COLLABORATION = 5
+MAX_PROBLEMS = 20  # problems kept per answer, for the run record
+KINDS = ("malformed", "unknown", "forbidden", "foreign", "excess")
+
+
+class Proposal(msgspec.Struct, frozen=True):
+    collaborationId: str
+    action: str
+    payload: dict[str, Any] = {}
+    reason: str | None = None
+
+
+class _Item(msgspec.Struct):
+    action: str
+    payload: dict[str, Any] = {}
+    reason: str | None = None
+    collaborationId: str | None = None
+
+
+class Screened(msgspec.Struct):
+    accepted: list[Proposal]
+    invalid: dict[str, int]
+    problems: list[dict[str, Any]]
+
+    @property
+    def invalid_total(self) -> int:
+        return sum(self.invalid.values())
+
+
+class _Screen:
+    def __init__(self) -> None:
+        self.invalid = dict.fromkeys(KINDS, 0)
+        self.problems: list[dict[str, Any]] = []
+
+    def refuse(self, kind: str, **detail: Any) -> None:
+        self.invalid[kind] += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append({"kind": kind, **detail})
+
+
+def _decode_object(text: str, screen: _Screen) -> dict[str, Any] | None:
+    try:
+        data = msgspec.json.decode(text.encode() if isinstance(text, str) else text)
+    except msgspec.DecodeError as exc:
+        screen.refuse("malformed", detail=f"not JSON: {exc}")
+        return None
+    if not isinstance(data, dict):
+        screen.refuse("malformed", detail="the answer is not a JSON object")
+        return None
+    return data
+
+
+def _items(data: dict[str, Any], screen: _Screen) -> list[_Item]:
+    raw = data.get("actions", [])
+    if not isinstance(raw, list):
+        screen.refuse("malformed", detail="`actions` is not a list")
+        return []
+    items = []
+    for index, entry in enumerate(raw):
+        try:
+            items.append(msgspec.convert(entry, _Item))
+        except msgspec.ValidationError as exc:
+            screen.refuse("malformed", index=index, detail=str(exc))
+    return items
+
+
+def _allowed(item: _Item, index: int, screen: _Screen) -> bool:
+    spec = CATALOGUE.get(item.action)
+    if spec is None:
+        screen.refuse("unknown", index=index, action=item.action[:100])
+        return False
+    if spec.ai == "never":
+        screen.refuse("forbidden", index=index, action=item.action)
+        return False
+    return True
+
+
+def _reason(reason: str | None) -> str | None:
+    return reason[:1000] if isinstance(reason, str) and reason.strip() else None
+
+
+def screen_checkin(text: str, batch: list[str]) -> Screened:
+    """Keep the proposals of a check-in answer that may run; count the others by kind."""
+    screen = _Screen()
+    data = _decode_object(text, screen)
+    accepted: list[Proposal] = []
+    per_collaboration: dict[str, int] = {}
+    if data is not None and "actions" not in data:
+        screen.refuse("malformed", detail="no `actions` list")
+    for index, item in enumerate(_items(data or {}, screen)):
+        if not _allowed(item, index, screen):
+            continue
+        if item.collaborationId not in batch:
+            screen.refuse("foreign", index=index, action=item.action,
+                          collaborationId=str(item.collaborationId)[:100])
+            continue
+        count = per_collaboration[item.collaborationId] = per_collaboration.get(item.collaborationId, 0) + 1
+        if count > MAX_PER_COLLABORATION:
+            screen.refuse("excess", index=index, action=item.action, collaborationId=item.collaborationId)
+            continue
+        accepted.append(Proposal(item.collaborationId, item.action, item.payload, _reason(item.reason)))
+    return Screened(accepted, screen.invalid, screen.problems)
+
+
+class ChatAnswer(msgspec.Struct):
+    reply: str | None
+    suggestions: list[dict[str, Any]]
+    invalid: dict[str, int]
+
+
+def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000) -> ChatAnswer:
+    """The reply text and the suggestions a member may run: AI actions on this collaboration, valid payloads."""
+    screen = _Screen()
+    data = _decode_object(text, screen) or {}
+    reply = data.get("reply")
+    reply = reply.strip()[:max_message_chars] if isinstance(reply, str) and reply.strip() else None
+    suggestions = []
+    for index, item in enumerate(_items(data, screen)):
+        if not _allowed(item, index, screen):
+            continue
+        if item.collaborationId not in (None, collaboration_id):
+            screen.refuse("foreign", index=index, action=item.action)
+            continue
+        try:
+            payloads.decode(CATALOGUE[item.action].payload, item.payload, max_message_chars=max_message_chars)
+        except TandemError as exc:
+            screen.refuse("malformed", index=index, action=item.action, detail=exc.message)
+            continue
+        if len(suggestions) >= MAX_PER_COLLABORATION:
+            screen.refuse("excess", index=index, action=item.action)
+            continue
+        suggestions.append({"action": item.action, "payload": item.payload, "reason": _reason(item.reason)})
+    return ChatAnswer(reply, suggestions, screen.invalid)
