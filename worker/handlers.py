@@ -1,0 +1,34 @@
+"""The job kinds the worker runs, each an idempotent handler.
+
+    checkin           the AI check-in of a day (resumes a partly done run)
+    approvals.expire  mark pending approvals past their expiresAt as expired
+    cleanup           delete finished jobs and silent workers older than JOB_RETENTION
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from backend.ai.provider import Provider
+from backend.approvals import ApprovalService
+from backend.clock import utcnow
+from worker.checkin import Checkin
+from worker.queue import Handler
+
+CHECKIN, EXPIRE, CLEANUP = "checkin", "approvals.expire", "cleanup"
+
+
+def build(runtime: Any, provider: Provider, clock: Callable[[], datetime] = utcnow) -> dict[str, Handler]:
+    store, settings = runtime.store, runtime.settings
+    checkin = Checkin(store, runtime.engine, settings, provider, clock)
+    approvals = ApprovalService(store, runtime.engine, clock)
+
+    async def expire(job: dict[str, Any]) -> dict[str, Any]:
+        return {"expired": await approvals.expire_due()}
+
+    async def cleanup(job: dict[str, Any]) -> dict[str, Any]:
+        before = clock() - timedelta(seconds=settings.job_retention)
+        return {"jobs": await store.jobs.cleanup(before), "workers": await store.workers.prune(before)}
+
+    return {CHECKIN: checkin.run_job, EXPIRE: expire, CLEANUP: cleanup}

@@ -1,0 +1,130 @@
+"""The worker process: the job runner, the scheduler and a heartbeat.
+
+`tandem worker` runs one on MONGODB_URI until SIGTERM/SIGINT; then it stops
+claiming, lets the running job finish for up to `grace` seconds, and otherwise
+cancels it and releases it (queued again, the attempt not counted) so another
+worker takes it at once. `tandem dev` runs the same `Worker` inside the API
+process on the embedded store (`start_in_process` / `stop_in_process`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+from datetime import datetime
+from typing import Any, Callable
+
+from backend.ai import make_provider, shared_provider
+from backend.ai.provider import Provider
+from backend.clock import utcnow
+from backend.runtime import Runtime
+from backend.settings import Settings
+from worker import handlers
+from worker.queue import Backoff, Runner
+from worker.scheduler import Scheduler
+
+log = logging.getLogger("tandem.worker")
+
+DEFAULT_GRACE = 8.0  # under Docker's default 10 s between SIGTERM and SIGKILL
+EMBEDDED_REFUSAL = (
+    "tandem {command} needs MONGODB_URI. The embedded store lives inside one process, so a separate "
+    "worker (or jobs command) would see an empty store of its own. `tandem dev` runs the worker inside "
+    "its API process; there, use POST /api/dev/checkin. Set MONGODB_URI to run workers of their own."
+)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+class Worker:
+    def __init__(self, runtime: Any, provider: Provider, *, worker_id: str | None = None,
+                 lease: float | None = None, backoff: Backoff | None = None, poll: float = 1.0,
+                 heartbeat: float | None = None, schedule: bool = True, clock: Callable[[], datetime] = utcnow):
+        settings = runtime.settings
+        self.runtime = runtime
+        self.worker_id = worker_id or new_worker_id()
+        self.clock = clock
+        self.runner = Runner(runtime.store.jobs, handlers.build(runtime, provider, clock), worker_id=self.worker_id,
+                             lease=lease or settings.job_lease, backoff=backoff, poll=poll, clock=clock)
+        self.scheduler = Scheduler(runtime.store, settings, clock) if schedule else None
+        self.heartbeat = heartbeat or max(1.0, min(10.0, self.runner.lease / 2))
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self.runner.run(self._stop)), asyncio.create_task(self._beat_forever())]
+        if self.scheduler is not None:
+            self.scheduler.start()
+        log.info("worker started", extra={"workerId": self.worker_id, "kinds": sorted(self.runner.handlers),
+                                          "lease": self.runner.lease})
+
+    async def stop(self, grace: float = DEFAULT_GRACE) -> None:
+        """Stop claiming; give the running job `grace` seconds, then release it unfinished."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+        self._stop.set()
+        loop_task, beat_task = self._tasks or (None, None)
+        if loop_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(loop_task), grace)
+            except asyncio.TimeoutError:
+                await self.runner.release()
+                await loop_task
+        if beat_task is not None:
+            beat_task.cancel()
+        await self._beat("stopped")
+        log.info("worker stopped", extra={"workerId": self.worker_id, "processed": self.runner.processed})
+
+    async def _beat_forever(self) -> None:
+        while True:
+            try:
+                await self._beat("running")
+            except Exception:  # noqa: BLE001 - a missed heartbeat is not fatal
+                log.exception("worker: heartbeat failed", extra={"workerId": self.worker_id})
+            await asyncio.sleep(self.heartbeat)
+
+    async def _beat(self, status: str) -> None:
+        job = self.runner.current
+        await self.runtime.store.workers.beat(self.worker_id, self.clock(), {
+            "host": socket.gethostname(), "pid": os.getpid(), "status": status,
+            "currentJob": {"id": job["_id"], "kind": job["kind"]} if job else None,
+            "processed": self.runner.processed, "failed": self.runner.failed})
+
+
+async def run_worker(settings: Settings, grace: float = DEFAULT_GRACE) -> int:
+    """`tandem worker`: run until SIGTERM or SIGINT."""
+    runtime = await Runtime.open(settings)
+    provider = make_provider(settings)
+    worker = Worker(runtime, provider)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await worker.start()
+        await stop.wait()
+        log.info("worker: signal received, stopping", extra={"workerId": worker.worker_id, "grace": grace})
+        await worker.stop(grace)
+    finally:
+        await provider.aclose()
+        await runtime.close()
+    return 0
+
+
+# -- inside `tandem dev` ----------------------------------------------------------------------------
+
+async def start_in_process(runtime: Any, app: Any = None) -> None:
+    worker = Worker(runtime, shared_provider(runtime))
+    runtime.extras["worker"] = worker
+    await worker.start()
+
+
+async def stop_in_process(runtime: Any, app: Any = None) -> None:
+    worker = runtime.extras.pop("worker", None)
+    if worker is not None:
+        await worker.stop(grace=3.0)

@@ -1,0 +1,179 @@
+"""The job runner: claim, hold a lease, run the handler, then complete or retry.
+
+Delivery is at least once: a job whose worker stops renewing its lease (crash,
+kill -9, a stalled event loop) is claimed again by any worker, so handlers must
+be idempotent. While a job runs its lease is renewed every third of the lease;
+a worker that finds it lost the lease cancels its handler at once, so one job
+never runs twice at the same time as long as renewals are not starved. A
+failed attempt is retried after an exponential backoff with jitter until
+`maxAttempts`, then the job is `dead`; every attempt's error stays on the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Awaitable, Callable
+
+from backend.clock import utcnow
+from backend.errors import TandemError
+
+log = logging.getLogger("tandem.worker")
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class Permanent(Exception):
+    """A failure that retrying cannot fix: the job goes `dead` at once."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before attempt n+1: base·2^(n-1), capped, times 1 + jitter·U[0,1).
+
+    With jitter < 1 every attempt waits longer than the one before, and workers
+    that failed together do not retry in step.
+    """
+
+    base: float = 5.0
+    cap: float = 3600.0
+    jitter: float = 0.5
+    rng: random.Random = field(default_factory=random.Random, compare=False)
+
+    def delay(self, attempt: int) -> float:
+        return min(self.cap, self.base * 2 ** max(0, attempt - 1)) * (1 + self.jitter * self.rng.random())
+
+
+def error_entry(job: dict[str, Any], exc: BaseException | None, now: datetime, *, kind: str | None = None,
+                message: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"attempt": job["attempts"], "at": now, "workerId": job.get("workerId"),
+                             "type": kind or type(exc).__name__, "message": message or str(exc)[:2000]}
+    if isinstance(exc, TandemError):
+        entry["code"] = exc.code
+    elif exc is not None and not isinstance(exc, Permanent):
+        entry["traceback"] = "".join(traceback.format_exception(exc))[-4000:]
+    return entry
+
+
+class Runner:
+    def __init__(self, jobs: Any, handlers: dict[str, Handler], *, worker_id: str, lease: float,
+                 backoff: Backoff | None = None, poll: float = 1.0, clock: Callable[[], datetime] = utcnow):
+        self.jobs = jobs
+        self.handlers = handlers
+        self.worker_id = worker_id
+        self.lease = lease
+        self.backoff = backoff or Backoff()
+        self.poll = poll
+        self.clock = clock
+        self.current: dict[str, Any] | None = None
+        self.processed = 0
+        self.failed = 0
+        self._task: asyncio.Task[Any] | None = None
+        self._why_cancelled: str | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and run jobs one at a time until `stop` is set."""
+        while not stop.is_set():
+            try:
+                worked = await self.run_once()
+            except Exception:  # noqa: BLE001 - e.g. MongoDB unreachable: keep the worker alive
+                log.exception("worker: claiming a job failed", extra={"workerId": self.worker_id})
+                worked = False
+            if not worked:
+                try:
+                    await asyncio.wait_for(stop.wait(), self.poll)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def run_once(self) -> bool:
+        """Claim one due job and run it; False when there was none."""
+        now = self.clock()
+        claimed = await self.jobs.claim(self.worker_id, now, self.lease, list(self.handlers))
+        if claimed is None:
+            return False
+        before, job = claimed
+        if before["status"] == "running" and not await self._rescued(before, job, now):
+            return True
+        await self._execute(job)
+        return True
+
+    async def release(self) -> None:
+        """Graceful shutdown: stop the running handler and give its job back unfinished."""
+        if self._task is not None and not self._task.done():
+            self._why_cancelled = "release"
+            self._task.cancel()
+
+    async def _rescued(self, before: dict[str, Any], job: dict[str, Any], now: datetime) -> bool:
+        """A job taken over from a worker whose lease ran out: keep that attempt's error; go on if attempts remain."""
+        message = f"lease expired: worker {before.get('workerId')} stopped renewing it (crashed or stalled)"
+        entry = error_entry(before, None, now, kind="LeaseExpired", message=message)
+        log.warning("worker: reclaimed a job whose lease expired", extra={"jobId": job["_id"], "kind": job["kind"],
+                                                                          "previousWorker": before.get("workerId")})
+        if job["attempts"] > job["maxAttempts"]:
+            await self.jobs.fail(job, now, entry, None)
+            return False
+        await self.jobs.note_lost_lease(job, entry)
+        return True
+
+    async def _execute(self, job: dict[str, Any]) -> None:
+        started = asyncio.get_running_loop().time()
+        extra = {"jobId": job["_id"], "kind": job["kind"], "attempt": job["attempts"], "workerId": self.worker_id}
+        log.info("job started", extra=extra)
+        handler = self.handlers[job["kind"]]
+        self.current, self._why_cancelled = job, None
+        self._task = asyncio.create_task(handler(job))
+        keeper = asyncio.create_task(self._keep_lease(job))
+        try:
+            result = await self._task
+        except asyncio.CancelledError as exc:
+            if self._why_cancelled == "release":
+                released = await self.jobs.release(job, self.clock())
+                log.info("job released unfinished", extra={**extra, "released": released})
+            elif self._why_cancelled == "lost":
+                log.warning("job abandoned: another worker holds its lease now", extra=extra)
+            elif asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise  # this runner itself is cancelled: the job stays leased and is reclaimed later
+            else:
+                await self._fail(job, exc, extra)  # the handler cancelled itself
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
+            await self._fail(job, exc, extra)
+        else:
+            done = await self.jobs.complete(job, self.clock(), _storable(result))
+            self.processed += 1
+            log.info("job done", extra={**extra, "seconds": round(asyncio.get_running_loop().time() - started, 3),
+                                        "recorded": done})
+        finally:
+            keeper.cancel()
+            self.current, self._task = None, None
+
+    async def _fail(self, job: dict[str, Any], exc: BaseException, extra: dict[str, Any]) -> None:
+        self.failed += 1
+        now = self.clock()
+        permanent = isinstance(exc, Permanent)
+        retry_at = None if permanent else now + timedelta(seconds=self.backoff.delay(job["attempts"]))
+        status = await self.jobs.fail(job, now, error_entry(job, exc, now), retry_at)
+        level = logging.ERROR if status == "dead" else logging.WARNING
+        log.log(level, "job failed", extra={**extra, "error": str(exc)[:500], "status": status,
+                                            "retryAt": retry_at if status == "failed" else None})
+
+    async def _keep_lease(self, job: dict[str, Any]) -> None:
+        interval = max(self.lease / 3, 0.01)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                held = await self.jobs.renew(job, self.clock(), self.lease)
+            except Exception:  # noqa: BLE001 - a blip: try again at the next tick
+                log.exception("worker: renewing a lease failed", extra={"jobId": job["_id"]})
+                continue
+            if not held and self._task is not None:
+                self._why_cancelled = "lost"
+                self._task.cancel()
+                return
+
+
+def _storable(result: Any) -> Any:
+    return result if result is None or isinstance(result, (dict, list, str, int, float, bool)) else str(result)
