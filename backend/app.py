@@ -29,6 +29,18 @@ def _layers(settings: Settings, *, with_worker: bool) -> tuple[list[Any], list[A
     routes += realtime.routes
     on_start.append(realtime.start)
     on_stop.append(realtime.stop)
+    # approvals, AI chat, dev check-in and the in-process worker (docs/worker.md)
+    from backend.ai import close_shared_provider
+    from backend.api.routes import ai, approvals, dev
+
+    routes += [*approvals.routes, *ai.routes, *(dev.routes if settings.dev else [])]
+    on_start.append(approvals.openapi_hook(approvals.PATHS, ai.PATHS, dev.PATHS if settings.dev else {}))
+    on_stop.append(close_shared_provider)
+    if with_worker:
+        from worker.main import start_in_process, stop_in_process
+
+        on_start.append(start_in_process)
+        on_stop.insert(0, stop_in_process)  # hooks stop in reverse: the worker stops last, after realtime
     return routes, on_start, on_stop
 
 

@@ -1,0 +1,75 @@
+"""`POST /api/collaborations/{id}/ai/chat`: ask the AI about one collaboration.
+
+The reply is posted as an AI message through the engine's sendMessage, so every
+subscriber sees it; the actions the AI proposes come back as suggestions and
+are NOT run: a member may run one as themselves (`POST /api/actions/{name}`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend.ai import prompt, shared_provider
+from backend.ai.proposals import screen_chat
+from backend.ai.provider import AIUnavailable
+from backend.api import openapi
+from backend.api.auth import principal
+from backend.api.responses import JSON, read_json
+from backend.api.routes.collaborations import member_collaboration
+from backend.clock import utcnow
+from backend.domain.models import Actor
+from backend.errors import InvalidTransition, ValidationFailed
+from backend.wire import public
+
+
+def _question(body: dict[str, Any], limit: int) -> str:
+    unknown = sorted(set(body) - {"message"})
+    if unknown:
+        raise ValidationFailed([{"path": k, "message": "Unknown field"} for k in unknown])
+    message = body.get("message")
+    if not isinstance(message, str) or not message.strip():
+        raise ValidationFailed.at("message", "Required: the question for the AI")
+    if len(message) > limit:
+        raise ValidationFailed.at("message", f"Must be at most {limit} characters")
+    return message.strip()
+
+
+async def chat(request: Request) -> Response:
+    who = await principal(request)
+    runtime = request.app.state.runtime
+    doc = await member_collaboration(request, who.id)
+    question = _question(await read_json(request), runtime.settings.max_message_chars)
+    runtime.extras["ratelimiter"].hit(who.id)
+    if doc["status"] != "active":
+        raise InvalidTransition("The collaboration is archived.", {"status": doc["status"]})
+    recent = await runtime.store.messages.page(doc["_id"], limit=prompt.MAX_MESSAGES)
+    role = next(m["role"] for m in doc["members"] if m["userId"] == who.id)
+    task = prompt.chat_task(doc, recent, question, {"userId": who.id, "role": role}, utcnow())
+    completion = await shared_provider(runtime).complete(task)
+    answer = screen_chat(completion.text, doc["_id"], runtime.settings.max_message_chars)
+    if answer.reply is None:
+        raise AIUnavailable("The AI's answer could not be read; try again.", {"invalid": answer.invalid})
+    posted = await runtime.engine.run("sendMessage", Actor.ai(), doc["_id"], {"text": answer.reply})
+    return JSON({"reply": public(await _message(runtime, doc["_id"], posted.result["messageId"])),
+                 "suggestions": answer.suggestions})
+
+
+async def _message(runtime: Any, collaboration_id: str, message_id: str) -> dict[str, Any] | None:
+    # Ids have a fixed length, so nothing sorts between an id and the id + "0": this reads exactly that message.
+    page = await runtime.store.messages.page(collaboration_id, before=message_id + "0", limit=1)
+    return page[0] if page and page[0]["_id"] == message_id else None
+
+
+routes = [Route("/api/collaborations/{collaboration_id}/ai/chat", chat, methods=["POST"])]
+
+PATHS: dict[str, Any] = {
+    "/api/collaborations/{id}/ai/chat": {"post": openapi._op(
+        "Ask the AI (members): the reply is posted as an AI message; proposed actions come back as "
+        "suggestions, not run", params=["id"], tag="ai",
+        body={"type": "object", "required": ["message"], "additionalProperties": False,
+              "properties": {"message": {"type": "string", "minLength": 1}}})},
+}

@@ -1,0 +1,72 @@
+"""Approvals over HTTP: the owner's inbox and decisions (docs/worker.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend.api import openapi
+from backend.api.auth import principal
+from backend.api.responses import JSON
+from backend.approvals import STATUSES, ApprovalService
+from backend.errors import InvalidRequest
+from backend.wire import public
+
+
+def _service(request: Request) -> ApprovalService:
+    runtime = request.app.state.runtime
+    return ApprovalService(runtime.store, runtime.engine)
+
+
+async def list_approvals(request: Request) -> Response:
+    who = await principal(request)
+    status = request.query_params.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}.", {"parameter": "status"})
+    found = await _service(request).for_owner(who.id, status)
+    return JSON({"approvals": [public(a) for a in found]})
+
+
+async def approve(request: Request) -> Response:
+    who = await principal(request)
+    request.app.state.runtime.extras["ratelimiter"].hit(who.id)
+    decided = await _service(request).approve(request.path_params["approval_id"], who.id)
+    runtime = request.app.state.runtime
+    runtime.metrics.actions.labels(decided["action"], "applied" if decided["status"] == "approved"
+                                   else (decided.get("error") or {}).get("code", "failed")).inc()
+    return JSON({"approval": public(decided)})
+
+
+async def reject(request: Request) -> Response:
+    who = await principal(request)
+    request.app.state.runtime.extras["ratelimiter"].hit(who.id)
+    return JSON({"approval": public(await _service(request).reject(request.path_params["approval_id"], who.id))})
+
+
+routes = [
+    Route("/api/approvals", list_approvals, methods=["GET"]),
+    Route("/api/approvals/{approval_id}/approve", approve, methods=["POST"]),
+    Route("/api/approvals/{approval_id}/reject", reject, methods=["POST"]),
+]
+
+PATHS: dict[str, Any] = {
+    "/api/approvals": {"get": openapi._op(
+        "Approvals of the collaborations I own, newest first", query=[("status", "string")], tag="approvals")},
+    "/api/approvals/{id}/approve": {"post": openapi._op(
+        "Approve (owners): runs the action; the approval ends approved (with result) or failed (with error)",
+        params=["id"], tag="approvals")},
+    "/api/approvals/{id}/reject": {"post": openapi._op("Reject (owners)", params=["id"], tag="approvals")},
+}
+
+
+def openapi_hook(*paths: dict[str, Any]) -> Callable[[Any, Any], Awaitable[None]]:
+    """An on_start hook that adds these paths to the app's OpenAPI document."""
+
+    async def add_paths(runtime: Any, app: Any) -> None:
+        for group in paths:
+            openapi.extend(app.state.openapi, group)
+
+    return add_paths

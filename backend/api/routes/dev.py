@@ -1,0 +1,51 @@
+"""`POST /api/dev/checkin` (dev mode only): run the AI check-in now, return its summary.
+
+Body (optional): `{"collaborationId"}` to check one collaboration of mine; else every active one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend.ai import shared_provider
+from backend.api import openapi
+from backend.api.auth import principal
+from backend.api.responses import JSON, read_json
+from backend.errors import NotFound, ValidationFailed
+
+
+async def checkin(request: Request) -> Response:
+    from worker.checkin import Checkin  # the worker's check-in, run in this process
+
+    who = await principal(request)
+    runtime = request.app.state.runtime
+    ids = await _only(request, who.id)
+    checker = Checkin(runtime.store, runtime.engine, runtime.settings, shared_provider(runtime))
+    return JSON(await checker.run(trigger="dev", collaboration_ids=ids))
+
+
+async def _only(request: Request, user_id: str) -> list[str] | None:
+    if not (await request.body()).strip():
+        return None
+    cid = (await read_json(request)).get("collaborationId")
+    if cid is None:
+        return None
+    if not isinstance(cid, str):
+        raise ValidationFailed.at("collaborationId", "Must be a string")
+    doc = await request.app.state.runtime.store.collaborations.get(cid)
+    if doc is None or user_id not in doc.get("memberIds", []):
+        raise NotFound("No such collaboration.", {"collaborationId": cid})
+    return [cid]
+
+
+routes = [Route("/api/dev/checkin", checkin, methods=["POST"])]
+
+PATHS: dict[str, Any] = {
+    "/api/dev/checkin": {"post": openapi._op(
+        "Dev mode only: run the AI check-in now (every active collaboration, or `collaborationId` of mine); "
+        "returns the run's summary", tag="dev")},
+}

@@ -1,0 +1,117 @@
+"""Approvals: owners decide what the AI (or a rule) proposed.
+
+Deciding reads as a chain of checks: the approval exists → the caller is a
+member of its collaboration (else not_found: existence does not leak) → an
+owner (else forbidden) → still pending (else conflict) → not expired (else it
+is marked expired and refused). Approving then claims the decision atomically
+(pending → approved), so the action runs at most once however many owners click,
+and runs it through the engine as its proposer with `approval_id`; if the action
+is no longer valid the approval ends `failed` with the error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+import msgspec
+
+from backend.clock import utcnow
+from backend.domain.models import Actor
+from backend.engine import ActionEngine, Applied
+from backend.errors import Conflict, Forbidden, Internal, NotFound, TandemError
+
+STATUSES = ("pending", "approved", "rejected", "expired", "failed")
+
+
+class ApprovalService:
+    def __init__(self, store: Any, engine: ActionEngine, clock: Callable[[], datetime] = utcnow):
+        self.store = store
+        self.engine = engine
+        self.clock = clock
+
+    async def for_owner(self, user_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        """Approvals of the collaborations `user_id` owns, newest first."""
+        owned = await self.store.collaborations.owned_by(user_id)
+        if not owned:
+            return []
+        return await self.store.approvals.for_collaborations(owned, status)
+
+    async def approve(self, approval_id: str, user_id: str) -> dict[str, Any]:
+        approval = await self._decidable(approval_id, user_id)
+        now = self.clock()
+        claimed = await self.store.approvals.transition(approval["_id"], "pending",
+                                                        {"status": "approved", "decidedBy": user_id,
+                                                         "decidedAt": now})
+        if claimed is None:
+            raise await self._already_decided(approval["_id"])
+        try:
+            outcome = await self.engine.run(claimed["action"], msgspec.convert(claimed["proposedBy"], Actor),
+                                            claimed["collaborationId"], claimed["payload"],
+                                            approval_id=claimed["_id"], reason=claimed.get("reason"))
+        except TandemError as exc:
+            return await self._failed(claimed, exc)
+        except Exception:
+            await self._failed(claimed, Internal("The action failed unexpectedly."))
+            raise
+        assert isinstance(outcome, Applied)
+        result = {"collaborationId": outcome.collaborationId, "version": outcome.version, "result": outcome.result}
+        return await self.store.approvals.transition(claimed["_id"], "approved", {"result": result}) or claimed
+
+    async def reject(self, approval_id: str, user_id: str) -> dict[str, Any]:
+        approval = await self._decidable(approval_id, user_id)
+        decided = await self.store.approvals.transition(approval["_id"], "pending",
+                                                        {"status": "rejected", "decidedBy": user_id,
+                                                         "decidedAt": self.clock()})
+        if decided is None:
+            raise await self._already_decided(approval["_id"])
+        return decided
+
+    async def expire_due(self) -> int:
+        """Mark every pending approval past its `expiresAt` as expired; returns how many."""
+        now, expired = self.clock(), 0
+        while due := await self.store.approvals.due_to_expire(now):
+            for approval in due:
+                if await self.store.approvals.transition(approval["_id"], "pending",
+                                                         {"status": "expired", "decidedAt": now}):
+                    expired += 1
+        return expired
+
+    # -- the chain of checks
+
+    async def _decidable(self, approval_id: str, user_id: str) -> dict[str, Any]:
+        approval = await self.store.approvals.get(approval_id)
+        if approval is None:
+            raise NotFound("No such approval.", {"approvalId": approval_id})
+        _owner(await self.store.collaborations.get(approval["collaborationId"]), approval, user_id)
+        if approval["status"] != "pending":
+            raise _conflict(approval)
+        if approval["expiresAt"] <= self.clock():
+            expired = await self.store.approvals.transition(approval["_id"], "pending",
+                                                            {"status": "expired", "decidedAt": self.clock()})
+            raise _conflict(expired or await self.store.approvals.get(approval["_id"]) or approval)
+        return approval
+
+    async def _already_decided(self, approval_id: str) -> Conflict:
+        return _conflict(await self.store.approvals.get(approval_id) or {"status": "unknown"})
+
+    async def _failed(self, approval: dict[str, Any], exc: TandemError) -> dict[str, Any]:
+        error = {"code": exc.code, "message": exc.message}
+        if exc.details:
+            error["details"] = exc.details
+        return await self.store.approvals.transition(approval["_id"], "approved",
+                                                     {"status": "failed", "error": error}) or approval
+
+
+def _owner(collaboration: dict[str, Any] | None, approval: dict[str, Any], user_id: str) -> None:
+    member = next((m for m in (collaboration or {}).get("members", []) if m["userId"] == user_id), None)
+    if member is None:
+        raise NotFound("No such approval.", {"approvalId": approval["_id"]})
+    if member["role"] != "owner":
+        raise Forbidden("Only an owner of the collaboration may decide.", {"role": member["role"], "needs": "owner"})
+
+
+def _conflict(approval: dict[str, Any]) -> Conflict:
+    status = approval.get("status")
+    message = "This approval expired." if status == "expired" else f"This approval was already decided ({status})."
+    return Conflict(message, {"status": status})
