@@ -1,0 +1,123 @@
+"""AI chat over real HTTP: the reply is posted as an AI message everyone sees; suggestions are not run."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from backend.clock import utcnow
+from backend.engine import ActionEngine
+from tests.fake_groq import API_KEY, FakeGroq
+from tests.support import EDITOR, OWNER, STRANGER, VIEWER, user
+from tests.test_realtime_helpers import live_server
+
+
+@pytest.fixture
+async def fake():
+    async with FakeGroq() as server:
+        yield server
+
+
+@pytest.fixture
+async def live(fake):
+    async with live_server(ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url,
+                           groq_model="llama-fake") as server:
+        yield server
+
+
+async def team(live):
+    cid = await live.create(OWNER, "Trip")
+    await live.act(OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
+    await live.act(OWNER, "addMember", cid, {"email": VIEWER, "role": "viewer"})
+    return cid
+
+
+async def chat(live, email, cid, body):
+    return await live.http.post(f"/api/collaborations/{cid}/ai/chat", json=body, headers=live.auth(email))
+
+
+async def test_the_reply_is_posted_for_everyone_and_suggestions_are_not_run(fake, live):
+    cid = await team(live)
+    other = await live.create(OWNER, "Elsewhere")
+    fake.respond = lambda body: {
+        "reply": "Book the hut first, then plan the food.",
+        "actions": [
+            {"action": "proposeActivity", "payload": {"title": "Book the hut"}, "reason": "Nothing is planned."},
+            {"action": "setProtectedActions", "payload": {"actions": []}, "reason": "asked"},
+            {"action": "sendMessage", "collaborationId": other, "payload": {"text": "hi"}, "reason": "x"},
+            {"action": "scheduleActivity", "payload": {"activityId": "act_x"}, "reason": "no time given"},
+        ]}
+    watcher = await live.client(VIEWER)
+    await watcher.subscribe(cid)
+    before = await live.snapshot(OWNER, cid)
+
+    r = await chat(live, EDITOR, cid, {"message": "What should we do first?"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    reply = body["reply"]
+    assert reply["text"] == "Book the hut first, then plan the food." and reply["author"]["type"] == "ai"
+    assert reply["collaborationId"] == cid and reply["id"].startswith("msg_") and reply["createdAt"].endswith("Z")
+    assert body["suggestions"] == [{"action": "proposeActivity", "payload": {"title": "Book the hut"},
+                                    "reason": "Nothing is planned."}]
+    # every subscriber sees the reply, as a message like any other
+    event = await watcher.until("message_created")
+    assert event["message"] == reply
+    assert [m["id"] for m in await live.messages(OWNER, cid)][-1] == reply["id"]
+    # nothing was run: a suggestion is the member's to run, as themselves
+    after = await live.snapshot(OWNER, cid)
+    assert after["version"] == before["version"] and after["activities"] == []
+    assert await live.messages(OWNER, other) == []
+    ran = await live.act(EDITOR, "proposeActivity", cid, body["suggestions"][0]["payload"])
+    assert ran["version"] == before["version"] + 1
+    # what the model was given: the chat prompt, and the collaboration and question as JSON data
+    [request] = fake.requests
+    assert request["response_format"] == {"type": "json_object"} and request["model"] == "llama-fake"
+    data = json.loads(request["messages"][1]["content"])
+    assert data["question"] == "What should we do first?" and data["collaboration"]["collaborationId"] == cid
+    assert data["member"] == {"userId": user(EDITOR).id, "role": "editor"}
+    assert "What should we do first?" not in request["messages"][0]["content"]
+    await watcher.close()
+
+
+async def test_only_members_may_ask_and_the_question_is_checked(fake, live):
+    cid = await team(live)
+    r = await chat(live, STRANGER, cid, {"message": "hello?"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    for body in ({}, {"message": "  "}, {"message": 5}, {"message": "hi", "extra": 1},
+                 {"message": "x" * (live.settings.max_message_chars + 1)}):
+        r = await chat(live, VIEWER, cid, body)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "validation_failed", body
+    r = await live.http.post(f"/api/collaborations/{cid}/ai/chat", json={"message": "hi"})
+    assert r.status_code == 401
+    assert fake.requests == []
+
+
+async def test_an_unreadable_answer_is_503_and_posts_nothing(fake, live):
+    cid = await team(live)
+    fake.push("I think you should {{ hike")
+    r = await chat(live, VIEWER, cid, {"message": "ideas?"})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+    assert await live.messages(OWNER, cid) == []
+
+
+async def test_an_archived_collaboration_is_not_chatted_about(fake, live):
+    cid = await team(live)
+    runtime = live.runtime
+    await runtime.engine.run("archiveCollaboration", user(OWNER), cid, {})
+    r = await chat(live, OWNER, cid, {"message": "hello"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_transition" and fake.requests == []
+
+
+async def test_the_offline_assistant_answers_without_a_model():
+    async with live_server() as live:
+        cid = await team(live)
+        past = ActionEngine(live.runtime.store, live.settings, live.runtime.directory,
+                            clock=lambda: utcnow() - timedelta(days=3))
+        await past.run("proposeActivity", user(EDITOR), cid, {"title": "Book the hut"})
+        r = await chat(live, VIEWER, cid, {"message": "anything to do?"})
+        body = r.json()
+        assert r.status_code == 200 and "offline" in body["reply"]["text"]
+        assert [s["action"] for s in body["suggestions"]] == ["sendMessage"]
+        assert "Book the hut" in body["suggestions"][0]["payload"]["text"]

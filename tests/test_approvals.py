@@ -1,0 +1,160 @@
+"""Approvals: owners decide, the action runs once through the engine, every refusal has its code."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from backend.app import build_api
+from backend.approvals import ApprovalService
+from backend.clock import utcnow
+from backend.domain.models import Actor
+from backend.engine import NeedsApproval
+from backend.errors import Conflict, Forbidden, NotFound
+from backend.runtime import Runtime
+from backend.settings import test_settings
+from tests.support import EDITOR, OWNER, STRANGER, VIEWER, LiveServer, team, token, user
+
+
+@pytest.fixture
+async def runtime():
+    rt = await Runtime.open(test_settings(approval_ttl=3600))
+    yield rt
+    await rt.close()
+
+
+async def proposal(rt, action="cancelActivity", payload=None):
+    """A collaboration with an activity, and the AI's pending proposal (to cancel it, by default)."""
+    cid = await team(rt)
+    if action == "sendMessage":  # not protected by default: the owner protects it
+        await rt.engine.run("setProtectedActions", user(OWNER), cid, {"actions": ["cancelActivity", "sendMessage"]})
+    activity = (await rt.engine.run("proposeActivity", user(EDITOR), cid, {"title": "Hike"})).result["activityId"]
+    outcome = await rt.engine.run(action, Actor.ai("run_test"), cid,
+                                  payload if payload is not None else {"activityId": activity}, reason="stale")
+    assert isinstance(outcome, NeedsApproval)
+    return cid, activity, outcome.approval
+
+
+def service(rt, clock=utcnow):
+    return ApprovalService(rt.store, rt.engine, clock)
+
+
+async def test_an_owner_approves_and_the_action_runs_with_the_approval_in_its_audit(runtime):
+    cid, activity, approval = await proposal(runtime)
+    version = (await runtime.store.collaborations.get(cid))["version"]
+    decided = await service(runtime).approve(approval["_id"], user(OWNER).id)
+    assert decided["status"] == "approved" and decided["decidedBy"] == user(OWNER).id and decided["decidedAt"]
+    assert decided["result"] == {"collaborationId": cid, "version": version + 1, "result": {"activityId": activity}}
+    doc = await runtime.store.collaborations.get(cid)
+    assert doc["version"] == version + 1 and doc["activities"][0]["status"] == "cancelled"
+    entry = await runtime.store.audit.for_version(cid, version + 1)
+    assert entry["approvalId"] == approval["_id"] and entry["action"] == "cancelActivity"
+    assert entry["actor"] == {"type": "ai", "runId": "run_test"}  # the proposer's action, approved
+    assert await runtime.store.approvals.get(approval["_id"]) == decided
+
+
+async def test_only_owners_decide_and_others_cannot_tell_it_exists(runtime):
+    _, _, approval = await proposal(runtime)
+    for email in (EDITOR, VIEWER):
+        with pytest.raises(Forbidden):
+            await service(runtime).approve(approval["_id"], user(email).id)
+    with pytest.raises(NotFound):
+        await service(runtime).reject(approval["_id"], user(STRANGER).id)
+    with pytest.raises(NotFound):
+        await service(runtime).approve("apr_nope", user(OWNER).id)
+    assert (await runtime.store.approvals.get(approval["_id"]))["status"] == "pending"
+
+
+async def test_a_second_decision_is_a_conflict(runtime):
+    _, _, approval = await proposal(runtime)
+    svc = service(runtime)
+    await svc.reject(approval["_id"], user(OWNER).id)
+    for decide in (svc.approve, svc.reject):
+        with pytest.raises(Conflict) as caught:
+            await decide(approval["_id"], user(OWNER).id)
+        assert caught.value.status == 409 and caught.value.details == {"status": "rejected"}
+
+
+async def test_two_owners_approving_at_once_run_the_action_once(runtime):
+    cid, _, approval = await proposal(runtime, "sendMessage", {"text": "only once"})
+    await runtime.engine.run("changeRole", user(OWNER), cid, {"userId": user(EDITOR).id, "role": "owner"})
+    svc = service(runtime)
+    results = await asyncio.gather(svc.approve(approval["_id"], user(OWNER).id),
+                                   svc.approve(approval["_id"], user(EDITOR).id), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "dict"]
+    texts = [m["text"] for m in await runtime.store.messages.page(cid)]
+    assert texts.count("only once") == 1
+
+
+async def test_an_expired_approval_is_refused_and_marked_expired(runtime):
+    _, activity, approval = await proposal(runtime)
+    later = lambda: utcnow() + timedelta(hours=2)  # noqa: E731 - past the 1 h TTL
+    with pytest.raises(Conflict) as caught:
+        await service(runtime, later).approve(approval["_id"], user(OWNER).id)
+    assert caught.value.details == {"status": "expired"} and "expired" in caught.value.message
+    stored = await runtime.store.approvals.get(approval["_id"])
+    assert stored["status"] == "expired" and stored["decidedAt"]
+
+
+async def test_expire_due_marks_only_pending_approvals_past_their_time(runtime):
+    _, _, old = await proposal(runtime)
+    _, _, decided = await proposal(runtime)
+    await service(runtime).reject(decided["_id"], user(OWNER).id)
+    assert await service(runtime).expire_due() == 0
+    assert await service(runtime, lambda: utcnow() + timedelta(hours=2)).expire_due() == 1
+    assert (await runtime.store.approvals.get(old["_id"]))["status"] == "expired"
+    assert (await runtime.store.approvals.get(decided["_id"]))["status"] == "rejected"
+
+
+async def test_an_action_no_longer_valid_ends_failed_with_the_reason(runtime):
+    cid, activity, approval = await proposal(runtime)
+    await runtime.engine.run("scheduleActivity", user(EDITOR), cid, {"activityId": activity,
+                                                                     "scheduledFor": "2026-12-01T10:00:00Z"})
+    await runtime.engine.run("completeActivity", user(EDITOR), cid, {"activityId": activity})  # done meanwhile
+    version = (await runtime.store.collaborations.get(cid))["version"]
+    decided = await service(runtime).approve(approval["_id"], user(OWNER).id)
+    assert decided["status"] == "failed" and decided["error"]["code"] == "invalid_transition"
+    assert "done" in decided["error"]["message"] and decided["decidedBy"] == user(OWNER).id
+    assert (await runtime.store.collaborations.get(cid))["version"] == version
+    with pytest.raises(Conflict):
+        await service(runtime).approve(approval["_id"], user(OWNER).id)
+
+
+async def test_approvals_over_http(runtime):
+    settings = runtime.settings
+    cid, activity, approval = await proposal(runtime)
+    _, _, others = await proposal(runtime)
+    async with LiveServer(build_api(settings, runtime), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            def auth(email):
+                return {"authorization": f"Bearer {token(settings, email)}"}
+
+            listed = (await http.get("/api/approvals?status=pending", headers=auth(OWNER))).json()["approvals"]
+            assert {a["id"] for a in listed} == {approval["_id"], others["_id"]}
+            assert listed[0]["expiresAt"].endswith("Z") and "_id" not in listed[0]
+            assert (await http.get("/api/approvals", headers=auth(EDITOR))).json() == {"approvals": []}
+            bad = await http.get("/api/approvals?status=maybe", headers=auth(OWNER))
+            assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request"
+            assert (await http.get("/api/approvals")).status_code == 401
+
+            url = f"/api/approvals/{approval['_id']}"
+            r = await http.post(url + "/approve", headers=auth(EDITOR))
+            assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+            r = await http.post(url + "/approve", headers=auth(STRANGER))
+            assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+            r = await http.post(url + "/approve", headers=auth(OWNER))
+            body = r.json()["approval"]
+            assert r.status_code == 200 and body["status"] == "approved" and body["result"]["collaborationId"] == cid
+            r = await http.post(url + "/reject", headers=auth(OWNER))
+            assert r.status_code == 409 and r.json()["error"] == {
+                "code": "conflict", "message": "This approval was already decided (approved).",
+                "details": {"status": "approved"}}
+            r = await http.post(f"/api/approvals/{others['_id']}/reject", headers=auth(OWNER))
+            assert r.json()["approval"]["status"] == "rejected"
+            snap = (await http.get(f"/api/collaborations/{cid}", headers=auth(OWNER))).json()
+            assert snap["activities"][0]["status"] == "cancelled"
+            audit = (await http.get(f"/api/collaborations/{cid}/audit", headers=auth(OWNER))).json()["entries"]
+            assert audit[0]["approvalId"] == approval["_id"]

@@ -1,0 +1,344 @@
+"""The job queue on the embedded store: claims, leases, retries, dead jobs, the scheduler, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import random
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from backend.clock import utcnow
+from backend.runtime import Runtime
+from backend.settings import test_settings
+from worker import cli
+from worker.main import Worker
+from worker.queue import Backoff, Permanent, Runner
+from tests.support import user
+from worker.scheduler import Scheduler, checkin_day
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = Backoff(base=0.01, cap=1.0, jitter=0.5)
+
+
+@pytest.fixture
+async def runtime():
+    rt = await Runtime.open(test_settings(job_lease=1, job_max_attempts=3))
+    yield rt
+    await rt.close()
+
+
+async def enqueue(rt, kind="work", payload=None, **kw):
+    job, _ = await rt.store.jobs.enqueue(kind, payload or {}, now=kw.pop("now", utcnow()), **kw)
+    return job
+
+
+def runner(rt, handlers, worker_id="w1", lease=1.0, **kw):
+    return Runner(rt.store.jobs, handlers, worker_id=worker_id, lease=lease, backoff=kw.pop("backoff", FAST),
+                  poll=kw.pop("poll", 0.01), **kw)
+
+
+async def until(predicate, timeout=5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_unique_key_makes_enqueueing_idempotent(runtime):
+    now = utcnow()
+    first, created = await runtime.store.jobs.enqueue("checkin", {"day": "x"}, now=now, unique_key="checkin:x")
+    again, created_again = await runtime.store.jobs.enqueue("checkin", {"day": "y"}, now=now, unique_key="checkin:x")
+    assert created and not created_again and again["_id"] == first["_id"] and again["payload"] == {"day": "x"}
+    await enqueue(runtime)
+    await enqueue(runtime)  # jobs without a key never collide
+    assert len(await runtime.store.jobs.list()) == 3
+
+
+async def test_a_delayed_job_is_not_claimed_before_its_run_at(runtime):
+    now = utcnow()
+    await enqueue(runtime, now=now, run_at=now + timedelta(minutes=5))
+    assert await runtime.store.jobs.claim("w1", now, 60) is None
+    assert await runtime.store.jobs.claim("w1", now + timedelta(minutes=4, seconds=59), 60) is None
+    claimed = await runtime.store.jobs.claim("w1", now + timedelta(minutes=5), 60)
+    assert claimed is not None and claimed[1]["status"] == "running" and claimed[1]["attempts"] == 1
+
+
+async def test_concurrent_claimers_get_a_job_once(runtime):
+    await enqueue(runtime)
+    now = utcnow()
+    results = await asyncio.gather(*(runtime.store.jobs.claim(f"w{i}", now, 60) for i in range(50)))
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1 and winners[0][1]["workerId"] in {f"w{i}" for i in range(50)}
+
+
+async def test_many_runners_run_every_job_once_and_never_two_at_once(runtime):
+    ids = [(await enqueue(runtime, payload={"n": n}))["_id"] for n in range(30)]
+    running: set[str] = set()
+    runs: dict[str, int] = {}
+
+    async def handler(job):
+        assert job["_id"] not in running, "a job ran twice at the same time"
+        running.add(job["_id"])
+        runs[job["_id"]] = runs.get(job["_id"], 0) + 1
+        await asyncio.sleep(random.uniform(0, 0.02))
+        running.discard(job["_id"])
+
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(runner(runtime, {"work": handler}, worker_id=f"w{i}").run(stop)) for i in range(6)]
+
+    async def all_done():
+        return (await runtime.store.jobs.counts())["done"] == 30
+
+    await until(all_done)
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert runs == dict.fromkeys(ids, 1)
+
+
+async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease(runtime):
+    job = await enqueue(runtime)
+    _, abandoned = await runtime.store.jobs.claim("killed-worker", utcnow(), 0.3)  # then the worker "dies"
+    ran = []
+
+    async def handler(j):
+        ran.append(j["workerId"])
+        return {"ok": True}
+
+    rescuer = runner(runtime, {"work": handler}, worker_id="rescuer", lease=0.3)
+    assert await rescuer.run_once() is False  # the lease still holds
+    await asyncio.sleep(0.35)
+    assert await rescuer.run_once() is True
+    stored = await runtime.store.jobs.get(job["_id"])
+    assert ran == ["rescuer"] and stored["status"] == "done" and stored["attempts"] == 2
+    assert stored["result"] == {"ok": True}
+    assert [e["type"] for e in stored["errors"]] == ["LeaseExpired"]
+    assert stored["errors"][0]["workerId"] == "killed-worker" and stored["errors"][0]["attempt"] == 1
+    # the dead worker's late writes are fenced off
+    assert await runtime.store.jobs.complete(abandoned, utcnow()) is False
+    assert await runtime.store.jobs.renew(abandoned, utcnow(), 10) is False
+
+
+async def test_lease_renewal_keeps_a_long_job_with_its_worker(runtime):
+    job = await enqueue(runtime)
+    ran = []
+
+    def handler_for(name):
+        async def handler(j):
+            ran.append(name)
+            await asyncio.sleep(1.2)  # four times the lease
+        return handler
+
+    slow = runner(runtime, {"work": handler_for("a")}, worker_id="a", lease=0.3)
+    other = runner(runtime, {"work": handler_for("b")}, worker_id="b", lease=0.3)
+    stop = asyncio.Event()
+    first = asyncio.create_task(slow.run_once())
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(other.run(stop))  # polls all along, but the lease is always renewed
+    await first
+    stop.set()
+    await second
+    stored = await runtime.store.jobs.get(job["_id"])
+    assert ran == ["a"] and stored["status"] == "done" and stored["attempts"] == 1 and stored["errors"] == []
+
+
+async def test_a_worker_that_lost_its_lease_stops_its_handler(runtime):
+    job = await enqueue(runtime)
+    cancelled = asyncio.Event()
+
+    async def handler(j):
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    stalled = runner(runtime, {"work": handler}, worker_id="stalled", lease=0.3)
+    task = asyncio.create_task(stalled.run_once())
+    await asyncio.sleep(0.05)
+    # another worker takes the job over as if the lease had run out (e.g. the first one's clock stalled)
+    taken = await runtime.store.jobs.claim("thief", utcnow() + timedelta(seconds=10), 60)
+    assert taken is not None
+    await asyncio.wait_for(task, 2)
+    assert cancelled.is_set()
+    stored = await runtime.store.jobs.get(job["_id"])
+    assert stored["workerId"] == "thief" and stored["status"] == "running"
+
+
+def test_backoff_grows_exponentially_with_jitter():
+    backoff = Backoff(base=1.0, cap=10_000, jitter=0.5, rng=random.Random(7))
+    delays = [backoff.delay(n) for n in range(1, 9)]
+    for n, delay in enumerate(delays, start=1):
+        assert 2 ** (n - 1) <= delay < 1.5 * 2 ** (n - 1)
+    assert delays == sorted(delays) and len(set(delays)) == len(delays)
+    samples = {backoff.delay(3) for _ in range(20)}
+    assert len(samples) > 15, "jitter spreads retries of the same attempt"
+    capped = Backoff(base=1.0, cap=60, jitter=0.5, rng=random.Random(1))
+    assert all(60 <= capped.delay(20) < 90 for _ in range(10))
+
+
+async def test_failures_retry_with_backoff_then_the_job_is_dead_with_every_error(runtime):
+    job = await enqueue(runtime, max_attempts=3)
+
+    async def handler(j):
+        raise ValueError(f"boom {j['attempts']}")
+
+    r = runner(runtime, {"work": handler})
+    assert await r.run_once()
+    failed = await runtime.store.jobs.get(job["_id"])
+    assert failed["status"] == "failed" and failed["lastError"]["message"] == "boom 1"
+    wait = (failed["runAt"] - failed["updatedAt"]).total_seconds()
+    assert 0.005 <= wait <= 0.02  # base 0.01 s, jitter up to +50 %, millisecond precision
+
+    async def dead():
+        await r.run_once()
+        return (await runtime.store.jobs.get(job["_id"]))["status"] == "dead"
+
+    await until(dead)
+    stored = await runtime.store.jobs.get(job["_id"])
+    assert [e["message"] for e in stored["errors"]] == ["boom 1", "boom 2", "boom 3"]
+    assert [e["attempt"] for e in stored["errors"]] == [1, 2, 3]
+    assert all(e["type"] == "ValueError" and "Traceback" in e["traceback"] for e in stored["errors"])
+    assert stored["lastError"] == stored["errors"][-1] and stored["attempts"] == 3 and stored["finishedAt"]
+    assert await r.run_once() is False  # dead jobs are never claimed
+
+
+async def test_a_permanent_error_kills_the_job_at_once(runtime):
+    job = await enqueue(runtime, max_attempts=5)
+
+    async def handler(j):
+        raise Permanent("this payload can never work")
+
+    await runner(runtime, {"work": handler}).run_once()
+    stored = await runtime.store.jobs.get(job["_id"])
+    assert stored["status"] == "dead" and stored["attempts"] == 1 and stored["lastError"]["type"] == "Permanent"
+
+
+async def test_retrying_a_dead_job_gives_it_one_more_attempt(runtime):
+    job = await enqueue(runtime, max_attempts=1)
+    outcomes = iter([RuntimeError("down"), None])
+
+    async def handler(j):
+        error = next(outcomes)
+        if error:
+            raise error
+        return {"fine": True}
+
+    r = runner(runtime, {"work": handler})
+    await r.run_once()
+    assert (await runtime.store.jobs.get(job["_id"]))["status"] == "dead"
+    out = io.StringIO()
+    assert await cli.jobs_retry(runtime, job["_id"], out) == 0 and "queued again" in out.getvalue()
+    assert await r.run_once()
+    stored = await runtime.store.jobs.get(job["_id"])
+    assert stored["status"] == "done" and stored["attempts"] == 2 and len(stored["errors"]) == 1
+    assert await cli.jobs_retry(runtime, job["_id"], io.StringIO()) == 1  # done jobs are not retried
+
+
+async def test_unknown_kinds_are_left_for_a_worker_that_knows_them(runtime):
+    job = await enqueue(runtime, kind="from-a-newer-version")
+    assert await runner(runtime, {"work": lambda j: None}).run_once() is False
+    assert (await runtime.store.jobs.get(job["_id"]))["status"] == "queued"
+
+
+async def test_cleanup_deletes_only_old_finished_jobs(runtime):
+    now = utcnow()
+    jobs = runtime.store.jobs
+    for status in ("done", "dead", "queued"):
+        await enqueue(runtime, payload={"s": status}, now=now)
+        _, claimed = await jobs.claim("w", now, 60)
+        if status == "done":
+            await jobs.complete(claimed, now - timedelta(days=8))
+        elif status == "dead":
+            await jobs.fail(claimed, now - timedelta(days=8), {"message": "x"}, None)
+        else:
+            await jobs.release(claimed, now)
+    recent = await enqueue(runtime, now=now)
+    _, claimed = await jobs.claim("w", now + timedelta(seconds=1), 60)
+    await jobs.complete(claimed, now)
+    assert await jobs.cleanup(now - timedelta(days=7)) == 2
+    assert {j["status"] for j in await jobs.list()} == {"queued", "done"} and await jobs.get(recent["_id"])
+
+
+async def test_a_worker_stopping_releases_its_unfinished_job_and_finishes_a_quick_one(runtime):
+    class SlowProvider:
+        name, model = "slow", "slow"
+
+        async def complete(self, task):
+            await asyncio.sleep(30)
+
+        async def aclose(self):
+            pass
+
+    await runtime.engine.run("createCollaboration", user("o@example.com"), None, {"title": "T"},
+                             actor_email="o@example.com")
+    job = await enqueue(runtime, kind="checkin", payload={"day": "2026-11-23"}, unique_key="checkin:2026-11-23")
+    worker = Worker(runtime, SlowProvider(), worker_id="w-stop", poll=0.01, schedule=False)
+    await worker.start()
+
+    async def running():
+        return (await runtime.store.jobs.get(job["_id"]))["status"] == "running"
+
+    await until(running)
+    await worker.stop(grace=0.2)
+    stored = await runtime.store.jobs.get(job["_id"])
+    assert stored["status"] == "queued" and stored["attempts"] == 0 and stored["workerId"] is None
+    beat = (await runtime.store.workers.list())[0]
+    assert beat["_id"] == "w-stop" and beat["status"] == "stopped" and beat["currentJob"] is None
+
+    expire = await enqueue(runtime, kind="approvals.expire")
+    quick = Worker(runtime, SlowProvider(), worker_id="w-quick", poll=0.01, schedule=False)
+    quick.runner.handlers.pop("checkin")  # only the quick job kind
+    await quick.start()
+
+    async def expired_done():
+        return (await runtime.store.jobs.get(expire["_id"]))["status"] == "done"
+
+    await until(expired_done)
+    await quick.stop(grace=1)
+    assert (await runtime.store.jobs.get(expire["_id"]))["result"] == {"expired": 0}
+
+
+async def test_the_scheduler_only_enqueues_with_one_key_per_period(runtime):
+    at = datetime(2026, 11, 23, 1, 30, tzinfo=timezone.utc)
+    assert checkin_day(at, "Europe/Berlin") == "2026-11-23" and checkin_day(at, "America/New_York") == "2026-11-22"
+    settings = test_settings(checkin_tz="America/New_York", checkin_cron="0 2 * * *")
+    one, two = Scheduler(runtime.store, settings, lambda: at), Scheduler(runtime.store, settings, lambda: at)
+    (a, created_a), (b, created_b) = await one.enqueue_checkin(), await two.enqueue_checkin()
+    assert created_a and not created_b and a["_id"] == b["_id"] and a["uniqueKey"] == "checkin:2026-11-22"
+    assert a["payload"] == {"day": "2026-11-22", "trigger": "schedule"} and a["maxAttempts"] == 5
+    (e1, _), (e2, made) = await one.enqueue_expiry(), await two.enqueue_expiry()
+    assert e1["uniqueKey"] == "approvals.expire:2026-11-23T01" and not made
+    assert (await one.enqueue_cleanup())[0]["uniqueKey"] == "cleanup:2026-11-22"
+    assert {j["status"] for j in await runtime.store.jobs.list()} == {"queued"}  # nothing ran
+    assert await runtime.store.checkin_runs.recent() == []
+    one.start()
+    try:
+        nxt = one.next_runs()
+        local = nxt["checkin"].astimezone(ZoneInfo("America/New_York"))
+        assert (local.hour, local.minute) == (2, 0) and set(nxt) == {"checkin", "approvals.expire", "cleanup"}
+    finally:
+        one.shutdown()
+
+
+async def test_jobs_list_shows_jobs_and_totals(runtime):
+    job = await enqueue(runtime, kind="checkin", unique_key="checkin:2026-11-23")
+    out = io.StringIO()
+    assert await cli.jobs_list(runtime, None, None, 10, out) == 0
+    text = out.getvalue()
+    assert job["_id"] in text and "checkin:2026-11-23" in text and "queued 1" in text
+
+
+@pytest.mark.parametrize("argv", [["worker"], ["jobs", "list"], ["jobs", "retry", "job_x"], ["checkin", "--now"]])
+def test_worker_commands_refuse_the_embedded_store_clearly(argv):
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    env.update(AUTH_MODE="dev")
+    result = subprocess.run([sys.executable, "-m", "backend.cli", *argv], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "needs MONGODB_URI" in result.stderr and "tandem dev" in result.stderr
