@@ -1,10 +1,14 @@
 """The change-stream reader: one per API process, MongoDB changes in, Tandem events out.
 
 One database-level change stream over collaborations, messages, approvals and
-presence (`$match` on `ns.coll`, `fullDocument: "updateLookup"` for the
-approvals and presence it sends whole). Each change becomes an event
+presence (`$match` on `ns.coll`). Each change becomes an event
 (`backend.realtime.events`) handed to `publish` — the hub's; the reader never
-touches a socket.
+touches a socket. Inserts carry their document; where an update needs the
+whole current document (an approval, the presence list) the reader reads it,
+which is what `fullDocument: "updateLookup"` would do, but only for those: on
+one stream over four collections, updateLookup would also fetch every
+collaboration document (up to megabytes) for every change, and
+collaboration_updated is built from `updateDescription` alone.
 
 It keeps the latest resume token (also the post-batch token of a quiet
 stream), so after a transient error it resumes right after the last change it
@@ -97,7 +101,7 @@ class ChangeReader:
                 delay = min(delay * 2, RETRY_MAX)
 
     async def _read(self) -> None:
-        async with self._db.watch(PIPELINE, full_document="updateLookup", resume_after=self.token,
+        async with self._db.watch(PIPELINE, resume_after=self.token,
                                   max_await_time_ms=self._max_await_ms) as stream:
             self.running = self._opened_now = True
             self._opened.set()
@@ -141,8 +145,9 @@ class ChangeReader:
         if coll == "approvals":
             if op == "insert" and doc:
                 return ev.approval_event(ev.APPROVAL_CREATED, doc)
-            if op in ("update", "replace") and doc:
-                return ev.approval_event(ev.APPROVAL_UPDATED, doc)
+            if op in ("update", "replace"):
+                doc = doc if op == "replace" else await self._store.approvals.get(change["documentKey"]["_id"])
+                return ev.approval_event(ev.APPROVAL_UPDATED, doc) if doc else None
             return None
         if coll == "presence":
             cid = collaboration_of(change["documentKey"]["_id"])
@@ -159,6 +164,8 @@ class ChangeReader:
         if op != "update":  # replace, delete: not expressible as changes
             self._last_actions.pop(cid, None)
             return ev.resync_required(cid, "deleted" if op == "delete" else "replaced")
+        if (change.get("updateDescription") or {}).get("truncatedArrays"):
+            doc = await self._store.collaborations.get(cid)  # the arrays are sent whole, if still at that version
         fields = ev.changed_fields(change, doc)
         if fields is None or not isinstance(fields[0].get("version"), int):
             log.warning("a collaboration change that cannot be sent as changes; subscribers resync",
@@ -166,18 +173,16 @@ class ChangeReader:
             return ev.resync_required(cid, "unexpressible_change")
         updated, removed = fields
         version = updated["version"]
-        last = await self._last_action(cid, version, updated, removed, doc)
+        last = await self._last_action(cid, version, updated, removed)
         return ev.collaboration_updated(cid, updated, removed, last)
 
-    async def _last_action(self, cid: str, version: int, updated: dict[str, Any], removed: list[str],
-                           doc: dict[str, Any] | None) -> dict[str, Any] | None:
-        """lastAction at `version`: from the previous one plus the change, the looked-up document
-        when it is still at that version, or the audit entry of that version."""
+    async def _last_action(self, cid: str, version: int, updated: dict[str, Any],
+                           removed: list[str]) -> dict[str, Any] | None:
+        """lastAction at `version`: the previous one plus the change's `lastAction.*` paths (the
+        reader remembers each collaboration's latest), else the audit entry of that version."""
         cached = self._last_actions.get(cid)
         previous = cached[1] if cached is not None and cached[0] == version - 1 else None
         last = ev.last_action_after(previous, updated, removed)
-        if last is None and doc is not None and doc.get("version") == version:
-            last = doc.get("lastAction")
         if last is None:
             entry = await self._store.audit.for_version(cid, version)
             if entry is not None:
