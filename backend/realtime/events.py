@@ -53,6 +53,12 @@ class Event:
     def size(self) -> int:
         return len(self.frame["text"])
 
+    def seal(self) -> None:
+        """Keep the encoded frame only: held in the hub's history, the body's dicts would only feed the GC."""
+        if self._frame is None:
+            self._frame = encode_frame(self.body)
+        self.body = None  # type: ignore[assignment]
+
     def __repr__(self) -> str:
         return f"Event({self.type}, {self.collaboration_id}, v{self.version})"
 

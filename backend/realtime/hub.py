@@ -105,11 +105,8 @@ class Outbox:
         writer = self._writer
         if writer is None:
             return True
-        try:
-            await asyncio.wait_for(asyncio.shield(writer), timeout)
-        except (asyncio.TimeoutError, Exception):  # noqa: BLE001
-            return False
-        return True
+        done, _ = await asyncio.wait({writer}, timeout=timeout)
+        return bool(done)
 
     def close(self) -> None:
         """Write nothing more: drop what is queued and stop the writer."""
@@ -319,11 +316,13 @@ class Hub:
             self._resync(cid, event)
             return
         if event.version is not None:
+            event.seal()
             self.history.add(event)
         subs = self._topics.get(cid)
         if not subs:
             return
         if event.type == PRESENCE:
+            event.seal()
             self._presence[cid] = event
         count = 0
         for sub in tuple(subs):

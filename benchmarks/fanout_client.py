@@ -1,0 +1,347 @@
+"""The load side of benchmarks/fanout.py: run as its own process (pinned to its own core).
+
+It sets up collaborations over HTTP, opens the subscribers (picows by default,
+or the `websockets` library when permessage-deflate is measured), drives
+actions at a set rate and prints one JSON line of measurements. Everything
+goes to 127.0.0.1 and stops by itself after the given duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from backend.auth.dev import issue_dev_token  # noqa: E402
+from backend.settings import test_settings  # noqa: E402
+
+
+class Event(msgspec.Struct):
+    type: str
+    collaborationId: str | None = None
+    version: int | None = None
+
+
+DECODE = msgspec.json.Decoder(Event).decode
+clock = time.perf_counter
+
+
+# -- a small keep-alive HTTP/1.1 client (httpx would take the client's core for itself) ------------
+
+
+class Http:
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: Any, token: str | None = None) -> tuple[int, Any]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        data = json.dumps(body).encode()
+        head = [f"POST {path} HTTP/1.1", f"host: {self.host}:{self.port}", "content-type: application/json",
+                f"content-length: {len(data)}"]
+        if token:
+            head.append(f"authorization: Bearer {token}")
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+        status_line = await self.reader.readline()
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        payload = await self.reader.readexactly(length)
+        return int(status_line.split()[1]), json.loads(payload) if payload else None
+
+
+# -- subscribers ---------------------------------------------------------------------------------
+
+
+class Stats:
+    def __init__(self, collaborations: int):
+        self.sent_at: dict[tuple[str, int], float] = {}
+        self.early: dict[tuple[str, int], list[float]] = {}  # deliveries that beat the HTTP response
+        self.latencies: list[float] = []
+        self.deliveries = 0
+        self.out_of_order = 0
+        self.first_delivery = 0.0
+        self.last_delivery = 0.0
+
+    def delivered(self, cid: str, version: int, now: float) -> None:
+        self.deliveries += 1
+        if not self.first_delivery:
+            self.first_delivery = now
+        self.last_delivery = now
+        key = (cid, version)
+        sent = self.sent_at.get(key)
+        if sent is None:
+            self.early.setdefault(key, []).append(now)
+        else:
+            self.latencies.append(now - sent)
+
+    def sent(self, cid: str, version: int, at: float) -> None:
+        self.sent_at[(cid, version)] = at
+        for when in self.early.pop((cid, version), ()):
+            self.latencies.append(when - at)
+
+
+class Subscriber:
+    """One connection subscribed to one collaboration; checks versions arrive in order, once each."""
+
+    def __init__(self, cid: str, token: str, stats: Stats):
+        self.cid, self.token, self.stats = cid, token, stats
+        self.version = 0  # the version this subscriber holds
+        self.ready = asyncio.get_running_loop().create_future()
+        self.closed_with: int | None = None
+
+    def on_text(self, data: Any) -> None:
+        event = DECODE(data)
+        kind = event.type
+        if kind == "collaboration_updated":
+            now = clock()
+            if event.version != self.version + 1:
+                self.stats.out_of_order += 1
+            self.version = max(self.version, event.version)
+            self.stats.delivered(self.cid, event.version, now)
+        elif kind == "ready":
+            return
+        elif kind == "subscribed":
+            self.version = event.version
+        elif kind == "presence" and not self.ready.done():
+            self.ready.set_result(True)  # presence is the last frame of a subscribe
+        elif kind == "error" and not self.ready.done():
+            self.ready.set_exception(RuntimeError(bytes(data).decode()))
+
+    def hello(self) -> list[bytes]:
+        return [json.dumps({"type": "auth", "token": self.token}).encode(),
+                json.dumps({"type": "subscribe", "collaborationId": self.cid}).encode()]
+
+
+async def open_picows(url: str, sub: Subscriber) -> Any:
+    from picows import WSListener, WSMsgType, ws_connect
+
+    class Listener(WSListener):
+        def on_ws_connected(self, transport: Any) -> None:
+            for data in sub.hello():
+                transport.send(WSMsgType.TEXT, data)
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if frame.msg_type == WSMsgType.TEXT:
+                sub.on_text(frame.get_payload_as_memoryview())
+            elif frame.msg_type == WSMsgType.CLOSE:
+                sub.closed_with = frame.get_close_code()
+                transport.disconnect()
+
+    transport, _ = await ws_connect(Listener, url, max_frame_size=64 * 1024 * 1024)
+    return transport
+
+
+async def open_websockets(url: str, sub: Subscriber, deflate: bool) -> Any:
+    from websockets.asyncio.client import connect
+
+    ws = await connect(url, compression="deflate" if deflate else None, max_size=None, ping_interval=None)
+    for data in sub.hello():
+        await ws.send(data.decode())
+
+    async def pump() -> None:
+        try:
+            async for message in ws:
+                sub.on_text(message)
+        except Exception:  # noqa: BLE001 - the run's end
+            pass
+
+    ws.pump = asyncio.get_running_loop().create_task(pump())  # type: ignore[attr-defined]
+    return ws
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    settings = test_settings(supabase_jwt_secret=args.secret, dev_token_ttl=3600)
+    tok = lambda email: issue_dev_token(settings, email)["access_token"]  # noqa: E731
+    groups = max(1, args.subscribers // args.group)
+    setup = [Http(args.host, args.port) for _ in range(16)]
+
+    async def make_group(g: int) -> tuple[str, str, list[str]]:
+        http = setup[g % len(setup)]
+        owner = f"owner{g}@bench.example"
+        status, body = await http.post("/api/collaborations", {"title": f"bench {g}"}, tok(owner))
+        assert status == 201, body
+        cid, members = body["id"], [owner]
+        for i in range(min(args.members, args.group) - 1):
+            email = f"m{g}-{i}@bench.example"
+            status, body = await http.post("/api/actions/addMember", {"collaborationId": cid, "payload": {
+                "email": email, "role": "editor"}}, tok(owner))
+            assert status == 200, body
+            members.append(email)
+        # S subscribers: one per member, or several connections per member (tabs) when members < S
+        return cid, tok(owner), [members[i % len(members)] for i in range(args.group)]
+
+    started = clock()
+    made: list[tuple[str, str, list[str]]] = []
+    for first in range(0, groups, 16):
+        made += await asyncio.gather(*(make_group(g) for g in range(first, min(groups, first + 16))))
+    for http in setup:
+        if http.writer:
+            http.writer.close()
+    setup_s = clock() - started
+
+    stats = Stats(groups)
+    await asyncio.sleep(1.0)
+    rss_before = rss_kb(args.server_pid)
+    subs = [Subscriber(cid, tok(email), stats) for cid, _, emails in made for email in emails]
+    url = f"ws://{args.host}:{args.port}/ws"
+    sockets: list[Any] = []
+    limit = asyncio.Semaphore(200)
+
+    async def connect_one(sub: Subscriber) -> None:
+        async with limit:
+            if args.client == "picows":
+                sockets.append(await open_picows(url, sub))
+            else:
+                sockets.append(await open_websockets(url, sub, args.deflate))
+            await asyncio.wait_for(sub.ready, 30)
+
+    started = clock()
+    await asyncio.gather(*(connect_one(s) for s in subs))
+    connect_s = clock() - started
+    await asyncio.sleep(2.0)
+    rss_after = rss_kb(args.server_pid)
+
+    # drive actions at the set rate, round robin over the collaborations
+    drivers = [Http(args.host, args.port) for _ in range(args.http_connections)]
+    idle: asyncio.Queue[Http] = asyncio.Queue()
+    for d in drivers:
+        idle.put_nowait(d)
+    final: dict[str, int] = {}
+    actions = {"done": 0, "failed": 0, "late": 0}
+    inflight: set[asyncio.Task[None]] = set()
+
+    async def act(seq: int) -> None:
+        cid, owner_token, _ = made[seq % len(made)]
+        http = await idle.get()
+        sent = clock()
+        try:
+            status, body = await http.post("/api/actions/updateDetails", {
+                "collaborationId": cid, "payload": {"description": f"step {seq}"}}, owner_token)
+        finally:
+            idle.put_nowait(http)
+        if status != 200:
+            actions["failed"] += 1
+            return
+        actions["done"] += 1
+        stats.sent(cid, body["version"], sent)
+        final[cid] = max(final.get(cid, 0), body["version"])
+
+    gc.collect()
+    gc.freeze()  # the load generator's own GC pauses would show up as server latency
+    gc.disable()
+    print("DRIVE", flush=True)  # the orchestrator may start a profiler now
+    cpu_start, drive_start, own_cpu = cpu_seconds(args.server_pid), clock(), time.process_time()
+    total = int(args.rate * args.duration)
+    for seq in range(total):
+        due = drive_start + seq / args.rate
+        delay = due - clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -0.05:
+            actions["late"] += 1
+        task = asyncio.get_running_loop().create_task(act(seq))
+        inflight.add(task)
+        task.add_done_callback(inflight.discard)
+    await asyncio.gather(*inflight)
+    drive_s = clock() - drive_start
+    deadline = clock() + 15
+    while clock() < deadline and any(s.version < final.get(s.cid, 0) for s in subs):
+        await asyncio.sleep(0.05)
+    cpu_used = cpu_seconds(args.server_pid) - cpu_start
+    own_cpu = time.process_time() - own_cpu
+    wall = max(stats.last_delivery, drive_start + drive_s) - drive_start
+
+    behind = sum(max(0, final.get(s.cid, 0) - s.version) for s in subs)
+    closed = sum(1 for s in subs if s.closed_with is not None)
+    for sock in sockets:
+        try:
+            sock.disconnect() if args.client == "picows" else await sock.close()
+        except Exception:  # noqa: BLE001
+            pass
+    ms = [v * 1000 for v in stats.latencies]
+    return {
+        "subscribers": len(subs), "group": args.group, "members": min(args.members, args.group),
+        "collaborations": len(made), "client": args.client,
+        "deflate": args.deflate, "rate_target": args.rate, "duration_s": args.duration,
+        "actions_ok": actions["done"], "actions_failed": actions["failed"], "actions_late": actions["late"],
+        "action_rate": round(actions["done"] / drive_s, 1),
+        "deliveries": stats.deliveries, "deliveries_per_s": round(stats.deliveries / wall, 1),
+        "latency_ms": {"p50": round(percentile(ms, 0.50), 2), "p90": round(percentile(ms, 0.90), 2),
+                       "p99": round(percentile(ms, 0.99), 2), "max": round(max(ms, default=float("nan")), 2)},
+        "lost": behind, "out_of_order": stats.out_of_order, "closed_by_server": closed,
+        "server_cpu_percent": round(100 * cpu_used / wall, 1),
+        "client_cpu_percent": round(100 * own_cpu / wall, 1),
+        "server_rss_mb": {"before_connections": round(rss_before / 1024, 1),
+                          "after_connections": round(rss_after / 1024, 1)},
+        "server_kb_per_connection": round((rss_after - rss_before) / len(subs), 1),
+        "setup_s": round(setup_s, 1), "connect_s": round(connect_s, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--group", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--http-connections", type=int, default=16)
+    parser.add_argument("--client", choices=["picows", "websockets"], default="picows")
+    parser.add_argument("--deflate", action="store_true")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        result = uvloop.run(run(args))
+    except ImportError:  # pragma: no cover - the bench extra brings it
+        result = asyncio.run(run(args))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
