@@ -335,3 +335,21 @@ async def test_ready_reports_the_change_stream(live):
     await live.realtime.reader.stop()
     r = await live.http.get("/api/ready")
     assert r.status_code == 503 and r.json()["checks"]["changeStream"] is False
+
+
+async def test_a_database_error_during_subscribe_is_an_error_frame_only(live, monkeypatch):
+    from pymongo.errors import AutoReconnect
+
+    cid = await team(live)
+
+    async def down(collaboration_id):
+        raise AutoReconnect("no primary")
+
+    monkeypatch.setattr(live.runtime.store.collaborations, "get", down)
+    client = await live.client(EDITOR)
+    await client.send(type="subscribe", collaborationId=cid)
+    error = await client.expect("error")
+    assert error["code"] == "unavailable" and error["collaborationId"] == cid
+    assert live.realtime.hub.subscribers(cid) == 0
+    monkeypatch.undo()
+    assert (await client.subscribe(cid))["version"] == 3

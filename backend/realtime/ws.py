@@ -19,11 +19,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from pymongo.errors import PyMongoError
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from backend.clock import utcnow
-from backend.errors import InvalidRequest, NotFound, PayloadTooLarge, TandemError, Unauthenticated
+from backend.errors import (
+    InvalidRequest, NotFound, PayloadTooLarge, ServiceUnavailable, TandemError, Unauthenticated,
+)
 from backend.ids import new_id
 from backend.realtime import events as ev
 from backend.realtime import protocol as p
@@ -194,6 +197,9 @@ class Connection:
             await self._dispatch(parsed)
         except TandemError as exc:
             self._error(exc, context)
+        except PyMongoError as exc:  # the database is unreachable for now: say so, keep the connection
+            log.warning("websocket frame failed on the database: %r", exc, extra={"connectionId": self.id})
+            self._error(ServiceUnavailable("The database did not answer; try again."), context)
 
     async def _dispatch(self, frame_: p.Frame) -> None:
         if isinstance(frame_, p.Ping):
