@@ -353,3 +353,29 @@ async def test_a_database_error_during_subscribe_is_an_error_frame_only(live, mo
     assert live.realtime.hub.subscribers(cid) == 0
     monkeypatch.undo()
     assert (await client.subscribe(cid))["version"] == 3
+
+
+async def test_a_dead_peer_is_dropped_by_protocol_pings():
+    async with live_server(ws_ping_interval=0.3) as live:
+        cid = await team(live)
+        client = await live.client(EDITOR)
+        await client.subscribe(cid)
+        await client.until("presence")
+        assert live.realtime.hub.subscribers(cid) == 1
+        client.ws.transport.pause_reading()  # it never sees a ping again, so it never answers one
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while (live.realtime.connections or live.realtime.hub.subscribers(cid)) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        assert not live.realtime.connections and live.realtime.hub.subscribers(cid) == 0
+
+
+async def test_stopping_the_server_closes_sockets_and_stops_cleanly():
+    async with live_server() as live:
+        cid = await team(live)
+        client = await live.client(EDITOR)
+        await client.subscribe(cid)
+        server = live.server
+    # uvicorn closes its WebSocket connections itself (1012) before the app's stop hook (1001) runs
+    assert await client.wait_closed() in (1001, 1012)
+    assert server._task.done() and server._task.exception() is None
