@@ -50,7 +50,10 @@ class Realtime:
         for connection in closing:
             connection.close_soon(code, reason)
         if closing:
-            await asyncio.wait([asyncio.ensure_future(c.done.wait()) for c in closing], timeout=SHUTDOWN_TIMEOUT)
+            waiters = [asyncio.ensure_future(c.done.wait()) for c in closing]
+            _, late = await asyncio.wait(waiters, timeout=SHUTDOWN_TIMEOUT)
+            for waiter in late:
+                waiter.cancel()
 
 
 async def start(runtime: Any, app: Any) -> None:

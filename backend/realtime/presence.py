@@ -26,6 +26,7 @@ class PresenceKeeper:
         self.ttl = ttl
         self.process_id = uuid.uuid4().hex
         self._task: asyncio.Task[None] | None = None
+        self._chores: set[asyncio.Task[None]] = set()
 
     @property
     def interval(self) -> float:
@@ -35,6 +36,8 @@ class PresenceKeeper:
         self._task = asyncio.get_running_loop().create_task(self._beat(), name="tandem-presence-heartbeat")
 
     async def stop(self) -> None:
+        if self._chores:
+            await asyncio.gather(*self._chores, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             try:
@@ -52,6 +55,12 @@ class PresenceKeeper:
 
     async def leave_all(self, connection_id: str) -> None:
         await self._quietly(self._presence.remove_connection(connection_id))
+
+    def leave_soon(self, connection_id: str) -> None:
+        """leave_all in the background (for a connection whose task was cancelled)."""
+        task = asyncio.get_running_loop().create_task(self.leave_all(connection_id))
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     async def _beat(self) -> None:
         while True:

@@ -98,6 +98,9 @@ class Connection:
             code, reason = await self._closing
             await self._finish(code, reason)
         finally:
+            self._release()  # also when this task is cancelled half way
+            if self.present:  # not left yet: leave in the background
+                self.realtime.presence.leave_soon(self.id)
             self.realtime.connections.discard(self)
             self.realtime.metrics.ws_connections.dec()
             self.done.set()
@@ -108,14 +111,9 @@ class Connection:
             self._closing.set_result((code, reason))
 
     async def _finish(self, code: int | None, reason: str) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-        if self._receiver is not None and self._receiver is not asyncio.current_task():
-            self._receiver.cancel()
+        self._release()
+        if self._receiver is not None:
             await asyncio.gather(self._receiver, return_exceptions=True)
-        for sub in list(self.subs.values()):
-            self.realtime.hub.unregister(sub)
-        self.subs.clear()
         if code is not None and code != TOO_SLOW:
             await self.outbox.flush(FLUSH_TIMEOUT)
         self.outbox.close()
@@ -126,6 +124,16 @@ class Connection:
         if self.present:
             self.present.clear()
             await self.realtime.presence.leave_all(self.id)
+
+    def _release(self) -> None:
+        """Stop the timer and the receive task, end every subscription (synchronous, idempotent)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self._receiver is not None and not self._receiver.done():
+            self._receiver.cancel()
+        for sub in list(self.subs.values()):
+            self.realtime.hub.unregister(sub)
+        self.subs.clear()
 
     async def _close_frame(self, code: int, reason: str) -> None:
         message = {"type": "websocket.close", "code": code, "reason": reason[:120]}
