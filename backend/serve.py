@@ -10,10 +10,19 @@ import uvicorn
 from backend.settings import Settings
 
 
+PROTOCOL_CAP_FACTOR = 4
+
+
+def ws_protocol_cap(settings: Settings) -> int:
+    """uvicorn's own frame cap (closes with 1009), above the app's WS_MAX_FRAME_BYTES so that a
+    frame between the two gets the app's `payload_too_large` error and the connection stays."""
+    return PROTOCOL_CAP_FACTOR * settings.ws_max_frame_bytes
+
+
 def uvicorn_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
-        ws="websockets-sansio", ws_max_size=settings.ws_max_frame_bytes,
+        ws="websockets-sansio", ws_max_size=ws_protocol_cap(settings),
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=settings.ws_ping_interval, ws_ping_timeout=settings.ws_ping_interval,
         timeout_graceful_shutdown=5, server_header=False,

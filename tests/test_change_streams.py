@@ -387,6 +387,21 @@ async def test_injected_error_wakes_a_waiting_stream(store_handle):  # embedded 
             await asyncio.wait_for(waiting, 1)
 
 
+async def test_a_cancel_that_arrives_with_a_wakeup_is_not_lost(store_handle):  # embedded only
+    """A waiting stream cancelled in the same tick as an unrelated write still stops.
+
+    With asyncio.wait_for (Python 3.11) the cancel was swallowed when the wakeup
+    fired first, the stream went back to waiting, and a shutdown hung."""
+    async with store_handle.db.things.watch(max_await_time_ms=5000) as stream:
+        for _ in range(20):
+            waiting = asyncio.create_task(stream.try_next())
+            await asyncio.sleep(0.01)
+            await store_handle.db.others.insert_one({})  # wakes the stream; nothing for it
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(waiting, 1)
+
+
 async def test_closing_a_stream_ends_async_for(store_handle):  # embedded only
     stream = store_handle.db.things.watch()
     seen: list[dict] = []

@@ -16,7 +16,6 @@ import secrets
 from typing import Any, AsyncIterator, Callable
 
 import httpx
-import msgspec
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -103,17 +102,13 @@ class Live:
 
 
 @contextlib.asynccontextmanager
-async def live_server(runtime: Runtime | None = None, *, store: str = "embedded", protocol_cap: int | None = None,
+async def live_server(runtime: Runtime | None = None, *, store: str = "embedded",
                       **overrides: Any) -> AsyncIterator[Live]:
-    """The real app on a real uvicorn. `protocol_cap`: uvicorn's ws_max_size, when it should differ
-    from WS_MAX_FRAME_BYTES (the app's own limit)."""
+    """The real app on a real uvicorn, configured as `tandem api` configures it."""
     own = runtime is None
     runtime = runtime or await open_runtime(store, **overrides)
-    server_settings = runtime.settings
-    if protocol_cap is not None:
-        server_settings = msgspec.structs.replace(server_settings, ws_max_frame_bytes=protocol_cap)
     try:
-        async with LiveServer(build_api(runtime.settings, runtime=runtime), server_settings) as server:
+        async with LiveServer(build_api(runtime.settings, runtime=runtime), runtime.settings) as server:
             async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
                 yield Live(server, runtime, http)
     finally:

@@ -18,7 +18,7 @@ LIMIT = 4096  # WS_MAX_FRAME_BYTES in these tests; uvicorn's own cap is 4x that
 
 @pytest.fixture
 async def live():
-    async with live_server(ws_max_frame_bytes=LIMIT, protocol_cap=4 * LIMIT, ws_rate_limit=200) as server:
+    async with live_server(ws_max_frame_bytes=LIMIT, ws_rate_limit=200) as server:
         yield server
 
 

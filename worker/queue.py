@@ -85,8 +85,9 @@ class Runner:
                 worked = False
             if not worked:
                 try:
-                    await asyncio.wait_for(stop.wait(), self.poll)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(self.poll):  # not wait_for: it can swallow a cancel
+                        await stop.wait()
+                except TimeoutError:
                     pass
 
     async def run_once(self) -> bool:

@@ -138,8 +138,9 @@ class Connection:
     async def _close_frame(self, code: int, reason: str) -> None:
         message = {"type": "websocket.close", "code": code, "reason": reason[:120]}
         try:
-            await asyncio.wait_for(self._raw_send(message), CLOSE_TIMEOUT)
-        except (asyncio.TimeoutError, OSError, RuntimeError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._raw_send(message)
+        except (TimeoutError, OSError, RuntimeError):
             pass  # the peer is gone or not reading; the server drops the transport when we return
 
     def _too_slow(self) -> None:
@@ -157,8 +158,9 @@ class Connection:
 
     async def _authenticate(self) -> Any:
         try:
-            message = await asyncio.wait_for(self.ws.receive(), self.settings.ws_auth_timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self.settings.ws_auth_timeout):  # not wait_for: see changestream
+                message = await self.ws.receive()
+        except TimeoutError:
             raise _Close(AUTH_TIMEOUT, "authenticate first") from None
         if message["type"] == "websocket.disconnect":
             return None

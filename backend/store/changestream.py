@@ -289,9 +289,13 @@ class ChangeStream:
             remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
             if remaining is not None and remaining <= 0:
                 return None
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that arrives as the wakeup fires, and the reader's task then
+            # never stops (a shutdown that hangs).
             try:
-                await asyncio.wait_for(wakeup.wait(), remaining)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(remaining):
+                    await wakeup.wait()
+            except TimeoutError:
                 return None
         return None
 
