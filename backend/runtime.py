@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from backend.api.metrics import Metrics
+from backend.metrics import Metrics
 from backend.auth.directory import MemberDirectory
 from backend.auth.tokens import TokenVerifier
 from backend.engine import ActionEngine

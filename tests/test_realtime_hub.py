@@ -278,7 +278,7 @@ async def runtime():
 
 
 async def read_into(runtime, events):
-    reader = ChangeReader(runtime.handle.db, runtime.store, events.append, lambda reason: events.append(reason),
+    reader = ChangeReader(runtime.store, events.append, lambda reason: events.append(reason),
                           max_await_ms=50)
     await reader.start()
     return reader

@@ -31,7 +31,7 @@ class Realtime:
         self.metrics = runtime.metrics
         self.hub = Hub(history=self.settings.hub_history, metrics=runtime.metrics)
         self.presence = PresenceKeeper(runtime.store, self.settings.presence_ttl)
-        self.reader = ChangeReader(runtime.handle.db, runtime.store, self.hub.publish, self.hub.resync_all,
+        self.reader = ChangeReader(runtime.store, self.hub.publish, self.hub.resync_all,
                                    runtime.metrics)
         self.connections: set[Connection] = set()
 

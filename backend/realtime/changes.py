@@ -25,25 +25,20 @@ import logging
 from collections import OrderedDict
 from typing import Any, Callable
 
-from pymongo.errors import OperationFailure, PyMongoError
-
 from backend.realtime import events as ev
+from backend.store.errors import StoreError, StreamClosed, history_lost
 from backend.store.presence import collaboration_of
 
 log = logging.getLogger("tandem.realtime")
 
-WATCHED = ("collaborations", "messages", "approvals", "presence")
-PIPELINE = [{"$match": {"ns.coll": {"$in": list(WATCHED)}}}]
-HISTORY_LOST = {286, 280, 260}  # ChangeStreamHistoryLost, ChangeStreamFatalError, InvalidResumeToken
 MAX_AWAIT_MS = 500
 RETRY_FIRST, RETRY_MAX = 0.05, 5.0
 LAST_ACTIONS = 50_000  # collaborations whose latest lastAction is remembered
 
 
 class ChangeReader:
-    def __init__(self, db: Any, store: Any, publish: Callable[[ev.Event], None], lost: Callable[[str], Any],
+    def __init__(self, store: Any, publish: Callable[[ev.Event], None], lost: Callable[[str], Any],
                  metrics: Any = None, *, max_await_ms: int = MAX_AWAIT_MS):
-        self._db = db
         self._store = store
         self._publish = publish
         self._lost = lost
@@ -85,9 +80,9 @@ class ChangeReader:
             except asyncio.CancelledError:
                 self.running = False
                 raise
-            except PyMongoError as exc:
+            except StoreError as exc:
                 self.running = False
-                if isinstance(exc, OperationFailure) and exc.code in HISTORY_LOST:
+                if history_lost(exc):
                     log.warning("change stream history lost (code %s): starting afresh, subscribers resync", exc.code)
                     self._restarted("history_lost")
                     self.token, self._fresh_start = None, True
@@ -101,8 +96,7 @@ class ChangeReader:
                 delay = min(delay * 2, RETRY_MAX)
 
     async def _read(self) -> None:
-        async with self._db.watch(PIPELINE, resume_after=self.token,
-                                  max_await_time_ms=self._max_await_ms) as stream:
+        async with self._store.watch_changes(self.token, self._max_await_ms) as stream:
             self.running = self._opened_now = True
             self._opened.set()
             if self._fresh_start:
@@ -114,7 +108,7 @@ class ChangeReader:
                     await self._handle(change)
                 self.token = stream.resume_token or self.token
         self.running = False
-        raise _Closed("the change stream was closed")
+        raise StreamClosed("the change stream was closed")
 
     def _restarted(self, reason: str) -> None:
         if self._metrics is not None:
@@ -198,10 +192,6 @@ class ChangeReader:
         self._last_actions.move_to_end(cid)
         if len(self._last_actions) > LAST_ACTIONS:
             self._last_actions.popitem(last=False)
-
-
-class _Closed(PyMongoError):
-    """The stream ended without an error (its client closed): open it again after the last token."""
 
 
 def _collaboration_of(change: dict[str, Any]) -> str | None:

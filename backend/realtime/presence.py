@@ -15,7 +15,7 @@ import logging
 import uuid
 from typing import Any
 
-from pymongo.errors import PyMongoError
+from backend.store.errors import StoreError
 
 log = logging.getLogger("tandem.realtime")
 
@@ -71,5 +71,5 @@ class PresenceKeeper:
     async def _quietly(work: Any) -> None:
         try:
             await work
-        except PyMongoError as exc:  # presence is best effort; its TTL cleans up after us
+        except StoreError as exc:  # presence is best effort; its TTL cleans up after us
             log.warning("presence write failed: %r", exc)

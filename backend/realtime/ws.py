@@ -19,7 +19,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import PyMongoError
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -31,6 +30,7 @@ from backend.ids import new_id
 from backend.realtime import events as ev
 from backend.realtime import protocol as p
 from backend.realtime.hub import Outbox, Subscription
+from backend.store.errors import StoreError
 from backend.wire import encode, public
 
 log = logging.getLogger("tandem.realtime")
@@ -207,7 +207,7 @@ class Connection:
             await self._dispatch(parsed)
         except TandemError as exc:
             self._error(exc, context)
-        except PyMongoError as exc:  # the database is unreachable for now: say so, keep the connection
+        except StoreError as exc:  # the database is unreachable for now: say so, keep the connection
             log.warning("websocket frame failed on the database: %r", exc, extra={"connectionId": self.id})
             self._error(ServiceUnavailable("The database did not answer; try again."), context)
 

@@ -16,6 +16,10 @@ from backend.store.workers import Workers
 from backend.store.writes import Writer
 
 
+# The collections whose changes become realtime events (backend/realtime/changes.py).
+WATCHED = ("collaborations", "messages", "approvals", "presence")
+
+
 class Store:
     def __init__(self, handle: Any, settings: Settings):
         self.handle = handle
@@ -30,3 +34,12 @@ class Store:
         self.jobs = Jobs(self.db)
         self.checkin_runs = CheckinRuns(self.db)
         self.workers = Workers(self.db)
+
+    def watch_changes(self, resume_after: dict[str, Any] | None, max_await_ms: int) -> Any:
+        """One database-level change stream over WATCHED, resuming after `resume_after` (None: from now).
+
+        An async context manager with `alive`, `try_next()` and `resume_token`, on real MongoDB
+        and on the embedded store alike. No `fullDocument: updateLookup`: on one stream over
+        four collections it would fetch every collaboration document for every change."""
+        pipeline = [{"$match": {"ns.coll": {"$in": list(WATCHED)}}}]
+        return self.db.watch(pipeline, resume_after=resume_after, max_await_time_ms=max_await_ms)

@@ -1,0 +1,24 @@
+"""The database's failures, as the code above the store sees them.
+
+Callers catch `StoreError` (any MongoDB failure, real or embedded: the
+database is unreachable, a stream broke) and ask `history_lost(exc)` whether a
+change stream can no longer resume; they never import pymongo themselves.
+"""
+
+from __future__ import annotations
+
+from pymongo.errors import OperationFailure, PyMongoError
+
+StoreError = PyMongoError
+
+# ChangeStreamHistoryLost, ChangeStreamFatalError, InvalidResumeToken
+HISTORY_LOST_CODES = frozenset({286, 280, 260})
+
+
+def history_lost(exc: BaseException) -> bool:
+    """True when a change stream cannot resume from its token: open a fresh one and resync."""
+    return isinstance(exc, OperationFailure) and exc.code in HISTORY_LOST_CODES
+
+
+class StreamClosed(PyMongoError):
+    """A change stream ended without an error (its client closed): open it again after the last token."""
