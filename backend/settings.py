@@ -52,6 +52,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     job_lease: int = 60  # seconds
     job_max_attempts: int = 5
     job_retention: int = 7 * 86400  # seconds
+    job_backoff: int = 5  # seconds before the 2nd attempt; doubles with each failure
+    job_backoff_max: int = 3600  # seconds: the longest wait between attempts
+    worker_grace: int = 8  # seconds a running job may finish after SIGTERM (Docker kills at 10)
     # HTTP
     cors_origins: tuple[str, ...] = ()
     log_level: LogLevel = "INFO"
@@ -112,7 +115,8 @@ class SettingsError(Exception):
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_DURATION_FIELDS = {"approval_ttl", "job_lease", "job_retention", "dev_token_ttl", "presence_ttl", "action_rate_window"}
+_DURATION_FIELDS = {"approval_ttl", "job_lease", "job_retention", "dev_token_ttl", "presence_ttl", "action_rate_window",
+                    "job_backoff", "job_backoff_max", "worker_grace"}
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -144,10 +148,15 @@ def _check(s: Settings) -> list[str]:
     problems = []
     positive = ["checkin_batch_size", "approval_ttl", "max_body_bytes", "max_message_chars", "max_document_bytes",
                 "action_rate_limit", "action_rate_window", "ws_max_frame_bytes", "ws_rate_limit", "ws_queue_size",
-                "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl"]
+                "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl",
+                "job_backoff", "job_backoff_max"]
     for name in positive:
         if getattr(s, name) <= 0:
             problems.append(f"{name.upper()} must be greater than 0")
+    if s.worker_grace < 0:
+        problems.append("WORKER_GRACE must be 0 or more")
+    if s.job_backoff_max < s.job_backoff:
+        problems.append("JOB_BACKOFF_MAX must be at least JOB_BACKOFF")
     if s.max_document_bytes > 15 * 1_048_576:
         problems.append("MAX_DOCUMENT_BYTES must stay under MongoDB's 16 MB limit (at most 15728640)")
     if s.mongodb_uri and not s.mongodb_uri.startswith(("mongodb://", "mongodb+srv://")):

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from backend.ai import make_provider
 from backend.clock import utcnow
 from backend.runtime import Runtime
 from backend.settings import test_settings
@@ -302,6 +303,19 @@ async def test_a_worker_stopping_releases_its_unfinished_job_and_finishes_a_quic
     await until(expired_done)
     await quick.stop(grace=1)
     assert (await runtime.store.jobs.get(expire["_id"]))["result"] == {"expired": 0}
+
+
+async def test_the_worker_takes_its_backoff_and_grace_from_the_settings():
+    rt = await Runtime.open(test_settings(job_backoff=30, job_backoff_max=600, worker_grace=0))
+    try:
+        worker = Worker(rt, make_provider(rt.settings), worker_id="w-settings", poll=0.01, schedule=False)
+        assert (worker.runner.backoff.base, worker.runner.backoff.cap) == (30, 600)
+        assert 30 <= worker.runner.backoff.delay(1) < 45 and worker.runner.backoff.delay(12) < 900
+        await worker.start()
+        await worker.stop()  # WORKER_GRACE=0: returns at once with nothing running
+        assert (await rt.store.workers.list())[0]["status"] == "stopped"
+    finally:
+        await rt.close()
 
 
 async def test_the_scheduler_only_enqueues_with_one_key_per_period(runtime):

@@ -69,3 +69,12 @@ def test_bad_values(env, fragment):
 def test_the_environment_wins_over_command_defaults():
     s = load_settings({"AUTH_MODE": "supabase", "SUPABASE_JWT_SECRET": SECRET, "JWT_ISSUER": "i"}, auth_mode="dev")
     assert s.auth_mode == "supabase"
+
+
+def test_worker_timings_are_durations_and_checked():
+    s = load_settings({"AUTH_MODE": "dev", "JOB_BACKOFF": "30s", "JOB_BACKOFF_MAX": "2h", "WORKER_GRACE": "25"})
+    assert (s.job_backoff, s.job_backoff_max, s.worker_grace) == (30, 7200, 25)
+    with pytest.raises(SettingsError) as info:
+        load_settings({"AUTH_MODE": "dev", "JOB_BACKOFF": "10m", "JOB_BACKOFF_MAX": "1m", "WORKER_GRACE": "soon"})
+    text = str(info.value)
+    assert "JOB_BACKOFF_MAX must be at least JOB_BACKOFF" in text and "WORKER_GRACE" in text

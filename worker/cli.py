@@ -21,7 +21,8 @@ EXIT_EMBEDDED = 2
 
 def add_commands(sub: Any) -> None:
     w = sub.add_parser("worker", help="run the worker: job queue, scheduler, nightly AI check-in")
-    w.add_argument("--grace", type=float, default=8.0, help="seconds a running job may finish after SIGTERM")
+    w.add_argument("--grace", type=float, default=None,
+                   help="seconds a running job may finish after SIGTERM (default: WORKER_GRACE, 8)")
     c = sub.add_parser("checkin", help="enqueue today's AI check-in, or run one at once with --now")
     c.add_argument("--now", action="store_true", help="run a check-in in this process now, printing each batch")
     c.add_argument("--collaboration", action="append", metavar="ID", help="only this collaboration (repeatable)")

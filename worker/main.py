@@ -29,7 +29,6 @@ from worker.scheduler import Scheduler
 
 log = logging.getLogger("tandem.worker")
 
-DEFAULT_GRACE = 8.0  # under Docker's default 10 s between SIGTERM and SIGKILL
 EMBEDDED_REFUSAL = (
     "tandem {command} needs MONGODB_URI. The embedded store lives inside one process, so a separate "
     "worker (or jobs command) would see an empty store of its own. `tandem dev` runs the worker inside "
@@ -50,7 +49,8 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.clock = clock
         self.runner = Runner(runtime.store.jobs, handlers.build(runtime, provider, clock), worker_id=self.worker_id,
-                             lease=lease or settings.job_lease, backoff=backoff, poll=poll, clock=clock)
+                             lease=lease or settings.job_lease, poll=poll, clock=clock,
+                             backoff=backoff or Backoff(base=settings.job_backoff, cap=settings.job_backoff_max))
         self.scheduler = Scheduler(runtime.store, settings, clock) if schedule else None
         self.heartbeat = heartbeat or max(1.0, min(10.0, self.runner.lease / 2))
         self._stop = asyncio.Event()
@@ -63,8 +63,10 @@ class Worker:
         log.info("worker started", extra={"workerId": self.worker_id, "kinds": sorted(self.runner.handlers),
                                           "lease": self.runner.lease})
 
-    async def stop(self, grace: float = DEFAULT_GRACE) -> None:
-        """Stop claiming; give the running job `grace` seconds, then release it unfinished."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming; give the running job `grace` seconds (WORKER_GRACE), then release it unfinished."""
+        if grace is None:
+            grace = self.runtime.settings.worker_grace
         if self.scheduler is not None:
             self.scheduler.shutdown()
         self._stop.set()
@@ -96,7 +98,7 @@ class Worker:
             "processed": self.runner.processed, "failed": self.runner.failed})
 
 
-async def run_worker(settings: Settings, grace: float = DEFAULT_GRACE) -> int:
+async def run_worker(settings: Settings, grace: float | None = None) -> int:
     """`tandem worker`: run until SIGTERM or SIGINT."""
     runtime = await Runtime.open(settings)
     provider = make_provider(settings)
@@ -108,6 +110,8 @@ async def run_worker(settings: Settings, grace: float = DEFAULT_GRACE) -> int:
     try:
         await worker.start()
         await stop.wait()
+        if grace is None:
+            grace = settings.worker_grace
         log.info("worker: signal received, stopping", extra={"workerId": worker.worker_id, "grace": grace})
         await worker.stop(grace)
     finally:
