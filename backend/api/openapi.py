@@ -18,7 +18,7 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 _SECURED = [{"bearer": []}]
 
 
-def _op(summary: str, ok: str = "200", body: dict[str, Any] | None = None, params: list[str] = (),
+def operation(summary: str, ok: str = "200", body: dict[str, Any] | None = None, params: list[str] = (),
         query: list[tuple[str, str]] = (), secured: bool = True, tag: str = "collaborations") -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "tags": [tag],
                           "responses": {ok: {"description": "OK", "content": {"application/json": {}}},
@@ -43,22 +43,22 @@ def build(dev: bool) -> dict[str, Any]:
             "code": {"type": "string", "enum": sorted({e.code for e in ALL_ERRORS})},
             "message": {"type": "string"}, "details": {"type": "object"}}}}}
     paths: dict[str, Any] = {
-        "/api/health": {"get": _op("Liveness", secured=False, tag="system")},
-        "/api/ready": {"get": _op("Readiness: MongoDB answers and the change-stream reader runs", secured=False,
+        "/api/health": {"get": operation("Liveness", secured=False, tag="system")},
+        "/api/ready": {"get": operation("Readiness: MongoDB answers and the change-stream reader runs", secured=False,
                                   tag="system")},
-        "/api/config": {"get": _op("What the SPA needs before sign-in (auth mode)", secured=False, tag="system")},
-        "/api/me": {"get": _op("The signed-in user", tag="auth")},
+        "/api/config": {"get": operation("What the SPA needs before sign-in (auth mode)", secured=False, tag="system")},
+        "/api/me": {"get": operation("The signed-in user", tag="auth")},
         "/api/collaborations": {
-            "get": _op("My collaborations, newest activity first"),
-            "post": _op("Create a collaboration", "201", {"$ref": "#/components/schemas/CreateCollaboration"}),
+            "get": operation("My collaborations, newest activity first"),
+            "post": operation("Create a collaboration", "201", {"$ref": "#/components/schemas/CreateCollaboration"}),
         },
-        "/api/collaborations/{id}": {"get": _op("A collaboration's snapshot (members only)", params=["id"])},
-        "/api/collaborations/{id}/messages": {"get": _op(
+        "/api/collaborations/{id}": {"get": operation("A collaboration's snapshot (members only)", params=["id"])},
+        "/api/collaborations/{id}/messages": {"get": operation(
             "A page of messages in id order", params=["id"],
             query=[("after", "string"), ("before", "string"), ("limit", "integer")])},
-        "/api/collaborations/{id}/audit": {"get": _op(
+        "/api/collaborations/{id}/audit": {"get": operation(
             "Audit entries, newest first", params=["id"], query=[("before", "string"), ("limit", "integer")])},
-        "/metrics": {"get": _op("Prometheus metrics", secured=False, tag="system")},
+        "/metrics": {"get": operation("Prometheus metrics", secured=False, tag="system")},
     }
     for name, spec in CATALOGUE.items():
         ref = {"$ref": f"#/components/schemas/{spec.payload.__name__}"}
@@ -68,10 +68,10 @@ def build(dev: bool) -> dict[str, Any]:
         if spec.kind != "create":
             body["required"] = ["collaborationId"]
         role = spec.role or "any signed-in user"
-        paths[f"/api/actions/{name}"] = {"post": _op(
+        paths[f"/api/actions/{name}"] = {"post": operation(
             f"{name} (least role: {role}; AI: {spec.ai})", body=body, tag="actions")}
     if dev:
-        paths["/api/auth/dev-login"] = {"post": _op(
+        paths["/api/auth/dev-login"] = {"post": operation(
             "Dev mode only: a token for an email", body={"type": "object", "required": ["email"],
                                                           "properties": {"email": {"type": "string"}}},
             secured=False, tag="auth")}

@@ -20,6 +20,10 @@ class Messages:
 
         await self._writer.atomically(write)
 
+    async def get(self, collaboration_id: str, message_id: str) -> dict[str, Any] | None:
+        """One message of one collaboration (None if it is not there, or belongs to another)."""
+        return await self._coll.find_one({"_id": message_id, "collaborationId": collaboration_id})
+
     async def page(self, collaboration_id: str, *, after: str | None = None, before: str | None = None,
                    limit: int = 50) -> list[dict[str, Any]]:
         """Messages in `_id` order: after `after`, or the latest before `before` (or the latest)."""

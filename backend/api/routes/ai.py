@@ -54,20 +54,14 @@ async def chat(request: Request) -> Response:
     if answer.reply is None:
         raise AIUnavailable("The AI's answer could not be read; try again.", {"invalid": answer.invalid})
     posted = await runtime.engine.run("sendMessage", Actor.ai(), doc["_id"], {"text": answer.reply})
-    return JSON({"reply": public(await _message(runtime, doc["_id"], posted.result["messageId"])),
-                 "suggestions": answer.suggestions})
-
-
-async def _message(runtime: Any, collaboration_id: str, message_id: str) -> dict[str, Any] | None:
-    # Ids have a fixed length, so nothing sorts between an id and the id + "0": this reads exactly that message.
-    page = await runtime.store.messages.page(collaboration_id, before=message_id + "0", limit=1)
-    return page[0] if page and page[0]["_id"] == message_id else None
+    reply = await runtime.store.messages.get(doc["_id"], posted.result["messageId"])
+    return JSON({"reply": public(reply), "suggestions": answer.suggestions})
 
 
 routes = [Route("/api/collaborations/{collaboration_id}/ai/chat", chat, methods=["POST"])]
 
 PATHS: dict[str, Any] = {
-    "/api/collaborations/{id}/ai/chat": {"post": openapi._op(
+    "/api/collaborations/{id}/ai/chat": {"post": openapi.operation(
         "Ask the AI (members): the reply is posted as an AI message; proposed actions come back as "
         "suggestions, not run", params=["id"], tag="ai",
         body={"type": "object", "required": ["message"], "additionalProperties": False,

@@ -53,12 +53,12 @@ routes = [
 ]
 
 PATHS: dict[str, Any] = {
-    "/api/approvals": {"get": openapi._op(
+    "/api/approvals": {"get": openapi.operation(
         "Approvals of the collaborations I own, newest first", query=[("status", "string")], tag="approvals")},
-    "/api/approvals/{id}/approve": {"post": openapi._op(
+    "/api/approvals/{id}/approve": {"post": openapi.operation(
         "Approve (owners): runs the action; the approval ends approved (with result) or failed (with error)",
         params=["id"], tag="approvals")},
-    "/api/approvals/{id}/reject": {"post": openapi._op("Reject (owners)", params=["id"], tag="approvals")},
+    "/api/approvals/{id}/reject": {"post": openapi.operation("Reject (owners)", params=["id"], tag="approvals")},
 }
 
 
