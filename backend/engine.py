@@ -83,12 +83,14 @@ class ActionEngine:
         _check_status(spec, collab)
         now = self.clock()
         verdict = self._rules(spec, collab, actor, payload, now, depth)
-        if approval_id is None and (verdict.require_approval or _protected(spec, collab, actor)):
-            why = reason or (verdict.reason if verdict.require_approval else None)
-            return await self._propose(spec, collab, actor, payload, why, verdict.require_approval)
         ctx = actions.Context(actor=actor, now=now, new_id=new_id, actor_email=actor_email)
         await self._prepare(spec, collab, payload, ctx)
-        effect = actions.apply(spec.name, collab, payload, ctx)
+        effect = actions.apply(spec.name, collab, payload, ctx)  # pure: refuses what cannot run now
+        if approval_id is None and (verdict.require_approval or _protected(spec, collab, actor)):
+            # Only an action that could run now becomes an approval: no owner is asked to approve
+            # what can never happen. It is checked again when it is carried out.
+            why = reason or (verdict.reason if verdict.require_approval else None)
+            return await self._propose(spec, collab, actor, payload, why, verdict.require_approval)
         audit = _audit(spec, collab, actor, payload, now, approval_id, verdict)
         if effect.message is not None:
             await self.store.messages.insert(to_doc(effect.message), audit)

@@ -237,6 +237,18 @@ async def test_ai_runs_auto_actions_and_gets_approvals_for_protected_ones(rt):
         await rt.engine.run("createCollaboration", ai, None, {"title": "AI's own"})
 
 
+async def test_a_protected_action_that_cannot_run_now_is_refused_not_turned_into_an_approval(rt):
+    cid = await team(rt)
+    ai = Actor.ai("run_1")
+    act = (await rt.engine.run("proposeActivity", user(OWNER), cid, {"title": "Hike"})).result["activityId"]
+    await rt.engine.run("cancelActivity", user(OWNER), cid, {"activityId": act})
+    with pytest.raises(InvalidTransition):  # already cancelled: nothing an owner could approve
+        await rt.engine.run("cancelActivity", ai, cid, {"activityId": act}, reason="stale")
+    with pytest.raises(NotFound):
+        await rt.engine.run("cancelActivity", ai, cid, {"activityId": "act_missing"}, reason="stale")
+    assert await rt.store.approvals.for_collaborations([cid], "pending") == []
+
+
 async def test_owner_can_change_what_the_ai_must_ask_for(rt):
     cid = await team(rt)
     await rt.engine.run("setProtectedActions", user(OWNER), cid, {"actions": ["sendMessage"]})

@@ -25,9 +25,7 @@ from backend.ai import prompt
 from backend.ai.proposals import KINDS, screen_checkin
 from backend.ai.provider import Provider
 from backend.clock import utcnow
-from backend.domain import actions, payloads
-from backend.domain.catalogue import CATALOGUE
-from backend.domain.models import Actor, Collaboration, from_doc
+from backend.domain.models import Actor
 from backend.engine import Applied, NeedsApproval
 from backend.errors import TandemError
 from backend.ids import new_id
@@ -166,7 +164,6 @@ class Checkin:
         if pending is not None:
             return {"status": "duplicate", "approvalId": pending}
         try:
-            await self._preflight(run_id, cid, action, payload)
             outcome = await self.engine.run(action, Actor.ai(run_id), cid, payload, reason=proposal["reason"])
         except TandemError as exc:
             return {"status": "rejected", "code": exc.code, "message": exc.message[:500]}
@@ -174,17 +171,6 @@ class Checkin:
             return {"status": "approval", "approvalId": outcome.approval["_id"]}
         assert isinstance(outcome, Applied)
         return {"status": "applied", "version": outcome.version, "result": outcome.result}
-
-    async def _preflight(self, run_id: str, cid: str, action: str, payload: Any) -> None:
-        """An action that would wait for approval must at least apply now (the activity exists, the
-        transition is allowed...), so no owner is asked to approve what could never run. Pure: no write."""
-        doc = await self.store.collaborations.get(cid)
-        if doc is None or action not in doc.get("settings", {}).get("protectedActions", []) or action == "addMember":
-            return  # the engine decides; addMember needs a directory look-up, checked when it is carried out
-        spec = CATALOGUE[action]
-        decoded = payloads.decode(spec.payload, payload, max_message_chars=self.settings.max_message_chars)
-        ctx = actions.Context(actor=Actor.ai(run_id), now=self.clock(), new_id=new_id)
-        actions.apply(action, from_doc(doc, Collaboration), decoded, ctx)
 
     async def _pending_twin(self, cid: str, action: str, payload: Any) -> str | None:
         if not isinstance(payload, dict):
