@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.triggers.cron import CronTrigger
 
 from backend.ai import make_provider
 from backend.clock import utcnow
@@ -21,7 +22,7 @@ from worker import cli
 from worker.main import Worker
 from worker.queue import Backoff, Permanent, Runner
 from tests.support import user
-from worker.scheduler import Scheduler, checkin_day
+from worker.scheduler import Scheduler, checkin_day, last_fire
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = Backoff(base=0.01, cap=1.0, jitter=0.5)
@@ -338,6 +339,44 @@ async def test_the_scheduler_only_enqueues_with_one_key_per_period(runtime):
         assert (local.hour, local.minute) == (2, 0) and set(nxt) == {"checkin", "approvals.expire", "cleanup"}
     finally:
         one.shutdown()
+
+
+def test_last_fire_looks_back_at_most_a_day():
+    daily = CronTrigger.from_crontab("0 2 * * *", timezone=ZoneInfo("Europe/Berlin"))
+    at = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # 10:00 in Berlin
+    assert last_fire(daily, at) == datetime(2026, 11, 23, 2, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    early = datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc)  # 01:30 in Berlin: yesterday's
+    assert last_fire(daily, early) == datetime(2026, 11, 22, 2, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    weekly = CronTrigger.from_crontab("0 2 * * mon", timezone=timezone.utc)  # 2026-11-23 is a Monday
+    assert last_fire(weekly, datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)) is None
+    every_minute = CronTrigger.from_crontab("* * * * *", timezone=timezone.utc)
+    assert last_fire(every_minute, at) == at
+
+
+async def test_a_missed_checkin_is_caught_up_once(runtime):
+    at = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    settings = test_settings(checkin_tz="UTC", checkin_cron="0 2 * * *")
+    one, two = Scheduler(runtime.store, settings, lambda: at), Scheduler(runtime.store, settings, lambda: at)
+    (job, created), (again, created_again) = await one.catch_up(), await two.catch_up()
+    assert created and not created_again and job["_id"] == again["_id"]
+    assert job["uniqueKey"] == "checkin:2026-11-23" and job["payload"] == {"day": "2026-11-23", "trigger": "catch-up"}
+    # The night's own job already ran: starting later enqueues nothing new.
+    _, claimed = await runtime.store.jobs.claim("w-night", at, 60, ["checkin"])
+    assert await runtime.store.jobs.complete(claimed, at, {"ok": True})
+    _, created_later = await Scheduler(runtime.store, settings, lambda: at + timedelta(hours=5)).catch_up()
+    assert not created_later and len(await runtime.store.jobs.list()) == 1
+
+
+async def test_a_worker_catches_up_on_start_only_on_a_persistent_store(runtime):
+    at = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    for embedded, expected in ((True, []), (False, ["checkin:2026-11-23"])):
+        runtime.store.embedded = embedded  # the embedded store starts empty: every start would be "missed"
+        worker = Worker(runtime, make_provider(runtime.settings), worker_id=f"w-{embedded}", poll=3600,
+                        clock=lambda: at)
+        await worker.start()
+        await worker.stop(grace=0)
+        assert [j["uniqueKey"] for j in await runtime.store.jobs.list() if j["kind"] == "checkin"] == expected
+    runtime.store.embedded = True
 
 
 async def test_jobs_list_shows_jobs_and_totals(runtime):

@@ -59,6 +59,11 @@ class Worker:
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self.runner.run(self._stop)), asyncio.create_task(self._beat_forever())]
         if self.scheduler is not None:
+            if not self.runtime.store.embedded:
+                try:
+                    await self.scheduler.catch_up()
+                except Exception:  # noqa: BLE001 - the next cron time will do; keep starting
+                    log.exception("worker: catching up on a missed check-in failed", extra={"workerId": self.worker_id})
             self.scheduler.start()
         log.info("worker started", extra={"workerId": self.worker_id, "kinds": sorted(self.runner.handlers),
                                           "lease": self.runner.lease})
