@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import uvicorn
@@ -29,9 +30,26 @@ def uvicorn_config(app: Any, settings: Settings, host: str, port: int) -> uvicor
     )
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, running the app's "going away" hooks when it stops, before it closes
+    connections itself: so WebSocket clients get the contract's 1001, not uvicorn's 1012."""
+
+    def __init__(self, config: uvicorn.Config, app: Any):
+        super().__init__(config)
+        self._going_away = getattr(getattr(app, "state", None), "going_away", [])
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        for hook in list(self._going_away):
+            try:
+                await hook()
+            except Exception:  # noqa: BLE001 - stopping goes on whatever a hook does
+                logging.getLogger("tandem").exception("a going-away hook failed")
+        await super().shutdown(sockets)
+
+
 async def serve(app: Any, settings: Settings, host: str, port: int, banner: str = "") -> None:
     """Serve `app` until a signal stops it; print the URL (and `banner`) once ready."""
-    server = uvicorn.Server(uvicorn_config(app, settings, host, port))
+    server = Server(uvicorn_config(app, settings, host, port), app)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
         await asyncio.sleep(0.05)

@@ -47,12 +47,10 @@ class LiveServer:
     async def __aenter__(self) -> "LiveServer":
         import asyncio
 
-        import uvicorn
-
-        from backend.serve import uvicorn_config
+        from backend.serve import Server, uvicorn_config
 
         config = uvicorn_config(self.app, self.settings, "127.0.0.1", 0)
-        self._server = uvicorn.Server(config)
+        self._server = Server(config, self.app)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:

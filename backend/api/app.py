@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, extra_rout
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=HANDLERS, lifespan=lifespan)
     app.state.settings = settings
     app.state.openapi = openapi.build(settings.dev)
+    app.state.going_away = []  # () -> awaitable, run by backend.serve.Server before connections close
     if runtime is not None:
         app.state.runtime = runtime
     return app

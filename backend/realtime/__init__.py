@@ -61,6 +61,8 @@ async def start(runtime: Any, app: Any) -> None:
     runtime.extras["realtime"] = realtime
     runtime.extras["reader"] = realtime.reader
     await realtime.start()
+    # Before uvicorn closes the sockets itself (with 1012), say 1001 "going away" (backend/serve.py).
+    app.state.going_away.append(lambda: realtime.close_all(GOING_AWAY, "server going away"))
 
 
 async def stop(runtime: Any, app: Any) -> None:
