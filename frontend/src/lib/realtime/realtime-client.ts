@@ -105,6 +105,13 @@ const EMPTY_VIEW: CollaborationView = Object.freeze({
 
 const RATE_LIMITED_MIN_DELAY = 5_000;
 
+function newSub(id: string, refs: number, view: CollaborationView): Subscription {
+  return {
+    id, refs, view, phase: 'waiting', target: 0, full: false, lastMessageId: null, presenceState: null,
+    releaseTimer: null, fallbackTimer: null, listeners: new Set(),
+  };
+}
+
 function byId(a: Message, b: Message): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
@@ -223,19 +230,7 @@ export class RealtimeClient {
         if (this.ready) this.sendSubscribe(sub);
       }
     } else {
-      sub = {
-        id: collaborationId,
-        refs: 1,
-        view: { ...EMPTY_VIEW, status: 'loading' },
-        phase: 'waiting',
-        target: 0,
-        full: false,
-        lastMessageId: null,
-        presenceState: null,
-        releaseTimer: null,
-        fallbackTimer: null,
-        listeners: new Set(),
-      };
+      sub = newSub(collaborationId, 1, { ...EMPTY_VIEW, status: 'loading' });
       this.subs.set(collaborationId, sub);
       if (this.ready) this.sendSubscribe(sub);
     }
@@ -258,19 +253,7 @@ export class RealtimeClient {
     let sub = this.subs.get(collaborationId);
     if (!sub) {
       // Watching before subscribing: hold a placeholder without refs.
-      sub = {
-        id: collaborationId,
-        refs: 0,
-        view: EMPTY_VIEW,
-        phase: 'waiting',
-        target: 0,
-        full: false,
-        lastMessageId: null,
-        presenceState: null,
-        releaseTimer: null,
-        fallbackTimer: null,
-        listeners: new Set(),
-      };
+      sub = newSub(collaborationId, 0, EMPTY_VIEW);
       this.subs.set(collaborationId, sub);
     }
     sub.listeners.add(listener);
