@@ -43,3 +43,5 @@ def configure(level: str = "INFO") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # APScheduler narrates every job it adds and runs at INFO; tandem.scheduler says what matters.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
