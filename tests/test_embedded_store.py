@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from datetime import datetime, timedelta, timezone
 
 import bson
@@ -90,6 +91,205 @@ async def test_job_unique_key_is_unique_when_present(any_store_handle):
     await jobs.insert_one({"_id": "j3", "uniqueKey": "checkin:2026-11-23"})
     with pytest.raises(DuplicateKeyError):
         await jobs.insert_one({"_id": "j4", "uniqueKey": "checkin:2026-11-23"})
+
+
+# -- unique indexes: the embedded store checks them with a lookup (backend/store/uniques.py); these
+#    tests hold it to what mongomock's scan and MongoDB refuse
+
+
+def is_duplicate(caught: pytest.ExceptionInfo) -> bool:
+    return caught.value.code == 11000 and "e11000 duplicate key error" in str(caught.value).lower()
+
+
+async def test_a_duplicate_insert_is_refused_with_code_11000_and_nothing_is_stored(any_store_handle):
+    audit = any_store_handle.db.audit
+    await audit.insert_one({"_id": "a1", "collaborationId": "col_1", "version": 2, "versioned": True})
+    with pytest.raises(DuplicateKeyError) as caught:
+        await audit.insert_one({"_id": "a2", "collaborationId": "col_1", "version": 2, "versioned": True})
+    assert is_duplicate(caught)
+    assert await audit.find_one({"_id": "a2"}) is None
+    with pytest.raises(DuplicateKeyError) as caught:  # and on the next attempt too
+        await audit.insert_one({"_id": "a3", "collaborationId": "col_1", "version": 2, "versioned": True})
+    assert is_duplicate(caught)
+    assert await audit.count_documents({}) == 1
+
+
+async def test_compound_keys_are_unique_as_a_whole(any_store_handle):
+    audit = any_store_handle.db.audit
+    for n, (cid, version) in enumerate([("col_1", 1), ("col_1", 2), ("col_2", 1), ("col_2", 2)]):
+        await audit.insert_one({"_id": f"a{n}", "collaborationId": cid, "version": version, "versioned": True})
+    for cid, version in [("col_1", 1), ("col_1", 2), ("col_2", 1), ("col_2", 2)]:
+        with pytest.raises(DuplicateKeyError):
+            await audit.insert_one({"_id": f"x_{cid}_{version}", "collaborationId": cid, "version": version,
+                                    "versioned": True})
+    await audit.insert_one({"_id": "a9", "collaborationId": "col_1", "version": 3, "versioned": True})
+    await audit.insert_one({"_id": "a10", "collaborationId": "col_3", "version": 1, "versioned": True})
+    await audit.insert_one({"_id": "a11", "collaborationId": "col_1", "version": 2.5, "versioned": True})
+    with pytest.raises(DuplicateKeyError):  # 2.0 and 2 are the same number, to MongoDB and to mongomock
+        await audit.insert_one({"_id": "a12", "collaborationId": "col_1", "version": 2.0, "versioned": True})
+    assert await audit.count_documents({}) == 7
+
+
+async def test_an_update_or_replacement_that_makes_a_duplicate_is_refused_and_undone(any_store_handle):
+    audit = any_store_handle.db.audit
+    await audit.insert_one({"_id": "a1", "collaborationId": "col_1", "version": 1, "versioned": True})
+    await audit.insert_one({"_id": "a2", "collaborationId": "col_1", "version": 2, "versioned": True})
+    with pytest.raises(DuplicateKeyError) as caught:
+        await audit.update_one({"_id": "a2"}, {"$set": {"version": 1}})
+    assert is_duplicate(caught)
+    with pytest.raises(DuplicateKeyError):
+        await audit.update_many({"_id": "a2"}, {"$inc": {"version": -1}})
+    with pytest.raises(DuplicateKeyError):
+        await audit.replace_one({"_id": "a2"}, {"collaborationId": "col_1", "version": 1, "versioned": True})
+    with pytest.raises(DuplicateKeyError):
+        await audit.find_one_and_update({"_id": "a2"}, {"$set": {"version": 1}})
+    with pytest.raises(DuplicateKeyError):
+        await audit.update_one({"_id": "a3"}, {"$set": {"collaborationId": "col_1", "version": 1,
+                                                        "versioned": True}}, upsert=True)
+    assert await audit.find_one({"_id": "a2"}) == {"_id": "a2", "collaborationId": "col_1", "version": 2,
+                                                   "versioned": True}
+    assert await audit.count_documents({}) == 2
+    # an update that keeps its own key, or changes other fields only, is not a duplicate of itself
+    await audit.update_one({"_id": "a2"}, {"$set": {"version": 2, "note": "kept"}})
+    await audit.update_one({"_id": "a2"}, {"$set": {"version": 3}})
+    await audit.insert_one({"_id": "a4", "collaborationId": "col_1", "version": 2, "versioned": True})
+
+
+async def test_a_key_is_free_again_once_its_document_is_deleted_or_moves_away(any_store_handle):
+    audit = any_store_handle.db.audit
+    entry = {"collaborationId": "col_1", "version": 5, "versioned": True}
+    await audit.insert_one({"_id": "a1", **entry})
+    await audit.delete_one({"_id": "a1"})
+    await audit.insert_one({"_id": "a2", **entry})
+    await audit.delete_many({"collaborationId": "col_1"})
+    await audit.insert_one({"_id": "a3", **entry})
+    await audit.find_one_and_delete({"_id": "a3"})
+    await audit.insert_one({"_id": "a4", **entry})
+    await audit.update_one({"_id": "a4"}, {"$set": {"version": 6}})  # moves to version 6: 5 is free
+    await audit.insert_one({"_id": "a5", **entry})
+    with pytest.raises(DuplicateKeyError):  # and 6 is taken
+        await audit.insert_one({"_id": "a6", **entry, "version": 6})
+    await audit.update_one({"_id": "a5"}, {"$unset": {"versioned": ""}})  # out of the partial index
+    await audit.insert_one({"_id": "a7", **entry})
+    with pytest.raises(DuplicateKeyError):  # back into it, where a7 now holds the key
+        await audit.update_one({"_id": "a5"}, {"$set": {"versioned": True}})
+    assert sorted([doc["_id"] async for doc in audit.find({})]) == ["a4", "a5", "a7"]
+
+
+async def test_many_deletes_and_reinserts_keep_the_index_exact(any_store_handle):
+    jobs = any_store_handle.db.jobs
+    for round_ in range(3):  # 3 x 60 keys come and go: more than the store ever holds at once
+        for n in range(60):
+            await jobs.insert_one({"_id": f"j{round_}_{n}", "uniqueKey": f"k{n}"})
+        with pytest.raises(DuplicateKeyError):
+            await jobs.insert_one({"_id": f"dup{round_}", "uniqueKey": "k59"})
+        await jobs.delete_many({"_id": {"$regex": f"^j{round_}_"}})
+    await jobs.insert_one({"_id": "last", "uniqueKey": "k0"})
+    with pytest.raises(DuplicateKeyError):
+        await jobs.insert_one({"_id": "last2", "uniqueKey": "k0"})
+
+
+async def test_a_sparse_unique_key_is_unique_only_when_present(any_store_handle):
+    jobs = any_store_handle.db.jobs
+    await jobs.insert_one({"_id": "j1", "kind": "send"})
+    await jobs.insert_one({"_id": "j2", "kind": "send"})
+    await jobs.insert_one({"_id": "j3", "uniqueKey": "k"})
+    with pytest.raises(DuplicateKeyError):
+        await jobs.update_one({"_id": "j1"}, {"$set": {"uniqueKey": "k"}})
+    await jobs.update_one({"_id": "j3"}, {"$unset": {"uniqueKey": ""}})
+    await jobs.update_one({"_id": "j1"}, {"$set": {"uniqueKey": "k"}})
+    assert [doc["_id"] async for doc in jobs.find({"uniqueKey": "k"})] == ["j1"]
+
+
+async def test_an_index_made_over_existing_documents_knows_them(any_store_handle):
+    things = any_store_handle.db.things
+    await things.insert_many([{"_id": n, "code": f"c{n}", "group": n % 2} for n in range(10)])
+    await things.create_index([("group", 1), ("code", 1)], unique=True)
+    with pytest.raises(DuplicateKeyError):
+        await things.insert_one({"_id": 10, "code": "c4", "group": 0})
+    with pytest.raises(DuplicateKeyError):
+        await things.update_one({"_id": 9}, {"$set": {"code": "c7"}})
+    await things.insert_one({"_id": 11, "code": "c4", "group": 1})
+    await things.insert_one({"_id": 12, "group": 3})
+    with pytest.raises(DuplicateKeyError):  # a missing field is null: one document per (group, null)
+        await things.insert_one({"_id": 13, "group": 3})
+    assert await things.count_documents({}) == 12
+
+
+async def test_an_array_key_refuses_each_of_its_elements(any_store_handle):
+    tags = any_store_handle.db.tags  # values a lookup cannot compare: the embedded store falls back to a scan
+    await tags.create_index("tag", unique=True)
+    await tags.insert_one({"_id": 1, "tag": ["red", "blue"]})
+    with pytest.raises(DuplicateKeyError):
+        await tags.insert_one({"_id": 2, "tag": "red"})
+    await tags.insert_one({"_id": 3, "tag": "green"})
+    with pytest.raises(DuplicateKeyError):
+        await tags.insert_one({"_id": 4, "tag": "green"})
+
+
+async def test_the_unique_check_is_a_lookup_not_a_scan(store_handle):  # embedded only
+    audit = store_handle.db.audit
+    await audit.insert_many([{"_id": f"a{n}", "collaborationId": "col_1", "version": n, "versioned": True}
+                             for n in range(500)])
+    sync = audit._sync
+    scans = []
+    iter_documents = sync._iter_documents
+    sync._iter_documents = lambda filter: scans.append(filter) or iter_documents(filter)
+    try:
+        await audit.insert_one({"_id": "b1", "collaborationId": "col_1", "version": 500, "versioned": True})
+        await audit.insert_one({"_id": "b2", "collaborationId": "col_1", "version": 7})  # not versioned
+        with pytest.raises(DuplicateKeyError):
+            await sync_insert(audit, {"_id": "b3", "collaborationId": "col_1", "version": 499, "versioned": True})
+    finally:
+        sync._iter_documents = iter_documents
+    assert scans == []
+
+
+async def sync_insert(coll, doc):
+    """mongomock's insert itself, below mongomock-motor's wrapper (which, on a duplicate only, queries
+    the collection again to add `keyValue` and `keyPattern` to the error)."""
+    from mongomock.collection import Collection
+
+    return Collection._insert(coll._sync, doc)
+
+
+async def test_the_lookup_refuses_exactly_what_mongomocks_scan_refuses(store_handle):  # embedded only
+    from mongomock_motor import AsyncMongoMockClient
+
+    reference = AsyncMongoMockClient(tz_aware=True)["tandem"]  # plain mongomock-motor: the scan
+    stores = [store_handle.db, reference]
+    for db in stores:
+        await db.things.create_index([("a", 1), ("b", 1)], unique=True, partialFilterExpression={"on": True})
+        await db.things.create_index("k", unique=True, sparse=True)
+    rng = random.Random(20260501)
+
+    def fields() -> dict:
+        doc = {name: rng.choice([0, 1, 2, None]) for name in ("a", "b", "k") if rng.random() < 0.8}
+        if rng.random() < 0.7:
+            doc["on"] = rng.random() < 0.7
+        return doc
+
+    for step in range(600):
+        _id, op, doc = rng.randrange(12), rng.choice(["insert", "set", "unset", "replace", "delete"]), fields()
+        upsert, unset = rng.random() < 0.1, rng.choice("abk")
+        outcomes = []
+        for db in stores:
+            try:
+                if op == "insert":
+                    await db.things.insert_one({"_id": _id, **doc})
+                elif op == "set" and doc:
+                    await db.things.update_one({"_id": _id}, {"$set": doc}, upsert=upsert)
+                elif op == "unset":
+                    await db.things.update_one({"_id": _id}, {"$unset": {unset: ""}})
+                elif op == "replace":
+                    await db.things.replace_one({"_id": _id}, doc)
+                elif op == "delete":
+                    await db.things.delete_one({"_id": _id})
+                outcomes.append("ok")
+            except DuplicateKeyError as exc:
+                outcomes.append(("duplicate", exc.code, str(exc).split(",")[0]))
+        assert outcomes[0] == outcomes[1], (step, op, _id, doc)
+        assert [d async for d in stores[0].things.find({})] == [d async for d in stores[1].things.find({})]
 
 
 async def test_expired_presence_disappears_with_a_delete_event(store_handle):  # embedded only: MongoDB's

@@ -8,6 +8,8 @@ atomic with respect to other coroutines. `watch()` on a collection or on the
 database returns a `ChangeStream` (backend/store/changestream.py).
 
 Datetimes come back timezone-aware UTC, like motor with `tz_aware=True`.
+Unique indexes are checked with a lookup (backend/store/uniques.py), not by
+mongomock's scan of the collection.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mongomock.collection import Collection as SyncCollection
 from mongomock_motor import AsyncMongoMockClient, AsyncMongoMockCollection, AsyncMongoMockDatabase
 from pymongo import ReturnDocument
 
+from backend.store import uniques
 from backend.store.changestream import ChangeLog, ChangeStream, update_description
 
 
@@ -95,6 +98,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         self._sync = collection
         self._changes = changes
         _report_ttl_deletes(collection, lambda _id: changes.record("delete", collection.name, _id))
+        uniques.install(collection)  # unique indexes checked by lookup, not by mongomock's scan
 
     def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
         return ChangeStream(self._changes, self._sync.name, pipeline, **options)
