@@ -110,6 +110,24 @@ async def test_an_archived_collaboration_is_not_chatted_about(fake, live):
     assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_transition" and fake.requests == []
 
 
+async def test_when_ai_messages_need_approval_the_reply_waits_for_the_owner(fake, live):
+    cid = await team(live)
+    await live.act(OWNER, "setProtectedActions", cid, {"actions": ["sendMessage"]})
+    fake.respond = lambda body: {"reply": "Pack warm socks.", "actions": []}
+    r = await chat(live, EDITOR, cid, {"message": "What to pack?"})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    approval = body["approval"]
+    assert body["reply"] is None and body["suggestions"] == []
+    assert approval["action"] == "sendMessage" and approval["payload"] == {"text": "Pack warm socks."}
+    assert approval["status"] == "pending" and approval["proposedBy"]["type"] == "ai"
+    assert await live.messages(OWNER, cid) == []  # nothing posted yet
+    r = await live.http.post(f"/api/approvals/{approval['id']}/approve", headers=live.auth(OWNER))
+    assert r.status_code == 200, r.text
+    [posted] = await live.messages(OWNER, cid)
+    assert posted["text"] == "Pack warm socks." and posted["author"]["type"] == "ai"
+
+
 async def test_the_offline_assistant_answers_without_a_model():
     async with live_server() as live:
         cid = await team(live)

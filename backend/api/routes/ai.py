@@ -1,7 +1,8 @@
 """`POST /api/collaborations/{id}/ai/chat`: ask the AI about one collaboration.
 
 The reply is posted as an AI message through the engine's sendMessage, so every
-subscriber sees it; the actions the AI proposes come back as suggestions and
+subscriber sees it (or, when an owner made the AI's messages need approval, it
+becomes an approval: 202 with `reply: null` and the `approval`); the actions the AI proposes come back as suggestions and
 are NOT run: a member may run one as themselves (`POST /api/actions/{name}`).
 """
 
@@ -22,6 +23,7 @@ from backend.api.responses import JSON, read_json
 from backend.api.routes.collaborations import member_collaboration
 from backend.clock import utcnow
 from backend.domain.models import Actor
+from backend.engine import NeedsApproval
 from backend.errors import InvalidTransition, ValidationFailed
 from backend.wire import public
 
@@ -54,6 +56,11 @@ async def chat(request: Request) -> Response:
     if answer.reply is None:
         raise AIUnavailable("The AI's answer could not be read; try again.", {"invalid": answer.invalid})
     posted = await runtime.engine.run("sendMessage", Actor.ai(), doc["_id"], {"text": answer.reply})
+    if isinstance(posted, NeedsApproval):
+        # The owner made the AI's messages wait for approval (protectedActions or a rule): the
+        # answer is posted when an owner approves it.
+        return JSON({"reply": None, "approval": public(posted.approval), "suggestions": answer.suggestions},
+                    status_code=202)
     reply = await runtime.store.messages.get(doc["_id"], posted.result["messageId"])
     return JSON({"reply": public(reply), "suggestions": answer.suggestions})
 
@@ -62,8 +69,9 @@ routes = [Route("/api/collaborations/{collaboration_id}/ai/chat", chat, methods=
 
 PATHS: dict[str, Any] = {
     "/api/collaborations/{id}/ai/chat": {"post": openapi.operation(
-        "Ask the AI (members): the reply is posted as an AI message; proposed actions come back as "
-        "suggestions, not run", params=["id"], tag="ai",
+        "Ask the AI (members): the reply is posted as an AI message (202 with the approval instead when "
+        "the owner made AI messages need approval); proposed actions come back as suggestions, not run",
+        params=["id"], tag="ai",
         body={"type": "object", "required": ["message"], "additionalProperties": False,
               "properties": {"message": {"type": "string", "minLength": 1}}})},
 }

@@ -61,4 +61,14 @@ describe('<AiChatPanel>', () => {
     await userEvent.click(within(items[1]!).getByRole('button', { name: /^Run:/ }));
     expect(await within(items[1]!).findByText('Sent to the owner for approval')).toBeInTheDocument();
   });
+
+  it('says so when the AI\'s answer waits for an owner\'s approval', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () =>
+      json(202, { reply: null, approval: { id: 'apr_2', action: 'sendMessage', status: 'pending' }, suggestions: [] })));
+    render(<AiChatPanel collaboration={collaboration} canAct />);
+    await userEvent.type(screen.getByLabelText('Question for the AI'), 'What to pack?');
+    await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
+    expect(await screen.findByText(/waits for an owner's approval/)).toBeInTheDocument();
+    expect(screen.getByText(/What to pack\?/)).toBeInTheDocument();
+  });
 });

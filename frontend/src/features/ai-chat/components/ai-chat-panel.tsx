@@ -9,7 +9,7 @@ import { describeAction } from '@/utils/describe-action';
 import { runSuggestion } from '../api/run-suggestion';
 import { sendAiChat } from '../api/send-ai-chat';
 
-type Turn = { id: number; question: string; reply: string | null; suggestions: Suggestion[] };
+type Turn = { id: number; question: string; reply: string | null; held: boolean; suggestions: Suggestion[] };
 
 export function AiChatPanel({ collaboration, canAct }: { collaboration: Collaboration; canAct: boolean }) {
   const [question, setQuestion] = useState('');
@@ -18,7 +18,13 @@ export function AiChatPanel({ collaboration, canAct }: { collaboration: Collabor
     const answer = await sendAiChat(collaboration.id, text);
     setTurns((current) => [
       ...current,
-      { id: Date.now(), question: text, reply: answer.reply?.text ?? null, suggestions: answer.suggestions },
+      {
+        id: Date.now(),
+        question: text,
+        reply: answer.reply?.text ?? null,
+        held: answer.reply === null && answer.approval !== null,
+        suggestions: answer.suggestions,
+      },
     ]);
     setQuestion('');
   });
@@ -42,6 +48,11 @@ export function AiChatPanel({ collaboration, canAct }: { collaboration: Collabor
                 <span className="muted">You asked:</span> {turn.question}
               </p>
               {turn.reply && <p className="ai-reply">{turn.reply}</p>}
+              {turn.held && (
+                <p className="small muted">
+                  The AI&apos;s answer waits for an owner&apos;s approval: it is posted to the messages once approved.
+                </p>
+              )}
               {turn.suggestions.length > 0 && (
                 <ul className="suggestions" aria-label="Suggested actions">
                   {turn.suggestions.map((suggestion, index) => (
