@@ -11,7 +11,8 @@ import pytest
 
 from backend.auth.dev import dev_user_id, issue_dev_token
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER
-from tests.test_realtime_helpers import Copy, live_server
+from tests.auth_keys import claims, closed_port_url, rsa_key, sign
+from tests.test_realtime_helpers import Client, Copy, live_server
 
 LIMIT = 4096  # WS_MAX_FRAME_BYTES in these tests; uvicorn's own cap is 4x that
 
@@ -222,6 +223,33 @@ async def test_malformed_frames_get_an_error_and_the_connection_stays(live, fram
         assert error["details"]["fields"][0]["path"] == path
     await client.send(type="ping")
     await client.expect("pong")
+
+
+@pytest.mark.parametrize("state", [{"\u0000": 1}, {"big": 2 ** 70}, {"$where": "x"}, {"a.b": 1}, {"deep": [{"$x": 1}]}])
+async def test_a_presence_state_mongodb_cannot_store_gets_validation_failed(live, state):
+    cid = await team(live)
+    client = await live.client(EDITOR)
+    await client.subscribe(cid)
+    await client.until("presence")
+    await client.send(type="presence", collaborationId=cid, state=state)
+    error = await client.expect("error")
+    assert error["code"] == "validation_failed" and error["details"]["fields"][0]["path"] == "state"
+    assert await live.runtime.store.presence.for_collaboration(cid) == []  # nothing stored
+    await client.send(type="presence", collaborationId=cid, state={"typing": True})  # the connection is fine
+    event = await client.until("presence")
+    assert [m["state"] for m in event["members"]] == [{"typing": True}]
+
+
+async def test_auth_while_the_keys_cannot_be_fetched_closes_with_1013_not_4401():
+    settings = dict(auth_mode="supabase", supabase_jwt_secret=None, supabase_jwks_url=closed_port_url(),
+                    jwt_issuer="https://p.supabase.co/auth/v1")
+    async with live_server(**settings) as live:
+        client = await Client.open(live.ws_url)
+        await client.send(type="auth", token=sign(claims(live.settings.issuer), rsa_key(), "RS256", "rsa-1"))
+        assert await client.wait_closed() == 1013
+        assert client.close_reason  # says why
+        r = await live.http.get("/api/health")
+        assert r.status_code == 200  # and the process is fine
 
 
 async def test_binary_frames_are_refused(live):

@@ -36,6 +36,7 @@ from backend.wire import encode, public
 log = logging.getLogger("tandem.realtime")
 
 UNAUTHENTICATED, AUTH_TIMEOUT, TOO_SLOW, RATE_LIMITED, GOING_AWAY, INTERNAL = 4401, 4408, 4009, 4429, 1001, 1011
+TRY_AGAIN_LATER = 1013
 SNAPSHOT_MESSAGES = 50  # messages sent with a snapshot
 CATCH_UP_MESSAGES = 200  # more missed messages than this: a snapshot instead
 MAX_SUBSCRIPTIONS = 100  # per connection
@@ -174,6 +175,9 @@ class Connection:
             return await self.realtime.verifier.verify(first.token)
         except Unauthenticated as exc:
             raise _Close(UNAUTHENTICATED, exc.message) from None
+        except TandemError as exc:  # the keys could not be fetched (JWKS unreachable): not the token's fault
+            log.warning("websocket auth could not verify a token: %s", exc.message, extra={"connectionId": self.id})
+            raise _Close(TRY_AGAIN_LATER, exc.message) from None
 
     async def _receive_loop(self) -> None:
         try:
@@ -326,8 +330,8 @@ class Connection:
         if size > PRESENCE_STATE_BYTES:
             raise PayloadTooLarge(f"A presence state may hold at most {PRESENCE_STATE_BYTES} bytes.",
                                   {"size": size, "limit": PRESENCE_STATE_BYTES})
+        await self.realtime.presence.join(cid, self.id, self.user_id, request.state)  # validation_failed if unstorable
         self.present.add(cid)
-        await self.realtime.presence.join(cid, self.id, self.user_id, request.state)
 
     async def _refresh(self, token: str) -> None:
         principal = await self.realtime.verifier.verify(token)  # Unauthenticated: an error frame, no close

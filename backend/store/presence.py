@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backend.clock import utcnow
+from backend.store.size import check_storable
 
 
 def presence_id(collaboration_id: str, connection_id: str) -> str:
@@ -31,6 +32,7 @@ class Presence:
 
     async def upsert(self, collaboration_id: str, connection_id: str, user_id: str, process_id: str,
                      state: dict[str, Any], ttl: int) -> None:
+        check_storable(state, "state")
         now = utcnow()
         await self._coll.update_one(
             {"_id": presence_id(collaboration_id, connection_id)},
