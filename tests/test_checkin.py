@@ -133,20 +133,25 @@ async def test_unknown_forbidden_foreign_and_invalid_proposals_are_refused(fake,
         {"collaborationId": "col_nope", "action": "sendMessage", "payload": {"text": "hi"}, "reason": "x"},
         {"collaborationId": mine, "action": "cancelActivity", "payload": {"activityId": "act_nope"}, "reason": "x"},
         {"collaborationId": mine, "action": "sendMessage", "payload": {"text": ""}, "reason": "x"},
+        {"collaborationId": mine, "action": "sendMessage", "payload": {"text": "hi", "n": 2 ** 70}, "reason": "x"},
+        {"collaborationId": mine, "action": "proposeActivity", "payload": {"title": "t", "a\u0000": 1}},
     ]}
     fake.respond = lambda body: answer if collaborations_in(body)[0]["collaborationId"] == mine else {"actions": []}
     checker = Checkin(runtime.store, runtime.engine, runtime.settings, groq(runtime))
     result = await checker.run(collaboration_ids=[mine, foreign])
-    assert result["invalid"] == {"malformed": 0, "unknown": 1, "forbidden": 2, "foreign": 2, "excess": 0,
-                                 "rejected": 2}
-    assert result["invalidProposals"] == 7 and result["actionsRun"] == 0 and result["approvalsMade"] == 0
+    # payloads are checked like a request's before anything is stored or run: an empty text, an
+    # unknown field (even one MongoDB could not store) are malformed; a missing activity is the engine's
+    assert result["status"] == "done"
+    assert result["invalid"] == {"malformed": 3, "unknown": 1, "forbidden": 2, "foreign": 2, "excess": 0,
+                                 "rejected": 1}
+    assert result["invalidProposals"] == 9 and result["actionsRun"] == 0 and result["approvalsMade"] == 0
     assert await runtime.store.collaborations.get(foreign) == foreign_before
     assert await ai_messages(runtime, foreign) == []
     run = await runtime.store.checkin_runs.get(result["id"])
     problems = run["batches"][0]["problems"]
-    assert {p["kind"] for p in problems} == {"unknown", "forbidden", "foreign"}
+    assert {p["kind"] for p in problems} == {"unknown", "forbidden", "foreign", "malformed"}
     outcomes = [p["outcome"] for p in run["batches"][0]["proposals"]]
-    assert [o["code"] for o in outcomes] == ["not_found", "validation_failed"]
+    assert [o["code"] for o in outcomes] == ["not_found"]
 
 
 async def test_a_rate_limit_then_success(fake, runtime):

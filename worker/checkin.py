@@ -150,7 +150,7 @@ class Checkin:
             batch.update(proposals=[], invalid=dict.fromkeys(KINDS, 0), problems=[], tokens=_tokens())
             return
         completion = await self.provider.complete(prompt.checkin_task(docs, self.clock()))
-        screened = screen_checkin(completion.text, [d["_id"] for d in docs])
+        screened = screen_checkin(completion.text, [d["_id"] for d in docs], self.settings.max_message_chars)
         batch.update(
             proposals=[{"collaborationId": p.collaborationId, "action": p.action, "payload": p.payload,
                         "reason": p.reason, "outcome": None} for p in screened.accepted],

@@ -5,14 +5,16 @@ Check-in answers must be `{"actions": [{"collaborationId", "action",
 a catalogue action the AI may take (AI policy auto or approval) and names a
 collaboration of its own batch; everything else is counted by kind:
 
-    malformed  not JSON, not the shape above, or a payload that is not an object
+    malformed  not JSON, not the shape above, or a payload the action does not accept
+               (checked like a request's: types, required and unknown fields, sizes)
     unknown    an action the catalogue does not have
     forbidden  an action the AI may never take (setProtectedActions, rules, ...)
     foreign    a collaboration that was not in the batch
     excess     past MAX_PER_COLLABORATION proposals for one collaboration
 
-What passes still goes through the action engine as the AI, which checks the
-payload, the lifecycle and the owner's protected actions again.
+What passes is also storable as given (the run record keeps it), and still goes
+through the action engine as the AI, which checks the lifecycle, the rules and
+the owner's protected actions.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import msgspec
 from backend.domain import payloads
 from backend.domain.catalogue import CATALOGUE
 from backend.errors import TandemError
+from backend.store.size import check_storable
 
 MAX_PER_COLLABORATION = 5
 MAX_PROBLEMS = 20  # problems kept per answer, for the run record
@@ -106,7 +109,18 @@ def _reason(reason: str | None) -> str | None:
     return reason[:1000] if isinstance(reason, str) and reason.strip() else None
 
 
-def screen_checkin(text: str, batch: list[str]) -> Screened:
+def _payload_problem(item: _Item, max_message_chars: int) -> str | None:
+    try:
+        payloads.decode(CATALOGUE[item.action].payload, item.payload, max_message_chars=max_message_chars)
+        check_storable(item.payload, "payload")
+    except TandemError as exc:
+        fields = (exc.details or {}).get("fields") or []
+        where = f" ({fields[0]['path']}: {fields[0]['message']})" if fields else ""
+        return (exc.message + where)[:300]
+    return None
+
+
+def screen_checkin(text: str, batch: list[str], max_message_chars: int = 4000) -> Screened:
     """Keep the proposals of a check-in answer that may run; count the others by kind."""
     screen = _Screen()
     data = _decode_object(text, screen)
@@ -120,6 +134,10 @@ def screen_checkin(text: str, batch: list[str]) -> Screened:
         if item.collaborationId not in batch:
             screen.refuse("foreign", index=index, action=item.action,
                           collaborationId=str(item.collaborationId)[:100])
+            continue
+        problem = _payload_problem(item, max_message_chars)
+        if problem is not None:
+            screen.refuse("malformed", index=index, action=item.action, detail=problem)
             continue
         count = per_collaboration[item.collaborationId] = per_collaboration.get(item.collaborationId, 0) + 1
         if count > MAX_PER_COLLABORATION:
@@ -148,10 +166,9 @@ def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000)
         if item.collaborationId not in (None, collaboration_id):
             screen.refuse("foreign", index=index, action=item.action)
             continue
-        try:
-            payloads.decode(CATALOGUE[item.action].payload, item.payload, max_message_chars=max_message_chars)
-        except TandemError as exc:
-            screen.refuse("malformed", index=index, action=item.action, detail=exc.message)
+        problem = _payload_problem(item, max_message_chars)
+        if problem is not None:
+            screen.refuse("malformed", index=index, action=item.action, detail=problem)
             continue
         if len(suggestions) >= MAX_PER_COLLABORATION:
             screen.refuse("excess", index=index, action=item.action)
