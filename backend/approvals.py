@@ -19,7 +19,7 @@ import msgspec
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import ActionEngine, Applied
-from backend.errors import Conflict, Forbidden, Internal, NotFound, TandemError
+from backend.errors import AlreadyDecided, Forbidden, Internal, NotFound, TandemError
 
 STATUSES = ("pending", "approved", "rejected", "expired", "failed")
 
@@ -92,7 +92,7 @@ class ApprovalService:
             raise _conflict(expired or await self.store.approvals.get(approval["_id"]) or approval)
         return approval
 
-    async def _already_decided(self, approval_id: str) -> Conflict:
+    async def _already_decided(self, approval_id: str) -> AlreadyDecided:
         return _conflict(await self.store.approvals.get(approval_id) or {"status": "unknown"})
 
     async def _failed(self, approval: dict[str, Any], exc: TandemError) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def _owner(collaboration: dict[str, Any] | None, approval: dict[str, Any], user_
         raise Forbidden("Only an owner of the collaboration may decide.", {"role": member["role"], "needs": "owner"})
 
 
-def _conflict(approval: dict[str, Any]) -> Conflict:
+def _conflict(approval: dict[str, Any]) -> AlreadyDecided:
     status = approval.get("status")
     message = "This approval expired." if status == "expired" else f"This approval was already decided ({status})."
-    return Conflict(message, {"status": status})
+    return AlreadyDecided(message, {"status": status})

@@ -57,8 +57,10 @@ class InvalidTransition(TandemError):
     code, status, default_message = "invalid_transition", 409, "That change is not allowed now."
 
 
-class Conflict(TandemError):
-    code, status, default_message = "conflict", 409, "That was already decided."
+class AlreadyDecided(InvalidTransition):
+    """An approval that is no longer pending (decided or expired): the contract's invalid_transition, 409."""
+
+    default_message = "That was already decided."
 
 
 class PayloadTooLarge(TandemError):
@@ -104,6 +106,6 @@ class Internal(TandemError):
 
 ALL_ERRORS: tuple[type[TandemError], ...] = (
     InvalidRequest, Unauthenticated, Forbidden, RuleDenied, NotFound, VersionConflict,
-    InvalidTransition, Conflict, PayloadTooLarge, DocumentTooLarge, ValidationFailed,
+    InvalidTransition, AlreadyDecided, PayloadTooLarge, DocumentTooLarge, ValidationFailed,
     RateLimited, ServiceUnavailable, Internal,
 )

@@ -159,7 +159,8 @@ async def test_unknown_routes_and_methods_use_the_error_shape(api):
     r = await api.get("/api/nope")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = await api.delete("/api/health")
-    assert r.status_code == 405 and "error" in r.json()
+    assert r.status_code == 405 and r.json()["error"]["code"] == "invalid_request"
+    assert r.headers["allow"] == "GET, HEAD"
 
 
 async def test_rate_limit_answers_429_with_retry_after():

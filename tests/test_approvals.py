@@ -13,7 +13,7 @@ from backend.approvals import ApprovalService
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import NeedsApproval
-from backend.errors import Conflict, Forbidden, NotFound
+from backend.errors import AlreadyDecided, Forbidden, NotFound
 from backend.runtime import Runtime
 from backend.settings import test_settings
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER, LiveServer, team, token, user
@@ -73,7 +73,7 @@ async def test_a_second_decision_is_a_conflict(runtime):
     svc = service(runtime)
     await svc.reject(approval["_id"], user(OWNER).id)
     for decide in (svc.approve, svc.reject):
-        with pytest.raises(Conflict) as caught:
+        with pytest.raises(AlreadyDecided) as caught:
             await decide(approval["_id"], user(OWNER).id)
         assert caught.value.status == 409 and caught.value.details == {"status": "rejected"}
 
@@ -84,7 +84,7 @@ async def test_two_owners_approving_at_once_run_the_action_once(runtime):
     svc = service(runtime)
     results = await asyncio.gather(svc.approve(approval["_id"], user(OWNER).id),
                                    svc.approve(approval["_id"], user(EDITOR).id), return_exceptions=True)
-    assert sorted(type(r).__name__ for r in results) == ["Conflict", "dict"]
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyDecided", "dict"]
     texts = [m["text"] for m in await runtime.store.messages.page(cid)]
     assert texts.count("only once") == 1
 
@@ -92,7 +92,7 @@ async def test_two_owners_approving_at_once_run_the_action_once(runtime):
 async def test_an_expired_approval_is_refused_and_marked_expired(runtime):
     _, activity, approval = await proposal(runtime)
     later = lambda: utcnow() + timedelta(hours=2)  # noqa: E731 - past the 1 h TTL
-    with pytest.raises(Conflict) as caught:
+    with pytest.raises(AlreadyDecided) as caught:
         await service(runtime, later).approve(approval["_id"], user(OWNER).id)
     assert caught.value.details == {"status": "expired"} and "expired" in caught.value.message
     stored = await runtime.store.approvals.get(approval["_id"])
@@ -119,7 +119,7 @@ async def test_an_action_no_longer_valid_ends_failed_with_the_reason(runtime):
     assert decided["status"] == "failed" and decided["error"]["code"] == "invalid_transition"
     assert "done" in decided["error"]["message"] and decided["decidedBy"] == user(OWNER).id
     assert (await runtime.store.collaborations.get(cid))["version"] == version
-    with pytest.raises(Conflict):
+    with pytest.raises(AlreadyDecided):
         await service(runtime).approve(approval["_id"], user(OWNER).id)
 
 
@@ -150,7 +150,7 @@ async def test_approvals_over_http(runtime):
             assert r.status_code == 200 and body["status"] == "approved" and body["result"]["collaborationId"] == cid
             r = await http.post(url + "/reject", headers=auth(OWNER))
             assert r.status_code == 409 and r.json()["error"] == {
-                "code": "conflict", "message": "This approval was already decided (approved).",
+                "code": "invalid_transition", "message": "This approval was already decided (approved).",
                 "details": {"status": "approved"}}
             r = await http.post(f"/api/approvals/{others['_id']}/reject", headers=auth(OWNER))
             assert r.json()["approval"]["status"] == "rejected"

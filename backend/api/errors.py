@@ -34,6 +34,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
         error: TandemError = InvalidRequest("Method not allowed.", {"method": request.method})
         response = render(error)
         response.status_code = 405
+        if exc.headers and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
         return response
     kind = _HTTP_CODES.get(exc.status_code)
     if kind is not None:
