@@ -2,16 +2,19 @@
 
 Deciding reads as a chain of checks: the approval exists → the caller is a
 member of its collaboration (else not_found: existence does not leak) → an
-owner (else forbidden) → still pending (else conflict) → not expired (else it
+owner (else forbidden) → still pending (else invalid_transition) → not expired (else it
 is marked expired and refused). Approving then claims the decision atomically
 (pending → approved), so the action runs at most once however many owners click,
 and runs it through the engine as its proposer with `approval_id`; if the action
-is no longer valid the approval ends `failed` with the error.
+is no longer valid the approval ends `failed` with the error. If the process
+stops between the claim and recording the outcome, the hourly job
+(`recover_interrupted`) finishes it: the audit entry carries the approval id,
+so it knows whether the action ran.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 import msgspec
@@ -22,6 +25,7 @@ from backend.engine import ActionEngine, Applied
 from backend.errors import AlreadyDecided, Forbidden, Internal, NotFound, TandemError
 
 STATUSES = ("pending", "approved", "rejected", "expired", "failed")
+RECOVER_AFTER = timedelta(minutes=10)  # an action takes milliseconds: one still unrecorded after this was cut short
 
 
 class ApprovalService:
@@ -45,6 +49,9 @@ class ApprovalService:
                                                          "decidedAt": now})
         if claimed is None:
             raise await self._already_decided(approval["_id"])
+        return await self._carry_out(claimed)
+
+    async def _carry_out(self, claimed: dict[str, Any]) -> dict[str, Any]:
         try:
             outcome = await self.engine.run(claimed["action"], msgspec.convert(claimed["proposedBy"], Actor),
                                             claimed["collaborationId"], claimed["payload"],
@@ -57,6 +64,22 @@ class ApprovalService:
         assert isinstance(outcome, Applied)
         result = {"collaborationId": outcome.collaborationId, "version": outcome.version, "result": outcome.result}
         return await self.store.approvals.transition(claimed["_id"], "approved", {"result": result}) or claimed
+
+    async def recover_interrupted(self, older_than: timedelta = RECOVER_AFTER) -> int:
+        """Finish approvals whose carrying-out was cut short (the process stopped between claiming
+        the decision and recording its outcome). The audit says whether the action ran: if it did,
+        record that; if not, carry it out now, with the same checks as approve. Returns how many."""
+        now, recovered = self.clock(), 0
+        while approval := await self.store.approvals.claim_interrupted(now - older_than, now):
+            recovered += 1
+            entry = await self.store.audit.for_approval(approval["_id"])
+            if entry is not None:
+                result = {"collaborationId": entry["collaborationId"], "version": entry.get("version"),
+                          "result": None, "recovered": True}
+                await self.store.approvals.transition(approval["_id"], "approved", {"result": result})
+                continue
+            await self._carry_out(approval)
+        return recovered
 
     async def reject(self, approval_id: str, user_id: str) -> dict[str, Any]:
         approval = await self._decidable(approval_id, user_id)

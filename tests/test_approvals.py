@@ -158,3 +158,35 @@ async def test_approvals_over_http(runtime):
             assert snap["activities"][0]["status"] == "cancelled"
             audit = (await http.get(f"/api/collaborations/{cid}/audit", headers=auth(OWNER))).json()["entries"]
             assert audit[0]["approvalId"] == approval["_id"]
+
+
+async def test_an_approval_cut_short_is_finished_by_the_hourly_job_exactly_once(runtime):
+    """The process stopped after claiming the decision: once before the action ran, once after."""
+    # 1. before the action ran: the hourly job carries it out, with the same checks as approve
+    cid, activity, approval = await proposal(runtime)
+    version = (await runtime.store.collaborations.get(cid))["version"]
+    long_ago = utcnow() - timedelta(minutes=30)
+    await runtime.store.approvals.transition(approval["_id"], "pending", {
+        "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": long_ago})
+    assert await service(runtime).recover_interrupted() == 1
+    done = await runtime.store.approvals.get(approval["_id"])
+    assert done["status"] == "approved" and done["result"]["version"] == version + 1
+    assert (await runtime.store.collaborations.get(cid))["activities"][0]["status"] == "cancelled"
+    assert await service(runtime).recover_interrupted() == 0  # once
+
+    # 2. after the action ran (its audit entry names the approval): only the outcome is recorded
+    cid, activity, approval = await proposal(runtime)
+    await runtime.store.approvals.transition(approval["_id"], "pending", {
+        "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": long_ago})
+    ran = await runtime.engine.run("cancelActivity", Actor.ai("run_test"), cid, {"activityId": activity},
+                                   approval_id=approval["_id"])
+    assert await service(runtime).recover_interrupted() == 1
+    done = await runtime.store.approvals.get(approval["_id"])
+    assert done["result"] == {"collaborationId": cid, "version": ran.version, "result": None, "recovered": True}
+    assert (await runtime.store.collaborations.get(cid))["version"] == ran.version  # not run twice
+
+    # 3. one being carried out right now (decided a moment ago) is left alone
+    cid, activity, approval = await proposal(runtime)
+    await runtime.store.approvals.transition(approval["_id"], "pending", {
+        "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": utcnow()})
+    assert await service(runtime).recover_interrupted() == 0

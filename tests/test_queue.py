@@ -303,7 +303,7 @@ async def test_a_worker_stopping_releases_its_unfinished_job_and_finishes_a_quic
 
     await until(expired_done)
     await quick.stop(grace=1)
-    assert (await runtime.store.jobs.get(expire["_id"]))["result"] == {"expired": 0}
+    assert (await runtime.store.jobs.get(expire["_id"]))["result"] == {"expired": 0, "recovered": 0}
 
 
 async def test_the_worker_takes_its_backoff_and_grace_from_the_settings():

@@ -1,7 +1,8 @@
 """The job kinds the worker runs, each an idempotent handler.
 
     checkin           the AI check-in of a day (resumes a partly done run)
-    approvals.expire  mark pending approvals past their expiresAt as expired
+    approvals.expire  mark pending approvals past their expiresAt as expired, and finish
+                      approvals whose carrying-out was interrupted
     cleanup           delete finished jobs and silent workers older than JOB_RETENTION
 """
 
@@ -25,7 +26,7 @@ def build(runtime: Any, provider: Provider, clock: Callable[[], datetime] = utcn
     approvals = ApprovalService(store, runtime.engine, clock)
 
     async def expire(job: dict[str, Any]) -> dict[str, Any]:
-        return {"expired": await approvals.expire_due()}
+        return {"expired": await approvals.expire_due(), "recovered": await approvals.recover_interrupted()}
 
     async def cleanup(job: dict[str, Any]) -> dict[str, Any]:
         before = clock() - timedelta(seconds=settings.job_retention)

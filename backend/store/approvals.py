@@ -36,3 +36,11 @@ class Approvals:
     async def due_to_expire(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
         query = {"status": "pending", "expiresAt": {"$lte": now}}
         return await self._coll.find(query).limit(limit).to_list(length=limit)
+
+    async def claim_interrupted(self, before: datetime, now: datetime) -> dict[str, Any] | None:
+        """Atomically take one approval left `approved` with neither result nor error since before
+        `before` (its API process stopped while carrying it out); None when there is none."""
+        query = {"status": "approved", "decidedAt": {"$lt": before}, "result": {"$exists": False},
+                 "error": {"$exists": False}, "recoveredAt": {"$exists": False}}
+        return await self._coll.find_one_and_update(query, {"$set": {"recoveredAt": now}},
+                                                    return_document=ReturnDocument.AFTER)

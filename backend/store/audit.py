@@ -17,3 +17,7 @@ class Audit:
 
     async def for_version(self, collaboration_id: str, version: int) -> dict[str, Any] | None:
         return await self._coll.find_one({"collaborationId": collaboration_id, "version": version, "versioned": True})
+
+    async def for_approval(self, approval_id: str) -> dict[str, Any] | None:
+        """The entry of the action an approval carried out, if it ran."""
+        return await self._coll.find_one({"approvalId": approval_id})

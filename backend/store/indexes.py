@@ -30,6 +30,7 @@ INDEXES: tuple[Index, ...] = (
           {"unique": True, "partialFilterExpression": {"versioned": True}}),
     Index("approvals", (("collaborationId", ASC), ("status", ASC))),
     Index("approvals", (("status", ASC), ("expiresAt", ASC))),
+    Index("audit", (("approvalId", ASC),), {"sparse": True}),  # recovering an interrupted approval
     Index("jobs", (("status", ASC), ("runAt", ASC))),
     Index("jobs", (("uniqueKey", ASC),), {"unique": True, "sparse": True}),
     Index("jobs", (("leaseUntil", ASC),)),
