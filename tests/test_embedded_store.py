@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
+from typing import Any
 from datetime import datetime, timedelta, timezone
 
 import bson
@@ -134,6 +136,7 @@ async def test_an_update_or_replacement_that_makes_a_duplicate_is_refused_and_un
     audit = any_store_handle.db.audit
     await audit.insert_one({"_id": "a1", "collaborationId": "col_1", "version": 1, "versioned": True})
     await audit.insert_one({"_id": "a2", "collaborationId": "col_1", "version": 2, "versioned": True})
+    await audit.update_one({"_id": "a2"}, {"$set": {"note": "first"}})  # undone below means back to this
     with pytest.raises(DuplicateKeyError) as caught:
         await audit.update_one({"_id": "a2"}, {"$set": {"version": 1}})
     assert is_duplicate(caught)
@@ -146,11 +149,12 @@ async def test_an_update_or_replacement_that_makes_a_duplicate_is_refused_and_un
     with pytest.raises(DuplicateKeyError):
         await audit.update_one({"_id": "a3"}, {"$set": {"collaborationId": "col_1", "version": 1,
                                                         "versioned": True}}, upsert=True)
-    assert await audit.find_one({"_id": "a2"}) == {"_id": "a2", "collaborationId": "col_1", "version": 2,
-                                                   "versioned": True}
+    for found in (await audit.find_one({"_id": "a2"}), await audit.find_one({"_id": "a2", "version": 2})):
+        assert found == {"_id": "a2", "collaborationId": "col_1", "version": 2, "versioned": True, "note": "first"}
     assert await audit.count_documents({}) == 2
     # an update that keeps its own key, or changes other fields only, is not a duplicate of itself
     await audit.update_one({"_id": "a2"}, {"$set": {"version": 2, "note": "kept"}})
+    assert (await audit.find_one({"_id": "a2"}))["note"] == "kept"
     await audit.update_one({"_id": "a2"}, {"$set": {"version": 3}})
     await audit.insert_one({"_id": "a4", "collaborationId": "col_1", "version": 2, "versioned": True})
 
@@ -317,3 +321,100 @@ def test_bson_size_is_the_encoded_size():
     assert bson_size(doc) == len(bson.encode(doc))
     assert bson_size({}) == 5
     assert bson_size({"text": "x" * 1000}) > 1000
+
+
+# -- what a write reports: the embedded store copies and compares only what an update names (see
+#    EmbeddedCollection._modify); its events must be those of comparing the whole document before and
+#    after, and its documents those of plain mongomock
+
+
+async def test_events_and_documents_match_plain_mongomock_over_random_writes(store_handle):  # embedded only
+    from mongomock_motor import AsyncMongoMockClient
+    from pymongo import ReturnDocument
+
+    from backend.store.changestream import update_description
+
+    coll = store_handle.db.docs
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].docs  # no events, no copies cut: the reference
+    for target in (coll, plain):
+        await target.create_index("code", unique=True, sparse=True)
+    rng = random.Random(7)
+    base = datetime(2026, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+
+    def when() -> datetime:
+        return base + timedelta(minutes=rng.randrange(1000))
+
+    def member(n: int) -> dict:
+        return {"id": f"m{n}", "role": rng.choice(["owner", "editor", "viewer"]), "at": when(), "tags": ["a"]}
+
+    def document(_id: int) -> dict:
+        return {"_id": _id, "kind": rng.choice("xy"), "title": f"t{rng.randrange(5)}", "version": 1,
+                "meta": {"n": rng.randrange(3), "at": when(), "deep": {"list": [1, 2]}},
+                "members": [member(n) for n in range(rng.randrange(4))]}
+
+    def write() -> tuple[str, Any, Any]:
+        """(method, args, kwargs) of one random write."""
+        _id = rng.randrange(6)
+        n = rng.randrange(4)
+        choices = [
+            ("update_one", ({"_id": _id}, {"$set": {"title": f"t{rng.randrange(5)}", "updatedAt": when()}}), {}),
+            ("update_one", ({"_id": _id}, {"$set": {f"members.{n}.role": "editor", "meta.at": when()},
+                                           "$inc": {"version": 1}}), {}),
+            ("update_one", ({"_id": _id}, {"$set": {"meta.deep.list": [rng.randrange(3)]}}), {}),
+            ("update_one", ({"_id": _id}, {"$unset": {rng.choice(["meta.n", "title", "code", "nothing"]): ""}}), {}),
+            ("update_one", ({"_id": _id}, {"$push": {"members": member(rng.randrange(9))}}), {}),
+            ("update_one", ({"_id": _id}, {"$push": {f"members.{n}.tags": "b"}}), {}),
+            ("update_one", ({"_id": _id}, {"$pull": {"members": {"id": f"m{n}"}}}), {}),
+            ("update_one", ({"_id": _id}, {"$rename": {"title": "name"}}), {}),
+            ("update_one", ({"_id": _id}, {"$rename": {"name": "title"}}), {}),
+            ("update_one", ({"_id": _id, "members.id": f"m{n}"}, {"$set": {"members.$.role": "owner"}}), {}),
+            ("update_one", ({"_id": _id}, {"$set": {"code": f"c{rng.randrange(3)}"}}), {}),
+            ("update_one", ({"_id": _id}, {"$set": {"_id": 99}}), {}),
+            ("update_one", ({"_id": _id}, {"$set": {"title": "up"}}), {"upsert": True}),
+            ("update_one", ({"_id": _id}, [{"$set": {"piped": "$title"}}]), {}),
+            ("update_many", ({"kind": rng.choice("xy")}, {"$inc": {"version": 1}, "$set": {"meta.n": 9}}), {}),
+            ("update_many", ({}, {"$set": {"code": "same"}}), {}),
+            ("replace_one", ({"_id": _id}, {k: v for k, v in document(_id).items() if k != "_id"}), {}),
+            ("find_one_and_update", ({"_id": _id}, {"$set": {"meta.n": rng.randrange(3)}}),
+             {"return_document": ReturnDocument.AFTER}),
+            ("find_one_and_replace", ({"_id": _id}, {"title": "replaced", "members": []}), {}),
+            ("insert_one", (document(_id),), {}),
+            ("delete_one", ({"_id": _id},), {}),
+        ]
+        return rng.choice(choices)
+
+    async def everything(target) -> list[dict]:
+        return [doc async for doc in target.find({})]
+
+    async with coll.watch(max_await_time_ms=0) as stream:
+        for step in range(500):
+            method, args, kwargs = write()
+            befores = {doc["_id"]: doc for doc in await everything(plain)}
+            outcomes = []
+            for target in (coll, plain):
+                try:
+                    returned = await getattr(target, method)(*copy.deepcopy(args), **kwargs)
+                    outcomes.append(("ok", returned if method.startswith("find") else None))
+                except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, both must raise it
+                    outcomes.append((type(exc).__name__, None))
+            assert outcomes[0] == outcomes[1], (step, method, args)
+            afters = {doc["_id"]: doc for doc in await everything(plain)}
+            assert await everything(coll) == list(afters.values()), (step, method, args)
+            expected = []  # what comparing whole documents gives, in the order they were written
+            for _id in list(befores) + [i for i in afters if i not in befores]:
+                before, after = befores.get(_id), afters.get(_id)
+                if before is None and after is not None:
+                    expected.append(("insert", _id, after))
+                elif after is None and before is not None:
+                    expected.append(("delete", _id, None))
+                elif before != after or update_description(before, after)["updatedFields"]:
+                    if method.endswith("replace_one") or method == "find_one_and_replace":
+                        expected.append(("replace", _id, after))
+                    else:
+                        expected.append(("update", _id, update_description(before, after)))
+            seen = []
+            while (change := await stream.try_next()) is not None:
+                body = change.get("fullDocument") if change["operationType"] in ("insert", "replace") else \
+                    change.get("updateDescription")
+                seen.append((change["operationType"], change["documentKey"]["_id"], body))
+            assert sorted(seen, key=repr) == sorted(expected, key=repr), (step, method, args)

@@ -10,13 +10,22 @@ database returns a `ChangeStream` (backend/store/changestream.py).
 Datetimes come back timezone-aware UTC, like motor with `tz_aware=True`.
 Unique indexes are checked with a lookup (backend/store/uniques.py), not by
 mongomock's scan of the collection.
+
+Copies are kept to what is needed, since a collaboration document can be tens
+of KB and is written on every action: `find_one({"_id": x})` copies the
+document once; an update copies only the top-level fields it names and
+compares only those for its change event (`_modify`).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+from datetime import datetime
 from typing import Any, Awaitable, Callable, Iterable
 
+from bson import ObjectId
+from bson.tz_util import utc
 from mongomock import helpers
 from mongomock.collection import Collection as SyncCollection
 from mongomock_motor import AsyncMongoMockClient, AsyncMongoMockCollection, AsyncMongoMockDatabase
@@ -103,6 +112,16 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
         return ChangeStream(self._changes, self._sync.name, pipeline, **options)
 
+    async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> dict | None:
+        """`find_one({"_id": x})` reads the one document; anything else is mongomock's query.
+
+        mongomock would test the filter on every document of the collection and copy the
+        match twice (its copy, then its UTC-aware copy); the result is the same document.
+        """
+        if not args and not kwargs and type(filter) is dict and len(filter) == 1 and type(filter.get("_id")) in _IDS:
+            return self._read(filter["_id"])
+        return await super().find_one(filter, *args, **kwargs)
+
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
             "bulk_write is not available on the embedded store: mongomock cannot run it with "
@@ -119,14 +138,14 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     @_write
     def insert_many(self, documents: Iterable[dict], *args: Any, **kwargs: Any) -> Any:
         documents = list(documents)
-        existed = [doc["_id"] for doc in documents if "_id" in doc and self._read(doc["_id"]) is not None]
+        existed = [doc["_id"] for doc in documents if "_id" in doc and self._exists(doc["_id"])]
         try:
             return self._sync.insert_many(documents, *args, **kwargs)
         finally:  # an ordered insert_many that failed half way still inserted its first documents
             reported: list = []
             for doc in documents:
                 _id = doc.get("_id")
-                if "_id" in doc and _id not in existed and _id not in reported and self._read(_id) is not None:
+                if "_id" in doc and _id not in existed and _id not in reported and self._exists(_id):
                     reported.append(_id)
                     self._report_insert(_id)
 
@@ -144,7 +163,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
 
     @_write
     def update_many(self, filter: dict, update: Any, upsert: bool = False, **kwargs: Any) -> Any:
-        return self._modify("update", self._ids(filter),
+        return self._modify("update", self._ids(filter), _touched(update),
                             lambda: self._sync.update_many(filter, update, upsert=upsert, **kwargs))
 
     @_write
@@ -196,11 +215,12 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         write = self._sync.update_one if operation == "update" else self._sync.replace_one
         ids = self._ids(filter, first=True, sort=sort)
         if not ids:
-            result = self._modify(operation, [], lambda: write(filter, change, upsert=upsert, **kwargs))
+            result = self._modify(operation, [], None, lambda: write(filter, change, upsert=upsert, **kwargs))
             return result, result.upserted_id
         # the chosen _id plus the original conditions, which positional `$` paths need
         narrowed = {**filter, "_id": ids[0]}
-        return self._modify(operation, ids, lambda: write(narrowed, change, **kwargs)), ids[0]
+        touched = _touched(change) if operation == "update" else None
+        return self._modify(operation, ids, touched, lambda: write(narrowed, change, **kwargs)), ids[0]
 
     def _find_one_and(self, operation: str, filter: dict, change: Any, projection: Any, sort: Any,
                       upsert: bool, return_document: bool, kwargs: dict) -> dict | None:
@@ -209,19 +229,44 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         mongomock's own versions apply a positional `$` to the wrong array element.
         """
         ids = self._ids(filter, first=True, sort=sort)
-        old = self._sync.find_one({"_id": ids[0]}, projection) if ids else None
+        old = self._find_by_id(ids[0], projection) if ids else None
         _, written = self._write_one(operation, filter, change, upsert, sort, kwargs)
         if written is None or not return_document:
             return old
-        return self._sync.find_one({"_id": written}, projection)
+        return self._find_by_id(written, projection)
 
-    def _modify(self, operation: str, ids: list, write: Callable[[], Any]) -> Any:
-        befores = [(_id, self._read(_id)) for _id in ids]
+    def _find_by_id(self, _id: Any, projection: Any) -> dict | None:
+        return self._read(_id) if projection is None else self._sync.find_one({"_id": _id}, projection)
+
+    def _modify(self, operation: str, ids: list, touched: set[str] | None, write: Callable[[], Any]) -> Any:
+        """Run `write` (mongomock's update or replacement of the documents `ids`) and report it.
+
+        mongomock changes a stored document in place. Each document is therefore replaced,
+        before the write, by a copy (`_Writable`) for mongomock to change, and the stored
+        object itself, which nothing else references, is kept as the state before the write.
+        With `touched` (the top-level fields an operator update can change, see `_touched`)
+        only those fields are copied and compared; the others are shared, unchanged. That is
+        one copy of what the update names, where reading the document before and after the
+        write took two copies of all of it, plus the deep copy mongomock takes for itself
+        (which `_Writable` answers with the stored object), plus a diff of all of it.
+        """
+        documents = self._sync._store._documents
+        handed = []
+        for _id in ids:
+            key = _key(_id)
+            before = documents.get(key)
+            if before is not None:
+                documents[key] = _Writable.of(before, touched)
+            handed.append((_id, key, before))
         try:
             result = write()
         finally:  # update_many may have changed some documents before it failed
-            for _id, before in befores:
-                self._report_change(operation, _id, before)
+            documents = self._sync._store._documents
+            for _id, key, before in handed:
+                after = documents.get(key)
+                if type(after) is _Writable:
+                    after.before = None
+                self._report_change(operation, _id, before, after, touched)
         upserted = getattr(result, "upserted_id", None)
         if upserted is not None:
             self._report_insert(upserted)
@@ -230,21 +275,30 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     def _report_insert(self, _id: Any) -> None:
         self._changes.record("insert", self._sync.name, _id, fullDocument=self._read(_id))
 
-    def _report_change(self, operation: str, _id: Any, before: dict | None) -> None:
-        after = self._read(_id)
-        if before is None or after is None:
+    def _report_change(self, operation: str, _id: Any, before: dict | None, after: dict | None,
+                       touched: set[str] | None = None) -> None:
+        """Record the event of a write from `before` to `after`, both as stored (naive datetimes).
+
+        With `touched`, the other top-level fields are the same objects in both: they are
+        left out of the diff, which then gives the same paths in the same order.
+        """
+        if before is None or after is None or after is before:  # `before` is back after a rollback
             return
+        if touched is not None:
+            before = {k: v for k, v in before.items() if k in touched}
+            after = {k: v for k, v in after.items() if k in touched}
         description = update_description(before, after)
         if not (description["updatedFields"] or description["removedFields"]):
             return  # a write that changed nothing: MongoDB logs nothing either
         if operation == "replace":
-            self._changes.record("replace", self._sync.name, _id, fullDocument=after)
-        else:
+            self._changes.record("replace", self._sync.name, _id, fullDocument=_aware(after))
+        else:  # the changed values only are copied out of the stored document
+            description["updatedFields"] = {path: _aware(value) for path, value in description["updatedFields"].items()}
             self._changes.record("update", self._sync.name, _id, updateDescription=description)
 
     def _report_deletes(self, ids: list) -> None:
         for _id in ids:
-            if self._read(_id) is None:
+            if not self._exists(_id):
                 self._changes.record("delete", self._sync.name, _id)
 
     def _ids(self, filter: dict, first: bool = False, sort: Any = None) -> list:
@@ -255,15 +309,118 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     def _read(self, _id: Any) -> dict | None:
         return _snapshot(self._sync, _id)
 
+    def _exists(self, _id: Any) -> bool:
+        return _key(_id) in self._sync._store
+
+
+_IDS = frozenset({str, int, ObjectId})  # _id types whose equality is plain equality (find_one's fast path)
+_LEAVES = frozenset({str, int, float, bool, type(None), ObjectId})  # immutable, no datetime inside
+
+
+# operator updates that change only the fields they name (the first segment of each path)
+_OPERATORS = frozenset({"$set", "$unset", "$inc", "$mul", "$min", "$max", "$currentDate", "$bit", "$push",
+                        "$addToSet", "$pop", "$pull", "$pullAll", "$rename", "$setOnInsert"})
+
+
+def _touched(update: Any) -> set[str] | None:
+    """The top-level fields an operator update can change; None if it may change any (a
+    pipeline, a replacement, an operator not listed)."""
+    if type(update) is not dict or not update:
+        return None
+    fields: set[str] = set()
+    for operator, spec in update.items():
+        if operator not in _OPERATORS or not isinstance(spec, dict):
+            return None
+        for path in spec:
+            fields.add(str(path).split(".", 1)[0])
+        if operator == "$rename":
+            for path in spec.values():
+                if not isinstance(path, str):
+                    return None
+                fields.add(path.split(".", 1)[0])
+    return fields
+
+
+def _key(_id: Any) -> Any:
+    """The key of a stored document in mongomock's store."""
+    return helpers.hashdict(_id) if isinstance(_id, dict) else _id
+
 
 def _snapshot(collection: SyncCollection, _id: Any) -> dict | None:
     """A private copy of a stored document, datetimes made UTC-aware (None if absent)."""
-    key = helpers.hashdict(_id) if isinstance(_id, dict) else _id
     try:
-        stored = collection._store[key]
+        stored = collection._store[_key(_id)]
     except KeyError:
         return None
-    return helpers.make_datetime_timezone_aware_in_document(stored)  # builds new dicts and lists
+    return _aware(stored)
+
+
+def _aware(value: Any) -> Any:
+    """A copy of a stored value with UTC-aware datetimes: new dicts and lists, shared leaves.
+
+    The same result as mongomock's `make_datetime_timezone_aware_in_document`, in about
+    two thirds of the time (plain dicts, lists and leaves are recognised by type first).
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _LEAVES else _aware(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _LEAVES else _aware(v) for v in value]
+    if kind is datetime:
+        return value.replace(tzinfo=utc)
+    if isinstance(value, dict):
+        return {k: _aware(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_aware(v) for v in value]
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=utc)
+    return value
+
+
+def _structure(value: Any) -> Any:
+    """A copy of a stored value's dicts and lists, sharing its leaves (which are never changed in place)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _LEAVES else _structure(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _LEAVES else _structure(v) for v in value]
+    if isinstance(value, (dict, list)):
+        return copy.deepcopy(value)
+    return value
+
+
+class _Writable(dict):
+    """A stored document handed to mongomock for one update, with the document it replaced.
+
+    mongomock's update deep-copies the document before changing it (to tell whether it
+    changed and to roll back a refused write). That copy would equal `before`, which is
+    kept unchanged and referenced by nothing else, so the first deepcopy returns `before`
+    itself. `EmbeddedCollection._modify` clears `before` once the write is over; any later
+    deepcopy is a real one.
+    """
+
+    __slots__ = ("before",)
+
+    @classmethod
+    def of(cls, before: dict, touched: set[str] | None) -> "_Writable":
+        """A copy of `before` for mongomock to change: the fields in `touched` (all if None)
+        have their own dicts and lists; the others are `before`'s, which the write leaves alone."""
+        if touched is None:
+            handed = cls((k, v if type(v) in _LEAVES else _structure(v)) for k, v in before.items())
+        else:
+            handed = cls((k, v if type(v) in _LEAVES or k not in touched else _structure(v))
+                         for k, v in before.items())
+        handed.before = before
+        return handed
+
+    def __deepcopy__(self, memo: dict) -> dict:
+        before, self.before = getattr(self, "before", None), None
+        if before is not None:
+            return before
+        return copy.deepcopy(dict(self), memo)
+
+    def __copy__(self) -> dict:
+        return dict(self)
 
 
 def _report_ttl_deletes(collection: SyncCollection, on_delete: Callable[[Any], None]) -> None:
