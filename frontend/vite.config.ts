@@ -21,7 +21,10 @@ export default defineConfig({
   },
   build: {
     outDir: 'dist',
-    sourcemap: true,
+    // No source maps in the build: Nginx serves everything in dist/, so a map
+    // there (even a 'hidden' one, which only drops the sourceMappingURL
+    // comment) would publish the source. Debug with `npm run dev`.
+    sourcemap: false,
   },
   test: {
     globals: true,

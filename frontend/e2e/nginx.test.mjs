@@ -60,7 +60,7 @@ suite.test('index.html and SPA routes: history fallback, no-cache, security head
   }
 });
 
-suite.test('hashed assets: long-lived immutable cache, right types, gzip; a missing one is a 404', async () => {
+suite.test('hashed assets: long-lived immutable cache, right types, gzip, no source maps; a missing one is a 404', async () => {
   const html = (await get('/')).body.toString();
   const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]);
   assert.ok(assets.some((a) => a.endsWith('.js')), `index.html links a script: ${assets.join(', ')}`);
@@ -73,6 +73,10 @@ suite.test('hashed assets: long-lived immutable cache, right types, gzip; a miss
     assert.match(response.headers.get('content-type'), asset.endsWith('.js') ? /javascript/ : /text\/css/, asset);
     assertSecurityHeaders(response.headers, asset);
     assert.ok(body.length > 0, `${asset} is not empty`);
+    // No public source maps: the build has none, and nothing points to one.
+    assert.doesNotMatch(body.toString(), /sourceMappingURL=/, `${asset} names no source map`);
+    const map = await get(`${asset}.map`);
+    assert.equal(map.response.status, 404, `${asset}.map is not served`);
   }
   // Node's fetch decodes gzip itself; ask again without decoding to see the encoding.
   const main = assets.find((a) => a.endsWith('.js'));
