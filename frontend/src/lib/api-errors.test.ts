@@ -8,9 +8,10 @@ const error = (status: number, code: string, message = '', details: Record<strin
 
 describe('describeError', () => {
   it('has a sentence for every error code of the API', () => {
+    // invalid_transition is the exception: the server's own sentence says what isn't possible (below).
     const codes = [
       'invalid_request', 'unauthenticated', 'forbidden', 'rule_denied', 'not_found', 'version_conflict',
-      'invalid_transition', 'payload_too_large', 'document_too_large', 'validation_failed', 'rate_limited', 'internal',
+      'payload_too_large', 'document_too_large', 'validation_failed', 'rate_limited', 'internal',
     ];
     const sentences = new Set<string>();
     for (const code of codes) {
@@ -50,9 +51,19 @@ describe('describeError', () => {
   });
 
   it('keeps the server explanation as a detail where it helps', () => {
-    const described = describeError(error(409, 'invalid_transition', 'A done activity cannot be cancelled.'));
-    expect(described.detail).toBe('A done activity cannot be cancelled.');
+    const described = describeError(error(403, 'forbidden', 'Only owners add members.'));
+    expect(described.detail).toBe('Only owners add members.');
     expect(describeError(error(500, 'internal', 'Traceback...')).detail).toBeNull();
+  });
+
+  it("makes the server's message the sentence of invalid_transition, with no unrelated example", () => {
+    const described = describeError(error(409, 'invalid_transition', 'The last owner cannot leave the collaboration.', { from: 'owner' }));
+    expect(described.message).toBe('The last owner cannot leave the collaboration.');
+    expect(described.message).not.toMatch(/for example|cancelled/);
+    expect(described.detail).toBeNull();
+    expect(describeError(error(409, 'invalid_transition', 'The collaboration is archived')).message).toBe('The collaboration is archived.');
+    // Without a message from the server, a general sentence.
+    expect(describeError(error(409, 'invalid_transition', '')).message).toBe("That isn't possible in the current state of things.");
   });
 
   it('explains network failures', () => {

@@ -25,7 +25,7 @@ const SENTENCES: Record<string, string> = {
   not_found: "We couldn't find that. It may have been removed, or you may no longer be a member.",
   version_conflict:
     'Someone else changed this collaboration at the same time. You now see the latest version, so please try again.',
-  invalid_transition: "That isn't possible in the current state of things (for example, a finished activity can't be cancelled).",
+  invalid_transition: "That isn't possible in the current state of things.",
   conflict: 'That has already been decided by someone else.',
   payload_too_large: 'That is too large to send. Please shorten it and try again.',
   document_too_large: 'This collaboration has reached its size limit. Remove something before adding more.',
@@ -79,6 +79,11 @@ function readFields(details: Record<string, unknown>): FieldProblem[] {
   return problems;
 }
 
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  return /[.!?…]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
 function plural(n: number, unit: string): string {
   return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
@@ -102,6 +107,10 @@ export function describeError(error: unknown): ErrorDescription {
   if (error.code === 'rule_denied') {
     const ruleMessage = typeof error.details.message === 'string' ? error.details.message : error.message;
     if (ruleMessage) message = `${SENTENCES.rule_denied!.slice(0, -1)}: ${ruleMessage}`;
+  }
+  if (error.code === 'invalid_transition' && error.message) {
+    // The server says what isn't possible ("The last owner cannot leave."): that is the sentence.
+    return { code: error.code, message: sentence(error.message), detail: null, fields, retryAfter: null };
   }
   if (error.code === 'validation_failed' && fields.length === 0) {
     return { code: error.code, message: 'Some of the information needs fixing.', detail: error.message || null, fields, retryAfter: null };
