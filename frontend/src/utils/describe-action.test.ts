@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 
 import type { Collaboration } from '@/types/api';
 
-import { describeAction } from './describe-action';
+import { actionLabel, describeAction, fieldsInSummary, payloadFacts } from './describe-action';
+import { formatDateTime } from './format';
 
 const collaboration = {
   members: [{ userId: 'u2', email: 'bo@example.com', role: 'editor', joinedAt: '' }],
@@ -24,5 +25,27 @@ describe('describeAction', () => {
     expect(describeAction('completeActivity', { activityId: 'act_9' })).toBe('Mark activity #act_9 as done');
     expect(describeAction('archiveCollaboration', {})).toBe('Archive this collaboration');
     expect(describeAction('updateDetails', { title: 'New' })).toBe("Change the title to 'New'");
+  });
+});
+
+describe('payloadFacts', () => {
+  it('labels fields in words and resolves ids, times and action names', () => {
+    const facts = payloadFacts(
+      { activityId: 'act_1', userId: 'u2', scheduledFor: '2026-12-05T11:00:00Z', actions: ['cancelActivity', 'addMember'] },
+      collaboration,
+    );
+    expect(facts.map((f) => [f.label, f.value])).toEqual([
+      ['Activity', 'Plan picnic'],
+      ['Member', 'bo@example.com'],
+      ['Scheduled for', formatDateTime('2026-12-05T11:00:00Z')],
+      ['Actions', 'Cancel an activity, Add a member'],
+    ]);
+  });
+
+  it('falls back to the id when the collaboration is unknown, and leaves out what the summary shows', () => {
+    expect(payloadFacts({ activityId: 'act_9', reason: 'rain' }, null, fieldsInSummary('cancelActivity'))).toEqual([
+      { key: 'activityId', label: 'Activity', value: 'act_9' },
+    ]);
+    expect(actionLabel('cancelActivity')).toBe('Cancel an activity');
   });
 });

@@ -62,21 +62,114 @@ export function describeAction(action: string, payload: Payload = {}, collaborat
     case 'sendMessage':
       return `Send the message “${text(payload.text)}”`;
     case 'setProtectedActions':
-      return `Require approval for: ${Array.isArray(payload.actions) ? payload.actions.join(', ') || 'nothing' : text(payload.actions)}`;
+      return `Require approval for the AI's: ${
+        Array.isArray(payload.actions) ? payload.actions.map((name) => actionLabel(text(name))).join(', ') || 'nothing' : text(payload.actions)
+      }`;
     case 'addRule':
-    case 'updateRule':
-      return `${action === 'addRule' ? 'Add' : 'Update'} a rule`;
-    case 'removeRule':
-      return `Remove rule ${text(payload.ruleId)}`;
+    case 'updateRule': {
+      const name = factValue('rule', payload.rule, collaboration);
+      const named = name && name !== text(payload.rule) ? ` “${name}”` : '';
+      return `${action === 'addRule' ? 'Add the rule' : 'Change the rule'}${named}`.replace(/the rule$/, 'a rule');
+    }
+    case 'removeRule': {
+      const id = text(payload.ruleId);
+      const name = ruleName(collaboration, id);
+      return name ? `Remove the rule “${name}”` : `Remove rule ${id}`;
+    }
     default:
       return `${action}${Object.keys(payload).length ? ` ${JSON.stringify(payload)}` : ''}`;
   }
 }
 
-/** Payload fields as label/value pairs, for a details list. */
-export function payloadEntries(payload: Payload): Array<[string, string]> {
-  return Object.entries(payload).map(([key, value]) => {
-    const shown = /At$|For$/.test(key) && typeof value === 'string' ? formatDateTime(value) : text(value);
-    return [key, shown];
-  });
+/** The name of an action in words ("Cancel an activity"), for lists and details. */
+const ACTION_LABELS: Record<string, string> = {
+  createCollaboration: 'Create a collaboration',
+  updateDetails: 'Change the details',
+  archiveCollaboration: 'Archive the collaboration',
+  addMember: 'Add a member',
+  removeMember: 'Remove a member',
+  changeRole: "Change a member's role",
+  leaveCollaboration: 'Leave the collaboration',
+  proposeActivity: 'Propose an activity',
+  scheduleActivity: 'Schedule an activity',
+  completeActivity: 'Mark an activity done',
+  cancelActivity: 'Cancel an activity',
+  sendMessage: 'Send a message',
+  setProtectedActions: 'Choose which AI actions need approval',
+  addRule: 'Add a rule',
+  updateRule: 'Change a rule',
+  removeRule: 'Remove a rule',
+};
+
+export function actionLabel(action: string): string {
+  return ACTION_LABELS[action] ?? action;
+}
+
+const FIELD_LABELS: Record<string, string> = {
+  title: 'Title',
+  description: 'Description',
+  email: 'Email',
+  role: 'Role',
+  userId: 'Member',
+  assigneeId: 'Assignee',
+  activityId: 'Activity',
+  dueAt: 'Due',
+  scheduledFor: 'Scheduled for',
+  reason: 'Reason',
+  text: 'Message',
+  actions: 'Actions',
+  rule: 'Rule',
+  ruleId: 'Rule',
+};
+
+function ruleName(collaboration: Collaboration | null | undefined, id: string): string | null {
+  const rules = (collaboration?.rules ?? []) as Array<{ id?: unknown; name?: unknown }>;
+  const rule = rules.find((r) => r && r.id === id);
+  return rule && typeof rule.name === 'string' ? rule.name : null;
+}
+
+function factValue(key: string, value: unknown, collaboration?: Collaboration | null): string {
+  const id = text(value);
+  switch (key) {
+    case 'activityId':
+      return collaboration?.activities.find((a) => a.id === id)?.title ?? id;
+    case 'userId':
+    case 'assigneeId': {
+      const member = collaboration?.members.find((m) => m.userId === id);
+      return member?.email ?? id;
+    }
+    case 'role':
+      return id ? id.charAt(0).toUpperCase() + id.slice(1) : id;
+    case 'actions':
+      return Array.isArray(value) ? value.map((name) => actionLabel(text(name))).join(', ') || 'none' : id;
+    case 'rule':
+      return value && typeof value === 'object' && typeof (value as { name?: unknown }).name === 'string'
+        ? (value as { name: string }).name
+        : id;
+    case 'ruleId':
+      return ruleName(collaboration, id) ?? id;
+    default:
+      return /At$|For$/.test(key) && typeof value === 'string' ? formatDateTime(value) : id;
+  }
+}
+
+/**
+ * Payload fields as label/value pairs in words, for a details list: activity
+ * and member ids become titles and emails (when the collaboration is known),
+ * times are formatted, action names spelled out. `omit` leaves out fields the
+ * summary already shows.
+ */
+export function payloadFacts(
+  payload: Payload,
+  collaboration?: Collaboration | null,
+  omit: readonly string[] = [],
+): Array<{ key: string; label: string; value: string }> {
+  return Object.entries(payload)
+    .filter(([key, value]) => !omit.includes(key) && value !== undefined && value !== null)
+    .map(([key, value]) => ({ key, label: FIELD_LABELS[key] ?? key, value: factValue(key, value, collaboration) }));
+}
+
+/** The payload fields `describeAction` already spells out in full (a details list need not repeat them). */
+export function fieldsInSummary(action: string): string[] {
+  return action === 'cancelActivity' ? ['reason'] : [];
 }

@@ -2,7 +2,7 @@ import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
 import { notifications } from '@/stores/notifications';
 import type { Approval, Collaboration } from '@/types/api';
-import { describeAction, payloadEntries } from '@/utils/describe-action';
+import { actionLabel, describeAction, fieldsInSummary, payloadFacts } from '@/utils/describe-action';
 import { formatDateTime, formatRelative } from '@/utils/format';
 
 import { approveApproval } from '../api/approve-approval';
@@ -21,10 +21,11 @@ function proposer(approval: Approval, collaboration: Collaboration | null): stri
 
 export function ApprovalCard({ approval, collaboration }: { approval: Approval; collaboration: Collaboration | null }) {
   const summary = describeAction(approval.action, approval.payload ?? {}, collaboration);
+  const facts = payloadFacts(approval.payload ?? {}, collaboration, fieldsInSummary(approval.action));
   const decide = useMutation(async (verdict: 'approve' | 'reject') => {
     const decided = verdict === 'approve' ? await approveApproval(approval.id) : await rejectApproval(approval.id);
     if (decided?.status === 'failed') {
-      notifications.show(`Approved, but it could not be carried out: ${decided.error?.message ?? 'the action failed'}.`, 'error', 10000);
+      notifications.show(sentence(`Approved, but it could not be carried out: ${decided.error?.message ?? 'the action failed'}`), 'error', 10000);
     } else {
       notifications.show(sentence(`${verdict === 'approve' ? 'Approved' : 'Rejected'}: ${summary}`), 'success');
     }
@@ -48,16 +49,18 @@ export function ApprovalCard({ approval, collaboration }: { approval: Approval; 
         <span title={formatDateTime(approval.createdAt)}>{formatRelative(approval.createdAt)}</span>
         {approval.expiresAt && <span>expires {formatRelative(approval.expiresAt)}</span>}
       </p>
-      {Object.keys(approval.payload ?? {}).length > 0 && (
+      {facts.length > 0 && (
         <details className="small">
           <summary>Details</summary>
           <dl className="facts">
-            <dt>Action</dt>
-            <dd>{approval.action}</dd>
-            {payloadEntries(approval.payload).map(([key, value]) => (
-              <div key={key} className="fact">
-                <dt>{key}</dt>
-                <dd>{value}</dd>
+            <div className="fact">
+              <dt>Action</dt>
+              <dd>{actionLabel(approval.action)}</dd>
+            </div>
+            {facts.map((fact) => (
+              <div key={fact.key} className="fact">
+                <dt>{fact.label}</dt>
+                <dd>{fact.value}</dd>
               </div>
             ))}
           </dl>

@@ -4,6 +4,7 @@ import userEvent from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { queryCache } from '@/lib/query-cache';
+import { notifications } from '@/stores/notifications';
 import { RealtimeClient } from '@/lib/realtime/realtime-client';
 import { RealtimeContext } from '@/lib/realtime/realtime-context';
 import { FakeWebSocket } from '@/testing/fake-websocket';
@@ -51,7 +52,10 @@ beforeEach(async () => {
       id: 'col_1',
       title: 'Summer trip',
       version: 4,
-      members: [{ userId: 'u1', email: 'ann@example.com', role: 'owner', joinedAt: '' }],
+      members: [
+        { userId: 'u1', email: 'ann@example.com', role: 'owner', joinedAt: '' },
+        { userId: 'u2', email: 'bo@example.com', role: 'editor', joinedAt: '' },
+      ],
       activities: [{ id: 'act_1', title: 'Plan picnic', status: 'scheduled' }],
     },
     messages: [],
@@ -111,6 +115,61 @@ describe('<ApprovalsInbox>', () => {
       socket.receive({ type: 'approval_updated', collaborationId: 'col_1', approval: approval('apr_2', { status: 'expired' }) }),
     );
     expect(screen.queryByRole('listitem')).not.toBeInTheDocument();
+  });
+
+  it('lists the details in words: labels, the activity title, the member email, and the reason once', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () =>
+        json(200, {
+          approvals: [
+            approval('apr_4'),
+            approval('apr_5', { action: 'changeRole', payload: { userId: 'u2', role: 'viewer' }, reason: 'Bo asked' }),
+          ],
+        }),
+      ),
+    );
+    renderInbox();
+    const cancel = await screen.findByRole('listitem', { name: "Cancel activity 'Plan picnic' — reason: It rained" });
+    const facts = cancel.querySelector('details')!;
+    expect(facts).toHaveTextContent('ActionCancel an activity');
+    expect(facts).toHaveTextContent('ActivityPlan picnic');
+    expect(facts).not.toHaveTextContent('activityId');
+    expect(facts).not.toHaveTextContent('act_1');
+    // The payload's reason is in the summary already; the details don't repeat it.
+    expect(cancel.textContent!.split('It rained').length - 1).toBe(1);
+
+    const role = screen.getByRole('listitem', { name: 'Make bo@example.com viewer' });
+    const roleFacts = role.querySelector('details')!;
+    expect(roleFacts).toHaveTextContent("ActionChange a member's role");
+    expect(roleFacts).toHaveTextContent('Memberbo@example.com');
+    expect(roleFacts).toHaveTextContent('RoleViewer');
+    expect(roleFacts).not.toHaveTextContent('u2');
+  });
+
+  it('says once, with one full stop, when an approved action could not be carried out', async () => {
+    const shown = vi.spyOn(notifications, 'show');
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string) =>
+        url.startsWith('/api/approvals?')
+          ? json(200, { approvals: [approval('apr_6')] })
+          : json(200, {
+              approval: approval('apr_6', {
+                status: 'failed',
+                error: { code: 'invalid_transition', message: 'An activity that is done cannot become cancelled.' },
+              }),
+            }),
+      ),
+    );
+    renderInbox();
+    const card = await screen.findByRole('listitem');
+    await userEvent.click(within(card).getByRole('button', { name: 'Approve' }));
+    expect(shown).toHaveBeenCalledWith(
+      'Approved, but it could not be carried out: An activity that is done cannot become cancelled.',
+      'error',
+      10000,
+    );
   });
 
   it('explains a failed decision', async () => {

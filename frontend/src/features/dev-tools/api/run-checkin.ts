@@ -17,21 +17,21 @@ function count(value: unknown): number | null {
   return null;
 }
 
-/** "3 actions run, 1 sent for approval" from whatever counters the summary has. */
+/** "1 collaboration checked, 3 actions run, 1 sent for approval" from whatever counters the summary has. */
 export function describeCheckin(summary: CheckinSummary): string {
   const parts: string[] = [];
-  const pick = (keys: string[], label: string) => {
+  const pick = (keys: string[], one: string, many: string) => {
     for (const key of keys) {
       const n = count(summary[key]);
       if (n !== null) {
-        parts.push(`${n} ${label}`);
+        parts.push(`${n} ${n === 1 ? one : many}`);
         return;
       }
     }
   };
-  pick(['collaborations', 'collaborationCount'], 'collaborations checked');
-  pick(['actionsRun', 'actions_run', 'actions'], 'actions run');
-  pick(['approvalsCreated', 'approvalsMade', 'approvals_made', 'approvals'], 'sent for approval');
-  pick(['invalidProposals', 'invalid', 'invalid_proposals'], 'invalid proposals');
+  pick(['collaborations', 'collaborationCount'], 'collaboration checked', 'collaborations checked');
+  pick(['actionsRun', 'actions_run', 'actions'], 'action run', 'actions run');
+  pick(['approvalsCreated', 'approvalsMade', 'approvals_made', 'approvals'], 'sent for approval', 'sent for approval');
+  pick(['invalidProposals', 'invalid_proposals', 'invalid'], 'invalid proposal', 'invalid proposals');
   return parts.length ? `AI check-in finished: ${parts.join(', ')}.` : 'AI check-in finished.';
 }
