@@ -9,7 +9,7 @@ import { MessageFeed } from '@/features/messages/components/message-feed';
 import { usePageVisible } from '@/hooks/use-page-visible';
 import { useSession } from '@/lib/auth/auth-context';
 import { useCollaborationSubscription, usePresence } from '@/lib/realtime/use-realtime';
-import { myRole, roleAtLeast } from '@/utils/roles';
+import { canRun, myRole } from '@/utils/roles';
 
 export function CollaborationRoute() {
   const { collaborationId = '' } = useParams();
@@ -59,7 +59,7 @@ export function CollaborationRoute() {
           epoch={view.messagesEpoch}
           members={collaboration.members}
           userId={session.user.id}
-          canSend={active && role !== null}
+          canSend={active && canRun(role, 'sendMessage')}
           live={view.status !== 'stale'}
         />
       </div>
@@ -71,7 +71,7 @@ export function CollaborationRoute() {
           presence={view.presence}
           onLeft={() => navigate('/')}
         />
-        {active && <AiChatPanel collaboration={collaboration} canAct={roleAtLeast(role, 'viewer')} />}
+        {active && role !== null && <AiChatPanel collaboration={collaboration} role={role} />}
       </aside>
     </div>
   );

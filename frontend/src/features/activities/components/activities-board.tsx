@@ -1,5 +1,5 @@
 import type { ActivityStatus, Collaboration, Role } from '@/types/api';
-import { roleAtLeast } from '@/utils/roles';
+import { canRun } from '@/utils/roles';
 
 import { ActivityCard } from './activity-card';
 import { ProposeActivityForm } from './propose-activity-form';
@@ -12,7 +12,8 @@ const GROUPS: Array<{ status: ActivityStatus; title: string; empty: string }> = 
 ];
 
 export function ActivitiesBoard({ collaboration, role }: { collaboration: Collaboration; role: Role | null }) {
-  const canEdit = roleAtLeast(role, 'editor') && collaboration.status !== 'archived';
+  // An archived collaboration is read-only; otherwise each action is offered to the roles that may run it.
+  const active = collaboration.status !== 'archived';
   const activities = collaboration.activities ?? [];
 
   return (
@@ -20,7 +21,7 @@ export function ActivitiesBoard({ collaboration, role }: { collaboration: Collab
       <h2 id="activities-heading">
         Activities <span className="count">{activities.length}</span>
       </h2>
-      {canEdit && <ProposeActivityForm collaboration={collaboration} />}
+      {active && canRun(role, 'proposeActivity') && <ProposeActivityForm collaboration={collaboration} />}
       <div className="activity-groups">
         {GROUPS.map((group) => {
           const items = activities.filter((activity) => activity.status === group.status);
@@ -35,7 +36,7 @@ export function ActivitiesBoard({ collaboration, role }: { collaboration: Collab
               ) : (
                 <ul className="activity-list" aria-label={`${group.title} activities`}>
                   {items.map((activity) => (
-                    <ActivityCard key={activity.id} collaboration={collaboration} activity={activity} canEdit={canEdit} />
+                    <ActivityCard key={activity.id} collaboration={collaboration} activity={activity} role={active ? role : null} />
                   ))}
                 </ul>
               )}

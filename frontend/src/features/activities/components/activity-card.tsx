@@ -3,22 +3,27 @@ import { useState, type FormEvent } from 'react';
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
 import { announceOutcome } from '@/lib/run-action';
-import type { Activity, Collaboration } from '@/types/api';
+import type { Activity, Collaboration, Role } from '@/types/api';
 import { formatDateTime, isoToLocalInput, localInputToIso } from '@/utils/format';
+import { canRun } from '@/utils/roles';
 
 import { cancelActivity } from '../api/cancel-activity';
 import { completeActivity } from '../api/complete-activity';
 import { scheduleActivity } from '../api/schedule-activity';
 
-type Props = { collaboration: Collaboration; activity: Activity; canEdit: boolean };
+/** `role`: my role, or null when I may change nothing (not a member, or the collaboration is archived). */
+type Props = { collaboration: Collaboration; activity: Activity; role: Role | null };
 type Mode = 'idle' | 'schedule' | 'cancel';
 
-export function ActivityCard({ collaboration, activity, canEdit }: Props) {
+export function ActivityCard({ collaboration, activity, role }: Props) {
   const [mode, setMode] = useState<Mode>('idle');
   const [when, setWhen] = useState(() => isoToLocalInput(activity.dueAt) || '');
   const [reason, setReason] = useState('');
   const assignee = collaboration.members.find((m) => m.userId === activity.assigneeId);
   const open = activity.status === 'proposed' || activity.status === 'scheduled';
+  const canSchedule = open && activity.status === 'proposed' && canRun(role, 'scheduleActivity');
+  const canComplete = open && activity.status === 'scheduled' && canRun(role, 'completeActivity');
+  const canCancel = open && canRun(role, 'cancelActivity');
 
   const act = useMutation(async (run: () => ReturnType<typeof completeActivity>, applied: string) => {
     announceOutcome(await run(), applied);
@@ -74,14 +79,14 @@ export function ActivityCard({ collaboration, activity, canEdit }: Props) {
           </>
         )}
       </dl>
-      {canEdit && open && mode === 'idle' && (
+      {(canSchedule || canComplete || canCancel) && mode === 'idle' && (
         <div className="row tight wrap">
-          {activity.status === 'proposed' && (
+          {canSchedule && (
             <button type="button" className="button small" onClick={() => setMode('schedule')}>
               Schedule
             </button>
           )}
-          {activity.status === 'scheduled' && (
+          {canComplete && (
             <button
               type="button"
               className="button small primary"
@@ -91,9 +96,11 @@ export function ActivityCard({ collaboration, activity, canEdit }: Props) {
               Mark done
             </button>
           )}
-          <button type="button" className="button small danger-outline" onClick={() => setMode('cancel')}>
-            Cancel activity
-          </button>
+          {canCancel && (
+            <button type="button" className="button small danger-outline" onClick={() => setMode('cancel')}>
+              Cancel activity
+            </button>
+          )}
         </div>
       )}
       {mode === 'schedule' && (

@@ -38,7 +38,7 @@ describe('<AiChatPanel>', () => {
       return json(202, { approval: { id: 'apr_1', status: 'pending' } });
     });
     vi.stubGlobal('fetch', fetchMock);
-    render(<AiChatPanel collaboration={collaboration} canAct />);
+    render(<AiChatPanel collaboration={collaboration} role="editor" />);
 
     await userEvent.type(screen.getByLabelText('Question for the AI'), 'What next?');
     await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
@@ -62,10 +62,41 @@ describe('<AiChatPanel>', () => {
     expect(await within(items[1]!).findByText('Sent to the owner for approval')).toBeInTheDocument();
   });
 
+  it('offers Run only to a role that may run the action, and says which role it needs otherwise', async () => {
+    const fetchMock = vi.fn(async () =>
+      json(200, {
+        reply: { id: 'msg_9', collaborationId: 'col_1', author: { type: 'ai' }, text: 'Some ideas', createdAt: '' },
+        suggestions: [
+          { action: 'cancelActivity', payload: { activityId: 'act_1' }, reason: 'Rain' },
+          { action: 'sendMessage', payload: { text: 'Who brings the food?' } },
+          { action: 'addMember', payload: { email: 'cy@example.com', role: 'editor' } },
+        ],
+      }),
+    );
+    vi.stubGlobal('fetch', fetchMock);
+    const { rerender } = render(<AiChatPanel collaboration={collaboration} role="viewer" />);
+    await userEvent.type(screen.getByLabelText('Question for the AI'), 'Ideas?');
+    await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
+    const items = within(await screen.findByRole('list', { name: 'Suggested actions' })).getAllByRole('listitem');
+
+    // A viewer: only sending a message is theirs to run.
+    expect(within(items[0]!).queryByRole('button', { name: /^Run:/ })).not.toBeInTheDocument();
+    expect(items[0]).toHaveTextContent('Needs editor');
+    expect(within(items[1]!).getByRole('button', { name: /^Run:/ })).toBeInTheDocument();
+    expect(within(items[2]!).queryByRole('button', { name: /^Run:/ })).not.toBeInTheDocument();
+    expect(items[2]).toHaveTextContent('Needs owner');
+
+    // An editor may cancel, not add members.
+    rerender(<AiChatPanel collaboration={collaboration} role="editor" />);
+    expect(within(items[0]!).getByRole('button', { name: /^Run:/ })).toBeInTheDocument();
+    expect(items[2]).toHaveTextContent('Needs owner');
+    expect(fetchMock).toHaveBeenCalledTimes(1);
+  });
+
   it('says so when the AI\'s answer waits for an owner\'s approval', async () => {
     vi.stubGlobal('fetch', vi.fn(async () =>
       json(202, { reply: null, approval: { id: 'apr_2', action: 'sendMessage', status: 'pending' }, suggestions: [] })));
-    render(<AiChatPanel collaboration={collaboration} canAct />);
+    render(<AiChatPanel collaboration={collaboration} role="editor" />);
     await userEvent.type(screen.getByLabelText('Question for the AI'), 'What to pack?');
     await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
     expect(await screen.findByText(/waits for an owner's approval/)).toBeInTheDocument();

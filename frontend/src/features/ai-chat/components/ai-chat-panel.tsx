@@ -3,15 +3,17 @@ import { useState, type FormEvent } from 'react';
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
 import { announceOutcome } from '@/lib/run-action';
-import type { Collaboration, Suggestion } from '@/types/api';
+import type { Collaboration, Role, Suggestion } from '@/types/api';
 import { describeAction } from '@/utils/describe-action';
+import { canRun, missingRole } from '@/utils/roles';
 
 import { runSuggestion } from '../api/run-suggestion';
 import { sendAiChat } from '../api/send-ai-chat';
 
 type Turn = { id: number; question: string; reply: string | null; held: boolean; suggestions: Suggestion[] };
 
-export function AiChatPanel({ collaboration, canAct }: { collaboration: Collaboration; canAct: boolean }) {
+/** Ask the AI; its suggestions run as me, so each offers Run only to a role that may run that action. */
+export function AiChatPanel({ collaboration, role }: { collaboration: Collaboration; role: Role | null }) {
   const [question, setQuestion] = useState('');
   const [turns, setTurns] = useState<Turn[]>([]);
   const ask = useMutation(async (text: string) => {
@@ -60,7 +62,7 @@ export function AiChatPanel({ collaboration, canAct }: { collaboration: Collabor
                       key={index}
                       collaboration={collaboration}
                       suggestion={suggestion}
-                      canAct={canAct}
+                      role={role}
                     />
                   ))}
                 </ul>
@@ -85,9 +87,9 @@ export function AiChatPanel({ collaboration, canAct }: { collaboration: Collabor
   );
 }
 
-type SuggestionProps = { collaboration: Collaboration; suggestion: Suggestion; canAct: boolean };
+type SuggestionProps = { collaboration: Collaboration; suggestion: Suggestion; role: Role | null };
 
-function SuggestionItem({ collaboration, suggestion, canAct }: SuggestionProps) {
+function SuggestionItem({ collaboration, suggestion, role }: SuggestionProps) {
   const [result, setResult] = useState<'done' | 'pending_approval' | null>(null);
   const run = useMutation(async () => {
     const outcome = await runSuggestion(collaboration.id, suggestion);
@@ -95,6 +97,8 @@ function SuggestionItem({ collaboration, suggestion, canAct }: SuggestionProps) 
     setResult(outcome.kind === 'applied' ? 'done' : 'pending_approval');
   });
   const text = describeAction(suggestion.action, suggestion.payload ?? {}, collaboration);
+  const allowed = canRun(role, suggestion.action);
+  const missing = missingRole(role, suggestion.action);
 
   return (
     <li className="suggestion stack tight">
@@ -106,10 +110,15 @@ function SuggestionItem({ collaboration, suggestion, canAct }: SuggestionProps) 
       <div className="row">
         {result === 'done' && <span className="badge success">Done</span>}
         {result === 'pending_approval' && <span className="badge muted">Sent to the owner for approval</span>}
-        {result === null && canAct && (
+        {result === null && allowed && (
           <button type="button" className="button small primary" disabled={run.pending} onClick={() => void run.run()} aria-label={`Run: ${text}`}>
             Run
           </button>
+        )}
+        {result === null && !allowed && (
+          <span className="badge muted" title={missing ? `Only an ${missing} or above can run this.` : 'This action cannot be run from here.'}>
+            {missing ? `Needs ${missing}` : 'Not available'}
+          </span>
         )}
       </div>
     </li>

@@ -4,7 +4,7 @@ import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
 import { announceOutcome } from '@/lib/run-action';
 import type { Collaboration, Role } from '@/types/api';
-import { roleAtLeast, roleLabel } from '@/utils/roles';
+import { canRun, roleLabel } from '@/utils/roles';
 
 import { archiveCollaboration } from '../api/archive-collaboration';
 import { updateDetails } from '../api/update-details';
@@ -13,7 +13,9 @@ type Props = { collaboration: Collaboration; role: Role | null };
 
 export function CollaborationDetails({ collaboration, role }: Props) {
   const [editing, setEditing] = useState(false);
-  const canEdit = roleAtLeast(role, 'editor') && collaboration.status !== 'archived';
+  const active = collaboration.status !== 'archived';
+  const canEdit = active && canRun(role, 'updateDetails');
+  const canArchive = active && canRun(role, 'archiveCollaboration');
   const archive = useMutation(async () => announceOutcome(await archiveCollaboration(collaboration.id), 'Collaboration archived.'));
 
   return (
@@ -35,7 +37,7 @@ export function CollaborationDetails({ collaboration, role }: Props) {
               Edit details
             </button>
           )}
-          {role === 'owner' && collaboration.status !== 'archived' && (
+          {canArchive && (
             <button
               type="button"
               className="button danger-outline"

@@ -5,7 +5,7 @@ import { useMutation } from '@/hooks/use-mutation';
 import { announceOutcome } from '@/lib/run-action';
 import type { Collaboration, Member, PresenceEntry, Role } from '@/types/api';
 import { formatRelative } from '@/utils/format';
-import { ROLES, roleLabel } from '@/utils/roles';
+import { canRun, ROLES, roleLabel } from '@/utils/roles';
 
 import { addMember } from '../api/add-member';
 import { changeRole } from '../api/change-role';
@@ -28,7 +28,9 @@ function presenceText(entry: PresenceEntry | undefined): string {
 }
 
 export function MembersPanel({ collaboration, role, userId, presence, onLeft }: Props) {
-  const isOwner = role === 'owner';
+  const canAdd = canRun(role, 'addMember');
+  const canChangeRole = canRun(role, 'changeRole');
+  const canRemove = canRun(role, 'removeMember');
   const leave = useMutation(async () => {
     const outcome = await leaveCollaboration(collaboration.id);
     announceOutcome(outcome, `You left “${collaboration.title}”.`);
@@ -50,13 +52,14 @@ export function MembersPanel({ collaboration, role, userId, presence, onLeft }: 
             member={member}
             presence={online.get(member.userId)}
             isMe={member.userId === userId}
-            canManage={isOwner && member.userId !== userId}
+            canChangeRole={canChangeRole && member.userId !== userId}
+            canRemove={canRemove && member.userId !== userId}
           />
         ))}
       </ul>
-      {isOwner && <AddMemberForm collaborationId={collaboration.id} />}
+      {canAdd && <AddMemberForm collaborationId={collaboration.id} />}
       {leave.error !== null && <ErrorMessage error={leave.error} onDismiss={leave.reset} />}
-      {role && (
+      {canRun(role, 'leaveCollaboration') && (
         <div className="row">
           <button
             type="button"
@@ -79,10 +82,11 @@ type RowProps = {
   member: Member;
   presence: PresenceEntry | undefined;
   isMe: boolean;
-  canManage: boolean;
+  canChangeRole: boolean;
+  canRemove: boolean;
 };
 
-function MemberRow({ collaborationId, member, presence, isMe, canManage }: RowProps) {
+function MemberRow({ collaborationId, member, presence, isMe, canChangeRole, canRemove }: RowProps) {
   const name = member.email ?? member.userId;
   const change = useMutation(async (next: Role) => announceOutcome(await changeRole(collaborationId, member.userId, next)));
   const remove = useMutation(async () => announceOutcome(await removeMember(collaborationId, member.userId)));
@@ -102,31 +106,35 @@ function MemberRow({ collaborationId, member, presence, isMe, canManage }: RowPr
         </span>
       </div>
       <span className={`badge role-${member.role}`}>{roleLabel(member.role)}</span>
-      {canManage && (
+      {(canChangeRole || canRemove) && (
         <div className="row tight member-controls">
-          <select
-            aria-label={`Role for ${name}`}
-            value={member.role}
-            disabled={change.pending}
-            onChange={(e) => void change.run(e.target.value as Role)}
-          >
-            {ROLES.map((r) => (
-              <option key={r} value={r}>
-                {roleLabel(r)}
-              </option>
-            ))}
-          </select>
-          <button
-            type="button"
-            className="button small danger-outline"
-            aria-label={`Remove ${name}`}
-            disabled={remove.pending}
-            onClick={() => {
-              if (window.confirm(`Remove ${name} from this collaboration?`)) void remove.run();
-            }}
-          >
-            Remove
-          </button>
+          {canChangeRole && (
+            <select
+              aria-label={`Role for ${name}`}
+              value={member.role}
+              disabled={change.pending}
+              onChange={(e) => void change.run(e.target.value as Role)}
+            >
+              {ROLES.map((r) => (
+                <option key={r} value={r}>
+                  {roleLabel(r)}
+                </option>
+              ))}
+            </select>
+          )}
+          {canRemove && (
+            <button
+              type="button"
+              className="button small danger-outline"
+              aria-label={`Remove ${name}`}
+              disabled={remove.pending}
+              onClick={() => {
+                if (window.confirm(`Remove ${name} from this collaboration?`)) void remove.run();
+              }}
+            >
+              Remove
+            </button>
+          )}
         </div>
       )}
       {change.error !== null && <ErrorMessage error={change.error} onDismiss={change.reset} />}

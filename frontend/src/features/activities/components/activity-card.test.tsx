@@ -1,0 +1,62 @@
+// @vitest-environment jsdom
+import { render, screen } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import type { Activity, Collaboration, Role } from '@/types/api';
+
+import { ActivitiesBoard } from './activities-board';
+
+const activity = (id: string, title: string, status: Activity['status']): Activity => ({
+  id,
+  title,
+  status,
+  description: null,
+  dueAt: null,
+  scheduledFor: status === 'scheduled' ? '2026-12-05T11:00:00Z' : null,
+  assigneeId: null,
+  createdBy: { type: 'user', id: 'u1' },
+  createdAt: '2026-11-20T10:00:00Z',
+  updatedAt: '2026-11-20T10:00:00Z',
+});
+
+function collaboration(overrides: Partial<Collaboration> = {}): Collaboration {
+  return {
+    id: 'col_1',
+    title: 'Summer trip',
+    description: null,
+    status: 'active',
+    members: [{ userId: 'u1', email: 'ann@example.com', role: 'owner', joinedAt: '' }],
+    memberIds: ['u1'],
+    activities: [activity('act_1', 'Plan picnic', 'proposed'), activity('act_2', 'Book the hut', 'scheduled')],
+    settings: { protectedActions: [] },
+    rules: [],
+    version: 3,
+    createdAt: '',
+    updatedAt: '',
+    lastActivityAt: '',
+    ...overrides,
+  };
+}
+
+afterEach(() => vi.unstubAllGlobals());
+
+function buttons(role: Role | null, overrides: Partial<Collaboration> = {}) {
+  const { unmount } = render(<ActivitiesBoard collaboration={collaboration(overrides)} role={role} />);
+  const names = screen.queryAllByRole('button').map((button) => button.textContent);
+  unmount();
+  return names;
+}
+
+describe('activity actions by role (the least-role table)', () => {
+  it('offers a viewer none of them, an editor and an owner all of them', () => {
+    expect(buttons('viewer')).toEqual([]);
+    expect(buttons(null)).toEqual([]);
+    const all = ['Propose an activity', 'Schedule', 'Cancel activity', 'Mark done', 'Cancel activity'];
+    expect(buttons('editor')).toEqual(all);
+    expect(buttons('owner')).toEqual(all);
+  });
+
+  it('offers nothing on an archived collaboration', () => {
+    expect(buttons('owner', { status: 'archived' })).toEqual([]);
+  });
+});
