@@ -1,5 +1,6 @@
 // @vitest-environment jsdom
-import { render, screen } from '@testing-library/react';
+import { render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import type { Activity, Collaboration, Role } from '@/types/api';
@@ -58,5 +59,31 @@ describe('activity actions by role (the least-role table)', () => {
 
   it('offers nothing on an archived collaboration', () => {
     expect(buttons('owner', { status: 'archived' })).toEqual([]);
+  });
+});
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+
+describe('an action that went to an owner for approval (202)', () => {
+  it('says "Awaiting owner approval" on the card and does not offer that action again', async () => {
+    const fetchMock = vi.fn(async () =>
+      json(202, { approval: { id: 'apr_1', action: 'cancelActivity', status: 'pending', payload: { activityId: 'act_2' } } }),
+    );
+    vi.stubGlobal('fetch', fetchMock);
+    render(<ActivitiesBoard collaboration={collaboration()} role="editor" />);
+    const card = screen.getByRole('listitem', { name: 'Book the hut' });
+    await userEvent.click(within(card).getByRole('button', { name: 'Cancel activity' }));
+    await userEvent.click(within(card).getByRole('button', { name: 'Confirm cancel' }));
+
+    expect(await within(card).findByText('Awaiting owner approval')).toBeInTheDocument();
+    expect(within(card).getByRole('status')).toHaveTextContent('Awaiting owner approval (cancel)');
+    expect(within(card).getByRole('button', { name: 'Cancel activity' })).toBeDisabled();
+    // The other action is still there; the other card is not affected.
+    expect(within(card).getByRole('button', { name: 'Mark done' })).toBeEnabled();
+    const other = screen.getByRole('listitem', { name: 'Plan picnic' });
+    expect(within(other).queryByText('Awaiting owner approval')).not.toBeInTheDocument();
+    expect(within(other).getByRole('button', { name: 'Cancel activity' })).toBeEnabled();
+    expect(fetchMock).toHaveBeenCalledTimes(1);
   });
 });

@@ -14,6 +14,13 @@ import { scheduleActivity } from '../api/schedule-activity';
 /** `role`: my role, or null when I may change nothing (not a member, or the collaboration is archived). */
 type Props = { collaboration: Collaboration; activity: Activity; role: Role | null };
 type Mode = 'idle' | 'schedule' | 'cancel';
+type ActivityAction = 'scheduleActivity' | 'completeActivity' | 'cancelActivity';
+
+const AWAITING_LABELS: Record<ActivityAction, string> = {
+  scheduleActivity: 'schedule',
+  completeActivity: 'mark done',
+  cancelActivity: 'cancel',
+};
 
 export function ActivityCard({ collaboration, activity, role }: Props) {
   const [mode, setMode] = useState<Mode>('idle');
@@ -25,8 +32,15 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
   const canComplete = open && activity.status === 'scheduled' && canRun(role, 'completeActivity');
   const canCancel = open && canRun(role, 'cancelActivity');
 
-  const act = useMutation(async (run: () => ReturnType<typeof completeActivity>, applied: string) => {
-    announceOutcome(await run(), applied);
+  // Actions of mine that went to an owner (202): said on the card and not offered again. The card is
+  // mounted anew when the activity changes status (it moves to another group), which clears this.
+  const [awaiting, setAwaiting] = useState<ActivityAction[]>([]);
+  const isAwaiting = (action: ActivityAction) => awaiting.includes(action);
+
+  const act = useMutation(async (action: ActivityAction, run: () => ReturnType<typeof completeActivity>, applied: string) => {
+    const outcome = await run();
+    announceOutcome(outcome, applied);
+    if (outcome.kind === 'pending_approval') setAwaiting((current) => (current.includes(action) ? current : [...current, action]));
     setMode('idle');
     setReason('');
   });
@@ -35,12 +49,13 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
     event.preventDefault();
     const iso = localInputToIso(when);
     if (!iso) return;
-    void act.run(() => scheduleActivity(collaboration.id, activity.id, iso), `Scheduled “${activity.title}”.`);
+    void act.run('scheduleActivity', () => scheduleActivity(collaboration.id, activity.id, iso), `Scheduled “${activity.title}”.`);
   };
 
   const cancel = (event: FormEvent) => {
     event.preventDefault();
     void act.run(
+      'cancelActivity',
       () => cancelActivity(collaboration.id, activity.id, reason.trim() || undefined),
       `Cancelled “${activity.title}”.`,
     );
@@ -52,6 +67,12 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
         <strong className="activity-title">{activity.title}</strong>
         {activity.createdBy?.type === 'ai' && <span className="badge ai">AI</span>}
       </div>
+      {awaiting.length > 0 && (
+        <p className="awaiting small" role="status">
+          <span className="badge pending">Awaiting owner approval</span>{' '}
+          <span className="muted">({awaiting.map((action) => AWAITING_LABELS[action]).join(', ')})</span>
+        </p>
+      )}
       {activity.description && <p className="small">{activity.description}</p>}
       <dl className="facts small">
         {activity.scheduledFor && (
@@ -82,7 +103,7 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
       {(canSchedule || canComplete || canCancel) && mode === 'idle' && (
         <div className="row tight wrap">
           {canSchedule && (
-            <button type="button" className="button small" onClick={() => setMode('schedule')}>
+            <button type="button" className="button small" disabled={isAwaiting('scheduleActivity')} onClick={() => setMode('schedule')}>
               Schedule
             </button>
           )}
@@ -90,14 +111,21 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
             <button
               type="button"
               className="button small primary"
-              disabled={act.pending}
-              onClick={() => void act.run(() => completeActivity(collaboration.id, activity.id), `“${activity.title}” is done.`)}
+              disabled={act.pending || isAwaiting('completeActivity')}
+              onClick={() =>
+                void act.run('completeActivity', () => completeActivity(collaboration.id, activity.id), `“${activity.title}” is done.`)
+              }
             >
               Mark done
             </button>
           )}
           {canCancel && (
-            <button type="button" className="button small danger-outline" onClick={() => setMode('cancel')}>
+            <button
+              type="button"
+              className="button small danger-outline"
+              disabled={isAwaiting('cancelActivity')}
+              onClick={() => setMode('cancel')}
+            >
               Cancel activity
             </button>
           )}
