@@ -1,13 +1,14 @@
 """Payload shapes of the action catalogue, validated with msgspec.
 
 Unknown fields, wrong types and out-of-range values are refused with
-`validation_failed` naming the failing field (`payload.title`).
+`validation_failed` naming the failing field (`payload.title`). A time is an
+ISO 8601 string with a zone (never a number); it is kept in UTC.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -118,9 +119,10 @@ def decode(kind: type[_Payload], raw: Any, *, max_message_chars: int = 4000) -> 
         raw = {}
     if not isinstance(raw, dict):
         raise ValidationFailed.at("payload", "Expected an object")
+    _check_times(kind, raw)
     try:
-        # Non-strict only where a JSON string must become a datetime.
-        payload = msgspec.convert(raw, kind, strict=not _has_datetime(kind))
+        # Strict: a string still becomes a datetime, but a number never does (no Unix timestamps).
+        payload = msgspec.convert(raw, kind, strict=True)
     except msgspec.ValidationError as exc:
         path, message = _field_path(str(exc))
         raise ValidationFailed.at(path, message) from None
@@ -128,8 +130,25 @@ def decode(kind: type[_Payload], raw: Any, *, max_message_chars: int = 4000) -> 
     return payload
 
 
-def _has_datetime(kind: type[_Payload]) -> bool:
-    return kind in (ProposeActivity, ScheduleActivity)
+_TIME_FIELDS = {ProposeActivity: ("dueAt",), ScheduleActivity: ("scheduledFor",)}
+
+
+def _check_times(kind: type[_Payload], raw: dict[str, Any]) -> None:
+    """A time comes as an ISO 8601 string (or, from a stored approval, as a datetime); never a number."""
+    for name in _TIME_FIELDS.get(kind, ()):
+        value = raw.get(name)
+        if value is not None and not isinstance(value, (str, datetime)):
+            raise ValidationFailed.at(f"payload.{name}", "A time is a string, e.g. 2026-11-23T10:00:00Z")
+
+
+def _utc(name: str, value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValidationFailed.at(f"payload.{name}", "A time needs a zone, e.g. 2026-11-23T10:00:00Z")
+    try:
+        return value.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise ValidationFailed.at(f"payload.{name}",
+                                  "Out of range: in UTC a time must fall within years 1 to 9999") from None
 
 
 def _extra_checks(payload: Any, max_message_chars: int) -> None:
@@ -137,8 +156,8 @@ def _extra_checks(payload: Any, max_message_chars: int) -> None:
         value = getattr(payload, field.name)
         if isinstance(value, str) and field.name in {"title", "text"} and not value.strip():
             raise ValidationFailed.at(f"payload.{field.name}", "Must not be blank")
-        if isinstance(value, datetime) and value.tzinfo is None:
-            raise ValidationFailed.at(f"payload.{field.name}", "A time needs a zone, e.g. 2026-11-23T10:00:00Z")
+        if isinstance(value, datetime):
+            setattr(payload, field.name, _utc(field.name, value))  # stored and sent in UTC (`Z`)
     if isinstance(payload, SendMessage):
         if not 1 <= len(payload.text) <= max_message_chars:
             raise ValidationFailed.at("payload.text", f"Must be 1 to {max_message_chars} characters")
