@@ -40,6 +40,16 @@ export type Activity = {
   completedAt?: string | null;
 };
 
+/** An owner's rule (docs/rules.md): JSON data the server validates and evaluates. */
+export type Rule = {
+  id: string;
+  name: string;
+  enabled?: boolean;
+  when: { action: string; actor?: 'user' | 'ai' | 'any' };
+  if?: unknown;
+  then: { deny?: { message: string }; require_approval?: { reason?: string }; action?: { name: string; payload: Record<string, unknown> } };
+};
+
 export type Collaboration = {
   id: string;
   title: string;
@@ -49,7 +59,7 @@ export type Collaboration = {
   memberIds: string[];
   activities: Activity[];
   settings: { protectedActions: string[]; timezone?: string };
-  rules: unknown[];
+  rules: Rule[];
   version: number;
   createdAt: string;
   updatedAt: string;

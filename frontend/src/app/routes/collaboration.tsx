@@ -58,6 +58,7 @@ export function CollaborationRoute() {
           messages={view.messages}
           epoch={view.messagesEpoch}
           members={collaboration.members}
+          rules={collaboration.rules ?? []}
           userId={session.user.id}
           canSend={active && canRun(role, 'sendMessage')}
           live={view.status !== 'stale'}

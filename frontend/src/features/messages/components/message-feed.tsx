@@ -2,7 +2,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
-import type { Member, Message } from '@/types/api';
+import type { Member, Message, Rule } from '@/types/api';
 import { formatDateTime, formatRelative } from '@/utils/format';
 
 import { getMessages } from '../api/get-messages';
@@ -16,6 +16,8 @@ type Props = {
   /** Changes when the live list was replaced by a snapshot: older pages are loaded again. */
   epoch: number;
   members: Member[];
+  /** The collaboration's rules: a message a rule sent is shown with the rule's name. */
+  rules: Rule[];
   userId: string;
   canSend: boolean;
   /** False while the realtime copy is stale: then the latest page is read over HTTP. */
@@ -29,7 +31,7 @@ function byId(a: Message, b: Message) {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-export function MessageFeed({ collaborationId, messages, epoch, members, userId, canSend, live }: Props) {
+export function MessageFeed({ collaborationId, messages, epoch, members, rules, userId, canSend, live }: Props) {
   const [older, setOlder] = useState<Message[]>([]);
   const [hasMore, setHasMore] = useState(() => messages.length >= SNAPSHOT_MESSAGES);
   const listRef = useRef<HTMLOListElement>(null);
@@ -72,6 +74,19 @@ export function MessageFeed({ collaborationId, messages, epoch, members, userId,
   }, [live, messages.length, loadOlder.run]);
 
   const emails = useMemo(() => new Map(members.map((m) => [m.userId, m.email ?? m.userId])), [members]);
+  const ruleNames = useMemo(() => new Map((rules ?? []).map((r) => [r.id, r.name])), [rules]);
+
+  const authorOf = (message: Message): { name: string; kind: 'ai' | 'rule' | 'me' | 'user' } => {
+    const author = message.author;
+    if (author?.type === 'ai') return { name: 'AI assistant', kind: 'ai' };
+    if (author?.type === 'rule') {
+      const ruleId = author.id ?? author.ruleId ?? '';
+      const name = ruleNames.get(ruleId);
+      return { name: name ? `Rule: ${name}` : 'A rule that was removed', kind: 'rule' };
+    }
+    if (author?.id === userId) return { name: 'You', kind: 'me' };
+    return { name: emails.get(author?.id ?? '') ?? 'Former member', kind: 'user' };
+  };
 
   useLayoutEffect(() => {
     const list = listRef.current;
@@ -97,19 +112,19 @@ export function MessageFeed({ collaborationId, messages, epoch, members, userId,
       <ol className="message-list" role="log" aria-label="Messages" aria-live="polite" ref={listRef} onScroll={onScroll}>
         {all.length === 0 && <li className="muted empty">No messages yet. Say hello!</li>}
         {all.map((message) => {
-          const ai = message.author?.type === 'ai';
-          const mine = !ai && message.author?.id === userId;
-          const author = ai ? 'AI assistant' : mine ? 'You' : emails.get(message.author?.id ?? '') ?? 'Former member';
+          const author = authorOf(message);
+          const style = author.kind === 'ai' ? 'from-ai' : author.kind === 'rule' ? 'from-rule' : author.kind === 'me' ? 'from-me' : '';
           return (
             <li
               key={message.id}
-              className={`message ${ai ? 'from-ai' : mine ? 'from-me' : ''}`}
+              className={`message ${style}`}
               data-author-type={message.author?.type ?? 'user'}
               data-testid="message"
             >
               <div className="message-meta small">
-                <span className="message-author">{author}</span>
-                {ai && <span className="badge ai">AI</span>}
+                <span className="message-author">{author.name}</span>
+                {author.kind === 'ai' && <span className="badge ai">AI</span>}
+                {author.kind === 'rule' && <span className="badge rule">Rule</span>}
                 <time dateTime={message.createdAt} title={formatDateTime(message.createdAt)}>
                   {formatRelative(message.createdAt)}
                 </time>
