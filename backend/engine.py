@@ -147,9 +147,11 @@ class ActionEngine:
     async def _propose(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any,
                        reason: str | None, rule_ids: list[str]) -> NeedsApproval:
         now = self.clock()
+        # Times stay datetimes (UTC after decoding), as in the audit: stored as BSON dates, sent with `Z`,
+        # and decoded again when the approval is carried out.
         approval: dict[str, Any] = {
             "_id": new_id("apr"), "collaborationId": collab.id, "action": spec.name,
-            "payload": msgspec.to_builtins(payload), "reason": reason,
+            "payload": msgspec.to_builtins(payload, builtin_types=(type(now),)), "reason": reason,
             "proposedBy": msgspec.to_builtins(actor), "status": "pending", "createdAt": now,
             "expiresAt": now + timedelta(seconds=self.settings.approval_ttl),
         }

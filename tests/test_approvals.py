@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -190,3 +190,27 @@ async def test_an_approval_cut_short_is_finished_by_the_hourly_job_exactly_once(
     await runtime.store.approvals.transition(approval["_id"], "pending", {
         "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": utcnow()})
     assert await service(runtime).recover_interrupted() == 0
+
+
+async def test_an_approvals_times_are_kept_in_utc_and_still_run_when_approved(runtime):
+    """DESIGN §2: times are UTC with `Z`; the payload keeps datetimes, which the engine decodes again."""
+    settings = runtime.settings
+    cid = await team(runtime)
+    await runtime.engine.run("setProtectedActions", user(OWNER), cid, {"actions": ["scheduleActivity"]})
+    activity = (await runtime.engine.run("proposeActivity", user(EDITOR), cid, {"title": "Hike"})).result["activityId"]
+    outcome = await runtime.engine.run("scheduleActivity", Actor.ai("run_test"), cid,
+                                       {"activityId": activity, "scheduledFor": "2026-12-01T10:00:00+01:00"})
+    assert isinstance(outcome, NeedsApproval)
+    stored = await runtime.store.approvals.get(outcome.approval["_id"])
+    assert stored["payload"]["scheduledFor"] == datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    async with LiveServer(build_api(settings, runtime), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            owner = {"authorization": f"Bearer {token(settings, OWNER)}"}
+            listed = (await http.get("/api/approvals", headers=owner)).json()["approvals"]
+            assert listed[0]["payload"] == {"activityId": activity, "scheduledFor": "2026-12-01T09:00:00Z"}
+            r = await http.post(f"/api/approvals/{stored['_id']}/approve", headers=owner)
+            assert r.status_code == 200 and r.json()["approval"]["status"] == "approved", r.text
+            assert r.json()["approval"]["payload"]["scheduledFor"] == "2026-12-01T09:00:00Z"
+            snap = (await http.get(f"/api/collaborations/{cid}", headers=owner)).json()
+            assert snap["activities"][0]["status"] == "scheduled"
+            assert snap["activities"][0]["scheduledFor"] == "2026-12-01T09:00:00Z"
