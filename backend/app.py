@@ -56,13 +56,21 @@ def build_dev(settings: Settings, dist: Path, *, seed: bool = True) -> tuple[Sta
     routes, on_start, on_stop = _layers(settings, with_worker=True)
 
     async def seed_demo(runtime: Runtime, app: Starlette) -> None:
-        if seed:
-            info = await demo.seed(runtime)
-            log.info("demo data ready", extra=info)
+        if not seed:
+            return
+        if not runtime.settings.dev:
+            # The demo people exist only under dev sign-in, and adding Bob would ask Supabase for him.
+            log.info("demo data skipped: AUTH_MODE=%s (the demo needs AUTH_MODE=dev)", runtime.settings.auth_mode)
+            return
+        info = await demo.seed(runtime)
+        log.info("demo data ready", extra=info)
 
-    notes = [f"Dev mode: sign in with any email (demo users: {demo.ALICE}, {demo.BOB}).",
-             "  curl -s -X POST {url}/api/auth/dev-login -H 'content-type: application/json' "
-             f"-d '{{\"email\": \"{demo.ALICE}\"}}'"]
+    if settings.dev:
+        notes = [f"Dev mode: sign in with any email (demo users: {demo.ALICE}, {demo.BOB}).",
+                 "  curl -s -X POST {url}/api/auth/dev-login -H 'content-type: application/json' "
+                 f"-d '{{\"email\": \"{demo.ALICE}\"}}'"]
+    else:
+        notes = [f"AUTH_MODE={settings.auth_mode}: sign in with a Supabase account; no demo data."]
     if (dist / "index.html").is_file():
         routes = routes + spa.routes(dist)
     else:
