@@ -31,7 +31,7 @@ $(NPM_STAMP): frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 	touch $@
 
-$(SPA): $(NPM_STAMP) $(shell find frontend/src frontend/index.html -type f 2>/dev/null)
+$(SPA): $(NPM_STAMP) frontend/package.json $(wildcard frontend/vite.config.* frontend/tsconfig*.json) $(shell find frontend/src frontend/public frontend/index.html -type f 2>/dev/null)
 	cd frontend && npm run build
 
 frontend: $(SPA)
