@@ -192,6 +192,15 @@ async def test_openapi_and_offline_docs(api):
     assert js.status_code == 200 and len(js.content) > 100_000
 
 
+async def test_config_tells_the_spa_its_auth_mode_and_message_limit():
+    settings = test_settings(max_message_chars=1234)
+    async with LiveServer(build_api(settings), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url) as api:
+            r = await api.get("/api/config")
+            assert r.status_code == 200
+            assert r.json() == {"authMode": "dev", "maxMessageChars": 1234}
+
+
 async def test_dev_login_does_not_exist_outside_dev_mode():
     settings = test_settings(auth_mode="supabase", supabase_url="https://example.supabase.co")
     async with LiveServer(build_api(settings), settings) as server:

@@ -25,9 +25,9 @@ async def ready(request: Request) -> Response:
 
 
 async def config(request: Request) -> Response:
-    """What the SPA needs to know before sign-in."""
+    """What the SPA needs to know before sign-in (and the limits it checks before sending)."""
     settings = request.app.state.runtime.settings
-    body = {"authMode": settings.auth_mode}
+    body = {"authMode": settings.auth_mode, "maxMessageChars": settings.max_message_chars}
     if settings.auth_mode == "supabase":
         body["supabaseUrl"] = settings.supabase_url
         body["supabaseAnonKey"] = settings.supabase_anon_key

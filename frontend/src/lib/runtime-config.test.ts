@@ -4,10 +4,17 @@ import { parseRuntimeConfig, RuntimeConfigError } from './runtime-config';
 
 describe('parseRuntimeConfig', () => {
   it('reads both auth modes', () => {
-    expect(parseRuntimeConfig({ authMode: 'dev' })).toEqual({ authMode: 'dev' });
+    expect(parseRuntimeConfig({ authMode: 'dev', maxMessageChars: 4000 })).toEqual({ authMode: 'dev', maxMessageChars: 4000 });
     expect(
-      parseRuntimeConfig({ authMode: 'supabase', supabaseUrl: 'https://x.supabase.co', supabaseAnonKey: 'anon' }),
-    ).toEqual({ authMode: 'supabase', supabaseUrl: 'https://x.supabase.co', supabaseAnonKey: 'anon' });
+      parseRuntimeConfig({ authMode: 'supabase', supabaseUrl: 'https://x.supabase.co', supabaseAnonKey: 'anon', maxMessageChars: 500 }),
+    ).toEqual({ authMode: 'supabase', supabaseUrl: 'https://x.supabase.co', supabaseAnonKey: 'anon', maxMessageChars: 500 });
+  });
+
+  it("reads the server's message limit, 4000 when an older server does not say", () => {
+    expect(parseRuntimeConfig({ authMode: 'dev', maxMessageChars: 120 }).maxMessageChars).toBe(120);
+    expect(parseRuntimeConfig({ authMode: 'dev' }).maxMessageChars).toBe(4000);
+    expect(() => parseRuntimeConfig({ authMode: 'dev', maxMessageChars: 'lots' })).toThrow(RuntimeConfigError);
+    expect(() => parseRuntimeConfig({ authMode: 'dev', maxMessageChars: 0 })).toThrow(RuntimeConfigError);
   });
 
   it('refuses incomplete settings', () => {

@@ -7,13 +7,14 @@ import { CollaborationDetails } from '@/features/collaboration-details/component
 import { MembersPanel } from '@/features/members/components/members-panel';
 import { MessageFeed } from '@/features/messages/components/message-feed';
 import { usePageVisible } from '@/hooks/use-page-visible';
-import { useSession } from '@/lib/auth/auth-context';
+import { useAuth, useSession } from '@/lib/auth/auth-context';
 import { useCollaborationSubscription, usePresence } from '@/lib/realtime/use-realtime';
 import { canRun, myRole } from '@/utils/roles';
 
 export function CollaborationRoute() {
   const { collaborationId = '' } = useParams();
   const session = useSession();
+  const { config } = useAuth();
   const navigate = useNavigate();
   const view = useCollaborationSubscription(collaborationId);
   const visible = usePageVisible();
@@ -61,6 +62,7 @@ export function CollaborationRoute() {
           rules={collaboration.rules ?? []}
           userId={session.user.id}
           canSend={active && canRun(role, 'sendMessage')}
+          maxMessageChars={config.maxMessageChars}
           live={view.status !== 'stale'}
         />
       </div>
@@ -72,7 +74,7 @@ export function CollaborationRoute() {
           presence={view.presence}
           onLeft={() => navigate('/')}
         />
-        {active && role !== null && <AiChatPanel collaboration={collaboration} role={role} />}
+        {active && role !== null && <AiChatPanel collaboration={collaboration} role={role} maxChars={config.maxMessageChars} />}
       </aside>
     </div>
   );

@@ -38,7 +38,7 @@ describe('<AiChatPanel>', () => {
       return json(202, { approval: { id: 'apr_1', status: 'pending' } });
     });
     vi.stubGlobal('fetch', fetchMock);
-    render(<AiChatPanel collaboration={collaboration} role="editor" />);
+    render(<AiChatPanel collaboration={collaboration} role="editor" maxChars={4000} />);
 
     await userEvent.type(screen.getByLabelText('Question for the AI'), 'What next?');
     await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
@@ -74,7 +74,7 @@ describe('<AiChatPanel>', () => {
       }),
     );
     vi.stubGlobal('fetch', fetchMock);
-    const { rerender } = render(<AiChatPanel collaboration={collaboration} role="viewer" />);
+    const { rerender } = render(<AiChatPanel collaboration={collaboration} role="viewer" maxChars={4000} />);
     await userEvent.type(screen.getByLabelText('Question for the AI'), 'Ideas?');
     await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
     const items = within(await screen.findByRole('list', { name: 'Suggested actions' })).getAllByRole('listitem');
@@ -87,7 +87,7 @@ describe('<AiChatPanel>', () => {
     expect(items[2]).toHaveTextContent('Needs owner');
 
     // An editor may cancel, not add members.
-    rerender(<AiChatPanel collaboration={collaboration} role="editor" />);
+    rerender(<AiChatPanel collaboration={collaboration} role="editor" maxChars={4000} />);
     expect(within(items[0]!).getByRole('button', { name: /^Run:/ })).toBeInTheDocument();
     expect(items[2]).toHaveTextContent('Needs owner');
     expect(fetchMock).toHaveBeenCalledTimes(1);
@@ -96,7 +96,7 @@ describe('<AiChatPanel>', () => {
   it('says so when the AI\'s answer waits for an owner\'s approval', async () => {
     vi.stubGlobal('fetch', vi.fn(async () =>
       json(202, { reply: null, approval: { id: 'apr_2', action: 'sendMessage', status: 'pending' }, suggestions: [] })));
-    render(<AiChatPanel collaboration={collaboration} role="editor" />);
+    render(<AiChatPanel collaboration={collaboration} role="editor" maxChars={4000} />);
     await userEvent.type(screen.getByLabelText('Question for the AI'), 'What to pack?');
     await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
     expect(await screen.findByText(/waits for an owner's approval/)).toBeInTheDocument();

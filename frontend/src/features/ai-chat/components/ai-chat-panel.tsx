@@ -13,7 +13,14 @@ import { sendAiChat } from '../api/send-ai-chat';
 type Turn = { id: number; question: string; reply: string | null; held: boolean; suggestions: Suggestion[] };
 
 /** Ask the AI; its suggestions run as me, so each offers Run only to a role that may run that action. */
-export function AiChatPanel({ collaboration, role }: { collaboration: Collaboration; role: Role | null }) {
+type Props = {
+  collaboration: Collaboration;
+  role: Role | null;
+  /** The longest question the server takes (GET /api/config `maxMessageChars`). */
+  maxChars: number;
+};
+
+export function AiChatPanel({ collaboration, role, maxChars }: Props) {
   const [question, setQuestion] = useState('');
   const [turns, setTurns] = useState<Turn[]>([]);
   const ask = useMutation(async (text: string) => {
@@ -74,7 +81,7 @@ export function AiChatPanel({ collaboration, role }: { collaboration: Collaborat
       <form className="stack tight" onSubmit={submit} aria-label="Ask the AI assistant">
         <label className="field">
           <span>Question for the AI</span>
-          <textarea value={question} onChange={(e) => setQuestion(e.target.value)} rows={2} maxLength={4000} placeholder="What should we plan next?" />
+          <textarea value={question} onChange={(e) => setQuestion(e.target.value)} rows={2} maxLength={maxChars} placeholder="What should we plan next?" />
         </label>
         {ask.error !== null && <ErrorMessage error={ask.error} onDismiss={ask.reset} />}
         <div className="row">

@@ -6,19 +6,21 @@ import { announceOutcome } from '@/lib/run-action';
 
 import { sendMessage } from '../api/send-message';
 
-const MAX_CHARS = 4000;
-
-export function MessageComposer({ collaborationId }: { collaborationId: string }) {
+/** `maxChars`: the server's limit (GET /api/config `maxMessageChars`). */
+export function MessageComposer({ collaborationId, maxChars }: { collaborationId: string; maxChars: number }) {
   const [text, setText] = useState('');
   const send = useMutation(async (value: string) => {
     announceOutcome(await sendMessage(collaborationId, value));
     setText('');
   });
   const trimmed = text.trim();
+  // Counted in code points, as the server counts (an emoji is one character, not two UTF-16 units).
+  const length = [...trimmed].length;
+  const tooLong = length > maxChars;
 
   const submit = (event?: FormEvent) => {
     event?.preventDefault();
-    if (trimmed && trimmed.length <= MAX_CHARS && !send.pending) void send.run(trimmed);
+    if (trimmed && !tooLong && !send.pending) void send.run(trimmed);
   };
 
   const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
@@ -42,10 +44,10 @@ export function MessageComposer({ collaborationId }: { collaborationId: string }
       </label>
       {send.error !== null && <ErrorMessage error={send.error} onDismiss={send.reset} />}
       <div className="row spread">
-        <span className={`small ${trimmed.length > MAX_CHARS ? 'danger-text' : 'muted'}`}>
-          {trimmed.length > MAX_CHARS ? `Too long: ${trimmed.length}/${MAX_CHARS} characters` : ''}
+        <span className={`small ${tooLong ? 'danger-text' : 'muted'}`}>
+          {tooLong ? `Too long: ${length}/${maxChars} characters` : ''}
         </span>
-        <button type="submit" className="button primary" disabled={!trimmed || trimmed.length > MAX_CHARS || send.pending}>
+        <button type="submit" className="button primary" disabled={!trimmed || tooLong || send.pending}>
           {send.pending ? 'Sending…' : 'Send'}
         </button>
       </div>

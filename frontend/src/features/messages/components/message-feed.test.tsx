@@ -46,6 +46,7 @@ describe('<MessageFeed> authors', () => {
         rules={rules}
         userId="u1"
         canSend={false}
+        maxMessageChars={4000}
         live
       />,
     );

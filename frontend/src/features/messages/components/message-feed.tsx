@@ -20,6 +20,8 @@ type Props = {
   rules: Rule[];
   userId: string;
   canSend: boolean;
+  /** The longest message the server takes (GET /api/config). */
+  maxMessageChars: number;
   /** False while the realtime copy is stale: then the latest page is read over HTTP. */
   live: boolean;
 };
@@ -31,7 +33,7 @@ function byId(a: Message, b: Message) {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-export function MessageFeed({ collaborationId, messages, epoch, members, rules, userId, canSend, live }: Props) {
+export function MessageFeed({ collaborationId, messages, epoch, members, rules, userId, canSend, maxMessageChars, live }: Props) {
   const [older, setOlder] = useState<Message[]>([]);
   const [hasMore, setHasMore] = useState(() => messages.length >= SNAPSHOT_MESSAGES);
   const listRef = useRef<HTMLOListElement>(null);
@@ -135,7 +137,7 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
         })}
       </ol>
       {canSend ? (
-        <MessageComposer collaborationId={collaborationId} />
+        <MessageComposer collaborationId={collaborationId} maxChars={maxMessageChars} />
       ) : (
         <p className="muted small">This collaboration is archived: no new messages.</p>
       )}
