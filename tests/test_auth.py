@@ -14,12 +14,14 @@ from backend.auth import JwksCache, MemberDirectory, TokenVerifier, dev_user_id,
 from backend.auth import tokens as t
 from backend.auth.jwks import KEYS_UNAVAILABLE, UNKNOWN_KEY, parse_jwks
 from backend.errors import NotFound, ServiceUnavailable, Unauthenticated, ValidationFailed
+from backend.runtime import Runtime
 from backend.settings import load_settings
 from backend.settings import test_settings as dev_settings
 from tests.auth_keys import (
     DROP, SECRET, AuthServer, Clock, claims, closed_port_url, ec_key, forge, gotrue_user, public_jwk,
     public_pem, rsa_key, sign,
 )
+from tests.support import OWNER, user
 
 RSA, EC, OTHER_RSA, OTHER_EC, ROTATED_RSA = rsa_key(), ec_key(), rsa_key(), ec_key(), rsa_key()
 KNOWN_MESSAGES = {
@@ -326,13 +328,27 @@ async def test_directory_in_dev_mode_gives_the_id_of_the_later_sign_in():
     assert await MemberDirectory.local().resolve_email("lin@example.com") == member
     with pytest.raises(ValidationFailed) as info:
         await MemberDirectory.local().resolve_email("not an email")
-    assert info.value.fields[0]["path"] == "email"
+    assert info.value.fields[0]["path"] == "payload.email"  # it answers addMember's payload
+
+
+@pytest.mark.parametrize("email", ["a@b..com", "a@b.c.", "a<b@example.com"])
+async def test_add_member_with_an_email_the_directory_refuses_names_payload_email(email):
+    """The payload's looser check lets these through; the directory's refusal still names the payload field."""
+    runtime = await Runtime.open(dev_settings())
+    try:
+        cid = (await runtime.engine.run("createCollaboration", user(OWNER), None, {"title": "T"},
+                                        actor_email=OWNER)).collaborationId
+        with pytest.raises(ValidationFailed) as info:
+            await runtime.engine.run("addMember", user(OWNER), cid, {"email": email, "role": "editor"})
+        assert [f["path"] for f in info.value.fields] == ["payload.email"]
+    finally:
+        await runtime.close()
 
 
 async def test_directory_in_supabase_mode_needs_the_service_key(server):
     with pytest.raises(ValidationFailed) as info:
         await MemberDirectory(supabase_settings(server)).resolve_email("ada@example.com")
-    assert "SUPABASE_SERVICE_KEY" in info.value.message and info.value.fields[0]["path"] == "email"
+    assert "SUPABASE_SERVICE_KEY" in info.value.message and info.value.fields[0]["path"] == "payload.email"
     assert server.admin_requests == []
 
 

@@ -34,7 +34,7 @@ class MemberDirectory:
 
     async def resolve_email(self, email: str) -> dict[str, str]:
         """`{"id", "email"}` of the user with this email; `NotFound` if there is none."""
-        email = normalize_email(email)
+        email = normalize_email(email, "payload.email")  # addMember's field
         if self._settings.dev:
             return {"id": dev_user_id(email), "email": email}
         user_id = await self._find(email)
@@ -59,7 +59,7 @@ class MemberDirectory:
     def _supabase(self) -> AsyncClient:
         url, key = self._settings.supabase_url, self._settings.supabase_service_key
         if not (url and key):
-            raise ValidationFailed.at("email", NEEDS_SERVICE_KEY)
+            raise ValidationFailed.at("payload.email", NEEDS_SERVICE_KEY)
         if self._client is None:
             self._http = httpx.AsyncClient(timeout=self._timeout)
             options = AsyncClientOptions(httpx_client=self._http, auto_refresh_token=False, persist_session=False)
