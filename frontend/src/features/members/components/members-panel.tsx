@@ -28,7 +28,10 @@ function presenceText(entry: PresenceEntry | undefined): string {
 }
 
 export function MembersPanel({ collaboration, role, userId, presence, onLeft }: Props) {
-  const canAdd = canRun(role, 'addMember');
+  // An archived collaboration takes no new members; the server still lets owners change roles and
+  // remove members there (docs/actions.md), so an owner can still take someone's access away.
+  const archived = collaboration.status === 'archived';
+  const canAdd = !archived && canRun(role, 'addMember');
   const canChangeRole = canRun(role, 'changeRole');
   const canRemove = canRun(role, 'removeMember');
   const leave = useMutation(async () => {
@@ -58,6 +61,9 @@ export function MembersPanel({ collaboration, role, userId, presence, onLeft }: 
         ))}
       </ul>
       {canAdd && <AddMemberForm collaborationId={collaboration.id} />}
+      {archived && canRemove && (
+        <p className="muted small">This collaboration is archived: no one can be added, but you can still change roles or remove members.</p>
+      )}
       {leave.error !== null && <ErrorMessage error={leave.error} onDismiss={leave.reset} />}
       {canRun(role, 'leaveCollaboration') && (
         <div className="row">
