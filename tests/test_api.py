@@ -227,3 +227,11 @@ async def test_times_are_kept_and_sent_in_utc(api):
     assert r.status_code == 200, r.text
     snap = (await api.get(f"/api/collaborations/{cid}", headers=auth(api, OWNER))).json()
     assert snap["activities"][0]["dueAt"] == "9999-12-31T23:59:59Z"
+
+
+async def test_dev_login_refuses_unknown_fields_like_every_other_route(api):
+    r = await api.post("/api/auth/dev-login", json={"email": "a@b.co", "x": 1, "password": "p"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_failed"
+    assert r.json()["error"]["details"]["fields"] == [{"path": "password", "message": "Unknown field"},
+                                                      {"path": "x", "message": "Unknown field"}]
