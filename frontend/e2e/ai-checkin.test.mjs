@@ -52,6 +52,17 @@ suite.test('alice and bob sign in and open the demo collaboration', async () => 
   // Only two messages: the snapshot holds them all, nothing older to offer.
   assert.equal(await alice.page.getByRole('button', { name: 'Show older messages' }).count(), 0);
   await env.screenshot(alice.page, 'collaboration', { fullPage: true });
+
+  // On a phone (390 px wide) the details card's buttons wrap under the title, inside the card.
+  await alice.page.setViewportSize({ width: 390, height: 844 });
+  const details = alice.page.locator('section[aria-labelledby="details-heading"]');
+  await details.getByRole('button', { name: 'Archive' }).waitFor();
+  const card = await details.boundingBox();
+  for (const name of ['Edit details', 'Archive']) {
+    const box = await details.getByRole('button', { name }).boundingBox();
+    assert.ok(box.x >= card.x && box.x + box.width <= card.x + card.width, `at 390 px, ${name} (${JSON.stringify(box)}) is inside the details card (${JSON.stringify(card)})`);
+  }
+  await alice.page.setViewportSize({ width: 1280, height: 860 });
   Object.assign(shared, { alice, bob });
 });
 

@@ -20,8 +20,8 @@ export function CollaborationDetails({ collaboration, role }: Props) {
 
   return (
     <section className="card stack" aria-labelledby="details-heading">
-      <div className="row spread">
-        <div>
+      <div className="row spread details-head">
+        <div className="details-title">
           <h1 id="details-heading" className="collaboration-title">
             {collaboration.title}
           </h1>
@@ -31,7 +31,7 @@ export function CollaborationDetails({ collaboration, role }: Props) {
             <span className="muted">Version {collaboration.version}</span>
           </p>
         </div>
-        <div className="row">
+        <div className="row wrap details-actions">
           {canEdit && !editing && (
             <button type="button" className="button" onClick={() => setEditing(true)}>
               Edit details
