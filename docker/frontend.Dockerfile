@@ -9,13 +9,15 @@ RUN npm run build
 
 FROM nginx:1.27-alpine
 # The image's entrypoint renders /etc/nginx/templates/*.template with envsubst
-# (only variables that are set) into NGINX_ENVSUBST_OUTPUT_DIR.
+# (only variables that are set) into NGINX_ENVSUBST_OUTPUT_DIR. Every placeholder of the
+# template has a default here; MAX_BODY_BYTES must equal the API's (Compose passes both).
 ENV NGINX_ENVSUBST_OUTPUT_DIR=/etc/nginx \
     NGINX_PORT=8080 \
     API_UPSTREAM=api:8000 \
     SPA_ROOT=/usr/share/nginx/html \
     ACCESS_LOG="/dev/stdout tandem" \
     NGINX_WORKER_CONNECTIONS=4096 \
+    MAX_BODY_BYTES=1048576 \
     CSP_CONNECT_EXTRA="https://*.supabase.co wss://*.supabase.co"
 RUN rm -f /etc/nginx/conf.d/default.conf /etc/nginx/nginx.conf \
     && mkdir -p /etc/nginx/templates /etc/nginx/tmp \

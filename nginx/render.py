@@ -24,6 +24,7 @@ DEFAULTS = {
     "ACCESS_LOG": "off",
     "CSP_CONNECT_EXTRA": "https://*.supabase.co wss://*.supabase.co",
     "NGINX_WORKER_CONNECTIONS": "1024",  # within the usual 1024 open-file limit of a user shell
+    "MAX_BODY_BYTES": "1048576",  # the API's default MAX_BODY_BYTES (backend/settings.py)
 }
 
 
@@ -33,6 +34,9 @@ def render_text(values: dict[str, str], template: str | None = None) -> str:
     missing = sorted({name for name in PLACEHOLDER.findall(text) if name not in merged})
     if missing:
         raise ValueError("missing values for: " + ", ".join(missing))
+    # A byte count: it is also a number in the 413's JSON (no "1m" here, as for the API).
+    if not (merged["MAX_BODY_BYTES"].isdigit() and int(merged["MAX_BODY_BYTES"]) > 0):
+        raise ValueError(f"MAX_BODY_BYTES={merged['MAX_BODY_BYTES']!r}: expected a positive number of bytes")
     return PLACEHOLDER.sub(lambda m: merged[m.group(1)], text)
 
 
@@ -44,6 +48,7 @@ def render(
     root: str | Path,
     access_log: str = "off",
     csp_connect_extra: str | None = None,
+    max_body_bytes: int | None = None,
 ) -> Path:
     """Write <prefix>/nginx.conf (and tmp/); return the config's path."""
     prefix = Path(prefix).resolve()
@@ -59,6 +64,8 @@ def render(
     }
     if csp_connect_extra is not None:
         values["CSP_CONNECT_EXTRA"] = csp_connect_extra
+    if max_body_bytes is not None:
+        values["MAX_BODY_BYTES"] = str(max_body_bytes)
     conf = prefix / "nginx.conf"
     conf.write_text(render_text(values))
     return conf
@@ -73,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="the built SPA (default frontend/dist)")
     parser.add_argument("--access-log", default="off", help="access log path, or off (default)")
     parser.add_argument("--csp-connect-extra", default=None, help="extra connect-src origins for the CSP")
+    parser.add_argument("--max-body-bytes", type=int, default=None,
+                        help="request body limit in bytes, as the API's MAX_BODY_BYTES (default 1048576)")
     args = parser.parse_args(argv)
     try:
         conf = render(args.prefix, port=args.port, upstream=args.upstream, root=args.root,
-                      access_log=args.access_log, csp_connect_extra=args.csp_connect_extra)
+                      access_log=args.access_log, csp_connect_extra=args.csp_connect_extra,
+                      max_body_bytes=args.max_body_bytes)
     except (ValueError, FileNotFoundError) as exc:
         print(f"render.py: {exc}", file=sys.stderr)
         return 2
