@@ -149,7 +149,7 @@ def _check(s: Settings) -> list[str]:
     positive = ["checkin_batch_size", "approval_ttl", "max_body_bytes", "max_message_chars", "max_document_bytes",
                 "action_rate_limit", "action_rate_window", "ws_max_frame_bytes", "ws_rate_limit", "ws_queue_size",
                 "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl",
-                "job_backoff", "job_backoff_max"]
+                "job_backoff", "job_backoff_max", "job_retention", "ws_auth_timeout", "ws_ping_interval", "ai_timeout"]
     for name in positive:
         if getattr(s, name) <= 0:
             problems.append(f"{name.upper()} must be greater than 0")
@@ -161,14 +161,7 @@ def _check(s: Settings) -> list[str]:
         problems.append("MAX_DOCUMENT_BYTES must stay under MongoDB's 16 MB limit (at most 15728640)")
     if s.mongodb_uri and not s.mongodb_uri.startswith(("mongodb://", "mongodb+srv://")):
         problems.append("MONGODB_URI must start with mongodb:// or mongodb+srv://")
-    if len(s.checkin_cron.split()) != 5:
-        problems.append("CHECKIN_CRON must be a 5-field cron expression, e.g. '0 2 * * *'")
-    try:
-        import zoneinfo
-
-        zoneinfo.ZoneInfo(s.checkin_tz)
-    except Exception:
-        problems.append(f"CHECKIN_TZ: unknown time zone {s.checkin_tz!r}")
+    problems += _check_checkin_schedule(s.checkin_cron, s.checkin_tz)
     if s.auth_mode == "supabase":
         secret = s.supabase_jwt_secret
         if secret is not None and (secret.strip().lower() in _PLACEHOLDERS or len(secret) < 32):
@@ -177,8 +170,36 @@ def _check(s: Settings) -> list[str]:
             problems.append("AUTH_MODE=supabase needs SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL / SUPABASE_JWKS_URL (JWKS)")
         if not s.issuer:
             problems.append("AUTH_MODE=supabase needs SUPABASE_URL or JWT_ISSUER to check the token issuer")
+    if not s.dev:
+        for name, value in (("GROQ_API_KEY", s.groq_api_key), ("SUPABASE_SERVICE_KEY", s.supabase_service_key)):
+            if value and value.strip().lower() in _PLACEHOLDERS:
+                problems.append(f"{name} is a placeholder ({value!r}); set the real key, or leave it unset")
     if s.ai_provider == "groq" and not s.groq_api_key:
         problems.append("AI_PROVIDER=groq needs GROQ_API_KEY")
+    return problems
+
+
+def _check_checkin_schedule(cron: str, tz: str) -> list[str]:
+    """The check-in's cron and zone, checked as the worker's scheduler will read them."""
+    import zoneinfo
+    from datetime import timezone
+
+    problems, zone = [], None
+    try:
+        zone = zoneinfo.ZoneInfo(tz)
+    except Exception:
+        pass
+    if len(cron.split()) != 5:
+        problems.append("CHECKIN_CRON must be a 5-field cron expression, e.g. '0 2 * * *'")
+    else:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:  # the zone does not change what is valid: check the cron even when the zone is bad
+            CronTrigger.from_crontab(cron, timezone=zone or timezone.utc)
+        except ValueError as exc:
+            problems.append(f"CHECKIN_CRON={cron!r}: {exc}")
+    if zone is None:
+        problems.append(f"CHECKIN_TZ: unknown time zone {tz!r}")
     return problems
 
 

@@ -78,3 +78,51 @@ def test_worker_timings_are_durations_and_checked():
         load_settings({"AUTH_MODE": "dev", "JOB_BACKOFF": "10m", "JOB_BACKOFF_MAX": "1m", "WORKER_GRACE": "soon"})
     text = str(info.value)
     assert "JOB_BACKOFF_MAX must be at least JOB_BACKOFF" in text and "WORKER_GRACE" in text
+
+
+@pytest.mark.parametrize("cron", ["61 2 * * *", "a b c d e", "0 25 * * *", "*/0 * * * *", "0 2 * 13 *"])
+def test_a_cron_expression_the_scheduler_refuses_is_a_settings_problem(cron):
+    with pytest.raises(SettingsError) as info:
+        load_settings({"AUTH_MODE": "dev", "CHECKIN_CRON": cron})
+    [problem] = info.value.problems
+    assert problem.startswith(f"CHECKIN_CRON={cron!r}: ")
+    assert len(problem) > len(f"CHECKIN_CRON={cron!r}: ")  # APScheduler's reason follows
+
+
+def test_a_bad_cron_is_listed_with_a_bad_time_zone():
+    with pytest.raises(SettingsError) as info:
+        load_settings({"AUTH_MODE": "dev", "CHECKIN_CRON": "61 2 * * *", "CHECKIN_TZ": "Mars/Olympus"})
+    assert [p.split(":")[0].split("=")[0] for p in info.value.problems] == ["CHECKIN_CRON", "CHECKIN_TZ"]
+
+
+def test_a_good_cron_in_a_time_zone_passes():
+    s = load_settings({"AUTH_MODE": "dev", "CHECKIN_CRON": "30 3 * * 1-5", "CHECKIN_TZ": "Europe/Paris"})
+    assert (s.checkin_cron, s.checkin_tz) == ("30 3 * * 1-5", "Europe/Paris")
+
+
+@pytest.mark.parametrize("name", ["WS_AUTH_TIMEOUT", "WS_PING_INTERVAL", "AI_TIMEOUT", "JOB_RETENTION"])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_timeouts_and_retention_must_be_positive(name, value):
+    with pytest.raises(SettingsError) as info:
+        load_settings({"AUTH_MODE": "dev", name: value})
+    [problem] = info.value.problems
+    # "-1" as a duration (JOB_RETENTION) is refused while decoding; everything else by the check
+    assert problem == f"{name} must be greater than 0" or problem.startswith(f"{name}='-1': expected a duration")
+
+
+SUPABASE = {"AUTH_MODE": "supabase", "SUPABASE_URL": "https://x.supabase.co"}
+
+
+@pytest.mark.parametrize("name", ["GROQ_API_KEY", "SUPABASE_SERVICE_KEY"])
+@pytest.mark.parametrize("value", ["changeme", "CHANGEME", "your-secret", "todo", "   "])
+def test_placeholder_keys_are_refused_outside_dev_mode(name, value):
+    with pytest.raises(SettingsError) as info:
+        load_settings({**SUPABASE, name: value})
+    [problem] = info.value.problems
+    assert problem.startswith(f"{name} is a placeholder")
+
+
+def test_real_keys_pass_and_dev_mode_does_not_check_them():
+    s = load_settings({**SUPABASE, "GROQ_API_KEY": "gsk_abc123", "SUPABASE_SERVICE_KEY": "sb_secret_abc123"})
+    assert s.ai == "groq" and s.supabase_service_key == "sb_secret_abc123"
+    load_settings({"AUTH_MODE": "dev", "GROQ_API_KEY": "changeme", "SUPABASE_SERVICE_KEY": "changeme"})
