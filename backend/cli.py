@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import worker.cli as worker_cli  # the worker's commands: worker, checkin, jobs
 
-        _EXTENSIONS.append(worker_cli.add_commands)
+        if worker_cli.add_commands not in _EXTENSIONS:  # once: main may run again in one process (tests)
+            _EXTENSIONS.append(worker_cli.add_commands)
         COMMANDS.update(worker_cli.COMMANDS)
     except ImportError:  # pragma: no cover - the worker package is part of the project
         pass

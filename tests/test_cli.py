@@ -74,3 +74,14 @@ def test_bad_settings_stop_start_up_with_every_problem_listed():
     assert result.returncode == 2
     assert "Tandem cannot start" in result.stderr
     assert "MAX_BODY_BYTES" in result.stderr and "SUPABASE_JWT_SECRET" in result.stderr
+
+
+def test_main_can_run_twice_in_one_process(capsys):
+    """The worker's commands are registered once, however often `main` is called (was: conflicting subparser)."""
+    from backend.cli import main
+
+    for _ in range(3):
+        with pytest.raises(SystemExit) as exit_:
+            main(["worker", "--help"])
+        assert exit_.value.code == 0
+        assert "--grace" in capsys.readouterr().out
