@@ -6,9 +6,13 @@ not a Docker daemon: `config` only parses, validates and interpolates.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import socket
 import subprocess
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,10 +28,13 @@ pytestmark = pytest.mark.skipif(COMPOSE is None, reason="docker-compose binary n
 PROD_SECRETS = {
     "SUPABASE_URL": "https://example-project.supabase.co",
     "SUPABASE_ANON_KEY": "anon-key-for-tests",
+    "SUPABASE_SERVICE_KEY": "service-role-key-for-tests",  # addMember resolves emails with it
 }
-# Variables a developer may have exported that would hide a missing secret.
-CLEARED = {"SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_JWT_SECRET", "SUPABASE_JWKS_URL", "MONGODB_URI", "GROQ_API_KEY",
+# Variables a developer may have exported that would hide a missing secret or change a default.
+CLEARED = {"SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_KEY", "SUPABASE_JWT_SECRET", "SUPABASE_JWKS_URL",
+           "MONGODB_URI", "GROQ_API_KEY", "MAX_BODY_BYTES", "OLLAMA_URL",
            "COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME"}
+API_DEFAULT_MAX_BODY_BYTES = "1048576"  # backend/settings.py, nginx/render.py, docker/frontend.Dockerfile
 
 
 def compose(file: Path, *args: str, env: dict[str, str] | None = None, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -80,6 +87,29 @@ def test_dev_runs_mongo_as_a_replica_set_and_mounts_the_source(tmp_path: Path) -
     assert "tandem worker" in " ".join(services["worker"]["command"])
 
 
+def test_dev_health_checks_and_start_order(tmp_path: Path) -> None:
+    services = rendered(DEV, tmp_path)["services"]
+    assert "/api/ready" in " ".join(services["api"]["healthcheck"]["test"])
+    assert "tandem\", \"jobs\", \"workers" in " ".join(services["worker"]["healthcheck"]["test"])
+    # The Vite dev server proxies to the API: it starts once the API is ready.
+    assert services["frontend"]["depends_on"]["api"]["condition"] == "service_healthy"
+
+
+def test_dev_backend_settings_and_the_host_gateway(tmp_path: Path) -> None:
+    services = rendered(DEV, tmp_path)["services"]
+    for name in ("api", "worker"):
+        env = services[name]["environment"]
+        assert env["SUPABASE_SERVICE_KEY"] == ""  # optional in dev (AUTH_MODE=supabase: adding members needs it)
+        assert env["MAX_BODY_BYTES"] == API_DEFAULT_MAX_BODY_BYTES
+        # OLLAMA_URL defaults to Ollama on the host: the name must resolve on Linux too.
+        assert "host.docker.internal" in env["OLLAMA_URL"]
+        assert "host.docker.internal:host-gateway" in services[name]["extra_hosts"]
+    assert services["frontend"]["environment"]["MAX_BODY_BYTES"] == API_DEFAULT_MAX_BODY_BYTES
+    passed = rendered(DEV, tmp_path, env={"SUPABASE_SERVICE_KEY": "k", "MAX_BODY_BYTES": "2048"})["services"]
+    assert passed["api"]["environment"]["SUPABASE_SERVICE_KEY"] == "k"
+    assert {passed[n]["environment"]["MAX_BODY_BYTES"] for n in ("api", "worker", "frontend")} == {"2048"}
+
+
 def test_prod_has_restarts_health_checks_and_no_bind_mounts(tmp_path: Path) -> None:
     config = rendered(PROD, tmp_path, env=PROD_SECRETS)
     services = config["services"]
@@ -91,7 +121,9 @@ def test_prod_has_restarts_health_checks_and_no_bind_mounts(tmp_path: Path) -> N
             source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source", "")
             assert not source.startswith(("/", ".")), f"{name} bind-mounts {source}"
     assert "mongo-data" in config["volumes"]
-    assert "/api/health" in " ".join(services["api"]["healthcheck"]["test"])
+    # Ready, not merely alive: MongoDB answers and the change-stream reader runs.
+    assert "/api/ready" in " ".join(services["api"]["healthcheck"]["test"])
+    assert "/proc/1/cmdline" not in " ".join(services["worker"]["healthcheck"]["test"])
     assert services["api"]["command"] == ["tandem", "api", "--host", "0.0.0.0", "--port", "8000"]
     assert services["worker"]["command"] == ["tandem", "worker"]
     for name in ("api", "worker"):
@@ -100,8 +132,11 @@ def test_prod_has_restarts_health_checks_and_no_bind_mounts(tmp_path: Path) -> N
         assert env["MONGODB_URI"] == "mongodb://mongo:27017/?replicaSet=rs0"
         assert env["AUTH_MODE"] == "supabase"
         assert env["SUPABASE_URL"] == PROD_SECRETS["SUPABASE_URL"]
+        assert env["SUPABASE_SERVICE_KEY"] == PROD_SECRETS["SUPABASE_SERVICE_KEY"]
+        assert env["MAX_BODY_BYTES"] == API_DEFAULT_MAX_BODY_BYTES
         assert env["GROQ_API_KEY"] == ""  # optional
     assert services["frontend"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert services["frontend"]["environment"]["MAX_BODY_BYTES"] == API_DEFAULT_MAX_BODY_BYTES
     assert "ports" not in services["mongo"]
 
 
@@ -109,3 +144,76 @@ def test_prod_takes_an_external_mongodb_uri(tmp_path: Path) -> None:
     uri = "mongodb+srv://user:pw@cluster.example.net/?retryWrites=true"
     services = rendered(PROD, tmp_path, env={**PROD_SECRETS, "MONGODB_URI": uri})["services"]
     assert services["api"]["environment"]["MONGODB_URI"] == uri
+
+
+def test_prod_gives_nginx_and_the_api_the_same_body_limit(tmp_path: Path) -> None:
+    services = rendered(PROD, tmp_path, env={**PROD_SECRETS, "MAX_BODY_BYTES": "2097152"})["services"]
+    assert {services[n]["environment"]["MAX_BODY_BYTES"] for n in ("api", "worker", "frontend")} == {"2097152"}
+
+
+# -- the worker's healthcheck, run against what `tandem jobs workers` really prints ----------------
+
+def worker_healthcheck(file: Path, tmp_path: Path) -> str:
+    env = PROD_SECRETS if file == PROD else None
+    test = rendered(file, tmp_path, env=env)["services"]["worker"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    return test[3]
+
+
+def test_the_worker_healthcheck_is_the_same_in_dev_and_prod(tmp_path: Path) -> None:
+    assert worker_healthcheck(DEV, tmp_path) == worker_healthcheck(PROD, tmp_path)
+
+
+async def workers_output(beats: list[tuple[str, str, timedelta]]) -> str:
+    """What `tandem jobs workers` prints for these (worker id, status, age) heartbeats."""
+    from backend.clock import utcnow
+    from tests.support import open_runtime
+    from worker.cli import workers_list
+
+    runtime = await open_runtime()
+    try:
+        now = utcnow()
+        for worker_id, status, age in beats:
+            await runtime.store.workers.beat(worker_id, now - age, {"status": status, "currentJob": None,
+                                                                    "processed": 0, "failed": 0})
+        out = io.StringIO()
+        assert await workers_list(runtime, out=out) == 0
+        return out.getvalue()
+    finally:
+        await runtime.close()
+
+
+ME = socket.gethostname()
+
+
+@pytest.mark.parametrize(("beats", "healthy"), [
+    ([(f"{ME}:1:ab12", "running", timedelta(seconds=5))], True),
+    ([(f"{ME}:1:ab12", "stopped", timedelta(minutes=3)), (f"{ME}:1:cd34", "running", timedelta(seconds=2))], True),
+    ([(f"{ME}:1:ab12", "running", timedelta(minutes=2))], False),  # stalled: no beat for two minutes
+    ([(f"{ME}:1:ab12", "stopped", timedelta(seconds=1))], False),
+    ([(f"other-{ME}:1:ab12", "running", timedelta(seconds=1))], False),  # another container's worker
+    ([], False),
+], ids=["fresh", "restarted", "stale", "stopped", "another-host", "none"])
+async def test_the_worker_healthcheck_wants_a_fresh_heartbeat_of_its_own(
+        tmp_path: Path, beats: list[tuple[str, str, timedelta]], healthy: bool) -> None:
+    script = worker_healthcheck(PROD, tmp_path)
+    output = tmp_path / "workers.jsonl"
+    output.write_text(await workers_output(beats))
+    fake = tmp_path / "bin" / "tandem"  # stands in for the image's `tandem`: prints the real command's output
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\n[ "$*" = "jobs workers" ] || exit 9\ncat "{output}"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert (result.returncode == 0) is healthy, result.stderr
+
+
+def test_the_worker_healthcheck_fails_when_the_command_fails(tmp_path: Path) -> None:
+    script = worker_healthcheck(PROD, tmp_path)
+    fake = tmp_path / "bin" / "tandem"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'cannot reach MongoDB' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
