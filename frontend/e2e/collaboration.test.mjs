@@ -237,3 +237,34 @@ suite.test('the browser going offline and back loses no change either', async ()
   await until(async () => (await pageVersion(dan)) === target, { timeout: TIMEOUTS.live, message: `Dan's copy to reach version ${target}` });
   await dan.assertNoReload();
 });
+
+/** How `viewer`'s members list shows `email`: data-presence is here, away or absent. */
+function presenceOf(viewer, email) {
+  return viewer.page
+    .getByRole('list', { name: 'Members' })
+    .getByRole('listitem')
+    .filter({ has: viewer.page.locator('.member-name', { hasText: email }) })
+    .getAttribute('data-presence', { timeout: TIMEOUTS.action });
+}
+
+suite.test('presence: dan sees carol here while she is on the page, and not once she navigates away', async () => {
+  need('carol', 'dan', 'collaborationId');
+  const { carol, dan } = shared;
+  await until(async () => (await presenceOf(dan, OWNER)) === 'here', { timeout: TIMEOUTS.live, message: 'dan to see carol here' });
+  assert.equal(await presenceOf(carol, EDITOR), 'here', 'carol sees dan here too');
+
+  // Carol goes to her list. She owns the collaboration, so her app stays subscribed to it (for the
+  // approvals): presence must still say she left.
+  await carol.page.getByRole('link', { name: 'Collaborations', exact: true }).click();
+  await carol.page.getByRole('heading', { name: 'My collaborations' }).waitFor();
+  await until(async () => (await presenceOf(dan, OWNER)) !== 'here', {
+    timeout: TIMEOUTS.live,
+    message: 'dan to see that carol left the page',
+  });
+  assert.equal(await presenceOf(dan, OWNER), 'absent');
+
+  // She comes back: here again.
+  await carol.page.getByRole('link', { name: TITLE }).click();
+  await carol.page.getByRole('heading', { level: 1, name: TITLE }).waitFor();
+  await until(async () => (await presenceOf(dan, OWNER)) === 'here', { timeout: TIMEOUTS.live, message: 'dan to see carol back' });
+});

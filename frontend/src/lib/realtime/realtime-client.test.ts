@@ -481,6 +481,38 @@ describe('keeping the connection healthy', () => {
     next.receive({ type: 'subscribed', collaborationId: COL, version: 1 });
     expect(next.sentOfType('presence')).toHaveLength(1);
   });
+
+  it('says I am away when I leave the page, and does not announce me again after a resubscribe', async () => {
+    client.start();
+    await flush();
+    const socket = accept();
+    const release = client.subscribe(COL); // kept by someone else too (the shell), so it stays subscribed
+    client.subscribe(COL);
+    socket.receive({ type: 'subscribed', collaborationId: COL, version: 1 });
+    socket.receive({ type: 'snapshot', collaborationId: COL, version: 1, collaboration: collaboration(1), messages: [] });
+    client.setPresence(COL, { status: 'online', view: 'collaboration' });
+    expect(socket.lastSent()).toEqual({ type: 'presence', collaborationId: COL, state: { status: 'online', view: 'collaboration' } });
+
+    client.clearPresence(COL);
+    release();
+    expect(socket.lastSent()).toEqual({ type: 'presence', collaborationId: COL, state: { status: 'away' } });
+    const sent = socket.sentOfType('presence').length;
+    client.clearPresence(COL); // nothing more to say
+    expect(socket.sentOfType('presence')).toHaveLength(sent);
+
+    // A gap makes the client subscribe again: my old state is not re-sent.
+    socket.receive(update(3, { title: 'Gap' }));
+    expect(socket.lastSent()).toEqual({ type: 'subscribe', collaborationId: COL, sinceVersion: 1 });
+    socket.receive({ type: 'subscribed', collaborationId: COL, version: 3 });
+    expect(socket.sentOfType('presence')).toHaveLength(sent);
+
+    // Nor after a reconnection.
+    socket.drop(1006);
+    await flush(375);
+    const next = accept();
+    next.receive({ type: 'subscribed', collaborationId: COL, version: 3 });
+    expect(next.sentOfType('presence')).toHaveLength(0);
+  });
 });
 
 describe('reading over HTTP while the socket is down', () => {

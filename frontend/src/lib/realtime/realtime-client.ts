@@ -105,6 +105,9 @@ const EMPTY_VIEW: CollaborationView = Object.freeze({
 
 const RATE_LIMITED_MIN_DELAY = 5_000;
 
+/** The presence state sent when I leave a collaboration's page while still subscribed to it. */
+export const AWAY_STATE: Readonly<Record<string, unknown>> = Object.freeze({ status: 'away' });
+
 function newSub(id: string, refs: number, view: CollaborationView): Subscription {
   return {
     id, refs, view, phase: 'waiting', target: 0, full: false, lastMessageId: null, presenceState: null,
@@ -270,13 +273,27 @@ export class RealtimeClient {
     return this.subs.get(collaborationId)?.view ?? EMPTY_VIEW;
   }
 
-  /** Tell the others what I am doing here; re-sent after every reconnection. */
+  /** Tell the others what I am doing here; re-sent after every reconnection until clearPresence(). */
   setPresence(collaborationId: string, state: Record<string, unknown>): void {
     const sub = this.subs.get(collaborationId);
     if (!sub) return;
     sub.presenceState = state;
     if (this.ready && (sub.phase === 'catching_up' || sub.phase === 'synced')) {
       this.send({ type: 'presence', collaborationId, state });
+    }
+  }
+
+  /**
+   * I left the collaboration's page: tell the others at once (state `AWAY_STATE`, without a `view`)
+   * and forget my state, so a resubscription (the shell may keep the collaboration subscribed)
+   * does not announce me there again. After a reconnection I am simply not present.
+   */
+  clearPresence(collaborationId: string): void {
+    const sub = this.subs.get(collaborationId);
+    if (!sub || sub.presenceState === null) return;
+    sub.presenceState = null;
+    if (this.ready && (sub.phase === 'catching_up' || sub.phase === 'synced')) {
+      this.send({ type: 'presence', collaborationId, state: { ...AWAY_STATE } });
     }
   }
 

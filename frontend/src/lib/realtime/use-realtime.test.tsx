@@ -7,11 +7,17 @@ import { FakeWebSocket } from '@/testing/fake-websocket';
 
 import { RealtimeClient } from './realtime-client';
 import { RealtimeContext } from './realtime-context';
-import { useCollaborationSubscription } from './use-realtime';
+import { useCollaborationSubscription, usePresence } from './use-realtime';
 
 function Title({ id }: { id: string }) {
   const view = useCollaborationSubscription(id);
   return <h1>{view.collaboration ? `${view.collaboration.title} v${view.version}` : view.status}</h1>;
+}
+
+function Page({ id, visible = true }: { id: string; visible?: boolean }) {
+  const view = useCollaborationSubscription(id);
+  usePresence(id, { status: visible ? 'online' : 'away', view: 'collaboration' });
+  return <p>{view.status}</p>;
 }
 
 let client: RealtimeClient;
@@ -97,5 +103,45 @@ describe('React bindings', () => {
     expect(socket.sentOfType('subscribe')).toEqual([{ type: 'subscribe', collaborationId: 'col_9' }]);
     unmount();
     expect(socket.lastSent()).toEqual({ type: 'unsubscribe', collaborationId: 'col_9' });
+  });
+
+  it('announces my presence on the page and says I am away once I leave it, even if it stays subscribed', async () => {
+    client.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const socket = FakeWebSocket.latest();
+    socket.open();
+    socket.receive({ type: 'ready', userId: 'u1', connectionId: 'c1' });
+    const shell = client.subscribe('col_1'); // the shell keeps it (an owner's collaboration)
+    socket.receive({ type: 'subscribed', collaborationId: 'col_1', version: 1 });
+    socket.receive({
+      type: 'snapshot',
+      collaborationId: 'col_1',
+      version: 1,
+      collaboration: { id: 'col_1', title: 'Trip', version: 1, members: [], activities: [] },
+      messages: [],
+    });
+    const { rerender, unmount } = render(
+      <RealtimeContext.Provider value={client}>
+        <Page id="col_1" />
+      </RealtimeContext.Provider>,
+    );
+    expect(socket.sentOfType('presence')).toEqual([
+      { type: 'presence', collaborationId: 'col_1', state: { status: 'online', view: 'collaboration' } },
+    ]);
+    rerender(
+      <RealtimeContext.Provider value={client}>
+        <Page id="col_1" visible={false} />
+      </RealtimeContext.Provider>,
+    );
+    expect(socket.lastSent()).toEqual({ type: 'presence', collaborationId: 'col_1', state: { status: 'away', view: 'collaboration' } });
+
+    unmount();
+    expect(socket.lastSent()).toEqual({ type: 'presence', collaborationId: 'col_1', state: { status: 'away' } });
+    expect(socket.sentOfType('unsubscribe')).toEqual([]);
+    // Resubscribing (resync_required) does not bring the old state back.
+    socket.receive({ type: 'resync_required', collaborationId: 'col_1', reason: 'test' });
+    socket.receive({ type: 'subscribed', collaborationId: 'col_1', version: 1 });
+    expect(socket.sentOfType('presence')).toHaveLength(3);
+    shell();
   });
 });

@@ -71,11 +71,18 @@ export function useRealtimeEvent(handler: (event: RealtimeEvent) => void): void 
   useEffect(() => client.onEvent((event) => latest.current(event)), [client]);
 }
 
-/** Announce my presence in a collaboration while mounted. */
+/**
+ * Announce my presence in a collaboration while mounted (the collaboration's page). On unmount, or
+ * when `collaborationId` changes, the old one is told I am away and the state is not re-sent: the
+ * shell may keep that collaboration subscribed after I leave its page. `state` null: not present.
+ */
 export function usePresence(collaborationId: string, state: Record<string, unknown> | null): void {
   const client = useRealtimeClient();
   const key = state ? JSON.stringify(state) : '';
+  // Declared first so that on a change of collaboration the old one is cleared before the new one is set.
+  useEffect(() => () => client.clearPresence(collaborationId), [client, collaborationId]);
   useEffect(() => {
     if (key) client.setPresence(collaborationId, JSON.parse(key) as Record<string, unknown>);
+    else client.clearPresence(collaborationId);
   }, [client, collaborationId, key]);
 }

@@ -1,8 +1,8 @@
 // @vitest-environment jsdom
-import { render, screen } from '@testing-library/react';
+import { render, screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 
-import type { Collaboration, Role } from '@/types/api';
+import type { Collaboration, PresenceEntry, Role } from '@/types/api';
 
 import { MembersPanel } from './members-panel';
 
@@ -55,5 +55,34 @@ describe('<MembersPanel> controls', () => {
     expect(screen.queryByRole('form', { name: 'Add a member' })).not.toBeInTheDocument();
     expect(screen.queryByLabelText('Role for bo@example.com')).not.toBeInTheDocument();
     expect(screen.queryByRole('button', { name: /^Remove/ })).not.toBeInTheDocument();
+  });
+});
+
+describe('<MembersPanel> presence', () => {
+  const since = '2026-11-20T10:00:00Z';
+
+  function presenceOf(entries: PresenceEntry[]) {
+    render(<MembersPanel collaboration={collaboration('active')} role="owner" userId="u1" presence={entries} onLeft={() => undefined} />);
+    const bo = screen.getByTestId('member-u2');
+    return { kind: bo.getAttribute('data-presence'), text: within(bo).getByLabelText(/^bo@example.com is/).textContent };
+  }
+
+  it('shows a member as here only while their state says they view the collaboration', () => {
+    expect(presenceOf([{ userId: 'u2', state: { status: 'online', view: 'collaboration' }, since }])).toMatchObject({
+      kind: 'here',
+      text: expect.stringMatching(/^here now since/),
+    });
+  });
+
+  it('says away while their page is in a background tab', () => {
+    expect(presenceOf([{ userId: 'u2', state: { status: 'away', view: 'collaboration' }, since }]).kind).toBe('away');
+  });
+
+  it('does not show someone who left the page (state without the view) or has no entry as here', () => {
+    expect(presenceOf([{ userId: 'u2', state: { status: 'away' }, since }])).toEqual({ kind: 'absent', text: 'not here' });
+  });
+
+  it('does not show someone without a presence entry as here', () => {
+    expect(presenceOf([])).toEqual({ kind: 'absent', text: 'not here' });
   });
 });

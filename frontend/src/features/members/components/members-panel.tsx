@@ -20,12 +20,26 @@ type Props = {
   onLeft: () => void;
 };
 
-function presenceText(entry: PresenceEntry | undefined): string {
-  if (!entry) return 'offline';
-  const status = typeof entry.state?.status === 'string' ? entry.state.status : 'online';
-  const view = typeof entry.state?.view === 'string' ? entry.state.view : '';
-  return view ? `${status} · ${view}` : status;
+type PresenceKind = 'here' | 'away' | 'absent';
+
+/**
+ * Where a member is, from their presence state: "here" only while their state says they are viewing
+ * this collaboration (`{"status": "online", "view": "collaboration"}`); "away" while that page is in a
+ * background tab (`status: "away"`, same view); otherwise (no entry, or a state without that view,
+ * such as the `{"status": "away"}` sent on leaving the page) not here.
+ */
+function presenceKind(entry: PresenceEntry | undefined): PresenceKind {
+  if (!entry || entry.state?.view !== 'collaboration') return 'absent';
+  return entry.state?.status === 'online' ? 'here' : 'away';
 }
+
+const PRESENCE_TEXT: Record<PresenceKind, string> = {
+  here: 'here now',
+  away: 'away (the page is in the background)',
+  absent: 'not here',
+};
+
+const PRESENCE_ORDER: Record<PresenceKind, number> = { here: 0, away: 1, absent: 2 };
 
 export function MembersPanel({ collaboration, role, userId, presence, onLeft }: Props) {
   // An archived collaboration takes no new members; the server still lets owners change roles and
@@ -40,7 +54,8 @@ export function MembersPanel({ collaboration, role, userId, presence, onLeft }: 
     if (outcome.kind === 'applied') onLeft();
   });
   const online = new Map(presence.map((entry) => [entry.userId, entry]));
-  const members = [...collaboration.members].sort((a, b) => Number(online.has(b.userId)) - Number(online.has(a.userId)));
+  const rank = (userId: string) => PRESENCE_ORDER[presenceKind(online.get(userId))];
+  const members = [...collaboration.members].sort((a, b) => rank(a.userId) - rank(b.userId));
 
   return (
     <section className="card stack" aria-labelledby="members-heading">
@@ -96,11 +111,17 @@ function MemberRow({ collaborationId, member, presence, isMe, canChangeRole, can
   const name = member.email ?? member.userId;
   const change = useMutation(async (next: Role) => announceOutcome(await changeRole(collaborationId, member.userId, next)));
   const remove = useMutation(async () => announceOutcome(await removeMember(collaborationId, member.userId)));
-  const state = presenceText(presence);
+  const kind = presenceKind(presence);
+  const state = PRESENCE_TEXT[kind];
 
   return (
-    <li className="member" data-testid={`member-${member.userId}`} data-online={presence ? 'true' : 'false'}>
-      <span className={`presence-dot ${presence ? 'on' : 'off'}`} aria-hidden="true" />
+    <li
+      className="member"
+      data-testid={`member-${member.userId}`}
+      data-presence={kind}
+      data-online={kind === 'here' ? 'true' : 'false'}
+    >
+      <span className={`presence-dot ${kind === 'here' ? 'on' : kind === 'away' ? 'away' : 'off'}`} aria-hidden="true" />
       <div className="member-main">
         <span className="member-name">
           {name}
@@ -108,7 +129,7 @@ function MemberRow({ collaborationId, member, presence, isMe, canChangeRole, can
         </span>
         <span className="muted small" aria-label={`${name} is ${state}`}>
           {state}
-          {presence?.since ? ` since ${formatRelative(presence.since)}` : ''}
+          {kind !== 'absent' && presence?.since ? ` since ${formatRelative(presence.since)}` : ''}
         </span>
       </div>
       <span className={`badge role-${member.role}`}>{roleLabel(member.role)}</span>
