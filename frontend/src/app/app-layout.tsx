@@ -9,7 +9,9 @@ import { queryCache } from '@/lib/query-cache';
 import { RealtimeProvider } from '@/lib/realtime/realtime-provider';
 import { useRealtimeEvent, useSubscriptions } from '@/lib/realtime/use-realtime';
 
-/** The signed-in shell: header, one realtime client, and live subscriptions to all my collaborations. */
+import { shellSubscriptions } from './subscription-policy';
+
+/** The signed-in shell: header, one realtime client, and the subscriptions the approvals need (subscription-policy.ts). */
 export function AppLayout() {
   const { session, service } = useAuth();
   const location = useLocation();
@@ -27,9 +29,9 @@ export function AppLayout() {
 function Shell() {
   const { config, session, service } = useAuth();
   const collaborations = useCollaborations();
-  // Subscribing to every collaboration of mine keeps the list, the approvals
-  // inbox (approval events go to subscribed owners) and the pages live.
-  useSubscriptions((collaborations.data ?? []).map((c) => c.id));
+  // Not every collaboration of mine (the server takes at most 100 per connection): the ones I own,
+  // capped, because approval events reach only subscribed owners. Pages subscribe to what they show.
+  useSubscriptions(shellSubscriptions(collaborations.data, session?.user.id ?? ''));
   useRealtimeEvent((event) => {
     if (event.type === 'membership_removed') queryCache.invalidate('collaborations');
   });

@@ -8,14 +8,29 @@ import { MembersPanel } from '@/features/members/components/members-panel';
 import { MessageFeed } from '@/features/messages/components/message-feed';
 import { usePageVisible } from '@/hooks/use-page-visible';
 import { useAuth, useSession } from '@/lib/auth/auth-context';
-import { useCollaborationSubscription, usePresence } from '@/lib/realtime/use-realtime';
+import { useCollaborationSubscription, usePresence, useRealtimeClient } from '@/lib/realtime/use-realtime';
 import { canRun, myRole } from '@/utils/roles';
+
+/** Why the server refused the subscription, in words. */
+function subscriptionProblem(code: string | null, message: string | null): string {
+  if (code === 'invalid_request' && message && /subscriptions per connection/i.test(message)) {
+    return 'too many collaborations are open in this browser at once (the server follows at most 100 per connection). Close some other tabs, then try again.';
+  }
+  if (code === 'unavailable') return 'the server is briefly unavailable. Try again in a moment.';
+  if (code === 'rate_limited') return "you're doing that too often. Wait a moment, then try again.";
+  return message ? `the server said “${message}”.` : 'the server refused to send live updates.';
+}
+
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
 
 export function CollaborationRoute() {
   const { collaborationId = '' } = useParams();
   const session = useSession();
   const { config } = useAuth();
   const navigate = useNavigate();
+  const client = useRealtimeClient();
   const view = useCollaborationSubscription(collaborationId);
   const visible = usePageVisible();
   usePresence(collaborationId, { status: visible ? 'online' : 'away', view: 'collaboration' });
@@ -39,6 +54,21 @@ export function CollaborationRoute() {
     );
   }
   const collaboration = view.collaboration;
+  const retry = () => client.retry(collaborationId);
+  if (!collaboration && view.status === 'error') {
+    return (
+      <div className="card narrow stack" role="alert">
+        <h1>This collaboration could not be opened</h1>
+        <p>{capitalised(subscriptionProblem(view.errorCode, view.error))}</p>
+        <div className="row">
+          <button type="button" className="button primary" onClick={retry}>
+            Try again
+          </button>
+          <Link to="/">Back to my collaborations</Link>
+        </div>
+      </div>
+    );
+  }
   if (!collaboration) return <Spinner label="Loading collaboration…" />;
 
   const role = myRole(collaboration, session.user.id);
@@ -51,6 +81,17 @@ export function CollaborationRoute() {
           <p className="warning" role="status">
             Live updates are paused while we reconnect. You are seeing the latest copy we could load.
           </p>
+        )}
+        {view.status === 'error' && (
+          <div className="warning row spread wrap" role="alert">
+            <p>
+              Live updates for this collaboration are off: {subscriptionProblem(view.errorCode, view.error)} You are
+              seeing the latest copy we could load.
+            </p>
+            <button type="button" className="button small" onClick={retry}>
+              Try again
+            </button>
+          </div>
         )}
         <CollaborationDetails collaboration={collaboration} role={role} />
         <ActivitiesBoard collaboration={collaboration} role={role} />

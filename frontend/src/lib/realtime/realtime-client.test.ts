@@ -176,6 +176,59 @@ describe('connecting and subscribing', () => {
     socket.receive({ type: 'error', code: 'not_found', collaborationId: COL });
     expect(client.getView(COL).status).toBe('not_found');
   });
+
+  it('says why when the server refuses a subscription (100 per connection), reads it over HTTP, and retries', async () => {
+    const fetchCollaboration = vi.fn(async () => collaboration(7, 'From HTTP'));
+    makeClient({ fetchCollaboration });
+    client.subscribe(COL);
+    client.start();
+    await flush();
+    const socket = accept();
+    socket.receive({
+      type: 'error',
+      code: 'invalid_request',
+      message: 'At most 100 subscriptions per connection.',
+      collaborationId: COL,
+    });
+    let view = client.getView(COL);
+    expect(view.status).toBe('error');
+    expect(view.errorCode).toBe('invalid_request');
+    expect(view.error).toBe('At most 100 subscriptions per connection.');
+    await flush();
+    expect(fetchCollaboration).toHaveBeenCalledWith(COL);
+    expect(client.getView(COL).collaboration?.title).toBe('From HTTP');
+    expect(client.getState()).toBe('live');
+
+    client.retry(COL);
+    expect(socket.lastSent()).toEqual({ type: 'subscribe', collaborationId: COL }); // a full snapshot: the HTTP copy has no messages
+    expect(client.getView(COL).status).toBe('resyncing');
+    socket.receive({ type: 'subscribed', collaborationId: COL, version: 8 });
+    socket.receive({ type: 'snapshot', collaborationId: COL, version: 8, collaboration: collaboration(8, 'Live'), messages: [] });
+    view = client.getView(COL);
+    expect(view).toMatchObject({ status: 'synced', version: 8, error: null, errorCode: null });
+    expect(view.collaboration?.title).toBe('Live');
+  });
+
+  it('subscribes again after a reconnection when the server had refused it', async () => {
+    client.subscribe(COL);
+    client.start();
+    await flush();
+    const socket = accept();
+    socket.receive({ type: 'error', code: 'unavailable', message: 'The database did not answer; try again.', collaborationId: COL });
+    expect(client.getView(COL).status).toBe('error');
+    socket.drop(1006);
+    await flush(375);
+    const next = accept();
+    expect(next.sentOfType('subscribe')).toEqual([{ type: 'subscribe', collaborationId: COL }]);
+  });
+
+  it('does not end a live subscription for an error about another frame (a refused presence state)', async () => {
+    const socket = await synced(3);
+    socket.receive({ type: 'error', code: 'validation_failed', message: 'state: keys may not start with $', collaborationId: COL });
+    expect(client.getView(COL)).toMatchObject({ status: 'synced', errorCode: 'validation_failed' });
+    socket.receive(update(4, { title: 'Still live' }));
+    expect(client.getView(COL).collaboration?.title).toBe('Still live');
+  });
 });
 
 describe('applying events with version checks', () => {

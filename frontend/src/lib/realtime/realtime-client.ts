@@ -24,9 +24,12 @@ export type ConnectionState = 'offline' | 'connecting' | 'live' | 'reconnecting'
 
 /**
  * loading: no copy yet; synced: live; resyncing: catching up after a reconnect, gap or resync_required;
- * stale: a copy read over HTTP while the socket is down (no live updates); removed / not_found: ended.
+ * stale: a copy read over HTTP while the socket is down (no live updates); removed / not_found: ended;
+ * error: the server refused the subscription (say, more than 100 on one connection: `error` and
+ * `errorCode` say why). The copy read over HTTP is shown meanwhile; `retry()` or the next
+ * reconnection subscribes again.
  */
-export type SubscriptionStatus = 'idle' | 'loading' | 'synced' | 'resyncing' | 'stale' | 'removed' | 'not_found';
+export type SubscriptionStatus = 'idle' | 'loading' | 'synced' | 'resyncing' | 'stale' | 'removed' | 'not_found' | 'error';
 
 /** What the UI sees of one subscribed collaboration. Replaced, never mutated. */
 export type CollaborationView = {
@@ -39,7 +42,9 @@ export type CollaborationView = {
   /** Raised whenever `messages` was replaced by a snapshot (older pages may no longer join up). */
   messagesEpoch: number;
   presence: PresenceEntry[];
+  /** The server's message for the last error about this collaboration, and its code. */
   error: string | null;
+  errorCode: string | null;
 };
 
 /** Events the client adds to the server's own, for the UI. */
@@ -75,7 +80,7 @@ export type RealtimeOptions = {
   fallbackInterval?: number;
 };
 
-type Phase = 'waiting' | 'subscribing' | 'catching_up' | 'synced' | 'ended';
+type Phase = 'waiting' | 'subscribing' | 'catching_up' | 'synced' | 'failed' | 'ended';
 
 type Subscription = {
   id: string;
@@ -101,6 +106,7 @@ const EMPTY_VIEW: CollaborationView = Object.freeze({
   messagesEpoch: 0,
   presence: [],
   error: null,
+  errorCode: null,
 }) as CollaborationView;
 
 const RATE_LIMITED_MIN_DELAY = 5_000;
@@ -226,8 +232,8 @@ export class RealtimeClient {
       if (sub.releaseTimer) clearTimeout(sub.releaseTimer);
       sub.releaseTimer = null;
       sub.refs += 1;
-      if (sub.refs === 1 && (sub.phase === 'waiting' || sub.phase === 'ended')) {
-        // A placeholder made by watch(), or one that had ended (removed, not found): start afresh.
+      if (sub.refs === 1 && (sub.phase === 'waiting' || sub.phase === 'failed' || sub.phase === 'ended')) {
+        // A placeholder made by watch(), or one that had ended (removed, not found) or was refused: start afresh.
         sub.phase = 'waiting';
         if (sub.view.status !== 'synced' && sub.view.status !== 'resyncing') this.setView(sub, { ...EMPTY_VIEW, status: 'loading' });
         if (this.ready) this.sendSubscribe(sub);
@@ -305,12 +311,38 @@ export class RealtimeClient {
     if (this.ready) this.resubscribe(sub);
   }
 
+  /** Subscribe again to a collaboration whose subscription the server refused (status 'error'). */
+  retry(collaborationId: string): void {
+    const sub = this.subs.get(collaborationId);
+    if (!sub || sub.refs === 0 || sub.phase !== 'failed') return;
+    sub.phase = 'waiting';
+    this.setView(sub, { ...sub.view, status: sub.view.collaboration ? 'resyncing' : 'loading', error: null, errorCode: null });
+    if (this.ready) this.sendSubscribe(sub);
+    this.updateState();
+  }
+
+  private onSubscribeFailed(sub: Subscription, code: string, message: string): void {
+    sub.phase = 'failed';
+    this.setView(sub, { ...sub.view, status: 'error', error: message, errorCode: code });
+    const fetchCollaboration = this.options.fetchCollaboration;
+    if (!fetchCollaboration || sub.view.collaboration) return;
+    fetchCollaboration(sub.id).then(
+      (collaboration) => {
+        if (sub.phase !== 'failed' || sub.refs === 0 || sub.view.collaboration) return;
+        // Take a full snapshot when subscribing again: this copy has no messages and may fall behind.
+        sub.full = true;
+        this.setView(sub, { ...sub.view, collaboration, version: 0 });
+      },
+      () => undefined,
+    );
+  }
+
   private drop(sub: Subscription): void {
     sub.releaseTimer = null;
     if (sub.refs > 0) return;
     if (sub.fallbackTimer) clearTimeout(sub.fallbackTimer);
     sub.fallbackTimer = null;
-    if (this.ready && sub.phase !== 'waiting' && sub.phase !== 'ended') {
+    if (this.ready && sub.phase !== 'waiting' && sub.phase !== 'failed' && sub.phase !== 'ended') {
       this.send({ type: 'unsubscribe', collaborationId: sub.id });
     }
     if (sub.listeners.size === 0) {
@@ -577,11 +609,15 @@ export class RealtimeClient {
       case 'error':
         if (event.collaborationId) {
           this.withSub(event.collaborationId, (sub) => {
-            if (event.code === 'not_found') {
+            if (event.code === 'not_found' && sub.phase !== 'catching_up' && sub.phase !== 'synced') {
               sub.phase = 'ended';
-              this.setView(sub, { ...EMPTY_VIEW, status: 'not_found', error: event.message ?? null });
+              this.setView(sub, { ...EMPTY_VIEW, status: 'not_found', error: event.message ?? null, errorCode: event.code });
+            } else if (sub.phase === 'subscribing') {
+              // The server refused the subscription itself (too many on this connection, the
+              // database not answering…): no spinner forever — say so, and read it over HTTP.
+              this.onSubscribeFailed(sub, event.code, event.message ?? event.code);
             } else {
-              this.setView(sub, { ...sub.view, error: event.message ?? event.code });
+              this.setView(sub, { ...sub.view, error: event.message ?? event.code, errorCode: event.code });
             }
           });
         }
@@ -631,13 +667,16 @@ export class RealtimeClient {
   }
 
   private resubscribe(sub: Subscription): void {
-    if (sub.phase !== 'waiting' && sub.phase !== 'ended') this.send({ type: 'unsubscribe', collaborationId: sub.id });
+    if (sub.phase !== 'waiting' && sub.phase !== 'failed' && sub.phase !== 'ended') {
+      this.send({ type: 'unsubscribe', collaborationId: sub.id });
+    }
     this.sendSubscribe(sub);
   }
 
   private onSubscribed(collaborationId: string, version: number): void {
     this.withSub(collaborationId, (sub) => {
-      if (sub.phase !== 'subscribing') return;
+      // 'failed': an error arrived meanwhile, but it was not this subscription's (it went through).
+      if (sub.phase !== 'subscribing' && sub.phase !== 'failed') return;
       sub.target = version;
       if (sub.view.collaboration && sub.view.version >= version) this.markSynced(sub);
       else sub.phase = 'catching_up';
@@ -647,7 +686,7 @@ export class RealtimeClient {
 
   private markSynced(sub: Subscription): void {
     sub.phase = 'synced';
-    if (sub.view.status !== 'synced' || sub.view.error) this.setView(sub, { ...sub.view, status: 'synced', error: null });
+    if (sub.view.status !== 'synced' || sub.view.error) this.setView(sub, { ...sub.view, status: 'synced', error: null, errorCode: null });
   }
 
   private onSnapshot(event: Extract<ServerEvent, { type: 'snapshot' }>): void {
@@ -663,6 +702,7 @@ export class RealtimeClient {
         messages,
         messagesEpoch: sub.view.messagesEpoch + 1,
         error: null,
+        errorCode: null,
       });
       this.markSynced(sub);
     });

@@ -1,16 +1,22 @@
 import { ErrorMessage } from '@/components/ui/error-message';
 import { Spinner } from '@/components/ui/spinner';
-import { useCollaborationViews } from '@/lib/realtime/use-realtime';
+import { useCollaborationViews, useSubscriptions } from '@/lib/realtime/use-realtime';
 
 import { usePendingApprovals } from '../api/get-approvals';
 
 import { ApprovalCard } from './approval-card';
 
+const INBOX_SUBSCRIPTION_CAP = 20;
+
 /** Pending approvals of the collaborations I own, live. */
 export function ApprovalsInbox() {
   const { data, error, loading, refetch } = usePendingApprovals();
   const approvals = data ?? [];
-  const views = useCollaborationViews([...new Set(approvals.map((a) => a.collaborationId))]);
+  const collaborationIds = [...new Set(approvals.map((a) => a.collaborationId))];
+  // Their live copies name the activities and members of each approval (and keep approval events
+  // coming for collaborations past the shell's cap). A few at most: the server allows 100 in all.
+  useSubscriptions(collaborationIds.slice(0, INBOX_SUBSCRIPTION_CAP));
+  const views = useCollaborationViews(collaborationIds);
 
   return (
     <section className="stack" aria-labelledby="approvals-heading">
