@@ -57,7 +57,7 @@ export function fieldLabel(path: string): string {
   return FIELD_NAMES[last] ?? last;
 }
 
-function readFields(details: Record<string, unknown>): FieldProblem[] {
+function readFields(details: Record<string, unknown>, label: (path: string) => string = fieldLabel): FieldProblem[] {
   const raw = details.fields ?? details.errors;
   const problems: FieldProblem[] = [];
   if (Array.isArray(raw)) {
@@ -67,13 +67,13 @@ function readFields(details: Record<string, unknown>): FieldProblem[] {
       const path = record.path ?? record.field ?? record.loc ?? '';
       const message = record.message ?? record.msg ?? 'is not valid';
       problems.push({
-        field: fieldLabel(Array.isArray(path) ? path.join('.') : String(path)),
+        field: label(Array.isArray(path) ? path.join('.') : String(path)),
         message: String(message),
       });
     }
   } else if (raw && typeof raw === 'object') {
     for (const [path, message] of Object.entries(raw as Record<string, unknown>)) {
-      problems.push({ field: fieldLabel(path), message: String(message) });
+      problems.push({ field: label(path), message: String(message) });
     }
   }
   return problems;
@@ -94,12 +94,17 @@ export function formatWait(seconds: number): string {
   return plural(Math.ceil(s / 60), 'minute');
 }
 
-export function describeError(error: unknown): ErrorDescription {
+export type DescribeOptions = {
+  /** Names a validation_failed path in words (default: the payload field's name, e.g. "Title"). */
+  fieldLabel?: (path: string) => string;
+};
+
+export function describeError(error: unknown, options: DescribeOptions = {}): ErrorDescription {
   if (!(error instanceof ApiError)) {
     const text = error instanceof Error ? error.message : String(error);
     return { code: 'unknown', message: text || SENTENCES.internal!, detail: null, fields: [], retryAfter: null };
   }
-  const fields = error.code === 'validation_failed' ? readFields(error.details) : [];
+  const fields = error.code === 'validation_failed' ? readFields(error.details, options.fieldLabel) : [];
   let message = SENTENCES[error.code] ?? (error.message || SENTENCES.internal!);
   if (error.code === 'rate_limited' && error.retryAfter) {
     message = `You're doing that too often. Please try again in ${formatWait(error.retryAfter)}.`;

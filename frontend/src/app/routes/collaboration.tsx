@@ -6,6 +6,7 @@ import { AiChatPanel } from '@/features/ai-chat/components/ai-chat-panel';
 import { CollaborationDetails } from '@/features/collaboration-details/components/collaboration-details';
 import { MembersPanel } from '@/features/members/components/members-panel';
 import { MessageFeed } from '@/features/messages/components/message-feed';
+import { RulesCard } from '@/features/rules/components/rules-card';
 import { usePageVisible } from '@/hooks/use-page-visible';
 import { useAuth, useSession } from '@/lib/auth/auth-context';
 import { useCollaborationSubscription, usePresence, useRealtimeClient } from '@/lib/realtime/use-realtime';
@@ -116,6 +117,7 @@ export function CollaborationRoute() {
           onLeft={() => navigate('/')}
         />
         {active && role !== null && <AiChatPanel collaboration={collaboration} role={role} maxChars={config.maxMessageChars} />}
+        <RulesCard collaboration={collaboration} role={role} />
       </aside>
     </div>
   );

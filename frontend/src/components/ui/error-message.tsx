@@ -2,9 +2,16 @@ import { useEffect, useState } from 'react';
 
 import { describeError, formatWait } from '@/lib/api-errors';
 
+type Props = {
+  error: unknown;
+  onDismiss?: () => void;
+  /** Names the paths of validation_failed in words (e.g. inside a rule). */
+  fieldLabel?: (path: string) => string;
+};
+
 /** An API or other error, in words a person understands. */
-export function ErrorMessage({ error, onDismiss }: { error: unknown; onDismiss?: () => void }) {
-  const description = describeError(error);
+export function ErrorMessage({ error, onDismiss, fieldLabel }: Props) {
+  const description = describeError(error, { fieldLabel });
   const [remaining, setRemaining] = useState(description.retryAfter);
 
   useEffect(() => {

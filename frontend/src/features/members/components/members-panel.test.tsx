@@ -70,7 +70,7 @@ describe('<MembersPanel> presence', () => {
   it('shows a member as here only while their state says they view the collaboration', () => {
     expect(presenceOf([{ userId: 'u2', state: { status: 'online', view: 'collaboration' }, since }])).toMatchObject({
       kind: 'here',
-      text: expect.stringMatching(/^here now since/),
+      text: 'here now',
     });
   });
 

@@ -127,9 +127,12 @@ function MemberRow({ collaborationId, member, presence, isMe, canChangeRole, can
           {name}
           {isMe && <span className="muted"> (you)</span>}
         </span>
-        <span className="muted small" aria-label={`${name} is ${state}`}>
+        <span
+          className="muted small"
+          aria-label={`${name} is ${state}`}
+          title={kind !== 'absent' && presence?.since ? `Connected since ${formatRelative(presence.since)}` : undefined}
+        >
           {state}
-          {kind !== 'absent' && presence?.since ? ` since ${formatRelative(presence.since)}` : ''}
         </span>
       </div>
       <span className={`badge role-${member.role}`}>{roleLabel(member.role)}</span>
