@@ -1,8 +1,9 @@
 // The demo data's owner (alice) runs the AI check-in from the browser: the
 // AI's reminder shows in the messages, its proposal to cancel the stale
-// activity waits in the approvals inbox, and once alice approves it both her
-// page and bob's show the activity cancelled. Then alice asks the AI a
-// question. Screenshots of the main screens are taken along the way.
+// activity waits in the approvals inbox, and once alice approves it bob's page
+// and a second tab of alice's open on the collaboration show the activity
+// cancelled, live. Then alice asks the AI a question. Screenshots of the main
+// screens are taken along the way.
 
 import assert from 'node:assert/strict';
 
@@ -108,6 +109,19 @@ suite.test("the AI check-in's reminder shows live, its cancel proposal waits for
   // Bob, an editor, has nothing to approve.
   assert.equal(await bob.page.getByRole('navigation', { name: 'Main' }).getByLabel(/pending/).count(), 0);
 
+  // Alice also has the collaboration open in a second tab while she decides from the inbox.
+  const second = await alice.context.newPage();
+  second.on('pageerror', (error) => alice.log.push(`[second tab pageerror] ${error.stack || error.message}`));
+  await second.goto(bob.page.url());
+  await second.getByRole('heading', { level: 1, name: DEMO }).waitFor();
+  await until(async () => (await second.getByTestId('connection-state').getAttribute('data-state')) === 'live', {
+    timeout: TIMEOUTS.reconnect,
+    message: "alice's second tab to be live",
+  });
+  const secondTab = { page: second };
+  await activityIn(secondTab, 'Scheduled', STALE).waitFor();
+  const secondLoad = await second.evaluate(() => window.__e2eLoadId);
+
   // Alice approves: the action runs and both see the activity cancelled.
   await card.getByRole('button', { name: 'Approve' }).click();
   await alice.page.getByText('Nothing is waiting for your approval.').waitFor({ timeout: TIMEOUTS.live });
@@ -116,6 +130,11 @@ suite.test("the AI check-in's reminder shows live, its cancel proposal waits for
   await cancelled.waitFor({ timeout: TIMEOUTS.live });
   await cancelled.getByText('never marked done').waitFor();
   assert.equal(await activityIn(bob, 'Scheduled', STALE).count(), 0);
+  // …and so does alice's second tab, live, without a reload.
+  await activityIn(secondTab, 'Cancelled', STALE).waitFor({ timeout: TIMEOUTS.live });
+  assert.equal(await activityIn(secondTab, 'Scheduled', STALE).count(), 0);
+  assert.equal(await second.evaluate(() => window.__e2eLoadId), secondLoad, "alice's second tab was not reloaded");
+  await second.close();
   await until(async () => (await badge.count()) === 0, { message: 'the approvals badge to go away' });
 
   await alice.page.getByRole('link', { name: 'Collaborations', exact: true }).click();
