@@ -10,6 +10,7 @@ checks every delivery. Prints one JSON object; results in docs/performance.md.
     .venv/bin/python benchmarks/fanout.py --subscribers 1000 --group 100 --rate 200 --duration 20
     .venv/bin/python benchmarks/fanout.py ... --deflate --client websockets   # permessage-deflate on
     .venv/bin/python benchmarks/fanout.py ... --profile /tmp/server.svg       # py-spy the server while it drives
+    .venv/bin/python benchmarks/fanout.py ... --server-gc-stats /tmp/gc.json  # the server's GC pauses while it drives
 
 Everything runs on 127.0.0.1 and stops by itself.
 """
@@ -21,6 +22,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -52,10 +54,12 @@ def start_server(port: int, secret: str, args: argparse.Namespace) -> subprocess
     prelude = []
     if args.server_loop == "uvloop":  # what `tandem api` would do on uvloop (it runs asyncio's own loop)
         prelude.append("import asyncio, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())")
-    if args.isolate_store:  # isolation runs only: mongomock checks unique indexes by scanning the collection
-        prelude.append("import mongomock.collection as c; c.Collection._ensure_uniques = lambda self, new: None")
+    if args.server_gc_untuned:  # comparison only: Python's default GC settings (backend/serve.py tunes them)
+        prelude.append("import backend.serve as s; s.tune_gc = lambda: None")
     if args.server_gc_off:  # experiment: is a latency tail the server's garbage collector?
         prelude.append("import gc; gc.disable()")
+    if args.server_gc_stats:  # what the server's GC did: read back into the result at the end
+        prelude.append(f"import benchmarks.server_gc_stats as g; g.install({args.server_gc_stats!r})")
     if prelude:
         command = [sys.executable, "-c", "; ".join(["import sys", *prelude, "from backend.cli import main",
                                                     "sys.exit(main(sys.argv[1:]))"]), *command[1:]]
@@ -70,6 +74,17 @@ def start_server(port: int, secret: str, args: argparse.Namespace) -> subprocess
             break
     server.kill()
     raise SystemExit("the server did not start")
+
+
+def read_when_written(path: str, timeout: float = 10) -> dict | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (FileNotFoundError, json.JSONDecodeError):
+            time.sleep(0.1)
+    return None
 
 
 def main() -> None:
@@ -87,21 +102,25 @@ def main() -> None:
     parser.add_argument("--queue-size", type=int, default=1000, help="WS_QUEUE_SIZE of the server")
     parser.add_argument("--client", choices=["picows", "websockets"], default="picows")
     parser.add_argument("--deflate", action="store_true", help="permessage-deflate on (needs --client websockets)")
-    parser.add_argument("--isolate-store", action="store_true",
-                        help="isolation run: skip mongomock's unique-index scan (O(audit entries) per action) "
-                             "to see what the realtime path itself costs; never a real configuration")
+    parser.add_argument("--server-gc-untuned", action="store_true",
+                        help="comparison: the server keeps Python's default GC settings (no gc.freeze(), "
+                             "threshold 700/10/10); never a real configuration")
     parser.add_argument("--server-gc-off", action="store_true", help="experiment: the server runs without GC")
+    parser.add_argument("--server-gc-stats", metavar="FILE",
+                        help="record the server's GC collections (count, pauses) into FILE and the result")
     parser.add_argument("--profile", help="py-spy the server while actions run, into this SVG")
     args = parser.parse_args()
     if args.deflate and args.client == "picows":
         raise SystemExit("picows does not speak permessage-deflate: add --client websockets")
 
+    if args.server_gc_stats and os.path.exists(args.server_gc_stats):
+        os.remove(args.server_gc_stats)
     port, secret = free_port(), secrets.token_urlsafe(48)
     server = start_server(port, secret, args)
     profiler = None
     try:
         command = [sys.executable, str(ROOT / "benchmarks" / "fanout_client.py"), "--port", str(port),
-                   "--server-pid", str(server.pid), "--secret", secret, "--subscribers", str(args.subscribers),
+                   "--server-pid", str(server.pid), f"--secret={secret}", "--subscribers", str(args.subscribers),
                    "--group", str(args.group), "--rate", str(args.rate), "--duration", str(args.duration),
                    "--http-connections", str(args.http_connections), "--client", args.client,
                    "--members", str(args.members)]
@@ -111,6 +130,10 @@ def main() -> None:
         result = None
         deadline = time.monotonic() + args.duration + 600
         for line in client.stdout:  # type: ignore[union-attr]
+            if line.startswith("DRIVE") and args.server_gc_stats:
+                os.kill(server.pid, signal.SIGUSR1)
+            if line.startswith("RESULT ") and args.server_gc_stats:
+                os.kill(server.pid, signal.SIGUSR2)
             if line.startswith("DRIVE") and args.profile:
                 profiler = subprocess.Popen([str(BIN / "py-spy"), "record", "-p", str(server.pid), "-d",
                                              str(int(args.duration)), "-o", args.profile, "--nonblocking"] + (["-f", "raw"] if not args.profile.endswith(".svg") else []),
@@ -123,7 +146,9 @@ def main() -> None:
         client.wait(timeout=60)
         if result is None:
             raise SystemExit("the client failed")
-        result["server_loop"], result["isolate_store"] = args.server_loop, args.isolate_store
+        result["server_loop"], result["server_gc_untuned"] = args.server_loop, args.server_gc_untuned
+        if args.server_gc_stats:
+            result["server_gc"] = read_when_written(args.server_gc_stats)
         result["command"] = " ".join(sys.argv)
         print(json.dumps(result, indent=2))
     finally:

@@ -183,6 +183,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine spent busy since boot (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -272,6 +279,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     gc.disable()
     print("DRIVE", flush=True)  # the orchestrator may start a profiler now
     cpu_start, drive_start, own_cpu = cpu_seconds(args.server_pid), clock(), time.process_time()
+    machine_start = machine_busy_seconds()
     total = int(args.rate * args.duration)
     for seq in range(total):
         due = drive_start + seq / args.rate
@@ -290,6 +298,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(0.05)
     cpu_used = cpu_seconds(args.server_pid) - cpu_start
     own_cpu = time.process_time() - own_cpu
+    # anything else on the machine meanwhile (another test run...): a disturbed run shows here
+    other_cpu = machine_busy_seconds() - machine_start - cpu_used - own_cpu
+    measured_s = clock() - drive_start
     wall = max(stats.last_delivery, drive_start + drive_s) - drive_start
 
     behind = sum(max(0, final.get(s.cid, 0) - s.version) for s in subs)
@@ -312,6 +323,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "lost": behind, "out_of_order": stats.out_of_order, "closed_by_server": closed,
         "server_cpu_percent": round(100 * cpu_used / wall, 1),
         "client_cpu_percent": round(100 * own_cpu / wall, 1),
+        "other_cpu_percent": round(100 * max(0.0, other_cpu) / measured_s, 1),
         "server_rss_mb": {"before_connections": round(rss_before / 1024, 1),
                           "after_connections": round(rss_after / 1024, 1)},
         "server_kb_per_connection": round((rss_after - rss_before) / len(subs), 1),
