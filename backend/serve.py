@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -47,6 +48,24 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+GC_THRESHOLD = (10_000, 10, 100)  # Python's default is (700, 10, 10); see docs/performance.md, "GC"
+
+
+def tune_gc() -> None:
+    """Once the server is up: shorter and much rarer full garbage collections.
+
+    `gc.freeze()` moves everything start-up made (~75,000 objects: modules, the app,
+    its routes) out of the collector's sight, so a full collection no longer walks it.
+    A young generation of 10,000 objects instead of 700 lets short-lived objects (a
+    request, a frame being sent) die before a collection sees them, so few reach the
+    old generation, and full collections (which walk every long-lived object: ~150
+    per open connection) wait for 100 middle-generation collections instead of 10.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 async def serve(app: Any, settings: Settings, host: str, port: int, banner: str = "") -> None:
     """Serve `app` until a signal stops it; print the URL (and `banner`) once ready."""
     server = Server(uvicorn_config(app, settings, host, port), app)
@@ -54,6 +73,7 @@ async def serve(app: Any, settings: Settings, host: str, port: int, banner: str 
     while not server.started and not task.done():
         await asyncio.sleep(0.05)
     if server.started:
+        tune_gc()
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
         url = f"http://{shown}:{bound}"
