@@ -35,7 +35,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
         response = render(error)
         response.status_code = 405
         if exc.headers and "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
+            response.headers["Allow"] = _canonical_allow(exc.headers["Allow"])
         return response
     kind = _HTTP_CODES.get(exc.status_code)
     if kind is not None:
@@ -43,6 +43,16 @@ async def http_error(request: Request, exc: Exception) -> Response:
     error = TandemError(str(exc.detail))
     error.status = exc.status_code
     return render(error)
+
+
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _canonical_allow(allow: str) -> str:
+    """Starlette builds Allow from a set, so its order changes from run to run: fix it."""
+    methods = {m.strip().upper() for m in allow.split(",") if m.strip()}
+    rank = {m: i for i, m in enumerate(_METHOD_ORDER)}
+    return ", ".join(sorted(methods, key=lambda m: (rank.get(m, len(rank)), m)))
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
