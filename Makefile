@@ -21,10 +21,10 @@ test: install system-deps $(SPA)
 
 install: $(PIP_STAMP) $(NPM_STAMP)
 
-$(PIP_STAMP): pyproject.toml
+$(PIP_STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -c constraints.txt
 	touch $@
 
 $(NPM_STAMP): frontend/package.json frontend/package-lock.json

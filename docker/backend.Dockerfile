@@ -11,10 +11,10 @@ WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so that a source change does
 # not reinstall them: install the project with empty packages, then drop it.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 RUN mkdir -p backend worker \
     && touch backend/__init__.py worker/__init__.py \
-    && pip install . \
+    && pip install -c constraints.txt . \
     && pip uninstall -y tandem \
     && rm -rf backend worker build *.egg-info
 
