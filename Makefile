@@ -37,10 +37,12 @@ $(SPA): $(NPM_STAMP) frontend/package.json $(wildcard frontend/vite.config.* fro
 frontend: $(SPA)
 
 # Debian's chromium (browser tests), nginx (the real proxy in front) and docker-compose
-# (validating the compose files), installed only where missing.
+# (validating the compose files), installed only where missing. CHROMIUM_BIN names another
+# Chromium-based browser to use instead (the GitHub workflow's preinstalled Chrome).
 system-deps:
 	@missing=""; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$CHROMIUM_BIN" ]; then test -x "$$CHROMIUM_BIN" || { echo "CHROMIUM_BIN=$$CHROMIUM_BIN is not an executable" >&2; exit 1; }; \
+	else command -v chromium >/dev/null || missing="$$missing chromium"; fi; \
 	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
