@@ -126,6 +126,26 @@ async def test_a_killed_worker_s_job_is_reclaimed_after_its_lease(runtime):
     assert await runtime.store.jobs.renew(abandoned, utcnow(), 10) is False
 
 
+async def test_a_job_whose_lease_ran_out_on_its_last_attempt_is_dead_with_the_lease_error(runtime):
+    job = await enqueue(runtime, max_attempts=2)
+    jobs = runtime.store.jobs
+    _, first = await jobs.claim("crashed-1", utcnow(), 60)
+    await jobs.fail(first, utcnow(), {"attempt": 1, "type": "ValueError", "message": "boom"}, utcnow())
+    _, last = await jobs.claim("crashed-2", utcnow(), 0.1)  # the last attempt, then this worker dies too
+    assert last["attempts"] == 2
+    await asyncio.sleep(0.15)
+    ran = []
+    rescuer = runner(runtime, {"work": lambda j: ran.append(j)}, worker_id="rescuer")
+    assert await rescuer.run_once() is True
+    stored = await jobs.get(job["_id"])
+    assert ran == [] and stored["status"] == "dead" and stored["finishedAt"] is not None
+    assert [e["type"] for e in stored["errors"]] == ["ValueError", "LeaseExpired"]
+    assert stored["lastError"] == stored["errors"][-1]
+    assert stored["lastError"]["workerId"] == "crashed-2" and stored["lastError"]["attempt"] == 2
+    assert "crashed-2" in stored["lastError"]["message"]
+    assert await rescuer.run_once() is False  # dead: never claimed again
+
+
 async def test_lease_renewal_keeps_a_long_job_with_its_worker(runtime):
     job = await enqueue(runtime)
     ran = []
@@ -170,6 +190,80 @@ async def test_a_worker_that_lost_its_lease_stops_its_handler(runtime):
     assert cancelled.is_set()
     stored = await runtime.store.jobs.get(job["_id"])
     assert stored["workerId"] == "thief" and stored["status"] == "running"
+
+
+class FailingRenewals:
+    """The real jobs collection, except that the first `failures` renewals raise (MongoDB unreachable)."""
+
+    def __init__(self, jobs, failures=10**9):
+        self._jobs, self.failures, self.attempts = jobs, failures, 0
+
+    def __getattr__(self, name):
+        return getattr(self._jobs, name)
+
+    async def renew(self, job, now, lease):
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise ConnectionError("mongo blip")
+        return await self._jobs.renew(job, now, lease)
+
+
+async def test_a_worker_whose_renewals_keep_failing_stops_its_handler_when_the_lease_runs_out(runtime):
+    job = await enqueue(runtime)
+    running, ran, cancelled = set(), [], []
+    loop = asyncio.get_running_loop()
+
+    def handler_for(name):
+        async def handler(j):
+            assert not running, f"{name} started while {running} still ran the job"
+            running.add(name)
+            ran.append(name)
+            started = loop.time()
+            try:
+                await asyncio.sleep(1.0)
+            except asyncio.CancelledError:
+                cancelled.append((name, loop.time() - started))
+                raise
+            finally:
+                running.discard(name)
+        return handler
+
+    renewals = FailingRenewals(runtime.store.jobs)
+    cut_off = Runner(renewals, {"work": handler_for("a")}, worker_id="a", lease=0.3, backoff=FAST, poll=0.01)
+    other = runner(runtime, {"work": handler_for("b")}, worker_id="b", lease=0.3)
+    first = asyncio.create_task(cut_off.run_once())
+    await asyncio.sleep(0.05)
+    _, claimed = await runtime.store.jobs.claim("probe", utcnow(), 0.3) or (None, None)
+    assert claimed is None  # the lease still holds
+    stop = asyncio.Event()
+    second = asyncio.create_task(other.run(stop))
+    await asyncio.wait_for(first, 2)
+    [(name, after)] = cancelled
+    assert name == "a" and 0.25 <= after < 0.6  # a gave up when its lease ran out, not before
+    assert renewals.attempts >= 2  # it kept trying while the lease held
+
+    async def done():
+        return (await runtime.store.jobs.get(job["_id"]))["status"] == "done"
+
+    await until(done)
+    stop.set()
+    await second
+    stored = await runtime.store.jobs.get(job["_id"])
+    assert ran == ["a", "b"] and stored["workerId"] == "b" and stored["attempts"] == 2
+    assert [e["type"] for e in stored["errors"]] == ["LeaseExpired"]
+
+
+async def test_a_renewal_that_fails_once_does_not_stop_the_handler(runtime):
+    job = await enqueue(runtime)
+
+    async def handler(j):
+        await asyncio.sleep(0.8)  # renewed at 0.1, 0.2, ...: the first one raises
+        return {"ok": True}
+
+    renewals = FailingRenewals(runtime.store.jobs, failures=1)
+    await Runner(renewals, {"work": handler}, worker_id="a", lease=0.3, backoff=FAST, poll=0.01).run_once()
+    stored = await runtime.store.jobs.get(job["_id"])
+    assert stored["status"] == "done" and stored["result"] == {"ok": True} and renewals.attempts >= 4
 
 
 def test_backoff_grows_exponentially_with_jitter():

@@ -3,8 +3,9 @@
 Delivery is at least once: a job whose worker stops renewing its lease (crash,
 kill -9, a stalled event loop) is claimed again by any worker, so handlers must
 be idempotent. While a job runs its lease is renewed every third of the lease;
-a worker that finds it lost the lease cancels its handler at once, so one job
-never runs twice at the same time as long as renewals are not starved. A
+a worker that finds it lost the lease, or whose renewals have failed until the
+lease ran out (MongoDB unreachable), cancels its handler at once, so one job
+never runs twice at the same time as long as the event loop is not starved. A
 failed attempt is retried after an exponential backoff with jitter until
 `maxAttempts`, then the job is `dead`; every attempt's error stays on the job.
 """
@@ -136,6 +137,8 @@ class Runner:
                 log.info("job released unfinished", extra={**extra, "released": released})
             elif self._why_cancelled == "lost":
                 log.warning("job abandoned: another worker holds its lease now", extra=extra)
+            elif self._why_cancelled == "expired":
+                log.warning("job abandoned: its lease ran out while renewing it failed", extra=extra)
             elif asyncio.current_task().cancelling():  # type: ignore[union-attr]
                 raise  # this runner itself is cancelled: the job stays leased and is reclaimed later
             else:
@@ -162,18 +165,39 @@ class Runner:
                                             "retryAt": retry_at if status == "failed" else None})
 
     async def _keep_lease(self, job: dict[str, Any]) -> None:
+        """Renew every third of the lease; cancel the handler once the lease is lost or has run out.
+
+        `held_until` is when the claim or the last renewal that went through stops holding. While
+        renewals fail (MongoDB unreachable, a renewal that hangs) they are tried again, but once the
+        clock reaches `held_until` the job may be another worker's: the handler is cancelled as when
+        a renewal finds the lease lost.
+        """
         interval = max(self.lease / 3, 0.01)
+        held_until: datetime = job["leaseUntil"]
         while True:
-            await asyncio.sleep(interval)
-            try:
-                held = await self.jobs.renew(job, self.clock(), self.lease)
-            except Exception:  # noqa: BLE001 - a blip: try again at the next tick
-                log.exception("worker: renewing a lease failed", extra={"jobId": job["_id"]})
-                continue
-            if not held and self._task is not None:
-                self._why_cancelled = "lost"
-                self._task.cancel()
+            await asyncio.sleep(min(interval, _seconds_until(held_until, self.clock())))
+            now = self.clock()
+            renewed = await self._renew(job, now, held_until) if now < held_until else False
+            if renewed:
+                held_until = now + timedelta(seconds=self.lease)
+            elif renewed is False or self.clock() >= held_until:
+                if self._task is not None:
+                    self._why_cancelled = "lost" if renewed is False and now < held_until else "expired"
+                    self._task.cancel()
                 return
+
+    async def _renew(self, job: dict[str, Any], now: datetime, held_until: datetime) -> bool | None:
+        """True: renewed; False: another worker holds the job; None: the renewal failed (tried again)."""
+        try:
+            async with asyncio.timeout(_seconds_until(held_until, now)):  # one still pending then is too late
+                return bool(await self.jobs.renew(job, now, self.lease))
+        except Exception:  # noqa: BLE001 - a blip: try again at the next tick while the lease holds
+            log.exception("worker: renewing a lease failed", extra={"jobId": job["_id"], "heldUntil": held_until})
+            return None
+
+
+def _seconds_until(moment: datetime, now: datetime) -> float:
+    return max(0.0, (moment - now).total_seconds())
 
 
 def _storable(result: Any) -> Any:
