@@ -1,7 +1,7 @@
 // Signing in and out, and keeping the access token fresh, for both auth modes.
 // It is the token source of the HTTP client and of the realtime client.
 
-import { setTokenSource, type TokenSource } from '@/lib/api-client';
+import { ApiError, setTokenSource, type TokenSource } from '@/lib/api-client';
 import type { RuntimeConfig } from '@/lib/runtime-config';
 
 import { devLogin } from './dev-login';
@@ -87,11 +87,23 @@ export class AuthService implements TokenSource {
     const session = sessionStore.get();
     if (!session) return null;
     if (session.expiresAt !== null && session.expiresAt - Date.now() < EARLY_REFRESH_MS) {
-      return this.refreshAccessToken();
+      try {
+        return await this.refreshAccessToken();
+      } catch (error) {
+        // The refresh failed for now (network, 5xx): the old token still works until it expires.
+        const current = sessionStore.get();
+        if (current && current.expiresAt !== null && current.expiresAt > Date.now()) return current.accessToken;
+        throw error;
+      }
     }
     return session.accessToken;
   }
 
+  /**
+   * A fresh token. Null only when the sign-in service definitely refused the session (it is then
+   * cleared: signed out). A failure that may pass (network, 5xx, 429) keeps the session and throws
+   * an ApiError (code network / unavailable / rate_limited): the caller tries again later.
+   */
   refreshAccessToken(): Promise<string | null> {
     this.refreshing ??= this.refresh().finally(() => {
       this.refreshing = null;
@@ -103,27 +115,66 @@ export class AuthService implements TokenSource {
     const session = sessionStore.get();
     if (!session) return null;
     try {
-      if (session.method === 'dev') {
-        // Dev tokens are minted on request: sign in again as the same person.
-        if (!session.user.email) throw new Error('no email to sign in again with');
-        return (await this.signInDev(session.user.email)).accessToken;
-      }
-      const supabase = await this.supabase();
-      const { data, error } = await supabase.auth.refreshSession();
-      if (error || !data.session) throw error ?? new Error('no session');
-      const next = fromSupabase(data.session)!;
-      sessionStore.set(next);
-      return next.accessToken;
-    } catch {
-      sessionStore.set(null);
+      return session.method === 'dev' ? await this.refreshDev(session) : await this.refreshSupabase();
+    } catch (error) {
+      if (!isDefiniteRejection(error)) throw asTransient(error);
+      // Refused: signed out (unless someone signed in meanwhile).
+      if (sessionStore.get() === session) sessionStore.set(null);
       return null;
     }
+  }
+
+  /** Dev tokens are minted on request: sign in again as the same person. */
+  private async refreshDev(session: Session): Promise<string> {
+    if (!session.user.email) throw new SessionRefused('no email to sign in again with');
+    return (await this.signInDev(session.user.email)).accessToken;
+  }
+
+  private async refreshSupabase(): Promise<string> {
+    const supabase = await this.supabase();
+    const { data, error } = await supabase.auth.refreshSession();
+    if (error) throw error;
+    const next = fromSupabase(data.session);
+    if (!next) throw new SessionRefused('the refresh returned no session');
+    sessionStore.set(next);
+    return next.accessToken;
   }
 
   private supabase() {
     if (this.config.authMode !== 'supabase') throw new Error('Supabase sign-in is not enabled on this server.');
     return getSupabase(this.config.supabaseUrl, this.config.supabaseAnonKey);
   }
+}
+
+/** The session cannot be refreshed, whatever happens next. */
+class SessionRefused extends Error {}
+
+function statusOf(error: unknown): number {
+  const status = (error as { status?: unknown } | null)?.status;
+  return typeof status === 'number' ? status : 0;
+}
+
+/**
+ * Only a definite "no" ends the session: dev-login answering 4xx, Supabase answering with an
+ * AuthApiError 4xx (refresh token not found / already used, invalid_grant…) or having no refresh
+ * token at all (AuthSessionMissingError). Network errors, 5xx and 429 pass.
+ */
+function isDefiniteRejection(error: unknown): boolean {
+  if (error instanceof SessionRefused) return true;
+  const status = statusOf(error);
+  const refusal = status >= 400 && status < 500 && status !== 429;
+  if (error instanceof ApiError) return refusal;
+  const name = (error as { name?: unknown } | null)?.name;
+  if (name === 'AuthSessionMissingError') return true;
+  return name === 'AuthApiError' && refusal;
+}
+
+function asTransient(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const status = statusOf(error);
+  const code = status === 429 ? 'rate_limited' : status >= 500 ? 'unavailable' : 'network';
+  const message = error instanceof Error ? error.message : String(error);
+  return new ApiError(status, { code, message, details: {} });
 }
 
 function friendlySupabaseError(message: string): string {

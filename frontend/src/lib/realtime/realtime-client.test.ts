@@ -442,6 +442,31 @@ describe('reconnection', () => {
     expect(FakeWebSocket.instances).toHaveLength(1);
   });
 
+  it('keeps reconnecting with backoff while a token refresh fails for now (network, 5xx)', async () => {
+    const socket = await synced(3);
+    getToken.mockRejectedValue(new Error('sign-in service unreachable'));
+    socket.drop(4401, 'token expired');
+    await flush(375);
+    expect(getToken).toHaveBeenLastCalledWith(true);
+    expect(client.getState()).toBe('reconnecting');
+    // The next attempts come after a growing delay and still ask for a fresh token.
+    await flush(749);
+    expect(getToken).toHaveBeenCalledTimes(2);
+    await flush(1);
+    expect(getToken).toHaveBeenCalledTimes(3);
+    expect(getToken).toHaveBeenLastCalledWith(true);
+    expect(events).not.toContainEqual({ type: 'auth_required' });
+
+    getToken.mockImplementation(async (force: boolean) => (force ? 'fresh-token' : 'token'));
+    await flush(1_500);
+    const next = FakeWebSocket.latest();
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    next.open();
+    expect(next.sent[0]).toEqual({ type: 'auth', token: 'fresh-token' });
+    next.receive({ type: 'ready', userId: 'u1', connectionId: 'c2' });
+    expect(client.getState()).not.toBe('offline');
+  });
+
   it('comes back quickly after 4009 (too slow) and resumes with sinceVersion', async () => {
     const socket = await synced(3);
     socket.drop(4009, 'slow consumer');
@@ -516,6 +541,22 @@ describe('keeping the connection healthy', () => {
     expect(socket.sentOfType('refresh_token')).toHaveLength(0);
     await flush(1_000);
     expect(getToken).toHaveBeenLastCalledWith(true);
+    expect(socket.sentOfType('refresh_token')).toEqual([{ type: 'refresh_token', token: jwt(now + 3600) }]);
+  });
+
+  it('tries the refresh again a little later when it fails for now, without dropping the socket', async () => {
+    vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+    makeClient({ pingInterval: 0 });
+    const now = Date.now() / 1000;
+    getToken.mockImplementation(async () => jwt(now + 120));
+    const socket = await synced(3);
+    getToken.mockRejectedValueOnce(new Error('503 from the sign-in service'));
+    await flush(60_000);
+    expect(getToken).toHaveBeenLastCalledWith(true);
+    expect(socket.sentOfType('refresh_token')).toHaveLength(0);
+    expect(socket.closedWith).toBeNull();
+    getToken.mockImplementation(async (force: boolean) => (force ? jwt(now + 3600) : jwt(now + 120)));
+    await flush(5_000);
     expect(socket.sentOfType('refresh_token')).toEqual([{ type: 'refresh_token', token: jwt(now + 3600) }]);
   });
 

@@ -57,7 +57,10 @@ export type RealtimeEvent = ServerEvent | ClientEvent;
 export type RealtimeOptions = {
   /** The WebSocket URL (a function is read on every connection). */
   url: string | (() => string);
-  /** The access token; `forceRefresh` asks for a new one (before expiry, or after 4401). Null: signed out. */
+  /**
+   * The access token; `forceRefresh` asks for a new one (before expiry, or after 4401). Null: signed
+   * out (the client stops). A rejection is a failure for now: the client keeps retrying with backoff.
+   */
   getToken: (forceRefresh: boolean) => Promise<string | null>;
   createSocket?: WebSocketFactory;
   backoff?: BackoffOptions;
@@ -110,6 +113,8 @@ const EMPTY_VIEW: CollaborationView = Object.freeze({
 }) as CollaborationView;
 
 const RATE_LIMITED_MIN_DELAY = 5_000;
+/** How soon to try again after a token refresh failed for now. */
+const REFRESH_RETRY_MS = 5_000;
 
 /** The presence state sent when I leave a collaboration's page while still subscribed to it. */
 export const AWAY_STATE: Readonly<Record<string, unknown>> = Object.freeze({ status: 'away' });
@@ -406,7 +411,11 @@ export class RealtimeClient {
         this.open(token, generation);
       },
       () => {
-        if (generation === this.generation) this.scheduleReconnect();
+        // No token for now (the sign-in service is unreachable): keep the session and try again
+        // with backoff, still asking for a fresh token if that was what failed.
+        if (generation !== this.generation) return;
+        this.forceRefresh ||= force;
+        this.scheduleReconnect();
       },
     );
   }
@@ -545,11 +554,14 @@ export class RealtimeClient {
     }, this.options.pingInterval);
   }
 
-  private scheduleRefresh(): void {
+  private scheduleRefresh(retry = false): void {
     this.clearTimer('refreshTimer');
     const expiry = this.token ? tokenExpiry(this.token) : null;
     if (expiry === null) return;
-    const delay = Math.max(1_000, expiry - this.options.now() - this.options.refreshMargin);
+    const left = expiry - this.options.now();
+    // After a failed refresh, try again a little later while the token still works.
+    if (retry && left <= 0) return;
+    const delay = retry ? Math.min(REFRESH_RETRY_MS, left) : Math.max(1_000, left - this.options.refreshMargin);
     const generation = this.generation;
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = null;
@@ -560,7 +572,11 @@ export class RealtimeClient {
           this.send({ type: 'refresh_token', token });
           this.scheduleRefresh();
         },
-        () => undefined, // the server will close with 4401 and we re-authenticate then
+        () => {
+          // Not now (network, 5xx): retry; once the token has run out the server closes with 4401
+          // and the reconnection asks again.
+          if (generation === this.generation && this.ready) this.scheduleRefresh(true);
+        },
       );
     }, delay);
   }
