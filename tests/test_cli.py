@@ -1,16 +1,27 @@
-"""The `tandem` command as a user runs it: a real process, real HTTP."""
+"""The `tandem` command as a user runs it: a real process, real HTTP; the worker's commands in-process."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
+
+from backend.ai.offline import OfflineProvider
+from backend.ai.provider import AIUnavailable
+from backend.clock import utcnow
+from backend.engine import ActionEngine
+from backend.runtime import Runtime
+from backend.settings import test_settings
+from tests.support import EDITOR, OWNER, team, user
+from worker import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,3 +96,84 @@ def test_main_can_run_twice_in_one_process(capsys):
             main(["worker", "--help"])
         assert exit_.value.code == 0
         assert "--grace" in capsys.readouterr().out
+
+
+# -- tandem checkin --now, on the embedded store (a separate process would see an empty store) ----
+
+class Watched(OfflineProvider):
+    """The offline rules; notes what `out` held when each batch was asked, and fails for `failing`."""
+
+    def __init__(self, out, failing=()):
+        super().__init__()
+        self.out, self.failing, self.seen = out, set(failing), []
+
+    async def complete(self, task):
+        self.seen.append(self.out.getvalue())
+        if {c["collaborationId"] for c in task.context} & self.failing:
+            raise AIUnavailable("the model is down")
+        return await super().complete(task)
+
+
+@pytest.fixture
+async def one_per_batch():
+    rt = await Runtime.open(test_settings(checkin_batch_size=1))
+    yield rt
+    await rt.close()
+
+
+async def waiting_team(rt, title):
+    """A collaboration with an activity proposed four days ago: the offline rules post a reminder."""
+    cid = await team(rt)
+    await rt.engine.run("updateDetails", user(OWNER), cid, {"title": title})
+    past = ActionEngine(rt.store, rt.settings, rt.directory, clock=lambda: utcnow() - timedelta(days=4))
+    await past.run("proposeActivity", user(EDITOR), cid, {"title": f"Plan {title}"})
+    return cid
+
+
+async def test_checkin_now_prints_a_line_per_batch_as_it_goes_then_the_summary(one_per_batch):
+    rt = one_per_batch
+    ids = [await waiting_team(rt, name) for name in ("A", "B", "C")]
+    out, err = io.StringIO(), io.StringIO()
+    provider = rt.extras["ai_provider"] = Watched(out, failing=[ids[1]])
+    assert await cli.checkin_command(rt, True, None, out, err) == 1  # a batch failed
+    lines = out.getvalue().splitlines()
+    assert lines[:3] == [
+        "batch 1/3: done, 1 collaborations, 1 actions run, 0 approvals, 0 invalid",
+        "batch 2/3: failed, 1 collaborations, 0 actions run, 0 approvals, 0 invalid — the model is down",
+        "batch 3/3: done, 1 collaborations, 1 actions run, 0 approvals, 0 invalid",
+    ]
+    assert re.fullmatch(r"check-in run_\w+ failed: 3 collaborations, 2 actions run, 0 approvals made, "
+                        r"0 invalid proposals, 0 tokens", lines[3]) and len(lines) == 4
+    # each line was printed when its batch finished, before the next batch was asked
+    assert [seen.count("\n") for seen in provider.seen] == [0, 1, 2]
+    assert err.getvalue() == ""
+
+
+async def test_checkin_now_for_named_collaborations_says_which_ones_it_skipped(one_per_batch):
+    rt = one_per_batch
+    good = await waiting_team(rt, "Good")
+    gone = await team(rt)
+    await rt.engine.run("archiveCollaboration", user(OWNER), gone, {})
+    out, err = io.StringIO(), io.StringIO()
+    rt.extras["ai_provider"] = Watched(out)
+    assert await cli.checkin_command(rt, True, [good, "col_nope", gone], out, err) == 0
+    assert err.getvalue().splitlines() == ["skipped col_nope: no such collaboration",
+                                           f"skipped {gone}: it is archived, not active"]
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "batch 1/1: done, 1 collaborations, 1 actions run, 0 approvals, 0 invalid"
+    assert " done: 1 collaborations, 1 actions run" in lines[1] and len(lines) == 2
+    messages = [m for m in await rt.store.messages.page(good) if m["author"]["type"] == "ai"]
+    assert len(messages) == 1
+
+    out, err = io.StringIO(), io.StringIO()
+    assert await cli.checkin_command(rt, True, ["col_nope", gone], out, err) == 1
+    assert err.getvalue().splitlines() == [
+        "skipped col_nope: no such collaboration", f"skipped {gone}: it is archived, not active",
+        "check-in not run: none of the collaborations asked for is active"]
+    assert out.getvalue() == "" and len(await rt.store.checkin_runs.recent()) == 1  # no second run
+
+
+async def test_checkin_without_now_refuses_collaborations_instead_of_enqueueing_every_one(one_per_batch):
+    out, err = io.StringIO(), io.StringIO()
+    assert await cli.checkin_command(one_per_batch, False, ["col_x"], out, err) == 1
+    assert "--collaboration needs --now" in err.getvalue() and await one_per_batch.store.jobs.list() == []

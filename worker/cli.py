@@ -88,7 +88,17 @@ async def _with_runtime(settings: Settings, work: Callable[[Any], Any]) -> int:
 # -- the commands, on an open runtime (tests call these on the embedded store) ----------------------
 
 async def checkin_command(runtime: Any, now: bool, collaboration_ids: list[str] | None,
-                          out: IO[str] = sys.stdout) -> int:
+                          out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
+    if collaboration_ids is not None and not now:
+        print("--collaboration needs --now: the nightly check-in covers every active collaboration", file=err)
+        return 1
+    if collaboration_ids is not None:
+        collaboration_ids, skipped = await _active_only(runtime, collaboration_ids)
+        for cid, why in skipped:
+            print(f"skipped {cid}: {why}", file=err)
+        if not collaboration_ids:
+            print("check-in not run: none of the collaborations asked for is active", file=err)
+            return 1
     if not now:
         from worker.scheduler import Scheduler
 
@@ -111,6 +121,21 @@ async def checkin_command(runtime: Any, now: bool, collaboration_ids: list[str] 
           f"{result['actionsRun']} actions run, {result['approvalsMade']} approvals made, "
           f"{result['invalidProposals']} invalid proposals, {result['tokens']['total']} tokens", file=out)
     return 0 if result["status"] == "done" else 1
+
+
+async def _active_only(runtime: Any, wanted: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The ids of active collaborations among `wanted` (in order, once each), and why the others are skipped."""
+    active: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for cid in dict.fromkeys(wanted):
+        doc = await runtime.store.collaborations.get(cid)
+        if doc is None:
+            skipped.append((cid, "no such collaboration"))
+        elif doc.get("status") != "active":
+            skipped.append((cid, f"it is {doc.get('status')}, not active"))
+        else:
+            active.append(cid)
+    return active, skipped
 
 
 async def jobs_list(runtime: Any, status: str | None, kind: str | None, limit: int,
