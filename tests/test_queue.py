@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import random
+import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -398,6 +400,70 @@ async def test_a_worker_stopping_releases_its_unfinished_job_and_finishes_a_quic
     await until(expired_done)
     await quick.stop(grace=1)
     assert (await runtime.store.jobs.get(expire["_id"]))["result"] == {"expired": 0, "recovered": 0}
+
+
+SIGTERM_CHILD = """
+import asyncio, json, sys
+from backend import logs
+from backend.ai.provider import Completion
+from backend.clock import utcnow
+from backend.runtime import Runtime
+from backend.settings import test_settings
+from tests.support import user
+from worker.main import Worker, run_until_signalled
+
+class Slow:  # the AI call of the check-in takes DELAY seconds
+    name = model = "slow"
+    async def complete(self, task):
+        await asyncio.sleep(float(sys.argv[1]))
+        return Completion('{"actions": []}')
+    async def aclose(self):
+        pass
+
+async def main():
+    logs.configure()
+    rt = await Runtime.open(test_settings(worker_grace=float(sys.argv[2])))
+    await rt.engine.run("createCollaboration", user("o@example.com"), None, {"title": "T"}, actor_email="o@example.com")
+    job, _ = await rt.store.jobs.enqueue("checkin", {"day": "2026-11-23"}, now=utcnow(), unique_key="checkin:2026-11-23")
+
+    async def say_when_running():
+        while (await rt.store.jobs.get(job["_id"]))["status"] != "running":
+            await asyncio.sleep(0.01)
+        print("running", flush=True)
+
+    asyncio.create_task(say_when_running())
+    rc = await run_until_signalled(Worker(rt, Slow(), worker_id="w-sigterm"))
+    stored = await rt.store.jobs.get(job["_id"])
+    [beat] = await rt.store.workers.list()
+    print(json.dumps({"rc": rc, "job": {k: stored[k] for k in ("status", "attempts", "workerId", "errors")},
+                      "worker": {k: beat[k] for k in ("status", "currentJob", "processed", "failed")}}), flush=True)
+    await rt.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("delay, grace, job", [
+    (60, 0.3, {"status": "queued", "attempts": 0, "workerId": None, "errors": []}),  # released unfinished
+    (0.4, 10, {"status": "done", "attempts": 1, "workerId": "w-sigterm", "errors": []}),  # finished within grace
+])
+def test_sigterm_stops_the_worker_process_gracefully(delay, grace, job):
+    """`tandem worker`'s signal wiring, in a process of its own on the embedded store."""
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    child = subprocess.Popen([sys.executable, "-c", SIGTERM_CHILD, str(delay), str(grace)], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "running\n", child.stderr.read() if child.poll() is not None else ""
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err
+    report = json.loads(out)
+    assert report["rc"] == 0 and report["job"] == job
+    assert report["worker"]["status"] == "stopped" and report["worker"]["currentJob"] is None
+    assert "worker: signal received, stopping" in err and "worker stopped" in err
 
 
 async def test_the_worker_takes_its_backoff_and_grace_from_the_settings():

@@ -107,21 +107,30 @@ async def run_worker(settings: Settings, grace: float | None = None) -> int:
     """`tandem worker`: run until SIGTERM or SIGINT."""
     runtime = await Runtime.open(settings)
     provider = make_provider(settings)
-    worker = Worker(runtime, provider)
+    try:
+        return await run_until_signalled(Worker(runtime, provider), grace)
+    finally:
+        await provider.aclose()
+        await runtime.close()
+
+
+async def run_until_signalled(worker: Worker, grace: float | None = None) -> int:
+    """Start `worker`, wait for SIGTERM or SIGINT, then stop it with `grace` seconds (default WORKER_GRACE)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     try:
         await worker.start()
         await stop.wait()
         if grace is None:
-            grace = settings.worker_grace
+            grace = worker.runtime.settings.worker_grace
         log.info("worker: signal received, stopping", extra={"workerId": worker.worker_id, "grace": grace})
         await worker.stop(grace)
     finally:
-        await provider.aclose()
-        await runtime.close()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
     return 0
 
 
