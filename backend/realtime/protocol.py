@@ -1,9 +1,10 @@
 """The client's frames (design section 5), parsed strictly, and the per-connection rate limit.
 
 `parse(text)` returns one of the frame structs or raises the project's errors:
-`InvalidRequest` for a frame that is not JSON, not an object, or of an unknown
-type; `ValidationFailed` (with the failing fields) for missing, unknown or
-mistyped fields.
+`InvalidRequest` for a frame that is not JSON (nested too deeply to decode
+included), not an object, or of an unknown type; `ValidationFailed` (with the
+failing fields) for missing, unknown or mistyped fields, and for a presence
+`state` nested deeper than `MAX_STATE_DEPTH`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from backend.errors import InvalidRequest, ValidationFailed
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=16_384)]
+MAX_STATE_DEPTH = 32  # objects and arrays inside a presence state (MongoDB itself stops at 100)
 
 
 class _Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, frozen=True):
@@ -65,6 +67,8 @@ def parse(text: str) -> Frame:
         data = msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"The frame is not valid JSON: {exc}.") from None
+    except RecursionError:  # "[[[[…" deeper than the decoder's stack allows
+        raise InvalidRequest("The frame is nested too deeply.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("A frame must be a JSON object with a `type`.")
     kind = data.get("type")
@@ -73,9 +77,27 @@ def parse(text: str) -> Frame:
         raise InvalidRequest(f"Unknown frame type {kind!r}.", {"type": kind if isinstance(kind, str) else None,
                                                                 "known": sorted(FRAMES)})
     try:
-        return msgspec.convert(data, cls)  # type: ignore[return-value]
+        frame = msgspec.convert(data, cls)
     except msgspec.ValidationError as exc:
         raise ValidationFailed([_field(str(exc))]) from None
+    if isinstance(frame, Presence) and _depth(frame.state) > MAX_STATE_DEPTH:
+        raise ValidationFailed([{"path": "state", "message": f"Nested more than {MAX_STATE_DEPTH} levels deep"}])
+    return frame  # type: ignore[return-value]
+
+
+def _depth(value: Any) -> int:
+    """How many objects and arrays deep `value` goes (without recursing: it may go deep)."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_STATE_DEPTH:
+            break
+        level.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _field(text: str) -> dict[str, str]:
