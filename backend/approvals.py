@@ -4,7 +4,8 @@ Deciding reads as a chain of checks: the approval exists → the caller is a
 member of its collaboration (else not_found: existence does not leak) → an
 owner (else forbidden) → still pending (else invalid_transition) → not expired (else it
 is marked expired and refused). Approving then claims the decision atomically
-(pending → approved), so the action runs at most once however many owners click,
+(pending and not expired → approved: one that expires between the check and the
+claim is refused and marked expired too), so the action runs at most once however many owners click,
 and runs it through the engine as its proposer with `approval_id`; if the action
 is no longer valid the approval ends `failed` with the error. If the process
 stops between the claim and recording the outcome, the hourly job
@@ -46,9 +47,9 @@ class ApprovalService:
         now = self.clock()
         claimed = await self.store.approvals.transition(approval["_id"], "pending",
                                                         {"status": "approved", "decidedBy": user_id,
-                                                         "decidedAt": now})
+                                                         "decidedAt": now}, unexpired_at=now)
         if claimed is None:
-            raise await self._already_decided(approval["_id"])
+            raise await self._not_claimed(approval["_id"], now)
         return await self._carry_out(claimed)
 
     async def _carry_out(self, claimed: dict[str, Any]) -> dict[str, Any]:
@@ -83,11 +84,12 @@ class ApprovalService:
 
     async def reject(self, approval_id: str, user_id: str) -> dict[str, Any]:
         approval = await self._decidable(approval_id, user_id)
+        now = self.clock()
         decided = await self.store.approvals.transition(approval["_id"], "pending",
                                                         {"status": "rejected", "decidedBy": user_id,
-                                                         "decidedAt": self.clock()})
+                                                         "decidedAt": now}, unexpired_at=now)
         if decided is None:
-            raise await self._already_decided(approval["_id"])
+            raise await self._not_claimed(approval["_id"], now)
         return decided
 
     async def expire_due(self) -> int:
@@ -109,14 +111,22 @@ class ApprovalService:
         _owner(await self.store.collaborations.get(approval["collaborationId"]), approval, user_id)
         if approval["status"] != "pending":
             raise _conflict(approval)
-        if approval["expiresAt"] <= self.clock():
-            expired = await self.store.approvals.transition(approval["_id"], "pending",
-                                                            {"status": "expired", "decidedAt": self.clock()})
-            raise _conflict(expired or await self.store.approvals.get(approval["_id"]) or approval)
+        now = self.clock()
+        if approval["expiresAt"] <= now:
+            raise await self._expired(approval, now)
         return approval
 
-    async def _already_decided(self, approval_id: str) -> AlreadyDecided:
-        return _conflict(await self.store.approvals.get(approval_id) or {"status": "unknown"})
+    async def _not_claimed(self, approval_id: str, now: datetime) -> AlreadyDecided:
+        """Why the decision could not be claimed: someone else decided, or it expired since it was checked."""
+        current = await self.store.approvals.get(approval_id) or {"_id": approval_id, "status": "unknown"}
+        if current["status"] == "pending" and current["expiresAt"] <= now:
+            return await self._expired(current, now)
+        return _conflict(current)
+
+    async def _expired(self, approval: dict[str, Any], now: datetime) -> AlreadyDecided:
+        expired = await self.store.approvals.transition(approval["_id"], "pending",
+                                                        {"status": "expired", "decidedAt": now})
+        return _conflict(expired or await self.store.approvals.get(approval["_id"]) or approval)
 
     async def _failed(self, approval: dict[str, Any], exc: TandemError) -> dict[str, Any]:
         error = {"code": exc.code, "message": exc.message}

@@ -99,6 +99,19 @@ async def test_an_expired_approval_is_refused_and_marked_expired(runtime):
     assert stored["status"] == "expired" and stored["decidedAt"]
 
 
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+async def test_an_approval_that_expires_between_the_check_and_the_claim_is_refused(runtime, decision):
+    cid, activity, approval = await proposal(runtime)
+    times = iter([approval["expiresAt"] - timedelta(milliseconds=1)])  # the check still sees it unexpired...
+    clock = lambda: next(times, approval["expiresAt"] + timedelta(milliseconds=1))  # noqa: E731 - ...the claim not
+    with pytest.raises(AlreadyDecided) as caught:
+        await getattr(service(runtime, clock), decision)(approval["_id"], user(OWNER).id)
+    assert caught.value.details == {"status": "expired"} and "expired" in caught.value.message
+    stored = await runtime.store.approvals.get(approval["_id"])
+    assert stored["status"] == "expired" and "decidedBy" not in stored and "result" not in stored
+    assert (await runtime.store.collaborations.get(cid))["activities"][0]["status"] == "proposed"  # not run
+
+
 async def test_expire_due_marks_only_pending_approvals_past_their_time(runtime):
     _, _, old = await proposal(runtime)
     _, _, decided = await proposal(runtime)

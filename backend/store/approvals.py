@@ -27,11 +27,14 @@ class Approvals:
             query["status"] = status
         return await self._coll.find(query).sort("_id", -1).limit(limit).to_list(length=limit)
 
-    async def transition(self, approval_id: str, from_status: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        """Move an approval out of `from_status` atomically; None if it was not in that status."""
-        return await self._coll.find_one_and_update(
-            {"_id": approval_id, "status": from_status}, {"$set": changes}, return_document=ReturnDocument.AFTER
-        )
+    async def transition(self, approval_id: str, from_status: str, changes: dict[str, Any], *,
+                         unexpired_at: datetime | None = None) -> dict[str, Any] | None:
+        """Move an approval out of `from_status` atomically; None if it was not in that status
+        (or, with `unexpired_at`, if its `expiresAt` is not after that time)."""
+        query: dict[str, Any] = {"_id": approval_id, "status": from_status}
+        if unexpired_at is not None:
+            query["expiresAt"] = {"$gt": unexpired_at}
+        return await self._coll.find_one_and_update(query, {"$set": changes}, return_document=ReturnDocument.AFTER)
 
     async def due_to_expire(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
         query = {"status": "pending", "expiresAt": {"$lte": now}}
