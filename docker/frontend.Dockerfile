@@ -14,6 +14,7 @@ FROM nginx:1.27-alpine
 ENV NGINX_ENVSUBST_OUTPUT_DIR=/etc/nginx \
     NGINX_PORT=8080 \
     API_UPSTREAM=api:8000 \
+    NGINX_RESOLVER="127.0.0.11 valid=10s" \
     SPA_ROOT=/usr/share/nginx/html \
     ACCESS_LOG="/dev/stdout tandem" \
     NGINX_WORKER_CONNECTIONS=4096 \

@@ -20,8 +20,25 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+def system_resolver(resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
+    """The host's first nameserver (bracketed if IPv6), as Nginx's `resolver` wants it; else 127.0.0.1."""
+    try:
+        for line in resolv_conf.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                address = parts[1].split("%")[0]
+                return f"[{address}]" if ":" in address else address
+    except OSError:
+        pass
+    return "127.0.0.1"
+
+
 DEFAULTS = {
     "ACCESS_LOG": "off",
+    # Where API_UPSTREAM's name is looked up at request time (the image: Docker's 127.0.0.11).
+    "NGINX_RESOLVER": f"{system_resolver()} valid=10s",
     "CSP_CONNECT_EXTRA": "https://*.supabase.co wss://*.supabase.co",
     "NGINX_WORKER_CONNECTIONS": "1024",  # within the usual 1024 open-file limit of a user shell
     "MAX_BODY_BYTES": "1048576",  # the API's default MAX_BODY_BYTES (backend/settings.py)
@@ -49,6 +66,7 @@ def render(
     access_log: str = "off",
     csp_connect_extra: str | None = None,
     max_body_bytes: int | None = None,
+    resolver: str | None = None,
 ) -> Path:
     """Write <prefix>/nginx.conf (and tmp/); return the config's path."""
     prefix = Path(prefix).resolve()
@@ -66,6 +84,8 @@ def render(
         values["CSP_CONNECT_EXTRA"] = csp_connect_extra
     if max_body_bytes is not None:
         values["MAX_BODY_BYTES"] = str(max_body_bytes)
+    if resolver is not None:
+        values["NGINX_RESOLVER"] = resolver
     conf = prefix / "nginx.conf"
     conf.write_text(render_text(values))
     return conf
@@ -82,11 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csp-connect-extra", default=None, help="extra connect-src origins for the CSP")
     parser.add_argument("--max-body-bytes", type=int, default=None,
                         help="request body limit in bytes, as the API's MAX_BODY_BYTES (default 1048576)")
+    parser.add_argument("--resolver", default=None,
+                        help="DNS server for the upstream's name, with options "
+                             "(default: the first nameserver of /etc/resolv.conf, valid=10s)")
     args = parser.parse_args(argv)
     try:
         conf = render(args.prefix, port=args.port, upstream=args.upstream, root=args.root,
                       access_log=args.access_log, csp_connect_extra=args.csp_connect_extra,
-                      max_body_bytes=args.max_body_bytes)
+                      max_body_bytes=args.max_body_bytes, resolver=args.resolver)
     except (ValueError, FileNotFoundError) as exc:
         print(f"render.py: {exc}", file=sys.stderr)
         return 2
