@@ -276,6 +276,37 @@ async def test_a_removed_member_stops_receiving_at_once(store):
         assert (await viewer.expect("error"))["code"] == "not_found"
 
 
+async def test_a_member_removed_while_their_presence_is_written_is_not_left_present():
+    async with live_server() as live:
+        cid = await team(live)
+        viewer, _ = await synced(live, VIEWER, cid)
+        owner, _ = await synced(live, OWNER, cid)
+        keeper, gate, writing, written = live.realtime.presence, asyncio.Event(), asyncio.Event(), asyncio.Event()
+        join = keeper.join
+
+        async def slow_join(*args):
+            writing.set()
+            await gate.wait()  # the removal is handled while the presence write is on its way
+            await join(*args)
+            written.set()
+
+        keeper.join = slow_join
+        await viewer.send(type="presence", collaborationId=cid, state={"here": True})
+        await asyncio.wait_for(writing.wait(), 5)
+        await live.act(OWNER, "removeMember", cid, {"userId": dev_user_id(VIEWER)})
+        assert await viewer.until(lambda f: f["type"] != "presence") == \
+            {"type": "membership_removed", "collaborationId": cid}
+        gate.set()
+        await asyncio.wait_for(written.wait(), 5)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3
+        while await live.runtime.store.presence.for_collaboration(cid) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        assert await live.runtime.store.presence.for_collaboration(cid) == []  # not kept alive by heartbeats
+        last = [f for f in await owner.quiet(0.3) if f["type"] == "presence"]
+        assert not last or last[-1]["members"] == []  # the owner does not see the removed viewer present
+
+
 async def test_approvals_go_to_owners_only_as_roles_change():
     async with live_server() as live:
         cid = await team(live)

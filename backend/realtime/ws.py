@@ -330,8 +330,17 @@ class Connection:
         if size > PRESENCE_STATE_BYTES:
             raise PayloadTooLarge(f"A presence state may hold at most {PRESENCE_STATE_BYTES} bytes.",
                                   {"size": size, "limit": PRESENCE_STATE_BYTES})
-        await self.realtime.presence.join(cid, self.id, self.user_id, request.state)  # validation_failed if unstorable
-        self.present.add(cid)
+        was_present = cid in self.present
+        self.present.add(cid)  # before the write: a removal handled meanwhile (_ended) must leave too
+        try:
+            await self.realtime.presence.join(cid, self.id, self.user_id, request.state)  # validation_failed
+        except BaseException:
+            if not was_present:
+                self.present.discard(cid)
+            raise
+        if self.subs.get(cid) is not sub or sub.ended:  # the subscription ended during the write: undo it
+            self.present.discard(cid)
+            await self.realtime.presence.leave(cid, self.id)
 
     async def _refresh(self, token: str) -> None:
         principal = await self.realtime.verifier.verify(token)  # Unauthenticated: an error frame, no close
