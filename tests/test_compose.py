@@ -32,7 +32,8 @@ PROD_SECRETS = {
 }
 # Variables a developer may have exported that would hide a missing secret or change a default.
 CLEARED = {"SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_KEY", "SUPABASE_JWT_SECRET", "SUPABASE_JWKS_URL",
-           "MONGODB_URI", "GROQ_API_KEY", "MAX_BODY_BYTES", "OLLAMA_URL",
+           "MONGODB_URI", "GROQ_API_KEY", "MAX_BODY_BYTES", "OLLAMA_URL", "HTTP_BIND", "HTTP_PORT",
+           "TANDEM_BACKEND_IMAGE",
            "COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME"}
 API_DEFAULT_MAX_BODY_BYTES = "1048576"  # backend/settings.py, nginx/render.py, docker/frontend.Dockerfile
 
@@ -87,6 +88,23 @@ def test_dev_runs_mongo_as_a_replica_set_and_mounts_the_source(tmp_path: Path) -
     assert "tandem worker" in " ".join(services["worker"]["command"])
 
 
+def test_dev_mounts_no_tests_the_image_cannot_run(tmp_path: Path) -> None:
+    # The backend image has no pytest: a mounted tests/ would only suggest otherwise.
+    services = rendered(DEV, tmp_path)["services"]
+    for name in ("api", "worker"):
+        targets = [str(v).split(":")[1] for v in services[name]["volumes"]]
+        assert "/app/backend" in targets and "/app/tests" not in targets, (name, targets)
+
+
+@pytest.mark.parametrize("file", [DEV, PROD], ids=["dev", "prod"])
+def test_the_backend_image_is_built_once(tmp_path: Path, file: Path) -> None:
+    # The API and the worker run the same image: two `build:` sections would build the tag twice.
+    services = rendered(file, tmp_path, env=PROD_SECRETS if file == PROD else None)["services"]
+    assert [name for name in ("api", "worker") if "build" in services[name]] == ["api"]
+    assert services["api"]["build"]["dockerfile"] == "docker/backend.Dockerfile"
+    assert services["worker"]["image"] == services["api"]["image"]
+
+
 def test_dev_health_checks_and_start_order(tmp_path: Path) -> None:
     services = rendered(DEV, tmp_path)["services"]
     assert "/api/ready" in " ".join(services["api"]["healthcheck"]["test"])
@@ -138,6 +156,16 @@ def test_prod_has_restarts_health_checks_and_no_bind_mounts(tmp_path: Path) -> N
     assert services["frontend"]["depends_on"]["api"]["condition"] == "service_healthy"
     assert services["frontend"]["environment"]["MAX_BODY_BYTES"] == API_DEFAULT_MAX_BODY_BYTES
     assert "ports" not in services["mongo"]
+
+
+def test_prod_publishes_plain_http_on_loopback_unless_told(tmp_path: Path) -> None:
+    # The TLS terminator sits on the same host; plain HTTP on every interface would bypass it.
+    services = rendered(PROD, tmp_path, env=PROD_SECRETS)["services"]
+    assert services["frontend"]["ports"] == ["127.0.0.1:8080:8080/tcp"]
+    for name in ("mongo", "api", "worker"):
+        assert "ports" not in services[name], name
+    told = rendered(PROD, tmp_path, env={**PROD_SECRETS, "HTTP_BIND": "0.0.0.0", "HTTP_PORT": "80"})["services"]
+    assert told["frontend"]["ports"] == ["0.0.0.0:80:8080/tcp"]
 
 
 def test_prod_takes_an_external_mongodb_uri(tmp_path: Path) -> None:
