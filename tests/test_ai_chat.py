@@ -59,8 +59,9 @@ async def test_the_reply_is_posted_for_everyone_and_suggestions_are_not_run(fake
     reply = body["reply"]
     assert reply["text"] == "Book the hut first, then plan the food." and reply["author"]["type"] == "ai"
     assert reply["collaborationId"] == cid and reply["id"].startswith("msg_") and reply["createdAt"].endswith("Z")
+    assert reply["author"]["id"].startswith("chat_")  # the chat's id, as a check-in's message names its run
     assert body["suggestions"] == [{"action": "proposeActivity", "payload": {"title": "Book the hut"},
-                                    "reason": "Nothing is planned."}]
+                                    "reason": "Nothing is planned.", "allowed": True, "needs": None}]
     # every subscriber sees the reply, as a message like any other
     event = await watcher.until("message_created")
     assert event["message"] == reply
@@ -79,6 +80,47 @@ async def test_the_reply_is_posted_for_everyone_and_suggestions_are_not_run(fake
     assert data["member"] == {"userId": user(EDITOR).id, "role": "editor"}
     assert "What should we do first?" not in request["messages"][0]["content"]
     await watcher.close()
+
+
+async def test_each_chat_s_reply_carries_that_chat_s_id(fake, live):
+    cid = await team(live)
+    fake.respond = lambda body: {"reply": "Sure.", "actions": []}
+    first = (await chat(live, VIEWER, cid, {"message": "one?"})).json()["reply"]["author"]
+    second = (await chat(live, VIEWER, cid, {"message": "two?"})).json()["reply"]["author"]
+    assert first["type"] == second["type"] == "ai" and first["id"] != second["id"]
+    assert all(a["id"].startswith("chat_") for a in (first, second))
+    stored = [m["author"] for m in await live.messages(OWNER, cid)]
+    assert stored == [first, second]
+
+
+async def test_suggestions_say_whether_the_asker_may_run_them_and_the_marks_hold(fake, live):
+    cid = await team(live)
+    activity = (await live.act(EDITOR, "proposeActivity", cid, {"title": "Hike"}))["result"]["activityId"]
+    fake.respond = lambda body: {"reply": "Here are some ideas.", "actions": [
+        {"action": "sendMessage", "payload": {"text": "Who is in?"}, "reason": "ask"},
+        {"action": "cancelActivity", "payload": {"activityId": activity}, "reason": "stale"},
+        {"action": "archiveCollaboration", "payload": {}, "reason": "done"},
+    ]}
+    marks = {}
+    for email in (VIEWER, EDITOR, OWNER):
+        r = await chat(live, email, cid, {"message": "What now?"})
+        assert r.status_code == 200, r.text
+        marks[email] = [(s["action"], s["allowed"], s["needs"]) for s in r.json()["suggestions"]]
+    assert marks[VIEWER] == [("sendMessage", True, None), ("cancelActivity", False, "editor"),
+                             ("archiveCollaboration", False, "owner")]
+    assert marks[EDITOR] == [("sendMessage", True, None), ("cancelActivity", True, None),
+                             ("archiveCollaboration", False, "owner")]
+    assert marks[OWNER] == [("sendMessage", True, None), ("cancelActivity", True, None),
+                            ("archiveCollaboration", True, None)]
+    # the marks are what the server does when the viewer runs them as themselves
+    for action, allowed, needs in marks[VIEWER]:
+        payload = {"sendMessage": {"text": "Who is in?"}, "cancelActivity": {"activityId": activity},
+                   "archiveCollaboration": {}}[action]
+        r = await live.http.post(f"/api/actions/{action}", json={"collaborationId": cid, "payload": payload},
+                                 headers=live.auth(VIEWER))
+        assert (r.status_code == 200) if allowed else (r.status_code == 403), (action, r.text)
+        if not allowed:
+            assert r.json()["error"]["code"] == "forbidden"
 
 
 async def test_only_members_may_ask_and_the_question_is_checked(fake, live):
@@ -126,6 +168,7 @@ async def test_when_ai_messages_need_approval_the_reply_waits_for_the_owner(fake
     assert r.status_code == 200, r.text
     [posted] = await live.messages(OWNER, cid)
     assert posted["text"] == "Pack warm socks." and posted["author"]["type"] == "ai"
+    assert posted["author"]["id"] == approval["proposedBy"]["runId"] and posted["author"]["id"].startswith("chat_")
 
 
 async def test_the_offline_assistant_answers_without_a_model():

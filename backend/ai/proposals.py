@@ -25,6 +25,7 @@ import msgspec
 
 from backend.domain import payloads
 from backend.domain.catalogue import CATALOGUE
+from backend.domain.roles import at_least
 from backend.errors import TandemError
 from backend.store.size import check_storable
 
@@ -153,8 +154,10 @@ class ChatAnswer(msgspec.Struct):
     invalid: dict[str, int]
 
 
-def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000) -> ChatAnswer:
-    """The reply text and the suggestions a member may run: AI actions on this collaboration, valid payloads."""
+def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000,
+                role: str | None = None) -> ChatAnswer:
+    """The reply text and the suggestions: AI actions on this collaboration, valid payloads, each
+    marked with whether a member with `role` (the asker) may run it, and else the role it needs."""
     screen = _Screen()
     data = _decode_object(text, screen) or {}
     reply = data.get("reply")
@@ -173,5 +176,13 @@ def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000)
         if len(suggestions) >= MAX_PER_COLLABORATION:
             screen.refuse("excess", index=index, action=item.action)
             continue
-        suggestions.append({"action": item.action, "payload": item.payload, "reason": _reason(item.reason)})
+        suggestions.append({"action": item.action, "payload": item.payload, "reason": _reason(item.reason),
+                            **_runnable_by(role, item.action)})
     return ChatAnswer(reply, suggestions, screen.invalid)
+
+
+def _runnable_by(role: str | None, action: str) -> dict[str, Any]:
+    """`allowed`: the action's least role lets `role` run it (else 403); `needs`: that role, when not."""
+    least = CATALOGUE[action].role
+    allowed = least is None or at_least(role, least)
+    return {"allowed": allowed, "needs": None if allowed else least}

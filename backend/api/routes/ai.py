@@ -2,8 +2,12 @@
 
 The reply is posted as an AI message through the engine's sendMessage, so every
 subscriber sees it (or, when an owner made the AI's messages need approval, it
-becomes an approval: 202 with `reply: null` and the `approval`); the actions the AI proposes come back as suggestions and
-are NOT run: a member may run one as themselves (`POST /api/actions/{name}`).
+becomes an approval: 202 with `reply: null` and the `approval`). Each chat gets
+an id (`chat_…`): the AI actor's run id, so the message's `author.id` (and an
+approval's `proposedBy.runId`) name it as check-in messages name their run. The
+actions the AI proposes come back as suggestions and are NOT run: a member may
+run one as themselves (`POST /api/actions/{name}`); each says whether the asker's
+role may (`allowed`) and else which role it `needs`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import NeedsApproval
 from backend.errors import InvalidTransition, ValidationFailed
+from backend.ids import new_id
 from backend.wire import public
 
 
@@ -52,10 +57,10 @@ async def chat(request: Request) -> Response:
     role = next(m["role"] for m in doc["members"] if m["userId"] == who.id)
     task = prompt.chat_task(doc, recent, question, {"userId": who.id, "role": role}, utcnow())
     completion = await shared_provider(runtime).complete(task)
-    answer = screen_chat(completion.text, doc["_id"], runtime.settings.max_message_chars)
+    answer = screen_chat(completion.text, doc["_id"], runtime.settings.max_message_chars, role)
     if answer.reply is None:
         raise AIUnavailable("The AI's answer could not be read; try again.", {"invalid": answer.invalid})
-    posted = await runtime.engine.run("sendMessage", Actor.ai(), doc["_id"], {"text": answer.reply})
+    posted = await runtime.engine.run("sendMessage", Actor.ai(new_id("chat")), doc["_id"], {"text": answer.reply})
     if isinstance(posted, NeedsApproval):
         # The owner made the AI's messages wait for approval (protectedActions or a rule): the
         # answer is posted when an owner approves it.
