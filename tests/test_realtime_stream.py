@@ -8,6 +8,7 @@ store can do (injected errors, a tiny change history).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import socket
@@ -18,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from backend.auth.dev import dev_user_id
 from backend.domain.models import Actor
+from backend.realtime.changes import ChangeReader
 from tests.support import EDITOR, OWNER, VIEWER, user
 from tests.test_realtime_helpers import STORES, Client, Copy, live_server, open_runtime
 
@@ -234,6 +236,62 @@ async def test_the_reader_resumes_after_an_error_without_loss_or_duplicates():
         assert sorted(m["text"] for m in copy.messages.values()) == [f"m{i}" for i in range(5)]
         assert live.runtime.metrics.reader_restarts.labels("error")._value.get() == 1
         assert live.realtime.reader.running
+
+
+async def test_the_reader_survives_a_publish_that_raises_and_subscribers_resync():
+    async with live_server() as live:
+        cid = await team(live)
+        client, _ = await synced(live, EDITOR, cid)
+        reader, store = live.realtime.reader, live.runtime.store
+        publish, failed = reader._publish, []
+
+        def publish_once_failing(event):
+            if not failed:
+                failed.append(event)
+                raise RuntimeError("a bug in the hub")
+            publish(event)
+
+        watch, reopen = store.watch_changes, asyncio.Event()
+
+        @contextlib.asynccontextmanager
+        async def held_watch(*args):  # hold the reopen, to see /api/ready while the reader is down
+            await reopen.wait()
+            async with watch(*args) as stream:
+                yield stream
+
+        reader._publish, store.watch_changes = publish_once_failing, held_watch
+        await live.act(OWNER, "updateDetails", cid, {"title": "lost in the hub"})
+        assert await client.until("resync_required") == \
+            {"type": "resync_required", "collaborationId": cid, "reason": "internal"}
+        assert failed and not reader.running
+        assert (await live.http.get("/api/ready")).status_code == 503
+        reopen.set()
+        for _ in range(100):
+            if reader.running:
+                break
+            await asyncio.sleep(0.02)
+        assert (await live.http.get("/api/ready")).status_code == 200
+        client, copy = await synced(live, EDITOR, cid)  # the client subscribes again, as told
+        await live.act(OWNER, "updateDetails", cid, {"title": "delivered"})
+        await live.act(OWNER, "sendMessage", cid, {"text": "and this"})
+        await follow(client, copy, 5)
+        assert copy.doc == await live.snapshot(EDITOR, cid)
+        assert (await client.until("message_created"))["message"]["text"] == "and this"
+        assert live.runtime.metrics.reader_restarts.labels("internal")._value.get() == 1
+        server, task = live.server, reader._task
+        assert not task.done()  # still reading: it did not die of the error
+    assert server._task.exception() is None and task.cancelled()  # stopped by the shutdown, cleanly
+
+
+async def test_stopping_a_reader_that_died_of_an_error_does_not_raise():
+    async def died():
+        raise RuntimeError("boom")
+
+    reader = ChangeReader(store=None, publish=lambda event: None, lost=lambda reason: 0)
+    reader._task = asyncio.get_running_loop().create_task(died())
+    await asyncio.sleep(0)
+    assert not reader.running
+    await reader.stop()  # logged, not raised: the app's shutdown goes on
 
 
 async def test_lost_history_tells_every_subscriber_to_resync():

@@ -16,6 +16,12 @@ handled: nothing lost, nothing twice. When MongoDB no longer holds that point
 (code 286, history lost) it opens a fresh stream and calls `lost` — the hub
 then tells every subscriber `resync_required`, since any collaboration may
 have changed meanwhile.
+
+Any other exception (a bug here or in the hub's `publish`) must not end the
+reader either: it is logged, `lost("internal")` tells every subscriber to
+resync (what the failed change should have told them is in their next
+snapshot), and the stream reopens after the failed change. `running` is
+false from the error until the stream is open again.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ class ChangeReader:
         self._task: asyncio.Task[None] | None = None
         self._opened = asyncio.Event()
         self._last_actions: OrderedDict[str, tuple[int, dict[str, Any]]] = OrderedDict()
-        self.running = False  # a stream is open and being read (/api/ready)
+        self._open = False  # a stream is open and being read
         self.token: dict[str, Any] | None = None  # resume after this
 
     async def start(self, timeout: float = 10.0) -> None:
@@ -58,14 +64,21 @@ class ChangeReader:
         except asyncio.TimeoutError:
             log.error("change stream did not open within %.0f s; retrying in the background", timeout)
 
+    @property
+    def running(self) -> bool:
+        """A stream is open and being read (/api/ready): false while reopening, once stopped, if the task died."""
+        return self._open and self._task is not None and not self._task.done()
+
     async def stop(self) -> None:
-        self.running = False
+        self._open = False
         if self._task is not None:
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
+            except Exception:  # noqa: BLE001 - _run survives errors; should it not, stopping must still succeed
+                log.exception("the change reader had stopped on an error")
             self._task = None
 
     # -- the loop
@@ -78,10 +91,10 @@ class ChangeReader:
             try:
                 await self._read()
             except asyncio.CancelledError:
-                self.running = False
+                self._open = False
                 raise
             except StoreError as exc:
-                self.running = False
+                self._open = False
                 if history_lost(exc):
                     log.warning("change stream history lost (code %s): starting afresh, subscribers resync", exc.code)
                     self._restarted("history_lost")
@@ -92,23 +105,41 @@ class ChangeReader:
                     delay = RETRY_FIRST
                 log.warning("change stream error, resuming in %.2f s: %r", delay, exc)
                 self._restarted("error")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+            except Exception:  # noqa: BLE001 - a bug (here, in the hub) must not stop every event for good
+                self._open = False
+                if self._opened_now:
+                    delay = RETRY_FIRST
+                log.exception("change reader failed: every subscriber resyncs; resuming in %.2f s", delay)
+                self._restarted("internal")
+                self._last_actions.clear()
+                self._tell_lost("internal")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
 
     async def _read(self) -> None:
         async with self._store.watch_changes(self.token, self._max_await_ms) as stream:
-            self.running = self._opened_now = True
+            self._open = self._opened_now = True
             self._opened.set()
             if self._fresh_start:
                 self._fresh_start = False
-                self._lost("history_lost")  # after the new stream's start: resubscribing clients miss nothing
+                self._tell_lost("history_lost")  # after the new stream's start: resubscribing clients miss nothing
             while stream.alive:
                 change = await stream.try_next()
                 if change is not None:
-                    await self._handle(change)
+                    try:
+                        await self._handle(change)
+                    except Exception:
+                        self.token = stream.resume_token or self.token  # the resync stands for it: not again
+                        raise
                 self.token = stream.resume_token or self.token
-        self.running = False
+        self._open = False
         raise StreamClosed("the change stream was closed")
+
+    def _tell_lost(self, reason: str) -> None:
+        try:
+            self._lost(reason)
+        except Exception:  # noqa: BLE001 - the hub failing here too must not stop the reader
+            log.exception("could not tell subscribers to resync", extra={"reason": reason})
 
     def _restarted(self, reason: str) -> None:
         if self._metrics is not None:
