@@ -334,6 +334,33 @@ async def test_a_removed_member_stops_receiving_at_once(store):
         assert (await viewer.expect("error"))["code"] == "not_found"
 
 
+async def test_a_member_removed_while_subscribing_never_gets_a_message_sent_after_the_removal():
+    async with live_server() as live:
+        cid = await team(live)
+        store, injected = live.runtime.store, asyncio.Event()
+
+        def after_first_read(read):  # whichever of the two reads comes first, the removal lands right after it
+            async def patched(*args, **kwargs):
+                result = await read(*args, **kwargs)
+                if not injected.is_set():
+                    injected.set()
+                    await live.runtime.engine.run("removeMember", user(OWNER), cid, {"userId": dev_user_id(VIEWER)})
+                    await live.runtime.engine.run("sendMessage", user(OWNER), cid, {"text": "after the removal"})
+                return result
+            return patched
+
+        store.messages.page = after_first_read(store.messages.page)
+        store.collaborations.get = after_first_read(store.collaborations.get)
+        client = await live.client(VIEWER)
+        await client.send(type="subscribe", collaborationId=cid)
+        frames = [await client.next()] + await client.quiet(0.5)
+        assert injected.is_set()
+        texts = [m["text"] for f in frames for m in f.get("messages", [])] + \
+            [f["message"]["text"] for f in frames if f["type"] == "message_created"]
+        assert "after the removal" not in texts, frames
+        assert frames[-1]["type"] in ("error", "membership_removed"), frames
+
+
 async def test_a_member_removed_while_their_presence_is_written_is_not_left_present():
     async with live_server() as live:
         cid = await team(live)

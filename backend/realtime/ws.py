@@ -259,14 +259,10 @@ class Connection:
 
     async def _go_live(self, sub: Subscription, request: p.Subscribe) -> None:
         store, hub, cid = self.realtime.store, self.realtime.hub, sub.collaboration_id
-        doc = await store.collaborations.get(cid)
-        position = ev.member_position(doc, self.user_id) if doc is not None else None
-        if position is None:
-            self._drop(cid, sub)
-            raise NotFound("No such collaboration.", {"collaborationId": cid})
-        version = doc["version"]
         catch_up = request.sinceVersion is not None
         while True:
+            # The messages before the collaboration: a removal committed between the two reads is then
+            # in the document (not_found), never a message sent after it in what goes out.
             if catch_up:
                 messages = await store.messages.page(cid, after=request.sinceMessageId or "",
                                                      limit=CATCH_UP_MESSAGES + 1)
@@ -276,6 +272,12 @@ class Connection:
             else:
                 messages = await store.messages.page(cid, limit=SNAPSHOT_MESSAGES)
             present = ev.presence_event(cid, await store.presence.for_collaboration(cid)).frame
+            doc = await store.collaborations.get(cid)
+            position = ev.member_position(doc, self.user_id) if doc is not None else None
+            if position is None:
+                self._drop(cid, sub)
+                raise NotFound("No such collaboration.", {"collaborationId": cid})
+            version = doc["version"]
             if sub.ended:
                 return  # a resync ended it meanwhile; the client was told
             subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version})
