@@ -11,13 +11,19 @@ from starlette.routing import Route
 from backend.errors import NotFound
 
 
+def is_server_path(path: str) -> bool:
+    """The API's own paths, never the SPA's: api, api/…, ws, ws/…, metrics (not /wsx or /apis)."""
+    first = path.split("/", 1)[0]
+    return first in {"api", "ws"} or path == "metrics"
+
+
 def routes(dist: Path) -> list[Route]:
     root = dist.resolve()
     index = root / "index.html"
 
     async def serve(request: Request) -> Response:
         path = request.path_params.get("path", "")
-        if path.startswith(("api/", "ws")) or path in {"api", "metrics"}:
+        if is_server_path(path):
             raise NotFound("Not found.")
         candidate = (root / path).resolve()
         if path and candidate.is_file() and root in candidate.parents:
