@@ -241,7 +241,7 @@ async def test_a_worker_whose_renewals_keep_failing_stops_its_handler_when_the_l
     second = asyncio.create_task(other.run(stop))
     await asyncio.wait_for(first, 2)
     [(name, after)] = cancelled
-    assert name == "a" and 0.25 <= after < 0.6  # a gave up when its lease ran out, not before
+    assert name == "a" and 0.25 <= after < 0.9  # a gave up when its lease ran out, not before
     assert renewals.attempts >= 2  # it kept trying while the lease held
 
     async def done():
