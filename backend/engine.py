@@ -38,6 +38,20 @@ class Applied(msgspec.Struct):
     followups: list[dict[str, Any]] = []
 
 
+class FollowupChain:
+    """The follow-ups one root action may still run, shared by every follow-up it leads to
+    (rules/limits.py FOLLOWUP_LIMIT): the depth limit bounds a chain's depth, this its breadth."""
+
+    def __init__(self, limit: int = rule_engine.FOLLOWUP_LIMIT):
+        self.left = limit
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
 class NeedsApproval(msgspec.Struct):
     approval: dict[str, Any]  # the stored approval document
 
@@ -57,8 +71,11 @@ class ActionEngine:
 
     async def run(self, name: str, actor: Actor, collaboration_id: str | None, payload: Any, *,
                   expected_version: int | None = None, actor_email: str | None = None,
-                  approval_id: str | None = None, reason: str | None = None, depth: int = 0) -> Outcome:
+                  approval_id: str | None = None, reason: str | None = None, depth: int = 0,
+                  chain: FollowupChain | None = None) -> Outcome:
+        """Run one action. `depth` and `chain` are for follow-ups: a root action starts a new chain."""
         spec = _spec(name)
+        chain = chain if chain is not None else FollowupChain()
         decoded = payloads.decode(spec.payload, payload, max_message_chars=self.settings.max_message_chars)
         if spec.kind == "create":
             return await self._create(spec, actor, decoded, actor_email)
@@ -66,14 +83,14 @@ class ActionEngine:
             raise ValidationFailed.at("collaborationId", "Required")
         for _ in range(MAX_RETRIES):
             outcome = await self._attempt(spec, actor, collaboration_id, decoded, expected_version,
-                                          actor_email, approval_id, reason, depth)
+                                          actor_email, approval_id, reason, depth, chain)
             if outcome is not None:
                 return outcome
         raise VersionConflict("The collaboration kept changing; try again.")
 
     async def _attempt(self, spec: ActionSpec, actor: Actor, collaboration_id: str, payload: Any,
                        expected_version: int | None, actor_email: str | None, approval_id: str | None,
-                       reason: str | None, depth: int) -> Outcome | None:
+                       reason: str | None, depth: int, chain: FollowupChain) -> Outcome | None:
         doc = await self.store.collaborations.get(collaboration_id)
         if doc is None:
             raise NotFound("No such collaboration.", {"collaborationId": collaboration_id})
@@ -95,7 +112,7 @@ class ActionEngine:
         if effect.message is not None:
             await self.store.messages.insert(to_doc(effect.message), audit)
             return Applied(collab.id, collab.version, effect.result, spec.name, None,
-                           await self._followups(verdict, collab.id, depth))
+                           await self._followups(verdict, collab.id, depth, chain, audit["_id"]))
         assert effect.collaboration is not None
         new_doc = to_doc(effect.collaboration)
         new_doc["lastAction"] = {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}
@@ -107,7 +124,7 @@ class ActionEngine:
                                       {"expectedVersion": expected_version})
             return None
         return Applied(collab.id, collab.version + 1, effect.result, spec.name, new_doc,
-                       await self._followups(verdict, collab.id, depth))
+                       await self._followups(verdict, collab.id, depth, chain, audit["_id"]))
 
     async def _create(self, spec: ActionSpec, actor: Actor, payload: Any, actor_email: str | None) -> Applied:
         if not actor.is_user:
@@ -142,7 +159,7 @@ class ActionEngine:
         )
         outcome.raise_if_denied()
         return Verdict(require_approval=list(outcome.require_approval), reason=outcome.approval_reason,
-                       followups=list(outcome.followups), fired=list(outcome.fired), errors=list(outcome.errors))
+                       followups=list(outcome.followups), audit=outcome.for_audit())
 
     async def _propose(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any,
                        reason: str | None, rule_ids: list[str]) -> NeedsApproval:
@@ -162,27 +179,37 @@ class ActionEngine:
             await self._on_approval(approval)
         return NeedsApproval(approval)
 
-    async def _followups(self, verdict: "Verdict", collaboration_id: str, depth: int) -> list[dict[str, Any]]:
-        """Run the rules' follow-up actions as the rule; a failed follow-up never undoes its trigger."""
-        ran = []
-        for item in verdict.followups:
-            actor = Actor(type="rule", ruleId=item["ruleId"])
-            try:
-                outcome = await self.run(item["action"], actor, collaboration_id, item["payload"], depth=depth + 1)
-                ran.append({"ruleId": item["ruleId"], "action": item["action"], "ok": True,
-                            "approval": isinstance(outcome, NeedsApproval)})
-            except Exception as exc:  # noqa: BLE001 - reported, never fatal to the trigger
-                code = getattr(exc, "code", "internal")
-                ran.append({"ruleId": item["ruleId"], "action": item["action"], "ok": False, "error": code})
+    async def _followups(self, verdict: "Verdict", collaboration_id: str, depth: int, chain: FollowupChain,
+                         audit_id: str) -> list[dict[str, Any]]:
+        """Run the rules' follow-up actions as the rule, then note how each went in the trigger's
+        audit entry. A failed follow-up never undoes its trigger."""
+        ran = [await self._followup(item, collaboration_id, depth, chain) for item in verdict.followups]
+        if ran:
+            await self.store.audit.note_followups(audit_id, ran)
         return ran
+
+    async def _followup(self, item: dict[str, Any], collaboration_id: str, depth: int,
+                        chain: FollowupChain) -> dict[str, Any]:
+        """`{ruleId, action, ok, approval?, error?}`: error `followup_limit` when the chain has run
+        all the follow-ups it may, else the code of the error the follow-up ran into."""
+        done = {"ruleId": item["ruleId"], "action": item["action"]}
+        if not chain.take():
+            return {**done, "ok": False, "error": "followup_limit"}
+        actor = Actor(type="rule", ruleId=item["ruleId"])
+        try:
+            outcome = await self.run(item["action"], actor, collaboration_id, item["payload"], depth=depth + 1,
+                                     chain=chain)
+        except Exception as exc:  # noqa: BLE001 - reported, never fatal to the trigger
+            return {**done, "ok": False, "error": getattr(exc, "code", "internal")}
+        return {**done, "ok": True, "approval": isinstance(outcome, NeedsApproval)}
 
 
 class Verdict(msgspec.Struct):
     require_approval: list[str] = []
     reason: str | None = None
     followups: list[dict[str, Any]] = []
-    fired: list[str] = []
-    errors: list[dict[str, Any]] = []
+    audit: dict[str, Any] = {}
+    """`Outcome.for_audit()`: rulesFired and ruleErrors for the audit entry."""
 
 
 def _spec(name: str) -> ActionSpec:
@@ -236,10 +263,7 @@ def _audit(spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, 
     }
     if approval_id:
         entry["approvalId"] = approval_id
-    if verdict.fired:
-        entry["rulesFired"] = verdict.fired
-    if verdict.errors:
-        entry["ruleErrors"] = verdict.errors
+    entry.update(verdict.audit)
     return entry
 
 

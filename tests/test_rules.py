@@ -19,7 +19,9 @@ from backend.rules import (
 from backend.rules.context import build_env
 from backend.rules.interpreter import Budget, evaluate_expression
 from backend.rules.language import OPERATORS, RuleError
-from backend.rules.limits import MAX_DEPTH, MAX_NODES, MAX_RULE_BYTES, MAX_STEPS, TIME_BUDGET_SECONDS
+from backend.rules.limits import (
+    MAX_DEPTH, MAX_NODES, MAX_RULE_BYTES, MAX_STEPS, STEP_CASE_CHARS, STEP_ITEMS, TIME_BUDGET_SECONDS,
+)
 
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)  # a Wednesday
 OWNER = {"type": "user", "id": "u-owner"}
@@ -139,7 +141,7 @@ def test_completing_an_activity_posts_a_thank_you():
     assert outcome.followups == [{"ruleId": stored["id"], "action": "sendMessage",
                                   "payload": {"text": "Thanks u-editor for finishing Bouldering!"}}]
     assert outcome.fired == [stored["id"]]
-    assert outcome.for_audit() == {"rules": {"fired": [stored["id"]], "errors": []}}
+    assert outcome.for_audit() == {"rulesFired": [stored["id"]]}
 
 
 # -- operators -----------------------------------------------------------------
@@ -272,7 +274,7 @@ def test_a_rule_that_errors_does_not_fire_and_is_reported():
     outcome = run([stored], "proposeActivity", EDITOR, {"title": "Hike"})  # no dueAt: null
     assert outcome.deny is None and outcome.fired == []
     assert outcome.errors == [{"ruleId": stored["id"], "code": "type_error", "error": "< cannot take (null, date)"}]
-    assert outcome.for_audit() == {"rules": {"fired": [], "errors": outcome.errors}}
+    assert outcome.for_audit() == {"ruleErrors": outcome.errors}
 
 
 def test_deny_wins_and_stops_evaluation():
@@ -527,32 +529,114 @@ def test_a_collaboration_has_at_most_fifty_rules_with_distinct_ids():
         {"path": "rules.2.id", "message": f"{rules[0]['id']} is already the id of rules.0"}]
 
 
+ECHO = {"action": {"name": "sendMessage", "payload": {"text": "echo"}}}
+
+
 def test_a_rule_that_takes_too_many_steps_errors():
-    stored = {**rule(), "if": {"or": [False] * (MAX_STEPS + 10)}}  # stored data that skipped validation
+    stored = {**rule(then=ECHO), "if": {"or": [False] * (MAX_STEPS + 10)}}  # stored data that skipped validation
     outcome = run([stored])
-    assert outcome.deny is None
+    assert outcome.followups == [] and outcome.fired == []
     assert outcome.errors == [{"ruleId": stored["id"], "code": "step_limit", "error": "took more than 1000 steps"}]
 
 
+def test_a_deny_rule_that_runs_out_of_steps_fails_closed():
+    stored = {**rule(name="Keep it short"), "if": {"or": [False] * (MAX_STEPS + 10)}}
+    outcome = run([stored])
+    assert outcome.deny == {"ruleId": stored["id"], "error": "step_limit", "message":
+                            "Rule “Keep it short” could not be evaluated (took more than 1000 steps), "
+                            "so it refuses the action."}
+    assert outcome.fired == [stored["id"]] and [e["code"] for e in outcome.errors] == ["step_limit"]
+    with pytest.raises(RuleDenied) as caught:
+        outcome.raise_if_denied()
+    assert caught.value.details == {"ruleId": stored["id"], "message": outcome.deny["message"], "error": "step_limit"}
+
+
+def test_an_approval_rule_that_runs_out_of_steps_still_asks_for_approval():
+    stored = {**rule(name="Look first", then={"require_approval": {}}), "if": {"or": [False] * (MAX_STEPS + 10)}}
+    outcome = run([stored])
+    assert outcome.require_approval == [stored["id"]] and outcome.deny is None
+    assert outcome.approval_reason == ("Rule “Look first” could not be evaluated (took more than 1000 steps), "
+                                       "so the action needs an owner's approval.")
+
+
+def test_a_rule_that_errors_on_its_values_still_fails_open():
+    stored = rule(when={"action": "proposeActivity"}, **{"if": {"<": [{"var": "payload.dueAt"}, NOW_VAR]}})
+    assert run([stored], "proposeActivity", EDITOR, {"title": "Hike"}).deny is None  # type_error: open
+
+
 def test_big_inputs_cost_steps_before_the_work_is_done():
-    stored = rule(when={"action": "sendMessage"}, **{"if": {"contains": [{"lower": {"var": "payload.text"}}, "x"]}})
-    assert run([stored], payload={"text": "X" * 10_000}).deny is not None
+    stored = rule(when={"action": "sendMessage"}, then=ECHO,
+                  **{"if": {"contains": [{"lower": {"var": "payload.text"}}, "x"]}})
+    assert run([stored], payload={"text": "X" * 10_000}).followups != []
     huge = run([stored], payload={"text": "X" * 5_000_000})
     assert [e["code"] for e in huge.errors] == ["step_limit"]
 
 
-def test_the_time_budget_stops_the_remaining_rules():
+def steps(expr: Any, text: str) -> int:
+    budget = Budget()
+    env = build_env(action="sendMessage", actor=EDITOR, payload={"text": text}, collaboration=collaboration(), now=NOW)
+    evaluate_expression(expr, env, budget)
+    return MAX_STEPS - budget.steps
+
+
+def test_string_operations_cost_steps_in_proportion_to_what_they_read_and_write():
+    text = {"var": "payload.text"}
+    assert steps({"lower": text}, "a" * 4000) == 2 + 2 * (4000 // STEP_ITEMS)  # reads 4000, writes 4000
+    assert steps({"cat": [text, text, text]}, "a" * 4000) == 4 + 3 * (4000 // STEP_ITEMS) + 12_000 // STEP_ITEMS
+    # Unicode case mapping is some 200 times slower than ASCII's: "İ" becomes two characters
+    assert steps({"lower": text}, "İ" * 4000) == 2 + 4000 // STEP_CASE_CHARS + 8000 // STEP_ITEMS
+    heavy = rule(when={"action": "sendMessage"}, then=ECHO,
+                 **{"if": {"or": [{"contains": [{"lower": text}, "zz"]}] * 6}})
+    assert run([heavy], payload={"text": "a" * 4000}).errors == []
+    assert [e["code"] for e in run([heavy], payload={"text": "İ" * 4000}).errors] == ["step_limit"]
+
+
+def ticking_clock():
     ticks = itertools.count()
-    clock = lambda: next(ticks) / 1000  # every look at the clock: 1 ms later  # noqa: E731
-    stored = [rule(**{"if": {"and": [True, True, True, True, True]}}), rule()]
-    outcome = run(stored, clock=clock, budget_seconds=0.003)
-    assert outcome.deny is None and outcome.fired == []
+    return lambda: next(ticks) / 1000  # every look at the clock: 1 ms later
+
+
+def test_the_time_budget_stops_the_remaining_rules():
+    stored = [rule(then=ECHO, **{"if": {"and": [True, True, True, True, True]}}), rule(then=ECHO)]
+    outcome = run(stored, clock=ticking_clock(), budget_seconds=0.003)
+    assert outcome.followups == [] and outcome.fired == []
     assert [e["code"] for e in outcome.errors] == ["time_budget", "time_budget"]
     assert outcome.errors[0]["error"] == "rules took longer than 3 ms"
 
 
+def test_guards_that_run_out_of_time_fail_closed():
+    approval = rule(name="Look first", then={"require_approval": {}}, **{"if": {"and": [True, True, True, True]}})
+    deny = rule(name="Never")
+    outcome = run([approval, deny], clock=ticking_clock(), budget_seconds=0.003)
+    assert outcome.deny["ruleId"] == deny["id"] and outcome.deny["error"] == "time_budget"
+    assert "could not be evaluated (rules took longer than 3 ms)" in outcome.deny["message"]
+    assert [e["code"] for e in outcome.errors] == ["time_budget", "time_budget"]
+
+
+def test_guards_run_before_follow_up_rules_whatever_the_stored_order():
+    slow = rule(then=ECHO, **{"if": {"and": [True, True, True, True, True]}})
+    deny = rule(when={"action": "sendMessage"}, then={"deny": {"message": "Not today."}})
+    outcome = run([slow, slow, deny], clock=ticking_clock(), budget_seconds=0.003)
+    assert outcome.deny == {"ruleId": deny["id"], "message": "Not today."}  # evaluated first, in time
+    approval = rule(then={"require_approval": {}})
+    outcome = run([slow, approval], clock=ticking_clock(), budget_seconds=0.003)
+    assert outcome.require_approval == [approval["id"]] and outcome.errors[0]["ruleId"] == slow["id"]
+
+
+def test_a_members_crafted_input_cannot_skip_the_owners_deny_rule():
+    text = {"var": "payload.text"}
+    heavy = {"or": [{"contains": [{"lower": {"cat": [text, text, text]}}, f"zzz{i}"]} for i in range(14)]}
+    crafted = {"text": "İ" * 4000}
+    for effect in (ECHO, {"deny": {"message": "x"}}, {"require_approval": {}}):
+        rules = [rule(name=f"heavy {i}", then=effect, **{"if": heavy}) for i in range(MAX_RULES - 1)]
+        deny = rule(when={"action": "sendMessage"}, then={"deny": {"message": "denied"}})
+        outcome = run([*rules, deny], payload=crafted)
+        assert outcome.deny is not None, effect
+        assert outcome.deny["ruleId"] in {deny["id"], rules[0]["id"]}
+
+
 def test_huge_work_is_stopped_by_the_time_budget_in_real_time():
-    heavy = rule(**{"if": {"or": [{"<": [{"+": [1, 2, 3, 4, 5, 6]}, 0]}] * 14}})
+    heavy = rule(then=ECHO, **{"if": {"or": [{"<": [{"+": [1, 2, 3, 4, 5, 6]}, 0]}] * 14}})
     rules = [{**heavy, "id": f"rul_{i}"} for i in range(2000)]  # 2000 × 127 nodes: seconds of work
     started = time.perf_counter()
     outcome = run(rules)

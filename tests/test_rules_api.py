@@ -131,3 +131,84 @@ async def test_rule_management_is_owner_only_and_versioned(api):
     assert (await call(api, OWNER, "removeRule", cid, {"ruleId": rule_id})).status_code == 200
     assert (await call(api, OWNER, "removeRule", cid, {"ruleId": rule_id})).status_code == 404
     assert (await snapshot(api, cid))["rules"] == []
+
+
+def echo(n: int) -> dict:
+    return {**ECHO, "name": f"Echo {n}"}
+
+
+async def audit(api, cid):
+    h = {"authorization": f"Bearer {token(api.settings, OWNER)}"}
+    return (await api.get(f"/api/collaborations/{cid}/audit?limit=100", headers=h)).json()["entries"]
+
+
+async def test_follow_ups_of_one_action_stop_at_the_follow_up_limit(api):
+    from backend.rules import FOLLOWUP_LIMIT
+
+    cid, _ = await setup(api)
+    rules = [(await call(api, OWNER, "addRule", cid, {"rule": echo(n)})).json()["result"]["ruleId"] for n in range(5)]
+    r = await call(api, VIEWER, "sendMessage", cid, {"text": "hi"})  # without the limit: 5 + 25 + 125 more
+    assert r.status_code == 200
+    followups = r.json()["followups"]
+    assert [f["ruleId"] for f in followups] == rules
+    assert followups[0]["ok"] is True and followups[-1] == {
+        "ruleId": rules[-1], "action": "sendMessage", "ok": False, "error": "followup_limit"}
+    h = {"authorization": f"Bearer {token(api.settings, VIEWER)}"}
+    msgs = (await api.get(f"/api/collaborations/{cid}/messages?limit=200", headers=h)).json()["messages"]
+    assert len(msgs) == 1 + FOLLOWUP_LIMIT
+    assert FOLLOWUP_LIMIT == 10
+
+
+async def test_the_trigger_audit_entry_records_its_follow_ups(api):
+    cid, act = await setup(api)
+    thanks = (await call(api, OWNER, "addRule", cid, {"rule": THANKS})).json()["result"]["ruleId"]
+    bogus = {"name": "Complete a missing one", "when": {"action": "completeActivity"},
+             "then": {"action": {"name": "completeActivity", "payload": {"activityId": "act_nope"}}}}
+    bogus = (await call(api, OWNER, "addRule", cid, {"rule": bogus})).json()["result"]["ruleId"]
+    await call(api, EDITOR, "scheduleActivity", cid, {"activityId": act, "scheduledFor": MONDAY})
+    r = await call(api, EDITOR, "completeActivity", cid, {"activityId": act})
+    expected = [{"ruleId": thanks, "action": "sendMessage", "ok": True, "approval": False},
+                {"ruleId": bogus, "action": "completeActivity", "ok": False, "error": "not_found"}]
+    assert r.json()["followups"] == expected
+    completed = next(e for e in await audit(api, cid) if e["action"] == "completeActivity")
+    assert completed["rulesFired"] == [thanks, bogus] and completed["followups"] == expected
+
+
+async def test_follow_ups_of_an_action_carried_out_from_an_approval_are_in_its_audit_entry(api):
+    cid, act = await setup(api)
+    await call(api, OWNER, "addRule", cid, {"rule": EDITOR_CANCELS})
+    notice = {"name": "Say so", "when": {"action": "cancelActivity"},
+              "then": {"action": {"name": "sendMessage", "payload": {"text": "Cancelled."}}}}
+    notice = (await call(api, OWNER, "addRule", cid, {"rule": notice})).json()["result"]["ruleId"]
+    approval = (await call(api, EDITOR, "cancelActivity", cid, {"activityId": act})).json()["approval"]
+    h = {"authorization": f"Bearer {token(api.settings, OWNER)}"}
+    assert (await api.post(f"/api/approvals/{approval['id']}/approve", headers=h)).status_code == 200
+    cancelled = next(e for e in await audit(api, cid) if e["action"] == "cancelActivity")
+    assert cancelled["approvalId"] == approval["id"]
+    assert cancelled["followups"] == [{"ruleId": notice, "action": "sendMessage", "ok": True, "approval": False}]
+
+
+@pytest.mark.parametrize("when", [{"action": ["sendMessage"]}, {"action": {"a": 1}}, {"action": 7},
+                                  {"action": "sendMessage", "actor": ["user"]}])
+async def test_a_when_of_the_wrong_type_is_refused_not_a_server_error(api, when):
+    cid, _ = await setup(api)
+    r = await call(api, OWNER, "addRule", cid, {"rule": {"name": "n", "when": when,
+                                                          "then": {"deny": {"message": "m"}}}})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_failed"
+    field = "actor" if "actor" in when else "action"
+    assert [f["path"] for f in r.json()["error"]["details"]["fields"]] == [f"payload.rule.when.{field}"]
+
+
+async def test_no_rule_keeps_a_member_from_leaving(api):
+    cid, _ = await setup(api)
+    stay = {"name": "Stay", "when": {"action": "leaveCollaboration"}, "then": {"deny": {"message": "Stay."}}}
+    r = await call(api, OWNER, "addRule", cid, {"rule": stay})
+    assert r.status_code == 422
+    assert r.json()["error"]["details"]["fields"][0] == {
+        "path": "payload.rule.when.action", "message": "rules do not apply to leaveCollaboration: a member can always leave"}
+    for effect in ({"require_approval": {}}, {"deny": {"message": "Nobody goes anywhere."}}):
+        rule = {"name": "Everything waits", "when": {"action": "*"}, "then": effect}
+        assert (await call(api, OWNER, "addRule", cid, {"rule": rule})).status_code == 200
+    r = await call(api, VIEWER, "leaveCollaboration", cid, {})
+    assert r.status_code == 200, r.text
+    assert VIEWER not in [m["email"] for m in (await snapshot(api, cid))["members"]]

@@ -120,17 +120,22 @@ effects = st.one_of(
     st.builds(lambda message: {"deny": {"message": message}}, st.one_of(st.text(max_size=10), junk)),
     st.builds(lambda reason: {"require_approval": {"reason": reason}}, st.one_of(st.none(), st.text(max_size=10))),
     st.builds(lambda name, payload: {"action": {"name": name, "payload": payload}},
-              st.sampled_from(["sendMessage", "proposeActivity", "scheduleActivity", "addMember", "nope"]),
+              st.one_of(st.sampled_from(["sendMessage", "proposeActivity", "scheduleActivity", "addMember", "nope"]),
+                        junk),
               st.dictionaries(st.sampled_from(["text", "title", "activityId", "scheduledFor", "dueAt", "x"]),
                               expressions, max_size=3)),
     junk,
 )
 whens = st.one_of(
     st.builds(lambda action, actor: {"action": action, "actor": actor},
-              st.sampled_from([*ACTIONS, "*", "nope"]), st.sampled_from(["user", "ai", "any", "robot"])),
+              st.one_of(st.sampled_from([*ACTIONS, "*", "nope"]), junk),
+              st.one_of(st.sampled_from(["user", "ai", "any", "robot"]), junk)),
     junk,
 )
-rules = st.builds(lambda name, when, condition, then: {"name": name, "when": when, "if": condition, "then": then},
+rules = st.builds(lambda rule_id, name, when, condition, then: {**rule_id, "name": name, "when": when, "if": condition,
+                                                                "then": then},
+                  st.one_of(st.just({}), st.builds(lambda i: {"id": i}, st.one_of(st.sampled_from(["rul_1", "rul_"]),
+                                                                                   junk))),
                   st.one_of(st.just("r"), junk), whens, st.one_of(typed("boolean"), expressions), effects)
 
 actors = st.one_of(
@@ -156,6 +161,7 @@ documents = st.one_of(st.just(DOC), st.builds(lambda extra: {**DOC, **extra},
 now = st.datetimes(timezones=st.just(timezone.utc)) | st.datetimes()
 actions = st.sampled_from([*ACTIONS, "nope"])
 ERROR_CODES = {"type_error", "step_limit", "time_budget", "followup_depth", "invalid_rule"}
+
 
 
 def _check(outcome: Outcome, codes: set[str]) -> None:

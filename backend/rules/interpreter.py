@@ -16,7 +16,7 @@ from backend.rules.language import (
     BOOLEAN, DATE, NULL, OPERATORS, STRING, Operator, RuleError, equal, number, select,
     text_of, type_of,
 )
-from backend.rules.limits import MAX_DEPTH, MAX_STEPS, STEP_ITEMS, TIME_BUDGET_SECONDS
+from backend.rules.limits import MAX_DEPTH, MAX_STEPS, STEP_CASE_CHARS, STEP_ITEMS, TIME_BUDGET_SECONDS
 from backend.rules.schema import PAYLOADS
 
 Clock = Callable[[], float]
@@ -77,7 +77,13 @@ def evaluate_expression(node: Any, env: Env, budget: Budget | None = None, depth
 
 
 def _apply(op: Operator, values: list[Any], env: Env, budget: Budget) -> Any:
-    budget.charge(sum(len(v) // STEP_ITEMS for v in values if isinstance(v, (str, list))))
+    budget.charge(sum(_reading(op, v) for v in values))  # before the work: it may be what is too big
+    result = _result(op, values, env)
+    budget.charge(_size(result))
+    return result
+
+
+def _result(op: Operator, values: list[Any], env: Env) -> Any:
     if op.each is not None:
         return "".join(text_of(_expect(op.name, v, op.each)) for v in values)
     try:
@@ -92,6 +98,17 @@ def _apply(op: Operator, values: list[Any], env: Env, budget: Budget) -> Any:
         raise RuleError(f"{op.name}: {exc}") from exc
 
 
+def _size(value: Any) -> int:
+    """Steps for reading or writing `value`: one per STEP_ITEMS characters or list items."""
+    return len(value) // STEP_ITEMS if isinstance(value, (str, list)) else 0
+
+
+def _reading(op: Operator, value: Any) -> int:
+    if op.cased and isinstance(value, str) and not value.isascii():
+        return len(value) // STEP_CASE_CHARS
+    return _size(value)
+
+
 def _expect(name: str, value: Any, allowed: frozenset[str]) -> Any:
     kind = type_of(value)
     if kind not in allowed:
@@ -103,7 +120,7 @@ def _var(args: list[Any], env: Env, budget: Budget, depth: int) -> Any:
     path = args[0]
     if not isinstance(path, str):
         raise RuleError("var needs a variable name", "invalid_rule")
-    budget.charge(len(path) // STEP_ITEMS)
+    budget.charge(_size(path))
     value: Any = env.roots
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -140,7 +157,7 @@ def _if(args: list[Any], env: Env, budget: Budget, depth: int) -> Any:
 def _equality(expected: bool) -> Callable[[list[Any], Env, Budget, int], bool]:
     def compare(args: list[Any], env: Env, budget: Budget, depth: int) -> bool:
         left, right = (evaluate_expression(arg, env, budget, depth) for arg in args)
-        budget.charge(sum(len(v) // STEP_ITEMS for v in (left, right) if isinstance(v, (str, list))))
+        budget.charge(_size(left) + _size(right))
         return equal(left, right) is expected
     return compare
 

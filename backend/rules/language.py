@@ -142,6 +142,8 @@ class Operator(NamedTuple):
     """n-ary arithmetic: binary overloads applied left to right."""
     zoned: bool = False
     """The implementation also receives the collaboration's time zone."""
+    cased: bool = False
+    """The implementation maps letter case: text that is not ASCII costs more steps."""
     doc: str = ""
 
 
@@ -218,7 +220,7 @@ OPERATORS: dict[str, Operator] = {op.name: op for op in (
     _duration("hours"),
     _duration("days"),
     Operator("len", 1, 1, (_o((_S,), _N, len), _o((_L,), _N, len))),
-    Operator("lower", 1, 1, (_o((_S,), _S, str.lower),)),
+    Operator("lower", 1, 1, (_o((_S,), _S, str.lower),), cased=True),
     Operator("cat", 1, None, each=T(STRING, NUMBER, BOOLEAN, DATE), returns=_S,
              doc="joins strings, numbers, booleans and dates into one string"),
     Operator("var", 1, 2, doc="a variable: [path] or [path, default when null]"),

@@ -27,9 +27,14 @@ MAX_NUMBER = 2**53
 
 MAX_STEPS = 1000
 """Steps one rule may take: one per expression node evaluated, plus one per STEP_ITEMS
-characters or list items an operator reads."""
+characters or list items an operator reads or writes (STEP_CASE_CHARS for `lower` on text
+that is not ASCII). A step costs about as much as evaluating one node, a microsecond or so."""
 
 STEP_ITEMS = 256
+
+STEP_CASE_CHARS = 32
+"""`lower` on text that is not all ASCII: Unicode case mapping (`"İ"`) costs some 40 ns a
+character, two hundred times ASCII's, so it is charged one step per 32 characters."""
 
 TIME_BUDGET_SECONDS = 0.020
 """Wall time for evaluating all the rules of one action; rules not finished by then error.
@@ -39,3 +44,8 @@ The largest valid rule set (MAX_RULES rules of MAX_NODES nodes, all on one actio
 FOLLOWUP_DEPTH_LIMIT = 3
 """A user's or the AI's action runs at depth 0; a follow-up runs one deeper than the action
 that triggered it; at this depth rules no longer start follow-ups."""
+
+FOLLOWUP_LIMIT = 10
+"""Follow-ups one root action (a user's or the AI's action, or an approval carried out) may run
+in all, its follow-ups' own follow-ups included. The depth limit bounds a chain's depth; this
+bounds its breadth: 50 rules echoing every message would otherwise send 50 + 50² + 50³."""

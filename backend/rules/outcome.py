@@ -19,11 +19,19 @@ from backend.rules.schema import EXEMPT_ACTIONS, FOLLOWUP_ACTIONS
 log = logging.getLogger(__name__)
 
 
+GUARDS = ("deny", "require_approval")
+"""Effects that hold an action back. Their rules run before follow-up rules, and they fail closed."""
+
+FAIL_CLOSED = ("step_limit", "time_budget")
+"""Errors a member can provoke with big input: a guard that runs out of steps or time still applies."""
+
+
 class Outcome(msgspec.Struct, kw_only=True):
     """What the rules decided about one action. Deny wins over everything else."""
 
     deny: dict[str, str] | None = None
-    """`{"ruleId", "message"}` of the first rule that denied; the action answers 403 rule_denied."""
+    """`{"ruleId", "message"}` of the first rule that denied, with `"error"` (step_limit or
+    time_budget) when the rule could not be evaluated and so denied; the action answers 403 rule_denied."""
     require_approval: list[str] = []
     """Ids of the rules that ask for an owner's approval: the action becomes an approval."""
     approval_reason: str | None = None
@@ -31,20 +39,28 @@ class Outcome(msgspec.Struct, kw_only=True):
     followups: list[dict[str, Any]] = []
     """`{"ruleId", "action", "payload"}` to run after the action, as the rule, at depth + 1."""
     fired: list[str] = []
-    """Ids of the rules whose condition held and whose effect applies: for the audit entry."""
+    """Ids of the rules whose effect applies (their condition held, or a guard failed closed):
+    for the audit entry."""
     errors: list[dict[str, str]] = []
-    """`{"ruleId", "code", "error"}` of rules that could not be evaluated; they did not fire.
+    """`{"ruleId", "code", "error"}` of rules that could not be evaluated.
     Codes: type_error, step_limit, time_budget, followup_depth, invalid_rule, internal."""
 
     def raise_if_denied(self) -> None:
         if self.deny is not None:
-            raise RuleDenied(self.deny["ruleId"], self.deny["message"])
+            denied = RuleDenied(self.deny["ruleId"], self.deny["message"])
+            if "error" in self.deny:
+                denied.details["error"] = self.deny["error"]
+            raise denied
 
     def for_audit(self) -> dict[str, Any]:
-        """`{"rules": {"fired", "errors"}}` for the audit entry; empty when no rule took part."""
-        if not self.fired and not self.errors:
-            return {}
-        return {"rules": {"fired": list(self.fired), "errors": list(self.errors)}}
+        """`{"rulesFired", "ruleErrors"}` for the audit entry of the applied action, each only
+        when not empty (docs/data-model.md)."""
+        entry: dict[str, Any] = {}
+        if self.fired:
+            entry["rulesFired"] = list(self.fired)
+        if self.errors:
+            entry["ruleErrors"] = list(self.errors)
+        return entry
 
 
 def evaluate(
@@ -62,7 +78,8 @@ def evaluate(
     """Run `rules` (the collaboration's stored `rules`) for `action` by `actor`, before it is applied.
 
     `collaboration` is the stored document; `depth` is 0 for a user's or the AI's action and one
-    more for each follow-up. Never raises: a rule that cannot be evaluated is in `Outcome.errors`.
+    more for each follow-up. Guards (deny, require_approval) run first, then follow-up rules, each
+    in stored order. Never raises: a rule that cannot be evaluated is in `Outcome.errors`.
     """
     outcome = Outcome()
     if action in EXEMPT_ACTIONS or not isinstance(rules, list):
@@ -71,9 +88,7 @@ def evaluate(
     budget = Budget(budget_seconds, clock)
     env: Env | None = None
     reasons: list[str] = []
-    for rule in rules:
-        if not _applies(rule, action, actor_type):
-            continue
+    for rule in sorted((r for r in rules if _applies(r, action, actor_type)), key=_followup_last):
         rule_id = rule.get("id") if isinstance(rule, dict) and isinstance(rule.get("id"), str) else None
         try:
             env = env or build_env(action=action, actor=actor, payload=payload, collaboration=collaboration,
@@ -82,7 +97,7 @@ def evaluate(
             effect = _run(rule, env, budget, depth)
         except RuleError as exc:
             outcome.errors.append({"ruleId": rule_id, "code": exc.code, "error": str(exc)})
-            continue
+            effect = _fail_closed(rule, rule_id, exc)
         except Exception:  # a defect here must not take down the action the rule guards
             log.exception("rule %s crashed", rule_id)
             outcome.errors.append({"ruleId": rule_id, "code": "internal", "error": "internal error"})
@@ -91,11 +106,11 @@ def evaluate(
             continue
         kind, value = effect
         if kind == "deny":
-            return Outcome(deny={"ruleId": rule_id, "message": value}, fired=[rule_id], errors=outcome.errors)
+            return Outcome(deny={"ruleId": rule_id, **value}, fired=[rule_id], errors=outcome.errors)
         outcome.fired.append(rule_id)
         if kind == "require_approval":
             outcome.require_approval.append(rule_id)
-            reasons.append(value or f"Rule “{rule.get('name') or rule_id}” asks for an owner's approval.")
+            reasons.append(value or f"Rule “{_name(rule, rule_id)}” asks for an owner's approval.")
         else:
             outcome.followups.append({"ruleId": rule_id, **value})
     outcome.approval_reason = " ".join(reasons) or None
@@ -113,6 +128,34 @@ def _applies(rule: Any, action: str, actor_type: Any) -> bool:
             and when.get("actor", "any") in ("any", actor_type))
 
 
+def _effect(rule: Any) -> Any:
+    """The kind of effect a rule has, as stored: `deny`, `require_approval`, `action` or junk."""
+    then = rule.get("then") if isinstance(rule, dict) else None
+    return next(iter(then)) if isinstance(then, dict) and len(then) == 1 else None
+
+
+def _followup_last(rule: Any) -> bool:
+    """Sort key: follow-up rules after every other, so that they cannot use up a guard's time."""
+    return _effect(rule) == "action"
+
+
+def _name(rule: Any, rule_id: str | None) -> str:
+    name = rule.get("name") if isinstance(rule, dict) else None
+    return name if isinstance(name, str) and name else str(rule_id)
+
+
+def _fail_closed(rule: Any, rule_id: str | None, exc: RuleError) -> tuple[str, Any] | None:
+    """A guard that ran out of steps or time still holds the action back; any other error, or
+    a follow-up rule, fails open (the rule does not fire)."""
+    kind = _effect(rule)
+    if exc.code not in FAIL_CLOSED or kind not in GUARDS:
+        return None
+    why = f"Rule “{_name(rule, rule_id)}” could not be evaluated ({exc})"
+    if kind == "deny":
+        return "deny", {"message": f"{why}, so it refuses the action.", "error": exc.code}
+    return "require_approval", f"{why}, so the action needs an owner's approval."
+
+
 def _run(rule: Any, env: Env, budget: Budget, depth: int) -> tuple[str, Any] | None:
     """The rule's effect when its condition holds, else None."""
     if not isinstance(rule, dict) or not isinstance(rule.get("when"), dict):
@@ -126,7 +169,7 @@ def _run(rule: Any, env: Env, budget: Budget, depth: int) -> tuple[str, Any] | N
     body = body if isinstance(body, dict) else {}
     if kind == "deny":
         message = body.get("message")
-        return "deny", message if isinstance(message, str) and message else RuleDenied.default_message
+        return "deny", {"message": message if isinstance(message, str) and message else RuleDenied.default_message}
     if kind == "require_approval":
         reason = body.get("reason")
         return "require_approval", reason if isinstance(reason, str) else None

@@ -26,6 +26,7 @@ EXEMPT_ACTIONS = {
     "addRule": "an owner can always change the rules",
     "updateRule": "an owner can always change the rules",
     "removeRule": "an owner can always change the rules",
+    "leaveCollaboration": "a member can always leave",
 }
 """Actions no rule applies to, and why."""
 

@@ -7,12 +7,13 @@ of the `and` in the rule's condition.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, NamedTuple
 
 import msgspec
 
 from backend.errors import ValidationFailed
-from backend.ids import has_prefix, new_id
+from backend.ids import new_id
 from backend.rules.language import (
     ANY, BOOLEAN, DATE, LIST, NONE, NULL, NUMBER, OPERATORS, STRING, Operator, RuleError, T, Type,
     describe, parse_date, resolve, resolve_fold,
@@ -26,6 +27,8 @@ RULE_FIELDS = ("id", "name", "enabled", "when", "if", "then")
 EFFECTS = ("deny", "require_approval", "action")
 MAX_REPORTED = 20
 """Problems reported for one rule; the rest are dropped."""
+RULE_ID = re.compile(r"rul_[0-9a-z]{1,60}")
+"""A rule id an owner may give: what `new_id("rul")` makes, or any short lower-case name."""
 
 
 def validate_rule(raw: Any, *, path: str = "rule") -> dict[str, Any]:
@@ -107,8 +110,8 @@ class _Checker:
         rule_id = raw.get("id")
         if rule_id is None:
             rule_id = new_id("rul")
-        elif not has_prefix(rule_id, "rul"):
-            self.fail(f"{path}.id", "must be a rule id (rul_…)")
+        elif not isinstance(rule_id, str) or not RULE_ID.fullmatch(rule_id):
+            self.fail(f"{path}.id", "must be a rule id: rul_ then 1 to 60 lower-case letters and digits")
         name = self.text(raw.get("name"), f"{path}.name", MAX_NAME_CHARS, required=True)
         enabled = raw.get("enabled", True)
         if not isinstance(enabled, bool):
@@ -145,13 +148,15 @@ class _Checker:
         action, actor = raw.get("action"), raw.get("actor", "any")
         if action is None:
             self.fail(f"{path}.action", 'is required: an action name, or "*" for every action')
+        elif not isinstance(action, str):
+            self.fail(f"{path}.action", 'must be an action name, or "*" for every action')
         elif action in EXEMPT_ACTIONS:
             self.fail(f"{path}.action", f"rules do not apply to {action}: {EXEMPT_ACTIONS[action]}")
         elif action != "*" and action not in ACTIONS:
             self.fail(f"{path}.action", f"unknown action {str(action)[:60]!r}")
         else:
             when["action"] = action
-        if actor in WHEN_ACTORS:
+        if isinstance(actor, str) and actor in WHEN_ACTORS:
             when["actor"] = actor
         else:
             self.fail(f"{path}.actor", f"must be one of {', '.join(WHEN_ACTORS)}")
@@ -189,8 +194,8 @@ class _Checker:
 
     def followup(self, body: dict[str, Any], path: str) -> dict[str, Any]:
         name, template = body.get("name"), body.get("payload", {})
-        if name not in FOLLOWUP_ACTIONS:
-            why = ("is required" if name is None else
+        if not isinstance(name, str) or name not in FOLLOWUP_ACTIONS:
+            why = ("is required" if name is None else "must be an action name" if not isinstance(name, str) else
                    f"{name} cannot be a follow-up" if name in ACTIONS else f"unknown action {str(name)[:60]!r}")
             self.fail(f"{path}.name", f"{why}: a rule may run {', '.join(FOLLOWUP_ACTIONS)}")
             return {"name": name, "payload": template}

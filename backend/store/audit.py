@@ -9,6 +9,11 @@ class Audit:
     def __init__(self, db: Any):
         self._coll = db["audit"]
 
+    async def note_followups(self, entry_id: str, followups: list[dict[str, Any]]) -> None:
+        """How the follow-ups an action's rules started went (backend/engine.py): they run after
+        the entry is written, so they are added to it afterwards."""
+        await self._coll.update_one({"_id": entry_id}, {"$set": {"followups": followups}})
+
     async def page(self, collaboration_id: str, *, before: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"collaborationId": collaboration_id}
         if before is not None:
