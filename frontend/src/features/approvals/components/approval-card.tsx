@@ -19,9 +19,27 @@ function proposer(approval: Approval, collaboration: Collaboration | null): stri
   return member?.email ?? 'a member';
 }
 
+/**
+ * The reason, once. A proposal has its own reason (why it is proposed) and cancelActivity's payload
+ * one more (what the activity will record); the AI writes the same thing twice. The card names
+ * the action without the payload's reason and shows one "Reason:" line: the proposal's, else the
+ * payload's. A payload reason that says something else goes to the details, as the cancellation's.
+ */
+function reasons(approval: Approval): { shown: string | null; recorded: string | null } {
+  const payloadReason = typeof approval.payload?.reason === 'string' && approval.payload.reason.trim() ? approval.payload.reason.trim() : null;
+  const proposalReason = approval.reason?.trim() || null;
+  const shown = proposalReason ?? payloadReason;
+  return { shown, recorded: payloadReason !== null && payloadReason !== shown ? payloadReason : null };
+}
+
 export function ApprovalCard({ approval, collaboration }: { approval: Approval; collaboration: Collaboration | null }) {
-  const summary = describeAction(approval.action, approval.payload ?? {}, collaboration);
-  const facts = payloadFacts(approval.payload ?? {}, collaboration, fieldsInSummary(approval.action));
+  const { reason: _reason, ...payload } = approval.payload ?? {};
+  const summary = describeAction(approval.action, payload, collaboration);
+  const reason = reasons(approval);
+  const facts = payloadFacts(payload, collaboration, fieldsInSummary(approval.action));
+  if (reason.recorded) {
+    facts.push({ key: 'reason', label: approval.action === 'cancelActivity' ? 'Cancellation reason' : 'Reason given', value: reason.recorded });
+  }
   const decide = useMutation(async (verdict: 'approve' | 'reject') => {
     const decided = verdict === 'approve' ? await approveApproval(approval.id) : await rejectApproval(approval.id);
     if (decided?.status === 'failed') {
@@ -36,9 +54,9 @@ export function ApprovalCard({ approval, collaboration }: { approval: Approval; 
       <p className="approval-summary">
         <strong>{summary}</strong>
       </p>
-      {approval.reason && (
+      {reason.shown && (
         <p className="approval-reason">
-          <span className="muted">Reason:</span> {approval.reason}
+          <span className="muted">Reason:</span> {reason.shown}
         </p>
       )}
       <p className="meta small">

@@ -87,7 +87,7 @@ describe('<ApprovalsInbox>', () => {
     vi.stubGlobal('fetch', fetchMock);
     renderInbox();
 
-    const card = await screen.findByRole('listitem', { name: "Cancel activity 'Plan picnic' — reason: It rained" });
+    const card = await screen.findByRole('listitem', { name: "Cancel activity 'Plan picnic'" });
     expect(card).toHaveTextContent('Reason: Scheduled more than a week ago and not done');
     expect(card).toHaveTextContent('In Summer trip');
     expect(card).toHaveTextContent('proposed by the AI assistant');
@@ -117,6 +117,21 @@ describe('<ApprovalsInbox>', () => {
     expect(screen.queryByRole('listitem')).not.toBeInTheDocument();
   });
 
+  it.each([
+    ['the AI gives the same reason twice', 'Not done for a week', 'Not done for a week'],
+    ['only the payload has one', 'It rained', null],
+    ['only the proposal has one', undefined, 'Not done for a week'],
+  ])('shows the reason of a cancel proposal once when %s', async (_case, payloadReason, proposalReason) => {
+    const payload = payloadReason === undefined ? { activityId: 'act_1' } : { activityId: 'act_1', reason: payloadReason };
+    vi.stubGlobal('fetch', vi.fn(async () => json(200, { approvals: [approval('apr_6', { payload, reason: proposalReason })] })));
+    renderInbox();
+    const card = await screen.findByRole('listitem', { name: "Cancel activity 'Plan picnic'" });
+    const expected = (proposalReason ?? payloadReason)!;
+    expect(within(card).getByText(/^Reason:/).parentElement).toHaveTextContent(`Reason: ${expected}`);
+    expect(card.textContent!.split(expected).length - 1).toBe(1);
+    expect(card.querySelector('details')).not.toHaveTextContent('reason');
+  });
+
   it('lists the details in words: labels, the activity title, the member email, and the reason once', async () => {
     vi.stubGlobal(
       'fetch',
@@ -130,14 +145,18 @@ describe('<ApprovalsInbox>', () => {
       ),
     );
     renderInbox();
-    const cancel = await screen.findByRole('listitem', { name: "Cancel activity 'Plan picnic' — reason: It rained" });
+    const cancel = await screen.findByRole('listitem', { name: "Cancel activity 'Plan picnic'" });
     const facts = cancel.querySelector('details')!;
     expect(facts).toHaveTextContent('ActionCancel an activity');
     expect(facts).toHaveTextContent('ActivityPlan picnic');
     expect(facts).not.toHaveTextContent('activityId');
     expect(facts).not.toHaveTextContent('act_1');
-    // The payload's reason is in the summary already; the details don't repeat it.
+    // One "Reason:" line (the proposal's); the payload's own, saying something else, is the
+    // reason the activity will record: in the details, once.
+    expect(within(cancel).getAllByText(/^Reason:/)).toHaveLength(1);
+    expect(facts).toHaveTextContent('Cancellation reasonIt rained');
     expect(cancel.textContent!.split('It rained').length - 1).toBe(1);
+    expect(cancel.textContent!.split('Scheduled more than a week ago').length - 1).toBe(1);
 
     const role = screen.getByRole('listitem', { name: 'Make bo@example.com viewer' });
     const roleFacts = role.querySelector('details')!;
