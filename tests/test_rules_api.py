@@ -212,3 +212,18 @@ async def test_no_rule_keeps_a_member_from_leaving(api):
     r = await call(api, VIEWER, "leaveCollaboration", cid, {})
     assert r.status_code == 200, r.text
     assert VIEWER not in [m["email"] for m in (await snapshot(api, cid))["members"]]
+
+
+async def test_a_follow_up_held_back_by_a_rule_is_an_approval_proposed_by_the_rule(api):
+    cid, _ = await setup(api)
+    propose = {"name": "Plan a reply", "when": {"action": "sendMessage", "actor": "user"},
+               "then": {"action": {"name": "proposeActivity", "payload": {"title": "Reply"}}}}
+    propose = (await call(api, OWNER, "addRule", cid, {"rule": propose})).json()["result"]["ruleId"]
+    wait = {"name": "Plans wait", "when": {"action": "proposeActivity"}, "then": {"require_approval": {}}}
+    wait = (await call(api, OWNER, "addRule", cid, {"rule": wait})).json()["result"]["ruleId"]
+    r = await call(api, VIEWER, "sendMessage", cid, {"text": "hi"})
+    assert r.json()["followups"] == [{"ruleId": propose, "action": "proposeActivity", "ok": True, "approval": True}]
+    h = {"authorization": f"Bearer {token(api.settings, OWNER)}"}
+    [approval] = [a for a in (await api.get("/api/approvals?status=pending", headers=h)).json()["approvals"]
+                  if a["collaborationId"] == cid]
+    assert approval["proposedBy"] == {"type": "rule", "ruleId": propose} and approval["rules"] == [wait]
