@@ -244,13 +244,17 @@ def test_the_activity_is_null_when_the_payload_names_none_or_an_unknown_one():
     ({"<": [1, "a"]}, "< cannot take (number, string)"),
     ({"+": [NOW_VAR, 1]}, "+ cannot take (date, number)"),
     ({"/": [1, 0]}, "/: division by zero"),
-    ({"%": [1, 0]}, "%: "),
-    ({"/": [{"days": 1}, 0]}, "/: "),
+    ({"%": [1, 0]}, "%: division by zero"),
+    ({"/": [{"days": 1}, 0]}, "/: division by zero"),
+    ({"/": [{"days": 1}, {"minutes": 0}]}, "/: division by zero"),
+    ({"minutes": 2**53}, "minutes: result out of range (durations reach 999999999 days"),
+    ({"*": [{"days": 100_000}, 100_000]}, "*: result out of range"),
+    ({"/": [{"days": 1}, 1e-300]}, "/: result out of range"),
     ({"date": "next tuesday"}, "not an ISO 8601 date"),
     ({"+": [9007199254740992, 1]}, "number out of range"),
-    ({"*": [{"days": 1}, 1e15]}, "*: "),
+    ({"*": [{"days": 1}, 1e15]}, "*: result out of range"),
     ({"days": 1e300}, "number out of range"),
-    ({"+": [NOW_VAR, {"days": 3_000_000}]}, "+: "),
+    ({"+": [NOW_VAR, {"days": 3_000_000}]}, "+: result out of range (durations reach 999999999 days, dates the years"),
     ({"not": "yes"}, "not cannot take (string)"),
     ({"and": [True, 1]}, "and cannot take number"),
     ({"if": [1, 2, 3]}, "if cannot take number"),
@@ -344,7 +348,7 @@ def test_when_selects_the_action_and_the_kind_of_actor():
 
 def test_disabled_rules_and_rule_actions_are_left_alone():
     assert run([rule(enabled=False)]).deny is None
-    for action in ("addRule", "updateRule", "removeRule", "createCollaboration"):
+    for action in ("addRule", "updateRule", "removeRule", "createCollaboration", "leaveCollaboration"):
         assert run([rule()], action, OWNER, {}) == Outcome()
 
 
@@ -467,6 +471,26 @@ def test_the_normalised_rule_is_a_copy():
      "rule.then.action.payload.scheduledFor", "takes string or date, not duration"),
     ({**BASE, "then": {"action": {"name": "sendMessage", "payload": {"text": {"var": "payload.nope"}}}}},
      "rule.then.action.payload.text.var", "unknown variable 'payload.nope'"),
+    ({**BASE, "then": {"action": {"name": "sendMessage", "payload": {"text": ""}}}},
+     "rule.then.action.payload.text", "sendMessage.text: Must not be blank"),
+    ({**BASE, "then": {"action": {"name": "scheduleActivity", "payload": {
+        "activityId": {"var": "payload.activityId"}, "scheduledFor": "next week"}}}},
+     "rule.then.action.payload.scheduledFor", "scheduleActivity.scheduledFor: Invalid RFC3339"),
+    ({**BASE, "then": {"action": {"name": "proposeActivity", "payload": {"title": "t" * 201}}}},
+     "rule.then.action.payload.title", "proposeActivity.title: Expected `str` of length <= 200"),
+    ({**BASE, "then": {"action": {"name": "cancelActivity", "payload": {
+        "activityId": {"var": "payload.activityId"}, "reason": 5}}}},
+     "rule.then.action.payload.reason", "cancelActivity.reason takes null or string, not number"),
+    (with_if({"<": [{"var": "now."}, NOW_VAR]}), "rule.if.<.0.var", "none of them empty"),
+    (with_if({"==": [{"var": "actor..id"}, "x"]}), "rule.if.==.0.var", "none of them empty"),
+    ({**BASE, "id": "rul_ ../<script>"}, "rule.id", "rul_ then 1 to 60 lower-case letters and digits"),
+    ({**BASE, "id": ["rul_x"]}, "rule.id", "must be a rule id"),
+    ({**BASE, "when": {"action": ["scheduleActivity"]}}, "rule.when.action", "must be an action name"),
+    ({**BASE, "when": {"action": {"a": 1}}}, "rule.when.action", "must be an action name"),
+    ({**BASE, "when": {"action": "leaveCollaboration"}}, "rule.when.action",
+     "rules do not apply to leaveCollaboration: a member can always leave"),
+    ({**BASE, "then": {"action": {"name": ["sendMessage"], "payload": {}}}}, "rule.then.action.name",
+     "must be an action name"),
 ])
 def test_validation_error_at_its_exact_place(raw: Any, path: str, message: str):
     assert [f["path"] for f in refused(raw)] == [path]

@@ -94,8 +94,13 @@ def _result(op: Operator, values: list[Any], env: Env) -> Any:
             return result
         extra = (env.zone,) if op.zoned else ()
         return select(op, tuple(values)).apply(*values, *extra)
-    except (ArithmeticError, ValueError) as exc:
-        raise RuleError(f"{op.name}: {exc}") from exc
+    except ZeroDivisionError as exc:
+        raise RuleError(f"{op.name}: division by zero") from exc
+    except (ArithmeticError, ValueError) as exc:  # Python's words ("C int") are not the owner's
+        raise RuleError(f"{op.name}: {OUT_OF_RANGE}") from exc
+
+
+OUT_OF_RANGE = "result out of range (durations reach 999999999 days, dates the years 1 to 9999)"
 
 
 def _size(value: Any) -> int:

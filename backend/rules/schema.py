@@ -123,6 +123,8 @@ def _values(fields: list[Field]) -> tuple[str, ...] | None:
 
 def lookup(path: str, action: str) -> Var | str:
     """The static type of variable `path` in a rule on `action`, or why there is no such variable."""
+    if "" in path.split("."):
+        return f"unknown variable {path[:60]!r}: a variable is names joined by dots, none of them empty"
     root, _, rest = path.partition(".")
     if root == "now":
         return Var(T(DATE)) if not rest else "now is a date; it has no fields"

@@ -12,6 +12,8 @@ from typing import Any, Callable, NamedTuple
 
 import msgspec
 
+from backend.domain.catalogue import CATALOGUE
+from backend.domain.payloads import decode
 from backend.errors import ValidationFailed
 from backend.ids import new_id
 from backend.rules.language import (
@@ -202,7 +204,7 @@ class _Checker:
         if not isinstance(template, dict):
             self.fail(f"{path}.payload", "must be an object: field → expression")
             return {"name": name, "payload": template}
-        fields = PAYLOADS[name]
+        fields, errors = PAYLOADS[name], len(self.errors)
         for key, node in template.items():
             here = f"{path}.payload.{key}"
             field = fields.get(key)
@@ -216,7 +218,27 @@ class _Checker:
         missing = [key for key, field in fields.items() if field.required and key not in template]
         if missing:
             self.fail(f"{path}.payload", f"{name} needs {', '.join(missing)}")
+        elif len(self.errors) == errors:
+            self.literals(name, template, f"{path}.payload")
         return {"name": name, "payload": template}
+
+    def literals(self, name: str, template: dict[str, Any], path: str) -> None:
+        """Literal payload values go through the action's own payload checks (DESIGN.md §3), so that
+        a follow-up that could never run (`sendMessage` with text "") is refused now."""
+        fields = PAYLOADS[name]
+        literal = {key: node for key, node in template.items()
+                   if key in fields and isinstance(node, (str, int, float)) and not isinstance(node, bool)}
+        if not literal:
+            return
+        probe = {key: _STAND_IN[DATE if DATE in field.type else STRING]
+                 for key, field in fields.items() if field.required and key not in literal}
+        try:
+            decode(CATALOGUE[name].payload, {**probe, **literal})
+        except ValidationFailed as exc:
+            for problem in exc.fields:
+                key = problem["path"].removeprefix("payload.").split(".")[0]
+                if key in literal:
+                    self.fail(f"{path}.{key}", f"{name}.{key}: {problem['message']}")
 
     # -- expressions ----------------------------------------------------------
 
@@ -329,6 +351,10 @@ class _Checker:
         if isinstance(items, list):
             for index, item in enumerate(items):
                 self.closed_set(checked[0], item, f"{path}.{index}")
+
+
+_STAND_IN = {STRING: "x", DATE: "2026-01-01T00:00:00Z"}
+"""Valid values for the payload fields that are expressions, while the literal ones are checked."""
 
 
 def _arity(op: Operator) -> str:
