@@ -205,7 +205,8 @@ async def test_no_rule_keeps_a_member_from_leaving(api):
     r = await call(api, OWNER, "addRule", cid, {"rule": stay})
     assert r.status_code == 422
     assert r.json()["error"]["details"]["fields"][0] == {
-        "path": "payload.rule.when.action", "message": "rules do not apply to leaveCollaboration: a member can always leave"}
+        "path": "payload.rule.when.action",
+        "message": "rules do not apply to leaveCollaboration: a member can always leave"}
     for effect in ({"require_approval": {}}, {"deny": {"message": "Nobody goes anywhere."}}):
         rule = {"name": "Everything waits", "when": {"action": "*"}, "then": effect}
         assert (await call(api, OWNER, "addRule", cid, {"rule": rule})).status_code == 200
@@ -227,3 +228,26 @@ async def test_a_follow_up_held_back_by_a_rule_is_an_approval_proposed_by_the_ru
     [approval] = [a for a in (await api.get("/api/approvals?status=pending", headers=h)).json()["approvals"]
                   if a["collaborationId"] == cid]
     assert approval["proposedBy"] == {"type": "rule", "ruleId": propose} and approval["rules"] == [wait]
+
+
+async def test_a_rule_change_reaches_a_subscriber_as_collaboration_updated():
+    from tests.test_realtime_helpers import apply_changes, live_server
+
+    async with live_server() as live:
+        cid = await live.create(OWNER)
+        await live.act(OWNER, "addMember", cid, {"email": VIEWER, "role": "viewer"})
+        client = await live.client(VIEWER)
+        await client.subscribe(cid)
+        copy = (await client.expect("snapshot"))["collaboration"]
+        for name, payload in [("addRule", {"rule": WEEKENDS}), ("addRule", {"rule": THANKS})]:
+            added = await live.act(OWNER, name, cid, payload)
+            update = await client.until("collaboration_updated")
+            assert update["action"] == name and update["version"] == added["version"]
+            copy = apply_changes(copy, update["changes"])
+        rules = (await live.snapshot(OWNER, cid))["rules"]
+        assert copy["rules"] == rules and [r["name"] for r in rules] == [WEEKENDS["name"], THANKS["name"]]
+        removed = await live.act(OWNER, "removeRule", cid, {"ruleId": rules[0]["id"]})
+        update = await client.until("collaboration_updated")
+        assert update["action"] == "removeRule" and update["version"] == removed["version"]
+        assert apply_changes(copy, update["changes"])["rules"] == rules[1:]
+        await client.close()
