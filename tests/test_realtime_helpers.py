@@ -203,19 +203,19 @@ def apply_changes(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any
 
 
 class Copy:
-    """A client's copy of one collaboration and its messages, kept from frames alone."""
+    """A client's copy of one collaboration and its messages, kept from frames alone.
+
+    It refuses a message it holds already (sent twice) as it refuses a repeated
+    or skipped version; it resumes after the last message it received."""
 
     def __init__(self) -> None:
         self.doc: dict[str, Any] | None = None
         self.version = 0
         self.messages: dict[str, dict[str, Any]] = {}
+        self.last_message_id: str | None = None  # the last one received: the snapshot's last, or the latest event
         self.snapshots = 0
         self.catch_ups = 0
         self.applied: list[int] = []
-
-    @property
-    def last_message_id(self) -> str | None:
-        return max(self.messages) if self.messages else None
 
     def since(self) -> dict[str, Any]:
         if self.doc is None:
@@ -232,6 +232,8 @@ class Copy:
         elif kind == "snapshot":
             self.doc, self.version = frame["collaboration"], frame["version"]
             self.messages = {m["id"]: m for m in frame["messages"]}
+            assert len(self.messages) == len(frame["messages"]), "a message twice in one snapshot"
+            self.last_message_id = frame["messages"][-1]["id"] if frame["messages"] else None
             self.snapshots += 1
         elif kind == "collaboration_updated":
             assert self.doc is not None
@@ -241,4 +243,7 @@ class Copy:
             self.applied.append(frame["version"])
             assert self.doc["version"] == self.version
         elif kind == "message_created":
-            self.messages[frame["message"]["id"]] = frame["message"]
+            message = frame["message"]
+            assert message["id"] not in self.messages, ("message sent twice", message)
+            self.messages[message["id"]] = message
+            self.last_message_id = message["id"]
