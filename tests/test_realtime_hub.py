@@ -129,13 +129,46 @@ async def test_a_pending_subscription_buffers_and_drops_what_its_snapshot_holds(
         hub.publish(update("c", v))
     hub.publish(ev.message_created({"_id": "msg_1", "collaborationId": "c", "text": "seen"}))
     hub.publish(ev.message_created({"_id": "msg_2", "collaborationId": "c", "text": "new"}))
-    live(hub, peer, 5, head=[ev.encode_frame({"type": "subscribed"})], seen_messages=["msg_1"])
+    live(hub, peer, 5, head=[ev.encode_frame({"type": "subscribed"})], sent_messages=["msg_1"])
     got = peer.received()
     assert [f["type"] for f in got] == ["subscribed", "collaboration_updated", "message_created"]
     assert got[1]["version"] == 6 and got[2]["message"]["id"] == "msg_2"
     hub.publish(update("c", 6))  # a repeat is dropped
     hub.publish(update("c", 7))
     assert [f.get("version") for f in peer.received()[3:]] == [7]
+
+
+def message(cid: str, mid: str) -> ev.Event:
+    return ev.message_created({"_id": mid, "collaborationId": cid, "text": mid})
+
+
+async def test_a_message_the_snapshot_read_is_not_sent_again_when_its_event_comes_late():
+    hub = Hub(history=10)
+    hub.publish(message("c", "msg_1"))
+    peer = Peer(hub, "c", "u")
+    live(hub, peer, 1, sent_messages=["msg_1", "msg_2", "msg_3"])  # 2 and 3 committed, not yet through the stream
+    hub.publish(message("c", "msg_2"))
+    hub.publish(message("c", "msg_4"))
+    assert [f["message"]["id"] for f in peer.received()] == ["msg_4"]
+    assert peer.sub.sent == {"msg_3"}  # msg_1 was published before: it cannot come again
+    hub.idle()
+    hub.idle()  # an empty batch that began after activate: whatever the read saw has been published
+    assert peer.sub.sent is None and not hub._unsure
+
+
+async def test_catch_up_after_a_message_id_follows_commit_order_not_id_order():
+    hub = Hub(history=10)
+    for mid in ("msg_5", "msg_3", "msg_7", "msg_4"):  # ids made before the insert: commit order differs
+        hub.publish(message("c", mid))
+    assert [e.message_id for e in hub.missed_messages("c", "msg_7")] == ["msg_4"]
+    assert [e.message_id for e in hub.missed_messages("c", "msg_5")] == ["msg_3", "msg_7", "msg_4"]
+    assert hub.missed_messages("c", "msg_1") is None and hub.missed_messages("d", "msg_5") is None
+    peer = Peer(hub, "c", "u")
+    hub.publish(message("c", "msg_6"))  # buffered while reading: it is in the history's tail as well
+    tail = hub.missed_messages("c", "msg_7")
+    live(hub, peer, 1, tail=[e.frame for e in tail], sent_messages=None)
+    hub.publish(message("c", "msg_8"))
+    assert [f["message"]["id"] for f in peer.received()] == ["msg_4", "msg_6", "msg_8"]
 
 
 async def test_catch_up_sends_the_missed_events_then_live_ones():
@@ -228,6 +261,25 @@ def test_history_keeps_within_its_byte_budget_dropping_the_least_recent_first():
     assert history.since("a", 0, 3) is None  # a's oldest went first: a was least recently added to
     assert [e.version for e in history.since("a", 1, 3)] == [2, 3]
     assert [e.version for e in history.since("b", 0, 3)] == [1, 2, 3]
+
+
+def test_history_keeps_messages_bounded_and_within_the_byte_budget():
+    history = History(per_collaboration=3)
+    for i in range(5):
+        history.add(message("c", f"msg_{i}"))
+    assert history.messages_after("c", "msg_1") is None  # dropped: only the last 3 are held
+    assert [e.message_id for e in history.messages_after("c", "msg_2")] == ["msg_3", "msg_4"]
+    one = message("a", "msg_0").size
+    history = History(per_collaboration=100, budget_bytes=one * 4)
+    for i in range(3):
+        history.add(message("a", f"msg_{i}"))
+    for i in range(3):
+        history.add(message("b", f"msg_{i}"))
+    assert history.bytes <= one * 4 + 10 and len(history) == 4
+    assert history.messages_after("a", "msg_2") == [] and history.messages_after("a", "msg_1") is None  # a lost first
+    history.forget("a")
+    history.forget("b")
+    assert history.bytes == 0 and len(history) == 0
 
 
 # -- changes → events ----------------------------------------------------------------------------

@@ -18,7 +18,9 @@ from pymongo.errors import AutoReconnect
 from websockets.exceptions import ConnectionClosed
 
 from backend.auth.dev import dev_user_id
+from backend.clock import utcnow
 from backend.domain.models import Actor
+from backend.ids import new_id
 from backend.realtime.changes import ChangeReader
 from tests.support import EDITOR, OWNER, VIEWER, user
 from tests.test_realtime_helpers import STORES, Client, Copy, live_server, open_runtime
@@ -158,6 +160,54 @@ async def test_a_client_that_drops_at_random_resumes_to_exactly_the_servers_docu
             assert copy.doc[field] == server[field], field
         assert copy.doc == server
         assert sorted(copy.messages) == [m["id"] for m in await live.messages(OWNER, cid)]
+
+
+async def test_resuming_after_a_message_gets_one_committed_later_with_an_earlier_id():
+    """Ids are made before the insert: with concurrent senders (or several API processes) a message
+    with an earlier id can commit later. Resuming after the last message received must not lose it."""
+    async with live_server() as live:
+        cid = await team(live)
+        early_id = new_id("msg")  # a slower sendMessage made its id first
+        client, copy = await synced(live, EDITOR, cid)
+        await live.act(OWNER, "sendMessage", cid, {"text": "B, committed first, later id"})
+        copy.apply(await client.until("message_created"))
+        await client.close()
+        actor = {"type": "user", "id": dev_user_id(OWNER)}
+        await live.runtime.store.messages.insert(
+            {"_id": early_id, "collaborationId": cid, "author": actor, "text": "A, committed second", "createdAt": utcnow()},
+            {"_id": new_id("aud"), "collaborationId": cid, "action": "sendMessage", "actor": actor, "at": utcnow()})
+        await asyncio.sleep(0.3)  # this process's reader publishes it meanwhile
+        client = await live.client(EDITOR)
+        copy.apply(await client.subscribe(cid, **copy.since()))
+        for frame in await client.quiet(0.5):
+            copy.apply(frame)  # Copy refuses a message it already holds
+        assert copy.snapshots == 1 and copy.catch_ups == 1  # a catch-up, not a snapshot
+        assert sorted(copy.messages) == sorted(m["id"] for m in await live.messages(OWNER, cid))
+
+
+async def test_a_message_committed_while_the_snapshot_is_read_is_sent_once():
+    async with live_server() as live:
+        cid = await team(live)
+        reader, messages = live.realtime.reader, live.runtime.store.messages
+        handle, page = reader._handle, messages.page
+
+        async def late_handle(change):  # the change stream a little behind the queries, as on a replica set
+            await asyncio.sleep(0.1)
+            await handle(change)
+
+        async def page_meanwhile(*args, **kwargs):
+            messages.page = page
+            await live.runtime.engine.run("sendMessage", user(OWNER), cid, {"text": "while reading"})
+            return await page(*args, **kwargs)
+
+        reader._handle, messages.page = late_handle, page_meanwhile
+        client, copy = await synced(live, EDITOR, cid)
+        assert [m["text"] for m in copy.messages.values()] == ["while reading"]
+        for frame in await client.quiet(0.6):
+            copy.apply(frame)  # Copy refuses the message a second time
+        await live.act(OWNER, "sendMessage", cid, {"text": "later"})
+        copy.apply(await client.until("message_created"))
+        assert [m["text"] for m in copy.messages.values()] == ["while reading", "later"]
 
 
 async def _drain_messages(live, cid, copy):

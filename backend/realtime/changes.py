@@ -44,10 +44,11 @@ LAST_ACTIONS = 50_000  # collaborations whose latest lastAction is remembered
 
 class ChangeReader:
     def __init__(self, store: Any, publish: Callable[[ev.Event], None], lost: Callable[[str], Any],
-                 metrics: Any = None, *, max_await_ms: int = MAX_AWAIT_MS):
+                 metrics: Any = None, *, max_await_ms: int = MAX_AWAIT_MS, idle: Callable[[], None] | None = None):
         self._store = store
         self._publish = publish
         self._lost = lost
+        self._idle = idle  # told after each empty batch: everything committed before it was read is published
         self._metrics = metrics
         self._max_await_ms = max_await_ms
         self._task: asyncio.Task[None] | None = None
@@ -131,6 +132,8 @@ class ChangeReader:
                     except Exception:
                         self.token = stream.resume_token or self.token  # the resync stands for it: not again
                         raise
+                elif self._idle is not None:
+                    self._idle()
                 self.token = stream.resume_token or self.token
         self._open = False
         raise StreamClosed("the change stream was closed")

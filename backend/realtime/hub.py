@@ -13,14 +13,18 @@
   reads the snapshot), is activated with what the client already has, then
   filters live events: versions at or below what it sent, owner-only events
   for non-owners, and membership: a change that removes the subscriber's user
-  sends `membership_removed` instead and ends the subscription.
-- `History` keeps the last `hub_history` collaboration_updated events of each
-  collaboration (and at most `history_bytes` in all) for `sinceVersion` catch-up.
+  sends `membership_removed` instead and ends the subscription. A message it
+  was sent from the store (a snapshot) is not sent again when its event comes.
+- `History` keeps the last `hub_history` collaboration_updated events and the
+  last `hub_history` message_created events of each collaboration, the latter
+  in the order the change stream gave them (commit order), at most
+  `history_bytes` in all, for `sinceVersion` / `sinceMessageId` catch-up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import OrderedDict, deque
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -137,7 +141,7 @@ class Subscription:
     """One connection's subscription to one collaboration."""
 
     __slots__ = ("collaboration_id", "user_id", "outbox", "on_end", "pending", "buffer", "floor",
-                 "tracked_from", "index", "role", "ended", "_hub")
+                 "tracked_from", "index", "role", "ended", "sent", "_hub")
 
     def __init__(self, hub: "Hub", collaboration_id: str, user_id: str, outbox: Outbox,
                  on_end: Callable[["Subscription", str], None]):
@@ -153,10 +157,16 @@ class Subscription:
         self.index = -1  # position in `members`
         self.role: str | None = None
         self.ended = False
+        self.sent: set[str] | None = None  # ids of messages sent from the store whose events may still come
 
     def deliver(self, event: Event) -> None:
         version = event.version
-        if version is not None:
+        if event.message_id is not None:
+            sent = self.sent
+            if sent and event.message_id in sent:
+                sent.discard(event.message_id)  # the snapshot held it already
+                return
+        elif version is not None:
             if version <= self.floor:
                 return
             self.floor = version
@@ -174,31 +184,52 @@ class Subscription:
 # -- history --------------------------------------------------------------------------------------
 
 
+class _Log:
+    """One collaboration's history: its latest updates (contiguous versions) and messages (stream order)."""
+
+    __slots__ = ("updates", "messages")
+
+    def __init__(self) -> None:
+        self.updates: deque[Event] = deque()
+        self.messages: deque[Event] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self.updates or self.messages)
+
+
 class History:
-    """The latest collaboration_updated events of each collaboration, contiguous, bounded."""
+    """The latest collaboration_updated and message_created events of each collaboration, bounded.
+
+    Both are kept in the order the change stream delivered them and lose their
+    oldest first, so each is contiguous: holding an event means holding every
+    later one (that has been published)."""
 
     def __init__(self, per_collaboration: int, budget_bytes: int = DEFAULT_HISTORY_BYTES):
         self.per_collaboration = per_collaboration
         self.budget = budget_bytes
         self.bytes = 0
-        self._logs: OrderedDict[str, deque[Event]] = OrderedDict()
+        self._logs: OrderedDict[str, _Log] = OrderedDict()
 
     def add(self, event: Event) -> None:
         cid = event.collaboration_id
         log = self._logs.get(cid)
         if log is None:
-            log = self._logs[cid] = deque()
+            log = self._logs[cid] = _Log()
         else:
             self._logs.move_to_end(cid)
-            if log and log[-1].version != event.version - 1:  # type: ignore[operator]
-                self._drop(log, len(log))  # not contiguous any more: start again from here
-        log.append(event)
+        if event.version is not None:
+            events = log.updates
+            if events and events[-1].version != event.version - 1:  # type: ignore[operator]
+                self._drop(events, len(events))  # not contiguous any more: start again from here
+        else:
+            events = log.messages
+        events.append(event)
         self.bytes += event.size
-        if len(log) > self.per_collaboration:
-            self._drop(log, 1)
+        if len(events) > self.per_collaboration:
+            self._drop(events, 1)
         while self.bytes > self.budget and self._logs:
             oldest_cid, oldest = next(iter(self._logs.items()))
-            self._drop(oldest, 1)
+            self._drop(oldest.updates or oldest.messages, 1)
             if not oldest:
                 del self._logs[oldest_cid]
 
@@ -211,21 +242,43 @@ class History:
         if since >= upto:
             return [] if since == upto else None
         log = self._logs.get(collaboration_id)
-        if not log or since + 1 < log[0].version:  # type: ignore[operator]
+        updates = log.updates if log is not None else None
+        if not updates or since + 1 < updates[0].version:  # type: ignore[operator]
             return None
-        return [e for e in log if since < e.version <= upto]  # type: ignore[operator]
+        return [e for e in updates if since < e.version <= upto]  # type: ignore[operator]
+
+    def updates_after(self, collaboration_id: str, version: int) -> list[Event]:
+        """The updates held above `version` (published, and perhaps not yet seen by a snapshot)."""
+        log = self._logs.get(collaboration_id)
+        return [e for e in log.updates if e.version > version] if log else []  # type: ignore[operator]
+
+    def messages_after(self, collaboration_id: str, message_id: str) -> list[Event] | None:
+        """The messages published after `message_id`, in stream order; None when it is not held."""
+        log = self._logs.get(collaboration_id)
+        if log is None:
+            return None
+        messages = log.messages
+        for position in range(len(messages) - 1, -1, -1):
+            if messages[position].message_id == message_id:
+                return list(itertools.islice(messages, position + 1, None))
+        return None
+
+    def message_order(self, collaboration_id: str) -> dict[str, int]:
+        """Each held message's position in stream order."""
+        log = self._logs.get(collaboration_id)
+        return {e.message_id: i for i, e in enumerate(log.messages)} if log else {}  # type: ignore[misc]
 
     def forget(self, collaboration_id: str) -> None:
         log = self._logs.pop(collaboration_id, None)
         if log:
-            self.bytes -= sum(e.size for e in log)
+            self.bytes -= sum(e.size for e in log.updates) + sum(e.size for e in log.messages)
 
     def clear(self) -> None:
         self._logs.clear()
         self.bytes = 0
 
     def __len__(self) -> int:
-        return sum(len(log) for log in self._logs.values())
+        return sum(len(log.updates) + len(log.messages) for log in self._logs.values())
 
     def _drop(self, log: deque[Event], count: int) -> None:
         for _ in range(count):
@@ -241,6 +294,8 @@ class Hub:
         self._presence: dict[str, Event] = {}  # the latest presence event of each topic
         self.history = History(history, history_bytes)
         self._metrics = metrics
+        self._idles = 0  # times the reader found nothing more to read
+        self._unsure: dict[Subscription, int] = {}  # subscriptions holding `sent` ids, and _idles then
 
     # subscriptions
 
@@ -255,10 +310,15 @@ class Hub:
 
     def activate(self, sub: Subscription, *, version: int, position: tuple[int, str | None], head: list[Frame],
                  missed: list[Event] = (), since: int | None = None, tail: list[Frame] = (),
-                 presence: Frame | None = None, seen_messages: Iterable[str] = ()) -> bool:
+                 presence: Frame | None = None, sent_messages: Iterable[str] | None = ()) -> bool:
         """Go live: send `head` (subscribed, snapshot), the `missed` events, `tail` (missed messages)
         and who is here, then what was buffered and not already covered. Synchronous, so no event
-        can slip in between. False if the subscription ended meanwhile (a resync)."""
+        can slip in between. False if the subscription ended meanwhile (a resync).
+
+        `sent_messages`: the ids of the messages in `head` / `tail`, read from the store; their
+        events are not sent when they come (buffered, or live: the stream may be behind the read).
+        None when `tail` came from the history (`missed_messages`): every buffered message is then
+        in it, or older than what the client holds."""
         if sub.ended:
             return False
         out = sub.outbox
@@ -276,14 +336,20 @@ class Hub:
             out.put(latest.frame)
         elif presence is not None:
             out.put(presence)
-        seen = set(seen_messages)
+        sub.sent = set(sent_messages) if sent_messages is not None else None
         buffered, sub.buffer, sub.pending = sub.buffer or [], None, False
         for event in buffered:
             if sub.ended:
                 break
-            if event.type == PRESENCE or (event.message_id is not None and event.message_id in seen):
+            if event.type == PRESENCE or (event.message_id is not None and sent_messages is None):
                 continue
             sub.deliver(event)
+        if sub.sent:
+            sub.sent.difference_update(self.history.message_order(sub.collaboration_id))  # published: not again
+        if sub.sent and not sub.ended:
+            self._unsure[sub] = self._idles  # the rest may still be on their way, or long published
+        else:
+            sub.sent = None
         return not sub.ended
 
     def unregister(self, sub: Subscription) -> None:
@@ -291,6 +357,8 @@ class Hub:
             return
         sub.ended = True
         sub.buffer = None
+        sub.sent = None
+        self._unsure.pop(sub, None)
         subs = self._topics.get(sub.collaboration_id)
         if subs is not None:
             subs.pop(sub, None)
@@ -315,7 +383,7 @@ class Hub:
         if event.type == RESYNC_REQUIRED:
             self._resync(cid, event)
             return
-        if event.version is not None:
+        if event.version is not None or event.message_id is not None:
             event.seal()
             self.history.add(event)
         subs = self._topics.get(cid)
@@ -336,6 +404,27 @@ class Hub:
 
     def missed(self, collaboration_id: str, since: int, upto: int) -> list[Event] | None:
         return self.history.since(collaboration_id, since, upto)
+
+    def missed_messages(self, collaboration_id: str, since_message_id: str) -> list[Event] | None:
+        """The messages published after `since_message_id` (stream order), or None if it is not held."""
+        return self.history.messages_after(collaboration_id, since_message_id)
+
+    def message_order(self, collaboration_id: str) -> dict[str, int]:
+        return self.history.message_order(collaboration_id)
+
+    def removed_later(self, collaboration_id: str, version: int, user_id: str) -> bool:
+        """Whether an update published above `version` removes `user_id` (a snapshot read before it)."""
+        return any(e.members is not None and e.members.removes(user_id)
+                   for e in self.history.updates_after(collaboration_id, version))
+
+    def idle(self) -> None:
+        """The reader found nothing more to read (an empty batch). Two of them after a subscription
+        went live, every change committed before that has been published: its `sent` ids can go."""
+        self._idles += 1
+        if self._unsure:
+            for sub in [s for s, at in self._unsure.items() if self._idles - at >= 2]:
+                sub.sent = None
+                del self._unsure[sub]
 
     def resync_all(self, reason: str) -> int:
         """Every subscription gets resync_required and ends (the reader lost track of changes)."""

@@ -260,17 +260,18 @@ class Connection:
     async def _go_live(self, sub: Subscription, request: p.Subscribe) -> None:
         store, hub, cid = self.realtime.store, self.realtime.hub, sub.collaboration_id
         catch_up = request.sinceVersion is not None
+        since_message = request.sinceMessageId
         while True:
             # The messages before the collaboration: a removal committed between the two reads is then
             # in the document (not_found), never a message sent after it in what goes out.
-            if catch_up:
-                messages = await store.messages.page(cid, after=request.sinceMessageId or "",
-                                                     limit=CATCH_UP_MESSAGES + 1)
+            messages: list[dict[str, Any]] = []
+            if not catch_up:
+                messages = await store.messages.page(cid, limit=SNAPSHOT_MESSAGES)
+            elif since_message is None:  # the client holds no messages: all of them, if not too many
+                messages = await store.messages.page(cid, after="", limit=CATCH_UP_MESSAGES + 1)
                 if len(messages) > CATCH_UP_MESSAGES:
                     catch_up = False
                     continue
-            else:
-                messages = await store.messages.page(cid, limit=SNAPSHOT_MESSAGES)
             present = ev.presence_event(cid, await store.presence.for_collaboration(cid)).frame
             doc = await store.collaborations.get(cid)
             position = ev.member_position(doc, self.user_id) if doc is not None else None
@@ -280,21 +281,29 @@ class Connection:
             version = doc["version"]
             if sub.ended:
                 return  # a resync ended it meanwhile; the client was told
+            # From here to activate nothing is awaited: what the hub holds cannot change in between.
             subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version})
-            seen = [m["_id"] for m in messages]
             if not catch_up:
                 snapshot = frame({"type": "snapshot", "collaborationId": cid, "version": version,
-                                  "collaboration": public(doc), "messages": [public(m) for m in messages]})
+                                  "collaboration": public(doc),
+                                  "messages": [public(m) for m in in_stream_order(messages, hub, cid)]})
                 hub.activate(sub, version=version, position=position, head=[subscribed, snapshot],
-                             presence=present, seen_messages=seen)
+                             presence=present, sent_messages=[m["_id"] for m in messages])
                 return
-            missed = hub.missed(cid, request.sinceVersion, version)  # right before activate: nothing in between
+            missed = hub.missed(cid, request.sinceVersion, version)
             if missed is None or any(e.members is not None and e.members.removes(self.user_id) for e in missed):
                 catch_up = False  # the hub no longer holds them all, or they span a removal: a snapshot
                 continue
-            tail = [ev.message_created(m).frame for m in messages]
+            if since_message is None:
+                tail, sent = [ev.message_created(m).frame for m in messages], [m["_id"] for m in messages]
+            else:
+                held = hub.missed_messages(cid, since_message)  # in commit order, exactly those after it
+                if held is None or len(held) > CATCH_UP_MESSAGES or hub.removed_later(cid, version, self.user_id):
+                    catch_up = False  # not held (or too many): a snapshot; removed since the read: not_found
+                    continue
+                tail, sent = [e.frame for e in held], None
             hub.activate(sub, version=version, position=position, head=[subscribed], missed=missed,
-                         since=request.sinceVersion, tail=tail, presence=present, seen_messages=seen)
+                         since=request.sinceVersion, tail=tail, presence=present, sent_messages=sent)
             return
 
     async def _unsubscribe(self, cid: str) -> None:
@@ -351,6 +360,14 @@ class Connection:
             return
         self._arm_expiry(principal.expires_at)
         self.put({"type": "token_refreshed", "expiresAt": principal.expires_at})
+
+
+def in_stream_order(messages: list[dict[str, Any]], hub: Any, cid: str) -> list[dict[str, Any]]:
+    """A snapshot's messages, oldest first: those the hub's history holds in the order the change
+    stream gave them (commit order; ids are made before the insert, so theirs may differ), after
+    those it does not hold (older, in id order). The last is the one to resume after."""
+    order = hub.message_order(cid)
+    return sorted(messages, key=lambda m: (m["_id"] in order, order.get(m["_id"], 0), m["_id"]))
 
 
 class _Close(Exception):
