@@ -263,6 +263,11 @@ def test_history_keeps_within_its_byte_budget_dropping_the_least_recent_first():
     assert [e.version for e in history.since("b", 0, 3)] == [1, 2, 3]
 
 
+def test_an_events_size_is_its_frame_in_bytes_not_characters():
+    event = ev.message_created({"_id": "msg_1", "collaborationId": "c", "text": "日本語 ✓ " * 10})
+    assert event.size == len(event.frame["text"].encode()) > len(event.frame["text"])
+
+
 def test_history_keeps_messages_bounded_and_within_the_byte_budget():
     history = History(per_collaboration=3)
     for i in range(5):

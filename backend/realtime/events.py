@@ -51,7 +51,9 @@ class Event:
 
     @property
     def size(self) -> int:
-        return len(self.frame["text"])
+        """The frame's length in bytes (UTF-8), what the hub's history budget counts."""
+        text = self.frame["text"]
+        return len(text) if text.isascii() else len(text.encode())
 
     def seal(self) -> None:
         """Keep the encoded frame only: held in the hub's history, the body's dicts would only feed the GC."""
