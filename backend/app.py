@@ -44,7 +44,15 @@ def _layers(settings: Settings, *, with_worker: bool) -> tuple[list[Any], list[A
     return routes, on_start, on_stop
 
 
+DEV_AUTH_WARNING = (
+    "DEV AUTH: AUTH_MODE=dev, so POST /api/auth/dev-login signs anyone in as any email, with no "
+    "password. Use it on a machine of your own only; set AUTH_MODE=supabase for anything others reach."
+)
+
+
 def build_api(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+    if settings.dev:  # `tandem dev` says it in its banner; `tandem api` must say it loudly too
+        log.warning(DEV_AUTH_WARNING)
     routes, on_start, on_stop = _layers(settings, with_worker=False)
     return create_app(settings, runtime=runtime, extra_routes=routes, on_start=on_start, on_stop=on_stop)
 

@@ -119,9 +119,11 @@ class ActionEngine:
         audit["version"], audit["versioned"] = collab.version + 1, True
         update = update_for(doc, new_doc)
         if not await self.store.collaborations.apply(collab.id, collab.version, new_doc, update, audit):
-            if expected_version is not None:
+            if expected_version is not None:  # lost the race: say where the document is now
+                current = await self.store.collaborations.get(collab.id)
                 raise VersionConflict("The collaboration changed meanwhile.",
-                                      {"expectedVersion": expected_version})
+                                      {"expectedVersion": expected_version,
+                                       "currentVersion": current["version"] if current else None})
             return None
         return Applied(collab.id, collab.version + 1, effect.result, spec.name, new_doc,
                        await self._followups(verdict, collab.id, depth, chain, audit["_id"]))

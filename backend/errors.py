@@ -20,10 +20,7 @@ class TandemError(Exception):
         super().__init__(self.message)
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details:
-            body["details"] = self.details
-        return {"error": body}
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 
 class InvalidRequest(TandemError):

@@ -85,6 +85,56 @@ async def test_collaboration_walkthrough(api):
     assert [c["id"] for c in mine] == [cid]
 
 
+async def test_pages_say_has_more_only_when_there_is_more(api):
+    cid = (await create(api))["id"]
+    for i in range(4):
+        assert (await act(api, OWNER, "sendMessage", cid, {"text": f"m{i}"})).status_code == 200
+    base = f"/api/collaborations/{cid}"
+    h = auth(api, OWNER)
+    latest = (await api.get(f"{base}/messages?limit=4", headers=h)).json()
+    assert [m["text"] for m in latest["messages"]] == ["m0", "m1", "m2", "m3"] and latest["hasMore"] is False
+    first = latest["messages"][0]["id"]
+    older = (await api.get(f"{base}/messages?limit=2&before={latest['messages'][2]['id']}", headers=h)).json()
+    assert [m["text"] for m in older["messages"]] == ["m0", "m1"] and older["hasMore"] is False
+    newer = (await api.get(f"{base}/messages?limit=2&after={first}", headers=h)).json()
+    assert [m["text"] for m in newer["messages"]] == ["m1", "m2"] and newer["hasMore"] is True
+    newer = (await api.get(f"{base}/messages?limit=3&after={first}", headers=h)).json()
+    assert [m["text"] for m in newer["messages"]] == ["m1", "m2", "m3"] and newer["hasMore"] is False
+    trail = (await api.get(f"{base}/audit?limit=5", headers=h)).json()  # created + 4 messages
+    assert len(trail["entries"]) == 5 and trail["hasMore"] is False
+    trail = (await api.get(f"{base}/audit?limit=2", headers=h)).json()
+    assert trail["hasMore"] is True
+    rest = (await api.get(f"{base}/audit?before={trail['entries'][-1]['id']}", headers=h)).json()
+    assert [e["action"] for e in rest["entries"]] == ["sendMessage", "sendMessage", "createCollaboration"]
+
+
+@pytest.mark.parametrize("query", ["audit?before=3", "audit?before=abc", "audit?before=msg_01x",
+                                   "messages?after=aud_01x", "messages?before=%20"])
+async def test_a_cursor_that_is_not_an_id_of_its_kind_is_invalid_request(api, query):
+    cid = (await create(api))["id"]
+    r = await api.get(f"/api/collaborations/{cid}/{query}", headers=auth(api, OWNER))
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "invalid_request" and r.json()["error"]["details"]["parameter"]
+
+
+async def test_validation_names_the_missing_field_and_the_create_route_names_body_fields(api):
+    cid = (await create(api))["id"]
+    r = await act(api, OWNER, "proposeActivity", cid, {})
+    assert r.status_code == 422
+    assert r.json()["error"]["details"]["fields"] == [{"path": "payload.title", "message": "Required"}]
+    r = await api.post("/api/collaborations", json={"title": "a", "zz": 1}, headers=auth(api, OWNER))
+    assert r.status_code == 422
+    assert r.json()["error"]["details"]["fields"] == [{"path": "zz", "message": "Unknown field"}]
+    r = await api.post("/api/collaborations", json={"description": "no title"}, headers=auth(api, OWNER))
+    assert r.json()["error"]["details"]["fields"] == [{"path": "title", "message": "Required"}]
+
+
+async def test_every_error_has_code_message_and_details(api):
+    r = await api.get("/api/me")
+    assert r.status_code == 401
+    assert set(r.json()["error"]) == {"code", "message", "details"} and r.json()["error"]["details"] == {}
+
+
 async def test_list_is_newest_activity_first(api):
     a = await create(api, title="A")
     b = await create(api, title="B")
@@ -130,9 +180,12 @@ async def test_error_codes(api):
 
 async def test_malformed_bodies_are_refused_and_nothing_is_written(api):
     h = {**auth(api, OWNER), "content-type": "application/json"}
-    for body in (b"{not json", b"[1,2]", b"", b'"text"'):
+    deep = b'{"title": ' + b"[" * 5000 + b"]" * 5000 + b"}"  # 10 KB, but too deep to decode
+    for body in (b"{not json", b"[1,2]", b"", b'"text"', deep):
         r = await api.post("/api/collaborations", content=body, headers=h)
-        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request", body
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request", body[:40]
+    r = await api.post("/api/actions/sendMessage", content=deep, headers=h)
+    assert r.status_code == 400 and r.json()["error"]["message"] == "The body is nested too deeply."
     huge = b'{"title": "' + b"x" * (70 * 1024) + b'"}'
     r = await api.post("/api/collaborations", content=huge, headers=h)
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"

@@ -87,6 +87,30 @@ def test_bad_settings_stop_start_up_with_every_problem_listed():
     assert "MAX_BODY_BYTES" in result.stderr and "SUPABASE_JWT_SECRET" in result.stderr
 
 
+def _api_stderr(**env: str) -> str:
+    """Start `tandem api` with `env`, wait until it serves, stop it and return what it logged."""
+    proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "api", "--host", "127.0.0.1", "--port", "0"],
+                            cwd=ROOT, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line or "is ready at" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return err
+
+
+def test_tandem_api_with_dev_auth_says_so_loudly_and_supabase_auth_does_not():
+    assert "DEV AUTH" in _api_stderr(AUTH_MODE="dev")
+    quiet = _api_stderr(AUTH_MODE="supabase", SUPABASE_JWT_SECRET="s" * 40, SUPABASE_URL="https://x.supabase.co")
+    assert "Uvicorn running" in quiet and "DEV AUTH" not in quiet
+
+
 def test_main_can_run_twice_in_one_process(capsys):
     """The worker's commands are registered once, however often `main` is called (was: conflicting subparser)."""
     from backend.cli import main

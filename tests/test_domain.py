@@ -39,7 +39,8 @@ def test_diff_tells_bool_from_int():
 @pytest.mark.parametrize(
     "kind, raw, path",
     [
-        (payloads.CreateCollaboration, {}, "payload"),
+        (payloads.CreateCollaboration, {}, "payload.title"),
+        (payloads.ScheduleActivity, {"activityId": "a"}, "payload.scheduledFor"),
         (payloads.CreateCollaboration, {"title": 5}, "payload.title"),
         (payloads.CreateCollaboration, {"title": "  "}, "payload.title"),
         (payloads.CreateCollaboration, {"title": "x" * 201}, "payload.title"),

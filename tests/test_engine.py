@@ -177,6 +177,26 @@ async def test_expected_version_conflict_writes_nothing(rt):
     assert len(await audit(rt, cid)) == 4
 
 
+async def test_racing_on_the_same_expected_version_one_wins_the_other_hears_where_it_is(rt, monkeypatch):
+    cid = await team(rt)
+    read = rt.store.collaborations.get
+
+    async def slow_read(collaboration_id):  # every racer reads version 3 before any of them writes
+        doc = await read(collaboration_id)
+        await asyncio.sleep(0.05)
+        return doc
+
+    monkeypatch.setattr(rt.store.collaborations, "get", slow_read)
+    outs = await asyncio.gather(*[
+        rt.engine.run("updateDetails", user(OWNER), cid, {"title": f"T{i}"}, expected_version=3)
+        for i in range(5)], return_exceptions=True)
+    won = [o for o in outs if isinstance(o, Applied)]
+    lost = [o for o in outs if isinstance(o, VersionConflict)]
+    assert len(won) == 1 and len(lost) == 4 and won[0].version == 4
+    assert all(e.details == {"expectedVersion": 3, "currentVersion": 4} for e in lost)
+    assert (await doc(rt, cid))["version"] == 4
+
+
 async def test_concurrent_actions_each_get_their_own_version(rt):
     cid = await team(rt)
     outs = await asyncio.gather(*[

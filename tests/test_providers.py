@@ -195,8 +195,9 @@ def test_check_in_answers_are_screened_and_counted():
     screened = screen_checkin(json.dumps({"actions": items}), ["col_a"])
     assert screened.invalid == {"malformed": 2, "unknown": 1, "forbidden": 1, "foreign": 2, "excess": 1}
     assert len(screened.accepted) == MAX_PER_COLLABORATION and screened.accepted[0].reason == "r"
-    for text in ("", "[]", "null", '{"actions": 5}', '{"proposals": []}', "{"):
-        assert screen_checkin(text, ["col_a"]).invalid["malformed"] == 1, text
+    too_deep = '{"actions": ' + "[" * 10000 + "]" * 10000 + "}"  # a model's runaway answer
+    for text in ("", "[]", "null", '{"actions": 5}', '{"proposals": []}', "{", too_deep):
+        assert screen_checkin(text, ["col_a"]).invalid["malformed"] == 1, text[:40]
     assert screen_checkin('{"actions": []}', ["col_a"]).invalid_total == 0
 
 

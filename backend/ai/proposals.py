@@ -75,6 +75,9 @@ def _decode_object(text: str, screen: _Screen) -> dict[str, Any] | None:
     except msgspec.DecodeError as exc:
         screen.refuse("malformed", detail=f"not JSON: {exc}")
         return None
+    except RecursionError:
+        screen.refuse("malformed", detail="not JSON: nested too deeply")
+        return None
     if not isinstance(data, dict):
         screen.refuse("malformed", detail="the answer is not a JSON object")
         return None

@@ -28,6 +28,8 @@ async def read_json(request: Request) -> dict[str, Any]:
         data = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:  # msgspec decodes nested arrays and objects recursively
+        raise InvalidRequest("The body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The body must be a JSON object.")
     return data

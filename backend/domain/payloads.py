@@ -102,10 +102,13 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 def _field_path(message: str) -> tuple[str, str]:
     unknown = re.search(r"unknown field `([^`]*)`", message)
+    missing = re.search(r"missing required field `([^`]*)`", message)
     match = _PATH.search(message)
-    if unknown:
+    if unknown or missing:
         prefix = "payload" + (re.sub(r"\[(\d+)\]", r".\1", match.group(1)) if match else "")
-        return f"{prefix}.{unknown.group(1)}", "Unknown field"
+        if unknown:
+            return f"{prefix}.{unknown.group(1)}", "Unknown field"
+        return f"{prefix}.{missing.group(1)}", "Required"
     if not match:
         return "payload", message
     inner = match.group(1)

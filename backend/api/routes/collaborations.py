@@ -11,7 +11,8 @@ from starlette.routing import Route
 from backend.api.auth import principal
 from backend.api.responses import JSON, query_int, read_json
 from backend.api.routes.actions import run_action
-from backend.errors import NotFound
+from backend.errors import InvalidRequest, NotFound, ValidationFailed
+from backend.ids import has_prefix
 from backend.wire import public
 
 
@@ -33,7 +34,11 @@ async def list_mine(request: Request) -> Response:
 async def create(request: Request) -> Response:
     who = await principal(request)
     body = await read_json(request)
-    outcome = await run_action(request, who, "createCollaboration", None, body, None)
+    try:
+        outcome = await run_action(request, who, "createCollaboration", None, body, None)
+    except ValidationFailed as exc:  # this route's fields are the body's own, not under `payload`
+        fields = [{**f, "path": f["path"].removeprefix("payload").removeprefix(".")} for f in exc.fields]
+        raise ValidationFailed(fields) from None
     return JSON(public(outcome.collaboration), status_code=201)
 
 
@@ -42,23 +47,35 @@ async def snapshot(request: Request) -> Response:
     return JSON(public(await member_collaboration(request, who.id)))
 
 
+def query_id(request: Request, name: str, prefix: str) -> str | None:
+    """An id-valued query parameter (`msg_…`, `aud_…`), or `invalid_request`."""
+    raw = request.query_params.get(name) or None
+    if raw is not None and not has_prefix(raw, prefix):
+        raise InvalidRequest(f"Query parameter {name!r} must be an id starting with {prefix}_.",
+                             {"parameter": name})
+    return raw
+
+
 async def messages(request: Request) -> Response:
     who = await principal(request)
     doc = await member_collaboration(request, who.id)
-    q = request.query_params
+    after, before = query_id(request, "after", "msg"), query_id(request, "before", "msg")
     limit = query_int(request, "limit", 50, 1, 200)
-    page = await request.app.state.runtime.store.messages.page(
-        doc["_id"], after=q.get("after") or None, before=q.get("before") or None, limit=limit)
-    return JSON({"messages": [public(m) for m in page], "hasMore": len(page) == limit})
+    # One more than asked says whether there is more in the direction of the page.
+    page = await request.app.state.runtime.store.messages.page(doc["_id"], after=after, before=before,
+                                                              limit=limit + 1)
+    more = len(page) > limit
+    page = page[:limit] if after is not None else page[-limit:]
+    return JSON({"messages": [public(m) for m in page], "hasMore": more})
 
 
 async def audit(request: Request) -> Response:
     who = await principal(request)
     doc = await member_collaboration(request, who.id)
+    before = query_id(request, "before", "aud")
     limit = query_int(request, "limit", 50, 1, 200)
-    page = await request.app.state.runtime.store.audit.page(
-        doc["_id"], before=request.query_params.get("before") or None, limit=limit)
-    return JSON({"entries": [public(e) for e in page], "hasMore": len(page) == limit})
+    page = await request.app.state.runtime.store.audit.page(doc["_id"], before=before, limit=limit + 1)
+    return JSON({"entries": [public(e) for e in page[:limit]], "hasMore": len(page) > limit})
 
 
 routes = [
