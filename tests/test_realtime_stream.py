@@ -94,10 +94,15 @@ async def test_a_client_that_drops_at_random_resumes_to_exactly_the_servers_docu
         for email in MEMBERS:
             await live.act(OWNER, "addMember", cid, {"email": email, "role": "editor"})
         done = asyncio.Event()
+        cycles = [0]  # how many times the client has dropped and come back so far
 
         async def actions() -> None:
             act_rng, activities = random.Random(99), []
             for i in range(60):
+                if i % 10 == 0:  # on a busy machine too, the stream spans several reconnects
+                    async with asyncio.timeout(10):
+                        while cycles[0] < i // 10:
+                            await asyncio.sleep(0.01)
                 who = act_rng.choice([OWNER, EDITOR])
                 kind = act_rng.random()
                 if kind < 0.3 or not activities:
@@ -151,6 +156,7 @@ async def test_a_client_that_drops_at_random_resumes_to_exactly_the_servers_docu
                         copy.version == (await live.snapshot(OWNER, cid))["version"]:
                     break
                 reconnects += 1
+                cycles[0] = reconnects
         await driver
         for frame in await _drain_messages(live, cid, copy):
             copy.apply(frame)
