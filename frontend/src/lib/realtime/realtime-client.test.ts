@@ -384,6 +384,20 @@ describe('reconnection', () => {
     expect(FakeWebSocket.instances).toHaveLength(count + 1);
   });
 
+  it('resumes after the last message received, which need not have the largest id', async () => {
+    const socket = await synced(3);
+    socket.receive({ type: 'message_created', collaborationId: COL, message: message('msg_09') });
+    socket.receive({ type: 'message_created', collaborationId: COL, message: message('msg_05') }); // committed later
+    socket.receive({ type: 'message_created', collaborationId: COL, message: message('msg_09') }); // a duplicate
+    expect(client.getView(COL).messages.map((m) => m.id)).toEqual(['msg_01', 'msg_02', 'msg_05', 'msg_09']);
+    socket.drop(1006);
+    await flush(375);
+    const next = FakeWebSocket.latest();
+    next.open();
+    next.receive({ type: 'ready', userId: 'u1', connectionId: 'c2' });
+    expect(next.lastSent()).toEqual({ type: 'subscribe', collaborationId: COL, sinceVersion: 3, sinceMessageId: 'msg_05' });
+  });
+
   it('resumes every subscription with sinceVersion and sinceMessageId after a reconnect', async () => {
     const socket = await synced(3);
     socket.receive(update(4, { title: 'Four' }));

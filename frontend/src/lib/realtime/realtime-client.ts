@@ -708,8 +708,10 @@ export class RealtimeClient {
   private onSnapshot(event: Extract<ServerEvent, { type: 'snapshot' }>): void {
     this.withSub(event.collaborationId, (sub) => {
       if (sub.phase !== 'catching_up' && sub.phase !== 'synced') return;
-      const messages = this.mergeMessages([], event.messages ?? []);
-      sub.lastMessageId = messages.length > 0 ? messages[messages.length - 1]!.id : null;
+      const sent = event.messages ?? [];
+      const messages = this.mergeMessages([], sent);
+      // The server lists them in commit order: resume after the last one it listed, not the largest id.
+      sub.lastMessageId = sent.length > 0 ? sent[sent.length - 1]!.id : null;
       const collaboration = { ...event.collaboration, version: event.version };
       this.setView(sub, {
         ...sub.view,
@@ -753,7 +755,9 @@ export class RealtimeClient {
     this.withSub(collaborationId, (sub) => {
       if (!message || sub.view.messages.some((m) => m.id === message.id)) return;
       const messages = this.mergeMessages(sub.view.messages, [message]);
-      if (!sub.lastMessageId || message.id > sub.lastMessageId) sub.lastMessageId = message.id;
+      // "After sinceMessageId" is by commit order, and messages arrive in it: an earlier id can
+      // commit later (docs/protocol.md), so the last one received is where to resume.
+      sub.lastMessageId = message.id;
       this.setView(sub, { ...sub.view, messages });
     });
   }
