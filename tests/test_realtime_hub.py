@@ -386,3 +386,28 @@ async def test_the_reader_sends_resync_for_a_replaced_or_deleted_collaboration(r
         await reader.stop()
     assert [(e.type, e.body.get("reason")) for e in events[3:]] == [
         (ev.RESYNC_REQUIRED, "replaced"), (ev.RESYNC_REQUIRED, "deleted")]
+
+
+async def test_the_reader_reads_presence_only_for_collaborations_someone_here_listens_to(runtime):
+    events: list = []
+    listened = {"col_a"}
+    reads: list[str] = []
+    real_read = runtime.store.presence.for_collaboration
+
+    async def counted(collaboration_id, now=None):
+        reads.append(collaboration_id)
+        return await real_read(collaboration_id, now)
+
+    runtime.store.presence.for_collaboration = counted
+    reader = ChangeReader(runtime.store, events.append, lambda reason: None, max_await_ms=50,
+                          wanted=lambda cid: cid in listened)
+    await reader.start()
+    try:
+        for cid in ("col_b", "col_a"):
+            await runtime.store.presence.upsert(cid, "con_1", "u1", "proc", {"status": "here"}, 30)
+        await settle(events, 1)
+        await asyncio.sleep(0.2)  # time for an unwanted col_b event to show up, if it were sent
+    finally:
+        await reader.stop()
+    assert [(e.type, e.collaboration_id) for e in events] == [(ev.PRESENCE, "col_a")]
+    assert reads == ["col_a"]

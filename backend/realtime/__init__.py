@@ -32,7 +32,8 @@ class Realtime:
         self.hub = Hub(history=self.settings.hub_history, metrics=runtime.metrics)
         self.presence = PresenceKeeper(runtime.store, self.settings.presence_ttl)
         self.reader = ChangeReader(runtime.store, self.hub.publish, self.hub.resync_all,
-                                   runtime.metrics, idle=self.hub.idle)
+                                   runtime.metrics, idle=self.hub.idle,
+                                   wanted=lambda cid: self.hub.subscribers(cid) > 0)
         self.connections: set[Connection] = set()
 
     async def start(self) -> None:

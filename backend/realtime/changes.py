@@ -44,10 +44,15 @@ LAST_ACTIONS = 50_000  # collaborations whose latest lastAction is remembered
 
 class ChangeReader:
     def __init__(self, store: Any, publish: Callable[[ev.Event], None], lost: Callable[[str], Any],
-                 metrics: Any = None, *, max_await_ms: int = MAX_AWAIT_MS, idle: Callable[[], None] | None = None):
+                 metrics: Any = None, *, max_await_ms: int = MAX_AWAIT_MS, idle: Callable[[], None] | None = None,
+                 wanted: Callable[[str], bool] | None = None):
         self._store = store
         self._publish = publish
         self._lost = lost
+        # Does anyone here listen to this collaboration? Presence events need a read of the
+        # presence list, skipped when nobody would get them (a subscriber who registers later
+        # reads the list itself when subscribing). None: every collaboration is wanted.
+        self._wanted = wanted
         self._idle = idle  # told after each empty batch: everything committed before it was read is published
         self._metrics = metrics
         self._max_await_ms = max_await_ms
@@ -180,6 +185,8 @@ class ChangeReader:
         if coll == "presence":
             cid = collaboration_of(change["documentKey"]["_id"])
             if cid is None or ev.presence_only_heartbeat(change):
+                return None
+            if self._wanted is not None and not self._wanted(cid):
                 return None
             return ev.presence_event(cid, await self._store.presence.for_collaboration(cid))
         return None
