@@ -23,7 +23,7 @@ from backend.domain.models import Actor
 from backend.ids import new_id
 from backend.realtime.changes import ChangeReader
 from tests.support import EDITOR, OWNER, VIEWER, user
-from tests.test_realtime_helpers import STORES, Client, Copy, live_server, open_runtime
+from tests.test_realtime_helpers import STORES, Client, Copy, close_runtime, live_server, open_runtime
 
 MEMBERS = [f"member{i}@example.com" for i in range(3)]
 
@@ -471,9 +471,10 @@ async def test_approvals_go_to_owners_only_as_roles_change():
 # -- presence --------------------------------------------------------------------------------------
 
 
-async def test_presence_joins_and_leaves_across_two_api_processes():
-    first = await open_runtime()
-    second = await open_runtime(handle=first.handle)  # a second process on the same database
+async def test_presence_joins_and_leaves_across_two_api_processes(store):
+    first = await open_runtime(store)
+    # A second process on the same database (its own reader, hub and presence keeper).
+    second = await open_runtime(store, handle=first.handle, mongodb_db=first.settings.mongodb_db)
     try:
         async with live_server(first) as one, live_server(second) as two:
             cid = await team(one)
@@ -497,7 +498,7 @@ async def test_presence_joins_and_leaves_across_two_api_processes():
     finally:
         await second.verifier.aclose()
         await second.directory.aclose()
-        await first.close()
+        await close_runtime(first)
 
 
 async def _late_joiner(live, cid):
