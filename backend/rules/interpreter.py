@@ -25,7 +25,7 @@ Clock = Callable[[], float]
 class Budget:
     """Steps left for the current rule, and the deadline shared by all rules of one action."""
 
-    def __init__(self, seconds: float = TIME_BUDGET_SECONDS, clock: Clock = time.perf_counter):
+    def __init__(self, seconds: float = TIME_BUDGET_SECONDS, clock: Clock = time.thread_time):
         self.clock = clock
         self.deadline = clock() + seconds
         self.seconds = seconds

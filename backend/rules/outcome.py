@@ -72,7 +72,7 @@ def evaluate(
     collaboration: dict[str, Any],
     now: datetime,
     depth: int = 0,
-    clock: Clock = time.perf_counter,
+    clock: Clock = time.thread_time,
     budget_seconds: float = TIME_BUDGET_SECONDS,
 ) -> Outcome:
     """Run `rules` (the collaboration's stored `rules`) for `action` by `actor`, before it is applied.
