@@ -72,7 +72,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_ping_interval: float = 20.0
     ws_per_message_deflate: bool = False
     change_history: int = 10_000  # events the embedded store's change stream keeps
-    hub_history: int = 256  # events kept per collaboration for sinceVersion catch-up
+    hub_history: int = 256  # updates, and as many messages, kept per collaboration for catch-up
     presence_ttl: int = 60  # seconds
 
     @property

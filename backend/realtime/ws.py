@@ -363,11 +363,21 @@ class Connection:
 
 
 def in_stream_order(messages: list[dict[str, Any]], hub: Any, cid: str) -> list[dict[str, Any]]:
-    """A snapshot's messages, oldest first: those the hub's history holds in the order the change
-    stream gave them (commit order; ids are made before the insert, so theirs may differ), after
-    those it does not hold (older, in id order). The last is the one to resume after."""
+    """A snapshot's messages, oldest first, so that the last is the one to resume after: those the
+    hub's history holds in the order the change stream gave them (commit order; ids are made
+    before the insert, so theirs may differ). Of those it does not hold, one with an id below the
+    newest held id is older (it left the history), one above it is newer (committed, not yet
+    read by the change stream): the former go first, the latter last, each in id order."""
     order = hub.message_order(cid)
-    return sorted(messages, key=lambda m: (m["_id"] in order, order.get(m["_id"], 0), m["_id"]))
+    newest = max(order, default=None)
+
+    def place(message: dict[str, Any]) -> tuple[int, int, str]:
+        mid = message["_id"]
+        if mid in order:
+            return 1, order[mid], mid
+        return (2 if newest is not None and mid > newest else 0), 0, mid
+
+    return sorted(messages, key=place)
 
 
 class _Close(Exception):
