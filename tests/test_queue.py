@@ -7,6 +7,7 @@ import io
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -453,6 +454,8 @@ def test_sigterm_stops_the_worker_process_gracefully(delay, grace, job):
     child = subprocess.Popen([sys.executable, "-c", SIGTERM_CHILD, str(delay), str(grace)], cwd=ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        ready, _, _ = select.select([child.stdout], [], [], 30)  # a child that never gets there fails, not hangs
+        assert ready, "the worker process did not start its job within 30 s"
         assert child.stdout.readline() == "running\n", child.stderr.read() if child.poll() is not None else ""
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=20)

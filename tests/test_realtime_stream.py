@@ -182,7 +182,9 @@ async def test_resuming_after_a_message_gets_one_committed_later_with_an_earlier
         await live.runtime.store.messages.insert(
             {"_id": early_id, "collaborationId": cid, "author": actor, "text": "A, committed second", "createdAt": utcnow()},
             {"_id": new_id("aud"), "collaborationId": cid, "action": "sendMessage", "actor": actor, "at": utcnow()})
-        await asyncio.sleep(0.3)  # this process's reader publishes it meanwhile
+        async with asyncio.timeout(5):  # this process's reader publishes it meanwhile
+            while early_id not in live.realtime.hub.message_order(cid):
+                await asyncio.sleep(0.01)
         client = await live.client(EDITOR)
         copy.apply(await client.subscribe(cid, **copy.since()))
         for frame in await client.quiet(0.5):
