@@ -147,7 +147,7 @@ class ActionEngine:
         if spec.name == "addMember":
             ctx.resolved_user = await self.directory.resolve_email(payload.email)
         elif spec.name in ("addRule", "updateRule", "removeRule"):
-            ctx.rules = _rules_after(spec.name, collab, payload)
+            ctx.rules = _rules_after(spec.name, collab, payload, self.settings.max_message_chars)
 
     def _rules(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any,
                depth: int) -> "Verdict":
@@ -269,10 +269,10 @@ def _audit(spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, 
     return entry
 
 
-def _rules_after(name: str, collab: Collaboration, payload: Any) -> list[dict[str, Any]]:
+def _rules_after(name: str, collab: Collaboration, payload: Any, max_message_chars: int) -> list[dict[str, Any]]:
     current = list(collab.rules)
     if name == "addRule":
-        rule = rule_engine.validate_rule(payload.rule, path="payload.rule")
+        rule = rule_engine.validate_rule(payload.rule, path="payload.rule", max_message_chars=max_message_chars)
         if any(r.get("id") == rule["id"] for r in current):
             raise ValidationFailed.at("payload.rule.id", "A rule with that id exists")
         current.append(rule)
@@ -280,7 +280,7 @@ def _rules_after(name: str, collab: Collaboration, payload: Any) -> list[dict[st
         rule_id = payload.rule.get("id")
         if not isinstance(rule_id, str) or not any(r.get("id") == rule_id for r in current):
             raise NotFound("No such rule.", {"ruleId": rule_id})
-        rule = rule_engine.validate_rule(payload.rule, path="payload.rule")
+        rule = rule_engine.validate_rule(payload.rule, path="payload.rule", max_message_chars=max_message_chars)
         current = [rule if r.get("id") == rule_id else r for r in current]
     else:
         if not any(r.get("id") == payload.ruleId for r in current):

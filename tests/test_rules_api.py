@@ -251,3 +251,21 @@ async def test_a_rule_change_reaches_a_subscriber_as_collaboration_updated():
         assert update["action"] == "removeRule" and update["version"] == removed["version"]
         assert apply_changes(copy, update["changes"])["rules"] == rules[1:]
         await client.close()
+
+
+async def test_a_literal_follow_up_message_is_held_to_the_servers_max_message_chars():
+    settings = test_settings(action_rate_limit=1000, max_message_chars=20)
+    async with LiveServer(build_api(settings), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as api:
+            api.settings = settings
+            cid, _ = await setup(api)
+
+            def say(text):
+                return {"name": "Say", "when": {"action": "completeActivity"},
+                        "then": {"action": {"name": "sendMessage", "payload": {"text": text}}}}
+
+            r = await call(api, OWNER, "addRule", cid, {"rule": say("x" * 21)})
+            assert r.status_code == 422, r.text
+            [field] = r.json()["error"]["details"]["fields"]
+            assert field["path"] == "payload.rule.then.action.payload.text" and "1 to 20" in field["message"]
+            assert (await call(api, OWNER, "addRule", cid, {"rule": say("x" * 20)})).status_code == 200

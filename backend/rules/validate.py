@@ -33,10 +33,11 @@ RULE_ID = re.compile(r"rul_[0-9a-z]{1,60}")
 """A rule id an owner may give: what `new_id("rul")` makes, or any short lower-case name."""
 
 
-def validate_rule(raw: Any, *, path: str = "rule") -> dict[str, Any]:
+def validate_rule(raw: Any, *, path: str = "rule", max_message_chars: int = 4000) -> dict[str, Any]:
     """The normalised rule: `{id, name, enabled, when: {action, actor}, if, then}`, a fresh copy
-    with an id (`rul_…`) and the defaults filled in. Raises ValidationFailed with every problem."""
-    checker = _Checker()
+    with an id (`rul_…`) and the defaults filled in. Raises ValidationFailed with every problem.
+    `max_message_chars` is the MAX_MESSAGE_CHARS setting, which a literal message text must keep."""
+    checker = _Checker(max_message_chars)
     rule = checker.rule(_as_json(raw, path), path)
     if checker.errors:
         raise ValidationFailed(checker.errors)
@@ -93,7 +94,8 @@ Arg = tuple[Any, str]
 
 
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, max_message_chars: int = 4000) -> None:
+        self.max_message_chars = max_message_chars
         self.errors: list[dict[str, str]] = []
         self.nodes = 0
         self.action = "*"
@@ -233,7 +235,7 @@ class _Checker:
         probe = {key: _STAND_IN[DATE if DATE in field.type else STRING]
                  for key, field in fields.items() if field.required and key not in literal}
         try:
-            decode(CATALOGUE[name].payload, {**probe, **literal})
+            decode(CATALOGUE[name].payload, {**probe, **literal}, max_message_chars=self.max_message_chars)
         except ValidationFailed as exc:
             for problem in exc.fields:
                 key = problem["path"].removeprefix("payload.").split(".")[0]
