@@ -135,6 +135,27 @@ async def test_every_error_has_code_message_and_details(api):
     assert set(r.json()["error"]) == {"code", "message", "details"} and r.json()["error"]["details"] == {}
 
 
+async def test_the_list_pages_with_next_and_every_collaboration_comes_once(api):
+    made = [(await create(api, title=f"C{i}"))["id"] for i in range(7)]
+    seen, after, pages = [], None, 0
+    while True:
+        query = "?limit=3" + (f"&after={after}" if after else "")
+        page = (await api.get(f"/api/collaborations{query}", headers=auth(api, OWNER))).json()
+        seen += [c["id"] for c in page["collaborations"]]
+        pages += 1
+        if not page["hasMore"]:
+            assert page["next"] is None
+            break
+        after = page["next"]
+    whole = (await api.get("/api/collaborations", headers=auth(api, OWNER))).json()
+    assert whole["hasMore"] is False and whole["next"] is None
+    assert pages == 3 and seen == [c["id"] for c in whole["collaborations"]]  # the same order, in pages
+    assert sorted(seen) == sorted(made)  # none twice, none missed
+    for bad in ("nope", "2026-12-01T10:00:00.000000Z~msg_1", "yesterday~col_1"):
+        r = await api.get(f"/api/collaborations?after={bad}", headers=auth(api, OWNER))
+        assert r.status_code == 400 and r.json()["error"]["details"]["parameter"] == "after", bad
+
+
 async def test_list_is_newest_activity_first(api):
     a = await create(api, title="A")
     b = await create(api, title="B")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import bson
@@ -22,8 +23,15 @@ class Collaborations:
             return None
         return await self._coll.find_one({"_id": collaboration_id})
 
-    async def for_member(self, user_id: str, limit: int = 200) -> list[dict[str, Any]]:
-        cursor = self._coll.find({"memberIds": user_id}).sort([("lastActivityAt", -1), ("_id", -1)]).limit(limit)
+    async def for_member(self, user_id: str, limit: int = 200,
+                         after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+        """A member's collaborations, newest activity first; `after` (lastActivityAt, _id) of the
+        last one of the previous page continues from there."""
+        query: dict[str, Any] = {"memberIds": user_id}
+        if after is not None:
+            at, last_id = after
+            query["$or"] = [{"lastActivityAt": {"$lt": at}}, {"lastActivityAt": at, "_id": {"$lt": last_id}}]
+        cursor = self._coll.find(query).sort([("lastActivityAt", -1), ("_id", -1)]).limit(limit)
         return await cursor.to_list(length=limit)
 
     async def active(self, after_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:

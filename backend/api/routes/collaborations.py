@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from starlette.requests import Request
@@ -25,10 +26,35 @@ async def member_collaboration(request: Request, user_id: str) -> dict[str, Any]
     return doc
 
 
+def _page_cursor(doc: dict[str, Any]) -> str:
+    """Where the next page of a member's list starts: the last one's lastActivityAt and id."""
+    return f"{doc['lastActivityAt'].astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}~{doc['_id']}"
+
+
+def _read_cursor(request: Request) -> tuple[datetime, str] | None:
+    raw = request.query_params.get("after") or None
+    if raw is None:
+        return None
+    at, _, last_id = raw.partition("~")
+    try:
+        when = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        when = None
+    if when is None or not has_prefix(last_id, "col"):
+        raise InvalidRequest("Query parameter 'after' must be the `next` of a previous page.",
+                             {"parameter": "after"})
+    return when, last_id
+
+
 async def list_mine(request: Request) -> Response:
     who = await principal(request)
-    docs = await request.app.state.runtime.store.collaborations.for_member(who.id)
-    return JSON({"collaborations": [public(d) for d in docs]})
+    limit = query_int(request, "limit", 200, 1, 200)
+    docs = await request.app.state.runtime.store.collaborations.for_member(
+        who.id, limit=limit + 1, after=_read_cursor(request))
+    more = len(docs) > limit
+    docs = docs[:limit]
+    return JSON({"collaborations": [public(d) for d in docs], "hasMore": more,
+                 "next": _page_cursor(docs[-1]) if more else None})
 
 
 async def create(request: Request) -> Response:
