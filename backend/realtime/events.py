@@ -29,7 +29,7 @@ def encode_frame(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class Event:
-    __slots__ = ("type", "collaboration_id", "body", "version", "owners_only", "members", "message_id", "_frame")
+    __slots__ = ("type", "collaboration_id", "body", "version", "owners_only", "members", "message_id", "_frame", "_size")
 
     def __init__(self, type: str, collaboration_id: str, body: dict[str, Any], *, version: int | None = None,
                  owners_only: bool = False, members: "MemberChange | None" = None, message_id: str | None = None):
@@ -41,6 +41,7 @@ class Event:
         self.members = members
         self.message_id = message_id
         self._frame: dict[str, Any] | None = None
+        self._size: int | None = None
 
     @property
     def frame(self) -> dict[str, Any]:
@@ -52,8 +53,11 @@ class Event:
     @property
     def size(self) -> int:
         """The frame's length in bytes (UTF-8), what the hub's history budget counts."""
-        text = self.frame["text"]
-        return len(text) if text.isascii() else len(text.encode())
+        size = self._size
+        if size is None:  # counted once: the history adds, drops and forgets by it
+            text = self.frame["text"]
+            size = self._size = len(text) if text.isascii() else len(text.encode())
+        return size
 
     def seal(self) -> None:
         """Keep the encoded frame only: held in the hub's history, the body's dicts would only feed the GC."""
