@@ -237,6 +237,14 @@ async def test_unknown_routes_and_methods_use_the_error_shape(api):
     assert r.headers["allow"] == "GET, HEAD"
 
 
+@pytest.mark.parametrize("method", ["OPTIONS", "DELETE", "PUT"])
+async def test_a_405_on_the_collaborations_list_allows_both_its_methods(api, method):
+    # GET and POST /api/collaborations were two routes: Starlette's 405 named only the first's methods.
+    r = await api.request(method, "/api/collaborations", headers=auth(api, OWNER))
+    assert r.status_code == 405 and r.json()["error"]["code"] == "invalid_request"
+    assert r.headers["allow"] == "GET, HEAD, POST"
+
+
 async def test_rate_limit_answers_429_with_retry_after():
     settings = test_settings(action_rate_limit=3, action_rate_window=60)
     async with LiveServer(build_api(settings), settings) as server:

@@ -104,9 +104,14 @@ async def audit(request: Request) -> Response:
     return JSON({"entries": [public(e) for e in page[:limit]], "hasMore": len(page) > limit})
 
 
+async def mine_or_create(request: Request) -> Response:
+    """One route for both methods, so a 405 on this path lists GET and POST in `Allow` (two routes
+    for one path would make Starlette answer with the first one's methods only)."""
+    return await (create(request) if request.method == "POST" else list_mine(request))
+
+
 routes = [
-    Route("/api/collaborations", list_mine, methods=["GET"]),
-    Route("/api/collaborations", create, methods=["POST"]),
+    Route("/api/collaborations", mine_or_create, methods=["GET", "POST"]),
     Route("/api/collaborations/{collaboration_id}", snapshot, methods=["GET"]),
     Route("/api/collaborations/{collaboration_id}/messages", messages, methods=["GET"]),
     Route("/api/collaborations/{collaboration_id}/audit", audit, methods=["GET"]),
