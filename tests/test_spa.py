@@ -49,3 +49,16 @@ async def test_hashed_assets_are_served_immutable(dev: httpx.AsyncClient) -> Non
     response = await dev.get("/assets/app-1234.js")
     assert response.status_code == 200 and response.text == "console.log(1)\n"
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+@pytest.mark.parametrize("method,path,allow", [("GET", "/api/actions/sendMessage", "POST"),
+                                               ("GET", "/api/auth/dev-login", "POST"),
+                                               ("OPTIONS", "/api/auth/dev-login", "POST"),
+                                               ("DELETE", "/api/collaborations", "GET, HEAD, POST")])
+async def test_a_method_an_api_path_lacks_is_its_405_not_the_spas(dev: httpx.AsyncClient, method: str, path: str,
+                                                                  allow: str) -> None:
+    # The SPA's catch-all GET route answered these with 404 (or its own `Allow: GET, HEAD`).
+    response = await dev.request(method, path)
+    assert response.status_code == 405, (method, path)
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert response.headers["allow"] == allow
