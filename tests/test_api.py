@@ -274,6 +274,49 @@ async def test_openapi_and_offline_docs(api):
     assert js.status_code == 200 and len(js.content) > 100_000
 
 
+async def test_the_openapi_document_describes_what_the_routes_answer(api):
+    # Found by fuzzing the document with schemathesis (docs/http-api.md, "Fuzzing").
+    paths = (await api.get("/api/openapi.json")).json()["paths"]
+
+    def query(path, method="get"):
+        return {p["name"]: p["schema"] for p in paths[path][method].get("parameters", []) if p["in"] == "query"}
+
+    metrics = await api.get("/metrics")  # Prometheus text, not the JSON the document said
+    documented = paths["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(documented) == ["text/plain"] and metrics.headers["content-type"].startswith("text/plain")
+    assert "503" in paths["/api/ready"]["get"]["responses"]  # its own body, not the Error shape
+    # The list's paging parameters were not documented at all; limits and cursors had no bounds.
+    mine = query("/api/collaborations")
+    assert set(mine) == {"limit", "after"} and (mine["limit"]["minimum"], mine["limit"]["maximum"]) == (1, 200)
+    assert (await api.get("/api/collaborations?limit=201", headers=auth(api, OWNER))).status_code == 400
+    cid = (await create(api))["id"]
+    for path, name, prefix in [("messages", "after", "msg"), ("messages", "before", "msg"), ("audit", "before", "aud")]:
+        params = query(f"/api/collaborations/{{id}}/{path}")
+        assert params[name]["pattern"] == f"^{prefix}_" and params["limit"]["maximum"] == 200
+        r = await api.get(f"/api/collaborations/{cid}/{path}?{name}=x", headers=auth(api, OWNER))
+        assert r.status_code == 400, (path, name)
+    statuses = query("/api/approvals")["status"]["enum"]
+    assert statuses == ["pending", "approved", "rejected", "expired", "failed"]
+    r = await api.get("/api/approvals?status=active", headers=auth(api, OWNER))
+    assert r.status_code == 400 and r.json()["error"]["details"] == {"parameter": "status"}
+    # An action may answer 202 {"approval"}; a payload with required fields is itself required,
+    # one without may be missing or null (it is {}), and so may expectedVersion.
+    def body(name):
+        return paths[f"/api/actions/{name}"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "202" in paths["/api/actions/sendMessage"]["post"]["responses"]
+    assert "202" in paths["/api/collaborations/{id}/ai/chat"]["post"]["responses"]
+    assert body("addRule")["required"] == ["collaborationId", "payload"]
+    assert (await api.post("/api/actions/addRule", json={"collaborationId": cid},
+                           headers=auth(api, OWNER))).status_code == 422
+    assert body("archiveCollaboration")["required"] == ["collaborationId"]
+    assert {"type": "null"} in body("archiveCollaboration")["properties"]["payload"]["anyOf"]
+    r = await api.post("/api/actions/archiveCollaboration", headers=auth(api, OWNER),
+                       json={"collaborationId": cid, "payload": None, "expectedVersion": None})
+    assert r.status_code == 200, r.text
+    assert paths["/api/auth/dev-login"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+        "additionalProperties"] is False
+
+
 async def test_config_tells_the_spa_its_auth_mode_and_message_limit():
     settings = test_settings(max_message_chars=1234)
     async with LiveServer(build_api(settings), settings) as server:

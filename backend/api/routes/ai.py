@@ -78,5 +78,11 @@ PATHS: dict[str, Any] = {
         "the owner made AI messages need approval); proposed actions come back as suggestions, not run",
         params=["id"], tag="ai",
         body={"type": "object", "required": ["message"], "additionalProperties": False,
-              "properties": {"message": {"type": "string", "minLength": 1}}})},
+              "properties": {"message": {"type": "string", "minLength": 1, "pattern": r"\S"}}},
+        schema=openapi.obj(["reply", "suggestions"], {"reply": {"type": "object"},
+                                                      "suggestions": {"type": "array"}}),
+        responses={"202": {"description": "Accepted: an owner must approve the AI's message first",
+                           "schema": openapi.obj(["reply", "approval", "suggestions"], {
+                               "reply": {"type": "null"}, "approval": {"type": "object"},
+                               "suggestions": {"type": "array"}})}})},
 }

@@ -52,13 +52,18 @@ routes = [
     Route("/api/approvals/{approval_id}/reject", reject, methods=["POST"]),
 ]
 
+_ONE = openapi.obj(["approval"], {"approval": {"type": "object"}})
+
 PATHS: dict[str, Any] = {
     "/api/approvals": {"get": openapi.operation(
-        "Approvals of the collaborations I own, newest first", query=[("status", "string")], tag="approvals")},
+        "Approvals of the collaborations I own, newest first",
+        query=[("status", {"type": "string", "enum": list(STATUSES)})], tag="approvals",
+        schema=openapi.obj(["approvals"], {"approvals": {"type": "array", "items": {"type": "object"}}}))},
     "/api/approvals/{id}/approve": {"post": openapi.operation(
         "Approve (owners): runs the action; the approval ends approved (with result) or failed (with error)",
-        params=["id"], tag="approvals")},
-    "/api/approvals/{id}/reject": {"post": openapi.operation("Reject (owners)", params=["id"], tag="approvals")},
+        params=["id"], tag="approvals", schema=_ONE)},
+    "/api/approvals/{id}/reject": {"post": openapi.operation("Reject (owners)", params=["id"], tag="approvals",
+                                                             schema=_ONE)},
 }
 
 
