@@ -229,6 +229,17 @@ async def test_bad_query_parameters(api):
     assert r.status_code == 400
 
 
+@pytest.mark.parametrize("limit", ["\u0661", " 1_0", "1_0", "+5", " 5", "5 ", "5.0", "1" * 5000])
+async def test_limit_is_ascii_digits_only(api, limit):
+    # int() took " 1_0" as 10 and "\u0661" (Arabic-Indic one) as 1, so these were answered as pages.
+    cid = (await create(api))["id"]
+    for path in (f"/api/collaborations/{cid}/messages", f"/api/collaborations/{cid}/audit", "/api/collaborations"):
+        r = await api.get(path, params={"limit": limit}, headers=auth(api, OWNER))
+        assert r.status_code == 400, (path, limit, r.text)
+        assert r.json()["error"] == {"code": "invalid_request", "message": "Query parameter 'limit' must be an integer.",
+                                     "details": {"parameter": "limit"}}
+
+
 async def test_unknown_routes_and_methods_use_the_error_shape(api):
     r = await api.get("/api/nope")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -10,6 +11,9 @@ from starlette.responses import Response
 
 from backend.errors import InvalidRequest
 from backend.wire import encode
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class JSON(Response):
@@ -39,10 +43,12 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"Query parameter {name!r} must be an integer.", {"parameter": name}) from None
+    try:  # ASCII digits only: int() alone also takes " 1_0" (10) and "١" (Arabic-Indic 1)
+        value = int(raw) if _INTEGER.fullmatch(raw) else None
+    except ValueError:  # more digits than int() converts
+        value = None
+    if value is None:
+        raise InvalidRequest(f"Query parameter {name!r} must be an integer.", {"parameter": name})
     if not low <= value <= high:
         raise InvalidRequest(f"Query parameter {name!r} must be between {low} and {high}.", {"parameter": name})
     return value
