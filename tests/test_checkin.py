@@ -346,3 +346,22 @@ async def test_dev_checkin_with_the_offline_ai_reminds_and_asks_the_owner_to_app
         assert workers and workers[0]["status"] == "running"
         openapi = (await http.get("/api/openapi.json")).json()["paths"]
         assert {"/api/approvals", "/api/dev/checkin", "/api/collaborations/{id}/ai/chat"} <= set(openapi)
+
+
+async def test_dev_checkin_refuses_unknown_fields_like_every_other_route(tmp_path):
+    # {"x": 1} used to run a check-in of every active collaboration, the field ignored.
+    from backend.app import build_dev
+    from backend.settings import test_settings
+
+    settings = test_settings()
+    app, _ = build_dev(settings, tmp_path, seed=False)
+    async with LiveServer(app, settings) as server, httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        alice = {"authorization": f"Bearer {token(settings, OWNER)}"}
+        r = await http.post("/api/dev/checkin", headers=alice, json={"collaborationId": None, "onlyMine": True})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"]["fields"] == [{"path": "onlyMine", "message": "Unknown field"}]
+        assert await app.state.runtime.store.checkin_runs.recent() == []
+        assert (await http.post("/api/dev/checkin", headers=alice, json={"collaborationId": None})).status_code == 200
+        body = (await http.get("/api/openapi.json")).json()["paths"]["/api/dev/checkin"]["post"]["requestBody"]
+        assert body["required"] is False
+        assert body["content"]["application/json"]["schema"]["additionalProperties"] is False

@@ -21,7 +21,7 @@ _SECURED = [{"bearer": []}]
 def operation(summary: str, ok: str = "200", body: dict[str, Any] | None = None, params: list[str] = (),
         query: list[tuple[str, str | dict[str, Any]]] = (), secured: bool = True, tag: str = "collaborations",
         schema: dict[str, Any] | None = None, responses: dict[str, dict[str, Any]] | None = None,
-        media_type: str = "application/json") -> dict[str, Any]:
+        media_type: str = "application/json", body_required: bool = True) -> dict[str, Any]:
     """One operation. `query` pairs a name with a type or a whole schema; `schema` is the `ok`
     answer's body; `responses` adds other documented answers (`{"202": {"description", "schema"}}`)."""
     content: dict[str, Any] = {"schema": schema} if schema is not None else {}
@@ -37,7 +37,7 @@ def operation(summary: str, ok: str = "200", body: dict[str, Any] | None = None,
     if parameters:
         op["parameters"] = parameters
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        op["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
     if secured:
         op["security"] = _SECURED
     return op

@@ -31,7 +31,11 @@ async def checkin(request: Request) -> Response:
 async def _only(request: Request, user_id: str) -> list[str] | None:
     if not (await request.body()).strip():
         return None
-    cid = (await read_json(request)).get("collaborationId")
+    body = await read_json(request)
+    unknown = sorted(set(body) - {"collaborationId"})
+    if unknown:  # refused like every route's unknown fields
+        raise ValidationFailed([{"path": k, "message": "Unknown field"} for k in unknown])
+    cid = body.get("collaborationId")
     if cid is None:
         return None
     if not isinstance(cid, str):
@@ -47,5 +51,7 @@ routes = [Route("/api/dev/checkin", checkin, methods=["POST"])]
 PATHS: dict[str, Any] = {
     "/api/dev/checkin": {"post": openapi.operation(
         "Dev mode only: run the AI check-in now (every active collaboration, or `collaborationId` of mine); "
-        "returns the run's summary", tag="dev")},
+        "returns the run's summary", tag="dev", body_required=False,
+        body={"type": "object", "additionalProperties": False,
+              "properties": {"collaborationId": {"type": ["string", "null"]}}})},
 }
