@@ -236,8 +236,8 @@ async def test_limit_is_ascii_digits_only(api, limit):
     for path in (f"/api/collaborations/{cid}/messages", f"/api/collaborations/{cid}/audit", "/api/collaborations"):
         r = await api.get(path, params={"limit": limit}, headers=auth(api, OWNER))
         assert r.status_code == 400, (path, limit, r.text)
-        assert r.json()["error"] == {"code": "invalid_request", "message": "Query parameter 'limit' must be an integer.",
-                                     "details": {"parameter": "limit"}}
+        assert r.json()["error"] == {"code": "invalid_request", "details": {"parameter": "limit"},
+                                     "message": "Query parameter 'limit' must be an integer."}
 
 
 async def test_unknown_routes_and_methods_use_the_error_shape(api):
