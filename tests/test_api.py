@@ -320,6 +320,12 @@ async def test_the_openapi_document_describes_what_the_routes_answer(api):
     assert (await api.post("/api/actions/addRule", json={"collaborationId": cid},
                            headers=auth(api, OWNER))).status_code == 422
     assert body("archiveCollaboration")["required"] == ["collaborationId"]
+    assert body("archiveCollaboration")["properties"]["collaborationId"]["minLength"] == 1
+    # createCollaboration ignores a collaborationId, even "": the document must not refuse it.
+    assert "minLength" not in body("createCollaboration")["properties"]["collaborationId"]
+    r = await api.post("/api/actions/createCollaboration", headers=auth(api, OWNER),
+                       json={"collaborationId": "", "payload": {"title": "New"}})
+    assert r.status_code == 200 and r.json()["collaborationId"] != cid
     assert {"type": "null"} in body("archiveCollaboration")["properties"]["payload"]["anyOf"]
     r = await api.post("/api/actions/archiveCollaboration", headers=auth(api, OWNER),
                        json={"collaborationId": cid, "payload": None, "expectedVersion": None})

@@ -117,7 +117,8 @@ def build(dev: bool) -> dict[str, Any]:
             ref = {"anyOf": [ref, {"type": "null"}]}
         # An empty or null field is one not given: "" is no collaborationId, null no expectedVersion.
         body = {"type": "object", "properties": {
-            "collaborationId": {"type": "string", "minLength": 1},
+            "collaborationId": {"type": ["string", "null"], "description": "ignored: a new one gets a new id"}
+            if spec.kind == "create" else {"type": "string", "minLength": 1},
             "expectedVersion": {"type": ["integer", "null"], "minimum": 1},
             "payload": ref}, "additionalProperties": False}
         if required:
