@@ -179,14 +179,7 @@ async def test_a_batch_that_fails_twice_is_retried_alone_by_the_queue(fake, runt
     fake.respond = respond
     provider = groq(runtime, sdk_retries=0)
     job, _ = await Scheduler(runtime.store, runtime.settings).enqueue_checkin()
-    runner = Runner(runtime.store.jobs, handlers.build(runtime, provider), worker_id="w", lease=5,
-                    backoff=Backoff(base=0.01), poll=0.01)
-    for _ in range(200):
-        await runner.run_once()
-        if (await runtime.store.jobs.get(job["_id"]))["status"] == "done":
-            break
-        await asyncio.sleep(0.01)
-    stored = await runtime.store.jobs.get(job["_id"])
+    stored = await run_until_done(runtime, handlers.build(runtime, provider), job)
     assert stored["status"] == "done" and stored["attempts"] == 3
     assert [e["type"] for e in stored["errors"]] == ["BatchesFailed", "BatchesFailed"]
     assert "1 of 3 batches failed" in stored["errors"][0]["message"]
@@ -197,6 +190,17 @@ async def test_a_batch_that_fails_twice_is_retried_alone_by_the_queue(fake, runt
     assert run["status"] == "done" and [b["attempts"] for b in run["batches"]] == [1, 3, 1]
     assert [e["code"] for e in run["batches"][1]["errors"]] == ["unavailable", "unavailable"]
     assert stored["result"] == {"runId": run["_id"], "actionsRun": 3, "approvalsMade": 0}
+
+
+async def run_until_done(runtime, handler_map, job, tries=200):
+    """Run the real queue (short backoff) until `job` is done or the tries run out; the stored job."""
+    runner = Runner(runtime.store.jobs, handler_map, worker_id="w", lease=5, backoff=Backoff(base=0.01), poll=0.01)
+    for _ in range(tries):
+        await runner.run_once()
+        if (await runtime.store.jobs.get(job["_id"]))["status"] == "done":
+            break
+        await asyncio.sleep(0.01)
+    return await runtime.store.jobs.get(job["_id"])
 
 
 class EngineDownOnce:
@@ -223,14 +227,7 @@ async def test_a_retried_batch_reuses_its_stored_answer_and_runs_each_proposal_o
     engine = EngineDownOnce(runtime.engine, "sendMessage", {"text": "second"})
     checker = Checkin(runtime.store, engine, runtime.settings, groq(runtime))
     job, _ = await Scheduler(runtime.store, runtime.settings).enqueue_checkin()
-    runner = Runner(runtime.store.jobs, {"checkin": checker.run_job}, worker_id="w", lease=5,
-                    backoff=Backoff(base=0.01), poll=0.01)
-    for _ in range(200):
-        await runner.run_once()
-        if (await runtime.store.jobs.get(job["_id"]))["status"] == "done":
-            break
-        await asyncio.sleep(0.01)
-    stored = await runtime.store.jobs.get(job["_id"])
+    stored = await run_until_done(runtime, {"checkin": checker.run_job}, job)
     assert stored["status"] == "done" and stored["attempts"] == 2
     assert [e["type"] for e in stored["errors"]] == ["BatchesFailed"]
     assert len(fake.requests) == 1  # the retry used the answer stored by the first attempt
