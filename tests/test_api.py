@@ -151,9 +151,42 @@ async def test_the_list_pages_with_next_and_every_collaboration_comes_once(api):
     assert whole["hasMore"] is False and whole["next"] is None
     assert pages == 3 and seen == [c["id"] for c in whole["collaborations"]]  # the same order, in pages
     assert sorted(seen) == sorted(made)  # none twice, none missed
-    for bad in ("nope", "2026-12-01T10:00:00.000000Z~msg_1", "yesterday~col_1"):
+    for bad in ("nope", "2026-12-01T10:00:00.000000Z~msg_1", "yesterday~col_1", "2026-1-1T1:1:1.5Z~col_1",
+                "2026-12-01T10:00:00.0Z~col_1", "٢٠٢٦-12-01T10:00:00.000000Z~col_1"):
         r = await api.get(f"/api/collaborations?after={bad}", headers=auth(api, OWNER))
         assert r.status_code == 400 and r.json()["error"]["details"]["parameter"] == "after", bad
+
+
+async def test_paging_keeps_order_and_completeness_when_collaborations_share_a_time():
+    from datetime import datetime, timezone
+
+    from backend.runtime import Runtime
+
+    settings = test_settings(action_rate_limit=1000)
+    runtime = await Runtime.open(settings)
+    try:
+        async with LiveServer(build_api(settings, runtime=runtime), settings) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+                h = {"authorization": f"Bearer {token(settings, OWNER)}"}
+                made = [(await client.post("/api/collaborations", json={"title": f"C{i}"}, headers=h)).json()["id"]
+                        for i in range(6)]
+                coll = runtime.handle.db["collaborations"]
+                for i, cid in enumerate(made):  # three pairs, each pair at one and the same millisecond
+                    at = datetime(2026, 12, 1, 10, 0, 0, 123000 * (i // 2 + 1) % 1_000_000, tzinfo=timezone.utc)
+                    await coll.update_one({"_id": cid}, {"$set": {"lastActivityAt": at}})
+                seen, after = [], None
+                while True:
+                    query = "?limit=3" + (f"&after={after}" if after else "")  # pages split a pair
+                    page = (await client.get(f"/api/collaborations{query}", headers=h)).json()
+                    seen += [c["id"] for c in page["collaborations"]]
+                    if not page["hasMore"]:
+                        break
+                    after = page["next"]
+                docs = {c["id"]: c for c in (await client.get("/api/collaborations", headers=h)).json()["collaborations"]}
+    finally:
+        await runtime.close()
+    assert sorted(seen) == sorted(made) and len(seen) == 6  # every one once, ties split across pages
+    assert seen == sorted(made, key=lambda cid: (docs[cid]["lastActivityAt"], cid), reverse=True)
 
 
 async def test_list_is_newest_activity_first(api):
