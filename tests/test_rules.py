@@ -659,12 +659,12 @@ def test_a_members_crafted_input_cannot_skip_the_owners_deny_rule():
         assert outcome.deny["ruleId"] in {deny["id"], rules[0]["id"]}
 
 
-def test_huge_work_is_stopped_by_the_time_budget_in_real_time():
+def test_huge_work_is_stopped_by_the_time_budget_in_cpu_time():
     heavy = rule(then=ECHO, **{"if": {"or": [{"<": [{"+": [1, 2, 3, 4, 5, 6]}, 0]}] * 14}})
     rules = [{**heavy, "id": f"rul_{i}"} for i in range(2000)]  # 2000 × 127 nodes: seconds of work
-    started = time.perf_counter()
+    started = time.thread_time()  # the budget's own clock: CPU time, which a busy machine does not stretch
     outcome = run(rules)
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     assert elapsed < TIME_BUDGET_SECONDS + 0.2
     codes = [e["code"] for e in outcome.errors]
     assert set(codes) == {"time_budget"} and 1000 < len(codes) < len(rules)  # the first ones did run

@@ -365,9 +365,11 @@ class Connection:
 def in_stream_order(messages: list[dict[str, Any]], hub: Any, cid: str) -> list[dict[str, Any]]:
     """A snapshot's messages, oldest first, so that the last is the one to resume after: those the
     hub's history holds in the order the change stream gave them (commit order; ids are made
-    before the insert, so theirs may differ). Of those it does not hold, one with an id below the
-    newest held id is older (it left the history), one above it is newer (committed, not yet
-    read by the change stream): the former go first, the latter last, each in id order."""
+    before the insert, so theirs may differ). Of those it does not hold, one with an id above the
+    newest held id is newer (committed, not yet read by the change stream) and goes last; one
+    below it most likely left the history and goes first, each in id order. The rare message
+    with a lower id that commits late and is not yet read is then listed first, so a client that
+    resumes after the last one listed may get it once more: clients drop a message id they hold."""
     order = hub.message_order(cid)
     newest = max(order, default=None)
 
