@@ -23,6 +23,7 @@ from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, Ope
 from backend.settings import test_settings
 from backend.store.changestream import update_description
 from backend.store.client import open_database
+from backend.store.errors import EmbeddedUnsupported
 
 QUICK = 200  # ms that try_next waits on a quiet stream
 
@@ -433,6 +434,10 @@ async def test_closing_the_database_ends_open_streams():  # embedded only
 
 
 def test_watch_refuses_what_it_cannot_emulate(store_handle):  # embedded only
+    with pytest.raises(EmbeddedUnsupported, match="the whole client"):
+        store_handle.client.watch()
+    with pytest.raises(EmbeddedUnsupported, match="collation"):
+        store_handle.db.things.watch(collation={"locale": "fr"})
     with pytest.raises(NotImplementedError, match=r"\$match"):
         store_handle.db.things.watch([{"$project": {"fullDocument": 1}}])
     with pytest.raises(NotImplementedError, match="whenAvailable"):

@@ -26,6 +26,7 @@ from mongomock.filtering import filter_applies
 from pymongo.errors import ConnectionFailure, CursorNotFound, OperationFailure, PyMongoError
 
 from backend.clock import utcnow
+from backend.store.errors import EmbeddedUnsupported
 
 DEFAULT_MAX_AWAIT_MS = 1000  # what MongoDB waits on a change stream getMore without maxAwaitTimeMS
 _TOKEN_PREFIX = "82"  # MongoDB's tokens start with 0x82 then the cluster time, in hex
@@ -214,9 +215,9 @@ class ChangeStream:
                  start_after: dict | None = None, comment: Any = None, **unsupported: Any):
         given = sorted(name for name, value in unsupported.items() if value is not None)
         if given:
-            raise NotImplementedError(f"the embedded store's watch() does not support: {', '.join(given)}")
+            raise EmbeddedUnsupported(f"the embedded store's watch() does not support: {', '.join(given)}")
         if full_document not in (None, "default", "updateLookup"):
-            raise NotImplementedError(f"the embedded store's watch() does not support full_document={full_document!r}")
+            raise EmbeddedUnsupported(f"the embedded store's watch() does not support full_document={full_document!r}")
         self._log = log
         self._coll = coll
         self._filters = _match_filters(pipeline or [])
@@ -338,6 +339,6 @@ def _match_filters(pipeline: list) -> list[dict]:
     filters = []
     for stage in pipeline:
         if not isinstance(stage, dict) or list(stage) != ["$match"]:
-            raise NotImplementedError(f"the embedded store's change streams support only $match stages, not {stage!r}")
+            raise EmbeddedUnsupported(f"the embedded store's change streams support only $match stages, not {stage!r}")
         filters.append(stage["$match"])
     return filters

@@ -32,6 +32,7 @@ from mongomock_motor import AsyncMongoMockClient, AsyncMongoMockCollection, Asyn
 from pymongo import ReturnDocument
 
 from backend.store import uniques
+from backend.store.errors import EmbeddedUnsupported
 from backend.store.changestream import ChangeLog, ChangeStream, update_description
 
 
@@ -72,7 +73,7 @@ class EmbeddedClient(AsyncMongoMockClient):
         return EmbeddedDatabase(self, sync_db, log)
 
     def watch(self, *args: Any, **kwargs: Any) -> ChangeStream:
-        raise NotImplementedError("the embedded store watches a database or a collection, not the whole client")
+        raise EmbeddedUnsupported("the embedded store watches a database or a collection, not the whole client")
 
     def close(self) -> None:
         """End every open change stream. The data stays until the process ends."""
@@ -123,7 +124,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         return await super().find_one(filter, *args, **kwargs)
 
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(
+        raise EmbeddedUnsupported(
             "bulk_write is not available on the embedded store: mongomock cannot run it with "
             "pymongo >= 4.11 and it would emit no change events; use the single-operation methods")
 

@@ -22,3 +22,13 @@ def history_lost(exc: BaseException) -> bool:
 
 class StreamClosed(PyMongoError):
     """A change stream ended without an error (its client closed): open it again after the last token."""
+
+
+class EmbeddedUnsupported(NotImplementedError):
+    """Code above the store asked the embedded store for a MongoDB feature its emulation does not
+    have (bulk_write, a client-wide watch, a change-stream stage other than $match, ...).
+
+    A programming error, never a user's input: Tandem's own code uses none of these, and this
+    keeps the two stores honest by refusing loudly instead of doing something subtly different
+    from MongoDB. Use the single-operation methods and the options documented in docs/store.md.
+    """
