@@ -45,14 +45,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return render(error)
 
 
-_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_METHOD_RANK = {m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))}
 
 
 def _canonical_allow(allow: str) -> str:
     """Starlette builds Allow from a set, so its order changes from run to run: fix it."""
     methods = {m.strip().upper() for m in allow.split(",") if m.strip()}
-    rank = {m: i for i, m in enumerate(_METHOD_ORDER)}
-    return ", ".join(sorted(methods, key=lambda m: (rank.get(m, len(rank)), m)))
+    return ", ".join(sorted(methods, key=lambda m: (_METHOD_RANK.get(m, len(_METHOD_RANK)), m)))
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

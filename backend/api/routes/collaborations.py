@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.api.auth import principal
-from backend.api.responses import JSON, query_int, read_json
+from backend.api.responses import JSON, query_id, query_int, read_json
 from backend.api.routes.actions import run_action
 from backend.errors import InvalidRequest, NotFound, ValidationFailed
 from backend.ids import has_prefix
@@ -77,15 +77,6 @@ async def create(request: Request) -> Response:
 async def snapshot(request: Request) -> Response:
     who = await principal(request)
     return JSON(public(await member_collaboration(request, who.id)))
-
-
-def query_id(request: Request, name: str, prefix: str) -> str | None:
-    """An id-valued query parameter (`msg_…`, `aud_…`), or `invalid_request`."""
-    raw = request.query_params.get(name) or None
-    if raw is not None and not has_prefix(raw, prefix):
-        raise InvalidRequest(f"Query parameter {name!r} must be an id starting with {prefix}_.",
-                             {"parameter": name})
-    return raw
 
 
 async def messages(request: Request) -> Response:
