@@ -157,20 +157,18 @@ async def test_a_message_the_snapshot_read_is_not_sent_again_when_its_event_come
 
 
 async def test_a_snapshot_lists_a_message_not_yet_through_the_stream_last_so_resuming_repeats_nothing():
-    from backend.realtime.ws import in_stream_order
-
     hub = Hub(history=10)
     for mid in ("msg_2", "msg_4", "msg_3"):  # published, in commit order
         hub.publish(message("c", mid))
     read = [{"_id": mid} for mid in ("msg_1", "msg_2", "msg_3", "msg_4", "msg_5")]  # the store's, by id
     # msg_1 left the history long ago (older); msg_5 is committed but the reader has not got to it
-    assert [m["_id"] for m in in_stream_order(read, hub, "c")] == ["msg_1", "msg_2", "msg_4", "msg_3", "msg_5"]
+    assert [m["_id"] for m in hub.in_stream_order("c", read)] == ["msg_1", "msg_2", "msg_4", "msg_3", "msg_5"]
     peer = Peer(hub, "c", "u")
     live(hub, peer, 1, sent_messages=[m["_id"] for m in read])
     hub.publish(message("c", "msg_5"))  # now it comes: already in the snapshot, not sent again
     assert peer.received() == []
     assert [e.message_id for e in hub.missed_messages("c", "msg_5")] == []  # resuming after the last listed
-    assert [m["_id"] for m in in_stream_order(read[:2], Hub(history=10), "c")] == ["msg_1", "msg_2"]
+    assert [m["_id"] for m in Hub(history=10).in_stream_order("c", read[:2])] == ["msg_1", "msg_2"]
 
 
 async def test_catch_up_after_a_message_id_follows_commit_order_not_id_order():

@@ -412,6 +412,26 @@ class Hub:
     def message_order(self, collaboration_id: str) -> dict[str, int]:
         return self.history.message_order(collaboration_id)
 
+    def in_stream_order(self, collaboration_id: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A snapshot's messages (stored documents), oldest first, so that the last is the one to
+        resume after: those the history holds in the order the change stream gave them (commit
+        order; ids are made before the insert, so theirs may differ). Of those it does not hold, one
+        with an id above the newest held id is newer (committed, not yet read by the change stream)
+        and goes last; one below it most likely left the history and goes first, each in id order.
+        The rare message with a lower id that commits late and is not yet read is then listed
+        first, so a client that resumes after the last one listed may get it once more: clients
+        drop a message id they hold."""
+        order = self.history.message_order(collaboration_id)
+        newest = max(order, default=None)
+
+        def place(message: dict[str, Any]) -> tuple[int, int, str]:
+            mid = message["_id"]
+            if mid in order:
+                return 1, order[mid], mid
+            return (2 if newest is not None and mid > newest else 0), 0, mid
+
+        return sorted(messages, key=place)
+
     def removed_later(self, collaboration_id: str, version: int, user_id: str) -> bool:
         """Whether an update published above `version` removes `user_id` (a snapshot read before it)."""
         return any(e.members is not None and e.members.removes(user_id)

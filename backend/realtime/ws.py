@@ -286,7 +286,7 @@ class Connection:
             if not catch_up:
                 snapshot = frame({"type": "snapshot", "collaborationId": cid, "version": version,
                                   "collaboration": public(doc),
-                                  "messages": [public(m) for m in in_stream_order(messages, hub, cid)]})
+                                  "messages": [public(m) for m in hub.in_stream_order(cid, messages)]})
                 hub.activate(sub, version=version, position=position, head=[subscribed, snapshot],
                              presence=present, sent_messages=[m["_id"] for m in messages])
                 return
@@ -360,26 +360,6 @@ class Connection:
             return
         self._arm_expiry(principal.expires_at)
         self.put({"type": "token_refreshed", "expiresAt": principal.expires_at})
-
-
-def in_stream_order(messages: list[dict[str, Any]], hub: Any, cid: str) -> list[dict[str, Any]]:
-    """A snapshot's messages, oldest first, so that the last is the one to resume after: those the
-    hub's history holds in the order the change stream gave them (commit order; ids are made
-    before the insert, so theirs may differ). Of those it does not hold, one with an id above the
-    newest held id is newer (committed, not yet read by the change stream) and goes last; one
-    below it most likely left the history and goes first, each in id order. The rare message
-    with a lower id that commits late and is not yet read is then listed first, so a client that
-    resumes after the last one listed may get it once more: clients drop a message id they hold."""
-    order = hub.message_order(cid)
-    newest = max(order, default=None)
-
-    def place(message: dict[str, Any]) -> tuple[int, int, str]:
-        mid = message["_id"]
-        if mid in order:
-            return 1, order[mid], mid
-        return (2 if newest is not None and mid > newest else 0), 0, mid
-
-    return sorted(messages, key=place)
 
 
 class _Close(Exception):
