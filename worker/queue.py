@@ -177,14 +177,16 @@ class Runner:
         while True:
             await asyncio.sleep(min(interval, _seconds_until(held_until, self.clock())))
             now = self.clock()
-            renewed = await self._renew(job, now, held_until) if now < held_until else False
+            renewed = await self._renew(job, now, held_until) if now < held_until else None
             if renewed:
                 held_until = now + timedelta(seconds=self.lease)
-            elif renewed is False or self.clock() >= held_until:
-                if self._task is not None:
-                    self._why_cancelled = "lost" if renewed is False and now < held_until else "expired"
-                    self._task.cancel()
-                return
+                continue
+            if renewed is None and self.clock() < held_until:
+                continue  # the renewal failed, but the lease still holds: try again
+            if self._task is not None:
+                self._why_cancelled = "lost" if renewed is False else "expired"
+                self._task.cancel()
+            return
 
     async def _renew(self, job: dict[str, Any], now: datetime, held_until: datetime) -> bool | None:
         """True: renewed; False: another worker holds the job; None: the renewal failed (tried again)."""
