@@ -40,7 +40,7 @@ TIME_BUDGET_SECONDS = 0.050
 """CPU time (`time.thread_time`: the evaluating thread's own, so waiting for a core on a busy
 machine does not count) for evaluating all the rules of one action; rules not finished by then
 error, and a guard among them fails closed. The largest valid rule set (MAX_RULES rules of
-MAX_NODES nodes, all on one action) takes about 10 ms of one core: the budget stops what the
+MAX_NODES nodes, all on one action) takes 10 to 12 ms of one core: the budget stops what the
 step count cannot foresee, never honest rules, and load on the machine cannot make it refuse."""
 
 FOLLOWUP_DEPTH_LIMIT = 3
