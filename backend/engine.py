@@ -110,7 +110,11 @@ class ActionEngine:
             return await self._propose(spec, collab, actor, payload, why, verdict.require_approval)
         audit = _audit(spec, collab, actor, payload, now, approval_id, verdict)
         if effect.message is not None:
-            await self.store.messages.insert(to_doc(effect.message), audit)
+            # The store checks again, inside the write, that the collaboration is active and the
+            # author still a member: if not (removed or archived meanwhile) the next attempt says why.
+            if not await self.store.messages.insert(to_doc(effect.message), audit,
+                                                    poster=actor.id if actor.is_user else None):
+                return None
             return Applied(collab.id, collab.version, effect.result, spec.name, None,
                            await self._followups(verdict, collab.id, depth, chain, audit["_id"]))
         assert effect.collaboration is not None

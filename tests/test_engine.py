@@ -294,3 +294,75 @@ async def test_document_cap_refuses_growth_with_document_too_large():
             list(range(1, d["version"] + 1))
     finally:
         await runtime.close()
+
+
+# -- writes that cannot race ------------------------------------------------------------------
+
+
+def hold_before_writing(rt, release: asyncio.Event, entered: asyncio.Event):
+    """Stand in for a slow round trip between the engine's read and the message's write: the send
+    waits there until `release`, while other coroutines run."""
+    insert = rt.store.messages.insert
+
+    async def held(*args, **kwargs):
+        entered.set()
+        await release.wait()
+        return await insert(*args, **kwargs)
+
+    rt.store.messages.insert = held
+
+
+@pytest.mark.parametrize("change", ["removeMember", "archiveCollaboration"])
+async def test_a_message_racing_its_authors_removal_never_lands_after_it(rt, change):
+    cid = await team(rt)
+    entered, release = asyncio.Event(), asyncio.Event()
+    hold_before_writing(rt, release, entered)
+    send = asyncio.create_task(rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "sneaking in"}))
+    await entered.wait()  # the engine has read the collaboration: the editor is a member, it is active
+    payload = {"userId": user(EDITOR).id} if change == "removeMember" else {}
+    await rt.engine.run(change, user(OWNER), cid, payload)
+    release.set()
+    with pytest.raises(NotFound if change == "removeMember" else InvalidTransition):
+        await send
+    assert await rt.store.messages.page(cid) == []
+    assert [e["action"] for e in await audit(rt, cid)][-1] == change  # and no sendMessage entry after it
+
+
+async def test_sends_racing_a_removal_never_commit_after_it(rt):
+    """Many sends and one removal interleaved: in commit order (the change stream's), no message of
+    the removed member comes after the removal."""
+    cid = await team(rt)
+    editor = user(EDITOR).id
+    insert = rt.store.messages.insert
+
+    async def jittered(*args, **kwargs):
+        for _ in range(len(args[0]["text"]) % 3):
+            await asyncio.sleep(0)
+        return await insert(*args, **kwargs)
+
+    rt.store.messages.insert = jittered
+    async with rt.store.watch_changes(None, 50) as stream:
+        async def send(i):
+            try:
+                await rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "x" * (i + 1)})
+            except NotFound:
+                pass
+
+        sends = [asyncio.create_task(send(i)) for i in range(30)]
+        await asyncio.sleep(0)
+        await rt.engine.run("removeMember", user(OWNER), cid, {"userId": editor})
+        await asyncio.gather(*sends)
+        marker = await rt.engine.run("sendMessage", user(OWNER), cid, {"text": "the end"})
+        assert isinstance(marker, Applied)
+        order = []
+        while not order or order[-1] != "end":
+            change = await stream.try_next()
+            if change is None:
+                continue
+            doc = change.get("fullDocument") or {}
+            if change["ns"]["coll"] == "messages":
+                order.append("end" if doc.get("text") == "the end" else doc["author"]["id"])
+            elif change["ns"]["coll"] == "collaborations" and "memberIds" in str(change.get("updateDescription")):
+                order.append("removed")
+    removal = order.index("removed")
+    assert editor not in order[removal:]
