@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -366,3 +367,73 @@ async def test_sends_racing_a_removal_never_commit_after_it(rt):
                 order.append("removed")
     removal = order.index("removed")
     assert editor not in order[removal:]
+
+
+# -- rule follow-ups survive a crash after the commit ----------------------------------------
+
+
+class Crash(BaseException):
+    """The process dying at that point: nothing in Tandem catches it (it is no Exception)."""
+
+
+THANKS = {"name": "Thanks", "when": {"action": "cancelActivity"},
+          "then": {"action": {"name": "sendMessage", "payload": {"text": "Thanks!"}}}}
+LOOK_FIRST = {"name": "Look first", "when": {"action": "proposeActivity", "actor": "any"},
+              "if": {"==": [{"var": "actor.type"}, "rule"]}, "then": {"require_approval": {}}}
+RETRO = {"name": "Retro", "when": {"action": "cancelActivity"},
+         "then": {"action": {"name": "proposeActivity", "payload": {"title": "Retro"}}}}
+
+
+async def completed_with_a_crash(rt, rules, where):
+    """Cancel an activity whose rules start follow-ups; the process dies at `where`:
+    "before" the follow-ups run (right after the commit), or "after" they ran but before the
+    trigger's audit entry notes it."""
+    cid = await team(rt)
+    for raw in rules:
+        await rt.engine.run("addRule", user(OWNER), cid, {"rule": raw})
+    activity = (await rt.engine.run("proposeActivity", user(EDITOR), cid, {"title": "Hike"})).result["activityId"]
+    if where == "before":
+        async def dies(*args, **kwargs):
+            raise Crash()
+        rt.engine._followups = dies
+    else:
+        async def dies(*args, **kwargs):
+            raise Crash()
+        rt.store.audit.note_followups, kept = dies, rt.store.audit.note_followups
+    with pytest.raises(Crash):
+        await rt.engine.run("cancelActivity", user(OWNER), cid, {"activityId": activity})
+    if where == "before":
+        del rt.engine._followups
+    else:
+        rt.store.audit.note_followups = kept
+    [trigger] = [e for e in await audit(rt, cid) if e["action"] == "cancelActivity"]
+    assert trigger["followupsOpen"] is True and trigger["followupsDue"][0]["action"] == rules[0]["then"]["action"]["name"]
+    return cid, trigger
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+async def test_a_follow_up_cut_short_by_a_crash_runs_exactly_once_on_recovery(rt, where):
+    cid, trigger = await completed_with_a_crash(rt, [THANKS], where)
+    sent = [m["text"] for m in await rt.store.messages.page(cid)]
+    assert sent == ([] if where == "before" else ["Thanks!"])
+    assert await rt.engine.recover_followups() == 0  # too recent: it may still be running in its process
+    assert await rt.engine.recover_followups(older_than=timedelta(0)) == 1
+    assert await rt.engine.recover_followups(older_than=timedelta(0)) == 0  # twice: still once
+    assert [m["text"] for m in await rt.store.messages.page(cid)] == ["Thanks!"]
+    [entry] = [e for e in await audit(rt, cid) if e["_id"] == trigger["_id"]]
+    assert "followupsOpen" not in entry
+    assert entry["followups"] == [{"ruleId": trigger["rulesFired"][0], "action": "sendMessage", "ok": True,
+                                   "approval": False}]
+    [ran] = [e for e in await audit(rt, cid) if e.get("followupKey")]
+    assert ran["followupKey"] == f"{trigger['_id']}:0" and ran["actor"]["type"] == "rule"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+async def test_a_follow_up_held_for_approval_is_proposed_once_across_a_crash(rt, where):
+    cid, trigger = await completed_with_a_crash(rt, [RETRO, LOOK_FIRST], where)
+    assert await rt.engine.recover_followups(older_than=timedelta(0)) == 1
+    assert await rt.engine.recover_followups(older_than=timedelta(0)) == 0
+    [approval] = await rt.store.approvals.for_collaborations([cid])
+    assert approval["action"] == "proposeActivity" and approval["followupKey"] == f"{trigger['_id']}:0"
+    [entry] = [e for e in await audit(rt, cid) if e["_id"] == trigger["_id"]]
+    assert entry["followups"][0]["ok"] is True and entry["followups"][0]["approval"] is True

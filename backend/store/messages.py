@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.store.writes import Writer, fence
+from backend.store.writes import Writer, check_once, fence, insert_audit
 
 
 class Messages:
@@ -21,7 +21,8 @@ class Messages:
         nothing written, if not. The check is inside the write, so a message can never land after
         its author's removal or the archiving has committed: on MongoDB the transaction re-reads
         the collaboration and writes its fence (writes.py), which the removal writes too; on the
-        embedded store nothing between the check and the inserts yields to another coroutine."""
+        embedded store nothing between the check and the inserts yields to another coroutine.
+        AlreadyApplied if the audit entry's once-key (writes.py) is taken."""
         collaboration_id = message["collaborationId"]
         query: dict[str, Any] = {"_id": collaboration_id, "status": "active"}
         if poster is not None:
@@ -31,8 +32,9 @@ class Messages:
             await fence(self._db, session, collaboration_id)
             if await self._collaborations.find_one(query, {"_id": 1}, session=session) is None:
                 return False
+            await check_once(self._audit, session, audit)
             await self._coll.insert_one(message, session=session)
-            await self._audit.insert_one(audit, session=session)
+            await insert_audit(self._audit, session, audit)
             return True
 
         return await self._writer.atomically(write)

@@ -20,6 +20,10 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, TypeVar
 
+from pymongo.errors import DuplicateKeyError
+
+from backend.store.errors import AlreadyApplied
+
 T = TypeVar("T")
 
 
@@ -47,4 +51,34 @@ async def fence(db: Any, session: Any, collaboration_id: str) -> None:
     if session is None:
         return
     await db["fences"].update_one({"_id": collaboration_id}, {"$inc": {"writes": 1}}, upsert=True, session=session)
+
+
+ONCE_KEYS = ("approvalId", "followupKey")
+"""Audit fields naming something that may be applied only once (unique, backend/store/indexes.py)."""
+
+
+async def check_once(audit_coll: Any, session: Any, entry: dict[str, Any]) -> None:
+    """Inside an atomic write, before anything is written: raise AlreadyApplied if an audit entry
+    with `entry`'s once-key (an approval carried out, a rule's follow-up) is already there.
+
+    On MongoDB two such transactions that overlap cannot both miss each other: both write the
+    same document (the collaboration at its version, or, for a message, the collaboration's
+    fence), so one conflicts and is retried, and its retry finds the other's entry. The unique
+    index on `followupKey` is a second guard for follow-ups."""
+    for key in ONCE_KEYS:
+        if entry.get(key) is not None:
+            found = await audit_coll.find_one({key: entry[key]}, session=session)
+            if found is not None:
+                raise AlreadyApplied(found)
+
+
+async def insert_audit(audit_coll: Any, session: Any, entry: dict[str, Any]) -> None:
+    """Insert an audit entry; a duplicate once-key (a transaction that overlapped another) is AlreadyApplied."""
+    try:
+        await audit_coll.insert_one(entry, session=session)
+    except DuplicateKeyError as exc:
+        key = next((k for k in ONCE_KEYS if entry.get(k) is not None and k in str(exc)), None)
+        if key is None:
+            raise
+        raise AlreadyApplied(await audit_coll.find_one({key: entry[key]}) or {"_id": None}) from exc
 
