@@ -232,3 +232,19 @@ async def test_a_rule_cannot_carry_or_compute_a_time_out_of_range():
         assert (await rt.store.collaborations.get(cid))["activities"][0]["scheduledFor"] is None
     finally:
         await rt.close()
+
+
+async def test_a_year_one_time_stored_before_the_bounds_no_longer_breaks_ai_chat():
+    """Legacy data: a scheduledFor of year 1, stored before the bounds existed. The prompt writes it
+    as 0001-01-01T… (four digits), which parses again: the chat answers instead of a 500."""
+    async with live_server() as live:
+        cid = await live.create(OWNER, "Trip")
+        activity = (await live.act(OWNER, "proposeActivity", cid, {"title": "Hike"}))["result"]["activityId"]
+        collaborations = live.runtime.store.db["collaborations"]
+        await collaborations.update_one({"_id": cid}, {"$set": {
+            "activities.0.status": "scheduled", "activities.0.scheduledFor": datetime(1, 1, 1, tzinfo=timezone.utc)}})
+        r = await live.http.post(f"/api/collaborations/{cid}/ai/chat", json={"message": "Anything stale?"},
+                                 headers=live.auth(OWNER))
+        assert r.status_code == 200, r.text
+        assert [(s["action"], s["payload"]["activityId"]) for s in r.json()["suggestions"]] == [
+            ("cancelActivity", activity)]
