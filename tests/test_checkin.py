@@ -362,3 +362,29 @@ async def test_dev_checkin_refuses_unknown_fields_like_every_other_route(tmp_pat
         body = (await http.get("/api/openapi.json")).json()["paths"]["/api/dev/checkin"]["post"]["requestBody"]
         assert body["required"] is False
         assert body["content"]["application/json"]["schema"]["additionalProperties"] is False
+
+
+async def test_run_now_twice_posts_each_reminder_once_a_day_and_says_what_it_skipped(tmp_path):
+    """`Run now` in dev mode, twice: the second run posts no second reminder (remindersSkipped: 1)."""
+    from backend import demo
+    from backend.app import build_dev
+    from backend.settings import test_settings
+
+    settings = test_settings()
+    app, _ = build_dev(settings, tmp_path)
+    async with LiveServer(app, settings) as server, httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        alice = {"authorization": f"Bearer {token(settings, demo.ALICE)}"}
+        [collab] = (await http.get("/api/collaborations", headers=alice)).json()["collaborations"]
+        first = (await http.post("/api/dev/checkin", headers=alice)).json()
+        assert (first["actionsRun"], first["remindersSkipped"]) == (1, 0)
+        second = (await http.post("/api/dev/checkin", headers=alice)).json()
+        assert second["status"] == "done" and second["id"] != first["id"] and second["day"] == first["day"]
+        assert (second["actionsRun"], second["remindersSkipped"], second["duplicatesSkipped"]) == (0, 1, 1)
+        messages = (await http.get(f"/api/collaborations/{collab['id']}/messages", headers=alice)).json()
+        reminders = [m for m in messages["messages"] if m["author"]["type"] == "ai"]
+        assert len(reminders) == 1 and reminders[0]["author"]["id"] == first["id"]
+        # the run record says which activities were already reminded of, and by whom
+        run = await app.state.runtime.store.checkin_runs.get(second["id"])
+        [skipped] = [p["outcome"] for p in run["checks"][0]["proposals"] if p["outcome"]["status"] == "skipped"]
+        hut = next(a for a in collab["activities"] if a["title"] == "Book the mountain hut")
+        assert skipped == {"status": "skipped", "reason": "already reminded today", "activityIds": [hut["id"]]}
