@@ -145,7 +145,7 @@ def screen_checkin(text: str, collaboration_id: str, max_message_chars: int = 40
             continue
         if item.collaborationId not in (None, collaboration_id):
             screen.refuse("foreign", index=index, action=item.action, reason=FOREIGN,
-                          collaborationId=str(item.collaborationId)[:100])
+                          target=str(item.collaborationId)[:100])
             continue
         problem = _payload_problem(item, max_message_chars)
         if problem is not None:
