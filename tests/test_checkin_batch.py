@@ -14,6 +14,7 @@ from backend.ai.offline import OfflineProvider
 from backend.runtime import Runtime
 from tests.fake_groq import FakeGroq, collaborations_in, server_error
 from tests.test_checkin import ai_messages, collaboration
+from worker import handlers
 from worker.checkin import POLL, Checkin, run_id_for
 from worker.queue import Backoff, Runner
 from worker.scheduler import Scheduler
@@ -95,10 +96,15 @@ async def test_one_batch_job_with_one_request_per_collaboration(fake, batch_runt
     polls = await rt.store.jobs.list(kind=POLL)
     assert sorted(j["uniqueKey"] for j in polls) == [f"{POLL}:{run['_id']}:{n}" for n in range(len(polls))]
     assert len(polls) >= 2 and all(j["status"] == "done" for j in polls)
-    # the check-in job delivered again finds its run done: no second batch, nothing acts twice
+    # the check-in job, or the last poll, delivered again finds its run done: no second batch, nothing twice
     [job] = await rt.store.jobs.list(kind="checkin")
     await checker_for(rt).run_job(job)
+    last_poll = max(polls, key=lambda j: j["payload"]["poll"])
+    assert (await checker_for(rt).poll_job(last_poll))["status"] == "done"
     assert fake.calls.count("POST /openai/v1/batches") == 1 and len(await ai_messages(rt, ids[0])) == 1
+    assert fake.calls.count(f"GET /openai/v1/batches/{batch['id']}") == len(polls)
+    # the worker runs both kinds
+    assert {"checkin", POLL} <= set(handlers.build(rt, rt.extras["test_provider"]))
 
 
 async def test_a_submission_interrupted_before_its_id_was_stored_is_found_not_repeated(fake, batch_runtime):

@@ -453,7 +453,7 @@ def _batch_summary(batch: dict[str, Any] | None) -> dict[str, Any] | None:
 def summary(run: dict[str, Any]) -> dict[str, Any]:
     """What a run did, for the API, the CLI and logs."""
     checks = run.get("checks") or []
-    failed = [c for c in checks if c["status"] != "done"]
+    failed = [c for c in checks if c["status"] == "failed"]
     totals = _totals(checks) if checks else {k: run.get(k) for k in _totals([])}
     return {"id": run["_id"], "key": run.get("key"), "day": run.get("day"), "trigger": run.get("trigger"),
             "status": run["status"], "mode": run.get("mode"), "provider": run.get("provider"),
