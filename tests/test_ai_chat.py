@@ -218,3 +218,22 @@ async def test_a_message_may_reply_to_a_message_of_its_own_collaboration_only(li
     assert r.status_code == 422 and r.json()["error"]["details"]["fields"][0]["path"] == "payload.replyTo"
     assert len(await live.messages(OWNER, cid)) == 2 and len(await live.messages(OWNER, other)) == 1
     await watcher.close()
+
+
+async def test_a_question_the_owner_s_rules_hold_for_approval_is_not_asked(fake, live):
+    cid = await team(live)
+    rule = {"name": "Viewers' messages need my approval", "when": {"action": "sendMessage", "actor": "user"},
+            "if": {"==": [{"var": "actor.role"}, "viewer"]},
+            "then": {"require_approval": {"reason": "Viewers post after I approve."}}}
+    await live.act(OWNER, "addRule", cid, {"rule": rule})
+    r = await chat(live, VIEWER, cid, {"message": "Can I come?"})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["question"] is None and body["reply"] is None and body["suggestions"] == []
+    assert body["approval"]["action"] == "sendMessage" and body["approval"]["payload"] == {"text": "Can I come?"}
+    assert body["approval"]["proposedBy"] == {"type": "user", "id": user(VIEWER).id}
+    assert fake.requests == [] and await live.messages(OWNER, cid) == []
+    # an editor's question is not held by that rule: it is asked and answered
+    fake.respond = lambda body: {"reply": "Yes.", "actions": []}
+    r = await chat(live, EDITOR, cid, {"message": "Shall we go?"})
+    assert r.status_code == 200 and r.json()["reply"]["replyTo"] == r.json()["question"]["id"]
