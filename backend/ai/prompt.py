@@ -5,7 +5,10 @@ Everything a user wrote (titles, descriptions, activity names, messages) goes
 into the user message as JSON *data*, clipped in length; the system prompt says
 so. That is a courtesy to the model, not the guard: whatever the model
 answers, `backend.ai.proposals` keeps only catalogue actions the AI may take on
-collaborations it was shown, and the action engine checks each one again.
+the collaboration it was shown, and the action engine checks each one again.
+
+A prompt carries ONE collaboration's content, never two (tenant isolation):
+`checkin_task` and `chat_task` each take one collaboration document.
 """
 
 from __future__ import annotations
