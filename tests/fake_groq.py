@@ -122,6 +122,7 @@ class FakeGroq:
         self.line_errors: dict[str, Reply] = {}  # custom_id -> the failed reply its line gets
         self.finished_early: set[str] = set()  # custom_ids answered before an expired/cancelled end
         self.fail_validation: str | None = None  # a message: the next batch fails validation
+        self.refuse_batches: Reply | None = None  # the error reply batches.create gets (e.g. not on this plan)
         self.calls: list[str] = []  # "METHOD path" of every request, in order
         self.url = ""
         self._server: LiveServer | None = None
@@ -209,6 +210,9 @@ class FakeGroq:
     async def _create_batch(self, request: Request) -> JSONResponse:
         self._seen(request)
         body = await request.json()
+        if self.refuse_batches is not None:
+            refused = self.refuse_batches
+            return JSONResponse({"error": refused.error or {"message": "refused"}}, refused.status)
         source = self.files.get(body.get("input_file_id"))
         if source is None or body.get("endpoint") != "/v1/chat/completions" or not body.get("completion_window"):
             return JSONResponse({"error": {"message": "bad batch request", "type": "invalid_request_error"}}, 400)

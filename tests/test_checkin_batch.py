@@ -11,8 +11,9 @@ import pytest
 
 from backend.ai.groq_provider import GroqProvider
 from backend.ai.offline import OfflineProvider
+from backend.ai.provider import AIUnavailable
 from backend.runtime import Runtime
-from tests.fake_groq import FakeGroq, collaborations_in, server_error
+from tests.fake_groq import FakeGroq, Reply, collaborations_in, server_error
 from tests.test_checkin import ai_messages, collaboration
 from worker import handlers
 from worker.checkin import POLL, Checkin, run_id_for
@@ -291,3 +292,33 @@ async def test_the_offline_and_ollama_providers_never_batch(batch_runtime):
     result = await Checkin(rt.store, rt.engine, rt.settings, OfflineProvider()).run_job(job)
     assert result["actionsRun"] == 1 and await rt.store.jobs.list(kind=POLL) == []
     assert (await rt.store.checkin_runs.get(result["runId"]))["checks"][0]["via"] == "sync"
+
+
+async def test_a_batch_api_that_says_no_leaves_the_night_to_synchronous_requests(fake, batch_runtime):
+    rt = batch_runtime
+    ids = await three(rt)
+    fake.respond = hello
+    fake.refuse_batches = Reply(status=403, error={"message": "The Batch API is not available on your plan",
+                                                   "type": "permission_denied"})
+    run = await drive(rt, checker_for(rt))
+    assert run["status"] == "done" and run["actionsRun"] == 3 and len(fake.requests) == 3
+    assert run["batch"]["refused"] is True and run["batch"]["status"] == 403
+    assert await rt.store.jobs.list(kind=POLL) == [] and run["requests"] == 3
+    for cid in ids:
+        assert len(await ai_messages(rt, cid)) == 1
+
+
+async def test_a_batch_api_that_is_down_is_retried_by_the_queue(fake, batch_runtime):
+    rt = batch_runtime
+    await three(rt)
+    fake.respond = hello
+    fake.refuse_batches = server_error()
+    checker = checker_for(rt)
+    job, _ = await Scheduler(rt.store, rt.settings).enqueue_checkin()
+    with pytest.raises(AIUnavailable):
+        await checker.run_job(job)
+    assert fake.requests == []  # not asked synchronously: the batch is tried again
+    fake.refuse_batches = None
+    run = await drive(rt, checker)
+    assert run["status"] == "done" and run["actionsRun"] == 3 and fake.requests == []
+    assert len(fake.batches) == 1

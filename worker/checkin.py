@@ -118,10 +118,15 @@ class Checkin:
         run = await self._open(args["key"], args["day"], args["trigger"], args["collaboration_ids"], "batch")
         if run["status"] == "done" or "checks" not in run:
             return _job_result(summary(run))
-        if not (run.get("batch") or {}).get("id"):
-            await self._submit(run)
+        if not (run.get("batch") or {}).get("id") and not (run.get("batch") or {}).get("refused"):
+            try:
+                await self._submit(run)
+            except AIUnavailable as exc:
+                if not _refused(exc):
+                    raise  # network, 5xx, rate limits: the queue retries the job
+                await self._refused(run, exc)
         batch = run["batch"]
-        if batch.get("id") is None:  # nothing to submit: finish here
+        if batch.get("id") is None:  # nothing to submit, or the batch API refused: finish here
             await self._check_all(run, None)
             return _job_result(await self._finish(run))
         await self._enqueue_poll(run, batch.get("polls", 0))
@@ -327,6 +332,13 @@ class Checkin:
         log.info("check-in batch submitted", extra={"runId": run["_id"], "batchId": batch_id,
                                                      "requests": len(tasks)})
 
+    async def _refused(self, run: dict[str, Any], exc: AIUnavailable) -> None:
+        """The batch API said no (e.g. not on this account's plan): this run asks synchronously."""
+        log.warning("the batch API refused the check-in's batch; asking synchronously",
+                    extra={"runId": run["_id"], "error": str(exc)})
+        run["batch"] = {"id": None, "refused": True, "error": str(exc)[:500], "status": exc.details.get("status")}
+        await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
+
     async def _enqueue_poll(self, run: dict[str, Any], poll: int) -> None:
         now = self.clock()
         delay = min(self.poll_max, self.poll_first * 2 ** poll)
@@ -386,6 +398,12 @@ def _answer(check: dict[str, Any], completion: Completion | None, max_message_ch
 def _note_error(check: dict[str, Any], exc: BaseException, now: datetime) -> None:
     check["errors"].append({"attempt": check["attempts"], "at": now,
                             "code": getattr(exc, "code", type(exc).__name__), "message": str(exc)[:1000]})
+
+
+def _refused(exc: AIUnavailable) -> bool:
+    """A 4xx other than 429 from the batch API: asking again will not help, asking synchronously may."""
+    status = exc.details.get("status")
+    return isinstance(status, int) and 400 <= status < 500 and status not in (401, 429)
 
 
 def _job_result(result: dict[str, Any]) -> dict[str, Any]:
