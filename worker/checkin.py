@@ -122,9 +122,9 @@ class Checkin:
             try:
                 await self._submit(run)
             except AIUnavailable as exc:
-                if not _refused(exc):
+                if not _is_refusal(exc):
                     raise  # network, 5xx, rate limits: the queue retries the job
-                await self._refused(run, exc)
+                await self._ask_synchronously_instead(run, exc)
         batch = run["batch"]
         if batch.get("id") is None:  # nothing to submit, or the batch API refused: finish here
             await self._check_all(run, None)
@@ -332,7 +332,7 @@ class Checkin:
         log.info("check-in batch submitted", extra={"runId": run["_id"], "batchId": batch_id,
                                                      "requests": len(tasks)})
 
-    async def _refused(self, run: dict[str, Any], exc: AIUnavailable) -> None:
+    async def _ask_synchronously_instead(self, run: dict[str, Any], exc: AIUnavailable) -> None:
         """The batch API said no (e.g. not on this account's plan): this run asks synchronously."""
         log.warning("the batch API refused the check-in's batch; asking synchronously",
                     extra={"runId": run["_id"], "error": str(exc)})
@@ -400,7 +400,7 @@ def _note_error(check: dict[str, Any], exc: BaseException, now: datetime) -> Non
                             "code": getattr(exc, "code", type(exc).__name__), "message": str(exc)[:1000]})
 
 
-def _refused(exc: AIUnavailable) -> bool:
+def _is_refusal(exc: AIUnavailable) -> bool:
     """A 4xx other than 429 from the batch API: asking again will not help, asking synchronously may."""
     status = exc.details.get("status")
     return isinstance(status, int) and 400 <= status < 500 and status not in (401, 429)
