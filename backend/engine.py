@@ -166,6 +166,9 @@ class ActionEngine:
         """The I/O an action needs before its pure step: directory look-ups, rule validation."""
         if spec.name == "addMember":
             ctx.resolved_user = await self.directory.resolve_email(payload.email)
+        elif spec.name == "sendMessage" and payload.replyTo is not None:
+            if await self.store.messages.get(collab.id, payload.replyTo) is None:
+                raise ValidationFailed.at("payload.replyTo", "No such message in this collaboration")
         elif spec.name in ("addRule", "updateRule", "removeRule"):
             ctx.rules = _rules_after(spec.name, collab, payload, self.settings.max_message_chars)
 

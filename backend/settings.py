@@ -17,6 +17,7 @@ import msgspec
 
 AuthMode = Literal["supabase", "dev"]
 AIProvider = Literal["groq", "ollama", "offline"]
+CheckinMode = Literal["batch", "sync"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "your-secret", "please-change", "xxx", "todo"}
@@ -47,7 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # worker
     checkin_cron: str = "0 2 * * *"
     checkin_tz: str = "UTC"
-    checkin_batch_size: int = 20
+    checkin_mode: CheckinMode = "batch"  # groq: one Batch API job per run; sync: one request per collaboration
+    checkin_concurrency: int = 4  # synchronous model requests at once (sync mode, fallbacks, ollama, offline)
+    checkin_batch_deadline: int = 6 * 3600  # seconds a Groq batch may take before the rest runs synchronously
     approval_ttl: int = 72 * 3600  # seconds
     job_lease: int = 60  # seconds
     job_max_attempts: int = 5
@@ -116,7 +119,7 @@ class SettingsError(Exception):
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _DURATION_FIELDS = {"approval_ttl", "job_lease", "job_retention", "dev_token_ttl", "presence_ttl", "action_rate_window",
-                    "job_backoff", "job_backoff_max", "worker_grace"}
+                    "job_backoff", "job_backoff_max", "worker_grace", "checkin_batch_deadline"}
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -141,12 +144,14 @@ def _convert(name: str, raw: str, field_type: object) -> object:
         raise ValueError("expected true or false")
     if name == "log_level":
         raw = raw.upper()
+    if name == "checkin_mode":
+        raw = raw.strip().lower()
     return msgspec.convert(raw, field_type, strict=False)
 
 
 def _check(s: Settings) -> list[str]:
     problems = []
-    positive = ["checkin_batch_size", "approval_ttl", "max_body_bytes", "max_message_chars", "max_document_bytes",
+    positive = ["checkin_concurrency", "checkin_batch_deadline", "approval_ttl", "max_body_bytes", "max_message_chars", "max_document_bytes",
                 "action_rate_limit", "action_rate_window", "ws_max_frame_bytes", "ws_rate_limit", "ws_queue_size",
                 "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl",
                 "job_backoff", "job_backoff_max", "job_retention", "ws_auth_timeout", "ws_ping_interval", "ai_timeout"]

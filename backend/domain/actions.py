@@ -211,7 +211,7 @@ def apply(name: str, collab: Collaboration | None, payload: Any, ctx: Context) -
         actor = ctx.actor
         author = {"type": actor.type, "id": actor.id or actor.runId or actor.ruleId}
         message = Message(_id=ctx.new_id("msg"), collaborationId=collab.id, author=author,
-                          text=payload.text, createdAt=ctx.now)
+                          text=payload.text, createdAt=ctx.now, replyTo=payload.replyTo)
         return Effect(message=message, result={"messageId": message._id})
     changed = copy.deepcopy(collab)
     result = _UPDATES[name](changed, payload, ctx)

@@ -112,12 +112,13 @@ class Collaboration(msgspec.Struct):
         return [m for m in self.members if m.role == "owner"]
 
 
-class Message(msgspec.Struct):
+class Message(msgspec.Struct, omit_defaults=True):
     _id: str = msgspec.field(name="_id")
     collaborationId: str
     author: dict[str, Any]
     text: str
     createdAt: datetime
+    replyTo: str | None = None  # the id of the message of the same collaboration this one answers
 
 
 class Approval(msgspec.Struct, omit_defaults=True):

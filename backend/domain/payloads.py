@@ -84,6 +84,7 @@ class CancelActivity(_Payload):
 
 class SendMessage(_Payload):
     text: str
+    replyTo: Id | None = None  # a message of the same collaboration (checked by the engine)
 
 
 class SetProtectedActions(_Payload):

@@ -38,6 +38,8 @@ INDEXES: tuple[Index, ...] = (
     Index("jobs", (("uniqueKey", ASC),), {"unique": True, "sparse": True}),
     Index("jobs", (("leaseUntil", ASC),)),
     Index("checkin_runs", (("day", ASC),)),
+    Index("checkin_reminders", (("day", ASC), ("collaborationId", ASC))),
+    Index("checkin_reminders", (("at", ASC),), {"expireAfterSeconds": 7 * 86400}),
     Index("presence", (("expiresAt", ASC),), {"expireAfterSeconds": 0}),
     Index("presence", (("collaborationId", ASC),)),
 )

@@ -8,6 +8,7 @@ from backend.settings import Settings
 from backend.store.approvals import Approvals
 from backend.store.audit import Audit
 from backend.store.checkin_runs import CheckinRuns
+from backend.store.reminders import Reminders
 from backend.store.collaborations import Collaborations
 from backend.store.jobs import Jobs
 from backend.store.messages import Messages
@@ -33,6 +34,7 @@ class Store:
         self.presence = Presence(self.db)
         self.jobs = Jobs(self.db)
         self.checkin_runs = CheckinRuns(self.db)
+        self.reminders = Reminders(self.db)
         self.workers = Workers(self.db)
 
     def watch_changes(self, resume_after: dict[str, Any] | None, max_await_ms: int) -> Any:
