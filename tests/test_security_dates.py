@@ -163,8 +163,8 @@ async def test_ai_chat_drops_a_suggestion_out_of_range_and_still_answers(fake):
         assert [s["payload"]["scheduledFor"] for s in r.json()["suggestions"]] == ["2026-12-01T10:00:00Z"]
 
 
-async def test_a_checkin_proposal_out_of_range_is_invalid_and_the_rest_of_the_batch_runs(fake):
-    rt = await Runtime.open(fake.settings(checkin_batch_size=1, job_lease=5))
+async def test_a_checkin_proposal_out_of_range_is_invalid_and_the_rest_of_the_answer_runs(fake):
+    rt = await Runtime.open(fake.settings(checkin_mode="sync", job_lease=5))
     try:
         from backend.ai.groq_provider import GroqProvider
         from worker.checkin import Checkin
