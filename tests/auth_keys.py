@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import socket
 import threading
 import time
@@ -26,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-SECRET = "tandem-test-hmac-secret-" + "k" * 32
+SECRET = secrets.token_urlsafe(32)  # random per run: a fixed test secret would be one more to copy
 DROP = object()  # claims(..., name=DROP) leaves the claim out
 
 

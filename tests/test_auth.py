@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -119,7 +120,7 @@ async def test_email_is_optional(server, make_verifier):
 
 def _tampered(iss):
     header, _, signature = sign(claims(iss), SECRET, "HS256").split(".")
-    other = sign(claims(iss, sub="someone-else"), "x" * 40, "HS256").split(".")[1]
+    other = sign(claims(iss, sub="someone-else"), secrets.token_urlsafe(32), "HS256").split(".")[1]
     return f"{header}.{other}.{signature}"
 
 
@@ -127,7 +128,7 @@ REFUSALS = [
     ("alg none", lambda iss: forge({"alg": "none", "typ": "JWT"}, claims(iss), None), t.ALG_NOT_ALLOWED),
     ("alg None", lambda iss: forge({"alg": "None"}, claims(iss), None), t.ALG_NOT_ALLOWED),
     ("alg HS512", lambda iss: sign(claims(iss), SECRET * 2, "HS512"), t.ALG_NOT_ALLOWED),
-    ("wrong HMAC secret", lambda iss: sign(claims(iss), "another-secret-" + "z" * 32, "HS256"), t.BAD_SIGNATURE),
+    ("wrong HMAC secret", lambda iss: sign(claims(iss), secrets.token_urlsafe(32), "HS256"), t.BAD_SIGNATURE),
     ("RS256 by another key", lambda iss: sign(claims(iss), OTHER_RSA, "RS256", "rsa-1"), t.BAD_SIGNATURE),
     ("ES256 by another key", lambda iss: sign(claims(iss), OTHER_EC, "ES256", "ec-1"), t.BAD_SIGNATURE),
     ("RS256 header, public key as HMAC secret",
@@ -296,12 +297,12 @@ def test_dev_user_ids_are_stable_uuids():
 
 async def test_dev_tokens_from_another_secret_are_refused():
     token = issue_dev_token(dev_settings(), "ada@example.com")["access_token"]
-    other = dev_settings(supabase_jwt_secret="another-test-secret-" + "y" * 40)
+    other = dev_settings(dev_jwt_secret=secrets.token_urlsafe(32))
     assert await refused(TokenVerifier(other), token) == t.BAD_SIGNATURE
 
 
 async def test_a_dev_token_is_refused_by_a_supabase_verifier_with_the_same_secret(server, make_verifier):
-    token = issue_dev_token(dev_settings(supabase_jwt_secret=SECRET), "ada@example.com")["access_token"]
+    token = issue_dev_token(dev_settings(dev_jwt_secret=SECRET), "ada@example.com")["access_token"]
     assert await refused(make_verifier(supabase_settings(server)), token) == t.WRONG_ISSUER
 
 
