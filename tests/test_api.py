@@ -7,7 +7,7 @@ import pytest
 
 from backend.app import build_api
 from backend.settings import test_settings
-from tests.support import EDITOR, OWNER, STRANGER, VIEWER, LiveServer, token
+from tests.support import ACCOUNTS, EDITOR, OWNER, STRANGER, VIEWER, LiveServer, token
 
 
 @pytest.fixture
@@ -16,6 +16,8 @@ async def api():
     async with LiveServer(build_api(settings), settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             client.settings = settings
+            for email in ACCOUNTS:  # they have accounts: adding them invites no one
+                assert (await client.post("/api/auth/dev-login", json={"email": email})).status_code == 200
             yield client
 
 

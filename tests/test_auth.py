@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 import uuid
@@ -22,7 +23,9 @@ from tests.auth_keys import (
     DROP, SECRET, AuthServer, Clock, claims, closed_port_url, ec_key, forge, gotrue_user, public_jwk,
     public_pem, rsa_key, sign,
 )
-from tests.support import OWNER, user
+from backend.domain.models import Actor
+from tests.support import EDITOR, OWNER, VIEWER, user
+from tests.test_realtime_helpers import Client, live_server
 
 RSA, EC, OTHER_RSA, OTHER_EC, ROTATED_RSA = rsa_key(), ec_key(), rsa_key(), ec_key(), rsa_key()
 KNOWN_MESSAGES = {
@@ -320,16 +323,25 @@ def test_no_dev_tokens_outside_dev_mode(server):
         issue_dev_token(supabase_settings(server), "ada@example.com")
 
 
-# --- member directory ------------------------------------------------------------------------------
+# --- member directory: addMember invites, in at most two directory calls -----------------------------
 
-async def test_directory_in_dev_mode_gives_the_id_of_the_later_sign_in():
-    member = await MemberDirectory(dev_settings()).resolve_email("Lin@Example.com")
-    signed_in = issue_dev_token(dev_settings(), "lin@example.com")["user"]
-    assert member == signed_in == {"id": dev_user_id("lin@example.com"), "email": "lin@example.com"}
-    assert await MemberDirectory.local().resolve_email("lin@example.com") == member
-    with pytest.raises(ValidationFailed) as info:
-        await MemberDirectory.local().resolve_email("not an email")
-    assert info.value.fields[0]["path"] == "payload.email"  # it answers addMember's payload
+async def test_directory_in_dev_mode_creates_the_user_with_the_id_of_the_later_sign_in():
+    runtime = await Runtime.open(dev_settings())
+    try:
+        directory = runtime.directory
+        first = await directory.find_or_invite("Lin@Example.com")
+        signed_in = issue_dev_token(dev_settings(), "lin@example.com")["user"]
+        assert (first.id, first.email) == (signed_in["id"], signed_in["email"]) == (
+            dev_user_id("lin@example.com"), "lin@example.com")
+        assert first.invited  # never signed in: created, as an invitation
+        assert (await directory.find_or_invite("lin@example.com")).invited  # still has not signed in
+        await directory.signed_in(first.id, "lin@example.com")
+        assert not (await directory.find_or_invite("LIN@example.com")).invited
+        with pytest.raises(ValidationFailed) as info:
+            await directory.find_or_invite("not an email")
+        assert info.value.fields[0]["path"] == "payload.email"  # it answers addMember's payload
+    finally:
+        await runtime.close()
 
 
 @pytest.mark.parametrize("email", ["a@b..com", "a@b.c.", "a<b@example.com"])
@@ -348,26 +360,170 @@ async def test_add_member_with_an_email_the_directory_refuses_names_payload_emai
 
 async def test_directory_in_supabase_mode_needs_the_service_key(server):
     with pytest.raises(ValidationFailed) as info:
-        await MemberDirectory(supabase_settings(server)).resolve_email("ada@example.com")
+        await MemberDirectory(supabase_settings(server)).find_or_invite("ada@example.com")
     assert "SUPABASE_SERVICE_KEY" in info.value.message and info.value.fields[0]["path"] == "payload.email"
     assert server.admin_requests == []
 
 
-async def test_directory_in_supabase_mode_pages_through_the_admin_api(server):
-    server.users = [gotrue_user(f"00000000-0000-4000-8000-00000000000{i}", f"user{i}@example.com") for i in range(5)]
-    directory = MemberDirectory(supabase_settings(server, supabase_service_key="service-key-1"), per_page=2)
+async def test_directory_in_supabase_mode_invites_first_and_looks_up_only_existing_accounts(server):
+    server.add_users(5)
+    server.users["pending@example.com"] = gotrue_user(str(uuid.uuid4()), "pending@example.com", confirmed=False)
+    directory = MemberDirectory(supabase_settings(server, supabase_service_key="service-key-1"))
     try:
-        member = await directory.resolve_email("USER4@example.com")
-        assert member == {"id": "00000000-0000-4000-8000-000000000004", "email": "user4@example.com"}
-        headers, query = server.admin_requests[-1]
+        known = await directory.find_or_invite("USER4@example.com")
+        assert (known.id, known.email, known.invited) == (str(uuid.UUID(int=5)), "user4@example.com", False)
+        assert [path for path, _, _ in server.admin_requests] == ["/auth/v1/invite", "/auth/v1/admin/generate_link"]
+        _, headers, body = server.admin_requests[-1]
         assert headers["apikey"] == "service-key-1" and headers["authorization"] == "Bearer service-key-1"
-        assert query == {"page": "3", "per_page": "2"}
-        with pytest.raises(NotFound) as info:
-            await directory.resolve_email("nobody@example.com")
-        assert info.value.message == "no user with that email"
-        assert server.admin_requests[-1][1]["page"] == "4"  # stopped at the first empty page
+        assert body["type"] == "magiclink" and body["email"] == "user4@example.com"
+        assert server.invitations_sent == []  # an account holder gets no email
+
+        server.admin_requests.clear()
+        new = await directory.find_or_invite("newcomer@example.com")
+        assert new.invited and new.id == server.users["newcomer@example.com"]["id"]
+        assert [path for path, _, _ in server.admin_requests] == ["/auth/v1/invite"]  # one call
+        again = await directory.find_or_invite("pending@example.com")  # invited before, never confirmed
+        assert again.invited and again.id == server.users["pending@example.com"]["id"]
+        assert server.invitations_sent == ["newcomer@example.com", "pending@example.com"]
+
         server.admin_status = 500
         with pytest.raises(ServiceUnavailable):
-            await directory.resolve_email("user0@example.com")
+            await directory.find_or_invite("user0@example.com")
     finally:
         await directory.aclose()
+
+
+# --- addMember over HTTP in supabase mode: no enumeration, no amplification, invitations ------------
+
+OWNER_SUB = "0f0f0f0f-1111-4222-8333-444455556666"
+
+
+def supabase_token(server, sub: str, email: str) -> str:
+    return sign(claims(server.url + "/auth/v1", sub=sub, email=email), SECRET, "HS256")
+
+
+@pytest.fixture
+async def supabase_live(server):
+    settings = dict(auth_mode="supabase", supabase_url=server.url, supabase_jwt_secret=SECRET,
+                    supabase_service_key="service-key-1")
+    async with live_server(**settings) as live:
+        live.bearer = lambda sub, email: {"authorization": f"Bearer {supabase_token(server, sub, email)}"}
+        yield live
+
+
+def _without_ids(answer: dict, user_id: str) -> bytes:
+    return json.dumps(answer, sort_keys=True).replace(user_id, "<id>").encode()
+
+
+async def test_add_member_answers_alike_for_known_and_unknown_emails_in_at_most_two_calls(server, supabase_live):
+    live, owner = supabase_live, supabase_live.bearer(OWNER_SUB, "owner@example.com")
+    server.add_users(100_000)  # a big project: the old look-up paged through all of them
+    r = await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)
+    cid = r.json()["id"]
+    answers = {}
+    for email in ("user99999@example.com", "nobody@example.com"):
+        server.admin_requests.clear()
+        r = await live.http.post("/api/actions/addMember", headers=owner,
+                                 json={"collaborationId": cid, "payload": {"email": email, "role": "viewer"}})
+        assert r.status_code == 200, r.text
+        assert len(server.admin_requests) <= 2, server.admin_requests
+        answers[email] = r.json()
+    known, unknown = answers["user99999@example.com"], answers["nobody@example.com"]
+    assert known["result"]["userId"] == str(uuid.UUID(int=100_000))
+    assert unknown["result"]["userId"] == server.users["nobody@example.com"]["id"]
+    # the same bytes apart from the ids (and the version, one higher for the second)
+    known["version"] = unknown["version"]
+    assert _without_ids(known, known["result"]["userId"]) == _without_ids(unknown, unknown["result"]["userId"])
+    assert server.invitations_sent == ["nobody@example.com"]
+
+    snapshot = (await live.http.get(f"/api/collaborations/{cid}", headers=owner)).json()
+    entries = {m["email"]: m for m in snapshot["members"]}
+    assert "invitedAt" not in entries["user99999@example.com"] and "invitedBy" not in entries["user99999@example.com"]
+    invited = entries["nobody@example.com"]
+    assert invited["invitedBy"] == OWNER_SUB and invited["invitedAt"] == invited["joinedAt"]
+
+
+async def test_an_invited_members_first_sign_in_clears_the_invitation_for_every_subscriber(server, supabase_live):
+    live, owner = supabase_live, supabase_live.bearer(OWNER_SUB, "owner@example.com")
+    r = await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)
+    cid = r.json()["id"]
+    added = await live.http.post("/api/actions/addMember", headers=owner,
+                                 json={"collaborationId": cid, "payload": {"email": "lin@example.com", "role": "editor"}})
+    lin_id, version = added.json()["result"]["userId"], added.json()["version"]
+    watcher = await Client.open(live.ws_url)
+    await watcher.auth(supabase_token(server, OWNER_SUB, "owner@example.com"))
+    await watcher.subscribe(cid)
+    await watcher.expect("snapshot")
+
+    lin = live.bearer(lin_id, "lin@example.com")  # Lin accepted the invitation and signs in
+    mine = (await live.http.get("/api/collaborations", headers=lin)).json()
+    event = await watcher.until("collaboration_updated")
+    assert (event["version"], event["action"], event["actor"]) == (
+        version + 1, "acceptInvitation", {"type": "user", "id": lin_id})
+    assert sorted(event["changes"]["removedFields"]) == ["members.1.invitedAt", "members.1.invitedBy"]
+    snapshot = (await live.http.get(f"/api/collaborations/{cid}", headers=lin)).json()
+    assert snapshot["version"] == version + 1
+    assert {k for k in snapshot["members"][1]} == {"userId", "email", "role", "joinedAt"}
+    assert [c["id"] for c in mine["collaborations"]] == [cid]
+    entries = (await live.http.get(f"/api/collaborations/{cid}/audit", headers=owner)).json()["entries"]
+    assert any(e["action"] == "acceptInvitation" and e["version"] == version + 1 for e in entries), entries
+    # later requests cost nothing more: no new version
+    await live.http.get("/api/me", headers=lin)
+    assert (await live.http.get(f"/api/collaborations/{cid}", headers=lin)).json()["version"] == version + 1
+    assert await watcher.quiet(0.2) == []
+    await watcher.close()
+
+
+async def test_an_ai_proposal_to_add_a_member_invites_no_one_until_approved(server, supabase_live):
+    live, owner = supabase_live, supabase_live.bearer(OWNER_SUB, "owner@example.com")
+    cid = (await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)).json()["id"]
+    outcome = await live.runtime.engine.run("addMember", Actor.ai("run_1"), cid, {"email": "cy@example.com",
+                                                                                  "role": "viewer"})
+    assert outcome.approval["status"] == "pending"
+    assert server.admin_requests == [] and server.invitations_sent == []
+    r = await live.http.post(f"/api/approvals/{outcome.approval['_id']}/approve", headers=owner)
+    assert r.status_code == 200, r.text
+    assert server.invitations_sent == ["cy@example.com"]
+    members = (await live.http.get(f"/api/collaborations/{cid}", headers=owner)).json()["members"]
+    assert members[1]["invitedBy"] == OWNER_SUB  # the owner who approved it
+
+
+async def test_add_member_counts_double_against_the_action_rate_limit():
+    async with live_server(action_rate_limit=4, action_rate_window=3600) as live:
+        cid = await live.create(OWNER)  # one token
+        assert (await live.act(OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"}))["version"] == 2
+        body = {"collaborationId": cid, "payload": {"email": VIEWER, "role": "viewer"}}
+        r = await live.http.post("/api/actions/addMember", json=body, headers=live.auth(OWNER))
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"  # 1 token left, 2 needed
+        await live.act(OWNER, "sendMessage", cid, {"text": "one token is enough for this"})
+
+
+async def test_sign_ins_are_checked_once_per_user_per_process_window():
+    """The per-request cost: after a user's first request, a dict look-up until `recheck_after` passes."""
+    from backend.auth.invitations import Invitations
+
+    runtime = await Runtime.open(dev_settings())
+    try:
+        engine = runtime.engine
+        cid = (await engine.run("createCollaboration", user(OWNER), None, {"title": "T"},
+                                actor_email=OWNER)).collaborationId
+        await engine.run("addMember", user(OWNER), cid, {"email": "lin@example.com", "role": "viewer"})
+        lin = dev_user_id("lin@example.com")
+        assert await runtime.store.collaborations.invited(lin) == [cid]
+        clock = Clock()
+        invitations = Invitations(runtime.store, monotonic=clock, recheck_after=600)
+        await invitations.seen(lin)
+        assert await runtime.store.collaborations.invited(lin) == []
+        version = (await runtime.store.collaborations.get(cid))["version"]
+        # a mark that appears later (another process added Lin meanwhile) waits for the next check
+        await engine.run("removeMember", user(OWNER), cid, {"userId": lin})
+        await engine.run("addMember", user(OWNER), cid, {"email": "lin@example.com", "role": "viewer"})
+        clock.advance(599)
+        await invitations.seen(lin)
+        assert await runtime.store.collaborations.invited(lin) == [cid]
+        clock.advance(1)
+        await invitations.seen(lin)
+        assert await runtime.store.collaborations.invited(lin) == []
+        assert (await runtime.store.collaborations.get(cid))["version"] == version + 3
+    finally:
+        await runtime.close()
