@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 import jwt
+import pytest
 import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -30,6 +31,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from backend.auth import tokens as t
+from backend.auth.jwks import UNKNOWN_KEY
+from backend.auth.tokens import TokenVerifier
+from backend.errors import Unauthenticated
+from backend.settings import Settings, load_settings
 
 SECRET = secrets.token_urlsafe(32)  # random per run: a fixed test secret would be one more to copy
 DROP = object()  # claims(..., name=DROP) leaves the claim out
@@ -199,3 +206,29 @@ def closed_port_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return "http://127.0.0.1:%d/jwks.json" % sock.getsockname()[1]
+
+
+# -- shared by tests/test_auth.py and tests/test_security_tokens.py (fixtures in tests/conftest.py) ----
+
+RSA, EC, OTHER_RSA, OTHER_EC, ROTATED_RSA = rsa_key(), ec_key(), rsa_key(), ec_key(), rsa_key()
+PROJECT_KEYS = (("rsa-1", RSA), ("ec-1", EC))  # what the `server` fixture's JWKS publishes
+KNOWN_MESSAGES = {
+    t.MALFORMED, t.ALG_NOT_ALLOWED, t.NO_KEY_ID, t.BAD_SIGNATURE, t.EXPIRED, t.NOT_YET_VALID,
+    t.WRONG_AUDIENCE, t.WRONG_ISSUER, t.INVALID, t.WRONG_ROLE, t.ANONYMOUS, UNKNOWN_KEY,
+} | {t.missing_claim(c) for c in ("sub", "exp", "aud", "iss", "role")}
+
+
+def supabase_settings(server: AuthServer, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"auth_mode": "supabase", "supabase_url": server.url, "supabase_jwt_secret": SECRET}
+    values.update(overrides)
+    return load_settings({}, **values)
+
+
+async def refused(verifier: TokenVerifier, token: str) -> str:
+    """The stable message `verifier` refuses `token` with (and no library error leaks through)."""
+    with pytest.raises(Unauthenticated) as info:
+        await verifier.verify(token)
+    error = info.value
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
+    assert error.message in KNOWN_MESSAGES
+    return error.message

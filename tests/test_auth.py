@@ -1,10 +1,12 @@
-"""backend.auth against real keys and a real JWKS / admin server on 127.0.0.1."""
+"""backend.auth against real keys and a real JWKS / admin server on 127.0.0.1.
+
+Accepted tokens, the JWKS cache, dev tokens, the member directory and invitations.
+The refusals (forged, confused, expired, foreign tokens) are in tests/test_security_tokens.py.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -12,70 +14,19 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from backend.auth import JwksCache, MemberDirectory, TokenVerifier, dev_user_id, issue_dev_token
-from backend.auth import tokens as t
+from backend.auth import MemberDirectory, TokenVerifier, dev_user_id, issue_dev_token
 from backend.auth.jwks import KEYS_UNAVAILABLE, UNKNOWN_KEY, parse_jwks
-from backend.errors import NotFound, ServiceUnavailable, Unauthenticated, ValidationFailed
+from backend.errors import ServiceUnavailable, ValidationFailed
 from backend.runtime import Runtime
 from backend.settings import load_settings
 from backend.settings import test_settings as dev_settings
-from tests.auth_keys import (
-    DROP, SECRET, AuthServer, Clock, claims, closed_port_url, ec_key, forge, gotrue_user, public_jwk,
-    public_pem, rsa_key, sign,
-)
 from backend.domain.models import Actor
+from tests.auth_keys import (
+    EC, RSA, ROTATED_RSA, SECRET, Clock, claims, closed_port_url, ec_key, gotrue_user, public_jwk, refused, sign,
+    supabase_settings,
+)
 from tests.support import EDITOR, OWNER, VIEWER, user
 from tests.test_realtime_helpers import Client, live_server
-
-RSA, EC, OTHER_RSA, OTHER_EC, ROTATED_RSA = rsa_key(), ec_key(), rsa_key(), ec_key(), rsa_key()
-KNOWN_MESSAGES = {
-    t.MALFORMED, t.ALG_NOT_ALLOWED, t.NO_KEY_ID, t.BAD_SIGNATURE, t.EXPIRED, t.NOT_YET_VALID,
-    t.WRONG_AUDIENCE, t.WRONG_ISSUER, t.INVALID, UNKNOWN_KEY,
-} | {t.missing_claim(c) for c in ("sub", "exp", "aud", "iss")}
-
-
-@pytest.fixture(scope="module")
-def auth_server():
-    with AuthServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(auth_server):
-    auth_server.reset()
-    auth_server.keys = [public_jwk(RSA, "rsa-1"), public_jwk(EC, "ec-1")]
-    return auth_server
-
-
-def supabase_settings(server: AuthServer, **overrides):
-    values = {"auth_mode": "supabase", "supabase_url": server.url, "supabase_jwt_secret": SECRET}
-    values.update(overrides)
-    return load_settings({}, **values)
-
-
-@pytest.fixture
-async def make_verifier():
-    clients: list[httpx.AsyncClient] = []
-
-    def make(settings, clock=None):
-        http = httpx.AsyncClient()
-        clients.append(http)
-        jwks = JwksCache(settings.jwks_url, http, clock=clock or Clock()) if settings.jwks_url else None
-        return TokenVerifier(settings, http, jwks=jwks)
-
-    yield make
-    for http in clients:
-        await http.aclose()
-
-
-async def refused(verifier: TokenVerifier, token: str) -> str:
-    with pytest.raises(Unauthenticated) as info:
-        await verifier.verify(token)
-    error = info.value
-    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
-    assert error.message in KNOWN_MESSAGES
-    return error.message
-
 
 # --- accepted tokens -------------------------------------------------------------------------------
 
@@ -117,79 +68,6 @@ async def test_email_is_optional(server, make_verifier):
     verifier = make_verifier(supabase_settings(server))
     principal = await verifier.verify(sign(claims(server.url + "/auth/v1", email=""), SECRET, "HS256"))
     assert principal.email is None
-
-
-# --- refusals --------------------------------------------------------------------------------------
-
-def _tampered(iss):
-    header, _, signature = sign(claims(iss), SECRET, "HS256").split(".")
-    other = sign(claims(iss, sub="someone-else"), secrets.token_urlsafe(32), "HS256").split(".")[1]
-    return f"{header}.{other}.{signature}"
-
-
-REFUSALS = [
-    ("alg none", lambda iss: forge({"alg": "none", "typ": "JWT"}, claims(iss), None), t.ALG_NOT_ALLOWED),
-    ("alg None", lambda iss: forge({"alg": "None"}, claims(iss), None), t.ALG_NOT_ALLOWED),
-    ("alg HS512", lambda iss: sign(claims(iss), SECRET * 2, "HS512"), t.ALG_NOT_ALLOWED),
-    ("wrong HMAC secret", lambda iss: sign(claims(iss), secrets.token_urlsafe(32), "HS256"), t.BAD_SIGNATURE),
-    ("RS256 by another key", lambda iss: sign(claims(iss), OTHER_RSA, "RS256", "rsa-1"), t.BAD_SIGNATURE),
-    ("ES256 by another key", lambda iss: sign(claims(iss), OTHER_EC, "ES256", "ec-1"), t.BAD_SIGNATURE),
-    ("RS256 header, public key as HMAC secret",
-     lambda iss: forge({"alg": "RS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA)), t.BAD_SIGNATURE),
-    ("HS256, public key as HMAC secret",
-     lambda iss: forge({"alg": "HS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA)), t.BAD_SIGNATURE),
-    ("ES256 header naming an RSA key", lambda iss: sign(claims(iss), EC, "ES256", "rsa-1"), t.ALG_NOT_ALLOWED),
-    ("RS256 without kid", lambda iss: sign(claims(iss), RSA, "RS256"), t.NO_KEY_ID),
-    ("unknown kid", lambda iss: sign(claims(iss), RSA, "RS256", "nobody"), UNKNOWN_KEY),
-    ("expired", lambda iss: sign(claims(iss, exp=int(time.time()) - 120), SECRET, "HS256"), t.EXPIRED),
-    ("expired, RS256", lambda iss: sign(claims(iss, exp=int(time.time()) - 120), RSA, "RS256", "rsa-1"), t.EXPIRED),
-    ("nbf in the future", lambda iss: sign(claims(iss, nbf=int(time.time()) + 600), SECRET, "HS256"), t.NOT_YET_VALID),
-    ("iat in the future", lambda iss: sign(claims(iss, iat=int(time.time()) + 600), SECRET, "HS256"), t.NOT_YET_VALID),
-    ("wrong audience", lambda iss: sign(claims(iss, aud="anon"), SECRET, "HS256"), t.WRONG_AUDIENCE),
-    ("no audience", lambda iss: sign(claims(iss, aud=DROP), SECRET, "HS256"), t.missing_claim("aud")),
-    ("wrong issuer", lambda iss: sign(claims("https://evil.example/auth/v1"), SECRET, "HS256"), t.WRONG_ISSUER),
-    ("wrong issuer, ES256", lambda iss: sign(claims(iss + "/x"), EC, "ES256", "ec-1"), t.WRONG_ISSUER),
-    ("no issuer", lambda iss: sign(claims(iss, iss=DROP), SECRET, "HS256"), t.missing_claim("iss")),
-    ("no sub", lambda iss: sign(claims(iss, sub=DROP), SECRET, "HS256"), t.missing_claim("sub")),
-    ("empty sub", lambda iss: sign(claims(iss, sub=""), SECRET, "HS256"), t.missing_claim("sub")),
-    ("no exp", lambda iss: sign(claims(iss, exp=DROP), SECRET, "HS256"), t.missing_claim("exp")),
-    ("exp past year 9999", lambda iss: sign(claims(iss, exp=10**15), SECRET, "HS256"), t.INVALID),
-    ("tampered payload", _tampered, t.BAD_SIGNATURE),
-    ("garbage", lambda iss: "not-a-token", t.MALFORMED),
-    ("three garbage parts", lambda iss: "a.b.c", t.MALFORMED),
-    ("empty", lambda iss: "", t.MALFORMED),
-    ("header without alg", lambda iss: forge({"typ": "JWT"}, claims(iss), SECRET.encode()), t.MALFORMED),
-]
-
-
-@pytest.mark.parametrize("make_token, message", [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
-async def test_refusal(server, make_verifier, make_token, message):
-    verifier = make_verifier(supabase_settings(server))
-    assert await refused(verifier, make_token(server.url + "/auth/v1")) == message
-
-
-async def test_hs256_is_refused_when_only_the_jwks_is_configured(server, make_verifier):
-    verifier = make_verifier(supabase_settings(server, supabase_jwt_secret=None))
-    iss = server.url + "/auth/v1"
-    assert await refused(verifier, sign(claims(iss), SECRET, "HS256")) == t.ALG_NOT_ALLOWED
-    confused = forge({"alg": "HS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA))
-    assert await refused(verifier, confused) == t.ALG_NOT_ALLOWED
-
-
-async def test_jwks_tokens_are_refused_when_only_the_secret_is_configured(server, make_verifier):
-    iss = "https://project.supabase.co/auth/v1"
-    verifier = make_verifier(load_settings({}, auth_mode="supabase", supabase_jwt_secret=SECRET, jwt_issuer=iss))
-    assert await refused(verifier, sign(claims(iss), RSA, "RS256", "rsa-1")) == t.ALG_NOT_ALLOWED
-    assert (await verifier.verify(sign(claims(iss), SECRET, "HS256"))).id
-
-
-async def test_symmetric_keys_in_the_jwks_are_ignored(server, make_verifier):
-    secret = b"symmetric-key-published-by-mistake"
-    k = base64.urlsafe_b64encode(secret).decode().rstrip("=")
-    server.keys = [{"kty": "oct", "kid": "oct-1", "k": k, "alg": "HS256"}]
-    verifier = make_verifier(supabase_settings(server, supabase_jwt_secret=None))
-    token = sign(claims(server.url + "/auth/v1"), secret, "HS256", "oct-1")
-    assert await refused(verifier, token) == t.ALG_NOT_ALLOWED
 
 
 def test_parse_jwks_keeps_only_rsa_and_p256_signing_keys():
@@ -298,17 +176,6 @@ def test_dev_user_ids_are_stable_uuids():
     assert dev_user_id("ada@example.com") != first
 
 
-async def test_dev_tokens_from_another_secret_are_refused():
-    token = issue_dev_token(dev_settings(), "ada@example.com")["access_token"]
-    other = dev_settings(dev_jwt_secret=secrets.token_urlsafe(32))
-    assert await refused(TokenVerifier(other), token) == t.BAD_SIGNATURE
-
-
-async def test_a_dev_token_is_refused_by_a_supabase_verifier_with_the_same_secret(server, make_verifier):
-    token = issue_dev_token(dev_settings(dev_jwt_secret=SECRET), "ada@example.com")["access_token"]
-    assert await refused(make_verifier(supabase_settings(server)), token) == t.WRONG_ISSUER
-
-
 @pytest.mark.parametrize("email", ["", "   ", "ada", "ada@", "@example.com", "ada@example", "a b@example.com",
                                    "ada@exa mple.com", "ada@@example.com", "ada@example..com", "x" * 250 + "@e.io",
                                    None, 42])
@@ -316,11 +183,6 @@ def test_dev_login_refuses_a_bad_email(email):
     with pytest.raises(ValidationFailed) as info:
         issue_dev_token(dev_settings(), email)
     assert [f["path"] for f in info.value.fields] == ["email"]
-
-
-def test_no_dev_tokens_outside_dev_mode(server):
-    with pytest.raises(NotFound):
-        issue_dev_token(supabase_settings(server), "ada@example.com")
 
 
 # --- member directory: addMember invites, in at most two directory calls -----------------------------
