@@ -121,6 +121,7 @@ class AuthServer:
         self.jwks_hits = 0
         self.admin_requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []  # (path, headers, body)
         self.invitations_sent: list[str] = []  # emails an invitation went to
+        self.mail_limited = False  # True: invitations hit Supabase's email rate limit (429)
         app = Starlette(routes=[
             Route("/auth/v1/.well-known/jwks.json", self._jwks),
             Route("/auth/v1/invite", self._invite, methods=["POST"]),
@@ -136,6 +137,7 @@ class AuthServer:
         self.keys, self.users, self.admin_requests, self.invitations_sent = [], {}, [], []
         self.jwks_status = self.admin_status = 200
         self.jwks_hits = 0
+        self.mail_limited = False
 
     def add_users(self, count: int, confirmed: bool = True) -> None:
         """`count` users, user<i>@example.com, with ids made from i."""
@@ -168,6 +170,9 @@ class AuthServer:
             return JSONResponse({"code": 422, "error_code": "email_exists",
                                  "msg": "A user with this email address has already been registered"},
                                 status_code=422)
+        if self.mail_limited:
+            return JSONResponse({"code": 429, "error_code": "over_email_send_rate_limit",
+                                 "msg": "email rate limit exceeded"}, status_code=429)
         user = user or self._create(email)
         self.invitations_sent.append(email)
         return JSONResponse(user)
@@ -179,8 +184,8 @@ class AuthServer:
         email = str(body.get("email", "")).lower()
         user = self.users.get(email)
         kind = body.get("type")
-        if user is None:  # GoTrue signs a new user up for a magic link to an unknown email
-            user, kind = self._create(email), "signup"
+        if user is None:  # GoTrue creates the user: an invited one, or signed up for a magic link
+            user, kind = self._create(email), ("invite" if kind == "invite" else "signup")
         return JSONResponse({**user, "action_link": f"{self.url}/auth/v1/verify?token=t&type={kind}",
                              "email_otp": "123456", "hashed_token": "h" * 56, "redirect_to": self.url,
                              "verification_type": kind})

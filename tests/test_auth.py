@@ -251,6 +251,24 @@ async def test_directory_in_supabase_mode_invites_first_and_looks_up_only_existi
         server.admin_status = 500
         with pytest.raises(ServiceUnavailable):
             await directory.find_or_invite("user0@example.com")
+        with pytest.raises(ServiceUnavailable):
+            await directory.find_or_invite("someone-new@example.com")  # the same failure either way
+    finally:
+        await directory.aclose()
+
+
+async def test_supabases_email_rate_limit_does_not_tell_new_emails_apart(server):
+    """Past Supabase's email limit the invitation fails for new emails only: it must still answer alike."""
+    server.add_users(3)
+    server.mail_limited = True
+    directory = MemberDirectory(supabase_settings(server, supabase_service_key="service-key-1"))
+    try:
+        new = await directory.find_or_invite("newcomer@example.com")
+        assert new.invited and new.id == server.users["newcomer@example.com"]["id"]  # created, no email
+        assert [path for path, _, _ in server.admin_requests] == ["/auth/v1/invite", "/auth/v1/admin/generate_link"]
+        assert server.admin_requests[-1][2]["type"] == "invite" and server.invitations_sent == []
+        known = await directory.find_or_invite("user1@example.com")
+        assert not known.invited and known.id == str(uuid.UUID(int=2))
     finally:
         await directory.aclose()
 
@@ -360,11 +378,12 @@ async def test_add_member_counts_double_against_the_action_rate_limit():
         await live.act(OWNER, "sendMessage", cid, {"text": "one token is enough for this"})
 
 
-async def test_sign_ins_are_checked_once_per_user_per_process_window():
-    """The per-request cost: after a user's first request, a dict look-up until `recheck_after` passes."""
+async def test_sign_ins_are_checked_once_per_user_per_process_window(any_store_handle):
+    """The per-request cost: after a user's first request, a dict look-up until `recheck_after` passes.
+    On the embedded store and on real MongoDB (the $elemMatch query, the dev_users upsert)."""
     from backend.auth.invitations import Invitations
 
-    runtime = await Runtime.open(dev_settings())
+    runtime = Runtime(dev_settings(), any_store_handle)
     try:
         engine = runtime.engine
         cid = (await engine.run("createCollaboration", user(OWNER), None, {"title": "T"},
@@ -388,4 +407,5 @@ async def test_sign_ins_are_checked_once_per_user_per_process_window():
         assert await runtime.store.collaborations.invited(lin) == []
         assert (await runtime.store.collaborations.get(cid))["version"] == version + 3
     finally:
-        await runtime.close()
+        await runtime.verifier.aclose()
+        await runtime.directory.aclose()

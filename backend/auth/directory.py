@@ -10,7 +10,7 @@ an account (no account enumeration), in at most two calls to the directory
      No account: Supabase creates the user and emails the invitation → the
      user's id, `invited=True`. An account that never confirmed (an earlier
      invitation, say) is sent the invitation again → also `invited=True`.
-  2. Only if Supabase answers 422 `email_exists` (a confirmed account):
+  2a. Only if Supabase answers 422 `email_exists` (a confirmed account):
      `auth.admin.generate_link({"type": "magiclink", "email"})`
      (`POST /auth/v1/admin/generate_link`), which finds the user by exact
      email and returns it without sending any email → `invited=False`.
@@ -18,6 +18,11 @@ an account (no account enumeration), in at most two calls to the directory
      substring match over email and name, so a page of it may miss the user.
      The price: the magic link it makes replaces an unused magic or recovery
      link of that user, whose earlier email link then stops working.
+  2b. Only if Supabase refuses to send the email (429, its email rate limit,
+     which would otherwise answer differently for emails without an account):
+     `generate_link({"type": "invite", "email"})` creates the user without
+     sending anything → `invited=True`, and a warning is logged; the person
+     can still sign up with that email and joins as the invited member.
   Without the service key, adding by email is refused with a message that
   says what to configure; Supabase not answering is 503 `unavailable`.
 - Dev mode: the `dev_users` collection (one atomic call). A user who never
@@ -27,6 +32,7 @@ an account (no account enumeration), in at most two calls to the directory
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -41,6 +47,8 @@ from backend.settings import Settings
 
 NEEDS_SERVICE_KEY = "adding a member by email needs SUPABASE_SERVICE_KEY and SUPABASE_URL on the server"
 UNAVAILABLE = "The user directory (Supabase Auth) did not answer."
+log = logging.getLogger(__name__)
+
 RATE_COST = 2  # addMember takes this many tokens of the action rate limit: up to two directory calls
 
 
@@ -66,17 +74,23 @@ class MemberDirectory:
             invited = await admin.invite_user_by_email(email)
             return Invitee(_user_id(invited.user), email, invited=True)
         except AuthApiError as exc:
-            if not _exists(exc):
+            if _email_limited(exc):
+                log.warning("Supabase did not send the invitation to a new member (its email rate limit): "
+                            "the user is created without an email")
+                kind = "invite"
+            elif _exists(exc):
+                kind = "magiclink"
+            else:
                 raise _refusal(exc) from None
         except (AuthError, httpx.HTTPError, ValueError):
             raise ServiceUnavailable(UNAVAILABLE) from None
         try:
-            link = await admin.generate_link({"type": "magiclink", "email": email})
+            link = await admin.generate_link({"type": kind, "email": email})
         except AuthApiError as exc:
             raise _refusal(exc) from None
         except (AuthError, httpx.HTTPError, ValueError):
             raise ServiceUnavailable(UNAVAILABLE) from None
-        return Invitee(_user_id(link.user), email, invited=False)
+        return Invitee(_user_id(link.user), email, invited=kind == "invite")
 
     async def signed_in(self, user_id: str, email: str) -> None:
         """Dev login: this user has signed in (an addMember after this finds them, invites no one)."""
@@ -103,6 +117,10 @@ class MemberDirectory:
         if self._http is not None:
             await self._http.aclose()
             self._http, self._client = None, None
+
+
+def _email_limited(exc: AuthApiError) -> bool:
+    return exc.status == 429 or exc.code == "over_email_send_rate_limit"
 
 
 def _exists(exc: AuthApiError) -> bool:
