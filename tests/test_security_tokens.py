@@ -43,7 +43,7 @@ from backend.settings import test_settings as dev_settings
 from tests.auth_keys import (
     DROP, EC, OTHER_EC, OTHER_RSA, RSA, SECRET, claims, forge, public_pem, refused, sign, supabase_settings,
 )
-from tests.test_realtime_helpers import live_server
+from tests.test_realtime_helpers import Client, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,6 +193,10 @@ async def test_forged_tokens_get_401_from_the_api(server):
         for name, token in forged.items():
             r = await live.http.get("/api/me", headers={"authorization": f"Bearer {token}"})
             assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated", name
+        for name in ("alg none", "dev token", "anonymous"):  # the WebSocket uses the same verifier
+            client = await Client.open(live.ws_url)
+            await client.send(type="auth", token=forged[name])
+            assert await client.wait_closed() == 4401, name
         assert (await live.http.post("/api/auth/dev-login", json={"email": "ada@example.com"})).status_code == 404
         good = sign(claims(iss), SECRET, "HS256")
         assert (await live.http.get("/api/me", headers={"authorization": f"Bearer {good}"})).status_code == 200
