@@ -96,9 +96,11 @@ class ActionEngine:
             return await self._create(spec, actor, decoded, actor_email)
         if not isinstance(collaboration_id, str) or not collaboration_id:
             raise ValidationFailed.at("collaborationId", "Required")
+        looked_up: dict[str, Any] = {}  # addMember's directory answer, kept across retries: asked once per run
         for _ in range(MAX_RETRIES):
             outcome = await self._attempt(spec, actor, collaboration_id, decoded, expected_version,
-                                          actor_email, approval_id, reason, depth, chain, followup_key)
+                                          actor_email, approval_id, reason, depth, chain, looked_up,
+                                          followup_key)
             if outcome is not None:
                 return outcome
         raise VersionConflict("The collaboration kept changing; try again.")
@@ -106,7 +108,7 @@ class ActionEngine:
     async def _attempt(self, spec: ActionSpec, actor: Actor, collaboration_id: str, payload: Any,
                        expected_version: int | None, actor_email: str | None, approval_id: str | None,
                        reason: str | None, depth: int, chain: FollowupChain,
-                       followup_key: str | None = None) -> Outcome | None:
+                       looked_up: dict[str, Any], followup_key: str | None = None) -> Outcome | None:
         doc = await self.store.collaborations.get(collaboration_id)
         if doc is None:
             raise NotFound("No such collaboration.", {"collaborationId": collaboration_id})
@@ -117,9 +119,10 @@ class ActionEngine:
         now = self.clock()
         verdict = self._rules(spec, collab, actor, payload, now, depth)
         ctx = actions.Context(actor=actor, now=now, new_id=new_id, actor_email=actor_email)
-        await self._prepare(spec, collab, payload, ctx)
+        proposing = approval_id is None and bool(verdict.require_approval or _protected(spec, collab, actor))
+        await self._prepare(spec, collab, payload, ctx, proposing, approval_id, looked_up)
         effect = actions.apply(spec.name, collab, payload, ctx)  # pure: refuses what cannot run now
-        if approval_id is None and (verdict.require_approval or _protected(spec, collab, actor)):
+        if proposing:
             # Only an action that could run now becomes an approval: no owner is asked to approve
             # what can never happen. It is checked again when it is carried out.
             why = reason or (verdict.reason if verdict.require_approval else None)
@@ -162,15 +165,35 @@ class ActionEngine:
         await self.store.collaborations.insert(doc, audit)
         return Applied(doc["_id"], 1, effect.result, spec.name, doc)
 
-    async def _prepare(self, spec: ActionSpec, collab: Collaboration, payload: Any, ctx: actions.Context) -> None:
+    async def _prepare(self, spec: ActionSpec, collab: Collaboration, payload: Any, ctx: actions.Context,
+                       proposing: bool, approval_id: str | None, looked_up: dict[str, Any]) -> None:
         """The I/O an action needs before its pure step: directory look-ups, rule validation."""
         if spec.name == "addMember":
-            ctx.resolved_user = await self.directory.resolve_email(payload.email)
+            ctx.resolved_user = await self._invitee(collab, payload, ctx, proposing, approval_id, looked_up)
         elif spec.name == "sendMessage" and payload.replyTo is not None:
             if await self.store.messages.get(collab.id, payload.replyTo) is None:
                 raise ValidationFailed.at("payload.replyTo", "No such message in this collaboration")
         elif spec.name in ("addRule", "updateRule", "removeRule"):
             ctx.rules = _rules_after(spec.name, collab, payload, self.settings.max_message_chars)
+
+    async def _invitee(self, collab: Collaboration, payload: Any, ctx: actions.Context, proposing: bool,
+                       approval_id: str | None, looked_up: dict[str, Any]) -> dict[str, Any] | None:
+        """addMember: the directory's answer (which may send an invitation), asked once per run, only
+        for an action about to be applied: a proposal invites no one until it is approved."""
+        if proposing:
+            return None
+        actions.already_member_by_email(collab, payload.email)  # no directory call for a member
+        if "invitee" not in looked_up:
+            invitee = await self.directory.find_or_invite(payload.email)
+            inviter = ctx.actor.id if ctx.actor.is_user else await self._approver(approval_id)
+            looked_up["invitee"] = {"id": invitee.id, "email": invitee.email, "invited": invitee.invited,
+                                    "invitedBy": inviter}
+        return looked_up["invitee"]
+
+    async def _approver(self, approval_id: str | None) -> str | None:
+        """The owner who approved the proposal being carried out: the inviter of an AI's addMember."""
+        approval = await self.store.approvals.get(approval_id) if approval_id else None
+        return approval.get("decidedBy") if approval else None
 
     def _rules(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any,
                depth: int) -> "Verdict":

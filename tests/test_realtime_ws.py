@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from backend.auth.dev import dev_user_id, issue_dev_token
-from tests.support import EDITOR, OWNER, STRANGER, VIEWER
+from tests.support import EDITOR, OWNER, VIEWER
 from tests.auth_keys import claims, closed_port_url, rsa_key, sign
 from tests.test_realtime_helpers import Client, Copy, live_server
 
@@ -107,20 +107,6 @@ def _user(email):
     from tests.support import user
 
     return user(email)
-
-
-@pytest.mark.parametrize("who", [STRANGER, OWNER])
-async def test_non_members_and_unknown_ids_get_not_found(live, who):
-    cid = await team(live)
-    target = cid if who == STRANGER else "col_doesnotexist"
-    client = await live.client(who)
-    await client.send(type="subscribe", collaborationId=target)
-    error = await client.expect("error")
-    assert error["code"] == "not_found" and error["collaborationId"] == target
-    await live.act(OWNER, "updateDetails", cid, {"title": "x"})
-    assert await client.quiet() == []  # nothing leaks, and the connection is still up
-    await client.send(type="ping")
-    await client.expect("pong")
 
 
 async def test_unsubscribe_stops_events(live):

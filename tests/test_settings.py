@@ -13,7 +13,8 @@ def test_defaults_in_dev_mode_fill_a_random_secret():
     a = load_settings({}, auth_mode="dev")
     b = load_settings({}, auth_mode="dev")
     assert a.embedded and a.ai == "offline" and a.checkin_mode == "batch" and a.approval_ttl == 72 * 3600
-    assert len(a.supabase_jwt_secret) >= 32 and a.supabase_jwt_secret != b.supabase_jwt_secret
+    assert len(a.dev_jwt_secret) >= 32 and a.dev_jwt_secret != b.dev_jwt_secret
+    assert a.supabase_jwt_secret is None  # dev tokens never use the Supabase secret
 
 
 def test_values_are_converted_from_strings():

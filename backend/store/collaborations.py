@@ -44,6 +44,12 @@ class Collaborations:
             query["_id"] = {"$gt": after_id}
         return await self._coll.find(query).sort("_id", 1).limit(limit).to_list(length=limit)
 
+    async def invited(self, user_id: str) -> list[str]:
+        """The collaborations where `user_id`'s member entry still carries an invitation (`invitedAt`);
+        the memberIds index finds the candidates."""
+        query = {"memberIds": user_id, "members": {"$elemMatch": {"userId": user_id, "invitedAt": {"$exists": True}}}}
+        return [doc["_id"] async for doc in self._coll.find(query, {"_id": 1})]
+
     async def owned_by(self, user_id: str) -> list[str]:
         cursor = self._coll.find({"members": {"$elemMatch": {"userId": user_id, "role": "owner"}}}, {"_id": 1})
         return [doc["_id"] async for doc in cursor]
