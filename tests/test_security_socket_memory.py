@@ -29,8 +29,10 @@ from pathlib import Path
 
 import httpx
 import msgspec
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from backend.auth.dev import dev_user_id, issue_dev_token
+from backend.realtime import transport, ws
 from tests.support import EDITOR, OWNER, VIEWER, token, user
 from tests.test_realtime_helpers import live_server
 
@@ -105,9 +107,13 @@ def metric(port: int, name: str) -> float:
 # -- a raw WebSocket client that never reads --------------------------------------------------------
 
 
-def open_raw(port: int) -> socket.socket:
+def open_raw(port: int, rcvbuf: int | None = None) -> socket.socket:
     """A WebSocket handshake by hand: after it, nothing is read from the socket until the test says so."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
@@ -180,6 +186,33 @@ def test_resubscribing_on_sockets_that_never_read_keeps_the_server_within_64_mb(
     finally:
         process.terminate()
         process.wait(10)
+
+
+async def test_a_socket_closed_for_not_reading_is_dropped_with_what_it_holds(monkeypatch):
+    monkeypatch.setattr(ws, "SNAPSHOT_WAIT", 0.5)
+    monkeypatch.setattr(ws, "CLOSE_TIMEOUT", 0.5)
+    monkeypatch.setattr(transport, "DROP_AFTER", 0.5)
+    async with live_server() as live:
+        cid = await live.create(OWNER)
+        for i in range(100):  # ~500 KB
+            await live.runtime.engine.run("proposeActivity", user(OWNER), cid,
+                                          {"title": f"a{i}", "description": "d" * 5000})
+        port = int(live.server.url.rsplit(":", 1)[1])
+        sock = await asyncio.to_thread(open_raw, port, 4096)
+        frames = [{"type": "auth", "token": live.token(OWNER)}] + [{"type": "subscribe", "collaborationId": cid}] * 10
+        await asyncio.to_thread(sock.sendall, b"".join(masked_text(json.dumps(f)) for f in frames))
+
+        def websockets() -> list:
+            return [c for c in live.server._server.server_state.connections
+                    if isinstance(c, WebSocketsSansIOProtocol)]
+
+        deadline = time.monotonic() + 10
+        while (websockets() or not live.runtime.metrics.slow_closes._value.get()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert live.runtime.metrics.slow_closes._value.get() == 1
+        assert websockets() == [], "the server still holds the connection and what it could not write"
+        assert live.realtime.sockets.held(dev_user_id(OWNER)) == 0
+        assert await asyncio.to_thread(read_until_closed, sock, 5) in (4009, None)
 
 
 # -- sockets per user ------------------------------------------------------------------------------
