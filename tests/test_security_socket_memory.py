@@ -29,10 +29,12 @@ from pathlib import Path
 
 import httpx
 import msgspec
+import pytest
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from backend.auth.dev import dev_user_id, issue_dev_token
 from backend.realtime import transport, ws
+from backend.settings import SettingsError, load_settings
 from tests.support import EDITOR, OWNER, VIEWER, token, user
 from tests.test_realtime_helpers import live_server
 
@@ -277,3 +279,13 @@ async def test_every_way_a_socket_ends_gives_it_back(monkeypatch):
         last = await live.client(OWNER)  # the one slot is free again
         await last.send(type="ping")
         await last.expect("pong")
+
+
+def test_a_connections_queued_bytes_and_a_users_sockets_have_positive_limits():
+    s = load_settings({"AUTH_MODE": "dev"})
+    assert (s.ws_queue_bytes, s.ws_max_sockets_per_user) == (4 * 1024 * 1024, 20)
+    assert load_settings({"AUTH_MODE": "dev", "WS_QUEUE_BYTES": "65536"}).ws_queue_bytes == 65536
+    for name in ("WS_QUEUE_BYTES", "WS_MAX_SOCKETS_PER_USER"):
+        with pytest.raises(SettingsError) as info:
+            load_settings({"AUTH_MODE": "dev", name: "0"})
+        assert info.value.problems == [f"{name} must be greater than 0"]

@@ -126,13 +126,3 @@ def test_real_keys_pass_and_dev_mode_does_not_check_them():
     s = load_settings({**SUPABASE, "GROQ_API_KEY": "gsk_abc123", "SUPABASE_SERVICE_KEY": "sb_secret_abc123"})
     assert s.ai == "groq" and s.supabase_service_key == "sb_secret_abc123"
     load_settings({"AUTH_MODE": "dev", "GROQ_API_KEY": "changeme", "SUPABASE_SERVICE_KEY": "changeme"})
-
-
-def test_a_connections_queued_bytes_and_a_users_sockets_have_positive_limits():
-    s = load_settings({"AUTH_MODE": "dev"})
-    assert (s.ws_queue_bytes, s.ws_max_sockets_per_user) == (4 * 1024 * 1024, 20)
-    assert load_settings({"AUTH_MODE": "dev", "WS_QUEUE_BYTES": "65536"}).ws_queue_bytes == 65536
-    for name in ("WS_QUEUE_BYTES", "WS_MAX_SOCKETS_PER_USER"):
-        with pytest.raises(SettingsError) as info:
-            load_settings({"AUTH_MODE": "dev", name: "0"})
-        assert info.value.problems == [f"{name} must be greater than 0"]
