@@ -9,6 +9,7 @@ from typing import Any
 
 import uvicorn
 
+from backend.realtime.transport import TandemWebSocketProtocol
 from backend.settings import Settings
 
 
@@ -24,7 +25,7 @@ def ws_protocol_cap(settings: Settings) -> int:
 def uvicorn_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
-        ws="websockets-sansio", ws_max_size=ws_protocol_cap(settings),
+        ws=TandemWebSocketProtocol, ws_max_size=ws_protocol_cap(settings),
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=settings.ws_ping_interval, ws_ping_timeout=settings.ws_ping_interval,
         timeout_graceful_shutdown=5, server_header=False,

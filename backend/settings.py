@@ -76,6 +76,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_max_frame_bytes: int = 65_536
     ws_rate_limit: int = 50  # frames per second per connection (burst of twice that)
     ws_queue_size: int = 1000  # events buffered per slow subscriber before 4009
+    ws_queue_bytes: int = 4 * 1_048_576  # bytes queued per connection before 4009 (a snapshot aside)
+    ws_max_sockets_per_user: int = 20  # per process; the next one closes with 4429
     ws_auth_timeout: float = 10.0
     ws_ping_interval: float = 20.0
     ws_per_message_deflate: bool = False
@@ -158,6 +160,7 @@ def _check(s: Settings) -> list[str]:
     problems = []
     positive = ["checkin_concurrency", "checkin_batch_deadline", "approval_ttl", "max_body_bytes", "max_message_chars", "max_document_bytes",
                 "action_rate_limit", "action_rate_window", "ws_max_frame_bytes", "ws_rate_limit", "ws_queue_size",
+                "ws_queue_bytes", "ws_max_sockets_per_user",
                 "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl",
                 "job_backoff", "job_backoff_max", "job_retention", "ws_auth_timeout", "ws_ping_interval", "ai_timeout"]
     for name in positive:

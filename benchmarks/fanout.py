@@ -49,6 +49,7 @@ def start_server(port: int, secret: str, args: argparse.Namespace) -> subprocess
         "AUTH_MODE": "dev", "DEV_JWT_SECRET": secret, "DEV_TOKEN_TTL": "1h", "LOG_LEVEL": "WARNING",
         "ACTION_RATE_LIMIT": "100000000", "WS_PER_MESSAGE_DEFLATE": "true" if args.deflate else "false",
         "WS_QUEUE_SIZE": str(args.queue_size), "CHANGE_HISTORY": "100000",
+        "WS_MAX_SOCKETS_PER_USER": "1000000",  # --members below --group: many sockets per member
     })
     command = [str(BIN / "tandem"), "api", "--host", "127.0.0.1", "--port", str(port)]
     prelude = []

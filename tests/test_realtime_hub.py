@@ -87,6 +87,58 @@ async def test_an_outbox_whose_socket_is_gone_closes():
     assert out.closed
 
 
+def sized(n: int) -> dict:
+    """A frame of exactly `n` bytes."""
+    frame = ev.encode_frame({"p": ""})
+    return ev.encode_frame({"p": "x" * (n - frame.size)})
+
+
+async def test_an_outbox_overflows_past_its_byte_budget_as_well_as_its_frame_count():
+    socket, overflows = Socket(), []
+    out = Outbox(socket.send, 100, lambda: overflows.append(1), limit_bytes=100)
+    socket.writable.clear()
+    out.put(sized(60))  # the writer waits with it: counted
+    out.put(sized(40))
+    assert out.bytes == 100 and overflows == []
+    out.put(sized(10))
+    assert overflows == [1] and out.closed and out.overflowed and out.bytes == 0
+
+
+async def test_an_outboxs_bytes_go_back_down_as_its_frames_are_written():
+    socket = Socket()
+    out = Outbox(socket.send, 100, lambda: None, limit_bytes=1000)
+    socket.writable.clear()
+    for size in (100, 200, 300):
+        out.put(sized(size))
+    assert out.bytes == 600 and out.room == 400
+    socket.writable.set()
+    assert await out.flush(1)
+    assert out.bytes == 0 and len(socket.sent) == 3
+    out.put(sized(5000))  # nothing queued and the socket takes it: written at once, never counted
+    assert out.bytes == 0 and len(socket.sent) == 4
+
+
+async def test_a_snapshot_larger_than_the_byte_budget_is_queued_beside_it_one_at_a_time():
+    socket, overflows = Socket(), []
+    out = Outbox(socket.send, 100, lambda: overflows.append(1), limit_bytes=100)
+    socket.writable.clear()
+    out.put(sized(50))
+    out.put_snapshot(sized(1000))
+    out.put(sized(50))  # the budget is the snapshot's aside
+    assert overflows == [] and out.bytes == 100
+    assert not await out.snapshot_written(0.05)  # the socket takes nothing: not written in time
+    socket.writable.set()
+    assert await out.snapshot_written(1)
+    assert [len(t) for t in socket.sent][:2] == [50, 1000]
+    assert await out.flush(1) and out.bytes == 0
+    socket.writable.clear()
+    out.put(sized(10))
+    out.put_snapshot(sized(1000))
+    out.put_snapshot(sized(1000))  # a second one before the first is written: the client is too slow
+    assert overflows == [1] and out.closed
+    assert not await out.snapshot_written(1)
+
+
 # -- Hub -----------------------------------------------------------------------------------------
 
 

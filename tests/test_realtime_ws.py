@@ -4,6 +4,7 @@ auth, subscribe/unsubscribe, errors for every malformed frame, limits, tokens, s
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import jwt
@@ -174,6 +175,46 @@ async def test_since_version_from_the_future_gets_a_snapshot(live):
     client = await live.client(EDITOR)
     await client.subscribe(cid, sinceVersion=99)
     assert (await client.expect("snapshot"))["version"] == 3
+
+
+# -- what a connection may queue -------------------------------------------------------------------
+
+
+async def test_a_catch_up_larger_than_the_connections_queue_gets_a_snapshot_instead():
+    async with live_server(ws_queue_bytes=16_384) as live:
+        cid = await team(live)
+        for i in range(6):  # six updates of ~4 KB each: more than the 16 KB a connection may queue
+            await live.act(OWNER, "updateDetails", cid, {"description": f"{i} " + "d" * 4000})
+        client = await live.client(EDITOR)
+        assert (await client.subscribe(cid, sinceVersion=3))["version"] == 9
+        assert (await client.expect("snapshot"))["version"] == 9
+        await client.expect("presence")
+        await client.subscribe(cid, sinceVersion=7)  # two of them fit: the events
+        assert [(await client.until("collaboration_updated"))["version"] for _ in range(2)] == [8, 9]
+
+
+async def test_snapshots_larger_than_the_connections_queue_reach_a_client_that_reads_slowly():
+    async with live_server(ws_queue_bytes=16_384) as live:
+        cid = await team(live)
+        for i in range(40):  # ~200 KB: each snapshot is twelve times what the connection may queue
+            await live.runtime.engine.run("proposeActivity", _user(OWNER), cid,
+                                          {"title": f"a{i}", "description": "d" * 5000})
+        host, port = live.server.url.split("//")[1].split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the server has to queue
+        sock.connect((host, int(port)))
+        client = await Client.open(live.ws_url, sock=sock, max_queue=1)
+        await client.auth(live.token(EDITOR))
+        for _ in range(3):  # one after the other, without waiting: each waits for the one before
+            await client.send(type="subscribe", collaborationId=cid)
+        for _ in range(3):
+            assert len((await client.until("snapshot"))["collaboration"]["activities"]) == 40
+        await live.act(OWNER, "updateDetails", cid, {"title": "after"})
+        update = await client.until("collaboration_updated", timeout=10)
+        assert update["changes"]["updatedFields"]["title"] == "after"
+        assert live.runtime.metrics.slow_closes._value.get() == 0 and client.close_code is None
+        await client.send(type="ping")
+        await client.until("pong")
 
 
 # -- malformed frames ------------------------------------------------------------------------------

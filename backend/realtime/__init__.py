@@ -18,7 +18,7 @@ from starlette.routing import WebSocketRoute
 from backend.realtime.changes import ChangeReader
 from backend.realtime.hub import Hub
 from backend.realtime.presence import PresenceKeeper
-from backend.realtime.ws import GOING_AWAY, Connection, RealtimeEndpoint
+from backend.realtime.ws import GOING_AWAY, Connection, RealtimeEndpoint, UserSockets
 
 SHUTDOWN_TIMEOUT = 3.0
 
@@ -35,6 +35,7 @@ class Realtime:
                                    runtime.metrics, idle=self.hub.idle,
                                    wanted=lambda cid: self.hub.subscribers(cid) > 0)
         self.connections: set[Connection] = set()
+        self.sockets = UserSockets(self.settings.ws_max_sockets_per_user)
 
     async def start(self) -> None:
         await self.presence.start()

@@ -2,7 +2,8 @@
 
 An `Event` is what the reader hands the hub: its JSON body (section 5 of the
 design), encoded once into `frame` (the ASGI `websocket.send` message every
-subscriber gets, the very same object), and what the hub needs to route it:
+subscriber gets, the very same object, which knows its length in bytes), and
+what the hub needs to route it:
 the collaboration, the version (collaboration_updated only), whether only
 owners may see it, and the membership part of the change.
 """
@@ -23,13 +24,24 @@ RESYNC_REQUIRED = "resync_required"
 MEMBERSHIP_REMOVED = "membership_removed"
 
 
-def encode_frame(body: dict[str, Any]) -> dict[str, Any]:
+class Frame(dict):  # type: ignore[type-arg]
+    """An ASGI `websocket.send` message that knows its payload's length in bytes (`size`), counted
+    once when it is encoded: what a connection's outbox adds up against WS_QUEUE_BYTES."""
+
+    __slots__ = ("size",)
+    size: int
+
+
+def encode_frame(body: dict[str, Any]) -> Frame:
     """`body` as one JSON text frame: the ASGI message to send, built once and shared."""
-    return {"type": "websocket.send", "text": encode(body).decode()}
+    data = encode(body)
+    frame = Frame(type="websocket.send", text=data.decode())
+    frame.size = len(data)
+    return frame
 
 
 class Event:
-    __slots__ = ("type", "collaboration_id", "body", "version", "owners_only", "members", "message_id", "_frame", "_size")
+    __slots__ = ("type", "collaboration_id", "body", "version", "owners_only", "members", "message_id", "_frame")
 
     def __init__(self, type: str, collaboration_id: str, body: dict[str, Any], *, version: int | None = None,
                  owners_only: bool = False, members: "MemberChange | None" = None, message_id: str | None = None):
@@ -40,11 +52,10 @@ class Event:
         self.owners_only = owners_only
         self.members = members
         self.message_id = message_id
-        self._frame: dict[str, Any] | None = None
-        self._size: int | None = None
+        self._frame: Frame | None = None
 
     @property
-    def frame(self) -> dict[str, Any]:
+    def frame(self) -> Frame:
         frame = self._frame
         if frame is None:
             frame = self._frame = encode_frame(self.body)
@@ -52,12 +63,8 @@ class Event:
 
     @property
     def size(self) -> int:
-        """The frame's length in bytes (UTF-8), what the hub's history budget counts."""
-        size = self._size
-        if size is None:  # counted once: the history adds, drops and forgets by it
-            text = self.frame["text"]
-            size = self._size = len(text) if text.isascii() else len(text.encode())
-        return size
+        """The frame's length in bytes (UTF-8): what the hub's history budget and the outboxes count."""
+        return self.frame.size
 
     def seal(self) -> None:
         """Keep the encoded frame only: held in the hub's history, the body's dicts would only feed the GC."""
@@ -260,7 +267,7 @@ def resync_required(collaboration_id: str, reason: str) -> Event:
     return Event(RESYNC_REQUIRED, collaboration_id, body)
 
 
-def membership_removed(collaboration_id: str) -> dict[str, Any]:
+def membership_removed(collaboration_id: str) -> Frame:
     return encode_frame({"type": MEMBERSHIP_REMOVED, "collaborationId": collaboration_id})
 
 

@@ -7,8 +7,10 @@
   takes writes at once, a frame is written at once (the send coroutine is
   stepped by hand and finishes without suspending); once a write has to wait,
   a writer task finishes it and later frames queue behind it, at most
-  `queue_size` of them. One more and the outbox overflows: its owner closes
-  the connection with 4009.
+  `queue_size` frames and `queue_bytes` bytes (each frame knows its size, so
+  that is an integer add). One more and the outbox overflows: its owner
+  closes the connection with 4009. A snapshot is queued beside the byte
+  budget, one at a time, so that one larger than it still reaches a client.
 - A `Subscription` starts pending (events are buffered while the endpoint
   reads the snapshot), is activated with what the client already has, then
   filters live events: versions at or below what it sent, owner-only events
@@ -29,12 +31,12 @@ from collections import OrderedDict, deque
 from typing import Any, Awaitable, Callable, Iterable
 
 from backend.realtime.events import (
-    PRESENCE, RESYNC_REQUIRED, Event, membership_removed, resync_required, track_member,
+    PRESENCE, RESYNC_REQUIRED, Event, Frame, membership_removed, resync_required, track_member,
 )
 
-Frame = dict[str, Any]
 Send = Callable[[Frame], Awaitable[None]]
 DEFAULT_HISTORY_BYTES = 32 * 1024 * 1024
+DEFAULT_QUEUE_BYTES = 4 * 1024 * 1024
 
 
 # -- one connection's way out ---------------------------------------------------------------------
@@ -66,43 +68,76 @@ class _Finish:
 
 
 class Outbox:
-    """Frames to one connection: written at once while possible, else queued (bounded) behind a writer task."""
+    """Frames to one connection: written at once while possible, else queued (bounded) behind a writer task.
 
-    __slots__ = ("_send", "_limit", "_backlog", "_writer", "_on_overflow", "closed", "overflowed")
+    What is queued (the frame the writer is waiting to write, and those behind it) is bounded in
+    frames (`limit`) and in bytes (`limit_bytes`): a frame past either overflows the outbox, once.
+    A snapshot is queued beside that budget, one at a time (`put_snapshot`): a snapshot larger
+    than the budget still reaches a client that reads, and the next subscribe waits until the
+    previous snapshot is written (`snapshot_written`).
+    """
 
-    def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None]):
+    __slots__ = ("_send", "_limit", "_limit_bytes", "_backlog", "_writer", "_on_overflow", "closed", "overflowed",
+                 "bytes", "_snapshot", "_written")
+
+    def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None], limit_bytes: int = DEFAULT_QUEUE_BYTES):
         self._send = send
         self._limit = limit
+        self._limit_bytes = limit_bytes
         self._backlog: deque[Frame] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._on_overflow = on_overflow
         self.closed = False
         self.overflowed = False
+        self.bytes = 0  # queued, the snapshot aside
+        self._snapshot: Frame | None = None  # the snapshot queued, if any
+        self._written: asyncio.Future[bool] | None = None  # resolved once that snapshot is written
 
     @property
     def backlog(self) -> int:
         return len(self._backlog)
 
+    @property
+    def room(self) -> int:
+        """Bytes that can still be queued."""
+        return self._limit_bytes - self.bytes
+
     def put(self, frame: Frame) -> None:
         if self.closed:
             return
         if self._writer is None:
-            coro = self._send(frame)
-            try:
-                pending = coro.send(None)
-            except StopIteration:
-                return  # written
-            except Exception:  # noqa: BLE001 - the connection is gone; its endpoint sees the disconnect
-                self.close()
-                return
-            self._writer = asyncio.get_running_loop().create_task(self._drain(_Finish(coro, pending)))
+            self._write_or_queue(frame, False)
             return
-        if len(self._backlog) >= self._limit:
-            self.overflowed = True
-            self.close()
-            self._on_overflow()
+        if len(self._backlog) >= self._limit or self.bytes + frame.size > self._limit_bytes:
+            self._overflow()
             return
+        self.bytes += frame.size
         self._backlog.append(frame)
+
+    def put_snapshot(self, frame: Frame) -> None:
+        """Queue a snapshot beside the byte budget. One at a time: the caller waits for
+        `snapshot_written()` first (a second one overflows the outbox)."""
+        if self.closed:
+            return
+        if self._snapshot is not None:
+            self._overflow()
+        elif self._writer is None:
+            self._write_or_queue(frame, True)
+        else:
+            self._snapshot = frame
+            self._backlog.append(frame)
+
+    async def snapshot_written(self, timeout: float) -> bool:
+        """Wait until no snapshot is queued (True), or `timeout` seconds or the outbox closing (False)."""
+        if self._snapshot is None:
+            return not self.closed
+        if self._written is None:
+            self._written = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(self._written)
+        except TimeoutError:
+            return False
 
     async def flush(self, timeout: float) -> bool:
         """Wait until everything queued is written (True), or `timeout` seconds (False)."""
@@ -116,20 +151,58 @@ class Outbox:
         """Write nothing more: drop what is queued and stop the writer."""
         self.closed = True
         self._backlog.clear()
+        self.bytes = 0
+        self._snapshot = None
+        self._resolve(False)
         if self._writer is not None:
             self._writer.cancel()
 
-    async def _drain(self, first: _Finish) -> None:
+    def _write_or_queue(self, frame: Frame, snapshot: bool) -> None:
+        """Write `frame` at once if the transport takes it; else hand the suspended write to a writer task."""
+        coro = self._send(frame)
+        try:
+            pending = coro.send(None)
+        except StopIteration:
+            return  # written
+        except Exception:  # noqa: BLE001 - the connection is gone; its endpoint sees the disconnect
+            self.close()
+            return
+        if snapshot:
+            self._snapshot = frame
+        else:
+            self.bytes += frame.size
+        self._writer = asyncio.get_running_loop().create_task(self._drain(_Finish(coro, pending), frame))
+
+    def _overflow(self) -> None:
+        self.overflowed = True
+        self.close()
+        self._on_overflow()
+
+    def _written_out(self, frame: Frame) -> None:
+        if frame is self._snapshot:
+            self._snapshot = None
+            self._resolve(True)
+        else:
+            self.bytes -= frame.size
+
+    def _resolve(self, written: bool) -> None:
+        waiter, self._written = self._written, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(written)
+
+    async def _drain(self, first: _Finish, frame: Frame) -> None:
         try:
             await first
+            self._written_out(frame)
             backlog = self._backlog
             while backlog and not self.closed:
-                await self._send(backlog.popleft())
+                frame = backlog.popleft()
+                await self._send(frame)
+                self._written_out(frame)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the connection is gone
-            self.closed = True
-            self._backlog.clear()
+            self.close()
         finally:
             self._writer = None
 
@@ -309,11 +382,13 @@ class Hub:
         return sub
 
     def activate(self, sub: Subscription, *, version: int, position: tuple[int, str | None], head: list[Frame],
-                 missed: list[Event] = (), since: int | None = None, tail: list[Frame] = (),
-                 presence: Frame | None = None, sent_messages: Iterable[str] | None = ()) -> bool:
-        """Go live: send `head` (subscribed, snapshot), the `missed` events, `tail` (missed messages)
-        and who is here, then what was buffered and not already covered. Synchronous, so no event
-        can slip in between. False if the subscription ended meanwhile (a resync).
+                 snapshot: Frame | None = None, missed: list[Event] = (), since: int | None = None,
+                 tail: list[Frame] = (), presence: Frame | None = None,
+                 sent_messages: Iterable[str] | None = ()) -> bool:
+        """Go live: send `head` (subscribed), the `snapshot` (`Outbox.put_snapshot`), the `missed`
+        events, `tail` (missed messages) and who is here, then what was buffered and not already
+        covered. Synchronous, so no event can slip in between. False if the subscription ended
+        meanwhile (a resync).
 
         `sent_messages`: the ids of the messages in `head` / `tail`, read from the store; their
         events are not sent when they come (buffered, or live: the stream may be behind the read).
@@ -324,6 +399,8 @@ class Hub:
         out = sub.outbox
         for frame in head:
             out.put(frame)
+        if snapshot is not None:
+            out.put_snapshot(snapshot)
         sub.floor = version if since is None else since
         sub.tracked_from = version
         sub.index, sub.role = position

@@ -1,9 +1,11 @@
 """The WebSocket endpoint at `/ws` (design section 5): auth, subscriptions, presence, limits.
 
 Each connection is one `Connection`: the ASGI task runs `run()`, which
-authenticates, starts the receive task and waits for a reason to close; every
-frame out goes through the connection's `Outbox` (backend.realtime.hub), the
-same path the hub's events take, so replies and events keep their order.
+authenticates, takes one of the user's sockets (at most
+`WS_MAX_SOCKETS_PER_USER` per process), starts the receive task and waits for
+a reason to close; every frame out goes through the connection's `Outbox`
+(backend.realtime.hub), the same path the hub's events take, so replies and
+events keep their order, and what is queued is bounded in frames and bytes.
 
 A subscribe follows the no-gap rule: register in the hub (events buffer from
 now on), read the snapshot, then go live, dropping buffered events at or
@@ -43,10 +45,36 @@ MAX_SUBSCRIPTIONS = 100  # per connection
 PRESENCE_STATE_BYTES = 2048
 FLUSH_TIMEOUT = 2.0  # seconds to write what is queued before a close frame
 CLOSE_TIMEOUT = 5.0  # seconds for the close frame to get out
+SNAPSHOT_WAIT = 5.0  # seconds a subscribe waits for the connection's previous snapshot to be written (else 4009)
 
 
-def frame(body: dict[str, Any]) -> dict[str, Any]:
+def frame(body: dict[str, Any]) -> ev.Frame:
     return ev.encode_frame(body)
+
+
+class UserSockets:
+    """How many sockets each user holds on this process: at most `limit` (WS_MAX_SOCKETS_PER_USER)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._held: dict[str, int] = {}
+
+    def take(self, user_id: str) -> bool:
+        held = self._held.get(user_id, 0)
+        if held >= self.limit:
+            return False
+        self._held[user_id] = held + 1
+        return True
+
+    def give_back(self, user_id: str) -> None:
+        held = self._held[user_id] - 1
+        if held:
+            self._held[user_id] = held
+        else:
+            del self._held[user_id]
+
+    def held(self, user_id: str) -> int:
+        return self._held.get(user_id, 0)
 
 
 class RealtimeEndpoint:
@@ -66,7 +94,7 @@ class Connection:
         self._raw_send = send
         self.id = new_id("con")
         self.user_id = ""
-        self.outbox = Outbox(send, settings.ws_queue_size, self._too_slow)
+        self.outbox = Outbox(send, settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes)
         self.subs: dict[str, Subscription] = {}
         self.present: set[str] = set()
         self.bucket = p.Bucket(settings.ws_rate_limit, 2 * settings.ws_rate_limit)
@@ -89,7 +117,11 @@ class Connection:
         if principal is None:  # gone before authenticating
             self.done.set()
             return
-        self.user_id = principal.id
+        if not self.realtime.sockets.take(principal.id):
+            await self._close_frame(RATE_LIMITED, "too many sockets for this user")
+            self.done.set()
+            return
+        self.user_id = principal.id  # from here to `try` nothing is awaited: the socket is always given back
         self.realtime.connections.add(self)
         self.realtime.metrics.ws_connections.inc()
         try:
@@ -104,6 +136,7 @@ class Connection:
                 self.realtime.presence.leave_soon(self.id)
             self.realtime.connections.discard(self)
             self.realtime.metrics.ws_connections.dec()
+            self.realtime.sockets.give_back(self.user_id)
             self.done.set()
 
     def close_soon(self, code: int | None, reason: str = "") -> None:
@@ -189,6 +222,8 @@ class Connection:
                     self.close_soon(RATE_LIMITED, "too many frames")
                     return
                 await self._on_frame(message.get("text"))
+                if self._closing.done():
+                    return
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a bug here must not leave the connection half alive
@@ -246,6 +281,10 @@ class Connection:
 
     async def _subscribe(self, request: p.Subscribe) -> None:
         cid = request.collaborationId
+        if not await self.outbox.snapshot_written(SNAPSHOT_WAIT):  # one snapshot queued at a time
+            if not self.outbox.closed:
+                self._too_slow()
+            return
         self._drop(cid)
         if len(self.subs) >= MAX_SUBSCRIPTIONS:
             raise InvalidRequest(f"At most {MAX_SUBSCRIPTIONS} subscriptions per connection.")
@@ -287,7 +326,7 @@ class Connection:
                 snapshot = frame({"type": "snapshot", "collaborationId": cid, "version": version,
                                   "collaboration": public(doc),
                                   "messages": [public(m) for m in hub.in_stream_order(cid, messages)]})
-                hub.activate(sub, version=version, position=position, head=[subscribed, snapshot],
+                hub.activate(sub, version=version, position=position, head=[subscribed], snapshot=snapshot,
                              presence=present, sent_messages=[m["_id"] for m in messages])
                 return
             missed = hub.missed(cid, request.sinceVersion, version)
@@ -302,6 +341,9 @@ class Connection:
                     catch_up = False  # not held (or too many): a snapshot; removed since the read: not_found
                     continue
                 tail, sent = [e.frame for e in held], None
+            if sum(e.size for e in missed) + sum(f.size for f in tail) > self.outbox.room:
+                catch_up = False  # more than the connection may queue: a snapshot, which may be larger
+                continue
             hub.activate(sub, version=version, position=position, head=[subscribed], missed=missed,
                          since=request.sinceVersion, tail=tail, presence=present, sent_messages=sent)
             return
