@@ -23,7 +23,7 @@ from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, Ope
 from backend.settings import test_settings
 from backend.store.changestream import update_description
 from backend.store.client import open_database
-from backend.store.errors import EmbeddedUnsupported
+from backend.store.errors import EmbeddedUnsupported, history_lost
 
 QUICK = 200  # ms that try_next waits on a quiet stream
 
@@ -311,7 +311,9 @@ async def test_a_token_from_an_earlier_process_is_history_lost(store_handle):  #
     assert lost.value.code == 286
 
 
-async def test_a_stream_that_falls_behind_the_history_fails_with_286():  # embedded only
+async def test_a_stream_that_falls_behind_the_history_fails_as_the_server_does():  # embedded only
+    """A getMore whose oplog entries are gone fails with CappedPositionLost (136, not
+    resumable: the stream closes); resuming from its token then fails with 286."""
     handle = await open_database(test_settings(change_history=3))
     coll = handle.db.things
     try:
@@ -320,8 +322,15 @@ async def test_a_stream_that_falls_behind_the_history_fails_with_286():  # embed
                 await coll.insert_one({"_id": i})
             with pytest.raises(OperationFailure) as lost:
                 await stream.next()
-            assert lost.value.code == 286
+            assert lost.value.code == 136
+            assert lost.value.details["codeName"] == "CappedPositionLost"
+            assert history_lost(lost.value)
             assert not stream.alive
+            token = stream.resume_token
+        with pytest.raises(OperationFailure) as resumed:
+            async with coll.watch(resume_after=token):
+                pass
+        assert resumed.value.code == 286
     finally:
         await handle.close()
 

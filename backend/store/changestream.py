@@ -20,6 +20,7 @@ import weakref
 from collections import deque
 from typing import Any, Callable
 
+import bson
 from bson import Timestamp
 from bson.tz_util import utc
 from mongomock.filtering import filter_applies
@@ -35,16 +36,21 @@ Lookup = Callable[[str, Any], "dict | None"]
 
 
 # -- updateDescription ---------------------------------------------------------------------------
+#
+# MongoDB logs an update as a delta ($v: 2 oplog entry) and the change stream turns that delta
+# into `updateDescription`. Operator updates log what each update node says it changed
+# (src/mongo/db/update/modifier_node.cpp, set_node.cpp, push_node.cpp, addtoset_node.cpp);
+# pipeline updates log a diff of the whole documents (src/mongo/db/update/
+# document_diff_calculator.cpp). `describe_update` follows those rules; `update_description`
+# is the plain leaf diff, kept for callers that have no update spec.
+
+_MISSING = object()
 
 
 def update_description(before: dict, after: dict) -> dict:
-    """MongoDB's `updateDescription` for a document that went from `before` to `after`.
-
-    Paths are dotted, numeric segments index arrays; elements appended to an
-    array are reported as `arr.N`. An array that shrank is reported whole in
-    `updatedFields` (what MongoDB does for `$pull`, `$pop` and `$set` of an
-    array), so `truncatedArrays` is always empty.
-    """
+    """The leaf diff from `before` to `after` (no update spec): paths are dotted, numeric
+    segments index arrays, appended elements are `arr.N` and an array that shrank is reported
+    whole. Applying removedFields then updatedFields to `before` gives `after`."""
     updated: dict[str, Any] = {}
     removed: list[str] = []
     _diff_document(before, after, "", updated, removed)
@@ -69,20 +75,247 @@ def _diff_value(old: Any, new: Any, path: str, updated: dict, removed: list) -> 
                 _diff_value(old[index], item, f"{path}.{index}", updated, removed)
             else:
                 updated[f"{path}.{index}"] = item
-    elif type(old) is not type(new) or old != new:
+    elif not same(old, new):
         updated[path] = new
+
+
+def same(a: Any, b: Any) -> bool:
+    """BSON equality as the server's no-op check sees it: same types, same field order."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def describe_update(update: Any, before: dict, after: dict) -> tuple[str, dict | None] | None:
+    """How MongoDB reports the update `update` that took a document from `before` to `after`:
+    ("update", updateDescription), ("replace", None) when the server would log the whole
+    document instead of a delta (a pipeline update whose delta is not smaller), or None when
+    nothing changed (MongoDB logs nothing)."""
+    if same(before, after):
+        return None
+    if isinstance(update, list):
+        return _pipeline_description(before, after)
+    updated, removed = _operator_changes(update, before, after)
+    if not (updated or removed):
+        return None
+    return "update", {"updatedFields": updated, "removedFields": removed, "truncatedArrays": []}
+
+
+def _get(doc: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if isinstance(doc, dict):
+            doc = doc.get(part, _MISSING)
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return _MISSING
+        if doc is _MISSING:
+            return _MISSING
+    return doc
+
+
+def _resolve(parts: list[str], before: dict, after: dict) -> list[str] | None:
+    """`parts` with a positional `$` replaced by the index of the array element the update
+    changed (the one element that differs); None when no element changed."""
+    if "$" not in parts:
+        return parts
+    at = parts.index("$")
+    old, new = _get(before, parts[:at]), _get(after, parts[:at])
+    if not isinstance(old, list) or not isinstance(new, list):
+        return None
+    changed = [i for i in range(max(len(old), len(new)))
+               if i >= len(old) or i >= len(new) or not same(old[i], new[i])]
+    if not changed:
+        return None
+    return parts[:at] + [str(changed[0])] + parts[at + 1:]
+
+
+def _operator_changes(update: dict, before: dict, after: dict) -> tuple[dict, list]:
+    updated: dict[str, Any] = {}
+    removed: list[str] = []
+
+    def set_path(parts: list[str]) -> None:
+        old, new = _get(before, parts), _get(after, parts)
+        if new is _MISSING or (old is not _MISSING and same(old, new)):
+            return
+        if old is _MISSING:  # created: the server logs the first created field, whole
+            depth = next(i for i in range(len(parts)) if _get(before, parts[:i + 1]) is _MISSING)
+            created = parts[:depth + 1]
+            updated[".".join(created)] = _get(after, created)
+        else:
+            updated[".".join(parts)] = new
+
+    for operator, spec in update.items():
+        for raw, argument in spec.items():
+            parts = _resolve(str(raw).split("."), before, after)
+            if parts is None or operator == "$setOnInsert":
+                continue
+            if operator == "$unset":
+                if _get(before, parts) is _MISSING:
+                    continue
+                if isinstance(_get(before, parts[:-1]), list):  # unsetting an element sets it to null
+                    updated[".".join(parts)] = None
+                else:
+                    removed.append(".".join(parts))
+            elif operator == "$rename":
+                if _get(before, parts) is _MISSING:
+                    continue
+                removed.append(".".join(parts))
+                set_path(str(argument).split("."))
+            elif operator == "$push" and _appended(argument, _get(before, parts), _get(after, parts)):
+                old, new = _get(before, parts), _get(after, parts)
+                for index in range(len(old), len(new)):  # push_node.cpp: kArrayAppendUpdate
+                    updated[f"{'.'.join(parts)}.{index}"] = new[index]
+            else:  # $set, $inc, ..., $addToSet, $pull, $pop: the field, whole
+                set_path(parts)
+    return updated, removed
+
+
+def _appended(argument: Any, old: Any, new: Any) -> bool:
+    """A $push that only appended to a non-empty array (push_node.cpp logs the new elements
+    as arr.N); onto an empty or missing array, with $position, $sort or a $slice that trimmed,
+    it logs the whole array."""
+    if not isinstance(old, list) or not old or not isinstance(new, list):
+        return False
+    if isinstance(argument, dict) and "$each" in argument:
+        if "$position" in argument or "$sort" in argument:
+            return False
+        values = list(argument["$each"])
+    else:
+        values = [argument]
+    return bool(values) and len(new) == len(old) + len(values) and same(new[:len(old)], old)
+
+
+# pipeline updates: the delta of document_diff_calculator.cpp (computeDocDiff / computeArrayDiff)
+
+def _pipeline_description(before: dict, after: dict) -> tuple[str, dict | None]:
+    node = _doc_delta(before, after)
+    if node is None or _bson_size(_serialize(node)) >= _bson_size(after):
+        return "replace", None  # the server logs the whole document: a replace event
+    updated: dict[str, Any] = {}
+    removed: list[str] = []
+    truncated: list[dict] = []
+    _delta_description(node, "", updated, removed, truncated)
+    return "update", {"updatedFields": updated, "removedFields": removed, "truncatedArrays": truncated}
+
+
+def _doc_delta(pre: dict, post: dict) -> dict | None:
+    node: dict[str, Any] = {"u": {}, "i": {}, "d": [], "s": {}}
+    pre_items, post_items = list(pre.items()), list(post.items())
+    i = j = 0
+    deletes: list[str] = []
+    while i < len(pre_items) and j < len(post_items):
+        (pk, pv), (qk, qv) = pre_items[i], post_items[j]
+        if pk != qk:
+            deletes.append(pk)  # gone, or moved later in the document (then re-inserted below)
+            i += 1
+            continue
+        if not same(pv, qv):
+            _child(node, pk, pv, qv)
+        i, j = i + 1, j + 1
+    node["d"].extend(k for k, _ in pre_items[i:])
+    for k, v in post_items[j:]:
+        node["i"][k] = v
+        if k in deletes:
+            deletes.remove(k)
+    node["d"].extend(sorted(deletes))
+    return node if _bson_size(_serialize(node)) < _bson_size(post) else None
+
+
+def _array_delta(pre: list, post: list) -> dict | None:
+    node: dict[str, Any] = {"a": True, "u": {}, "s": {}, "l": None}
+    for index, (a, b) in enumerate(zip(pre, post)):
+        if not same(a, b):
+            _child(node, index, a, b)
+    for index in range(len(pre), len(post)):
+        node["u"][index] = post[index]
+    if len(pre) > len(post):
+        node["l"] = len(post)
+    return node if _bson_size(_serialize(node)) < _bson_size({str(i): v for i, v in enumerate(post)}) else None
+
+
+def _child(node: dict, key: Any, pre: Any, post: Any) -> None:
+    sub = None
+    if type(pre) is type(post) and isinstance(pre, dict):
+        sub = _doc_delta(pre, post)
+    elif type(pre) is type(post) and isinstance(pre, list):
+        sub = _array_delta(pre, post)
+    if sub is None:
+        node["u"][key] = post  # no sub-delta, or one no smaller than the value: the value whole
+    else:
+        node["s"][key] = sub
+
+
+def _serialize(node: dict) -> dict:
+    """The delta as the oplog spells it (for its size)."""
+    if node.get("a"):
+        out: dict[str, Any] = {"a": True}
+        if node["l"] is not None:
+            out["l"] = node["l"]
+        out.update({f"u{k}": v for k, v in node["u"].items()})
+        out.update({f"s{k}": _serialize(v) for k, v in node["s"].items()})
+        return out
+    out = {}
+    if node["d"]:
+        out["d"] = {k: False for k in node["d"]}
+    if node["u"]:
+        out["u"] = node["u"]
+    if node["i"]:
+        out["i"] = node["i"]
+    out.update({f"s{k}": _serialize(v) for k, v in node["s"].items()})
+    return out
+
+
+def _bson_size(doc: dict) -> int:
+    try:
+        return len(bson.encode(doc))
+    except Exception:  # noqa: BLE001 - a value bson cannot encode: size it by its repr
+        return len(repr(doc))
+
+
+def _delta_description(node: dict, prefix: str, updated: dict, removed: list, truncated: list) -> None:
+    if node.get("a"):
+        if node["l"] is not None:
+            truncated.append({"field": prefix[:-1], "newSize": node["l"]})
+        for index, value in node["u"].items():
+            updated[f"{prefix}{index}"] = value
+    else:
+        for key, value in node["u"].items():
+            updated[prefix + key] = value
+        for key, value in node["i"].items():
+            updated[prefix + key] = value
+        removed.extend(prefix + key for key in node["d"])
+    for key, sub in node["s"].items():
+        _delta_description(sub, f"{prefix}{key}.", updated, removed, truncated)
 
 
 # -- errors and tokens ---------------------------------------------------------------------------
 
 
+def _failure(code: int, code_name: str, message: str, labels: tuple[str, ...] = ()) -> OperationFailure:
+    details: dict[str, Any] = {"ok": 0.0, "errmsg": message, "code": code, "codeName": code_name}
+    if labels:
+        details["errorLabels"] = list(labels)
+    return OperationFailure(message, code, details)
+
+
 def history_lost(stage: str) -> OperationFailure:
     """The error MongoDB raises when a resume point has left the oplog (code 286)."""
     reason = "Resume of change stream was not possible, as the resume point may no longer be in the oplog."
-    message = f"Executor error during {stage} :: caused by :: {reason}"
-    details = {"ok": 0.0, "errmsg": message, "code": 286, "codeName": "ChangeStreamHistoryLost",
-               "errorLabels": ["NonResumableChangeStreamError"]}
-    return OperationFailure(message, 286, details)
+    return _failure(286, "ChangeStreamHistoryLost", f"Executor error during {stage} :: caused by :: {reason}",
+                    ("NonResumableChangeStreamError",))
+
+
+def position_lost(seq: int) -> OperationFailure:
+    """What a getMore gets when the oplog entries it was about to read are gone (code 136):
+    not resumable, and resuming from the stream's token then fails with 286."""
+    return _failure(136, "CappedPositionLost",
+                    "Executor error during getMore :: caused by :: CollectionScan died due to position in "
+                    f"capped collection being deleted. Last seen record id: RecordId({seq})")
 
 
 def resumable(exc: BaseException) -> bool:
@@ -92,22 +325,32 @@ def resumable(exc: BaseException) -> bool:
     return isinstance(exc, OperationFailure) and exc.has_error_label("ResumableChangeStreamError")
 
 
-def make_token(ts: Timestamp) -> dict:
-    return {"_data": f"{_TOKEN_PREFIX}{ts.time:08X}{ts.inc:08X}"}
+_INVALIDATE_SUFFIX = "01"  # an invalidate event's token: the invalidating event's, marked
 
 
-def parse_token(token: Any) -> Timestamp:
+def make_token(ts: Timestamp, invalidate: bool = False) -> dict:
+    return {"_data": f"{_TOKEN_PREFIX}{ts.time:08X}{ts.inc:08X}" + (_INVALIDATE_SUFFIX if invalidate else "")}
+
+
+def parse_token(token: Any) -> tuple[Timestamp, bool]:
+    """A token's cluster time and whether it is an invalidate event's token."""
     data = token.get("_data") if isinstance(token, dict) else None
     try:
-        if not isinstance(data, str) or len(data) != 18 or not data.startswith(_TOKEN_PREFIX):
+        if not isinstance(data, str) or len(data) not in (18, 20) or not data.startswith(_TOKEN_PREFIX):
             raise ValueError(data)
-        return Timestamp(int(data[2:10], 16), int(data[10:], 16))
+        if len(data) == 20 and not data.endswith(_INVALIDATE_SUFFIX):
+            raise ValueError(data)
+        return Timestamp(int(data[2:10], 16), int(data[10:18], 16)), len(data) == 20
     except (ValueError, TypeError):
-        raise OperationFailure(f"Invalid resume token: {token!r}", 260,
-                               {"code": 260, "codeName": "InvalidResumeToken"}) from None
+        raise _failure(260, "InvalidResumeToken", f"Invalid resume token: {token!r}") from None
 
 
 # -- the log -------------------------------------------------------------------------------------
+
+# The operation types that end a stream: a collection stream on drop or rename of its
+# collection (and on dropDatabase, through the drop of its collection); a database stream on
+# dropDatabase. Each is followed by an invalidate event, then the stream is closed.
+_DDL = frozenset({"drop", "rename", "dropDatabase"})
 
 
 class ChangeLog:
@@ -123,15 +366,20 @@ class ChangeLog:
         self._streams: weakref.WeakSet[ChangeStream] = weakref.WeakSet()
         self.wakeup = asyncio.Event()  # replaced after every notify; waiters hold the old one
 
-    def record(self, operation: str, coll: str, _id: Any, **fields: Any) -> None:
-        """Append one event: `fields` are fullDocument and/or updateDescription."""
+    def record(self, operation: str, coll: str | None, _id: Any = None, **fields: Any) -> None:
+        """Append one event: `fields` are fullDocument, updateDescription or (rename) `to`.
+
+        A drop, rename or dropDatabase event has no documentKey; dropDatabase has no ns.coll."""
         ts = self._tick()
         event: dict[str, Any] = {"_id": make_token(ts), "operationType": operation,
                                  "clusterTime": ts, "wallTime": utcnow().astimezone(utc)}
         if "fullDocument" in fields:
             event["fullDocument"] = fields.pop("fullDocument")
-        event["ns"] = {"db": self.db_name, "coll": coll}
-        event["documentKey"] = {"_id": _id}
+        event["ns"] = {"db": self.db_name, "coll": coll} if coll is not None else {"db": self.db_name}
+        if operation not in _DDL:
+            event["documentKey"] = {"_id": _id}
+        if "to" in fields:
+            event["to"] = {"db": self.db_name, "coll": fields.pop("to")}
         event.update(fields)
         if len(self._events) == self._events.maxlen:
             self._floor = self._events[0]["clusterTime"]
@@ -144,25 +392,36 @@ class ChangeLog:
         woken, self.wakeup = self.wakeup, asyncio.Event()
         woken.set()
 
-    def open(self, stream: "ChangeStream", token: dict | None, stage: str) -> tuple[int, dict]:
-        """Register a stream; returns the sequence number it reads next and its first resume token."""
-        if token is None:
+    def open(self, stream: "ChangeStream", position: Timestamp | None, inclusive: bool,
+             stage: str) -> tuple[int, dict, dict | None]:
+        """Register a stream reading from `position` (None: from now; `inclusive`: events at
+        `position` too, as startAtOperationTime). Returns the sequence number it reads next,
+        its first resume token and the event at `position`, if any (a resumed stream may owe
+        an invalidate for it)."""
+        at = None
+        if position is None:
             start, first_token = self._next_seq, make_token(self.now())
         else:
-            position = parse_token(token)
-            if position < self._floor:
+            if position < self._floor or (inclusive and position == self._floor):
                 raise history_lost(stage)
             self._clock = max(self._clock, position)  # later events come after a token from the future
-            start, first_token = self._seq_after(position), token
+            start = self._seq_after(position, inclusive)
+            first_token = make_token(position)
+            at = next((e for e in self._events if e["clusterTime"] == position), None)
         self._streams.add(stream)
-        return start, first_token
+        return start, first_token, at
 
-    def event(self, seq: int, stage: str = "getMore") -> dict | None:
+    def event(self, seq: int) -> dict | None:
         """The event numbered `seq`, None if it has not happened yet."""
         first = self._next_seq - len(self._events)
         if seq < first:
-            raise history_lost(stage)
+            raise position_lost(seq)
         return self._events[seq - first] if seq < self._next_seq else None
+
+    def check_kept(self, seq: int, stage: str) -> None:
+        """Resuming at `seq` (after a resumable error) finds its history, or fails with 286."""
+        if seq < self._next_seq - len(self._events):
+            raise history_lost(stage)
 
     def now(self) -> Timestamp:
         """The current cluster time; it never goes back and no later event is at or before it."""
@@ -171,9 +430,9 @@ class ChangeLog:
             self._clock = Timestamp(seconds, 0)
         return self._clock
 
-    def inject_error(self, exc: BaseException) -> None:
+    def inject_error(self, exc: BaseException, times: int) -> None:
         for stream in list(self._streams):
-            stream.fail_next(exc)
+            stream.fail_next(exc, times)
         self.notify()
 
     def close(self) -> None:
@@ -189,10 +448,10 @@ class ChangeLog:
         self._clock = Timestamp(now.time, now.inc + 1)
         return self._clock
 
-    def _seq_after(self, position: Timestamp) -> int:
+    def _seq_after(self, position: Timestamp, inclusive: bool) -> int:
         seq = self._next_seq
         for event in reversed(self._events):
-            if event["clusterTime"] <= position:
+            if event["clusterTime"] < position or (event["clusterTime"] == position and not inclusive):
                 break
             seq -= 1
         return seq
@@ -200,19 +459,31 @@ class ChangeLog:
 
 # -- the stream ----------------------------------------------------------------------------------
 
+# Stages MongoDB allows in a change stream that the emulation does not run (EmbeddedUnsupported),
+# and aggregation stages it refuses there (IllegalOperation, at the first read, like the server).
+_ALLOWED_NOT_EMULATED = frozenset({"$project", "$addFields", "$set", "$unset", "$replaceRoot",
+                                   "$replaceWith", "$redact", "$changeStreamSplitLargeEvent"})
+_NOT_IN_CHANGE_STREAMS = frozenset({
+    "$bucket", "$bucketAuto", "$collStats", "$count", "$densify", "$facet", "$fill", "$geoNear",
+    "$graphLookup", "$group", "$indexStats", "$limit", "$listSessions", "$lookup", "$merge", "$out",
+    "$sample", "$setWindowFields", "$skip", "$sort", "$sortByCount", "$unionWith", "$unwind",
+    "$documents", "$search", "$searchMeta", "$vectorSearch", "$changeStream", "$currentOp",
+    "$listLocalSessions", "$planCacheStats"})
+
 
 class ChangeStream:
     """A change stream over a ChangeLog, used like motor's `AsyncIOMotorChangeStream`.
 
-    Like motor it starts lazily: the position is taken (and a stale resume
-    token raises code 286) on `async with`, or on the first `next()` /
-    `try_next()`, never in `watch()` itself.
+    Like motor it starts lazily: the options are checked and the position is taken (a stale
+    resume token raises code 286) on `async with`, or on the first `next()` / `try_next()`,
+    never in `watch()` itself. What the emulation lacks raises EmbeddedUnsupported in watch().
     """
 
     def __init__(self, log: ChangeLog, coll: str | None, pipeline: list | None = None,
                  full_document: str | None = None, resume_after: dict | None = None,
                  max_await_time_ms: int | None = None, batch_size: int | None = None,
-                 start_after: dict | None = None, comment: Any = None, **unsupported: Any):
+                 start_after: dict | None = None, comment: Any = None,
+                 start_at_operation_time: Timestamp | None = None, **unsupported: Any):
         given = sorted(name for name, value in unsupported.items() if value is not None)
         if given:
             raise EmbeddedUnsupported(f"the embedded store's watch() does not support: {', '.join(given)}")
@@ -220,14 +491,16 @@ class ChangeStream:
             raise EmbeddedUnsupported(f"the embedded store's watch() does not support full_document={full_document!r}")
         self._log = log
         self._coll = coll
-        self._filters = _match_filters(pipeline or [])
+        self._filters, self._pipeline_error = _match_filters(pipeline or [])
         self._lookup = full_document == "updateLookup"
-        self._token_in = start_after if start_after is not None else resume_after
+        self._resume_after, self._start_after = resume_after, start_after
+        self._start_at = start_at_operation_time
         self._max_await = (max_await_time_ms if max_await_time_ms is not None else DEFAULT_MAX_AWAIT_MS) / 1000
         self._stage = f"aggregate command on namespace: {log.db_name}.{coll or '$cmd.aggregate'}"
         self._seq: int | None = None  # next event to read; None until started
         self._resume_token: dict | None = None
-        self._pending_error: BaseException | None = None
+        self._pending_errors: list[BaseException] = []
+        self._invalidate: dict | None = None  # the invalidate event owed after an invalidating one
         self._closed = False
 
     @property
@@ -259,9 +532,9 @@ class ChangeStream:
         self._closed = True
         self._log.forget(self)
 
-    def fail_next(self, exc: BaseException) -> None:
-        """The next next()/try_next() raises `exc` (an injected error, for tests)."""
-        self._pending_error = exc
+    def fail_next(self, exc: BaseException, times: int = 1) -> None:
+        """The next `times` read attempts raise `exc` (an injected error, for tests)."""
+        self._pending_errors = [exc] * times
 
     def __aiter__(self) -> "ChangeStream":
         return self
@@ -276,8 +549,35 @@ class ChangeStream:
         await self.close()
 
     def _start(self) -> None:
-        if self._seq is None and not self._closed:
-            self._seq, self._resume_token = self._log.open(self, self._token_in, self._stage)
+        """The aggregate: check the options as the server does, then take the position."""
+        if self._seq is not None or self._closed:
+            return
+        try:
+            if self._pipeline_error is not None:
+                raise self._pipeline_error
+            if self._resume_after is not None and self._start_after is not None:
+                raise _failure(50865, "Location50865",
+                               "Do not specify both 'resumeAfter' and 'startAfter' in a $changeStream stage")
+            token = self._start_after if self._start_after is not None else self._resume_after
+            if token is not None and self._start_at is not None:
+                raise _failure(40674, "Location40674", "Only one type of resume option is allowed, but multiple were found")
+            position, inclusive, from_invalidate = None, False, False
+            if token is not None:
+                position, from_invalidate = parse_token(token)
+                if from_invalidate and self._resume_after is not None:
+                    raise _failure(260, "InvalidResumeToken",
+                                   "Attempting to resume a change stream using 'resumeAfter' is not allowed from "
+                                   "an invalidate notification")
+            elif self._start_at is not None:
+                position, inclusive = self._start_at, True
+            self._seq, self._resume_token, at = self._log.open(self, position, inclusive, self._stage)
+        except PyMongoError:
+            self.end()
+            raise
+        if token is not None:
+            self._resume_token = copy.deepcopy(token)
+        if at is not None and not from_invalidate and self._invalidates(at):
+            self._invalidate = _invalidate_event(at)  # resuming from a drop: the invalidate comes again
 
     async def _wait(self, timeout: float | None) -> dict | None:
         self._start()
@@ -301,11 +601,26 @@ class ChangeStream:
         return None
 
     def _take(self) -> dict | None:
-        """The next matching event, skipping others; synchronous, so atomic among coroutines."""
-        if self._pending_error is not None:
-            exc, self._pending_error = self._pending_error, None
-            self._fail_unless_resumable(exc)
-            raise exc
+        """The next matching event, skipping others; synchronous, so atomic among coroutines.
+
+        A resumable error is retried once, as pymongo does: the stream resumes from its token
+        (which fails with 286 if that point has left the history) and reads again; only a
+        second failure reaches the caller, and the stream stays open."""
+        if self._pending_errors:
+            exc = self._pending_errors.pop(0)
+            if not resumable(exc):
+                self._pending_errors.clear()
+                self.end()
+                raise exc
+            if self._pending_errors:  # the resume fails too
+                self._pending_errors.pop(0)
+                raise exc
+            self._resume()
+        if self._invalidate is not None:
+            change, self._invalidate = self._invalidate, None
+            self._resume_token = copy.deepcopy(change["_id"])
+            self.end()  # an invalidate is the last event of a stream
+            return change
         while not self._closed:
             try:
                 event = self._log.event(self._seq)
@@ -316,13 +631,31 @@ class ChangeStream:
                 self._resume_token = make_token(self._log.now())  # like a post-batch resume token
                 return None
             self._seq += 1
-            if self._coll is not None and event["ns"]["coll"] != self._coll:
+            if self._coll is not None and event["ns"].get("coll") != self._coll:
                 continue
+            if self._invalidates(event):
+                self._invalidate = _invalidate_event(event)  # after the event, whatever $match says
             change = self._shape(event)
             if all(filter_applies(spec, change) for spec in self._filters):
                 self._resume_token = copy.deepcopy(event["_id"])
                 return change
+            if self._invalidate is not None:
+                return self._take()
         return None
+
+    def _resume(self) -> None:
+        try:
+            self._log.check_kept(self._seq, self._stage)
+        except PyMongoError:
+            self.end()
+            raise
+
+    def _invalidates(self, event: dict) -> bool:
+        """Does this event end this stream? (collection: drop/rename of it; database: dropDatabase)"""
+        operation = event["operationType"]
+        if self._coll is not None:
+            return operation in ("drop", "rename") and event["ns"].get("coll") == self._coll
+        return operation == "dropDatabase"
 
     def _shape(self, event: dict) -> dict:
         change = copy.deepcopy(event)
@@ -335,10 +668,25 @@ class ChangeStream:
             self.end()
 
 
-def _match_filters(pipeline: list) -> list[dict]:
-    filters = []
+def _invalidate_event(event: dict) -> dict:
+    """The invalidate event that follows `event`: same cluster time, no ns, its own token."""
+    return {"_id": make_token(event["clusterTime"], invalidate=True), "operationType": "invalidate",
+            "clusterTime": event["clusterTime"], "wallTime": event["wallTime"]}
+
+
+def _match_filters(pipeline: list) -> tuple[list[dict], OperationFailure | None]:
+    """The $match filters, and the error the server gives at the first read for a stage it
+    refuses (an unknown name, or one not allowed in a change stream). A stage MongoDB allows
+    but the emulation does not run raises EmbeddedUnsupported here."""
+    filters: list[dict] = []
     for stage in pipeline:
-        if not isinstance(stage, dict) or list(stage) != ["$match"]:
+        name = next(iter(stage)) if isinstance(stage, dict) and len(stage) == 1 else None
+        if name == "$match":
+            filters.append(stage["$match"])
+        elif name in _ALLOWED_NOT_EMULATED or name is None:
             raise EmbeddedUnsupported(f"the embedded store's change streams support only $match stages, not {stage!r}")
-        filters.append(stage["$match"])
-    return filters
+        elif name in _NOT_IN_CHANGE_STREAMS:
+            return filters, _failure(20, "IllegalOperation", f"{name} is not permitted in a $changeStream pipeline")
+        else:
+            return filters, _failure(40324, "Location40324", f"Unrecognized pipeline stage name: '{name}'")
+    return filters, None

@@ -33,7 +33,7 @@ from pymongo import ReturnDocument
 
 from backend.store import uniques
 from backend.store.errors import EmbeddedUnsupported
-from backend.store.changestream import ChangeLog, ChangeStream, update_description
+from backend.store.changestream import ChangeLog, ChangeStream, describe_update, same
 
 
 def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -49,7 +49,15 @@ def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         store = self._sync._store
         store._tandem_ttl_held = True
         try:
+            if kwargs.get("session") is not None:
+                raise EmbeddedUnsupported(
+                    "sessions and transactions are not available on the embedded store (mongomock has "
+                    "none): pass session=None; a sequence of writes without an await is already atomic")
             return method(self, *args, **kwargs)
+        except EmbeddedUnsupported:
+            raise
+        except NotImplementedError as exc:  # mongomock's own refusal, under the one name
+            raise EmbeddedUnsupported(f"the embedded store (mongomock) cannot run {method.__name__}: {exc}") from exc
         finally:
             store._tandem_ttl_held = False
 
@@ -75,6 +83,24 @@ class EmbeddedClient(AsyncMongoMockClient):
     def watch(self, *args: Any, **kwargs: Any) -> ChangeStream:
         raise EmbeddedUnsupported("the embedded store watches a database or a collection, not the whole client")
 
+    def start_session(self, *args: Any, **kwargs: Any) -> Any:
+        raise EmbeddedUnsupported(
+            "sessions and transactions are not available on the embedded store (mongomock has none); "
+            "backend.store.writes.Writer runs without one there")
+
+    async def drop_database(self, name_or_database: Any, *args: Any, **kwargs: Any) -> None:
+        """Drop every collection (a drop event each), then a dropDatabase event, as MongoDB does."""
+        if args or any(value is not None for value in kwargs.values()):
+            raise EmbeddedUnsupported("drop_database() on the embedded store takes only the database")
+        name = name_or_database if isinstance(name_or_database, str) else name_or_database.name
+        database = self.get_database(name)
+        names = sorted(database.delegate._store.list_created_collection_names())
+        for coll in names:
+            database.delegate.drop_collection(coll)
+            database._changes.record("drop", coll)
+        if names:
+            database._changes.record("dropDatabase", None)
+
     def close(self) -> None:
         """End every open change stream. The data stays until the process ends."""
         for log in self._logs.values():
@@ -92,14 +118,20 @@ class EmbeddedDatabase(AsyncMongoMockDatabase):
     def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
         return ChangeStream(self._changes, None, pipeline, **options)
 
-    def inject_change_stream_error(self, exc: BaseException) -> None:
-        """Tests: the next next()/try_next() of every open stream raises `exc`, once.
+    async def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> None:
+        name = name_or_collection if isinstance(name_or_collection, str) else name_or_collection.name
+        await self.get_collection(name).drop(*args, **kwargs)
+
+    def inject_change_stream_error(self, exc: BaseException, times: int = 2) -> None:
+        """Tests: the next `times` read attempts of every open stream raise `exc`.
 
         As with pymongo, a resumable error (ConnectionFailure, CursorNotFound or
-        the ResumableChangeStreamError label) leaves the stream open and it goes
-        on where it was; any other error closes it.
+        the ResumableChangeStreamError label) is retried once inside the read (the
+        stream resumes from its token); with times=1 the caller never sees it, with
+        the default 2 the retry fails too, the read raises it and the stream stays
+        open. Any other error is raised by the next read and closes the stream.
         """
-        self._changes.inject_error(exc)
+        self._changes.inject_error(exc, times)
 
 
 class EmbeddedCollection(AsyncMongoMockCollection):
@@ -107,7 +139,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         super().__init__(database, collection)
         self._sync = collection
         self._changes = changes
-        _report_ttl_deletes(collection, lambda _id: changes.record("delete", collection.name, _id))
+        store = collection._store  # its name follows a rename
+        _report_ttl_deletes(collection, lambda _id: changes.record("delete", store.name, _id))
         uniques.install(collection)  # unique indexes checked by lookup, not by mongomock's scan
 
     def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
@@ -122,6 +155,23 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         if not args and not kwargs and type(filter) is dict and len(filter) == 1 and type(filter.get("_id")) in _IDS:
             return self._read(filter["_id"])
         return await super().find_one(filter, *args, **kwargs)
+
+    async def drop(self, *args: Any, **kwargs: Any) -> None:
+        """Drop the collection: a drop event if it existed (streams on it then get invalidate)."""
+        if args or any(value is not None for value in kwargs.values()):
+            raise EmbeddedUnsupported("drop() on the embedded store takes no session or options")
+        existed = self._sync._store.is_created
+        self._sync.drop()
+        if existed:
+            self._changes.record("drop", self._sync.name)
+
+    async def rename(self, new_name: str, *args: Any, **kwargs: Any) -> Any:
+        """Rename the collection: a rename event (with `to`); streams on it then get invalidate."""
+        if args or any(value not in (None, False) for value in kwargs.values()):
+            raise EmbeddedUnsupported("rename() on the embedded store takes no session, dropTarget or other option")
+        result = self._sync.rename(new_name)
+        self._changes.record("rename", self._sync.name, to=new_name)
+        return result
 
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
         raise EmbeddedUnsupported(
@@ -164,8 +214,9 @@ class EmbeddedCollection(AsyncMongoMockCollection):
 
     @_write
     def update_many(self, filter: dict, update: Any, upsert: bool = False, **kwargs: Any) -> Any:
+        _check_update(update, kwargs)
         return self._modify("update", self._ids(filter), _touched(update),
-                            lambda: self._sync.update_many(filter, update, upsert=upsert, **kwargs))
+                            lambda: self._sync.update_many(filter, update, upsert=upsert, **kwargs), update)
 
     @_write
     def find_one_and_update(self, filter: dict, update: Any, projection: Any = None, sort: Any = None,
@@ -214,6 +265,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):
                    kwargs: dict) -> tuple[Any, Any]:
         """One update or replacement; returns the result and the _id it wrote (None if none)."""
         write = self._sync.update_one if operation == "update" else self._sync.replace_one
+        if operation == "update":
+            _check_update(change, kwargs)
         ids = self._ids(filter, first=True, sort=sort)
         if not ids:
             result = self._modify(operation, [], None, lambda: write(filter, change, upsert=upsert, **kwargs))
@@ -221,7 +274,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         # the chosen _id plus the original conditions, which positional `$` paths need
         narrowed = {**filter, "_id": ids[0]}
         touched = _touched(change) if operation == "update" else None
-        return self._modify(operation, ids, touched, lambda: write(narrowed, change, **kwargs)), ids[0]
+        return self._modify(operation, ids, touched, lambda: write(narrowed, change, **kwargs), change), ids[0]
 
     def _find_one_and(self, operation: str, filter: dict, change: Any, projection: Any, sort: Any,
                       upsert: bool, return_document: bool, kwargs: dict) -> dict | None:
@@ -239,7 +292,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     def _find_by_id(self, _id: Any, projection: Any) -> dict | None:
         return self._read(_id) if projection is None else self._sync.find_one({"_id": _id}, projection)
 
-    def _modify(self, operation: str, ids: list, touched: set[str] | None, write: Callable[[], Any]) -> Any:
+    def _modify(self, operation: str, ids: list, touched: set[str] | None, write: Callable[[], Any],
+                update: Any = None) -> Any:
         """Run `write` (mongomock's update or replacement of the documents `ids`) and report it.
 
         mongomock changes a stored document in place. Each document is therefore replaced,
@@ -267,7 +321,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
                 after = documents.get(key)
                 if type(after) is _Writable:
                     after.before = None
-                self._report_change(operation, _id, before, after, touched)
+                self._report_change(operation, _id, before, after, touched, update)
         upserted = getattr(result, "upserted_id", None)
         if upserted is not None:
             self._report_insert(upserted)
@@ -277,25 +331,33 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         self._changes.record("insert", self._sync.name, _id, fullDocument=self._read(_id))
 
     def _report_change(self, operation: str, _id: Any, before: dict | None, after: dict | None,
-                       touched: set[str] | None = None) -> None:
+                       touched: set[str] | None = None, update: Any = None) -> None:
         """Record the event of a write from `before` to `after`, both as stored (naive datetimes).
 
-        With `touched`, the other top-level fields are the same objects in both: they are
-        left out of the diff, which then gives the same paths in the same order.
+        An update's `updateDescription` is what MongoDB logs for `update` (see
+        changestream.describe_update). With `touched`, the other top-level fields are the
+        same objects in both and are left out of the comparison.
         """
         if before is None or after is None or after is before:  # `before` is back after a rollback
             return
         if touched is not None:
             before = {k: v for k, v in before.items() if k in touched}
             after = {k: v for k, v in after.items() if k in touched}
-        description = update_description(before, after)
-        if not (description["updatedFields"] or description["removedFields"]):
-            return  # a write that changed nothing: MongoDB logs nothing either
         if operation == "replace":
+            if same(before, after):
+                return  # a write that changed nothing: MongoDB logs nothing either
             self._changes.record("replace", self._sync.name, _id, fullDocument=_aware(after))
-        else:  # the changed values only are copied out of the stored document
-            description["updatedFields"] = {path: _aware(value) for path, value in description["updatedFields"].items()}
-            self._changes.record("update", self._sync.name, _id, updateDescription=description)
+            return
+        described = describe_update(update, before, after)
+        if described is None:
+            return
+        kind, description = described
+        if kind == "replace":  # a pipeline update whose delta is no smaller than the document
+            self._changes.record("replace", self._sync.name, _id, fullDocument=self._read(_id))
+            return
+        description["updatedFields"] = {path: _aware(value) for path, value in description["updatedFields"].items()}
+        description["truncatedArrays"] = [dict(entry) for entry in description["truncatedArrays"]]
+        self._changes.record("update", self._sync.name, _id, updateDescription=description)
 
     def _report_deletes(self, ids: list) -> None:
         for _id in ids:
@@ -321,6 +383,19 @@ _LEAVES = frozenset({str, int, float, bool, type(None), ObjectId})  # immutable,
 # operator updates that change only the fields they name (the first segment of each path)
 _OPERATORS = frozenset({"$set", "$unset", "$inc", "$mul", "$min", "$max", "$currentDate", "$bit", "$push",
                         "$addToSet", "$pop", "$pull", "$pullAll", "$rename", "$setOnInsert"})
+
+
+def _check_update(update: Any, kwargs: dict) -> None:
+    """Refuse, before anything is written, what mongomock would get wrong or fail on half way."""
+    if kwargs.get("array_filters") is not None:
+        raise EmbeddedUnsupported("array_filters are not available on the embedded store (mongomock lacks them)")
+    if type(update) is dict:
+        for spec in update.values():
+            for path in spec if isinstance(spec, dict) else ():
+                if "$[" in str(path):
+                    raise EmbeddedUnsupported(
+                        f"the all-positional operators $[] and $[<id>] are not available on the embedded store "
+                        f"(mongomock lacks them): {path!r}")
 
 
 def _touched(update: Any) -> set[str] | None:
