@@ -467,3 +467,40 @@ def test_applying_an_update_description_rebuilds_the_new_document(before, after)
     description = update_description(before, after)
     assert description["truncatedArrays"] == []
     assert apply(before, description) == after
+
+
+# -- the change reader and the events that end a stream (drop, rename, dropDatabase, invalidate) --
+
+
+async def test_the_reader_resyncs_everyone_after_a_drop_and_reads_on(any_store_handle):
+    """A drop of a watched collection is no change to publish and has no documentKey: the reader
+    reopens its stream and tells every subscriber to resync (after the new stream is open), then
+    goes on publishing. Same for dropDatabase, whose invalidate ends the stream."""
+    from backend.realtime.changes import ChangeReader
+    from backend.store.store import Store
+
+    store = Store(any_store_handle, test_settings())
+    published: list = []
+    lost: list[str] = []
+    reader = ChangeReader(store, published.append, lost.append, max_await_ms=50)
+    await reader.start()
+    try:
+        db = any_store_handle.db
+        await db.messages.insert_one({"_id": "msg_1", "collaborationId": "col_1", "text": "before"})
+        await db.messages.drop()
+        await wait_until(lambda: lost == ["invalidated"] and reader.running)
+        await db.messages.insert_one({"_id": "msg_2", "collaborationId": "col_1", "text": "after"})
+        await wait_until(lambda: [e.body["message"]["id"] for e in published if e.type == "message_created"]
+                         == ["msg_1", "msg_2"])
+        await any_store_handle.client.drop_database(db.name)
+        await wait_until(lambda: lost == ["invalidated", "invalidated"] and reader.running)
+        assert all(e.type == "message_created" for e in published)
+    finally:
+        await reader.stop()
+
+
+async def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
