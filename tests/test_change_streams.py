@@ -504,3 +504,34 @@ async def wait_until(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+# -- only a real replica set: a primary step-down ---------------------------------------------------
+
+
+@pytest.mark.mongodb
+async def test_a_stream_resumes_across_a_primary_step_down(real_store_handle):
+    """replSetStepDown closes every connection of the primary; the change stream's next read
+    meets a resumable error, resumes from its token once a primary is back, and misses nothing.
+    The embedded store has no primary: its resumable-error retry is tested with an injected error."""
+    from pymongo.errors import PyMongoError
+
+    client, coll = real_store_handle.client, real_store_handle.db.things
+    async with coll.watch(max_await_time_ms=500) as stream:
+        await coll.insert_one({"_id": 1})
+        assert keys([await one(stream)]) == [("insert", 1)]
+        try:
+            await client.admin.command({"replSetStepDown": 15, "secondaryCatchUpPeriodSecs": 5, "force": True})
+        except PyMongoError:
+            pass  # the primary drops its connections, this one too
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:  # the single node is elected again once its step-down period is over
+            try:
+                if (await client.admin.command("hello")).get("isWritablePrimary"):
+                    break
+            except PyMongoError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, "no primary again within 60 s"
+            await asyncio.sleep(0.5)
+        await coll.insert_one({"_id": 2})
+        assert keys([await asyncio.wait_for(stream.next(), 60)]) == [("insert", 2)]

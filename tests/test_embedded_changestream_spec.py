@@ -419,3 +419,18 @@ async def test_what_mongomock_lacks_is_refused_by_name(store_handle):  # embedde
     with pytest.raises(EmbeddedUnsupported, match=r"\$project"):
         coll.watch([{"$project": {"operationType": 1}}])
     assert await coll.find_one({"_id": 1}) == {"_id": 1, "arr": [1, 2]}  # nothing was written
+
+
+# -- the real-MongoDB suite is one command -------------------------------------------------------
+
+
+def test_the_real_mongodb_suite_is_make_test_mongodb():
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    assert "run: make test-mongodb" in (root / ".github/workflows/ci.yml").read_text()
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    dry = subprocess.run(["make", "-n", "test-mongodb"], cwd=root, env=env, capture_output=True, text=True)
+    assert dry.returncode == 0 and "pytest -m mongodb" in dry.stdout

@@ -419,3 +419,29 @@ async def test_events_and_documents_match_plain_mongomock_over_random_writes(sto
                     change.get("updateDescription")
                 seen.append((change["operationType"], change["documentKey"]["_id"], body))
             assert sorted(seen, key=repr) == sorted(expected, key=repr), (step, method, args)
+
+
+# -- transactions: what only real MongoDB does ----------------------------------------------------
+
+
+async def test_a_write_that_fails_half_way_is_rolled_back_on_mongodb_only(any_store_handle):
+    """Collaborations.insert writes the document and its audit entry in one transaction; the audit
+    insert fails here (its (collaborationId, version) is taken). MongoDB rolls the document back.
+    The embedded store has no transactions (docs/store.md): the document stays - this test is
+    where that difference is written down."""
+    from pymongo.errors import DuplicateKeyError
+
+    from backend.store.store import Store
+
+    store = Store(any_store_handle, test_settings())
+    db = any_store_handle.db
+    await db.audit.insert_one({"_id": "aud_0", "collaborationId": "col_tx", "version": 1, "versioned": True})
+    doc = {"_id": "col_tx", "title": "t", "version": 1, "memberIds": [], "members": []}
+    with pytest.raises(DuplicateKeyError):
+        await store.collaborations.insert(doc, {"_id": "aud_1", "collaborationId": "col_tx", "version": 1,
+                                                "versioned": True})
+    kept = await db.collaborations.find_one({"_id": "col_tx"})
+    if any_store_handle.embedded:
+        assert kept is not None  # no rollback on the embedded store
+    else:
+        assert kept is None  # the transaction was aborted: nothing of it is left
