@@ -535,3 +535,26 @@ async def test_a_stream_resumes_across_a_primary_step_down(real_store_handle):
             await asyncio.sleep(0.5)
         await coll.insert_one({"_id": 2})
         assert keys([await asyncio.wait_for(stream.next(), 60)]) == [("insert", 2)]
+
+
+async def test_the_reader_recovers_when_its_match_drops_the_invalidate(any_store_handle):
+    """dropDatabase with no watched collection in it: the drop, dropDatabase and invalidate events
+    all miss the reader's ns.coll filter, so the stream just ends (as on MongoDB, see
+    jstests/change_streams/start_after_invalidation_exception.js). Resuming after its token, the
+    invalidate's, is refused (260), so the reader starts afresh and every subscriber resyncs."""
+    from backend.realtime.changes import ChangeReader
+    from backend.store.store import Store
+
+    store = Store(any_store_handle, test_settings())
+    lost: list[str] = []
+    reader = ChangeReader(store, lambda event: None, lost.append, max_await_ms=50)
+    db = any_store_handle.db
+    for name in await db.list_collection_names():
+        await db.drop_collection(name)
+    await db.scratch.insert_one({"_id": 1})
+    await reader.start()
+    try:
+        await any_store_handle.client.drop_database(db.name)
+        await wait_until(lambda: lost == ["history_lost"] and reader.running)
+    finally:
+        await reader.stop()

@@ -118,10 +118,17 @@ async def test_push_onto_a_missing_field_reports_the_created_array(any_store_han
     assert await described(any_store_handle, {"_id": 1}, {"$push": {"arr": 1}}) == fields({"arr": [1]})
 
 
-# src/mongo/db/update/push_node.cpp (an insert at a $position -> kNormalUpdate)
+# src/mongo/db/update/push_node.cpp (insertElementsWithPosition: a $position inside the array,
+# its end included, -> kNormalUpdate, the whole array; a $position past the end appends)
 async def test_push_with_a_position_reports_the_whole_array(any_store_handle):
     update = {"$push": {"arr": {"$each": [0], "$position": 0}}}
     assert await described(any_store_handle, {"_id": 1, "arr": [1, 2]}, update) == fields({"arr": [0, 1, 2]})
+    await any_store_handle.db.spec.delete_many({})
+    update = {"$push": {"arr": {"$each": [3], "$position": 2}}}
+    assert await described(any_store_handle, {"_id": 1, "arr": [1, 2]}, update) == fields({"arr": [1, 2, 3]})
+    await any_store_handle.db.spec.delete_many({})
+    update = {"$push": {"arr": {"$each": [3], "$position": 5}}}
+    assert await described(any_store_handle, {"_id": 1, "arr": [1, 2]}, update) == fields({"arr.2": 3})
 
 
 # src/mongo/db/update/push_node.cpp (performPush: a $slice that trims -> kNormalUpdate)
@@ -288,7 +295,9 @@ async def test_after_an_invalidate_only_start_after_resumes(any_store_handle):
     assert event["operationType"] == "insert" and event["documentKey"] == {"_id": 2}
 
 
-# jstests/change_streams/change_stream_invalidation.js (resuming from the drop's token gives the invalidate again)
+# src/mongo/db/pipeline/document_source_change_stream_check_invalidate.cpp: the drop met again
+# on resuming queues its invalidate, which follows the resume point (only a startAfter of the
+# invalidate's own token swallows it)
 async def test_resuming_from_the_drop_gives_the_invalidate_again(any_store_handle):
     coll = any_store_handle.db.spec
     await coll.insert_one({"_id": 1})
@@ -298,6 +307,25 @@ async def test_resuming_from_the_drop_gives_the_invalidate_again(any_store_handl
         await change(stream)
     async with coll.watch(resume_after=drop["_id"]) as again:
         assert (await change(again))["operationType"] == "invalidate"
+
+
+# jstests/change_streams/start_after_invalidation_exception.js: a $match that drops the
+# invalidate event still ends the stream, and its resume token is the invalidate's
+async def test_a_match_that_drops_the_invalidate_still_closes_the_stream(any_store_handle):
+    coll = any_store_handle.db.spec
+    await coll.insert_one({"_id": 0})
+    async with coll.watch([{"$match": {"operationType": "insert"}}], max_await_time_ms=200) as stream:
+        await coll.insert_one({"_id": 1})
+        assert (await change(stream))["documentKey"] == {"_id": 1}
+        await coll.drop()
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while stream.alive:
+            assert await stream.try_next() is None
+            assert asyncio.get_running_loop().time() < deadline
+        token = stream.resume_token
+    await coll.insert_one({"_id": 2})
+    async with coll.watch([{"$match": {"operationType": "insert"}}], start_after=token) as again:
+        assert (await change(again))["documentKey"] == {"_id": 2}
 
 
 # -- 3. errors and options as the server gives them --------------------------------------------

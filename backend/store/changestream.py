@@ -177,13 +177,14 @@ def _operator_changes(update: dict, before: dict, after: dict) -> tuple[dict, li
 
 def _appended(argument: Any, old: Any, new: Any) -> bool:
     """A $push that only appended to a non-empty array (push_node.cpp logs the new elements
-    as arr.N); onto an empty or missing array, with $position, $sort or a $slice that trimmed,
-    it logs the whole array."""
+    as arr.N); onto an empty or missing array, at a $position inside the array, with $sort or
+    with a $slice that trimmed, it logs the whole array."""
     if not isinstance(old, list) or not old or not isinstance(new, list):
         return False
     if isinstance(argument, dict) and "$each" in argument:
-        if "$position" in argument or "$sort" in argument:
-            return False
+        position = argument.get("$position")
+        if "$sort" in argument or (position is not None and not position > len(old)):
+            return False  # a $position past the end still appends
         values = list(argument["$each"])
     else:
         values = [argument]
@@ -619,8 +620,8 @@ class ChangeStream:
         if self._invalidate is not None:
             change, self._invalidate = self._invalidate, None
             self._resume_token = copy.deepcopy(change["_id"])
-            self.end()  # an invalidate is the last event of a stream
-            return change
+            self.end()  # an invalidate is the last event of a stream, even one its $match drops
+            return change if all(filter_applies(spec, change) for spec in self._filters) else None
         while not self._closed:
             try:
                 event = self._log.event(self._seq)
@@ -634,7 +635,7 @@ class ChangeStream:
             if self._coll is not None and event["ns"].get("coll") != self._coll:
                 continue
             if self._invalidates(event):
-                self._invalidate = _invalidate_event(event)  # after the event, whatever $match says
+                self._invalidate = _invalidate_event(event)  # after the event, whether $match keeps it or not
             change = self._shape(event)
             if all(filter_applies(spec, change) for spec in self._filters):
                 self._resume_token = copy.deepcopy(event["_id"])
