@@ -439,9 +439,18 @@ async def test_what_mongomock_lacks_is_refused_by_name(store_handle):  # embedde
         "bulk_write": coll.bulk_write([UpdateOne({"_id": 1}, {"$set": {"a": 1}})]),
         "rename dropTarget": coll.rename("other", dropTarget=True),
     }
+    reads = {  # mongomock ignores a read's session, or raises its own NotImplementedError
+        "find_one session": lambda: coll.find_one({"arr": 1}, session=object()),
+        "count session": lambda: coll.count_documents({}, session=object()),
+        "find session": lambda: coll.find({}, session=object()).to_list(None),
+        "aggregate stage": lambda: coll.aggregate([{"$densify": {"field": "a", "range": {"step": 1}}}]).to_list(None),
+    }
     for name, call in refusals.items():
         with pytest.raises(EmbeddedUnsupported):
             await call
+    for name, read in reads.items():
+        with pytest.raises(EmbeddedUnsupported):
+            await read()
     with pytest.raises(EmbeddedUnsupported, match="sessions"):
         store_handle.client.start_session()
     with pytest.raises(EmbeddedUnsupported, match=r"\$project"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -50,9 +51,7 @@ def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         store._tandem_ttl_held = True
         try:
             if kwargs.get("session") is not None:
-                raise EmbeddedUnsupported(
-                    "sessions and transactions are not available on the embedded store (mongomock has "
-                    "none): pass session=None; a sequence of writes without an await is already atomic")
+                raise EmbeddedUnsupported(_NO_SESSIONS)
             return method(self, *args, **kwargs)
         except EmbeddedUnsupported:
             raise
@@ -64,6 +63,54 @@ def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     return write
 
 
+def _refusing(cls: type) -> type:
+    """Every public method `cls` inherits from mongomock-motor raises EmbeddedUnsupported where
+    mongomock raises its own NotImplementedError (a session, an operator it lacks, ...)."""
+    for name in dir(cls):
+        if name.startswith("_") or name in cls.__dict__:
+            continue
+        attr = inspect.getattr_static(cls, name)
+        if isinstance(attr, (property, staticmethod, classmethod)) or not inspect.isfunction(attr):
+            continue
+        setattr(cls, name, _renamed(attr, name))
+    return cls
+
+
+_NO_SESSIONS = ("sessions and transactions are not available on the embedded store (mongomock has none): "
+                "pass session=None; a sequence of writes without an await is already atomic")
+
+
+def _renamed(method: Callable[..., Any], name: str) -> Callable[..., Any]:
+    def refused(exc: NotImplementedError) -> EmbeddedUnsupported:
+        return EmbeddedUnsupported(f"the embedded store (mongomock) cannot run {name}: {exc}")
+
+    if inspect.iscoroutinefunction(method):
+        @functools.wraps(method)
+        async def renamed_async(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("session") is not None:
+                raise EmbeddedUnsupported(_NO_SESSIONS)
+            try:
+                return await method(*args, **kwargs)
+            except EmbeddedUnsupported:
+                raise
+            except NotImplementedError as exc:
+                raise refused(exc) from exc
+        return renamed_async
+
+    @functools.wraps(method)
+    def renamed(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("session") is not None:
+            raise EmbeddedUnsupported(_NO_SESSIONS)
+        try:
+            return method(*args, **kwargs)
+        except EmbeddedUnsupported:
+            raise
+        except NotImplementedError as exc:
+            raise refused(exc) from exc
+    return renamed
+
+
+@_refusing
 class EmbeddedClient(AsyncMongoMockClient):
     """An in-memory client; each database keeps its last `history` change events."""
 
@@ -107,6 +154,7 @@ class EmbeddedClient(AsyncMongoMockClient):
             log.close()
 
 
+@_refusing
 class EmbeddedDatabase(AsyncMongoMockDatabase):
     def __init__(self, client: EmbeddedClient, database: Any, changes: ChangeLog):
         super().__init__(client, database)
@@ -134,6 +182,7 @@ class EmbeddedDatabase(AsyncMongoMockDatabase):
         self._changes.inject_error(exc, times)
 
 
+@_refusing
 class EmbeddedCollection(AsyncMongoMockCollection):
     def __init__(self, database: EmbeddedDatabase, collection: SyncCollection, changes: ChangeLog):
         super().__init__(database, collection)
@@ -154,6 +203,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         """
         if not args and not kwargs and type(filter) is dict and len(filter) == 1 and type(filter.get("_id")) in _IDS:
             return self._read(filter["_id"])
+        if kwargs.get("session") is not None:
+            raise EmbeddedUnsupported(_NO_SESSIONS)
         return await super().find_one(filter, *args, **kwargs)
 
     async def drop(self, *args: Any, **kwargs: Any) -> None:
