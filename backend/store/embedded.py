@@ -19,17 +19,19 @@ compares only those for its change event (`_modify`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Iterator
 
 from bson import ObjectId
 from bson.tz_util import utc
 from mongomock import helpers
 from mongomock.collection import Collection as SyncCollection
-from mongomock_motor import AsyncMongoMockClient, AsyncMongoMockCollection, AsyncMongoMockDatabase
+from mongomock_motor import (AsyncCommandCursor, AsyncCursor, AsyncLatentCommandCursor, AsyncMongoMockClient,
+                             AsyncMongoMockCollection, AsyncMongoMockDatabase)
 from pymongo import ReturnDocument
 
 from backend.store import uniques
@@ -76,6 +78,7 @@ def _refusing(cls: type) -> type:
     return cls
 
 
+_CURSORS = (AsyncCursor, AsyncCommandCursor, AsyncLatentCommandCursor)
 _NO_SESSIONS = ("sessions and transactions are not available on the embedded store (mongomock has none): "
                 "pass session=None; a sequence of writes without an await is already atomic")
 
@@ -102,12 +105,66 @@ def _renamed(method: Callable[..., Any], name: str) -> Callable[..., Any]:
         if kwargs.get("session") is not None:
             raise EmbeddedUnsupported(_NO_SESSIONS)
         try:
-            return method(*args, **kwargs)
+            result = method(*args, **kwargs)
         except EmbeddedUnsupported:
             raise
         except NotImplementedError as exc:
             raise refused(exc) from exc
+        return _RefusingCursor(result, name) if isinstance(result, _CURSORS) else result
     return renamed
+
+
+@contextlib.contextmanager
+def _renaming(name: str) -> Iterator[None]:
+    try:
+        yield
+    except EmbeddedUnsupported:
+        raise
+    except NotImplementedError as exc:
+        raise EmbeddedUnsupported(f"the embedded store (mongomock) cannot run {name}: {exc}") from exc
+
+
+class _RefusingCursor:
+    """A mongomock-motor cursor whose reads refuse with EmbeddedUnsupported: mongomock runs a
+    find lazily, so an operator it lacks is met only when the cursor is read."""
+
+    def __init__(self, cursor: Any, name: str):
+        self._cursor = cursor
+        self._name = name
+
+    def __aiter__(self) -> "_RefusingCursor":
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self.next()
+
+    async def next(self) -> Any:
+        with _renaming(self._name):
+            return await self._cursor.next()
+
+    async def to_list(self, *args: Any, **kwargs: Any) -> list:
+        with _renaming(self._name):
+            return await self._cursor.to_list(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._cursor, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _renaming(f"{self._name}().{name}"):
+                result = attr(*args, **kwargs)
+            if result is self._cursor:  # sort(), limit(), ...: chaining keeps the wrapper
+                return self
+            if inspect.isawaitable(result):
+                return self._awaited(result, name)
+            return result
+
+        return call
+
+    async def _awaited(self, result: Awaitable[Any], name: str) -> Any:
+        with _renaming(f"{self._name}().{name}"):
+            return await result
 
 
 @_refusing
