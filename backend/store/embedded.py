@@ -23,6 +23,7 @@ import contextlib
 import copy
 import functools
 import inspect
+import re
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Iterable, Iterator
 
@@ -33,6 +34,7 @@ from mongomock.collection import Collection as SyncCollection
 from mongomock_motor import (AsyncCommandCursor, AsyncCursor, AsyncLatentCommandCursor, AsyncMongoMockClient,
                              AsyncMongoMockCollection, AsyncMongoMockDatabase)
 from pymongo import ReturnDocument
+from pymongo.errors import OperationFailure
 
 from backend.store import uniques
 from backend.store.errors import EmbeddedUnsupported
@@ -54,11 +56,8 @@ def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         try:
             if kwargs.get("session") is not None:
                 raise EmbeddedUnsupported(_NO_SESSIONS)
-            return method(self, *args, **kwargs)
-        except EmbeddedUnsupported:
-            raise
-        except NotImplementedError as exc:  # mongomock's own refusal, under the one name
-            raise EmbeddedUnsupported(f"the embedded store (mongomock) cannot run {method.__name__}: {exc}") from exc
+            with _renaming(method.__name__):  # mongomock's own refusals, under the one name
+                return method(self, *args, **kwargs)
         finally:
             store._tandem_ttl_held = False
 
@@ -79,49 +78,78 @@ def _refusing(cls: type) -> type:
 
 
 _CURSORS = (AsyncCursor, AsyncCommandCursor, AsyncLatentCommandCursor)
+
+# MongoDB's aggregation expression operators (its "Aggregation Operators" reference). mongomock
+# answers one it does not know with OperationFailure "Unrecognized expression", which MongoDB
+# gives only for a name it does not know either: for these, that is a gap of the emulation.
+_MONGODB_EXPRESSIONS = frozenset("""
+$abs $accumulator $acos $acosh $add $addToSet $allElementsTrue $and $anyElementTrue $arrayElemAt
+$arrayToObject $asin $asinh $atan $atan2 $atanh $avg $binarySize $bitAnd $bitNot $bitOr $bitXor
+$bottom $bottomN $bsonSize $ceil $cmp $concat $concatArrays $cond $convert $cos $cosh $count
+$covariancePop $covarianceSamp $dateAdd $dateDiff $dateFromParts $dateFromString $dateSubtract
+$dateToParts $dateToString $dateTrunc $dayOfMonth $dayOfWeek $dayOfYear $degreesToRadians
+$denseRank $derivative $divide $documentNumber $eq $exp $expMovingAvg $filter $first $firstN
+$floor $function $getField $gt $gte $hour $ifNull $in $indexOfArray $indexOfBytes $indexOfCP
+$integral $isArray $isNumber $isoDayOfWeek $isoWeek $isoWeekYear $last $lastN $let $linearFill
+$literal $ln $locf $log $log10 $lt $lte $ltrim $map $max $maxN $median $mergeObjects $meta $min
+$minN $millisecond $minute $mod $month $multiply $ne $not $objectToArray $or $percentile $pow
+$push $radiansToDegrees $rand $range $rank $reduce $regexFind $regexFindAll $regexMatch
+$replaceOne $replaceAll $reverseArray $round $rtrim $sampleRate $second $setDifference
+$setEquals $setField $setIntersection $setIsSubset $setUnion $shift $sin $sinh $size $slice
+$sortArray $split $sqrt $stdDevPop $stdDevSamp $strcasecmp $strLenBytes $strLenCP $substr
+$substrBytes $substrCP $subtract $sum $switch $tan $tanh $toBool $toDate $toDecimal $toDouble
+$toHashedIndexKey $toInt $toLong $toObjectId $top $topN $toString $toLower $toUpper $toUUID
+$trim $trunc $tsIncrement $tsSecond $type $unsetField $week $year $zip
+""".split())
+
+
+def _gap(exc: BaseException, name: str) -> EmbeddedUnsupported | None:
+    """The EmbeddedUnsupported for an exception of mongomock's that marks a gap of its own,
+    None for any other (a real error, as MongoDB would raise it)."""
+    if isinstance(exc, EmbeddedUnsupported):
+        return None
+    if isinstance(exc, NotImplementedError):
+        return EmbeddedUnsupported(f"the embedded store (mongomock) cannot run {name}: {exc}")
+    if isinstance(exc, OperationFailure):
+        found = re.fullmatch(r"Unrecognized expression '(\$\w+)'", str(exc))
+        if found and found.group(1) in _MONGODB_EXPRESSIONS:
+            return EmbeddedUnsupported(
+                f"the embedded store (mongomock) cannot run {name}: it lacks the expression {found.group(1)}")
+    return None
 _NO_SESSIONS = ("sessions and transactions are not available on the embedded store (mongomock has none): "
                 "pass session=None; a sequence of writes without an await is already atomic")
 
 
 def _renamed(method: Callable[..., Any], name: str) -> Callable[..., Any]:
-    def refused(exc: NotImplementedError) -> EmbeddedUnsupported:
-        return EmbeddedUnsupported(f"the embedded store (mongomock) cannot run {name}: {exc}")
-
     if inspect.iscoroutinefunction(method):
         @functools.wraps(method)
         async def renamed_async(*args: Any, **kwargs: Any) -> Any:
             if kwargs.get("session") is not None:
                 raise EmbeddedUnsupported(_NO_SESSIONS)
-            try:
+            with _renaming(name):
                 return await method(*args, **kwargs)
-            except EmbeddedUnsupported:
-                raise
-            except NotImplementedError as exc:
-                raise refused(exc) from exc
         return renamed_async
 
     @functools.wraps(method)
     def renamed(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("session") is not None:
             raise EmbeddedUnsupported(_NO_SESSIONS)
-        try:
+        with _renaming(name):
             result = method(*args, **kwargs)
-        except EmbeddedUnsupported:
-            raise
-        except NotImplementedError as exc:
-            raise refused(exc) from exc
         return _RefusingCursor(result, name) if isinstance(result, _CURSORS) else result
     return renamed
 
 
 @contextlib.contextmanager
 def _renaming(name: str) -> Iterator[None]:
+    """mongomock's own gaps (see _gap) leave as EmbeddedUnsupported; everything else as it is."""
     try:
         yield
-    except EmbeddedUnsupported:
-        raise
-    except NotImplementedError as exc:
-        raise EmbeddedUnsupported(f"the embedded store (mongomock) cannot run {name}: {exc}") from exc
+    except Exception as exc:
+        gap = _gap(exc, name)
+        if gap is None:
+            raise
+        raise gap from exc
 
 
 class _RefusingCursor:
@@ -323,8 +351,9 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     @_write
     def update_many(self, filter: dict, update: Any, upsert: bool = False, **kwargs: Any) -> Any:
         _check_update(update, kwargs)
+        runnable = _for_mongomock(update)
         return self._modify("update", self._ids(filter), _touched(update),
-                            lambda: self._sync.update_many(filter, update, upsert=upsert, **kwargs), update)
+                            lambda: self._sync.update_many(filter, runnable, upsert=upsert, **kwargs), update)
 
     @_write
     def find_one_and_update(self, filter: dict, update: Any, projection: Any = None, sort: Any = None,
@@ -375,14 +404,15 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         write = self._sync.update_one if operation == "update" else self._sync.replace_one
         if operation == "update":
             _check_update(change, kwargs)
+        update, change = change, _for_mongomock(change) if operation == "update" else change
         ids = self._ids(filter, first=True, sort=sort)
         if not ids:
             result = self._modify(operation, [], None, lambda: write(filter, change, upsert=upsert, **kwargs))
             return result, result.upserted_id
         # the chosen _id plus the original conditions, which positional `$` paths need
         narrowed = {**filter, "_id": ids[0]}
-        touched = _touched(change) if operation == "update" else None
-        return self._modify(operation, ids, touched, lambda: write(narrowed, change, **kwargs), change), ids[0]
+        touched = _touched(update) if operation == "update" else None
+        return self._modify(operation, ids, touched, lambda: write(narrowed, change, **kwargs), update), ids[0]
 
     def _find_one_and(self, operation: str, filter: dict, change: Any, projection: Any, sort: Any,
                       upsert: bool, return_document: bool, kwargs: dict) -> dict | None:
@@ -504,6 +534,26 @@ def _check_update(update: Any, kwargs: dict) -> None:
                     raise EmbeddedUnsupported(
                         f"the all-positional operators $[] and $[<id>] are not available on the embedded store "
                         f"(mongomock lacks them): {path!r}")
+
+
+def _for_mongomock(update: Any) -> Any:
+    """An update pipeline in stages mongomock runs: `$unset` as the `$project` exclusion it is
+    an alias of, `$replaceWith` as `$replaceRoot` (MongoDB documents both aliases)."""
+    if type(update) is not list:
+        return update
+    stages = []
+    for stage in update:
+        if isinstance(stage, dict) and list(stage) == ["$unset"]:
+            fields = stage["$unset"]
+            fields = [fields] if isinstance(fields, str) else fields
+            if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+                return update  # not an $unset MongoDB accepts: let mongomock refuse it
+            stages.append({"$project": {f: 0 for f in fields}})
+        elif isinstance(stage, dict) and list(stage) == ["$replaceWith"]:
+            stages.append({"$replaceRoot": {"newRoot": stage["$replaceWith"]}})
+        else:
+            stages.append(stage)
+    return stages
 
 
 def _touched(update: Any) -> set[str] | None:
