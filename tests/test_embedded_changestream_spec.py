@@ -190,6 +190,17 @@ async def test_a_pipeline_reports_the_leaves_it_changed_in_a_sub_document(any_st
     assert await described(any_store_handle, doc, [{"$set": {"obj.a": 2}}]) == fields({"obj.a": 2})
 
 
+# src/mongo/db/update/document_diff_calculator.cpp (computeArrayDiff returns no delta when it
+# would not be smaller than the array: the array is logged whole)
+async def test_a_pipeline_that_changes_most_of_an_array_reports_it_whole(any_store_handle):
+    doc = {"_id": 1, "name": "unchanged", "arr": [1, 2, 3]}
+    assert await described(any_store_handle, doc, [{"$set": {"arr": [4, 5, 6]}}]) == fields({"arr": [4, 5, 6]})
+    await any_store_handle.db.spec.delete_many({})
+    doc = {"_id": 1, "name": "unchanged", "arr": ["*" * 64, "*" * 64, 3]}
+    assert await described(any_store_handle, doc, [{"$set": {"arr": ["*" * 64, "*" * 64, 4, 5]}}]) == \
+        fields({"arr.2": 4, "arr.3": 5})
+
+
 # jstests/change_streams/pipeline_style_updates.js ("pipeline-based update with $unset"); the
 # embedded store runs $unset as the $project exclusion it is an alias of (mongomock lacks $unset)
 async def test_a_pipeline_unset_reports_removed_fields(any_store_handle):
@@ -254,6 +265,19 @@ async def test_a_database_stream_sees_a_drop_and_goes_on(any_store_handle):
         drop, insert = await change(stream), await change(stream)
     assert drop["operationType"] == "drop" and drop["ns"]["coll"] == "spec"
     assert insert["operationType"] == "insert" and insert["documentKey"] == {"_id": 2}
+
+
+# jstests/change_streams/change_stream_whole_db.js, change-streams.yml ("to field is set in a
+# rename change event"): a database stream sees the rename and is not invalidated by it
+async def test_a_database_stream_sees_a_rename_and_goes_on(any_store_handle):
+    db = any_store_handle.db
+    await db.spec.insert_one({"_id": 1})
+    async with db.watch() as stream:
+        await db.spec.rename("spec_renamed")
+        await db.spec_renamed.insert_one({"_id": 2})
+        rename, insert = await change(stream), await change(stream)
+    assert rename["operationType"] == "rename" and rename["to"] == {"db": db.name, "coll": "spec_renamed"}
+    assert insert["ns"]["coll"] == "spec_renamed" and insert["documentKey"] == {"_id": 2}
 
 
 # jstests/change_streams/change_stream_whole_db_invalidations.js: dropDatabase gives a drop
