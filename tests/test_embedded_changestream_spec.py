@@ -353,18 +353,23 @@ async def test_a_match_that_drops_the_invalidate_still_closes_the_stream(any_sto
 # -- 3. errors and options as the server gives them --------------------------------------------
 
 
-# src/mongo/db/pipeline/document_source_change_stream.cpp (uassert 50865); it fails when the
-# aggregate runs, at the first read, not in watch()
-async def test_resume_after_with_start_after_is_refused_at_the_first_read(any_store_handle):
+# resume_after with start_after: the server refuses both in one $changeStream stage
+# (src/mongo/db/pipeline/document_source_change_stream.cpp, uassert 50865), but pymongo never
+# sends both: startAfter wins, and a token wins over start_at_operation_time
+# (pymongo/change_stream_shared.py, _change_stream_options). What a motor caller sees, then:
+async def test_start_after_wins_over_resume_after_as_pymongo_sends_it(any_store_handle):
     coll = any_store_handle.db.spec
     async with coll.watch() as stream:
         await coll.insert_one({"_id": 1})
-        token = (await change(stream))["_id"]
-    both = coll.watch(resume_after=token, start_after=token)  # nothing checked yet
-    with pytest.raises(OperationFailure) as refused:
-        async with both:
-            await both.try_next()
-    assert refused.value.code == 50865
+        await coll.drop()
+        await change(stream)
+        await change(stream)
+        invalidate = (await change(stream))["_id"]
+    await coll.insert_one({"_id": 2})
+    # resume_after alone of an invalidate token is refused (260); with start_after it is not sent
+    async with coll.watch(resume_after=invalidate, start_after=invalidate,
+                          start_at_operation_time=Timestamp(1, 1)) as both:
+        assert (await change(both))["documentKey"] == {"_id": 2}
 
 
 # source/change-streams/tests/unified/change-streams-errors.yml (an invalid stage is a server

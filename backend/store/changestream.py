@@ -556,16 +556,14 @@ class ChangeStream:
         try:
             if self._pipeline_error is not None:
                 raise self._pipeline_error
-            if self._resume_after is not None and self._start_after is not None:
-                raise _failure(50865, "Location50865",
-                               "Do not specify both 'resumeAfter' and 'startAfter' in a $changeStream stage")
+            # pymongo sends one resume option: startAfter if given, else resumeAfter, and
+            # startAtOperationTime only without a token (change_stream_shared.py,
+            # _change_stream_options), so the server's 50865 and 40674 never reach a caller
             token = self._start_after if self._start_after is not None else self._resume_after
-            if token is not None and self._start_at is not None:
-                raise _failure(40674, "Location40674", "Only one type of resume option is allowed, but multiple were found")
             position, inclusive, from_invalidate = None, False, False
             if token is not None:
                 position, from_invalidate = parse_token(token)
-                if from_invalidate and self._resume_after is not None:
+                if from_invalidate and self._start_after is None:
                     raise _failure(260, "InvalidResumeToken",
                                    "Attempting to resume a change stream using 'resumeAfter' is not allowed from "
                                    "an invalidate notification")
