@@ -1,8 +1,9 @@
 """The job kinds the worker runs, each an idempotent handler.
 
     checkin           the AI check-in of a day (resumes a partly done run)
-    approvals.expire  mark pending approvals past their expiresAt as expired, and finish
-                      approvals whose carrying-out was interrupted
+    approvals.expire  mark pending approvals past their expiresAt as expired, finish
+                      approvals whose carrying-out was interrupted, and run the rule
+                      follow-ups a crash left unrun (the hourly recovery)
     cleanup           delete finished jobs and silent workers older than JOB_RETENTION
 """
 
@@ -26,7 +27,10 @@ def build(runtime: Any, provider: Provider, clock: Callable[[], datetime] = utcn
     approvals = ApprovalService(store, runtime.engine, clock)
 
     async def expire(job: dict[str, Any]) -> dict[str, Any]:
-        return {"expired": await approvals.expire_due(), "recovered": await approvals.recover_interrupted()}
+        done = {"expired": await approvals.expire_due(), "recovered": await approvals.recover_interrupted()}
+        if followups := await runtime.engine.recover_followups():  # only when there were any
+            done["followups"] = followups
+        return done
 
     async def cleanup(job: dict[str, Any]) -> dict[str, Any]:
         before = clock() - timedelta(seconds=settings.job_retention)
