@@ -254,6 +254,21 @@ async def test_renaming_a_watched_collection_emits_rename_with_to_then_invalidat
     assert invalidate["operationType"] == "invalidate"
 
 
+# jstests/change_streams/change_stream_rename_target.js: renaming another collection onto the
+# watched one invalidates its stream; since 4.0.1 the rename event (ns: the source, to: the
+# watched collection) comes first, as on the source's stream
+async def test_renaming_onto_a_watched_collection_invalidates_its_stream(any_store_handle):
+    db = any_store_handle.db
+    await db.spec.insert_one({"_id": 1})
+    async with db.spec_target.watch() as stream:
+        await db.spec.insert_one({"_id": 2})  # not the watched collection: nothing
+        await db.spec.rename("spec_target")
+        rename, invalidate = await change(stream), await change(stream)
+    assert rename["operationType"] == "rename"
+    assert rename["ns"]["coll"] == "spec" and rename["to"]["coll"] == "spec_target"
+    assert invalidate["operationType"] == "invalidate"
+
+
 # jstests/change_streams/change_stream_whole_db_invalidations.js: dropping a collection does
 # not invalidate a database stream; it sees the drop and reads on
 async def test_a_database_stream_sees_a_drop_and_goes_on(any_store_handle):

@@ -630,7 +630,7 @@ class ChangeStream:
                 self._resume_token = make_token(self._log.now())  # like a post-batch resume token
                 return None
             self._seq += 1
-            if self._coll is not None and event["ns"].get("coll") != self._coll:
+            if self._coll is not None and not self._concerns(event):
                 continue
             if self._invalidates(event):
                 self._invalidate = _invalidate_event(event)  # after the event, whether $match keeps it or not
@@ -649,11 +649,16 @@ class ChangeStream:
             self.end()
             raise
 
+    def _concerns(self, event: dict) -> bool:
+        """Is this event on this collection stream's collection? A rename onto it is too."""
+        return event["ns"].get("coll") == self._coll or event.get("to", {}).get("coll") == self._coll
+
     def _invalidates(self, event: dict) -> bool:
-        """Does this event end this stream? (collection: drop/rename of it; database: dropDatabase)"""
+        """Does this event end this stream? (collection: a drop of it, a rename of it or onto it;
+        database: dropDatabase)"""
         operation = event["operationType"]
         if self._coll is not None:
-            return operation in ("drop", "rename") and event["ns"].get("coll") == self._coll
+            return operation in ("drop", "rename") and self._concerns(event)
         return operation == "dropDatabase"
 
     def _shape(self, event: dict) -> dict:
