@@ -21,7 +21,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, OperationFailure
 
 from backend.settings import test_settings
-from backend.store.changestream import update_description
+from backend.store.updates import update_description
 from backend.store.client import open_database
 from backend.store.errors import EmbeddedUnsupported, history_lost
 

@@ -332,7 +332,7 @@ async def test_events_and_documents_match_plain_mongomock_over_random_writes(sto
     from mongomock_motor import AsyncMongoMockClient
     from pymongo import ReturnDocument
 
-    from backend.store.changestream import describe_update, same
+    from backend.store.updates import describe_update, same
 
     coll = store_handle.db.docs
     plain = AsyncMongoMockClient(tz_aware=True)["tandem"].docs  # no events, no copies cut: the reference

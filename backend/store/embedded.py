@@ -38,7 +38,8 @@ from pymongo.errors import OperationFailure
 
 from backend.store import uniques
 from backend.store.errors import EmbeddedUnsupported
-from backend.store.changestream import ChangeLog, ChangeStream, describe_update, same
+from backend.store.changestream import ChangeLog, ChangeStream
+from backend.store.updates import describe_update, same
 
 
 def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -473,7 +474,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         """Record the event of a write from `before` to `after`, both as stored (naive datetimes).
 
         An update's `updateDescription` is what MongoDB logs for `update` (see
-        changestream.describe_update). With `touched`, the other top-level fields are the
+        updates.describe_update). With `touched`, the other top-level fields are the
         same objects in both and are left out of the comparison.
         """
         if before is None or after is None or after is before:  # `before` is back after a rollback
