@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import random
@@ -445,3 +446,23 @@ async def test_a_write_that_fails_half_way_is_rolled_back_on_mongodb_only(any_st
         assert kept is not None  # no rollback on the embedded store
     else:
         assert kept is None  # the transaction was aborted: nothing of it is left
+
+
+async def test_the_events_of_a_transaction_carry_its_identity_on_mongodb_only(any_store_handle):
+    """On MongoDB the events of one transaction share its clusterTime and carry lsid and
+    txnNumber; the embedded store has no transactions, so its events are separate writes. Nothing
+    in Tandem reads these fields; this test is where the difference is written down."""
+    from backend.store.store import Store
+
+    store = Store(any_store_handle, test_settings())
+    async with any_store_handle.db.watch(max_await_time_ms=200) as stream:
+        await store.collaborations.insert({"_id": "col_ev", "title": "t", "version": 1, "memberIds": [], "members": []},
+                                          {"_id": "aud_ev", "collaborationId": "col_ev", "version": 1, "versioned": True})
+        events = [await asyncio.wait_for(stream.next(), 10) for _ in range(2)]
+    assert [e["ns"]["coll"] for e in events] == ["collaborations", "audit"]
+    if any_store_handle.embedded:
+        assert events[0]["clusterTime"] < events[1]["clusterTime"]
+        assert all("txnNumber" not in e and "lsid" not in e for e in events)
+    else:
+        assert events[0]["clusterTime"] == events[1]["clusterTime"]
+        assert all("txnNumber" in e and "lsid" in e for e in events)
