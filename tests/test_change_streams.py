@@ -492,8 +492,8 @@ async def test_the_reader_resyncs_everyone_after_a_drop_and_reads_on(any_store_h
         await db.messages.insert_one({"_id": "msg_2", "collaborationId": "col_1", "text": "after"})
         await wait_until(lambda: [e.body["message"]["id"] for e in published if e.type == "message_created"]
                          == ["msg_1", "msg_2"])
-        await any_store_handle.client.drop_database(db.name)
-        await wait_until(lambda: lost == ["invalidated", "invalidated"] and reader.running)
+        await any_store_handle.client.drop_database(db.name)  # on MongoDB its drops may span reopenings
+        await wait_until(lambda: len(lost) >= 2 and set(lost) == {"invalidated"} and reader.running)
         assert all(e.type == "message_created" for e in published)
     finally:
         await reader.stop()
