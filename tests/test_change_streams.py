@@ -558,3 +558,90 @@ async def test_the_reader_recovers_when_its_match_drops_the_invalidate(any_store
         await wait_until(lambda: lost == ["history_lost"] and reader.running)
     finally:
         await reader.stop()
+
+
+# -- describe_update: what a client rebuilds from it ---------------------------------------------
+
+
+def apply_all(doc: dict, description: dict) -> dict:
+    """`apply`, with truncatedArrays (arrays cut to newSize before the updated fields are set)."""
+    doc = apply(doc, {"removedFields": description["removedFields"], "updatedFields": {}})
+    for entry in description["truncatedArrays"]:
+        *parents, last = entry["field"].split(".")
+        parent = _walk(doc, parents)
+        key = int(last) if isinstance(parent, list) else last
+        parent[key] = parent[key][:entry["newSize"]]
+    return apply(doc, {"removedFields": [], "updatedFields": description["updatedFields"]})
+
+
+@given(_documents, _documents)
+def test_a_pipeline_description_rebuilds_the_new_document(before, after):
+    from backend.store.updates import describe_update
+
+    described = describe_update([{"$replaceWith": "any pipeline"}], before, after)
+    if described is None:
+        assert before == after
+    elif described[0] == "update":
+        assert apply_all(before, described[1]) == after
+
+
+async def test_operator_update_events_rebuild_the_stored_document(store_handle):  # embedded only
+    """Random operator updates on random documents: applying each event's updateDescription to
+    the document before gives the document stored after (whole fields, arr.N appends, created
+    parents, positional paths)."""
+    import random
+
+    rng = random.Random(14)
+    coll = store_handle.db.things
+
+    def value() -> Any:
+        return rng.choice([1, 2.5, "x", None, True, [1, 2], {"k": 1}, [], {}])
+
+    def document(_id: int) -> dict:
+        return {"_id": _id, "a": value(), "s": {"x": value(), "y": {"z": 1}}, "arr": [value() for _ in range(3)],
+                "list": [{"id": i, "v": value()} for i in range(rng.randrange(3))]}
+
+    def update() -> tuple[dict, dict]:
+        n = rng.randrange(3)
+        return rng.choice([
+            ({}, {"$set": {"a": value()}}),
+            ({}, {"$set": {"s": {"x": value(), "y": {"z": 2}}}}),
+            ({}, {"$set": {"s.y.z": rng.randrange(3)}}),
+            ({}, {"$set": {"new.deep.field": value()}}),
+            ({}, {"$unset": {rng.choice(["a", "s.x", "arr.1", "nothing"]): ""}}),
+            ({}, {"$inc": {"counter": 1}}),
+            ({}, {"$push": {"arr": value()}}),
+            ({}, {"$push": {"arr": {"$each": [value(), value()], "$position": rng.randrange(5)}}}),
+            ({}, {"$push": {"arr": {"$each": [value()], "$slice": -2}}}),
+            ({}, {"$push": {"fresh": value()}}),
+            ({}, {"$addToSet": {"arr": value()}}),
+            ({}, {"$pull": {"arr": value()}}),
+            ({}, {"$pop": {"arr": rng.choice([1, -1])}}),
+            ({}, {"$rename": {"a": "b"}}),
+            ({"list.id": n}, {"$set": {"list.$.v": value()}}),
+            ({}, [{"$set": {"a": value(), "arr": [value() for _ in range(rng.randrange(4))]}}]),
+            ({}, [{"$unset": ["s.x"]}]),
+        ])
+
+    async with coll.watch(max_await_time_ms=0) as stream:
+        for step in range(400):
+            _id = rng.randrange(4)
+            if await coll.find_one({"_id": _id}) is None:
+                await coll.insert_one(document(_id))
+                await stream.try_next()
+            before = await coll.find_one({"_id": _id})
+            extra, spec = update()
+            try:
+                await coll.update_one({"_id": _id, **extra}, spec)
+            except OperationFailure:
+                continue  # a $push onto a non-array and the like: refused, nothing written
+            after = await coll.find_one({"_id": _id})
+            event = await stream.try_next()
+            if before == after and (event is None or event["operationType"] != "update"):
+                assert event is None, (step, spec)
+                continue
+            assert event is not None, (step, spec)
+            if event["operationType"] == "replace":
+                assert event["fullDocument"] == after
+            else:
+                assert apply_all(before, event["updateDescription"]) == after, (step, spec, event["updateDescription"])
