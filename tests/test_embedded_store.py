@@ -466,3 +466,15 @@ async def test_the_events_of_a_transaction_carry_its_identity_on_mongodb_only(an
     else:
         assert events[0]["clusterTime"] == events[1]["clusterTime"]
         assert all("txnNumber" in e and "lsid" in e for e in events)
+
+
+async def test_ttl_deletes_after_a_rename_name_the_new_collection(store_handle):  # embedded only: TTL timing
+    db = store_handle.db
+    await db.expiring.create_index("at", expireAfterSeconds=0)
+    await db.expiring.insert_one({"_id": 1, "at": datetime.now(timezone.utc) + timedelta(milliseconds=50)})
+    await db.expiring.rename("expiring_renamed")
+    async with db.watch(max_await_time_ms=50) as stream:
+        await asyncio.sleep(0.1)
+        assert await db.expiring_renamed.count_documents({}) == 0  # the read expires it
+        change = await asyncio.wait_for(stream.next(), 5)
+    assert (change["operationType"], change["ns"]["coll"]) == ("delete", "expiring_renamed")
