@@ -117,6 +117,8 @@ def _gap(exc: BaseException, name: str) -> EmbeddedUnsupported | None:
             return EmbeddedUnsupported(
                 f"the embedded store (mongomock) cannot run {name}: it lacks the expression {found.group(1)}")
     return None
+
+
 _NO_SESSIONS = ("sessions and transactions are not available on the embedded store (mongomock has none): "
                 "pass session=None; a sequence of writes without an await is already atomic")
 
