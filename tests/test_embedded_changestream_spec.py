@@ -496,6 +496,11 @@ async def test_what_mongomock_lacks_is_refused_by_name(store_handle):  # embedde
             await read()
     with pytest.raises(EmbeddedUnsupported, match="sessions"):
         store_handle.client.start_session()
+    with pytest.raises(EmbeddedUnsupported, match="with_options"):
+        coll.with_options()  # mongomock-motor would hand back a synchronous collection: no events
+    with pytest.raises(EmbeddedUnsupported, match="with_options"):
+        store_handle.db.with_options()
+    assert type(store_handle.db.spec.sub) is type(coll) and store_handle.db.spec.sub.name == "spec.sub"
     with pytest.raises(EmbeddedUnsupported, match=r"\$project"):
         coll.watch([{"$project": {"operationType": 1}}])
     assert await coll.find_one({"_id": 1}) == {"_id": 1, "arr": [1, 2]}  # nothing was written

@@ -254,6 +254,10 @@ class EmbeddedDatabase(AsyncMongoMockDatabase):
     def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
         return ChangeStream(self._changes, None, pipeline, **options)
 
+    def with_options(self, *args: Any, **kwargs: Any) -> Any:
+        raise EmbeddedUnsupported("with_options() is not available on the embedded store (mongomock-motor would "
+                                  "hand back a synchronous database that records no change events)")
+
     async def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> None:
         name = name_or_collection if isinstance(name_or_collection, str) else name_or_collection.name
         await self.get_collection(name).drop(*args, **kwargs)
@@ -282,6 +286,21 @@ class EmbeddedCollection(AsyncMongoMockCollection):
 
     def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
         return ChangeStream(self._changes, self._sync.name, pipeline, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        """What mongomock-motor hands on from the synchronous mongomock collection: plain values
+        (`name`, `full_name`, ...) and, for `coll.sub`, the collection `coll.sub`. A method it
+        would hand on (`with_options`, legacy `update`, ...) bypasses the change events and
+        motor's awaitables, so it is refused."""
+        value = super().__getattr__(name)
+        if name.startswith("_"):
+            return value
+        if isinstance(value, SyncCollection):
+            return self.database.get_collection(value.name)
+        if callable(value):
+            raise EmbeddedUnsupported(f"the embedded store's collections have no {name}(): it is not in the "
+                                      "motor API it emulates (see docs/store.md)")
+        return value
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> dict | None:
         """`find_one({"_id": x})` reads the one document; anything else is mongomock's query.
