@@ -487,6 +487,10 @@ async def test_what_mongomock_lacks_is_refused_by_name(store_handle):  # embedde
         "find session": lambda: coll.find({}, session=object()).to_list(None),
         "aggregate stage": lambda: coll.aggregate([{"$densify": {"field": "a", "range": {"step": 1}}}]).to_list(None),
         "find operator": lambda: coll.find({"$where": "true"}).sort("_id").to_list(None),  # met on reading
+        # mongomock ignores a collation and answers as if there were none
+        "find collation": lambda: coll.find({}, collation={"locale": "en", "strength": 2}).to_list(None),
+        "cursor collation": lambda: coll.find({}).collation({"locale": "en"}).to_list(None),
+        "update collation": lambda: coll.update_one({}, {"$set": {"a": 1}}, collation={"locale": "en"}),
     }
     for name, call in refusals.items():
         with pytest.raises(EmbeddedUnsupported):
@@ -504,6 +508,8 @@ async def test_what_mongomock_lacks_is_refused_by_name(store_handle):  # embedde
     with pytest.raises(EmbeddedUnsupported, match=r"\$project"):
         coll.watch([{"$project": {"operationType": 1}}])
     assert await coll.find_one({"_id": 1}) == {"_id": 1, "arr": [1, 2]}  # nothing was written
+    await coll.update_one({"_id": 1}, {"$set": {"b": 1}}, comment="why")  # a comment changes nothing: accepted
+    assert await coll.find_one({"_id": 1}, comment="why") == {"_id": 1, "arr": [1, 2], "b": 1}
 
 
 # -- the real-MongoDB suite is one command -------------------------------------------------------

@@ -55,8 +55,7 @@ def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         store = self._sync._store
         store._tandem_ttl_held = True
         try:
-            if kwargs.get("session") is not None:
-                raise EmbeddedUnsupported(_NO_SESSIONS)
+            _check_options(method.__name__, kwargs)
             with _renaming(method.__name__):  # mongomock's own refusals, under the one name
                 return method(self, *args, **kwargs)
         finally:
@@ -119,6 +118,18 @@ def _gap(exc: BaseException, name: str) -> EmbeddedUnsupported | None:
     return None
 
 
+def _check_options(name: str, kwargs: dict) -> None:
+    """Refuse the options mongomock cannot honour (it fails on a session, and ignores a collation,
+    answering as if it had none); drop `comment`, which changes nothing and mongomock's writes
+    do not accept."""
+    if kwargs.get("session") is not None:
+        raise EmbeddedUnsupported(_NO_SESSIONS)
+    if kwargs.get("collation") is not None:
+        raise EmbeddedUnsupported(f"collations are not available on the embedded store ({name}): mongomock "
+                                  "compares strings as if there were none")
+    kwargs.pop("comment", None)
+
+
 _NO_SESSIONS = ("sessions and transactions are not available on the embedded store (mongomock has none): "
                 "pass session=None; a sequence of writes without an await is already atomic")
 
@@ -127,16 +138,14 @@ def _renamed(method: Callable[..., Any], name: str) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(method):
         @functools.wraps(method)
         async def renamed_async(*args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("session") is not None:
-                raise EmbeddedUnsupported(_NO_SESSIONS)
+            _check_options(name, kwargs)
             with _renaming(name):
                 return await method(*args, **kwargs)
         return renamed_async
 
     @functools.wraps(method)
     def renamed(*args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("session") is not None:
-            raise EmbeddedUnsupported(_NO_SESSIONS)
+        _check_options(name, kwargs)
         with _renaming(name):
             result = method(*args, **kwargs)
         return _RefusingCursor(result, name) if isinstance(result, _CURSORS) else result
@@ -178,6 +187,9 @@ class _RefusingCursor:
             return await self._cursor.to_list(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "collation":
+            raise EmbeddedUnsupported("collations are not available on the embedded store: mongomock compares "
+                                      "strings as if there were none")
         attr = getattr(self._cursor, name)
         if not callable(attr):
             return attr
@@ -310,8 +322,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         """
         if not args and not kwargs and type(filter) is dict and len(filter) == 1 and type(filter.get("_id")) in _IDS:
             return self._read(filter["_id"])
-        if kwargs.get("session") is not None:
-            raise EmbeddedUnsupported(_NO_SESSIONS)
+        _check_options("find_one", kwargs)
         return await super().find_one(filter, *args, **kwargs)
 
     async def drop(self, *args: Any, **kwargs: Any) -> None:
