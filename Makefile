@@ -62,3 +62,16 @@ e2e: install system-deps $(SPA)
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist test-output
+
+# The real-MongoDB tests (pytest -m mongodb) against MONGODB_URI, which must name a replica set.
+# Unset: prints how to start a single-node replica set with Docker, and fails.
+.PHONY: test-mongodb
+test-mongodb: $(PIP_STAMP)
+	@if [ -z "$$MONGODB_URI" ]; then \
+		echo "MONGODB_URI is not set. A single-node replica set with Docker:" >&2; \
+		echo "  docker run -d --name tandem-mongo -p 127.0.0.1:27017:27017 mongo:7 --replSet rs0 --bind_ip_all" >&2; \
+		echo "  docker exec tandem-mongo mongosh --quiet --eval \"rs.initiate({_id: 'rs0', members: [{_id: 0, host: 'localhost:27017'}]})\"" >&2; \
+		echo "then: MONGODB_URI='mongodb://localhost:27017/?replicaSet=rs0&directConnection=true' make test-mongodb" >&2; \
+		exit 2; \
+	fi
+	$(PY) -m pytest -m mongodb -ra -p no:randomly

@@ -21,9 +21,9 @@ from pymongo import ReturnDocument
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, OperationFailure
 
 from backend.settings import test_settings
-from backend.store.changestream import update_description
+from backend.store.updates import update_description
 from backend.store.client import open_database
-from backend.store.errors import EmbeddedUnsupported
+from backend.store.errors import EmbeddedUnsupported, history_lost
 
 QUICK = 200  # ms that try_next waits on a quiet stream
 
@@ -311,7 +311,9 @@ async def test_a_token_from_an_earlier_process_is_history_lost(store_handle):  #
     assert lost.value.code == 286
 
 
-async def test_a_stream_that_falls_behind_the_history_fails_with_286():  # embedded only
+async def test_a_stream_that_falls_behind_the_history_fails_as_the_server_does():  # embedded only
+    """A getMore whose oplog entries are gone fails with CappedPositionLost (136, not
+    resumable: the stream closes); resuming from its token then fails with 286."""
     handle = await open_database(test_settings(change_history=3))
     coll = handle.db.things
     try:
@@ -320,8 +322,15 @@ async def test_a_stream_that_falls_behind_the_history_fails_with_286():  # embed
                 await coll.insert_one({"_id": i})
             with pytest.raises(OperationFailure) as lost:
                 await stream.next()
-            assert lost.value.code == 286
+            assert lost.value.code == 136
+            assert lost.value.details["codeName"] == "CappedPositionLost"
+            assert history_lost(lost.value)
             assert not stream.alive
+            token = stream.resume_token
+        with pytest.raises(OperationFailure) as resumed:
+            async with coll.watch(resume_after=token):
+                pass
+        assert resumed.value.code == 286
     finally:
         await handle.close()
 
@@ -458,3 +467,181 @@ def test_applying_an_update_description_rebuilds_the_new_document(before, after)
     description = update_description(before, after)
     assert description["truncatedArrays"] == []
     assert apply(before, description) == after
+
+
+# -- the change reader and the events that end a stream (drop, rename, dropDatabase, invalidate) --
+
+
+async def test_the_reader_resyncs_everyone_after_a_drop_and_reads_on(any_store_handle):
+    """A drop of a watched collection is no change to publish and has no documentKey: the reader
+    reopens its stream and tells every subscriber to resync (after the new stream is open), then
+    goes on publishing. Same for dropDatabase, whose invalidate ends the stream."""
+    from backend.realtime.changes import ChangeReader
+    from backend.store.store import Store
+
+    store = Store(any_store_handle, test_settings())
+    published: list = []
+    lost: list[str] = []
+    reader = ChangeReader(store, published.append, lost.append, max_await_ms=50)
+    await reader.start()
+    try:
+        db = any_store_handle.db
+        await db.messages.insert_one({"_id": "msg_1", "collaborationId": "col_1", "text": "before"})
+        await db.messages.drop()
+        await wait_until(lambda: lost == ["invalidated"] and reader.running)
+        await db.messages.insert_one({"_id": "msg_2", "collaborationId": "col_1", "text": "after"})
+        await wait_until(lambda: [e.body["message"]["id"] for e in published if e.type == "message_created"]
+                         == ["msg_1", "msg_2"])
+        await any_store_handle.client.drop_database(db.name)  # on MongoDB its drops may span reopenings
+        await wait_until(lambda: len(lost) >= 2 and set(lost) == {"invalidated"} and reader.running)
+        assert all(e.type == "message_created" for e in published)
+    finally:
+        await reader.stop()
+
+
+async def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+# -- only a real replica set: a primary step-down ---------------------------------------------------
+
+
+@pytest.mark.mongodb
+async def test_a_stream_resumes_across_a_primary_step_down(real_store_handle):
+    """replSetStepDown closes every connection of the primary; the change stream's next read
+    meets a resumable error, resumes from its token once a primary is back, and misses nothing.
+    The embedded store has no primary: its resumable-error retry is tested with an injected error."""
+    from pymongo.errors import PyMongoError
+
+    client, coll = real_store_handle.client, real_store_handle.db.things
+    async with coll.watch(max_await_time_ms=500) as stream:
+        await coll.insert_one({"_id": 1})
+        assert keys([await one(stream)]) == [("insert", 1)]
+        try:
+            await client.admin.command({"replSetStepDown": 15, "secondaryCatchUpPeriodSecs": 5, "force": True})
+        except PyMongoError:
+            pass  # the primary drops its connections, this one too
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:  # the single node is elected again once its step-down period is over
+            try:
+                if (await client.admin.command("hello")).get("isWritablePrimary"):
+                    break
+            except PyMongoError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, "no primary again within 60 s"
+            await asyncio.sleep(0.5)
+        await coll.insert_one({"_id": 2})
+        assert keys([await asyncio.wait_for(stream.next(), 60)]) == [("insert", 2)]
+
+
+async def test_the_reader_recovers_when_its_match_drops_the_invalidate(any_store_handle):
+    """dropDatabase with no watched collection in it: the drop, dropDatabase and invalidate events
+    all miss the reader's ns.coll filter, so the stream just ends (as on MongoDB, see
+    jstests/change_streams/start_after_invalidation_exception.js). Resuming after its token, the
+    invalidate's, is refused (260), so the reader starts afresh and every subscriber resyncs."""
+    from backend.realtime.changes import ChangeReader
+    from backend.store.store import Store
+
+    store = Store(any_store_handle, test_settings())
+    lost: list[str] = []
+    reader = ChangeReader(store, lambda event: None, lost.append, max_await_ms=50)
+    db = any_store_handle.db
+    for name in await db.list_collection_names():
+        await db.drop_collection(name)
+    await db.scratch.insert_one({"_id": 1})
+    await reader.start()
+    try:
+        await any_store_handle.client.drop_database(db.name)
+        await wait_until(lambda: lost == ["history_lost"] and reader.running)
+    finally:
+        await reader.stop()
+
+
+# -- describe_update: what a client rebuilds from it ---------------------------------------------
+
+
+def apply_all(doc: dict, description: dict) -> dict:
+    """`apply`, with truncatedArrays (arrays cut to newSize before the updated fields are set)."""
+    doc = apply(doc, {"removedFields": description["removedFields"], "updatedFields": {}})
+    for entry in description["truncatedArrays"]:
+        *parents, last = entry["field"].split(".")
+        parent = _walk(doc, parents)
+        key = int(last) if isinstance(parent, list) else last
+        parent[key] = parent[key][:entry["newSize"]]
+    return apply(doc, {"removedFields": [], "updatedFields": description["updatedFields"]})
+
+
+@given(_documents, _documents)
+def test_a_pipeline_description_rebuilds_the_new_document(before, after):
+    from backend.store.updates import describe_update
+
+    described = describe_update([{"$replaceWith": "any pipeline"}], before, after)
+    if described is None:
+        assert before == after
+    elif described[0] == "update":
+        assert apply_all(before, described[1]) == after
+
+
+async def test_operator_update_events_rebuild_the_stored_document(store_handle):  # embedded only
+    """Random operator updates on random documents: applying each event's updateDescription to
+    the document before gives the document stored after (whole fields, arr.N appends, created
+    parents, positional paths)."""
+    import random
+
+    rng = random.Random(14)
+    coll = store_handle.db.things
+
+    def value() -> Any:
+        return rng.choice([1, 2.5, "x", None, True, [1, 2], {"k": 1}, [], {}])
+
+    def document(_id: int) -> dict:
+        return {"_id": _id, "a": value(), "s": {"x": value(), "y": {"z": 1}}, "arr": [value() for _ in range(3)],
+                "list": [{"id": i, "v": value()} for i in range(rng.randrange(3))]}
+
+    def update() -> tuple[dict, dict]:
+        n = rng.randrange(3)
+        return rng.choice([
+            ({}, {"$set": {"a": value()}}),
+            ({}, {"$set": {"s": {"x": value(), "y": {"z": 2}}}}),
+            ({}, {"$set": {"s.y.z": rng.randrange(3)}}),
+            ({}, {"$set": {"new.deep.field": value()}}),
+            ({}, {"$unset": {rng.choice(["a", "s.x", "arr.1", "nothing"]): ""}}),
+            ({}, {"$inc": {"counter": 1}}),
+            ({}, {"$push": {"arr": value()}}),
+            ({}, {"$push": {"arr": {"$each": [value(), value()], "$position": rng.randrange(5)}}}),
+            ({}, {"$push": {"arr": {"$each": [value()], "$slice": -2}}}),
+            ({}, {"$push": {"fresh": value()}}),
+            ({}, {"$addToSet": {"arr": value()}}),
+            ({}, {"$pull": {"arr": value()}}),
+            ({}, {"$pop": {"arr": rng.choice([1, -1])}}),
+            ({}, {"$rename": {"a": "b"}}),
+            ({"list.id": n}, {"$set": {"list.$.v": value()}}),
+            ({}, [{"$set": {"a": value(), "arr": [value() for _ in range(rng.randrange(4))]}}]),
+            ({}, [{"$unset": ["s.x"]}]),
+        ])
+
+    async with coll.watch(max_await_time_ms=0) as stream:
+        for step in range(400):
+            _id = rng.randrange(4)
+            if await coll.find_one({"_id": _id}) is None:
+                await coll.insert_one(document(_id))
+                await stream.try_next()
+            before = await coll.find_one({"_id": _id})
+            extra, spec = update()
+            try:
+                await coll.update_one({"_id": _id, **extra}, spec)
+            except OperationFailure:
+                continue  # a $push onto a non-array and the like: refused, nothing written
+            after = await coll.find_one({"_id": _id})
+            event = await stream.try_next()
+            if before == after and (event is None or event["operationType"] != "update"):
+                assert event is None, (step, spec)
+                continue
+            assert event is not None, (step, spec)
+            if event["operationType"] == "replace":
+                assert event["fullDocument"] == after
+            else:
+                assert apply_all(before, event["updateDescription"]) == after, (step, spec, event["updateDescription"])

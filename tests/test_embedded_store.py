@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import random
@@ -325,14 +326,14 @@ def test_bson_size_is_the_encoded_size():
 
 # -- what a write reports: the embedded store copies and compares only what an update names (see
 #    EmbeddedCollection._modify); its events must be those of comparing the whole document before and
-#    after, and its documents those of plain mongomock
+#    after (describe_update over whole documents), and its documents those of plain mongomock
 
 
 async def test_events_and_documents_match_plain_mongomock_over_random_writes(store_handle):  # embedded only
     from mongomock_motor import AsyncMongoMockClient
     from pymongo import ReturnDocument
 
-    from backend.store.changestream import update_description
+    from backend.store.updates import describe_update, same
 
     coll = store_handle.db.docs
     plain = AsyncMongoMockClient(tz_aware=True)["tandem"].docs  # no events, no copies cut: the reference
@@ -407,14 +408,73 @@ async def test_events_and_documents_match_plain_mongomock_over_random_writes(sto
                     expected.append(("insert", _id, after))
                 elif after is None and before is not None:
                     expected.append(("delete", _id, None))
-                elif before != after or update_description(before, after)["updatedFields"]:
-                    if method.endswith("replace_one") or method == "find_one_and_replace":
+                elif method.endswith("replace_one") or method == "find_one_and_replace":
+                    if not same(before, after):
                         expected.append(("replace", _id, after))
-                    else:
-                        expected.append(("update", _id, update_description(before, after)))
+                elif "update" in method and (described := describe_update(args[1], before, after)) is not None:
+                    expected.append(("update", _id, described[1]) if described[0] == "update" else
+                                    ("replace", _id, after))
             seen = []
             while (change := await stream.try_next()) is not None:
                 body = change.get("fullDocument") if change["operationType"] in ("insert", "replace") else \
                     change.get("updateDescription")
                 seen.append((change["operationType"], change["documentKey"]["_id"], body))
             assert sorted(seen, key=repr) == sorted(expected, key=repr), (step, method, args)
+
+
+# -- transactions: what only real MongoDB does ----------------------------------------------------
+
+
+async def test_a_write_that_fails_half_way_is_rolled_back_on_mongodb_only(any_store_handle):
+    """Collaborations.insert writes the document and its audit entry in one transaction; the audit
+    insert fails here (its (collaborationId, version) is taken). MongoDB rolls the document back.
+    The embedded store has no transactions (docs/store.md): the document stays - this test is
+    where that difference is written down."""
+    from pymongo.errors import DuplicateKeyError
+
+    from backend.store.store import Store
+
+    store = Store(any_store_handle, test_settings())
+    db = any_store_handle.db
+    await db.audit.insert_one({"_id": "aud_0", "collaborationId": "col_tx", "version": 1, "versioned": True})
+    doc = {"_id": "col_tx", "title": "t", "version": 1, "memberIds": [], "members": []}
+    with pytest.raises(DuplicateKeyError):
+        await store.collaborations.insert(doc, {"_id": "aud_1", "collaborationId": "col_tx", "version": 1,
+                                                "versioned": True})
+    kept = await db.collaborations.find_one({"_id": "col_tx"})
+    if any_store_handle.embedded:
+        assert kept is not None  # no rollback on the embedded store
+    else:
+        assert kept is None  # the transaction was aborted: nothing of it is left
+
+
+async def test_the_events_of_a_transaction_carry_its_identity_on_mongodb_only(any_store_handle):
+    """On MongoDB the events of one transaction share its clusterTime and carry lsid and
+    txnNumber; the embedded store has no transactions, so its events are separate writes. Nothing
+    in Tandem reads these fields; this test is where the difference is written down."""
+    from backend.store.store import Store
+
+    store = Store(any_store_handle, test_settings())
+    async with any_store_handle.db.watch(max_await_time_ms=200) as stream:
+        await store.collaborations.insert({"_id": "col_ev", "title": "t", "version": 1, "memberIds": [], "members": []},
+                                          {"_id": "aud_ev", "collaborationId": "col_ev", "version": 1, "versioned": True})
+        events = [await asyncio.wait_for(stream.next(), 10) for _ in range(2)]
+    assert [e["ns"]["coll"] for e in events] == ["collaborations", "audit"]
+    if any_store_handle.embedded:
+        assert events[0]["clusterTime"] < events[1]["clusterTime"]
+        assert all("txnNumber" not in e and "lsid" not in e for e in events)
+    else:
+        assert events[0]["clusterTime"] == events[1]["clusterTime"]
+        assert all("txnNumber" in e and "lsid" in e for e in events)
+
+
+async def test_ttl_deletes_after_a_rename_name_the_new_collection(store_handle):  # embedded only: TTL timing
+    db = store_handle.db
+    await db.expiring.create_index("at", expireAfterSeconds=0)
+    await db.expiring.insert_one({"_id": 1, "at": datetime.now(timezone.utc) + timedelta(milliseconds=50)})
+    await db.expiring.rename("expiring_renamed")
+    async with db.watch(max_await_time_ms=50) as stream:
+        await asyncio.sleep(0.1)
+        assert await db.expiring_renamed.count_documents({}) == 0  # the read expires it
+        change = await asyncio.wait_for(stream.next(), 5)
+    assert (change["operationType"], change["ns"]["coll"]) == ("delete", "expiring_renamed")

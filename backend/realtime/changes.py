@@ -17,6 +17,12 @@ handled: nothing lost, nothing twice. When MongoDB no longer holds that point
 then tells every subscriber `resync_required`, since any collaboration may
 have changed meanwhile.
 
+A drop, rename or dropDatabase of what it watches, and the invalidate event that
+ends a stream, are not changes to publish: the reader logs them, opens a fresh
+stream from now (an invalidate token can only be resumed with startAfter, and
+the collections are not what they were) and then calls `lost("invalidated")`,
+so every subscriber resyncs from a snapshot taken after the new stream opened.
+
 Any other exception (a bug here or in the hub's `publish`) must not end the
 reader either: it is logged, `lost("internal")` tells every subscriber to
 resync (what the failed change should have told them is in their next
@@ -40,6 +46,17 @@ log = logging.getLogger("tandem.realtime")
 MAX_AWAIT_MS = 500
 RETRY_FIRST, RETRY_MAX = 0.05, 5.0
 LAST_ACTIONS = 50_000  # collaborations whose latest lastAction is remembered
+# operation types that end what the stream was following: no documentKey, nothing to publish
+ENDING = frozenset({"drop", "rename", "dropDatabase", "invalidate"})
+
+
+class StreamInvalidated(Exception):
+    """The stream saw a drop, rename, dropDatabase or invalidate event."""
+
+    def __init__(self, change: dict[str, Any]):
+        super().__init__(change.get("operationType"))
+        self.operation = change.get("operationType")
+        self.ns = change.get("ns")
 
 
 class ChangeReader:
@@ -91,7 +108,7 @@ class ChangeReader:
 
     async def _run(self) -> None:
         delay = RETRY_FIRST
-        self._fresh_start = False
+        self._fresh_start: str | None = None  # the reason to tell subscribers once a fresh stream is open
         while True:
             self._opened_now = False
             try:
@@ -99,12 +116,19 @@ class ChangeReader:
             except asyncio.CancelledError:
                 self._open = False
                 raise
+            except StreamInvalidated as ended:
+                self._open = False
+                log.warning("change stream: %s of %s; starting afresh, subscribers resync", ended.operation, ended.ns)
+                self._restarted("invalidated")
+                self.token, self._fresh_start = None, "invalidated"
+                self._last_actions.clear()
+                continue
             except StoreError as exc:
                 self._open = False
                 if history_lost(exc):
                     log.warning("change stream history lost (code %s): starting afresh, subscribers resync", exc.code)
                     self._restarted("history_lost")
-                    self.token, self._fresh_start = None, True
+                    self.token, self._fresh_start = None, "history_lost"
                     self._last_actions.clear()
                     continue
                 if self._opened_now:
@@ -127,10 +151,12 @@ class ChangeReader:
             self._open = self._opened_now = True
             self._opened.set()
             if self._fresh_start:
-                self._fresh_start = False
-                self._tell_lost("history_lost")  # after the new stream's start: resubscribing clients miss nothing
+                reason, self._fresh_start = self._fresh_start, None
+                self._tell_lost(reason)  # after the new stream's start: resubscribing clients miss nothing
             while stream.alive:
                 change = await stream.try_next()
+                if change is not None and change.get("operationType") in ENDING:
+                    raise StreamInvalidated(change)
                 if change is not None:
                     try:
                         await self._handle(change)

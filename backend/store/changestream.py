@@ -3,8 +3,8 @@
 `ChangeLog` keeps one database's recent change events in MongoDB's own shape
 (bounded by `settings.change_history`); `ChangeStream` reads them the way
 motor's change stream does (`async with`, `async for`, `next`, `try_next`,
-`resume_token`, `close`, `alive`). `update_description` computes an update
-event's `updateDescription` by diffing a document before and after a write.
+`resume_token`, `close`, `alive`). An update event's `updateDescription` is
+computed by backend/store/updates.py.
 
 Positions are cluster times: a resume token encodes the `clusterTime`
 (`bson.Timestamp`) of the event it follows, and resuming replays every event
@@ -34,55 +34,29 @@ _TOKEN_PREFIX = "82"  # MongoDB's tokens start with 0x82 then the cluster time, 
 Lookup = Callable[[str, Any], "dict | None"]
 
 
-# -- updateDescription ---------------------------------------------------------------------------
-
-
-def update_description(before: dict, after: dict) -> dict:
-    """MongoDB's `updateDescription` for a document that went from `before` to `after`.
-
-    Paths are dotted, numeric segments index arrays; elements appended to an
-    array are reported as `arr.N`. An array that shrank is reported whole in
-    `updatedFields` (what MongoDB does for `$pull`, `$pop` and `$set` of an
-    array), so `truncatedArrays` is always empty.
-    """
-    updated: dict[str, Any] = {}
-    removed: list[str] = []
-    _diff_document(before, after, "", updated, removed)
-    return {"updatedFields": updated, "removedFields": removed, "truncatedArrays": []}
-
-
-def _diff_document(old: dict, new: dict, prefix: str, updated: dict, removed: list) -> None:
-    for key, value in new.items():
-        if key in old:
-            _diff_value(old[key], value, prefix + key, updated, removed)
-        else:
-            updated[prefix + key] = value
-    removed.extend(prefix + key for key in old if key not in new)
-
-
-def _diff_value(old: Any, new: Any, path: str, updated: dict, removed: list) -> None:
-    if isinstance(old, dict) and isinstance(new, dict):
-        _diff_document(old, new, path + ".", updated, removed)
-    elif isinstance(old, list) and isinstance(new, list) and len(new) >= len(old):
-        for index, item in enumerate(new):
-            if index < len(old):
-                _diff_value(old[index], item, f"{path}.{index}", updated, removed)
-            else:
-                updated[f"{path}.{index}"] = item
-    elif type(old) is not type(new) or old != new:
-        updated[path] = new
-
-
 # -- errors and tokens ---------------------------------------------------------------------------
+
+
+def _failure(code: int, code_name: str, message: str, labels: tuple[str, ...] = ()) -> OperationFailure:
+    details: dict[str, Any] = {"ok": 0.0, "errmsg": message, "code": code, "codeName": code_name}
+    if labels:
+        details["errorLabels"] = list(labels)
+    return OperationFailure(message, code, details)
 
 
 def history_lost(stage: str) -> OperationFailure:
     """The error MongoDB raises when a resume point has left the oplog (code 286)."""
     reason = "Resume of change stream was not possible, as the resume point may no longer be in the oplog."
-    message = f"Executor error during {stage} :: caused by :: {reason}"
-    details = {"ok": 0.0, "errmsg": message, "code": 286, "codeName": "ChangeStreamHistoryLost",
-               "errorLabels": ["NonResumableChangeStreamError"]}
-    return OperationFailure(message, 286, details)
+    return _failure(286, "ChangeStreamHistoryLost", f"Executor error during {stage} :: caused by :: {reason}",
+                    ("NonResumableChangeStreamError",))
+
+
+def position_lost(seq: int) -> OperationFailure:
+    """What a getMore gets when the oplog entries it was about to read are gone (code 136):
+    not resumable, and resuming from the stream's token then fails with 286."""
+    return _failure(136, "CappedPositionLost",
+                    "Executor error during getMore :: caused by :: CollectionScan died due to position in "
+                    f"capped collection being deleted. Last seen record id: RecordId({seq})")
 
 
 def resumable(exc: BaseException) -> bool:
@@ -92,22 +66,32 @@ def resumable(exc: BaseException) -> bool:
     return isinstance(exc, OperationFailure) and exc.has_error_label("ResumableChangeStreamError")
 
 
-def make_token(ts: Timestamp) -> dict:
-    return {"_data": f"{_TOKEN_PREFIX}{ts.time:08X}{ts.inc:08X}"}
+_INVALIDATE_SUFFIX = "01"  # an invalidate event's token: the invalidating event's, marked
 
 
-def parse_token(token: Any) -> Timestamp:
+def make_token(ts: Timestamp, invalidate: bool = False) -> dict:
+    return {"_data": f"{_TOKEN_PREFIX}{ts.time:08X}{ts.inc:08X}" + (_INVALIDATE_SUFFIX if invalidate else "")}
+
+
+def parse_token(token: Any) -> tuple[Timestamp, bool]:
+    """A token's cluster time and whether it is an invalidate event's token."""
     data = token.get("_data") if isinstance(token, dict) else None
     try:
-        if not isinstance(data, str) or len(data) != 18 or not data.startswith(_TOKEN_PREFIX):
+        if not isinstance(data, str) or len(data) not in (18, 20) or not data.startswith(_TOKEN_PREFIX):
             raise ValueError(data)
-        return Timestamp(int(data[2:10], 16), int(data[10:], 16))
+        if len(data) == 20 and not data.endswith(_INVALIDATE_SUFFIX):
+            raise ValueError(data)
+        return Timestamp(int(data[2:10], 16), int(data[10:18], 16)), len(data) == 20
     except (ValueError, TypeError):
-        raise OperationFailure(f"Invalid resume token: {token!r}", 260,
-                               {"code": 260, "codeName": "InvalidResumeToken"}) from None
+        raise _failure(260, "InvalidResumeToken", f"Invalid resume token: {token!r}") from None
 
 
 # -- the log -------------------------------------------------------------------------------------
+
+# The operation types that end a stream: a collection stream on drop or rename of its
+# collection (and on dropDatabase, through the drop of its collection); a database stream on
+# dropDatabase. Each is followed by an invalidate event, then the stream is closed.
+_DDL = frozenset({"drop", "rename", "dropDatabase"})
 
 
 class ChangeLog:
@@ -123,15 +107,20 @@ class ChangeLog:
         self._streams: weakref.WeakSet[ChangeStream] = weakref.WeakSet()
         self.wakeup = asyncio.Event()  # replaced after every notify; waiters hold the old one
 
-    def record(self, operation: str, coll: str, _id: Any, **fields: Any) -> None:
-        """Append one event: `fields` are fullDocument and/or updateDescription."""
+    def record(self, operation: str, coll: str | None, _id: Any = None, **fields: Any) -> None:
+        """Append one event: `fields` are fullDocument, updateDescription or (rename) `to`.
+
+        A drop, rename or dropDatabase event has no documentKey; dropDatabase has no ns.coll."""
         ts = self._tick()
         event: dict[str, Any] = {"_id": make_token(ts), "operationType": operation,
                                  "clusterTime": ts, "wallTime": utcnow().astimezone(utc)}
         if "fullDocument" in fields:
             event["fullDocument"] = fields.pop("fullDocument")
-        event["ns"] = {"db": self.db_name, "coll": coll}
-        event["documentKey"] = {"_id": _id}
+        event["ns"] = {"db": self.db_name, "coll": coll} if coll is not None else {"db": self.db_name}
+        if operation not in _DDL:
+            event["documentKey"] = {"_id": _id}
+        if "to" in fields:
+            event["to"] = {"db": self.db_name, "coll": fields.pop("to")}
         event.update(fields)
         if len(self._events) == self._events.maxlen:
             self._floor = self._events[0]["clusterTime"]
@@ -144,25 +133,36 @@ class ChangeLog:
         woken, self.wakeup = self.wakeup, asyncio.Event()
         woken.set()
 
-    def open(self, stream: "ChangeStream", token: dict | None, stage: str) -> tuple[int, dict]:
-        """Register a stream; returns the sequence number it reads next and its first resume token."""
-        if token is None:
+    def open(self, stream: "ChangeStream", position: Timestamp | None, inclusive: bool,
+             stage: str) -> tuple[int, dict, dict | None]:
+        """Register a stream reading from `position` (None: from now; `inclusive`: events at
+        `position` too, as startAtOperationTime). Returns the sequence number it reads next,
+        its first resume token and the event at `position`, if any (a resumed stream may owe
+        an invalidate for it)."""
+        at = None
+        if position is None:
             start, first_token = self._next_seq, make_token(self.now())
         else:
-            position = parse_token(token)
-            if position < self._floor:
+            if position < self._floor or (inclusive and position == self._floor):
                 raise history_lost(stage)
             self._clock = max(self._clock, position)  # later events come after a token from the future
-            start, first_token = self._seq_after(position), token
+            start = self._seq_after(position, inclusive)
+            first_token = make_token(position)
+            at = next((e for e in self._events if e["clusterTime"] == position), None)
         self._streams.add(stream)
-        return start, first_token
+        return start, first_token, at
 
-    def event(self, seq: int, stage: str = "getMore") -> dict | None:
+    def event(self, seq: int) -> dict | None:
         """The event numbered `seq`, None if it has not happened yet."""
         first = self._next_seq - len(self._events)
         if seq < first:
-            raise history_lost(stage)
+            raise position_lost(seq)
         return self._events[seq - first] if seq < self._next_seq else None
+
+    def check_kept(self, seq: int, stage: str) -> None:
+        """Resuming at `seq` (after a resumable error) finds its history, or fails with 286."""
+        if seq < self._next_seq - len(self._events):
+            raise history_lost(stage)
 
     def now(self) -> Timestamp:
         """The current cluster time; it never goes back and no later event is at or before it."""
@@ -171,9 +171,9 @@ class ChangeLog:
             self._clock = Timestamp(seconds, 0)
         return self._clock
 
-    def inject_error(self, exc: BaseException) -> None:
+    def inject_error(self, exc: BaseException, times: int) -> None:
         for stream in list(self._streams):
-            stream.fail_next(exc)
+            stream.fail_next(exc, times)
         self.notify()
 
     def close(self) -> None:
@@ -189,10 +189,10 @@ class ChangeLog:
         self._clock = Timestamp(now.time, now.inc + 1)
         return self._clock
 
-    def _seq_after(self, position: Timestamp) -> int:
+    def _seq_after(self, position: Timestamp, inclusive: bool) -> int:
         seq = self._next_seq
         for event in reversed(self._events):
-            if event["clusterTime"] <= position:
+            if event["clusterTime"] < position or (event["clusterTime"] == position and not inclusive):
                 break
             seq -= 1
         return seq
@@ -200,19 +200,31 @@ class ChangeLog:
 
 # -- the stream ----------------------------------------------------------------------------------
 
+# Stages MongoDB allows in a change stream that the emulation does not run (EmbeddedUnsupported),
+# and aggregation stages it refuses there (IllegalOperation, at the first read, like the server).
+_ALLOWED_NOT_EMULATED = frozenset({"$project", "$addFields", "$set", "$unset", "$replaceRoot",
+                                   "$replaceWith", "$redact", "$changeStreamSplitLargeEvent"})
+_NOT_IN_CHANGE_STREAMS = frozenset({
+    "$bucket", "$bucketAuto", "$collStats", "$count", "$densify", "$facet", "$fill", "$geoNear",
+    "$graphLookup", "$group", "$indexStats", "$limit", "$listSessions", "$lookup", "$merge", "$out",
+    "$sample", "$setWindowFields", "$skip", "$sort", "$sortByCount", "$unionWith", "$unwind",
+    "$documents", "$search", "$searchMeta", "$vectorSearch", "$changeStream", "$currentOp",
+    "$listLocalSessions", "$planCacheStats"})
+
 
 class ChangeStream:
     """A change stream over a ChangeLog, used like motor's `AsyncIOMotorChangeStream`.
 
-    Like motor it starts lazily: the position is taken (and a stale resume
-    token raises code 286) on `async with`, or on the first `next()` /
-    `try_next()`, never in `watch()` itself.
+    Like motor it starts lazily: the options are checked and the position is taken (a stale
+    resume token raises code 286) on `async with`, or on the first `next()` / `try_next()`,
+    never in `watch()` itself. What the emulation lacks raises EmbeddedUnsupported in watch().
     """
 
     def __init__(self, log: ChangeLog, coll: str | None, pipeline: list | None = None,
                  full_document: str | None = None, resume_after: dict | None = None,
                  max_await_time_ms: int | None = None, batch_size: int | None = None,
-                 start_after: dict | None = None, comment: Any = None, **unsupported: Any):
+                 start_after: dict | None = None, comment: Any = None,
+                 start_at_operation_time: Timestamp | None = None, **unsupported: Any):
         given = sorted(name for name, value in unsupported.items() if value is not None)
         if given:
             raise EmbeddedUnsupported(f"the embedded store's watch() does not support: {', '.join(given)}")
@@ -220,14 +232,16 @@ class ChangeStream:
             raise EmbeddedUnsupported(f"the embedded store's watch() does not support full_document={full_document!r}")
         self._log = log
         self._coll = coll
-        self._filters = _match_filters(pipeline or [])
+        self._filters, self._pipeline_error = _match_filters(pipeline or [])
         self._lookup = full_document == "updateLookup"
-        self._token_in = start_after if start_after is not None else resume_after
+        self._resume_after, self._start_after = resume_after, start_after
+        self._start_at = start_at_operation_time
         self._max_await = (max_await_time_ms if max_await_time_ms is not None else DEFAULT_MAX_AWAIT_MS) / 1000
         self._stage = f"aggregate command on namespace: {log.db_name}.{coll or '$cmd.aggregate'}"
         self._seq: int | None = None  # next event to read; None until started
         self._resume_token: dict | None = None
-        self._pending_error: BaseException | None = None
+        self._pending_errors: list[BaseException] = []
+        self._invalidate: dict | None = None  # the invalidate event owed after an invalidating one
         self._closed = False
 
     @property
@@ -259,9 +273,9 @@ class ChangeStream:
         self._closed = True
         self._log.forget(self)
 
-    def fail_next(self, exc: BaseException) -> None:
-        """The next next()/try_next() raises `exc` (an injected error, for tests)."""
-        self._pending_error = exc
+    def fail_next(self, exc: BaseException, times: int = 1) -> None:
+        """The next `times` read attempts raise `exc` (an injected error, for tests)."""
+        self._pending_errors = [exc] * times
 
     def __aiter__(self) -> "ChangeStream":
         return self
@@ -276,8 +290,33 @@ class ChangeStream:
         await self.close()
 
     def _start(self) -> None:
-        if self._seq is None and not self._closed:
-            self._seq, self._resume_token = self._log.open(self, self._token_in, self._stage)
+        """The aggregate: check the options as the server does, then take the position."""
+        if self._seq is not None or self._closed:
+            return
+        try:
+            if self._pipeline_error is not None:
+                raise self._pipeline_error
+            # pymongo sends one resume option: startAfter if given, else resumeAfter, and
+            # startAtOperationTime only without a token (change_stream_shared.py,
+            # _change_stream_options), so the server's 50865 and 40674 never reach a caller
+            token = self._start_after if self._start_after is not None else self._resume_after
+            position, inclusive, from_invalidate = None, False, False
+            if token is not None:
+                position, from_invalidate = parse_token(token)
+                if from_invalidate and self._start_after is None:
+                    raise _failure(260, "InvalidResumeToken",
+                                   "Attempting to resume a change stream using 'resumeAfter' is not allowed from "
+                                   "an invalidate notification")
+            elif self._start_at is not None:
+                position, inclusive = self._start_at, True
+            self._seq, self._resume_token, at = self._log.open(self, position, inclusive, self._stage)
+        except PyMongoError:
+            self.end()
+            raise
+        if token is not None:
+            self._resume_token = copy.deepcopy(token)
+        if at is not None and not from_invalidate and self._invalidates(at):
+            self._invalidate = _invalidate_event(at)  # resuming from a drop: the invalidate comes again
 
     async def _wait(self, timeout: float | None) -> dict | None:
         self._start()
@@ -301,11 +340,26 @@ class ChangeStream:
         return None
 
     def _take(self) -> dict | None:
-        """The next matching event, skipping others; synchronous, so atomic among coroutines."""
-        if self._pending_error is not None:
-            exc, self._pending_error = self._pending_error, None
-            self._fail_unless_resumable(exc)
-            raise exc
+        """The next matching event, skipping others; synchronous, so atomic among coroutines.
+
+        A resumable error is retried once, as pymongo does: the stream resumes from its token
+        (which fails with 286 if that point has left the history) and reads again; only a
+        second failure reaches the caller, and the stream stays open."""
+        if self._pending_errors:
+            exc = self._pending_errors.pop(0)
+            if not resumable(exc):
+                self._pending_errors.clear()
+                self.end()
+                raise exc
+            if self._pending_errors:  # the resume fails too
+                self._pending_errors.pop(0)
+                raise exc
+            self._resume()
+        if self._invalidate is not None:
+            change, self._invalidate = self._invalidate, None
+            self._resume_token = copy.deepcopy(change["_id"])
+            self.end()  # an invalidate is the last event of a stream, even one its $match drops
+            return change if all(filter_applies(spec, change) for spec in self._filters) else None
         while not self._closed:
             try:
                 event = self._log.event(self._seq)
@@ -316,13 +370,36 @@ class ChangeStream:
                 self._resume_token = make_token(self._log.now())  # like a post-batch resume token
                 return None
             self._seq += 1
-            if self._coll is not None and event["ns"]["coll"] != self._coll:
+            if self._coll is not None and not self._concerns(event):
                 continue
+            if self._invalidates(event):
+                self._invalidate = _invalidate_event(event)  # after the event, whether $match keeps it or not
             change = self._shape(event)
             if all(filter_applies(spec, change) for spec in self._filters):
                 self._resume_token = copy.deepcopy(event["_id"])
                 return change
+            if self._invalidate is not None:
+                return self._take()
         return None
+
+    def _resume(self) -> None:
+        try:
+            self._log.check_kept(self._seq, self._stage)
+        except PyMongoError:
+            self.end()
+            raise
+
+    def _concerns(self, event: dict) -> bool:
+        """Is this event on this collection stream's collection? A rename onto it is too."""
+        return event["ns"].get("coll") == self._coll or event.get("to", {}).get("coll") == self._coll
+
+    def _invalidates(self, event: dict) -> bool:
+        """Does this event end this stream? (collection: a drop of it, a rename of it or onto it;
+        database: dropDatabase)"""
+        operation = event["operationType"]
+        if self._coll is not None:
+            return operation in ("drop", "rename") and self._concerns(event)
+        return operation == "dropDatabase"
 
     def _shape(self, event: dict) -> dict:
         change = copy.deepcopy(event)
@@ -335,10 +412,25 @@ class ChangeStream:
             self.end()
 
 
-def _match_filters(pipeline: list) -> list[dict]:
-    filters = []
+def _invalidate_event(event: dict) -> dict:
+    """The invalidate event that follows `event`: same cluster time, no ns, its own token."""
+    return {"_id": make_token(event["clusterTime"], invalidate=True), "operationType": "invalidate",
+            "clusterTime": event["clusterTime"], "wallTime": event["wallTime"]}
+
+
+def _match_filters(pipeline: list) -> tuple[list[dict], OperationFailure | None]:
+    """The $match filters, and the error the server gives at the first read for a stage it
+    refuses (an unknown name, or one not allowed in a change stream). A stage MongoDB allows
+    but the emulation does not run raises EmbeddedUnsupported here."""
+    filters: list[dict] = []
     for stage in pipeline:
-        if not isinstance(stage, dict) or list(stage) != ["$match"]:
+        name = next(iter(stage)) if isinstance(stage, dict) and len(stage) == 1 else None
+        if name == "$match":
+            filters.append(stage["$match"])
+        elif name in _ALLOWED_NOT_EMULATED or name is None:
             raise EmbeddedUnsupported(f"the embedded store's change streams support only $match stages, not {stage!r}")
-        filters.append(stage["$match"])
-    return filters
+        elif name in _NOT_IN_CHANGE_STREAMS:
+            return filters, _failure(20, "IllegalOperation", f"{name} is not permitted in a $changeStream pipeline")
+        else:
+            return filters, _failure(40324, "Location40324", f"Unrecognized pipeline stage name: '{name}'")
+    return filters, None

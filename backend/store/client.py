@@ -38,11 +38,12 @@ class Database:
         """Close the client; on the embedded store every open change stream ends."""
         self.client.close()
 
-    def inject_change_stream_error(self, exc: BaseException) -> None:
-        """Tests only: the next next()/try_next() of every open change stream raises `exc`, once."""
+    def inject_change_stream_error(self, exc: BaseException, times: int = 2) -> None:
+        """Tests only: the next `times` read attempts of every open change stream raise `exc`
+        (a resumable error is retried once inside a read, so times=1 is never seen)."""
         if not self.embedded:
             raise RuntimeError("only the embedded store can inject change-stream errors")
-        self.db.inject_change_stream_error(exc)
+        self.db.inject_change_stream_error(exc, times)
 
 
 async def open_database(settings: Settings) -> Database:

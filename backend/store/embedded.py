@@ -19,21 +19,27 @@ compares only those for its change event (`_modify`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import inspect
+import re
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Iterator
 
 from bson import ObjectId
 from bson.tz_util import utc
 from mongomock import helpers
 from mongomock.collection import Collection as SyncCollection
-from mongomock_motor import AsyncMongoMockClient, AsyncMongoMockCollection, AsyncMongoMockDatabase
+from mongomock_motor import (AsyncCommandCursor, AsyncCursor, AsyncLatentCommandCursor, AsyncMongoMockClient,
+                             AsyncMongoMockCollection, AsyncMongoMockDatabase)
 from pymongo import ReturnDocument
+from pymongo.errors import OperationFailure
 
 from backend.store import uniques
 from backend.store.errors import EmbeddedUnsupported
-from backend.store.changestream import ChangeLog, ChangeStream, update_description
+from backend.store.changestream import ChangeLog, ChangeStream
+from backend.store.updates import describe_update, same
 
 
 def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -49,13 +55,162 @@ def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         store = self._sync._store
         store._tandem_ttl_held = True
         try:
-            return method(self, *args, **kwargs)
+            _check_options(method.__name__, kwargs)
+            with _renaming(method.__name__):  # mongomock's own refusals, under the one name
+                return method(self, *args, **kwargs)
         finally:
             store._tandem_ttl_held = False
 
     return write
 
 
+def _refusing(cls: type) -> type:
+    """Every public method `cls` inherits from mongomock-motor raises EmbeddedUnsupported where
+    mongomock raises its own NotImplementedError (a session, an operator it lacks, ...)."""
+    for name in dir(cls):
+        if name.startswith("_") or name in cls.__dict__:
+            continue
+        attr = inspect.getattr_static(cls, name)
+        if isinstance(attr, (property, staticmethod, classmethod)) or not inspect.isfunction(attr):
+            continue
+        setattr(cls, name, _renamed(attr, name))
+    return cls
+
+
+_CURSORS = (AsyncCursor, AsyncCommandCursor, AsyncLatentCommandCursor)
+
+# MongoDB's aggregation expression operators (its "Aggregation Operators" reference). mongomock
+# answers one it does not know with OperationFailure "Unrecognized expression", which MongoDB
+# gives only for a name it does not know either: for these, that is a gap of the emulation.
+_MONGODB_EXPRESSIONS = frozenset("""
+$abs $accumulator $acos $acosh $add $addToSet $allElementsTrue $and $anyElementTrue $arrayElemAt
+$arrayToObject $asin $asinh $atan $atan2 $atanh $avg $binarySize $bitAnd $bitNot $bitOr $bitXor
+$bottom $bottomN $bsonSize $ceil $cmp $concat $concatArrays $cond $convert $cos $cosh $count
+$covariancePop $covarianceSamp $dateAdd $dateDiff $dateFromParts $dateFromString $dateSubtract
+$dateToParts $dateToString $dateTrunc $dayOfMonth $dayOfWeek $dayOfYear $degreesToRadians
+$denseRank $derivative $divide $documentNumber $eq $exp $expMovingAvg $filter $first $firstN
+$floor $function $getField $gt $gte $hour $ifNull $in $indexOfArray $indexOfBytes $indexOfCP
+$integral $isArray $isNumber $isoDayOfWeek $isoWeek $isoWeekYear $last $lastN $let $linearFill
+$literal $ln $locf $log $log10 $lt $lte $ltrim $map $max $maxN $median $mergeObjects $meta $min
+$minN $millisecond $minute $mod $month $multiply $ne $not $objectToArray $or $percentile $pow
+$push $radiansToDegrees $rand $range $rank $reduce $regexFind $regexFindAll $regexMatch
+$replaceOne $replaceAll $reverseArray $round $rtrim $sampleRate $second $setDifference
+$setEquals $setField $setIntersection $setIsSubset $setUnion $shift $sin $sinh $size $slice
+$sortArray $split $sqrt $stdDevPop $stdDevSamp $strcasecmp $strLenBytes $strLenCP $substr
+$substrBytes $substrCP $subtract $sum $switch $tan $tanh $toBool $toDate $toDecimal $toDouble
+$toHashedIndexKey $toInt $toLong $toObjectId $top $topN $toString $toLower $toUpper $toUUID
+$trim $trunc $tsIncrement $tsSecond $type $unsetField $week $year $zip
+""".split())
+
+
+def _gap(exc: BaseException, name: str) -> EmbeddedUnsupported | None:
+    """The EmbeddedUnsupported for an exception of mongomock's that marks a gap of its own,
+    None for any other (a real error, as MongoDB would raise it)."""
+    if isinstance(exc, EmbeddedUnsupported):
+        return None
+    if isinstance(exc, NotImplementedError):
+        return EmbeddedUnsupported(f"the embedded store (mongomock) cannot run {name}: {exc}")
+    if isinstance(exc, OperationFailure):
+        found = re.fullmatch(r"Unrecognized expression '(\$\w+)'", str(exc))
+        if found and found.group(1) in _MONGODB_EXPRESSIONS:
+            return EmbeddedUnsupported(
+                f"the embedded store (mongomock) cannot run {name}: it lacks the expression {found.group(1)}")
+    return None
+
+
+def _check_options(name: str, kwargs: dict) -> None:
+    """Refuse the options mongomock cannot honour (it fails on a session, and ignores a collation,
+    answering as if it had none); drop `comment`, which changes nothing and mongomock's writes
+    do not accept."""
+    if kwargs.get("session") is not None:
+        raise EmbeddedUnsupported(_NO_SESSIONS)
+    if kwargs.get("collation") is not None:
+        raise EmbeddedUnsupported(f"collations are not available on the embedded store ({name}): mongomock "
+                                  "compares strings as if there were none")
+    kwargs.pop("comment", None)
+
+
+_NO_SESSIONS = ("sessions and transactions are not available on the embedded store (mongomock has none): "
+                "pass session=None; a sequence of writes without an await is already atomic")
+
+
+def _renamed(method: Callable[..., Any], name: str) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(method):
+        @functools.wraps(method)
+        async def renamed_async(*args: Any, **kwargs: Any) -> Any:
+            _check_options(name, kwargs)
+            with _renaming(name):
+                return await method(*args, **kwargs)
+        return renamed_async
+
+    @functools.wraps(method)
+    def renamed(*args: Any, **kwargs: Any) -> Any:
+        _check_options(name, kwargs)
+        with _renaming(name):
+            result = method(*args, **kwargs)
+        return _RefusingCursor(result, name) if isinstance(result, _CURSORS) else result
+    return renamed
+
+
+@contextlib.contextmanager
+def _renaming(name: str) -> Iterator[None]:
+    """mongomock's own gaps (see _gap) leave as EmbeddedUnsupported; everything else as it is."""
+    try:
+        yield
+    except Exception as exc:
+        gap = _gap(exc, name)
+        if gap is None:
+            raise
+        raise gap from exc
+
+
+class _RefusingCursor:
+    """A mongomock-motor cursor whose reads refuse with EmbeddedUnsupported: mongomock runs a
+    find lazily, so an operator it lacks is met only when the cursor is read."""
+
+    def __init__(self, cursor: Any, name: str):
+        self._cursor = cursor
+        self._name = name
+
+    def __aiter__(self) -> "_RefusingCursor":
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self.next()
+
+    async def next(self) -> Any:
+        with _renaming(self._name):
+            return await self._cursor.next()
+
+    async def to_list(self, *args: Any, **kwargs: Any) -> list:
+        with _renaming(self._name):
+            return await self._cursor.to_list(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "collation":
+            raise EmbeddedUnsupported("collations are not available on the embedded store: mongomock compares "
+                                      "strings as if there were none")
+        attr = getattr(self._cursor, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _renaming(f"{self._name}().{name}"):
+                result = attr(*args, **kwargs)
+            if result is self._cursor:  # sort(), limit(), ...: chaining keeps the wrapper
+                return self
+            if inspect.isawaitable(result):
+                return self._awaited(result, name)
+            return result
+
+        return call
+
+    async def _awaited(self, result: Awaitable[Any], name: str) -> Any:
+        with _renaming(f"{self._name}().{name}"):
+            return await result
+
+
+@_refusing
 class EmbeddedClient(AsyncMongoMockClient):
     """An in-memory client; each database keeps its last `history` change events."""
 
@@ -75,12 +230,31 @@ class EmbeddedClient(AsyncMongoMockClient):
     def watch(self, *args: Any, **kwargs: Any) -> ChangeStream:
         raise EmbeddedUnsupported("the embedded store watches a database or a collection, not the whole client")
 
+    def start_session(self, *args: Any, **kwargs: Any) -> Any:
+        raise EmbeddedUnsupported(
+            "sessions and transactions are not available on the embedded store (mongomock has none); "
+            "backend.store.writes.Writer runs without one there")
+
+    async def drop_database(self, name_or_database: Any, *args: Any, **kwargs: Any) -> None:
+        """Drop every collection (a drop event each), then a dropDatabase event, as MongoDB does."""
+        if args or any(value is not None for value in kwargs.values()):
+            raise EmbeddedUnsupported("drop_database() on the embedded store takes only the database")
+        name = name_or_database if isinstance(name_or_database, str) else name_or_database.name
+        database = self.get_database(name)
+        names = sorted(database.delegate._store.list_created_collection_names())
+        for coll in names:
+            database.delegate.drop_collection(coll)
+            database._changes.record("drop", coll)
+        if names:
+            database._changes.record("dropDatabase", None)
+
     def close(self) -> None:
         """End every open change stream. The data stays until the process ends."""
         for log in self._logs.values():
             log.close()
 
 
+@_refusing
 class EmbeddedDatabase(AsyncMongoMockDatabase):
     def __init__(self, client: EmbeddedClient, database: Any, changes: ChangeLog):
         super().__init__(client, database)
@@ -92,26 +266,53 @@ class EmbeddedDatabase(AsyncMongoMockDatabase):
     def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
         return ChangeStream(self._changes, None, pipeline, **options)
 
-    def inject_change_stream_error(self, exc: BaseException) -> None:
-        """Tests: the next next()/try_next() of every open stream raises `exc`, once.
+    def with_options(self, *args: Any, **kwargs: Any) -> Any:
+        raise EmbeddedUnsupported("with_options() is not available on the embedded store (mongomock-motor would "
+                                  "hand back a synchronous database that records no change events)")
+
+    async def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> None:
+        name = name_or_collection if isinstance(name_or_collection, str) else name_or_collection.name
+        await self.get_collection(name).drop(*args, **kwargs)
+
+    def inject_change_stream_error(self, exc: BaseException, times: int = 2) -> None:
+        """Tests: the next `times` read attempts of every open stream raise `exc`.
 
         As with pymongo, a resumable error (ConnectionFailure, CursorNotFound or
-        the ResumableChangeStreamError label) leaves the stream open and it goes
-        on where it was; any other error closes it.
+        the ResumableChangeStreamError label) is retried once inside the read (the
+        stream resumes from its token); with times=1 the caller never sees it, with
+        the default 2 the retry fails too, the read raises it and the stream stays
+        open. Any other error is raised by the next read and closes the stream.
         """
-        self._changes.inject_error(exc)
+        self._changes.inject_error(exc, times)
 
 
+@_refusing
 class EmbeddedCollection(AsyncMongoMockCollection):
     def __init__(self, database: EmbeddedDatabase, collection: SyncCollection, changes: ChangeLog):
         super().__init__(database, collection)
         self._sync = collection
         self._changes = changes
-        _report_ttl_deletes(collection, lambda _id: changes.record("delete", collection.name, _id))
+        store = collection._store  # its name follows a rename
+        _report_ttl_deletes(collection, lambda _id: changes.record("delete", store.name, _id))
         uniques.install(collection)  # unique indexes checked by lookup, not by mongomock's scan
 
     def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
         return ChangeStream(self._changes, self._sync.name, pipeline, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        """What mongomock-motor hands on from the synchronous mongomock collection: plain values
+        (`name`, `full_name`, ...) and, for `coll.sub`, the collection `coll.sub`. A method it
+        would hand on (`with_options`, legacy `update`, ...) bypasses the change events and
+        motor's awaitables, so it is refused."""
+        value = super().__getattr__(name)
+        if name.startswith("_"):
+            return value
+        if isinstance(value, SyncCollection):
+            return self.database.get_collection(value.name)
+        if callable(value):
+            raise EmbeddedUnsupported(f"the embedded store's collections have no {name}(): it is not in the "
+                                      "motor API it emulates (see docs/store.md)")
+        return value
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> dict | None:
         """`find_one({"_id": x})` reads the one document; anything else is mongomock's query.
@@ -121,7 +322,25 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         """
         if not args and not kwargs and type(filter) is dict and len(filter) == 1 and type(filter.get("_id")) in _IDS:
             return self._read(filter["_id"])
+        _check_options("find_one", kwargs)
         return await super().find_one(filter, *args, **kwargs)
+
+    async def drop(self, *args: Any, **kwargs: Any) -> None:
+        """Drop the collection: a drop event if it existed (streams on it then get invalidate)."""
+        if args or any(value is not None for value in kwargs.values()):
+            raise EmbeddedUnsupported("drop() on the embedded store takes no session or options")
+        existed = self._sync._store.is_created
+        self._sync.drop()
+        if existed:
+            self._changes.record("drop", self._sync.name)
+
+    async def rename(self, new_name: str, *args: Any, **kwargs: Any) -> Any:
+        """Rename the collection: a rename event (with `to`); streams on it then get invalidate."""
+        if args or any(value not in (None, False) for value in kwargs.values()):
+            raise EmbeddedUnsupported("rename() on the embedded store takes no session, dropTarget or other option")
+        result = self._sync.rename(new_name)
+        self._changes.record("rename", self._sync.name, to=new_name)
+        return result
 
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
         raise EmbeddedUnsupported(
@@ -164,8 +383,10 @@ class EmbeddedCollection(AsyncMongoMockCollection):
 
     @_write
     def update_many(self, filter: dict, update: Any, upsert: bool = False, **kwargs: Any) -> Any:
+        _check_update(update, kwargs)
+        runnable = _for_mongomock(update)
         return self._modify("update", self._ids(filter), _touched(update),
-                            lambda: self._sync.update_many(filter, update, upsert=upsert, **kwargs))
+                            lambda: self._sync.update_many(filter, runnable, upsert=upsert, **kwargs), update)
 
     @_write
     def find_one_and_update(self, filter: dict, update: Any, projection: Any = None, sort: Any = None,
@@ -214,14 +435,17 @@ class EmbeddedCollection(AsyncMongoMockCollection):
                    kwargs: dict) -> tuple[Any, Any]:
         """One update or replacement; returns the result and the _id it wrote (None if none)."""
         write = self._sync.update_one if operation == "update" else self._sync.replace_one
+        if operation == "update":
+            _check_update(change, kwargs)
+        update, change = change, _for_mongomock(change) if operation == "update" else change
         ids = self._ids(filter, first=True, sort=sort)
         if not ids:
             result = self._modify(operation, [], None, lambda: write(filter, change, upsert=upsert, **kwargs))
             return result, result.upserted_id
         # the chosen _id plus the original conditions, which positional `$` paths need
         narrowed = {**filter, "_id": ids[0]}
-        touched = _touched(change) if operation == "update" else None
-        return self._modify(operation, ids, touched, lambda: write(narrowed, change, **kwargs)), ids[0]
+        touched = _touched(update) if operation == "update" else None
+        return self._modify(operation, ids, touched, lambda: write(narrowed, change, **kwargs), update), ids[0]
 
     def _find_one_and(self, operation: str, filter: dict, change: Any, projection: Any, sort: Any,
                       upsert: bool, return_document: bool, kwargs: dict) -> dict | None:
@@ -239,7 +463,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     def _find_by_id(self, _id: Any, projection: Any) -> dict | None:
         return self._read(_id) if projection is None else self._sync.find_one({"_id": _id}, projection)
 
-    def _modify(self, operation: str, ids: list, touched: set[str] | None, write: Callable[[], Any]) -> Any:
+    def _modify(self, operation: str, ids: list, touched: set[str] | None, write: Callable[[], Any],
+                update: Any = None) -> Any:
         """Run `write` (mongomock's update or replacement of the documents `ids`) and report it.
 
         mongomock changes a stored document in place. Each document is therefore replaced,
@@ -267,7 +492,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
                 after = documents.get(key)
                 if type(after) is _Writable:
                     after.before = None
-                self._report_change(operation, _id, before, after, touched)
+                self._report_change(operation, _id, before, after, touched, update)
         upserted = getattr(result, "upserted_id", None)
         if upserted is not None:
             self._report_insert(upserted)
@@ -277,25 +502,33 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         self._changes.record("insert", self._sync.name, _id, fullDocument=self._read(_id))
 
     def _report_change(self, operation: str, _id: Any, before: dict | None, after: dict | None,
-                       touched: set[str] | None = None) -> None:
+                       touched: set[str] | None = None, update: Any = None) -> None:
         """Record the event of a write from `before` to `after`, both as stored (naive datetimes).
 
-        With `touched`, the other top-level fields are the same objects in both: they are
-        left out of the diff, which then gives the same paths in the same order.
+        An update's `updateDescription` is what MongoDB logs for `update` (see
+        updates.describe_update). With `touched`, the other top-level fields are the
+        same objects in both and are left out of the comparison.
         """
         if before is None or after is None or after is before:  # `before` is back after a rollback
             return
         if touched is not None:
             before = {k: v for k, v in before.items() if k in touched}
             after = {k: v for k, v in after.items() if k in touched}
-        description = update_description(before, after)
-        if not (description["updatedFields"] or description["removedFields"]):
-            return  # a write that changed nothing: MongoDB logs nothing either
         if operation == "replace":
+            if same(before, after):
+                return  # a write that changed nothing: MongoDB logs nothing either
             self._changes.record("replace", self._sync.name, _id, fullDocument=_aware(after))
-        else:  # the changed values only are copied out of the stored document
-            description["updatedFields"] = {path: _aware(value) for path, value in description["updatedFields"].items()}
-            self._changes.record("update", self._sync.name, _id, updateDescription=description)
+            return
+        described = describe_update(update, before, after)
+        if described is None:
+            return
+        kind, description = described
+        if kind == "replace":  # a pipeline update whose delta is no smaller than the document
+            self._changes.record("replace", self._sync.name, _id, fullDocument=self._read(_id))
+            return
+        description["updatedFields"] = {path: _aware(value) for path, value in description["updatedFields"].items()}
+        description["truncatedArrays"] = [dict(entry) for entry in description["truncatedArrays"]]
+        self._changes.record("update", self._sync.name, _id, updateDescription=description)
 
     def _report_deletes(self, ids: list) -> None:
         for _id in ids:
@@ -321,6 +554,39 @@ _LEAVES = frozenset({str, int, float, bool, type(None), ObjectId})  # immutable,
 # operator updates that change only the fields they name (the first segment of each path)
 _OPERATORS = frozenset({"$set", "$unset", "$inc", "$mul", "$min", "$max", "$currentDate", "$bit", "$push",
                         "$addToSet", "$pop", "$pull", "$pullAll", "$rename", "$setOnInsert"})
+
+
+def _check_update(update: Any, kwargs: dict) -> None:
+    """Refuse, before anything is written, what mongomock would get wrong or fail on half way."""
+    if kwargs.get("array_filters") is not None:
+        raise EmbeddedUnsupported("array_filters are not available on the embedded store (mongomock lacks them)")
+    if type(update) is dict:
+        for spec in update.values():
+            for path in spec if isinstance(spec, dict) else ():
+                if "$[" in str(path):
+                    raise EmbeddedUnsupported(
+                        f"the all-positional operators $[] and $[<id>] are not available on the embedded store "
+                        f"(mongomock lacks them): {path!r}")
+
+
+def _for_mongomock(update: Any) -> Any:
+    """An update pipeline in stages mongomock runs: `$unset` as the `$project` exclusion it is
+    an alias of, `$replaceWith` as `$replaceRoot` (MongoDB documents both aliases)."""
+    if type(update) is not list:
+        return update
+    stages = []
+    for stage in update:
+        if isinstance(stage, dict) and list(stage) == ["$unset"]:
+            fields = stage["$unset"]
+            fields = [fields] if isinstance(fields, str) else fields
+            if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+                return update  # not an $unset MongoDB accepts: let mongomock refuse it
+            stages.append({"$project": {f: 0 for f in fields}})
+        elif isinstance(stage, dict) and list(stage) == ["$replaceWith"]:
+            stages.append({"$replaceRoot": {"newRoot": stage["$replaceWith"]}})
+        else:
+            stages.append(stage)
+    return stages
 
 
 def _touched(update: Any) -> set[str] | None:

@@ -13,8 +13,9 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 StoreError = PyMongoError
 
-# ChangeStreamHistoryLost, ChangeStreamFatalError, InvalidResumeToken
-HISTORY_LOST_CODES = frozenset({286, 280, 260})
+# ChangeStreamHistoryLost, ChangeStreamFatalError, InvalidResumeToken (also: resumeAfter an
+# invalidate event's token), CappedPositionLost (an open stream fell off the oplog)
+HISTORY_LOST_CODES = frozenset({286, 280, 260, 136})
 
 
 def history_lost(exc: BaseException) -> bool:
@@ -28,7 +29,8 @@ class StreamClosed(PyMongoError):
 
 class EmbeddedUnsupported(NotImplementedError):
     """Code above the store asked the embedded store for a MongoDB feature its emulation does not
-    have (bulk_write, a client-wide watch, a change-stream stage other than $match, ...).
+    have (bulk_write, sessions, array_filters, a client-wide watch, a change-stream stage
+    other than $match, ...); docs/store.md lists every one.
 
     A programming error, never a user's input: Tandem's own code uses none of these, and this
     keeps the two stores honest by refusing loudly instead of doing something subtly different
