@@ -3,6 +3,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { Spinner } from '@/components/ui/spinner';
 import { ActivitiesBoard } from '@/features/activities/components/activities-board';
 import { AiChatPanel } from '@/features/ai-chat/components/ai-chat-panel';
+import { AiAnswerSuggestions } from '@/features/ai-chat/components/ai-suggestions';
 import { CollaborationDetails } from '@/features/collaboration-details/components/collaboration-details';
 import { MembersPanel } from '@/features/members/components/members-panel';
 import { MessageFeed } from '@/features/messages/components/message-feed';
@@ -106,6 +107,9 @@ export function CollaborationRoute() {
           canSend={active && canRun(role, 'sendMessage')}
           maxMessageChars={config.maxMessageChars}
           live={view.status !== 'stale'}
+          renderAfter={(message) =>
+            message.author?.type === 'ai' && active ? <AiAnswerSuggestions messageId={message.id} collaboration={collaboration} role={role} /> : null
+          }
         />
       </div>
       <aside className="side-column stack">
