@@ -119,7 +119,7 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
         </div>
       )}
       {loadOlder.error !== null && <ErrorMessage error={loadOlder.error} onDismiss={loadOlder.reset} />}
-      <ol className="message-list" role="log" aria-label="Messages" aria-live="polite" ref={listRef} onScroll={onScroll}>
+      <ol className="message-list" role="log" aria-label="Messages" aria-live="off" ref={listRef} onScroll={onScroll}>
         {all.length === 0 && <li className="muted empty">No messages yet. Say hello!</li>}
         {all.map((message) => {
           const author = authorOf(message);
