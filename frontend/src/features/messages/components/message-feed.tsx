@@ -119,7 +119,9 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
         </div>
       )}
       {loadOlder.error !== null && <ErrorMessage error={loadOlder.error} onDismiss={loadOlder.reset} />}
-      <ol className="message-list" role="log" aria-label="Messages" aria-live="off" ref={listRef} onScroll={onScroll}>
+      <div role="log" aria-label="Messages" aria-live="off">
+        {/* Focusable, so the list scrolls with the keyboard too. */}
+      <ol className="message-list" ref={listRef} onScroll={onScroll} tabIndex={0} aria-label="Messages, oldest first">
         {all.length === 0 && <li className="muted empty">No messages yet. Say hello!</li>}
         {all.map((message) => {
           const author = authorOf(message);
@@ -160,6 +162,7 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
           );
         })}
       </ol>
+      </div>
       {canSend ? (
         <MessageComposer collaborationId={collaborationId} maxChars={maxMessageChars} />
       ) : (
