@@ -70,11 +70,17 @@ async function focused(page) {
 }
 
 /**
- * Press Tab (Shift+Tab with `backwards`) until `locator` has the focus, at most `max` times:
- * proves it can be reached with the keyboard. Never clicks.
+ * Press Tab (or Shift+Tab, when it is before the focus) until `locator` has the focus, at most
+ * `max` times: proves it can be reached with the keyboard. Never clicks.
  */
-export async function tabTo(page, locator, { max = 60, backwards = false } = {}) {
+export async function tabTo(page, locator, { max = 150 } = {}) {
   await locator.waitFor();
+  // Forwards when it comes after the focus in the page, else backwards (Shift+Tab).
+  const backwards = await locator.evaluate((el) => {
+    const active = document.activeElement;
+    if (!active || active === document.body || active === el) return false;
+    return Boolean(active.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_PRECEDING);
+  });
   for (let i = 0; i <= max; i += 1) {
     if (await locator.evaluate((el) => el === document.activeElement)) return;
     await page.keyboard.press(backwards ? 'Shift+Tab' : 'Tab');
@@ -107,4 +113,20 @@ export async function tabAndSelect(page, locator, label, options) {
     await page.keyboard.press(index < wanted ? 'ArrowDown' : 'ArrowUp');
   }
   throw new Error(`could not choose ${label} in ${locator} with the arrow keys`);
+}
+
+/**
+ * Reach an <input type="datetime-local"> with Tab and type a date and time into its parts, as a
+ * person does in Chromium's en-US field (mm/dd/yyyy, Tab, hh:mm, AM/PM). `value`: "YYYY-MM-DDTHH:MM".
+ */
+export async function tabAndTypeDateTime(page, locator, value) {
+  await tabTo(page, locator);
+  const [, year, month, day, hour, minute] = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(value);
+  const h = Number(hour) % 12 === 0 ? 12 : Number(hour) % 12;
+  await page.keyboard.type(`${month}${day}${year}`);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(`${String(h).padStart(2, '0')}${minute}`);
+  await page.keyboard.type(Number(hour) < 12 ? 'A' : 'P');
+  const got = await locator.inputValue();
+  assert.equal(got, value, `typed ${value} into the date and time field with the keyboard`);
 }

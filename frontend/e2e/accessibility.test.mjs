@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 
-import { assertNoSidewaysScroll, checkA11y, tabAndPress, tabAndSelect, tabAndType, tabTo } from './a11y.mjs';
+import { assertNoSidewaysScroll, checkA11y, tabAndPress, tabAndSelect, tabAndType, tabAndTypeDateTime, tabTo } from './a11y.mjs';
 import { defineSuite, TIMEOUTS, until } from './harness.mjs';
 
 const suite = defineSuite('accessibility');
@@ -203,4 +203,121 @@ suite.test('at 375 px wide no page scrolls sideways and the collaboration page s
   } finally {
     await page.setViewportSize({ width: 1280, height: 860 });
   }
+});
+
+/** Sign in on the sign-in page with the keyboard alone. */
+async function keyboardSignIn(env, email) {
+  const person = await env.newPerson(email);
+  const { page } = person;
+  await page.goto(env.url('/'));
+  await page.waitForURL(/\/sign-in/);
+  await tabAndType(page, page.getByLabel('Email'), email);
+  await tabAndPress(page, page.getByRole('button', { name: 'Sign in' }));
+  await page.getByRole('heading', { name: 'My collaborations' }).waitFor();
+  await person.waitLive(TIMEOUTS.live);
+  return person;
+}
+
+suite.test('every flow works with the keyboard alone', async () => {
+  const env = suite.env;
+  const OWNER = 'erin@example.com';
+  const EDITOR = 'finn@example.com';
+  const TITLE = 'Keyboard club';
+  const erin = await keyboardSignIn(env, OWNER);
+  const { page } = erin;
+
+  // Create a collaboration and add an editor.
+  await tabAndType(page, page.getByLabel('Title', { exact: true }), TITLE);
+  await tabAndPress(page, page.getByRole('button', { name: 'Create collaboration' }));
+  await page.getByRole('heading', { level: 1, name: TITLE }).waitFor();
+  await erin.waitLive();
+  const addMember = page.getByRole('form', { name: 'Add a member' });
+  await tabAndType(page, addMember.getByLabel('Email'), EDITOR);
+  await tabAndSelect(page, addMember.getByLabel('Role'), 'Editor');
+  await tabAndPress(page, addMember.getByRole('button', { name: 'Add member' }));
+  await page.getByLabel(`Role for ${EDITOR}`).waitFor({ timeout: TIMEOUTS.live });
+
+  // A message (Enter sends it).
+  await tabAndType(page, page.getByLabel('New message'), 'Hello from the keyboard');
+  await page.keyboard.press('Enter');
+  await messages(erin).filter({ hasText: 'Hello from the keyboard' }).waitFor({ timeout: TIMEOUTS.live });
+
+  // Propose two activities, schedule one and mark it done.
+  for (const title of ['Read chapter one', 'Pick a cafe']) {
+    await tabAndPress(page, page.getByRole('button', { name: 'Propose an activity' }));
+    await tabAndType(page, page.getByLabel('Activity title'), title);
+    await tabAndPress(page, page.getByRole('button', { name: 'Propose', exact: true }));
+    await activityIn(erin, 'Proposed', title).waitFor({ timeout: TIMEOUTS.live });
+  }
+  const chapter = activityIn(erin, 'Proposed', 'Read chapter one');
+  await tabAndPress(page, chapter.getByRole('button', { name: 'Schedule' }));
+  await tabAndTypeDateTime(page, chapter.getByLabel('Date and time'), next(3));
+  await tabAndPress(page, chapter.getByRole('button', { name: 'Save schedule' }));
+  const scheduled = activityIn(erin, 'Scheduled', 'Read chapter one');
+  await scheduled.waitFor({ timeout: TIMEOUTS.live });
+  await tabAndPress(page, scheduled.getByRole('button', { name: 'Mark done' }));
+  await activityIn(erin, 'Done', 'Read chapter one').waitFor({ timeout: TIMEOUTS.live });
+
+  // A rule, with the builder's controls: editors' cancellations need an owner's approval.
+  const builder = page.getByRole('form', { name: 'Add a rule' });
+  await tabAndType(page, builder.getByLabel('Rule name'), 'Editors cancel with approval');
+  await tabAndSelect(page, builder.getByLabel('Someone does'), 'Cancel an activity');
+  await tabAndSelect(page, builder.getByLabel('Done by'), 'Editors');
+  await tabAndPress(page, builder.getByRole('button', { name: 'Add a condition' }));
+  const condition = builder.getByRole('group', { name: 'Condition 1' });
+  await tabAndSelect(page, condition.getByLabel('Kind of condition'), 'A date falls on certain weekdays');
+  await tabAndSelect(page, condition.getByLabel('Of', { exact: true }), 'the day it happens');
+  for (const day of ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday']) await tabAndPress(page, condition.getByRole('checkbox', { name: day }), 'Space');
+  await tabAndSelect(page, builder.getByLabel('What happens'), 'Ask an owner to approve it first');
+  await tabAndType(page, builder.getByLabel('Reason for the owners (optional)'), 'Ask me first.');
+  assert.match(await builder.getByTestId('rule-in-words').textContent(), /When an editor cancels an activity while it is a Monday, Tuesday, Wednesday, Thursday, Friday, Saturday or Sunday, an owner must approve it first\./);
+  await tabAndPress(page, builder.getByRole('button', { name: 'Show the JSON (advanced)' }));
+  assert.match(await builder.getByLabel('Rule (JSON)').inputValue(), /"require_approval"/);
+  await tabAndPress(page, builder.getByRole('button', { name: 'Add rule' }));
+  await page.getByRole('list', { name: 'Rules' }).getByRole('listitem', { name: 'Editors cancel with approval' }).waitFor({ timeout: TIMEOUTS.live });
+
+  // The editor opens it from his list and cancels the other activity: it waits for erin.
+  const finn = await keyboardSignIn(env, EDITOR);
+  await tabAndPress(finn.page, finn.page.getByRole('link', { name: TITLE }), 'Enter', { max: 200 }).catch(async (error) => {
+    // The list polls every 10 s: it may not show the new collaboration yet.
+    await finn.page.getByRole('link', { name: TITLE }).waitFor({ timeout: TIMEOUTS.poll });
+    await tabAndPress(finn.page, finn.page.getByRole('link', { name: TITLE }));
+    return error;
+  });
+  await finn.page.getByRole('heading', { level: 1, name: TITLE }).waitFor();
+  await finn.waitLive();
+  const cafe = activityIn(finn, 'Proposed', 'Pick a cafe');
+  await tabAndPress(finn.page, cafe.getByRole('button', { name: 'Cancel activity' }));
+  await tabAndType(finn.page, cafe.getByLabel('Reason (optional)'), 'Too far');
+  await tabAndPress(finn.page, cafe.getByRole('button', { name: 'Confirm cancel' }));
+  await cafe.getByText('Awaiting owner approval').waitFor({ timeout: TIMEOUTS.live });
+
+  // Erin approves from her inbox.
+  await tabAndPress(page, page.getByRole('link', { name: /^Approvals/ }));
+  const card = page.getByRole('list', { name: 'Pending approvals' }).getByRole('listitem').first();
+  await tabAndPress(page, card.getByRole('button', { name: 'Approve' }));
+  await page.getByText('Nothing is waiting for your approval.').waitFor({ timeout: TIMEOUTS.live });
+  await activityIn(finn, 'Cancelled', 'Pick a cafe').waitFor({ timeout: TIMEOUTS.live });
+
+  // Back to the collaboration: ask the AI, and run a suggestion if it makes one.
+  await tabAndPress(page, page.getByRole('link', { name: 'Collaborations', exact: true }));
+  await tabAndPress(page, page.getByRole('link', { name: TITLE }));
+  await page.getByRole('heading', { level: 1, name: TITLE }).waitFor();
+  await tabAndType(page, page.getByLabel('Question for the AI'), 'What should we plan next?');
+  await tabAndPress(page, page.getByRole('button', { name: 'Ask', exact: true }));
+  const answer = messages(erin).and(page.locator('[data-author-type="ai"]')).first();
+  await answer.waitFor({ timeout: 30_000 });
+  const run = answer.getByRole('button', { name: /^Run: / }).first();
+  if ((await run.count()) > 0) {
+    await tabAndPress(page, run);
+    await answer.getByText('Done', { exact: true }).first().waitFor();
+  }
+
+  // The AI check-in (dev mode), from the header.
+  await tabAndPress(page, page.getByRole('button', { name: 'Run AI check-in now' }));
+  await page.getByRole('status').filter({ hasText: 'AI check-in finished' }).waitFor({ timeout: 30_000 });
+
+  // Signing out, too.
+  await tabAndPress(page, page.getByRole('button', { name: 'Sign out' }));
+  await page.waitForURL(/\/sign-in/);
 });
