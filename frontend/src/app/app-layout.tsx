@@ -45,6 +45,11 @@ function Shell() {
   unreadStore.start(me);
   const [announcement, setAnnouncement] = useState('');
   const missed = useRef<string[]>([]);
+  // The collaboration whose page is open (in a visible tab or not): its notices need not say where.
+  const location = useLocation();
+  const openPage = /^\/collaborations\/([^/]+)/.exec(location.pathname)?.[1];
+  const open = useRef<string | null>(null);
+  open.current = openPage ? decodeURIComponent(openPage) : null;
 
   useRealtimeEvent((event) => {
     if (event.type === 'membership_removed') queryCache.invalidate('collaborations');
@@ -54,7 +59,7 @@ function Shell() {
       else unreadStore.add(event.collaborationId, event.message.id);
     }
     if (!('collaborationId' in event) || !event.collaborationId) return;
-    const notice = describeLiveEvent(event, client.getView(event.collaborationId).collaboration, me, unreadStore.viewing() === event.collaborationId);
+    const notice = describeLiveEvent(event, client.getView(event.collaborationId).collaboration, me, open.current === event.collaborationId);
     if (!notice) return;
     // Told to screen readers politely: new messages and approvals.
     if (notice.kind !== 'change') setAnnouncement(notice.text);

@@ -206,6 +206,8 @@ export function actionDone(action: string, what: string | null): string {
       return 'changed a rule';
     case 'removeRule':
       return 'removed a rule';
+    case 'acceptInvitation': // not an action one runs: an invited person's first sign-in
+      return 'joined';
     default:
       return `did “${actionLabel(action)}”`;
   }
