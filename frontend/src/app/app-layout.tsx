@@ -81,8 +81,8 @@ function Shell() {
 
   // Unread messages since my last visit: read for the collaborations I visited, at every poll of the list.
   useEffect(() => {
-    if (collaborations.data) void refreshUnread(collaborations.data, me);
-  }, [collaborations.data, me]);
+    if (collaborations.data) void refreshUnread(collaborations.data, me, (id) => client.getView(id).status === 'synced');
+  }, [collaborations.data, me, client]);
   const unread = useUnreadTotal();
   useEffect(() => {
     document.title = unread > 0 ? `(${unread}) Tandem` : 'Tandem';

@@ -13,9 +13,17 @@ export function fromSomeoneElse(message: Message, me: string): boolean {
   return !(message.author?.type === 'user' && message.author.id === me);
 }
 
-export async function refreshUnread(collaborations: readonly Collaboration[], me: string): Promise<void> {
+/** Collaborations read once already in this tab: a live one is then kept exact by its events. */
+const readOnce = new Set<string>();
+
+/**
+ * `isLive(id)`: its subscription is synced, so every new message (and, after a reconnection, every
+ * one missed) arrives as message_created: after a first read it needs no more.
+ */
+export async function refreshUnread(collaborations: readonly Collaboration[], me: string, isLive: (id: string) => boolean = () => false): Promise<void> {
   const visited = collaborations
     .filter((c) => unreadStore.lastSeen(c.id) !== undefined && unreadStore.viewing() !== c.id)
+    .filter((c) => !(readOnce.has(c.id) && isLive(c.id)))
     .sort((a, b) => (b.lastActivityAt ?? '').localeCompare(a.lastActivityAt ?? ''))
     .slice(0, UNREAD_READS);
   await Promise.all(
@@ -29,6 +37,7 @@ export async function refreshUnread(collaborations: readonly Collaboration[], me
           .filter((m) => fromSomeoneElse(m, me))
           .map((m) => m.id);
         if (unreadStore.viewing() !== collaboration.id) unreadStore.set(collaboration.id, ids);
+        readOnce.add(collaboration.id);
       } catch {
         // the next refresh tries again; the live events still count
       }
