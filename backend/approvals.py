@@ -24,9 +24,11 @@ from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import ActionEngine, Applied
 from backend.errors import AlreadyDecided, Forbidden, Internal, NotFound, TandemError
+from backend.store.errors import AlreadyApplied
 
 STATUSES = ("pending", "approved", "rejected", "expired", "failed")
 RECOVER_AFTER = timedelta(minutes=10)  # an action takes milliseconds: one still unrecorded after this was cut short
+RECOVERY_LEASE = timedelta(minutes=10)  # how long one recovery holds an approval before another may take it
 
 
 class ApprovalService:
@@ -52,34 +54,47 @@ class ApprovalService:
             raise await self._not_claimed(approval["_id"], now)
         return await self._carry_out(claimed)
 
-    async def _carry_out(self, claimed: dict[str, Any]) -> dict[str, Any]:
+    async def _carry_out(self, claimed: dict[str, Any], recovering: bool = False) -> dict[str, Any]:
         try:
             outcome = await self.engine.run(claimed["action"], msgspec.convert(claimed["proposedBy"], Actor),
                                             claimed["collaborationId"], claimed["payload"],
                                             approval_id=claimed["_id"], reason=claimed.get("reason"))
+        except AlreadyApplied as already:  # carried out before (a recovery racing a slow approve)
+            return await self._record(claimed, _ran_before(already.entry), recovering)
         except TandemError as exc:
-            return await self._failed(claimed, exc)
+            return await self._failed(claimed, exc, recovering)
         except Exception:
-            await self._failed(claimed, Internal("The action failed unexpectedly."))
+            await self._failed(claimed, Internal("The action failed unexpectedly."), recovering)
             raise
         assert isinstance(outcome, Applied)
         result = {"collaborationId": outcome.collaborationId, "version": outcome.version, "result": outcome.result}
-        return await self.store.approvals.transition(claimed["_id"], "approved", {"result": result}) or claimed
+        return await self._record(claimed, result, recovering)
+
+    async def _record(self, approval: dict[str, Any], result: dict[str, Any], recovering: bool) -> dict[str, Any]:
+        changes: dict[str, Any] = {"result": result}
+        if recovering:
+            changes["recoveredAt"] = self.clock()
+        return await self._store_outcome(approval, changes)
+
+    async def _store_outcome(self, approval: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """The first outcome stored stays: a second carrying-out (which found the action applied,
+        or refused now that it is) does not overwrite it."""
+        stored = await self.store.approvals.record_outcome(approval["_id"], changes)
+        return stored or await self.store.approvals.get(approval["_id"]) or approval
 
     async def recover_interrupted(self, older_than: timedelta = RECOVER_AFTER) -> int:
         """Finish approvals whose carrying-out was cut short (the process stopped between claiming
         the decision and recording its outcome). The audit says whether the action ran: if it did,
-        record that; if not, carry it out now, with the same checks as approve. Returns how many."""
+        record that; if not, carry it out now, with the same checks as approve. Each is leased
+        while it is recovered and marked `recoveredAt` with its outcome. Returns how many."""
         now, recovered = self.clock(), 0
-        while approval := await self.store.approvals.claim_interrupted(now - older_than, now):
+        while approval := await self.store.approvals.claim_interrupted(now - older_than, now, now + RECOVERY_LEASE):
             recovered += 1
             entry = await self.store.audit.for_approval(approval["_id"])
             if entry is not None:
-                result = {"collaborationId": entry["collaborationId"], "version": entry.get("version"),
-                          "result": None, "recovered": True}
-                await self.store.approvals.transition(approval["_id"], "approved", {"result": result})
+                await self._record(approval, _ran_before(entry), recovering=True)
                 continue
-            await self._carry_out(approval)
+            await self._carry_out(approval, recovering=True)
         return recovered
 
     async def reject(self, approval_id: str, user_id: str) -> dict[str, Any]:
@@ -128,12 +143,14 @@ class ApprovalService:
                                                         {"status": "expired", "decidedAt": now})
         return _conflict(expired or await self.store.approvals.get(approval["_id"]) or approval)
 
-    async def _failed(self, approval: dict[str, Any], exc: TandemError) -> dict[str, Any]:
+    async def _failed(self, approval: dict[str, Any], exc: TandemError, recovering: bool = False) -> dict[str, Any]:
         error = {"code": exc.code, "message": exc.message}
         if exc.details:
             error["details"] = exc.details
-        return await self.store.approvals.transition(approval["_id"], "approved",
-                                                     {"status": "failed", "error": error}) or approval
+        changes: dict[str, Any] = {"status": "failed", "error": error}
+        if recovering:
+            changes["recoveredAt"] = self.clock()
+        return await self._store_outcome(approval, changes)
 
 
 def _owner(collaboration: dict[str, Any] | None, approval: dict[str, Any], user_id: str) -> None:
@@ -142,6 +159,12 @@ def _owner(collaboration: dict[str, Any] | None, approval: dict[str, Any], user_
         raise NotFound("No such approval.", {"approvalId": approval["_id"]})
     if member["role"] != "owner":
         raise Forbidden("Only an owner of the collaboration may decide.", {"role": member["role"], "needs": "owner"})
+
+
+def _ran_before(entry: dict[str, Any]) -> dict[str, Any]:
+    """The result of an approval whose action had run (its audit `entry`) when its outcome was not recorded."""
+    return {"collaborationId": entry.get("collaborationId"), "version": entry.get("version"), "result": None,
+            "recovered": True}
 
 
 def _conflict(approval: dict[str, Any]) -> AlreadyDecided:

@@ -23,6 +23,8 @@ async def seed(runtime: Any) -> dict[str, Any]:
     alice = Actor.user(dev_user_id(ALICE))
     bob = Actor.user(dev_user_id(BOB))
     now = utcnow()
+    for email in (ALICE, BOB):  # the demo people have signed in before: Bob joins as a member, not an invitee
+        await runtime.directory.signed_in(dev_user_id(email), email)
     past = ActionEngine(runtime.store, runtime.settings, runtime.directory, clock=lambda: now - timedelta(days=10))
     engine = runtime.engine
     created = await past.run("createCollaboration", alice, None,

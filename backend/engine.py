@@ -6,6 +6,15 @@ of checks: the action exists → its payload is valid → the collaboration
 exists and the actor may see it → the actor's role suffices → the version is
 the expected one → the owner's rules allow it → AI protection → apply (pure)
 → one atomic write: the document at version + 1 and its audit entry.
+
+Follow-ups survive a crash after that write: the audit entry, written with the
+action, lists the follow-ups its rules asked for (`followupsDue`, with
+`followupsOpen: true`); each runs with a key of its own (`<audit id>:<index>`),
+written with its effect (its audit entry's or its approval's unique
+`followupKey`), so it applies at most once however often it is tried. They run
+at once in this process; `recover_followups` (the worker's hourly recovery job)
+runs those of entries still open after RECOVER_AFTER, and the keys make a run
+that had happened before the crash a no-op.
 """
 
 from __future__ import annotations
@@ -25,8 +34,11 @@ from backend.domain.roles import at_least
 from backend.errors import Forbidden, InvalidTransition, NotFound, RuleDenied, ValidationFailed, VersionConflict
 from backend.ids import new_id
 from backend.settings import Settings
+from backend.store.errors import AlreadyApplied
 
 MAX_RETRIES = 8
+RECOVER_AFTER = timedelta(minutes=10)
+"""Follow-ups still not noted as run this long after their trigger were cut short by a crash."""
 
 
 class Applied(msgspec.Struct):
@@ -72,25 +84,31 @@ class ActionEngine:
     async def run(self, name: str, actor: Actor, collaboration_id: str | None, payload: Any, *,
                   expected_version: int | None = None, actor_email: str | None = None,
                   approval_id: str | None = None, reason: str | None = None, depth: int = 0,
-                  chain: FollowupChain | None = None) -> Outcome:
-        """Run one action. `depth` and `chain` are for follow-ups: a root action starts a new chain."""
+                  chain: FollowupChain | None = None, followup_key: str | None = None) -> Outcome:
+        """Run one action. `depth`, `chain` and `followup_key` are for follow-ups: a root action
+        starts a new chain. AlreadyApplied when the action with this `approval_id` or
+        `followup_key` has been applied already (nothing is applied again)."""
         spec = _spec(name)
         chain = chain if chain is not None else FollowupChain()
+        await self._not_applied_yet(approval_id, followup_key)
         decoded = payloads.decode(spec.payload, payload, max_message_chars=self.settings.max_message_chars)
         if spec.kind == "create":
             return await self._create(spec, actor, decoded, actor_email)
         if not isinstance(collaboration_id, str) or not collaboration_id:
             raise ValidationFailed.at("collaborationId", "Required")
+        looked_up: dict[str, Any] = {}  # addMember's directory answer, kept across retries: asked once per run
         for _ in range(MAX_RETRIES):
             outcome = await self._attempt(spec, actor, collaboration_id, decoded, expected_version,
-                                          actor_email, approval_id, reason, depth, chain)
+                                          actor_email, approval_id, reason, depth, chain, looked_up,
+                                          followup_key)
             if outcome is not None:
                 return outcome
         raise VersionConflict("The collaboration kept changing; try again.")
 
     async def _attempt(self, spec: ActionSpec, actor: Actor, collaboration_id: str, payload: Any,
                        expected_version: int | None, actor_email: str | None, approval_id: str | None,
-                       reason: str | None, depth: int, chain: FollowupChain) -> Outcome | None:
+                       reason: str | None, depth: int, chain: FollowupChain,
+                       looked_up: dict[str, Any], followup_key: str | None = None) -> Outcome | None:
         doc = await self.store.collaborations.get(collaboration_id)
         if doc is None:
             raise NotFound("No such collaboration.", {"collaborationId": collaboration_id})
@@ -101,18 +119,23 @@ class ActionEngine:
         now = self.clock()
         verdict = self._rules(spec, collab, actor, payload, now, depth)
         ctx = actions.Context(actor=actor, now=now, new_id=new_id, actor_email=actor_email)
-        await self._prepare(spec, collab, payload, ctx)
+        proposing = approval_id is None and bool(verdict.require_approval or _protected(spec, collab, actor))
+        await self._prepare(spec, collab, payload, ctx, proposing, approval_id, looked_up)
         effect = actions.apply(spec.name, collab, payload, ctx)  # pure: refuses what cannot run now
-        if approval_id is None and (verdict.require_approval or _protected(spec, collab, actor)):
+        if proposing:
             # Only an action that could run now becomes an approval: no owner is asked to approve
             # what can never happen. It is checked again when it is carried out.
             why = reason or (verdict.reason if verdict.require_approval else None)
-            return await self._propose(spec, collab, actor, payload, why, verdict.require_approval)
-        audit = _audit(spec, collab, actor, payload, now, approval_id, verdict)
+            return await self._propose(spec, collab, actor, payload, why, verdict.require_approval, followup_key)
+        audit = _audit(spec, collab, actor, payload, now, approval_id, verdict, followup_key, depth)
         if effect.message is not None:
-            await self.store.messages.insert(to_doc(effect.message), audit)
+            # The store checks again, inside the write, that the collaboration is active and the
+            # author still a member: if not (removed or archived meanwhile) the next attempt says why.
+            if not await self.store.messages.insert(to_doc(effect.message), audit,
+                                                    poster=actor.id if actor.is_user else None):
+                return None
             return Applied(collab.id, collab.version, effect.result, spec.name, None,
-                           await self._followups(verdict, collab.id, depth, chain, audit["_id"]))
+                           await self._followups(audit, chain))
         assert effect.collaboration is not None
         new_doc = to_doc(effect.collaboration)
         new_doc["lastAction"] = {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}
@@ -126,7 +149,7 @@ class ActionEngine:
                                        "currentVersion": current["version"] if current else None})
             return None
         return Applied(collab.id, collab.version + 1, effect.result, spec.name, new_doc,
-                       await self._followups(verdict, collab.id, depth, chain, audit["_id"]))
+                       await self._followups(audit, chain))
 
     async def _create(self, spec: ActionSpec, actor: Actor, payload: Any, actor_email: str | None) -> Applied:
         if not actor.is_user:
@@ -142,12 +165,35 @@ class ActionEngine:
         await self.store.collaborations.insert(doc, audit)
         return Applied(doc["_id"], 1, effect.result, spec.name, doc)
 
-    async def _prepare(self, spec: ActionSpec, collab: Collaboration, payload: Any, ctx: actions.Context) -> None:
+    async def _prepare(self, spec: ActionSpec, collab: Collaboration, payload: Any, ctx: actions.Context,
+                       proposing: bool, approval_id: str | None, looked_up: dict[str, Any]) -> None:
         """The I/O an action needs before its pure step: directory look-ups, rule validation."""
         if spec.name == "addMember":
-            ctx.resolved_user = await self.directory.resolve_email(payload.email)
+            ctx.resolved_user = await self._invitee(collab, payload, ctx, proposing, approval_id, looked_up)
+        elif spec.name == "sendMessage" and payload.replyTo is not None:
+            if await self.store.messages.get(collab.id, payload.replyTo) is None:
+                raise ValidationFailed.at("payload.replyTo", "No such message in this collaboration")
         elif spec.name in ("addRule", "updateRule", "removeRule"):
             ctx.rules = _rules_after(spec.name, collab, payload, self.settings.max_message_chars)
+
+    async def _invitee(self, collab: Collaboration, payload: Any, ctx: actions.Context, proposing: bool,
+                       approval_id: str | None, looked_up: dict[str, Any]) -> dict[str, Any] | None:
+        """addMember: the directory's answer (which may send an invitation), asked once per run, only
+        for an action about to be applied: a proposal invites no one until it is approved."""
+        if proposing:
+            return None
+        actions.already_member_by_email(collab, payload.email)  # no directory call for a member
+        if "invitee" not in looked_up:
+            invitee = await self.directory.find_or_invite(payload.email)
+            inviter = ctx.actor.id if ctx.actor.is_user else await self._approver(approval_id)
+            looked_up["invitee"] = {"id": invitee.id, "email": invitee.email, "invited": invitee.invited,
+                                    "invitedBy": inviter}
+        return looked_up["invitee"]
+
+    async def _approver(self, approval_id: str | None) -> str | None:
+        """The owner who approved the proposal being carried out: the inviter of an AI's addMember."""
+        approval = await self.store.approvals.get(approval_id) if approval_id else None
+        return approval.get("decidedBy") if approval else None
 
     def _rules(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any,
                depth: int) -> "Verdict":
@@ -164,7 +210,7 @@ class ActionEngine:
                        followups=list(outcome.followups), audit=outcome.for_audit())
 
     async def _propose(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any,
-                       reason: str | None, rule_ids: list[str]) -> NeedsApproval:
+                       reason: str | None, rule_ids: list[str], followup_key: str | None = None) -> NeedsApproval:
         now = self.clock()
         # Times stay datetimes (UTC after decoding), as in the audit: stored as BSON dates, sent with `Z`,
         # and decoded again when the approval is carried out.
@@ -176,34 +222,68 @@ class ActionEngine:
         }
         if rule_ids:
             approval["rules"] = rule_ids
-        await self.store.approvals.insert(approval)
+        if followup_key is not None:
+            approval["followupKey"] = followup_key
+        existing = await self.store.approvals.insert(approval)
+        if existing is not None:  # this follow-up became an approval before
+            raise AlreadyApplied(existing, approval=True)
         if self._on_approval is not None:
             await self._on_approval(approval)
         return NeedsApproval(approval)
 
-    async def _followups(self, verdict: "Verdict", collaboration_id: str, depth: int, chain: FollowupChain,
-                         audit_id: str) -> list[dict[str, Any]]:
-        """Run the rules' follow-up actions as the rule, then note how each went in the trigger's
-        audit entry. A failed follow-up never undoes its trigger."""
-        ran = [await self._followup(item, collaboration_id, depth, chain) for item in verdict.followups]
-        if ran:
-            await self.store.audit.note_followups(audit_id, ran)
+    async def _followups(self, entry: dict[str, Any], chain: FollowupChain) -> list[dict[str, Any]]:
+        """Run the follow-ups the trigger's audit `entry` lists (`followupsDue`) as their rules, then
+        note how each went in that entry, which closes it. A failed follow-up never undoes its trigger."""
+        due = entry.get("followupsDue") or []
+        ran = [await self._followup(item, f"{entry['_id']}:{index}", entry["collaborationId"],
+                                    entry.get("followupDepth", 1), chain)
+               for index, item in enumerate(due)]
+        if due:
+            await self.store.audit.note_followups(entry["_id"], ran)
         return ran
 
-    async def _followup(self, item: dict[str, Any], collaboration_id: str, depth: int,
+    async def _followup(self, item: dict[str, Any], key: str, collaboration_id: str, depth: int,
                         chain: FollowupChain) -> dict[str, Any]:
         """`{ruleId, action, ok, approval?, error?}`: error `followup_limit` when the chain has run
-        all the follow-ups it may, else the code of the error the follow-up ran into."""
+        all the follow-ups it may, else the code of the error the follow-up ran into. One that was
+        applied before (its `key` is taken: a recovery after a crash) counts as ok."""
         done = {"ruleId": item["ruleId"], "action": item["action"]}
         if not chain.take():
             return {**done, "ok": False, "error": "followup_limit"}
         actor = Actor(type="rule", ruleId=item["ruleId"])
         try:
-            outcome = await self.run(item["action"], actor, collaboration_id, item["payload"], depth=depth + 1,
-                                     chain=chain)
+            outcome = await self.run(item["action"], actor, collaboration_id, item["payload"], depth=depth,
+                                     chain=chain, followup_key=key)
+        except AlreadyApplied as already:
+            return {**done, "ok": True, "approval": already.approval}
         except Exception as exc:  # noqa: BLE001 - reported, never fatal to the trigger
             return {**done, "ok": False, "error": getattr(exc, "code", "internal")}
         return {**done, "ok": True, "approval": isinstance(outcome, NeedsApproval)}
+
+    async def _not_applied_yet(self, approval_id: str | None, key: str | None) -> None:
+        """An approval carried out or a follow-up run before (its effect carries the id or key) is
+        not applied again; this read says so before the checks (which might refuse it now: a done
+        activity cannot be done twice). The check inside the atomic write (store/writes.py
+        check_once) is what guarantees it."""
+        if approval_id is not None and (entry := await self.store.audit.for_approval(approval_id)) is not None:
+            raise AlreadyApplied(entry)
+        if key is None:
+            return
+        if (entry := await self.store.audit.for_followup(key)) is not None:
+            raise AlreadyApplied(entry)
+        if (approval := await self.store.approvals.for_followup(key)) is not None:
+            raise AlreadyApplied(approval, approval=True)
+
+    async def recover_followups(self, older_than: timedelta = RECOVER_AFTER) -> int:
+        """Run the follow-ups of audit entries still open `older_than` after their action (the
+        process stopped between the action's commit and noting its follow-ups). Each runs at most
+        once: one that had run before is recognised by its key. Returns how many entries."""
+        recovered = 0
+        while entries := await self.store.audit.open_followups(self.clock() - older_than):
+            for entry in entries:
+                await self._followups(entry, FollowupChain())
+                recovered += 1
+        return recovered
 
 
 class Verdict(msgspec.Struct):
@@ -257,7 +337,8 @@ def _actor_for_rules(actor: Actor) -> dict[str, Any]:
 
 
 def _audit(spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any,
-           approval_id: str | None, verdict: "Verdict") -> dict[str, Any]:
+           approval_id: str | None, verdict: "Verdict", followup_key: str | None = None,
+           depth: int = 0) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "_id": new_id("aud"), "collaborationId": collab.id, "version": collab.version, "versioned": False,
         "actor": msgspec.to_builtins(actor), "action": spec.name,
@@ -265,7 +346,11 @@ def _audit(spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, 
     }
     if approval_id:
         entry["approvalId"] = approval_id
+    if followup_key is not None:
+        entry["followupKey"] = followup_key
     entry.update(verdict.audit)
+    if verdict.followups:  # written with the action: run after it, even after a crash (recover_followups)
+        entry.update(followupsDue=list(verdict.followups), followupDepth=depth + 1, followupsOpen=True)
     return entry
 
 

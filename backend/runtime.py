@@ -11,6 +11,7 @@ from typing import Any
 
 from backend.metrics import Metrics
 from backend.auth.directory import MemberDirectory
+from backend.auth.invitations import Invitations
 from backend.auth.tokens import TokenVerifier
 from backend.engine import ActionEngine
 from backend.settings import Settings
@@ -27,7 +28,8 @@ class Runtime:
         self.handle = handle
         self.store = Store(handle, settings)
         self.metrics = Metrics()
-        self.directory = MemberDirectory(settings)
+        self.directory = MemberDirectory(settings, self.store.dev_users)
+        self.invitations = Invitations(self.store)
         self.verifier = TokenVerifier(settings)
         self.engine = ActionEngine(self.store, settings, self.directory)
         self.extras: dict[str, Any] = {}

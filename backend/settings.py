@@ -15,10 +15,14 @@ from typing import Literal, Mapping
 
 import msgspec
 
+from backend.committed_secrets import COMMITTED_SECRET_REASON, is_committed_secret
+
 AuthMode = Literal["supabase", "dev"]
 AIProvider = Literal["groq", "ollama", "offline"]
+CheckinMode = Literal["batch", "sync"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
+DEV_ISSUER = "tandem-dev"  # the `iss` of dev tokens (backend/auth/dev.py); never accepted in supabase mode
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "your-secret", "please-change", "xxx", "todo"}
 
 
@@ -35,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     supabase_anon_key: str | None = None
     jwt_audience: str = "authenticated"
     jwt_issuer: str | None = None
+    allow_anonymous: bool = False  # Supabase anonymous sign-ins (is_anonymous: true) are refused unless true
+    dev_jwt_secret: str | None = None  # dev tokens only; random at start-up in dev mode when unset
     dev_token_ttl: int = 3600  # seconds
     # AI
     ai_provider: AIProvider | None = None  # None: groq with a key, else offline
@@ -47,7 +53,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # worker
     checkin_cron: str = "0 2 * * *"
     checkin_tz: str = "UTC"
-    checkin_batch_size: int = 20
+    checkin_mode: CheckinMode = "batch"  # groq: one Batch API job per run; sync: one request per collaboration
+    checkin_concurrency: int = 4  # synchronous model requests at once (sync mode, fallbacks, ollama, offline)
+    checkin_batch_deadline: int = 6 * 3600  # seconds a Groq batch may take before the rest runs synchronously
     approval_ttl: int = 72 * 3600  # seconds
     job_lease: int = 60  # seconds
     job_max_attempts: int = 5
@@ -116,7 +124,7 @@ class SettingsError(Exception):
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _DURATION_FIELDS = {"approval_ttl", "job_lease", "job_retention", "dev_token_ttl", "presence_ttl", "action_rate_window",
-                    "job_backoff", "job_backoff_max", "worker_grace"}
+                    "job_backoff", "job_backoff_max", "worker_grace", "checkin_batch_deadline"}
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -141,12 +149,14 @@ def _convert(name: str, raw: str, field_type: object) -> object:
         raise ValueError("expected true or false")
     if name == "log_level":
         raw = raw.upper()
+    if name == "checkin_mode":
+        raw = raw.strip().lower()
     return msgspec.convert(raw, field_type, strict=False)
 
 
 def _check(s: Settings) -> list[str]:
     problems = []
-    positive = ["checkin_batch_size", "approval_ttl", "max_body_bytes", "max_message_chars", "max_document_bytes",
+    positive = ["checkin_concurrency", "checkin_batch_deadline", "approval_ttl", "max_body_bytes", "max_message_chars", "max_document_bytes",
                 "action_rate_limit", "action_rate_window", "ws_max_frame_bytes", "ws_rate_limit", "ws_queue_size",
                 "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl",
                 "job_backoff", "job_backoff_max", "job_retention", "ws_auth_timeout", "ws_ping_interval", "ai_timeout"]
@@ -166,6 +176,10 @@ def _check(s: Settings) -> list[str]:
         secret = s.supabase_jwt_secret
         if secret is not None and (secret.strip().lower() in _PLACEHOLDERS or len(secret) < 32):
             problems.append("SUPABASE_JWT_SECRET is a placeholder or shorter than 32 characters")
+        elif secret is not None and is_committed_secret(secret):
+            problems.append(f"SUPABASE_JWT_SECRET {COMMITTED_SECRET_REASON}")
+        if s.issuer == DEV_ISSUER:
+            problems.append(f"JWT_ISSUER={DEV_ISSUER!r} is the dev tokens' issuer; AUTH_MODE=supabase never accepts it")
         if not secret and not s.jwks_url:
             problems.append("AUTH_MODE=supabase needs SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL / SUPABASE_JWKS_URL (JWKS)")
         if not s.issuer:
@@ -174,6 +188,8 @@ def _check(s: Settings) -> list[str]:
         for name, value in (("GROQ_API_KEY", s.groq_api_key), ("SUPABASE_SERVICE_KEY", s.supabase_service_key)):
             if value and value.strip().lower() in _PLACEHOLDERS:
                 problems.append(f"{name} is a placeholder ({value!r}); set the real key, or leave it unset")
+            elif value and is_committed_secret(value):
+                problems.append(f"{name} {COMMITTED_SECRET_REASON}")
     if s.ai_provider == "groq" and not s.groq_api_key:
         problems.append("AI_PROVIDER=groq needs GROQ_API_KEY")
     return problems
@@ -227,14 +243,17 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     problems += _check(settings)  # checks on the values that did decode, so every problem shows at once
     if problems:
         raise SettingsError(problems)
-    if settings.dev and not settings.supabase_jwt_secret:
-        settings = msgspec.structs.replace(settings, supabase_jwt_secret=secrets.token_urlsafe(48))
+    if settings.dev and not settings.dev_jwt_secret:  # dev tokens then die with the process
+        settings = msgspec.structs.replace(settings, dev_jwt_secret=secrets.token_urlsafe(48))
     return settings
+
+
+_TEST_DEV_SECRET = secrets.token_urlsafe(32)  # one per test process: nothing fixed to copy from the repository
 
 
 def test_settings(**overrides: object) -> Settings:
     """Settings for tests: dev auth on the embedded store, nothing read from the environment."""
-    base: dict[str, object] = {"auth_mode": "dev", "supabase_jwt_secret": "test-secret-" + "x" * 40}
+    base: dict[str, object] = {"auth_mode": "dev", "dev_jwt_secret": _TEST_DEV_SECRET}
     base.update(overrides)
     return load_settings({}, **base)
 

@@ -46,7 +46,7 @@ def pinned(core: int, command: list[str]) -> list[str]:
 def start_server(port: int, secret: str, args: argparse.Namespace) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     env.update({
-        "AUTH_MODE": "dev", "SUPABASE_JWT_SECRET": secret, "DEV_TOKEN_TTL": "1h", "LOG_LEVEL": "WARNING",
+        "AUTH_MODE": "dev", "DEV_JWT_SECRET": secret, "DEV_TOKEN_TTL": "1h", "LOG_LEVEL": "WARNING",
         "ACTION_RATE_LIMIT": "100000000", "WS_PER_MESSAGE_DEFLATE": "true" if args.deflate else "false",
         "WS_QUEUE_SIZE": str(args.queue_size), "CHANGE_HISTORY": "100000",
     })

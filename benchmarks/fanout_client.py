@@ -198,7 +198,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    settings = test_settings(supabase_jwt_secret=args.secret, dev_token_ttl=3600)
+    settings = test_settings(dev_jwt_secret=args.secret, dev_token_ttl=3600)
     tok = lambda email: issue_dev_token(settings, email)["access_token"]  # noqa: E731
     groups = max(1, args.subscribers // args.group)
     setup = [Http(args.host, args.port) for _ in range(16)]

@@ -46,3 +46,46 @@ async def real_store_handle() -> AsyncIterator[Database]:
 @pytest.fixture(params=["embedded", pytest.param("mongodb", marks=pytest.mark.mongodb)])
 def any_store_handle(request: pytest.FixtureRequest) -> Database:
     return request.getfixturevalue("store_handle" if request.param == "embedded" else "real_store_handle")
+
+
+# -- auth (backend/auth) ---------------------------------------------------------------------------
+# auth_server    one fake Supabase Auth (tests/auth_keys.py AuthServer) on 127.0.0.1 per test module
+# server         that server, reset, its JWKS publishing tests/auth_keys.py PROJECT_KEYS
+# make_verifier  make(settings, clock=None) -> a TokenVerifier with its own httpx client (closed after)
+
+
+@pytest.fixture(scope="module")
+def auth_server():
+    from tests.auth_keys import AuthServer
+
+    with AuthServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(auth_server):
+    from tests.auth_keys import PROJECT_KEYS, public_jwk
+
+    auth_server.reset()
+    auth_server.keys = [public_jwk(key, kid) for kid, key in PROJECT_KEYS]
+    return auth_server
+
+
+@pytest.fixture
+async def make_verifier():
+    import httpx
+
+    from backend.auth import JwksCache, TokenVerifier
+    from tests.auth_keys import Clock
+
+    clients: list[httpx.AsyncClient] = []
+
+    def make(settings, clock=None):
+        http = httpx.AsyncClient()
+        clients.append(http)
+        jwks = JwksCache(settings.jwks_url, http, clock=clock or Clock()) if settings.jwks_url else None
+        return TokenVerifier(settings, http, jwks=jwks)
+
+    yield make
+    for http in clients:
+        await http.aclose()

@@ -10,6 +10,8 @@ from backend.runtime import Runtime
 from backend.settings import Settings, test_settings
 
 OWNER, EDITOR, VIEWER, STRANGER = "owner@example.com", "editor@example.com", "viewer@example.com", "x@example.com"
+# People with an account (they have signed in before): adding them by email invites no one.
+ACCOUNTS = (OWNER, EDITOR, VIEWER, STRANGER)
 
 
 def user(email: str) -> Actor:
@@ -20,8 +22,16 @@ def token(settings: Settings, email: str) -> str:
     return issue_dev_token(settings, email)["access_token"]
 
 
+async def sign_in(runtime: Runtime, *emails: str) -> None:
+    """These people have signed in with dev login before (as `POST /api/auth/dev-login` records it)."""
+    for email in emails:
+        await runtime.directory.signed_in(dev_user_id(email), email)
+
+
 async def open_runtime(**overrides: Any) -> Runtime:
-    return await Runtime.open(test_settings(**overrides))
+    runtime = await Runtime.open(test_settings(**overrides))
+    await sign_in(runtime, *ACCOUNTS)
+    return runtime
 
 
 async def team(runtime: Runtime) -> str:

@@ -1,4 +1,5 @@
-"""AI chat over real HTTP: the reply is posted as an AI message everyone sees; suggestions are not run."""
+"""AI chat over real HTTP: the member's question is posted as their message and the AI's answer as a
+reply to it (`replyTo`), both seen by everyone; suggestions are not run."""
 
 from __future__ import annotations
 
@@ -62,10 +63,16 @@ async def test_the_reply_is_posted_for_everyone_and_suggestions_are_not_run(fake
     assert reply["author"]["id"].startswith("chat_")  # the chat's id, as a check-in's message names its run
     assert body["suggestions"] == [{"action": "proposeActivity", "payload": {"title": "Book the hut"},
                                     "reason": "Nothing is planned.", "allowed": True, "needs": None}]
-    # every subscriber sees the reply, as a message like any other
+    # the question is the member's message, the answer replies to it
+    question = body["question"]
+    assert question["text"] == "What should we do first?" and question["author"] == {"type": "user",
+                                                                                       "id": user(EDITOR).id}
+    assert reply["replyTo"] == question["id"] and "replyTo" not in question
+    # every subscriber sees both, as messages like any other
+    asked = await watcher.until("message_created")
     event = await watcher.until("message_created")
-    assert event["message"] == reply
-    assert [m["id"] for m in await live.messages(OWNER, cid)][-1] == reply["id"]
+    assert asked["message"] == question and event["message"] == reply
+    assert [m["id"] for m in await live.messages(OWNER, cid)][-2:] == [question["id"], reply["id"]]
     # nothing was run: a suggestion is the member's to run, as themselves
     after = await live.snapshot(OWNER, cid)
     assert after["version"] == before["version"] and after["activities"] == []
@@ -89,7 +96,7 @@ async def test_each_chat_s_reply_carries_that_chat_s_id(fake, live):
     second = (await chat(live, VIEWER, cid, {"message": "two?"})).json()["reply"]["author"]
     assert first["type"] == second["type"] == "ai" and first["id"] != second["id"]
     assert all(a["id"].startswith("chat_") for a in (first, second))
-    stored = [m["author"] for m in await live.messages(OWNER, cid)]
+    stored = [m["author"] for m in await live.messages(OWNER, cid) if m["author"]["type"] == "ai"]
     assert stored == [first, second]
 
 
@@ -136,12 +143,13 @@ async def test_only_members_may_ask_and_the_question_is_checked(fake, live):
     assert fake.requests == []
 
 
-async def test_an_unreadable_answer_is_503_and_posts_nothing(fake, live):
+async def test_an_unreadable_answer_is_503_and_posts_no_answer(fake, live):
     cid = await team(live)
     fake.push("I think you should {{ hike")
     r = await chat(live, VIEWER, cid, {"message": "ideas?"})
     assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
-    assert await live.messages(OWNER, cid) == []
+    # the question stays: it is the member's message, posted before the AI was asked
+    assert [(m["author"]["type"], m["text"]) for m in await live.messages(OWNER, cid)] == [("user", "ideas?")]
 
 
 async def test_an_archived_collaboration_is_not_chatted_about(fake, live):
@@ -161,12 +169,15 @@ async def test_when_ai_messages_need_approval_the_reply_waits_for_the_owner(fake
     body = r.json()
     approval = body["approval"]
     assert body["reply"] is None and body["suggestions"] == []
-    assert approval["action"] == "sendMessage" and approval["payload"] == {"text": "Pack warm socks."}
+    question = body["question"]
+    assert approval["action"] == "sendMessage"
+    assert approval["payload"] == {"text": "Pack warm socks.", "replyTo": question["id"]}
     assert approval["status"] == "pending" and approval["proposedBy"]["type"] == "ai"
-    assert await live.messages(OWNER, cid) == []  # nothing posted yet
+    assert [m["id"] for m in await live.messages(OWNER, cid)] == [question["id"]]  # no answer posted yet
     r = await live.http.post(f"/api/approvals/{approval['id']}/approve", headers=live.auth(OWNER))
     assert r.status_code == 200, r.text
-    [posted] = await live.messages(OWNER, cid)
+    _, posted = await live.messages(OWNER, cid)
+    assert posted["replyTo"] == question["id"]
     assert posted["text"] == "Pack warm socks." and posted["author"]["type"] == "ai"
     assert posted["author"]["id"] == approval["proposedBy"]["runId"] and posted["author"]["id"].startswith("chat_")
 
@@ -182,3 +193,47 @@ async def test_the_offline_assistant_answers_without_a_model():
         assert r.status_code == 200 and "offline" in body["reply"]["text"]
         assert [s["action"] for s in body["suggestions"]] == ["sendMessage"]
         assert "Book the hut" in body["suggestions"][0]["payload"]["text"]
+
+
+async def test_a_message_may_reply_to_a_message_of_its_own_collaboration_only(live):
+    cid = await team(live)
+    other = await live.create(OWNER, "Elsewhere")
+    first = (await live.act(EDITOR, "sendMessage", cid, {"text": "Who brings the stove?"}))["result"]["messageId"]
+    elsewhere = (await live.act(OWNER, "sendMessage", other, {"text": "hi"}))["result"]["messageId"]
+    watcher = await live.client(VIEWER)
+    await watcher.subscribe(cid)
+    answered = await live.act(VIEWER, "sendMessage", cid, {"text": "I do.", "replyTo": first})
+    event = await watcher.until("message_created")
+    assert event["message"]["replyTo"] == first and event["message"]["id"] == answered["result"]["messageId"]
+    stored = await live.messages(OWNER, cid)
+    assert [m.get("replyTo") for m in stored] == [None, first] and "replyTo" not in stored[0]
+    for bad in (elsewhere, "msg_nope", ""):
+        r = await live.http.post("/api/actions/sendMessage", headers=live.auth(VIEWER),
+                                 json={"collaborationId": cid, "payload": {"text": "x", "replyTo": bad}})
+        assert r.status_code == 422, (bad, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "validation_failed" and error["details"]["fields"][0]["path"] == "payload.replyTo"
+    r = await live.http.post("/api/actions/sendMessage", headers=live.auth(VIEWER),
+                             json={"collaborationId": cid, "payload": {"text": "x", "replyTo": 5}})
+    assert r.status_code == 422 and r.json()["error"]["details"]["fields"][0]["path"] == "payload.replyTo"
+    assert len(await live.messages(OWNER, cid)) == 2 and len(await live.messages(OWNER, other)) == 1
+    await watcher.close()
+
+
+async def test_a_question_the_owner_s_rules_hold_for_approval_is_not_asked(fake, live):
+    cid = await team(live)
+    rule = {"name": "Viewers' messages need my approval", "when": {"action": "sendMessage", "actor": "user"},
+            "if": {"==": [{"var": "actor.role"}, "viewer"]},
+            "then": {"require_approval": {"reason": "Viewers post after I approve."}}}
+    await live.act(OWNER, "addRule", cid, {"rule": rule})
+    r = await chat(live, VIEWER, cid, {"message": "Can I come?"})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["question"] is None and body["reply"] is None and body["suggestions"] == []
+    assert body["approval"]["action"] == "sendMessage" and body["approval"]["payload"] == {"text": "Can I come?"}
+    assert body["approval"]["proposedBy"] == {"type": "user", "id": user(VIEWER).id}
+    assert fake.requests == [] and await live.messages(OWNER, cid) == []
+    # an editor's question is not held by that rule: it is asked and answered
+    fake.respond = lambda body: {"reply": "Yes.", "actions": []}
+    r = await chat(live, EDITOR, cid, {"message": "Shall we go?"})
+    assert r.status_code == 200 and r.json()["reply"]["replyTo"] == r.json()["question"]["id"]

@@ -227,3 +227,55 @@ async def test_an_approvals_times_are_kept_in_utc_and_still_run_when_approved(ru
             snap = (await http.get(f"/api/collaborations/{cid}", headers=owner)).json()
             assert snap["activities"][0]["status"] == "scheduled"
             assert snap["activities"][0]["scheduledFor"] == "2026-12-01T09:00:00Z"
+
+
+class Crash(BaseException):
+    """The process dying at that point: nothing in Tandem catches it (it is no Exception)."""
+
+
+async def test_a_recovery_cut_short_after_carrying_out_leaves_it_recoverable_and_runs_it_once(runtime):
+    cid, activity, approval = await proposal(runtime)
+    version = (await runtime.store.collaborations.get(cid))["version"]
+    long_ago = utcnow() - timedelta(minutes=30)
+    await runtime.store.approvals.transition(approval["_id"], "pending", {
+        "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": long_ago})
+    record = runtime.store.approvals.record_outcome
+
+    async def dies_before_storing_the_outcome(approval_id, changes):
+        raise Crash()
+
+    runtime.store.approvals.record_outcome = dies_before_storing_the_outcome
+    with pytest.raises(Crash):
+        await service(runtime).recover_interrupted()
+    runtime.store.approvals.record_outcome = record
+    assert (await runtime.store.collaborations.get(cid))["version"] == version + 1  # it ran
+    held = await runtime.store.approvals.get(approval["_id"])
+    assert "result" not in held and "recoveredAt" not in held  # not marked recovered: no outcome stored
+    assert await service(runtime).recover_interrupted() == 0  # the cut-short recovery's lease still holds
+    later = service(runtime, clock=lambda: utcnow() + timedelta(minutes=11))
+    assert await later.recover_interrupted() == 1
+    done = await runtime.store.approvals.get(approval["_id"])
+    assert done["status"] == "approved" and done["recoveredAt"]
+    assert done["result"] == {"collaborationId": cid, "version": version + 1, "result": None, "recovered": True}
+    assert (await runtime.store.collaborations.get(cid))["version"] == version + 1  # not carried out twice
+    assert await later.recover_interrupted() == 0
+
+
+async def test_an_approval_carried_out_twice_at_once_applies_once(runtime):
+    """A recovery racing an approve that is still running (slow, not dead): the approval id is a
+    unique key of the audit, checked inside the action's write, so the second finds it taken."""
+    for action, payload in (("cancelActivity", None), ("sendMessage", {"text": "Hello"})):
+        cid, activity, approval = await proposal(runtime, action, payload)
+        claimed = await runtime.store.approvals.transition(approval["_id"], "pending", {
+            "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": utcnow()})
+        before = await runtime.store.collaborations.get(cid)
+        first, second = await asyncio.gather(service(runtime)._carry_out(claimed),
+                                             service(runtime)._carry_out(claimed, recovering=True))
+        entries = [e for e in await runtime.store.audit.page(cid) if e.get("approvalId") == approval["_id"]]
+        assert len(entries) == 1
+        if action == "sendMessage":
+            assert [m["text"] for m in await runtime.store.messages.page(cid)] == ["Hello"]
+        else:
+            assert (await runtime.store.collaborations.get(cid))["version"] == before["version"] + 1
+        done = await runtime.store.approvals.get(approval["_id"])
+        assert done["status"] == "approved" and done["result"]["collaborationId"] == cid

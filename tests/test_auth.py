@@ -1,8 +1,12 @@
-"""backend.auth against real keys and a real JWKS / admin server on 127.0.0.1."""
+"""backend.auth against real keys and a real JWKS / admin server on 127.0.0.1.
+
+Accepted tokens, the JWKS cache, dev tokens, the member directory and invitations.
+The refusals (forged, confused, expired, foreign tokens) are in tests/test_security_tokens.py.
+"""
 
 from __future__ import annotations
 
-import base64
+import json
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -10,68 +14,19 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from backend.auth import JwksCache, MemberDirectory, TokenVerifier, dev_user_id, issue_dev_token
-from backend.auth import tokens as t
+from backend.auth import MemberDirectory, TokenVerifier, dev_user_id, issue_dev_token
 from backend.auth.jwks import KEYS_UNAVAILABLE, UNKNOWN_KEY, parse_jwks
-from backend.errors import NotFound, ServiceUnavailable, Unauthenticated, ValidationFailed
+from backend.errors import ServiceUnavailable, ValidationFailed
 from backend.runtime import Runtime
 from backend.settings import load_settings
 from backend.settings import test_settings as dev_settings
+from backend.domain.models import Actor
 from tests.auth_keys import (
-    DROP, SECRET, AuthServer, Clock, claims, closed_port_url, ec_key, forge, gotrue_user, public_jwk,
-    public_pem, rsa_key, sign,
+    EC, RSA, ROTATED_RSA, SECRET, Clock, claims, closed_port_url, ec_key, gotrue_user, public_jwk, refused, sign,
+    supabase_settings,
 )
-from tests.support import OWNER, user
-
-RSA, EC, OTHER_RSA, OTHER_EC, ROTATED_RSA = rsa_key(), ec_key(), rsa_key(), ec_key(), rsa_key()
-KNOWN_MESSAGES = {
-    t.MALFORMED, t.ALG_NOT_ALLOWED, t.NO_KEY_ID, t.BAD_SIGNATURE, t.EXPIRED, t.NOT_YET_VALID,
-    t.WRONG_AUDIENCE, t.WRONG_ISSUER, t.INVALID, UNKNOWN_KEY,
-} | {t.missing_claim(c) for c in ("sub", "exp", "aud", "iss")}
-
-
-@pytest.fixture(scope="module")
-def auth_server():
-    with AuthServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(auth_server):
-    auth_server.reset()
-    auth_server.keys = [public_jwk(RSA, "rsa-1"), public_jwk(EC, "ec-1")]
-    return auth_server
-
-
-def supabase_settings(server: AuthServer, **overrides):
-    values = {"auth_mode": "supabase", "supabase_url": server.url, "supabase_jwt_secret": SECRET}
-    values.update(overrides)
-    return load_settings({}, **values)
-
-
-@pytest.fixture
-async def make_verifier():
-    clients: list[httpx.AsyncClient] = []
-
-    def make(settings, clock=None):
-        http = httpx.AsyncClient()
-        clients.append(http)
-        jwks = JwksCache(settings.jwks_url, http, clock=clock or Clock()) if settings.jwks_url else None
-        return TokenVerifier(settings, http, jwks=jwks)
-
-    yield make
-    for http in clients:
-        await http.aclose()
-
-
-async def refused(verifier: TokenVerifier, token: str) -> str:
-    with pytest.raises(Unauthenticated) as info:
-        await verifier.verify(token)
-    error = info.value
-    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
-    assert error.message in KNOWN_MESSAGES
-    return error.message
-
+from tests.support import EDITOR, OWNER, VIEWER, user
+from tests.test_realtime_helpers import Client, live_server
 
 # --- accepted tokens -------------------------------------------------------------------------------
 
@@ -113,79 +68,6 @@ async def test_email_is_optional(server, make_verifier):
     verifier = make_verifier(supabase_settings(server))
     principal = await verifier.verify(sign(claims(server.url + "/auth/v1", email=""), SECRET, "HS256"))
     assert principal.email is None
-
-
-# --- refusals --------------------------------------------------------------------------------------
-
-def _tampered(iss):
-    header, _, signature = sign(claims(iss), SECRET, "HS256").split(".")
-    other = sign(claims(iss, sub="someone-else"), "x" * 40, "HS256").split(".")[1]
-    return f"{header}.{other}.{signature}"
-
-
-REFUSALS = [
-    ("alg none", lambda iss: forge({"alg": "none", "typ": "JWT"}, claims(iss), None), t.ALG_NOT_ALLOWED),
-    ("alg None", lambda iss: forge({"alg": "None"}, claims(iss), None), t.ALG_NOT_ALLOWED),
-    ("alg HS512", lambda iss: sign(claims(iss), SECRET * 2, "HS512"), t.ALG_NOT_ALLOWED),
-    ("wrong HMAC secret", lambda iss: sign(claims(iss), "another-secret-" + "z" * 32, "HS256"), t.BAD_SIGNATURE),
-    ("RS256 by another key", lambda iss: sign(claims(iss), OTHER_RSA, "RS256", "rsa-1"), t.BAD_SIGNATURE),
-    ("ES256 by another key", lambda iss: sign(claims(iss), OTHER_EC, "ES256", "ec-1"), t.BAD_SIGNATURE),
-    ("RS256 header, public key as HMAC secret",
-     lambda iss: forge({"alg": "RS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA)), t.BAD_SIGNATURE),
-    ("HS256, public key as HMAC secret",
-     lambda iss: forge({"alg": "HS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA)), t.BAD_SIGNATURE),
-    ("ES256 header naming an RSA key", lambda iss: sign(claims(iss), EC, "ES256", "rsa-1"), t.ALG_NOT_ALLOWED),
-    ("RS256 without kid", lambda iss: sign(claims(iss), RSA, "RS256"), t.NO_KEY_ID),
-    ("unknown kid", lambda iss: sign(claims(iss), RSA, "RS256", "nobody"), UNKNOWN_KEY),
-    ("expired", lambda iss: sign(claims(iss, exp=int(time.time()) - 120), SECRET, "HS256"), t.EXPIRED),
-    ("expired, RS256", lambda iss: sign(claims(iss, exp=int(time.time()) - 120), RSA, "RS256", "rsa-1"), t.EXPIRED),
-    ("nbf in the future", lambda iss: sign(claims(iss, nbf=int(time.time()) + 600), SECRET, "HS256"), t.NOT_YET_VALID),
-    ("iat in the future", lambda iss: sign(claims(iss, iat=int(time.time()) + 600), SECRET, "HS256"), t.NOT_YET_VALID),
-    ("wrong audience", lambda iss: sign(claims(iss, aud="anon"), SECRET, "HS256"), t.WRONG_AUDIENCE),
-    ("no audience", lambda iss: sign(claims(iss, aud=DROP), SECRET, "HS256"), t.missing_claim("aud")),
-    ("wrong issuer", lambda iss: sign(claims("https://evil.example/auth/v1"), SECRET, "HS256"), t.WRONG_ISSUER),
-    ("wrong issuer, ES256", lambda iss: sign(claims(iss + "/x"), EC, "ES256", "ec-1"), t.WRONG_ISSUER),
-    ("no issuer", lambda iss: sign(claims(iss, iss=DROP), SECRET, "HS256"), t.missing_claim("iss")),
-    ("no sub", lambda iss: sign(claims(iss, sub=DROP), SECRET, "HS256"), t.missing_claim("sub")),
-    ("empty sub", lambda iss: sign(claims(iss, sub=""), SECRET, "HS256"), t.missing_claim("sub")),
-    ("no exp", lambda iss: sign(claims(iss, exp=DROP), SECRET, "HS256"), t.missing_claim("exp")),
-    ("exp past year 9999", lambda iss: sign(claims(iss, exp=10**15), SECRET, "HS256"), t.INVALID),
-    ("tampered payload", _tampered, t.BAD_SIGNATURE),
-    ("garbage", lambda iss: "not-a-token", t.MALFORMED),
-    ("three garbage parts", lambda iss: "a.b.c", t.MALFORMED),
-    ("empty", lambda iss: "", t.MALFORMED),
-    ("header without alg", lambda iss: forge({"typ": "JWT"}, claims(iss), SECRET.encode()), t.MALFORMED),
-]
-
-
-@pytest.mark.parametrize("make_token, message", [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
-async def test_refusal(server, make_verifier, make_token, message):
-    verifier = make_verifier(supabase_settings(server))
-    assert await refused(verifier, make_token(server.url + "/auth/v1")) == message
-
-
-async def test_hs256_is_refused_when_only_the_jwks_is_configured(server, make_verifier):
-    verifier = make_verifier(supabase_settings(server, supabase_jwt_secret=None))
-    iss = server.url + "/auth/v1"
-    assert await refused(verifier, sign(claims(iss), SECRET, "HS256")) == t.ALG_NOT_ALLOWED
-    confused = forge({"alg": "HS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA))
-    assert await refused(verifier, confused) == t.ALG_NOT_ALLOWED
-
-
-async def test_jwks_tokens_are_refused_when_only_the_secret_is_configured(server, make_verifier):
-    iss = "https://project.supabase.co/auth/v1"
-    verifier = make_verifier(load_settings({}, auth_mode="supabase", supabase_jwt_secret=SECRET, jwt_issuer=iss))
-    assert await refused(verifier, sign(claims(iss), RSA, "RS256", "rsa-1")) == t.ALG_NOT_ALLOWED
-    assert (await verifier.verify(sign(claims(iss), SECRET, "HS256"))).id
-
-
-async def test_symmetric_keys_in_the_jwks_are_ignored(server, make_verifier):
-    secret = b"symmetric-key-published-by-mistake"
-    k = base64.urlsafe_b64encode(secret).decode().rstrip("=")
-    server.keys = [{"kty": "oct", "kid": "oct-1", "k": k, "alg": "HS256"}]
-    verifier = make_verifier(supabase_settings(server, supabase_jwt_secret=None))
-    token = sign(claims(server.url + "/auth/v1"), secret, "HS256", "oct-1")
-    assert await refused(verifier, token) == t.ALG_NOT_ALLOWED
 
 
 def test_parse_jwks_keeps_only_rsa_and_p256_signing_keys():
@@ -294,17 +176,6 @@ def test_dev_user_ids_are_stable_uuids():
     assert dev_user_id("ada@example.com") != first
 
 
-async def test_dev_tokens_from_another_secret_are_refused():
-    token = issue_dev_token(dev_settings(), "ada@example.com")["access_token"]
-    other = dev_settings(supabase_jwt_secret="another-test-secret-" + "y" * 40)
-    assert await refused(TokenVerifier(other), token) == t.BAD_SIGNATURE
-
-
-async def test_a_dev_token_is_refused_by_a_supabase_verifier_with_the_same_secret(server, make_verifier):
-    token = issue_dev_token(dev_settings(supabase_jwt_secret=SECRET), "ada@example.com")["access_token"]
-    assert await refused(make_verifier(supabase_settings(server)), token) == t.WRONG_ISSUER
-
-
 @pytest.mark.parametrize("email", ["", "   ", "ada", "ada@", "@example.com", "ada@example", "a b@example.com",
                                    "ada@exa mple.com", "ada@@example.com", "ada@example..com", "x" * 250 + "@e.io",
                                    None, 42])
@@ -314,21 +185,25 @@ def test_dev_login_refuses_a_bad_email(email):
     assert [f["path"] for f in info.value.fields] == ["email"]
 
 
-def test_no_dev_tokens_outside_dev_mode(server):
-    with pytest.raises(NotFound):
-        issue_dev_token(supabase_settings(server), "ada@example.com")
+# --- member directory: addMember invites, in at most two directory calls -----------------------------
 
-
-# --- member directory ------------------------------------------------------------------------------
-
-async def test_directory_in_dev_mode_gives_the_id_of_the_later_sign_in():
-    member = await MemberDirectory(dev_settings()).resolve_email("Lin@Example.com")
-    signed_in = issue_dev_token(dev_settings(), "lin@example.com")["user"]
-    assert member == signed_in == {"id": dev_user_id("lin@example.com"), "email": "lin@example.com"}
-    assert await MemberDirectory.local().resolve_email("lin@example.com") == member
-    with pytest.raises(ValidationFailed) as info:
-        await MemberDirectory.local().resolve_email("not an email")
-    assert info.value.fields[0]["path"] == "payload.email"  # it answers addMember's payload
+async def test_directory_in_dev_mode_creates_the_user_with_the_id_of_the_later_sign_in():
+    runtime = await Runtime.open(dev_settings())
+    try:
+        directory = runtime.directory
+        first = await directory.find_or_invite("Lin@Example.com")
+        signed_in = issue_dev_token(dev_settings(), "lin@example.com")["user"]
+        assert (first.id, first.email) == (signed_in["id"], signed_in["email"]) == (
+            dev_user_id("lin@example.com"), "lin@example.com")
+        assert first.invited  # never signed in: created, as an invitation
+        assert (await directory.find_or_invite("lin@example.com")).invited  # still has not signed in
+        await directory.signed_in(first.id, "lin@example.com")
+        assert not (await directory.find_or_invite("LIN@example.com")).invited
+        with pytest.raises(ValidationFailed) as info:
+            await directory.find_or_invite("not an email")
+        assert info.value.fields[0]["path"] == "payload.email"  # it answers addMember's payload
+    finally:
+        await runtime.close()
 
 
 @pytest.mark.parametrize("email", ["a@b..com", "a@b.c.", "a<b@example.com"])
@@ -347,26 +222,190 @@ async def test_add_member_with_an_email_the_directory_refuses_names_payload_emai
 
 async def test_directory_in_supabase_mode_needs_the_service_key(server):
     with pytest.raises(ValidationFailed) as info:
-        await MemberDirectory(supabase_settings(server)).resolve_email("ada@example.com")
+        await MemberDirectory(supabase_settings(server)).find_or_invite("ada@example.com")
     assert "SUPABASE_SERVICE_KEY" in info.value.message and info.value.fields[0]["path"] == "payload.email"
     assert server.admin_requests == []
 
 
-async def test_directory_in_supabase_mode_pages_through_the_admin_api(server):
-    server.users = [gotrue_user(f"00000000-0000-4000-8000-00000000000{i}", f"user{i}@example.com") for i in range(5)]
-    directory = MemberDirectory(supabase_settings(server, supabase_service_key="service-key-1"), per_page=2)
+async def test_directory_in_supabase_mode_invites_first_and_looks_up_only_existing_accounts(server):
+    server.add_users(5)
+    server.users["pending@example.com"] = gotrue_user(str(uuid.uuid4()), "pending@example.com", confirmed=False)
+    directory = MemberDirectory(supabase_settings(server, supabase_service_key="service-key-1"))
     try:
-        member = await directory.resolve_email("USER4@example.com")
-        assert member == {"id": "00000000-0000-4000-8000-000000000004", "email": "user4@example.com"}
-        headers, query = server.admin_requests[-1]
+        known = await directory.find_or_invite("USER4@example.com")
+        assert (known.id, known.email, known.invited) == (str(uuid.UUID(int=5)), "user4@example.com", False)
+        assert [path for path, _, _ in server.admin_requests] == ["/auth/v1/invite", "/auth/v1/admin/generate_link"]
+        _, headers, body = server.admin_requests[-1]
         assert headers["apikey"] == "service-key-1" and headers["authorization"] == "Bearer service-key-1"
-        assert query == {"page": "3", "per_page": "2"}
-        with pytest.raises(NotFound) as info:
-            await directory.resolve_email("nobody@example.com")
-        assert info.value.message == "no user with that email"
-        assert server.admin_requests[-1][1]["page"] == "4"  # stopped at the first empty page
+        assert body["type"] == "magiclink" and body["email"] == "user4@example.com"
+        assert server.invitations_sent == []  # an account holder gets no email
+
+        server.admin_requests.clear()
+        new = await directory.find_or_invite("newcomer@example.com")
+        assert new.invited and new.id == server.users["newcomer@example.com"]["id"]
+        assert [path for path, _, _ in server.admin_requests] == ["/auth/v1/invite"]  # one call
+        again = await directory.find_or_invite("pending@example.com")  # invited before, never confirmed
+        assert again.invited and again.id == server.users["pending@example.com"]["id"]
+        assert server.invitations_sent == ["newcomer@example.com", "pending@example.com"]
+
         server.admin_status = 500
         with pytest.raises(ServiceUnavailable):
-            await directory.resolve_email("user0@example.com")
+            await directory.find_or_invite("user0@example.com")
+        with pytest.raises(ServiceUnavailable):
+            await directory.find_or_invite("someone-new@example.com")  # the same failure either way
     finally:
         await directory.aclose()
+
+
+async def test_supabases_email_rate_limit_does_not_tell_new_emails_apart(server):
+    """Past Supabase's email limit the invitation fails for new emails only: it must still answer alike."""
+    server.add_users(3)
+    server.mail_limited = True
+    directory = MemberDirectory(supabase_settings(server, supabase_service_key="service-key-1"))
+    try:
+        new = await directory.find_or_invite("newcomer@example.com")
+        assert new.invited and new.id == server.users["newcomer@example.com"]["id"]  # created, no email
+        assert [path for path, _, _ in server.admin_requests] == ["/auth/v1/invite", "/auth/v1/admin/generate_link"]
+        assert server.admin_requests[-1][2]["type"] == "invite" and server.invitations_sent == []
+        known = await directory.find_or_invite("user1@example.com")
+        assert not known.invited and known.id == str(uuid.UUID(int=2))
+    finally:
+        await directory.aclose()
+
+
+# --- addMember over HTTP in supabase mode: no enumeration, no amplification, invitations ------------
+
+OWNER_SUB = "0f0f0f0f-1111-4222-8333-444455556666"
+
+
+def supabase_token(server, sub: str, email: str) -> str:
+    return sign(claims(server.url + "/auth/v1", sub=sub, email=email), SECRET, "HS256")
+
+
+@pytest.fixture
+async def supabase_live(server):
+    settings = dict(auth_mode="supabase", supabase_url=server.url, supabase_jwt_secret=SECRET,
+                    supabase_service_key="service-key-1")
+    async with live_server(**settings) as live:
+        live.bearer = lambda sub, email: {"authorization": f"Bearer {supabase_token(server, sub, email)}"}
+        yield live
+
+
+def _without_ids(answer: dict, user_id: str) -> bytes:
+    return json.dumps(answer, sort_keys=True).replace(user_id, "<id>").encode()
+
+
+async def test_add_member_answers_alike_for_known_and_unknown_emails_in_at_most_two_calls(server, supabase_live):
+    live, owner = supabase_live, supabase_live.bearer(OWNER_SUB, "owner@example.com")
+    server.add_users(100_000)  # a big project: the old look-up paged through all of them
+    r = await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)
+    cid = r.json()["id"]
+    answers = {}
+    for email in ("user99999@example.com", "nobody@example.com"):
+        server.admin_requests.clear()
+        r = await live.http.post("/api/actions/addMember", headers=owner,
+                                 json={"collaborationId": cid, "payload": {"email": email, "role": "viewer"}})
+        assert r.status_code == 200, r.text
+        assert len(server.admin_requests) <= 2, server.admin_requests
+        answers[email] = r.json()
+    known, unknown = answers["user99999@example.com"], answers["nobody@example.com"]
+    assert known["result"]["userId"] == str(uuid.UUID(int=100_000))
+    assert unknown["result"]["userId"] == server.users["nobody@example.com"]["id"]
+    # the same bytes apart from the ids (and the version, one higher for the second)
+    known["version"] = unknown["version"]
+    assert _without_ids(known, known["result"]["userId"]) == _without_ids(unknown, unknown["result"]["userId"])
+    assert server.invitations_sent == ["nobody@example.com"]
+
+    snapshot = (await live.http.get(f"/api/collaborations/{cid}", headers=owner)).json()
+    entries = {m["email"]: m for m in snapshot["members"]}
+    assert "invitedAt" not in entries["user99999@example.com"] and "invitedBy" not in entries["user99999@example.com"]
+    invited = entries["nobody@example.com"]
+    assert invited["invitedBy"] == OWNER_SUB and invited["invitedAt"] == invited["joinedAt"]
+
+
+async def test_an_invited_members_first_sign_in_clears_the_invitation_for_every_subscriber(server, supabase_live):
+    live, owner = supabase_live, supabase_live.bearer(OWNER_SUB, "owner@example.com")
+    r = await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)
+    cid = r.json()["id"]
+    added = await live.http.post("/api/actions/addMember", headers=owner,
+                                 json={"collaborationId": cid, "payload": {"email": "lin@example.com", "role": "editor"}})
+    lin_id, version = added.json()["result"]["userId"], added.json()["version"]
+    watcher = await Client.open(live.ws_url)
+    await watcher.auth(supabase_token(server, OWNER_SUB, "owner@example.com"))
+    await watcher.subscribe(cid)
+    await watcher.expect("snapshot")
+
+    lin = live.bearer(lin_id, "lin@example.com")  # Lin accepted the invitation and signs in
+    mine = (await live.http.get("/api/collaborations", headers=lin)).json()
+    event = await watcher.until("collaboration_updated")
+    assert (event["version"], event["action"], event["actor"]) == (
+        version + 1, "acceptInvitation", {"type": "user", "id": lin_id})
+    assert sorted(event["changes"]["removedFields"]) == ["members.1.invitedAt", "members.1.invitedBy"]
+    snapshot = (await live.http.get(f"/api/collaborations/{cid}", headers=lin)).json()
+    assert snapshot["version"] == version + 1
+    assert {k for k in snapshot["members"][1]} == {"userId", "email", "role", "joinedAt"}
+    assert [c["id"] for c in mine["collaborations"]] == [cid]
+    entries = (await live.http.get(f"/api/collaborations/{cid}/audit", headers=owner)).json()["entries"]
+    assert any(e["action"] == "acceptInvitation" and e["version"] == version + 1 for e in entries), entries
+    # later requests cost nothing more: no new version
+    await live.http.get("/api/me", headers=lin)
+    assert (await live.http.get(f"/api/collaborations/{cid}", headers=lin)).json()["version"] == version + 1
+    assert await watcher.quiet(0.2) == []
+    await watcher.close()
+
+
+async def test_an_ai_proposal_to_add_a_member_invites_no_one_until_approved(server, supabase_live):
+    live, owner = supabase_live, supabase_live.bearer(OWNER_SUB, "owner@example.com")
+    cid = (await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)).json()["id"]
+    outcome = await live.runtime.engine.run("addMember", Actor.ai("run_1"), cid, {"email": "cy@example.com",
+                                                                                  "role": "viewer"})
+    assert outcome.approval["status"] == "pending"
+    assert server.admin_requests == [] and server.invitations_sent == []
+    r = await live.http.post(f"/api/approvals/{outcome.approval['_id']}/approve", headers=owner)
+    assert r.status_code == 200, r.text
+    assert server.invitations_sent == ["cy@example.com"]
+    members = (await live.http.get(f"/api/collaborations/{cid}", headers=owner)).json()["members"]
+    assert members[1]["invitedBy"] == OWNER_SUB  # the owner who approved it
+
+
+async def test_add_member_counts_double_against_the_action_rate_limit():
+    async with live_server(action_rate_limit=4, action_rate_window=3600) as live:
+        cid = await live.create(OWNER)  # one token
+        assert (await live.act(OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"}))["version"] == 2
+        body = {"collaborationId": cid, "payload": {"email": VIEWER, "role": "viewer"}}
+        r = await live.http.post("/api/actions/addMember", json=body, headers=live.auth(OWNER))
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"  # 1 token left, 2 needed
+        await live.act(OWNER, "sendMessage", cid, {"text": "one token is enough for this"})
+
+
+async def test_sign_ins_are_checked_once_per_user_per_process_window(any_store_handle):
+    """The per-request cost: after a user's first request, a dict look-up until `recheck_after` passes.
+    On the embedded store and on real MongoDB (the $elemMatch query, the dev_users upsert)."""
+    from backend.auth.invitations import Invitations
+
+    runtime = Runtime(dev_settings(), any_store_handle)
+    try:
+        engine = runtime.engine
+        cid = (await engine.run("createCollaboration", user(OWNER), None, {"title": "T"},
+                                actor_email=OWNER)).collaborationId
+        await engine.run("addMember", user(OWNER), cid, {"email": "lin@example.com", "role": "viewer"})
+        lin = dev_user_id("lin@example.com")
+        assert await runtime.store.collaborations.invited(lin) == [cid]
+        clock = Clock()
+        invitations = Invitations(runtime.store, monotonic=clock, recheck_after=600)
+        await invitations.seen(lin)
+        assert await runtime.store.collaborations.invited(lin) == []
+        version = (await runtime.store.collaborations.get(cid))["version"]
+        # a mark that appears later (another process added Lin meanwhile) waits for the next check
+        await engine.run("removeMember", user(OWNER), cid, {"userId": lin})
+        await engine.run("addMember", user(OWNER), cid, {"email": "lin@example.com", "role": "viewer"})
+        clock.advance(599)
+        await invitations.seen(lin)
+        assert await runtime.store.collaborations.invited(lin) == [cid]
+        clock.advance(1)
+        await invitations.seen(lin)
+        assert await runtime.store.collaborations.invited(lin) == []
+        assert (await runtime.store.collaborations.get(cid))["version"] == version + 3
+    finally:
+        await runtime.verifier.aclose()
+        await runtime.directory.aclose()

@@ -30,7 +30,7 @@ async def fake():
 
 @pytest.fixture
 async def runtime(fake):
-    rt = await Runtime.open(fake.settings(checkin_batch_size=1, job_lease=5))
+    rt = await Runtime.open(fake.settings(checkin_mode="sync", job_lease=5))
     rt.extras["test_providers"] = []
     yield rt
     for provider in rt.extras["test_providers"]:
@@ -82,7 +82,7 @@ async def test_good_answers_run_auto_actions_and_make_approvals_for_protected_on
     versions = {cid: (await runtime.store.collaborations.get(cid))["version"] for cid in (a, b)}
     result = await Checkin(runtime.store, runtime.engine, runtime.settings, groq(runtime)).run()
 
-    assert result["status"] == "done" and result["collaborations"] == 2 and result["batchCount"] == 2
+    assert result["status"] == "done" and result["collaborations"] == 2 and result["requests"] == 2
     assert (result["actionsRun"], result["approvalsMade"], result["invalidProposals"]) == (4, 2, 0)
     assert result["tokens"] == {"prompt": 240, "completion": 60, "total": 300}
     assert result["provider"] == "groq" and result["model"] == "llama-fake"
@@ -104,7 +104,7 @@ async def test_good_answers_run_auto_actions_and_make_approvals_for_protected_on
     assert approval["reason"] == "Stale." and approval["proposedBy"] == {"type": "ai", "runId": result["id"]}
     run = await runtime.store.checkin_runs.get(result["id"])
     assert run["status"] == "done" and run["actionsRun"] == 4 and run["approvalsMade"] == 2
-    assert [p["outcome"]["status"] for p in run["batches"][0]["proposals"]] == ["applied", "applied", "approval"]
+    assert [p["outcome"]["status"] for p in run["checks"][0]["proposals"]] == ["applied", "applied", "approval"]
 
 
 async def test_a_malformed_answer_is_counted_and_changes_nothing(fake, runtime):
@@ -148,9 +148,9 @@ async def test_unknown_forbidden_foreign_and_invalid_proposals_are_refused(fake,
     assert await runtime.store.collaborations.get(foreign) == foreign_before
     assert await ai_messages(runtime, foreign) == []
     run = await runtime.store.checkin_runs.get(result["id"])
-    problems = run["batches"][0]["problems"]
+    problems = run["checks"][0]["problems"]
     assert {p["kind"] for p in problems} == {"unknown", "forbidden", "foreign", "malformed"}
-    outcomes = [p["outcome"] for p in run["batches"][0]["proposals"]]
+    outcomes = [p["outcome"] for p in run["checks"][0]["proposals"]]
     assert [o["code"] for o in outcomes] == ["not_found"]
 
 
@@ -181,14 +181,14 @@ async def test_a_batch_that_fails_twice_is_retried_alone_by_the_queue(fake, runt
     job, _ = await Scheduler(runtime.store, runtime.settings).enqueue_checkin()
     stored = await run_until_done(runtime, handlers.build(runtime, provider), job)
     assert stored["status"] == "done" and stored["attempts"] == 3
-    assert [e["type"] for e in stored["errors"]] == ["BatchesFailed", "BatchesFailed"]
-    assert "1 of 3 batches failed" in stored["errors"][0]["message"]
+    assert [e["type"] for e in stored["errors"]] == ["CheckinFailed", "CheckinFailed"]
+    assert "1 of 3 collaborations failed" in stored["errors"][0]["message"]
     assert calls == {ids[0]: 1, ids[1]: 3, ids[2]: 1}  # the successful batches were never asked again
     for cid in ids:
         assert len(await ai_messages(runtime, cid)) == 1
     run = await runtime.store.checkin_runs.get(run_id_for(stored["uniqueKey"]))
-    assert run["status"] == "done" and [b["attempts"] for b in run["batches"]] == [1, 3, 1]
-    assert [e["code"] for e in run["batches"][1]["errors"]] == ["unavailable", "unavailable"]
+    assert run["status"] == "done" and [b["attempts"] for b in run["checks"]] == [1, 3, 1]
+    assert [e["code"] for e in run["checks"][1]["errors"]] == ["unavailable", "unavailable"]
     assert stored["result"] == {"runId": run["_id"], "actionsRun": 3, "approvalsMade": 0}
 
 
@@ -229,11 +229,11 @@ async def test_a_retried_batch_reuses_its_stored_answer_and_runs_each_proposal_o
     job, _ = await Scheduler(runtime.store, runtime.settings).enqueue_checkin()
     stored = await run_until_done(runtime, {"checkin": checker.run_job}, job)
     assert stored["status"] == "done" and stored["attempts"] == 2
-    assert [e["type"] for e in stored["errors"]] == ["BatchesFailed"]
+    assert [e["type"] for e in stored["errors"]] == ["CheckinFailed"]
     assert len(fake.requests) == 1  # the retry used the answer stored by the first attempt
     assert [m["text"] for m in await ai_messages(runtime, cid)] == ["first", "second"]  # each applied once
     run = await runtime.store.checkin_runs.get(run_id_for(stored["uniqueKey"]))
-    [batch] = run["batches"]
+    [batch] = run["checks"]
     assert batch["attempts"] == 2 and [e["code"] for e in batch["errors"]] == ["ConnectionError"]
     assert [p["outcome"]["status"] for p in batch["proposals"]] == ["applied", "applied"]
     assert run["actionsRun"] == 2 and run["tokens"]["total"] == 150  # one call's tokens
@@ -362,3 +362,29 @@ async def test_dev_checkin_refuses_unknown_fields_like_every_other_route(tmp_pat
         body = (await http.get("/api/openapi.json")).json()["paths"]["/api/dev/checkin"]["post"]["requestBody"]
         assert body["required"] is False
         assert body["content"]["application/json"]["schema"]["additionalProperties"] is False
+
+
+async def test_run_now_twice_posts_each_reminder_once_a_day_and_says_what_it_skipped(tmp_path):
+    """`Run now` in dev mode, twice: the second run posts no second reminder (remindersSkipped: 1)."""
+    from backend import demo
+    from backend.app import build_dev
+    from backend.settings import test_settings
+
+    settings = test_settings()
+    app, _ = build_dev(settings, tmp_path)
+    async with LiveServer(app, settings) as server, httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        alice = {"authorization": f"Bearer {token(settings, demo.ALICE)}"}
+        [collab] = (await http.get("/api/collaborations", headers=alice)).json()["collaborations"]
+        first = (await http.post("/api/dev/checkin", headers=alice)).json()
+        assert (first["actionsRun"], first["remindersSkipped"]) == (1, 0)
+        second = (await http.post("/api/dev/checkin", headers=alice)).json()
+        assert second["status"] == "done" and second["id"] != first["id"] and second["day"] == first["day"]
+        assert (second["actionsRun"], second["remindersSkipped"], second["duplicatesSkipped"]) == (0, 1, 1)
+        messages = (await http.get(f"/api/collaborations/{collab['id']}/messages", headers=alice)).json()
+        reminders = [m for m in messages["messages"] if m["author"]["type"] == "ai"]
+        assert len(reminders) == 1 and reminders[0]["author"]["id"] == first["id"]
+        # the run record says which activities were already reminded of, and by whom
+        run = await app.state.runtime.store.checkin_runs.get(second["id"])
+        [skipped] = [p["outcome"] for p in run["checks"][0]["proposals"] if p["outcome"]["status"] == "skipped"]
+        hut = next(a for a in collab["activities"] if a["title"] == "Book the mountain hut")
+        assert skipped == {"status": "skipped", "reason": "already reminded today", "activityIds": [hut["id"]]}

@@ -140,7 +140,7 @@ class Watched(OfflineProvider):
 
 @pytest.fixture
 async def one_per_batch():
-    rt = await Runtime.open(test_settings(checkin_batch_size=1))
+    rt = await Runtime.open(test_settings(checkin_concurrency=1))
     yield rt
     await rt.close()
 
@@ -162,9 +162,9 @@ async def test_checkin_now_prints_a_line_per_batch_as_it_goes_then_the_summary(o
     assert await cli.checkin_command(rt, True, None, out, err) == 1  # a batch failed
     lines = out.getvalue().splitlines()
     assert lines[:3] == [
-        "batch 1/3: done, 1 collaborations, 1 actions run, 0 approvals, 0 invalid",
-        "batch 2/3: failed, 1 collaborations, 0 actions run, 0 approvals, 0 invalid — the model is down",
-        "batch 3/3: done, 1 collaborations, 1 actions run, 0 approvals, 0 invalid",
+        f"collaboration 1/3 {ids[0]}: done, 1 actions run, 0 approvals, 0 invalid",
+        f"collaboration 2/3 {ids[1]}: failed, 0 actions run, 0 approvals, 0 invalid — the model is down",
+        f"collaboration 3/3 {ids[2]}: done, 1 actions run, 0 approvals, 0 invalid",
     ]
     assert re.fullmatch(r"check-in run_\w+ failed: 3 collaborations, 2 actions run, 0 approvals made, "
                         r"0 invalid proposals, 0 tokens", lines[3]) and len(lines) == 4
@@ -184,7 +184,7 @@ async def test_checkin_now_for_named_collaborations_says_which_ones_it_skipped(o
     assert err.getvalue().splitlines() == ["skipped col_nope: no such collaboration",
                                            f"skipped {gone}: it is archived, not active"]
     lines = out.getvalue().splitlines()
-    assert lines[0] == "batch 1/1: done, 1 collaborations, 1 actions run, 0 approvals, 0 invalid"
+    assert lines[0] == f"collaboration 1/1 {good}: done, 1 actions run, 0 approvals, 0 invalid"
     assert " done: 1 collaborations, 1 actions run" in lines[1] and len(lines) == 2
     messages = [m for m in await rt.store.messages.page(good) if m["author"]["type"] == "ai"]
     assert len(messages) == 1

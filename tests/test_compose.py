@@ -29,10 +29,15 @@ PROD_SECRETS = {
     "SUPABASE_URL": "https://example-project.supabase.co",
     "SUPABASE_ANON_KEY": "anon-key-for-tests",
     "SUPABASE_SERVICE_KEY": "service-role-key-for-tests",  # addMember resolves emails with it
+    # MongoDB runs with authentication: its root user and the replica-set keyfile
+    "MONGO_ROOT_USERNAME": "tandem-root",
+    "MONGO_ROOT_PASSWORD": "rootpw4tests",
+    "MONGO_REPLICA_KEY": "a2V5ZmlsZS1mb3ItdGVzdHM",
 }
 # Variables a developer may have exported that would hide a missing secret or change a default.
 CLEARED = {"SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_KEY", "SUPABASE_JWT_SECRET", "SUPABASE_JWKS_URL",
-           "MONGODB_URI", "GROQ_API_KEY", "MAX_BODY_BYTES", "OLLAMA_URL", "HTTP_BIND", "HTTP_PORT",
+           "MONGODB_URI", "MONGO_ROOT_USERNAME", "MONGO_ROOT_PASSWORD", "MONGO_REPLICA_KEY",
+           "DEV_JWT_SECRET", "ALLOW_ANONYMOUS", "GROQ_API_KEY", "MAX_BODY_BYTES", "OLLAMA_URL", "HTTP_BIND", "HTTP_PORT",
            "TANDEM_BACKEND_IMAGE",
            "COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME"}
 API_DEFAULT_MAX_BODY_BYTES = "1048576"  # backend/settings.py, nginx/render.py, docker/frontend.Dockerfile
@@ -147,7 +152,8 @@ def test_prod_has_restarts_health_checks_and_no_bind_mounts(tmp_path: Path) -> N
     for name in ("api", "worker"):
         assert services[name]["depends_on"]["mongo"]["condition"] == "service_healthy"
         env = services[name]["environment"]
-        assert env["MONGODB_URI"] == "mongodb://mongo:27017/?replicaSet=rs0"
+        assert env["MONGODB_URI"] == ("mongodb://tandem-root:rootpw4tests@mongo:27017/"
+                                      "?replicaSet=rs0&authSource=admin")
         assert env["AUTH_MODE"] == "supabase"
         assert env["SUPABASE_URL"] == PROD_SECRETS["SUPABASE_URL"]
         assert env["SUPABASE_SERVICE_KEY"] == PROD_SECRETS["SUPABASE_SERVICE_KEY"]
@@ -168,10 +174,23 @@ def test_prod_publishes_plain_http_on_loopback_unless_told(tmp_path: Path) -> No
     assert told["frontend"]["ports"] == ["0.0.0.0:80:8080/tcp"]
 
 
-def test_prod_takes_an_external_mongodb_uri(tmp_path: Path) -> None:
+def test_prod_takes_an_external_mongodb_uri_in_a_copy_without_the_mongo_service(tmp_path: Path) -> None:
+    # What docs/deployment.md says to do for a managed replica set: delete the mongo service, its
+    # volume and x-backend's depends_on, and set MONGODB_URI; the copy renders without MONGO_*.
     uri = "mongodb+srv://user:pw@cluster.example.net/?retryWrites=true"
-    services = rendered(PROD, tmp_path, env={**PROD_SECRETS, "MONGODB_URI": uri})["services"]
+    text = PROD.read_text()
+    data = yaml.safe_load(text)
+    del data["services"]["mongo"], data["volumes"]["mongo-data"], data["x-backend"]["depends_on"]
+    data["x-backend"]["environment"]["MONGODB_URI"] = "${MONGODB_URI:?set MONGODB_URI}"
+    for name in ("api", "worker"):
+        data["services"][name].pop("depends_on", None)
+        data["services"][name]["environment"] = data["x-backend"]["environment"]
+    copy = tmp_path / "docker-compose.external.yml"
+    copy.write_text(yaml.safe_dump(data))
+    env = {k: v for k, v in PROD_SECRETS.items() if not k.startswith("MONGO_")} | {"MONGODB_URI": uri}
+    services = rendered(copy, tmp_path, env=env)["services"]
     assert services["api"]["environment"]["MONGODB_URI"] == uri
+    assert "mongo" not in services
 
 
 def test_prod_gives_nginx_and_the_api_the_same_body_limit(tmp_path: Path) -> None:
@@ -245,3 +264,79 @@ def test_the_worker_healthcheck_fails_when_the_command_fails(tmp_path: Path) -> 
     env = {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
+
+
+# -- no unsafe set-up: loopback-only dev ports, no committed secrets, MongoDB with authentication ----
+
+def test_dev_publishes_every_port_on_loopback_only(tmp_path: Path) -> None:
+    # Dev sign-in lets anyone be anyone and the dev MongoDB has no users: nothing may reach them from the network.
+    services = rendered(DEV, tmp_path)["services"]
+    published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
+    assert set(published) == {"mongo", "mongo-test", "api", "frontend"}
+    for name, ports in published.items():
+        for port in ports:
+            text = port if isinstance(port, str) else f"{port.get('host_ip', '')}:{port['published']}"
+            assert text.startswith("127.0.0.1:"), (name, port)
+
+
+def test_dev_commits_no_jwt_secret(tmp_path: Path) -> None:
+    # Unset, dev tokens get a random DEV_JWT_SECRET at start-up; SUPABASE_JWT_SECRET is yours to give.
+    for name in ("api", "worker"):
+        env = rendered(DEV, tmp_path)["services"][name]["environment"]
+        assert env["DEV_JWT_SECRET"] == "" and env["SUPABASE_JWT_SECRET"] == ""
+        assert env["AUTH_MODE"] == "dev" and env["ALLOW_ANONYMOUS"] == "false"
+
+
+def test_prod_runs_mongodb_with_a_root_user_and_a_keyfile(tmp_path: Path) -> None:
+    mongo = rendered(PROD, tmp_path, env=PROD_SECRETS)["services"]["mongo"]
+    env = mongo["environment"]
+    assert (env["MONGO_INITDB_ROOT_USERNAME"], env["MONGO_INITDB_ROOT_PASSWORD"], env["MONGO_REPLICA_KEY"]) == (
+        PROD_SECRETS["MONGO_ROOT_USERNAME"], PROD_SECRETS["MONGO_ROOT_PASSWORD"], PROD_SECRETS["MONGO_REPLICA_KEY"])
+    script = mongo["entrypoint"][2]
+    assert "--keyFile" in script and "--replSet rs0" in script
+    health = " ".join(mongo["healthcheck"]["test"])
+    assert "--authenticationDatabase admin" in health and "MONGO_INITDB_ROOT_PASSWORD" in health
+
+
+def _run_mongo_entrypoint(tmp_path: Path, key: str | None) -> subprocess.CompletedProcess[str]:
+    """The prod mongo entrypoint script, as rendered, with the image's commands stubbed on PATH."""
+    env = dict(PROD_SECRETS)
+    script = rendered(PROD, tmp_path, env=env)["services"]["mongo"]["entrypoint"][2]
+    keyfile = tmp_path / "replica.key"
+    script = script.replace("/run/tandem-replica.key", str(keyfile))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "chown").write_text('#!/bin/sh\necho "chown $*" >> "$TRACE"\n')
+    (bin_dir / "docker-entrypoint.sh").write_text(
+        '#!/bin/sh\necho "exec $*" >> "$TRACE"\necho "mode $(stat -c %a "$KEYFILE")" >> "$TRACE"\n'
+        'echo "key-in-env ${MONGO_REPLICA_KEY:-none}" >> "$TRACE"\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    run_env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "TRACE": str(tmp_path / "trace"),
+               "KEYFILE": str(keyfile)}
+    if key is not None:
+        run_env["MONGO_REPLICA_KEY"] = key
+    # `$$` in the Compose file is a literal `$` for the container: the rendered text keeps `$$`.
+    return subprocess.run(["bash", "-c", script.replace("$$", "$")], env=run_env, capture_output=True,
+                          text=True, timeout=30)
+
+
+def test_prod_mongo_entrypoint_writes_the_keyfile_for_mongod_only(tmp_path: Path) -> None:
+    key = PROD_SECRETS["MONGO_REPLICA_KEY"]
+    result = _run_mongo_entrypoint(tmp_path, key)
+    assert result.returncode == 0, result.stderr
+    trace = (tmp_path / "trace").read_text().splitlines()
+    keyfile = tmp_path / "replica.key"
+    assert keyfile.read_text() == key + "\n"
+    assert f"chown mongodb:mongodb {keyfile}" in trace
+    assert f"exec mongod --replSet rs0 --bind_ip_all --keyFile {keyfile}" in trace
+    assert "mode 400" in trace
+    assert "key-in-env none" in trace  # mongod does not inherit the key
+
+
+@pytest.mark.parametrize("key", ["", "abc", "k" * 1025], ids=["empty", "short", "long"])
+def test_prod_mongo_entrypoint_refuses_a_bad_key(tmp_path: Path, key: str) -> None:
+    result = _run_mongo_entrypoint(tmp_path, key)
+    assert result.returncode != 0
+    assert "MONGO_REPLICA_KEY must be 6 to 1024" in result.stderr
+    assert not (tmp_path / "trace").exists()  # mongod never started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -294,3 +295,145 @@ async def test_document_cap_refuses_growth_with_document_too_large():
             list(range(1, d["version"] + 1))
     finally:
         await runtime.close()
+
+
+# -- writes that cannot race ------------------------------------------------------------------
+
+
+def hold_before_writing(rt, release: asyncio.Event, entered: asyncio.Event):
+    """Stand in for a slow round trip between the engine's read and the message's write: the send
+    waits there until `release`, while other coroutines run."""
+    insert = rt.store.messages.insert
+
+    async def held(*args, **kwargs):
+        entered.set()
+        await release.wait()
+        return await insert(*args, **kwargs)
+
+    rt.store.messages.insert = held
+
+
+@pytest.mark.parametrize("change", ["removeMember", "archiveCollaboration"])
+async def test_a_message_racing_its_authors_removal_never_lands_after_it(rt, change):
+    cid = await team(rt)
+    entered, release = asyncio.Event(), asyncio.Event()
+    hold_before_writing(rt, release, entered)
+    send = asyncio.create_task(rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "sneaking in"}))
+    await entered.wait()  # the engine has read the collaboration: the editor is a member, it is active
+    payload = {"userId": user(EDITOR).id} if change == "removeMember" else {}
+    await rt.engine.run(change, user(OWNER), cid, payload)
+    release.set()
+    with pytest.raises(NotFound if change == "removeMember" else InvalidTransition):
+        await send
+    assert await rt.store.messages.page(cid) == []
+    assert [e["action"] for e in await audit(rt, cid)][-1] == change  # and no sendMessage entry after it
+
+
+async def test_sends_racing_a_removal_never_commit_after_it(rt):
+    """Many sends and one removal interleaved: in commit order (the change stream's), no message of
+    the removed member comes after the removal."""
+    cid = await team(rt)
+    editor = user(EDITOR).id
+    insert = rt.store.messages.insert
+
+    async def jittered(*args, **kwargs):
+        for _ in range(len(args[0]["text"]) % 3):
+            await asyncio.sleep(0)
+        return await insert(*args, **kwargs)
+
+    rt.store.messages.insert = jittered
+    async with rt.store.watch_changes(None, 50) as stream:
+        async def send(i):
+            try:
+                await rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "x" * (i + 1)})
+            except NotFound:
+                pass
+
+        sends = [asyncio.create_task(send(i)) for i in range(30)]
+        await asyncio.sleep(0)
+        await rt.engine.run("removeMember", user(OWNER), cid, {"userId": editor})
+        await asyncio.gather(*sends)
+        marker = await rt.engine.run("sendMessage", user(OWNER), cid, {"text": "the end"})
+        assert isinstance(marker, Applied)
+        order = []
+        while not order or order[-1] != "end":
+            change = await stream.try_next()
+            if change is None:
+                continue
+            doc = change.get("fullDocument") or {}
+            if change["ns"]["coll"] == "messages":
+                order.append("end" if doc.get("text") == "the end" else doc["author"]["id"])
+            elif change["ns"]["coll"] == "collaborations" and "memberIds" in str(change.get("updateDescription")):
+                order.append("removed")
+    removal = order.index("removed")
+    assert editor not in order[removal:]
+
+
+# -- rule follow-ups survive a crash after the commit ----------------------------------------
+
+
+class Crash(BaseException):
+    """The process dying at that point: nothing in Tandem catches it (it is no Exception)."""
+
+
+THANKS = {"name": "Thanks", "when": {"action": "cancelActivity"},
+          "then": {"action": {"name": "sendMessage", "payload": {"text": "Thanks!"}}}}
+LOOK_FIRST = {"name": "Look first", "when": {"action": "proposeActivity", "actor": "any"},
+              "if": {"==": [{"var": "actor.type"}, "rule"]}, "then": {"require_approval": {}}}
+RETRO = {"name": "Retro", "when": {"action": "cancelActivity"},
+         "then": {"action": {"name": "proposeActivity", "payload": {"title": "Retro"}}}}
+
+
+async def completed_with_a_crash(rt, rules, where):
+    """Cancel an activity whose rules start follow-ups; the process dies at `where`:
+    "before" the follow-ups run (right after the commit), or "after" they ran but before the
+    trigger's audit entry notes it."""
+    cid = await team(rt)
+    for raw in rules:
+        await rt.engine.run("addRule", user(OWNER), cid, {"rule": raw})
+    activity = (await rt.engine.run("proposeActivity", user(EDITOR), cid, {"title": "Hike"})).result["activityId"]
+    if where == "before":
+        async def dies(*args, **kwargs):
+            raise Crash()
+        rt.engine._followups = dies
+    else:
+        async def dies(*args, **kwargs):
+            raise Crash()
+        rt.store.audit.note_followups, kept = dies, rt.store.audit.note_followups
+    with pytest.raises(Crash):
+        await rt.engine.run("cancelActivity", user(OWNER), cid, {"activityId": activity})
+    if where == "before":
+        del rt.engine._followups
+    else:
+        rt.store.audit.note_followups = kept
+    [trigger] = [e for e in await audit(rt, cid) if e["action"] == "cancelActivity"]
+    assert trigger["followupsOpen"] is True and trigger["followupsDue"][0]["action"] == rules[0]["then"]["action"]["name"]
+    return cid, trigger
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+async def test_a_follow_up_cut_short_by_a_crash_runs_exactly_once_on_recovery(rt, where):
+    cid, trigger = await completed_with_a_crash(rt, [THANKS], where)
+    sent = [m["text"] for m in await rt.store.messages.page(cid)]
+    assert sent == ([] if where == "before" else ["Thanks!"])
+    assert await rt.engine.recover_followups() == 0  # too recent: it may still be running in its process
+    assert await rt.engine.recover_followups(older_than=timedelta(0)) == 1
+    assert await rt.engine.recover_followups(older_than=timedelta(0)) == 0  # twice: still once
+    assert [m["text"] for m in await rt.store.messages.page(cid)] == ["Thanks!"]
+    [entry] = [e for e in await audit(rt, cid) if e["_id"] == trigger["_id"]]
+    assert "followupsOpen" not in entry
+    assert entry["followups"] == [{"ruleId": trigger["rulesFired"][0], "action": "sendMessage", "ok": True,
+                                   "approval": False}]
+    [ran] = [e for e in await audit(rt, cid) if e.get("followupKey")]
+    assert ran["followupKey"] == f"{trigger['_id']}:0" and ran["actor"]["type"] == "rule"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+async def test_a_follow_up_held_for_approval_is_proposed_once_across_a_crash(rt, where):
+    cid, trigger = await completed_with_a_crash(rt, [RETRO, LOOK_FIRST], where)
+    assert await rt.engine.recover_followups(older_than=timedelta(0)) == 1
+    assert await rt.engine.recover_followups(older_than=timedelta(0)) == 0
+    [approval] = await rt.store.approvals.for_collaborations([cid])
+    assert approval["action"] == "proposeActivity" and approval["followupKey"] == f"{trigger['_id']}:0"
+    [entry] = [e for e in await audit(rt, cid) if e["_id"] == trigger["_id"]]
+    assert entry["followups"][0]["ok"] is True and entry["followups"][0]["approval"] is True

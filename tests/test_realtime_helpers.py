@@ -27,7 +27,7 @@ from backend.settings import Settings, test_settings
 from backend.store.client import open_database
 from backend.store.indexes import ensure_indexes
 from tests.conftest import REAL_MONGODB_SKIPPED
-from tests.support import LiveServer, token
+from tests.support import ACCOUNTS, LiveServer, sign_in, token
 
 TIMEOUT = 5.0
 STORES = ["embedded", pytest.param("mongodb", marks=pytest.mark.mongodb)]
@@ -45,7 +45,9 @@ async def open_runtime(store: str = "embedded", *, handle: Any = None, **overrid
     if handle is None:
         handle = await open_database(settings)
         await ensure_indexes(handle.db)
-    return Runtime(settings, handle)
+    runtime = Runtime(settings, handle)
+    await sign_in(runtime, *ACCOUNTS)
+    return runtime
 
 
 async def close_runtime(runtime: Runtime) -> None:

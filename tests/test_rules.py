@@ -273,8 +273,8 @@ def test_a_runtime_error_is_a_rule_error(expr: Any, error: str):
 # -- effects -------------------------------------------------------------------
 
 
-def test_a_rule_that_errors_does_not_fire_and_is_reported():
-    stored = rule(when={"action": "proposeActivity"}, **{"if": {"<": [{"var": "payload.dueAt"}, NOW_VAR]}})
+def test_a_follow_up_rule_that_errors_does_not_fire_and_is_reported():
+    stored = rule(when={"action": "proposeActivity"}, then=ECHO, **{"if": {"<": [{"var": "payload.dueAt"}, NOW_VAR]}})
     outcome = run([stored], "proposeActivity", EDITOR, {"title": "Hike"})  # no dueAt: null
     assert outcome.deny is None and outcome.fired == []
     assert outcome.errors == [{"ruleId": stored["id"], "code": "type_error", "error": "< cannot take (null, date)"}]
@@ -563,31 +563,6 @@ def test_a_rule_that_takes_too_many_steps_errors():
     assert outcome.errors == [{"ruleId": stored["id"], "code": "step_limit", "error": "took more than 1000 steps"}]
 
 
-def test_a_deny_rule_that_runs_out_of_steps_fails_closed():
-    stored = {**rule(name="Keep it short"), "if": {"or": [False] * (MAX_STEPS + 10)}}
-    outcome = run([stored])
-    assert outcome.deny == {"ruleId": stored["id"], "error": "step_limit", "message":
-                            "Rule “Keep it short” could not be evaluated (took more than 1000 steps), "
-                            "so it refuses the action."}
-    assert outcome.fired == [stored["id"]] and [e["code"] for e in outcome.errors] == ["step_limit"]
-    with pytest.raises(RuleDenied) as caught:
-        outcome.raise_if_denied()
-    assert caught.value.details == {"ruleId": stored["id"], "message": outcome.deny["message"], "error": "step_limit"}
-
-
-def test_an_approval_rule_that_runs_out_of_steps_still_asks_for_approval():
-    stored = {**rule(name="Look first", then={"require_approval": {}}), "if": {"or": [False] * (MAX_STEPS + 10)}}
-    outcome = run([stored])
-    assert outcome.require_approval == [stored["id"]] and outcome.deny is None
-    assert outcome.approval_reason == ("Rule “Look first” could not be evaluated (took more than 1000 steps), "
-                                       "so the action needs an owner's approval.")
-
-
-def test_a_rule_that_errors_on_its_values_still_fails_open():
-    stored = rule(when={"action": "proposeActivity"}, **{"if": {"<": [{"var": "payload.dueAt"}, NOW_VAR]}})
-    assert run([stored], "proposeActivity", EDITOR, {"title": "Hike"}).deny is None  # type_error: open
-
-
 def test_big_inputs_cost_steps_before_the_work_is_done():
     stored = rule(when={"action": "sendMessage"}, then=ECHO,
                   **{"if": {"contains": [{"lower": {"var": "payload.text"}}, "x"]}})
@@ -626,37 +601,6 @@ def test_the_time_budget_stops_the_remaining_rules():
     assert outcome.followups == [] and outcome.fired == []
     assert [e["code"] for e in outcome.errors] == ["time_budget", "time_budget"]
     assert outcome.errors[0]["error"] == "rules took longer than 3 ms"
-
-
-def test_guards_that_run_out_of_time_fail_closed():
-    approval = rule(name="Look first", then={"require_approval": {}}, **{"if": {"and": [True, True, True, True]}})
-    deny = rule(name="Never")
-    outcome = run([approval, deny], clock=ticking_clock(), budget_seconds=0.003)
-    assert outcome.deny["ruleId"] == deny["id"] and outcome.deny["error"] == "time_budget"
-    assert "could not be evaluated (rules took longer than 3 ms)" in outcome.deny["message"]
-    assert [e["code"] for e in outcome.errors] == ["time_budget", "time_budget"]
-
-
-def test_guards_run_before_follow_up_rules_whatever_the_stored_order():
-    slow = rule(then=ECHO, **{"if": {"and": [True, True, True, True, True]}})
-    deny = rule(when={"action": "sendMessage"}, then={"deny": {"message": "Not today."}})
-    outcome = run([slow, slow, deny], clock=ticking_clock(), budget_seconds=0.003)
-    assert outcome.deny == {"ruleId": deny["id"], "message": "Not today."}  # evaluated first, in time
-    approval = rule(then={"require_approval": {}})
-    outcome = run([slow, approval], clock=ticking_clock(), budget_seconds=0.003)
-    assert outcome.require_approval == [approval["id"]] and outcome.errors[0]["ruleId"] == slow["id"]
-
-
-def test_a_members_crafted_input_cannot_skip_the_owners_deny_rule():
-    text = {"var": "payload.text"}
-    heavy = {"or": [{"contains": [{"lower": {"cat": [text, text, text]}}, f"zzz{i}"]} for i in range(14)]}
-    crafted = {"text": "İ" * 4000}
-    for effect in (ECHO, {"deny": {"message": "x"}}, {"require_approval": {}}):
-        rules = [rule(name=f"heavy {i}", then=effect, **{"if": heavy}) for i in range(MAX_RULES - 1)]
-        deny = rule(when={"action": "sendMessage"}, then={"deny": {"message": "denied"}})
-        outcome = run([*rules, deny], payload=crafted)
-        assert outcome.deny is not None, effect
-        assert outcome.deny["ruleId"] in {deny["id"], rules[0]["id"]}
 
 
 def test_huge_work_is_stopped_by_the_time_budget_in_cpu_time():

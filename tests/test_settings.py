@@ -12,8 +12,9 @@ SECRET = "s" * 40
 def test_defaults_in_dev_mode_fill_a_random_secret():
     a = load_settings({}, auth_mode="dev")
     b = load_settings({}, auth_mode="dev")
-    assert a.embedded and a.ai == "offline" and a.checkin_batch_size == 20 and a.approval_ttl == 72 * 3600
-    assert len(a.supabase_jwt_secret) >= 32 and a.supabase_jwt_secret != b.supabase_jwt_secret
+    assert a.embedded and a.ai == "offline" and a.checkin_mode == "batch" and a.approval_ttl == 72 * 3600
+    assert len(a.dev_jwt_secret) >= 32 and a.dev_jwt_secret != b.dev_jwt_secret
+    assert a.supabase_jwt_secret is None  # dev tokens never use the Supabase secret
 
 
 def test_values_are_converted_from_strings():
@@ -56,7 +57,9 @@ def test_supabase_mode_needs_a_way_to_verify_tokens():
     ({"MONGODB_URI": "postgres://x"}, "MONGODB_URI"),
     ({"CHECKIN_CRON": "every night"}, "CHECKIN_CRON"),
     ({"CHECKIN_TZ": "Mars/Olympus"}, "CHECKIN_TZ"),
-    ({"CHECKIN_BATCH_SIZE": "0"}, "CHECKIN_BATCH_SIZE"),
+    ({"CHECKIN_CONCURRENCY": "0"}, "CHECKIN_CONCURRENCY"),
+    ({"CHECKIN_MODE": "nightly"}, "CHECKIN_MODE"),
+    ({"CHECKIN_BATCH_DEADLINE": "soon"}, "CHECKIN_BATCH_DEADLINE"),
     ({"MAX_DOCUMENT_BYTES": str(20 * 1024 * 1024)}, "MAX_DOCUMENT_BYTES"),
     ({"AI_PROVIDER": "groq"}, "GROQ_API_KEY"),
 ])
@@ -126,3 +129,14 @@ def test_real_keys_pass_and_dev_mode_does_not_check_them():
     s = load_settings({**SUPABASE, "GROQ_API_KEY": "gsk_abc123", "SUPABASE_SERVICE_KEY": "sb_secret_abc123"})
     assert s.ai == "groq" and s.supabase_service_key == "sb_secret_abc123"
     load_settings({"AUTH_MODE": "dev", "GROQ_API_KEY": "changeme", "SUPABASE_SERVICE_KEY": "changeme"})
+
+
+def test_checkin_settings():
+    s = load_settings({"AUTH_MODE": "dev"})
+    assert (s.checkin_mode, s.checkin_concurrency, s.checkin_batch_deadline) == ("batch", 4, 6 * 3600)
+    s = load_settings({"AUTH_MODE": "dev", "CHECKIN_MODE": "Sync", "CHECKIN_CONCURRENCY": "2",
+                       "CHECKIN_BATCH_DEADLINE": "90m"})
+    assert (s.checkin_mode, s.checkin_concurrency, s.checkin_batch_deadline) == ("sync", 2, 5400)
+    # the old setting mixed tenants in one prompt: it is gone, and a deployment that still sets it starts
+    assert not hasattr(s, "checkin_batch_size")
+    assert load_settings({"AUTH_MODE": "dev", "CHECKIN_BATCH_SIZE": "20"}).checkin_mode == "batch"

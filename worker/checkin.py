@@ -1,29 +1,56 @@
-"""The AI check-in: batches of active collaborations, one AI call per batch,
-every proposal validated and run through the action engine as the AI.
+"""The AI check-in: one model request per active collaboration, every proposal
+validated and run through the action engine as the AI.
 
-A run is recorded in `checkin_runs` with its batches. A batch is asked once:
-its answer (the validated proposals) is stored before any of them runs, and
-each proposal's outcome is stored as soon as it is known. So a retry — the
-queue re-delivering the job after a failure, a crash or a lost lease — asks
-again only for batches that have no answer yet, runs only proposals that have
-no outcome yet, and never repeats a successful batch. (A crash between running
-a proposal and storing its outcome can still repeat that one proposal: at-least-once.)
+Tenant isolation. A prompt carries ONE collaboration's content, never two, and
+an answer can only act on the collaboration its prompt carried:
+`screen_checkin` is given that collaboration's id, binds every accepted
+proposal to it, and refuses one that names another ("targets another
+collaboration", counted with its reason in the run). So text planted in one
+collaboration can neither read nor change another through the model.
+
+Requests are batched, tenants are not. With a provider that has a batch API
+(Groq) and CHECKIN_MODE=batch, the queue's `checkin` job submits one batch job
+(one request per collaboration, `custom_id` = its id) and enqueues
+`checkin.poll` jobs (keys `checkin.poll:<run>:<n>`, each later than the last,
+never past CHECKIN_BATCH_DEADLINE). The poll that finds the batch finished, or
+the deadline passed (then it cancels the batch), reads the output and error
+files, asks synchronously for every collaboration the batch did not answer,
+and carries out the proposals. Otherwise (CHECKIN_MODE=sync, ollama, offline,
+a run started by hand) each collaboration is asked on its own,
+CHECKIN_CONCURRENCY at a time.
+
+Failure is per collaboration: a bad answer is counted invalid, an error (the
+model, a date it cannot read, the store) fails that collaboration alone; the
+others go on. A run with a failed collaboration fails its job, and the queue's
+retry asks again only for what failed.
+
+Idempotency under at-least-once delivery. The run (`checkin_runs`) keeps each
+collaboration's answer (the screened proposals) before any of them runs, each
+proposal's outcome as soon as it is known, and the batch's id (after a
+`submitting` mark, so an interrupted submission is found again by its tag, not
+repeated). A re-delivered job asks only collaborations with no answer, runs
+only proposals with no outcome, and never submits a second batch. (A crash
+between running a proposal and storing its outcome can still repeat that one.)
 
 A protected proposal must apply to the collaboration as it is now before it
 becomes an approval, and one that matches an approval still pending (same
-action and payload, reason aside) is skipped, so nightly runs do not pile up
-the same approval.
+action and payload, reason aside) is skipped. A reminder (a sendMessage naming
+the activities it `reminds` of) is posted at most once per activity per day
+(the day in CHECKIN_TZ): it claims those activities in `checkin_reminders`
+first, and one already claimed by another run is skipped (`remindersSkipped`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 from backend.ai import prompt
 from backend.ai.proposals import KINDS, screen_checkin
-from backend.ai.provider import Provider
+from backend.ai.provider import AIUnavailable, BatchState, Completion, Provider, Task
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import Applied, NeedsApproval
@@ -34,15 +61,17 @@ log = logging.getLogger("tandem.checkin")
 
 Progress = Callable[[dict[str, Any]], None]
 PAGE = 500
+POLL = "checkin.poll"
 
 
-class BatchesFailed(Exception):
-    """Some batches failed; the job is retried and resumes them (the others are not run again)."""
+class CheckinFailed(Exception):
+    """Some collaborations failed; the job is retried and asks only those again."""
 
     def __init__(self, summary: dict[str, Any]):
         self.summary = summary
-        failed = [b["index"] for b in summary["batchesFailed"]]
-        super().__init__(f"{len(failed)} of {summary['batchCount']} batches failed: {summary['lastErrors']}")
+        failed = summary["collaborationsFailed"]
+        super().__init__(f"{len(failed)} of {summary['collaborations']} collaborations failed: "
+                         f"{summary['lastErrors']}")
 
 
 def run_id_for(key: str) -> str:
@@ -50,71 +79,113 @@ def run_id_for(key: str) -> str:
     return "run_" + key.replace(":", "_")
 
 
+def local_day(now: datetime, tz: str) -> str:
+    """The date of `now` in CHECKIN_TZ: the check-in's day."""
+    return now.astimezone(ZoneInfo(tz)).date().isoformat()
+
+
 class Checkin:
     def __init__(self, store: Any, engine: Any, settings: Any, provider: Provider,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, *, poll_first: float = 30.0, poll_max: float = 600.0):
         self.store = store
         self.engine = engine
         self.settings = settings
         self.provider = provider
         self.clock = clock
+        self.poll_first = poll_first  # seconds before the first poll of a batch; doubles up to poll_max
+        self.poll_max = poll_max
+
+    # -- entry points
 
     async def run(self, *, key: str | None = None, day: str | None = None, trigger: str = "manual",
                   collaboration_ids: list[str] | None = None, progress: Progress | None = None) -> dict[str, Any]:
-        """Run (or resume) a check-in; returns its summary. With `key`, one run per key ever."""
-        run = await self._open(key, day, trigger, collaboration_ids)
-        if run["status"] == "done":
+        """Run (or resume) a check-in synchronously; returns its summary. With `key`, one run per key ever."""
+        run = await self._open(key, day, trigger, collaboration_ids, "sync")
+        if run["status"] == "done" or "checks" not in run:
             return summary(run)
-        for batch in run["batches"]:
-            if batch["status"] != "done":
-                await self._batch(run["_id"], batch)
-            if progress is not None:
-                progress(_batch_summary(batch, len(run["batches"])))
-        failed = any(b["status"] != "done" for b in run["batches"])
-        run = await self.store.checkin_runs.update(run["_id"], {
-            "status": "failed" if failed else "done", "finishedAt": self.clock(), **_totals(run["batches"])})
-        result = summary(run)
-        log.info("check-in run finished", extra={k: result[k] for k in (
-            "id", "status", "collaborations", "actionsRun", "approvalsMade", "invalidProposals")})
-        return result
+        await self._check_all(run, progress)
+        return await self._finish(run)
 
     async def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
-        """The queue's `checkin` handler: raises BatchesFailed so the job retries the failed batches."""
+        """The queue's `checkin` handler: in batch mode submits the batch and enqueues its first poll;
+        else runs the check-in. Raises CheckinFailed so the job retries the failed collaborations."""
         payload = job.get("payload") or {}
         key = job.get("uniqueKey") or f"checkin:{payload.get('day') or job['_id']}"
-        result = await self.run(key=key, day=payload.get("day"), trigger=payload.get("trigger", "schedule"),
-                                collaboration_ids=payload.get("collaborationIds"))
-        if result["status"] != "done":
-            raise BatchesFailed(result)
-        return {"runId": result["id"], "actionsRun": result["actionsRun"], "approvalsMade": result["approvalsMade"]}
+        args = {"key": key, "day": payload.get("day"), "trigger": payload.get("trigger", "schedule"),
+                "collaboration_ids": payload.get("collaborationIds")}
+        if not self._batching():
+            return _job_result(await self.run(**args))
+        run = await self._open(args["key"], args["day"], args["trigger"], args["collaboration_ids"], "batch")
+        if run["status"] == "done" or "checks" not in run:
+            return _job_result(summary(run))
+        if not (run.get("batch") or {}).get("id") and not (run.get("batch") or {}).get("refused"):
+            try:
+                await self._submit(run)
+            except AIUnavailable as exc:
+                if not _is_refusal(exc):
+                    raise  # network, 5xx, rate limits: the queue retries the job
+                await self._ask_synchronously_instead(run, exc)
+        batch = run["batch"]
+        if batch.get("id") is None:  # nothing to submit, or the batch API refused: finish here
+            await self._check_all(run, None)
+            return _job_result(await self._finish(run))
+        await self._enqueue_poll(run, batch.get("polls", 0))
+        return {"runId": run["_id"], "batchId": batch["id"], "status": "waiting"}
 
-    # -- the run and its batches
+    async def poll_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The queue's `checkin.poll` handler: look at the batch once; when it is finished (or the
+        deadline passed), collect its answers, ask the rest synchronously and act."""
+        run = await self.store.checkin_runs.get(job["payload"]["runId"])
+        if run is None or run["status"] == "done":
+            return {"runId": job["payload"]["runId"], "status": "done"}
+        batch = run["batch"]
+        batches = self.provider.batches
+        if not batch.get("collected"):
+            if batches is None:
+                raise AIUnavailable("This provider has no batch API to poll.", {"provider": self.provider.name})
+            state = await batches.state(batch["id"])
+            poll = int(job["payload"].get("poll", 0))
+            overdue = self.clock() >= batch["deadline"]
+            if not state.finished and not overdue:
+                batch.update(status=state.status, requestCounts=state.request_counts, polls=poll + 1)
+                await self.store.checkin_runs.update(run["_id"], {"batch": batch})
+                await self._enqueue_poll(run, poll + 1)
+                return {"runId": run["_id"], "batchId": batch["id"], "status": state.status}
+            if not state.finished:
+                state = await self._stop(state)
+            await self._collect(run, state)
+        await self._check_all(run, None)
+        return _job_result(await self._finish(run))
 
-    async def _open(self, key: str | None, day: str | None, trigger: str,
-                    collaboration_ids: list[str] | None) -> dict[str, Any]:
+    def _batching(self) -> bool:
+        return self.settings.checkin_mode == "batch" and getattr(self.provider, "batches", None) is not None
+
+    # -- the run
+
+    async def _open(self, key: str | None, day: str | None, trigger: str, collaboration_ids: list[str] | None,
+                    mode: str) -> dict[str, Any]:
         now = self.clock()
         run_id = run_id_for(key) if key else new_id("run")
         existing = await self.store.checkin_runs.get(run_id)
         if existing is not None:
             if existing["status"] != "done":
-                existing = await self.store.checkin_runs.update(run_id, {"status": "running", "resumedAt": now})
+                existing = await self.store.checkin_runs.update(run_id, {"resumedAt": now})
             return existing
         ids = await self._collaborations(collaboration_ids)
-        size = self.settings.checkin_batch_size
         run = {
-            "_id": run_id, "key": key, "day": day or now.date().isoformat(), "trigger": trigger,
-            "status": "running", "provider": self.provider.name, "model": self.provider.model,
+            "_id": run_id, "key": key, "day": day or local_day(now, self.settings.checkin_tz), "trigger": trigger,
+            "status": "running", "mode": mode, "provider": self.provider.name, "model": self.provider.model,
             "startedAt": now, "finishedAt": None, "collaborations": len(ids),
-            "batches": [{"index": i, "collaborationIds": ids[start:start + size], "status": "pending",
-                         "attempts": 0, "errors": []} for i, start in enumerate(range(0, len(ids), size))],
-            **_totals([]),
+            "checks": [{"collaborationId": cid, "status": "pending", "attempts": 0, "requests": 0, "errors": []}
+                       for cid in ids],
+            "batch": None, **_totals([]),
         }
         run, _ = await self.store.checkin_runs.open(run)
         return run
 
     async def _collaborations(self, wanted: list[str] | None) -> list[str]:
         if wanted is not None:
-            docs = [await self.store.collaborations.get(cid) for cid in wanted]
+            docs = [await self.store.collaborations.get(cid) for cid in dict.fromkeys(wanted)]
             return [d["_id"] for d in docs if d is not None and d.get("status") == "active"]
         ids: list[str] = []
         after = None
@@ -125,47 +196,83 @@ class Checkin:
                 break
         return ids
 
-    async def _batch(self, run_id: str, batch: dict[str, Any]) -> None:
-        batch["attempts"] += 1
-        batch["status"] = "running"
+    async def _task(self, run: dict[str, Any], cid: str) -> Task | None:
+        """The prompt about one collaboration (None when it is gone or archived)."""
+        doc = await self.store.collaborations.get(cid)
+        if doc is None or doc.get("status") != "active":
+            return None
+        reminded = await self.store.reminders.reminded(run["day"], cid)
+        return prompt.checkin_task(doc, self.clock(), reminded)
+
+    async def _finish(self, run: dict[str, Any]) -> dict[str, Any]:
+        failed = any(c["status"] != "done" for c in run["checks"])
+        run = await self.store.checkin_runs.update(run["_id"], {
+            "status": "failed" if failed else "done", "finishedAt": self.clock(), **_totals(run["checks"])})
+        result = summary(run)
+        log.info("check-in run finished", extra={k: result[k] for k in (
+            "id", "status", "collaborations", "requests", "actionsRun", "approvalsMade", "invalidProposals",
+            "remindersSkipped")})
+        return result
+
+    # -- one collaboration
+
+    async def _check_all(self, run: dict[str, Any], progress: Progress | None) -> None:
+        """Every collaboration not done yet, CHECKIN_CONCURRENCY at a time; each failure stays its own."""
+        gate = asyncio.Semaphore(self.settings.checkin_concurrency)
+        total = len(run["checks"])
+
+        async def one(index: int, check: dict[str, Any]) -> None:
+            async with gate:
+                if check["status"] != "done":
+                    await self._check(run, index, check)
+                if progress is not None:
+                    progress(_check_summary(index, check, total))
+
+        await asyncio.gather(*(one(i, c) for i, c in enumerate(run["checks"])))
+
+    async def _check(self, run: dict[str, Any], index: int, check: dict[str, Any]) -> None:
+        check["attempts"] += 1
+        check["status"] = "running"
         try:
-            if batch.get("proposals") is None:
-                await self._ask(run_id, batch)
-            for proposal in batch["proposals"]:
+            if check.get("proposals") is None:
+                await self._ask(run, index, check)
+            for proposal in check["proposals"]:
                 if proposal.get("outcome") is None:
-                    proposal["outcome"] = await self._carry_out(run_id, proposal)
-                    await self.store.checkin_runs.set_batch(run_id, batch["index"], batch)
-            batch["status"] = "done"
-        except Exception as exc:  # noqa: BLE001 - a failed batch is recorded; the others still run
-            batch["status"] = "failed"
-            batch["errors"].append({"attempt": batch["attempts"], "at": self.clock(),
-                                    "code": getattr(exc, "code", type(exc).__name__), "message": str(exc)[:1000]})
-            log.warning("check-in batch failed", extra={"runId": run_id, "batch": batch["index"], "error": str(exc)})
-        await self.store.checkin_runs.set_batch(run_id, batch["index"], batch)
+                    proposal["outcome"] = await self._carry_out(run, proposal)
+                    await self.store.checkin_runs.set_check(run["_id"], index, check)
+            check["status"] = "done"
+        except Exception as exc:  # noqa: BLE001 - one collaboration's failure is recorded; the others go on
+            check["status"] = "failed"
+            _note_error(check, exc, self.clock())
+            log.warning("check-in of a collaboration failed", extra={
+                "runId": run["_id"], "collaborationId": check["collaborationId"], "error": str(exc)[:500]})
+        await self.store.checkin_runs.set_check(run["_id"], index, check)
 
-    async def _ask(self, run_id: str, batch: dict[str, Any]) -> None:
-        docs = [d for d in [await self.store.collaborations.get(cid) for cid in batch["collaborationIds"]]
-                if d is not None and d.get("status") == "active"]
-        if not docs:
-            batch.update(proposals=[], invalid=dict.fromkeys(KINDS, 0), problems=[], tokens=_tokens())
-            return
-        completion = await self.provider.complete(prompt.checkin_task(docs, self.clock()))
-        screened = screen_checkin(completion.text, [d["_id"] for d in docs], self.settings.max_message_chars)
-        batch.update(
-            proposals=[{"collaborationId": p.collaborationId, "action": p.action, "payload": p.payload,
-                        "reason": p.reason, "outcome": None} for p in screened.accepted],
-            invalid=screened.invalid, problems=screened.problems,
-            tokens=_tokens(completion.usage.prompt, completion.usage.completion))
-        await self.store.checkin_runs.set_batch(run_id, batch["index"], batch)  # the answer is kept: never asked twice
+    async def _ask(self, run: dict[str, Any], index: int, check: dict[str, Any]) -> None:
+        task = await self._task(run, check["collaborationId"])
+        if task is None:
+            _answer(check, None, self.settings.max_message_chars)
+        else:
+            check["requests"] += 1
+            check["via"] = "sync"
+            _answer(check, await self.provider.complete(task), self.settings.max_message_chars)
+        await self.store.checkin_runs.set_check(run["_id"], index, check)  # the answer is kept: never asked twice
 
-    async def _carry_out(self, run_id: str, proposal: dict[str, Any]) -> dict[str, Any]:
+    async def _carry_out(self, run: dict[str, Any], proposal: dict[str, Any]) -> dict[str, Any]:
         cid, action, payload = proposal["collaborationId"], proposal["action"], proposal["payload"]
+        reminds = proposal.get("reminds") or []
+        if reminds:
+            taken = await self.store.reminders.claim(run["day"], cid, reminds, run["_id"], self.clock())
+            if taken:
+                return {"status": "skipped", "reason": "already reminded today", "activityIds": taken}
         pending = await self._pending_twin(cid, action, payload)
         if pending is not None:
             return {"status": "duplicate", "approvalId": pending}
         try:
-            outcome = await self.engine.run(action, Actor.ai(run_id), cid, payload, reason=proposal["reason"])
+            outcome = await self.engine.run(action, Actor.ai(run["_id"]), cid, payload, reason=proposal["reason"])
         except TandemError as exc:
+            if reminds:
+                await self.store.reminders.release(run["day"], cid, reminds, run["_id"])
             return {"status": "rejected", "code": exc.code, "message": exc.message[:500]}
         if isinstance(outcome, NeedsApproval):
             return {"status": "approval", "approvalId": outcome.approval["_id"]}
@@ -182,58 +289,195 @@ class Checkin:
                 return approval["_id"]
         return None
 
+    # -- the batch
 
-# -- summaries ---------------------------------------------------------------------------------
+    async def _submit(self, run: dict[str, Any]) -> None:
+        """Submit one batch job for every collaboration still to ask; at most one per run."""
+        batches = self.provider.batches
+        assert batches is not None
+        tag = run["_id"]
+        now = self.clock()
+        batch_id = await batches.find(tag) if (run.get("batch") or {}).get("submitting") else None
+        tasks: dict[str, Task] = {}
+        for index, check in enumerate(run["checks"]):
+            if check["status"] == "done" or check.get("proposals") is not None:
+                continue
+            try:
+                task = await self._task(run, check["collaborationId"])
+            except Exception as exc:  # noqa: BLE001 - e.g. a date it cannot read: this collaboration alone
+                check["status"] = "failed"
+                _note_error(check, exc, now)
+                await self.store.checkin_runs.set_check(run["_id"], index, check)
+                continue
+            if task is None:
+                _answer(check, None, self.settings.max_message_chars)
+                await self.store.checkin_runs.set_check(run["_id"], index, check)
+                continue
+            tasks[check["collaborationId"]] = task
+        if not tasks and batch_id is None:
+            run["batch"] = {"id": None, "collected": True}
+            await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
+            return
+        if batch_id is None:
+            await self.store.checkin_runs.update(run["_id"], {"batch": {"submitting": True, "at": now}})
+            batch_id = await batches.submit(tasks, tag)
+        for check in run["checks"]:
+            if check["collaborationId"] in tasks:
+                check.update(requests=check["requests"] + 1, via="batch")
+        run["batch"] = {"id": batch_id, "status": "validating", "submittedAt": now, "requests": len(tasks),
+                        "deadline": now + timedelta(seconds=self.settings.checkin_batch_deadline), "polls": 0,
+                        "collected": False}
+        run = await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"], "checks": run["checks"],
+                                                                 "status": "waiting"}) or run
+        log.info("check-in batch submitted", extra={"runId": run["_id"], "batchId": batch_id,
+                                                     "requests": len(tasks)})
+
+    async def _ask_synchronously_instead(self, run: dict[str, Any], exc: AIUnavailable) -> None:
+        """The batch API said no (e.g. not on this account's plan): this run asks synchronously."""
+        log.warning("the batch API refused the check-in's batch; asking synchronously",
+                    extra={"runId": run["_id"], "error": str(exc)})
+        run["batch"] = {"id": None, "refused": True, "error": str(exc)[:500], "status": exc.details.get("status")}
+        await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
+
+    async def _enqueue_poll(self, run: dict[str, Any], poll: int) -> None:
+        now = self.clock()
+        delay = min(self.poll_max, self.poll_first * 2 ** poll)
+        run_at = min(now + timedelta(seconds=delay), run["batch"]["deadline"])
+        await self.store.jobs.enqueue(POLL, {"runId": run["_id"], "poll": poll}, now=now,
+                                      unique_key=f"{POLL}:{run['_id']}:{poll}", run_at=run_at,
+                                      max_attempts=self.settings.job_max_attempts)
+
+    async def _stop(self, state: BatchState) -> BatchState:
+        """Past the deadline: cancel the batch (what it finished is still read), then look once more."""
+        batches = self.provider.batches
+        assert batches is not None
+        try:
+            await batches.cancel(state.id)
+            return await batches.state(state.id)
+        except AIUnavailable as exc:
+            log.warning("cancelling a late check-in batch failed", extra={"batchId": state.id, "error": str(exc)})
+            return state
+
+    async def _collect(self, run: dict[str, Any], state: BatchState) -> None:
+        """Store the batch's answers by `custom_id` (= collaboration id); the others are asked synchronously."""
+        batches = self.provider.batches
+        assert batches is not None
+        results = await batches.results(state)
+        now = self.clock()
+        for index, check in enumerate(run["checks"]):
+            if check.get("via") != "batch" or check.get("proposals") is not None:
+                continue
+            cid = check["collaborationId"]
+            if cid in results.answers:
+                _answer(check, results.answers[cid], self.settings.max_message_chars)
+            else:
+                why = results.errors.get(cid) or f"the batch ended {state.status} without answering it"
+                check["errors"].append({"attempt": check["attempts"], "at": now, "code": "batch",
+                                        "message": f"batch {state.id}: {why}"[:1000]})
+            await self.store.checkin_runs.set_check(run["_id"], index, check)
+        run["batch"].update(status=state.status, requestCounts=state.request_counts, errors=state.errors,
+                            collected=True, collectedAt=now, answered=len(results.answers))
+        await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
+
+
+# -- answers, summaries ------------------------------------------------------------------------
+
+def _answer(check: dict[str, Any], completion: Completion | None, max_message_chars: int) -> None:
+    """Keep a screened answer on the check (None: nothing to ask, the collaboration is gone)."""
+    if completion is None:
+        check.update(proposals=[], invalid=dict.fromkeys(KINDS, 0), problems=[], tokens=_tokens())
+        return
+    screened = screen_checkin(completion.text, check["collaborationId"], max_message_chars)
+    check.update(
+        proposals=[{"collaborationId": p.collaborationId, "action": p.action, "payload": p.payload,
+                    "reason": p.reason, "reminds": p.reminds, "outcome": None} for p in screened.accepted],
+        invalid=screened.invalid, problems=screened.problems,
+        tokens=_tokens(completion.usage.prompt, completion.usage.completion))
+
+
+def _note_error(check: dict[str, Any], exc: BaseException, now: datetime) -> None:
+    check["errors"].append({"attempt": check["attempts"], "at": now,
+                            "code": getattr(exc, "code", type(exc).__name__), "message": str(exc)[:1000]})
+
+
+def _is_refusal(exc: AIUnavailable) -> bool:
+    """A 4xx other than 429 from the batch API: asking again will not help, asking synchronously may."""
+    status = exc.details.get("status")
+    return isinstance(status, int) and 400 <= status < 500 and status not in (401, 429)
+
+
+def _job_result(result: dict[str, Any]) -> dict[str, Any]:
+    if result["status"] != "done":
+        raise CheckinFailed(result)
+    return {"runId": result["id"], "actionsRun": result["actionsRun"], "approvalsMade": result["approvalsMade"]}
+
 
 def _tokens(prompt_tokens: int = 0, completion_tokens: int = 0) -> dict[str, int]:
     return {"prompt": prompt_tokens, "completion": completion_tokens, "total": prompt_tokens + completion_tokens}
 
 
-def _outcomes(batch: dict[str, Any]) -> dict[str, int]:
-    counts = {"applied": 0, "approval": 0, "rejected": 0, "duplicate": 0}
-    for proposal in batch.get("proposals") or []:
+OUTCOMES = ("applied", "approval", "rejected", "duplicate", "skipped")
+
+
+def _outcomes(check: dict[str, Any]) -> dict[str, int]:
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for proposal in check.get("proposals") or []:
         status = (proposal.get("outcome") or {}).get("status")
         if status in counts:
             counts[status] += 1
     return counts
 
 
-def _totals(batches: list[dict[str, Any]]) -> dict[str, Any]:
+def _totals(checks: list[dict[str, Any]]) -> dict[str, Any]:
     invalid = dict.fromkeys((*KINDS, "rejected"), 0)
     tokens = _tokens()
-    applied = approvals = duplicates = 0
-    errors = []
-    for batch in batches:
-        outcomes = _outcomes(batch)
-        applied += outcomes["applied"]
-        approvals += outcomes["approval"]
-        duplicates += outcomes["duplicate"]
-        invalid["rejected"] += outcomes["rejected"]
-        for kind, n in (batch.get("invalid") or {}).items():
+    counts = dict.fromkeys(OUTCOMES, 0)
+    requests = 0
+    errors: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    for check in checks:
+        for status, n in _outcomes(check).items():
+            counts[status] += n
+        requests += check.get("requests", 0)
+        for kind, n in (check.get("invalid") or {}).items():
             invalid[kind] = invalid.get(kind, 0) + n
         for key in tokens:
-            tokens[key] += (batch.get("tokens") or {}).get(key, 0)
-        errors += [{"batch": batch["index"], **e} for e in batch.get("errors", [])]
-    return {"actionsRun": applied, "approvalsMade": approvals, "duplicatesSkipped": duplicates,
-            "invalidProposals": sum(invalid.values()), "invalid": invalid, "tokens": tokens, "errors": errors}
+            tokens[key] += (check.get("tokens") or {}).get(key, 0)
+        errors += [{"collaborationId": check["collaborationId"], **e} for e in check.get("errors", [])]
+        problems += [{"collaborationId": check["collaborationId"], **p} for p in check.get("problems") or []]
+    invalid["rejected"] = counts["rejected"]
+    return {"requests": requests, "actionsRun": counts["applied"], "approvalsMade": counts["approval"],
+            "duplicatesSkipped": counts["duplicate"], "remindersSkipped": counts["skipped"],
+            "invalidProposals": sum(invalid.values()), "invalid": invalid, "problems": problems[:50],
+            "tokens": tokens, "errors": errors[-50:]}
 
 
-def _batch_summary(batch: dict[str, Any], count: int) -> dict[str, Any]:
-    totals = _totals([batch])
-    return {"index": batch["index"], "of": count, "status": batch["status"], "attempts": batch["attempts"],
-            "collaborations": len(batch["collaborationIds"]), "actionsRun": totals["actionsRun"],
+def _check_summary(index: int, check: dict[str, Any], count: int) -> dict[str, Any]:
+    totals = _totals([check])
+    return {"index": index, "of": count, "collaborationId": check["collaborationId"], "status": check["status"],
+            "attempts": check["attempts"], "actionsRun": totals["actionsRun"],
             "approvalsMade": totals["approvalsMade"], "invalidProposals": totals["invalidProposals"],
-            "error": batch["errors"][-1]["message"] if batch["status"] == "failed" and batch["errors"] else None}
+            "remindersSkipped": totals["remindersSkipped"],
+            "error": check["errors"][-1]["message"] if check["status"] == "failed" and check["errors"] else None}
+
+
+def _batch_summary(batch: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not batch or not batch.get("id"):
+        return None
+    return {k: batch.get(k) for k in ("id", "status", "requests", "requestCounts", "submittedAt", "deadline",
+                                      "polls", "collected")}
 
 
 def summary(run: dict[str, Any]) -> dict[str, Any]:
     """What a run did, for the API, the CLI and logs."""
-    totals = _totals(run["batches"])
-    failed = [b for b in run["batches"] if b["status"] != "done"]
+    checks = run.get("checks") or []
+    failed = [c for c in checks if c["status"] == "failed"]
+    totals = _totals(checks) if checks else {k: run.get(k) for k in _totals([])}
     return {"id": run["_id"], "key": run.get("key"), "day": run.get("day"), "trigger": run.get("trigger"),
-            "status": run["status"], "provider": run.get("provider"), "model": run.get("model"),
-            "startedAt": run.get("startedAt"), "finishedAt": run.get("finishedAt"),
-            "collaborations": run["collaborations"], "batchCount": len(run["batches"]),
-            "batchesFailed": [{"index": b["index"], "attempts": b["attempts"]} for b in failed],
-            "lastErrors": [b["errors"][-1]["message"] for b in failed if b.get("errors")][:5],
+            "status": run["status"], "mode": run.get("mode"), "provider": run.get("provider"),
+            "model": run.get("model"), "startedAt": run.get("startedAt"), "finishedAt": run.get("finishedAt"),
+            "collaborations": run.get("collaborations", len(checks)), "batch": _batch_summary(run.get("batch")),
+            "collaborationsFailed": [{"collaborationId": c["collaborationId"], "attempts": c["attempts"]}
+                                     for c in failed],
+            "lastErrors": [c["errors"][-1]["message"] for c in failed if c.get("errors")][:5],
             **totals}

@@ -109,11 +109,11 @@ async def checkin_command(runtime: Any, now: bool, collaboration_ids: list[str] 
     from backend.ai import shared_provider
     from worker.checkin import Checkin
 
-    def progress(batch: dict[str, Any]) -> None:
-        line = (f"batch {batch['index'] + 1}/{batch['of']}: {batch['status']}, {batch['collaborations']} "
-                f"collaborations, {batch['actionsRun']} actions run, {batch['approvalsMade']} approvals, "
-                f"{batch['invalidProposals']} invalid")
-        print(line + (f" — {batch['error']}" if batch["error"] else ""), file=out, flush=True)
+    def progress(check: dict[str, Any]) -> None:
+        line = (f"collaboration {check['index'] + 1}/{check['of']} {check['collaborationId']}: {check['status']}, "
+                f"{check['actionsRun']} actions run, {check['approvalsMade']} approvals, "
+                f"{check['invalidProposals']} invalid")
+        print(line + (f" — {check['error']}" if check["error"] else ""), file=out, flush=True)
 
     checker = Checkin(runtime.store, runtime.engine, runtime.settings, shared_provider(runtime))
     result = await checker.run(trigger="manual", collaboration_ids=collaboration_ids, progress=progress)

@@ -1,8 +1,12 @@
 """The job kinds the worker runs, each an idempotent handler.
 
-    checkin           the AI check-in of a day (resumes a partly done run)
-    approvals.expire  mark pending approvals past their expiresAt as expired, and finish
-                      approvals whose carrying-out was interrupted
+    checkin           the AI check-in of a day (resumes a partly done run); in batch mode it
+                      submits the Groq batch and enqueues the first poll
+    checkin.poll      look at a check-in's batch once: enqueue the next poll, or collect the
+                      answers, ask the rest synchronously and act
+    approvals.expire  mark pending approvals past their expiresAt as expired, finish
+                      approvals whose carrying-out was interrupted, and run the rule
+                      follow-ups a crash left unrun (the hourly recovery)
     cleanup           delete finished jobs and silent workers older than JOB_RETENTION
 """
 
@@ -14,10 +18,10 @@ from typing import Any, Callable
 from backend.ai.provider import Provider
 from backend.approvals import ApprovalService
 from backend.clock import utcnow
-from worker.checkin import Checkin
+from worker.checkin import POLL, Checkin
 from worker.queue import Handler
 
-CHECKIN, EXPIRE, CLEANUP = "checkin", "approvals.expire", "cleanup"
+CHECKIN, CHECKIN_POLL, EXPIRE, CLEANUP = "checkin", POLL, "approvals.expire", "cleanup"
 
 
 def build(runtime: Any, provider: Provider, clock: Callable[[], datetime] = utcnow) -> dict[str, Handler]:
@@ -26,10 +30,13 @@ def build(runtime: Any, provider: Provider, clock: Callable[[], datetime] = utcn
     approvals = ApprovalService(store, runtime.engine, clock)
 
     async def expire(job: dict[str, Any]) -> dict[str, Any]:
-        return {"expired": await approvals.expire_due(), "recovered": await approvals.recover_interrupted()}
+        done = {"expired": await approvals.expire_due(), "recovered": await approvals.recover_interrupted()}
+        if followups := await runtime.engine.recover_followups():  # only when there were any
+            done["followups"] = followups
+        return done
 
     async def cleanup(job: dict[str, Any]) -> dict[str, Any]:
         before = clock() - timedelta(seconds=settings.job_retention)
         return {"jobs": await store.jobs.cleanup(before), "workers": await store.workers.prune(before)}
 
-    return {CHECKIN: checkin.run_job, EXPIRE: expire, CLEANUP: cleanup}
+    return {CHECKIN: checkin.run_job, CHECKIN_POLL: checkin.poll_job, EXPIRE: expire, CLEANUP: cleanup}

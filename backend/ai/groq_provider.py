@@ -1,22 +1,31 @@
-"""Groq through its official SDK (`AsyncGroq`), in JSON mode.
+"""Groq through its official SDK (`AsyncGroq`), in JSON mode, and its Batch API.
 
 Rate limits (HTTP 429) are retried twice over, and both are bounded: the SDK
 retries `sdk_retries` times (honouring `retry-after`), then this provider backs
 off and tries again up to `retries` times. Anything else that fails becomes
 `AIUnavailable`. An answer Groq itself rejects as invalid JSON
 (`json_validate_failed`) is returned as text, so it is counted as malformed.
+
+`GroqBatches` is the Batch API (half the synchronous price): one JSONL file of
+chat-completion requests, each line `{"custom_id", "method": "POST", "url":
+"/v1/chat/completions", "body"}` with the same body as a synchronous request,
+uploaded with `files.create(purpose="batch")` and submitted with
+`batches.create`; the output and error files are read by `custom_id` once the
+batch is finished. A batch carries a `metadata` tag (the check-in run's id) so a
+submission interrupted before its id was stored is found again, not repeated.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from typing import Any
 
 import groq
 
-from backend.ai.provider import AIUnavailable, Completion, Task, Usage
+from backend.ai.provider import AIUnavailable, BatchResults, BatchState, Completion, Task, Usage
 from backend.settings import Settings
 
 log = logging.getLogger("tandem.ai")
@@ -36,6 +45,12 @@ def retry_after(response: Any) -> float | None:
     return None
 
 
+def request_body(model: str, task: Task) -> dict[str, Any]:
+    """One chat-completion request: JSON mode, the system prompt and the data."""
+    return {"model": model, "temperature": 0.2, "response_format": {"type": "json_object"},
+            "messages": [{"role": "system", "content": task.system}, {"role": "user", "content": task.user}]}
+
+
 class GroqProvider:
     name = "groq"
 
@@ -46,6 +61,7 @@ class GroqProvider:
         self._client = groq.AsyncGroq(api_key=settings.groq_api_key or "unset",
                                       base_url=settings.groq_base_url or DEFAULT_BASE_URL,
                                       timeout=settings.ai_timeout, max_retries=sdk_retries)
+        self.batches = GroqBatches(self._client, self.model)
 
     async def complete(self, task: Task) -> Completion:
         for attempt in range(self.retries + 1):
@@ -65,9 +81,7 @@ class GroqProvider:
 
     async def _call(self, task: Task) -> Completion:
         try:
-            response = await self._client.chat.completions.create(
-                model=self.model, temperature=0.2, response_format={"type": "json_object"},
-                messages=[{"role": "system", "content": task.system}, {"role": "user", "content": task.user}])
+            response = await self._client.chat.completions.create(**request_body(self.model, task))
         except groq.RateLimitError:
             raise
         except groq.BadRequestError as exc:
@@ -97,3 +111,118 @@ def _failed_generation(body: Any) -> str | None:
     if isinstance(error, dict) and error.get("code") == "json_validate_failed":
         return str(error.get("failed_generation") or "")
     return None
+
+
+COMPLETION_WINDOW = "24h"  # Groq's shortest; the check-in stops waiting at CHECKIN_BATCH_DEADLINE anyway
+
+
+class GroqBatches:
+    """Groq's Batch API through the SDK: files.create, batches.create/retrieve/list/cancel, files.content."""
+
+    def __init__(self, client: groq.AsyncGroq, model: str):
+        self._client = client
+        self.model = model
+
+    async def submit(self, tasks: dict[str, Task], tag: str) -> str:
+        lines = [json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
+                             "body": request_body(self.model, task)}, ensure_ascii=False)
+                 for custom_id, task in tasks.items()]
+        data = ("\n".join(lines) + "\n").encode()
+        async with _unavailable("upload the batch file"):
+            uploaded = await self._client.files.create(file=(f"{tag}.jsonl", data, "application/jsonl"),
+                                                       purpose="batch")
+            batch = await self._client.batches.create(completion_window=COMPLETION_WINDOW,
+                                                      endpoint="/v1/chat/completions",
+                                                      input_file_id=str(uploaded.id), metadata={"tandem": tag})
+        return batch.id
+
+    async def find(self, tag: str) -> str | None:
+        async with _unavailable("list batches"):
+            listed = await self._client.batches.list()
+        for batch in listed.data:
+            if isinstance(batch.metadata, dict) and batch.metadata.get("tandem") == tag:
+                return batch.id
+        return None
+
+    async def state(self, batch_id: str) -> BatchState:
+        async with _unavailable("read the batch"):
+            batch = await self._client.batches.retrieve(batch_id)
+        counts = batch.request_counts
+        errors = [f"{e.code}: {e.message}" for e in (batch.errors.data or [])] if batch.errors else []
+        return BatchState(id=batch.id, status=batch.status, output_file_id=batch.output_file_id,
+                          error_file_id=batch.error_file_id, errors=errors[:20],
+                          request_counts={"total": counts.total, "completed": counts.completed,
+                                          "failed": counts.failed} if counts else {})
+
+    async def results(self, state: BatchState) -> BatchResults:
+        answers: dict[str, Completion] = {}
+        errors: dict[str, str] = {}
+        for file_id in (state.output_file_id, state.error_file_id):
+            if not file_id:
+                continue
+            async with _unavailable("read the batch's results"):
+                content = await (await self._client.files.content(file_id)).text()
+            for line in content.splitlines():
+                if line.strip():
+                    self._read_line(line, answers, errors)
+        return BatchResults(answers, errors)
+
+    def _read_line(self, line: str, answers: dict[str, Completion], errors: dict[str, str]) -> None:
+        """One output or error line: `{"id", "custom_id", "response": {"status_code", "body"}, "error"}`."""
+        try:
+            item = json.loads(line)
+            custom_id = item["custom_id"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("groq batch: an unreadable result line was skipped", extra={"line": line[:200]})
+            return
+        if not isinstance(custom_id, str):
+            return
+        response = item.get("response") or {}
+        body = response.get("body") if isinstance(response, dict) else None
+        if item.get("error"):
+            error = item["error"]
+            errors[custom_id] = (f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict)
+                                 else str(error))[:500]
+        elif isinstance(body, dict) and response.get("status_code") == 200:
+            answers[custom_id] = _completion(body, self.model)
+        else:
+            failed = _failed_generation(body)
+            if failed is not None:
+                answers[custom_id] = Completion(text=failed, model=self.model)
+            else:
+                message = (body or {}).get("error", {}).get("message") if isinstance(body, dict) else None
+                errors[custom_id] = f"status {response.get('status_code')}: {message}"[:500]
+        if custom_id in answers:
+            errors.pop(custom_id, None)
+
+    async def cancel(self, batch_id: str) -> None:
+        async with _unavailable("cancel the batch"):
+            await self._client.batches.cancel(batch_id)
+
+
+def _completion(body: dict[str, Any], model: str) -> Completion:
+    choices = body.get("choices") or [{}]
+    text = ((choices[0] or {}).get("message") or {}).get("content") or ""
+    usage = body.get("usage") or {}
+    return Completion(text=str(text), model=body.get("model") or model,
+                      usage=Usage(prompt=int(usage.get("prompt_tokens") or 0),
+                                  completion=int(usage.get("completion_tokens") or 0)))
+
+
+class _unavailable:
+    """Turn the SDK's failures into AIUnavailable (the check-in retries through the job queue)."""
+
+    def __init__(self, doing: str):
+        self.doing = doing
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if isinstance(exc, groq.APIStatusError):
+            raise AIUnavailable(f"Groq answered {exc.status_code} when asked to {self.doing}.",
+                                {"provider": "groq", "status": exc.status_code}) from None
+        if isinstance(exc, groq.APIError):
+            raise AIUnavailable(f"Groq could not be reached to {self.doing}: {exc.message}",
+                                {"provider": "groq"}) from None
+        return False

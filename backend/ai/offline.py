@@ -4,7 +4,9 @@ It reads the same collaboration summaries an LLM would get and answers in the
 same JSON, so its proposals go through the same validation and engine:
 
 - a reminder message (sendMessage) about activities proposed more than two
-  days ago and still not scheduled, one message per collaboration;
+  days ago and still not scheduled, one message per collaboration, naming
+  those activities in `reminds` (the check-in posts at most one reminder per
+  activity a day);
 - a proposal to cancel (cancelActivity, protected by default, so an owner
   approves it) each activity scheduled for more than a week ago and not done.
 """
@@ -48,7 +50,8 @@ def proposals_for(summary: dict[str, Any], now: datetime) -> list[dict[str, Any]
         actions.append({"collaborationId": cid, "action": "sendMessage",
                         "payload": {"text": f"Friendly reminder: these activities are still waiting for a date: "
                                             f"{items}{more}. Shall we schedule them?"},
-                        "reason": "Activities proposed more than two days ago are not scheduled yet."})
+                        "reason": "Activities proposed more than two days ago are not scheduled yet.",
+                        "reminds": [a["id"] for a, _ in waiting]})
     for activity, days in stale:
         actions.append({"collaborationId": cid, "action": "cancelActivity",
                         "payload": {"activityId": activity["id"],
@@ -75,13 +78,14 @@ def _chat_reply(summary: dict[str, Any], actions: list[dict[str, Any]]) -> str:
 class OfflineProvider:
     name = "offline"
     model = "rules"
+    batches = None
 
     async def complete(self, task: Task) -> Completion:
         actions = [a for summary in task.context for a in proposals_for(summary, task.now)]
         if task.kind == "chat":
             summary = task.context[0]
             answer: dict[str, Any] = {"reply": _chat_reply(summary, actions),
-                                      "actions": [{k: v for k, v in a.items() if k != "collaborationId"}
+                                      "actions": [{k: v for k, v in a.items() if k not in ("collaborationId", "reminds")}
                                                   for a in actions]}
         else:
             answer = {"actions": actions}

@@ -16,6 +16,7 @@ RETRY_STATUSES = {429, 502, 503}
 
 class OllamaProvider:
     name = "ollama"
+    batches = None
 
     def __init__(self, settings: Settings, *, retries: int = 3, backoff: float = 2.0):
         self.model = settings.ollama_model

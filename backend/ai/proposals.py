@@ -1,15 +1,17 @@
 """Validating what the AI answered, before anything runs.
 
-Check-in answers must be `{"actions": [{"collaborationId", "action",
-"payload", "reason"}]}`. Each proposal is kept only if it is well formed, names
-a catalogue action the AI may take (AI policy auto or approval) and names a
-collaboration of its own batch; everything else is counted by kind:
+A check-in answer is about ONE collaboration, the only one its prompt carried:
+`{"actions": [{"action", "payload", "reason", "reminds"?, "collaborationId"?}]}`.
+Each proposal is kept only if it is well formed, names a catalogue action the
+AI may take (AI policy auto or approval) and targets that collaboration (a
+`collaborationId`, when given, must be its id); everything else is counted by
+kind, and each refusal says why:
 
     malformed  not JSON, not the shape above, or a payload the action does not accept
                (checked like a request's: types, required and unknown fields, sizes)
     unknown    an action the catalogue does not have
     forbidden  an action the AI may never take (setProtectedActions, rules, ...)
-    foreign    a collaboration that was not in the batch
+    foreign    another collaboration ("targets another collaboration")
     excess     past MAX_PER_COLLABORATION proposals for one collaboration
 
 What passes is also storable as given (the run record keeps it), and still goes
@@ -19,7 +21,7 @@ the owner's protected actions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -34,11 +36,16 @@ MAX_PROBLEMS = 20  # problems kept per answer, for the run record
 KINDS = ("malformed", "unknown", "forbidden", "foreign", "excess")
 
 
+FOREIGN = "targets another collaboration"
+Reminds = Annotated[list[Annotated[str, msgspec.Meta(max_length=100)]], msgspec.Meta(max_length=40)]
+
+
 class Proposal(msgspec.Struct, frozen=True):
     collaborationId: str
     action: str
     payload: dict[str, Any] = {}
     reason: str | None = None
+    reminds: list[str] = []  # sendMessage: the activities this message reminds people of
 
 
 class _Item(msgspec.Struct):
@@ -46,6 +53,7 @@ class _Item(msgspec.Struct):
     payload: dict[str, Any] = {}
     reason: str | None = None
     collaborationId: str | None = None
+    reminds: Reminds | None = None
 
 
 class Screened(msgspec.Struct):
@@ -124,30 +132,30 @@ def _payload_problem(item: _Item, max_message_chars: int) -> str | None:
     return None
 
 
-def screen_checkin(text: str, batch: list[str], max_message_chars: int = 4000) -> Screened:
-    """Keep the proposals of a check-in answer that may run; count the others by kind."""
+def screen_checkin(text: str, collaboration_id: str, max_message_chars: int = 4000) -> Screened:
+    """Keep the proposals of a check-in answer about `collaboration_id` that may run; count the
+    others by kind. Whatever the answer names, an accepted proposal targets `collaboration_id`."""
     screen = _Screen()
     data = _decode_object(text, screen)
     accepted: list[Proposal] = []
-    per_collaboration: dict[str, int] = {}
     if data is not None and "actions" not in data:
         screen.refuse("malformed", detail="no `actions` list")
     for index, item in enumerate(_items(data or {}, screen)):
         if not _allowed(item, index, screen):
             continue
-        if item.collaborationId not in batch:
-            screen.refuse("foreign", index=index, action=item.action,
-                          collaborationId=str(item.collaborationId)[:100])
+        if item.collaborationId not in (None, collaboration_id):
+            screen.refuse("foreign", index=index, action=item.action, reason=FOREIGN,
+                          target=str(item.collaborationId)[:100])
             continue
         problem = _payload_problem(item, max_message_chars)
         if problem is not None:
             screen.refuse("malformed", index=index, action=item.action, detail=problem)
             continue
-        count = per_collaboration[item.collaborationId] = per_collaboration.get(item.collaborationId, 0) + 1
-        if count > MAX_PER_COLLABORATION:
-            screen.refuse("excess", index=index, action=item.action, collaborationId=item.collaborationId)
+        if len(accepted) >= MAX_PER_COLLABORATION:
+            screen.refuse("excess", index=index, action=item.action)
             continue
-        accepted.append(Proposal(item.collaborationId, item.action, item.payload, _reason(item.reason)))
+        reminds = list(dict.fromkeys(item.reminds or [])) if item.action == "sendMessage" else []
+        accepted.append(Proposal(collaboration_id, item.action, item.payload, _reason(item.reason), reminds))
     return Screened(accepted, screen.invalid, screen.problems)
 
 
@@ -170,7 +178,7 @@ def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000,
         if not _allowed(item, index, screen):
             continue
         if item.collaborationId not in (None, collaboration_id):
-            screen.refuse("foreign", index=index, action=item.action)
+            screen.refuse("foreign", index=index, action=item.action, reason=FOREIGN)
             continue
         problem = _payload_problem(item, max_message_chars)
         if problem is not None:

@@ -43,9 +43,48 @@ class Completion(msgspec.Struct, frozen=True):
     model: str = ""
 
 
+class BatchState(msgspec.Struct, frozen=True):
+    """A submitted batch job as the provider reports it (Groq's statuses: validating, in_progress,
+    finalizing, completed, failed, expired, cancelling, cancelled)."""
+    id: str
+    status: str
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    request_counts: dict[str, int] = {}
+    errors: list[str] = []
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+FINISHED = ("completed", "failed", "expired", "cancelled")
+
+
+class BatchResults(msgspec.Struct, frozen=True):
+    """A finished batch's lines by `custom_id`: the answers, and the requests that failed, with why."""
+    answers: dict[str, Completion]
+    errors: dict[str, str]
+
+
+class Batches(Protocol):
+    """A provider's batch API: many single requests in one job, answered later at a lower price."""
+
+    async def submit(self, tasks: dict[str, Task], tag: str) -> str: ...  # custom_id -> task; the batch id
+
+    async def find(self, tag: str) -> str | None: ...  # the batch submitted with `tag`, if one was
+
+    async def state(self, batch_id: str) -> BatchState: ...
+
+    async def results(self, state: BatchState) -> BatchResults: ...
+
+    async def cancel(self, batch_id: str) -> None: ...
+
+
 class Provider(Protocol):
     name: str
     model: str
+    batches: Batches | None  # None: the provider has no batch API (every request is synchronous)
 
     async def complete(self, task: Task) -> Completion: ...
 

@@ -1,4 +1,8 @@
-"""Who is calling: the bearer token, verified by the runtime's TokenVerifier."""
+"""Who is calling: the bearer token, verified by the runtime's TokenVerifier.
+
+The first request a process sees from a user also clears that user's pending
+invitations (backend/auth/invitations.py).
+"""
 
 from __future__ import annotations
 
@@ -13,4 +17,7 @@ async def principal(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Send `Authorization: Bearer <access token>`.")
-    return await request.app.state.runtime.verifier.verify(token.strip())
+    runtime = request.app.state.runtime
+    who = await runtime.verifier.verify(token.strip())
+    await runtime.invitations.seen(who.id)  # an invited member's first sign-in clears the invitation
+    return who

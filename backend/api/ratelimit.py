@@ -15,17 +15,17 @@ class RateLimiter:
         self.max_keys = max_keys
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def hit(self, key: str) -> None:
-        """Take one token for `key`, or raise RateLimited with the seconds to wait."""
+    def hit(self, key: str, cost: int = 1) -> None:
+        """Take `cost` tokens for `key`, or raise RateLimited with the seconds to wait."""
         now = self.clock()
         tokens, last = self._buckets.get(key, (self.capacity, now))
         tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens < 1:
+        if tokens < cost:
             self._buckets[key] = (tokens, now)
-            raise RateLimited((1 - tokens) / self.rate)
+            raise RateLimited((cost - tokens) / self.rate)
         if len(self._buckets) >= self.max_keys and key not in self._buckets:
             self._evict(now)
-        self._buckets[key] = (tokens - 1, now)
+        self._buckets[key] = (tokens - cost, now)
 
     def _evict(self, now: float) -> None:
         full = [k for k, (t, last) in self._buckets.items() if t + (now - last) * self.rate >= self.capacity]

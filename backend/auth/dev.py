@@ -1,4 +1,8 @@
-"""Dev login: tokens shaped like Supabase's, signed HS256 with SUPABASE_JWT_SECRET.
+"""Dev login: tokens shaped like Supabase's, signed HS256 with DEV_JWT_SECRET, issuer `tandem-dev`.
+
+Never with SUPABASE_JWT_SECRET: a dev token must be worthless to a server in
+supabase mode, whatever secrets the two share (and that mode refuses the
+issuer anyway).
 
 A dev user's id is a UUID derived from the lower-cased email (uuid5 in a fixed
 namespace), so one email always maps to one id: across restarts, and whether
@@ -42,8 +46,8 @@ def issue_dev_token(settings: Settings, email: object) -> dict[str, Any]:
     """`{"access_token", "token_type", "expires_in", "user": {"id", "email"}}`; dev mode only."""
     if not settings.dev:
         raise NotFound()
-    if not settings.supabase_jwt_secret:
-        raise RuntimeError("dev tokens need SUPABASE_JWT_SECRET; load_settings() makes one in dev mode")
+    if not settings.dev_jwt_secret:
+        raise RuntimeError("dev tokens need DEV_JWT_SECRET; load_settings() makes one in dev mode")
     email = normalize_email(email)
     user = {"id": dev_user_id(email), "email": email}
     now = int(time.time())
@@ -53,5 +57,5 @@ def issue_dev_token(settings: Settings, email: object) -> dict[str, Any]:
         "session_id": str(uuid.uuid4()), "aal": "aal1", "is_anonymous": False,
         "app_metadata": {"provider": "email", "providers": ["email"]}, "user_metadata": {},
     }
-    token = jwt.encode(claims, settings.supabase_jwt_secret, algorithm="HS256")
+    token = jwt.encode(claims, settings.dev_jwt_secret, algorithm="HS256")
     return {"access_token": token, "token_type": "bearer", "expires_in": settings.dev_token_ttl, "user": user}

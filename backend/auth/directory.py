@@ -1,60 +1,107 @@
-"""Who has this email? The member lookup behind the `addMember` action.
+"""Who has this email? The look-up behind `addMember`, which invites people without an account.
 
-Dev mode answers locally with the dev user id (`backend.auth.dev`), so a person
-added by email before ever signing in gets the id they will sign in with.
-Supabase mode asks the Auth admin API with SUPABASE_SERVICE_KEY, paging
-through the users; without that key, adding by email is refused with a
-message that says what to configure.
+`MemberDirectory.find_or_invite(email)` answers `Invitee(id, email, invited)`
+for any email, so `addMember` answers the same for an email with or without
+an account (no account enumeration), in at most two calls to the directory
+(no amplification):
+
+- Supabase mode (SUPABASE_URL + SUPABASE_SERVICE_KEY, the `supabase` client):
+  1. `auth.admin.invite_user_by_email(email)` (`POST /auth/v1/invite`).
+     No account: Supabase creates the user and emails the invitation → the
+     user's id, `invited=True`. An account that never confirmed (an earlier
+     invitation, say) is sent the invitation again → also `invited=True`.
+  2a. Only if Supabase answers 422 `email_exists` (a confirmed account):
+     `auth.admin.generate_link({"type": "magiclink", "email"})`
+     (`POST /auth/v1/admin/generate_link`), which finds the user by exact
+     email and returns it without sending any email → `invited=False`.
+     Supabase's Auth admin API has no get-user-by-email; its list filter is a
+     substring match over email and name, so a page of it may miss the user.
+     The price: the magic link it makes replaces an unused magic or recovery
+     link of that user, whose earlier email link then stops working.
+  2b. Only if Supabase refuses to send the email (429, its email rate limit,
+     which would otherwise answer differently for emails without an account):
+     `generate_link({"type": "invite", "email"})` creates the user without
+     sending anything → `invited=True`, and a warning is logged; the person
+     can still sign up with that email and joins as the invited member.
+  Without the service key, adding by email is refused with a message that
+  says what to configure; Supabase not answering is 503 `unavailable`.
+- Dev mode: the `dev_users` collection (one atomic call). A user who never
+  signed in with dev login is created → `invited=True`; ids are the dev user
+  ids, so an invited person keeps the id they will sign in with.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import httpx
+import msgspec
 from supabase import AsyncClient, AsyncClientOptions
-from supabase_auth.errors import AuthError
+from supabase_auth.errors import AuthApiError, AuthError
 
 from backend.auth.dev import dev_user_id, normalize_email
-from backend.errors import NotFound, ServiceUnavailable, ValidationFailed
+from backend.clock import utcnow
+from backend.errors import ServiceUnavailable, ValidationFailed
 from backend.settings import Settings
 
 NEEDS_SERVICE_KEY = "adding a member by email needs SUPABASE_SERVICE_KEY and SUPABASE_URL on the server"
+UNAVAILABLE = "The user directory (Supabase Auth) did not answer."
+log = logging.getLogger(__name__)
+
+RATE_COST = 2  # addMember takes this many tokens of the action rate limit: up to two directory calls
+
+
+class Invitee(msgspec.Struct, frozen=True):
+    id: str
+    email: str
+    invited: bool  # no account had signed in with this email: invited now (Supabase) / created (dev)
 
 
 class MemberDirectory:
-    def __init__(self, settings: Settings, *, per_page: int = 500, max_pages: int = 200, timeout: float = 10.0):
-        self._settings = settings
-        self._per_page, self._max_pages, self._timeout = per_page, max_pages, timeout
+    def __init__(self, settings: Settings, dev_users: Any = None, *, timeout: float = 10.0):
+        """`dev_users`: the store's `DevUsers` (dev mode needs it)."""
+        self._settings, self._dev_users, self._timeout = settings, dev_users, timeout
         self._http: httpx.AsyncClient | None = None
         self._client: AsyncClient | None = None
 
-    @classmethod
-    def local(cls) -> MemberDirectory:
-        """A directory that resolves every email locally, as in dev mode."""
-        return cls(Settings(auth_mode="dev"))
-
-    async def resolve_email(self, email: str) -> dict[str, str]:
-        """`{"id", "email"}` of the user with this email; `NotFound` if there is none."""
+    async def find_or_invite(self, email: str) -> Invitee:
         email = normalize_email(email, "payload.email")  # addMember's field
         if self._settings.dev:
-            return {"id": dev_user_id(email), "email": email}
-        user_id = await self._find(email)
-        if user_id is None:
-            raise NotFound("no user with that email")
-        return {"id": user_id, "email": email}
-
-    async def _find(self, email: str) -> str | None:
+            return await self._dev(email)
         admin = self._supabase().auth.admin
-        for page in range(1, self._max_pages + 1):
-            try:
-                users = await admin.list_users(page=page, per_page=self._per_page)
-            except (AuthError, httpx.HTTPError, ValueError):
-                raise ServiceUnavailable("The user directory (Supabase Auth) did not answer.") from None
-            for user in users:
-                if (user.email or "").lower() == email:
-                    return user.id
-            if not users:
-                break
-        return None
+        try:
+            invited = await admin.invite_user_by_email(email)
+            return Invitee(_user_id(invited.user), email, invited=True)
+        except AuthApiError as exc:
+            if _email_limited(exc):
+                log.warning("Supabase did not send the invitation to a new member (its email rate limit): "
+                            "the user is created without an email")
+                kind = "invite"
+            elif _exists(exc):
+                kind = "magiclink"
+            else:
+                raise _refusal(exc) from None
+        except (AuthError, httpx.HTTPError, ValueError):
+            raise ServiceUnavailable(UNAVAILABLE) from None
+        try:
+            link = await admin.generate_link({"type": kind, "email": email})
+        except AuthApiError as exc:
+            raise _refusal(exc) from None
+        except (AuthError, httpx.HTTPError, ValueError):
+            raise ServiceUnavailable(UNAVAILABLE) from None
+        return Invitee(_user_id(link.user), email, invited=kind == "invite")
+
+    async def signed_in(self, user_id: str, email: str) -> None:
+        """Dev login: this user has signed in (an addMember after this finds them, invites no one)."""
+        if self._settings.dev and self._dev_users is not None:
+            await self._dev_users.signed_in(user_id, email, utcnow())
+
+    async def _dev(self, email: str) -> Invitee:
+        user_id = dev_user_id(email)
+        if self._dev_users is None:
+            raise RuntimeError("MemberDirectory in dev mode needs the store's dev_users")
+        return Invitee(user_id, email, invited=await self._dev_users.invite(user_id, email, utcnow()))
 
     def _supabase(self) -> AsyncClient:
         url, key = self._settings.supabase_url, self._settings.supabase_service_key
@@ -70,3 +117,25 @@ class MemberDirectory:
         if self._http is not None:
             await self._http.aclose()
             self._http, self._client = None, None
+
+
+def _email_limited(exc: AuthApiError) -> bool:
+    return exc.status == 429 or exc.code == "over_email_send_rate_limit"
+
+
+def _exists(exc: AuthApiError) -> bool:
+    """Supabase's answer to inviting a confirmed account: 422 `email_exists` (older servers: no code)."""
+    return exc.status == 422 and (exc.code == "email_exists" or "already been registered" in (exc.message or ""))
+
+
+def _refusal(exc: AuthApiError) -> Exception:
+    if exc.status in (400, 422) and exc.code in ("email_address_invalid", "validation_failed", None):
+        return ValidationFailed.at("payload.email", "The user directory does not accept that email address")
+    return ServiceUnavailable(UNAVAILABLE)
+
+
+def _user_id(user: Any) -> str:
+    user_id = getattr(user, "id", None)
+    if not isinstance(user_id, str) or not user_id:
+        raise ServiceUnavailable(UNAVAILABLE)
+    return user_id

@@ -3,8 +3,15 @@
 HS256 tokens are checked with SUPABASE_JWT_SECRET, RS256 and ES256 tokens
 against the project's JWKS (`backend.auth.jwks`). The token's header only
 names the key; which algorithm may verify it is decided by the key's type, so
-an HS256 token cannot borrow a public key as its secret. Every refusal is an
-`Unauthenticated` with one of the stable messages below.
+an HS256 token cannot borrow a public key as its secret. A token must be a
+signed-in user's as Supabase issues it: `role: authenticated`, and not an
+anonymous sign-in unless ALLOW_ANONYMOUS=true.
+
+Dev mode verifies dev tokens only: HS256 with DEV_JWT_SECRET and issuer
+`tandem-dev`. Supabase mode never accepts that issuer (settings refuse it as
+JWT_ISSUER) and never sees DEV_JWT_SECRET, so a dev token is refused there
+whatever secret it was signed with. Every refusal is an `Unauthenticated`
+with one of the stable messages below.
 """
 
 from __future__ import annotations
@@ -19,11 +26,11 @@ import msgspec
 
 from backend.auth.jwks import JwksCache
 from backend.errors import Unauthenticated
-from backend.settings import Settings
+from backend.settings import DEV_ISSUER, Settings
 
 log = logging.getLogger(__name__)
 
-DEV_ISSUER = "tandem-dev"
+AUTHENTICATED_ROLE = "authenticated"
 LEEWAY = 10  # seconds of clock skew tolerated on exp, nbf and iat
 MAX_TOKEN_CHARS = 16_384
 
@@ -36,6 +43,8 @@ NOT_YET_VALID = "The token is not valid yet."
 WRONG_AUDIENCE = "The token is meant for another audience."
 WRONG_ISSUER = "The token comes from another issuer."
 INVALID = "The token is not valid."
+WRONG_ROLE = "The token is not a signed-in user's (its role is not authenticated)."
+ANONYMOUS = "Anonymous sign-ins are not allowed here."
 
 _REFUSALS: tuple[tuple[type[Exception], str], ...] = (  # most specific first
     (jwt.ExpiredSignatureError, EXPIRED),
@@ -60,10 +69,8 @@ class Principal(msgspec.Struct, frozen=True):
 
 
 def token_issuer(settings: Settings) -> str | None:
-    """The `iss` tokens must carry: Supabase's, or "tandem-dev" for dev tokens."""
-    if settings.dev:
-        return settings.issuer or DEV_ISSUER
-    return settings.issuer
+    """The `iss` tokens must carry: "tandem-dev" in dev mode, else Supabase's."""
+    return DEV_ISSUER if settings.dev else settings.issuer
 
 
 class TokenVerifier:
@@ -72,7 +79,13 @@ class TokenVerifier:
         issuer = token_issuer(settings)
         if not issuer:
             raise ValueError("TokenVerifier needs an issuer: set SUPABASE_URL or JWT_ISSUER")
+        if not settings.dev and issuer == DEV_ISSUER:
+            raise ValueError(f"AUTH_MODE=supabase never accepts the dev issuer {DEV_ISSUER!r}")
         self._issuer, self._audience = issuer, settings.jwt_audience
+        self._allow_anonymous = settings.allow_anonymous
+        if settings.dev:  # dev tokens only: never the Supabase secret, never the JWKS
+            self._secret, self._jwks = settings.dev_jwt_secret or None, None
+            return
         self._secret = settings.supabase_jwt_secret or None
         url = settings.jwks_url
         self._jwks = jwks or (JwksCache(url, http_client) if url else None)
@@ -81,7 +94,18 @@ class TokenVerifier:
         header = _header(token)
         key = await self._key_for(header)
         claims = self._decode(token, key, header["alg"])
+        self._check_user(claims)
         return Principal(claims["sub"], _email(claims), _expires_at(claims), claims)
+
+    def _check_user(self, claims: dict[str, Any]) -> None:
+        """A signed-in user's token as Supabase issues it: role `authenticated`, anonymous only if allowed."""
+        role = claims.get("role")
+        if role is None:
+            raise Unauthenticated(missing_claim("role"))
+        if role != AUTHENTICATED_ROLE:
+            raise Unauthenticated(WRONG_ROLE)
+        if claims.get("is_anonymous") is True and not self._allow_anonymous:
+            raise Unauthenticated(ANONYMOUS)
 
     async def _key_for(self, header: dict[str, Any]) -> str | jwt.PyJWK:
         alg = header["alg"]

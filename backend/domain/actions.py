@@ -27,7 +27,8 @@ class Context(msgspec.Struct):
     now: datetime
     new_id: Callable[[str], str]
     actor_email: str | None = None
-    resolved_user: dict[str, Any] | None = None  # addMember: {"id", "email"} from the directory
+    # addMember: {"id", "email", "invited", "invitedBy"} from the directory; None while it is only proposed
+    resolved_user: dict[str, Any] | None = None
     rules: list[dict[str, Any]] | None = None  # addRule/updateRule: the validated rule set
 
 
@@ -95,15 +96,28 @@ def _archive(c: Collaboration, payload: p.Empty, ctx: Context) -> dict[str, Any]
     return {}
 
 
+def already_member_by_email(c: Collaboration, email: str) -> None:
+    """addMember's check before the directory is asked: an email a member already has."""
+    email = email.strip().lower()
+    if any((m.email or "").lower() == email for m in c.members):
+        raise InvalidTransition("That person is already a member.", {"email": email})
+
+
 def _add_member(c: Collaboration, payload: p.AddMember, ctx: Context) -> dict[str, Any]:
-    user = ctx.resolved_user or {}
+    already_member_by_email(c, payload.email)
+    user = ctx.resolved_user
+    if user is None:  # only proposed (an approval): the directory is asked when it is carried out
+        return {}
     user_id = user.get("id")
     if not user_id:
         raise ValidationFailed.at("payload.email", "Could not resolve that email to a user")
     if c.member(user_id):
         raise InvalidTransition("That person is already a member.", {"userId": user_id})
-    c.members.append(Member(userId=user_id, email=user.get("email") or payload.email.lower(),
-                            role=payload.role, joinedAt=ctx.now))
+    member = Member(userId=user_id, email=user.get("email") or payload.email.lower(), role=payload.role,
+                    joinedAt=ctx.now)
+    if user.get("invited"):
+        member.invitedAt, member.invitedBy = ctx.now, user.get("invitedBy")
+    c.members.append(member)
     c.memberIds.append(user_id)
     return {"userId": user_id}
 
@@ -211,7 +225,7 @@ def apply(name: str, collab: Collaboration | None, payload: Any, ctx: Context) -
         actor = ctx.actor
         author = {"type": actor.type, "id": actor.id or actor.runId or actor.ruleId}
         message = Message(_id=ctx.new_id("msg"), collaborationId=collab.id, author=author,
-                          text=payload.text, createdAt=ctx.now)
+                          text=payload.text, createdAt=ctx.now, replyTo=payload.replyTo)
         return Effect(message=message, result={"messageId": message._id})
     changed = copy.deepcopy(collab)
     result = _UPDATES[name](changed, payload, ctx)

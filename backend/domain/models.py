@@ -43,11 +43,15 @@ class Actor(msgspec.Struct, frozen=True, omit_defaults=True):
         return cls(type="ai", runId=run_id)
 
 
-class Member(msgspec.Struct):
+class Member(msgspec.Struct, omit_defaults=True):
     userId: str
     email: str | None
     role: Role
     joinedAt: datetime
+    # Added by email before they had an account (an invitation went out): when, and by which user.
+    # Both are removed when that user first signs in (backend/auth/invitations.py).
+    invitedAt: datetime | None = None
+    invitedBy: str | None = None
 
 
 class Activity(msgspec.Struct):
@@ -112,12 +116,13 @@ class Collaboration(msgspec.Struct):
         return [m for m in self.members if m.role == "owner"]
 
 
-class Message(msgspec.Struct):
+class Message(msgspec.Struct, omit_defaults=True):
     _id: str = msgspec.field(name="_id")
     collaborationId: str
     author: dict[str, Any]
     text: str
     createdAt: datetime
+    replyTo: str | None = None  # the id of the message of the same collaboration this one answers
 
 
 class Approval(msgspec.Struct, omit_defaults=True):

@@ -2,7 +2,9 @@
 
 Unknown fields, wrong types and out-of-range values are refused with
 `validation_failed` naming the failing field (`payload.title`). A time is an
-ISO 8601 string with a zone (never a number); it is kept in UTC.
+ISO 8601 string with a zone (never a number); it is kept in UTC, and in UTC it
+lies between EARLIEST and LATEST (DESIGN.md §3), so every stored time has a
+four-digit year and room for arithmetic (a rule's `+ days(1)`, the AI's "a week ago").
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from backend.errors import ValidationFailed
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=5000)]
 Reason = Annotated[str, msgspec.Meta(max_length=1000)]
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+"""Every time in a payload lies within these bounds (inclusive; 2999-12-31T23:59:59Z and its fraction)."""
+
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
 RoleName = Literal["owner", "editor", "viewer"]
@@ -78,6 +84,7 @@ class CancelActivity(_Payload):
 
 class SendMessage(_Payload):
     text: str
+    replyTo: Id | None = None  # a message of the same collaboration (checked by the engine)
 
 
 class SetProtectedActions(_Payload):
@@ -148,10 +155,15 @@ def _utc(name: str, value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValidationFailed.at(f"payload.{name}", "A time needs a zone, e.g. 2026-11-23T10:00:00Z")
     try:
-        return value.astimezone(timezone.utc)
+        value = value.astimezone(timezone.utc)
     except (OverflowError, ValueError):
-        raise ValidationFailed.at(f"payload.{name}",
-                                  "Out of range: in UTC a time must fall within years 1 to 9999") from None
+        value = None  # past year 1 or 9999 once in UTC
+    if value is None or not EARLIEST <= value <= LATEST:
+        raise ValidationFailed.at(f"payload.{name}", _OUT_OF_RANGE) from None
+    return value
+
+
+_OUT_OF_RANGE = "Out of range: a time lies between 1970-01-01T00:00:00Z and 2999-12-31T23:59:59Z"
 
 
 def _extra_checks(payload: Any, max_message_chars: int) -> None:

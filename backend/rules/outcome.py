@@ -20,18 +20,16 @@ log = logging.getLogger(__name__)
 
 
 GUARDS = ("deny", "require_approval")
-"""Effects that hold an action back. Their rules run before follow-up rules, and they fail closed."""
-
-FAIL_CLOSED = ("step_limit", "time_budget")
-"""Errors a member can provoke with big input: a guard that runs out of steps or time still applies."""
-
+"""Effects that hold an action back. Their rules run before follow-up rules, and they fail closed:
+a guard whose condition raises anything at all (a type error, an overflow, an exhausted budget, a
+defect) counts as matched, so no input a member chooses can slip past an owner's rule."""
 
 class Outcome(msgspec.Struct, kw_only=True):
     """What the rules decided about one action. Deny wins over everything else."""
 
     deny: dict[str, str] | None = None
-    """`{"ruleId", "message"}` of the first rule that denied, with `"error"` (step_limit or
-    time_budget) when the rule could not be evaluated and so denied; the action answers 403 rule_denied."""
+    """`{"ruleId", "message"}` of the first rule that denied, with `"error"` (the error's code)
+    when the rule could not be evaluated and so denied; the action answers 403 rule_denied."""
     require_approval: list[str] = []
     """Ids of the rules that ask for an owner's approval: the action becomes an approval."""
     approval_reason: str | None = None
@@ -97,11 +95,11 @@ def evaluate(
             effect = _run(rule, env, budget, depth)
         except RuleError as exc:
             outcome.errors.append({"ruleId": rule_id, "code": exc.code, "error": str(exc)})
-            effect = _fail_closed(rule, rule_id, exc)
-        except Exception:  # a defect here must not take down the action the rule guards
+            effect = _fail_closed(rule, rule_id, exc.code, str(exc))
+        except Exception:  # noqa: BLE001 - a defect: a guard still holds, a follow-up is skipped
             log.exception("rule %s crashed", rule_id)
             outcome.errors.append({"ruleId": rule_id, "code": "internal", "error": "internal error"})
-            continue
+            effect = _fail_closed(rule, rule_id, "internal", "internal error")
         if effect is None:
             continue
         kind, value = effect
@@ -144,15 +142,15 @@ def _name(rule: Any, rule_id: str | None) -> str:
     return name if isinstance(name, str) and name else str(rule_id)
 
 
-def _fail_closed(rule: Any, rule_id: str | None, exc: RuleError) -> tuple[str, Any] | None:
-    """A guard that ran out of steps or time still holds the action back; any other error, or
-    a follow-up rule, fails open (the rule does not fire)."""
+def _fail_closed(rule: Any, rule_id: str | None, code: str, error: str) -> tuple[str, Any] | None:
+    """A guard that could not be evaluated, whatever the error, still holds the action back; a
+    follow-up rule that errors is skipped (its error is in the outcome's errors)."""
     kind = _effect(rule)
-    if exc.code not in FAIL_CLOSED or kind not in GUARDS:
+    if kind not in GUARDS:
         return None
-    why = f"Rule “{_name(rule, rule_id)}” could not be evaluated ({exc})"
+    why = f"Rule “{_name(rule, rule_id)}” could not be evaluated ({error})"
     if kind == "deny":
-        return "deny", {"message": f"{why}, so it refuses the action.", "error": exc.code}
+        return "deny", {"message": f"{why}, so it refuses the action.", "error": code}
     return "require_approval", f"{why}, so the action needs an owner's approval."
 
 

@@ -6,14 +6,29 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 
 class Approvals:
     def __init__(self, db: Any):
         self._coll = db["approvals"]
 
-    async def insert(self, approval: dict[str, Any]) -> None:
-        await self._coll.insert_one(approval)
+    async def insert(self, approval: dict[str, Any]) -> dict[str, Any] | None:
+        """Insert `approval`; None. A rule's follow-up carries `followupKey` (unique): if an
+        approval with that key exists already (the follow-up ran before), nothing is inserted and
+        that approval is returned."""
+        key = approval.get("followupKey")
+        try:
+            await self._coll.insert_one(approval)
+        except DuplicateKeyError:
+            if key is None:
+                raise
+            return await self._coll.find_one({"followupKey": key}) or {"_id": None}
+        return None
+
+    async def for_followup(self, key: str) -> dict[str, Any] | None:
+        """The approval a rule's follow-up (its key) became, if it did."""
+        return await self._coll.find_one({"followupKey": key})
 
     async def get(self, approval_id: str) -> dict[str, Any] | None:
         if not isinstance(approval_id, str):
@@ -36,14 +51,24 @@ class Approvals:
             query["expiresAt"] = {"$gt": unexpired_at}
         return await self._coll.find_one_and_update(query, {"$set": changes}, return_document=ReturnDocument.AFTER)
 
+    async def record_outcome(self, approval_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Store the outcome (`result`, or `status: failed` and `error`) of an approved approval that
+        has none yet; None if it has one (another carrying-out recorded it first)."""
+        query = {"_id": approval_id, "status": "approved", "result": {"$exists": False}, "error": {"$exists": False}}
+        return await self._coll.find_one_and_update(query, {"$set": changes}, return_document=ReturnDocument.AFTER)
+
     async def due_to_expire(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
         query = {"status": "pending", "expiresAt": {"$lte": now}}
         return await self._coll.find(query).limit(limit).to_list(length=limit)
 
-    async def claim_interrupted(self, before: datetime, now: datetime) -> dict[str, Any] | None:
+    async def claim_interrupted(self, before: datetime, now: datetime, until: datetime) -> dict[str, Any] | None:
         """Atomically take one approval left `approved` with neither result nor error since before
-        `before` (its API process stopped while carrying it out); None when there is none."""
+        `before` (its API process stopped while carrying it out) and that no recovery holds now:
+        it is held until `until` (`recoveringUntil`). None when there is none. The claim is only a
+        lease: the approval counts as recovered once its outcome is stored (`recoveredAt` with it),
+        so a recovery that stops half-way leaves it to the next one."""
         query = {"status": "approved", "decidedAt": {"$lt": before}, "result": {"$exists": False},
-                 "error": {"$exists": False}, "recoveredAt": {"$exists": False}}
-        return await self._coll.find_one_and_update(query, {"$set": {"recoveredAt": now}},
+                 "error": {"$exists": False},
+                 "$or": [{"recoveringUntil": {"$exists": False}}, {"recoveringUntil": {"$lte": now}}]}
+        return await self._coll.find_one_and_update(query, {"$set": {"recoveringUntil": until}},
                                                     return_document=ReturnDocument.AFTER)

@@ -3,8 +3,9 @@
 A scheduled run's `_id` is derived from its job's unique key
 (`checkin:2026-11-23` → `run_checkin_2026-11-23`), so however often its job is
 delivered there is one run per day; a manual run gets a fresh id. The run keeps
-its batches (which collaborations, each batch's status, proposals and outcome),
-so a retry resumes the batches that have not succeeded yet.
+one check per collaboration (its status, the model's screened answer, each
+proposal's outcome) and the Groq batch it submitted, if any, so a retry resumes
+the collaborations that have not succeeded yet and never submits a second batch.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ class CheckinRuns:
     async def get(self, run_id: str) -> dict[str, Any] | None:
         return await self._coll.find_one({"_id": run_id})
 
-    async def set_batch(self, run_id: str, index: int, batch: dict[str, Any]) -> None:
-        await self._coll.update_one({"_id": run_id}, {"$set": {f"batches.{index}": batch}})
+    async def set_check(self, run_id: str, index: int, check: dict[str, Any]) -> None:
+        """Store one collaboration's check (each is written by the one task that handles it)."""
+        await self._coll.update_one({"_id": run_id}, {"$set": {f"checks.{index}": check}})
 
     async def update(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         return await self._coll.find_one_and_update({"_id": run_id}, {"$set": changes},

@@ -8,11 +8,15 @@ from typing import Any
 import bson
 
 from backend.errors import DocumentTooLarge
-from backend.store.writes import Writer
+from backend.store.writes import Writer, check_once, fence, insert_audit
+
+POSTING_FIELDS = ("memberIds", "status")
+"""Who may post to a collaboration: a write that changes these writes its fence (writes.py)."""
 
 
 class Collaborations:
     def __init__(self, db: Any, writer: Writer, max_document_bytes: int):
+        self._db = db
         self._coll = db["collaborations"]
         self._audit = db["audit"]
         self._writer = writer
@@ -40,6 +44,12 @@ class Collaborations:
             query["_id"] = {"$gt": after_id}
         return await self._coll.find(query).sort("_id", 1).limit(limit).to_list(length=limit)
 
+    async def invited(self, user_id: str) -> list[str]:
+        """The collaborations where `user_id`'s member entry still carries an invitation (`invitedAt`);
+        the memberIds index finds the candidates."""
+        query = {"memberIds": user_id, "members": {"$elemMatch": {"userId": user_id, "invitedAt": {"$exists": True}}}}
+        return [doc["_id"] async for doc in self._coll.find(query, {"_id": 1})]
+
     async def owned_by(self, user_id: str) -> list[str]:
         cursor = self._coll.find({"members": {"$elemMatch": {"userId": user_id, "role": "owner"}}}, {"_id": 1})
         return [doc["_id"] async for doc in cursor]
@@ -63,15 +73,27 @@ class Collaborations:
 
     async def apply(self, collaboration_id: str, from_version: int, new_doc: dict[str, Any],
                     update: dict[str, Any], audit: dict[str, Any]) -> bool:
-        """Apply `update` if the stored version is still `from_version`; False if it moved on."""
+        """Apply `update` if the stored version is still `from_version`; False if it moved on;
+        AlreadyApplied, writing nothing, if the audit entry's once-key (writes.py) is taken."""
         self.check_size(new_doc)
+        fenced = _touches(update, POSTING_FIELDS)
 
         async def write(session: Any) -> bool:
+            if fenced:
+                await fence(self._db, session, collaboration_id)
+            await check_once(self._audit, session, audit)
             outcome = await self._coll.update_one({"_id": collaboration_id, "version": from_version}, update,
                                                   session=session)
             if outcome.matched_count != 1:
                 return False
-            await self._audit.insert_one(audit, session=session)
+            await insert_audit(self._audit, session, audit)
             return True
 
         return await self._writer.atomically(write)
+
+
+def _touches(update: dict[str, Any], fields: tuple[str, ...]) -> bool:
+    """Whether the update operators in `update` change any of `fields` (or a path inside one)."""
+    return any(path.split(".")[0] in fields for changes in update.values() if isinstance(changes, dict)
+               for path in changes)
+

@@ -7,6 +7,8 @@ change stream can no longer resume; they never import pymongo themselves.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pymongo.errors import OperationFailure, PyMongoError
 
 StoreError = PyMongoError
@@ -32,3 +34,16 @@ class EmbeddedUnsupported(NotImplementedError):
     keeps the two stores honest by refusing loudly instead of doing something subtly different
     from MongoDB. Use the single-operation methods and the options documented in docs/store.md.
     """
+
+
+class AlreadyApplied(Exception):
+    """An action that must run at most once already has its audit entry: the action an approval
+    carries out (`approvalId`), or a rule's follow-up (`followupKey`). Raised from inside the
+    atomic write, which then writes nothing; `entry` is the audit entry already there (or, with
+    `approval`, the approval a follow-up already became)."""
+
+    def __init__(self, entry: dict[str, Any], *, approval: bool = False):
+        super().__init__(f"already applied: {entry.get('_id')}")
+        self.entry = entry
+        self.approval = approval
+

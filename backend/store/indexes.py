@@ -30,11 +30,16 @@ INDEXES: tuple[Index, ...] = (
           {"unique": True, "partialFilterExpression": {"versioned": True}}),
     Index("approvals", (("collaborationId", ASC), ("status", ASC))),
     Index("approvals", (("status", ASC), ("expiresAt", ASC))),
+    Index("approvals", (("followupKey", ASC),), {"unique": True, "sparse": True}),  # a follow-up held back, once
     Index("audit", (("approvalId", ASC),), {"sparse": True}),  # recovering an interrupted approval
+    Index("audit", (("followupKey", ASC),), {"unique": True, "sparse": True}),  # a rule's follow-up, applied once
+    Index("audit", (("followupsOpen", ASC), ("at", ASC)), {"sparse": True}),  # follow-ups still to run
     Index("jobs", (("status", ASC), ("runAt", ASC))),
     Index("jobs", (("uniqueKey", ASC),), {"unique": True, "sparse": True}),
     Index("jobs", (("leaseUntil", ASC),)),
     Index("checkin_runs", (("day", ASC),)),
+    Index("checkin_reminders", (("day", ASC), ("collaborationId", ASC))),
+    Index("checkin_reminders", (("at", ASC),), {"expireAfterSeconds": 7 * 86400}),
     Index("presence", (("expiresAt", ASC),), {"expireAfterSeconds": 0}),
     Index("presence", (("collaborationId", ASC),)),
 )

@@ -4,21 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.store.writes import Writer
+from backend.store.writes import Writer, check_once, fence, insert_audit
 
 
 class Messages:
     def __init__(self, db: Any, writer: Writer):
+        self._db = db
         self._coll = db["messages"]
         self._audit = db["audit"]
+        self._collaborations = db["collaborations"]
         self._writer = writer
 
-    async def insert(self, message: dict[str, Any], audit: dict[str, Any]) -> None:
-        async def write(session: Any) -> None:
-            await self._coll.insert_one(message, session=session)
-            await self._audit.insert_one(audit, session=session)
+    async def insert(self, message: dict[str, Any], audit: dict[str, Any], *, poster: str | None = None) -> bool:
+        """Insert `message` and its audit entry in one atomic write, if its collaboration is still
+        active and (when `poster` is a user id) `poster` still one of its members; False, and
+        nothing written, if not. The check is inside the write, so a message can never land after
+        its author's removal or the archiving has committed: on MongoDB the transaction re-reads
+        the collaboration and writes its fence (writes.py), which the removal writes too; on the
+        embedded store nothing between the check and the inserts yields to another coroutine.
+        AlreadyApplied if the audit entry's once-key (writes.py) is taken."""
+        collaboration_id = message["collaborationId"]
+        query: dict[str, Any] = {"_id": collaboration_id, "status": "active"}
+        if poster is not None:
+            query["memberIds"] = poster
 
-        await self._writer.atomically(write)
+        async def write(session: Any) -> bool:
+            await fence(self._db, session, collaboration_id)
+            if await self._collaborations.find_one(query, {"_id": 1}, session=session) is None:
+                return False
+            await check_once(self._audit, session, audit)
+            await self._coll.insert_one(message, session=session)
+            await insert_audit(self._audit, session, audit)
+            return True
+
+        return await self._writer.atomically(write)
 
     async def get(self, collaboration_id: str, message_id: str) -> dict[str, Any] | None:
         """One message of one collaboration (None if it is not there, or belongs to another)."""

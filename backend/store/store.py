@@ -8,7 +8,9 @@ from backend.settings import Settings
 from backend.store.approvals import Approvals
 from backend.store.audit import Audit
 from backend.store.checkin_runs import CheckinRuns
+from backend.store.reminders import Reminders
 from backend.store.collaborations import Collaborations
+from backend.store.dev_users import DevUsers
 from backend.store.jobs import Jobs
 from backend.store.messages import Messages
 from backend.store.presence import Presence
@@ -33,7 +35,9 @@ class Store:
         self.presence = Presence(self.db)
         self.jobs = Jobs(self.db)
         self.checkin_runs = CheckinRuns(self.db)
+        self.reminders = Reminders(self.db)
         self.workers = Workers(self.db)
+        self.dev_users = DevUsers(self.db)
 
     def watch_changes(self, resume_after: dict[str, Any] | None, max_await_ms: int) -> Any:
         """One database-level change stream over WATCHED, resuming after `resume_after` (None: from now).

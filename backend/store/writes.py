@@ -2,13 +2,27 @@
 
 On real MongoDB they run in a transaction (a replica set is required anyway
 for change streams). On the embedded store each motor call runs to completion
-without yielding to other coroutines, so a sequence of writes is already
-atomic with respect to the rest of the process; no session is used there.
+without yielding to other coroutines, so a sequence of reads and writes with
+no other await between them is already atomic with respect to the rest of the
+process; no session is used there.
+
+A MongoDB transaction is snapshot-isolated: one that only *reads* a document
+does not conflict with another that changes it meanwhile, so "check, then
+insert" could still commit after a concurrent change to what it checked.
+`fence(db, session, collaboration_id)` closes that gap: every transaction that
+checks a collaboration's membership or status, and every one that changes
+them, writes the collaboration's fence document (collection `fences`, never
+watched), so two such transactions conflict and one is retried, re-reading
+what the other committed.
 """
 
 from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, TypeVar
+
+from pymongo.errors import DuplicateKeyError
+
+from backend.store.errors import AlreadyApplied
 
 T = TypeVar("T")
 
@@ -29,3 +43,42 @@ class Writer:
 
             await session.with_transaction(callback)
             return result[0]
+
+
+async def fence(db: Any, session: Any, collaboration_id: str) -> None:
+    """Write `collaboration_id`'s fence inside the transaction `session` (see the module's docstring).
+    On the embedded store (`session` None) the atomic write needs no fence."""
+    if session is None:
+        return
+    await db["fences"].update_one({"_id": collaboration_id}, {"$inc": {"writes": 1}}, upsert=True, session=session)
+
+
+ONCE_KEYS = ("approvalId", "followupKey")
+"""Audit fields naming something that may be applied only once (unique, backend/store/indexes.py)."""
+
+
+async def check_once(audit_coll: Any, session: Any, entry: dict[str, Any]) -> None:
+    """Inside an atomic write, before anything is written: raise AlreadyApplied if an audit entry
+    with `entry`'s once-key (an approval carried out, a rule's follow-up) is already there.
+
+    On MongoDB two such transactions that overlap cannot both miss each other: both write the
+    same document (the collaboration at its version, or, for a message, the collaboration's
+    fence), so one conflicts and is retried, and its retry finds the other's entry. The unique
+    index on `followupKey` is a second guard for follow-ups."""
+    for key in ONCE_KEYS:
+        if entry.get(key) is not None:
+            found = await audit_coll.find_one({key: entry[key]}, session=session)
+            if found is not None:
+                raise AlreadyApplied(found)
+
+
+async def insert_audit(audit_coll: Any, session: Any, entry: dict[str, Any]) -> None:
+    """Insert an audit entry; a duplicate once-key (a transaction that overlapped another) is AlreadyApplied."""
+    try:
+        await audit_coll.insert_one(entry, session=session)
+    except DuplicateKeyError as exc:
+        key = next((k for k in ONCE_KEYS if entry.get(k) is not None and k in str(exc)), None)
+        if key is None:
+            raise
+        raise AlreadyApplied(await audit_coll.find_one({key: entry[key]}) or {"_id": None}) from exc
+

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from backend.api.auth import principal
 from backend.api.responses import JSON, read_json
+from backend.auth import directory
 from backend.auth.tokens import Principal
 from backend.domain.models import Actor
 from backend.engine import Applied, NeedsApproval
@@ -17,12 +18,13 @@ from backend.errors import TandemError, ValidationFailed
 from backend.wire import public
 
 _BODY_FIELDS = {"collaborationId", "expectedVersion", "payload"}
+_RATE_COST = {"addMember": directory.RATE_COST}  # tokens an action takes from the caller's rate limit
 
 
 async def run_action(request: Request, who: Principal, name: str, collaboration_id: Any, payload: Any,
                      expected_version: Any) -> Applied | NeedsApproval:
     runtime = request.app.state.runtime
-    runtime.extras["ratelimiter"].hit(who.id)
+    runtime.extras["ratelimiter"].hit(who.id, _RATE_COST.get(name, 1))
     try:
         outcome = await runtime.engine.run(name, Actor.user(who.id), collaboration_id, payload,
                                            expected_version=expected_version, actor_email=who.email)

@@ -1,13 +1,23 @@
-"""`POST /api/collaborations/{id}/ai/chat`: ask the AI about one collaboration.
+"""`POST /api/collaborations/{id}/ai/chat`: ask the AI about one collaboration, in its feed.
 
-The reply is posted as an AI message through the engine's sendMessage, so every
-subscriber sees it (or, when an owner made the AI's messages need approval, it
-becomes an approval: 202 with `reply: null` and the `approval`). Each chat gets
-an id (`chat_…`): the AI actor's run id, so the message's `author.id` (and an
-approval's `proposedBy.runId`) name it as check-in messages name their run. The
-actions the AI proposes come back as suggestions and are NOT run: a member may
-run one as themselves (`POST /api/actions/{name}`); each says whether the asker's
-role may (`allowed`) and else which role it `needs`.
+The member's question is posted first, as their own message, through the same
+path as `POST /api/actions/sendMessage` (rate limit, the owner's rules,
+approvals). Then the AI is asked about this collaboration alone (its summary,
+its recent messages, the question) and its answer is posted as an AI message
+with `replyTo` = the question's id; both reach every subscriber as
+`message_created`. Answers: 200 `{question, reply, suggestions}`; 202
+`{question, reply: null, approval, suggestions}` when an owner made the AI's
+messages need approval (the answer is posted when an owner approves); 202
+`{question: null, reply: null, approval, suggestions: []}` when the member's own
+message needs approval (the AI is not asked). If the AI cannot answer (503) the
+question stays posted.
+
+Each chat gets an id (`chat_…`): the AI actor's run id, so the answer's
+`author.id` (and an approval's `proposedBy.runId`) name it as check-in messages
+name their run. The actions the AI proposes come back as suggestions and are
+NOT run: a member may run one as themselves (`POST /api/actions/{name}`); each
+says whether the asker's role may (`allowed`) and else which role it `needs`.
+An action on any other collaboration is refused before it is suggested.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from backend.ai.provider import AIUnavailable
 from backend.api import openapi
 from backend.api.auth import principal
 from backend.api.responses import JSON, read_json
+from backend.api.routes.actions import run_action
 from backend.api.routes.collaborations import member_collaboration
 from backend.clock import utcnow
 from backend.domain.models import Actor
@@ -47,39 +58,49 @@ async def chat(request: Request) -> Response:
     runtime = request.app.state.runtime
     doc = await member_collaboration(request, who.id)
     question = _question(await read_json(request, {"message"}), runtime.settings.max_message_chars)
-    runtime.extras["ratelimiter"].hit(who.id)
     if doc["status"] != "active":
         raise InvalidTransition("The collaboration is archived.", {"status": doc["status"]})
-    recent = await runtime.store.messages.page(doc["_id"], limit=prompt.MAX_MESSAGES)
+    asked = await run_action(request, who, "sendMessage", doc["_id"], {"text": question}, None)
+    if isinstance(asked, NeedsApproval):  # the owner's rules hold the member's message: nothing to answer yet
+        return JSON({"question": None, "reply": None, "approval": public(asked.approval), "suggestions": []},
+                    status_code=202)
+    posted_question = public(await runtime.store.messages.get(doc["_id"], asked.result["messageId"]))
+    recent = await runtime.store.messages.page(doc["_id"], limit=prompt.MAX_MESSAGES + 1)
+    recent = [m for m in recent if m["_id"] != posted_question["id"]][-prompt.MAX_MESSAGES:]
     role = next(m["role"] for m in doc["members"] if m["userId"] == who.id)
     task = prompt.chat_task(doc, recent, question, {"userId": who.id, "role": role}, utcnow())
     completion = await shared_provider(runtime).complete(task)
     answer = screen_chat(completion.text, doc["_id"], runtime.settings.max_message_chars, role)
     if answer.reply is None:
         raise AIUnavailable("The AI's answer could not be read; try again.", {"invalid": answer.invalid})
-    posted = await runtime.engine.run("sendMessage", Actor.ai(new_id("chat")), doc["_id"], {"text": answer.reply})
+    posted = await runtime.engine.run("sendMessage", Actor.ai(new_id("chat")), doc["_id"],
+                                      {"text": answer.reply, "replyTo": posted_question["id"]})
     if isinstance(posted, NeedsApproval):
         # The owner made the AI's messages wait for approval (protectedActions or a rule): the
         # answer is posted when an owner approves it.
-        return JSON({"reply": None, "approval": public(posted.approval), "suggestions": answer.suggestions},
-                    status_code=202)
+        return JSON({"question": posted_question, "reply": None, "approval": public(posted.approval),
+                     "suggestions": answer.suggestions}, status_code=202)
     reply = await runtime.store.messages.get(doc["_id"], posted.result["messageId"])
-    return JSON({"reply": public(reply), "suggestions": answer.suggestions})
+    return JSON({"question": posted_question, "reply": public(reply), "suggestions": answer.suggestions})
 
 
 routes = [Route("/api/collaborations/{collaboration_id}/ai/chat", chat, methods=["POST"])]
 
+_MESSAGE = {"type": "object", "description": "a message: id, collaborationId, author {type, id}, text, createdAt, "
+                                              "seq, replyTo?"}
+
 PATHS: dict[str, Any] = {
     "/api/collaborations/{id}/ai/chat": {"post": openapi.operation(
-        "Ask the AI (members): the reply is posted as an AI message (202 with the approval instead when "
-        "the owner made AI messages need approval); proposed actions come back as suggestions, not run",
+        "Ask the AI (members): the question is posted as the member's message, the answer as an AI message "
+        "replying to it (`replyTo`); 202 with the approval instead when the owner made AI messages (or the "
+        "member's) need approval; proposed actions come back as suggestions, not run",
         params=["id"], tag="ai",
         body={"type": "object", "required": ["message"], "additionalProperties": False,
               "properties": {"message": {"type": "string", "minLength": 1, "pattern": r"\S"}}},
-        schema=openapi.obj(["reply", "suggestions"], {"reply": {"type": "object"},
-                                                      "suggestions": {"type": "array"}}),
-        responses={"202": {"description": "Accepted: an owner must approve the AI's message first",
-                           "schema": openapi.obj(["reply", "approval", "suggestions"], {
-                               "reply": {"type": "null"}, "approval": {"type": "object"},
-                               "suggestions": {"type": "array"}})}})},
+        schema=openapi.obj(["question", "reply", "suggestions"], {"question": _MESSAGE, "reply": _MESSAGE,
+                                                                  "suggestions": {"type": "array"}}),
+        responses={"202": {"description": "Accepted: an owner must approve the AI's message (or the member's) first",
+                           "schema": openapi.obj(["question", "reply", "approval", "suggestions"], {
+                               "question": {"oneOf": [_MESSAGE, {"type": "null"}]}, "reply": {"type": "null"},
+                               "approval": {"type": "object"}, "suggestions": {"type": "array"}})}})},
 }

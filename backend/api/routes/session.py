@@ -20,7 +20,10 @@ async def me(request: Request) -> Response:
 
 async def dev_login(request: Request) -> Response:
     body = await read_json(request, _DEV_LOGIN_FIELDS)
-    return JSON(issue_dev_token(request.app.state.runtime.settings, body.get("email")))
+    runtime = request.app.state.runtime
+    issued = issue_dev_token(runtime.settings, body.get("email"))
+    await runtime.directory.signed_in(issued["user"]["id"], issued["user"]["email"])  # known from now on
+    return JSON(issued)
 
 
 routes = [Route("/api/me", me, methods=["GET"])]

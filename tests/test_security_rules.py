@@ -1,0 +1,227 @@
+"""Threat: a member (or the AI) slips past an owner's guard rule by making its condition error.
+
+An owner's `deny` or `require_approval` rule is a security boundary. A member chooses the input the
+condition reads: a missing optional field (a type error), a date that overflows `+ days(n)`, text
+crafted to exhaust the step or time budget (Unicode case mapping), data that crashes the
+interpreter. Had any error meant "the rule does not match", each would dodge the rule. So guards
+fail closed: whatever a guard's condition raises, the guard counts as matched (deny refuses with
+403 rule_denied and `details.error`; require_approval makes an approval), and the error is kept
+in `ruleErrors` (the outcome, the audit entry of what is applied). A follow-up rule that errors is
+skipped, its error recorded the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+
+from backend.app import build_api
+from backend.errors import RuleDenied
+from backend.rules import MAX_RULES, evaluate, validate_rule
+from backend.rules import outcome as rule_outcome
+from backend.rules.limits import MAX_STEPS
+from backend.settings import test_settings
+from tests.support import EDITOR, OWNER, LiveServer, token
+from tests.test_rules import ECHO, EDITOR as EDITOR_ACTOR, NOW_VAR, collaboration, rule, run, ticking_clock
+from tests.test_rules_properties import PROPERTY, actions, actors, effects, expressions, payloads
+
+
+# -- the interpreter ---------------------------------------------------------------
+
+
+def test_a_deny_rule_that_errors_on_its_values_fails_closed():
+    """The classic dodge: the rule compares an optional field the member simply leaves out."""
+    stored = rule(name="No rush", when={"action": "proposeActivity"},
+                  **{"if": {"<": [{"var": "payload.dueAt"}, NOW_VAR]}})
+    outcome = run([stored], "proposeActivity", EDITOR_ACTOR, {"title": "Hike"})
+    assert outcome.deny == {"ruleId": stored["id"], "error": "type_error", "message":
+                            "Rule “No rush” could not be evaluated (< cannot take (null, date)), "
+                            "so it refuses the action."}
+    assert outcome.fired == [stored["id"]]
+    assert outcome.for_audit()["ruleErrors"] == [
+        {"ruleId": stored["id"], "code": "type_error", "error": "< cannot take (null, date)"}]
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T12:00:00Z", "0001-01-01T00:00:00Z"])
+def test_a_date_that_overflows_fails_closed(when: str):
+    """`scheduledFor + 1 day` (or − 1 day) past the years 1 to 9999: an OverflowError, not a dodge."""
+    shifted = {"+": [{"var": "payload.scheduledFor"}, {"days": 1}]}
+    back = {"-": [{"var": "payload.scheduledFor"}, {"days": 1}]}
+    stored = rule(when={"action": "scheduleActivity"},
+                  **{"if": {"or": [{"in": [{"weekday": shifted}, [6, 7]]}, {"in": [{"weekday": back}, [6, 7]]}]}})
+    outcome = run([stored], "scheduleActivity", EDITOR_ACTOR, {"activityId": "act_1", "scheduledFor": when})
+    assert outcome.deny is not None and outcome.deny["error"] == "type_error"
+    assert "out of range" in outcome.errors[0]["error"]
+    approval = {**stored, "then": {"require_approval": {}}}
+    outcome = run([approval], "scheduleActivity", EDITOR_ACTOR, {"activityId": "act_1", "scheduledFor": when})
+    assert outcome.require_approval == [stored["id"]] and "could not be evaluated" in outcome.approval_reason
+
+
+def test_a_follow_up_rule_that_errors_is_skipped_and_recorded():
+    stored = rule(when={"action": "proposeActivity"}, then=ECHO, **{"if": {"<": [{"var": "payload.dueAt"}, NOW_VAR]}})
+    outcome = run([stored], "proposeActivity", EDITOR_ACTOR, {"title": "Hike"})
+    assert outcome.deny is None and outcome.followups == [] and outcome.fired == []
+    assert [e["code"] for e in outcome.errors] == ["type_error"]
+
+
+def test_a_guard_whose_evaluation_crashes_fails_closed(monkeypatch):
+    """Any exception at all, not only the interpreter's own RuleError: a defect must not open the door."""
+    def crash(rule: Any, env: Any, budget: Any, depth: int) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+    monkeypatch.setattr(rule_outcome, "_run", crash)
+    deny, approval, echo = rule(), rule(then={"require_approval": {}}), rule(then=ECHO)
+    outcome = run([echo, approval, deny])
+    assert outcome.deny is not None and outcome.deny["ruleId"] == deny["id"] and outcome.deny["error"] == "internal"
+    outcome = run([echo, approval])
+    assert outcome.require_approval == [approval["id"]] and outcome.followups == []
+    assert [e["code"] for e in outcome.errors] == ["internal", "internal"]
+
+
+def test_invalid_stored_data_in_a_guard_fails_closed():
+    condition: Any = True
+    for _ in range(5000):
+        condition = {"not": condition}
+    outcome = run([{**rule(), "if": condition}])
+    assert outcome.deny is not None and outcome.deny["error"] == "invalid_rule"
+    outcome = run([{**rule(), "if": {"nope": 1}}])
+    assert outcome.deny is not None and outcome.deny["error"] == "invalid_rule"
+
+
+@PROPERTY
+@given(effect=effects, condition=expressions, action=actions, actor=actors, payload=payloads)
+def test_a_guard_that_errors_always_holds_the_action_back(effect: Any, condition: Any, action: str, actor: Any,
+                                                           payload: Any):
+    """Whatever the condition and the input: a guard with an error in `errors` has applied."""
+    stored = {"id": "rul_guard", "name": "guard", "enabled": True, "when": {"action": "*", "actor": "any"},
+              "if": condition, "then": effect}
+    kind = next(iter(effect)) if isinstance(effect, dict) and len(effect) == 1 else None
+    outcome = evaluate([stored], action=action, actor=actor, payload=payload, collaboration=collaboration(),
+                       now=datetime(2026, 11, 18, tzinfo=timezone.utc))
+    if not outcome.errors or action in ("createCollaboration", "addRule", "updateRule", "removeRule",
+                                        "leaveCollaboration"):
+        return
+    if kind == "deny":
+        assert outcome.deny is not None and outcome.deny["error"] == outcome.errors[0]["code"]
+    elif kind == "require_approval":
+        assert outcome.require_approval == ["rul_guard"]
+    else:
+        assert outcome.deny is None and outcome.require_approval == [] and outcome.followups == []
+
+
+# -- budgets (gathered from test_rules.py) --------------------------------------------
+
+
+def test_a_deny_rule_that_runs_out_of_steps_fails_closed():
+    stored = {**rule(name="Keep it short"), "if": {"or": [False] * (MAX_STEPS + 10)}}
+    outcome = run([stored])
+    assert outcome.deny == {"ruleId": stored["id"], "error": "step_limit", "message":
+                            "Rule “Keep it short” could not be evaluated (took more than 1000 steps), "
+                            "so it refuses the action."}
+    assert outcome.fired == [stored["id"]] and [e["code"] for e in outcome.errors] == ["step_limit"]
+    with pytest.raises(RuleDenied) as caught:
+        outcome.raise_if_denied()
+    assert caught.value.details == {"ruleId": stored["id"], "message": outcome.deny["message"], "error": "step_limit"}
+
+
+def test_an_approval_rule_that_runs_out_of_steps_still_asks_for_approval():
+    stored = {**rule(name="Look first", then={"require_approval": {}}), "if": {"or": [False] * (MAX_STEPS + 10)}}
+    outcome = run([stored])
+    assert outcome.require_approval == [stored["id"]] and outcome.deny is None
+    assert outcome.approval_reason == ("Rule “Look first” could not be evaluated (took more than 1000 steps), "
+                                       "so the action needs an owner's approval.")
+
+
+def test_guards_that_run_out_of_time_fail_closed():
+    approval = rule(name="Look first", then={"require_approval": {}}, **{"if": {"and": [True, True, True, True]}})
+    deny = rule(name="Never")
+    outcome = run([approval, deny], clock=ticking_clock(), budget_seconds=0.003)
+    assert outcome.deny["ruleId"] == deny["id"] and outcome.deny["error"] == "time_budget"
+    assert "could not be evaluated (rules took longer than 3 ms)" in outcome.deny["message"]
+    assert [e["code"] for e in outcome.errors] == ["time_budget", "time_budget"]
+
+
+def test_guards_run_before_follow_up_rules_whatever_the_stored_order():
+    slow = rule(then=ECHO, **{"if": {"and": [True, True, True, True, True]}})
+    deny = rule(when={"action": "sendMessage"}, then={"deny": {"message": "Not today."}})
+    outcome = run([slow, slow, deny], clock=ticking_clock(), budget_seconds=0.003)
+    assert outcome.deny == {"ruleId": deny["id"], "message": "Not today."}  # evaluated first, in time
+    approval = rule(then={"require_approval": {}})
+    outcome = run([slow, approval], clock=ticking_clock(), budget_seconds=0.003)
+    assert outcome.require_approval == [approval["id"]] and outcome.errors[0]["ruleId"] == slow["id"]
+
+
+def test_a_members_crafted_input_cannot_skip_the_owners_deny_rule():
+    text = {"var": "payload.text"}
+    heavy = {"or": [{"contains": [{"lower": {"cat": [text, text, text]}}, f"zzz{i}"]} for i in range(14)]}
+    crafted = {"text": "İ" * 4000}
+    for effect in (ECHO, {"deny": {"message": "x"}}, {"require_approval": {}}):
+        rules = [rule(name=f"heavy {i}", then=effect, **{"if": heavy}) for i in range(MAX_RULES - 1)]
+        deny = rule(when={"action": "sendMessage"}, then={"deny": {"message": "denied"}})
+        outcome = run([*rules, deny], payload=crafted)
+        assert outcome.deny is not None, effect
+        assert outcome.deny["ruleId"] in {deny["id"], rules[0]["id"]}
+
+
+# -- end to end, over REST ---------------------------------------------------------
+
+
+NO_RUSH = {"name": "No rush jobs", "when": {"action": "proposeActivity"},
+           "if": {"<": [{"var": "payload.dueAt"}, {"+": [{"var": "now"}, {"hours": 24}]}]},
+           "then": {"deny": {"message": "Nothing due within a day."}}}
+FAR_CHECK = {"name": "Look at far plans", "when": {"action": "scheduleActivity"},
+             "if": {"in": [{"weekday": {"+": [{"var": "payload.scheduledFor"}, {"days": 3_000_000}]}}, [6, 7]]},
+             "then": {"require_approval": {"reason": "Far plans need a look."}}}
+
+
+@pytest.fixture
+async def api():
+    settings = test_settings(action_rate_limit=1000)
+    async with LiveServer(build_api(settings), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            client.settings = settings
+            yield client
+
+
+async def call(api, email, method, path, body=None):
+    headers = {"authorization": f"Bearer {token(api.settings, email)}"}
+    return await api.request(method, path, json=body, headers=headers)
+
+
+async def action(api, email, name, cid, payload):
+    return await call(api, email, "POST", f"/api/actions/{name}", {"collaborationId": cid, "payload": payload})
+
+
+async def test_a_member_cannot_dodge_a_deny_rule_by_leaving_a_field_out(api):
+    cid = (await call(api, OWNER, "POST", "/api/collaborations", {"title": "Club"})).json()["id"]
+    await action(api, OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
+    rule_id = (await action(api, OWNER, "addRule", cid, {"rule": NO_RUSH})).json()["result"]["ruleId"]
+    r = await action(api, EDITOR, "proposeActivity", cid, {"title": "Hike"})  # no dueAt: the condition errors
+    assert r.status_code == 403, r.text
+    error = r.json()["error"]
+    assert error["code"] == "rule_denied" and error["details"]["ruleId"] == rule_id
+    assert error["details"]["error"] == "type_error"
+    r = await action(api, EDITOR, "proposeActivity", cid, {"title": "Hike", "dueAt": "2999-01-01T00:00:00Z"})
+    assert r.status_code == 200, r.text  # the rule as meant: far enough ahead passes
+
+
+async def test_an_overflowing_approval_guard_asks_and_its_error_is_in_the_audit(api):
+    cid = (await call(api, OWNER, "POST", "/api/collaborations", {"title": "Club"})).json()["id"]
+    await action(api, OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
+    activity = (await action(api, EDITOR, "proposeActivity", cid, {"title": "Hike"})).json()["result"]["activityId"]
+    rule_id = (await action(api, OWNER, "addRule", cid, {"rule": FAR_CHECK})).json()["result"]["ruleId"]
+    r = await action(api, EDITOR, "scheduleActivity", cid, {"activityId": activity,
+                                                             "scheduledFor": "2999-12-31T00:00:00Z"})
+    assert r.status_code == 202, r.text
+    approval = r.json()["approval"]
+    assert approval["rules"] == [rule_id] and "could not be evaluated" in approval["reason"]
+    r = await call(api, OWNER, "POST", f"/api/approvals/{approval['id']}/approve")
+    assert r.status_code == 200, r.text
+    entries = (await call(api, OWNER, "GET", f"/api/collaborations/{cid}/audit")).json()["entries"]
+    applied = next(e for e in entries if e.get("approvalId") == approval["id"])
+    assert applied["rulesFired"] == [rule_id] and applied["ruleErrors"][0]["ruleId"] == rule_id
+    assert "out of range" in applied["ruleErrors"][0]["error"]
+
