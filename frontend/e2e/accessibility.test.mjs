@@ -73,7 +73,10 @@ suite.test('the owner builds the weekend rule and a follow-up rule with the cont
     'In plain words: Nobody may schedule an activity on a Saturday or Sunday. They are told: “We do not schedule on weekends.”',
   );
   await checkA11y(alice.page, 'the rule builder');
+  // The builder alone, without the sticky header over its top.
+  await alice.page.evaluate(() => (document.querySelector('.topbar').style.position = 'static'));
   await env.screenshot(alice.page, 'rule-builder', { element: builder });
+  await alice.page.evaluate(() => (document.querySelector('.topbar').style.position = ''));
   await builder.getByRole('button', { name: 'Add rule' }).click();
   const rules = alice.page.getByRole('list', { name: 'Rules' });
   await rules.getByRole('listitem', { name: 'Nobody schedules on weekends' }).waitFor({ timeout: TIMEOUTS.live });

@@ -154,6 +154,7 @@ suite.test('someone without an account is listed as invited until they first sig
     assert.equal(await row.getAttribute('data-invited'), 'true');
     assert.match(await row.textContent(), new RegExp(`Invited by ${by.replace('.', '\\.')} .*not signed in yet`));
   }
+  await env.dismissNotices(alice.page);
   await env.screenshot(alice.page, 'invitations', { element: alice.page.locator('section[aria-labelledby="members-heading"]') });
 
   // Alice cancels ghost's invitation: gone for both.
