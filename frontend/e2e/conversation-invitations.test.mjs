@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 
+import { checkA11y } from './a11y.mjs';
 import { defineSuite, TIMEOUTS, until } from './harness.mjs';
 
 const suite = defineSuite('conversation-invitations');
@@ -155,11 +156,12 @@ suite.test('someone without an account is listed as invited until they first sig
     assert.match(await row.textContent(), new RegExp(`Invited by ${by.replace('.', '\\.')} .*not signed in yet`));
   }
   await env.dismissNotices(alice.page);
+  await checkA11y(alice.page, 'a collaboration with a conversation and invitations');
   await env.screenshot(alice.page, 'invitations', { element: alice.page.locator('section[aria-labelledby="members-heading"]') });
 
   // Alice cancels ghost's invitation: gone for both.
   alice.page.once('dialog', (dialog) => void dialog.accept());
-  await alice.page.getByRole('button', { name: `Cancel the invitation of ${GHOST}` }).click();
+  await alice.page.getByRole('button', { name: `Cancel invitation for ${GHOST}` }).click();
   for (const viewer of [alice, bob]) {
     await until(async () => (await memberRow(viewer, GHOST).count()) === 0, { timeout: TIMEOUTS.live, message: `${viewer.email} to see ghost's invitation gone` });
   }

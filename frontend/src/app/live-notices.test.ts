@@ -36,5 +36,8 @@ describe('live changes in words', () => {
     const message = { type: 'message_created' as const, collaborationId: 'col_1', message: { id: 'msg_1', collaborationId: 'col_1', author: { type: 'user' as const, id: 'u9' }, text: 'Hi', createdAt: '' } };
     expect(describeLiveEvent(message, trip, 'u1', true)).toEqual({ collaborationId: 'col_1', kind: 'message', text: 'Someone wrote: “Hi”' });
     expect(personName('dan.smith@example.com')).toBe('Dan.smith');
+    const approval = (id: string) => ({ type: 'approval_created' as const, collaborationId: 'col_1', approval: { proposedBy: { type: 'user', id } } as never });
+    expect(describeLiveEvent(approval('u2'), trip, 'u1', false)?.text).toBe('A new approval waits for you in “Summer trip”');
+    expect(describeLiveEvent(approval('u1'), trip, 'u1', false)).toBeNull();
   });
 });

@@ -61,6 +61,8 @@ export function describeLiveEvent(event: RealtimeEvent, collaboration: Collabora
     return { collaborationId: event.collaborationId, kind: 'message', text: `${who} wrote${where}: “${excerpt(event.message.text)}”` };
   }
   if (event.type === 'approval_created') {
+    const proposer = event.approval?.proposedBy;
+    if (proposer?.type === 'user' && proposer.id === me) return null; // my own action, held for approval
     return { collaborationId: event.collaborationId, kind: 'approval', text: `A new approval waits for you${where}` };
   }
   return null;

@@ -108,7 +108,7 @@ describe('<MembersPanel> invitations', () => {
     expect(rows[3]).toHaveTextContent('Invited by you');
     expect(rows[1]).not.toHaveTextContent('Invited');
     // An editor cannot cancel it.
-    expect(screen.queryByRole('button', { name: /Cancel the invitation/ })).not.toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: /Cancel invitation/ })).not.toBeInTheDocument();
   });
 
   it("lets an owner cancel an invitation: removeMember for that member", async () => {
@@ -117,7 +117,7 @@ describe('<MembersPanel> invitations', () => {
     vi.spyOn(window, 'confirm').mockReturnValue(true);
     render(<MembersPanel collaboration={invited()} role="owner" userId="u1" presence={[]} onLeft={() => undefined} />);
     expect(screen.getByRole('button', { name: 'Remove bo@example.com' })).toHaveTextContent('Remove');
-    const cancel = screen.getByRole('button', { name: 'Cancel the invitation of cy@example.com' });
+    const cancel = screen.getByRole('button', { name: 'Cancel invitation for cy@example.com' });
     expect(cancel).toHaveTextContent('Cancel invitation');
     await userEvent.click(cancel);
     const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];

@@ -177,7 +177,7 @@ function MemberRow({ collaborationId, member, presence, invitedBy, isMe, canChan
             <button
               type="button"
               className="button small danger-outline"
-              aria-label={invited ? `Cancel the invitation of ${name}` : `Remove ${name}`}
+              aria-label={invited ? `Cancel invitation for ${name}` : `Remove ${name}`}
               disabled={remove.pending}
               onClick={() => {
                 if (window.confirm(invited ? `Cancel the invitation of ${name}?` : `Remove ${name} from this collaboration?`)) void remove.run();
