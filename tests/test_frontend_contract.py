@@ -21,3 +21,33 @@ def spa_least_roles() -> dict[str, str | None]:
 
 def test_the_spa_least_role_table_is_the_catalogue():
     assert spa_least_roles() == {name: spec.role for name, spec in CATALOGUE.items()}
+
+
+RULE_VOCABULARY_TS = ROLES_TS.parent.parent / "features/rules/rule-vocabulary.ts"
+
+
+def spa_rule_vocabulary() -> tuple[list[str], dict[str, dict[str, tuple[str, bool]]]]:
+    source = RULE_VOCABULARY_TS.read_text()
+    exempt = re.search(r"EXEMPT_ACTIONS[^=]*=\s*\[(.*?)\];", source, re.S)
+    table = re.search(r"RULE_PAYLOADS[^=]*=\s*\{(.*?)\n\};", source, re.S)
+    assert exempt and table, "EXEMPT_ACTIONS / RULE_PAYLOADS not found in rule-vocabulary.ts"
+    payloads = {}
+    for action, body in re.findall(r"^\s*(\w+):\s*\{((?:[^{}]|\{[^{}]*\})*)\},?\s*$", table.group(1), re.M):
+        fields = re.findall(r"(\w+):\s*\{\s*type:\s*'(\w+)',\s*required:\s*(true|false)\s*\}", body)
+        payloads[action] = {name: (kind, required == "true") for name, kind, required in fields}
+    return re.findall(r"'(\w+)'", exempt.group(1)), payloads
+
+
+def test_the_rule_builder_names_only_what_the_rules_schema_has():
+    """The rule builder's payload fields (GET /api/config does not send the rules schema) are
+    the server's, with the same types; every action a rule may name is offered."""
+    from backend.rules.schema import EXEMPT_ACTIONS, PAYLOADS
+
+    exempt, payloads = spa_rule_vocabulary()
+    assert set(exempt) == set(EXEMPT_ACTIONS)
+    assert set(payloads) == set(PAYLOADS) - set(EXEMPT_ACTIONS)
+    for action, fields in payloads.items():
+        for name, (kind, required) in fields.items():
+            server = PAYLOADS[action].get(name)
+            assert server is not None, f"{action}.{name} is not a payload field of the rules schema"
+            assert set(server.type) == {kind} and server.required == required, f"{action}.{name}"

@@ -145,26 +145,27 @@ suite.test("the AI check-in's reminder shows live, its cancel proposal waits for
   await bob.assertNoReload();
 });
 
-suite.test('alice asks the AI: its answer shows in the panel and, live, in both message feeds', async () => {
+suite.test('alice asks the AI: its answer shows, live, in both message feeds, with its suggestions under it for alice', async () => {
   need('alice', 'bob');
   const env = suite.env;
   const { alice, bob } = shared;
   const question = 'What should we plan next?';
+  const aiBefore = await aiMessages(bob, '').count();
   await alice.page.getByLabel('Question for the AI').fill(question);
   await alice.page.getByRole('button', { name: 'Ask', exact: true }).click();
-  const turn = alice.page.getByRole('list', { name: 'AI conversation' }).getByRole('listitem').first();
-  await turn.getByText(question).waitFor({ timeout: 30_000 });
-  const reply = (await turn.locator('.ai-reply').textContent({ timeout: TIMEOUTS.action })) ?? '';
+  await alice.page.locator('.ai-panel').getByRole('status').filter({ hasText: `You asked “${question}”` }).waitFor({ timeout: 30_000 });
+  // The answer is posted as an AI message: both feeds show it (the newest AI message).
+  await until(async () => (await aiMessages(bob, '').count()) > aiBefore, { timeout: TIMEOUTS.live, message: "the AI's answer in bob's feed" });
+  const answer = aiMessages(alice, '').last();
+  const reply = (await answer.locator('.message-text').textContent()) ?? '';
   assert.ok(reply.length > 20, `the AI replied: ${reply}`);
-  // The reply is posted as an AI message: both feeds show it.
-  const start = reply.slice(0, 40);
-  await aiMessages(alice, start).waitFor({ timeout: TIMEOUTS.live });
-  await aiMessages(bob, start).waitFor({ timeout: TIMEOUTS.live });
-  // Its suggestions (if any) can be run by alice herself.
-  const suggestions = turn.getByRole('list', { name: 'Suggested actions' }).getByRole('listitem');
+  await aiMessages(bob, reply.slice(0, 40)).first().waitFor({ timeout: TIMEOUTS.live });
+  // Its suggestions (if any) show under the answer, for alice, who asked; she can run them herself.
+  const suggestions = answer.getByRole('list', { name: 'Suggested actions' }).getByRole('listitem');
   console.log(`AI reply: ${reply} (${await suggestions.count()} suggestions)`);
+  assert.equal(await aiMessages(bob, reply.slice(0, 40)).last().getByRole('list', { name: 'Suggested actions' }).count(), 0);
   await env.dismissNotices(alice.page);
-  await alice.page.locator('.ai-panel').scrollIntoViewIfNeeded();
+  await answer.scrollIntoViewIfNeeded();
   await env.screenshot(alice.page, 'ai-chat');
 
   // Running a suggestion runs it as alice (a reminder message: applied at once, seen by bob).

@@ -268,3 +268,46 @@ suite.test('presence: dan sees carol here while she is on the page, and not once
   await carol.page.getByRole('heading', { level: 1, name: TITLE }).waitFor();
   await until(async () => (await presenceOf(dan, OWNER)) === 'here', { timeout: TIMEOUTS.live, message: 'dan to see carol back' });
 });
+
+/** Make the page's tab hidden or visible again (the Page Visibility API, as switching tabs does). */
+async function setHidden(person, hidden) {
+  await person.page.evaluate((value) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (value ? 'hidden' : 'visible') });
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => value });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+suite.test('what happened while carol looked away: a toast for each change, unread counts in her list and the tab title', async () => {
+  need('carol', 'dan', 'collaborationId');
+  const { carol, dan } = shared;
+  await carol.markLoad();
+  await setHidden(carol, true);
+  await sendMessage(dan, 'Are you there, Carol?');
+  await proposeActivity(dan, 'Choose a venue');
+  await messageWithText(carol, 'Are you there, Carol?').waitFor({ timeout: TIMEOUTS.live });
+  await activityIn(carol, 'Proposed', 'Choose a venue').waitFor({ timeout: TIMEOUTS.live });
+  // Nothing is toasted while she is away; the tab title counts the unread message.
+  await until(async () => (await carol.page.title()) === '(1) Tandem', { message: "carol's tab title to count 1 unread message" });
+  assert.equal(await carol.page.locator('.notice').filter({ hasText: 'Dan ' }).count(), 0);
+
+  await setHidden(carol, false);
+  const notices = carol.page.locator('.notifications');
+  await notices.getByText('Dan wrote: “Are you there, Carol?”').waitFor();
+  await notices.getByText("Dan proposed 'Choose a venue'").waitFor();
+  // Back on the page: read.
+  await until(async () => (await carol.page.title()) === 'Tandem', { message: 'the tab title to drop the count' });
+
+  // In her list, a collaboration with new messages since her last visit says how many.
+  await carol.page.getByRole('link', { name: 'Collaborations', exact: true }).click();
+  await carol.page.getByRole('heading', { name: 'My collaborations' }).waitFor();
+  await sendMessage(dan, 'First meeting on Friday?');
+  await sendMessage(dan, 'Or Saturday?');
+  const item = carol.page.getByRole('list', { name: 'My collaborations' }).getByRole('listitem').filter({ hasText: TITLE });
+  await item.getByLabel('2 new messages').waitFor({ timeout: TIMEOUTS.live });
+  assert.equal(await carol.page.title(), '(2) Tandem');
+  await item.getByRole('link', { name: TITLE }).click();
+  await carol.page.getByRole('heading', { level: 1, name: TITLE }).waitFor();
+  await until(async () => (await carol.page.title()) === 'Tandem', { message: 'the count to go once she opened it' });
+  await carol.assertNoReload();
+});

@@ -442,12 +442,13 @@ class Environment {
     return person;
   }
 
-  /** Save a screenshot of a main screen into test-output/e2e/ (and docs/screenshots with E2E_UPDATE_SCREENSHOTS=1). */
-  async screenshot(page, name, options = {}) {
+  /** Save a screenshot of a main screen into test-output/e2e/ (and docs/screenshots with E2E_UPDATE_SCREENSHOTS=1); `element`: of one part. */
+  async screenshot(page, name, { element, ...options } = {}) {
     mkdirSync(OUTPUT, { recursive: true });
     const file = path.join(OUTPUT, `${name}.png`);
     // Let transient notices and the caret settle so the picture shows the screen itself.
-    await page.screenshot({ path: file, animations: 'disabled', caret: 'hide', ...options });
+    // `element`: a locator, to picture that part of the page only (scrolled into view, whole).
+    await (element ?? page).screenshot({ path: file, animations: 'disabled', caret: 'hide', ...options });
     if (process.env.E2E_UPDATE_SCREENSHOTS) {
       mkdirSync(DOCS_SCREENSHOTS, { recursive: true });
       copyFileSync(file, path.join(DOCS_SCREENSHOTS, `${name}.png`));

@@ -23,6 +23,9 @@ export type Member = {
   email: string | null;
   role: Role;
   joinedAt: string;
+  /** Added by email and not signed in yet: when, and by whom (userId). Gone once they sign in. */
+  invitedAt?: string | null;
+  invitedBy?: string | null;
 };
 
 export type Activity = {
@@ -72,6 +75,8 @@ export type Message = {
   author: Actor;
   text: string;
   createdAt: string;
+  /** The id of the message this one answers (an AI answer names the question it answers). */
+  replyTo?: string | null;
 };
 
 export type Approval = {

@@ -173,3 +173,42 @@ export function payloadFacts(
 export function fieldsInSummary(action: string): string[] {
   return action === 'cancelActivity' ? ['reason'] : [];
 }
+
+/** What an action did, in the past tense, for "Bob scheduled 'Check the tent'" (`what`: the activity's title, quoted). */
+export function actionDone(action: string, what: string | null): string {
+  const it = what ?? 'an activity';
+  switch (action) {
+    case 'proposeActivity':
+      return `proposed ${it}`;
+    case 'scheduleActivity':
+      return `scheduled ${it}`;
+    case 'completeActivity':
+      return `marked ${it} done`;
+    case 'cancelActivity':
+      return `cancelled ${it}`;
+    case 'updateDetails':
+      return 'changed the details';
+    case 'archiveCollaboration':
+      return 'archived the collaboration';
+    case 'addMember':
+      return 'added a member';
+    case 'removeMember':
+      return 'removed a member';
+    case 'changeRole':
+      return "changed a member's role";
+    case 'leaveCollaboration':
+      return 'left';
+    case 'setProtectedActions':
+      return 'changed which AI actions need approval';
+    case 'addRule':
+      return 'added a rule';
+    case 'updateRule':
+      return 'changed a rule';
+    case 'removeRule':
+      return 'removed a rule';
+    case 'acceptInvitation': // not an action one runs: an invited person's first sign-in
+      return 'joined';
+    default:
+      return `did “${actionLabel(action)}”`;
+  }
+}

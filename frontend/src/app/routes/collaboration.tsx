@@ -1,8 +1,10 @@
+import { useEffect } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 
 import { Spinner } from '@/components/ui/spinner';
 import { ActivitiesBoard } from '@/features/activities/components/activities-board';
 import { AiChatPanel } from '@/features/ai-chat/components/ai-chat-panel';
+import { AiAnswerSuggestions } from '@/features/ai-chat/components/ai-suggestions';
 import { CollaborationDetails } from '@/features/collaboration-details/components/collaboration-details';
 import { MembersPanel } from '@/features/members/components/members-panel';
 import { MessageFeed } from '@/features/messages/components/message-feed';
@@ -10,6 +12,7 @@ import { RulesCard } from '@/features/rules/components/rules-card';
 import { usePageVisible } from '@/hooks/use-page-visible';
 import { useAuth, useSession } from '@/lib/auth/auth-context';
 import { useCollaborationSubscription, usePresence, useRealtimeClient } from '@/lib/realtime/use-realtime';
+import { unreadStore } from '@/stores/unread';
 import { canRun, myRole } from '@/utils/roles';
 
 /** Why the server refused the subscription, in words. */
@@ -35,6 +38,15 @@ export function CollaborationRoute() {
   const view = useCollaborationSubscription(collaborationId);
   const visible = usePageVisible();
   usePresence(collaborationId, { status: visible ? 'online' : 'away', view: 'collaboration' });
+  // While this page is in a visible tab its messages are read: nothing here is unread.
+  const lastMessageId = view.messages.length > 0 ? view.messages[view.messages.length - 1]!.id : '';
+  const loaded = view.collaboration !== null;
+  useEffect(() => {
+    if (!visible || !loaded) return undefined;
+    unreadStore.setViewing(collaborationId);
+    unreadStore.markSeen(collaborationId, lastMessageId);
+    return () => unreadStore.setViewing(null);
+  }, [collaborationId, visible, loaded, lastMessageId]);
 
   if (view.status === 'removed') {
     return (
@@ -106,6 +118,9 @@ export function CollaborationRoute() {
           canSend={active && canRun(role, 'sendMessage')}
           maxMessageChars={config.maxMessageChars}
           live={view.status !== 'stale'}
+          renderAfter={(message) =>
+            message.author?.type === 'ai' && active ? <AiAnswerSuggestions messageId={message.id} collaboration={collaboration} role={role} /> : null
+          }
         />
       </div>
       <aside className="side-column stack">

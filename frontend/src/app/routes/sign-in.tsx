@@ -14,7 +14,7 @@ export function SignInRoute() {
   const next = safeNext(params.get('next'));
   if (session) return <Navigate to={next} replace />;
   return (
-    <div className="page-center">
+    <main className="page-center">
       <div className="sign-in">
         <p className="brand big">
           <span className="brand-mark" aria-hidden="true" />
@@ -22,6 +22,6 @@ export function SignInRoute() {
         </p>
         <SignInForm onSignedIn={() => navigate(next, { replace: true })} />
       </div>
-    </div>
+    </main>
   );
 }

@@ -1,13 +1,13 @@
 import { api } from '@/lib/api-client';
 import type { Approval, Message, Suggestion } from '@/types/api';
 
-export type AiChatResponse = { reply: Message | null; approval: Approval | null; suggestions: Suggestion[] };
+export type AiChatResponse = { question: Message | null; reply: Message | null; approval: Approval | null; suggestions: Suggestion[] };
 
 /**
  * POST /api/collaborations/{id}/ai/chat {"message"} →
- * {"reply": {...message}, "suggestions": [{"action", "payload", "reason"}]}.
- * The reply is also posted to the feed as an AI message — unless the owner made
- * the AI's messages need approval: then 202 with `reply: null` and the `approval`.
+ * 200 {"question": <my message>, "reply": <the AI's message, replyTo = question.id>, "suggestions": [...]}.
+ * Both messages reach every member over the WebSocket. When an owner made the AI's messages
+ * need approval: 202 with `reply: null` and the `approval`.
  */
 export async function sendAiChat(collaborationId: string, message: string): Promise<AiChatResponse> {
   const data = await api.post<Partial<AiChatResponse> | null>(
@@ -17,5 +17,5 @@ export async function sendAiChat(collaborationId: string, message: string): Prom
   const suggestions = Array.isArray(data?.suggestions)
     ? data.suggestions.filter((s): s is Suggestion => Boolean(s && typeof s.action === 'string'))
     : [];
-  return { reply: data?.reply ?? null, approval: data?.approval ?? null, suggestions };
+  return { question: data?.question ?? null, reply: data?.reply ?? null, approval: data?.approval ?? null, suggestions };
 }

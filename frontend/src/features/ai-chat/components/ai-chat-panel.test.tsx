@@ -3,9 +3,22 @@ import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
+import { aiSuggestions } from '@/stores/ai-suggestions';
+
 import type { Collaboration } from '@/types/api';
 
 import { AiChatPanel } from './ai-chat-panel';
+import { AiAnswerSuggestions } from './ai-suggestions';
+
+/** The panel, and the AI answer msg_9's suggestions as the feed shows them under it. */
+function Panel({ role }: { role: 'viewer' | 'editor' }) {
+  return (
+    <>
+      <AiChatPanel collaboration={collaboration} role={role} maxChars={4000} />
+      <AiAnswerSuggestions messageId="msg_9" collaboration={collaboration} role={role} />
+    </>
+  );
+}
 
 const collaboration = {
   id: 'col_1',
@@ -19,14 +32,18 @@ const collaboration = {
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
 
-afterEach(() => vi.unstubAllGlobals());
+afterEach(() => {
+  vi.unstubAllGlobals();
+  aiSuggestions.clear();
+});
 
 describe('<AiChatPanel>', () => {
-  it('shows the reply and runs a suggestion as me, saying when it went for approval', async () => {
+  it('puts the suggestions under the answer (msg_9) and runs one as me, saying when it went for approval', async () => {
     const fetchMock = vi.fn(async (url: string, init?: RequestInit) => {
       if (url === '/api/collaborations/col_1/ai/chat') {
         return json(200, {
-          reply: { id: 'msg_9', collaborationId: 'col_1', author: { type: 'ai' }, text: 'Schedule the picnic!', createdAt: '' },
+          question: { id: 'msg_8', collaborationId: 'col_1', author: { type: 'user', id: 'u1' }, text: 'What next?', createdAt: '' },
+          reply: { id: 'msg_9', collaborationId: 'col_1', author: { type: 'ai' }, text: 'Schedule the picnic!', createdAt: '', replyTo: 'msg_8' },
           suggestions: [
             { action: 'scheduleActivity', payload: { activityId: 'act_1', scheduledFor: '2026-12-05T11:00:00Z' }, reason: 'Sunny' },
             { action: 'cancelActivity', payload: { activityId: 'act_1' }, reason: 'Or not' },
@@ -38,11 +55,11 @@ describe('<AiChatPanel>', () => {
       return json(202, { approval: { id: 'apr_1', status: 'pending' } });
     });
     vi.stubGlobal('fetch', fetchMock);
-    render(<AiChatPanel collaboration={collaboration} role="editor" maxChars={4000} />);
+    render(<Panel role="editor" />);
 
     await userEvent.type(screen.getByLabelText('Question for the AI'), 'What next?');
     await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
-    expect(await screen.findByText('Schedule the picnic!')).toBeInTheDocument();
+    expect(await screen.findByRole('status')).toHaveTextContent('You asked “What next?”: the answer is in the messages, as a reply to your question.');
     expect(JSON.parse(String(fetchMock.mock.calls[0]![1]!.body))).toEqual({ message: 'What next?' });
 
     const suggestions = screen.getByRole('list', { name: 'Suggested actions' });
@@ -74,7 +91,7 @@ describe('<AiChatPanel>', () => {
       }),
     );
     vi.stubGlobal('fetch', fetchMock);
-    const { rerender } = render(<AiChatPanel collaboration={collaboration} role="viewer" maxChars={4000} />);
+    const { rerender } = render(<Panel role="viewer" />);
     await userEvent.type(screen.getByLabelText('Question for the AI'), 'Ideas?');
     await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
     const items = within(await screen.findByRole('list', { name: 'Suggested actions' })).getAllByRole('listitem');
@@ -87,7 +104,7 @@ describe('<AiChatPanel>', () => {
     expect(items[2]).toHaveTextContent('Needs owner');
 
     // An editor may cancel, not add members.
-    rerender(<AiChatPanel collaboration={collaboration} role="editor" maxChars={4000} />);
+    rerender(<Panel role="editor" />);
     expect(within(items[0]!).getByRole('button', { name: /^Run:/ })).toBeInTheDocument();
     expect(items[2]).toHaveTextContent('Needs owner');
     expect(fetchMock).toHaveBeenCalledTimes(1);
@@ -100,6 +117,7 @@ describe('<AiChatPanel>', () => {
     await userEvent.type(screen.getByLabelText('Question for the AI'), 'What to pack?');
     await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
     expect(await screen.findByText(/waits for an owner's approval/)).toBeInTheDocument();
+    expect(screen.queryByRole('list', { name: 'Suggested actions' })).not.toBeInTheDocument();
     expect(screen.getByText(/What to pack\?/)).toBeInTheDocument();
   });
 });

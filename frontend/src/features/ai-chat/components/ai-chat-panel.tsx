@@ -2,17 +2,18 @@ import { useState, type FormEvent } from 'react';
 
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
-import { announceOutcome } from '@/lib/run-action';
+import { aiSuggestions } from '@/stores/ai-suggestions';
 import type { Collaboration, Role, Suggestion } from '@/types/api';
-import { describeAction } from '@/utils/describe-action';
-import { canRun, missingRole } from '@/utils/roles';
 
-import { runSuggestion } from '../api/run-suggestion';
 import { sendAiChat } from '../api/send-ai-chat';
 
-type Turn = { id: number; question: string; reply: string | null; held: boolean; suggestions: Suggestion[] };
+import { SuggestionList } from './ai-suggestions';
 
-/** Ask the AI; its suggestions run as me, so each offers Run only to a role that may run that action. */
+/** What became of my last question. */
+type Asked =
+  | { kind: 'answered'; question: string }
+  | { kind: 'held'; question: string; suggestions: Suggestion[] };
+
 type Props = {
   collaboration: Collaboration;
   role: Role | null;
@@ -20,21 +21,22 @@ type Props = {
   maxChars: number;
 };
 
+/**
+ * Ask the AI. The question is posted to the messages as mine and the AI's answer as a reply to
+ * it, so everyone sees the conversation in the feed; the suggestions that came with the answer
+ * show under it there (for me: they run as me).
+ */
 export function AiChatPanel({ collaboration, role, maxChars }: Props) {
   const [question, setQuestion] = useState('');
-  const [turns, setTurns] = useState<Turn[]>([]);
+  const [asked, setAsked] = useState<Asked | null>(null);
   const ask = useMutation(async (text: string) => {
     const answer = await sendAiChat(collaboration.id, text);
-    setTurns((current) => [
-      ...current,
-      {
-        id: Date.now(),
-        question: text,
-        reply: answer.reply?.text ?? null,
-        held: answer.reply === null && answer.approval !== null,
-        suggestions: answer.suggestions,
-      },
-    ]);
+    if (answer.reply) {
+      aiSuggestions.set(answer.reply.id, answer.suggestions);
+      setAsked({ kind: 'answered', question: text });
+    } else {
+      setAsked({ kind: 'held', question: text, suggestions: answer.suggestions });
+    }
     setQuestion('');
   });
 
@@ -48,36 +50,10 @@ export function AiChatPanel({ collaboration, role, maxChars }: Props) {
       <h2 id="ai-heading">
         AI assistant <span className="badge ai">AI</span>
       </h2>
-      <p className="muted small">Ask for ideas or a plan. Its answer is posted to the messages; suggested actions run only when you press Run.</p>
-      {turns.length > 0 && (
-        <ol className="ai-turns" aria-label="AI conversation">
-          {turns.map((turn) => (
-            <li key={turn.id} className="ai-turn stack tight">
-              <p className="small">
-                <span className="muted">You asked:</span> {turn.question}
-              </p>
-              {turn.reply && <p className="ai-reply">{turn.reply}</p>}
-              {turn.held && (
-                <p className="small muted">
-                  The AI&apos;s answer waits for an owner&apos;s approval: it is posted to the messages once approved.
-                </p>
-              )}
-              {turn.suggestions.length > 0 && (
-                <ul className="suggestions" aria-label="Suggested actions">
-                  {turn.suggestions.map((suggestion, index) => (
-                    <SuggestionItem
-                      key={index}
-                      collaboration={collaboration}
-                      suggestion={suggestion}
-                      role={role}
-                    />
-                  ))}
-                </ul>
-              )}
-            </li>
-          ))}
-        </ol>
-      )}
+      <p className="muted small">
+        Ask for ideas or a plan. Your question and its answer are posted to the messages for everyone; suggested actions run only
+        when you press Run.
+      </p>
       <form className="stack tight" onSubmit={submit} aria-label="Ask the AI assistant">
         <label className="field">
           <span>Question for the AI</span>
@@ -90,44 +66,20 @@ export function AiChatPanel({ collaboration, role, maxChars }: Props) {
           </button>
         </div>
       </form>
+      {asked?.kind === 'answered' && (
+        <p className="small muted" role="status">
+          You asked “{asked.question}”: the answer is in the messages, as a reply to your question.
+        </p>
+      )}
+      {asked?.kind === 'held' && (
+        <div className="stack tight" role="status">
+          <p className="small muted">
+            You asked “{asked.question}”. The AI&apos;s answer waits for an owner&apos;s approval: it is posted to the messages once
+            approved.
+          </p>
+          {asked.suggestions.length > 0 && <SuggestionList suggestions={asked.suggestions} collaboration={collaboration} role={role} />}
+        </div>
+      )}
     </section>
-  );
-}
-
-type SuggestionProps = { collaboration: Collaboration; suggestion: Suggestion; role: Role | null };
-
-function SuggestionItem({ collaboration, suggestion, role }: SuggestionProps) {
-  const [result, setResult] = useState<'done' | 'pending_approval' | null>(null);
-  const run = useMutation(async () => {
-    const outcome = await runSuggestion(collaboration.id, suggestion);
-    announceOutcome(outcome, 'Done.');
-    setResult(outcome.kind === 'applied' ? 'done' : 'pending_approval');
-  });
-  const text = describeAction(suggestion.action, suggestion.payload ?? {}, collaboration);
-  const allowed = canRun(role, suggestion.action);
-  const missing = missingRole(role, suggestion.action);
-
-  return (
-    <li className="suggestion stack tight">
-      <p>
-        <strong>{text}</strong>
-      </p>
-      {suggestion.reason && <p className="small muted">Why: {suggestion.reason}</p>}
-      {run.error !== null && <ErrorMessage error={run.error} onDismiss={run.reset} />}
-      <div className="row">
-        {result === 'done' && <span className="badge success">Done</span>}
-        {result === 'pending_approval' && <span className="badge muted">Sent to the owner for approval</span>}
-        {result === null && allowed && (
-          <button type="button" className="button small primary" disabled={run.pending} onClick={() => void run.run()} aria-label={`Run: ${text}`}>
-            Run
-          </button>
-        )}
-        {result === null && !allowed && (
-          <span className="badge muted" title={missing ? `Only an ${missing} or above can run this.` : 'This action cannot be run from here.'}>
-            {missing ? `Needs ${missing}` : 'Not available'}
-          </span>
-        )}
-      </div>
-    </li>
   );
 }

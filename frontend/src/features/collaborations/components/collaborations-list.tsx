@@ -3,6 +3,7 @@ import { Link } from 'react-router';
 import { ErrorMessage } from '@/components/ui/error-message';
 import { Spinner } from '@/components/ui/spinner';
 import { useCollaborationViews } from '@/lib/realtime/use-realtime';
+import { useUnreadCount } from '@/stores/unread';
 import type { Collaboration } from '@/types/api';
 import { formatRelative } from '@/utils/format';
 import { myRole, roleLabel } from '@/utils/roles';
@@ -46,6 +47,7 @@ export function CollaborationsList({ userId }: { userId: string }) {
             <Link to={`/collaborations/${collaboration.id}`} className="collaboration-link">
               {collaboration.title}
             </Link>
+            <UnreadBadge collaborationId={collaboration.id} />
             {collaboration.status === 'archived' && <span className="badge muted">Archived</span>}
             {collaboration.description && <p className="muted clamp">{collaboration.description}</p>}
             <p className="meta">
@@ -58,5 +60,17 @@ export function CollaborationsList({ userId }: { userId: string }) {
         );
       })}
     </ul>
+  );
+}
+
+/** "3 new": messages from others since my last visit. */
+function UnreadBadge({ collaborationId }: { collaborationId: string }) {
+  const count = useUnreadCount(collaborationId);
+  if (count === 0) return null;
+  const shown = count > 99 ? '99+' : String(count);
+  return (
+    <span className="badge unread" data-testid="unread" aria-label={`${shown} new ${count === 1 ? 'message' : 'messages'}`}>
+      {shown} new
+    </span>
   );
 }

@@ -1,6 +1,7 @@
 // @vitest-environment jsdom
 import { render, screen, within } from '@testing-library/react';
-import { describe, expect, it } from 'vitest';
+import userEvent from '@testing-library/user-event';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import type { Collaboration, PresenceEntry, Role } from '@/types/api';
 
@@ -84,5 +85,43 @@ describe('<MembersPanel> presence', () => {
 
   it('does not show someone without a presence entry as here', () => {
     expect(presenceOf([])).toEqual({ kind: 'absent', text: 'not here' });
+  });
+});
+
+describe('<MembersPanel> invitations', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  const invited = (): Collaboration => {
+    const c = collaboration('active');
+    const inAMinute = new Date(Date.now() - 120_000).toISOString();
+    c.members.push({ userId: 'u3', email: 'cy@example.com', role: 'viewer', joinedAt: '', invitedAt: inAMinute, invitedBy: 'u2' });
+    c.members.push({ userId: 'u4', email: 'di@example.com', role: 'editor', joinedAt: '', invitedAt: inAMinute, invitedBy: 'u1' });
+    return c;
+  };
+
+  it('shows who invited a person without an account, and when, until they sign in; last in the list', () => {
+    render(<MembersPanel collaboration={invited()} role="editor" userId="u1" presence={[]} onLeft={() => undefined} />);
+    const rows = within(screen.getByRole('list', { name: 'Members' })).getAllByRole('listitem');
+    expect(rows.map((row) => row.getAttribute('data-testid'))).toEqual(['member-u1', 'member-u2', 'member-u3', 'member-u4']);
+    expect(rows[2]).toHaveTextContent('Invited by bo@example.com 2 minutes ago; not signed in yet');
+    expect(rows[2]).toHaveAttribute('data-invited', 'true');
+    expect(rows[3]).toHaveTextContent('Invited by you');
+    expect(rows[1]).not.toHaveTextContent('Invited');
+    // An editor cannot cancel it.
+    expect(screen.queryByRole('button', { name: /Cancel invitation/ })).not.toBeInTheDocument();
+  });
+
+  it("lets an owner cancel an invitation: removeMember for that member", async () => {
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ collaborationId: 'col_1', version: 4, result: {} }), { status: 200, headers: { 'Content-Type': 'application/json' } }));
+    vi.stubGlobal('fetch', fetchMock);
+    vi.spyOn(window, 'confirm').mockReturnValue(true);
+    render(<MembersPanel collaboration={invited()} role="owner" userId="u1" presence={[]} onLeft={() => undefined} />);
+    expect(screen.getByRole('button', { name: 'Remove bo@example.com' })).toHaveTextContent('Remove');
+    const cancel = screen.getByRole('button', { name: 'Cancel invitation for cy@example.com' });
+    expect(cancel).toHaveTextContent('Cancel invitation');
+    await userEvent.click(cancel);
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/actions/removeMember');
+    expect(JSON.parse(String(init.body))).toEqual({ collaborationId: 'col_1', payload: { userId: 'u3' } });
   });
 });

@@ -4,7 +4,7 @@ import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
 import { announceOutcome } from '@/lib/run-action';
 import type { Collaboration, Member, PresenceEntry, Role } from '@/types/api';
-import { formatRelative } from '@/utils/format';
+import { formatDateTime, formatRelative } from '@/utils/format';
 import { canRun, ROLES, roleLabel } from '@/utils/roles';
 
 import { addMember } from '../api/add-member';
@@ -54,8 +54,11 @@ export function MembersPanel({ collaboration, role, userId, presence, onLeft }: 
     if (outcome.kind === 'applied') onLeft();
   });
   const online = new Map(presence.map((entry) => [entry.userId, entry]));
-  const rank = (userId: string) => PRESENCE_ORDER[presenceKind(online.get(userId))];
-  const members = [...collaboration.members].sort((a, b) => rank(a.userId) - rank(b.userId));
+  // Invited people (added by email, not signed in yet) come last.
+  const rank = (member: Member) => (member.invitedAt ? 3 : PRESENCE_ORDER[presenceKind(online.get(member.userId))]);
+  const members = [...collaboration.members].sort((a, b) => rank(a) - rank(b));
+  const inviter = (id: string | null | undefined) =>
+    id === userId ? 'you' : (collaboration.members.find((m) => m.userId === id)?.email ?? 'a former member');
 
   return (
     <section className="card stack" aria-labelledby="members-heading">
@@ -69,6 +72,7 @@ export function MembersPanel({ collaboration, role, userId, presence, onLeft }: 
             collaborationId={collaboration.id}
             member={member}
             presence={online.get(member.userId)}
+            invitedBy={member.invitedAt ? inviter(member.invitedBy) : null}
             isMe={member.userId === userId}
             canChangeRole={canChangeRole && member.userId !== userId}
             canRemove={canRemove && member.userId !== userId}
@@ -102,24 +106,30 @@ type RowProps = {
   collaborationId: string;
   member: Member;
   presence: PresenceEntry | undefined;
+  /** Who invited them (an email, or "you") while they have not signed in yet; null for a member who has. */
+  invitedBy: string | null;
   isMe: boolean;
   canChangeRole: boolean;
   canRemove: boolean;
 };
 
-function MemberRow({ collaborationId, member, presence, isMe, canChangeRole, canRemove }: RowProps) {
+function MemberRow({ collaborationId, member, presence, invitedBy, isMe, canChangeRole, canRemove }: RowProps) {
   const name = member.email ?? member.userId;
   const change = useMutation(async (next: Role) => announceOutcome(await changeRole(collaborationId, member.userId, next)));
-  const remove = useMutation(async () => announceOutcome(await removeMember(collaborationId, member.userId)));
-  const kind = presenceKind(presence);
+  const remove = useMutation(async () =>
+    announceOutcome(await removeMember(collaborationId, member.userId), member.invitedAt ? `Invitation of ${name} cancelled.` : undefined),
+  );
+  const invited = Boolean(member.invitedAt);
+  const kind = invited ? 'absent' : presenceKind(presence);
   const state = PRESENCE_TEXT[kind];
 
   return (
     <li
-      className="member"
+      className={`member${invited ? ' invited' : ''}`}
       data-testid={`member-${member.userId}`}
       data-presence={kind}
       data-online={kind === 'here' ? 'true' : 'false'}
+      data-invited={invited ? 'true' : undefined}
     >
       <span className={`presence-dot ${kind === 'here' ? 'on' : kind === 'away' ? 'away' : 'off'}`} aria-hidden="true" />
       <div className="member-main">
@@ -127,14 +137,25 @@ function MemberRow({ collaborationId, member, presence, isMe, canChangeRole, can
           {name}
           {isMe && <span className="muted"> (you)</span>}
         </span>
-        <span
-          className="muted small"
-          aria-label={`${name} is ${state}`}
-          title={kind !== 'absent' && presence?.since ? `Connected since ${formatRelative(presence.since)}` : undefined}
-        >
-          {state}
-        </span>
+        {invited ? (
+          <span className="muted small">
+            Invited by {invitedBy ?? 'a former member'}{' '}
+            <time dateTime={member.invitedAt ?? undefined} title={formatDateTime(member.invitedAt ?? '')}>
+              {formatRelative(member.invitedAt ?? '')}
+            </time>
+            ; not signed in yet
+          </span>
+        ) : (
+          <span
+            className="muted small"
+            aria-label={`${name} is ${state}`}
+            title={kind !== 'absent' && presence?.since ? `Connected since ${formatRelative(presence.since)}` : undefined}
+          >
+            {state}
+          </span>
+        )}
       </div>
+      {invited && <span className="badge muted">Invited</span>}
       <span className={`badge role-${member.role}`}>{roleLabel(member.role)}</span>
       {(canChangeRole || canRemove) && (
         <div className="row tight member-controls">
@@ -156,13 +177,13 @@ function MemberRow({ collaborationId, member, presence, isMe, canChangeRole, can
             <button
               type="button"
               className="button small danger-outline"
-              aria-label={`Remove ${name}`}
+              aria-label={invited ? `Cancel invitation for ${name}` : `Remove ${name}`}
               disabled={remove.pending}
               onClick={() => {
-                if (window.confirm(`Remove ${name} from this collaboration?`)) void remove.run();
+                if (window.confirm(invited ? `Cancel the invitation of ${name}?` : `Remove ${name} from this collaboration?`)) void remove.run();
               }}
             >
-              Remove
+              {invited ? 'Cancel invitation' : 'Remove'}
             </button>
           )}
         </div>
@@ -178,7 +199,7 @@ function AddMemberForm({ collaborationId }: { collaborationId: string }) {
   const [role, setRole] = useState<Role>('editor');
   const add = useMutation(async () => {
     const outcome = await addMember(collaborationId, email.trim(), role);
-    announceOutcome(outcome, `Added ${email.trim()} as ${role}.`);
+    announceOutcome(outcome, `Added ${email.trim()} as ${role}. Someone without an account yet is listed as invited until they first sign in.`);
     setEmail('');
   });
 

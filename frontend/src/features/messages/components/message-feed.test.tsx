@@ -65,3 +65,33 @@ describe('<MessageFeed> authors', () => {
     expect(within(items[5]!).queryByText('Rule', { selector: '.badge' })).not.toBeInTheDocument();
   });
 });
+
+describe('<MessageFeed> conversations', () => {
+  it('shows a reply under what it answers, naming the question, and what the page adds under a message', () => {
+    const question = message('msg_1', { type: 'user', id: 'u2' }, 'What should we plan next?');
+    const answer = { ...message('msg_2', { type: 'ai' }, 'Book the hut.'), replyTo: 'msg_1' };
+    const orphan = { ...message('msg_3', { type: 'ai' }, 'And bring a map.'), replyTo: 'msg_0' };
+    render(
+      <MessageFeed
+        collaborationId="col_1"
+        messages={[question, answer, orphan]}
+        epoch={1}
+        members={members}
+        rules={rules}
+        userId="u1"
+        canSend={false}
+        maxMessageChars={4000}
+        live
+        renderAfter={(m) => (m.author.type === 'ai' ? <p>Suggestions for {m.id}</p> : null)}
+      />,
+    );
+    const items = within(screen.getByRole('log', { name: 'Messages' })).getAllByTestId('message');
+    expect(items[0]).not.toHaveClass('is-reply');
+    expect(items[1]).toHaveClass('is-reply');
+    expect(items[1]).toHaveAttribute('data-reply-to', 'msg_1');
+    expect(items[1]).toHaveTextContent('In reply to bo@example.com: “What should we plan next?”');
+    expect(items[1]).toHaveTextContent('Suggestions for msg_2');
+    expect(items[2]).toHaveTextContent('In reply to an earlier message');
+    expect(items[0]).not.toHaveTextContent('Suggestions for');
+  });
+});

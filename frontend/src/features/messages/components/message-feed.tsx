@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
@@ -24,16 +24,23 @@ type Props = {
   maxMessageChars: number;
   /** False while the realtime copy is stale: then the latest page is read over HTTP. */
   live: boolean;
+  /** Shown under a message (the AI's suggestions under its answer). */
+  renderAfter?: (message: Message) => ReactNode;
 };
 
 /** A snapshot carries the latest 50 messages: with fewer there is nothing older to load. */
 const SNAPSHOT_MESSAGES = 50;
 
+function excerpt(text: string): string {
+  const chars = Array.from(text);
+  return chars.length > 80 ? `${chars.slice(0, 79).join('')}…` : text;
+}
+
 function byId(a: Message, b: Message) {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-export function MessageFeed({ collaborationId, messages, epoch, members, rules, userId, canSend, maxMessageChars, live }: Props) {
+export function MessageFeed({ collaborationId, messages, epoch, members, rules, userId, canSend, maxMessageChars, live, renderAfter }: Props) {
   const [older, setOlder] = useState<Message[]>([]);
   const [hasMore, setHasMore] = useState(() => messages.length >= SNAPSHOT_MESSAGES);
   const listRef = useRef<HTMLOListElement>(null);
@@ -75,6 +82,7 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
     void loadOlder.run();
   }, [live, messages.length, loadOlder.run]);
 
+  const byMessageId = useMemo(() => new Map(all.map((m) => [m.id, m])), [all]);
   const emails = useMemo(() => new Map(members.map((m) => [m.userId, m.email ?? m.userId])), [members]);
   const ruleNames = useMemo(() => new Map((rules ?? []).map((r) => [r.id, r.name])), [rules]);
 
@@ -111,18 +119,35 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
         </div>
       )}
       {loadOlder.error !== null && <ErrorMessage error={loadOlder.error} onDismiss={loadOlder.reset} />}
-      <ol className="message-list" role="log" aria-label="Messages" aria-live="polite" ref={listRef} onScroll={onScroll}>
+      <div role="log" aria-label="Messages" aria-live="off">
+        {/* Focusable, so the list scrolls with the keyboard too. */}
+      <ol className="message-list" ref={listRef} onScroll={onScroll} tabIndex={0} aria-label="Messages, oldest first">
         {all.length === 0 && <li className="muted empty">No messages yet. Say hello!</li>}
         {all.map((message) => {
           const author = authorOf(message);
           const style = author.kind === 'ai' ? 'from-ai' : author.kind === 'rule' ? 'from-rule' : author.kind === 'me' ? 'from-me' : '';
+          const question = message.replyTo ? byMessageId.get(message.replyTo) : undefined;
           return (
             <li
               key={message.id}
-              className={`message ${style}`}
+              className={`message ${style}${message.replyTo ? ' is-reply' : ''}`}
               data-author-type={message.author?.type ?? 'user'}
               data-testid="message"
+              data-message-id={message.id}
+              data-reply-to={message.replyTo ?? undefined}
             >
+              {message.replyTo && (
+                <p className="reply-to small muted">
+                  <span aria-hidden="true">↳ </span>
+                  {question ? (
+                    <>
+                      In reply to {authorOf(question).name === 'You' ? 'you' : authorOf(question).name}: “{excerpt(question.text)}”
+                    </>
+                  ) : (
+                    'In reply to an earlier message'
+                  )}
+                </p>
+              )}
               <div className="message-meta small">
                 <span className="message-author">{author.name}</span>
                 {author.kind === 'ai' && <span className="badge ai">AI</span>}
@@ -132,10 +157,12 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
                 </time>
               </div>
               <p className="message-text">{message.text}</p>
+              {renderAfter?.(message)}
             </li>
           );
         })}
       </ol>
+      </div>
       {canSend ? (
         <MessageComposer collaborationId={collaborationId} maxChars={maxMessageChars} />
       ) : (

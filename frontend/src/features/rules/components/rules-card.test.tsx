@@ -92,6 +92,7 @@ describe('<RulesCard> for an owner', () => {
   it('adds a rule written as JSON, and says what is wrong with bad JSON before sending anything', async () => {
     renderCard('owner');
     const form = screen.getByRole('form', { name: 'Add a rule' });
+    await userEvent.click(within(form).getByRole('button', { name: 'Show the JSON (advanced)' }));
     const box = within(form).getByLabelText('Rule (JSON)');
     await userEvent.click(box);
     await userEvent.paste('{"name": "x",');
@@ -124,6 +125,7 @@ describe('<RulesCard> for an owner', () => {
     );
     renderCard('owner');
     const form = screen.getByRole('form', { name: 'Add a rule' });
+    await userEvent.click(within(form).getByRole('button', { name: 'Show the JSON (advanced)' }));
     await userEvent.click(within(form).getByLabelText('Rule (JSON)'));
     await userEvent.paste('{"name": "x", "foo": 1}');
     await userEvent.click(within(form).getByRole('button', { name: 'Add rule' }));

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
@@ -7,11 +7,12 @@ import type { Collaboration, Role, Rule } from '@/types/api';
 import { actionLabel } from '@/utils/describe-action';
 import { canRun } from '@/utils/roles';
 
-import { addRule } from '../api/add-rule';
 import { removeRule } from '../api/remove-rule';
 import { setProtectedActions } from '../api/set-protected-actions';
 import { updateRule } from '../api/update-rule';
-import { AI_ACTIONS, describeEffect, describeWhen, EXAMPLE_RULE, rulePathLabel } from '../rule-text';
+import { AI_ACTIONS, describeEffect, describeWhen, rulePathLabel } from '../rule-text';
+
+import { RuleBuilder } from './rule-builder';
 
 type Props = { collaboration: Collaboration; role: Role | null };
 
@@ -42,7 +43,7 @@ export function RulesCard({ collaboration, role }: Props) {
         </ul>
       )}
       {!canEditRules && <p className="muted small">Only an owner changes the rules{active ? '' : ', and not once the collaboration is archived'}.</p>}
-      {canEditRules && <AddRuleForm collaborationId={collaboration.id} />}
+      {canEditRules && <RuleBuilder collaborationId={collaboration.id} />}
       {canProtect && <ProtectedActionsForm collaboration={collaboration} />}
     </section>
   );
@@ -88,70 +89,6 @@ function RuleItem({ collaborationId, rule, canEdit }: { collaborationId: string;
       {toggle.error !== null && <ErrorMessage error={toggle.error} onDismiss={toggle.reset} fieldLabel={rulePathLabel} />}
       {remove.error !== null && <ErrorMessage error={remove.error} onDismiss={remove.reset} />}
     </li>
-  );
-}
-
-function AddRuleForm({ collaborationId }: { collaborationId: string }) {
-  const [text, setText] = useState('');
-  const [parseError, setParseError] = useState<string | null>(null);
-  const add = useMutation(async (rule: Record<string, unknown>) => {
-    announceOutcome(await addRule(collaborationId, rule), `Rule “${String(rule.name ?? '')}” added.`);
-    setText('');
-  });
-
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    let rule: unknown;
-    try {
-      rule = JSON.parse(text);
-    } catch (error) {
-      setParseError(`That isn't valid JSON: ${error instanceof Error ? error.message : String(error)}`);
-      return;
-    }
-    if (!rule || typeof rule !== 'object' || Array.isArray(rule)) {
-      setParseError('A rule is a JSON object: {"name": …, "when": …, "if": …, "then": …}.');
-      return;
-    }
-    setParseError(null);
-    void add.run(rule as Record<string, unknown>);
-  };
-
-  return (
-    <form className="stack tight add-rule" onSubmit={submit} aria-label="Add a rule">
-      <h3>Add a rule</h3>
-      <p className="muted small">
-        Write the rule as JSON (the language is in docs/rules.md): a name, when it applies, an optional condition, and what it
-        does.
-      </p>
-      <label className="field">
-        <span>Rule (JSON)</span>
-        <textarea
-          className="code"
-          value={text}
-          onChange={(e) => {
-            setText(e.target.value);
-            setParseError(null);
-          }}
-          rows={6}
-          spellCheck={false}
-          placeholder={JSON.stringify(EXAMPLE_RULE, null, 2)}
-        />
-      </label>
-      {parseError && (
-        <div className="error-message" role="alert">
-          <p>{parseError}</p>
-        </div>
-      )}
-      {add.error !== null && <ErrorMessage error={add.error} onDismiss={add.reset} fieldLabel={rulePathLabel} />}
-      <div className="row tight wrap">
-        <button type="submit" className="button primary small" disabled={add.pending || !text.trim()}>
-          {add.pending ? 'Adding…' : 'Add rule'}
-        </button>
-        <button type="button" className="button small" onClick={() => setText(JSON.stringify(EXAMPLE_RULE, null, 2))}>
-          Use an example
-        </button>
-      </div>
-    </form>
   );
 }
 
