@@ -26,10 +26,13 @@ MEMBERSHIP_REMOVED = "membership_removed"
 
 class Frame(dict):  # type: ignore[type-arg]
     """An ASGI `websocket.send` message that knows its payload's length in bytes (`size`), counted
-    once when it is encoded: what a connection's outbox adds up against WS_QUEUE_BYTES."""
+    once when it is encoded: what a connection's outbox adds up against WS_QUEUE_BYTES. `wire`
+    caches the whole WebSocket frame (header and payload), built once by backend.realtime.transport
+    the first time it is written pre-framed, then written as is to every subscriber."""
 
-    __slots__ = ("size",)
+    __slots__ = ("size", "wire")
     size: int
+    wire: bytes | None
 
 
 def encode_frame(body: dict[str, Any]) -> Frame:
@@ -37,6 +40,7 @@ def encode_frame(body: dict[str, Any]) -> Frame:
     data = encode(body)
     frame = Frame(type="websocket.send", text=data.decode())
     frame.size = len(data)
+    frame.wire = None
     return frame
 
 

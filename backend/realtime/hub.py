@@ -4,8 +4,10 @@
   collaboration, synchronously: the event's frame is encoded once and the same
   object goes to every subscriber's `Outbox`; nobody waits for anybody.
 - An `Outbox` is one connection's way out. While the connection's transport
-  takes writes at once, a frame is written at once (the send coroutine is
-  stepped by hand and finishes without suspending); once a write has to wait,
+  takes writes at once, a frame is written at once (with `write_now`, the
+  pre-framed sends of backend.realtime.transport, the frame's bytes go
+  straight to the transport; else the ASGI send coroutine is stepped by hand
+  and finishes without suspending); once a write has to wait,
   a writer task finishes it and later frames queue behind it, at most
   `queue_size` frames and `queue_bytes` bytes (each frame knows its size, so
   that is an integer add). One more and the outbox overflows: its owner
@@ -35,6 +37,7 @@ from backend.realtime.events import (
 )
 
 Send = Callable[[Frame], Awaitable[None]]
+WriteNow = Callable[[Frame], bool]  # writes the frame if the transport takes it now, else False
 DEFAULT_HISTORY_BYTES = 32 * 1024 * 1024
 DEFAULT_QUEUE_BYTES = 4 * 1024 * 1024
 
@@ -77,11 +80,13 @@ class Outbox:
     previous snapshot is written (`snapshot_written`).
     """
 
-    __slots__ = ("_send", "_limit", "_limit_bytes", "_backlog", "_writer", "_on_overflow", "closed", "overflowed",
-                 "bytes", "_snapshot", "_written")
+    __slots__ = ("_send", "_write_now", "_limit", "_limit_bytes", "_backlog", "_writer", "_on_overflow", "closed",
+                 "overflowed", "bytes", "_snapshot", "_written")
 
-    def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None], limit_bytes: int = DEFAULT_QUEUE_BYTES):
+    def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None], limit_bytes: int = DEFAULT_QUEUE_BYTES,
+                 write_now: WriteNow | None = None):
         self._send = send
+        self._write_now = write_now
         self._limit = limit
         self._limit_bytes = limit_bytes
         self._backlog: deque[Frame] = deque()
@@ -158,12 +163,19 @@ class Outbox:
             self._writer.cancel()
 
     def _write_or_queue(self, frame: Frame, snapshot: bool) -> None:
-        """Write `frame` at once if the transport takes it; else hand the suspended write to a writer task."""
-        coro = self._send(frame)
+        """Write `frame` at once if the transport takes it; else hand the write to a writer task."""
+        first: _Finish | None = None  # None: the writer sends `frame` itself
         try:
-            pending = coro.send(None)
-        except StopIteration:
-            return  # written
+            if self._write_now is not None:  # pre-framed: no coroutine unless the transport is full
+                if self._write_now(frame):
+                    return  # written
+            else:
+                coro = self._send(frame)
+                try:
+                    pending = coro.send(None)
+                except StopIteration:
+                    return  # written
+                first = _Finish(coro, pending)
         except Exception:  # noqa: BLE001 - the connection is gone; its endpoint sees the disconnect
             self.close()
             return
@@ -171,7 +183,7 @@ class Outbox:
             self._snapshot = frame
         else:
             self.bytes += frame.size
-        self._writer = asyncio.get_running_loop().create_task(self._drain(_Finish(coro, pending), frame))
+        self._writer = asyncio.get_running_loop().create_task(self._drain(first, frame))
 
     def _overflow(self) -> None:
         self.overflowed = True
@@ -190,9 +202,9 @@ class Outbox:
         if waiter is not None and not waiter.done():
             waiter.set_result(written)
 
-    async def _drain(self, first: _Finish, frame: Frame) -> None:
+    async def _drain(self, first: _Finish | None, frame: Frame) -> None:
         try:
-            await first
+            await (first if first is not None else self._send(frame))
             self._written_out(frame)
             backlog = self._backlog
             while backlog and not self.closed:

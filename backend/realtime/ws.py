@@ -32,6 +32,7 @@ from backend.ids import new_id
 from backend.realtime import events as ev
 from backend.realtime import protocol as p
 from backend.realtime.hub import Outbox, Subscription
+from backend.realtime.transport import PREFRAMED
 from backend.store.errors import StoreError
 from backend.wire import encode, public
 
@@ -94,7 +95,12 @@ class Connection:
         self._raw_send = send
         self.id = new_id("con")
         self.user_id = ""
-        self.outbox = Outbox(send, settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes)
+        preframed = websocket.scope.get("extensions", {}).get(PREFRAMED)  # backend.realtime.transport
+        if preframed is not None:  # each frame's bytes built once, written to every subscriber as they are
+            self.outbox = Outbox(preframed["send"], settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes,
+                                 write_now=preframed["write_now"])
+        else:  # permessage-deflate: compressed per connection, through uvicorn's websocket.send
+            self.outbox = Outbox(send, settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes)
         self.subs: dict[str, Subscription] = {}
         self.present: set[str] = set()
         self.bucket = p.Bucket(settings.ws_rate_limit, 2 * settings.ws_rate_limit)

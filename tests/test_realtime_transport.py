@@ -1,0 +1,216 @@
+"""Pre-framed sends (backend/realtime/transport.py) against a real `websockets` client over a real uvicorn.
+
+A tiny ASGI app drives the extension directly: frames of every length
+encoding, a fragmented message from the client, pings interleaved with
+pre-framed frames, a close after them, a peer that stops reading, and
+permessage-deflate keeping uvicorn's per-connection path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from typing import Any, AsyncIterator
+
+import pytest
+from uvicorn.protocols.utils import ClientDisconnected
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from backend.realtime import events as ev
+from backend.realtime.transport import PREFRAMED, text_frame, wire
+from backend.settings import test_settings
+from tests.support import EDITOR, OWNER, LiveServer
+from tests.test_realtime_helpers import live_server
+
+
+class Script:
+    """What the app does on each connection: `run(scope, receive, send)`; what it saw is kept here."""
+
+    def __init__(self) -> None:
+        self.preframed: list[Any] = []
+        self.connections: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        pre = scope["extensions"].get(PREFRAMED)
+        self.preframed.append(pre)
+        state: dict[str, Any] = {"pre": pre, "send": send, "done": asyncio.Event()}
+        self.connections.append(state)
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                state["done"].set()
+                return
+            command = json.loads(message["text"])
+            if command.get("do") == "close":
+                await send({"type": "websocket.close", "code": command["code"], "reason": command["reason"]})
+            elif command.get("do") == "echo":
+                await pre["send"](ev.encode_frame({"echo": command["text"]}))
+            elif command.get("do") == "frames":
+                for chars, count in command["texts"]:
+                    await pre["send"](text_message(chars * count))
+            elif command.get("do") == "stream":
+                for i in range(command["count"]):
+                    await pre["send"](ev.encode_frame({"i": i, "pad": "p" * command["pad"]}))
+                    if i % 50 == 0:
+                        await asyncio.sleep(0.005)
+
+
+def text_message(text: str) -> ev.Frame:
+    frame = ev.Frame(type="websocket.send", text=text)
+    frame.size, frame.wire = len(text.encode()), None
+    return frame
+
+
+@contextlib.asynccontextmanager
+async def serving(script: Script, **settings: Any) -> AsyncIterator[str]:
+    async with LiveServer(script, test_settings(**settings)) as server:
+        yield server.url.replace("http://", "ws://") + "/"
+
+
+async def send(ws: Any, **command: Any) -> None:
+    await ws.send(json.dumps(command))
+
+
+# -- framing ---------------------------------------------------------------------------------------
+
+
+def test_a_frames_bytes_are_built_once_with_the_right_length_encoding():
+    assert text_frame(b"") == b"\x81\x00"
+    assert text_frame(b"x" * 125)[:2] == b"\x81\x7d"
+    assert text_frame(b"x" * 126)[:4] == b"\x81\x7e\x00\x7e"
+    assert text_frame(b"x" * 65536)[:10] == b"\x81\x7f" + (65536).to_bytes(8, "big")
+    frame = ev.encode_frame({"text": "héllo"})
+    assert frame.wire is None
+    data = wire(frame)
+    assert data == b"\x81" + bytes([frame.size]) + frame["text"].encode() and wire(frame) is data
+
+
+async def test_frames_of_every_length_reach_a_real_client_exactly():
+    script = Script()
+    texts = [("", 0), ("a", 1), ("b", 125), ("c", 126), ("d", 127), ("e", 65535), ("f", 65536), ("é", 200_000),
+             ("ü☃", 40)]
+    async with serving(script) as url:
+        async with connect(url, compression=None) as ws:
+            await send(ws, do="frames", texts=texts)
+            assert [await asyncio.wait_for(ws.recv(), 5) for _ in texts] == [c * n for c, n in texts]
+    assert script.preframed[0] is not None
+
+
+async def test_a_fragmented_message_from_the_client_is_answered_pre_framed():
+    script = Script()
+    async with serving(script) as url:
+        async with connect(url, compression=None) as ws:
+            await ws.send(['{"do": "echo", ', '"text": "hello ', 'wörld"}'])  # three frames: text, continuation x2
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"echo": "hello wörld"}
+
+
+async def test_pings_both_ways_interleave_with_pre_framed_frames():
+    script = Script()
+    async with serving(script, ws_ping_interval=0.02) as url:  # the server pings every 20 ms meanwhile
+        async with connect(url, compression=None, ping_interval=None) as ws:
+            await send(ws, do="stream", count=3000, pad=1000)
+            got = []
+            for n in range(3000):
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["i"])
+                if n % 500 == 0:
+                    await asyncio.wait_for(await ws.ping(), 5)  # answered in between
+            assert got == list(range(3000))
+
+
+async def test_a_close_after_pre_framed_frames_comes_after_them():
+    script = Script()
+    async with serving(script) as url:
+        async with connect(url, compression=None) as ws:
+            await send(ws, do="frames", texts=[("one", 1), ("two", 50_000)])
+            await send(ws, do="close", code=4009, reason="too slow")
+            assert [await asyncio.wait_for(ws.recv(), 5) for _ in range(2)] == ["one", "two" * 50_000]
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert (ws.close_code, ws.close_reason) == (4009, "too slow")
+
+
+async def test_a_peer_that_stops_reading_gets_nothing_more_written_until_it_reads_again():
+    script = Script()
+    async with serving(script) as url:
+        host, port = url.split("//")[1].rstrip("/").split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, int(port)))
+        async with connect(url, sock=sock, compression=None, max_queue=1) as ws:
+            await send(ws, do="nothing")
+            while not script.connections:
+                await asyncio.sleep(0.01)
+            ws.transport.pause_reading()
+            pre = script.connections[0]["pre"]
+            written = 0
+            while pre["write_now"](text_message(f"{written} " + "x" * 65_536)):  # until the transport is full
+                written += 1
+                assert written < 1000, "the transport never said it was full"
+            late = asyncio.ensure_future(pre["send"](text_message("last")))
+            await asyncio.sleep(0.2)
+            assert not late.done()  # waits for the transport, holding the one frame
+            ws.transport.resume_reading()
+            received = [await asyncio.wait_for(ws.recv(), 5) for _ in range(written + 1)]
+            await asyncio.wait_for(late, 5)
+            assert [r.split(" ")[0] for r in received] == [str(i) for i in range(written)] + ["last"]
+
+
+async def test_writing_to_a_closed_connection_raises_client_disconnected():
+    script = Script()
+    async with serving(script) as url:
+        async with connect(url, compression=None) as ws:
+            await send(ws, do="nothing")
+            while not script.connections:
+                await asyncio.sleep(0.01)
+        await asyncio.wait_for(script.connections[0]["done"].wait(), 5)
+        with pytest.raises(ClientDisconnected):
+            script.connections[0]["pre"]["write_now"](text_message("too late"))
+        with pytest.raises(ClientDisconnected):
+            await script.connections[0]["pre"]["send"](text_message("too late"))
+
+
+@pytest.mark.parametrize(("server", "client", "preframed"), [
+    (True, "deflate", False),  # negotiated: frames are compressed per connection, through websocket.send
+    (True, None, True),  # offered, but not asked for
+    (False, "deflate", True),  # asked for, but not offered
+])
+async def test_permessage_deflate_keeps_the_per_connection_path(server, client, preframed):
+    script = Script()
+    async with serving(script, ws_per_message_deflate=server) as url:
+        async with connect(url, compression=client) as ws:
+            await send(ws, do="nothing")
+            while not script.preframed:
+                await asyncio.sleep(0.01)
+    assert (script.preframed[0] is not None) is preframed
+
+
+# -- the /ws endpoint -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+async def test_the_endpoint_writes_each_events_frame_built_once_unless_deflated(deflate):
+    async with live_server(ws_per_message_deflate=deflate) as live:
+        cid = await live.create(OWNER)
+        await live.act(OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
+        clients = [await live.client(email, compression="deflate") for email in (OWNER, EDITOR)]
+        for client in clients:
+            await client.subscribe(cid)
+            await client.until("presence")
+        await live.act(OWNER, "updateDetails", cid, {"title": "Renamed"})
+        for client in clients:
+            update = await client.until("collaboration_updated")
+            assert update["changes"]["updatedFields"]["title"] == "Renamed"
+        event = live.realtime.hub.history._logs[cid].updates[-1]
+        assert (event.frame.wire is None) is deflate
+        if not deflate:
+            assert event.frame.wire == text_frame(event.frame["text"].encode())
