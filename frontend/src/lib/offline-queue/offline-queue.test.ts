@@ -86,7 +86,7 @@ describe('offline queue', () => {
 
   it('sends nothing while offline, shows the actions as waiting, and sends them once online', async () => {
     let online = false;
-    const send = vi.fn(async () => APPLIED);
+    const send = vi.fn(async (_action: QueuedAction) => APPLIED);
     const queue = makeQueue(idbStore(new IDBFactory()), send, { isOnline: () => online });
     await queue.setUser('u1');
     await queue.submit('sendMessage', 'c1', { text: 'one' });
@@ -99,7 +99,7 @@ describe('offline queue', () => {
     online = true;
     queue.networkChanged();
     await until(() => queue.getEntries().length === 0, 'the queue to empty');
-    expect(send.mock.calls.map(([action]) => (action as QueuedAction).name)).toEqual(['sendMessage', 'completeActivity']);
+    expect(send.mock.calls.map(([action]) => action.name)).toEqual(['sendMessage', 'completeActivity']);
   });
 
   it('waits and tries again after a 5xx, with the same key', async () => {
