@@ -14,14 +14,15 @@ export function ProposeActivityForm({ collaboration }: { collaboration: Collabor
   const [description, setDescription] = useState('');
   const [due, setDue] = useState('');
   const [assigneeId, setAssigneeId] = useState('');
+  // Stored in the offline queue; the board lists it as not sent yet until the server has it.
   const propose = useMutation(async () => {
-    const outcome = await proposeActivity(collaboration.id, {
+    const submitted = await proposeActivity(collaboration.id, {
       title: title.trim(),
       description: description.trim() || undefined,
       dueAt: localInputToIso(due) ?? undefined,
       assigneeId: assigneeId || undefined,
     });
-    announceOutcome(outcome);
+    void submitted.outcome.then((outcome) => announceOutcome(outcome ?? undefined));
     setTitle('');
     setDescription('');
     setDue('');

@@ -9,9 +9,12 @@ import { sendMessage } from '../api/send-message';
 /** `maxChars`: the server's limit (GET /api/config `maxMessageChars`). */
 export function MessageComposer({ collaborationId, maxChars }: { collaborationId: string; maxChars: number }) {
   const [text, setText] = useState('');
+  // Stored in the offline queue, then cleared: the message shows as pending in the feed until the
+  // server has it (offline: "Waiting for connection"); a refusal is shown there, with Retry / Discard.
   const send = useMutation(async (value: string) => {
-    announceOutcome(await sendMessage(collaborationId, value));
+    const submitted = await sendMessage(collaborationId, value);
     setText('');
+    void submitted.outcome.then((outcome) => announceOutcome(outcome ?? undefined));
   });
   const trimmed = text.trim();
   // Counted in code points, as the server counts (an emoji is one character, not two UTF-16 units).

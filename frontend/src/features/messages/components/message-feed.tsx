@@ -8,6 +8,7 @@ import { formatDateTime, formatRelative } from '@/utils/format';
 import { getMessages } from '../api/get-messages';
 
 import { MessageComposer } from './message-composer';
+import { PendingMessageItems } from './pending-messages';
 
 type Props = {
   collaborationId: string;
@@ -161,6 +162,7 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
             </li>
           );
         })}
+        <PendingMessageItems collaborationId={collaborationId} />
       </ol>
       </div>
       {canSend ? (
