@@ -69,14 +69,21 @@ async def run_once(request: Request, who: Principal, render: Callable[[Any], tup
     except TandemError as exc:
         await _settle(store, claim, exc.status, exc.to_dict())
         raise
-    except BaseException:
-        await asyncio.shield(store.release(claim))
+    except BaseException:  # a failure after the effect committed leaves the answer written with it
+        await asyncio.shield(_settle_answer(store, claim))
         raise
     if claim.committed:
         await store.finish(claim, response.status_code, bytes(response.body))
     else:
         await store.release(claim)
     return response
+
+
+async def _settle_answer(store: Any, claim: Claim) -> None:
+    if claim.committed and claim.answer is not None:
+        await store.finish(claim, *claim.answer)
+    else:
+        await store.release(claim)
 
 
 async def _settle(store: Any, claim: Claim, status: int, body: dict[str, Any]) -> None:

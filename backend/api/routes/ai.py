@@ -116,7 +116,7 @@ _MESSAGE = {"type": "object", "description": "a message: id, collaborationId, au
                                               "seq, replyTo?"}
 
 PATHS: dict[str, Any] = {
-    "/api/collaborations/{id}/ai/chat": {"post": openapi.operation(
+    "/api/collaborations/{id}/ai/chat": {"post": openapi.idempotent(openapi.operation(
         "Ask the AI (members): the question is posted as the member's message, the answer as an AI message "
         "replying to it (`replyTo`); 202 with the approval instead when the owner made AI messages (or the "
         "member's) need approval; proposed actions come back as suggestions, not run",
@@ -128,5 +128,5 @@ PATHS: dict[str, Any] = {
         responses={"202": {"description": "Accepted: an owner must approve the AI's message (or the member's) first",
                            "schema": openapi.obj(["question", "reply", "approval", "suggestions"], {
                                "question": {"oneOf": [_MESSAGE, {"type": "null"}]}, "reply": {"type": "null"},
-                               "approval": {"type": "object"}, "suggestions": {"type": "array"}})}})},
+                               "approval": {"type": "object"}, "suggestions": {"type": "array"}})}}))},
 }

@@ -73,11 +73,11 @@ PATHS: dict[str, Any] = {
         "Approvals of the collaborations I own, newest first",
         query=[("status", {"type": "string", "enum": list(STATUSES)})], tag="approvals",
         schema=openapi.obj(["approvals"], {"approvals": {"type": "array", "items": {"type": "object"}}}))},
-    "/api/approvals/{id}/approve": {"post": openapi.operation(
+    "/api/approvals/{id}/approve": {"post": openapi.idempotent(openapi.operation(
         "Approve (owners): runs the action; the approval ends approved (with result) or failed (with error)",
-        params=["id"], tag="approvals", schema=_ONE)},
-    "/api/approvals/{id}/reject": {"post": openapi.operation("Reject (owners)", params=["id"], tag="approvals",
-                                                             schema=_ONE)},
+        params=["id"], tag="approvals", schema=_ONE))},
+    "/api/approvals/{id}/reject": {"post": openapi.idempotent(openapi.operation(
+        "Reject (owners)", params=["id"], tag="approvals", schema=_ONE))},
 }
 
 
