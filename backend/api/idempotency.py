@@ -74,16 +74,18 @@ async def run_once(request: Request, who: Principal, render: Callable[[Any], tup
         raise
     if claim.committed:
         await store.finish(claim, response.status_code, bytes(response.body))
-    else:
-        await store.release(claim)
+    await store.release(claim)  # a no-op once the answer is stored: only a claim still running is deleted
     return response
 
 
 async def _settle_answer(store: Any, claim: Claim) -> None:
+    """A request that failed: if its effect committed, the answer written with it stays (no longer
+    partial); if not, the key is given back. `release` only deletes a claim still running, so
+    after a transaction that wrote the answer and then aborted (retried by the driver, failed
+    in the end) the key is given back too."""
     if claim.committed and claim.answer is not None:
         await store.finish(claim, *claim.answer)
-    else:
-        await store.release(claim)
+    await store.release(claim)
 
 
 async def _settle(store: Any, claim: Claim, status: int, body: dict[str, Any]) -> None:
@@ -91,5 +93,4 @@ async def _settle(store: Any, claim: Claim, status: int, body: dict[str, Any]) -
     question, before the AI failed) the error it ends with is its stored answer."""
     if claim.committed:
         await store.finish(claim, *rendered(status, body))
-    else:
-        await store.release(claim)
+    await store.release(claim)
