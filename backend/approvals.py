@@ -25,6 +25,7 @@ from backend.domain.models import Actor
 from backend.engine import ActionEngine, Applied
 from backend.errors import AlreadyDecided, Forbidden, Internal, NotFound, TandemError
 from backend.store.errors import AlreadyApplied
+from backend.store.idempotency import Claim
 
 STATUSES = ("pending", "approved", "rejected", "expired", "failed")
 RECOVER_AFTER = timedelta(minutes=10)  # an action takes milliseconds: one still unrecorded after this was cut short
@@ -44,7 +45,7 @@ class ApprovalService:
             return []
         return await self.store.approvals.for_collaborations(owned, status)
 
-    async def approve(self, approval_id: str, user_id: str, idempotency: Any = None) -> dict[str, Any]:
+    async def approve(self, approval_id: str, user_id: str, idempotency: Claim | None = None) -> dict[str, Any]:
         """Approve and carry out. `idempotency` (an Idempotency-Key's Claim, store/idempotency.py):
         the answer, rendered from the approval with its outcome, is written with that outcome."""
         approval = await self._decidable(approval_id, user_id)
@@ -57,7 +58,7 @@ class ApprovalService:
         return await self._carry_out(claimed, idempotency=idempotency)
 
     async def _carry_out(self, claimed: dict[str, Any], recovering: bool = False,
-                         idempotency: Any = None) -> dict[str, Any]:
+                         idempotency: Claim | None = None) -> dict[str, Any]:
         try:
             outcome = await self.engine.run(claimed["action"], msgspec.convert(claimed["proposedBy"], Actor),
                                             claimed["collaborationId"], claimed["payload"],
@@ -74,14 +75,14 @@ class ApprovalService:
         return await self._record(claimed, result, recovering, idempotency)
 
     async def _record(self, approval: dict[str, Any], result: dict[str, Any], recovering: bool,
-                      idempotency: Any = None) -> dict[str, Any]:
+                      idempotency: Claim | None = None) -> dict[str, Any]:
         changes: dict[str, Any] = {"result": result}
         if recovering:
             changes["recoveredAt"] = self.clock()
         return await self._store_outcome(approval, changes, idempotency)
 
     async def _store_outcome(self, approval: dict[str, Any], changes: dict[str, Any],
-                             idempotency: Any = None) -> dict[str, Any]:
+                             idempotency: Claim | None = None) -> dict[str, Any]:
         """The first outcome stored stays: a second carrying-out (which found the action applied,
         or refused now that it is) does not overwrite it."""
         extra = {"idempotency": idempotency} if idempotency is not None else {}
@@ -103,7 +104,7 @@ class ApprovalService:
             await self._carry_out(approval, recovering=True)
         return recovered
 
-    async def reject(self, approval_id: str, user_id: str, idempotency: Any = None) -> dict[str, Any]:
+    async def reject(self, approval_id: str, user_id: str, idempotency: Claim | None = None) -> dict[str, Any]:
         """Reject; with `idempotency`, the answer rendered from the rejected approval is written with it."""
         approval = await self._decidable(approval_id, user_id)
         now = self.clock()
@@ -152,7 +153,7 @@ class ApprovalService:
         return _conflict(expired or await self.store.approvals.get(approval["_id"]) or approval)
 
     async def _failed(self, approval: dict[str, Any], exc: TandemError, recovering: bool = False,
-                      idempotency: Any = None) -> dict[str, Any]:
+                      idempotency: Claim | None = None) -> dict[str, Any]:
         error = {"code": exc.code, "message": exc.message}
         if exc.details:
             error["details"] = exc.details

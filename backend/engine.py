@@ -35,6 +35,7 @@ from backend.errors import Forbidden, InvalidTransition, NotFound, RuleDenied, V
 from backend.ids import new_id
 from backend.settings import Settings
 from backend.store.errors import AlreadyApplied
+from backend.store.idempotency import Claim
 
 MAX_RETRIES = 8
 RECOVER_AFTER = timedelta(minutes=10)
@@ -85,7 +86,7 @@ class ActionEngine:
                   expected_version: int | None = None, actor_email: str | None = None,
                   approval_id: str | None = None, reason: str | None = None, depth: int = 0,
                   chain: FollowupChain | None = None, followup_key: str | None = None,
-                  idempotency: Any = None) -> Outcome:
+                  idempotency: Claim | None = None) -> Outcome:
         """Run one action. `depth`, `chain` and `followup_key` are for follow-ups: a root action
         starts a new chain. AlreadyApplied when the action with this `approval_id` or
         `followup_key` has been applied already (nothing is applied again). `idempotency` (an
@@ -112,7 +113,7 @@ class ActionEngine:
                        expected_version: int | None, actor_email: str | None, approval_id: str | None,
                        reason: str | None, depth: int, chain: FollowupChain,
                        looked_up: dict[str, Any], followup_key: str | None = None,
-                       idempotency: Any = None) -> Outcome | None:
+                       idempotency: Claim | None = None) -> Outcome | None:
         doc = await self.store.collaborations.get(collaboration_id)
         if doc is None:
             raise NotFound("No such collaboration.", {"collaborationId": collaboration_id})
@@ -161,7 +162,7 @@ class ActionEngine:
         return applied
 
     async def _create(self, spec: ActionSpec, actor: Actor, payload: Any, actor_email: str | None,
-                      idempotency: Any = None) -> Applied:
+                      idempotency: Claim | None = None) -> Applied:
         if not actor.is_user:
             raise Forbidden("Only a signed-in user can create a collaboration.")
         now = self.clock()
@@ -222,7 +223,7 @@ class ActionEngine:
 
     async def _propose(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any,
                        reason: str | None, rule_ids: list[str], followup_key: str | None = None,
-                       idempotency: Any = None) -> NeedsApproval:
+                       idempotency: Claim | None = None) -> NeedsApproval:
         now = self.clock()
         # Times stay datetimes (UTC after decoding), as in the audit: stored as BSON dates, sent with `Z`,
         # and decoded again when the approval is carried out.
@@ -307,7 +308,7 @@ class Verdict(msgspec.Struct):
     """`Outcome.for_audit()`: rulesFired and ruleErrors for the audit entry."""
 
 
-def _answering(idempotency: Any, outcome: Outcome) -> Any:
+def _answering(idempotency: Claim | None, outcome: Outcome) -> Claim | None:
     """An Idempotency-Key's claim with its answer to `outcome` built, for the store to write with it."""
     return idempotency.prepare(outcome) if idempotency is not None else None
 

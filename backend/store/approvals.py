@@ -8,6 +8,7 @@ from typing import Any, Awaitable, Callable
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from backend.store.idempotency import Claim
 from backend.store.writes import Writer
 
 
@@ -16,7 +17,7 @@ class Approvals:
         self._coll = db["approvals"]
         self._writer = writer
 
-    async def _with_answer(self, idempotency: Any, write: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def _with_answer(self, idempotency: Claim | None, write: Callable[[Any], Awaitable[Any]]) -> Any:
         """`write(session)`, with `idempotency`'s answer (a Claim, idempotency.py) written in the same
         atomic write when it returns a document (the answer is rendered from it); else nothing."""
         if idempotency is None:
@@ -32,7 +33,7 @@ class Approvals:
 
         return await self._writer.atomically(both)
 
-    async def insert(self, approval: dict[str, Any], *, idempotency: Any = None) -> dict[str, Any] | None:
+    async def insert(self, approval: dict[str, Any], *, idempotency: Claim | None = None) -> dict[str, Any] | None:
         """Insert `approval`; None. A rule's follow-up carries `followupKey` (unique): if an
         approval with that key exists already (the follow-up ran before), nothing is inserted and
         that approval is returned. `idempotency`'s prepared answer is written with it."""
@@ -72,7 +73,7 @@ class Approvals:
         return await self._coll.find(query).sort("_id", -1).limit(limit).to_list(length=limit)
 
     async def transition(self, approval_id: str, from_status: str, changes: dict[str, Any], *,
-                         unexpired_at: datetime | None = None, idempotency: Any = None) -> dict[str, Any] | None:
+                         unexpired_at: datetime | None = None, idempotency: Claim | None = None) -> dict[str, Any] | None:
         """Move an approval out of `from_status` atomically; None if it was not in that status
         (or, with `unexpired_at`, if its `expiresAt` is not after that time). With `idempotency`,
         the answer rendered from the moved approval is written with the move."""
@@ -83,7 +84,7 @@ class Approvals:
             query, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session))
 
     async def record_outcome(self, approval_id: str, changes: dict[str, Any], *,
-                             idempotency: Any = None) -> dict[str, Any] | None:
+                             idempotency: Claim | None = None) -> dict[str, Any] | None:
         """Store the outcome (`result`, or `status: failed` and `error`) of an approved approval that
         has none yet; None if it has one (another carrying-out recorded it first). With
         `idempotency`, the answer rendered from the approval is written with the outcome."""

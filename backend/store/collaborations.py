@@ -8,6 +8,7 @@ from typing import Any
 import bson
 
 from backend.errors import DocumentTooLarge
+from backend.store.idempotency import Claim
 from backend.store.writes import Writer, check_once, fence, insert_audit
 
 POSTING_FIELDS = ("memberIds", "status")
@@ -62,7 +63,7 @@ class Collaborations:
                 {"size": size, "limit": self._cap},
             )
 
-    async def insert(self, doc: dict[str, Any], audit: dict[str, Any], *, idempotency: Any = None) -> None:
+    async def insert(self, doc: dict[str, Any], audit: dict[str, Any], *, idempotency: Claim | None = None) -> None:
         """Insert a new collaboration and its audit entry (and `idempotency`'s answer, idempotency.py)."""
         self.check_size(doc)
 
@@ -77,7 +78,7 @@ class Collaborations:
         await self._writer.atomically(write)
 
     async def apply(self, collaboration_id: str, from_version: int, new_doc: dict[str, Any],
-                    update: dict[str, Any], audit: dict[str, Any], *, idempotency: Any = None) -> bool:
+                    update: dict[str, Any], audit: dict[str, Any], *, idempotency: Claim | None = None) -> bool:
         """Apply `update` if the stored version is still `from_version`; False if it moved on;
         AlreadyApplied, writing nothing, if the audit entry's once-key (writes.py) is taken.
         `idempotency` (a Claim, idempotency.py): its answer is written with the update, or nothing is."""

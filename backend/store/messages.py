@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.store.idempotency import Claim
 from backend.store.writes import Writer, check_once, fence, insert_audit
 
 
@@ -16,7 +17,7 @@ class Messages:
         self._writer = writer
 
     async def insert(self, message: dict[str, Any], audit: dict[str, Any], *, poster: str | None = None,
-                     idempotency: Any = None) -> bool:
+                     idempotency: Claim | None = None) -> bool:
         """Insert `message` and its audit entry in one atomic write, if its collaboration is still
         active and (when `poster` is a user id) `poster` still one of its members; False, and
         nothing written, if not. The check is inside the write, so a message can never land after

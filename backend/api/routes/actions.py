@@ -16,6 +16,7 @@ from backend.auth.tokens import Principal
 from backend.domain.models import Actor
 from backend.engine import Applied, NeedsApproval
 from backend.errors import TandemError, ValidationFailed
+from backend.store.idempotency import Claim
 from backend.wire import public
 
 _BODY_FIELDS = {"collaborationId", "expectedVersion", "payload"}
@@ -23,7 +24,7 @@ _RATE_COST = {"addMember": directory.RATE_COST}  # tokens an action takes from t
 
 
 async def run_action(request: Request, who: Principal, name: str, collaboration_id: Any, payload: Any,
-                     expected_version: Any, idempotency: Any = None) -> Applied | NeedsApproval:
+                     expected_version: Any, idempotency: Claim | None = None) -> Applied | NeedsApproval:
     runtime = request.app.state.runtime
     runtime.extras["ratelimiter"].hit(who.id, _RATE_COST.get(name, 1))
     try:
@@ -69,7 +70,7 @@ def _render(outcome: Applied | NeedsApproval) -> tuple[int, bytes]:
 async def action(request: Request) -> Response:
     who = await principal(request)
 
-    async def handle(claim: Any) -> Response:
+    async def handle(claim: Claim | None) -> Response:
         body = await read_json(request, _BODY_FIELDS)
         _check_body(body)
         outcome = await run_action(request, who, request.path_params["name"], body.get("collaborationId"),

@@ -18,6 +18,11 @@ name their run. The actions the AI proposes come back as suggestions and are
 NOT run: a member may run one as themselves (`POST /api/actions/{name}`); each
 says whether the asker's role may (`allowed`) and else which role it `needs`.
 An action on any other collaboration is refused before it is suggested.
+
+With an `Idempotency-Key` (backend/api/idempotency.py), the key's answer is
+written with the question, the chat's one effect that must not happen twice: a
+repeat never posts it again nor asks the AI again, and gets the chat's answer
+(or, if the process stopped before the reply, a 503 naming the posted question).
 """
 
 from __future__ import annotations
@@ -38,12 +43,13 @@ from backend.api.idempotency import rendered, run_once
 from backend.api.responses import JSON, read_json
 from backend.api.routes.actions import run_action
 from backend.api.routes.collaborations import member_collaboration
+from backend.auth.tokens import Principal
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import NeedsApproval
 from backend.errors import InvalidTransition, ValidationFailed
 from backend.ids import new_id
-from backend.store.idempotency import LEASE
+from backend.store.idempotency import LEASE, Claim
 from backend.wire import public
 
 
@@ -80,7 +86,7 @@ async def chat(request: Request) -> Response:
     return await run_once(request, who, _asked, lambda claim: _chat(request, who, claim), lease)
 
 
-async def _chat(request: Request, who: Any, claim: Any) -> Response:
+async def _chat(request: Request, who: Principal, claim: Claim | None) -> Response:
     runtime = request.app.state.runtime
     doc = await member_collaboration(request, who.id)
     question = _question(await read_json(request, {"message"}), runtime.settings.max_message_chars)

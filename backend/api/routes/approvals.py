@@ -14,6 +14,7 @@ from backend.api.idempotency import rendered, run_once
 from backend.api.responses import JSON
 from backend.approvals import STATUSES, ApprovalService
 from backend.errors import InvalidRequest
+from backend.store.idempotency import Claim
 from backend.wire import public
 
 
@@ -38,7 +39,7 @@ def _decided(approval: dict[str, Any]) -> tuple[int, bytes]:
 async def approve(request: Request) -> Response:
     who = await principal(request)
 
-    async def handle(claim: Any) -> Response:
+    async def handle(claim: Claim | None) -> Response:
         request.app.state.runtime.extras["ratelimiter"].hit(who.id)
         decided = await _service(request).approve(request.path_params["approval_id"], who.id, claim)
         runtime = request.app.state.runtime
@@ -52,7 +53,7 @@ async def approve(request: Request) -> Response:
 async def reject(request: Request) -> Response:
     who = await principal(request)
 
-    async def handle(claim: Any) -> Response:
+    async def handle(claim: Claim | None) -> Response:
         request.app.state.runtime.extras["ratelimiter"].hit(who.id)
         decided = await _service(request).reject(request.path_params["approval_id"], who.id, claim)
         return JSON({"approval": public(decided)})

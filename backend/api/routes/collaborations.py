@@ -16,6 +16,7 @@ from backend.api.responses import JSON, query_id, query_int, read_json
 from backend.api.routes.actions import run_action
 from backend.errors import InvalidRequest, NotFound, ValidationFailed
 from backend.ids import has_prefix
+from backend.store.idempotency import Claim
 from backend.wire import public
 
 
@@ -71,7 +72,7 @@ def _created(outcome: Any) -> tuple[int, bytes]:
 async def create(request: Request) -> Response:
     who = await principal(request)
 
-    async def handle(claim: Any) -> Response:
+    async def handle(claim: Claim | None) -> Response:
         body = await read_json(request)
         try:
             outcome = await run_action(request, who, "createCollaboration", None, body, None, claim)
