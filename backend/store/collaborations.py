@@ -8,6 +8,7 @@ from typing import Any
 import bson
 
 from backend.errors import DocumentTooLarge
+from backend.store.idempotency import Claim
 from backend.store.writes import Writer, check_once, fence, insert_audit
 
 POSTING_FIELDS = ("memberIds", "status")
@@ -62,31 +63,41 @@ class Collaborations:
                 {"size": size, "limit": self._cap},
             )
 
-    async def insert(self, doc: dict[str, Any], audit: dict[str, Any]) -> None:
+    async def insert(self, doc: dict[str, Any], audit: dict[str, Any], *, idempotency: Claim | None = None) -> None:
+        """Insert a new collaboration and its audit entry (and `idempotency`'s answer, idempotency.py)."""
         self.check_size(doc)
 
         async def write(session: Any) -> None:
+            if idempotency is not None:
+                await idempotency.check(session)
             await self._coll.insert_one(doc, session=session)
             await self._audit.insert_one(audit, session=session)
+            if idempotency is not None:
+                await idempotency.commit(session)
 
         await self._writer.atomically(write)
 
     async def apply(self, collaboration_id: str, from_version: int, new_doc: dict[str, Any],
-                    update: dict[str, Any], audit: dict[str, Any]) -> bool:
+                    update: dict[str, Any], audit: dict[str, Any], *, idempotency: Claim | None = None) -> bool:
         """Apply `update` if the stored version is still `from_version`; False if it moved on;
-        AlreadyApplied, writing nothing, if the audit entry's once-key (writes.py) is taken."""
+        AlreadyApplied, writing nothing, if the audit entry's once-key (writes.py) is taken.
+        `idempotency` (a Claim, idempotency.py): its answer is written with the update, or nothing is."""
         self.check_size(new_doc)
         fenced = _touches(update, POSTING_FIELDS)
 
         async def write(session: Any) -> bool:
             if fenced:
                 await fence(self._db, session, collaboration_id)
+            if idempotency is not None:
+                await idempotency.check(session)
             await check_once(self._audit, session, audit)
             outcome = await self._coll.update_one({"_id": collaboration_id, "version": from_version}, update,
                                                   session=session)
             if outcome.matched_count != 1:
                 return False
             await insert_audit(self._audit, session, audit)
+            if idempotency is not None:
+                await idempotency.commit(session)
             return True
 
         return await self._writer.atomically(write)
