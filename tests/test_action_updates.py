@@ -21,11 +21,14 @@ from backend.domain.diff import build_update, update_for
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
 from backend.engine import _rules_after
 from backend.errors import DocumentTooLarge
+from backend.runtime import Runtime
+from backend.settings import test_settings
 from backend.store.size import bson_size, size_after
 from tests.support import OWNER, open_runtime, sign_in, user
 
 NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=timezone.utc)
 MEMBERS = 100
+CASES = 31  # len(cases(...))
 THANK_YOU = {"name": "Thank whoever completes", "when": {"action": "completeActivity"},
              "then": {"action": {"name": "sendMessage", "payload": {"text": "Thanks!"}}}}
 CANCEL_NEEDS_OWNER = {"name": "Editors' cancellations need approval", "when": {"action": "cancelActivity", "actor": "ai"},
@@ -161,9 +164,10 @@ def new_path(doc: dict[str, Any], name: str, actor: Actor, payload: Any, ctx: ac
 def test_the_cases_cover_every_action_that_changes_a_collaboration(realistic):
     covered = {name for name, *_ in cases(realistic)}
     assert covered == set(CATALOGUE) - {"createCollaboration", "sendMessage"}
+    assert len(cases(realistic)) == CASES
 
 
-@pytest.mark.parametrize("index", range(31))
+@pytest.mark.parametrize("index", range(CASES))
 @pytest.mark.parametrize("now", [NOW, None], ids=["later", "same-time"])
 def test_the_update_built_from_the_action_is_the_full_diffs(realistic, index, now):
     doc = copy.deepcopy(realistic)
@@ -252,3 +256,47 @@ async def test_the_cap_is_checked_from_the_update_and_refuses_exactly_past_it():
         assert bson_size(await store.get(cid)) == size + 10 and store._sizes[cid] == (3, size + 10)
     finally:
         await runtime.close()
+
+
+async def test_the_size_remembered_after_each_write_is_the_stored_documents(any_store_handle):
+    """Through the real store (and real MongoDB when MONGODB_URI is set): after every kind of write
+    the size the store remembers for the new version is the stored document's, encoded in full."""
+    runtime = Runtime(test_settings(), any_store_handle)
+    try:
+        await sign_in(runtime, OWNER, "b@example.com")
+        store, engine, owner = runtime.store.collaborations, runtime.engine, user(OWNER)
+        cid = (await engine.run("createCollaboration", owner, None, {"title": "Team"}, actor_email=OWNER)).collaborationId
+
+        async def check() -> None:
+            doc = await store.get(cid)
+            assert store._sizes[cid] == (doc["version"], bson_size(doc))
+
+        await check()
+        for email in ("b@example.com", "invited@example.com"):
+            await engine.run("addMember", owner, cid, {"email": email, "role": "editor"})
+            await check()
+        other = user("b@example.com")
+        act = (await engine.run("proposeActivity", other, cid, {"title": "Hike", "description": "é" * 40})).result["activityId"]
+        await check()
+        steps = [
+            ("updateDetails", {"title": "T", "description": "Longer description " * 5}),
+            ("scheduleActivity", {"activityId": act, "scheduledFor": "2026-12-24T10:00:00Z"}),
+            ("completeActivity", {"activityId": act}),
+            ("changeRole", {"userId": other.id, "role": "viewer"}),
+            ("setProtectedActions", {"actions": ["addMember", "cancelActivity", "removeMember"]}),
+            ("addRule", {"rule": THANK_YOU}),
+            ("removeMember", {"userId": other.id}),
+            ("setProtectedActions", {"actions": []}),
+            ("forget", {}),  # forgotten (another process wrote, or too many): encoded once, then known
+            ("updateDetails", {"description": "again"}),
+            ("archiveCollaboration", {}),
+        ]
+        for name, payload in steps:
+            if name == "forget":
+                store._sizes.clear()
+                continue
+            await engine.run(name, owner, cid, payload)
+            await check()
+    finally:
+        await runtime.verifier.aclose()
+        await runtime.directory.aclose()
