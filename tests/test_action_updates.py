@@ -31,7 +31,7 @@ MEMBERS = 100
 CASES = 31  # len(cases(...))
 THANK_YOU = {"name": "Thank whoever completes", "when": {"action": "completeActivity"},
              "then": {"action": {"name": "sendMessage", "payload": {"text": "Thanks!"}}}}
-CANCEL_NEEDS_OWNER = {"name": "Editors' cancellations need approval", "when": {"action": "cancelActivity", "actor": "ai"},
+CANCEL_NEEDS_OWNER = {"name": "The AI's cancellations need approval", "when": {"action": "cancelActivity", "actor": "ai"},
                       "then": {"require_approval": {"reason": "The AI cancels only with approval."}}}
 
 

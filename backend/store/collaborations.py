@@ -126,8 +126,8 @@ class Collaborations:
             return True
 
         written = await self._writer.atomically(write)
-        if written:
-            self._remember(collaboration_id, from_version + 1, size)
+        if written:  # the size of the version just written: the next action's check starts from it
+            self._remember(collaboration_id, new_doc.get("version"), size)
         return written
 
 
