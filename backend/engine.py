@@ -28,7 +28,7 @@ from backend import rules as rule_engine
 from backend.clock import utcnow
 from backend.domain import actions, payloads
 from backend.domain.catalogue import ALLOWED_WHEN_ARCHIVED, CATALOGUE, ActionSpec
-from backend.domain.diff import update_for
+from backend.domain.diff import build_update
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
 from backend.domain.roles import at_least
 from backend.errors import Forbidden, InvalidTransition, NotFound, RuleDenied, ValidationFailed, VersionConflict
@@ -144,14 +144,14 @@ class ActionEngine:
                 return None
             applied.followups = await self._followups(audit, chain)
             return applied
-        assert effect.collaboration is not None
-        new_doc = to_doc(effect.collaboration)
-        new_doc["lastAction"] = {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}
+        # The new document and its update from the paths the action changed (not a diff of all of it)
+        changes = {**effect.changes,
+                   "lastAction": {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}}
+        new_doc, update = build_update(doc, changes)
         audit["version"], audit["versioned"] = collab.version + 1, True
-        update = update_for(doc, new_doc)
         applied = Applied(collab.id, collab.version + 1, effect.result, spec.name, new_doc)
         if not await self.store.collaborations.apply(collab.id, collab.version, new_doc, update, audit,
-                                                     idempotency=_answering(idempotency, applied)):
+                                                     before=doc, idempotency=_answering(idempotency, applied)):
             if expected_version is not None:  # lost the race: say where the document is now
                 current = await self.store.collaborations.get(collab.id)
                 raise VersionConflict("The collaboration changed meanwhile.",
