@@ -189,3 +189,31 @@ describe('offline queue', () => {
     expect(isTransient(new Error('bug'))).toBe(false);
   });
 });
+
+describe('offline queue, signed-in user changes', () => {
+  it('does not stall when the user is set again while a send is under way (React StrictMode)', async () => {
+    let release: (() => void) | null = null;
+    const sent: string[] = [];
+    const queue = makeQueue(idbStoreForStall(), async (action) => {
+      sent.push(action.key);
+      if (sent.length === 1) await new Promise<void>((resolve) => (release = resolve));
+      return APPLIED;
+    });
+    await queue.setUser('u1');
+    const first = await queue.submit('sendMessage', 'c1', { text: 'one' });
+    await until(() => release !== null, 'the first send');
+    // Effects run twice in StrictMode: signed out and in again while the first send waits; meanwhile
+    // another action is queued.
+    void queue.setUser(null);
+    const again = queue.setUser('u1');
+    await again;
+    const second = await queue.submit('sendMessage', 'c1', { text: 'two' });
+    release!();
+    await until(() => queue.getEntries().length === 0, 'the queue to empty');
+    expect(sent).toEqual([first.key, second.key]);
+  });
+});
+
+function idbStoreForStall(): QueueStore {
+  return idbStore(new IDBFactory());
+}
