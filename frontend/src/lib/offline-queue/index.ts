@@ -5,11 +5,12 @@ import { useEffect, useMemo, useSyncExternalStore } from 'react';
 import { newIdempotencyKey } from '@/lib/api-client';
 import type { RealtimeClient } from '@/lib/realtime/realtime-client';
 import { announceOutcome, runAction } from '@/lib/run-action';
+import type { ActionOutcome } from '@/types/api';
 
-import { OfflineQueue, type QueueEntry } from './offline-queue';
+import { OfflineQueue, type QueueEntry, type Submitted } from './offline-queue';
 import { indexedDbQueueStore, memoryQueueStore } from './queue-store';
 
-export { isTransient, queuedErrorToApiError, type QueueEntry, type QueueEntryStatus, type Submitted } from './offline-queue';
+export { isTransient, queuedErrorToApiError, type QueueEntry, type QueueEntryStatus, type Settled, type Submitted } from './offline-queue';
 
 /** The actions that go through the queue: shown in place (the feed, the activity) until answered. */
 export const QUEUED_ACTIONS = ['sendMessage', 'proposeActivity', 'scheduleActivity', 'completeActivity', 'cancelActivity'] as const;
@@ -34,6 +35,17 @@ export const offlineQueue = new OfflineQueue({
 /** Queue an action of QUEUED_ACTIONS (stored, then sent in order). */
 export function queueAction(name: (typeof QUEUED_ACTIONS)[number], collaborationId: string, payload: Record<string, unknown>) {
   return offlineQueue.submit(name, collaborationId, payload);
+}
+
+/**
+ * Wait until a submitted action first settles: the answer (returned), a refusal (thrown, so the form
+ * shows it and keeps what was typed), or parked for the connection (null; the answer comes later
+ * through `submitted.outcome`).
+ */
+export async function firstAnswer(submitted: Submitted): Promise<ActionOutcome | null> {
+  const settled = await submitted.settled;
+  if (settled.kind === 'refused') throw settled.error;
+  return settled.kind === 'answered' ? settled.outcome : null;
 }
 
 /** Signed-in shell: load this user's queue, send it when the browser is online again or the socket is back. */

@@ -118,18 +118,41 @@ describe('offline queue', () => {
     expect(keysSent).toEqual([submitted.key, submitted.key, submitted.key]);
   });
 
-  it('keeps a refused action as failed and goes on; retry sends it with a new key, discard drops it', async () => {
+  it('hands a refusal back to a submitter still waiting, and keeps nothing', async () => {
+    const store = idbStore(new IDBFactory());
+    const queue = makeQueue(store, async () => {
+      throw apiError(409, 'version_conflict');
+    });
+    await queue.setUser('u1');
+    const submitted = await queue.submit('sendMessage', 'c1', { text: 'x' });
+    const settled = await submitted.settled;
+    expect(settled).toMatchObject({ kind: 'refused', error: { code: 'version_conflict' } });
+    await expect(submitted.outcome).resolves.toBeNull();
+    expect(queue.getEntries()).toEqual([]);
+    expect(await store.load()).toEqual([]);
+  });
+
+  it('parks actions without a connection; refused later, one is kept as failed and the next goes on; retry (new key), discard', async () => {
     const store = idbStore(new IDBFactory());
     const sent: string[] = [];
+    let online = false;
     let refuse = true;
-    const queue = makeQueue(store, async (action) => {
-      sent.push(`${action.name}:${action.key}`);
-      if (action.name === 'completeActivity' && refuse) throw apiError(403, 'rule_denied');
-      return APPLIED;
-    });
+    const queue = makeQueue(
+      store,
+      async (action) => {
+        sent.push(`${action.name}:${action.key}`);
+        if (action.name === 'completeActivity' && refuse) throw apiError(403, 'rule_denied');
+        return APPLIED;
+      },
+      { isOnline: () => online },
+    );
     await queue.setUser('u1');
     const refused = await queue.submit('completeActivity', 'c1', { activityId: 'a1' });
     const after = await queue.submit('sendMessage', 'c1', { text: 'after' });
+    await expect(refused.settled).resolves.toEqual({ kind: 'queued' });
+    await expect(after.settled).resolves.toEqual({ kind: 'queued' });
+    online = true;
+    queue.networkChanged();
     await expect(refused.outcome).resolves.toBeNull();
     await expect(after.outcome).resolves.toEqual(APPLIED);
     const [failed] = queue.getEntries();
@@ -145,8 +168,13 @@ describe('offline queue', () => {
     expect(sent[2]).not.toBe(`completeActivity:${refused.key}`);
 
     refuse = true;
+    online = false;
     const again = await queue.submit('completeActivity', 'c1', { activityId: 'a2' });
+    await again.settled;
+    online = true;
+    queue.networkChanged();
     await again.outcome;
+    expect(queue.getEntries()).toMatchObject([{ key: again.key, status: 'failed' }]);
     await queue.discard(again.key);
     expect(queue.getEntries()).toEqual([]);
     expect(await store.load()).toEqual([]);

@@ -10,9 +10,13 @@
 //   - no answer (network), a 5xx, 429, 401 or a 409 request_in_progress that
 //     would not end: kept, and the queue waits (backoff; at once when the
 //     browser says it is online again or `flush()` is called);
-//   - a refusal (any other 4xx: version conflict, rule, permission…): kept as
-//     `failed` with the server's error, for the person to retry (a new attempt,
-//     with a new key) or discard; the actions after it are still sent.
+//   - a refusal (any other 4xx: version conflict, rule, permission…): given
+//     back to the submitter when it is still waiting for this first answer
+//     (`settled`: the form shows the error and keeps what was typed, as without
+//     a queue); once the action was parked (offline, no answer) the submitter
+//     has moved on, so it is kept as `failed` with the server's error, for the
+//     person to retry (a new attempt, with a new key) or discard. The actions
+//     after it are still sent.
 // While the browser says it is offline nothing is tried.
 
 import { ApiError } from '@/lib/api-client';
@@ -44,9 +48,17 @@ export type OfflineQueueOptions = {
   lock?: <T>(fn: () => Promise<T>) => Promise<T>;
 };
 
+/**
+ * How a submitted action first settles: answered; refused (handed back, no longer queued); or
+ * parked in the queue because there is no connection (it shows in place and is sent later).
+ */
+export type Settled = { kind: 'answered'; outcome: ActionOutcome } | { kind: 'refused'; error: unknown } | { kind: 'queued' };
+
 export type Submitted = {
   key: string;
-  /** The server's answer once it comes; null when the action is refused or discarded. */
+  /** The first of: the answer, the refusal, or "parked for the connection". */
+  settled: Promise<Settled>;
+  /** The server's answer whenever it comes; null when the action is refused or discarded. */
   outcome: Promise<ActionOutcome | null>;
 };
 
@@ -78,6 +90,8 @@ export class OfflineQueue {
   private snapshot: QueueEntry[] = [];
   private readonly listeners = new Set<() => void>();
   private readonly waiters = new Map<string, (outcome: ActionOutcome | null) => void>();
+  /** Submitters still waiting for how their action first settles. */
+  private readonly settlers = new Map<string, (settled: Settled) => void>();
   private sendingKey: string | null = null;
   /** The last attempt found no connection: say "Waiting for connection", not "Sending…". */
   private unreachable = false;
@@ -104,6 +118,7 @@ export class OfflineQueue {
   setUser(userId: string | null): Promise<void> {
     if (userId === this.userId) return this.loaded;
     this.userId = userId;
+    this.parkAll();
     this.items = [];
     this.unreachable = false;
     this.attempt = 0;
@@ -132,13 +147,14 @@ export class OfflineQueue {
       state: 'queued',
     };
     const outcome = new Promise<ActionOutcome | null>((resolve) => this.waiters.set(action.key, resolve));
+    const settled = new Promise<Settled>((resolve) => this.settlers.set(action.key, resolve));
     await this.persist(action);
     if (this.userId === userId) {
       this.items = [...this.items.filter((item) => item.key !== action.key), action];
       this.publish();
     }
     void this.flush();
-    return { key: action.key, outcome };
+    return { key: action.key, settled, outcome };
   }
 
   /** Send a refused action again: a new attempt (new key), at the end of the queue. */
@@ -162,6 +178,7 @@ export class OfflineQueue {
     if (key === this.sendingKey) return;
     await this.store.remove(key).catch(() => undefined);
     this.items = this.items.filter((item) => item.key !== key);
+    this.settle(key, { kind: 'queued' });
     this.resolve(key, null);
     this.publish();
   }
@@ -198,6 +215,11 @@ export class OfflineQueue {
     } finally {
       this.flushing = false;
     }
+    // Asked again while this flush was stopping early (offline, no answer): the connection may be back.
+    if (this.again && this.userId) {
+      this.again = false;
+      void this.flush();
+    }
   }
 
   /** The browser went online or offline: update what the entries say, and send when online. */
@@ -222,6 +244,7 @@ export class OfflineQueue {
       }
       if (!this.options.isOnline()) {
         this.setUnreachable(true);
+        this.parkAll();
         return false; // the 'online' event calls flush()
       }
       this.sendingKey = next.key;
@@ -242,6 +265,7 @@ export class OfflineQueue {
         await this.store.remove(next.key).catch(() => undefined);
         this.items = this.items.filter((item) => item.key !== next.key);
         this.publish();
+        this.settle(next.key, { kind: 'answered', outcome });
         if (!this.resolve(next.key, outcome)) this.options.onUnclaimed?.(next, outcome);
         continue;
       }
@@ -250,9 +274,19 @@ export class OfflineQueue {
         const wait = failure instanceof ApiError && failure.retryAfter ? failure.retryAfter * 1000 : 0;
         this.scheduleRetry(Math.max(wait, backoffDelay(this.attempt, this.options.backoff, this.options.random)));
         this.attempt += 1;
+        this.parkAll();
         return false;
       }
-      // Refused: keep it, say why, and go on with the next one.
+      if (this.settlers.has(next.key)) {
+        // Refused while its submitter still waits: hand the refusal back (the form shows it), drop it here.
+        await this.store.remove(next.key).catch(() => undefined);
+        this.items = this.items.filter((item) => item.key !== next.key);
+        this.publish();
+        this.settle(next.key, { kind: 'refused', error: failure });
+        this.resolve(next.key, null);
+        continue;
+      }
+      // Refused after it was parked: keep it, say why, and go on with the next one.
       const failed: QueuedAction = { ...next, state: 'failed', error: toQueuedError(failure) };
       await this.persist(failed);
       this.items = this.items.map((item) => (item.key === next.key ? failed : item));
@@ -290,6 +324,18 @@ export class OfflineQueue {
   private nextOrder(): number {
     this.lastOrder = Math.max(Date.now() * 1000, this.lastOrder + 1);
     return this.lastOrder;
+  }
+
+  private settle(key: string, settled: Settled): void {
+    const settler = this.settlers.get(key);
+    if (!settler) return;
+    this.settlers.delete(key);
+    settler(settled);
+  }
+
+  /** No connection: every submitter still waiting learns its action is parked in the queue. */
+  private parkAll(): void {
+    for (const key of [...this.settlers.keys()]) this.settle(key, { kind: 'queued' });
   }
 
   private resolve(key: string, outcome: ActionOutcome | null): boolean {

@@ -118,7 +118,21 @@ describe('a change made offline, or refused', () => {
     expect(JSON.parse(init.body as string)).toEqual({ collaborationId: 'col_1', payload: { activityId: 'act_2' } });
   });
 
-  it('shows a refusal on the activity with Retry and Discard', async () => {
+  it('shows a refusal in place while waiting for it, as before, and queues nothing', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => json(409, { error: { code: 'invalid_transition', message: 'The activity is already done.', details: {} } })),
+    );
+    render(<ActivitiesBoard collaboration={collaboration()} role="editor" />);
+    const card = screen.getByRole('listitem', { name: 'Book the hut' });
+    await userEvent.click(within(card).getByRole('button', { name: 'Mark done' }));
+    expect(await within(card).findByRole('alert')).toHaveTextContent('The activity is already done.');
+    expect(within(card).queryByTestId('pending-activity-change')).not.toBeInTheDocument();
+    expect(offlineQueue.getEntries()).toEqual([]);
+  });
+
+  it('shows a refusal that came after the connection was back on the activity, with Retry and Discard', async () => {
+    const online = vi.spyOn(navigator, 'onLine', 'get').mockReturnValue(false);
     const fetchMock = vi
       .fn()
       .mockResolvedValueOnce(json(409, { error: { code: 'invalid_transition', message: 'The activity is already done.', details: {} } }))
@@ -127,8 +141,12 @@ describe('a change made offline, or refused', () => {
     render(<ActivitiesBoard collaboration={collaboration()} role="editor" />);
     const card = screen.getByRole('listitem', { name: 'Book the hut' });
     await userEvent.click(within(card).getByRole('button', { name: 'Mark done' }));
+    await within(card).findByTestId('pending-activity-change');
+    online.mockReturnValue(true);
+    offlineQueue.networkChanged();
 
-    expect(await within(card).findByRole('alert')).toHaveTextContent('The activity is already done.');
+    const pending = within(card).getByTestId('pending-activity-change');
+    expect(await within(pending).findByRole('alert')).toHaveTextContent('The activity is already done.');
     const retry = within(card).getByRole('button', { name: 'Retry mark done “Book the hut”' });
     expect(within(card).getByRole('button', { name: 'Discard mark done “Book the hut”' })).toBeEnabled();
     await userEvent.click(retry);
@@ -138,8 +156,12 @@ describe('a change made offline, or refused', () => {
     expect(keys).toHaveLength(2);
     expect(keys[1]).not.toBe(keys[0]);
 
-    fetchMock.mockResolvedValueOnce(json(403, { error: { code: 'forbidden', message: 'no', details: {} } }));
+    online.mockReturnValue(false);
     await userEvent.click(within(card).getByRole('button', { name: 'Mark done' }));
+    await within(card).findByTestId('pending-activity-change');
+    fetchMock.mockResolvedValueOnce(json(403, { error: { code: 'forbidden', message: 'no', details: {} } }));
+    online.mockReturnValue(true);
+    offlineQueue.networkChanged();
     await userEvent.click(await within(card).findByRole('button', { name: 'Discard mark done “Book the hut”' }));
     await waitFor(() => expect(within(card).queryByTestId('pending-activity-change')).not.toBeInTheDocument());
     expect(offlineQueue.getEntries()).toEqual([]);

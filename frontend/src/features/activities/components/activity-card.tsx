@@ -3,9 +3,9 @@ import { useState, type FormEvent } from 'react';
 import { QueuedActionStatus } from '@/components/queued-action-status';
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
-import { useQueuedActions, type Submitted } from '@/lib/offline-queue';
+import { firstAnswer, useQueuedActions, type Submitted } from '@/lib/offline-queue';
 import { announceOutcome } from '@/lib/run-action';
-import type { Activity, Collaboration, Role } from '@/types/api';
+import type { ActionOutcome, Activity, Collaboration, Role } from '@/types/api';
 import { formatDateTime, isoToLocalInput, localInputToIso } from '@/utils/format';
 import { canRun } from '@/utils/roles';
 
@@ -50,16 +50,20 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
   const queued = useQueuedActions(collaboration.id, ACTIVITY_ACTIONS).filter((entry) => entry.payload.activityId === activity.id);
   const isQueued = (action: ActivityAction) => queued.some((entry) => entry.name === action && entry.status !== 'failed');
 
-  // Stored in the offline queue (sent at once when online); the answer, when it comes, is announced.
+  // Through the offline queue: a refusal shows here as before; without a connection the change is
+  // parked (shown on the card) and its answer, when it comes, is announced.
   const act = useMutation(async (action: ActivityAction, run: () => Promise<Submitted>, applied: string) => {
     const submitted = await run();
+    const answer = await firstAnswer(submitted);
     setMode('idle');
     setReason('');
-    void submitted.outcome.then((outcome) => {
+    const answered = (outcome: ActionOutcome | null) => {
       if (!outcome) return;
       announceOutcome(outcome, applied);
       if (outcome.kind === 'pending_approval') setAwaiting((current) => (current.includes(action) ? current : [...current, action]));
-    });
+    };
+    if (answer) answered(answer);
+    else void submitted.outcome.then(answered);
   });
 
   const schedule = (event: FormEvent) => {

@@ -39,11 +39,14 @@ describe('<PendingMessageItems>', () => {
     await Promise.all(offlineQueue.getEntries().map((entry) => offlineQueue.discard(entry.key)));
   });
 
-  it('shows a refusal with Retry and Discard; Discard removes it', async () => {
+  it('shows a refusal that came once back online with Retry and Discard; Discard removes it', async () => {
+    const online = vi.spyOn(navigator, 'onLine', 'get').mockReturnValue(false);
     vi.stubGlobal('fetch', vi.fn(async () => json(403, { error: { code: 'forbidden', message: 'no', details: {} } })));
     renderList();
     await offlineQueue.submit('sendMessage', 'col_1', { text: 'refused one' });
     const item = await screen.findByTestId('pending-message');
+    online.mockReturnValue(true);
+    offlineQueue.networkChanged();
     expect(await within(item).findByRole('alert')).toHaveTextContent("You don't have permission");
     expect(within(item).getByRole('button', { name: 'Retry the message “refused one”' })).toBeEnabled();
     await userEvent.click(within(item).getByRole('button', { name: 'Discard the message “refused one”' }));
