@@ -1,5 +1,7 @@
+import { useLayoutEffect, useRef } from 'react';
+
 import { QueuedActionStatus } from '@/components/queued-action-status';
-import { useQueuedActions } from '@/lib/offline-queue';
+import { useQueuedActions, type QueueEntry } from '@/lib/offline-queue';
 
 const NAMES = ['sendMessage'] as const;
 
@@ -17,18 +19,28 @@ export function PendingMessageItems({ collaborationId }: { collaborationId: stri
   const entries = useQueuedActions(collaborationId, NAMES);
   return (
     <>
-      {entries.map((entry) => {
-        const text = typeof entry.payload.text === 'string' ? entry.payload.text : '';
-        return (
-          <li key={entry.key} className={`message from-me queued queued-${entry.status}`} data-testid="pending-message" data-queue-key={entry.key}>
-            <div className="message-meta small">
-              <span className="message-author">You</span>
-              <QueuedActionStatus entry={entry} label={`the message “${excerpt(text)}”`} />
-            </div>
-            <p className="message-text">{text}</p>
-          </li>
-        );
-      })}
+      {entries.map((entry) => (
+        <PendingMessage key={entry.key} entry={entry} />
+      ))}
     </>
+  );
+}
+
+function PendingMessage({ entry }: { entry: QueueEntry }) {
+  const text = typeof entry.payload.text === 'string' ? entry.payload.text : '';
+  const ref = useRef<HTMLLIElement>(null);
+  // I just wrote it, and it is at the end of the feed: scroll the list (only the list) down to it.
+  useLayoutEffect(() => {
+    const list = ref.current?.parentElement;
+    if (list) list.scrollTop = list.scrollHeight;
+  }, []);
+  return (
+    <li ref={ref} className={`message from-me queued queued-${entry.status}`} data-testid="pending-message" data-queue-key={entry.key}>
+      <div className="message-meta small">
+        <span className="message-author">You</span>
+        <QueuedActionStatus entry={entry} label={`the message “${excerpt(text)}”`} />
+      </div>
+      <p className="message-text">{text}</p>
+    </li>
   );
 }
