@@ -184,6 +184,7 @@ suite.test(
     await fence.getByRole('button', { name: 'Confirm cancel' }).click();
     await fence.getByTestId('pending-activity-change').waitFor();
 
+    assert.equal(await page.getByTestId('unsent-count').textContent(), '5 unsent');
     await checkA11y(page, 'a collaboration with actions waiting for the connection');
     await suite.env.screenshot(page, 'offline-pending', { element: page.locator('.main-column') });
 
@@ -258,6 +259,7 @@ suite.test(
 
     // The refused cancel stays on Frank's card (now in Done), with Retry and Discard.
     await until(async () => (await pendingMessages(frank).count()) === 0, { message: "Frank's pending messages to go" });
+    assert.equal(await page.getByTestId('unsent-count').count(), 0, 'nothing left unsent (the refused one is not counted)');
     const fenceDone = activityIn(frank, 'Done', FENCE);
     const refused = fenceDone.getByTestId('pending-activity-change');
     await refused.getByRole('alert').waitFor();

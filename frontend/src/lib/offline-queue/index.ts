@@ -67,6 +67,14 @@ export function useOfflineQueue(userId: string, client: RealtimeClient): void {
   }, [userId, client]);
 }
 
+/** How many of my actions wait to be sent (refused ones not counted). */
+export function useUnsentCount(): number {
+  return useSyncExternalStore(
+    (listener) => offlineQueue.subscribe(listener),
+    () => offlineQueue.getEntries().filter((entry) => entry.status !== 'failed').length,
+  );
+}
+
 /** The queued actions of one collaboration (optionally only some actions), oldest first. */
 export function useQueuedActions(collaborationId: string, names?: readonly string[]): QueueEntry[] {
   const all = useSyncExternalStore(
