@@ -206,6 +206,43 @@ describe('offline queue', () => {
     expect(unclaimed).toHaveBeenCalledTimes(2);
   });
 
+  it('counts an attempt without an answer in time as lost, and sends it again with the same key', async () => {
+    const keysSent: string[] = [];
+    const queue = makeQueue(
+      idbStore(new IDBFactory()),
+      (action) => {
+        keysSent.push(action.key);
+        // The first attempt never answers (a half-open connection).
+        return keysSent.length === 1 ? new Promise<ActionOutcome>(() => undefined) : Promise.resolve(APPLIED);
+      },
+      { sendTimeout: 30 },
+    );
+    await queue.setUser('u1');
+    const submitted = await queue.submit('sendMessage', 'c1', { text: 'x' });
+    await expect(submitted.settled).resolves.toEqual({ kind: 'queued' });
+    await expect(submitted.outcome).resolves.toEqual(APPLIED);
+    expect(keysSent).toEqual([submitted.key, submitted.key]);
+  });
+
+  it('does not make a new action wait for the queue loaded at sign-in to be sent', async () => {
+    const factory = new IDBFactory();
+    const before = makeQueue(idbStore(factory), async () => APPLIED, { isOnline: () => false });
+    await before.setUser('u1');
+    await before.submit('sendMessage', 'c1', { text: 'old' });
+    let release: (() => void) | null = null;
+    const after = makeQueue(idbStore(factory), async (action) => {
+      if (action.payload.text === 'old') await new Promise<void>((resolve) => (release = resolve));
+      return APPLIED;
+    });
+    await after.setUser('u1');
+    await until(() => release !== null, 'the old one to be sent');
+    // Stored at once (and shown) while the old one is still on its way.
+    const submitted = await after.submit('sendMessage', 'c1', { text: 'new' });
+    expect(after.getEntries().map((entry) => entry.payload.text)).toEqual(['old', 'new']);
+    release!();
+    await expect(submitted.outcome).resolves.toEqual(APPLIED);
+  });
+
   it('tells a lost answer and a "not now" from a refusal', () => {
     expect(isTransient(apiError(0, 'network'))).toBe(true);
     expect(isTransient(apiError(502, 'unavailable'))).toBe(true);

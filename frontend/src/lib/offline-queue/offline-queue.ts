@@ -46,6 +46,8 @@ export type OfflineQueueOptions = {
   onUnclaimed?: (action: QueuedAction, outcome: ActionOutcome) => void;
   /** Serialise flushes across tabs (Web Locks); runs `fn` directly when absent. */
   lock?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** An attempt without an answer this long counts as lost (sent again later, with the same key). */
+  sendTimeout?: number;
 };
 
 /**
@@ -107,6 +109,7 @@ export class OfflineQueue {
       isOnline: () => typeof navigator === 'undefined' || navigator.onLine !== false,
       backoff: QUEUE_BACKOFF,
       random: Math.random,
+      sendTimeout: 30_000,
       ...options,
     };
     this.store = options.store;
@@ -125,7 +128,8 @@ export class OfflineQueue {
     this.clearRetry();
     this.publish();
     if (!userId) return (this.loaded = Promise.resolve());
-    this.loaded = this.reload().then(() => this.flush());
+    this.loaded = this.reload();
+    void this.loaded.then(() => this.flush());
     return this.loaded;
   }
 
@@ -252,7 +256,7 @@ export class OfflineQueue {
       let outcome: ActionOutcome | null = null;
       let failure: unknown = null;
       try {
-        outcome = await this.options.send(next);
+        outcome = await this.sendWithTimeout(next);
       } catch (error) {
         failure = error;
       } finally {
@@ -293,6 +297,20 @@ export class OfflineQueue {
       this.publish();
       this.resolve(next.key, null);
     }
+  }
+
+  /** A request that hangs (a half-open connection) must not hold the queue: no answer in time is a lost one. */
+  private sendWithTimeout(action: QueuedAction): Promise<ActionOutcome> {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ApiError(0, { code: 'network', message: 'No answer in time', details: {} })),
+        this.options.sendTimeout,
+      );
+    });
+    return Promise.race([this.options.send(action), timeout]).finally(() => {
+      if (timer) clearTimeout(timer);
+    });
   }
 
   private async reload(): Promise<void> {
