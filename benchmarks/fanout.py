@@ -11,6 +11,24 @@ checks every delivery. Prints one JSON object; results in docs/performance.md.
     .venv/bin/python benchmarks/fanout.py ... --deflate --client websockets   # permessage-deflate on
     .venv/bin/python benchmarks/fanout.py ... --profile /tmp/server.svg       # py-spy the server while it drives
     .venv/bin/python benchmarks/fanout.py ... --server-gc-stats /tmp/gc.json  # the server's GC pauses while it drives
+    .venv/bin/python benchmarks/fanout.py ... --profile /tmp/server.raw       # py-spy, summarized into the JSON
+
+Measured as the peers are measured (`--compare`): in one invocation, on the
+same pinned cores, Tandem and then a bare Starlette broadcaster
+(benchmarks/bare_broadcaster.py, under the same uvicorn configuration) under
+the same load from the same client, and the ratios Tandem / bare. Absolute
+numbers on a shared machine vary up to 2x from run to run: only ratios within
+one run count.
+
+    .venv/bin/python benchmarks/fanout.py --compare --layout 1000:100 --layout 1000:1000 -r 100 -d 10
+    .venv/bin/python benchmarks/fanout.py --compare --layout 1000:100 --find-max -r 50   # highest sustained rate
+    .venv/bin/python benchmarks/fanout.py --sweep-n 1000,5000,10000 -s 100 -r 200 -d 10 --max-p99 50
+
+`--find-max` ramps the rate (a warm-up step at -r, then steps of
+--step-duration seconds) to the highest one with every delivery in, in order,
+the rate held and p99 under --max-p99 (250 ms). `--sweep-n` opens subscribers
+up to each N in turn (idle memory per connection), drives -r actions/s at each
+and reports the largest N whose steps all held p99 under --max-p99.
 
 Everything runs on 127.0.0.1 and stops by itself.
 """
@@ -210,6 +228,11 @@ def frame_size(result: dict) -> int | None:
     return sizes[0] if sizes else None
 
 
+def _suffixed(path: str, tag: str) -> str:
+    stem, dot, ext = path.rpartition(".")
+    return f"{stem}.{tag}.{ext}" if dot else f"{path}.{tag}"
+
+
 def layout(text: str) -> tuple[int, int]:
     n, _, s = text.partition(":")
     return int(n), int(s)
@@ -278,8 +301,9 @@ def main() -> None:
     out: dict = {"command": " ".join(sys.argv), "load_average_before": os.getloadavg(),
                  "cores": {"server": args.server_core, "client": args.client_core}, "layouts": []}
     for n, s in args.layout or [(top, args.group)]:
-        tandem = measure("tandem", n, s, args, profile=args.profile)
-        bare = measure("bare", n, s, args, frame_bytes=frame_size(tandem))
+        tandem = measure("tandem", n, s, args, profile=args.profile and _suffixed(args.profile, f"tandem-{n}-{s}"))
+        bare = measure("bare", n, s, args, frame_bytes=frame_size(tandem),
+                       profile=args.profile and _suffixed(args.profile, f"bare-{n}-{s}"))
         out["layouts"].append({"subscribers": n, "group": s, "ratio_tandem_over_bare": ratios(tandem, bare),
                                "tandem": tandem, "bare": bare})
     out["load_average_after"] = os.getloadavg()

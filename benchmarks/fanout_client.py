@@ -428,7 +428,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await bench.close()
     if len(steps) == 1:
         return steps[0]
-    return {"sweep": steps}
+    largest = None  # the largest N up to which every step was sustained (p99 under --max-p99 included)
+    for step in steps:
+        if not step.get("sustained"):
+            break
+        largest = step["subscribers"]
+    return {"sweep": steps, "max_p99_ms": args.max_p99, "largest_n_sustained": largest}
 
 
 def main() -> None:
