@@ -125,7 +125,7 @@ def read_when_written(path: str, timeout: float = 10) -> dict | None:
 
 
 def measure(kind: str, subscribers: int, group: int, args: argparse.Namespace,
-            frame_bytes: int | None = None, profile: str | None = None) -> dict:
+            frame_bytes: int | None = None, profile: str | None = None, rate: float | None = None) -> dict:
     """One server, one load client, one result (the client's JSON, plus what the server side adds)."""
     gc_stats = args.server_gc_stats if kind == "tandem" else None
     if gc_stats and os.path.exists(gc_stats):
@@ -136,7 +136,7 @@ def measure(kind: str, subscribers: int, group: int, args: argparse.Namespace,
     try:
         command = [sys.executable, str(ROOT / "benchmarks" / "fanout_client.py"), "--port", str(port),
                    "--server-pid", str(server.pid), f"--secret={secret}", "--subscribers", str(subscribers),
-                   "--group", str(group), "--rate", str(args.rate), "--duration", str(args.duration),
+                   "--group", str(group), "--rate", str(rate or args.rate), "--duration", str(args.duration),
                    "--http-connections", str(args.http_connections), "--client", args.client,
                    "--members", str(args.members), "--action", args.action, "--drain", str(args.drain),
                    "--step-duration", str(args.step_duration), "--ramp-steps", str(args.ramp_steps),
@@ -233,9 +233,9 @@ def _suffixed(path: str, tag: str) -> str:
     return f"{stem}.{tag}.{ext}" if dot else f"{path}.{tag}"
 
 
-def layout(text: str) -> tuple[int, int]:
-    n, _, s = text.partition(":")
-    return int(n), int(s)
+def layout(text: str) -> tuple[int, int, float | None]:
+    n, s, *r = text.split(":")
+    return int(n), int(s), float(r[0]) if r else None
 
 
 def main() -> None:
@@ -266,8 +266,9 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true",
                         help="run Tandem, then the bare Starlette broadcaster (benchmarks/bare_broadcaster.py) on "
                              "the same cores under the same load, and print both and the ratios Tandem / bare")
-    parser.add_argument("--layout", type=layout, action="append", metavar="N:S",
-                        help="with --compare: N subscribers in collaborations of S (repeatable; default -n:-s)")
+    parser.add_argument("--layout", type=layout, action="append", metavar="N:S[:R]",
+                        help="with --compare: N subscribers in collaborations of S, at R actions/s (default -r); "
+                             "repeatable; default -n:-s")
     parser.add_argument("--find-max", action="store_true",
                         help="a short ramp instead of one rate: the highest rate with every delivery in and "
                              "p99 under --max-p99 (warm-up at -r, then steps of --step-duration s)")
@@ -300,12 +301,13 @@ def main() -> None:
 
     out: dict = {"command": " ".join(sys.argv), "load_average_before": os.getloadavg(),
                  "cores": {"server": args.server_core, "client": args.client_core}, "layouts": []}
-    for n, s in args.layout or [(top, args.group)]:
-        tandem = measure("tandem", n, s, args, profile=args.profile and _suffixed(args.profile, f"tandem-{n}-{s}"))
-        bare = measure("bare", n, s, args, frame_bytes=frame_size(tandem),
+    for n, s, rate in args.layout or [(top, args.group, None)]:
+        tandem = measure("tandem", n, s, args, profile=args.profile and _suffixed(args.profile, f"tandem-{n}-{s}"),
+                         rate=rate)
+        bare = measure("bare", n, s, args, frame_bytes=frame_size(tandem), rate=rate,
                        profile=args.profile and _suffixed(args.profile, f"bare-{n}-{s}"))
-        out["layouts"].append({"subscribers": n, "group": s, "ratio_tandem_over_bare": ratios(tandem, bare),
-                               "tandem": tandem, "bare": bare})
+        out["layouts"].append({"subscribers": n, "group": s, "rate": rate or args.rate,
+                               "ratio_tandem_over_bare": ratios(tandem, bare), "tandem": tandem, "bare": bare})
     out["load_average_after"] = os.getloadavg()
     print(json.dumps(out, indent=2))
 
