@@ -206,18 +206,30 @@ def ratios(tandem: dict, bare: dict) -> dict:
         return {"sweep": [{"subscribers": t["subscribers"], **ratios(t, b)}
                           for t, b in zip(tandem["sweep"], bare["sweep"])]}
     out = {"kb_per_connection": _ratio(tandem.get("server_kb_per_connection"), bare.get("server_kb_per_connection"))}
+    fixed_t, fixed_b = tandem.get("at_rate", tandem), bare.get("at_rate", bare)  # the same fixed load for both
+    out.update({
+        "deliveries_per_server_cpu_s": _ratio(fixed_t.get("deliveries_per_server_cpu_s"),
+                                              fixed_b.get("deliveries_per_server_cpu_s")),
+        "server_cpu": _ratio(fixed_t.get("server_cpu_percent"), fixed_b.get("server_cpu_percent")),
+        "p50": _ratio(fixed_t["latency_ms"]["p50"], fixed_b["latency_ms"]["p50"]),
+        "p99": _ratio(fixed_t["latency_ms"]["p99"], fixed_b["latency_ms"]["p99"]),
+    })
     if "max_sustained" in tandem:
         t, b = tandem["max_sustained"] or {}, bare["max_sustained"] or {}
         out["max_sustained_deliveries_per_s"] = _ratio(t.get("deliveries_per_s"), b.get("deliveries_per_s"))
-        out["p99_at_max"] = _ratio(t.get("latency_ms", {}).get("p99"), b.get("latency_ms", {}).get("p99"))
-        return out
-    out.update({
-        "deliveries_per_server_cpu_s": _ratio(tandem.get("deliveries_per_server_cpu_s"),
-                                              bare.get("deliveries_per_server_cpu_s")),
-        "server_cpu": _ratio(tandem.get("server_cpu_percent"), bare.get("server_cpu_percent")),
-        "p50": _ratio(tandem["latency_ms"]["p50"], bare["latency_ms"]["p50"]),
-        "p99": _ratio(tandem["latency_ms"]["p99"], bare["latency_ms"]["p99"]),
-    })
+        out["deliveries_per_server_cpu_s_at_max"] = _ratio(t.get("deliveries_per_server_cpu_s"),
+                                                           b.get("deliveries_per_server_cpu_s"))
+    return out
+
+
+def median_ratios(rounds: list[dict]) -> dict:
+    """Each ratio's median over the rounds (they alternate which server goes first)."""
+    keys = [k for k in rounds[0] if isinstance(rounds[0][k], (int, float))]
+    out = {}
+    for key in keys:
+        values = sorted(r[key] for r in rounds if r.get(key) is not None)
+        out[key] = (values[len(values) // 2] if len(values) % 2 else
+                    round((values[len(values) // 2 - 1] + values[len(values) // 2]) / 2, 3)) if values else None
     return out
 
 
@@ -270,15 +282,19 @@ def main() -> None:
                         help="with --compare: N subscribers in collaborations of S, at R actions/s (default -r); "
                              "repeatable; default -n:-s")
     parser.add_argument("--find-max", action="store_true",
-                        help="a short ramp instead of one rate: the highest rate with every delivery in and "
-                             "p99 under --max-p99 (warm-up at -r, then steps of --step-duration s)")
+                        help="a short ramp after the fixed-rate step (-r for -d s): the highest rate with every "
+                             "delivery in, in order, the rate held and p99 under --max-p99, in steps of "
+                             "--step-duration s (at most --ramp-steps)")
     parser.add_argument("--step-duration", type=float, default=4)
-    parser.add_argument("--ramp-steps", type=int, default=6)
+    parser.add_argument("--ramp-steps", type=int, default=7)
     parser.add_argument("--max-p99", type=float, default=250, help="ms (--find-max)")
     parser.add_argument("--drain", type=float, default=15, help="seconds to wait for late deliveries per step")
     parser.add_argument("--sweep-n", type=lambda v: sorted(int(x) for x in v.split(",")), metavar="N1,N2,...",
                         help="open subscribers up to each N in turn (idle memory per connection), driving -r "
                              "actions/s at each; -n is ignored")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --compare: this many Tandem/bare pairs per layout, alternating which goes "
+                             "first; the ratios are their medians")
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=900, help="seconds before a client is stopped")
@@ -302,12 +318,26 @@ def main() -> None:
     out: dict = {"command": " ".join(sys.argv), "load_average_before": os.getloadavg(),
                  "cores": {"server": args.server_core, "client": args.client_core}, "layouts": []}
     for n, s, rate in args.layout or [(top, args.group, None)]:
-        tandem = measure("tandem", n, s, args, profile=args.profile and _suffixed(args.profile, f"tandem-{n}-{s}"),
-                         rate=rate)
-        bare = measure("bare", n, s, args, frame_bytes=frame_size(tandem), rate=rate,
-                       profile=args.profile and _suffixed(args.profile, f"bare-{n}-{s}"))
-        out["layouts"].append({"subscribers": n, "group": s, "rate": rate or args.rate,
-                               "ratio_tandem_over_bare": ratios(tandem, bare), "tandem": tandem, "bare": bare})
+        entry: dict = {"subscribers": n, "group": s, "rate": rate or args.rate}
+        runs: list[dict] = []
+        frame: int | None = None
+        for r in range(args.rounds):  # round 0: Tandem first (its frame size sets the bare one's)
+            order = ("tandem", "bare") if r % 2 == 0 else ("bare", "tandem")
+            result: dict = {"order": list(order)}
+            for kind in order:
+                tag = f"{kind}-{n}-{s}" + (f"-{r}" if r else "")
+                result[kind] = measure(kind, n, s, args, frame_bytes=frame if kind == "bare" else None, rate=rate,
+                                       profile=args.profile and _suffixed(args.profile, tag))
+                if kind == "tandem" and frame is None:
+                    frame = frame_size(result["tandem"])
+            result["ratio_tandem_over_bare"] = ratios(result["tandem"], result["bare"])
+            runs.append(result)
+        if len(runs) == 1:
+            entry.update(runs[0])
+        else:
+            entry["ratio_tandem_over_bare"] = median_ratios([r["ratio_tandem_over_bare"] for r in runs])
+            entry["rounds"] = runs
+        out["layouts"].append(entry)
     out["load_average_after"] = os.getloadavg()
     print(json.dumps(out, indent=2))
 

@@ -327,35 +327,45 @@ class Run:
         return result
 
     async def find_max(self, groups: int) -> dict[str, Any]:
-        """A short ramp: a warm-up step at --rate, then steps from 0.6x the rate its server CPU says the
-        core could take, x1.25 each, until one is not sustained; then one step between the last two."""
+        """A short ramp to the highest sustained rate. First a step of --duration s at --rate (its
+        result is kept whole, as `at_rate`: the fixed load both servers are compared at); then steps of
+        --step-duration s: up from there (x1.25, the first at least 0.6x what the core could take by
+        that step's server CPU) until one is not sustained, or down (/2) until one is; then between
+        the two (geometric middle) until they are within 10 %. At most --ramp-steps more steps; it
+        stops early if a step leaves deliveries behind (the next would start with a backlog)."""
         args = self.args
-        steps = [await self.step(args.rate, args.step_duration, groups, args.drain)]
-        warm = steps[0]
-        cpu = max(warm["server_cpu_percent"] / 100, 0.02)
-        rate = max(args.rate, 0.6 * warm["action_rate"] / cpu)
-        best = warm if warm["sustained"] else None
-        failed: float | None = None
+        warm = await self.step(args.rate, args.duration, groups, args.drain)
+        steps = [warm]
+        best: dict[str, Any] | None = warm if warm["sustained"] else None
+        failed: float | None = None if warm["sustained"] else args.rate
+        guess = 0.6 * warm["action_rate"] / max(warm["server_cpu_percent"] / 100, 0.02)
         for _ in range(args.ramp_steps):
-            step = await self.step(round(rate, 1), args.step_duration, groups, args.drain)
-            steps.append(step)
-            if not step["sustained"]:
-                failed = rate
+            if steps[-1]["lost"]:
                 break
-            best, rate = step, rate * 1.25
-        if failed is not None and best is not None and step["lost"] == 0:
-            middle = (best["rate_target"] * failed) ** 0.5
-            step = await self.step(round(middle, 1), args.step_duration, groups, args.drain)
+            if failed is None:
+                rate = max(best["rate_target"] * 1.25, guess)  # type: ignore[index]
+                guess = 0.0
+            elif best is None:
+                rate = failed / 2
+            elif failed / best["rate_target"] > 1.1:
+                rate = (best["rate_target"] * failed) ** 0.5
+            else:
+                break
+            step = await self.step(round(rate, 1), args.step_duration, groups, args.drain)
             steps.append(step)
             if step["sustained"]:
                 best = step
+            else:
+                failed = rate
         return {
             "max_p99_ms": args.max_p99,
             "max_sustained": None if best is None else {
                 "action_rate": best["action_rate"], "deliveries_per_s": best["deliveries_per_s"],
                 "latency_ms": best["latency_ms"], "server_cpu_percent": best["server_cpu_percent"],
-                "client_cpu_percent": best["client_cpu_percent"]},
+                "client_cpu_percent": best["client_cpu_percent"], "other_cpu_percent": best["other_cpu_percent"],
+                "deliveries_per_server_cpu_s": best["deliveries_per_server_cpu_s"]},
             "ceiling": "found" if failed is not None else "not reached (more --ramp-steps)",
+            "at_rate": warm,
             "steps": [{k: s[k] for k in ("rate_target", "action_rate", "deliveries_per_s", "latency_ms", "lost",
                                          "server_cpu_percent", "client_cpu_percent", "other_cpu_percent",
                                          "deliveries_per_server_cpu_s", "frame_bytes", "sustained")} for s in steps],
@@ -454,7 +464,7 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=15, help="seconds to wait for late deliveries")
     parser.add_argument("--find-max", action="store_true", help="ramp the rate to the highest sustained one")
     parser.add_argument("--step-duration", type=float, default=4, help="seconds per ramp step")
-    parser.add_argument("--ramp-steps", type=int, default=6)
+    parser.add_argument("--ramp-steps", type=int, default=7)
     parser.add_argument("--max-p99", type=float, default=250, help="ms: a step with a higher p99 is not sustained")
     parser.add_argument("--sweep-n", type=lambda v: [int(x) for x in v.split(",")],
                         help="subscriber counts, e.g. 1000,5000,10000: connect up to each, then drive")

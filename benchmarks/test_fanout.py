@@ -54,11 +54,29 @@ def test_sweep_opens_more_subscribers_per_step_and_reports_the_largest_n_under_t
     assert tight["largest_n_sustained"] is None
 
 
-def test_find_max_ramps_until_a_step_is_not_sustained():
-    out = fanout("-n", "10", "-s", "10", "-r", "10", "--find-max", "--step-duration", "1", "--ramp-steps", "2",
-                 "--drain", "5", "--max-p99", "0.000001")
+def test_find_max_goes_down_while_no_step_is_sustained():
+    out = fanout("-n", "10", "-s", "10", "-r", "40", "-d", "1", "--find-max", "--step-duration", "1",
+                 "--ramp-steps", "2", "--drain", "5", "--max-p99", "0.000001")
     assert out["max_sustained"] is None and out["ceiling"] == "found"
-    assert len(out["steps"]) == 2 and not any(s["sustained"] for s in out["steps"])
+    assert [s["rate_target"] for s in out["steps"]] == [40, 20, 10]
+    assert not any(s["sustained"] for s in out["steps"])
+    assert out["at_rate"]["deliveries"] == 40 * 10
+
+
+def test_find_max_goes_up_while_steps_are_sustained_and_compare_takes_the_medians_of_rounds():
+    out = fanout("--compare", "--rounds", "2", "-n", "10", "-s", "10", "-r", "10", "-d", "1", "--find-max",
+                 "--step-duration", "1", "--ramp-steps", "1", "--drain", "5", "--max-p99", "100000")
+    layout = out["layouts"][0]
+    assert [r["order"] for r in layout["rounds"]] == [["tandem", "bare"], ["bare", "tandem"]]
+    assert [r["tandem"]["server"] for r in layout["rounds"]] == ["tandem", "tandem"]
+    for run in layout["rounds"]:
+        for kind in ("tandem", "bare"):
+            steps = run[kind]["steps"]
+            assert len(steps) == 2 and all(s["sustained"] for s in steps)
+            assert steps[1]["rate_target"] >= 12.5  # up: at least x1.25
+            assert run[kind]["max_sustained"]["action_rate"] == steps[1]["action_rate"]
+    ratios = [r["ratio_tandem_over_bare"]["max_sustained_deliveries_per_s"] for r in layout["rounds"]]
+    assert layout["ratio_tandem_over_bare"]["max_sustained_deliveries_per_s"] == round(sum(ratios) / 2, 3)
 
 
 def test_profile_summary_leaves_idle_out_and_counts_each_sample_once(tmp_path):
