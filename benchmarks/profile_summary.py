@@ -20,7 +20,8 @@ from collections import Counter
 # (part, markers): a frame is "function (path:line)"; a marker matches the function and/or the path
 PARTS: list[tuple[str, list[str]]] = [
     ("fan-out: Hub.publish (frames to every subscriber's socket)", ["publish (backend/realtime/hub.py"]),
-    ("fan-out: the bare broadcaster's send_text loop", ["publish (benchmarks/bare_broadcaster.py"]),
+    ("fan-out: the bare broadcaster's send_text loop", ["publish (bare_broadcaster.py",
+                                                         "publish (benchmarks/bare_broadcaster.py"]),
     ("action: token verification", ["backend/auth/", "backend/api/auth.py"]),
     ("action: the store (reads, writes, change events)", ["backend/store/", "mongomock"]),
     ("action: the engine (domain, rules, copies, diff)", ["backend/engine.py", "backend/domain/", "backend/rules/"]),
@@ -30,6 +31,16 @@ PARTS: list[tuple[str, list[str]]] = [
     ("WebSocket protocol outside publish (uvicorn, websockets)", ["websockets", "uvicorn/protocols/websockets"]),
     ("garbage collection", ["<gc>", "(garbage collection)"]),
     ("event loop and the rest", [""]),
+]
+# inside the fan-out: where the samples were (the leaf frame), first match wins
+FAN_OUT = [part for part, _ in PARTS[:2]]
+INSIDE_FAN_OUT: list[tuple[str, list[str]]] = [
+    ("the socket write (asyncio transport.write, send())", ["asyncio/selector_events.py", "uvloop/"]),
+    ("frame building (websockets)", ["websockets/"]),
+    ("uvicorn's WebSocket send", ["uvicorn/"]),
+    ("Starlette's send wrappers", ["starlette/"]),
+    ("the application's own code (hub, outbox, loop)", ["backend/", "bare_broadcaster.py"]),
+    ("the rest (asyncio, JSON, ...)", [""]),
 ]
 _IDLE = re.compile(r"^(select|poll|epoll_wait|EpollSelector\.select|KqueueSelector\.select) ")
 _FRAME = re.compile(r"^(?P<fn>.*?) \((?P<where>[^()]*)\)$")
@@ -51,6 +62,7 @@ def short(frame: str) -> str:
 def summarize(path: str, top: int = 12) -> dict:
     parts: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
+    inside: Counter[str] = Counter()
     total = idle = 0
     with open(path) as f:
         for line in f:
@@ -68,10 +80,14 @@ def summarize(path: str, top: int = 12) -> dict:
                 if any(m in stack for m in markers):
                     parts[part] += n
                     break
+            if part in FAN_OUT:
+                inside[next(name for name, marks in INSIDE_FAN_OUT if any(m in frames[-1] for m in marks))] += n
     pct = lambda n: round(100 * n / total, 1) if total else 0.0  # noqa: E731
     return {
         "samples_busy": total, "samples_idle": idle,  # shares below are of the busy samples
         "parts_percent": {part: pct(parts[part]) for part, _ in PARTS if parts[part]},
+        "fan_out_percent_by_where": {name: round(100 * inside[name] / sum(inside.values()), 1)
+                                     for name, _ in INSIDE_FAN_OUT if inside[name]},
         "self_percent_top": {name: pct(n) for name, n in leaves.most_common(top)},
     }
 
