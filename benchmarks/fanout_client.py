@@ -47,15 +47,24 @@ class Http:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: Any, token: str | None = None) -> tuple[int, Any]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         data = json.dumps(body).encode()
         head = [f"POST {path} HTTP/1.1", f"host: {self.host}:{self.port}", "content-type: application/json",
                 f"content-length: {len(data)}"]
         if token:
             head.append(f"authorization: Bearer {token}")
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-        status_line = await self.reader.readline()
+        request = ("\r\n".join(head) + "\r\n\r\n").encode() + data
+        for attempt in (1, 2):
+            # uvicorn closes a keep-alive connection idle for 5 s (between steps, while subscribers connect):
+            # then the request was not read, and goes again on a new connection
+            if self.writer is None or self.writer.is_closing():
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.writer.write(request)
+            status_line = await self.reader.readline()
+            if status_line or attempt == 2:
+                break
+            self.writer.close()
+        if not status_line:
+            raise ConnectionError("the server closed the connection")
         length = 0
         while True:
             line = await self.reader.readline()
@@ -259,6 +268,8 @@ class Run:
             try:
                 status, body = await http.post(f"/api/actions/{args.action}", {
                     "collaborationId": cid, "payload": {"description": f"step {seq}"}}, owner_token)
+            except (ConnectionError, OSError, RuntimeError, asyncio.IncompleteReadError):
+                http.writer, status = None, 0  # counted as failed; the next request opens a new connection
             finally:
                 self.idle.put_nowait(http)
             if status != 200:

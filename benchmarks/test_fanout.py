@@ -93,3 +93,26 @@ def test_profile_summary_leaves_idle_out_and_counts_each_sample_once(tmp_path):
     assert parts["action: the engine (domain, rules, copies, diff)"] == 20.0
     assert parts["action: the store (reads, writes, change events)"] == 20.0
     assert sum(parts.values()) == 100.0
+
+
+async def test_the_load_client_reconnects_when_uvicorn_closed_an_idle_keep_alive_connection():
+    """uvicorn closes keep-alive connections idle for 5 s: between sweep steps the client's are."""
+    import asyncio
+    import os
+
+    from benchmarks.fanout import free_port
+    from benchmarks.fanout_client import Http
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", "from benchmarks.bare_broadcaster import main; main()",
+                               "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "AUTH_MODE": "dev", "LOG_LEVEL": "WARNING"})
+    try:
+        assert "ready at" in server.stdout.readline()
+        http = Http("127.0.0.1", port)
+        assert (await http.post("/api/collaborations", {}))[0] == 201
+        await asyncio.sleep(6)  # past uvicorn's timeout_keep_alive
+        assert (await http.post("/api/collaborations", {}))[0] == 201
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
