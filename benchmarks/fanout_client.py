@@ -377,7 +377,7 @@ class Run:
                 "deliveries_per_server_cpu_s": best["deliveries_per_server_cpu_s"]},
             "ceiling": "found" if failed is not None else "not reached (more --ramp-steps)",
             "at_rate": warm,
-            "steps": [{k: s[k] for k in ("rate_target", "action_rate", "deliveries_per_s", "latency_ms", "lost",
+            "steps": [{k: s[k] for k in ("rate_target", "action_rate", "actions_failed", "deliveries_per_s", "latency_ms", "lost",
                                          "server_cpu_percent", "client_cpu_percent", "other_cpu_percent",
                                          "deliveries_per_server_cpu_s", "frame_bytes", "sustained")} for s in steps],
         }
