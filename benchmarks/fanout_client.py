@@ -219,6 +219,11 @@ def dev_settings(secret: str) -> Any:
     return test_settings(**overrides)
 
 
+STEP_FIELDS = ("rate_target", "action_rate", "actions_failed", "deliveries_per_s", "latency_ms", "lost",
+               "server_cpu_percent", "client_cpu_percent", "other_cpu_percent", "deliveries_per_server_cpu_s",
+               "frame_bytes", "sustained")
+
+
 class Run:
     """The subscribers and collaborations of one run, driven step after step."""
 
@@ -377,9 +382,7 @@ class Run:
                 "deliveries_per_server_cpu_s": best["deliveries_per_server_cpu_s"]},
             "ceiling": "found" if failed is not None else "not reached (more --ramp-steps)",
             "at_rate": warm,
-            "steps": [{k: s[k] for k in ("rate_target", "action_rate", "actions_failed", "deliveries_per_s", "latency_ms", "lost",
-                                         "server_cpu_percent", "client_cpu_percent", "other_cpu_percent",
-                                         "deliveries_per_server_cpu_s", "frame_bytes", "sustained")} for s in steps],
+            "steps": [{k: s[k] for k in STEP_FIELDS} for s in steps],
         }
 
     async def close(self) -> None:
@@ -427,8 +430,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     for n in counts:
         n_groups = max(1, n // args.group)
-        new = [Subscriber(cid, tok(email), bench.stats) for cid, _, emails in made[len(bench.subs) // args.group:n_groups]
-               for email in emails]
+        more = made[len(bench.subs) // args.group:n_groups]  # the collaborations not subscribed to yet
+        new = [Subscriber(cid, tok(email), bench.stats) for cid, _, emails in more for email in emails]
         connect_s = await bench.connect(new)
         await asyncio.sleep(2.0)
         rss_after = rss_kb(args.server_pid)
