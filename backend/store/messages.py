@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.store.idempotency import Claim
 from backend.store.writes import Writer, check_once, fence, insert_audit
 
 
@@ -15,14 +16,16 @@ class Messages:
         self._collaborations = db["collaborations"]
         self._writer = writer
 
-    async def insert(self, message: dict[str, Any], audit: dict[str, Any], *, poster: str | None = None) -> bool:
+    async def insert(self, message: dict[str, Any], audit: dict[str, Any], *, poster: str | None = None,
+                     idempotency: Claim | None = None) -> bool:
         """Insert `message` and its audit entry in one atomic write, if its collaboration is still
         active and (when `poster` is a user id) `poster` still one of its members; False, and
         nothing written, if not. The check is inside the write, so a message can never land after
         its author's removal or the archiving has committed: on MongoDB the transaction re-reads
         the collaboration and writes its fence (writes.py), which the removal writes too; on the
         embedded store nothing between the check and the inserts yields to another coroutine.
-        AlreadyApplied if the audit entry's once-key (writes.py) is taken."""
+        AlreadyApplied if the audit entry's once-key (writes.py) is taken. `idempotency` (a Claim,
+        idempotency.py): its answer is written in the same step, after the same check, or nothing is."""
         collaboration_id = message["collaborationId"]
         query: dict[str, Any] = {"_id": collaboration_id, "status": "active"}
         if poster is not None:
@@ -32,9 +35,13 @@ class Messages:
             await fence(self._db, session, collaboration_id)
             if await self._collaborations.find_one(query, {"_id": 1}, session=session) is None:
                 return False
+            if idempotency is not None:
+                await idempotency.check(session)
             await check_once(self._audit, session, audit)
             await self._coll.insert_one(message, session=session)
             await insert_audit(self._audit, session, audit)
+            if idempotency is not None:
+                await idempotency.commit(session)
             return True
 
         return await self._writer.atomically(write)
