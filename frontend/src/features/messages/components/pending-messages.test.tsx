@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { offlineQueue } from '@/lib/offline-queue';
 
+import { MessageFeed } from './message-feed';
 import { PendingMessageItems } from './pending-messages';
 
 const json = (status: number, body: unknown) =>
@@ -52,5 +53,28 @@ describe('<PendingMessageItems>', () => {
     await userEvent.click(within(item).getByRole('button', { name: 'Discard the message “refused one”' }));
     await waitFor(() => expect(screen.queryByTestId('pending-message')).not.toBeInTheDocument());
     expect(offlineQueue.getEntries()).toEqual([]);
+  });
+
+  it('in the feed: no "No messages yet" while one of mine waits', async () => {
+    vi.spyOn(navigator, 'onLine', 'get').mockReturnValue(false);
+    vi.stubGlobal('fetch', vi.fn());
+    render(
+      <MessageFeed
+        collaborationId="col_1"
+        messages={[]}
+        epoch={0}
+        members={[]}
+        rules={[]}
+        userId="u1"
+        canSend
+        maxMessageChars={100}
+        live
+      />,
+    );
+    expect(screen.getByText('No messages yet. Say hello!')).toBeInTheDocument();
+    const submitted = await offlineQueue.submit('sendMessage', 'col_1', { text: 'hello from the train' });
+    expect(await screen.findByTestId('pending-message')).toHaveTextContent('hello from the train');
+    expect(screen.queryByText('No messages yet. Say hello!')).not.toBeInTheDocument();
+    await offlineQueue.discard(submitted.key);
   });
 });

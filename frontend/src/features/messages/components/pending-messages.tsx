@@ -5,6 +5,11 @@ import { useQueuedActions, type QueueEntry } from '@/lib/offline-queue';
 
 const NAMES = ['sendMessage'] as const;
 
+/** How many of my messages to this collaboration are still queued. */
+export function usePendingMessageCount(collaborationId: string): number {
+  return useQueuedActions(collaborationId, NAMES).length;
+}
+
 function excerpt(text: string): string {
   const chars = Array.from(text);
   return chars.length > 40 ? `${chars.slice(0, 39).join('')}…` : text;
