@@ -62,6 +62,8 @@ log = logging.getLogger("tandem.checkin")
 Progress = Callable[[dict[str, Any]], None]
 PAGE = 500
 POLL = "checkin.poll"
+CANCEL_GRACE = 600.0  # seconds past the deadline a cancelled batch may stay `cancelling` before it is collected
+RECOVERY_RUNS = 50  # the most recent runs the hourly recovery looks at for a lost poll
 
 
 class CheckinFailed(Exception):
@@ -86,7 +88,8 @@ def local_day(now: datetime, tz: str) -> str:
 
 class Checkin:
     def __init__(self, store: Any, engine: Any, settings: Any, provider: Provider,
-                 clock: Callable[[], datetime] = utcnow, *, poll_first: float = 30.0, poll_max: float = 600.0):
+                 clock: Callable[[], datetime] = utcnow, *, poll_first: float = 30.0, poll_max: float = 600.0,
+                 cancel_grace: float = CANCEL_GRACE):
         self.store = store
         self.engine = engine
         self.settings = settings
@@ -94,6 +97,7 @@ class Checkin:
         self.clock = clock
         self.poll_first = poll_first  # seconds before the first poll of a batch; doubles up to poll_max
         self.poll_max = poll_max
+        self.cancel_grace = cancel_grace  # seconds past the deadline a `cancelling` batch is waited for
 
     # -- entry points
 
@@ -134,28 +138,103 @@ class Checkin:
 
     async def poll_job(self, job: dict[str, Any]) -> dict[str, Any]:
         """The queue's `checkin.poll` handler: look at the batch once; when it is finished (or the
-        deadline passed), collect its answers, ask the rest synchronously and act."""
+        deadline passed), collect its answers, ask the rest synchronously and act. A provider error
+        never kills the poll: it is recorded and the next poll enqueued; past the deadline (and the
+        cancel's grace) the run asks synchronously instead."""
         run = await self.store.checkin_runs.get(job["payload"]["runId"])
         if run is None or run["status"] == "done":
             return {"runId": job["payload"]["runId"], "status": "done"}
         batch = run["batch"]
         batches = self.provider.batches
+        poll = int(job["payload"].get("poll", 0))
         if not batch.get("collected"):
             if batches is None:
                 raise AIUnavailable("This provider has no batch API to poll.", {"provider": self.provider.name})
-            state = await batches.state(batch["id"])
-            poll = int(job["payload"].get("poll", 0))
-            overdue = self.clock() >= batch["deadline"]
-            if not state.finished and not overdue:
-                batch.update(status=state.status, requestCounts=state.request_counts, polls=poll + 1)
-                await self.store.checkin_runs.update(run["_id"], {"batch": batch})
-                await self._enqueue_poll(run, poll + 1)
-                return {"runId": run["_id"], "batchId": batch["id"], "status": state.status}
-            if not state.finished:
-                state = await self._stop(state)
-            await self._collect(run, state)
+            try:
+                state = await batches.state(batch["id"])
+                if not state.finished:
+                    state, waiting = await self._still_waiting(run, state, poll)
+                    if waiting is not None:
+                        return waiting
+                await self._collect(run, state)
+            except AIUnavailable as exc:
+                waiting = await self._poll_failed(run, poll, exc)
+                if waiting is not None:
+                    return waiting
         await self._check_all(run, None)
         return _job_result(await self._finish(run))
+
+    async def _still_waiting(self, run: dict[str, Any], state: BatchState,
+                             poll: int) -> tuple[BatchState, dict[str, Any] | None]:
+        """An unfinished batch: poll again (before the deadline, or while a cancel is under way and
+        within CANCEL_GRACE of the deadline); (its latest state, None) when it is time to collect."""
+        batch = run["batch"]
+        now = self.clock()
+        if now < batch["deadline"]:
+            run_at = None
+        else:
+            if not batch.get("cancelledAt"):
+                batch["cancelledAt"] = now
+                state = await self._stop(state)
+                if state.finished:
+                    return state, None
+            if now >= batch["deadline"] + timedelta(seconds=self.cancel_grace):
+                log.warning("a cancelled check-in batch did not end in time; collecting what it has",
+                            extra={"runId": run["_id"], "batchId": state.id, "status": state.status})
+                return state, None
+            run_at = min(now + timedelta(seconds=self.poll_first),
+                         batch["deadline"] + timedelta(seconds=self.cancel_grace))
+        batch.update(status=state.status, requestCounts=state.request_counts, polls=poll + 1)
+        await self.store.checkin_runs.update(run["_id"], {"batch": batch})
+        await self._enqueue_poll(run, poll + 1, run_at)
+        return state, {"runId": run["_id"], "batchId": batch["id"], "status": state.status}
+
+    async def _poll_failed(self, run: dict[str, Any], poll: int, exc: AIUnavailable) -> dict[str, Any] | None:
+        """The batch API failed: note it and poll again; past the time to give up, None (the run
+        asks every collaboration the batch has not answered synchronously)."""
+        batch = run["batch"]
+        now = self.clock()
+        batch["pollErrors"] = [*(batch.get("pollErrors") or []), {"poll": poll, "at": now, "message": str(exc)[:500]}][-10:]
+        give_up = batch["deadline"] + timedelta(seconds=self.cancel_grace if batch.get("cancelledAt") else 0)
+        log.warning("polling a check-in batch failed", extra={"runId": run["_id"], "batchId": batch["id"],
+                                                                "poll": poll, "error": str(exc)[:500]})
+        if now < give_up:
+            batch["polls"] = poll + 1
+            await self.store.checkin_runs.update(run["_id"], {"batch": batch})
+            await self._enqueue_poll(run, poll + 1, None if now < batch["deadline"] else
+                                     min(now + timedelta(seconds=self.poll_first), give_up))
+            return {"runId": run["_id"], "batchId": batch["id"], "status": "retrying"}
+        if not batch.get("cancelledAt"):
+            batch["cancelledAt"] = now
+            await self._stop(BatchState(id=batch["id"], status=batch.get("status") or "unknown"))
+        for index, check in enumerate(run["checks"]):
+            if check.get("via") == "batch" and check.get("proposals") is None:
+                check["errors"].append({"attempt": check["attempts"], "at": now, "code": "batch",
+                                        "message": f"batch {batch['id']} could not be read: {exc}"[:1000]})
+                await self.store.checkin_runs.set_check(run["_id"], index, check)
+        batch.update(collected=True, collectedAt=now, answered=0)
+        await self.store.checkin_runs.update(run["_id"], {"batch": batch})
+        return None
+
+    async def repoll_stalled(self) -> list[str]:
+        """The hourly recovery: a waiting batch run whose latest poll job is dead or missing gets a new
+        one (its number one past the dead one's). Returns the runs it re-polled."""
+        repolled = []
+        for run in await self.store.checkin_runs.recent(RECOVERY_RUNS):
+            batch = run.get("batch") or {}
+            if run.get("status") != "waiting" or not batch.get("id") or batch.get("collected"):
+                continue
+            polls = int(batch.get("polls") or 0)
+            last = await self.store.jobs.by_key(f"{POLL}:{run['_id']}:{polls}")
+            if last is not None and last["status"] != "dead":
+                continue
+            if last is not None:
+                polls += 1
+                await self.store.checkin_runs.update(run["_id"], {"batch.polls": polls})
+            await self._enqueue_poll(run, polls, self.clock())
+            log.warning("re-polling a check-in batch whose poll was lost", extra={"runId": run["_id"], "poll": polls})
+            repolled.append(run["_id"])
+        return repolled
 
     def _batching(self) -> bool:
         return self.settings.checkin_mode == "batch" and getattr(self.provider, "batches", None) is not None
@@ -339,16 +418,18 @@ class Checkin:
         run["batch"] = {"id": None, "refused": True, "error": str(exc)[:500], "status": exc.details.get("status")}
         await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
 
-    async def _enqueue_poll(self, run: dict[str, Any], poll: int) -> None:
+    async def _enqueue_poll(self, run: dict[str, Any], poll: int, run_at: datetime | None = None) -> None:
+        """Poll `poll` of the run's batch, at `run_at` or after the usual back-off (never past the deadline)."""
         now = self.clock()
         delay = min(self.poll_max, self.poll_first * 2 ** poll)
-        run_at = min(now + timedelta(seconds=delay), run["batch"]["deadline"])
+        run_at = run_at or min(now + timedelta(seconds=delay), run["batch"]["deadline"])
         await self.store.jobs.enqueue(POLL, {"runId": run["_id"], "poll": poll}, now=now,
                                       unique_key=f"{POLL}:{run['_id']}:{poll}", run_at=run_at,
                                       max_attempts=self.settings.job_max_attempts)
 
     async def _stop(self, state: BatchState) -> BatchState:
-        """Past the deadline: cancel the batch (what it finished is still read), then look once more."""
+        """Past the deadline: cancel the batch (what it finished is still read), then look once more
+        (Groq may answer `cancelling` for a while: the poll then comes back until CANCEL_GRACE)."""
         batches = self.provider.batches
         assert batches is not None
         try:
@@ -362,7 +443,8 @@ class Checkin:
         """Store the batch's answers by `custom_id` (= collaboration id); the others are asked synchronously."""
         batches = self.provider.batches
         assert batches is not None
-        results = await batches.results(state)
+        sent = {c["collaborationId"] for c in run["checks"] if c.get("via") == "batch"}
+        results = await batches.results(state, sent)
         now = self.clock()
         for index, check in enumerate(run["checks"]):
             if check.get("via") != "batch" or check.get("proposals") is not None:
