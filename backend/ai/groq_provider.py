@@ -13,6 +13,9 @@ uploaded with `files.create(purpose="batch")` and submitted with
 `batches.create`; the output and error files are read by `custom_id` once the
 batch is finished. A batch carries a `metadata` tag (the check-in run's id) so a
 submission interrupted before its id was stored is found again, not repeated.
+A result line of any shape is survived: one without a usable `custom_id` (or
+naming an id the batch did not send) is skipped, one whose contents cannot be
+read becomes that request's error alone.
 """
 
 from __future__ import annotations
