@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ollama_url: str = "http://127.0.0.1:11434"
     ollama_model: str = "llama3.1"
     ai_timeout: float = 60.0
+    ai_chat_rate_limit: int = 10  # AI chats per user per minute (per API process)
+    ai_chat_collaboration_rate_limit: int = 30  # AI chats per collaboration per minute (per API process)
+    ai_max_concurrency: int = 8  # AI chat model calls at once per API process; past it 429
     # worker
     checkin_cron: str = "0 2 * * *"
     checkin_tz: str = "UTC"
@@ -166,6 +169,7 @@ def _check(s: Settings) -> list[str]:
                 "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl",
                 "job_backoff", "job_backoff_max", "job_retention", "ws_auth_timeout", "ws_ping_interval", "ai_timeout"]
     positive.append("idempotency_ttl")
+    positive += ["ai_chat_rate_limit", "ai_chat_collaboration_rate_limit", "ai_max_concurrency"]
     for name in positive:
         if getattr(s, name) <= 0:
             problems.append(f"{name.upper()} must be greater than 0")
