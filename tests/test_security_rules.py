@@ -22,12 +22,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.app import build_api
+from backend.approvals import ApprovalService
 from backend.errors import RuleDenied, ValidationFailed
 from backend.rules import MAX_RULES, Outcome, evaluate, validate_rule
 from backend.rules import outcome as rule_outcome
 from backend.rules.limits import MAX_STEPS
+from backend.runtime import Runtime
 from backend.settings import test_settings
-from tests.support import EDITOR, OWNER, LiveServer, token
+from tests.support import EDITOR, OWNER, VIEWER, LiveServer, team, token, user
 from tests.test_rules import ECHO, EDITOR as EDITOR_ACTOR, NOW_VAR, collaboration, rule, run, ticking_clock
 from tests.test_rules_properties import PROPERTY, actions, actors, effects, expressions, payloads
 
@@ -297,6 +299,33 @@ def _sound(rule: Any) -> bool:
         return isinstance(rule, dict) and isinstance(rule.get("id"), str) and validate_rule(rule) is not None
     except ValidationFailed:
         return False
+
+
+async def test_a_malformed_stored_guard_holds_members_back_who_can_still_leave_and_the_owner_can_remove_it():
+    """Over the engine, with the rule written straight into the store (as an older Tandem or an
+    edit in MongoDB would leave it): members are held, leaving and the rule actions are not."""
+    rt = await Runtime.open(test_settings())
+    try:
+        cid = await team(rt)
+        look = corrupt(corrupt(LOOK, "then.action", ECHO_BODY), "if", True)
+        await rt.store.db["collaborations"].update_one(
+            {"_id": cid}, {"$set": {"rules": [corrupt(NO_HI, "then.extra", 1), look]}})
+        with pytest.raises(RuleDenied) as denied:
+            await rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "hello"})
+        assert denied.value.details["ruleId"] == "rul_nohi" and denied.value.details["error"] == "invalid_rule"
+        await rt.engine.run("leaveCollaboration", user(VIEWER), cid, {})  # a member can always leave
+        assert [m["role"] for m in (await rt.store.collaborations.get(cid))["members"]] == ["owner", "editor"]
+        await rt.engine.run("removeRule", user(OWNER), cid, {"ruleId": "rul_nohi"})  # the owner can mend it
+        asked = await rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "hello"})
+        assert asked.approval["rules"] == ["rul_look"] and "could not be evaluated" in asked.approval["reason"]
+        await ApprovalService(rt.store, rt.engine).approve(asked.approval["_id"], user(OWNER).id)
+        entry = next(e for e in await rt.store.audit.page(cid) if e.get("approvalId") == asked.approval["_id"])
+        assert entry["rulesFired"] == ["rul_look"]
+        assert [(e["ruleId"], e["code"]) for e in entry["ruleErrors"]] == [("rul_look", "invalid_rule")]
+        await rt.engine.run("removeRule", user(OWNER), cid, {"ruleId": "rul_look"})
+        assert not hasattr(await rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "hi"}), "approval")
+    finally:
+        await rt.close()
 
 
 # -- budgets (gathered from test_rules.py) --------------------------------------------
