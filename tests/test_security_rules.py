@@ -291,7 +291,6 @@ def test_any_json_in_place_of_a_stored_guards_part_never_silently_lets_the_actio
         assert outcome.deny is None and len(outcome.require_approval) == 1, outcome
     else:
         assert outcome.deny is not None, outcome
-    assert outcome.errors or outcome.deny is not None and "error" not in outcome.deny, outcome
 
 
 def _sound(rule: Any) -> bool:

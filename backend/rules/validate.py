@@ -47,6 +47,8 @@ def validate_rule(raw: Any, *, path: str = "rule", max_message_chars: int = 4000
 
 STORED_MESSAGE_CHARS = 1_000_000
 """`check_stored` does not know the MAX_MESSAGE_CHARS setting: any literal message passes its length."""
+MAX_STORED_BYTES = 64 * MAX_RULE_BYTES
+"""A stored rule larger than this is not checked (a problem in itself): checking costs its size."""
 MAX_PROBLEM_CHARS = 300
 """`check_stored` keeps its problem to this many characters (a stored key may be any length)."""
 
@@ -74,6 +76,8 @@ def check_stored(raw: Any, *, path: str = "rule") -> str | None:
         same = False
     if not same:
         return f"{path}: is not JSON data"
+    if len(key) > MAX_STORED_BYTES:
+        return f"{path}: is {len(key)} bytes as JSON, too large to check (a rule is saved with at most {MAX_RULE_BYTES})"
     problem = _stored_problem(key) if len(key) > MAX_RULE_BYTES else _cached_problem(key)
     return None if problem is None else f"{path}{problem}"[:MAX_PROBLEM_CHARS]
 
@@ -95,9 +99,9 @@ def _stored_problem(key: bytes) -> str | None:
     return f"{first['path']}: {first['message']}"[:MAX_PROBLEM_CHARS]
 
 
-_cached_problem = functools.lru_cache(maxsize=1024)(_stored_problem)
+_cached_problem = functools.lru_cache(maxsize=4096)(_stored_problem)
 """Stored rules rarely change: each distinct rule (up to MAX_RULE_BYTES as JSON, without its id)
-is checked once per process, not on every action."""
+is checked once per process, not on every action. At most 4096 entries of at most 4 KiB each."""
 
 
 def validate_rule_set(rules: Any, *, path: str = "rules") -> list[dict[str, Any]]:
