@@ -8,6 +8,11 @@ fail closed: whatever a guard's condition raises, the guard counts as matched (d
 403 rule_denied and `details.error`; require_approval makes an approval), and the error is kept
 in `ruleErrors` (the outcome, the audit entry of what is applied). A follow-up rule that errors is
 skipped, its error recorded the same way.
+
+Also: a stored rule left malformed (by an older Tandem, an edit in MongoDB, a bug) must not be a
+way past a guard. Every stored rule that applies is checked as when saved (without the size
+limits); one that may be a guard holds the action back, one that certainly is not is skipped,
+and either way its `invalid_rule` error is recorded. Members can still leave.
 """
 
 from __future__ import annotations
