@@ -90,6 +90,17 @@ def test_a_guard_whose_evaluation_crashes_fails_closed(monkeypatch):
     assert [e["code"] for e in outcome.errors] == ["internal", "internal"]
 
 
+def test_a_guard_whose_soundness_check_crashes_fails_closed(monkeypatch):
+    def crash(rule: Any, *, path: str) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+    monkeypatch.setattr(rule_outcome, "check_stored", crash)
+    deny, echo = rule(), rule(then=ECHO)
+    outcome = run([echo, deny])
+    assert outcome.deny is not None and outcome.deny["ruleId"] == deny["id"] and outcome.deny["error"] == "internal"
+    outcome = run([echo])
+    assert outcome.followups == [] and [e["code"] for e in outcome.errors] == ["internal"]
+
+
 def test_invalid_stored_data_in_a_guard_fails_closed():
     condition: Any = True
     for _ in range(5000):

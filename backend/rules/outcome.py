@@ -94,7 +94,7 @@ def evaluate(
     applying = [(index, rule) for index, rule in enumerate(rules) if _applies(rule, action, actor_type)]
     # Whether each stored rule is sound, before the time budget starts: the check is cached, but the
     # first look at 50 large rules takes some 20 ms, which must not make honest actions fail closed.
-    problems = {index: check_stored(rule, path=f"rules.{index}") for index, rule in applying}
+    problems = {index: _soundness(rule, index) for index, rule in applying}
     budget = Budget(budget_seconds, clock)
     env: Env | None = None
     reasons: list[str] = []
@@ -102,9 +102,8 @@ def evaluate(
         rule_id = _rule_id(rule, index)
         try:
             budget.start_rule()
-            problem = problems[index]
-            if problem is not None:
-                raise RuleError(problem, "invalid_rule")
+            if problems[index] is not None:
+                raise RuleError(*problems[index])
             env = env or build_env(action=action, actor=actor, payload=payload, collaboration=collaboration,
                                    now=now)
             effect = _run(rule, env, budget, depth)
@@ -128,6 +127,16 @@ def evaluate(
             outcome.followups.append({"ruleId": rule_id, **value})
     outcome.approval_reason = " ".join(reasons) or None
     return outcome
+
+
+def _soundness(rule: Any, index: int) -> tuple[str, str] | None:
+    """`(problem, code)` when the stored rule is not sound, else None."""
+    try:
+        problem = check_stored(rule, path=f"rules.{index}")
+    except Exception:  # noqa: BLE001 - a defect in the check: the rule is as good as unreadable
+        log.exception("checking stored rule %s crashed", index)
+        return "internal error", "internal"
+    return None if problem is None else (problem, "invalid_rule")
 
 
 WHOLE_LIST = "rules"

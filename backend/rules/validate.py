@@ -77,7 +77,7 @@ def check_stored(raw: Any, *, path: str = "rule") -> str | None:
     if not same:
         return f"{path}: is not JSON data"
     if len(key) > MAX_STORED_BYTES:
-        return f"{path}: is {len(key)} bytes as JSON, too large to check (a rule is saved with at most {MAX_RULE_BYTES})"
+        return f"{path}: is {len(key)} bytes as JSON, too large to check"
     problem = _stored_problem(key) if len(key) > MAX_RULE_BYTES else _cached_problem(key)
     return None if problem is None else f"{path}{problem}"[:MAX_PROBLEM_CHARS]
 
