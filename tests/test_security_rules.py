@@ -265,6 +265,10 @@ def test_what_a_stored_rule_may_still_say_without_failing_closed():
     older = {**corrupt(NO_HI, "id", "rul_Old-Form"), "name": "N" * 300}
     assert run([older], payload={"text": "hi"}).deny == {"ruleId": "rul_Old-Form", "message": "Say hello."}
     assert run([older], payload={"text": "hello"}) == Outcome()
+    sparse = corrupt(corrupt(corrupt(NO_HI, "enabled", MISSING), "when.actor", MISSING), "if", MISSING)  # defaults
+    assert run([sparse], payload={"text": "hello"}).deny == {"ruleId": "rul_nohi", "message": "Say hello."}
+    bare = corrupt(LOOK, "then.require_approval", None)
+    assert run([bare], payload={"text": "hi"}).approval_reason == "Rule “Look first” asks for an owner's approval."
     on_leaving = corrupt(corrupt(NO_HI, "when.action", "leaveCollaboration"), "if", True)  # before it was exempt
     assert run([on_leaving, corrupt(on_leaving, "when.action", "*")], "leaveCollaboration", payload={}) == Outcome()
 
