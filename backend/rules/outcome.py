@@ -86,10 +86,7 @@ def evaluate(
     if action in EXEMPT_ACTIONS or rules is None:
         return outcome
     if not isinstance(rules, list):  # unreadable: it may hold a guard
-        error = "the collaboration's rules are not a list"
-        return Outcome(deny={"ruleId": WHOLE_LIST, "message": f"The rules could not be read ({error}), so they "
-                                                              "refuse the action.", "error": "invalid_rule"},
-                       fired=[WHOLE_LIST], errors=[{"ruleId": WHOLE_LIST, "code": "invalid_rule", "error": error}])
+        return _unreadable_rules()
     actor_type = actor.get("type") if isinstance(actor, dict) else None
     applying = [(index, rule) for index, rule in enumerate(rules) if _applies(rule, action, actor_type)]
     # Whether each stored rule is sound, before the time budget starts: the check is cached, but the
@@ -141,6 +138,13 @@ def _soundness(rule: Any, index: int) -> tuple[str, str] | None:
 
 WHOLE_LIST = "rules"
 """The `ruleId` of a deny when the stored `rules` are not a list at all."""
+
+
+def _unreadable_rules() -> Outcome:
+    error = "the collaboration's rules are not a list"
+    message = f"The rules could not be read ({error}), so they refuse the action."
+    return Outcome(deny={"ruleId": WHOLE_LIST, "message": message, "error": "invalid_rule"}, fired=[WHOLE_LIST],
+                   errors=[{"ruleId": WHOLE_LIST, "code": "invalid_rule", "error": error}])
 
 
 def _rule_id(rule: Any, index: int) -> str:
