@@ -27,7 +27,7 @@ COMMITTED_SECRETS: frozenset[str] = frozenset({
     "test-secret-" + "x" * 40,
     "another-test-secret-" + "y" * 40,
     "another-secret-" + "z" * 32,
-    # tests/fake_groq.py's key; the service key tests give the fake Supabase Auth (tests/test_auth.py)
+    # tests/fake_groq.py's key; the service key tests gave the fake Supabase Auth (now random per run)
     "gsk_test_key",
     "service-key-1",
     # Supabase's public defaults. The CLI (`supabase start`): its JWT secret and the demo anon and

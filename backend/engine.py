@@ -158,6 +158,8 @@ class ActionEngine:
                                       {"expectedVersion": expected_version,
                                        "currentVersion": current["version"] if current else None})
             return None
+        if spec.name == "addMember":  # a new invitation mark: this process checks that user again (invitations.py)
+            self.directory.member_added(effect.result["userId"])
         applied.followups = await self._followups(audit, chain)
         return applied
 
