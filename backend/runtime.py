@@ -13,7 +13,7 @@ from backend.metrics import Metrics
 from backend.auth.directory import MemberDirectory
 from backend.auth.invitations import Invitations
 from backend.auth.tokens import TokenVerifier
-from backend.auth.users import KnownUsers
+from backend.store.users import KnownUsers
 from backend.engine import ActionEngine
 from backend.settings import Settings
 from backend.store.client import open_database

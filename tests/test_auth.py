@@ -432,7 +432,8 @@ async def test_a_user_this_process_checked_lately_is_checked_again_when_added(se
     assert (await live.http.get("/api/collaborations", headers=lin)).status_code == 200  # seen and cached
     cid = (await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)).json()["id"]
     added = await live.http.post("/api/actions/addMember", headers=owner,
-                                 json={"collaborationId": cid, "payload": {"email": "lin@example.com", "role": "viewer"}})
+                                 json={"collaborationId": cid,
+                                       "payload": {"email": "lin@example.com", "role": "viewer"}})
     assert added.status_code == 200 and added.json()["result"]["userId"] == lin_id  # found locally
     assert server.admin_requests == []  # Lin signed in before: no call to Supabase at all
     members = (await live.http.get(f"/api/collaborations/{cid}", headers=owner)).json()["members"]
@@ -478,7 +479,7 @@ async def test_adding_and_removing_an_email_over_and_over_asks_the_directory_onc
 async def test_the_directory_is_asked_once_per_email_per_ten_minutes_by_one_caller_at_a_time(server):
     """A throttled email is answered alike: the stored answer, or 503 while another caller asks."""
     from backend.auth.directory import THROTTLED
-    from backend.auth.users import KnownUsers
+    from backend.store.users import KnownUsers
 
     runtime = await Runtime.open(dev_settings())  # its store; the directory below is in supabase mode
     clock = Clock()

@@ -1,7 +1,7 @@
 """Who is calling: the bearer token, verified by the runtime's TokenVerifier.
 
 The first request a process sees from a user also records their id and email
-(backend/auth/users.py: addMember finds them without asking Supabase) and
+(backend/store/users.py: addMember finds them without asking Supabase) and
 clears their pending invitation marks (backend/auth/invitations.py).
 """
 

@@ -6,7 +6,7 @@ an account (no account enumeration), in at most two calls to the directory
 (no amplification). `invited` says whether an invitation went out; the member
 entry does not depend on it (every added member is marked invited).
 
-First, with no call at all (`KnownUsers`, users.py): a person who has made an
+First, with no call at all (`KnownUsers`, backend/store/users.py): a person who has made an
 authenticated request to Tandem is found in the `users` collection; an email
 Supabase was asked about in the last 10 minutes (by anyone, on any process)
 gets that answer again, and a confirmed account's answer is kept for good.
@@ -52,7 +52,7 @@ from supabase import AsyncClient, AsyncClientOptions
 from supabase_auth.errors import AuthApiError, AuthError
 
 from backend.auth.dev import dev_user_id, normalize_email
-from backend.auth.users import LOOKUP_SECONDS, KnownUsers
+from backend.store.users import LOOKUP_SECONDS, KnownUsers
 from backend.clock import utcnow
 from backend.errors import ServiceUnavailable, ValidationFailed
 from backend.settings import Settings
@@ -75,7 +75,7 @@ class MemberDirectory:
     def __init__(self, settings: Settings, dev_users: Any = None, *, users: KnownUsers | None = None,
                  timeout: float = 10.0):
         """`dev_users`: the store's `DevUsers` (dev mode needs it). `users`: the people Tandem has
-        seen and the directory's answers (users.py); without it every add asks Supabase (tests only)."""
+        seen and the directory's answers (backend/store/users.py); without it every add asks Supabase (tests only)."""
         self._settings, self._dev_users, self._users, self._timeout = settings, dev_users, users, timeout
         self._http: httpx.AsyncClient | None = None
         self._client: AsyncClient | None = None
