@@ -476,14 +476,15 @@ async def test_adding_and_removing_an_email_over_and_over_asks_the_directory_onc
     assert paths == expected
 
 
-async def test_the_directory_is_asked_once_per_email_per_ten_minutes_by_one_caller_at_a_time(server):
-    """A throttled email is answered alike: the stored answer, or 503 while another caller asks."""
+async def test_the_directory_is_asked_once_per_email_per_ten_minutes_by_one_caller_at_a_time(server,
+                                                                                           any_store_handle):
+    """A throttled email is answered alike: the stored answer, or 503 while another caller asks.
+    On the embedded store and on real MongoDB (the claim's insert and conditional update)."""
     from backend.auth.directory import THROTTLED
     from backend.store.users import KnownUsers
 
-    runtime = await Runtime.open(dev_settings())  # its store; the directory below is in supabase mode
     clock = Clock()
-    users = KnownUsers(runtime.store.db, clock=clock)
+    users = KnownUsers(any_store_handle.db, clock=clock)
     directory = MemberDirectory(supabase_settings(server, supabase_service_key=SERVICE_KEY), users=users)
     server.add_users(2)
     try:
@@ -515,7 +516,6 @@ async def test_the_directory_is_asked_once_per_email_per_ten_minutes_by_one_call
         assert (await directory.find_or_invite("later@example.com")).invited
     finally:
         await directory.aclose()
-        await runtime.close()
 
 
 async def test_a_sign_in_is_recorded_once_per_process(server, supabase_live):
