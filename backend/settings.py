@@ -195,14 +195,33 @@ def _check(s: Settings) -> list[str]:
         if not s.issuer:
             problems.append("AUTH_MODE=supabase needs SUPABASE_URL or JWT_ISSUER to check the token issuer")
     if not s.dev:
-        for name, value in (("GROQ_API_KEY", s.groq_api_key), ("SUPABASE_SERVICE_KEY", s.supabase_service_key)):
+        # every other setting that carries a secret (SECRET_SETTINGS); MONGODB_URI's is its password
+        for name, value in (("GROQ_API_KEY", s.groq_api_key), ("SUPABASE_SERVICE_KEY", s.supabase_service_key),
+                            ("SUPABASE_ANON_KEY", s.supabase_anon_key), ("MONGODB_URI", _uri_password(s.mongodb_uri))):
             if value and value.strip().lower() in _PLACEHOLDERS:
-                problems.append(f"{name} is a placeholder ({value!r}); set the real key, or leave it unset")
+                shown = "its password" if name == "MONGODB_URI" else repr(value)
+                problems.append(f"{name} is a placeholder ({shown}); set the real key, or leave it unset")
             elif value and is_committed_secret(value):
                 problems.append(f"{name} {COMMITTED_SECRET_REASON}")
     if s.ai_provider == "groq" and not s.groq_api_key:
         problems.append("AI_PROVIDER=groq needs GROQ_API_KEY")
     return problems
+
+
+# The settings that carry a secret; outside dev mode each is refused when its value is committed
+# (backend/committed_secrets.py). DEV_JWT_SECRET is dev mode only, where anyone signs in as anyone anyway.
+SECRET_SETTINGS = ("SUPABASE_JWT_SECRET", "SUPABASE_SERVICE_KEY", "SUPABASE_ANON_KEY", "GROQ_API_KEY", "MONGODB_URI")
+
+
+def _uri_password(uri: str | None) -> str | None:
+    """The password in a mongodb:// URI (percent-decoded), or None."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(uri).password if uri else None
+    except ValueError:
+        return None
+    return unquote(password) if password else None
 
 
 def _check_checkin_schedule(cron: str, tz: str) -> list[str]:

@@ -48,8 +48,8 @@ class Member(msgspec.Struct, omit_defaults=True):
     email: str | None
     role: Role
     joinedAt: datetime
-    # Added by email before they had an account (an invitation went out): when, and by which user.
-    # Both are removed when that user first signs in (backend/auth/invitations.py).
+    # Added by email (account or not: the entry must not tell): when, and by which user.
+    # Both are removed by that user's first request after the add (backend/auth/invitations.py).
     invitedAt: datetime | None = None
     invitedBy: str | None = None
 

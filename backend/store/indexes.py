@@ -45,6 +45,7 @@ INDEXES: tuple[Index, ...] = (
     # Idempotency-Key records (idempotency.py): one per user and key, gone after IDEMPOTENCY_TTL
     Index("idempotency", (("userId", ASC), ("key", ASC)), {"unique": True}),
     Index("idempotency", (("expiresAt", ASC),), {"expireAfterSeconds": 0}),
+    Index("users", (("email", ASC), ("seenAt", ASC))),  # addMember finds a signed-in user (store/users.py)
 )
 
 
