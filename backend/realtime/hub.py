@@ -226,7 +226,7 @@ class Subscription:
     """One connection's subscription to one collaboration."""
 
     __slots__ = ("collaboration_id", "user_id", "outbox", "on_end", "pending", "buffer", "floor",
-                 "tracked_from", "index", "role", "ended", "sent", "_hub")
+                 "tracked_from", "index", "role", "ended", "sent", "seq", "_hub")
 
     def __init__(self, hub: "Hub", collaboration_id: str, user_id: str, outbox: Outbox,
                  on_end: Callable[["Subscription", str], None]):
@@ -243,8 +243,14 @@ class Subscription:
         self.role: str | None = None
         self.ended = False
         self.sent: set[str] | None = None  # ids of messages sent from the store whose events may still come
+        self.seq: int | None = None  # the stream seq this subscriber has (drop events at or below it); None: not by seq
 
     def deliver(self, event: Event) -> None:
+        seq = event.seq
+        if seq is not None and self.seq is not None:
+            if seq <= self.seq:
+                return  # sent already (a snapshot or a replay at or past it)
+            self.seq = seq
         version = event.version
         if event.message_id is not None:
             sent = self.sent
@@ -396,7 +402,7 @@ class Hub:
     def activate(self, sub: Subscription, *, version: int, position: tuple[int, str | None], head: list[Frame],
                  snapshot: Frame | None = None, missed: list[Event] = (), since: int | None = None,
                  tail: list[Frame] = (), presence: Frame | None = None,
-                 sent_messages: Iterable[str] | None = ()) -> bool:
+                 sent_messages: Iterable[str] | None = (), seq: int | None = None) -> bool:
         """Go live: send `head` (subscribed), the `snapshot` (`Outbox.put_snapshot`), the `missed`
         events, `tail` (missed messages) and who is here, then what was buffered and not already
         covered. Synchronous, so no event can slip in between. False if the subscription ended
@@ -405,7 +411,11 @@ class Hub:
         `sent_messages`: the ids of the messages in `head` / `tail`, read from the store; their
         events are not sent when they come (buffered, or live: the stream may be behind the read).
         None when `tail` came from the history (`missed_messages`): every buffered message is then
-        in it, or older than what the client holds."""
+        in it, or older than what the client holds.
+
+        `seq`: the stream seq the client holds once `head` / `snapshot` are out (a snapshot's, or
+        the `sinceSeq` a replay in `missed` continues from): every event at or below it is
+        dropped, buffered or live (None: the older version / message-id rules alone)."""
         if sub.ended:
             return False
         out = sub.outbox
@@ -414,6 +424,7 @@ class Hub:
         if snapshot is not None:
             out.put_snapshot(snapshot)
         sub.floor = version if since is None else since
+        sub.seq = seq
         sub.tracked_from = version
         sub.index, sub.role = position
         for event in missed:
@@ -510,6 +521,8 @@ class Hub:
         The rare message with a lower id that commits late and is not yet read is then listed
         first, so a client that resumes after the last one listed may get it once more: clients
         drop a message id they hold."""
+        if messages and all(isinstance(m.get("seq"), int) for m in messages):
+            return sorted(messages, key=lambda m: m["seq"])  # numbered in commit order
         order = self.history.message_order(collaboration_id)
         newest = max(order, default=None)
 

@@ -6,9 +6,12 @@ from datetime import datetime
 from typing import Any
 
 import bson
+from pymongo import ReturnDocument
 
 from backend.errors import DocumentTooLarge
+from backend.store.stream import SEQ, created_changes, hide, numbered, stored_changes
 from backend.store.writes import Writer, check_once, fence, insert_audit
+from backend.wire import public
 
 POSTING_FIELDS = ("memberIds", "status")
 """Who may post to a collaboration: a write that changes these writes its fence (writes.py)."""
@@ -25,7 +28,7 @@ class Collaborations:
     async def get(self, collaboration_id: str) -> dict[str, Any] | None:
         if not isinstance(collaboration_id, str):
             return None
-        return await self._coll.find_one({"_id": collaboration_id})
+        return hide(await self._coll.find_one({"_id": collaboration_id}))  # its stream seq: backend/store/stream.py
 
     async def for_member(self, user_id: str, limit: int = 200,
                          after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
@@ -36,13 +39,13 @@ class Collaborations:
             at, last_id = after
             query["$or"] = [{"lastActivityAt": {"$lt": at}}, {"lastActivityAt": at, "_id": {"$lt": last_id}}]
         cursor = self._coll.find(query).sort([("lastActivityAt", -1), ("_id", -1)]).limit(limit)
-        return await cursor.to_list(length=limit)
+        return [hide(doc) for doc in await cursor.to_list(length=limit)]
 
     async def active(self, after_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"status": "active"}
         if after_id:
             query["_id"] = {"$gt": after_id}
-        return await self._coll.find(query).sort("_id", 1).limit(limit).to_list(length=limit)
+        return [hide(doc) for doc in await self._coll.find(query).sort("_id", 1).limit(limit).to_list(length=limit)]
 
     async def invited(self, user_id: str) -> list[str]:
         """The collaborations where `user_id`'s member entry still carries an invitation (`invitedAt`);
@@ -63,6 +66,8 @@ class Collaborations:
             )
 
     async def insert(self, doc: dict[str, Any], audit: dict[str, Any]) -> None:
+        doc = {**doc, SEQ: 1}  # its creation is the first event of its stream (stream.py)
+        audit.update(seq=1, changes=created_changes(public(hide(dict(doc))) or {}))
         self.check_size(doc)
 
         async def write(session: Any) -> None:
@@ -77,15 +82,19 @@ class Collaborations:
         AlreadyApplied, writing nothing, if the audit entry's once-key (writes.py) is taken."""
         self.check_size(new_doc)
         fenced = _touches(update, POSTING_FIELDS)
+        audit["changes"] = stored_changes(update)  # what its event sends, for replay (stream.py)
+        update = numbered(update)  # seq + 1 in the same write
 
         async def write(session: Any) -> bool:
             if fenced:
                 await fence(self._db, session, collaboration_id)
             await check_once(self._audit, session, audit)
-            outcome = await self._coll.update_one({"_id": collaboration_id, "version": from_version}, update,
-                                                  session=session)
-            if outcome.matched_count != 1:
+            outcome = await self._coll.find_one_and_update({"_id": collaboration_id, "version": from_version}, update,
+                                                           {SEQ: 1}, return_document=ReturnDocument.AFTER,
+                                                           session=session)
+            if outcome is None:
                 return False
+            audit[SEQ] = outcome[SEQ]
             await insert_audit(self._audit, session, audit)
             return True
 

@@ -28,6 +28,9 @@ INDEXES: tuple[Index, ...] = (
     # one audit entry per version, for document-changing actions only (they carry versioned: true)
     Index("audit", (("collaborationId", ASC), ("version", ASC)),
           {"unique": True, "partialFilterExpression": {"versioned": True}}),
+    # a collaboration's stream, by seq (backend/store/stream.py): one event per seq
+    Index("audit", (("collaborationId", ASC), ("seq", ASC)), {"unique": True, "partialFilterExpression": {"seq": {"$exists": True}}}),
+    Index("messages", (("collaborationId", ASC), ("seq", ASC)), {"unique": True, "partialFilterExpression": {"seq": {"$exists": True}}}),
     Index("approvals", (("collaborationId", ASC), ("status", ASC))),
     Index("approvals", (("status", ASC), ("expiresAt", ASC))),
     Index("approvals", (("followupKey", ASC),), {"unique": True, "sparse": True}),  # a follow-up held back, once

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymongo import ReturnDocument
+
+from backend.store.stream import SEQ
 from backend.store.writes import Writer, check_once, fence, insert_audit
 
 
@@ -22,7 +25,8 @@ class Messages:
         its author's removal or the archiving has committed: on MongoDB the transaction re-reads
         the collaboration and writes its fence (writes.py), which the removal writes too; on the
         embedded store nothing between the check and the inserts yields to another coroutine.
-        AlreadyApplied if the audit entry's once-key (writes.py) is taken."""
+        AlreadyApplied if the audit entry's once-key (writes.py) is taken. The check is also the
+        bump of the collaboration's stream seq, which the message stores (backend/store/stream.py)."""
         collaboration_id = message["collaborationId"]
         query: dict[str, Any] = {"_id": collaboration_id, "status": "active"}
         if poster is not None:
@@ -30,8 +34,11 @@ class Messages:
 
         async def write(session: Any) -> bool:
             await fence(self._db, session, collaboration_id)
-            if await self._collaborations.find_one(query, {"_id": 1}, session=session) is None:
+            head = await self._collaborations.find_one_and_update(query, {"$inc": {SEQ: 1}}, {SEQ: 1},
+                                                                  return_document=ReturnDocument.AFTER, session=session)
+            if head is None:
                 return False
+            message[SEQ] = head[SEQ]
             await check_once(self._audit, session, audit)
             await self._coll.insert_one(message, session=session)
             await insert_audit(self._audit, session, audit)
