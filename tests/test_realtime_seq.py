@@ -229,6 +229,8 @@ async def _resume_after(store: str, restart: bool) -> None:
             resumed = await subscribe(target, EDITOR, cid, stream, sinceSeq=stream.seq)
             await follow(resumed, stream, stream.seq + 600)
             assert stream.snapshots == 1  # the first subscribe's only
+            resumes = target.runtime.metrics.ws_resumes
+            assert resumes.labels("database")._value.get() == 1  # its history holds 256 updates at most
             assert [e["seq"] for e in stream.events] == list(range(4, 604))
             assert sum(e["type"] == "message_created" for e in stream.events) == 300
             assert stream.doc == await target.snapshot(EDITOR, cid)
@@ -257,6 +259,33 @@ async def test_a_dropped_client_resumes_on_another_process_with_every_event_once
 
 async def test_a_dropped_client_resumes_on_a_restarted_process_with_every_event_once(store):
     await _resume_after(store, restart=True)
+
+
+async def test_a_resume_the_history_holds_reads_only_the_collaboration(store):
+    async with replicas(store) as (one, two, _):
+        cid = await team(one.runtime)
+        stream = Stream()
+        client = await subscribe(two, EDITOR, cid, stream)
+        stream.apply(await client.expect("snapshot"))
+        client.abort()
+        await commit([one.runtime.engine, two.runtime.engine], cid, updates=20, messages=20)
+        history = two.realtime.hub.history
+        async with asyncio.timeout(10):  # process two's reader has published them all
+            while history.by_seq(cid, 3, 43) is None:
+                await asyncio.sleep(0.02)
+        reads = two.runtime.store.stream.reads
+        resumed = await subscribe(two, EDITOR, cid, stream, sinceSeq=3)
+        await follow(resumed, stream, 43)
+        assert two.runtime.store.stream.reads - reads == 1  # the head; the events came from memory
+        assert two.realtime.metrics.ws_resumes.labels("history")._value.get() == 1
+        assert stream.doc == await two.snapshot(EDITOR, cid)
+        two.realtime.hub.history.clear()  # gone from memory: the same from the database
+        again = Stream()
+        again.seq = again.version = 3
+        other = await subscribe(two, VIEWER, cid, again, sinceSeq=3)
+        await follow(other, again, 43)
+        assert [json.dumps(e) for e in again.events] == [json.dumps(e) for e in stream.events[-40:]]
+        assert two.realtime.metrics.ws_resumes.labels("database")._value.get() == 1
 
 
 async def test_nothing_missed_is_nothing_replayed(store):
@@ -302,7 +331,8 @@ async def test_a_replay_larger_than_the_connection_may_queue_is_a_snapshot(store
         client = await two.client(EDITOR)
         await client.subscribe(cid, sinceSeq=21)  # two messages fit
         assert [(await client.next())["seq"] for _ in range(2)] == [22, 23]
-        assert two.runtime.metrics.ws_resumes.labels("replay")._value.get() == 1
+        assert two.runtime.metrics.ws_resumes.labels("history")._value.get() + \
+            two.runtime.metrics.ws_resumes.labels("database")._value.get() == 1
 
 
 async def test_missed_events_with_the_callers_removal_are_a_snapshot(store):

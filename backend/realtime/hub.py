@@ -338,6 +338,26 @@ class History:
             return None
         return [e for e in updates if since < e.version <= upto]  # type: ignore[operator]
 
+    def by_seq(self, collaboration_id: str, since: int, upto: int) -> list[Event] | None:
+        """Every event with seq in (`since`, `upto`], in seq order, or None when one of them is not held
+        (left the history, or not yet read from the change stream): a cache in front of the database."""
+        if since >= upto:
+            return []
+        log = self._logs.get(collaboration_id)
+        if log is None:
+            return None
+        found: dict[int, Event] = {}
+        for events in (log.updates, log.messages):
+            for event in reversed(events):  # newest first: stop below `since`
+                seq = event.seq
+                if seq is None or seq <= since:
+                    break
+                if seq <= upto:
+                    found[seq] = event
+        if len(found) != upto - since:
+            return None
+        return [found[seq] for seq in range(since + 1, upto + 1)]
+
     def updates_after(self, collaboration_id: str, version: int) -> list[Event]:
         """The updates held above `version` (published, and perhaps not yet seen by a snapshot)."""
         log = self._logs.get(collaboration_id)

@@ -365,15 +365,15 @@ class Connection:
             self._drop(cid, sub)
             raise NotFound("No such collaboration.", {"collaborationId": cid})
         version = doc["version"]
-        missed = None
+        missed, how = None, "snapshot"
         if since is not None and since <= seq and seq - since <= self.settings.resume_max_events:
-            missed = await self._replay(cid, since, seq)
+            missed, how = await self._replay(cid, since, seq)
         messages: list[dict[str, Any]] = []
         if missed is None:  # read after the document: those at or below its seq, none after a removal
             messages = await store.stream.latest_messages(cid, seq, SNAPSHOT_MESSAGES)
         if sub.ended:
             return  # a resync ended it meanwhile; the client was told
-        self.realtime.metrics.ws_resumes.labels("replay" if missed is not None else "snapshot").inc()
+        self.realtime.metrics.ws_resumes.labels(how if missed is not None else "snapshot").inc()
         subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version, "seq": seq})
         if missed is not None:
             hub.activate(sub, version=version, position=position, head=[subscribed], missed=missed, since=0,
@@ -385,23 +385,31 @@ class Connection:
         hub.activate(sub, version=version, position=position, head=[subscribed], snapshot=snapshot,
                      presence=present, sent_messages=[m["_id"] for m in messages if "seq" not in m], seq=seq)
 
-    async def _replay(self, cid: str, since: int, upto: int) -> list[ev.Event] | None:
-        """The events with seq in (`since`, `upto`] from their stored form, in seq order, read in
-        bounded windows; None (a snapshot instead) when one is not stored, one removes the caller,
-        or together they are more than the connection may queue."""
-        room, size, expected = self.outbox.room, 0, since + 1
+    async def _replay(self, cid: str, since: int, upto: int) -> tuple[list[ev.Event] | None, str]:
+        """The events with seq in (`since`, `upto`]: from the hub's history when it holds every one
+        of them (the same bytes), else from their stored form, in seq order, read in bounded
+        windows; None (a snapshot instead) when one is not stored, one removes the caller,
+        or together they are more than the connection may queue. With where they came from."""
+        room = self.outbox.room
+        held = self.realtime.hub.history.by_seq(cid, since, upto)  # this process's history, when it holds them all
+        if held is not None:
+            if any(e.members is not None and e.members.removes(self.user_id) for e in held) \
+                    or sum(e.size for e in held) > room:
+                return None, "history"
+            return held, "history"
+        size, expected = 0, since + 1
         events: list[ev.Event] = []
         async for window in self.realtime.store.stream.read(cid, since, upto):
             for seq, kind, stored in window:
                 event = ev.replayed(kind, stored) if seq == expected else None
                 if event is None or (event.members is not None and event.members.removes(self.user_id)):
-                    return None
+                    return None, "database"
                 size += event.size
                 if size > room:
-                    return None
+                    return None, "database"
                 events.append(event)
                 expected += 1
-        return events if expected == upto + 1 else None
+        return (events if expected == upto + 1 else None), "database"
 
     async def _unsubscribe(self, cid: str) -> None:
         self._drop(cid)
