@@ -12,7 +12,9 @@ clients' own work on the same core.
    `_before_*`): the median action's time of each, as actions/s.
 2. The storm: N clients subscribe on runtime A (N / group collaborations), all drop at once;
    actions continue (--missed events per collaboration, updates and messages, through A and B);
-   then all N resume on runtime B with `sinceSeq` at once while actions keep coming. Per client,
+   then all N resume on runtime B with `sinceSeq` at once while actions keep coming (B's hub
+   history holds what they missed); then the same again on runtime C, whose history holds
+   nothing (as after a restart: every replay is read from the database). Per client,
    the resume time is from sending `subscribe` until it has every event up to the `seq` its
    `subscribed` named (live); events replayed per second over the storm; MongoDB reads per
    resume (the subscribe's stream reads, counted by backend.store.stream, plus its presence read).
@@ -56,10 +58,18 @@ MEMBERS = 10  # distinct members per collaboration; each holds group / MEMBERS s
 # -- the store writes as they were before seq (main before this change), for the cost comparison
 
 
+POSTING_FIELDS = ("memberIds", "status")
+
+
+def _touches(update: dict[str, Any], fields: tuple[str, ...]) -> bool:
+    return any(path.split(".")[0] in fields for changes in update.values() if isinstance(changes, dict)
+               for path in changes)
+
+
 async def _before_apply(self: Any, collaboration_id: str, from_version: int, new_doc: dict, update: dict,
                         audit: dict) -> bool:
     self.check_size(new_doc)
-    fenced = collaborations_module._touches(update, collaborations_module.POSTING_FIELDS)
+    fenced = _touches(update, POSTING_FIELDS)
 
     async def write(session: Any) -> bool:
         if fenced:
@@ -239,61 +249,70 @@ class Follower:
         self.ws.transport.abort()
 
 
-async def storm(a: Served, b: Served, groups: list[tuple[str, list[str]]], group: int, missed: int,
-                secret_settings: Any) -> dict[str, Any]:
+async def storm(a: Served, targets: list[tuple[str, Served]], groups: list[tuple[str, list[str]]], group: int,
+                missed: int, settings: Any) -> dict[str, Any]:
+    """N clients on `a`, dropped at once, `missed` events each, then resuming all at once on each
+    target in turn (dropped again in between, missing as many again)."""
     followers = []
     for cid, members in groups:
         for i in range(group):
-            token = issue_dev_token(secret_settings, members[i % len(members)])["access_token"]
+            token = issue_dev_token(settings, members[i % len(members)])["access_token"]
             followers.append(Follower(cid, token))
     started = time.perf_counter()
     for chunk in range(0, len(followers), 100):
         await asyncio.gather(*[f.open(a.url) for f in followers[chunk:chunk + 100]])
         await asyncio.gather(*[f.subscribe(None) for f in followers[chunk:chunk + 100]])
-    subscribed_s = time.perf_counter() - started
-    for f in followers:
-        f.drop()  # all at once
-        f.replayed = 0
-    runtimes = [a.runtime, b.runtime]
-    for i in range(missed):  # missed while away: through both processes
-        await asyncio.gather(*[act(runtimes[i % 2], cid, members[1 + i % (len(members) - 1)], i)
-                               for cid, members in groups])
-    for f in followers:
-        await f.open(b.url)
-    stop = asyncio.Event()
+    out: dict[str, Any] = {"clients": len(followers), "collaborations": len(groups),
+                           "missed_per_collaboration": missed,
+                           "initial_subscribe_s": round(time.perf_counter() - started, 2)}
+    runtimes = [a.runtime] + [t.runtime for _, t in targets]
+    n = 0
+    for name, target in targets:
+        for f in followers:
+            f.drop()  # all at once
+            f.replayed = f.snapshots = 0
+        for i in range(missed):  # missed while away: through both processes
+            await asyncio.gather(*[act(runtimes[i % 2], cid, members[1 + i % (len(members) - 1)], n + i)
+                                   for cid, members in groups])
+        n += missed
+        await asyncio.sleep(1)  # the target's reader has published them (its history, if it holds them)
+        for chunk in range(0, len(followers), 100):
+            await asyncio.gather(*[f.open(target.url) for f in followers[chunk:chunk + 100]])
+        stop = asyncio.Event()
 
-    async def keep_acting() -> int:
-        n = 0
-        while not stop.is_set():
-            cid, members = groups[n % len(groups)]
-            await act(runtimes[n % 2], cid, members[1], missed + n)
-            n += 1
-            await asyncio.sleep(0.01)
-        return n
+        async def keep_acting(start: int) -> int:  # actions go on during the storm, ~100/s
+            k = 0
+            while not stop.is_set():
+                cid, members = groups[k % len(groups)]
+                await act(runtimes[k % 2], cid, members[1], start + k)
+                k += 1
+                await asyncio.sleep(0.01)
+            return k
 
-    actor = asyncio.create_task(keep_acting())
-    reads_before = b.runtime.store.stream.reads
-    storm_started = time.perf_counter()
-    times = await asyncio.gather(*[f.subscribe(f.seq) for f in followers])
-    storm_s = time.perf_counter() - storm_started
-    stop.set()
-    during = await actor
-    reads = b.runtime.store.stream.reads - reads_before
-    replayed = sum(f.replayed for f in followers)
-    times.sort()
+        actor = asyncio.create_task(keep_acting(n))
+        reads_before = target.runtime.store.stream.reads
+        resumes = target.runtime.metrics.ws_resumes
+        storm_started = time.perf_counter()
+        times = sorted(await asyncio.gather(*[f.subscribe(f.seq) for f in followers]))
+        storm_s = time.perf_counter() - storm_started
+        stop.set()
+        during = await actor
+        n += during
+        reads = target.runtime.store.stream.reads - reads_before
+        replayed = sum(f.replayed for f in followers)
+        out[name] = {
+            "resume_s": {"p50": round(times[len(times) // 2], 3), "p99": round(times[int(len(times) * 0.99) - 1], 3),
+                         "max": round(times[-1], 3)},
+            "storm_s": round(storm_s, 2), "events_replayed": replayed,
+            "events_replayed_per_s": round(replayed / storm_s),
+            "snapshots": sum(f.snapshots for f in followers),
+            "resumed_from": {how: int(resumes.labels(how)._value.get()) for how in ("history", "database", "snapshot")},
+            "reads_per_resume": round(reads / len(followers) + 1, 2),  # + its presence read
+            "actions_during_storm": during,
+        }
     for f in followers:
         await f.ws.close()
-    return {
-        "clients": len(followers), "collaborations": len(groups), "missed_per_collaboration": missed,
-        "initial_subscribe_s": round(subscribed_s, 2),
-        "resume_s": {"p50": round(times[len(times) // 2], 3), "p99": round(times[int(len(times) * 0.99) - 1], 3),
-                     "max": round(times[-1], 3)},
-        "storm_s": round(storm_s, 2), "events_replayed": replayed,
-        "events_replayed_per_s": round(replayed / storm_s),
-        "snapshots_on_resume": sum(f.snapshots for f in followers) - len(followers),
-        "reads_per_resume": round(reads / len(followers) + 1, 2),  # + its presence read
-        "actions_during_storm": during,
-    }
+    return out
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -304,19 +323,25 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     settings = test_settings(**overrides)
     first = await open_runtime(settings)
     second = await open_runtime(settings, first.handle)
+    third = second
     result: dict[str, Any] = {"store": "mongodb" if settings.mongodb_uri else "embedded"}
     try:
         groups = await setup(first, max(1, args.clients // args.group))
         cid, members = groups[0]
         await seq_cost(first, cid, members[0], 50)  # warm up
         result["seq_cost"] = await seq_cost(first, cid, members[0], args.cost_actions)
+        third = await open_runtime(settings, first.handle)  # started after every event it will replay
         async with Served(first) as a, Served(second) as b:
-            result["storm"] = await storm(a, b, groups, args.group, args.missed, settings)
+            async with Served(third) as c:
+                c.runtime.extras["realtime"].hub.history.per_collaboration = 0  # a restart: nothing in memory
+                result["storm"] = await storm(a, [("on_another_process", b), ("on_a_restarted_process", c)],
+                                              groups, args.group, args.missed, settings)
     finally:
         if settings.mongodb_uri:
             await first.handle.client.drop_database(settings.mongodb_db)
-        await second.verifier.aclose()
-        await second.directory.aclose()
+        for other in (second, third):
+            await other.verifier.aclose()
+            await other.directory.aclose()
         await first.close()
     return result
 

@@ -10,12 +10,8 @@ from pymongo import ReturnDocument
 
 from backend.errors import DocumentTooLarge
 from backend.store.stream import SEQ, created_changes, hide, numbered, stored_changes
-from backend.store.writes import Writer, check_once, fence, insert_audit
+from backend.store.writes import Writer, check_once, insert_audit
 from backend.wire import public
-
-POSTING_FIELDS = ("memberIds", "status")
-"""Who may post to a collaboration: a write that changes these writes its fence (writes.py)."""
-
 
 class Collaborations:
     def __init__(self, db: Any, writer: Writer, max_document_bytes: int):
@@ -81,13 +77,10 @@ class Collaborations:
         """Apply `update` if the stored version is still `from_version`; False if it moved on;
         AlreadyApplied, writing nothing, if the audit entry's once-key (writes.py) is taken."""
         self.check_size(new_doc)
-        fenced = _touches(update, POSTING_FIELDS)
         audit["changes"] = stored_changes(update)  # what its event sends, for replay (stream.py)
         update = numbered(update)  # seq + 1 in the same write
 
         async def write(session: Any) -> bool:
-            if fenced:
-                await fence(self._db, session, collaboration_id)
             await check_once(self._audit, session, audit)
             outcome = await self._coll.find_one_and_update({"_id": collaboration_id, "version": from_version}, update,
                                                            {SEQ: 1}, return_document=ReturnDocument.AFTER,
@@ -99,10 +92,3 @@ class Collaborations:
             return True
 
         return await self._writer.atomically(write)
-
-
-def _touches(update: dict[str, Any], fields: tuple[str, ...]) -> bool:
-    """Whether the update operators in `update` change any of `fields` (or a path inside one)."""
-    return any(path.split(".")[0] in fields for changes in update.values() if isinstance(changes, dict)
-               for path in changes)
-

@@ -7,7 +7,7 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from backend.store.stream import SEQ
-from backend.store.writes import Writer, check_once, fence, insert_audit
+from backend.store.writes import Writer, check_once, insert_audit
 
 
 class Messages:
@@ -22,24 +22,24 @@ class Messages:
         """Insert `message` and its audit entry in one atomic write, if its collaboration is still
         active and (when `poster` is a user id) `poster` still one of its members; False, and
         nothing written, if not. The check is inside the write, so a message can never land after
-        its author's removal or the archiving has committed: on MongoDB the transaction re-reads
-        the collaboration and writes its fence (writes.py), which the removal writes too; on the
-        embedded store nothing between the check and the inserts yields to another coroutine.
-        AlreadyApplied if the audit entry's once-key (writes.py) is taken. The check is also the
-        bump of the collaboration's stream seq, which the message stores (backend/store/stream.py)."""
+        its author's removal or the archiving has committed: on MongoDB the check is a write of the
+        collaboration (the bump of its stream seq, backend/store/stream.py), which the removal
+        writes too, so the two conflict and one retries; on the embedded store nothing between
+        the check and the inserts yields to another coroutine.
+        AlreadyApplied if the audit entry's once-key (writes.py) is taken. The message stores the
+        seq the bump gave it."""
         collaboration_id = message["collaborationId"]
         query: dict[str, Any] = {"_id": collaboration_id, "status": "active"}
         if poster is not None:
             query["memberIds"] = poster
 
         async def write(session: Any) -> bool:
-            await fence(self._db, session, collaboration_id)
+            await check_once(self._audit, session, audit)  # before the bump: the embedded store cannot undo it
             head = await self._collaborations.find_one_and_update(query, {"$inc": {SEQ: 1}}, {SEQ: 1},
                                                                   return_document=ReturnDocument.AFTER, session=session)
             if head is None:
                 return False
             message[SEQ] = head[SEQ]
-            await check_once(self._audit, session, audit)
             await self._coll.insert_one(message, session=session)
             await insert_audit(self._audit, session, audit)
             return True

@@ -16,10 +16,11 @@ that makes the event:
 
 On MongoDB those writes are one transaction: two of them both write the
 collaboration document, so they conflict and one retries: seq order is commit
-order, the same on every API process. A message's bump also serialises it with
-a removal or archiving (which write the collaboration), what the `fences`
-document did alone before (writes.py; the fence stays, now redundant for
-messages). On the embedded store each write runs without yielding.
+order, the same on every API process. A message's bump, which is also its check
+that the collaboration is active and the poster a member, serialises it with a
+removal or archiving (which write the collaboration): what a separate `fences`
+document written by both did before, one write fewer (writes.py). On the
+embedded store each write runs without yielding.
 
 `seq` is kept out of everything else: `Collaborations.get()` and the lists drop
 it (so the engine's diff never sees it), the change reader takes it off the
