@@ -25,6 +25,7 @@ from backend.domain.models import Actor
 from backend.engine import ActionEngine, Applied
 from backend.errors import AlreadyDecided, Forbidden, Internal, NotFound, TandemError
 from backend.store.errors import AlreadyApplied
+from backend.store.idempotency import Claim
 
 STATUSES = ("pending", "approved", "rejected", "expired", "failed")
 RECOVER_AFTER = timedelta(minutes=10)  # an action takes milliseconds: one still unrecorded after this was cut short
@@ -44,7 +45,9 @@ class ApprovalService:
             return []
         return await self.store.approvals.for_collaborations(owned, status)
 
-    async def approve(self, approval_id: str, user_id: str) -> dict[str, Any]:
+    async def approve(self, approval_id: str, user_id: str, idempotency: Claim | None = None) -> dict[str, Any]:
+        """Approve and carry out. `idempotency` (an Idempotency-Key's Claim, store/idempotency.py):
+        the answer, rendered from the approval with its outcome, is written with that outcome."""
         approval = await self._decidable(approval_id, user_id)
         now = self.clock()
         claimed = await self.store.approvals.transition(approval["_id"], "pending",
@@ -52,34 +55,38 @@ class ApprovalService:
                                                          "decidedAt": now}, unexpired_at=now)
         if claimed is None:
             raise await self._not_claimed(approval["_id"], now)
-        return await self._carry_out(claimed)
+        return await self._carry_out(claimed, idempotency=idempotency)
 
-    async def _carry_out(self, claimed: dict[str, Any], recovering: bool = False) -> dict[str, Any]:
+    async def _carry_out(self, claimed: dict[str, Any], recovering: bool = False,
+                         idempotency: Claim | None = None) -> dict[str, Any]:
         try:
             outcome = await self.engine.run(claimed["action"], msgspec.convert(claimed["proposedBy"], Actor),
                                             claimed["collaborationId"], claimed["payload"],
                                             approval_id=claimed["_id"], reason=claimed.get("reason"))
         except AlreadyApplied as already:  # carried out before (a recovery racing a slow approve)
-            return await self._record(claimed, _ran_before(already.entry), recovering)
+            return await self._record(claimed, _ran_before(already.entry), recovering, idempotency)
         except TandemError as exc:
-            return await self._failed(claimed, exc, recovering)
+            return await self._failed(claimed, exc, recovering, idempotency)
         except Exception:
-            await self._failed(claimed, Internal("The action failed unexpectedly."), recovering)
+            await self._failed(claimed, Internal("The action failed unexpectedly."), recovering, idempotency)
             raise
         assert isinstance(outcome, Applied)
         result = {"collaborationId": outcome.collaborationId, "version": outcome.version, "result": outcome.result}
-        return await self._record(claimed, result, recovering)
+        return await self._record(claimed, result, recovering, idempotency)
 
-    async def _record(self, approval: dict[str, Any], result: dict[str, Any], recovering: bool) -> dict[str, Any]:
+    async def _record(self, approval: dict[str, Any], result: dict[str, Any], recovering: bool,
+                      idempotency: Claim | None = None) -> dict[str, Any]:
         changes: dict[str, Any] = {"result": result}
         if recovering:
             changes["recoveredAt"] = self.clock()
-        return await self._store_outcome(approval, changes)
+        return await self._store_outcome(approval, changes, idempotency)
 
-    async def _store_outcome(self, approval: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    async def _store_outcome(self, approval: dict[str, Any], changes: dict[str, Any],
+                             idempotency: Claim | None = None) -> dict[str, Any]:
         """The first outcome stored stays: a second carrying-out (which found the action applied,
         or refused now that it is) does not overwrite it."""
-        stored = await self.store.approvals.record_outcome(approval["_id"], changes)
+        extra = {"idempotency": idempotency} if idempotency is not None else {}
+        stored = await self.store.approvals.record_outcome(approval["_id"], changes, **extra)
         return stored or await self.store.approvals.get(approval["_id"]) or approval
 
     async def recover_interrupted(self, older_than: timedelta = RECOVER_AFTER) -> int:
@@ -97,12 +104,14 @@ class ApprovalService:
             await self._carry_out(approval, recovering=True)
         return recovered
 
-    async def reject(self, approval_id: str, user_id: str) -> dict[str, Any]:
+    async def reject(self, approval_id: str, user_id: str, idempotency: Claim | None = None) -> dict[str, Any]:
+        """Reject; with `idempotency`, the answer rendered from the rejected approval is written with it."""
         approval = await self._decidable(approval_id, user_id)
         now = self.clock()
         decided = await self.store.approvals.transition(approval["_id"], "pending",
                                                         {"status": "rejected", "decidedBy": user_id,
-                                                         "decidedAt": now}, unexpired_at=now)
+                                                         "decidedAt": now}, unexpired_at=now,
+                                                        idempotency=idempotency)
         if decided is None:
             raise await self._not_claimed(approval["_id"], now)
         return decided
@@ -143,14 +152,15 @@ class ApprovalService:
                                                         {"status": "expired", "decidedAt": now})
         return _conflict(expired or await self.store.approvals.get(approval["_id"]) or approval)
 
-    async def _failed(self, approval: dict[str, Any], exc: TandemError, recovering: bool = False) -> dict[str, Any]:
+    async def _failed(self, approval: dict[str, Any], exc: TandemError, recovering: bool = False,
+                      idempotency: Claim | None = None) -> dict[str, Any]:
         error = {"code": exc.code, "message": exc.message}
         if exc.details:
             error["details"] = exc.details
         changes: dict[str, Any] = {"status": "failed", "error": error}
         if recovering:
             changes["recoveredAt"] = self.clock()
-        return await self._store_outcome(approval, changes)
+        return await self._store_outcome(approval, changes, idempotency)
 
 
 def _owner(collaboration: dict[str, Any] | None, approval: dict[str, Any], user_id: str) -> None:

@@ -28,13 +28,14 @@ from backend import rules as rule_engine
 from backend.clock import utcnow
 from backend.domain import actions, payloads
 from backend.domain.catalogue import ALLOWED_WHEN_ARCHIVED, CATALOGUE, ActionSpec
-from backend.domain.diff import update_for
+from backend.domain.diff import build_update
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
 from backend.domain.roles import at_least
 from backend.errors import Forbidden, InvalidTransition, NotFound, RuleDenied, ValidationFailed, VersionConflict
 from backend.ids import new_id
 from backend.settings import Settings
 from backend.store.errors import AlreadyApplied
+from backend.store.idempotency import Claim
 
 MAX_RETRIES = 8
 RECOVER_AFTER = timedelta(minutes=10)
@@ -84,23 +85,26 @@ class ActionEngine:
     async def run(self, name: str, actor: Actor, collaboration_id: str | None, payload: Any, *,
                   expected_version: int | None = None, actor_email: str | None = None,
                   approval_id: str | None = None, reason: str | None = None, depth: int = 0,
-                  chain: FollowupChain | None = None, followup_key: str | None = None) -> Outcome:
+                  chain: FollowupChain | None = None, followup_key: str | None = None,
+                  idempotency: Claim | None = None) -> Outcome:
         """Run one action. `depth`, `chain` and `followup_key` are for follow-ups: a root action
         starts a new chain. AlreadyApplied when the action with this `approval_id` or
-        `followup_key` has been applied already (nothing is applied again)."""
+        `followup_key` has been applied already (nothing is applied again). `idempotency` (an
+        Idempotency-Key's Claim, store/idempotency.py) gets the answer to what is about to be
+        applied, and the store writes that answer with it."""
         spec = _spec(name)
         chain = chain if chain is not None else FollowupChain()
         await self._not_applied_yet(approval_id, followup_key)
         decoded = payloads.decode(spec.payload, payload, max_message_chars=self.settings.max_message_chars)
         if spec.kind == "create":
-            return await self._create(spec, actor, decoded, actor_email)
+            return await self._create(spec, actor, decoded, actor_email, idempotency)
         if not isinstance(collaboration_id, str) or not collaboration_id:
             raise ValidationFailed.at("collaborationId", "Required")
         looked_up: dict[str, Any] = {}  # addMember's directory answer, kept across retries: asked once per run
         for _ in range(MAX_RETRIES):
             outcome = await self._attempt(spec, actor, collaboration_id, decoded, expected_version,
                                           actor_email, approval_id, reason, depth, chain, looked_up,
-                                          followup_key)
+                                          followup_key, idempotency)
             if outcome is not None:
                 return outcome
         raise VersionConflict("The collaboration kept changing; try again.")
@@ -108,7 +112,8 @@ class ActionEngine:
     async def _attempt(self, spec: ActionSpec, actor: Actor, collaboration_id: str, payload: Any,
                        expected_version: int | None, actor_email: str | None, approval_id: str | None,
                        reason: str | None, depth: int, chain: FollowupChain,
-                       looked_up: dict[str, Any], followup_key: str | None = None) -> Outcome | None:
+                       looked_up: dict[str, Any], followup_key: str | None = None,
+                       idempotency: Claim | None = None) -> Outcome | None:
         doc = await self.store.collaborations.get(collaboration_id)
         if doc is None:
             raise NotFound("No such collaboration.", {"collaborationId": collaboration_id})
@@ -126,32 +131,38 @@ class ActionEngine:
             # Only an action that could run now becomes an approval: no owner is asked to approve
             # what can never happen. It is checked again when it is carried out.
             why = reason or (verdict.reason if verdict.require_approval else None)
-            return await self._propose(spec, collab, actor, payload, why, verdict.require_approval, followup_key)
+            return await self._propose(spec, collab, actor, payload, why, verdict.require_approval, followup_key,
+                                       idempotency)
         audit = _audit(spec, collab, actor, payload, now, approval_id, verdict, followup_key, depth)
         if effect.message is not None:
             # The store checks again, inside the write, that the collaboration is active and the
             # author still a member: if not (removed or archived meanwhile) the next attempt says why.
+            applied = Applied(collab.id, collab.version, effect.result, spec.name, None)
             if not await self.store.messages.insert(to_doc(effect.message), audit,
-                                                    poster=actor.id if actor.is_user else None):
+                                                    poster=actor.id if actor.is_user else None,
+                                                    idempotency=_answering(idempotency, applied)):
                 return None
-            return Applied(collab.id, collab.version, effect.result, spec.name, None,
-                           await self._followups(audit, chain))
-        assert effect.collaboration is not None
-        new_doc = to_doc(effect.collaboration)
-        new_doc["lastAction"] = {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}
+            applied.followups = await self._followups(audit, chain)
+            return applied
+        # The new document and its update from the paths the action changed (not a diff of all of it)
+        changes = {**effect.changes,
+                   "lastAction": {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}}
+        new_doc, update = build_update(doc, changes)
         audit["version"], audit["versioned"] = collab.version + 1, True
-        update = update_for(doc, new_doc)
-        if not await self.store.collaborations.apply(collab.id, collab.version, new_doc, update, audit):
+        applied = Applied(collab.id, collab.version + 1, effect.result, spec.name, new_doc)
+        if not await self.store.collaborations.apply(collab.id, collab.version, new_doc, update, audit,
+                                                     before=doc, idempotency=_answering(idempotency, applied)):
             if expected_version is not None:  # lost the race: say where the document is now
                 current = await self.store.collaborations.get(collab.id)
                 raise VersionConflict("The collaboration changed meanwhile.",
                                       {"expectedVersion": expected_version,
                                        "currentVersion": current["version"] if current else None})
             return None
-        return Applied(collab.id, collab.version + 1, effect.result, spec.name, new_doc,
-                       await self._followups(audit, chain))
+        applied.followups = await self._followups(audit, chain)
+        return applied
 
-    async def _create(self, spec: ActionSpec, actor: Actor, payload: Any, actor_email: str | None) -> Applied:
+    async def _create(self, spec: ActionSpec, actor: Actor, payload: Any, actor_email: str | None,
+                      idempotency: Claim | None = None) -> Applied:
         if not actor.is_user:
             raise Forbidden("Only a signed-in user can create a collaboration.")
         now = self.clock()
@@ -162,8 +173,9 @@ class ActionEngine:
         doc["lastAction"] = {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}
         audit = _audit(spec, effect.collaboration, actor, payload, now, None, Verdict())
         audit["version"], audit["versioned"] = 1, True
-        await self.store.collaborations.insert(doc, audit)
-        return Applied(doc["_id"], 1, effect.result, spec.name, doc)
+        applied = Applied(doc["_id"], 1, effect.result, spec.name, doc)
+        await self.store.collaborations.insert(doc, audit, idempotency=_answering(idempotency, applied))
+        return applied
 
     async def _prepare(self, spec: ActionSpec, collab: Collaboration, payload: Any, ctx: actions.Context,
                        proposing: bool, approval_id: str | None, looked_up: dict[str, Any]) -> None:
@@ -210,7 +222,8 @@ class ActionEngine:
                        followups=list(outcome.followups), audit=outcome.for_audit())
 
     async def _propose(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any,
-                       reason: str | None, rule_ids: list[str], followup_key: str | None = None) -> NeedsApproval:
+                       reason: str | None, rule_ids: list[str], followup_key: str | None = None,
+                       idempotency: Claim | None = None) -> NeedsApproval:
         now = self.clock()
         # Times stay datetimes (UTC after decoding), as in the audit: stored as BSON dates, sent with `Z`,
         # and decoded again when the approval is carried out.
@@ -224,7 +237,8 @@ class ActionEngine:
             approval["rules"] = rule_ids
         if followup_key is not None:
             approval["followupKey"] = followup_key
-        existing = await self.store.approvals.insert(approval)
+        existing = await self.store.approvals.insert(approval,
+                                                     idempotency=_answering(idempotency, NeedsApproval(approval)))
         if existing is not None:  # this follow-up became an approval before
             raise AlreadyApplied(existing, approval=True)
         if self._on_approval is not None:
@@ -292,6 +306,11 @@ class Verdict(msgspec.Struct):
     followups: list[dict[str, Any]] = []
     audit: dict[str, Any] = {}
     """`Outcome.for_audit()`: rulesFired and ruleErrors for the audit entry."""
+
+
+def _answering(idempotency: Claim | None, outcome: Outcome) -> Claim | None:
+    """An Idempotency-Key's claim with its answer to `outcome` built, for the store to write with it."""
+    return idempotency.prepare(outcome) if idempotency is not None else None
 
 
 def _spec(name: str) -> ActionSpec:

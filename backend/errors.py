@@ -50,6 +50,16 @@ class VersionConflict(TandemError):
     code, status, default_message = "version_conflict", 409, "The collaboration changed meanwhile."
 
 
+class RequestInProgress(TandemError):
+    """An earlier request with the same Idempotency-Key still runs: 409 with `Retry-After`."""
+
+    code, status, default_message = "request_in_progress", 409, "A request with this Idempotency-Key is still running."
+
+    def __init__(self, retry_after: int, message: str | None = None):
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, {"retryAfter": self.retry_after})
+
+
 class InvalidTransition(TandemError):
     code, status, default_message = "invalid_transition", 409, "That change is not allowed now."
 
@@ -85,6 +95,13 @@ class ValidationFailed(TandemError):
         return cls([{"path": path, "message": message}])
 
 
+class IdempotencyKeyReused(TandemError):
+    """The caller used this Idempotency-Key before for another request (method, path or body): 422."""
+
+    code, status = "idempotency_key_reused", 422
+    default_message = "This Idempotency-Key was used for another request; use a new key."
+
+
 class RateLimited(TandemError):
     code, status, default_message = "rate_limited", 429, "Too many requests; slow down."
 
@@ -104,5 +121,5 @@ class Internal(TandemError):
 ALL_ERRORS: tuple[type[TandemError], ...] = (
     InvalidRequest, Unauthenticated, Forbidden, RuleDenied, NotFound, VersionConflict,
     InvalidTransition, AlreadyDecided, PayloadTooLarge, DocumentTooLarge, ValidationFailed,
-    RateLimited, ServiceUnavailable, Internal,
+    RateLimited, ServiceUnavailable, Internal, IdempotencyKeyReused, RequestInProgress,
 )

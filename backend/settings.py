@@ -85,6 +85,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     hub_history: int = 256  # updates, and as many messages, kept per collaboration for catch-up
     resume_max_events: int = 1000  # events a subscribe with sinceSeq replays from MongoDB; more: a snapshot
     presence_ttl: int = 60  # seconds
+    idempotency_ttl: int = 86400  # seconds an Idempotency-Key's stored answer is replayed
 
     @property
     def embedded(self) -> bool:
@@ -128,6 +129,7 @@ class SettingsError(Exception):
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _DURATION_FIELDS = {"approval_ttl", "job_lease", "job_retention", "dev_token_ttl", "presence_ttl", "action_rate_window",
                     "job_backoff", "job_backoff_max", "worker_grace", "checkin_batch_deadline"}
+_DURATION_FIELDS |= {"idempotency_ttl"}
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -164,6 +166,7 @@ def _check(s: Settings) -> list[str]:
                 "ws_queue_bytes", "ws_max_sockets_per_user",
                 "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl",
                 "job_backoff", "job_backoff_max", "job_retention", "ws_auth_timeout", "ws_ping_interval", "ai_timeout"]
+    positive.append("idempotency_ttl")
     for name in positive:
         if getattr(s, name) <= 0:
             problems.append(f"{name.upper()} must be greater than 0")

@@ -47,15 +47,24 @@ class Http:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: Any, token: str | None = None) -> tuple[int, Any]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         data = json.dumps(body).encode()
         head = [f"POST {path} HTTP/1.1", f"host: {self.host}:{self.port}", "content-type: application/json",
                 f"content-length: {len(data)}"]
         if token:
             head.append(f"authorization: Bearer {token}")
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-        status_line = await self.reader.readline()
+        request = ("\r\n".join(head) + "\r\n\r\n").encode() + data
+        for attempt in (1, 2):
+            # uvicorn closes a keep-alive connection idle for 5 s (between steps, while subscribers connect):
+            # then the request was not read, and goes again on a new connection
+            if self.writer is None or self.writer.is_closing():
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.writer.write(request)
+            status_line = await self.reader.readline()
+            if status_line or attempt == 2:
+                break
+            self.writer.close()
+        if not status_line:
+            raise ConnectionError("the server closed the connection")
         length = 0
         while True:
             line = await self.reader.readline()
@@ -77,6 +86,7 @@ class Stats:
         self.early: dict[tuple[str, int], list[float]] = {}  # deliveries that beat the HTTP response
         self.latencies: list[float] = []
         self.deliveries = 0
+        self.frame_bytes = 0  # of the deliveries: the frames' size, to match the bare broadcaster's to
         self.out_of_order = 0
         self.first_delivery = 0.0
         self.last_delivery = 0.0
@@ -116,6 +126,7 @@ class Subscriber:
             if event.version != self.version + 1:
                 self.stats.out_of_order += 1
             self.version = max(self.version, event.version)
+            self.stats.frame_bytes += len(data)
             self.stats.delivered(self.cid, event.version, now)
         elif kind == "ready":
             return
@@ -197,10 +208,196 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+def dev_settings(secret: str) -> Any:
+    """Settings that sign dev tokens with `secret`, under the field name this checkout has:
+    SUPABASE_JWT_SECRET, or DEV_JWT_SECRET where dev tokens have their own secret."""
+    from backend.settings import Settings
+
+    overrides: dict[str, Any] = {"supabase_jwt_secret": secret, "dev_token_ttl": 3600}
+    if "dev_jwt_secret" in Settings.__struct_fields__:
+        overrides["dev_jwt_secret"] = secret
+    return test_settings(**overrides)
+
+
+STEP_FIELDS = ("rate_target", "action_rate", "actions_failed", "deliveries_per_s", "latency_ms", "lost",
+               "server_cpu_percent", "client_cpu_percent", "other_cpu_percent", "deliveries_per_server_cpu_s",
+               "frame_bytes", "sustained")
+
+
+class Run:
+    """The subscribers and collaborations of one run, driven step after step."""
+
+    def __init__(self, args: argparse.Namespace, made: list[tuple[str, str, list[str]]]):
+        self.args, self.made = args, made
+        self.stats = Stats(len(made))
+        self.subs: list[Subscriber] = []
+        self.sockets: list[Any] = []
+        self.drivers = [Http(args.host, args.port) for _ in range(args.http_connections)]
+        self.idle: asyncio.Queue[Http] = asyncio.Queue()
+        for d in self.drivers:
+            self.idle.put_nowait(d)
+        self.final: dict[str, int] = {}
+
+    async def connect(self, subs: list[Subscriber]) -> float:
+        url = f"ws://{self.args.host}:{self.args.port}/ws"
+        limit = asyncio.Semaphore(200)
+
+        async def connect_one(sub: Subscriber) -> None:
+            async with limit:
+                if self.args.client == "picows":
+                    self.sockets.append(await open_picows(url, sub))
+                else:
+                    self.sockets.append(await open_websockets(url, sub, self.args.deflate))
+                await asyncio.wait_for(sub.ready, 30)
+
+        started = clock()
+        await asyncio.gather(*(connect_one(s) for s in subs))
+        self.subs += subs
+        return clock() - started
+
+    async def step(self, rate: float, duration: float, groups: int, drain_s: float) -> dict[str, Any]:
+        """Drive `rate` actions/s for `duration` s, round robin over the first `groups` collaborations."""
+        args, made = self.args, self.made[:groups]
+        subs = [s for s in self.subs if s.cid in {cid for cid, _, _ in made}]
+        stats = Stats(len(made))
+        for s in self.subs:
+            s.stats = stats
+        actions = {"done": 0, "failed": 0, "late": 0}
+        inflight: set[asyncio.Task[None]] = set()
+        final = self.final
+
+        async def act(seq: int) -> None:
+            cid, owner_token, _ = made[seq % len(made)]
+            http = await self.idle.get()
+            sent = clock()
+            try:
+                status, body = await http.post(f"/api/actions/{args.action}", {
+                    "collaborationId": cid, "payload": {"description": f"step {seq}"}}, owner_token)
+            except (ConnectionError, OSError, RuntimeError, asyncio.IncompleteReadError):
+                http.writer, status = None, 0  # counted as failed; the next request opens a new connection
+            finally:
+                self.idle.put_nowait(http)
+            if status != 200:
+                actions["failed"] += 1
+                return
+            actions["done"] += 1
+            stats.sent(cid, body["version"], sent)
+            final[cid] = max(final.get(cid, 0), body["version"])
+
+        gc.collect()
+        gc.freeze()  # the load generator's own GC pauses would show up as server latency
+        gc.disable()
+        print("DRIVE", flush=True)  # the orchestrator may start a profiler now
+        cpu_start, drive_start, own_cpu = cpu_seconds(args.server_pid), clock(), time.process_time()
+        machine_start = machine_busy_seconds()
+        total = int(rate * duration)
+        for seq in range(total):
+            due = drive_start + seq / rate
+            delay = due - clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.05:
+                actions["late"] += 1
+            task = asyncio.get_running_loop().create_task(act(seq))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+        await asyncio.gather(*inflight)
+        drive_s = clock() - drive_start
+        deadline = clock() + drain_s
+        while clock() < deadline and any(s.version < final.get(s.cid, 0) for s in subs):
+            await asyncio.sleep(0.05)
+        cpu_used = cpu_seconds(args.server_pid) - cpu_start
+        own_cpu = time.process_time() - own_cpu
+        # anything else on the machine meanwhile (another test run...): a disturbed run shows here
+        other_cpu = machine_busy_seconds() - machine_start - cpu_used - own_cpu
+        measured_s = clock() - drive_start
+        wall = max(stats.last_delivery, drive_start + drive_s) - drive_start
+        gc.enable()
+        print("STEP_END", flush=True)
+
+        behind = sum(max(0, final.get(s.cid, 0) - s.version) for s in subs)
+        closed = sum(1 for s in subs if s.closed_with is not None)
+        ms = [v * 1000 for v in stats.latencies]
+        p99 = percentile(ms, 0.99)
+        result = {
+            "subscribers": len(subs), "collaborations": len(made), "rate_target": rate, "duration_s": duration,
+            "actions_ok": actions["done"], "actions_failed": actions["failed"], "actions_late": actions["late"],
+            "action_rate": round(actions["done"] / drive_s, 1),
+            "deliveries": stats.deliveries, "deliveries_per_s": round(stats.deliveries / wall, 1),
+            "latency_ms": {"p50": round(percentile(ms, 0.50), 2), "p90": round(percentile(ms, 0.90), 2),
+                           "p99": round(p99, 2), "max": round(max(ms, default=float("nan")), 2)},
+            "lost": behind, "out_of_order": stats.out_of_order, "closed_by_server": closed,
+            "frame_bytes": round(stats.frame_bytes / stats.deliveries) if stats.deliveries else None,
+            "server_cpu_percent": round(100 * cpu_used / wall, 1),
+            "deliveries_per_server_cpu_s": round(stats.deliveries / cpu_used) if cpu_used > 0 else None,
+            "client_cpu_percent": round(100 * own_cpu / wall, 1),
+            "other_cpu_percent": round(100 * max(0.0, other_cpu) / measured_s, 1),
+        }
+        # sustained: every delivery in, in order, nobody closed, the rate held, the tail under the bound
+        result["sustained"] = bool(
+            behind == 0 and stats.out_of_order == 0 and closed == 0 and actions["failed"] == 0
+            and actions["done"] == total and result["action_rate"] >= 0.95 * rate
+            and p99 <= args.max_p99)
+        if result["client_cpu_percent"] >= 90:
+            result["client_bound"] = True  # the load generator's core is full: not the server's limit
+        return result
+
+    async def find_max(self, groups: int) -> dict[str, Any]:
+        """A short ramp to the highest sustained rate. First a step of --duration s at --rate (its
+        result is kept whole, as `at_rate`: the fixed load both servers are compared at); then steps of
+        --step-duration s: up from there (x1.25, the first at least 0.6x what the core could take by
+        that step's server CPU) until one is not sustained, or down (/2) until one is; then between
+        the two (geometric middle) until they are within 10 %. At most --ramp-steps more steps; it
+        stops early if a step leaves deliveries behind (the next would start with a backlog)."""
+        args = self.args
+        warm = await self.step(args.rate, args.duration, groups, args.drain)
+        steps = [warm]
+        best: dict[str, Any] | None = warm if warm["sustained"] else None
+        failed: float | None = None if warm["sustained"] else args.rate
+        guess = 0.6 * warm["action_rate"] / max(warm["server_cpu_percent"] / 100, 0.02)
+        for _ in range(args.ramp_steps):
+            if steps[-1]["lost"]:
+                break
+            if failed is None:
+                rate = max(best["rate_target"] * 1.25, guess)  # type: ignore[index]
+                guess = 0.0
+            elif best is None:
+                rate = failed / 2
+            elif failed / best["rate_target"] > 1.1:
+                rate = (best["rate_target"] * failed) ** 0.5
+            else:
+                break
+            step = await self.step(round(rate, 1), args.step_duration, groups, args.drain)
+            steps.append(step)
+            if step["sustained"]:
+                best = step
+            else:
+                failed = rate
+        return {
+            "max_p99_ms": args.max_p99,
+            "max_sustained": None if best is None else {
+                "action_rate": best["action_rate"], "deliveries_per_s": best["deliveries_per_s"],
+                "latency_ms": best["latency_ms"], "server_cpu_percent": best["server_cpu_percent"],
+                "client_cpu_percent": best["client_cpu_percent"], "other_cpu_percent": best["other_cpu_percent"],
+                "deliveries_per_server_cpu_s": best["deliveries_per_server_cpu_s"]},
+            "ceiling": "found" if failed is not None else "not reached (more --ramp-steps)",
+            "at_rate": warm,
+            "steps": [{k: s[k] for k in STEP_FIELDS} for s in steps],
+        }
+
+    async def close(self) -> None:
+        for sock in self.sockets:
+            try:
+                sock.disconnect() if self.args.client == "picows" else await sock.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    settings = test_settings(dev_jwt_secret=args.secret, dev_token_ttl=3600)
+    settings = dev_settings(args.secret)
     tok = lambda email: issue_dev_token(settings, email)["access_token"]  # noqa: E731
-    groups = max(1, args.subscribers // args.group)
+    counts = sorted(args.sweep_n or [args.subscribers])
+    groups = max(1, counts[-1] // args.group)
     setup = [Http(args.host, args.port) for _ in range(16)]
 
     async def make_group(g: int) -> tuple[str, str, list[str]]:
@@ -227,108 +424,40 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             http.writer.close()
     setup_s = clock() - started
 
-    stats = Stats(groups)
+    bench = Run(args, made)
     await asyncio.sleep(1.0)
     rss_before = rss_kb(args.server_pid)
-    subs = [Subscriber(cid, tok(email), stats) for cid, _, emails in made for email in emails]
-    url = f"ws://{args.host}:{args.port}/ws"
-    sockets: list[Any] = []
-    limit = asyncio.Semaphore(200)
-
-    async def connect_one(sub: Subscriber) -> None:
-        async with limit:
-            if args.client == "picows":
-                sockets.append(await open_picows(url, sub))
-            else:
-                sockets.append(await open_websockets(url, sub, args.deflate))
-            await asyncio.wait_for(sub.ready, 30)
-
-    started = clock()
-    await asyncio.gather(*(connect_one(s) for s in subs))
-    connect_s = clock() - started
-    await asyncio.sleep(2.0)
-    rss_after = rss_kb(args.server_pid)
-
-    # drive actions at the set rate, round robin over the collaborations
-    drivers = [Http(args.host, args.port) for _ in range(args.http_connections)]
-    idle: asyncio.Queue[Http] = asyncio.Queue()
-    for d in drivers:
-        idle.put_nowait(d)
-    final: dict[str, int] = {}
-    actions = {"done": 0, "failed": 0, "late": 0}
-    inflight: set[asyncio.Task[None]] = set()
-
-    async def act(seq: int) -> None:
-        cid, owner_token, _ = made[seq % len(made)]
-        http = await idle.get()
-        sent = clock()
-        try:
-            status, body = await http.post("/api/actions/updateDetails", {
-                "collaborationId": cid, "payload": {"description": f"step {seq}"}}, owner_token)
-        finally:
-            idle.put_nowait(http)
-        if status != 200:
-            actions["failed"] += 1
-            return
-        actions["done"] += 1
-        stats.sent(cid, body["version"], sent)
-        final[cid] = max(final.get(cid, 0), body["version"])
-
-    gc.collect()
-    gc.freeze()  # the load generator's own GC pauses would show up as server latency
-    gc.disable()
-    print("DRIVE", flush=True)  # the orchestrator may start a profiler now
-    cpu_start, drive_start, own_cpu = cpu_seconds(args.server_pid), clock(), time.process_time()
-    machine_start = machine_busy_seconds()
-    total = int(args.rate * args.duration)
-    for seq in range(total):
-        due = drive_start + seq / args.rate
-        delay = due - clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        elif delay < -0.05:
-            actions["late"] += 1
-        task = asyncio.get_running_loop().create_task(act(seq))
-        inflight.add(task)
-        task.add_done_callback(inflight.discard)
-    await asyncio.gather(*inflight)
-    drive_s = clock() - drive_start
-    deadline = clock() + 15
-    while clock() < deadline and any(s.version < final.get(s.cid, 0) for s in subs):
-        await asyncio.sleep(0.05)
-    cpu_used = cpu_seconds(args.server_pid) - cpu_start
-    own_cpu = time.process_time() - own_cpu
-    # anything else on the machine meanwhile (another test run...): a disturbed run shows here
-    other_cpu = machine_busy_seconds() - machine_start - cpu_used - own_cpu
-    measured_s = clock() - drive_start
-    wall = max(stats.last_delivery, drive_start + drive_s) - drive_start
-
-    behind = sum(max(0, final.get(s.cid, 0) - s.version) for s in subs)
-    closed = sum(1 for s in subs if s.closed_with is not None)
-    for sock in sockets:
-        try:
-            sock.disconnect() if args.client == "picows" else await sock.close()
-        except Exception:  # noqa: BLE001
-            pass
-    ms = [v * 1000 for v in stats.latencies]
-    return {
-        "subscribers": len(subs), "group": args.group, "members": min(args.members, args.group),
-        "collaborations": len(made), "client": args.client,
-        "deflate": args.deflate, "rate_target": args.rate, "duration_s": args.duration,
-        "actions_ok": actions["done"], "actions_failed": actions["failed"], "actions_late": actions["late"],
-        "action_rate": round(actions["done"] / drive_s, 1),
-        "deliveries": stats.deliveries, "deliveries_per_s": round(stats.deliveries / wall, 1),
-        "latency_ms": {"p50": round(percentile(ms, 0.50), 2), "p90": round(percentile(ms, 0.90), 2),
-                       "p99": round(percentile(ms, 0.99), 2), "max": round(max(ms, default=float("nan")), 2)},
-        "lost": behind, "out_of_order": stats.out_of_order, "closed_by_server": closed,
-        "server_cpu_percent": round(100 * cpu_used / wall, 1),
-        "client_cpu_percent": round(100 * own_cpu / wall, 1),
-        "other_cpu_percent": round(100 * max(0.0, other_cpu) / measured_s, 1),
-        "server_rss_mb": {"before_connections": round(rss_before / 1024, 1),
-                          "after_connections": round(rss_after / 1024, 1)},
-        "server_kb_per_connection": round((rss_after - rss_before) / len(subs), 1),
-        "setup_s": round(setup_s, 1), "connect_s": round(connect_s, 1),
-    }
+    steps: list[dict[str, Any]] = []
+    for n in counts:
+        n_groups = max(1, n // args.group)
+        more = made[len(bench.subs) // args.group:n_groups]  # the collaborations not subscribed to yet
+        new = [Subscriber(cid, tok(email), bench.stats) for cid, _, emails in more for email in emails]
+        connect_s = await bench.connect(new)
+        await asyncio.sleep(2.0)
+        rss_after = rss_kb(args.server_pid)
+        step: dict[str, Any] = {
+            "subscribers": len(bench.subs), "group": args.group, "members": min(args.members, args.group),
+            "collaborations": n_groups, "client": args.client, "deflate": args.deflate, "action": args.action,
+            "server_rss_mb": {"before_connections": round(rss_before / 1024, 1),
+                              "after_connections": round(rss_after / 1024, 1)},
+            "server_kb_per_connection": round((rss_after - rss_before) / len(bench.subs), 1),
+            "setup_s": round(setup_s, 1), "connect_s": round(connect_s, 1),
+        }
+        if args.find_max:
+            step.update(await bench.find_max(n_groups))
+        else:
+            step.update(await bench.step(args.rate, args.duration, n_groups, args.drain))
+            step["subscribers"] = len(bench.subs)
+        steps.append(step)
+    await bench.close()
+    if len(steps) == 1:
+        return steps[0]
+    largest = None  # the largest N up to which every step was sustained (p99 under --max-p99 included)
+    for step in steps:
+        if not step.get("sustained"):
+            break
+        largest = step["subscribers"]
+    return {"sweep": steps, "max_p99_ms": args.max_p99, "largest_n_sustained": largest}
 
 
 def main() -> None:
@@ -345,7 +474,16 @@ def main() -> None:
     parser.add_argument("--http-connections", type=int, default=16)
     parser.add_argument("--client", choices=["picows", "websockets"], default="picows")
     parser.add_argument("--deflate", action="store_true")
+    parser.add_argument("--action", default="updateDetails", help="the action each publish runs")
+    parser.add_argument("--drain", type=float, default=15, help="seconds to wait for late deliveries")
+    parser.add_argument("--find-max", action="store_true", help="ramp the rate to the highest sustained one")
+    parser.add_argument("--step-duration", type=float, default=4, help="seconds per ramp step")
+    parser.add_argument("--ramp-steps", type=int, default=7)
+    parser.add_argument("--max-p99", type=float, default=250, help="ms: a step with a higher p99 is not sustained")
+    parser.add_argument("--sweep-n", type=lambda v: [int(x) for x in v.split(",")],
+                        help="subscriber counts, e.g. 1000,5000,10000: connect up to each, then drive")
     args = parser.parse_args()
+    raise_fd_limit()
     try:
         import uvloop
 
@@ -353,6 +491,15 @@ def main() -> None:
     except ImportError:  # pragma: no cover - the bench extra brings it
         result = asyncio.run(run(args))
     print("RESULT " + json.dumps(result), flush=True)
+
+
+def raise_fd_limit() -> None:
+    """One file descriptor per subscriber: the soft limit up to the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 if __name__ == "__main__":

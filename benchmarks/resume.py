@@ -67,25 +67,34 @@ def _touches(update: dict[str, Any], fields: tuple[str, ...]) -> bool:
 
 
 async def _before_apply(self: Any, collaboration_id: str, from_version: int, new_doc: dict, update: dict,
-                        audit: dict) -> bool:
-    self.check_size(new_doc)
+                        audit: dict, *, before: dict | None = None, idempotency: Any = None) -> bool:
+    size = self.size_after(before, update) if before is not None else None
+    size = self.check_size(new_doc) if size is None else self._refuse_past_cap(size)
     fenced = _touches(update, POSTING_FIELDS)
 
     async def write(session: Any) -> bool:
         if fenced:
             await fence(self._db, session, collaboration_id)
+        if idempotency is not None:
+            await idempotency.check(session)
         await check_once(self._audit, session, audit)
         outcome = await self._coll.update_one({"_id": collaboration_id, "version": from_version}, update,
                                               session=session)
         if outcome.matched_count != 1:
             return False
         await insert_audit(self._audit, session, audit)
+        if idempotency is not None:
+            await idempotency.commit(session)
         return True
 
-    return await self._writer.atomically(write)
+    written = await self._writer.atomically(write)
+    if written:
+        self._remember(collaboration_id, new_doc.get("version"), size)
+    return written
 
 
-async def _before_insert(self: Any, message: dict, audit: dict, *, poster: str | None = None) -> bool:
+async def _before_insert(self: Any, message: dict, audit: dict, *, poster: str | None = None,
+                         idempotency: Any = None) -> bool:
     collaboration_id = message["collaborationId"]
     query: dict[str, Any] = {"_id": collaboration_id, "status": "active"}
     if poster is not None:
@@ -95,9 +104,13 @@ async def _before_insert(self: Any, message: dict, audit: dict, *, poster: str |
         await fence(self._db, session, collaboration_id)
         if await self._collaborations.find_one(query, {"_id": 1}, session=session) is None:
             return False
+        if idempotency is not None:
+            await idempotency.check(session)
         await check_once(self._audit, session, audit)
         await self._coll.insert_one(message, session=session)
         await insert_audit(self._audit, session, audit)
+        if idempotency is not None:
+            await idempotency.commit(session)
         return True
 
     return await self._writer.atomically(write)

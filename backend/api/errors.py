@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.api.responses import JSON
-from backend.errors import Internal, InvalidRequest, NotFound, RateLimited, TandemError
+from backend.errors import Internal, InvalidRequest, NotFound, RateLimited, RequestInProgress, TandemError
 
 log = logging.getLogger("tandem.api")
 
@@ -18,7 +18,7 @@ _HTTP_CODES = {404: NotFound, 400: InvalidRequest}
 
 def render(error: TandemError) -> Response:
     headers = {}
-    if isinstance(error, RateLimited):
+    if isinstance(error, (RateLimited, RequestInProgress)):
         headers["Retry-After"] = str(error.retry_after)
     return JSON(error.to_dict(), status_code=error.status, headers=headers)
 

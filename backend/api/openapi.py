@@ -43,6 +43,33 @@ def operation(summary: str, ok: str = "200", body: dict[str, Any] | None = None,
     return op
 
 
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+    "description": "Sent again with the same key and body (same user, within IDEMPOTENCY_TTL), the request is "
+                   "not applied again: the first answer comes back, same status and body, with "
+                   "`Idempotent-Replayed: true`. A key is the user's own; a malformed one is 400 invalid_request.",
+}
+
+
+def idempotent(op: dict[str, Any]) -> dict[str, Any]:
+    """An operation that takes `Idempotency-Key` (docs/http-api.md "Idempotency"): the header and its answers."""
+    op.setdefault("parameters", []).append(dict(IDEMPOTENCY_HEADER))
+    replayed = {"Idempotent-Replayed": {"description": "`true` on a stored answer given again",
+                                        "schema": {"type": "string", "enum": ["true"]}}}
+    for answer in op["responses"].values():
+        if answer is not op["responses"]["default"]:
+            answer["headers"] = replayed
+    op["responses"]["409"] = {"description": "request_in_progress (with Retry-After): the first request with this "
+                                             "key still runs; or this route's own conflicts",
+                              "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                              "content": {"application/json": {"schema": _ERROR}}}
+    op["responses"]["422"] = {"description": "idempotency_key_reused: the key was used for another request (method, "
+                                             "path or body); or validation_failed",
+                              "content": {"application/json": {"schema": _ERROR}}}
+    return op
+
+
 def limit(default: int, high: int = 200) -> dict[str, Any]:
     """A page's `limit` query parameter (backend.api.responses.query_int)."""
     return {"type": "integer", "minimum": 1, "maximum": high, "default": default}
@@ -91,9 +118,10 @@ def build(dev: bool) -> dict[str, Any]:
                                                                                 ("after", _CURSOR)],
                              schema=obj(["collaborations", "hasMore", "next"], {
                                  "collaborations": _ARRAY, **_HAS_MORE, "next": {"type": ["string", "null"]}})),
-            "post": operation("Create a collaboration", "201", {"$ref": "#/components/schemas/CreateCollaboration"},
-                              schema=obj(["id", "version"], {"id": {"type": "string"},
-                                                             "version": {"type": "integer"}})),
+            "post": idempotent(operation("Create a collaboration", "201",
+                                         {"$ref": "#/components/schemas/CreateCollaboration"},
+                                         schema=obj(["id", "version"], {"id": {"type": "string"},
+                                                                        "version": {"type": "integer"}}))),
         },
         "/api/collaborations/{id}": {"get": operation("A collaboration's snapshot (members only)", params=["id"],
                                                       schema=obj(["id", "version"], {
@@ -124,12 +152,12 @@ def build(dev: bool) -> dict[str, Any]:
         if required:
             body["required"] = required
         role = spec.role or "any signed-in user"
-        paths[f"/api/actions/{name}"] = {"post": operation(
+        paths[f"/api/actions/{name}"] = {"post": idempotent(operation(
             f"{name} (least role: {role}; AI: {spec.ai})", body=body, tag="actions",
             schema=obj(["collaborationId", "version", "result"], {
                 "collaborationId": {"type": "string"}, "version": {"type": "integer"},
                 "result": {"type": "object"}, "followups": {"type": "array"}}),
-            responses={"202": APPROVAL_ANSWER})}
+            responses={"202": APPROVAL_ANSWER}))}
     if dev:
         paths["/api/auth/dev-login"] = {"post": operation(
             "Dev mode only: a token for an email", body={"type": "object", "required": ["email"],

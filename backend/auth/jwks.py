@@ -79,6 +79,11 @@ class JwksCache:
             raise ServiceUnavailable(KEYS_UNAVAILABLE) if self._failed else Unauthenticated(UNKNOWN_KEY)
         return key
 
+    def cached(self, kid: str) -> jwt.PyJWK | None:
+        """The key `kid` as cached now, never fetching: None if it is not there or the JWKS is past
+        its max age (then `get` would fetch it again). The token cache (tokens.py) asks this."""
+        return None if self._expired() else self._keys.get(kid)
+
     def _expired(self) -> bool:
         return self._fetched_at is not None and self._clock() - self._fetched_at >= self._max_age
 

@@ -12,13 +12,26 @@ Dev mode verifies dev tokens only: HS256 with DEV_JWT_SECRET and issuer
 JWT_ISSUER) and never sees DEV_JWT_SECRET, so a dev token is refused there
 whatever secret it was signed with. Every refusal is an `Unauthenticated`
 with one of the stable messages below.
+
+A verified token is remembered (`TokenCache`): a request that brings the same
+token again gets the same `Principal` without the signature check, until the
+token's `exp` or CACHE_SECONDS after it was verified, whichever is first. The
+cache is keyed by the token's SHA-256 (never the token itself), holds at most
+CACHE_SIZE tokens (least recently used go first), and only successes: a refused
+token is checked in full every time. A token verified against the JWKS is
+taken from the cache only while the JWKS cache still holds the very key that
+verified it (`JwksCache.cached`): a key removed from the JWKS stops working
+after the JWKS's max age, cached or not.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
+from collections import OrderedDict
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import jwt
@@ -33,6 +46,8 @@ log = logging.getLogger(__name__)
 AUTHENTICATED_ROLE = "authenticated"
 LEEWAY = 10  # seconds of clock skew tolerated on exp, nbf and iat
 MAX_TOKEN_CHARS = 16_384
+CACHE_SIZE = 10_000  # verified tokens remembered (TokenCache)
+CACHE_SECONDS = 60.0  # the longest a verified token is remembered, if it expires later
 
 MALFORMED = "The token is malformed."
 ALG_NOT_ALLOWED = "The token's signing algorithm is not allowed."
@@ -73,9 +88,53 @@ def token_issuer(settings: Settings) -> str | None:
     return DEV_ISSUER if settings.dev else settings.issuer
 
 
+class TokenCache:
+    """Verified tokens by their SHA-256: (remembered until, Principal, the JWKS key that verified it)."""
+
+    def __init__(self, size: int = CACHE_SIZE, seconds: float = CACHE_SECONDS,
+                 clock: Callable[[], float] = time.time):
+        self.size, self.seconds, self._clock = size, seconds, clock
+        self._entries: OrderedDict[bytes, tuple[float, Principal, Any]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def key(token: object) -> bytes | None:
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+            return None
+        return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+    def get(self, key: bytes, jwks: JwksCache | None) -> Principal | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            until, principal, jwk = entry
+            kid = jwk[0] if jwk is not None else None
+            if self._clock() < until and (jwk is None or (jwks is not None and jwks.cached(kid) is jwk[1])):
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return principal
+            del self._entries[key]
+        self.misses += 1
+        return None
+
+    def put(self, key: bytes, principal: Principal, jwk: tuple[str, jwt.PyJWK] | None) -> None:
+        """Remember a verified token until its exp, at most `seconds`; one that expires now is not kept."""
+        now = self._clock()
+        until = min(principal.expires_at.timestamp(), now + self.seconds)
+        if until <= now or self.size <= 0:
+            return
+        self._entries[key] = (until, principal, jwk)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
 class TokenVerifier:
     def __init__(self, settings: Settings, http_client: httpx.AsyncClient | None = None, *,
-                 jwks: JwksCache | None = None):
+                 jwks: JwksCache | None = None, cache: TokenCache | None = None):
+        self.cache = cache if cache is not None else TokenCache()
         issuer = token_issuer(settings)
         if not issuer:
             raise ValueError("TokenVerifier needs an issuer: set SUPABASE_URL or JWT_ISSUER")
@@ -91,11 +150,17 @@ class TokenVerifier:
         self._jwks = jwks or (JwksCache(url, http_client) if url else None)
 
     async def verify(self, token: str) -> Principal:
+        cache_key = TokenCache.key(token)
+        if cache_key is not None and (cached := self.cache.get(cache_key, self._jwks)) is not None:
+            return cached
         header = _header(token)
         key = await self._key_for(header)
         claims = self._decode(token, key, header["alg"])
         self._check_user(claims)
-        return Principal(claims["sub"], _email(claims), _expires_at(claims), claims)
+        principal = Principal(claims["sub"], _email(claims), _expires_at(claims), claims)
+        if cache_key is not None:  # only a success is remembered
+            self.cache.put(cache_key, principal, (header["kid"], key) if isinstance(key, jwt.PyJWK) else None)
+        return principal
 
     def _check_user(self, claims: dict[str, Any]) -> None:
         """A signed-in user's token as Supabase issues it: role `authenticated`, anonymous only if allowed."""

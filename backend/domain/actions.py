@@ -1,18 +1,26 @@
 """What each action does to a collaboration: pure functions, no I/O.
 
 `apply(name, collaboration, payload, ctx)` returns an `Effect`: the new
-collaboration (a changed copy, never the input), or a message to insert, and
-the action's result. Lifecycle and membership invariants raise the project's
-errors (`invalid_transition`, `not_found`, `validation_failed`).
+collaboration, or a message to insert, and the action's result. Lifecycle and
+membership invariants raise the project's errors (`invalid_transition`,
+`not_found`, `validation_failed`).
+
+An action never changes its input and never copies all of it: it works on a
+shallow copy (`msgspec.structs.replace`) and replaces, copied, only what it
+changes — a list it appends to, the member or activity it edits — recording the
+dotted path of each (`touched`). `Effect.changes` is then those paths with their
+new values as stored (plus `version`, `updatedAt`, `lastActivityAt`), from which
+the engine builds the new document and its MongoDB update (`diff.build_update`)
+without walking the rest of the collaboration.
 """
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 from typing import Any, Callable
 
 import msgspec
+from msgspec.structs import replace
 
 from backend.domain import payloads as p
 from backend.domain.catalogue import AI_ACTIONS, DEFAULT_PROTECTED
@@ -36,6 +44,12 @@ class Effect(msgspec.Struct):
     collaboration: Collaboration | None = None
     message: Message | None = None
     result: dict[str, Any] = {}
+    # An update: each path the action changed, with its new value as stored (see the module's docstring)
+    changes: dict[str, Any] = {}
+
+
+Touched = list[str]
+"""The dotted paths (as stored: `members.3.role`, `activities.7`) an action changed."""
 
 
 def _actor_doc(actor: Actor) -> dict[str, Any]:
@@ -54,11 +68,18 @@ def create_collaboration(payload: p.CreateCollaboration, ctx: Context) -> Effect
     return Effect(collaboration=collab, result={"collaborationId": collab.id})
 
 
-def _find_activity(c: Collaboration, activity_id: str) -> Activity:
-    activity = c.activity(activity_id)
-    if activity is None:
-        raise NotFound("No such activity.", {"activityId": activity_id})
-    return activity
+def _find_activity(c: Collaboration, activity_id: str) -> tuple[int, Activity]:
+    """The activity's index and a copy of it to change (put back with `_put_activity`)."""
+    for index, activity in enumerate(c.activities):
+        if activity.id == activity_id:
+            return index, replace(activity)
+    raise NotFound("No such activity.", {"activityId": activity_id})
+
+
+def _put_activity(c: Collaboration, index: int, activity: Activity, touched: Touched) -> None:
+    c.activities = list(c.activities)
+    c.activities[index] = activity
+    touched.append(f"activities.{index}")
 
 
 def _move(activity: Activity, allowed_from: tuple[str, ...], to: str) -> None:
@@ -70,11 +91,11 @@ def _move(activity: Activity, allowed_from: tuple[str, ...], to: str) -> None:
     activity.status = to  # type: ignore[assignment]
 
 
-def _member(c: Collaboration, user_id: str) -> Member:
-    member = c.member(user_id)
-    if member is None:
-        raise NotFound("No such member.", {"userId": user_id})
-    return member
+def _member(c: Collaboration, user_id: str) -> tuple[int, Member]:
+    for index, member in enumerate(c.members):
+        if member.userId == user_id:
+            return index, member
+    raise NotFound("No such member.", {"userId": user_id})
 
 
 def _keep_an_owner(c: Collaboration, leaving: Member) -> None:
@@ -83,16 +104,19 @@ def _keep_an_owner(c: Collaboration, leaving: Member) -> None:
                                 {"userId": leaving.userId})
 
 
-def _update_details(c: Collaboration, payload: p.UpdateDetails, ctx: Context) -> dict[str, Any]:
+def _update_details(c: Collaboration, payload: p.UpdateDetails, ctx: Context, touched: Touched) -> dict[str, Any]:
     if payload.title is not None:
         c.title = payload.title.strip()
+        touched.append("title")
     if payload.description is not None:
         c.description = payload.description
+        touched.append("description")
     return {}
 
 
-def _archive(c: Collaboration, payload: p.Empty, ctx: Context) -> dict[str, Any]:
+def _archive(c: Collaboration, payload: p.Empty, ctx: Context, touched: Touched) -> dict[str, Any]:
     c.status = "archived"
+    touched.append("status")
     return {}
 
 
@@ -103,7 +127,7 @@ def already_member_by_email(c: Collaboration, email: str) -> None:
         raise InvalidTransition("That person is already a member.", {"email": email})
 
 
-def _add_member(c: Collaboration, payload: p.AddMember, ctx: Context) -> dict[str, Any]:
+def _add_member(c: Collaboration, payload: p.AddMember, ctx: Context, touched: Touched) -> dict[str, Any]:
     already_member_by_email(c, payload.email)
     user = ctx.resolved_user
     if user is None:  # only proposed (an approval): the directory is asked when it is carried out
@@ -117,34 +141,38 @@ def _add_member(c: Collaboration, payload: p.AddMember, ctx: Context) -> dict[st
                     joinedAt=ctx.now)
     if user.get("invited"):
         member.invitedAt, member.invitedBy = ctx.now, user.get("invitedBy")
-    c.members.append(member)
-    c.memberIds.append(user_id)
+    touched += [f"members.{len(c.members)}", f"memberIds.{len(c.memberIds)}"]
+    c.members = [*c.members, member]
+    c.memberIds = [*c.memberIds, user_id]
     return {"userId": user_id}
 
 
-def _remove_member(c: Collaboration, payload: p.RemoveMember, ctx: Context) -> dict[str, Any]:
-    member = _member(c, payload.userId)
+def _remove_member(c: Collaboration, payload: p.RemoveMember, ctx: Context, touched: Touched) -> dict[str, Any]:
+    _, member = _member(c, payload.userId)
     _keep_an_owner(c, member)
     c.members = [m for m in c.members if m.userId != member.userId]
     c.memberIds = [uid for uid in c.memberIds if uid != member.userId]
+    touched += ["members", "memberIds"]
     return {"userId": member.userId}
 
 
-def _change_role(c: Collaboration, payload: p.ChangeRole, ctx: Context) -> dict[str, Any]:
-    member = _member(c, payload.userId)
+def _change_role(c: Collaboration, payload: p.ChangeRole, ctx: Context, touched: Touched) -> dict[str, Any]:
+    index, member = _member(c, payload.userId)
     if member.role == payload.role:
         raise InvalidTransition(f"That member is already {payload.role}.", {"userId": member.userId})
     if payload.role != "owner":
         _keep_an_owner(c, member)
-    member.role = payload.role
+    c.members = list(c.members)
+    c.members[index] = replace(member, role=payload.role)
+    touched.append(f"members.{index}")
     return {"userId": member.userId, "role": payload.role}
 
 
-def _leave(c: Collaboration, payload: p.Empty, ctx: Context) -> dict[str, Any]:
-    return _remove_member(c, p.RemoveMember(userId=ctx.actor.id or ""), ctx)
+def _leave(c: Collaboration, payload: p.Empty, ctx: Context, touched: Touched) -> dict[str, Any]:
+    return _remove_member(c, p.RemoveMember(userId=ctx.actor.id or ""), ctx, touched)
 
 
-def _propose(c: Collaboration, payload: p.ProposeActivity, ctx: Context) -> dict[str, Any]:
+def _propose(c: Collaboration, payload: p.ProposeActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
     if payload.assigneeId is not None and c.member(payload.assigneeId) is None:
         raise ValidationFailed.at("payload.assigneeId", "The assignee must be a member")
     activity = Activity(
@@ -152,53 +180,60 @@ def _propose(c: Collaboration, payload: p.ProposeActivity, ctx: Context) -> dict
         status="proposed", dueAt=payload.dueAt, scheduledFor=None, assigneeId=payload.assigneeId,
         createdBy=_actor_doc(ctx.actor), createdAt=ctx.now, updatedAt=ctx.now,
     )
-    c.activities.append(activity)
+    touched.append(f"activities.{len(c.activities)}")
+    c.activities = [*c.activities, activity]
     return {"activityId": activity.id}
 
 
-def _schedule(c: Collaboration, payload: p.ScheduleActivity, ctx: Context) -> dict[str, Any]:
-    activity = _find_activity(c, payload.activityId)
+def _schedule(c: Collaboration, payload: p.ScheduleActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
+    index, activity = _find_activity(c, payload.activityId)
     _move(activity, ("proposed",), "scheduled")
     activity.scheduledFor = payload.scheduledFor
     activity.updatedAt = ctx.now
+    _put_activity(c, index, activity, touched)
     return {"activityId": activity.id}
 
 
-def _complete(c: Collaboration, payload: p.CompleteActivity, ctx: Context) -> dict[str, Any]:
-    activity = _find_activity(c, payload.activityId)
+def _complete(c: Collaboration, payload: p.CompleteActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
+    index, activity = _find_activity(c, payload.activityId)
     _move(activity, ("scheduled",), "done")
     activity.completedAt = ctx.now
     activity.updatedAt = ctx.now
+    _put_activity(c, index, activity, touched)
     return {"activityId": activity.id}
 
 
-def _cancel(c: Collaboration, payload: p.CancelActivity, ctx: Context) -> dict[str, Any]:
-    activity = _find_activity(c, payload.activityId)
+def _cancel(c: Collaboration, payload: p.CancelActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
+    index, activity = _find_activity(c, payload.activityId)
     _move(activity, ("proposed", "scheduled"), "cancelled")
     activity.cancelReason = payload.reason
     activity.updatedAt = ctx.now
+    _put_activity(c, index, activity, touched)
     return {"activityId": activity.id}
 
 
-def _set_protected(c: Collaboration, payload: p.SetProtectedActions, ctx: Context) -> dict[str, Any]:
+def _set_protected(c: Collaboration, payload: p.SetProtectedActions, ctx: Context,
+                   touched: Touched) -> dict[str, Any]:
     for index, name in enumerate(payload.actions):
         if name not in AI_ACTIONS:
             raise ValidationFailed.at(f"payload.actions.{index}",
                                       f"{name!r} is not an action the AI may take ({', '.join(AI_ACTIONS)})")
-    c.settings.protectedActions = sorted(set(payload.actions))
+    c.settings = replace(c.settings, protectedActions=sorted(set(payload.actions)))
+    touched.append("settings.protectedActions")
     return {"protectedActions": c.settings.protectedActions}
 
 
-def _set_rules(c: Collaboration, payload: Any, ctx: Context) -> dict[str, Any]:
+def _set_rules(c: Collaboration, payload: Any, ctx: Context, touched: Touched) -> dict[str, Any]:
     if ctx.rules is None:  # pragma: no cover - the engine always validates first
         raise ValidationFailed.at("payload.rule", "Rule not validated")
     c.rules = ctx.rules
+    touched.append("rules")
     if isinstance(payload, p.RemoveRule):
         return {"ruleId": payload.ruleId}
     return {"ruleId": payload.rule.get("id") or ctx.rules[-1]["id"]}
 
 
-_UPDATES: dict[str, Callable[[Collaboration, Any, Context], dict[str, Any]]] = {
+_UPDATES: dict[str, Callable[[Collaboration, Any, Context, Touched], dict[str, Any]]] = {
     "updateDetails": _update_details,
     "archiveCollaboration": _archive,
     "addMember": _add_member,
@@ -227,12 +262,27 @@ def apply(name: str, collab: Collaboration | None, payload: Any, ctx: Context) -
         message = Message(_id=ctx.new_id("msg"), collaborationId=collab.id, author=author,
                           text=payload.text, createdAt=ctx.now, replyTo=payload.replyTo)
         return Effect(message=message, result={"messageId": message._id})
-    changed = copy.deepcopy(collab)
-    result = _UPDATES[name](changed, payload, ctx)
+    changed = replace(collab)  # shallow: each action copies what it changes (see the module's docstring)
+    touched: Touched = []
+    result = _UPDATES[name](changed, payload, ctx, touched)
     changed.version = collab.version + 1
     changed.updatedAt = ctx.now
     changed.lastActivityAt = ctx.now
-    return Effect(collaboration=changed, result=result)
+    changes = {path: _stored(_at(changed, path)) for path in touched}
+    changes.update(version=changed.version, updatedAt=ctx.now, lastActivityAt=ctx.now)
+    return Effect(collaboration=changed, result=result, changes=changes)
+
+
+def _at(value: Any, path: str) -> Any:
+    """The value at a dotted path of a struct (list indexes as numbers)."""
+    for part in path.split("."):
+        value = value[int(part)] if isinstance(value, list) else getattr(value, part)
+    return value
+
+
+def _stored(value: Any) -> Any:
+    """A value as it is stored (what `to_doc` makes of it inside the whole collaboration)."""
+    return msgspec.to_builtins(value, builtin_types=(datetime,))
 
 
 def as_doc(collab: Collaboration) -> dict[str, Any]:

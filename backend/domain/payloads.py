@@ -167,12 +167,12 @@ _OUT_OF_RANGE = "Out of range: a time lies between 1970-01-01T00:00:00Z and 2999
 
 
 def _extra_checks(payload: Any, max_message_chars: int) -> None:
-    for field in msgspec.structs.fields(payload):
-        value = getattr(payload, field.name)
-        if isinstance(value, str) and field.name in {"title", "text"} and not value.strip():
-            raise ValidationFailed.at(f"payload.{field.name}", "Must not be blank")
+    for name in payload.__struct_fields__:  # (msgspec.structs.fields would evaluate the annotations: ~60 µs)
+        value = getattr(payload, name)
+        if isinstance(value, str) and name in {"title", "text"} and not value.strip():
+            raise ValidationFailed.at(f"payload.{name}", "Must not be blank")
         if isinstance(value, datetime):
-            setattr(payload, field.name, _utc(field.name, value))  # stored and sent in UTC (`Z`)
+            setattr(payload, name, _utc(name, value))  # stored and sent in UTC (`Z`)
     if isinstance(payload, SendMessage):
         if not 1 <= len(payload.text) <= max_message_chars:
             raise ValidationFailed.at("payload.text", f"Must be 1 to {max_message_chars} characters")

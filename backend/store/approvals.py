@@ -3,23 +3,53 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from backend.store.idempotency import Claim
+from backend.store.writes import Writer
+
 
 class Approvals:
-    def __init__(self, db: Any):
+    def __init__(self, db: Any, writer: Writer | None = None):
         self._coll = db["approvals"]
+        self._writer = writer
 
-    async def insert(self, approval: dict[str, Any]) -> dict[str, Any] | None:
+    async def _with_answer(self, idempotency: Claim | None, write: Callable[[Any], Awaitable[Any]]) -> Any:
+        """`write(session)`, with `idempotency`'s answer (a Claim, idempotency.py) written in the same
+        atomic write when it returns a document (the answer is rendered from it); else nothing."""
+        if idempotency is None:
+            return await write(None)
+        assert self._writer is not None
+
+        async def both(session: Any) -> Any:
+            await idempotency.check(session)
+            doc = await write(session)
+            if doc is not None:
+                await idempotency.commit(session, doc)
+            return doc
+
+        return await self._writer.atomically(both)
+
+    async def insert(self, approval: dict[str, Any], *, idempotency: Claim | None = None) -> dict[str, Any] | None:
         """Insert `approval`; None. A rule's follow-up carries `followupKey` (unique): if an
         approval with that key exists already (the follow-up ran before), nothing is inserted and
-        that approval is returned."""
+        that approval is returned. `idempotency`'s prepared answer is written with it."""
         key = approval.get("followupKey")
         try:
-            await self._coll.insert_one(approval)
+            if idempotency is None:
+                await self._coll.insert_one(approval)
+            else:
+                assert self._writer is not None
+
+                async def write(session: Any) -> None:
+                    await idempotency.check(session)
+                    await self._coll.insert_one(approval, session=session)
+                    await idempotency.commit(session)
+
+                await self._writer.atomically(write)
         except DuplicateKeyError:
             if key is None:
                 raise
@@ -43,19 +73,24 @@ class Approvals:
         return await self._coll.find(query).sort("_id", -1).limit(limit).to_list(length=limit)
 
     async def transition(self, approval_id: str, from_status: str, changes: dict[str, Any], *,
-                         unexpired_at: datetime | None = None) -> dict[str, Any] | None:
+                         unexpired_at: datetime | None = None, idempotency: Claim | None = None) -> dict[str, Any] | None:
         """Move an approval out of `from_status` atomically; None if it was not in that status
-        (or, with `unexpired_at`, if its `expiresAt` is not after that time)."""
+        (or, with `unexpired_at`, if its `expiresAt` is not after that time). With `idempotency`,
+        the answer rendered from the moved approval is written with the move."""
         query: dict[str, Any] = {"_id": approval_id, "status": from_status}
         if unexpired_at is not None:
             query["expiresAt"] = {"$gt": unexpired_at}
-        return await self._coll.find_one_and_update(query, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        return await self._with_answer(idempotency, lambda session: self._coll.find_one_and_update(
+            query, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session))
 
-    async def record_outcome(self, approval_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+    async def record_outcome(self, approval_id: str, changes: dict[str, Any], *,
+                             idempotency: Claim | None = None) -> dict[str, Any] | None:
         """Store the outcome (`result`, or `status: failed` and `error`) of an approved approval that
-        has none yet; None if it has one (another carrying-out recorded it first)."""
+        has none yet; None if it has one (another carrying-out recorded it first). With
+        `idempotency`, the answer rendered from the approval is written with the outcome."""
         query = {"_id": approval_id, "status": "approved", "result": {"$exists": False}, "error": {"$exists": False}}
-        return await self._coll.find_one_and_update(query, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        return await self._with_answer(idempotency, lambda session: self._coll.find_one_and_update(
+            query, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session))
 
     async def due_to_expire(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
         query = {"status": "pending", "expiresAt": {"$lte": now}}

@@ -45,6 +45,9 @@ INDEXES: tuple[Index, ...] = (
     Index("checkin_reminders", (("at", ASC),), {"expireAfterSeconds": 7 * 86400}),
     Index("presence", (("expiresAt", ASC),), {"expireAfterSeconds": 0}),
     Index("presence", (("collaborationId", ASC),)),
+    # Idempotency-Key records (idempotency.py): one per user and key, gone after IDEMPOTENCY_TTL
+    Index("idempotency", (("userId", ASC), ("key", ASC)), {"unique": True}),
+    Index("idempotency", (("expiresAt", ASC),), {"expireAfterSeconds": 0}),
 )
 
 

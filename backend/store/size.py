@@ -15,6 +15,63 @@ def bson_size(doc: Mapping[str, Any]) -> int:
     return len(bson.encode(doc))
 
 
+def size_after(before: Mapping[str, Any], size: int, update: Mapping[str, Any]) -> int | None:
+    """The BSON size of `before` (whose size is `size`) once `update` (`$set`/`$unset` with dotted,
+    disjoint paths, as `backend.domain.diff` makes them) is applied, from the sizes of the values it
+    sets and removes only; None when unsure (another operator, a path through something missing,
+    an index past the end): the caller then encodes the whole document.
+
+    A document's size is its elements' sizes plus 5 bytes, whatever it is nested in, so each
+    change adds the size of its new element and takes away that of the old one."""
+    appended: dict[int, int] = {}  # id of a list -> elements appended to it by earlier paths
+    for operator, paths in update.items():
+        if operator not in ("$set", "$unset") or not isinstance(paths, Mapping):
+            return None
+        for path, value in paths.items():
+            parts = path.split(".")
+            parent = _parent(before, parts)
+            if parent is None:
+                return None
+            key = parts[-1]
+            if isinstance(parent, list):
+                if not key.isdigit():
+                    return None
+                index, length = int(key), len(parent) + appended.get(id(parent), 0)
+                if index < len(parent):
+                    old = _element_size(key, parent[index])
+                elif index == length:  # appended: one more element
+                    if operator == "$unset":
+                        continue
+                    appended[id(parent)] = appended.get(id(parent), 0) + 1
+                    old = 0
+                else:
+                    return None
+                new = _element_size(key, None if operator == "$unset" else value)  # $unset leaves null
+            else:
+                old = _element_size(key, parent[key]) if key in parent else 0
+                new = 0 if operator == "$unset" else _element_size(key, value)
+            size += new - old
+    return size
+
+
+def _parent(doc: Any, parts: list[str]) -> Any:
+    """The dict or list that holds the last of `parts` in `doc`, or None if there is none."""
+    target = doc
+    for part in parts[:-1]:
+        if isinstance(target, Mapping) and part in target:
+            target = target[part]
+        elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            target = target[int(part)]
+        else:
+            return None
+    return target if isinstance(target, (Mapping, list)) else None
+
+
+def _element_size(key: str, value: Any) -> int:
+    """The bytes one element (type, key, value) takes in a BSON document."""
+    return len(bson.encode({key: value})) - 5
+
+
 def check_storable(value: Any, path: str) -> None:
     """Refuse (validation_failed at `path`) a client's free-form JSON that MongoDB would not store
     as given: integers past 64 bits, NUL in keys, keys that start with `$` or hold a `.`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.clock import utcnow
 from backend.settings import Settings
 from backend.store.approvals import Approvals
 from backend.store.audit import Audit
@@ -11,6 +12,7 @@ from backend.store.checkin_runs import CheckinRuns
 from backend.store.reminders import Reminders
 from backend.store.collaborations import Collaborations
 from backend.store.dev_users import DevUsers
+from backend.store.idempotency import Idempotency
 from backend.store.jobs import Jobs
 from backend.store.messages import Messages
 from backend.store.presence import Presence
@@ -32,13 +34,14 @@ class Store:
         self.collaborations = Collaborations(self.db, writer, settings.max_document_bytes)
         self.messages = Messages(self.db, writer)
         self.audit = Audit(self.db)
-        self.approvals = Approvals(self.db)
+        self.approvals = Approvals(self.db, writer)
         self.presence = Presence(self.db)
         self.jobs = Jobs(self.db)
         self.checkin_runs = CheckinRuns(self.db)
         self.reminders = Reminders(self.db)
         self.workers = Workers(self.db)
         self.dev_users = DevUsers(self.db)
+        self.idempotency = Idempotency(self.db, settings.idempotency_ttl, utcnow)
         self.stream = Stream(self.db)
 
     def watch_changes(self, resume_after: dict[str, Any] | None, max_await_ms: int) -> Any:

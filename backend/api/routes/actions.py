@@ -9,12 +9,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.api.auth import principal
+from backend.api.idempotency import rendered, run_once
 from backend.api.responses import JSON, read_json
 from backend.auth import directory
 from backend.auth.tokens import Principal
 from backend.domain.models import Actor
 from backend.engine import Applied, NeedsApproval
 from backend.errors import TandemError, ValidationFailed
+from backend.store.idempotency import Claim
 from backend.wire import public
 
 _BODY_FIELDS = {"collaborationId", "expectedVersion", "payload"}
@@ -22,12 +24,13 @@ _RATE_COST = {"addMember": directory.RATE_COST}  # tokens an action takes from t
 
 
 async def run_action(request: Request, who: Principal, name: str, collaboration_id: Any, payload: Any,
-                     expected_version: Any) -> Applied | NeedsApproval:
+                     expected_version: Any, idempotency: Claim | None = None) -> Applied | NeedsApproval:
     runtime = request.app.state.runtime
     runtime.extras["ratelimiter"].hit(who.id, _RATE_COST.get(name, 1))
     try:
         outcome = await runtime.engine.run(name, Actor.user(who.id), collaboration_id, payload,
-                                           expected_version=expected_version, actor_email=who.email)
+                                           expected_version=expected_version, actor_email=who.email,
+                                           idempotency=idempotency)
     except TandemError as exc:
         runtime.metrics.actions.labels(name if name in _known() else "unknown", exc.code).inc()
         raise
@@ -50,20 +53,32 @@ def _check_body(body: dict[str, Any]) -> None:
         raise ValidationFailed.at("collaborationId", "Must be a string")
 
 
-async def action(request: Request) -> Response:
-    who = await principal(request)
-    body = await read_json(request, _BODY_FIELDS)
-    _check_body(body)
-    name = request.path_params["name"]
-    outcome = await run_action(request, who, name, body.get("collaborationId"), body.get("payload"),
-                               body.get("expectedVersion"))
+def _answer(outcome: Applied | NeedsApproval) -> tuple[int, dict[str, Any]]:
     if isinstance(outcome, NeedsApproval):
-        return JSON({"approval": public(outcome.approval)}, status_code=202)
+        return 202, {"approval": public(outcome.approval)}
     answer: dict[str, Any] = {"collaborationId": outcome.collaborationId, "version": outcome.version,
                               "result": outcome.result}
     if outcome.followups:
         answer["followups"] = outcome.followups
-    return JSON(answer)
+    return 200, answer
+
+
+def _render(outcome: Applied | NeedsApproval) -> tuple[int, bytes]:
+    return rendered(*_answer(outcome))
+
+
+async def action(request: Request) -> Response:
+    who = await principal(request)
+
+    async def handle(claim: Claim | None) -> Response:
+        body = await read_json(request, _BODY_FIELDS)
+        _check_body(body)
+        outcome = await run_action(request, who, request.path_params["name"], body.get("collaborationId"),
+                                   body.get("payload"), body.get("expectedVersion"), claim)
+        status, answer = _answer(outcome)
+        return JSON(answer, status_code=status)
+
+    return await run_once(request, who, _render, handle)
 
 
 routes = [Route("/api/actions/{name}", action, methods=["POST"])]

@@ -18,10 +18,16 @@ name their run. The actions the AI proposes come back as suggestions and are
 NOT run: a member may run one as themselves (`POST /api/actions/{name}`); each
 says whether the asker's role may (`allowed`) and else which role it `needs`.
 An action on any other collaboration is refused before it is suggested.
+
+With an `Idempotency-Key` (backend/api/idempotency.py), the key's answer is
+written with the question, the chat's one effect that must not happen twice: a
+repeat never posts it again nor asks the AI again, and gets the chat's answer
+(or, if the process stopped before the reply, a 503 naming the posted question).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -33,14 +39,17 @@ from backend.ai.proposals import screen_chat
 from backend.ai.provider import AIUnavailable
 from backend.api import openapi
 from backend.api.auth import principal
+from backend.api.idempotency import rendered, run_once
 from backend.api.responses import JSON, read_json
 from backend.api.routes.actions import run_action
 from backend.api.routes.collaborations import member_collaboration
+from backend.auth.tokens import Principal
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import NeedsApproval
 from backend.errors import InvalidTransition, ValidationFailed
 from backend.ids import new_id
+from backend.store.idempotency import LEASE, Claim
 from backend.wire import public
 
 
@@ -53,17 +62,40 @@ def _question(body: dict[str, Any], limit: int) -> str:
     return message.strip()
 
 
+def _held(asked: NeedsApproval) -> dict[str, Any]:
+    """The answer when the member's own message waits for an owner's approval."""
+    return {"question": None, "reply": None, "approval": public(asked.approval), "suggestions": []}
+
+
+def _asked(outcome: Any) -> tuple[int, bytes]:
+    """The Idempotency-Key's answer written with the member's question: the 202 when it waits for
+    approval; else, until the request finishes with the AI's reply, the 503 a repeat gets if the
+    process stopped before the reply was posted (the question is posted, the AI's answer is not)."""
+    if isinstance(outcome, NeedsApproval):
+        return rendered(202, _held(outcome))
+    lost = AIUnavailable("Your question was posted; the AI's answer was not. Ask again with a new "
+                         "Idempotency-Key.", {"questionId": outcome.result["messageId"]})
+    return rendered(lost.status, lost.to_dict())
+
+
 async def chat(request: Request) -> Response:
     who = await principal(request)
+    runtime = request.app.state.runtime
+    # The model may take up to AI_TIMEOUT (with retries): the key stays claimed that long.
+    lease = max(LEASE, timedelta(seconds=60 + 3 * runtime.settings.ai_timeout))
+    return await run_once(request, who, _asked, lambda claim: _chat(request, who, claim), lease)
+
+
+async def _chat(request: Request, who: Principal, claim: Claim | None) -> Response:
     runtime = request.app.state.runtime
     doc = await member_collaboration(request, who.id)
     question = _question(await read_json(request, {"message"}), runtime.settings.max_message_chars)
     if doc["status"] != "active":
         raise InvalidTransition("The collaboration is archived.", {"status": doc["status"]})
-    asked = await run_action(request, who, "sendMessage", doc["_id"], {"text": question}, None)
+    # With an Idempotency-Key, the key is stored with the question: a repeat never posts it twice.
+    asked = await run_action(request, who, "sendMessage", doc["_id"], {"text": question}, None, claim)
     if isinstance(asked, NeedsApproval):  # the owner's rules hold the member's message: nothing to answer yet
-        return JSON({"question": None, "reply": None, "approval": public(asked.approval), "suggestions": []},
-                    status_code=202)
+        return JSON(_held(asked), status_code=202)
     posted_question = public(await runtime.store.messages.get(doc["_id"], asked.result["messageId"]))
     recent = await runtime.store.messages.page(doc["_id"], limit=prompt.MAX_MESSAGES + 1)
     recent = [m for m in recent if m["_id"] != posted_question["id"]][-prompt.MAX_MESSAGES:]
@@ -90,7 +122,7 @@ _MESSAGE = {"type": "object", "description": "a message: id, collaborationId, au
                                               "seq, replyTo?"}
 
 PATHS: dict[str, Any] = {
-    "/api/collaborations/{id}/ai/chat": {"post": openapi.operation(
+    "/api/collaborations/{id}/ai/chat": {"post": openapi.idempotent(openapi.operation(
         "Ask the AI (members): the question is posted as the member's message, the answer as an AI message "
         "replying to it (`replyTo`); 202 with the approval instead when the owner made AI messages (or the "
         "member's) need approval; proposed actions come back as suggestions, not run",
@@ -102,5 +134,5 @@ PATHS: dict[str, Any] = {
         responses={"202": {"description": "Accepted: an owner must approve the AI's message (or the member's) first",
                            "schema": openapi.obj(["question", "reply", "approval", "suggestions"], {
                                "question": {"oneOf": [_MESSAGE, {"type": "null"}]}, "reply": {"type": "null"},
-                               "approval": {"type": "object"}, "suggestions": {"type": "array"}})}})},
+                               "approval": {"type": "object"}, "suggestions": {"type": "array"}})}}))},
 }

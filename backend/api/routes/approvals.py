@@ -10,9 +10,11 @@ from starlette.routing import Route
 
 from backend.api import openapi
 from backend.api.auth import principal
+from backend.api.idempotency import rendered, run_once
 from backend.api.responses import JSON
 from backend.approvals import STATUSES, ApprovalService
 from backend.errors import InvalidRequest
+from backend.store.idempotency import Claim
 from backend.wire import public
 
 
@@ -30,20 +32,33 @@ async def list_approvals(request: Request) -> Response:
     return JSON({"approvals": [public(a) for a in found]})
 
 
+def _decided(approval: dict[str, Any]) -> tuple[int, bytes]:
+    return rendered(200, {"approval": public(approval)})
+
+
 async def approve(request: Request) -> Response:
     who = await principal(request)
-    request.app.state.runtime.extras["ratelimiter"].hit(who.id)
-    decided = await _service(request).approve(request.path_params["approval_id"], who.id)
-    runtime = request.app.state.runtime
-    runtime.metrics.actions.labels(decided["action"], "applied" if decided["status"] == "approved"
-                                   else (decided.get("error") or {}).get("code", "failed")).inc()
-    return JSON({"approval": public(decided)})
+
+    async def handle(claim: Claim | None) -> Response:
+        request.app.state.runtime.extras["ratelimiter"].hit(who.id)
+        decided = await _service(request).approve(request.path_params["approval_id"], who.id, claim)
+        runtime = request.app.state.runtime
+        runtime.metrics.actions.labels(decided["action"], "applied" if decided["status"] == "approved"
+                                       else (decided.get("error") or {}).get("code", "failed")).inc()
+        return JSON({"approval": public(decided)})
+
+    return await run_once(request, who, _decided, handle)
 
 
 async def reject(request: Request) -> Response:
     who = await principal(request)
-    request.app.state.runtime.extras["ratelimiter"].hit(who.id)
-    return JSON({"approval": public(await _service(request).reject(request.path_params["approval_id"], who.id))})
+
+    async def handle(claim: Claim | None) -> Response:
+        request.app.state.runtime.extras["ratelimiter"].hit(who.id)
+        decided = await _service(request).reject(request.path_params["approval_id"], who.id, claim)
+        return JSON({"approval": public(decided)})
+
+    return await run_once(request, who, _decided, handle)
 
 
 routes = [
@@ -59,11 +74,11 @@ PATHS: dict[str, Any] = {
         "Approvals of the collaborations I own, newest first",
         query=[("status", {"type": "string", "enum": list(STATUSES)})], tag="approvals",
         schema=openapi.obj(["approvals"], {"approvals": {"type": "array", "items": {"type": "object"}}}))},
-    "/api/approvals/{id}/approve": {"post": openapi.operation(
+    "/api/approvals/{id}/approve": {"post": openapi.idempotent(openapi.operation(
         "Approve (owners): runs the action; the approval ends approved (with result) or failed (with error)",
-        params=["id"], tag="approvals", schema=_ONE)},
-    "/api/approvals/{id}/reject": {"post": openapi.operation("Reject (owners)", params=["id"], tag="approvals",
-                                                             schema=_ONE)},
+        params=["id"], tag="approvals", schema=_ONE))},
+    "/api/approvals/{id}/reject": {"post": openapi.idempotent(openapi.operation(
+        "Reject (owners)", params=["id"], tag="approvals", schema=_ONE))},
 }
 
 

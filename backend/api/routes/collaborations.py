@@ -11,10 +11,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.api.auth import principal
+from backend.api.idempotency import rendered, run_once
 from backend.api.responses import JSON, query_id, query_int, read_json
 from backend.api.routes.actions import run_action
 from backend.errors import InvalidRequest, NotFound, ValidationFailed
 from backend.ids import has_prefix
+from backend.store.idempotency import Claim
 from backend.wire import public
 
 
@@ -63,15 +65,23 @@ async def list_mine(request: Request) -> Response:
                  "next": _page_cursor(docs[-1]) if more else None})
 
 
+def _created(outcome: Any) -> tuple[int, bytes]:
+    return rendered(201, public(outcome.collaboration))
+
+
 async def create(request: Request) -> Response:
     who = await principal(request)
-    body = await read_json(request)
-    try:
-        outcome = await run_action(request, who, "createCollaboration", None, body, None)
-    except ValidationFailed as exc:  # this route's fields are the body's own, not under `payload`
-        fields = [{**f, "path": f["path"].removeprefix("payload").removeprefix(".")} for f in exc.fields]
-        raise ValidationFailed(fields) from None
-    return JSON(public(outcome.collaboration), status_code=201)
+
+    async def handle(claim: Claim | None) -> Response:
+        body = await read_json(request)
+        try:
+            outcome = await run_action(request, who, "createCollaboration", None, body, None, claim)
+        except ValidationFailed as exc:  # this route's fields are the body's own, not under `payload`
+            fields = [{**f, "path": f["path"].removeprefix("payload").removeprefix(".")} for f in exc.fields]
+            raise ValidationFailed(fields) from None
+        return JSON(public(outcome.collaboration), status_code=201)
+
+    return await run_once(request, who, _created, handle)
 
 
 async def snapshot(request: Request) -> Response:
