@@ -96,9 +96,9 @@ class Collaborations:
 
     async def insert(self, doc: dict[str, Any], audit: dict[str, Any], *, idempotency: Claim | None = None) -> None:
         """Insert a new collaboration and its audit entry (and `idempotency`'s answer, idempotency.py)."""
+        size = self.check_size(doc)  # sizes are the document's as everyone sees it: the seq counter (9 bytes) aside
+        audit.update(seq=1, changes=created_changes(public(doc) or {}))
         doc = {**doc, SEQ: 1}  # its creation is the first event of its stream (stream.py)
-        audit.update(seq=1, changes=created_changes(public(hide(dict(doc))) or {}))
-        size = self.check_size(doc)
 
         async def write(session: Any) -> None:
             if idempotency is not None:
