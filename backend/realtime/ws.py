@@ -387,29 +387,17 @@ class Connection:
 
     async def _replay(self, cid: str, since: int, upto: int) -> tuple[list[ev.Event] | None, str]:
         """The events with seq in (`since`, `upto`]: from the hub's history when it holds every one
-        of them (the same bytes), else from their stored form, in seq order, read in bounded
-        windows; None (a snapshot instead) when one is not stored, one removes the caller,
-        or together they are more than the connection may queue. With where they came from."""
-        room = self.outbox.room
+        of them (the same bytes), else from their stored form (backend/realtime/replay.py, one
+        read shared by the resumes of the same range); None (a snapshot instead) when one is not
+        stored, one removes the caller, or together they are more than the connection may queue.
+        With where they came from."""
         held = self.realtime.hub.history.by_seq(cid, since, upto)  # this process's history, when it holds them all
-        if held is not None:
-            if any(e.members is not None and e.members.removes(self.user_id) for e in held) \
-                    or sum(e.size for e in held) > room:
-                return None, "history"
-            return held, "history"
-        size, expected = 0, since + 1
-        events: list[ev.Event] = []
-        async for window in self.realtime.store.stream.read(cid, since, upto):
-            for seq, kind, stored in window:
-                event = ev.replayed(kind, stored) if seq == expected else None
-                if event is None or (event.members is not None and event.members.removes(self.user_id)):
-                    return None, "database"
-                size += event.size
-                if size > room:
-                    return None, "database"
-                events.append(event)
-                expected += 1
-        return (events if expected == upto + 1 else None), "database"
+        how = "history" if held is not None else "database"
+        events = held if held is not None else await self.realtime.replays.read(cid, since, upto)
+        if events is None or sum(e.size for e in events) > self.outbox.room \
+                or any(e.members is not None and e.members.removes(self.user_id) for e in events):
+            return None, how
+        return events, how
 
     async def _unsubscribe(self, cid: str) -> None:
         self._drop(cid)
