@@ -321,6 +321,7 @@ async def storm(a: Served, targets: list[tuple[str, Served]], groups: list[tuple
             "snapshots": sum(f.snapshots for f in followers),
             "resumed_from": {how: int(resumes.labels(how)._value.get()) for how in ("history", "database", "snapshot")},
             "reads_per_resume": round(reads / len(followers) + 1, 2),  # + its presence read
+            "database_reads_shared": target.runtime.extras["realtime"].replays.shared,
             "actions_during_storm": during,
         }
     for f in followers:
