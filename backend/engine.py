@@ -26,7 +26,7 @@ import msgspec
 
 from backend import rules as rule_engine
 from backend.clock import utcnow
-from backend.domain import actions, payloads
+from backend.domain import actions, payloads, suggestions
 from backend.domain.catalogue import ALLOWED_WHEN_ARCHIVED, CATALOGUE, ActionSpec
 from backend.domain.diff import build_update
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
@@ -182,8 +182,10 @@ class ActionEngine:
         """The I/O an action needs before its pure step: directory look-ups, rule validation."""
         if spec.name == "addMember":
             ctx.resolved_user = await self._invitee(collab, payload, ctx, proposing, approval_id, looked_up)
-        elif spec.name == "sendMessage" and payload.replyTo is not None:
-            if await self.store.messages.get(collab.id, payload.replyTo) is None:
+        elif spec.name == "sendMessage":
+            if payload.suggestions is not None:
+                ctx.suggestions = _suggestions(payload, ctx.actor, self.settings.max_message_chars)
+            if payload.replyTo is not None and await self.store.messages.get(collab.id, payload.replyTo) is None:
                 raise ValidationFailed.at("payload.replyTo", "No such message in this collaboration")
         elif spec.name in ("addRule", "updateRule", "removeRule"):
             ctx.rules = _rules_after(spec.name, collab, payload, self.settings.max_message_chars)
@@ -371,6 +373,15 @@ def _audit(spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, 
     if verdict.followups:  # written with the action: run after it, even after a crash (recover_followups)
         entry.update(followupsDue=list(verdict.followups), followupDepth=depth + 1, followupsOpen=True)
     return entry
+
+
+def _suggestions(payload: Any, actor: Actor, max_message_chars: int) -> list[dict[str, Any]]:
+    """Only the AI's answer to a message carries suggestions, checked and bounded as stored."""
+    if not actor.is_ai:
+        raise ValidationFailed.at("payload.suggestions", "Only the AI's answers carry suggestions")
+    if payload.replyTo is None:
+        raise ValidationFailed.at("payload.suggestions", "Suggestions come with an answer: give replyTo")
+    return suggestions.normalise(payload.suggestions, max_message_chars=max_message_chars)
 
 
 def _rules_after(name: str, collab: Collaboration, payload: Any, max_message_chars: int) -> list[dict[str, Any]]:

@@ -237,3 +237,58 @@ async def test_a_question_the_owner_s_rules_hold_for_approval_is_not_asked(fake,
     fake.respond = lambda body: {"reply": "Yes.", "actions": []}
     r = await chat(live, EDITOR, cid, {"message": "Shall we go?"})
     assert r.status_code == 200 and r.json()["reply"]["replyTo"] == r.json()["question"]["id"]
+
+
+async def test_the_answer_s_message_keeps_its_suggestions_for_every_member_live_and_after_a_reload(fake, live):
+    """Stored on the AI's reply (no per-viewer marks): another member's socket gets them with the
+    message, GET messages returns them; each member runs one as themselves, with their own role."""
+    cid = await team(live)
+    activity = (await live.act(EDITOR, "proposeActivity", cid, {"title": "Hike"}))["result"]["activityId"]
+    fake.respond = lambda body: {"reply": "Two ideas.", "actions": [
+        {"action": "sendMessage", "payload": {"text": "Who is in for the hike?"}, "reason": "ask"},
+        {"action": "scheduleActivity", "payload": {"activityId": activity, "scheduledFor": "2026-12-05T11:00:00+01:00"}},
+    ]}
+    watcher = await live.client(VIEWER)
+    await watcher.subscribe(cid)
+    before = await live.snapshot(OWNER, cid)
+
+    r = await chat(live, OWNER, cid, {"message": "What next?"})
+    assert r.status_code == 200, r.text
+    stored = [{"action": "sendMessage", "payload": {"text": "Who is in for the hike?"}, "reason": "ask"},
+              {"action": "scheduleActivity", "payload": {"activityId": activity, "scheduledFor": "2026-12-05T10:00:00Z"}}]
+    # the asker's answer: the same suggestions (times in UTC), marked for the asker, as before
+    assert r.json()["suggestions"] == [{**stored[0], "allowed": True, "needs": None},
+                                       {**stored[1], "reason": None, "allowed": True, "needs": None}]
+    reply = r.json()["reply"]
+    assert reply["suggestions"] == stored
+    # the viewer's socket: the reply with its suggestions, live
+    event = await watcher.until(lambda e: e.get("type") == "message_created" and e["message"].get("replyTo"))
+    assert event["message"]["id"] == reply["id"] and event["message"]["suggestions"] == stored
+    # after a reload, for any member; the question carries none
+    question, answer = (await live.messages(VIEWER, cid))[-2:]
+    assert answer["suggestions"] == stored and "suggestions" not in question
+    # nothing ran; the viewer may run the message (viewer) but not the scheduling (editor)
+    assert (await live.snapshot(OWNER, cid))["version"] == before["version"]
+    for suggestion, status in zip(stored, (200, 403)):
+        r = await live.http.post(f"/api/actions/{suggestion['action']}", headers=live.auth(VIEWER),
+                                 json={"collaborationId": cid, "payload": suggestion["payload"]})
+        assert r.status_code == status, r.text
+    assert (await live.act(EDITOR, "scheduleActivity", cid, stored[1]["payload"]))["version"] == before["version"] + 1
+    await watcher.close()
+
+
+async def test_an_answer_held_for_approval_keeps_its_suggestions_when_approved(fake, live):
+    cid = await team(live)
+    await live.act(OWNER, "setProtectedActions", cid, {"actions": ["sendMessage"]})
+    fake.respond = lambda body: {"reply": "Pack warm socks.", "actions": [
+        {"action": "proposeActivity", "payload": {"title": "Buy socks"}, "reason": "cold"}]}
+    r = await chat(live, EDITOR, cid, {"message": "What to pack?"})
+    assert r.status_code == 202, r.text
+    stored = [{"action": "proposeActivity", "payload": {"title": "Buy socks"}, "reason": "cold"}]
+    assert r.json()["approval"]["payload"]["suggestions"] == stored
+    assert r.json()["suggestions"] == [{**stored[0], "allowed": True, "needs": None}]
+    approved = await live.http.post(f"/api/approvals/{r.json()['approval']['id']}/approve", headers=live.auth(OWNER))
+    assert approved.status_code == 200, approved.text
+    _, posted = await live.messages(VIEWER, cid)
+    assert posted["author"]["type"] == "ai" and posted["suggestions"] == stored
+    assert (await live.snapshot(OWNER, cid))["activities"] == []  # approving the answer runs none of them

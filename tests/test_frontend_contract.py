@@ -51,3 +51,18 @@ def test_the_rule_builder_names_only_what_the_rules_schema_has():
             server = PAYLOADS[action].get(name)
             assert server is not None, f"{action}.{name} is not a payload field of the rules schema"
             assert set(server.type) == {kind} and server.required == required, f"{action}.{name}"
+
+
+def test_the_rule_builders_counts_are_numbers_of_the_rules_schema():
+    """The builder's "the collaboration has more than N …" names only counts the server knows,
+    on every action (the builder offers them whatever the action)."""
+    from backend.rules.language import NUMBER, T
+    from backend.rules.schema import PAYLOADS, Var, lookup
+
+    table = re.search(r"RULE_COUNTS[^=]*=\s*\{(.*?)\};", RULE_VOCABULARY_TS.read_text(), re.S)
+    assert table, "RULE_COUNTS not found in rule-vocabulary.ts"
+    counts = re.findall(r"'([\w.]+)':\s*'[^']+'", table.group(1))
+    assert {"collaboration.memberCount", "collaboration.activityCount", "collaboration.openActivityCount"} <= set(counts)
+    for path in counts:
+        for action in [*PAYLOADS, "*"]:
+            assert lookup(path, action) == Var(T(NUMBER)), f"{path} on {action}"

@@ -209,6 +209,8 @@ SCHEDULED = {"var": "payload.scheduledFor"}  # 2026-11-21T10:00:00Z, a Saturday
     ({"var": "actor.role"}, "editor"),
     ({"var": "actor.type"}, "user"),
     ({"var": "collaboration.memberCount"}, 3),
+    ({"var": "collaboration.activityCount"}, 1),
+    ({"var": "collaboration.openActivityCount"}, 1),
     ({"var": "collaboration.version"}, 7),
     ({"var": "collaboration.activity.title"}, "Bouldering"),
     ({"var": "collaboration.activity.dueAt"}, datetime(2026, 11, 20, 18, tzinfo=timezone.utc)),
@@ -232,6 +234,28 @@ def test_actor_variables_for_the_ai_and_for_non_members():
     assert value({"var": "actor.role"}, actor=AI) is None
     assert value({"var": "actor.type"}, actor=AI) == "ai"
     assert value({"var": "actor.role"}, actor={"type": "user", "id": "stranger"}) is None
+
+
+def test_activity_counts_count_every_activity_and_the_open_ones():
+    """Open: proposed or scheduled (still to do); done and cancelled ones count only in activityCount."""
+    doc = collaboration(activities=[{"id": f"act_{i}", "status": status} for i, status in
+                                    enumerate(["proposed", "scheduled", "done", "cancelled", "proposed"])]
+                        + ["not an activity", {"id": "act_odd"}])
+    assert value({"var": "collaboration.activityCount"}, doc=doc) == 7
+    assert value({"var": "collaboration.openActivityCount"}, doc=doc) == 3
+    for odd in ({"activities": None}, {"activities": "many"}):
+        assert value({"var": "collaboration.activityCount"}, doc=collaboration(**odd)) == 0
+        assert value({"var": "collaboration.openActivityCount"}, doc=collaboration(**odd)) == 0
+
+
+@pytest.mark.parametrize("action", ["proposeActivity", "sendMessage", "updateDetails", "*"])
+def test_the_activity_counts_are_known_on_every_action(action: str):
+    """Unlike collaboration.activity (only on actions that name an activity), the counts are
+    the collaboration's: a cap on proposals is a proposeActivity rule."""
+    for name in ("collaboration.activityCount", "collaboration.openActivityCount"):
+        saved = validate_rule({"name": "cap", "when": {"action": action},
+                               "if": {">=": [{"var": name}, 20]}, "then": {"deny": {"message": "No."}}})
+        assert saved["if"] == {">=": [{"var": name}, 20]}
 
 
 def test_the_activity_is_null_when_the_payload_names_none_or_an_unknown_one():
@@ -633,8 +657,12 @@ def test_every_rule_written_in_the_docs_is_valid_and_every_operator_is_documente
     documented_rules = [block for block in blocks if "name" in block]
     assert [validate_rule(block)["name"] for block in documented_rules] == [
         "Nobody schedules on weekends", "Editors' cancellations need my approval",
-        "Nobody schedules on weekends", "Thank whoever completes an activity"]
-    assert documented_rules[1:] == [EDITOR_CANCEL_NEEDS_APPROVAL, NO_WEEKENDS, THANK_YOU]
+        "Nobody schedules on weekends", "Thank whoever completes an activity", "No more than 20 open activities"]
+    assert documented_rules[1:4] == [EDITOR_CANCEL_NEEDS_APPROVAL, NO_WEEKENDS, THANK_YOU]
+    cap = validate_rule(documented_rules[4])
+    many = collaboration(activities=[{"id": f"act_{i}", "status": "proposed"} for i in range(20)])
+    assert run([cap], "proposeActivity", EDITOR, {"title": "x"}, doc=many).deny is not None
+    assert run([cap], "proposeActivity", EDITOR, {"title": "x"}, doc=collaboration()).deny is None
     table = DOCS.read_text().split("### Operators", 1)[1].split("\n\n", 2)[1]
     assert {name for name in OPERATORS if f"`{name}`" not in table} == set()
 

@@ -66,6 +66,36 @@ async def test_deny_rule_refuses_with_rule_denied_and_writes_nothing(api):
     assert ok.status_code == 200
 
 
+OPEN_CAP = {"name": "No more than 2 open activities", "when": {"action": "proposeActivity"},
+            "if": {">=": [{"var": "collaboration.openActivityCount"}, 2]},
+            "then": {"deny": {"message": "Finish something first: at most 2 open activities."}}}
+
+
+async def test_a_deny_rule_caps_the_open_activities(api):
+    """The counts are of the collaboration before the action: with 2 open, a third is refused;
+    once one is cancelled (no longer open, still counted by activityCount) there is room again."""
+    cid, act = await setup(api)
+    rule = (await call(api, OWNER, "addRule", cid, {"rule": OPEN_CAP})).json()["result"]["ruleId"]
+    second = await call(api, EDITOR, "proposeActivity", cid, {"title": "Read chapter 2"})
+    assert second.status_code == 200
+    r = await call(api, OWNER, "proposeActivity", cid, {"title": "Read chapter 3"})
+    assert r.status_code == 403
+    assert r.json()["error"]["details"] == {"ruleId": rule, "message": OPEN_CAP["then"]["deny"]["message"]}
+    assert len((await snapshot(api, cid))["activities"]) == 2
+    assert (await call(api, EDITOR, "cancelActivity", cid, {"activityId": act})).status_code == 200
+    assert (await call(api, OWNER, "proposeActivity", cid, {"title": "Read chapter 3"})).status_code == 200
+    # activityCount counts done and cancelled ones too: 3 activities, 1 open once chapter 2 is done.
+    total = {**OPEN_CAP, "name": "At most 3 activities ever", "if": {">=": [{"var": "collaboration.activityCount"}, 3]}}
+    added = await call(api, OWNER, "addRule", cid, {"rule": total})
+    assert added.status_code == 200, added.text
+    sid = second.json()["result"]["activityId"]
+    assert (await call(api, EDITOR, "scheduleActivity", cid, {"activityId": sid, "scheduledFor": MONDAY})).status_code == 200
+    assert (await call(api, EDITOR, "completeActivity", cid, {"activityId": sid})).status_code == 200
+    capped = await call(api, EDITOR, "proposeActivity", cid, {"title": "Read chapter 4"})
+    assert capped.status_code == 403
+    assert capped.json()["error"]["details"]["ruleId"] == added.json()["result"]["ruleId"]
+
+
 async def test_require_approval_turns_an_editors_action_into_an_approval(api):
     cid, act = await setup(api)
     rule = (await call(api, OWNER, "addRule", cid, {"rule": EDITOR_CANCELS})).json()["result"]["ruleId"]

@@ -21,7 +21,7 @@ VARIABLES = [
     "payload.text", "payload.activityId", "payload.scheduledFor", "payload.reason", "payload.dueAt",
     "payload.title", "payload.actions", "payload", "actor.type", "actor.id", "actor.role", "actor",
     "collaboration.title", "collaboration.status", "collaboration.memberCount", "collaboration.version",
-    "collaboration.timezone", "collaboration.activity", "collaboration.activity.title",
+    "collaboration.activityCount", "collaboration.openActivityCount", "collaboration.timezone", "collaboration.activity", "collaboration.activity.title",
     "collaboration.activity.dueAt", "collaboration.activity.status", "now", "now.year", "nope", "",
 ]
 DATES = ["2026-11-21T10:00:00Z", "2026-11-23", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00", "soon"]
@@ -56,7 +56,8 @@ random_trees = st.recursive(st.one_of(scalars, variables, junk), _branches, max_
 LEAVES = {
     "boolean": st.booleans(),
     "number": st.one_of(st.integers(-1000, 1000), st.floats(-1e6, 1e6, allow_nan=False),
-                        st.sampled_from([{"var": "collaboration.version"}, {"var": "collaboration.memberCount"}])),
+                        st.sampled_from([{"var": "collaboration.version"}, {"var": "collaboration.memberCount"},
+                                         {"var": "collaboration.openActivityCount"}])),
     "string": st.one_of(st.text(max_size=8), st.sampled_from([
         "owner", "editor", {"var": "payload.activityId"}, {"var": "actor.role"}, {"var": "actor.id"},
         {"var": "collaboration.title"}, {"var": "collaboration.activity.title"}, {"var": ["payload.reason", "-"]}])),

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from backend.domain import payloads
+from backend.domain import payloads, suggestions
 from backend.domain.catalogue import CATALOGUE
 from backend.domain.roles import at_least
 from backend.errors import TandemError
@@ -122,6 +122,8 @@ def _reason(reason: str | None) -> str | None:
 
 
 def _payload_problem(item: _Item, max_message_chars: int) -> str | None:
+    if item.action == "sendMessage" and "suggestions" in item.payload:
+        return "suggestions are not the model's to set: only the AI chat puts them on its answer"
     try:
         payloads.decode(CATALOGUE[item.action].payload, item.payload, max_message_chars=max_message_chars)
         check_storable(item.payload, "payload")
@@ -161,19 +163,23 @@ def screen_checkin(text: str, collaboration_id: str, max_message_chars: int = 40
 
 class ChatAnswer(msgspec.Struct):
     reply: str | None
-    suggestions: list[dict[str, Any]]
+    suggestions: list[dict[str, Any]]  # for the asker: each stored suggestion with `allowed` and `needs`
     invalid: dict[str, int]
+    stored: list[dict[str, Any]] = []  # as the answer's message keeps them (domain/suggestions.py)
 
 
 def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000,
                 role: str | None = None) -> ChatAnswer:
-    """The reply text and the suggestions: AI actions on this collaboration, valid payloads, each
-    marked with whether a member with `role` (the asker) may run it, and else the role it needs."""
+    """The reply text and the suggestions: AI actions on this collaboration, valid payloads (normalised),
+    at most MAX_PER_COLLABORATION and MAX_SUGGESTIONS_BYTES of them; `stored` as the answer's message
+    keeps them, `suggestions` each marked with whether a member with `role` (the asker) may run it,
+    and else the role it needs."""
     screen = _Screen()
     data = _decode_object(text, screen) or {}
     reply = data.get("reply")
     reply = reply.strip()[:max_message_chars] if isinstance(reply, str) and reply.strip() else None
-    suggestions = []
+    stored: list[dict[str, Any]] = []
+    room = suggestions.MAX_SUGGESTIONS_BYTES
     for index, item in enumerate(_items(data, screen)):
         if not _allowed(item, index, screen):
             continue
@@ -184,12 +190,17 @@ def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000,
         if problem is not None:
             screen.refuse("malformed", index=index, action=item.action, detail=problem)
             continue
-        if len(suggestions) >= MAX_PER_COLLABORATION:
+        kept = suggestions.one({"action": item.action, "payload": item.payload, "reason": _reason(item.reason)},
+                               max_message_chars=max_message_chars, path=f"actions.{index}")
+        size = len(msgspec.json.encode(kept)) + 1  # and its comma in the list
+        if len(stored) >= min(MAX_PER_COLLABORATION, suggestions.MAX_SUGGESTIONS) or size > room - 2:
             screen.refuse("excess", index=index, action=item.action)
             continue
-        suggestions.append({"action": item.action, "payload": item.payload, "reason": _reason(item.reason),
-                            **_runnable_by(role, item.action)})
-    return ChatAnswer(reply, suggestions, screen.invalid)
+        room -= size
+        stored.append(kept)
+    for_asker = [{"action": s["action"], "payload": s["payload"], "reason": s.get("reason"),
+                  **_runnable_by(role, s["action"])} for s in stored]
+    return ChatAnswer(reply, for_asker, screen.invalid, stored)
 
 
 def _runnable_by(role: str | None, action: str) -> dict[str, Any]:

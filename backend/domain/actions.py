@@ -38,6 +38,7 @@ class Context(msgspec.Struct):
     # addMember: {"id", "email", "invited", "invitedBy"} from the directory; None while it is only proposed
     resolved_user: dict[str, Any] | None = None
     rules: list[dict[str, Any]] | None = None  # addRule/updateRule: the validated rule set
+    suggestions: list[dict[str, Any]] | None = None  # sendMessage by the AI: as stored (domain/suggestions.py)
 
 
 class Effect(msgspec.Struct):
@@ -260,7 +261,8 @@ def apply(name: str, collab: Collaboration | None, payload: Any, ctx: Context) -
         actor = ctx.actor
         author = {"type": actor.type, "id": actor.id or actor.runId or actor.ruleId}
         message = Message(_id=ctx.new_id("msg"), collaborationId=collab.id, author=author,
-                          text=payload.text, createdAt=ctx.now, replyTo=payload.replyTo)
+                          text=payload.text, createdAt=ctx.now, replyTo=payload.replyTo,
+                          suggestions=ctx.suggestions)
         return Effect(message=message, result={"messageId": message._id})
     changed = replace(collab)  # shallow: each action copies what it changes (see the module's docstring)
     touched: Touched = []

@@ -123,6 +123,8 @@ class Message(msgspec.Struct, omit_defaults=True):
     text: str
     createdAt: datetime
     replyTo: str | None = None  # the id of the message of the same collaboration this one answers
+    # The AI's answer: the actions it suggests, [{action, payload, reason?}] (domain/suggestions.py)
+    suggestions: list[dict[str, Any]] | None = None
 
 
 class Approval(msgspec.Struct, omit_defaults=True):

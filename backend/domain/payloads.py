@@ -82,9 +82,18 @@ class CancelActivity(_Payload):
     reason: Reason | None = None
 
 
+class Suggestion(_Payload):
+    """An action the AI's answer suggests (domain/suggestions.py checks the action and its payload)."""
+    action: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    reason: Reason | None = None
+
+
 class SendMessage(_Payload):
     text: str
     replyTo: Id | None = None  # a message of the same collaboration (checked by the engine)
+    # Only on the AI's answer (the engine refuses them from anyone else); domain/suggestions.py
+    suggestions: Annotated[list[Suggestion], msgspec.Meta(max_length=5)] | None = None
 
 
 class SetProtectedActions(_Payload):

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from backend.clock import parse_iso
-from backend.rules.schema import DATE_FIELDS
+from backend.rules.schema import DATE_FIELDS, OPEN_STATUSES
 
 
 class Env(NamedTuple):
@@ -34,6 +34,8 @@ def build_env(*, action: str, actor: Any, payload: Any, collaboration: Any, now:
             "title": doc.get("title"),
             "status": doc.get("status"),
             "memberCount": len(_list(doc.get("members"))),
+            "activityCount": len(_list(doc.get("activities"))),
+            "openActivityCount": _count(doc.get("activities"), OPEN_STATUSES),
             "version": doc.get("version"),
             "timezone": zone_name if isinstance(zone_name, str) else None,
             "activity": _activity(doc, payload.get("activityId")),
@@ -45,6 +47,10 @@ def build_env(*, action: str, actor: Any, payload: Any, collaboration: Any, now:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _count(activities: Any, statuses: tuple[str, ...]) -> int:
+    return sum(1 for item in _list(activities) if isinstance(item, dict) and item.get("status") in statuses)
 
 
 def _actor(actor: Any, doc: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ ROLES = ("owner", "editor", "viewer")
 ACTOR_TYPES = ("user", "ai", "rule")
 WHEN_ACTORS = ("user", "ai", "any")
 ACTIVITY_STATUSES = ("proposed", "scheduled", "done", "cancelled")
+OPEN_STATUSES = ("proposed", "scheduled")
+"""An open activity is one still to do: `collaboration.openActivityCount` counts these."""
 
 ACTIONS = (
     "createCollaboration", "updateDetails", "archiveCollaboration", "addMember", "removeMember",
@@ -96,6 +98,8 @@ COLLABORATION: Tree = {
     "title": Var(T(STRING)),
     "status": Var(T(STRING), ("active", "archived")),
     "memberCount": Var(T(NUMBER)),
+    "activityCount": Var(T(NUMBER)),
+    "openActivityCount": Var(T(NUMBER)),
     "version": Var(T(NUMBER)),
     "timezone": Var(T(STRING, NULL)),
     "activity": ACTIVITY,
@@ -131,7 +135,7 @@ def lookup(path: str, action: str) -> Var | str:
     trees: dict[str, Tree] = {"payload": payload_tree(action), "actor": ACTOR, "collaboration": COLLABORATION}
     if root not in trees:
         return f"unknown variable {path!r}: variables start with payload, actor, collaboration or now"
-    if rest.startswith("activity") and root == "collaboration" and action not in ("*", *ACTIVITY_ACTIONS):
+    if rest.split(".")[0] == "activity" and root == "collaboration" and action not in ("*", *ACTIVITY_ACTIONS):
         return (f"collaboration.activity is only known for actions on an activity "
                 f"({', '.join(ACTIVITY_ACTIONS)}), not {action}")
     node: Var | Tree = trees[root]

@@ -1,7 +1,8 @@
 // The AI conversation reads as one for everyone, and an invitation reaches someone without an
 // account. On the demo data: alice (owner) asks the AI and bob sees her question as her message
-// and the answer as a reply to it, live; the suggestions show under the answer for the one who
-// asked, with Run for what that person may run. Alice adds people who have no account: they are
+// and the answer as a reply to it, live; the suggestions show under the answer for every member,
+// live and after a reload, each with Run for what that member's role may run (bob runs one). Alice
+// adds people who have no account: they are
 // listed as invited (by whom, when) until they first sign in; an owner cancels an invitation.
 
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ const ALICE = 'alice@example.com';
 const BOB = 'bob@example.com';
 const DEMO = 'Weekend in the mountains';
 
-const shared = { alice: null, bob: null };
+const shared = { alice: null, bob: null, question: null };
 
 /**
  * What the server does yet (the chat's question + replyTo and invitations come from the `ai` and
@@ -105,13 +106,27 @@ suite.test("a question to the AI is the asker's message and the answer a reply t
     // The answer comes right after the question (nothing in between in this quiet feed).
     assert.equal(await asked.evaluate((el) => el.nextElementSibling?.getAttribute('data-reply-to')), await asked.getAttribute('data-message-id'));
   }
-  // The suggestions came to alice, who asked: under the answer in her feed, not in bob's.
+  // The suggestions are on the answer, for every member: under it in alice's feed and, live, in
+  // bob's. The demo's offline AI suggests a reminder about the hut (proposed three days ago) and
+  // cancelling the tent check (scheduled nine days ago).
   const { answer: aliceAnswer } = await conversation(alice, question);
   const { answer: bobAnswer } = await conversation(bob, question);
   const suggestions = aliceAnswer.getByRole('list', { name: 'Suggested actions' }).getByRole('listitem');
-  console.log(`suggestions for alice: ${await suggestions.count()}`);
-  assert.equal(await bobAnswer.getByRole('list', { name: 'Suggested actions' }).count(), 0);
-  if ((await suggestions.count()) > 0) await suggestions.first().getByRole('button', { name: /^Run: / }).waitFor();
+  const forBobToo = bobAnswer.getByRole('list', { name: 'Suggested actions' }).getByRole('listitem');
+  await forBobToo.first().waitFor({ timeout: TIMEOUTS.live });
+  console.log(`suggestions for alice: ${await suggestions.count()}, for bob: ${await forBobToo.count()}`);
+  assert.deepEqual(await forBobToo.locator('strong').allTextContents(), await suggestions.locator('strong').allTextContents());
+  await suggestions.first().getByRole('button', { name: /^Run: / }).waitFor();
+  // Bob (an editor) may run each of them, as himself: he sends the reminder, and alice sees it from him.
+  for (let i = 0; i < (await forBobToo.count()); i += 1) await forBobToo.nth(i).getByRole('button', { name: /^Run: / }).waitFor();
+  const reminder = forBobToo.filter({ hasText: /^Send the message/ }).first();
+  const quoted = ((await reminder.locator('strong').textContent()) ?? '').match(/“(.{10,40})/)?.[1];
+  assert.ok(quoted, 'the offline AI suggests a reminder message');
+  await reminder.getByRole('button', { name: /^Run: / }).click();
+  await reminder.getByText('Done', { exact: true }).waitFor();
+  const fromBob = messages(alice).filter({ hasText: quoted }).filter({ has: alice.page.locator('.message-author', { hasText: BOB }) });
+  await fromBob.first().waitFor({ timeout: TIMEOUTS.live });
+  assert.equal(await fromBob.first().getAttribute('data-author-type'), 'user');
 
   // Bob (an editor) asks too: his suggestions are his, each with Run or the role it needs.
   const second = 'Anything else we should do this week?';
@@ -125,7 +140,7 @@ suite.test("a question to the AI is the asker's message and the answer a reply t
   }
   await alice.assertNoReload();
   await bob.assertNoReload();
-  Object.assign(shared, { alice, bob });
+  Object.assign(shared, { alice, bob, question });
 });
 
 suite.test('someone without an account is listed as invited until they first sign in; an owner cancels an invitation', async (t) => {
@@ -178,4 +193,22 @@ suite.test('someone without an account is listed as invited until they first sig
   }
   await openDemo(newbie);
   assert.match(await memberRow(newbie, NEWBIE).textContent(), /\(you\)/);
+
+  // Newbie, a viewer who was not there when alice asked, sees the answer's suggestions from the
+  // stored message: Run for the reminder (a viewer may send messages), "Needs editor" for the rest.
+  if (shared.question) {
+    const { answer } = await conversation(newbie, shared.question);
+    const items = answer.getByRole('list', { name: 'Suggested actions' }).getByRole('listitem');
+    await items.first().waitFor({ timeout: TIMEOUTS.live });
+    for (let i = 0; i < (await items.count()); i += 1) {
+      const item = items.nth(i);
+      const text = (await item.locator('strong').textContent()) ?? '';
+      if (text.startsWith('Send the message')) await item.getByRole('button', { name: /^Run: / }).waitFor();
+      else {
+        assert.equal(await item.getByRole('button', { name: /^Run: / }).count(), 0, text);
+        await item.getByText(/^Needs (editor|owner)$/).waitFor();
+      }
+    }
+    assert.ok((await items.filter({ hasText: /Needs editor/ }).count()) >= 1, 'the cancellation needs an editor');
+  }
 });

@@ -14,10 +14,15 @@ question stays posted.
 
 Each chat gets an id (`chat_…`): the AI actor's run id, so the answer's
 `author.id` (and an approval's `proposedBy.runId`) name it as check-in messages
-name their run. The actions the AI proposes come back as suggestions and are
-NOT run: a member may run one as themselves (`POST /api/actions/{name}`); each
-says whether the asker's role may (`allowed`) and else which role it `needs`.
-An action on any other collaboration is refused before it is suggested.
+name their run. The actions the AI proposes are suggestions and are NOT run:
+they are kept on the answer's message (`suggestions: [{action, payload,
+reason?}]`, checked and bounded by `backend/domain/suggestions.py`), so every
+member sees them live (`message_created`) and after a reload (`GET
+.../messages`), and each member's client offers Run for those its role may run;
+a member runs one as themselves (`POST /api/actions/{name}`). The HTTP answer
+repeats them for the asker, each saying whether the asker's role may
+(`allowed`) and else which role it `needs`. An action on any other
+collaboration is refused before it is suggested.
 
 With an `Idempotency-Key` (backend/api/idempotency.py), the key's answer is
 written with the question, the chat's one effect that must not happen twice: a
@@ -105,8 +110,10 @@ async def _chat(request: Request, who: Principal, claim: Claim | None) -> Respon
     answer = screen_chat(completion.text, doc["_id"], runtime.settings.max_message_chars, role)
     if answer.reply is None:
         raise AIUnavailable("The AI's answer could not be read; try again.", {"invalid": answer.invalid})
-    posted = await runtime.engine.run("sendMessage", Actor.ai(new_id("chat")), doc["_id"],
-                                      {"text": answer.reply, "replyTo": posted_question["id"]})
+    reply_payload: dict[str, Any] = {"text": answer.reply, "replyTo": posted_question["id"]}
+    if answer.stored:  # on the answer's message, for every member (domain/suggestions.py)
+        reply_payload["suggestions"] = answer.stored
+    posted = await runtime.engine.run("sendMessage", Actor.ai(new_id("chat")), doc["_id"], reply_payload)
     if isinstance(posted, NeedsApproval):
         # The owner made the AI's messages wait for approval (protectedActions or a rule): the
         # answer is posted when an owner approves it.
@@ -119,7 +126,8 @@ async def _chat(request: Request, who: Principal, claim: Claim | None) -> Respon
 routes = [Route("/api/collaborations/{collaboration_id}/ai/chat", chat, methods=["POST"])]
 
 _MESSAGE = {"type": "object", "description": "a message: id, collaborationId, author {type, id}, text, createdAt, "
-                                              "seq, replyTo?"}
+                                              "seq, replyTo?, suggestions? (the AI's answer: [{action, payload, "
+                                              "reason?}])"}
 
 PATHS: dict[str, Any] = {
     "/api/collaborations/{id}/ai/chat": {"post": openapi.idempotent(openapi.operation(

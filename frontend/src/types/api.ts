@@ -77,6 +77,8 @@ export type Message = {
   createdAt: string;
   /** The id of the message this one answers (an AI answer names the question it answers). */
   replyTo?: string | null;
+  /** The AI chat's answer: the actions it suggests, for every member (none is ever run by itself). */
+  suggestions?: Suggestion[];
 };
 
 export type Approval = {

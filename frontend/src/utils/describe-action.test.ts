@@ -42,6 +42,17 @@ describe('payloadFacts', () => {
     ]);
   });
 
+  it("says the suggestions of an AI answer held for approval in words, not as JSON", () => {
+    const facts = payloadFacts(
+      { text: 'Shall we?', suggestions: [{ action: 'cancelActivity', payload: { activityId: 'act_1' } }, { action: 'sendMessage', payload: { text: 'Who is in?' } }] },
+      collaboration,
+    );
+    expect(facts.map((f) => [f.label, f.value])).toEqual([
+      ['Message', 'Shall we?'],
+      ['Suggests (not run)', "Cancel activity 'Plan picnic'; Send the message “Who is in?”"],
+    ]);
+  });
+
   it('falls back to the id when the collaboration is unknown, and leaves out what the summary shows', () => {
     expect(payloadFacts({ activityId: 'act_9', reason: 'rain' }, null, fieldsInSummary('cancelActivity'))).toEqual([
       { key: 'activityId', label: 'Activity', value: 'act_9' },

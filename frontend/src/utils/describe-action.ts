@@ -120,6 +120,7 @@ const FIELD_LABELS: Record<string, string> = {
   actions: 'Actions',
   rule: 'Rule',
   ruleId: 'Rule',
+  suggestions: 'Suggests (not run)',
 };
 
 function ruleName(collaboration: Collaboration | null | undefined, id: string): string | null {
@@ -148,6 +149,16 @@ function factValue(key: string, value: unknown, collaboration?: Collaboration | 
         : id;
     case 'ruleId':
       return ruleName(collaboration, id) ?? id;
+    case 'suggestions': // the AI's answer held for approval: the actions it suggests, in words
+      return Array.isArray(value)
+        ? value
+            .map((s: { action?: unknown; payload?: unknown }) =>
+              s && typeof s.action === 'string'
+                ? describeAction(s.action, s.payload && typeof s.payload === 'object' ? (s.payload as Payload) : {}, collaboration)
+                : text(s),
+            )
+            .join('; ')
+        : id;
     default:
       return /At$|For$/.test(key) && typeof value === 'string' ? formatDateTime(value) : id;
   }

@@ -119,7 +119,7 @@ export function CollaborationRoute() {
           maxMessageChars={config.maxMessageChars}
           live={view.status !== 'stale'}
           renderAfter={(message) =>
-            message.author?.type === 'ai' && active ? <AiAnswerSuggestions messageId={message.id} collaboration={collaboration} role={role} /> : null
+            message.author?.type === 'ai' && active ? <AiAnswerSuggestions message={message} collaboration={collaboration} role={role} /> : null
           }
         />
       </div>

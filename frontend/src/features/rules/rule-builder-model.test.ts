@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
 
 import {
+  conditionInWords,
+  fieldsFor,
   fromRuleJson,
   kindsFor,
+  newCondition,
   ruleInWords,
   targetOf,
   toRuleJson,
   withAction,
   type BuiltRule,
+  type Condition,
 } from './rule-builder-model';
 import { ruleActions } from './rule-vocabulary';
 
@@ -40,7 +44,7 @@ describe('the rule builder model', () => {
       conditions: [
         { kind: 'before', field: 'payload.dueAt', date: '2027-01-04' },
         { kind: 'contains', field: 'payload.description', text: 'Urgent' },
-        { kind: 'count', op: 'more', n: 3 },
+        { kind: 'count', field: 'collaboration.memberCount', op: 'more', n: 3 },
       ],
       effect: { kind: 'approval', reason: '' },
     };
@@ -64,6 +68,28 @@ describe('the rule builder model', () => {
         .replace('“urgent”', '“Urgent”'),
     );
     expect(fromRuleJson(json)).toEqual({ ...rule, conditions: [rule.conditions[0], { ...rule.conditions[1], text: 'urgent' }, rule.conditions[2]] });
+  });
+
+  it('counts members, activities or open activities, more than / at least / fewer than N, and reads each back', () => {
+    const cases: Array<[Condition, unknown, string]> = [
+      [{ kind: 'count', field: 'collaboration.activityCount', op: 'more', n: 20 }, { '>': [{ var: 'collaboration.activityCount' }, 20] }, 'while the collaboration has more than 20 activities'],
+      [{ kind: 'count', field: 'collaboration.openActivityCount', op: 'atLeast', n: 5 }, { '>=': [{ var: 'collaboration.openActivityCount' }, 5] }, 'while the collaboration has at least 5 open activities'],
+      [{ kind: 'count', field: 'collaboration.memberCount', op: 'fewer', n: 2 }, { '<': [{ var: 'collaboration.memberCount' }, 2] }, 'while the collaboration has fewer than 2 members'],
+    ];
+    for (const [condition, part, words] of cases) {
+      const rule: BuiltRule = { name: 'n', action: 'sendMessage', who: 'any', conditions: [condition], effect: { kind: 'deny', message: 'x' } };
+      expect(toRuleJson(rule).if).toEqual(part);
+      expect(conditionInWords(condition)).toBe(words);
+      expect(fromRuleJson(toRuleJson(rule))).toEqual(rule);
+    }
+    // Every action offers the counts (they are the collaboration's), members first.
+    expect(fieldsFor('count', 'proposeActivity')).toEqual(['collaboration.memberCount', 'collaboration.activityCount', 'collaboration.openActivityCount']);
+    expect(newCondition('count', 'archiveCollaboration')).toEqual({ kind: 'count', field: 'collaboration.memberCount', op: 'more', n: 5 });
+    // A count the builder does not offer, or a number that is not a whole one, is JSON only.
+    const other = (part: unknown) => fromRuleJson({ name: 'n', when: { action: 'sendMessage' }, if: part, then: { deny: { message: 'x' } } });
+    expect(other({ '>': [{ var: 'collaboration.version' }, 3] })).toBeNull();
+    expect(other({ '>=': [{ var: 'collaboration.activityCount' }, 2.5] })).toBeNull();
+    expect(other({ '<=': [{ var: 'collaboration.activityCount' }, 2] })).toBeNull();
   });
 
   it('reads back what it writes, whatever the key order, and refuses what the controls cannot show', () => {

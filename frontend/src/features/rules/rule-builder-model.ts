@@ -5,17 +5,17 @@
 import type { Role } from '@/types/api';
 import { actionLabel } from '@/utils/describe-action';
 
-import { payloadFields, ruleActions } from './rule-vocabulary';
+import { payloadFields, RULE_COUNTS, ruleActions } from './rule-vocabulary';
 
 export type Who = 'any' | 'user' | 'ai' | Role;
-export type CountOp = 'more' | 'fewer';
+export type CountOp = 'more' | 'atLeast' | 'fewer';
 
 export type Condition =
   | { kind: 'weekday'; field: string; days: number[] }
   | { kind: 'before' | 'after'; field: string; date: string } // date: YYYY-MM-DD (UTC midnight)
   | { kind: 'contains'; field: string; text: string }
   | { kind: 'role'; field: string; role: Role }
-  | { kind: 'count'; op: CountOp; n: number };
+  | { kind: 'count'; field: string; op: CountOp; n: number }; // field: a RULE_COUNTS variable
 
 export type ConditionKind = Condition['kind'];
 
@@ -44,7 +44,7 @@ export const CONDITION_KINDS: ReadonlyArray<{ value: ConditionKind; label: strin
   { value: 'after', label: 'A date is after…' },
   { value: 'contains', label: 'A text contains…' },
   { value: 'role', label: 'A role is…' },
-  { value: 'count', label: 'The number of members is…' },
+  { value: 'count', label: 'The number of members or activities is…' },
 ];
 
 export const EFFECT_KINDS: ReadonlyArray<{ value: EffectKind; label: string }> = [
@@ -52,6 +52,12 @@ export const EFFECT_KINDS: ReadonlyArray<{ value: EffectKind; label: string }> =
   { value: 'approval', label: 'Ask an owner to approve it first' },
   { value: 'message', label: 'Follow it with a message' },
   { value: 'propose', label: 'Follow it by proposing an activity' },
+];
+
+export const COUNT_OPS: ReadonlyArray<{ value: CountOp; label: string; operator: '>' | '>=' | '<' }> = [
+  { value: 'more', label: 'more than', operator: '>' },
+  { value: 'atLeast', label: 'at least', operator: '>=' },
+  { value: 'fewer', label: 'fewer than', operator: '<' },
 ];
 
 export const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'] as const;
@@ -73,6 +79,9 @@ const FIELD_INFO: Record<string, FieldInfo> = {
   'payload.email': { label: 'the email address', weekday: '', before: '', after: '' },
   'actor.role': { label: 'the role of whoever does it', weekday: '', before: '', after: '' },
   'payload.role': { label: 'the role it gives', weekday: '', before: '', after: '' },
+  'collaboration.memberCount': { label: 'members', weekday: '', before: '', after: '' },
+  'collaboration.activityCount': { label: 'activities (any status)', weekday: '', before: '', after: '' },
+  'collaboration.openActivityCount': { label: 'open activities (proposed or scheduled)', weekday: '', before: '', after: '' },
 };
 
 export function fieldLabel(path: string): string {
@@ -94,7 +103,7 @@ export function fieldsFor(kind: ConditionKind, action: string): string[] {
     case 'role':
       return ['actor.role', ...('role' in payload ? ['payload.role'] : [])];
     case 'count':
-      return [];
+      return Object.keys(RULE_COUNTS);
   }
 }
 
@@ -122,7 +131,7 @@ export function newCondition(kind: ConditionKind, action: string): Condition {
     case 'role':
       return { kind, field, role: 'editor' };
     case 'count':
-      return { kind, op: 'more', n: 5 };
+      return { kind, field, op: 'more', n: 5 };
   }
 }
 
@@ -198,8 +207,12 @@ function conditionParts(condition: Condition, action: string): Json[] {
     case 'role':
       return [{ '==': [variable(condition.field), condition.role] }];
     case 'count':
-      return [{ [condition.op === 'more' ? '>' : '<']: [variable('collaboration.memberCount'), condition.n] }];
+      return [{ [countOperator(condition.op)]: [variable(condition.field), condition.n] }];
   }
+}
+
+function countOperator(op: CountOp): string {
+  return COUNT_OPS.find((o) => o.value === op)!.operator;
 }
 
 /** Which control each part of the rule's "and" came from: 'who' or a condition's index. */
@@ -297,11 +310,15 @@ function parseCondition(part: unknown, action: string): Condition | null {
     if (!fieldsFor('weekday', action).includes(field)) return null;
     return { kind: 'weekday', field, days: [...new Set(days as number[])].sort((a, b) => a - b) };
   }
+  const count = COUNT_OPS.find((o) => o.operator === name);
+  if (count && args.length === 2) {
+    const field = varPath(args[0]);
+    if (field && field in RULE_COUNTS && Number.isInteger(args[1]) && (args[1] as number) >= 0) {
+      return { kind: 'count', field, op: count.value, n: args[1] as number };
+    }
+  }
   if ((name === '<' || name === '>') && args.length === 2) {
     const field = varPath(args[0]);
-    if (field === 'collaboration.memberCount' && Number.isInteger(args[1])) {
-      return { kind: 'count', op: name === '>' ? 'more' : 'fewer', n: args[1] as number };
-    }
     const date = dateLiteral(args[1]);
     if (!field || !date || !fieldsFor('before', action).includes(field)) return null;
     return { kind: name === '<' ? 'before' : 'after', field, date };
@@ -442,8 +459,10 @@ export function conditionInWords(condition: Condition): string {
         : `with “${condition.text}” in ${fieldLabel(condition.field)}`;
     case 'role':
       return condition.field === 'actor.role' ? `if they are ${article(condition.role)}` : `giving the role ${condition.role}`;
-    case 'count':
-      return `while the collaboration has ${condition.op === 'more' ? 'more' : 'fewer'} than ${condition.n} members`;
+    case 'count': {
+      const op = COUNT_OPS.find((o) => o.value === condition.op)?.label ?? condition.op;
+      return `while the collaboration has ${op} ${condition.n} ${RULE_COUNTS[condition.field] ?? condition.field}`;
+    }
   }
 }
 

@@ -2,7 +2,8 @@
 // utils/roles.ts, less the ones no rule applies to) and the payload fields of each, with
 // their types. It mirrors backend/rules/schema.py (EXEMPT_ACTIONS, PAYLOADS), which
 // GET /api/config does not send; tests/test_frontend_contract.py checks that every field
-// listed here is the server's, with the same type.
+// listed here is the server's, with the same type, and every count a number of schema.py's
+// COLLABORATION.
 
 import { ACTION_LEAST_ROLE } from '@/utils/roles';
 
@@ -30,6 +31,17 @@ export const RULE_PAYLOADS: Readonly<Record<string, Readonly<Record<string, Payl
   cancelActivity: { activityId: { type: 'string', required: true }, reason: { type: 'string', required: false } },
   sendMessage: { text: { type: 'string', required: true } },
   setProtectedActions: { actions: { type: 'list', required: true } },
+};
+
+/**
+ * The counts of the collaboration a condition compares with a number (schema.py COLLABORATION),
+ * with what they count, in words: "the collaboration has more than 20 open activities". A count
+ * is of the collaboration before the action (docs/rules.md).
+ */
+export const RULE_COUNTS: Readonly<Record<string, string>> = {
+  'collaboration.memberCount': 'members',
+  'collaboration.activityCount': 'activities',
+  'collaboration.openActivityCount': 'open activities',
 };
 
 /** The actions the builder's "when" offers, in the catalogue's order. */

@@ -3,19 +3,22 @@ import { render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { aiSuggestions } from '@/stores/ai-suggestions';
-
-import type { Collaboration } from '@/types/api';
+import type { Collaboration, Message, Suggestion } from '@/types/api';
 
 import { AiChatPanel } from './ai-chat-panel';
-import { AiAnswerSuggestions } from './ai-suggestions';
+import { AiAnswerSuggestions, suggestionsOf } from './ai-suggestions';
+
+/** The AI's answer msg_9 as the server keeps it (and sends it to every member): with its suggestions. */
+function answer(suggestions: Suggestion[], author: Message['author'] = { type: 'ai', id: 'chat_1' }): Message {
+  return { id: 'msg_9', collaborationId: 'col_1', author, text: 'Some ideas', createdAt: '', replyTo: 'msg_8', suggestions };
+}
 
 /** The panel, and the AI answer msg_9's suggestions as the feed shows them under it. */
-function Panel({ role }: { role: 'viewer' | 'editor' }) {
+function Panel({ role, suggestions }: { role: 'viewer' | 'editor'; suggestions: Suggestion[] }) {
   return (
     <>
       <AiChatPanel collaboration={collaboration} role={role} maxChars={4000} />
-      <AiAnswerSuggestions messageId="msg_9" collaboration={collaboration} role={role} />
+      <AiAnswerSuggestions message={answer(suggestions)} collaboration={collaboration} role={role} />
     </>
   );
 }
@@ -34,20 +37,20 @@ const json = (status: number, body: unknown) =>
 
 afterEach(() => {
   vi.unstubAllGlobals();
-  aiSuggestions.clear();
 });
 
 describe('<AiChatPanel>', () => {
-  it('puts the suggestions under the answer (msg_9) and runs one as me, saying when it went for approval', async () => {
+  it('shows the suggestions kept on the answer (msg_9) under it and runs one as me, saying when it went for approval', async () => {
+    const picnic: Suggestion[] = [
+      { action: 'scheduleActivity', payload: { activityId: 'act_1', scheduledFor: '2026-12-05T11:00:00Z' }, reason: 'Sunny' },
+      { action: 'cancelActivity', payload: { activityId: 'act_1' }, reason: 'Or not' },
+    ];
     const fetchMock = vi.fn(async (url: string, init?: RequestInit) => {
       if (url === '/api/collaborations/col_1/ai/chat') {
         return json(200, {
           question: { id: 'msg_8', collaborationId: 'col_1', author: { type: 'user', id: 'u1' }, text: 'What next?', createdAt: '' },
-          reply: { id: 'msg_9', collaborationId: 'col_1', author: { type: 'ai' }, text: 'Schedule the picnic!', createdAt: '', replyTo: 'msg_8' },
-          suggestions: [
-            { action: 'scheduleActivity', payload: { activityId: 'act_1', scheduledFor: '2026-12-05T11:00:00Z' }, reason: 'Sunny' },
-            { action: 'cancelActivity', payload: { activityId: 'act_1' }, reason: 'Or not' },
-          ],
+          reply: { ...answer(picnic), text: 'Schedule the picnic!' },
+          suggestions: picnic.map((s) => ({ ...s, allowed: true, needs: null })),
         });
       }
       const body = JSON.parse(String(init?.body)) as { payload: unknown };
@@ -55,7 +58,7 @@ describe('<AiChatPanel>', () => {
       return json(202, { approval: { id: 'apr_1', status: 'pending' } });
     });
     vi.stubGlobal('fetch', fetchMock);
-    render(<Panel role="editor" />);
+    render(<Panel role="editor" suggestions={picnic} />);
 
     await userEvent.type(screen.getByLabelText('Question for the AI'), 'What next?');
     await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
@@ -80,18 +83,14 @@ describe('<AiChatPanel>', () => {
   });
 
   it('offers Run only to a role that may run the action, and says which role it needs otherwise', async () => {
-    const fetchMock = vi.fn(async () =>
-      json(200, {
-        reply: { id: 'msg_9', collaborationId: 'col_1', author: { type: 'ai' }, text: 'Some ideas', createdAt: '' },
-        suggestions: [
-          { action: 'cancelActivity', payload: { activityId: 'act_1' }, reason: 'Rain' },
-          { action: 'sendMessage', payload: { text: 'Who brings the food?' } },
-          { action: 'addMember', payload: { email: 'cy@example.com', role: 'editor' } },
-        ],
-      }),
-    );
+    const ideas: Suggestion[] = [
+      { action: 'cancelActivity', payload: { activityId: 'act_1' }, reason: 'Rain' },
+      { action: 'sendMessage', payload: { text: 'Who brings the food?' } },
+      { action: 'addMember', payload: { email: 'cy@example.com', role: 'editor' } },
+    ];
+    const fetchMock = vi.fn(async () => json(200, { reply: answer(ideas), suggestions: ideas }));
     vi.stubGlobal('fetch', fetchMock);
-    const { rerender } = render(<Panel role="viewer" />);
+    const { rerender } = render(<Panel role="viewer" suggestions={ideas} />);
     await userEvent.type(screen.getByLabelText('Question for the AI'), 'Ideas?');
     await userEvent.click(screen.getByRole('button', { name: 'Ask' }));
     const items = within(await screen.findByRole('list', { name: 'Suggested actions' })).getAllByRole('listitem');
@@ -104,7 +103,7 @@ describe('<AiChatPanel>', () => {
     expect(items[2]).toHaveTextContent('Needs owner');
 
     // An editor may cancel, not add members.
-    rerender(<Panel role="editor" />);
+    rerender(<Panel role="editor" suggestions={ideas} />);
     expect(within(items[0]!).getByRole('button', { name: /^Run:/ })).toBeInTheDocument();
     expect(items[2]).toHaveTextContent('Needs owner');
     expect(fetchMock).toHaveBeenCalledTimes(1);
@@ -119,5 +118,38 @@ describe('<AiChatPanel>', () => {
     expect(await screen.findByText(/waits for an owner's approval/)).toBeInTheDocument();
     expect(screen.queryByRole('list', { name: 'Suggested actions' })).not.toBeInTheDocument();
     expect(screen.getByText(/What to pack\?/)).toBeInTheDocument();
+  });
+});
+
+describe('<AiAnswerSuggestions>', () => {
+  it("shows the answer's suggestions to every member, whoever asked, each with Run for what their own role may run", () => {
+    const ideas: Suggestion[] = [
+      { action: 'sendMessage', payload: { text: 'Who brings the food?' }, reason: 'Nobody said' },
+      { action: 'cancelActivity', payload: { activityId: 'act_1' } },
+    ];
+    // No chat was asked in this tab: the suggestions come with the message alone.
+    const { rerender } = render(<AiAnswerSuggestions message={answer(ideas)} collaboration={collaboration} role="viewer" />);
+    let items = within(screen.getByRole('list', { name: 'Suggested actions' })).getAllByRole('listitem');
+    expect(items).toHaveLength(2);
+    expect(items[0]).toHaveTextContent('Why: Nobody said');
+    expect(within(items[0]!).getByRole('button', { name: /^Run:/ })).toBeInTheDocument();
+    expect(within(items[1]!).queryByRole('button', { name: /^Run:/ })).not.toBeInTheDocument();
+    expect(items[1]).toHaveTextContent('Needs editor');
+    rerender(<AiAnswerSuggestions message={answer(ideas)} collaboration={collaboration} role="editor" />);
+    items = within(screen.getByRole('list', { name: 'Suggested actions' })).getAllByRole('listitem');
+    expect(within(items[1]!).getByRole('button', { name: /^Run:/ })).toBeInTheDocument();
+  });
+
+  it("shows nothing for a member's message, for an answer without suggestions, and drops what is not a suggestion", () => {
+    const one: Suggestion = { action: 'sendMessage', payload: { text: 'Hi' } };
+    const { container, rerender } = render(
+      <AiAnswerSuggestions message={answer([one], { type: 'user', id: 'u1' })} collaboration={collaboration} role="owner" />,
+    );
+    expect(container).toBeEmptyDOMElement();
+    rerender(<AiAnswerSuggestions message={{ ...answer([]), suggestions: undefined }} collaboration={collaboration} role="owner" />);
+    expect(container).toBeEmptyDOMElement();
+    const odd = [one, null, 'run me', { action: 5 }, { action: 'sendMessage', payload: 'x' }] as unknown as Suggestion[];
+    expect(suggestionsOf(answer(odd))).toEqual([one]);
+    expect(suggestionsOf({ ...answer([]), suggestions: 'x' as unknown as Suggestion[] })).toEqual([]);
   });
 });

@@ -2,7 +2,6 @@ import { useState, type FormEvent } from 'react';
 
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
-import { aiSuggestions } from '@/stores/ai-suggestions';
 import type { Collaboration, Role, Suggestion } from '@/types/api';
 
 import { sendAiChat } from '../api/send-ai-chat';
@@ -23,8 +22,9 @@ type Props = {
 
 /**
  * Ask the AI. The question is posted to the messages as mine and the AI's answer as a reply to
- * it, so everyone sees the conversation in the feed; the suggestions that came with the answer
- * show under it there (for me: they run as me).
+ * it, so everyone sees the conversation in the feed; the suggestions the answer's message keeps
+ * show under it there, for every member (each runs them as themselves). An answer that waits for
+ * an owner's approval is not in the feed yet: its suggestions show here, for me.
  */
 export function AiChatPanel({ collaboration, role, maxChars }: Props) {
   const [question, setQuestion] = useState('');
@@ -32,7 +32,6 @@ export function AiChatPanel({ collaboration, role, maxChars }: Props) {
   const ask = useMutation(async (text: string) => {
     const answer = await sendAiChat(collaboration.id, text);
     if (answer.reply) {
-      aiSuggestions.set(answer.reply.id, answer.suggestions);
       setAsked({ kind: 'answered', question: text });
     } else {
       setAsked({ kind: 'held', question: text, suggestions: answer.suggestions });

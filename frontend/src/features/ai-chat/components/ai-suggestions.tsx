@@ -3,8 +3,7 @@ import { useState } from 'react';
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
 import { announceOutcome } from '@/lib/run-action';
-import { useAiSuggestions } from '@/stores/ai-suggestions';
-import type { Collaboration, Role, Suggestion } from '@/types/api';
+import type { Collaboration, Message, Role, Suggestion } from '@/types/api';
 import { describeAction } from '@/utils/describe-action';
 import { canRun, missingRole } from '@/utils/roles';
 
@@ -12,11 +11,26 @@ import { runSuggestion } from '../api/run-suggestion';
 
 type Props = { collaboration: Collaboration; role: Role | null };
 
-/** The suggestions that came with the AI's answer `messageId` (shown under it in the feed). */
-export function AiAnswerSuggestions({ messageId, ...props }: Props & { messageId: string }) {
-  const suggestions = useAiSuggestions(messageId);
-  if (!suggestions || suggestions.length === 0) return null;
+/**
+ * The suggestions kept on the AI's answer `message`, under it in the feed of every member: each
+ * with Run when this member's role may run it, else the role it needs.
+ */
+export function AiAnswerSuggestions({ message, ...props }: Props & { message: Message }) {
+  const suggestions = suggestionsOf(message);
+  if (suggestions.length === 0) return null;
   return <SuggestionList suggestions={suggestions} {...props} />;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The well-formed suggestions of an AI message (only the AI's answers carry them). */
+export function suggestionsOf(message: Message): Suggestion[] {
+  if (message.author?.type !== 'ai' || !Array.isArray(message.suggestions)) return [];
+  return message.suggestions.filter(
+    (s): s is Suggestion => isObject(s) && typeof s.action === 'string' && (s.payload === undefined || isObject(s.payload)),
+  );
 }
 
 /** Suggested actions: each runs as me, so Run is offered only to a role that may run it. */

@@ -57,6 +57,39 @@ describe('<RuleBuilder>', () => {
     expect(f.getByLabelText('Rule name')).toHaveValue('');
   });
 
+  it('caps the open activities: "the collaboration has at least 20 open activities", in plain words and as JSON', async () => {
+    render(<RuleBuilder collaborationId="col_1" />);
+    const f = within(form());
+    await userEvent.type(f.getByLabelText('Rule name'), 'At most 20 open');
+    await userEvent.selectOptions(f.getByLabelText('Someone does'), 'Propose an activity');
+    await userEvent.click(f.getByRole('button', { name: 'Add a condition' }));
+    const condition = within(f.getByRole('group', { name: 'Condition 1' }));
+    await userEvent.selectOptions(condition.getByLabelText('Kind of condition'), 'The number of members or activities is…');
+    expect(condition.getByLabelText('Of')).toHaveDisplayValue('members');
+    expect(within(condition.getByLabelText('Of')).getAllByRole('option').map((o) => o.textContent)).toEqual([
+      'members',
+      'activities (any status)',
+      'open activities (proposed or scheduled)',
+    ]);
+    await userEvent.selectOptions(condition.getByLabelText('Of'), 'open activities (proposed or scheduled)');
+    await userEvent.selectOptions(condition.getByLabelText('Is'), 'at least');
+    await userEvent.clear(condition.getByLabelText('Number'));
+    await userEvent.type(condition.getByLabelText('Number'), '20');
+    await userEvent.type(f.getByLabelText('Message for whoever is refused'), 'Finish something first.');
+    expect(f.getByTestId('rule-in-words')).toHaveTextContent(
+      'In plain words: Nobody may propose an activity while the collaboration has at least 20 open activities. They are told: “Finish something first.”',
+    );
+    await userEvent.click(f.getByRole('button', { name: 'Add rule' }));
+    expect(sentRules()).toEqual([
+      {
+        name: 'At most 20 open',
+        when: { action: 'proposeActivity', actor: 'any' },
+        if: { '>=': [{ var: 'collaboration.openActivityCount' }, 20] },
+        then: { deny: { message: 'Finish something first.' } },
+      },
+    ]);
+  });
+
   it('keeps the controls and the JSON in sync both ways, and falls back to JSON only for what the controls cannot show', async () => {
     render(<RuleBuilder collaborationId="col_1" />);
     const f = within(form());

@@ -11,6 +11,7 @@ import { ROLES, roleLabel } from '@/utils/roles';
 import { addRule } from '../api/add-rule';
 import {
   CONDITION_KINDS,
+  COUNT_OPS,
   EFFECT_KINDS,
   emptyRule,
   fieldLabel,
@@ -29,6 +30,7 @@ import {
   type BuiltRule,
   type Condition,
   type ConditionKind,
+  type CountOp,
   type EffectKind,
   type Who,
 } from '../rule-builder-model';
@@ -418,13 +420,16 @@ function ConditionControls({ index, action, condition, problems, onChange, onRem
         <div className="row wrap">
           <div className="field">
             <label htmlFor={`${id}-op`}>Is</label>
-            <select id={`${id}-op`} value={condition.op} onChange={(e) => onChange({ ...condition, op: e.target.value as 'more' | 'fewer' })}>
-              <option value="more">more than</option>
-              <option value="fewer">fewer than</option>
+            <select id={`${id}-op`} value={condition.op} onChange={(e) => onChange({ ...condition, op: e.target.value as CountOp })}>
+              {COUNT_OPS.map((op) => (
+                <option key={op.value} value={op.value}>
+                  {op.label}
+                </option>
+              ))}
             </select>
           </div>
           <div className="field">
-            <label htmlFor={`${id}-n`}>Members</label>
+            <label htmlFor={`${id}-n`}>Number</label>
             <input
               id={`${id}-n`}
               type="number"
