@@ -114,7 +114,8 @@ async def replicas(store: str, **overrides: Any) -> AsyncIterator[tuple[Any, Any
 
 async def team(runtime: Any) -> str:
     engine = runtime.engine
-    cid = (await engine.run("createCollaboration", user(OWNER), None, {"title": "Team"}, actor_email=OWNER)).collaborationId
+    created = await engine.run("createCollaboration", user(OWNER), None, {"title": "Team"}, actor_email=OWNER)
+    cid = created.collaborationId
     await engine.run("addMember", user(OWNER), cid, {"email": EDITOR, "role": "editor"})
     await engine.run("addMember", user(OWNER), cid, {"email": VIEWER, "role": "viewer"})
     return cid

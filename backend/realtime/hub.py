@@ -15,14 +15,17 @@
   budget, one at a time, so that one larger than it still reaches a client.
 - A `Subscription` starts pending (events are buffered while the endpoint
   reads the snapshot), is activated with what the client already has, then
-  filters live events: versions at or below what it sent, owner-only events
+  filters live events: seqs (backend/store/stream.py) at or below what it
+  sent, or, for the older `sinceVersion` subscriptions, versions at or below
+  it, owner-only events
   for non-owners, and membership: a change that removes the subscriber's user
   sends `membership_removed` instead and ends the subscription. A message it
   was sent from the store (a snapshot) is not sent again when its event comes.
 - `History` keeps the last `hub_history` collaboration_updated events and the
   last `hub_history` message_created events of each collaboration, the latter
   in the order the change stream gave them (commit order), at most
-  `history_bytes` in all, for `sinceVersion` / `sinceMessageId` catch-up.
+  `history_bytes` in all, for `sinceVersion` / `sinceMessageId` catch-up, and
+  as a cache in front of the database for `sinceSeq` (`History.by_seq`).
 """
 
 from __future__ import annotations

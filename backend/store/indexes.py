@@ -21,6 +21,8 @@ class Index:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+_NUMBERED = {"seq": {"$exists": True}}  # entries of a collaboration's stream (store/stream.py)
+
 INDEXES: tuple[Index, ...] = (
     Index("collaborations", (("memberIds", ASC),)),
     Index("collaborations", (("status", ASC), ("lastActivityAt", ASC))),
@@ -29,8 +31,8 @@ INDEXES: tuple[Index, ...] = (
     Index("audit", (("collaborationId", ASC), ("version", ASC)),
           {"unique": True, "partialFilterExpression": {"versioned": True}}),
     # a collaboration's stream, by seq (backend/store/stream.py): one event per seq
-    Index("audit", (("collaborationId", ASC), ("seq", ASC)), {"unique": True, "partialFilterExpression": {"seq": {"$exists": True}}}),
-    Index("messages", (("collaborationId", ASC), ("seq", ASC)), {"unique": True, "partialFilterExpression": {"seq": {"$exists": True}}}),
+    Index("audit", (("collaborationId", ASC), ("seq", ASC)), {"unique": True, "partialFilterExpression": _NUMBERED}),
+    Index("messages", (("collaborationId", ASC), ("seq", ASC)), {"unique": True, "partialFilterExpression": _NUMBERED}),
     Index("approvals", (("collaborationId", ASC), ("status", ASC))),
     Index("approvals", (("status", ASC), ("expiresAt", ASC))),
     Index("approvals", (("followupKey", ASC),), {"unique": True, "sparse": True}),  # a follow-up held back, once
