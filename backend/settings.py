@@ -86,6 +86,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_per_message_deflate: bool = False
     change_history: int = 10_000  # events the embedded store's change stream keeps
     hub_history: int = 256  # updates, and as many messages, kept per collaboration for catch-up
+    resume_max_events: int = 1000  # events a subscribe with sinceSeq replays from MongoDB; more: a snapshot
     presence_ttl: int = 60  # seconds
     idempotency_ttl: int = 86400  # seconds an Idempotency-Key's stored answer is replayed
 
@@ -175,6 +176,8 @@ def _check(s: Settings) -> list[str]:
             problems.append(f"{name.upper()} must be greater than 0")
     if s.worker_grace < 0:
         problems.append("WORKER_GRACE must be 0 or more")
+    if s.resume_max_events < 0:
+        problems.append("RESUME_MAX_EVENTS must be 0 or more")
     if s.job_backoff_max < s.job_backoff:
         problems.append("JOB_BACKOFF_MAX must be at least JOB_BACKOFF")
     if s.max_document_bytes > 15 * 1_048_576:

@@ -18,6 +18,7 @@ from starlette.routing import WebSocketRoute
 from backend.realtime.changes import ChangeReader
 from backend.realtime.hub import Hub
 from backend.realtime.presence import PresenceKeeper
+from backend.realtime.replay import Replays
 from backend.realtime.ws import GOING_AWAY, Connection, RealtimeEndpoint, UserSockets
 
 SHUTDOWN_TIMEOUT = 3.0
@@ -36,6 +37,7 @@ class Realtime:
                                    wanted=lambda cid: self.hub.subscribers(cid) > 0)
         self.connections: set[Connection] = set()
         self.sockets = UserSockets(self.settings.ws_max_sockets_per_user)
+        self.replays = Replays(runtime.store, self.settings.ws_queue_bytes)  # sinceSeq resumes from MongoDB
 
     async def start(self) -> None:
         await self.presence.start()

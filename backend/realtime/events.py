@@ -4,8 +4,14 @@ An `Event` is what the reader hands the hub: its JSON body (section 5 of the
 design), encoded once into `frame` (the ASGI `websocket.send` message every
 subscriber gets, the very same object, which knows its length in bytes), and
 what the hub needs to route it:
-the collaboration, the version (collaboration_updated only), whether only
-owners may see it, and the membership part of the change.
+the collaboration, the version (collaboration_updated only), the stream
+sequence `seq` (collaboration_updated and message_created; backend/store/stream.py),
+whether only owners may see it, and the membership part of the change.
+
+collaboration_updated and message_created are built the same way from a live
+change and from their stored form (`replayed`), so a replay sends the bytes the
+live stream sent: the changes of an update are put in one canonical order
+(`canonical`), whatever order the server reported them in.
 """
 
 from __future__ import annotations
@@ -45,11 +51,14 @@ def encode_frame(body: dict[str, Any]) -> Frame:
 
 
 class Event:
-    __slots__ = ("type", "collaboration_id", "body", "version", "owners_only", "members", "message_id", "_frame")
+    __slots__ = ("type", "collaboration_id", "body", "version", "owners_only", "members", "message_id", "seq",
+                 "_frame")
 
     def __init__(self, type: str, collaboration_id: str, body: dict[str, Any], *, version: int | None = None,
-                 owners_only: bool = False, members: "MemberChange | None" = None, message_id: str | None = None):
+                 owners_only: bool = False, members: "MemberChange | None" = None, message_id: str | None = None,
+                 seq: int | None = None):
         self.type = type
+        self.seq = seq
         self.collaboration_id = collaboration_id
         self.body = body
         self.version = version
@@ -216,29 +225,69 @@ def collaboration_inserted(document: dict[str, Any]) -> Event:
     """A new collaboration: version 1, every field in `updatedFields` (applied to nothing it gives the document)."""
     last = document.get("lastAction") or {}
     body = public(document) or {}
-    return _updated(document["_id"], document.get("version", 1), last, body, [])
+    seq = body.pop("seq", None)
+    return _updated(document["_id"], document.get("version", 1), last, body, [], seq)
 
 
 def collaboration_updated(collaboration_id: str, updated: dict[str, Any], removed: list[str],
-                          last_action: dict[str, Any] | None) -> Event:
-    return _updated(collaboration_id, updated["version"], last_action or {}, updated, removed)
+                          last_action: dict[str, Any] | None, seq: int | None = None) -> Event:
+    updated, removed = canonical(updated, removed)
+    return _updated(collaboration_id, updated["version"], last_action or {}, updated, removed, seq)
+
+
+def _path_key(path: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in path.split("."))
+
+
+def canonical(updated: dict[str, Any], removed: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The changes in one order, whatever order they were reported in: paths by segment, numeric
+    segments as numbers (`arr.9` before `arr.10`, so appended elements stay in order)."""
+    if len(updated) > 1:
+        updated = {path: updated[path] for path in sorted(updated, key=_path_key)}
+    if len(removed) > 1:
+        removed = sorted(removed, key=_path_key)
+    return updated, removed
 
 
 def _updated(collaboration_id: str, version: int, last: dict[str, Any], updated: dict[str, Any],
-             removed: list[str]) -> Event:
-    body = {
-        "type": COLLABORATION_UPDATED, "collaborationId": collaboration_id, "version": version,
-        "action": last.get("name"), "actor": last.get("actor"), "at": last.get("at"),
-        "changes": {"updatedFields": updated, "removedFields": removed},
-    }
+             removed: list[str], seq: int | None = None) -> Event:
+    body: dict[str, Any] = {"type": COLLABORATION_UPDATED, "collaborationId": collaboration_id, "version": version}
+    if seq is not None:
+        body["seq"] = seq
+    body.update({"action": last.get("name"), "actor": last.get("actor"), "at": last.get("at"),
+                 "changes": {"updatedFields": updated, "removedFields": removed}})
     return Event(COLLABORATION_UPDATED, collaboration_id, body, version=version,
-                 members=member_change(updated, removed))
+                 members=member_change(updated, removed), seq=seq)
 
 
 def message_created(message: dict[str, Any]) -> Event:
     collaboration_id = message["collaborationId"]
-    body = {"type": MESSAGE_CREATED, "collaborationId": collaboration_id, "message": public(message)}
-    return Event(MESSAGE_CREATED, collaboration_id, body, message_id=message["_id"])
+    seq = message.get("seq")
+    body: dict[str, Any] = {"type": MESSAGE_CREATED, "collaborationId": collaboration_id}
+    if seq is not None:
+        body["seq"] = seq
+    body["message"] = public(message)
+    return Event(MESSAGE_CREATED, collaboration_id, body, message_id=message["_id"], seq=seq)
+
+
+def replayed(kind: str, stored: dict[str, Any]) -> Event | None:
+    """The event a stored entry of the stream (backend/store/stream.py) was sent as: a message, or
+    the audit entry of a versioned change with its `changes`. None when nothing replayable is
+    stored (an entry written before changes were stored)."""
+    if kind == "message":
+        return message_created(stored)
+    changes = stored.get("changes")
+    if not isinstance(changes, dict):
+        return None
+    updated = {path: value for path, value in changes["updatedFields"]}
+    removed = list(changes["removedFields"])
+    last = {"name": stored.get("action"), "actor": stored.get("actor"), "at": stored.get("at")}
+    cid, seq = stored["collaborationId"], stored["seq"]
+    if stored.get("version") == 1 and not removed:  # the creation: the whole document, as inserted
+        return _updated(cid, 1, last, updated, [], seq)
+    if not isinstance(updated.get("version"), int):
+        return None
+    return collaboration_updated(cid, updated, removed, last, seq)
 
 
 def approval_event(kind: str, approval: dict[str, Any]) -> Event:

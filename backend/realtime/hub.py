@@ -15,14 +15,17 @@
   budget, one at a time, so that one larger than it still reaches a client.
 - A `Subscription` starts pending (events are buffered while the endpoint
   reads the snapshot), is activated with what the client already has, then
-  filters live events: versions at or below what it sent, owner-only events
+  filters live events: seqs (backend/store/stream.py) at or below what it
+  sent, or, for the older `sinceVersion` subscriptions, versions at or below
+  it, owner-only events
   for non-owners, and membership: a change that removes the subscriber's user
   sends `membership_removed` instead and ends the subscription. A message it
   was sent from the store (a snapshot) is not sent again when its event comes.
 - `History` keeps the last `hub_history` collaboration_updated events and the
   last `hub_history` message_created events of each collaboration, the latter
   in the order the change stream gave them (commit order), at most
-  `history_bytes` in all, for `sinceVersion` / `sinceMessageId` catch-up.
+  `history_bytes` in all, for `sinceVersion` / `sinceMessageId` catch-up, and
+  as a cache in front of the database for `sinceSeq` (`History.by_seq`).
 """
 
 from __future__ import annotations
@@ -226,7 +229,7 @@ class Subscription:
     """One connection's subscription to one collaboration."""
 
     __slots__ = ("collaboration_id", "user_id", "outbox", "on_end", "pending", "buffer", "floor",
-                 "tracked_from", "index", "role", "ended", "sent", "_hub")
+                 "tracked_from", "index", "role", "ended", "sent", "seq", "_hub")
 
     def __init__(self, hub: "Hub", collaboration_id: str, user_id: str, outbox: Outbox,
                  on_end: Callable[["Subscription", str], None]):
@@ -243,8 +246,14 @@ class Subscription:
         self.role: str | None = None
         self.ended = False
         self.sent: set[str] | None = None  # ids of messages sent from the store whose events may still come
+        self.seq: int | None = None  # the stream seq this subscriber has (drop events at or below it); None: not by seq
 
     def deliver(self, event: Event) -> None:
+        seq = event.seq
+        if seq is not None and self.seq is not None:
+            if seq <= self.seq:
+                return  # sent already (a snapshot or a replay at or past it)
+            self.seq = seq
         version = event.version
         if event.message_id is not None:
             sent = self.sent
@@ -332,6 +341,26 @@ class History:
             return None
         return [e for e in updates if since < e.version <= upto]  # type: ignore[operator]
 
+    def by_seq(self, collaboration_id: str, since: int, upto: int) -> list[Event] | None:
+        """Every event with seq in (`since`, `upto`], in seq order, or None when one of them is not held
+        (left the history, or not yet read from the change stream): a cache in front of the database."""
+        if since >= upto:
+            return []
+        log = self._logs.get(collaboration_id)
+        if log is None:
+            return None
+        found: dict[int, Event] = {}
+        for events in (log.updates, log.messages):
+            for event in reversed(events):  # newest first: stop below `since`
+                seq = event.seq
+                if seq is None or seq <= since:
+                    break
+                if seq <= upto:
+                    found[seq] = event
+        if len(found) != upto - since:
+            return None
+        return [found[seq] for seq in range(since + 1, upto + 1)]
+
     def updates_after(self, collaboration_id: str, version: int) -> list[Event]:
         """The updates held above `version` (published, and perhaps not yet seen by a snapshot)."""
         log = self._logs.get(collaboration_id)
@@ -396,7 +425,7 @@ class Hub:
     def activate(self, sub: Subscription, *, version: int, position: tuple[int, str | None], head: list[Frame],
                  snapshot: Frame | None = None, missed: list[Event] = (), since: int | None = None,
                  tail: list[Frame] = (), presence: Frame | None = None,
-                 sent_messages: Iterable[str] | None = ()) -> bool:
+                 sent_messages: Iterable[str] | None = (), seq: int | None = None) -> bool:
         """Go live: send `head` (subscribed), the `snapshot` (`Outbox.put_snapshot`), the `missed`
         events, `tail` (missed messages) and who is here, then what was buffered and not already
         covered. Synchronous, so no event can slip in between. False if the subscription ended
@@ -405,7 +434,11 @@ class Hub:
         `sent_messages`: the ids of the messages in `head` / `tail`, read from the store; their
         events are not sent when they come (buffered, or live: the stream may be behind the read).
         None when `tail` came from the history (`missed_messages`): every buffered message is then
-        in it, or older than what the client holds."""
+        in it, or older than what the client holds.
+
+        `seq`: the stream seq the client holds once `head` / `snapshot` are out (a snapshot's, or
+        the `sinceSeq` a replay in `missed` continues from): every event at or below it is
+        dropped, buffered or live (None: the older version / message-id rules alone)."""
         if sub.ended:
             return False
         out = sub.outbox
@@ -414,6 +447,7 @@ class Hub:
         if snapshot is not None:
             out.put_snapshot(snapshot)
         sub.floor = version if since is None else since
+        sub.seq = seq
         sub.tracked_from = version
         sub.index, sub.role = position
         for event in missed:
@@ -510,6 +544,8 @@ class Hub:
         The rare message with a lower id that commits late and is not yet read is then listed
         first, so a client that resumes after the last one listed may get it once more: clients
         drop a message id they hold."""
+        if messages and all(isinstance(m.get("seq"), int) for m in messages):
+            return sorted(messages, key=lambda m: m["seq"])  # numbered in commit order
         order = self.history.message_order(collaboration_id)
         newest = max(order, default=None)
 
