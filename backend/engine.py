@@ -390,7 +390,10 @@ def _suggestions(payload: Any, actor: Actor, max_message_chars: int) -> list[dic
 
 
 def _rules_after(name: str, collab: Collaboration, payload: Any, max_message_chars: int) -> list[dict[str, Any]]:
-    current = list(collab.rules)
+    # An owner's rule change starts from the readable stored rules: a `rules` field that is not a
+    # list, or an entry that is not an object (stored by a bug or by hand), holds every action
+    # (rules/outcome.py) until the owner's next rule change drops it here.
+    current = [r for r in collab.rules if isinstance(r, dict)] if isinstance(collab.rules, list) else []
     if name == "addRule":
         rule = rule_engine.validate_rule(payload.rule, path="payload.rule", max_message_chars=max_message_chars)
         if any(r.get("id") == rule["id"] for r in current):

@@ -347,6 +347,27 @@ async def test_a_malformed_stored_guard_holds_members_back_who_can_still_leave_a
         await rt.close()
 
 
+@pytest.mark.parametrize("stored", ["junk", {"a": 1}, 7, ["junk", 3]], ids=["text", "object", "number", "entries"])
+async def test_a_rules_field_that_cannot_be_read_holds_members_who_can_still_leave_and_the_owner_can_mend_it(stored):
+    """A `rules` field that is not a list of rules (a bug, an edit in MongoDB) used to fail the reading
+    of the collaboration, so every action answered 500, leaving included. It reaches the rules engine
+    instead: members are held (fail closed), a member can leave, and the owner's next rule change
+    starts again from the readable rules."""
+    rt = await Runtime.open(test_settings())
+    try:
+        cid = await team(rt)
+        await rt.store.db["collaborations"].update_one({"_id": cid}, {"$set": {"rules": stored}})
+        with pytest.raises(RuleDenied) as denied:
+            await rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "hello"})
+        assert denied.value.details["error"] == "invalid_rule"
+        await rt.engine.run("leaveCollaboration", user(VIEWER), cid, {})  # a member can always leave
+        await rt.engine.run("addRule", user(OWNER), cid, {"rule": NO_HI})  # the owner mends it
+        assert [r["id"] for r in (await rt.store.collaborations.get(cid))["rules"]] == ["rul_nohi"]
+        await rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "hello"})
+    finally:
+        await rt.close()
+
+
 # -- budgets (gathered from test_rules.py) --------------------------------------------
 
 

@@ -89,7 +89,9 @@ class Collaboration(msgspec.Struct):
     memberIds: list[str]
     activities: list[Activity]
     settings: CollaborationSettings
-    rules: list[dict[str, Any]]
+    # Any, not list[dict]: a stored `rules` field that cannot be read must reach the rules engine,
+    # which fails closed on it (rules/outcome.py), instead of failing every action with a 500
+    rules: Any
     version: int
     createdAt: datetime
     updatedAt: datetime
