@@ -11,6 +11,7 @@ import pytest
 
 from backend.realtime import events as ev
 from backend.realtime.changes import ChangeReader
+from backend.realtime.history import cost
 from backend.realtime.hub import History, Hub, Outbox
 from tests.support import EDITOR, OWNER, VIEWER, open_runtime, team, user
 
@@ -318,7 +319,7 @@ def test_history_is_contiguous_and_bounded_per_collaboration():
 
 
 def test_history_keeps_within_its_byte_budget_dropping_the_least_recent_first():
-    one = update("a", 1).size
+    one = cost(update("a", 1))  # its payload and its objects
     history = History(per_collaboration=100, budget_bytes=one * 5)
     for v in range(1, 4):
         history.add(update("a", v))
@@ -341,7 +342,7 @@ def test_history_keeps_messages_bounded_and_within_the_byte_budget():
         history.add(message("c", f"msg_{i}"))
     assert history.messages_after("c", "msg_1") is None  # dropped: only the last 3 are held
     assert [e.message_id for e in history.messages_after("c", "msg_2")] == ["msg_3", "msg_4"]
-    one = message("a", "msg_0").size
+    one = cost(message("a", "msg_0"))
     history = History(per_collaboration=100, budget_bytes=one * 4)
     for i in range(3):
         history.add(message("a", f"msg_{i}"))

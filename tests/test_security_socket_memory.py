@@ -289,3 +289,55 @@ def test_a_connections_queued_bytes_and_a_users_sockets_have_positive_limits():
         with pytest.raises(SettingsError) as info:
             load_settings({"AUTH_MODE": "dev", name: "0"})
         assert info.value.problems == [f"{name} must be greater than 0"]
+
+
+# -- the hub's history: its budget is what it holds ------------------------------------------------
+
+
+HISTORY_BUDGET = 4 * MB
+SLACK = 64 * 1024  # bytes: what the history's own structures may hold beyond its budget
+
+LONG_TEXTS = ["plain ascii text " * 100, "é ü ß ñ " * 200, "日本語のテキスト " * 150, "emoji 🎉🚀 " * 150]
+SHORT_TEXTS = ["ok", "👍", "done!"]
+
+
+def _fill_history(history, texts: list[str], framed: bool) -> None:
+    """What the hub does with each message: publish (seal, into the history), then write it pre-framed."""
+    from backend.realtime import events as ev
+    from backend.realtime.transport import wire
+
+    for i in range(40_000):
+        event = ev.message_created({"_id": f"msg_{i:06d}", "collaborationId": f"col_{i % 7}",
+                                    "author": {"type": "user", "userId": "usr_1"}, "text": texts[i % len(texts)]})
+        event.seal()
+        history.add(event)
+        if framed:
+            wire(event.frame)
+
+
+@pytest.mark.parametrize("texts", [LONG_TEXTS, SHORT_TEXTS], ids=["long", "short"])
+@pytest.mark.parametrize("framed", [True, False], ids=["framed", "deflate"])
+def test_a_history_filled_to_its_budget_holds_its_budget_and_little_more(framed, texts):
+    """Threat: the history's budget (32 MiB) counted each event's payload once while it held the
+    payload twice (the frame's text, and its bytes once written pre-framed) and the objects around
+    it not at all: twice the budget and more for long messages, several times it for short ones.
+    What it holds, measured with tracemalloc, stays within the budget."""
+    import gc
+    import tracemalloc
+
+    from backend.realtime.history import History
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        history = History(per_collaboration=10_000, budget_bytes=HISTORY_BUDGET)
+        _fill_history(history, texts, framed)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert HISTORY_BUDGET - 8192 < history.bytes <= HISTORY_BUDGET  # filled to its budget
+    allowed = HISTORY_BUDGET + SLACK
+    print(f"held {held / MB:.2f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget, {len(history)} events")
+    assert held <= allowed, f"the history holds {held / MB:.1f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget"

@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from backend.wire import encode, public
+import msgspec
+
+from backend.wire import public
 
 COLLABORATION_UPDATED = "collaboration_updated"
 MESSAGE_CREATED = "message_created"
@@ -25,23 +27,74 @@ MEMBERSHIP_REMOVED = "membership_removed"
 
 
 class Frame(dict):  # type: ignore[type-arg]
-    """An ASGI `websocket.send` message that knows its payload's length in bytes (`size`), counted
-    once when it is encoded: what a connection's outbox adds up against WS_QUEUE_BYTES. `wire`
-    caches the whole WebSocket frame (header and payload), built once by backend.realtime.transport
-    the first time it is written pre-framed, then written as is to every subscriber."""
+    """An ASGI `websocket.send` message whose JSON is held once, as UTF-8 bytes.
 
-    __slots__ = ("size", "wire")
+    `size` is the payload's length in bytes, counted once when it is encoded: what an outbox adds up
+    against WS_QUEUE_BYTES and the history against its budget. The frame holds one bytes object:
+    the payload as msgspec encoded it (`payload`) until backend.realtime.transport first writes it
+    pre-framed, then the whole WebSocket frame (`wire`: header and payload, written as is to every
+    subscriber), the payload being its tail. `frame["text"]` / `frame.get("text")` (what uvicorn's
+    per-connection `websocket.send` reads, for permessage-deflate connections) decode it on demand
+    and keep nothing, so a frame never holds its text as a str beside its bytes."""
+
+    __slots__ = ("size", "wire", "payload")
     size: int
     wire: bytes | None
+    payload: bytes | None
+
+    def __init__(self, payload: bytes):
+        super().__init__(type="websocket.send")
+        self.payload = payload
+        self.size = len(payload)
+        self.wire = None
+
+    def data(self) -> bytes | memoryview:
+        """The payload's bytes (a view into `wire` once that is built)."""
+        payload = self.payload
+        if payload is not None:
+            return payload
+        wire = self.wire
+        return memoryview(wire)[len(wire) - self.size:]  # type: ignore[arg-type]
+
+    @property
+    def text(self) -> str:
+        return str(self.data(), "utf-8")
+
+    def framed(self, header: bytes) -> bytes:
+        """Build `wire` (`header` + the payload) and let go of the payload, which `wire` now holds."""
+        wire = self.wire
+        if wire is None:
+            wire = self.wire = header + self.payload  # type: ignore[operator]
+            self.payload = None
+        return wire
+
+    def __missing__(self, key: str) -> Any:
+        if key == "text":
+            return self.text
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key == "text":
+            return self.text
+        return super().get(key, default)
+
+
+_encoder = msgspec.json.Encoder()  # as backend.wire.encode
+_buffer = bytearray()
+_KEEP_BUFFER = 65_536  # a larger buffer (a snapshot's) is let go after use
 
 
 def encode_frame(body: dict[str, Any]) -> Frame:
-    """`body` as one JSON text frame: the ASGI message to send, built once and shared."""
-    data = encode(body)
-    frame = Frame(type="websocket.send", text=data.decode())
-    frame.size = len(data)
-    frame.wire = None
-    return frame
+    """`body` as one JSON text frame: the ASGI message to send, encoded once and shared.
+
+    Encoded into a reused buffer and copied out once: msgspec's own `encode` returns a bytes object
+    with up to half as much again allocated behind it, which the history would hold uncounted."""
+    global _buffer
+    _encoder.encode_into(body, _buffer)
+    payload = bytes(_buffer)
+    if len(_buffer) > _KEEP_BUFFER:
+        _buffer = bytearray()
+    return Frame(payload)
 
 
 class Event:

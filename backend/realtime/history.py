@@ -8,6 +8,12 @@ from collections import OrderedDict, deque
 from backend.realtime.events import Event
 
 DEFAULT_HISTORY_BYTES = 32 * 1024 * 1024
+EVENT_OVERHEAD = 512  # bytes each held event takes beside its payload (the Event, its Frame, ids; ~480 measured)
+
+
+def cost(event: Event) -> int:
+    """What holding `event` counts against the budget: its payload (held once, as bytes) and its objects."""
+    return event.size + EVENT_OVERHEAD
 
 
 # -- history --------------------------------------------------------------------------------------
@@ -53,7 +59,7 @@ class History:
         else:
             events = log.messages
         events.append(event)
-        self.bytes += event.size
+        self.bytes += cost(event)
         if len(events) > self.per_collaboration:
             self._drop(events, 1)
         while self.bytes > self.budget and self._logs:
@@ -100,7 +106,7 @@ class History:
     def forget(self, collaboration_id: str) -> None:
         log = self._logs.pop(collaboration_id, None)
         if log:
-            self.bytes -= sum(e.size for e in log.updates) + sum(e.size for e in log.messages)
+            self.bytes -= sum(map(cost, log.updates)) + sum(map(cost, log.messages))
 
     def clear(self) -> None:
         self._logs.clear()
@@ -111,4 +117,4 @@ class History:
 
     def _drop(self, log: deque[Event], count: int) -> None:
         for _ in range(count):
-            self.bytes -= log.popleft().size
+            self.bytes -= cost(log.popleft())
