@@ -284,8 +284,10 @@ async def test_every_way_a_socket_ends_gives_it_back(monkeypatch):
 def test_a_connections_queued_bytes_and_a_users_sockets_have_positive_limits():
     s = load_settings({"AUTH_MODE": "dev"})
     assert (s.ws_queue_bytes, s.ws_max_sockets_per_user) == (4 * 1024 * 1024, 20)
+    assert s.ws_total_queue_bytes == 256 * 1024 * 1024
     assert load_settings({"AUTH_MODE": "dev", "WS_QUEUE_BYTES": "65536"}).ws_queue_bytes == 65536
-    for name in ("WS_QUEUE_BYTES", "WS_MAX_SOCKETS_PER_USER"):
+    assert load_settings({"AUTH_MODE": "dev", "WS_TOTAL_QUEUE_BYTES": "8388608"}).ws_total_queue_bytes == 8388608
+    for name in ("WS_QUEUE_BYTES", "WS_MAX_SOCKETS_PER_USER", "WS_TOTAL_QUEUE_BYTES"):
         with pytest.raises(SettingsError) as info:
             load_settings({"AUTH_MODE": "dev", name: "0"})
         assert info.value.problems == [f"{name} must be greater than 0"]
@@ -341,3 +343,69 @@ def test_a_history_filled_to_its_budget_holds_its_budget_and_little_more(framed,
     allowed = HISTORY_BUDGET + SLACK
     print(f"held {held / MB:.2f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget, {len(history)} events")
     assert held <= allowed, f"the history holds {held / MB:.1f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget"
+
+
+# -- every connection of a process: one budget ------------------------------------------------------
+
+
+async def test_sockets_that_never_read_share_one_process_budget_and_the_largest_queue_goes_first(monkeypatch):
+    """Threat: accounts are free, and each may hold 20 sockets of WS_QUEUE_BYTES (and a snapshot)
+    each, so nothing bounded what a process queued for sockets that never read. Now everything
+    queued counts against WS_TOTAL_QUEUE_BYTES; past it the connection queueing the most is closed
+    with 4009, while a client that reads keeps receiving."""
+    monkeypatch.setattr(ws, "CLOSE_TIMEOUT", 0.5)
+    monkeypatch.setattr(transport, "DROP_AFTER", 0.5)
+    total = 600 * 1024
+    async with live_server(ws_total_queue_bytes=total) as live:  # WS_QUEUE_BYTES (4 MiB) binds no one here
+        shared, extra = await live.create(OWNER), await live.create(OWNER, "Extra")
+        await live.act(OWNER, "addMember", shared, {"email": EDITOR, "role": "editor"})
+        reader = await live.client(EDITOR)
+        await reader.subscribe(shared)
+        port = int(live.server.url.rsplit(":", 1)[1])
+        hostile = []
+        for n in range(3):  # one account's sockets that never read; the first also follows `extra`
+            sock = await asyncio.to_thread(open_raw, port, 4096)
+            frames = [{"type": "auth", "token": live.token(OWNER)}, {"type": "subscribe", "collaborationId": shared}]
+            if n == 0:
+                frames.append({"type": "subscribe", "collaborationId": extra})
+            await asyncio.to_thread(sock.sendall, b"".join(masked_text(json.dumps(f)) for f in frames))
+            hostile.append(sock)
+        hub, budget = live.realtime.hub, live.realtime.queue_budget
+        deadline = time.monotonic() + 5
+        while (hub.subscribers(shared), hub.subscribers(extra)) != (4, 1) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        hog = next(c for c in live.realtime.connections if extra in c.subs)
+        peak, first_closed = 0, []
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, budget.bytes)
+                if not first_closed:
+                    first_closed.extend(c for c in live.realtime.connections if c.outbox.overflowed)
+                await asyncio.sleep(0.001)
+
+        watcher = asyncio.create_task(watch())
+        sent = 0
+        try:
+            for i in range(400):  # ~24 KB each (a control character is six bytes of JSON): the hog gets both
+                for cid in (shared, extra):
+                    await live.runtime.engine.run("sendMessage", user(OWNER), cid, {"text": f"{i} " + "\x01" * 3990})
+                sent += 1
+                await asyncio.sleep(0)
+                if live.runtime.metrics.slow_closes._value.get() == 3:
+                    break
+            got = 0
+            while got < sent:  # the reader gets every message of `shared`, in order
+                frame = await reader.until("message_created", timeout=10)
+                assert frame["message"]["text"].startswith(f"{got} ")
+                got += 1
+        finally:
+            watcher.cancel()
+        print(f"peak {peak / 1024:.0f} KiB of {total / 1024:.0f} KiB; {sent} pairs; {budget.sheds} shed")
+        assert budget.sheds >= 1 and first_closed[:1] == [hog]  # the largest queue went first
+        assert live.runtime.metrics.slow_closes._value.get() == 3 and peak <= total
+        assert reader.close_code is None and not reader.closed.is_set()
+        assert [await asyncio.to_thread(read_until_closed, sock, 5) in (4009, None) for sock in hostile] == [True] * 3
+        await reader.send(type="ping")
+        await reader.until("pong")
