@@ -409,3 +409,37 @@ async def test_sockets_that_never_read_share_one_process_budget_and_the_largest_
         assert [await asyncio.to_thread(read_until_closed, sock, 5) in (4009, None) for sock in hostile] == [True] * 3
         await reader.send(type="ping")
         await reader.until("pong")
+
+
+def test_a_history_of_membership_changes_holds_its_budget_and_little_more():
+    """Threat: an update that sets `members` whole kept every member's document (as Python objects,
+    several times their JSON) in the history beside its payload, uncounted: a history of them held
+    about four times its budget. The history now keeps only ids and roles, and counts them."""
+    import gc
+    import tracemalloc
+
+    from backend.realtime import events as ev
+    from backend.realtime.history import History
+
+    def members(n: int) -> list[dict]:
+        return [{"userId": f"usr_{i:020d}", "role": "editor", "email": f"user{i}@example.com", "name": f"User {i}",
+                 "joinedAt": "2026-01-01T00:00:00Z"} for i in range(n)]
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        history = History(per_collaboration=10_000, budget_bytes=HISTORY_BUDGET)
+        for v in range(1, 400):  # five collaborations, each update setting 200 members whole
+            event = ev.collaboration_updated(f"col_{v % 5}", {"version": v // 5 + 1, "members": members(200),
+                                                              "memberIds": [f"usr_{i:020d}" for i in range(200)]},
+                                             [], None)
+            event.seal()
+            history.add(event)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert HISTORY_BUDGET - 200_000 < history.bytes <= HISTORY_BUDGET
+    print(f"held {held / MB:.2f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget, {len(history)} events")
+    assert held <= HISTORY_BUDGET + SLACK, f"the history holds {held / MB:.1f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget"

@@ -137,23 +137,41 @@ class Event:
 
 
 class MemberChange:
-    """The part of one collaboration change that touches `members` / `memberIds`."""
+    """The part of one collaboration change that touches `members` / `memberIds`, kept compact: only
+    user ids and roles (no member documents), since the hub's history holds it after the event's
+    body is gone. `weight` is about what it holds in bytes (the history counts it)."""
 
-    __slots__ = ("member_ids", "members", "entries", "roles", "dropped")
+    __slots__ = ("member_ids", "members", "entries", "roles", "dropped", "weight")
 
     def __init__(self) -> None:
-        self.member_ids: list[str] | None = None  # memberIds set whole (every removal does this)
-        self.members: list[dict[str, Any]] | None = None  # members set whole
-        self.entries: dict[int, dict[str, Any]] = {}  # members.N set
+        self.member_ids: tuple[str, ...] | None = None  # memberIds set whole (every removal does this)
+        self.members: tuple[tuple[str | None, str | None], ...] | None = None  # members set whole: (userId, role)
+        self.entries: dict[int, tuple[str | None, str | None]] = {}  # members.N set: (userId, role)
         self.roles: dict[int, str] = {}  # members.N.role set
         self.dropped = False  # members or memberIds removed altogether
+        self.weight = 0
 
     def removes(self, user_id: str) -> bool:
         if self.dropped:
             return True
         if self.member_ids is not None and user_id not in self.member_ids:
             return True
-        return self.members is not None and all(m.get("userId") != user_id for m in self.members)
+        return self.members is not None and all(uid != user_id for uid, _ in self.members)
+
+
+_STR, _SLOT, _PAIR = 57, 8, 56  # bytes: a str beside its characters (and its allocation), a slot, a 2-tuple
+
+
+def _ids_weight(ids: Any) -> int:
+    return sum(_STR + _SLOT + len(u) if isinstance(u, str) else _SLOT for u in ids)
+_ROLES = {role: role for role in ("owner", "editor", "viewer")}  # one str per role, shared
+
+
+def _member(value: Any) -> tuple[str | None, str | None]:
+    if not isinstance(value, dict):
+        return None, None
+    role = value.get("role")
+    return value.get("userId"), _ROLES.get(role, role) if isinstance(role, str) else role
 
 
 def member_change(updated: dict[str, Any], removed: list[str]) -> MemberChange | None:
@@ -167,18 +185,22 @@ def member_change(updated: dict[str, Any], removed: list[str]) -> MemberChange |
         change = change or MemberChange()
         if head == "memberIds":
             if not rest and isinstance(value, list):
-                change.member_ids = value
+                change.member_ids = tuple(value)
+                change.weight += _ids_weight(value)
             continue
         if not rest:
-            change.members = value if isinstance(value, list) else []
+            change.members = tuple(map(_member, value)) if isinstance(value, list) else ()
+            change.weight += _ids_weight(uid for uid, _ in change.members) + _PAIR * len(change.members)
             continue
         index, _, field = rest.partition(".")
         if not index.isdigit():
             continue
         if not field:
-            change.entries[int(index)] = value if isinstance(value, dict) else {}
+            change.entries[int(index)] = entry = _member(value)
+            change.weight += _ids_weight(entry[:1]) + _PAIR + 64
         elif field == "role":
-            change.roles[int(index)] = value
+            change.roles[int(index)] = _ROLES.get(value, value) if isinstance(value, str) else value
+            change.weight += 64
     for path in removed:
         if path in ("members", "memberIds"):
             change = change or MemberChange()
@@ -191,15 +213,15 @@ def track_member(change: MemberChange, user_id: str, index: int, role: str | Non
     if change.removes(user_id):
         return None
     if change.members is not None:
-        for position, member in enumerate(change.members):
-            if member.get("userId") == user_id:
-                return position, member.get("role")
+        for position, (uid, member_role) in enumerate(change.members):
+            if uid == user_id:
+                return position, member_role
         return None  # pragma: no cover - removes() said so already
     entry = change.entries.get(index)
     if entry is not None:
-        if entry.get("userId") != user_id:
+        if entry[0] != user_id:
             return None  # someone else sits where this member was: the member is gone
-        role = entry.get("role")
+        role = entry[1]
     return index, change.roles.get(index, role)
 
 

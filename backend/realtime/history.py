@@ -12,8 +12,10 @@ EVENT_OVERHEAD = 512  # bytes each held event takes beside its payload (the Even
 
 
 def cost(event: Event) -> int:
-    """What holding `event` counts against the budget: its payload (held once, as bytes) and its objects."""
-    return event.size + EVENT_OVERHEAD
+    """What holding `event` counts against the budget: its payload (held once, as bytes), its objects,
+    and the membership change it carries (ids and roles)."""
+    members = event.members
+    return event.size + EVENT_OVERHEAD + (members.weight if members is not None else 0)
 
 
 # -- history --------------------------------------------------------------------------------------
