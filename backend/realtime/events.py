@@ -159,11 +159,13 @@ class MemberChange:
         return self.members is not None and all(uid != user_id for uid, _ in self.members)
 
 
-_STR, _SLOT, _PAIR = 57, 8, 56  # bytes: a str beside its characters (and its allocation), a slot, a 2-tuple
+_STR, _SLOT, _PAIR, _ENTRY = 57, 8, 56, 64  # bytes: a str beside its characters, a slot, a 2-tuple, a dict entry
 
 
 def _ids_weight(ids: Any) -> int:
     return sum(_STR + _SLOT + len(u) if isinstance(u, str) else _SLOT for u in ids)
+
+
 _ROLES = {role: role for role in ("owner", "editor", "viewer")}  # one str per role, shared
 
 
@@ -197,10 +199,10 @@ def member_change(updated: dict[str, Any], removed: list[str]) -> MemberChange |
             continue
         if not field:
             change.entries[int(index)] = entry = _member(value)
-            change.weight += _ids_weight(entry[:1]) + _PAIR + 64
+            change.weight += _ids_weight(entry[:1]) + _PAIR + _ENTRY
         elif field == "role":
             change.roles[int(index)] = _ROLES.get(value, value) if isinstance(value, str) else value
-            change.weight += 64
+            change.weight += _ENTRY
     for path in removed:
         if path in ("members", "memberIds"):
             change = change or MemberChange()
