@@ -158,6 +158,8 @@ class ActionEngine:
                                       {"expectedVersion": expected_version,
                                        "currentVersion": current["version"] if current else None})
             return None
+        if spec.name == "addMember":  # a new invitation mark: this process checks that user again (invitations.py)
+            self.directory.member_added(effect.result["userId"])
         applied.followups = await self._followups(audit, chain)
         return applied
 
@@ -200,7 +202,10 @@ class ActionEngine:
         if "invitee" not in looked_up:
             invitee = await self.directory.find_or_invite(payload.email)
             inviter = ctx.actor.id if ctx.actor.is_user else await self._approver(approval_id)
-            looked_up["invitee"] = {"id": invitee.id, "email": invitee.email, "invited": invitee.invited,
+            # Marked invited whether or not the account existed (the entry must not tell); dev mode,
+            # where anyone signs in as anyone, marks only people who never signed in (docs/auth.md).
+            invited = invitee.invited or not self.settings.dev
+            looked_up["invitee"] = {"id": invitee.id, "email": invitee.email, "invited": invited,
                                     "invitedBy": inviter}
         return looked_up["invitee"]
 
@@ -385,7 +390,10 @@ def _suggestions(payload: Any, actor: Actor, max_message_chars: int) -> list[dic
 
 
 def _rules_after(name: str, collab: Collaboration, payload: Any, max_message_chars: int) -> list[dict[str, Any]]:
-    current = list(collab.rules)
+    # An owner's rule change starts from the readable stored rules: a `rules` field that is not a
+    # list, or an entry that is not an object (stored by a bug or by hand), holds every action
+    # (rules/outcome.py) until the owner's next rule change drops it here.
+    current = [r for r in collab.rules if isinstance(r, dict)] if isinstance(collab.rules, list) else []
     if name == "addRule":
         rule = rule_engine.validate_rule(payload.rule, path="payload.rule", max_message_chars=max_message_chars)
         if any(r.get("id") == rule["id"] for r in current):

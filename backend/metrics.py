@@ -22,6 +22,9 @@ class Metrics:
         self.events = Counter("tandem_events_total", "Events read from the change stream", ["type"], registry=r)
         self.deliveries = Counter("tandem_deliveries_total", "Event frames handed to subscribers", registry=r)
         self.slow_closes = Counter("tandem_ws_slow_closes_total", "Subscribers closed with 4009", registry=r)
+        self.ws_resumes = Counter("tandem_ws_resumes_total",
+                                  "Subscribes gone live by seq: replayed (from history or database) or a snapshot",
+                                  ["how"], registry=r)
         self.reader_restarts = Counter("tandem_change_stream_restarts_total", "Change-stream reader restarts",
                                        ["reason"], registry=r)
 

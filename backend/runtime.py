@@ -13,6 +13,7 @@ from backend.metrics import Metrics
 from backend.auth.directory import MemberDirectory
 from backend.auth.invitations import Invitations
 from backend.auth.tokens import TokenVerifier
+from backend.store.users import KnownUsers
 from backend.engine import ActionEngine
 from backend.settings import Settings
 from backend.store.client import open_database
@@ -28,8 +29,10 @@ class Runtime:
         self.handle = handle
         self.store = Store(handle, settings)
         self.metrics = Metrics()
-        self.directory = MemberDirectory(settings, self.store.dev_users)
+        self.users = KnownUsers(self.store.db)
+        self.directory = MemberDirectory(settings, self.store.dev_users, users=self.users)
         self.invitations = Invitations(self.store)
+        self.directory.on_added.append(self.invitations.forget)  # an add here: that user is checked again
         self.verifier = TokenVerifier(settings)
         self.engine = ActionEngine(self.store, settings, self.directory)
         self.extras: dict[str, Any] = {}

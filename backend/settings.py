@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ollama_url: str = "http://127.0.0.1:11434"
     ollama_model: str = "llama3.1"
     ai_timeout: float = 60.0
+    ai_chat_rate_limit: int = 10  # AI chats per user per minute (per API process)
+    ai_chat_collaboration_rate_limit: int = 30  # AI chats per collaboration per minute (per API process)
+    ai_max_concurrency: int = 8  # AI chat model calls at once per API process; past it 429
     # worker
     checkin_cron: str = "0 2 * * *"
     checkin_tz: str = "UTC"
@@ -77,12 +80,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_rate_limit: int = 50  # frames per second per connection (burst of twice that)
     ws_queue_size: int = 1000  # events buffered per slow subscriber before 4009
     ws_queue_bytes: int = 4 * 1_048_576  # bytes queued per connection before 4009 (a snapshot aside)
+    ws_total_queue_bytes: int = 256 * 1_048_576  # bytes queued by all connections of a process, snapshots too
     ws_max_sockets_per_user: int = 20  # per process; the next one closes with 4429
     ws_auth_timeout: float = 10.0
     ws_ping_interval: float = 20.0
     ws_per_message_deflate: bool = False
     change_history: int = 10_000  # events the embedded store's change stream keeps
     hub_history: int = 256  # updates, and as many messages, kept per collaboration for catch-up
+    resume_max_events: int = 1000  # events a subscribe with sinceSeq replays from MongoDB; more: a snapshot
     presence_ttl: int = 60  # seconds
     idempotency_ttl: int = 86400  # seconds an Idempotency-Key's stored answer is replayed
 
@@ -166,11 +171,15 @@ def _check(s: Settings) -> list[str]:
                 "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl",
                 "job_backoff", "job_backoff_max", "job_retention", "ws_auth_timeout", "ws_ping_interval", "ai_timeout"]
     positive.append("idempotency_ttl")
+    positive += ["ai_chat_rate_limit", "ai_chat_collaboration_rate_limit", "ai_max_concurrency"]
+    positive.append("ws_total_queue_bytes")
     for name in positive:
         if getattr(s, name) <= 0:
             problems.append(f"{name.upper()} must be greater than 0")
     if s.worker_grace < 0:
         problems.append("WORKER_GRACE must be 0 or more")
+    if s.resume_max_events < 0:
+        problems.append("RESUME_MAX_EVENTS must be 0 or more")
     if s.job_backoff_max < s.job_backoff:
         problems.append("JOB_BACKOFF_MAX must be at least JOB_BACKOFF")
     if s.max_document_bytes > 15 * 1_048_576:
@@ -191,14 +200,33 @@ def _check(s: Settings) -> list[str]:
         if not s.issuer:
             problems.append("AUTH_MODE=supabase needs SUPABASE_URL or JWT_ISSUER to check the token issuer")
     if not s.dev:
-        for name, value in (("GROQ_API_KEY", s.groq_api_key), ("SUPABASE_SERVICE_KEY", s.supabase_service_key)):
+        # every other setting that carries a secret (SECRET_SETTINGS); MONGODB_URI's is its password
+        for name, value in (("GROQ_API_KEY", s.groq_api_key), ("SUPABASE_SERVICE_KEY", s.supabase_service_key),
+                            ("SUPABASE_ANON_KEY", s.supabase_anon_key), ("MONGODB_URI", _uri_password(s.mongodb_uri))):
             if value and value.strip().lower() in _PLACEHOLDERS:
-                problems.append(f"{name} is a placeholder ({value!r}); set the real key, or leave it unset")
+                shown = "its password" if name == "MONGODB_URI" else repr(value)
+                problems.append(f"{name} is a placeholder ({shown}); set the real key, or leave it unset")
             elif value and is_committed_secret(value):
                 problems.append(f"{name} {COMMITTED_SECRET_REASON}")
     if s.ai_provider == "groq" and not s.groq_api_key:
         problems.append("AI_PROVIDER=groq needs GROQ_API_KEY")
     return problems
+
+
+# The settings that carry a secret; outside dev mode each is refused when its value is committed
+# (backend/committed_secrets.py). DEV_JWT_SECRET is dev mode only, where anyone signs in as anyone anyway.
+SECRET_SETTINGS = ("SUPABASE_JWT_SECRET", "SUPABASE_SERVICE_KEY", "SUPABASE_ANON_KEY", "GROQ_API_KEY", "MONGODB_URI")
+
+
+def _uri_password(uri: str | None) -> str | None:
+    """The password in a mongodb:// URI (percent-decoded), or None."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(uri).password if uri else None
+    except ValueError:
+        return None
+    return unquote(password) if password else None
 
 
 def _check_checkin_schedule(cron: str, tz: str) -> list[str]:

@@ -39,6 +39,7 @@ from backend.errors import Unauthenticated
 from backend.settings import Settings, load_settings
 
 SECRET = secrets.token_urlsafe(32)  # random per run: a fixed test secret would be one more to copy
+SERVICE_KEY = secrets.token_urlsafe(24)  # the fake Supabase's service key, random per run too
 DROP = object()  # claims(..., name=DROP) leaves the claim out
 
 

@@ -18,10 +18,17 @@ synchronous body is kept in `requests`, every batch line's body in
 `batch_statuses` (one per retrieve; the last one stays); when it ends, its
 output and error files are written: `line_errors` fail their lines, and an
 expired or cancelled batch answers only the lines in `finished_early`.
+`odd_lines` replaces a line by anything (a malformed shape, a line for another
+id) in the output or error file, and `extra_lines` adds lines no request
+asked for. A cancel leaves the batch `cancelling` for `cancelling_polls`
+retrieves (Groq's own cancels take a while) before it is `cancelled`.
+`batch_outage` > 0 makes that many batch retrieves answer 503, and `delay`
+holds every synchronous completion that many seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import deque
@@ -128,6 +135,11 @@ class FakeGroq:
         self.fail_validation: str | None = None  # a message: the next batch fails validation
         self.refuse_batches: Reply | None = None  # the error reply batches.create gets (e.g. not on this plan)
         self.calls: list[str] = []  # "METHOD path" of every request, in order
+        self.odd_lines: dict[str, tuple[str, Any]] = {}  # custom_id -> ("output"|"error", the line written instead)
+        self.extra_lines: list[tuple[str, Any]] = []  # ("output"|"error", a line no request asked for)
+        self.cancelling_polls = 0  # retrieves a cancelled batch stays `cancelling` for
+        self.batch_outage = 0  # the next this many batch retrieves answer 503
+        self.delay = 0.0  # seconds every synchronous completion takes
         self.url = ""
         self._server: LiveServer | None = None
         self.app = Starlette(routes=[
@@ -170,6 +182,8 @@ class FakeGroq:
         body = await request.json()
         self.requests.append(body)
         self._seen(request)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         reply = self._reply(body)
         if reply.status != 200:
             return JSONResponse({"error": reply.error or {"message": "error"}}, reply.status, headers=reply.headers)
@@ -248,7 +262,14 @@ class FakeGroq:
         batch = self.batches.get(request.path_params["batch_id"])
         if batch is None:
             return JSONResponse({"error": {"message": "batch not found", "type": "not_found_error"}}, 404)
-        if batch["status"] not in ENDED:
+        if self.batch_outage > 0:
+            self.batch_outage -= 1
+            return JSONResponse({"error": {"message": "service unavailable", "type": "internal_server_error"}}, 503)
+        if batch["status"] == "cancelling":
+            batch["_cancelling"] -= 1
+            if batch["_cancelling"] <= 0:
+                self._move(batch, "cancelled")
+        elif batch["status"] not in ENDED:
             status = self.batch_statuses.pop(0) if len(self.batch_statuses) > 1 else self.batch_statuses[0]
             if self.fail_validation is not None:
                 status = "failed"
@@ -260,8 +281,11 @@ class FakeGroq:
         batch = self.batches.get(request.path_params["batch_id"])
         if batch is None:
             return JSONResponse({"error": {"message": "batch not found", "type": "not_found_error"}}, 404)
-        if batch["status"] not in ENDED:
-            self._move(batch, "cancelled")
+        if batch["status"] not in ENDED and batch["status"] != "cancelling":
+            if self.cancelling_polls > 0:
+                batch["status"], batch["_cancelling"] = "cancelling", self.cancelling_polls
+            else:
+                self._move(batch, "cancelled")
         return JSONResponse(self._public(batch["id"]))
 
     def _move(self, batch: dict[str, Any], status: str) -> None:
@@ -292,6 +316,12 @@ class FakeGroq:
                 continue
             out.append({**entry, "response": {"status_code": 200, "request_id": f"req_{n}",
                                               "body": self._completion(line["body"], reply, n)}, "error": None})
+        for cid, (where, odd) in self.odd_lines.items():
+            out[:] = [x for x in out if x["custom_id"] != cid]
+            err[:] = [x for x in err if x["custom_id"] != cid]
+            (out if where == "output" else err).append(odd)
+        for where, extra in self.extra_lines:
+            (out if where == "output" else err).append(extra)
         batch["request_counts"] = {"total": len(batch["_lines"]), "completed": len(out), "failed": len(err)}
         if out:
             batch["output_file_id"] = self._file(_jsonl(out), "batch_output", "output.jsonl")
@@ -314,5 +344,5 @@ class FakeGroq:
         await self._server.__aexit__(*exc)
 
 
-def _jsonl(items: list[dict[str, Any]]) -> bytes:
-    return ("\n".join(json.dumps(i) for i in items) + "\n").encode()
+def _jsonl(items: list[Any]) -> bytes:
+    return ("\n".join(i if isinstance(i, str) else json.dumps(i) for i in items) + "\n").encode()

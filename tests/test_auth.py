@@ -22,8 +22,8 @@ from backend.settings import load_settings
 from backend.settings import test_settings as dev_settings
 from backend.domain.models import Actor
 from tests.auth_keys import (
-    EC, RSA, ROTATED_RSA, SECRET, Clock, claims, closed_port_url, ec_key, gotrue_user, public_jwk, refused, sign,
-    supabase_settings,
+    EC, RSA, ROTATED_RSA, SECRET, SERVICE_KEY, Clock, claims, closed_port_url, ec_key, gotrue_user, public_jwk,
+    refused, sign, supabase_settings,
 )
 from tests.support import EDITOR, OWNER, VIEWER, user
 from tests.test_realtime_helpers import Client, live_server
@@ -230,13 +230,13 @@ async def test_directory_in_supabase_mode_needs_the_service_key(server):
 async def test_directory_in_supabase_mode_invites_first_and_looks_up_only_existing_accounts(server):
     server.add_users(5)
     server.users["pending@example.com"] = gotrue_user(str(uuid.uuid4()), "pending@example.com", confirmed=False)
-    directory = MemberDirectory(supabase_settings(server, supabase_service_key="service-key-1"))
+    directory = MemberDirectory(supabase_settings(server, supabase_service_key=SERVICE_KEY))
     try:
         known = await directory.find_or_invite("USER4@example.com")
         assert (known.id, known.email, known.invited) == (str(uuid.UUID(int=5)), "user4@example.com", False)
         assert [path for path, _, _ in server.admin_requests] == ["/auth/v1/invite", "/auth/v1/admin/generate_link"]
         _, headers, body = server.admin_requests[-1]
-        assert headers["apikey"] == "service-key-1" and headers["authorization"] == "Bearer service-key-1"
+        assert headers["apikey"] == SERVICE_KEY and headers["authorization"] == f"Bearer {SERVICE_KEY}"
         assert body["type"] == "magiclink" and body["email"] == "user4@example.com"
         assert server.invitations_sent == []  # an account holder gets no email
 
@@ -261,7 +261,7 @@ async def test_supabases_email_rate_limit_does_not_tell_new_emails_apart(server)
     """Past Supabase's email limit the invitation fails for new emails only: it must still answer alike."""
     server.add_users(3)
     server.mail_limited = True
-    directory = MemberDirectory(supabase_settings(server, supabase_service_key="service-key-1"))
+    directory = MemberDirectory(supabase_settings(server, supabase_service_key=SERVICE_KEY))
     try:
         new = await directory.find_or_invite("newcomer@example.com")
         assert new.invited and new.id == server.users["newcomer@example.com"]["id"]  # created, no email
@@ -285,7 +285,7 @@ def supabase_token(server, sub: str, email: str) -> str:
 @pytest.fixture
 async def supabase_live(server):
     settings = dict(auth_mode="supabase", supabase_url=server.url, supabase_jwt_secret=SECRET,
-                    supabase_service_key="service-key-1")
+                    supabase_service_key=SERVICE_KEY)
     async with live_server(**settings) as live:
         live.bearer = lambda sub, email: {"authorization": f"Bearer {supabase_token(server, sub, email)}"}
         yield live
@@ -300,7 +300,11 @@ async def test_add_member_answers_alike_for_known_and_unknown_emails_in_at_most_
     server.add_users(100_000)  # a big project: the old look-up paged through all of them
     r = await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)
     cid = r.json()["id"]
-    answers = {}
+    watcher = await Client.open(live.ws_url)  # what every member sees as it happens
+    await watcher.auth(supabase_token(server, OWNER_SUB, "owner@example.com"))
+    await watcher.subscribe(cid)
+    await watcher.expect("snapshot")
+    answers, added = {}, {}
     for email in ("user99999@example.com", "nobody@example.com"):
         server.admin_requests.clear()
         r = await live.http.post("/api/actions/addMember", headers=owner,
@@ -308,6 +312,9 @@ async def test_add_member_answers_alike_for_known_and_unknown_emails_in_at_most_
         assert r.status_code == 200, r.text
         assert len(server.admin_requests) <= 2, server.admin_requests
         answers[email] = r.json()
+        event = await watcher.until("collaboration_updated")
+        added[email] = next(v for v in event["changes"]["updatedFields"].values()
+                            if isinstance(v, dict) and v.get("email") == email)
     known, unknown = answers["user99999@example.com"], answers["nobody@example.com"]
     assert known["result"]["userId"] == str(uuid.UUID(int=100_000))
     assert unknown["result"]["userId"] == server.users["nobody@example.com"]["id"]
@@ -316,11 +323,15 @@ async def test_add_member_answers_alike_for_known_and_unknown_emails_in_at_most_
     assert _without_ids(known, known["result"]["userId"]) == _without_ids(unknown, unknown["result"]["userId"])
     assert server.invitations_sent == ["nobody@example.com"]
 
+    # Both entries alike, in the snapshot and in collaboration_updated: both marked invited by the owner
+    # (an entry that told who has an account would let anyone add an email, read it, remove it).
     snapshot = (await live.http.get(f"/api/collaborations/{cid}", headers=owner)).json()
     entries = {m["email"]: m for m in snapshot["members"]}
-    assert "invitedAt" not in entries["user99999@example.com"] and "invitedBy" not in entries["user99999@example.com"]
-    invited = entries["nobody@example.com"]
-    assert invited["invitedBy"] == OWNER_SUB and invited["invitedAt"] == invited["joinedAt"]
+    for email in answers:
+        for entry in (entries[email], added[email]):
+            assert sorted(entry) == ["email", "invitedAt", "invitedBy", "joinedAt", "role", "userId"], entry
+            assert entry["invitedBy"] == OWNER_SUB and entry["invitedAt"] == entry["joinedAt"]
+    await watcher.close()
 
 
 async def test_an_invited_members_first_sign_in_clears_the_invitation_for_every_subscriber(server, supabase_live):
@@ -409,3 +420,145 @@ async def test_sign_ins_are_checked_once_per_user_per_process_window(any_store_h
     finally:
         await runtime.verifier.aclose()
         await runtime.directory.aclose()
+
+
+# --- review fixes: marks that do not tell, a throttled directory, retried clears ----------------------
+
+async def test_a_user_this_process_checked_lately_is_checked_again_when_added(server, supabase_live):
+    """The per-process cache must not keep an already-seen user from clearing a new invitation mark."""
+    live, owner = supabase_live, supabase_live.bearer(OWNER_SUB, "owner@example.com")
+    lin_id = "1a1a1a1a-2222-4333-8444-555566667777"
+    lin = live.bearer(lin_id, "lin@example.com")
+    assert (await live.http.get("/api/collaborations", headers=lin)).status_code == 200  # seen and cached
+    cid = (await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)).json()["id"]
+    added = await live.http.post("/api/actions/addMember", headers=owner,
+                                 json={"collaborationId": cid,
+                                       "payload": {"email": "lin@example.com", "role": "viewer"}})
+    assert added.status_code == 200 and added.json()["result"]["userId"] == lin_id  # found locally
+    assert server.admin_requests == []  # Lin signed in before: no call to Supabase at all
+    members = (await live.http.get(f"/api/collaborations/{cid}", headers=owner)).json()["members"]
+    assert members[1]["invitedBy"] == OWNER_SUB  # marked, like anyone added by email
+    await live.http.get("/api/me", headers=lin)  # Lin's next request clears it, cache or not
+    snapshot = (await live.http.get(f"/api/collaborations/{cid}", headers=owner)).json()
+    assert "invitedAt" not in snapshot["members"][1] and snapshot["version"] == added.json()["version"] + 1
+
+
+@pytest.mark.parametrize("kind", ["no account", "account never seen by Tandem", "signed in to Tandem"])
+async def test_adding_and_removing_an_email_over_and_over_asks_the_directory_once(server, supabase_live, kind):
+    """Each directory call for a confirmed account cancels their unused magic link, each invitation sends
+    mail: ten add/remove cycles, by two owners, make at most one such call, and every answer is alike."""
+    live = supabase_live
+    owners = [live.bearer(OWNER_SUB, "owner@example.com"),
+              live.bearer("2b2b2b2b-3333-4444-8555-666677778888", "other-owner@example.com")]
+    server.add_users(3)
+    email = {"no account": "nobody@example.com", "account never seen by Tandem": "user1@example.com",
+             "signed in to Tandem": "user2@example.com"}[kind]
+    if kind == "signed in to Tandem":
+        await live.http.get("/api/me", headers=live.bearer(str(uuid.UUID(int=3)), email))
+    cids = [(await live.http.post("/api/collaborations", json={"title": "T"}, headers=o)).json()["id"] for o in owners]
+    shapes = set()
+    for cycle in range(10):
+        owner, cid = owners[cycle % 2], cids[cycle % 2]
+        r = await live.http.post("/api/actions/addMember", headers=owner,
+                                 json={"collaborationId": cid, "payload": {"email": email, "role": "viewer"}})
+        assert r.status_code == 200, r.text
+        user_id = r.json()["result"]["userId"]
+        shapes.add(_without_ids({**r.json(), "version": 0, "collaborationId": "c"}, user_id))
+        removed = await live.http.post("/api/actions/removeMember", headers=owner,
+                                       json={"collaborationId": cid, "payload": {"userId": user_id}})
+        assert removed.status_code == 200, removed.text
+    assert len(shapes) == 1  # the same answer every time
+    paths = [path for path, _, body in server.admin_requests]
+    assert paths.count("/auth/v1/admin/generate_link") <= 1 and paths.count("/auth/v1/invite") <= 1, paths
+    assert len(server.invitations_sent) <= 1
+    expected = {"no account": ["/auth/v1/invite"], "signed in to Tandem": [],
+                "account never seen by Tandem": ["/auth/v1/invite", "/auth/v1/admin/generate_link"]}[kind]
+    assert paths == expected
+
+
+async def test_the_directory_is_asked_once_per_email_per_ten_minutes_by_one_caller_at_a_time(server,
+                                                                                           any_store_handle):
+    """A throttled email is answered alike: the stored answer, or 503 while another caller asks.
+    On the embedded store and on real MongoDB (the claim's insert and conditional update)."""
+    from backend.auth.directory import THROTTLED
+    from backend.store.users import KnownUsers
+
+    clock = Clock()
+    users = KnownUsers(any_store_handle.db, clock=clock)
+    directory = MemberDirectory(supabase_settings(server, supabase_service_key=SERVICE_KEY), users=users)
+    server.add_users(2)
+    try:
+        first = await directory.find_or_invite("new@example.com")
+        assert first.invited and server.invitations_sent == ["new@example.com"]
+        clock.advance(599)
+        assert await directory.find_or_invite("new@example.com") == first and directory.calls == 1
+        clock.advance(1)  # ten minutes on, a pending invitation is asked again: the invitation goes again
+        assert (await directory.find_or_invite("new@example.com")).id == first.id
+        assert server.invitations_sent == ["new@example.com"] * 2 and directory.calls == 2
+
+        account = await directory.find_or_invite("user1@example.com")  # a confirmed account: kept for good
+        clock.advance(86_400)
+        assert await directory.find_or_invite("user1@example.com") == account and directory.calls == 4
+
+        # another caller holds the claim (asking right now): 503, the same for any email
+        for email in ("user0@example.com", "someone@example.com"):
+            assert await users.claim(email, None, clock())
+            with pytest.raises(ServiceUnavailable) as info:
+                await directory.find_or_invite(email)
+            assert info.value.message == THROTTLED
+        assert directory.calls == 4
+        # a failed call releases its claim: the next add asks again at once
+        server.admin_status = 500
+        with pytest.raises(ServiceUnavailable) as info:
+            await directory.find_or_invite("later@example.com")
+        assert info.value.message != THROTTLED
+        server.admin_status = 200
+        assert (await directory.find_or_invite("later@example.com")).invited
+    finally:
+        await directory.aclose()
+
+
+async def test_a_sign_in_is_recorded_once_per_process(server, supabase_live):
+    live = supabase_live
+    ada = live.bearer("3c3c3c3c-4444-4555-8666-777788889999", "Ada@Example.com")
+    for _ in range(3):
+        await live.http.get("/api/me", headers=ada)
+    assert live.runtime.users.writes == 1
+    assert await live.runtime.users.by_email("ada@example.com") == "3c3c3c3c-4444-4555-8666-777788889999"
+    await live.http.get("/api/me", headers=live.bearer("3c3c3c3c-4444-4555-8666-777788889999", "ada@new.example"))
+    assert live.runtime.users.writes == 2  # a changed email is recorded again
+    assert await live.runtime.users.by_email("ada@new.example") == "3c3c3c3c-4444-4555-8666-777788889999"
+
+
+async def test_a_clear_that_gave_up_is_tried_again_on_the_next_request():
+    """accept() gives up after MAX_RETRIES lost races: the user must not be cached as checked."""
+    from backend.auth import invitations as inv
+
+    runtime = await Runtime.open(dev_settings())
+    try:
+        engine = runtime.engine
+        cid = (await engine.run("createCollaboration", user(OWNER), None, {"title": "T"},
+                                actor_email=OWNER)).collaborationId
+        await engine.run("addMember", user(OWNER), cid, {"email": "lin@example.com", "role": "viewer"})
+        lin = dev_user_id("lin@example.com")
+        invitations = inv.Invitations(runtime.store, monotonic=Clock(), recheck_after=600)
+        collaborations = runtime.store.collaborations
+        real_apply, races = collaborations.apply, {"left": inv.MAX_RETRIES, "racing": False}
+
+        async def racing_apply(*args, **kwargs):  # a real concurrent change lands first, each time
+            if races["left"] > 0 and not races["racing"]:
+                races["left"] -= 1
+                races["racing"] = True
+                try:
+                    await engine.run("updateDetails", user(OWNER), cid, {"title": f"T{races['left']}"})
+                finally:
+                    races["racing"] = False
+            return await real_apply(*args, **kwargs)
+
+        collaborations.apply = racing_apply
+        await invitations.seen(lin)
+        assert await collaborations.invited(lin) == [cid]  # it gave up
+        await invitations.seen(lin)  # the next request, well within recheck_after
+        assert await collaborations.invited(lin) == []
+    finally:
+        await runtime.close()

@@ -196,19 +196,20 @@ async def test_resuming_after_a_message_gets_one_committed_later_with_an_earlier
 async def test_a_message_committed_while_the_snapshot_is_read_is_sent_once():
     async with live_server() as live:
         cid = await team(live)
-        reader, messages = live.realtime.reader, live.runtime.store.messages
-        handle, page = reader._handle, messages.page
+        # the subscribe reads the collaboration and its stream seq (store.stream.head), then the messages
+        reader, messages = live.realtime.reader, live.runtime.store.stream
+        handle, page = reader._handle, messages.head
 
         async def late_handle(change):  # the change stream a little behind the queries, as on a replica set
             await asyncio.sleep(0.1)
             await handle(change)
 
         async def page_meanwhile(*args, **kwargs):
-            messages.page = page
+            messages.head = page
             await live.runtime.engine.run("sendMessage", user(OWNER), cid, {"text": "while reading"})
             return await page(*args, **kwargs)
 
-        reader._handle, messages.page = late_handle, page_meanwhile
+        reader._handle, messages.head = late_handle, page_meanwhile
         client, copy = await synced(live, EDITOR, cid)
         assert [m["text"] for m in copy.messages.values()] == ["while reading"]
         for frame in await client.quiet(0.6):
@@ -388,8 +389,8 @@ async def test_a_member_removed_while_subscribing_never_gets_a_message_sent_afte
                 return result
             return patched
 
-        store.messages.page = after_first_read(store.messages.page)
-        store.collaborations.get = after_first_read(store.collaborations.get)
+        store.stream.latest_messages = after_first_read(store.stream.latest_messages)  # the subscribe's reads
+        store.stream.head = after_first_read(store.stream.head)
         client = await live.client(VIEWER)
         await client.send(type="subscribe", collaborationId=cid)
         frames = [await client.next()] + await client.quiet(0.5)

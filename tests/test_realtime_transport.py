@@ -66,9 +66,7 @@ class Script:
 
 
 def text_message(text: str) -> ev.Frame:
-    frame = ev.Frame(type="websocket.send", text=text)
-    frame.size, frame.wire = len(text.encode()), None
-    return frame
+    return ev.Frame(text.encode())
 
 
 @contextlib.asynccontextmanager
@@ -93,6 +91,16 @@ def test_a_frames_bytes_are_built_once_with_the_right_length_encoding():
     assert frame.wire is None
     data = wire(frame)
     assert data == b"\x81" + bytes([frame.size]) + frame["text"].encode() and wire(frame) is data
+
+
+def test_a_frame_holds_its_json_once_as_bytes_and_decodes_text_only_when_asked():
+    frame = ev.encode_frame({"text": "héllo"})
+    assert list(frame.keys()) == ["type"] and frame.payload == '{"text":"héllo"}'.encode()  # no str kept
+    payload = frame.payload
+    data = wire(frame)
+    assert frame.payload is None and data.endswith(payload)  # the payload lives on as the tail of `wire`
+    assert frame["text"] == frame.get("text") == '{"text":"héllo"}' and frame.size == len(payload)
+    assert list(frame.keys()) == ["type"] and frame.get("missing", 1) == 1
 
 
 async def test_frames_of_every_length_reach_a_real_client_exactly():

@@ -80,7 +80,7 @@ async def test_subscribe_gives_subscribed_snapshot_and_presence(live):
     await live.act(EDITOR, "sendMessage", cid, {"text": "hello"})
     client = await live.client(VIEWER)
     subscribed = await client.subscribe(cid)
-    assert subscribed == {"type": "subscribed", "collaborationId": cid, "version": 3}
+    assert subscribed == {"type": "subscribed", "collaborationId": cid, "version": 3, "seq": 4}
     snapshot = await client.expect("snapshot")
     assert snapshot["version"] == 3 and snapshot["collaboration"] == await live.snapshot(VIEWER, cid)
     assert "_id" not in snapshot["collaboration"] and snapshot["collaboration"]["createdAt"].endswith("Z")
@@ -385,7 +385,7 @@ async def test_a_database_error_during_subscribe_is_an_error_frame_only(live, mo
     async def down(collaboration_id):
         raise AutoReconnect("no primary")
 
-    monkeypatch.setattr(live.runtime.store.collaborations, "get", down)
+    monkeypatch.setattr(live.runtime.store.stream, "head", down)  # the subscribe's read of the collaboration
     client = await live.client(EDITOR)
     await client.send(type="subscribe", collaborationId=cid)
     error = await client.expect("error")

@@ -382,10 +382,17 @@ def test_no_rules_no_outcome():
 
 
 def test_malformed_stored_rules_are_reported_not_raised():
+    """Each in `errors`; a rule without an id is named by its place. Malformed rules that may be
+    guards hold the action back (tests/test_security_rules.py): the first of these denies."""
     outcome = run(["junk", {"id": "rul_x", "when": {"action": "*"}, "then": {"explode": {}}},
                    {"id": "rul_y", "when": "always"}])
+    assert [(e["ruleId"], e["code"]) for e in outcome.errors] == [("rules.0", "invalid_rule")]
+    assert outcome.deny["ruleId"] == "rules.0"
+    followup = {"id": "rul_x", "name": "echo", "when": {"action": "*"}, "then": {"action": {"name": "explode"}}}
+    outcome = run([followup, {**followup, "id": "rul_y", "when": "always"}, {**followup, "id": None}])
     assert [(e["ruleId"], e["code"]) for e in outcome.errors] == [
-        (None, "invalid_rule"), ("rul_x", "invalid_rule"), ("rul_y", "invalid_rule")]
+        ("rul_x", "invalid_rule"), ("rul_y", "invalid_rule"), ("rules.2", "invalid_rule")]
+    assert outcome.deny is None and outcome.followups == [] and outcome.fired == []
 
 
 # -- validation ----------------------------------------------------------------

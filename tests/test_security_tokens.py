@@ -29,6 +29,7 @@ import re
 import secrets
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -38,7 +39,7 @@ from backend.auth import tokens as t
 from backend.auth.jwks import UNKNOWN_KEY
 from backend.committed_secrets import COMMITTED_SECRETS
 from backend.errors import NotFound
-from backend.settings import DEV_ISSUER, SettingsError, load_settings
+from backend.settings import DEV_ISSUER, SECRET_SETTINGS, SettingsError, load_settings
 from backend.settings import test_settings as dev_settings
 from tests.auth_keys import (
     DROP, EC, OTHER_EC, OTHER_RSA, RSA, SECRET, claims, forge, public_pem, refused, sign, supabase_settings,
@@ -204,15 +205,48 @@ async def test_forged_tokens_get_401_from_the_api(server):
 
 # -- secrets committed to the repository -----------------------------------------------------------
 
+SUPABASE_DEFAULTS = [  # Supabase's own public defaults (the CLI's and self-hosting .env.example's), by name
+    "super-secret-jwt-token-with-at-least-32-characters-long",
+    "your-super-secret-jwt-token-with-at-least-32-characters-long",
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6ImFub24iLCJleHAiOjE5ODM4MTI5OTZ9"
+    ".CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0",
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSIsImV4cCI6MTk4"
+    "MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU",
+]
+
+
+def _env_with(name: str, value: str) -> dict[str, str]:
+    if name == "MONGODB_URI":  # the secret in it is the password
+        value = f"mongodb://tandem:{quote(value, safe='')}@mongo:27017/?authSource=admin"
+    return {"AUTH_MODE": "supabase", "SUPABASE_URL": "https://x.supabase.co", name: value}
+
+
+def refused_at_start_up(name: str, value: str) -> str | None:
+    """The start-up problem `value` as `name` causes outside dev mode, or None if it is accepted."""
+    try:
+        load_settings(_env_with(name, value))
+    except SettingsError as error:
+        return next((p for p in error.problems if p.startswith(name)), None)
+    return None
+
+
+def test_supabases_public_defaults_are_on_the_list():
+    assert set(SUPABASE_DEFAULTS) <= COMMITTED_SECRETS
+    # the demo keys are what they claim: Supabase's anon and service_role keys, signed with its default secrets
+    import jwt
+    roles = {jwt.decode(key, secret, algorithms=["HS256"], options={"verify_exp": False})["role"]
+             for key in SUPABASE_DEFAULTS[2:] for secret in SUPABASE_DEFAULTS[:1]}
+    assert roles == {"anon", "service_role"}
+
+
 @pytest.mark.parametrize("value", sorted(COMMITTED_SECRETS))
-@pytest.mark.parametrize("name", ["SUPABASE_JWT_SECRET", "SUPABASE_SERVICE_KEY", "GROQ_API_KEY"])
+@pytest.mark.parametrize("name", SECRET_SETTINGS)
 def test_a_committed_secret_is_refused_at_start_up(name, value):
-    env = {"AUTH_MODE": "supabase", "SUPABASE_URL": "https://x.supabase.co", name: value}
-    with pytest.raises(SettingsError) as info:
-        load_settings(env)
+    problem = refused_at_start_up(name, value)
     reason = "shorter than 32" if name == "SUPABASE_JWT_SECRET" and len(value) < 32 else "committed to Tandem's public"
-    assert any(p.startswith(name) and reason in p for p in info.value.problems), info.value.problems
-    load_settings({**env, "AUTH_MODE": "dev"})  # dev mode does not care
+    assert problem is not None and reason in problem, problem
+    assert value not in problem  # the message never repeats the secret
+    load_settings({**_env_with(name, value), "AUTH_MODE": "dev"})  # dev mode does not care
 
 
 def test_tandem_api_does_not_start_with_the_dev_compose_secret(monkeypatch, capsys):
@@ -235,11 +269,18 @@ _DEFAULT = re.compile(r"\$\{[A-Za-z0-9_]*(?:SECRET|KEY|PASSWORD|TOKEN):?-(?P<val
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 
 
-def secret_looking_values(text: str) -> set[str]:
+_NOT_SECRETS = {"unique_key", "followup_key", "idempotency_key", "cache_key"}  # code's names for other keys
+
+
+def secret_looking_values(text: str, python: bool = False) -> set[str]:
+    """In Python source (`python`), only string literals count: `SECRET=make_one()` is code."""
     found = set(_JWT.findall(text))
     for match in [*_ASSIGNED.finditer(text), *_DEFAULT.finditer(text)]:
-        value = match.group("value").strip("\"'")
-        if len(value) < 8 or value.startswith(("$", "<", "...", "(")) or value.lower() in {"true", "false", "null"}:
+        raw = match.group("value")
+        if python and (match.re is _DEFAULT or raw[:1] not in "\"'" or match.group("name").lower() in _NOT_SECRETS):
+            continue
+        value = raw.strip("\"'")
+        if len(value) < 8 or value.startswith(("$", "<", "...", "(", "{")) or value.lower() in {"true", "false"}:
             continue  # empty, a variable, a placeholder or a command: not a committed secret
         found.add(value)
     return found
@@ -248,24 +289,29 @@ def secret_looking_values(text: str) -> set[str]:
 def committed_files() -> list[Path]:
     files = [*ROOT.glob("docker-compose*.yml"), *ROOT.glob("docs/**/*.md"), ROOT / "README.md", ROOT / "Makefile",
              *ROOT.glob("docker/*"), *ROOT.glob(".ci/*"), *ROOT.glob(".github/**/*.yml"), *ROOT.glob("**/.env*"),
-             *ROOT.glob("nginx/*.template")]
+             *ROOT.glob("nginx/*.template"), *ROOT.glob("tests/**/*.py")]
     return sorted(p for p in files if p.is_file() and "node_modules" not in p.parts and ".venv" not in p.parts)
 
 
 def test_the_scan_finds_secrets_the_way_they_get_committed():
     old_compose = "    SUPABASE_JWT_SECRET: ${SUPABASE_JWT_SECRET:-dev-only-jwt-secret-not-for-production-0123456789}\n"
-    jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9.c2lnbmF0dXJlLXZhbHVl"
-    text = old_compose + f"export SUPABASE_SERVICE_KEY='sk-live-1234567890'\nanon: {jwt_like}\n" + \
+    jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xl" + "IjoiYW5vbiJ9.c2lnbmF0dXJlLXZhbHVl"  # split: not a literal JWT here
+    leaked = "sk-live-" + "1234567890"
+    text = old_compose + f"export SUPABASE_SERVICE_KEY='{leaked}'\nanon: {jwt_like}\n" + \
         "export SUPABASE_JWT_SECRET=<jwt secret>\nGROQ_API_KEY: ${GROQ_API_KEY:-}\nKEY=$(openssl rand -hex 32)\n"
-    assert secret_looking_values(text) == {"dev-only-jwt-secret-not-for-production-0123456789",
-                                           "sk-live-1234567890", jwt_like}
+    assert secret_looking_values(text) == {"dev-only-jwt-secret-not-for-production-0123456789", leaked, jwt_like}
+    python = f"SECRET = secrets.token_urlsafe(32)\nsettings(supabase_service_key='{leaked}', unique_key='checkin:x')\n"
+    assert secret_looking_values(python, python=True) == {leaked}
 
 
-def test_every_secret_in_the_compose_files_and_docs_is_refused():
+def test_every_secret_in_the_compose_files_docs_and_tests_is_refused():
     files = committed_files()
     assert ROOT / "docker-compose.yml" in files and ROOT / "docs" / "deployment.md" in files
+    assert ROOT / "tests" / "test_auth.py" in files  # tests' fixed secrets are as public as the docs'
     found = {(value, str(path.relative_to(ROOT))) for path in files
-             for value in secret_looking_values(path.read_text(errors="replace"))}
-    unrefused = sorted((path, value) for value, path in found if value not in COMMITTED_SECRETS)
+             for value in secret_looking_values(path.read_text(errors="replace"), python=path.suffix == ".py")}
+    # "refused" as start-up refuses: for every setting that carries a secret, not only "on the list"
+    unrefused = sorted((path, value, name) for value, path in found for name in SECRET_SETTINGS
+                       if refused_at_start_up(name, value) is None)
     assert unrefused == [], ("secret-looking values committed but not refused: add them to "
                              "backend/committed_secrets.py, or better, remove them", unrefused)

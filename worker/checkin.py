@@ -1,6 +1,10 @@
 """The AI check-in: one model request per active collaboration, every proposal
 validated and run through the action engine as the AI.
 
+(Over 300 lines: the run's record and its summary, the last third, are read by
+the API, the CLI and the logs alike and stay beside the code that writes them;
+the batch half is worker/checkin_batch.py.)
+
 Tenant isolation. A prompt carries ONE collaboration's content, never two, and
 an answer can only act on the collaboration its prompt carried:
 `screen_checkin` is given that collaboration's id, binds every accepted
@@ -9,15 +13,11 @@ collaboration", counted with its reason in the run). So text planted in one
 collaboration can neither read nor change another through the model.
 
 Requests are batched, tenants are not. With a provider that has a batch API
-(Groq) and CHECKIN_MODE=batch, the queue's `checkin` job submits one batch job
-(one request per collaboration, `custom_id` = its id) and enqueues
-`checkin.poll` jobs (keys `checkin.poll:<run>:<n>`, each later than the last,
-never past CHECKIN_BATCH_DEADLINE). The poll that finds the batch finished, or
-the deadline passed (then it cancels the batch), reads the output and error
-files, asks synchronously for every collaboration the batch did not answer,
-and carries out the proposals. Otherwise (CHECKIN_MODE=sync, ollama, offline,
-a run started by hand) each collaboration is asked on its own,
-CHECKIN_CONCURRENCY at a time.
+(Groq) and CHECKIN_MODE=batch, the check-in submits one batch job (one request
+per collaboration, `custom_id` = its id) and polls it through the queue: that
+half is worker/checkin_batch.py (`BatchCheckin`, a base of `Checkin`).
+Otherwise (CHECKIN_MODE=sync, ollama, offline, a run started by hand) each
+collaboration is asked on its own, CHECKIN_CONCURRENCY at a time.
 
 Failure is per collaboration: a bad answer is counted invalid, an error (the
 model, a date it cannot read, the store) fails that collaboration alone; the
@@ -44,24 +44,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from backend.ai import prompt
 from backend.ai.proposals import KINDS, screen_checkin
-from backend.ai.provider import AIUnavailable, BatchState, Completion, Provider, Task
+from backend.ai.provider import Completion, Provider, Task
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import Applied, NeedsApproval
 from backend.errors import TandemError
 from backend.ids import new_id
+from worker.checkin_batch import CANCEL_GRACE, POLL, BatchCheckin  # noqa: F401 - POLL is imported from here
 
 log = logging.getLogger("tandem.checkin")
 
 Progress = Callable[[dict[str, Any]], None]
 PAGE = 500
-POLL = "checkin.poll"
 
 
 class CheckinFailed(Exception):
@@ -84,9 +84,10 @@ def local_day(now: datetime, tz: str) -> str:
     return now.astimezone(ZoneInfo(tz)).date().isoformat()
 
 
-class Checkin:
+class Checkin(BatchCheckin):
     def __init__(self, store: Any, engine: Any, settings: Any, provider: Provider,
-                 clock: Callable[[], datetime] = utcnow, *, poll_first: float = 30.0, poll_max: float = 600.0):
+                 clock: Callable[[], datetime] = utcnow, *, poll_first: float = 30.0, poll_max: float = 600.0,
+                 cancel_grace: float = CANCEL_GRACE):
         self.store = store
         self.engine = engine
         self.settings = settings
@@ -94,6 +95,7 @@ class Checkin:
         self.clock = clock
         self.poll_first = poll_first  # seconds before the first poll of a batch; doubles up to poll_max
         self.poll_max = poll_max
+        self.cancel_grace = cancel_grace  # seconds past the deadline a `cancelling` batch is waited for
 
     # -- entry points
 
@@ -118,44 +120,7 @@ class Checkin:
         run = await self._open(args["key"], args["day"], args["trigger"], args["collaboration_ids"], "batch")
         if run["status"] == "done" or "checks" not in run:
             return _job_result(summary(run))
-        if not (run.get("batch") or {}).get("id") and not (run.get("batch") or {}).get("refused"):
-            try:
-                await self._submit(run)
-            except AIUnavailable as exc:
-                if not _is_refusal(exc):
-                    raise  # network, 5xx, rate limits: the queue retries the job
-                await self._ask_synchronously_instead(run, exc)
-        batch = run["batch"]
-        if batch.get("id") is None:  # nothing to submit, or the batch API refused: finish here
-            await self._check_all(run, None)
-            return _job_result(await self._finish(run))
-        await self._enqueue_poll(run, batch.get("polls", 0))
-        return {"runId": run["_id"], "batchId": batch["id"], "status": "waiting"}
-
-    async def poll_job(self, job: dict[str, Any]) -> dict[str, Any]:
-        """The queue's `checkin.poll` handler: look at the batch once; when it is finished (or the
-        deadline passed), collect its answers, ask the rest synchronously and act."""
-        run = await self.store.checkin_runs.get(job["payload"]["runId"])
-        if run is None or run["status"] == "done":
-            return {"runId": job["payload"]["runId"], "status": "done"}
-        batch = run["batch"]
-        batches = self.provider.batches
-        if not batch.get("collected"):
-            if batches is None:
-                raise AIUnavailable("This provider has no batch API to poll.", {"provider": self.provider.name})
-            state = await batches.state(batch["id"])
-            poll = int(job["payload"].get("poll", 0))
-            overdue = self.clock() >= batch["deadline"]
-            if not state.finished and not overdue:
-                batch.update(status=state.status, requestCounts=state.request_counts, polls=poll + 1)
-                await self.store.checkin_runs.update(run["_id"], {"batch": batch})
-                await self._enqueue_poll(run, poll + 1)
-                return {"runId": run["_id"], "batchId": batch["id"], "status": state.status}
-            if not state.finished:
-                state = await self._stop(state)
-            await self._collect(run, state)
-        await self._check_all(run, None)
-        return _job_result(await self._finish(run))
+        return await self._batch_job(run)
 
     def _batching(self) -> bool:
         return self.settings.checkin_mode == "batch" and getattr(self.provider, "batches", None) is not None
@@ -289,95 +254,17 @@ class Checkin:
                 return approval["_id"]
         return None
 
-    # -- the batch
+    # -- what the batch half (worker/checkin_batch.py) uses of its host
 
-    async def _submit(self, run: dict[str, Any]) -> None:
-        """Submit one batch job for every collaboration still to ask; at most one per run."""
-        batches = self.provider.batches
-        assert batches is not None
-        tag = run["_id"]
-        now = self.clock()
-        batch_id = await batches.find(tag) if (run.get("batch") or {}).get("submitting") else None
-        tasks: dict[str, Task] = {}
-        for index, check in enumerate(run["checks"]):
-            if check["status"] == "done" or check.get("proposals") is not None:
-                continue
-            try:
-                task = await self._task(run, check["collaborationId"])
-            except Exception as exc:  # noqa: BLE001 - e.g. a date it cannot read: this collaboration alone
-                check["status"] = "failed"
-                _note_error(check, exc, now)
-                await self.store.checkin_runs.set_check(run["_id"], index, check)
-                continue
-            if task is None:
-                _answer(check, None, self.settings.max_message_chars)
-                await self.store.checkin_runs.set_check(run["_id"], index, check)
-                continue
-            tasks[check["collaborationId"]] = task
-        if not tasks and batch_id is None:
-            run["batch"] = {"id": None, "collected": True}
-            await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
-            return
-        if batch_id is None:
-            await self.store.checkin_runs.update(run["_id"], {"batch": {"submitting": True, "at": now}})
-            batch_id = await batches.submit(tasks, tag)
-        for check in run["checks"]:
-            if check["collaborationId"] in tasks:
-                check.update(requests=check["requests"] + 1, via="batch")
-        run["batch"] = {"id": batch_id, "status": "validating", "submittedAt": now, "requests": len(tasks),
-                        "deadline": now + timedelta(seconds=self.settings.checkin_batch_deadline), "polls": 0,
-                        "collected": False}
-        run = await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"], "checks": run["checks"],
-                                                                 "status": "waiting"}) or run
-        log.info("check-in batch submitted", extra={"runId": run["_id"], "batchId": batch_id,
-                                                     "requests": len(tasks)})
+    async def _finish_job(self, run: dict[str, Any]) -> dict[str, Any]:
+        return _job_result(await self._finish(run))
 
-    async def _ask_synchronously_instead(self, run: dict[str, Any], exc: AIUnavailable) -> None:
-        """The batch API said no (e.g. not on this account's plan): this run asks synchronously."""
-        log.warning("the batch API refused the check-in's batch; asking synchronously",
-                    extra={"runId": run["_id"], "error": str(exc)})
-        run["batch"] = {"id": None, "refused": True, "error": str(exc)[:500], "status": exc.details.get("status")}
-        await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
+    def _keep_answer(self, check: dict[str, Any], completion: Completion | None) -> None:
+        _answer(check, completion, self.settings.max_message_chars)
 
-    async def _enqueue_poll(self, run: dict[str, Any], poll: int) -> None:
-        now = self.clock()
-        delay = min(self.poll_max, self.poll_first * 2 ** poll)
-        run_at = min(now + timedelta(seconds=delay), run["batch"]["deadline"])
-        await self.store.jobs.enqueue(POLL, {"runId": run["_id"], "poll": poll}, now=now,
-                                      unique_key=f"{POLL}:{run['_id']}:{poll}", run_at=run_at,
-                                      max_attempts=self.settings.job_max_attempts)
-
-    async def _stop(self, state: BatchState) -> BatchState:
-        """Past the deadline: cancel the batch (what it finished is still read), then look once more."""
-        batches = self.provider.batches
-        assert batches is not None
-        try:
-            await batches.cancel(state.id)
-            return await batches.state(state.id)
-        except AIUnavailable as exc:
-            log.warning("cancelling a late check-in batch failed", extra={"batchId": state.id, "error": str(exc)})
-            return state
-
-    async def _collect(self, run: dict[str, Any], state: BatchState) -> None:
-        """Store the batch's answers by `custom_id` (= collaboration id); the others are asked synchronously."""
-        batches = self.provider.batches
-        assert batches is not None
-        results = await batches.results(state)
-        now = self.clock()
-        for index, check in enumerate(run["checks"]):
-            if check.get("via") != "batch" or check.get("proposals") is not None:
-                continue
-            cid = check["collaborationId"]
-            if cid in results.answers:
-                _answer(check, results.answers[cid], self.settings.max_message_chars)
-            else:
-                why = results.errors.get(cid) or f"the batch ended {state.status} without answering it"
-                check["errors"].append({"attempt": check["attempts"], "at": now, "code": "batch",
-                                        "message": f"batch {state.id}: {why}"[:1000]})
-            await self.store.checkin_runs.set_check(run["_id"], index, check)
-        run["batch"].update(status=state.status, requestCounts=state.request_counts, errors=state.errors,
-                            collected=True, collectedAt=now, answered=len(results.answers))
-        await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
+    @staticmethod
+    def _record_error(check: dict[str, Any], exc: BaseException, now: datetime) -> None:
+        _note_error(check, exc, now)
 
 
 # -- answers, summaries ------------------------------------------------------------------------
@@ -398,13 +285,6 @@ def _answer(check: dict[str, Any], completion: Completion | None, max_message_ch
 def _note_error(check: dict[str, Any], exc: BaseException, now: datetime) -> None:
     check["errors"].append({"attempt": check["attempts"], "at": now,
                             "code": getattr(exc, "code", type(exc).__name__), "message": str(exc)[:1000]})
-
-
-def _is_refusal(exc: AIUnavailable) -> bool:
-    """A 4xx other than 429 from the batch API: asking again will not help, asking synchronously may."""
-    status = exc.details.get("status")
-    return isinstance(status, int) and 400 <= status < 500 and status not in (401, 429)
-
 
 def _job_result(result: dict[str, Any]) -> dict[str, Any]:
     if result["status"] != "done":

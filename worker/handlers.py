@@ -6,7 +6,8 @@
                       answers, ask the rest synchronously and act
     approvals.expire  mark pending approvals past their expiresAt as expired, finish
                       approvals whose carrying-out was interrupted, and run the rule
-                      follow-ups a crash left unrun (the hourly recovery)
+                      follow-ups a crash left unrun, and re-poll a waiting check-in batch whose
+                      poll job is dead or missing (the hourly recovery)
     cleanup           delete finished jobs and silent workers older than JOB_RETENTION
 """
 
@@ -33,6 +34,8 @@ def build(runtime: Any, provider: Provider, clock: Callable[[], datetime] = utcn
         done = {"expired": await approvals.expire_due(), "recovered": await approvals.recover_interrupted()}
         if followups := await runtime.engine.recover_followups():  # only when there were any
             done["followups"] = followups
+        if repolled := await checkin.repoll_stalled():  # a batch run whose poll was lost
+            done["checkinRepolled"] = repolled
         return done
 
     async def cleanup(job: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,9 @@ uploaded with `files.create(purpose="batch")` and submitted with
 `batches.create`; the output and error files are read by `custom_id` once the
 batch is finished. A batch carries a `metadata` tag (the check-in run's id) so a
 submission interrupted before its id was stored is found again, not repeated.
+A result line of any shape is survived: one without a usable `custom_id` (or
+naming an id the batch did not send) is skipped, one whose contents cannot be
+read becomes that request's error alone.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import asyncio
 import json
 import logging
 import random
-from typing import Any
+from typing import Any, Collection
 
 import groq
 
@@ -154,7 +157,9 @@ class GroqBatches:
                           request_counts={"total": counts.total, "completed": counts.completed,
                                           "failed": counts.failed} if counts else {})
 
-    async def results(self, state: BatchState) -> BatchResults:
+    async def results(self, state: BatchState, custom_ids: Collection[str] | None = None) -> BatchResults:
+        """The answers and failures of a finished batch by `custom_id`. With `custom_ids` (the ids this
+        batch was sent), a line naming any other id is ignored: it never maps onto another request."""
         answers: dict[str, Completion] = {}
         errors: dict[str, str] = {}
         for file_id in (state.output_file_id, state.error_file_id):
@@ -164,47 +169,75 @@ class GroqBatches:
                 content = await (await self._client.files.content(file_id)).text()
             for line in content.splitlines():
                 if line.strip():
-                    self._read_line(line, answers, errors)
+                    self._read_line(line, answers, errors, custom_ids)
         return BatchResults(answers, errors)
 
-    def _read_line(self, line: str, answers: dict[str, Completion], errors: dict[str, str]) -> None:
-        """One output or error line: `{"id", "custom_id", "response": {"status_code", "body"}, "error"}`."""
+    def _read_line(self, line: str, answers: dict[str, Completion], errors: dict[str, str],
+                   custom_ids: Collection[str] | None = None) -> None:
+        """One output or error line: `{"id", "custom_id", "response": {"status_code", "body"}, "error"}`.
+        Any shape is survived: a line without a usable `custom_id` is logged and skipped; one whose
+        contents cannot be read becomes that request's error (it is asked again synchronously)."""
         try:
             item = json.loads(line)
-            custom_id = item["custom_id"]
-        except (ValueError, KeyError, TypeError):
-            log.warning("groq batch: an unreadable result line was skipped", extra={"line": line[:200]})
+        except ValueError:
+            item = None
+        custom_id = item.get("custom_id") if isinstance(item, dict) else None
+        if not isinstance(custom_id, str) or not custom_id:
+            log.warning("groq batch: a result line without a usable custom_id was skipped",
+                        extra={"line": line[:200]})
             return
-        if not isinstance(custom_id, str):
+        if custom_ids is not None and custom_id not in custom_ids:
+            log.warning("groq batch: a result line for a request this batch did not send was ignored",
+                        extra={"customId": custom_id[:100]})
             return
-        response = item.get("response") or {}
-        body = response.get("body") if isinstance(response, dict) else None
-        if item.get("error"):
-            error = item["error"]
-            errors[custom_id] = (f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict)
-                                 else str(error))[:500]
-        elif isinstance(body, dict) and response.get("status_code") == 200:
-            answers[custom_id] = _completion(body, self.model)
-        else:
-            failed = _failed_generation(body)
-            if failed is not None:
-                answers[custom_id] = Completion(text=failed, model=self.model)
-            else:
-                message = (body or {}).get("error", {}).get("message") if isinstance(body, dict) else None
-                errors[custom_id] = f"status {response.get('status_code')}: {message}"[:500]
-        if custom_id in answers:
+        try:
+            answer, error = _line_outcome(item, self.model)
+        except Exception as exc:  # noqa: BLE001 - one unreadable line fails its own request only
+            answer, error = None, f"unreadable result line ({type(exc).__name__}: {str(exc)[:200]})"
+        if answer is not None:
+            answers[custom_id] = answer
             errors.pop(custom_id, None)
+        elif custom_id not in answers:
+            errors[custom_id] = str(error)[:500]
 
     async def cancel(self, batch_id: str) -> None:
         async with _unavailable("cancel the batch"):
             await self._client.batches.cancel(batch_id)
 
 
+def _line_outcome(item: dict[str, Any], model: str) -> tuple[Completion | None, str | None]:
+    """(the answer, None) or (None, why it failed) for one result line; may raise on odd shapes."""
+    response = item.get("response")
+    response = response if isinstance(response, dict) else {}
+    body = response.get("body")
+    status = response.get("status_code")
+    if item.get("error"):
+        error = item["error"]
+        if isinstance(error, dict):
+            return None, f"{error.get('code')}: {error.get('message')}"
+        return None, str(error)
+    if isinstance(body, dict) and status == 200:
+        return _completion(body, model), None
+    failed = _failed_generation(body)
+    if failed is not None:
+        return Completion(text=failed, model=model), None
+    error = body.get("error") if isinstance(body, dict) else body
+    message = error.get("message") if isinstance(error, dict) else error
+    return None, f"status {status}: {message}"
+
+
 def _completion(body: dict[str, Any], model: str) -> Completion:
-    choices = body.get("choices") or [{}]
-    text = ((choices[0] or {}).get("message") or {}).get("content") or ""
-    usage = body.get("usage") or {}
-    return Completion(text=str(text), model=body.get("model") or model,
+    """A 200 line's chat completion; one without a message text is an error, not an empty answer."""
+    choices = body.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    text = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(text, str):
+        raise ValueError("the answer has no choices[0].message.content text")
+    usage = body.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
+    answered_by = body.get("model")
+    return Completion(text=text, model=answered_by if isinstance(answered_by, str) and answered_by else model,
                       usage=Usage(prompt=int(usage.get("prompt_tokens") or 0),
                                   completion=int(usage.get("completion_tokens") or 0)))
 

@@ -10,7 +10,7 @@ way the answer goes through the same validation and the same action engine.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Collection, Literal, Protocol
 
 import msgspec
 
@@ -76,7 +76,8 @@ class Batches(Protocol):
 
     async def state(self, batch_id: str) -> BatchState: ...
 
-    async def results(self, state: BatchState) -> BatchResults: ...
+    async def results(self, state: BatchState, custom_ids: Collection[str] | None = None) -> BatchResults: ...
+    # with custom_ids: lines naming any other id are ignored
 
     async def cancel(self, batch_id: str) -> None: ...
 

@@ -1,7 +1,8 @@
 """Who is calling: the bearer token, verified by the runtime's TokenVerifier.
 
-The first request a process sees from a user also clears that user's pending
-invitations (backend/auth/invitations.py).
+The first request a process sees from a user also records their id and email
+(backend/store/users.py: addMember finds them without asking Supabase) and
+clears their pending invitation marks (backend/auth/invitations.py).
 """
 
 from __future__ import annotations
@@ -19,5 +20,6 @@ async def principal(request: Request) -> Principal:
         raise Unauthenticated("Send `Authorization: Bearer <access token>`.")
     runtime = request.app.state.runtime
     who = await runtime.verifier.verify(token.strip())
+    await runtime.users.signed_in(who.id, who.email)  # addMember finds them without asking Supabase
     await runtime.invitations.seen(who.id)  # an invited member's first sign-in clears the invitation
     return who

@@ -3,7 +3,18 @@
 `MemberDirectory.find_or_invite(email)` answers `Invitee(id, email, invited)`
 for any email, so `addMember` answers the same for an email with or without
 an account (no account enumeration), in at most two calls to the directory
-(no amplification):
+(no amplification). `invited` says whether an invitation went out; the member
+entry does not depend on it (every added member is marked invited).
+
+First, with no call at all (`KnownUsers`, backend/store/users.py): a person who has made an
+authenticated request to Tandem is found in the `users` collection; an email
+Supabase was asked about in the last 10 minutes (by anyone, on any process)
+gets that answer again, and a confirmed account's answer is kept for good.
+Only an email never seen, or an invitation older than 10 minutes (asked again:
+the invitation email goes again), reaches Supabase, and only one caller at a
+time: another add of that email while it is being asked is 503 `unavailable`
+(THROTTLED), whatever the email. So add/remove cycles cannot make Supabase
+cancel a person's magic link or mail them more than once per 10 minutes.
 
 - Supabase mode (SUPABASE_URL + SUPABASE_SERVICE_KEY, the `supabase` client):
   1. `auth.admin.invite_user_by_email(email)` (`POST /auth/v1/invite`).
@@ -33,7 +44,7 @@ an account (no account enumeration), in at most two calls to the directory
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import msgspec
@@ -41,12 +52,14 @@ from supabase import AsyncClient, AsyncClientOptions
 from supabase_auth.errors import AuthApiError, AuthError
 
 from backend.auth.dev import dev_user_id, normalize_email
+from backend.store.users import LOOKUP_SECONDS, KnownUsers
 from backend.clock import utcnow
 from backend.errors import ServiceUnavailable, ValidationFailed
 from backend.settings import Settings
 
 NEEDS_SERVICE_KEY = "adding a member by email needs SUPABASE_SERVICE_KEY and SUPABASE_URL on the server"
 UNAVAILABLE = "The user directory (Supabase Auth) did not answer."
+THROTTLED = "The user directory is being asked about this email right now; try again in a moment."
 log = logging.getLogger(__name__)
 
 RATE_COST = 2  # addMember takes this many tokens of the action rate limit: up to two directory calls
@@ -59,18 +72,52 @@ class Invitee(msgspec.Struct, frozen=True):
 
 
 class MemberDirectory:
-    def __init__(self, settings: Settings, dev_users: Any = None, *, timeout: float = 10.0):
-        """`dev_users`: the store's `DevUsers` (dev mode needs it)."""
-        self._settings, self._dev_users, self._timeout = settings, dev_users, timeout
+    def __init__(self, settings: Settings, dev_users: Any = None, *, users: KnownUsers | None = None,
+                 timeout: float = 10.0):
+        """`dev_users`: the store's `DevUsers` (dev mode needs it). `users`: the people Tandem has
+        seen and the directory's answers (backend/store/users.py); without it every add asks Supabase (tests only)."""
+        self._settings, self._dev_users, self._users, self._timeout = settings, dev_users, users, timeout
         self._http: httpx.AsyncClient | None = None
         self._client: AsyncClient | None = None
+        self.on_added: list[Callable[[str], None]] = []  # called with the user id after each addMember
+        self.calls = 0  # directory calls made (each addMember makes at most two)
+
+    def member_added(self, user_id: str) -> None:
+        """The engine wrote an addMember for `user_id` (a new invitation mark)."""
+        for callback in self.on_added:
+            callback(user_id)
 
     async def find_or_invite(self, email: str) -> Invitee:
         email = normalize_email(email, "payload.email")  # addMember's field
         if self._settings.dev:
             return await self._dev(email)
+        if self._users is None:
+            return await self._ask_supabase(email)
+        known = await self._users.by_email(email)  # signed in to Tandem before: no call at all
+        if known is not None:
+            return Invitee(known, email, invited=False)
+        now = self._users.now()
+        answer = await self._users.lookup(email)
+        if answer is not None and now - answer["at"] < LOOKUP_SECONDS:
+            if answer.get("userId"):  # asked lately, by anyone: the same answer, no call
+                return Invitee(answer["userId"], email, invited=bool(answer.get("invited")))
+            raise ServiceUnavailable(THROTTLED)  # being asked right now by another add
+        if answer is not None and answer.get("userId") and not answer.get("invited"):
+            return Invitee(answer["userId"], email, invited=False)  # an account: its id does not change
+        if not await self._users.claim(email, answer, now):
+            raise ServiceUnavailable(THROTTLED)
+        try:
+            invitee = await self._ask_supabase(email)
+        except BaseException:
+            await self._users.release(email, now)
+            raise
+        await self._users.answered(email, now, invitee.id, invitee.invited)
+        return invitee
+
+    async def _ask_supabase(self, email: str) -> Invitee:
         admin = self._supabase().auth.admin
         try:
+            self.calls += 1
             invited = await admin.invite_user_by_email(email)
             return Invitee(_user_id(invited.user), email, invited=True)
         except AuthApiError as exc:
@@ -85,6 +132,7 @@ class MemberDirectory:
         except (AuthError, httpx.HTTPError, ValueError):
             raise ServiceUnavailable(UNAVAILABLE) from None
         try:
+            self.calls += 1
             link = await admin.generate_link({"type": kind, "email": email})
         except AuthApiError as exc:
             raise _refusal(exc) from None

@@ -1,18 +1,24 @@
-"""An invited member signs in: their invitation marks go, as a normal versioned change.
+"""A member added by email makes their first request: their invitation marks go, as a versioned change.
 
-A person added by email before they had an account carries `invitedAt` and
-`invitedBy` in their member entry (backend/auth/directory.py). The first
-authenticated request a process sees from that user (`backend.api.auth.principal`,
-every REST route) removes both from every collaboration they are a member of:
-each is one versioned write with its audit entry (action `acceptInvitation`,
-actor the user), so every subscriber gets a `collaboration_updated` that
-removes `members.N.invitedAt` and `members.N.invitedBy`.
+Every person added by email carries `invitedAt` and `invitedBy` in their member
+entry, whether or not they had an account (backend/domain/actions.py), so the
+entry tells no member who has one. The first authenticated request a process
+sees from that user after the add (`backend.api.auth.principal`, every REST
+route) removes both from every collaboration they are a member of: each is one
+versioned write with its audit entry (action `acceptInvitation`, actor the
+user), so every subscriber gets a `collaboration_updated` that removes
+`members.N.invitedAt` and `members.N.invitedBy`.
 
 Cheap: the look-up is one query on the memberIds index, and a per-process
 cache remembers the users checked in the last `recheck_after` seconds
-(10 minutes; at most `cache_size` users), so a signed-in user costs a dict
-look-up per request. A failure to clear is logged and retried on a later
-request; it never fails the request.
+(RECHECK_SECONDS, 30; at most `cache_size` users), so a signed-in user costs a
+dict look-up per request and one query per 30 seconds. An add on this process
+drops the added user from the cache (`forget`, called by the engine after the
+write), so their next request here clears the mark; on another process it is
+cleared by their first request there after at most RECHECK_SECONDS. A user is
+cached only when every clear succeeded or found nothing to clear: a clear that
+failed (the collaboration kept changing, the store failed) is logged and tried
+again on the next request; it never fails the request.
 """
 
 from __future__ import annotations
@@ -31,34 +37,53 @@ log = logging.getLogger(__name__)
 
 ACTION = "acceptInvitation"  # the name in lastAction, the audit and collaboration_updated events
 MAX_RETRIES = 8
+RECHECK_SECONDS = 30.0  # how long another process may take to clear a mark for a user it has checked lately
 
 
 class Invitations:
     def __init__(self, store: Any, *, clock: Callable[[], Any] = utcnow, cache_size: int = 10_000,
-                 recheck_after: float = 600.0, monotonic: Callable[[], float] = time.monotonic):
+                 recheck_after: float = RECHECK_SECONDS, monotonic: Callable[[], float] = time.monotonic):
         self._store, self._clock, self._monotonic = store, clock, monotonic
         self._cache_size, self._recheck_after = cache_size, recheck_after
         self._checked: OrderedDict[str, float] = OrderedDict()
+        self._forgotten = 0  # bumped by every forget(): a check that started before one is not cached
+
+    def forget(self, user_id: str) -> None:
+        """`user_id` was just added somewhere (a new mark): check them again on their next request."""
+        self._checked.pop(user_id, None)
+        self._forgotten += 1
 
     async def seen(self, user_id: str) -> None:
-        """`user_id` is signed in: clear their invitations, unless this process did so lately."""
+        """`user_id` is signed in: clear their invitation marks, unless this process checked them lately."""
         now = self._monotonic()
         checked_at = self._checked.get(user_id)
         if checked_at is not None and now - checked_at < self._recheck_after:
             return
+        forgotten, cleared_all = self._forgotten, True
         try:
-            for collaboration_id in await self._store.collaborations.invited(user_id):
-                await self.accept(collaboration_id, user_id)
+            pending = await self._store.collaborations.invited(user_id)
         except Exception:  # noqa: BLE001 - the request goes on; a later one tries again
-            log.warning("could not clear the invitations of %s", user_id, exc_info=True)
+            log.warning("could not look up the invitations of %s", user_id, exc_info=True)
+            return
+        for collaboration_id in pending:
+            try:
+                if await self.accept(collaboration_id, user_id) is None:
+                    log.warning("gave up clearing the invitation of %s in %s (it kept changing); "
+                                "the next request tries again", user_id, collaboration_id)
+                    cleared_all = False
+            except Exception:  # noqa: BLE001 - the request goes on; a later one tries again
+                log.warning("could not clear the invitation of %s in %s", user_id, collaboration_id, exc_info=True)
+                cleared_all = False
+        if not cleared_all or forgotten != self._forgotten:  # not done, or a new mark may have come meanwhile
             return
         self._checked[user_id] = now
         self._checked.move_to_end(user_id)
         while len(self._checked) > self._cache_size:
             self._checked.popitem(last=False)
 
-    async def accept(self, collaboration_id: str, user_id: str) -> bool:
-        """Remove `invitedAt`/`invitedBy` from `user_id`'s entry; False if there was nothing to remove."""
+    async def accept(self, collaboration_id: str, user_id: str) -> bool | None:
+        """Remove `invitedAt`/`invitedBy` from `user_id`'s entry: True when removed, False if there was
+        nothing to remove, None when it gave up after MAX_RETRIES lost races (not cleared)."""
         for _ in range(MAX_RETRIES):
             doc = await self._store.collaborations.get(collaboration_id)
             index = _invited_entry(doc, user_id)
@@ -77,7 +102,7 @@ class Invitations:
             if await self._store.collaborations.apply(collaboration_id, doc["version"], new_doc,
                                                       update_for(doc, new_doc), audit):
                 return True
-        return False
+        return None
 
 
 def _invited_entry(doc: dict[str, Any] | None, user_id: str) -> int | None:

@@ -140,6 +140,9 @@ def _add_member(c: Collaboration, payload: p.AddMember, ctx: Context, touched: T
         raise InvalidTransition("That person is already a member.", {"userId": user_id})
     member = Member(userId=user_id, email=user.get("email") or payload.email.lower(), role=payload.role,
                     joinedAt=ctx.now)
+    # `invited` is true for everyone added by email outside dev mode, account or not (engine.py): the
+    # entry, which every member sees, must not tell who has an account. Their first request after this
+    # clears it (auth/invitations.py).
     if user.get("invited"):
         member.invitedAt, member.invitedBy = ctx.now, user.get("invitedBy")
     touched += [f"members.{len(c.members)}", f"memberIds.{len(c.memberIds)}"]

@@ -48,8 +48,8 @@ class Member(msgspec.Struct, omit_defaults=True):
     email: str | None
     role: Role
     joinedAt: datetime
-    # Added by email before they had an account (an invitation went out): when, and by which user.
-    # Both are removed when that user first signs in (backend/auth/invitations.py).
+    # Added by email (account or not: the entry must not tell): when, and by which user.
+    # Both are removed by that user's first request after the add (backend/auth/invitations.py).
     invitedAt: datetime | None = None
     invitedBy: str | None = None
 
@@ -89,7 +89,9 @@ class Collaboration(msgspec.Struct):
     memberIds: list[str]
     activities: list[Activity]
     settings: CollaborationSettings
-    rules: list[dict[str, Any]]
+    # Any, not list[dict]: a stored `rules` field that cannot be read must reach the rules engine,
+    # which fails closed on it (rules/outcome.py), instead of failing every action with a 500
+    rules: Any
     version: int
     createdAt: datetime
     updatedAt: datetime

@@ -8,7 +8,9 @@ whole current document (an approval, the presence list) the reader reads it,
 which is what `fullDocument: "updateLookup"` would do, but only for those: on
 one stream over four collections, updateLookup would also fetch every
 collaboration document (up to megabytes) for every change, and
-collaboration_updated is built from `updateDescription` alone.
+collaboration_updated is built from `updateDescription` alone. The stream
+sequence (`seq`, backend/store/stream.py) is taken off the changes and put on
+the event; a change of `seq` alone (a message's bump) makes no event.
 
 It keeps the latest resume token (also the post-batch token of a quiet
 stream), so after a transient error it resumes right after the last change it
@@ -228,6 +230,9 @@ class ChangeReader:
         if (change.get("updateDescription") or {}).get("truncatedArrays"):
             doc = await self._store.collaborations.get(cid)  # the arrays are sent whole, if still at that version
         fields = ev.changed_fields(change, doc)
+        seq = fields[0].pop("seq", None) if fields is not None else None  # the stream's (backend/store/stream.py)
+        if fields is not None and seq is not None and not fields[0] and not fields[1]:
+            return None  # a message's seq bump: its message_created carries the seq
         if fields is None or not isinstance(fields[0].get("version"), int):
             log.warning("a collaboration change that cannot be sent as changes; subscribers resync",
                         extra={"collaborationId": cid})
@@ -235,7 +240,7 @@ class ChangeReader:
         updated, removed = fields
         version = updated["version"]
         last = await self._last_action(cid, version, updated, removed)
-        return ev.collaboration_updated(cid, updated, removed, last)
+        return ev.collaboration_updated(cid, updated, removed, last, seq if isinstance(seq, int) else None)
 
     async def _last_action(self, cid: str, version: int, updated: dict[str, Any],
                            removed: list[str]) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ class Auth(_Frame, tag="auth"):
 
 class Subscribe(_Frame, tag="subscribe"):
     collaborationId: Id
+    sinceSeq: Annotated[int, msgspec.Meta(ge=0)] | None = None  # the stream seq held; wins over the two below
     sinceVersion: Annotated[int, msgspec.Meta(ge=0)] | None = None
     sinceMessageId: Id | None = None
 

@@ -8,10 +8,16 @@ a reason to close; every frame out goes through the connection's `Outbox`
 events keep their order, and what is queued is bounded in frames and bytes.
 
 A subscribe follows the no-gap rule: register in the hub (events buffer from
-now on), read the snapshot, then go live, dropping buffered events at or
-below the snapshot's version. With `sinceVersion` the client gets only what
-it missed when the hub's history still holds it (and the store every message
-after `sinceMessageId`), else a snapshot.
+now on), read the collaboration with the stream seq it is current to (one
+read: backend/store/stream.py), then go live, dropping buffered events at or
+below that seq. With `sinceSeq` the client gets the events after it replayed
+from MongoDB (the audit log and the messages, the bytes the live stream sent),
+on any API process: when at most `RESUME_MAX_EVENTS` were missed, they fit the
+connection's byte budget and do not include the caller's removal; else, or
+when `sinceSeq` is ahead of the stream, a snapshot (the latest messages at or
+below its seq). The older `sinceVersion` gets only what it missed when the
+hub's history still holds it (and the store every message after
+`sinceMessageId`), else a snapshot.
 """
 
 from __future__ import annotations
@@ -98,9 +104,10 @@ class Connection:
         preframed = websocket.scope.get("extensions", {}).get(PREFRAMED)  # backend.realtime.transport
         if preframed is not None:  # each frame's bytes built once, written to every subscriber as they are
             self.outbox = Outbox(preframed["send"], settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes,
-                                 write_now=preframed["write_now"])
+                                 write_now=preframed["write_now"], budget=realtime.queue_budget)
         else:  # permessage-deflate: compressed per connection, through uvicorn's websocket.send
-            self.outbox = Outbox(send, settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes)
+            self.outbox = Outbox(send, settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes,
+                                 budget=realtime.queue_budget)
         self.subs: dict[str, Subscription] = {}
         self.present: set[str] = set()
         self.bucket = p.Bucket(settings.ws_rate_limit, 2 * settings.ws_rate_limit)
@@ -185,7 +192,7 @@ class Connection:
 
     def _too_slow(self) -> None:
         self.realtime.metrics.slow_closes.inc()
-        self.close_soon(TOO_SLOW, "too slow: subscribe again with sinceVersion")
+        self.close_soon(TOO_SLOW, "too slow: subscribe again with sinceSeq")
 
     def _arm_expiry(self, expires_at: datetime) -> None:
         if self._expiry is not None:
@@ -303,22 +310,22 @@ class Connection:
             raise
 
     async def _go_live(self, sub: Subscription, request: p.Subscribe) -> None:
+        if request.sinceSeq is not None or request.sinceVersion is None:
+            await self._by_seq(sub, request.sinceSeq)
+            return
         store, hub, cid = self.realtime.store, self.realtime.hub, sub.collaboration_id
-        catch_up = request.sinceVersion is not None
         since_message = request.sinceMessageId
-        while True:
+        while True:  # sinceVersion (older clients): from the hub's in-memory history, else a snapshot
             # The messages before the collaboration: a removal committed between the two reads is then
             # in the document (not_found), never a message sent after it in what goes out.
             messages: list[dict[str, Any]] = []
-            if not catch_up:
-                messages = await store.messages.page(cid, limit=SNAPSHOT_MESSAGES)
-            elif since_message is None:  # the client holds no messages: all of them, if not too many
+            if since_message is None:  # the client holds no messages: all of them, if not too many
                 messages = await store.messages.page(cid, after="", limit=CATCH_UP_MESSAGES + 1)
                 if len(messages) > CATCH_UP_MESSAGES:
-                    catch_up = False
-                    continue
+                    await self._by_seq(sub, None)
+                    return
             present = ev.presence_event(cid, await store.presence.for_collaboration(cid)).frame
-            doc = await store.collaborations.get(cid)
+            doc, seq = await store.stream.head(cid)
             position = ev.member_position(doc, self.user_id) if doc is not None else None
             if position is None:
                 self._drop(cid, sub)
@@ -327,32 +334,71 @@ class Connection:
             if sub.ended:
                 return  # a resync ended it meanwhile; the client was told
             # From here to activate nothing is awaited: what the hub holds cannot change in between.
-            subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version})
-            if not catch_up:
-                snapshot = frame({"type": "snapshot", "collaborationId": cid, "version": version,
-                                  "collaboration": public(doc),
-                                  "messages": [public(m) for m in hub.in_stream_order(cid, messages)]})
-                hub.activate(sub, version=version, position=position, head=[subscribed], snapshot=snapshot,
-                             presence=present, sent_messages=[m["_id"] for m in messages])
-                return
+            subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version, "seq": seq})
+            catch_up = True
             missed = hub.missed(cid, request.sinceVersion, version)
             if missed is None or any(e.members is not None and e.members.removes(self.user_id) for e in missed):
                 catch_up = False  # the hub no longer holds them all, or they span a removal: a snapshot
-                continue
-            if since_message is None:
+            elif since_message is None:
                 tail, sent = [ev.message_created(m).frame for m in messages], [m["_id"] for m in messages]
             else:
                 held = hub.missed_messages(cid, since_message)  # in commit order, exactly those after it
                 if held is None or len(held) > CATCH_UP_MESSAGES or hub.removed_later(cid, version, self.user_id):
                     catch_up = False  # not held (or too many): a snapshot; removed since the read: not_found
-                    continue
-                tail, sent = [e.frame for e in held], None
-            if sum(e.size for e in missed) + sum(f.size for f in tail) > self.outbox.room:
+                else:
+                    tail, sent = [e.frame for e in held], None
+            if catch_up and sum(e.size for e in missed) + sum(f.size for f in tail) > self.outbox.room:
                 catch_up = False  # more than the connection may queue: a snapshot, which may be larger
-                continue
+            if not catch_up:
+                await self._by_seq(sub, None)
+                return
             hub.activate(sub, version=version, position=position, head=[subscribed], missed=missed,
                          since=request.sinceVersion, tail=tail, presence=present, sent_messages=sent)
             return
+
+    async def _by_seq(self, sub: Subscription, since: int | None) -> None:
+        """Go live by the stream seq: replay the events after `since` from MongoDB, or a snapshot."""
+        store, hub, cid = self.realtime.store, self.realtime.hub, sub.collaboration_id
+        present = ev.presence_event(cid, await store.presence.for_collaboration(cid)).frame
+        doc, seq = await store.stream.head(cid)  # the version and the seq, from one read
+        position = ev.member_position(doc, self.user_id) if doc is not None else None
+        if position is None:
+            self._drop(cid, sub)
+            raise NotFound("No such collaboration.", {"collaborationId": cid})
+        version = doc["version"]
+        missed, how = None, "snapshot"
+        if since is not None and since <= seq and seq - since <= self.settings.resume_max_events:
+            missed, how = await self._replay(cid, since, seq)
+        messages: list[dict[str, Any]] = []
+        if missed is None:  # read after the document: those at or below its seq, none after a removal
+            messages = await store.stream.latest_messages(cid, seq, SNAPSHOT_MESSAGES)
+        if sub.ended:
+            return  # a resync ended it meanwhile; the client was told
+        self.realtime.metrics.ws_resumes.labels(how if missed is not None else "snapshot").inc()
+        subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version, "seq": seq})
+        if missed is not None:
+            hub.activate(sub, version=version, position=position, head=[subscribed], missed=missed, since=0,
+                         presence=present, seq=since)
+            return
+        snapshot = frame({"type": "snapshot", "collaborationId": cid, "version": version, "seq": seq,
+                          "collaboration": public(doc),
+                          "messages": [public(m) for m in hub.in_stream_order(cid, messages)]})
+        hub.activate(sub, version=version, position=position, head=[subscribed], snapshot=snapshot,
+                     presence=present, sent_messages=[m["_id"] for m in messages if "seq" not in m], seq=seq)
+
+    async def _replay(self, cid: str, since: int, upto: int) -> tuple[list[ev.Event] | None, str]:
+        """The events with seq in (`since`, `upto`]: from the hub's history when it holds every one
+        of them (the same bytes), else from their stored form (backend/realtime/replay.py, one
+        read shared by the resumes of the same range); None (a snapshot instead) when one is not
+        stored, one removes the caller, or together they are more than the connection may queue.
+        With where they came from."""
+        held = self.realtime.hub.history.by_seq(cid, since, upto)  # this process's history, when it holds them all
+        how = "history" if held is not None else "database"
+        events = held if held is not None else await self.realtime.replays.read(cid, since, upto)
+        if events is None or sum(e.size for e in events) > self.outbox.room \
+                or any(e.members is not None and e.members.removes(self.user_id) for e in events):
+            return None, how
+        return events, how
 
     async def _unsubscribe(self, cid: str) -> None:
         self._drop(cid)

@@ -7,6 +7,7 @@ of the `and` in the rule's condition.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, NamedTuple
 
@@ -42,6 +43,65 @@ def validate_rule(raw: Any, *, path: str = "rule", max_message_chars: int = 4000
     if checker.errors:
         raise ValidationFailed(checker.errors)
     return rule
+
+
+STORED_MESSAGE_CHARS = 1_000_000
+"""`check_stored` does not know the MAX_MESSAGE_CHARS setting: any literal message passes its length."""
+MAX_STORED_BYTES = 64 * MAX_RULE_BYTES
+"""A stored rule larger than this is not checked (a problem in itself): checking costs its size."""
+MAX_PROBLEM_CHARS = 300
+"""`check_stored` keeps its problem to this many characters (a stored key may be any length)."""
+
+
+def check_stored(raw: Any, *, path: str = "rule") -> str | None:
+    """What is wrong with a rule as stored, as `"<path>: <message>"` (the first problem), or None.
+
+    The same checks as `validate_rule` (fields, types, effects, actions, variables, static types),
+    but not the size limits (bytes, nodes, text lengths): those are enforced when a rule is saved,
+    and at run time the step and time budgets bound whatever is stored. A rule as stored also needs
+    its own id, a non-empty string (older ids that do not match `rul_…` are fine). Nesting deeper
+    than MAX_DEPTH is a problem, found without recursing further. Never raises."""
+    if not isinstance(raw, dict):
+        return f"{path}: not a rule (a rule is an object)"
+    rule_id = raw.get("id")
+    if not isinstance(rule_id, str) or not rule_id:
+        return f"{path}.id: is required: a rule as stored has its id"
+    rest = {name: value for name, value in raw.items() if name != "id"}
+    try:
+        key = msgspec.json.encode(rest)
+        same = msgspec.json.decode(key) == rest  # not a date, a tuple, a number key… read as JSON
+    except RecursionError:
+        return f"{path}: nested deeper than {MAX_DEPTH} levels"
+    except (TypeError, ValueError, OverflowError, msgspec.MsgspecError):
+        same = False
+    if not same:
+        return f"{path}: is not JSON data"
+    if len(key) > MAX_STORED_BYTES:
+        return f"{path}: is {len(key)} bytes as JSON, too large to check"
+    problem = _stored_problem(key) if len(key) > MAX_RULE_BYTES else _cached_problem(key)
+    return None if problem is None else f"{path}{problem}"[:MAX_PROBLEM_CHARS]
+
+
+def _stored_problem(key: bytes) -> str | None:
+    """The first problem of the rule encoded as `key`, its path without the leading `rule`."""
+    try:
+        raw = msgspec.json.decode(key)
+    except RecursionError:
+        return f": nested deeper than {MAX_DEPTH} levels"
+    checker = _Checker(STORED_MESSAGE_CHARS, limits=False)
+    try:
+        checker.rule(raw, "")
+    except RecursionError:  # pragma: no cover - the checker stops at MAX_DEPTH
+        return f": nested deeper than {MAX_DEPTH} levels"
+    if not checker.errors:
+        return None
+    first = checker.errors[0]
+    return f"{first['path']}: {first['message']}"[:MAX_PROBLEM_CHARS]
+
+
+_cached_problem = functools.lru_cache(maxsize=4096)(_stored_problem)
+"""Stored rules rarely change: each distinct rule (up to MAX_RULE_BYTES as JSON, without its id)
+is checked once per process, not on every action. At most 4096 entries of at most 4 KiB each."""
 
 
 def validate_rule_set(rules: Any, *, path: str = "rules") -> list[dict[str, Any]]:
@@ -94,8 +154,10 @@ Arg = tuple[Any, str]
 
 
 class _Checker:
-    def __init__(self, max_message_chars: int = 4000) -> None:
+    def __init__(self, max_message_chars: int = 4000, limits: bool = True) -> None:
         self.max_message_chars = max_message_chars
+        self.limits = limits
+        """False for a stored rule (`check_stored`): no size limits, and ids are not generated."""
         self.errors: list[dict[str, str]] = []
         self.nodes = 0
         self.action = "*"
@@ -112,7 +174,9 @@ class _Checker:
             if key not in RULE_FIELDS:
                 self.fail(f"{path}.{key}", f"unknown field: a rule has {', '.join(RULE_FIELDS)}")
         rule_id = raw.get("id")
-        if rule_id is None:
+        if not self.limits:
+            pass  # check_stored has checked the stored id
+        elif rule_id is None:
             rule_id = new_id("rul")
         elif not isinstance(rule_id, str) or not RULE_ID.fullmatch(rule_id):
             self.fail(f"{path}.id", "must be a rule id: rul_ then 1 to 60 lower-case letters and digits")
@@ -125,7 +189,7 @@ class _Checker:
         condition = raw.get("if", True)
         self.condition(condition, f"{path}.if")
         then = self.then(raw.get("then"), f"{path}.then")
-        if self.nodes > MAX_NODES:
+        if self.limits and self.nodes > MAX_NODES:
             self.fail(path, f"has {self.nodes} expression nodes; a rule has at most {MAX_NODES}")
         return {"id": rule_id, "name": name, "enabled": enabled, "when": when, "if": condition, "then": then}
 
@@ -137,7 +201,7 @@ class _Checker:
         if not isinstance(value, str) or not value.strip():
             self.fail(path, "must be a non-empty string")
             return None
-        if len(value) > limit:
+        if self.limits and len(value) > limit:
             self.fail(path, f"is {len(value)} characters; at most {limit}")
         return value.strip()
 
@@ -247,6 +311,8 @@ class _Checker:
     def expr(self, node: Any, path: str, depth: int) -> Checked:
         self.nodes += 1
         if depth > MAX_DEPTH:
+            if not self.limits:  # the interpreter's words for the same
+                return self.fail(path, f"nested deeper than {MAX_DEPTH} levels")
             return self.fail(path, f"is nested too deeply: at most {MAX_DEPTH} levels")
         if node is None:
             return Checked(T(NULL))

@@ -6,13 +6,14 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReturnDocument
+
 from backend.errors import DocumentTooLarge
 from backend.store.idempotency import Claim
 from backend.store.size import bson_size, size_after
-from backend.store.writes import Writer, check_once, fence, insert_audit
-
-POSTING_FIELDS = ("memberIds", "status")
-"""Who may post to a collaboration: a write that changes these writes its fence (writes.py)."""
+from backend.store.stream import SEQ, created_changes, hide, numbered, stored_changes
+from backend.store.writes import Writer, check_once, insert_audit
+from backend.wire import public
 
 SIZES_KEPT = 10_000
 """How many collaborations' sizes (at one version each) the size check remembers."""
@@ -31,7 +32,7 @@ class Collaborations:
     async def get(self, collaboration_id: str) -> dict[str, Any] | None:
         if not isinstance(collaboration_id, str):
             return None
-        return await self._coll.find_one({"_id": collaboration_id})
+        return hide(await self._coll.find_one({"_id": collaboration_id}))  # its stream seq: backend/store/stream.py
 
     async def for_member(self, user_id: str, limit: int = 200,
                          after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
@@ -42,13 +43,13 @@ class Collaborations:
             at, last_id = after
             query["$or"] = [{"lastActivityAt": {"$lt": at}}, {"lastActivityAt": at, "_id": {"$lt": last_id}}]
         cursor = self._coll.find(query).sort([("lastActivityAt", -1), ("_id", -1)]).limit(limit)
-        return await cursor.to_list(length=limit)
+        return [hide(doc) for doc in await cursor.to_list(length=limit)]
 
     async def active(self, after_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"status": "active"}
         if after_id:
             query["_id"] = {"$gt": after_id}
-        return await self._coll.find(query).sort("_id", 1).limit(limit).to_list(length=limit)
+        return [hide(doc) for doc in await self._coll.find(query).sort("_id", 1).limit(limit).to_list(length=limit)]
 
     async def invited(self, user_id: str) -> list[str]:
         """The collaborations where `user_id`'s member entry still carries an invitation (`invitedAt`);
@@ -95,7 +96,9 @@ class Collaborations:
 
     async def insert(self, doc: dict[str, Any], audit: dict[str, Any], *, idempotency: Claim | None = None) -> None:
         """Insert a new collaboration and its audit entry (and `idempotency`'s answer, idempotency.py)."""
-        size = self.check_size(doc)
+        size = self.check_size(doc)  # sizes are the document's as everyone sees it: the seq counter (9 bytes) aside
+        audit.update(seq=1, changes=created_changes(public(doc) or {}))
+        doc = {**doc, SEQ: 1}  # its creation is the first event of its stream (stream.py)
 
         async def write(session: Any) -> None:
             if idempotency is not None:
@@ -120,18 +123,19 @@ class Collaborations:
         that is unsure, by encoding `new_doc`. Either way the same size, refused past the cap."""
         size = self.size_after(before, update) if before is not None else None
         size = self.check_size(new_doc) if size is None else self._refuse_past_cap(size)
-        fenced = _touches(update, POSTING_FIELDS)
+        audit["changes"] = stored_changes(update)  # what its event sends, for replay (stream.py)
+        numbered_update = numbered(update)  # seq + 1 in the same write
 
         async def write(session: Any) -> bool:
-            if fenced:
-                await fence(self._db, session, collaboration_id)
             if idempotency is not None:
                 await idempotency.check(session)
             await check_once(self._audit, session, audit)
-            outcome = await self._coll.update_one({"_id": collaboration_id, "version": from_version}, update,
-                                                  session=session)
-            if outcome.matched_count != 1:
+            outcome = await self._coll.find_one_and_update({"_id": collaboration_id, "version": from_version},
+                                                           numbered_update, {SEQ: 1},
+                                                           return_document=ReturnDocument.AFTER, session=session)
+            if outcome is None:
                 return False
+            audit[SEQ] = outcome[SEQ]
             await insert_audit(self._audit, session, audit)
             if idempotency is not None:
                 await idempotency.commit(session)
@@ -141,10 +145,4 @@ class Collaborations:
         if written:  # the size of the version just written: the next action's check starts from it
             self._remember(collaboration_id, new_doc.get("version"), size)
         return written
-
-
-def _touches(update: dict[str, Any], fields: tuple[str, ...]) -> bool:
-    """Whether the update operators in `update` change any of `fields` (or a path inside one)."""
-    return any(path.split(".")[0] in fields for changes in update.values() if isinstance(changes, dict)
-               for path in changes)
 

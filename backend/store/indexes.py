@@ -21,6 +21,8 @@ class Index:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+_NUMBERED = {"seq": {"$exists": True}}  # entries of a collaboration's stream (store/stream.py)
+
 INDEXES: tuple[Index, ...] = (
     Index("collaborations", (("memberIds", ASC),)),
     Index("collaborations", (("status", ASC), ("lastActivityAt", ASC))),
@@ -28,6 +30,9 @@ INDEXES: tuple[Index, ...] = (
     # one audit entry per version, for document-changing actions only (they carry versioned: true)
     Index("audit", (("collaborationId", ASC), ("version", ASC)),
           {"unique": True, "partialFilterExpression": {"versioned": True}}),
+    # a collaboration's stream, by seq (backend/store/stream.py): one event per seq
+    Index("audit", (("collaborationId", ASC), ("seq", ASC)), {"unique": True, "partialFilterExpression": _NUMBERED}),
+    Index("messages", (("collaborationId", ASC), ("seq", ASC)), {"unique": True, "partialFilterExpression": _NUMBERED}),
     Index("approvals", (("collaborationId", ASC), ("status", ASC))),
     Index("approvals", (("status", ASC), ("expiresAt", ASC))),
     Index("approvals", (("followupKey", ASC),), {"unique": True, "sparse": True}),  # a follow-up held back, once
@@ -45,6 +50,7 @@ INDEXES: tuple[Index, ...] = (
     # Idempotency-Key records (idempotency.py): one per user and key, gone after IDEMPOTENCY_TTL
     Index("idempotency", (("userId", ASC), ("key", ASC)), {"unique": True}),
     Index("idempotency", (("expiresAt", ASC),), {"expireAfterSeconds": 0}),
+    Index("users", (("email", ASC), ("seenAt", ASC))),  # addMember finds a signed-in user (store/users.py)
 )
 
 

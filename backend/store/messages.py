@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymongo import ReturnDocument
+
 from backend.store.idempotency import Claim
-from backend.store.writes import Writer, check_once, fence, insert_audit
+from backend.store.stream import SEQ
+from backend.store.writes import Writer, check_once, insert_audit
 
 
 class Messages:
@@ -21,23 +24,28 @@ class Messages:
         """Insert `message` and its audit entry in one atomic write, if its collaboration is still
         active and (when `poster` is a user id) `poster` still one of its members; False, and
         nothing written, if not. The check is inside the write, so a message can never land after
-        its author's removal or the archiving has committed: on MongoDB the transaction re-reads
-        the collaboration and writes its fence (writes.py), which the removal writes too; on the
-        embedded store nothing between the check and the inserts yields to another coroutine.
-        AlreadyApplied if the audit entry's once-key (writes.py) is taken. `idempotency` (a Claim,
-        idempotency.py): its answer is written in the same step, after the same check, or nothing is."""
+        its author's removal or the archiving has committed: on MongoDB the check is a write of the
+        collaboration (the bump of its stream seq, backend/store/stream.py), which the removal
+        writes too, so the two conflict and one retries; on the embedded store nothing between
+        the check and the inserts yields to another coroutine. The message stores the seq the
+        bump gave it. AlreadyApplied if the audit entry's once-key (writes.py) is taken.
+        `idempotency` (a Claim, idempotency.py): its answer is written in the same step, after the
+        same check, or nothing is."""
         collaboration_id = message["collaborationId"]
         query: dict[str, Any] = {"_id": collaboration_id, "status": "active"}
         if poster is not None:
             query["memberIds"] = poster
 
         async def write(session: Any) -> bool:
-            await fence(self._db, session, collaboration_id)
-            if await self._collaborations.find_one(query, {"_id": 1}, session=session) is None:
-                return False
+            # the reads that may refuse first: the embedded store cannot undo the bump
             if idempotency is not None:
                 await idempotency.check(session)
             await check_once(self._audit, session, audit)
+            head = await self._collaborations.find_one_and_update(query, {"$inc": {SEQ: 1}}, {SEQ: 1},
+                                                                  return_document=ReturnDocument.AFTER, session=session)
+            if head is None:
+                return False
+            message[SEQ] = head[SEQ]
             await self._coll.insert_one(message, session=session)
             await insert_audit(self._audit, session, audit)
             if idempotency is not None:

@@ -16,6 +16,7 @@ from backend.store.idempotency import Idempotency
 from backend.store.jobs import Jobs
 from backend.store.messages import Messages
 from backend.store.presence import Presence
+from backend.store.stream import Stream
 from backend.store.workers import Workers
 from backend.store.writes import Writer
 
@@ -41,6 +42,7 @@ class Store:
         self.workers = Workers(self.db)
         self.dev_users = DevUsers(self.db)
         self.idempotency = Idempotency(self.db, settings.idempotency_ttl, utcnow)
+        self.stream = Stream(self.db)
 
     def watch_changes(self, resume_after: dict[str, Any] | None, max_await_ms: int) -> Any:
         """One database-level change stream over WATCHED, resuming after `resume_after` (None: from now).

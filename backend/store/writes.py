@@ -9,11 +9,13 @@ process; no session is used there.
 A MongoDB transaction is snapshot-isolated: one that only *reads* a document
 does not conflict with another that changes it meanwhile, so "check, then
 insert" could still commit after a concurrent change to what it checked.
-`fence(db, session, collaboration_id)` closes that gap: every transaction that
-checks a collaboration's membership or status, and every one that changes
-them, writes the collaboration's fence document (collection `fences`, never
-watched), so two such transactions conflict and one is retried, re-reading
-what the other committed.
+Tandem's writes close that gap by writing what they check: a message's
+transaction checks the collaboration's status and membership with the write
+that bumps the collaboration's stream seq (backend/store/stream.py), and every
+change to them writes the collaboration too, so two such transactions conflict
+and one is retried, re-reading what the other committed. (This replaced a
+separate `fences` document written by both; `fence()` below remains for a
+write that must conflict with them without changing the collaboration.)
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ async def check_once(audit_coll: Any, session: Any, entry: dict[str, Any]) -> No
     with `entry`'s once-key (an approval carried out, a rule's follow-up) is already there.
 
     On MongoDB two such transactions that overlap cannot both miss each other: both write the
-    same document (the collaboration at its version, or, for a message, the collaboration's
-    fence), so one conflicts and is retried, and its retry finds the other's entry. The unique
+    same document (the collaboration, at its version or, for a message, its stream seq), so one
+    conflicts and is retried, and its retry finds the other's entry. The unique
     index on `followupKey` is a second guard for follow-ups."""
     for key in ONCE_KEYS:
         if entry.get(key) is not None:

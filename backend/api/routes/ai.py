@@ -28,12 +28,20 @@ With an `Idempotency-Key` (backend/api/idempotency.py), the key's answer is
 written with the question, the chat's one effect that must not happen twice: a
 repeat never posts it again nor asks the AI again, and gets the chat's answer
 (or, if the process stopped before the reply, a 503 naming the posted question).
+
+Limits of its own (one shared Groq key serves every tenant's chat and the
+check-in's fallback): AI_CHAT_RATE_LIMIT chats per user and
+AI_CHAT_COLLABORATION_RATE_LIMIT per collaboration per minute (token buckets),
+and at most AI_MAX_CONCURRENCY chats waiting on the model at once in this
+process. Past any of them: 429 `rate_limited` with `Retry-After`, checked
+before the question is posted, so nothing is posted and the model is not asked.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, Iterator
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -45,6 +53,7 @@ from backend.ai.provider import AIUnavailable
 from backend.api import openapi
 from backend.api.auth import principal
 from backend.api.idempotency import rendered, run_once
+from backend.api.ratelimit import RateLimiter
 from backend.api.responses import JSON, read_json
 from backend.api.routes.actions import run_action
 from backend.api.routes.collaborations import member_collaboration
@@ -52,10 +61,51 @@ from backend.auth.tokens import Principal
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import NeedsApproval
-from backend.errors import InvalidTransition, ValidationFailed
+from backend.errors import InvalidTransition, RateLimited, ValidationFailed
 from backend.ids import new_id
 from backend.store.idempotency import LEASE, Claim
 from backend.wire import public
+
+
+CHAT_WINDOW = 60.0  # seconds: the AI chat limits are per minute
+
+
+class ChatLimits:
+    """The AI chat's own limits in this process: per user, per collaboration, and model calls at once."""
+
+    def __init__(self, settings: Any):
+        self.users = RateLimiter(settings.ai_chat_rate_limit, CHAT_WINDOW)
+        self.collaborations = RateLimiter(settings.ai_chat_collaboration_rate_limit, CHAT_WINDOW)
+        self.max_running = settings.ai_max_concurrency
+        self.running = 0
+
+    def admit(self, user_id: str, collaboration_id: str) -> None:
+        """Take one chat from the user's and the collaboration's buckets, or raise RateLimited."""
+        for limiter, key, whose in ((self.users, user_id, "you"), (self.collaborations, collaboration_id,
+                                                                   "this collaboration")):
+            try:
+                limiter.hit(key)
+            except RateLimited as exc:
+                raise RateLimited(exc.retry_after, f"Too many AI chats for {whose}; try again in "
+                                                   f"{exc.retry_after} s.") from None
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """One of AI_MAX_CONCURRENCY model calls at once; past it RateLimited at once (no waiting)."""
+        if self.running >= self.max_running:
+            raise RateLimited(1, "The AI is answering as many questions as it can; try again in a moment.")
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+
+
+def chat_limits(runtime: Any) -> ChatLimits:
+    limits = runtime.extras.get("ai_chat_limits")
+    if limits is None:
+        limits = runtime.extras["ai_chat_limits"] = ChatLimits(runtime.settings)
+    return limits
 
 
 def _question(body: dict[str, Any], limit: int) -> str:
@@ -97,6 +147,14 @@ async def _chat(request: Request, who: Principal, claim: Claim | None) -> Respon
     question = _question(await read_json(request, {"message"}), runtime.settings.max_message_chars)
     if doc["status"] != "active":
         raise InvalidTransition("The collaboration is archived.", {"status": doc["status"]})
+    limits = chat_limits(runtime)
+    limits.admit(who.id, doc["_id"])  # before anything is posted or asked
+    with limits.slot():
+        return await _answer(request, runtime, who, doc, question, claim)
+
+
+async def _answer(request: Request, runtime: Any, who: Principal, doc: dict[str, Any], question: str,
+                  claim: Claim | None) -> Response:
     # With an Idempotency-Key, the key is stored with the question: a repeat never posts it twice.
     asked = await run_action(request, who, "sendMessage", doc["_id"], {"text": question}, None, claim)
     if isinstance(asked, NeedsApproval):  # the owner's rules hold the member's message: nothing to answer yet
