@@ -13,6 +13,8 @@ import json
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import httpx
+
 import pytest
 
 from backend.clock import utcnow
@@ -503,3 +505,21 @@ async def test_the_openapi_document_lists_the_header_and_the_answers(live):
                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
                            "description": header[0]["description"]}], path
         assert {"409", "422"} <= set(op["responses"]), path
+
+
+async def test_a_browser_on_another_origin_may_send_the_key_and_read_the_replay_header():
+    """With CORS_ORIGINS set, the preflight allows Idempotency-Key and the answer exposes
+    Idempotent-Replayed and Retry-After (the SPA on another origin sends and reads them)."""
+    from backend.api.app import create_app
+
+    origin = "https://spa.example"
+    app = create_app(test_settings(cors_origins=(origin,)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        pre = await client.options("/api/actions/sendMessage", headers={
+            "origin": origin, "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type, idempotency-key"})
+        assert pre.status_code == 200
+        assert "idempotency-key" in pre.headers["access-control-allow-headers"].lower()
+        answer = await client.get("/api/health", headers={"origin": origin})
+        exposed = answer.headers["access-control-expose-headers"].lower()
+        assert "idempotent-replayed" in exposed and "retry-after" in exposed
