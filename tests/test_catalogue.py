@@ -4,6 +4,7 @@ protection list, in the OpenAPI document, and the SPA's generated copy no longer
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
@@ -22,7 +23,7 @@ from tests.support import EDITOR, OWNER, VIEWER, LiveServer, token
 
 class PinNote(p._Payload):
     note: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    until: Any = None  # not a field rules see (rule_fields below)
+    until: datetime | None = None  # not a field rules see (rule_fields below)
 
 
 def pin_note(c: Any, payload: PinNote, ctx: Any, touched: list[str]) -> dict[str, Any]:
@@ -99,6 +100,10 @@ async def test_a_declared_action_runs_over_http_with_its_role_payload_and_prepar
     r = await call(api, EDITOR, "pinNote", cid, {"note": "the secret code"})  # its prepare hook refuses
     assert r.status_code == 422 and fields(r) == ["payload.note"]
     assert PREPARED == ["bring snacks", "the secret code"]
+    r = await call(api, EDITOR, "pinNote", cid, {"note": "x", "until": 1767225600})  # no Unix timestamps
+    assert fields(r) == ["payload.until"] and "A time is a string" in r.text
+    r = await call(api, EDITOR, "pinNote", cid, {"note": "x", "until": "0001-01-01T00:00:00Z"})
+    assert fields(r) == ["payload.until"] and "Out of range" in r.text
 
 
 async def test_rules_can_name_a_declared_action_as_when_and_as_follow_up(api):
