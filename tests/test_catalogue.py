@@ -154,3 +154,16 @@ def test_an_action_is_declared_once_and_with_an_effect(pin):
         declare(PIN)
     with pytest.raises(ValueError, match="no effect"):
         declare(ActionSpec("inert", p.Empty, None, "never"))
+
+
+def test_tandem_catalogue_ts_check_says_when_the_spa_copy_is_stale(pin, capsys):
+    from backend import cli
+
+    assert cli.main(["catalogue-ts", "--check"]) == 1
+    assert "run `tandem catalogue-ts`" in capsys.readouterr().err
+
+
+def test_tandem_catalogue_ts_check_passes_on_the_committed_copy():
+    from backend import cli
+
+    assert cli.main(["catalogue-ts", "--check"]) == 0
