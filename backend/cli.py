@@ -11,7 +11,8 @@ from typing import Any, Callable
 from backend.settings import Settings, SettingsError, load_settings
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
-SETTINGS_OVERRIDES: dict[str, dict[str, Any]] = {"dev": {"auth_mode": "dev"}}
+SETTINGS_OVERRIDES: dict[str, dict[str, Any]] = {"dev": {"auth_mode": "dev"},
+                                                 "catalogue-ts": {"auth_mode": "dev"}}  # (no settings used)
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace, Settings], int]], Any]:
@@ -46,6 +47,21 @@ def dev(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("catalogue-ts")
+def catalogue_ts(args: argparse.Namespace, settings: Settings) -> int:
+    """Write frontend/src/generated/catalogue.ts from the action catalogue (--check: only say if it differs)."""
+    from backend import catalogue_ts as generated
+
+    if args.check:
+        current = generated.PATH.read_text() if generated.PATH.exists() else ""
+        if current != generated.render():
+            print(f"{generated.PATH} is not the catalogue's: run `tandem catalogue-ts`", file=sys.stderr)
+            return 1
+        return 0
+    print(f"{generated.PATH}: {'written' if generated.write() else 'unchanged'}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tandem", description="Tandem: real-time collaboration on MongoDB.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -56,6 +72,8 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--port", type=int, default=8000)
         if name == "dev":
             s.add_argument("--no-demo", action="store_true", help="start empty, without demo data")
+    ts = sub.add_parser("catalogue-ts", help="write the SPA's copy of the action catalogue (frontend/src/generated)")
+    ts.add_argument("--check", action="store_true", help="exit 1 when the file is not what it would write")
     for extend in _EXTENSIONS:
         extend(sub)
     return p
