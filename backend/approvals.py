@@ -5,8 +5,8 @@ member of its collaboration (else not_found: existence does not leak) → an
 owner (else forbidden) → still pending (else invalid_transition) → not expired (else it
 is marked expired and refused). Approving then claims the decision atomically
 (pending and not expired → approved: one that expires between the check and the
-claim is refused and marked expired too), so the action runs at most once however many owners click,
-(with an Idempotency-Key, the claim stores the key's answer: the approval, approved),
+claim is refused and marked expired too), so the action runs at most once however many owners click
+(with an Idempotency-Key, the claim also stores the key's answer: the approval, approved),
 and runs it through the engine as its proposer with `approval_id`; if the action
 is no longer valid the approval ends `failed` with the error. If the process
 stops between the claim and recording the outcome, the hourly job
