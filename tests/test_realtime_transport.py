@@ -124,7 +124,8 @@ async def test_a_fragmented_message_from_the_client_is_answered_pre_framed():
 
 async def test_pings_both_ways_interleave_with_pre_framed_frames():
     script = Script()
-    async with serving(script, ws_ping_interval=0.02) as url:  # the server pings every 20 ms meanwhile
+    async with serving(script, ws_ping_interval=0.2) as url:  # the server pings every 200 ms meanwhile (and
+        # closes the socket when a pong is 200 ms late: 20 ms failed on a loaded machine)
         async with connect(url, compression=None, ping_interval=None) as ws:
             await send(ws, do="stream", count=3000, pad=1000)
             got = []
