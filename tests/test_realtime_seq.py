@@ -407,3 +407,85 @@ async def test_since_seq_must_be_a_non_negative_integer():
             await client.send(type="subscribe", collaborationId="col_x", sinceSeq=bad)
             error = await client.expect("error")
             assert error["code"] == "validation_failed" and "sinceSeq" in json.dumps(error)
+
+
+# -- what a replay reads ---------------------------------------------------------------------------
+
+
+def big_rule(i: int) -> dict[str, Any]:
+    """A rule of about 4 KB (MAX_RULE_BYTES is 4096)."""
+    return {"name": f"Rule {i}", "when": {"action": "completeActivity"},
+            "then": {"action": {"name": "sendMessage", "payload": {"text": f"{i:03} " + "x" * 3900}}}}
+
+
+async def churn(runtime: Any, rules: int, pairs: int) -> str:
+    """A team with `rules` rules of 4 KB, then `pairs` times: remove the oldest rule, add it back
+    (a removal sets the shrunk list whole: its stored changes are all the other rules)."""
+    cid = await team(runtime)
+    run = runtime.engine.run
+    ids = [(await run("addRule", user(OWNER), cid, {"rule": big_rule(i)})).result["ruleId"] for i in range(rules)]
+    for i in range(pairs):
+        await run("removeRule", user(OWNER), cid, {"ruleId": ids.pop(0)})
+        ids.append((await run("addRule", user(OWNER), cid, {"rule": big_rule(rules + i)})).result["ruleId"])
+    return cid
+
+
+async def bounded_read(runtime: Any, cid: str, since: int, budget: int) -> tuple[Any, int, int]:
+    """A replay from the database (backend/realtime/replay.py) with `budget`: its answer, the stored
+    events it read, and the peak of memory it allocated meanwhile (tracemalloc)."""
+    import tracemalloc
+
+    from backend.realtime.replay import Replays
+    stream = runtime.store.stream
+    before = stream.documents
+    tracemalloc.start()
+    try:
+        events = await Replays(runtime.store, budget).read(cid, since, await head(runtime, cid))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return events, stream.documents - before, peak
+
+
+async def test_changes_too_large_to_store_are_left_out_and_a_replay_across_them_is_a_snapshot(store):
+    from backend.store.stream import CHANGES_MAX_BYTES
+    from backend.store.size import bson_size
+    runtime = await open_runtime(store)
+    try:
+        cid = await churn(runtime, rules=50, pairs=150)  # 300 actions past the 50 rules
+        audit = runtime.store.db["audit"]
+        removals = await audit.find({"collaborationId": cid, "action": "removeRule"}).to_list(length=None)
+        assert len(removals) == 150 and all(e["changes"] is None for e in removals)  # 49 rules: ~200 KB each
+        assert max(bson_size(e) for e in removals) < 16_384  # the entry keeps its payload, not the rules
+        additions = await audit.find({"collaborationId": cid, "action": "addRule"}).to_list(length=None)
+        assert all(bson_size(e["changes"]) <= CHANGES_MAX_BYTES for e in additions)
+        # From 0: the first removal (seq 54, after the creation, 2 members and 50 rules) has nothing
+        # stored, so the replay stops there, a snapshot, having read the entries up to it and no more
+        events, read, peak = await bounded_read(runtime, cid, 0, runtime.settings.ws_queue_bytes)
+        assert events is None and read <= 54
+        if store == "embedded":  # (a real server's cursor batches come on top)
+            assert peak < 2 * 1_048_576, peak  # the window of 256 whole entries: 10.5 MB
+        # after the last removal: replayed as usual
+        last = await head(runtime, cid)
+        events, read, _ = await bounded_read(runtime, cid, last - 1, runtime.settings.ws_queue_bytes)
+        assert [e.seq for e in events] == [last] and read == 1
+    finally:
+        await close_runtime(runtime)
+
+
+async def test_a_replay_stops_reading_as_soon_as_its_events_pass_the_budget(store):
+    runtime = await open_runtime(store)
+    try:
+        cid = await churn(runtime, rules=12, pairs=100)  # a removal's changes: 11 rules, ~45 KB, stored
+        everything, _, _ = await bounded_read(runtime, cid, 0, 1 << 40)
+        assert [e.seq for e in everything] == list(range(1, await head(runtime, cid) + 1))
+        budget = 256 * 1024
+        sizes = [e.size for e in everything]
+        within = next(i for i in range(len(sizes)) if sum(sizes[:i + 1]) > budget)  # events that fit
+        events, read, _ = await bounded_read(runtime, cid, 0, budget)
+        assert events is None  # a snapshot instead
+        # the event that passed the budget, and not one more (the whole window of 215 entries was
+        # read before: on a real server ~5 MB of BSON, payloads and rulesFired included)
+        assert read == within + 1 and read < 100
+    finally:
+        await close_runtime(runtime)

@@ -6,12 +6,15 @@ resumes that ask for the same range at the same time share one read (a reconnect
 client of a collaboration was current and asks from the same seq), and so share its events
 (each frame is encoded once). What one read holds is bounded: it stops, answering None, once
 the events pass `budget` bytes (the most any connection may queue, WS_QUEUE_BYTES), as it does
-at a seq with nothing stored.
+at a seq with nothing stored. It reads the stored events one at a time (`Stream.read`: projected
+audit entries, small cursor batches) and closes the read when it stops, so it holds the budget,
+one event past it and a cursor batch, never a whole window of entries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from backend.realtime import events as ev
@@ -44,11 +47,11 @@ class Replays:
     async def _read(self, collaboration_id: str, since: int, upto: int) -> list[ev.Event] | None:
         size, expected = 0, since + 1
         events: list[ev.Event] = []
-        async for window in self._store.stream.read(collaboration_id, since, upto):
-            for seq, kind, stored in window:
+        async with contextlib.aclosing(self._store.stream.read(collaboration_id, since, upto)) as stored_events:
+            async for seq, kind, stored in stored_events:
                 event = ev.replayed(kind, stored) if seq == expected else None
                 if event is None:
-                    return None  # a seq with nothing stored
+                    return None  # a seq with nothing stored (or changes too large to store)
                 size += event.size
                 if size > self._budget:
                     return None  # more than any connection may queue

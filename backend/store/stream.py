@@ -31,14 +31,30 @@ versioned change holds `seq` and `changes: {"updatedFields": [[path, value],
 ...], "removedFields": [path, ...]}` (pairs: MongoDB field names should not
 hold dots), exactly what its collaboration_updated event sends (a test checks
 this against the change stream for every action); a message holds `seq`.
+Changes larger than CHANGES_MAX_BYTES encoded (a removal sets a shrunk list
+whole: 49 rules of 4 KB, 8,000 members) are not stored (`changes: null`): a
+replay across that seq becomes a snapshot, as at a seq with nothing stored.
+
+A replay reads what it needs and no more (`Stream.read`): the audit entries
+projected to the fields `events.replayed` uses (REPLAY_FIELDS: not the
+payload, rulesFired, followups...), both cursors read a few documents at a
+time (READ_BATCH) and merged by seq, one stored event at a time, so the reader
+(backend/realtime/replay.py) stops as soon as its byte budget is passed,
+holding at most a batch per cursor beyond what it kept.
 """
 
 from __future__ import annotations
 
 from typing import Any, AsyncIterator
 
+from backend.store.size import bson_size
+
 SEQ = "seq"
 REPLAY_BATCH = 256  # seqs read per window: at most that many audit entries and messages per query
+READ_BATCH = 16  # documents per round trip of a replay's cursors (an audit entry's changes: CHANGES_MAX_BYTES at most)
+CHANGES_MAX_BYTES = 65_536  # stored changes larger than this (BSON) are not stored: a replay across them is a snapshot
+REPLAY_FIELDS = {"_id": 0, SEQ: 1, "collaborationId": 1, "version": 1, "action": 1, "actor": 1, "at": 1,
+                 "changes": 1}  # what events.replayed reads of an audit entry
 
 
 def hide(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -65,18 +81,25 @@ def numbered(update: dict[str, Any]) -> dict[str, Any]:
 def stored_changes(update: dict[str, Any]) -> dict[str, Any] | None:
     """The `changes` a collaboration_updated event sends for this operator update, as stored on its
     audit entry: `$set` paths are updatedFields, `$unset` paths removedFields (what MongoDB's change
-    stream reports for the finest-grain diff of backend/domain/diff.py). None for any other operator
-    (nothing stored: a replay spanning it becomes a snapshot)."""
+    stream reports for the finest-grain diff of backend/domain/diff.py). None for any other operator,
+    or past CHANGES_MAX_BYTES (nothing stored: a replay spanning it becomes a snapshot)."""
     if not isinstance(update, dict) or set(update) - {"$set", "$unset"}:
         return None
-    return {"updatedFields": [[path, value] for path, value in update.get("$set", {}).items() if path != SEQ],
-            "removedFields": [path for path in update.get("$unset", {}) if path != SEQ]}
+    return _bounded({"updatedFields": [[path, value] for path, value in update.get("$set", {}).items()
+                                       if path != SEQ],
+                     "removedFields": [path for path in update.get("$unset", {}) if path != SEQ]})
 
 
-def created_changes(public_doc: dict[str, Any]) -> dict[str, Any]:
-    """The stored changes of a new collaboration: every field (applied to nothing, the document)."""
-    return {"updatedFields": [[key, value] for key, value in public_doc.items() if key != SEQ],
-            "removedFields": []}
+def created_changes(public_doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored changes of a new collaboration: every field (applied to nothing, the document);
+    None past CHANGES_MAX_BYTES."""
+    return _bounded({"updatedFields": [[key, value] for key, value in public_doc.items() if key != SEQ],
+                     "removedFields": []})
+
+
+def _bounded(changes: dict[str, Any]) -> dict[str, Any] | None:
+    """`changes`, or None when they are too large to keep for a replay (a snapshot is cheaper)."""
+    return changes if bson_size(changes) <= CHANGES_MAX_BYTES else None
 
 
 def unpack(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -92,6 +115,7 @@ class Stream:
         self._audit = db["audit"]
         self._messages = db["messages"]
         self.reads = 0  # queries made (the benchmark's "MongoDB reads per resume")
+        self.documents = 0  # stored events `read` handed out (what a replay read before it stopped)
 
     async def head(self, collaboration_id: str) -> tuple[dict[str, Any] | None, int]:
         """The collaboration (seq hidden) and the seq it is current to, from one read: the version
@@ -104,21 +128,34 @@ class Stream:
         return doc, seq if isinstance(seq, int) else 0
 
     async def read(self, collaboration_id: str, after: int, upto: int,
-                   batch: int = REPLAY_BATCH) -> AsyncIterator[list[tuple[int, str, dict[str, Any]]]]:
-        """The stored events with seq in (`after`, `upto`], in seq order, one window of at most
-        `batch` seqs at a time: lists of (seq, "update" | "message", audit entry | message). Two
-        queries per window (on the (collaborationId, seq) indexes); a seq with nothing stored
-        (written before seqs were stored) is simply absent: the caller checks for gaps."""
+                   batch: int = REPLAY_BATCH) -> AsyncIterator[tuple[int, str, dict[str, Any]]]:
+        """The stored events with seq in (`after`, `upto`], in seq order, one at a time: (seq,
+        "update" | "message", audit entry (REPLAY_FIELDS only) | message). Read in windows of at most
+        `batch` seqs, two queries per window (on the (collaborationId, seq) indexes), each cursor
+        READ_BATCH documents per round trip and merged by seq as it goes: a caller that stops early
+        (close the generator: `contextlib.aclosing`) has read little past what it used. A seq with
+        nothing stored (written before seqs were stored) is simply absent: the caller checks for
+        gaps. `documents` counts what was handed out."""
         low = after
         while low < upto:
             high = min(low + batch, upto)
             query = {"collaborationId": collaboration_id, SEQ: {"$gt": low, "$lte": high}}
             self.reads += 2
-            entries = await self._audit.find(query).sort(SEQ, 1).to_list(length=batch)
-            messages = await self._messages.find(query).sort(SEQ, 1).to_list(length=batch)
-            window = [(e[SEQ], "update", e) for e in entries] + [(m[SEQ], "message", m) for m in messages]
-            window.sort(key=lambda item: item[0])
-            yield window
+            entries = self._audit.find(query, REPLAY_FIELDS).sort(SEQ, 1).batch_size(READ_BATCH)
+            messages = self._messages.find(query).sort(SEQ, 1).batch_size(READ_BATCH)
+            try:
+                entry, message = await _next(entries), await _next(messages)
+                while entry is not None or message is not None:
+                    self.documents += 1
+                    if message is None or (entry is not None and entry[SEQ] < message[SEQ]):
+                        yield entry[SEQ], "update", entry  # type: ignore[index]
+                        entry = await _next(entries)
+                    else:
+                        yield message[SEQ], "message", message
+                        message = await _next(messages)
+            finally:
+                await entries.close()  # a reader that stopped early: the server lets go of both cursors
+                await messages.close()
             low = high
 
     async def latest_messages(self, collaboration_id: str, upto: int, limit: int) -> list[dict[str, Any]]:
@@ -134,3 +171,11 @@ class Stream:
             docs += await self._messages.find(older).sort("_id", -1).limit(rest).to_list(length=rest)
         docs.reverse()
         return docs
+
+
+async def _next(cursor: Any) -> dict[str, Any] | None:
+    """The cursor's next document, None past its last."""
+    try:
+        return await cursor.next()
+    except StopAsyncIteration:
+        return None
