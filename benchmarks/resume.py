@@ -321,7 +321,7 @@ async def storm(a: Served, targets: list[tuple[str, Served]], groups: list[tuple
             "snapshots": sum(f.snapshots for f in followers),
             "resumed_from": {how: int(resumes.labels(how)._value.get()) for how in ("history", "database", "snapshot")},
             "reads_per_resume": round(reads / len(followers) + 1, 2),  # + its presence read
-            "database_reads_shared": target.runtime.extras["realtime"].replays.shared,
+            "database_reads_shared": target.runtime.realtime.replays.shared,
             "actions_during_storm": during,
         }
     for f in followers:
@@ -347,7 +347,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         third = await open_runtime(settings, first.handle)  # started after every event it will replay
         async with Served(first) as a, Served(second) as b:
             async with Served(third) as c:
-                c.runtime.extras["realtime"].hub.history.per_collaboration = 0  # a restart: nothing in memory
+                c.runtime.realtime.hub.history.per_collaboration = 0  # a restart: nothing in memory
                 result["storm"] = await storm(a, [("on_another_process", b), ("on_a_restarted_process", c)],
                                               groups, args.group, args.missed, settings)
     finally:

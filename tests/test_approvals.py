@@ -14,16 +14,13 @@ from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import NeedsApproval
 from backend.errors import AlreadyDecided, Forbidden, NotFound
-from backend.runtime import Runtime
 from backend.settings import test_settings
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER, LiveServer, team, token, user
 
 
 @pytest.fixture
-async def runtime():
-    rt = await Runtime.open(test_settings(approval_ttl=3600))
-    yield rt
-    await rt.close()
+def runtime_settings():
+    return test_settings(approval_ttl=3600)
 
 
 async def proposal(rt, action="cancelActivity", payload=None):

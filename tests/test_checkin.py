@@ -12,7 +12,6 @@ import pytest
 from backend.ai.groq_provider import GroqProvider
 from backend.clock import utcnow
 from backend.engine import ActionEngine
-from backend.runtime import Runtime
 from tests.fake_groq import API_KEY, FakeGroq, collaborations_in, rate_limited, server_error
 from tests.support import EDITOR, OWNER, LiveServer, team, token, user
 from worker import handlers
@@ -29,18 +28,23 @@ async def fake():
 
 
 @pytest.fixture
-async def runtime(fake):
-    rt = await Runtime.open(fake.settings(checkin_mode="sync", job_lease=5))
-    rt.extras["test_providers"] = []
-    yield rt
-    for provider in rt.extras["test_providers"]:
-        await provider.aclose()
-    await rt.close()
+def runtime_settings(fake):
+    return fake.settings(checkin_mode="sync", job_lease=5)
+
+
+_PROVIDERS: list[GroqProvider] = []  # made by groq(), closed after each test
+
+
+@pytest.fixture(autouse=True)
+async def _close_providers():
+    yield
+    while _PROVIDERS:
+        await _PROVIDERS.pop().aclose()
 
 
 def groq(rt, **kw):
     provider = GroqProvider(rt.settings, backoff=0.01, **kw)
-    rt.extras["test_providers"].append(provider)
+    _PROVIDERS.append(provider)
     return provider
 
 

@@ -138,11 +138,11 @@ async def run_until_signalled(worker: Worker, grace: float | None = None) -> int
 
 async def start_in_process(runtime: Any, app: Any = None) -> None:
     worker = Worker(runtime, shared_provider(runtime))
-    runtime.extras["worker"] = worker
+    runtime.worker = worker
     await worker.start()
 
 
 async def stop_in_process(runtime: Any, app: Any = None) -> None:
-    worker = runtime.extras.pop("worker", None)
+    worker, runtime.worker = runtime.worker, None
     if worker is not None:
         await worker.stop(grace=3.0)

@@ -27,15 +27,14 @@ def make_provider(settings: Settings) -> Provider:
 
 
 def shared_provider(runtime: Any) -> Provider:
-    """The process's provider, made on first use and kept in `runtime.extras` (tests may put their own there)."""
-    provider = runtime.extras.get("ai_provider")
-    if provider is None:
-        provider = runtime.extras["ai_provider"] = make_provider(runtime.settings)
-    return provider
+    """The process's provider, made on first use and kept as `runtime.ai_provider` (tests may set their own)."""
+    if runtime.ai_provider is None:
+        runtime.ai_provider = make_provider(runtime.settings)
+    return runtime.ai_provider
 
 
 async def close_shared_provider(runtime: Any, app: Any = None) -> None:
     """An on_stop hook: close the shared provider's HTTP client."""
-    provider = runtime.extras.pop("ai_provider", None)
+    provider, runtime.ai_provider = runtime.ai_provider, None
     if provider is not None:
         await provider.aclose()
