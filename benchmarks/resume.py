@@ -50,7 +50,7 @@ from backend.store import collaborations as collaborations_module  # noqa: E402
 from backend.store import messages as messages_module  # noqa: E402
 from backend.store.client import open_database  # noqa: E402
 from backend.store.indexes import ensure_indexes  # noqa: E402
-from backend.store.writes import check_once, fence, insert_audit  # noqa: E402
+from backend.store.writes import check_once, insert_audit  # noqa: E402
 
 MEMBERS = 10  # distinct members per collaboration; each holds group / MEMBERS sockets
 
@@ -59,6 +59,13 @@ MEMBERS = 10  # distinct members per collaboration; each holds group / MEMBERS s
 
 
 POSTING_FIELDS = ("memberIds", "status")
+
+
+async def fence(db: Any, session: Any, collaboration_id: str) -> None:
+    """The `fences` write of those days, inside the transaction `session` (none on the embedded store)."""
+    if session is None:
+        return
+    await db["fences"].update_one({"_id": collaboration_id}, {"$inc": {"writes": 1}}, upsert=True, session=session)
 
 
 def _touches(update: dict[str, Any], fields: tuple[str, ...]) -> bool:
