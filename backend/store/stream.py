@@ -79,11 +79,6 @@ def created_changes(public_doc: dict[str, Any]) -> dict[str, Any]:
             "removedFields": []}
 
 
-def unpack(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Stored changes as updatedFields (a dict, in stored order) and removedFields."""
-    return {path: value for path, value in changes["updatedFields"]}, list(changes["removedFields"])
-
-
 class Stream:
     """Reads of the stream: the head of a collaboration, its stored events by seq."""
 
