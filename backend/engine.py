@@ -21,7 +21,7 @@ that had happened before the crash a no-op.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import msgspec
 
@@ -37,6 +37,10 @@ from backend.ids import new_id
 from backend.settings import Settings
 from backend.store.errors import AlreadyApplied
 from backend.store.idempotency import Claim
+
+if TYPE_CHECKING:
+    from backend.auth.directory import MemberDirectory
+    from backend.store.store import Store
 
 MAX_RETRIES = 8
 RECOVER_AFTER = timedelta(minutes=10)
@@ -74,7 +78,7 @@ Outcome = Applied | NeedsApproval
 
 
 class ActionEngine:
-    def __init__(self, store: Any, settings: Settings, directory: Any,
+    def __init__(self, store: Store, settings: Settings, directory: MemberDirectory,
                  clock: Callable[[], Any] = utcnow):
         self.clock = clock
         self.store = store
