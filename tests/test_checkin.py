@@ -349,6 +349,19 @@ async def test_dev_checkin_with_the_offline_ai_reminds_and_asks_the_owner_to_app
         assert {"/api/approvals", "/api/dev/checkin", "/api/collaborations/{id}/ai/chat"} <= set(openapi)
 
 
+async def test_the_dev_checkin_runs_under_tandem_api_too_without_an_in_process_worker():
+    from backend.app import build_api
+    from backend.settings import test_settings
+
+    settings = test_settings()
+    app = build_api(settings)
+    async with LiveServer(app, settings) as server, httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        assert app.state.runtime.worker is None and app.state.runtime.checkin is not None
+        r = await http.post("/api/dev/checkin", headers={"authorization": f"Bearer {token(settings, OWNER)}"})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "done" and r.json()["trigger"] == "dev"
+
+
 async def test_dev_checkin_refuses_unknown_fields_like_every_other_route(tmp_path):
     # {"x": 1} used to run a check-in of every active collaboration, the field ignored.
     from backend.app import build_dev
