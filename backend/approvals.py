@@ -5,7 +5,8 @@ member of its collaboration (else not_found: existence does not leak) → an
 owner (else forbidden) → still pending (else invalid_transition) → not expired (else it
 is marked expired and refused). Approving then claims the decision atomically
 (pending and not expired → approved: one that expires between the check and the
-claim is refused and marked expired too), so the action runs at most once however many owners click,
+claim is refused and marked expired too), so the action runs at most once however many owners click
+(with an Idempotency-Key, the claim also stores the key's answer: the approval, approved),
 and runs it through the engine as its proposer with `approval_id`; if the action
 is no longer valid the approval ends `failed` with the error. If the process
 stops between the claim and recording the outcome, the hourly job
@@ -50,12 +51,16 @@ class ApprovalService:
 
     async def approve(self, approval_id: str, user_id: str, idempotency: Claim | None = None) -> dict[str, Any]:
         """Approve and carry out. `idempotency` (an Idempotency-Key's Claim, store/idempotency.py):
-        the answer, rendered from the approval with its outcome, is written with that outcome."""
+        the decision stores the answer rendered from the approval as approved (being carried
+        out), in the same atomic write, so the key is answered from then on however the rest goes
+        (a request slower than its lease, a process that stops); recording the outcome then
+        updates that answer to the approval with its outcome (store/approvals.py record_outcome)."""
         approval = await self._decidable(approval_id, user_id)
         now = self.clock()
         claimed = await self.store.approvals.transition(approval["_id"], "pending",
                                                         {"status": "approved", "decidedBy": user_id,
-                                                         "decidedAt": now}, unexpired_at=now)
+                                                         "decidedAt": now}, unexpired_at=now,
+                                                        idempotency=idempotency)
         if claimed is None:
             raise await self._not_claimed(approval["_id"], now)
         return await self._carry_out(claimed, idempotency=idempotency)
@@ -71,7 +76,11 @@ class ApprovalService:
         except TandemError as exc:
             return await self._failed(claimed, exc, recovering, idempotency)
         except Exception:
-            await self._failed(claimed, Internal("The action failed unexpectedly."), recovering, idempotency)
+            entry = await self.store.audit.for_approval(claimed["_id"])
+            if entry is not None:  # it failed after the action committed (its follow-ups): it ran
+                await self._record(claimed, _ran_before(entry), recovering, idempotency)
+            else:
+                await self._failed(claimed, Internal("The action failed unexpectedly."), recovering, idempotency)
             raise
         assert isinstance(outcome, Applied)
         result = {"collaborationId": outcome.collaborationId, "version": outcome.version, "result": outcome.result}
@@ -87,7 +96,8 @@ class ApprovalService:
     async def _store_outcome(self, approval: dict[str, Any], changes: dict[str, Any],
                              idempotency: Claim | None = None) -> dict[str, Any]:
         """The first outcome stored stays: a second carrying-out (which found the action applied,
-        or refused now that it is) does not overwrite it."""
+        or refused now that it is) does not overwrite it; the answer is the approval with the
+        outcome stored, whichever stored it."""
         extra = {"idempotency": idempotency} if idempotency is not None else {}
         stored = await self.store.approvals.record_outcome(approval["_id"], changes, **extra)
         return stored or await self.store.approvals.get(approval["_id"]) or approval

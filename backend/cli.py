@@ -1,6 +1,6 @@
 """`tandem`: the command line. Settings are read here, once, and passed in.
 
-`api` and `dev` are here; the worker's commands (worker, checkin, jobs) are worker/cli.py's.
+`api`, `dev` and `catalogue-ts` are here; the worker's commands (worker, checkin, jobs) are worker/cli.py's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import worker.cli as worker_cli
 from backend.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
-SETTINGS_OVERRIDES: dict[str, dict[str, Any]] = {"dev": {"auth_mode": "dev"}}
+SETTINGS_OVERRIDES: dict[str, dict[str, Any]] = {"dev": {"auth_mode": "dev"},
+                                                 "catalogue-ts": {"auth_mode": "dev"}}  # (no settings used)
 
 
 def _default_dist() -> Path:
@@ -40,6 +41,20 @@ def dev(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def catalogue_ts(args: argparse.Namespace, settings: Settings) -> int:
+    """Write frontend/src/generated/catalogue.ts from the action catalogue (--check: only say if it differs)."""
+    from backend import catalogue_ts as generated
+
+    if args.check:
+        current = generated.PATH.read_text() if generated.PATH.exists() else ""
+        if current != generated.render():
+            print(f"{generated.PATH} is not the catalogue's: run `tandem catalogue-ts`", file=sys.stderr)
+            return 1
+        return 0
+    print(f"{generated.PATH}: {'written' if generated.write() else 'unchanged'}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tandem", description="Tandem: real-time collaboration on MongoDB.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -50,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--port", type=int, default=8000)
         if name == "dev":
             s.add_argument("--no-demo", action="store_true", help="start empty, without demo data")
+    ts = sub.add_parser("catalogue-ts", help="write the SPA's copy of the action catalogue (frontend/src/generated)")
+    ts.add_argument("--check", action="store_true", help="exit 1 when the file is not what it would write")
     worker_cli.add_commands(sub)
     return p
 
@@ -67,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     return COMMANDS[args.command](args, settings)
 
 
-COMMANDS: dict[str, Command] = {"api": api, "dev": dev, **worker_cli.COMMANDS}
+COMMANDS: dict[str, Command] = {"api": api, "dev": dev, "catalogue-ts": catalogue_ts, **worker_cli.COMMANDS}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,13 +27,14 @@ import msgspec
 
 from backend import rules as rule_engine
 from backend.clock import utcnow
-from backend.domain import actions, payloads, suggestions
-from backend.domain.catalogue import ALLOWED_WHEN_ARCHIVED, CATALOGUE, ActionSpec
+from backend.domain import actions, payloads
+from backend.domain.catalogue import CATALOGUE, ActionSpec
 from backend.domain.diff import build_update
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
 from backend.domain.roles import at_least
 from backend.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from backend.ids import new_id
+from backend.preparations import Preparing
 from backend.settings import Settings
 from backend.store.errors import AlreadyApplied
 from backend.store.idempotency import Claim
@@ -161,8 +162,8 @@ class ActionEngine:
                                       {"expectedVersion": expected_version,
                                        "currentVersion": current["version"] if current else None})
             return None
-        if spec.name == "addMember":  # a new invitation mark: this process checks that user again (invitations.py)
-            self.directory.member_added(effect.result["userId"])
+        if spec.after is not None:  # e.g. addMember's new invitation mark (preparations.member_added)
+            spec.after(self, effect.result)
         applied.followups = await self._followups(audit, chain)
         return applied
 
@@ -184,43 +185,14 @@ class ActionEngine:
 
     async def _prepare(self, spec: ActionSpec, collab: Collaboration, payload: Any, ctx: actions.Context,
                        proposing: bool, approval_id: str | None, looked_up: dict[str, Any]) -> None:
-        """The I/O an action needs before its pure step: directory look-ups, rule validation."""
-        if spec.name == "addMember":
-            ctx.resolved_user = await self._invitee(collab, payload, ctx, proposing, approval_id, looked_up)
-        elif spec.name == "sendMessage":
-            if payload.suggestions is not None:
-                ctx.suggestions = _suggestions(payload, ctx.actor, self.settings.max_message_chars)
-            if payload.replyTo is not None and await self.store.messages.get(collab.id, payload.replyTo) is None:
-                raise ValidationFailed.at("payload.replyTo", "No such message in this collaboration")
-        elif spec.name in ("addRule", "updateRule", "removeRule"):
-            ctx.rules = _rules_after(spec.name, collab, payload, self.settings.max_message_chars)
-
-    async def _invitee(self, collab: Collaboration, payload: Any, ctx: actions.Context, proposing: bool,
-                       approval_id: str | None, looked_up: dict[str, Any]) -> dict[str, Any] | None:
-        """addMember: the directory's answer (which may send an invitation), asked once per run, only
-        for an action about to be applied: a proposal invites no one until it is approved."""
-        if proposing:
-            return None
-        actions.already_member_by_email(collab, payload.email)  # no directory call for a member
-        if "invitee" not in looked_up:
-            invitee = await self.directory.find_or_invite(payload.email)
-            inviter = ctx.actor.id if ctx.actor.is_user else await self._approver(approval_id)
-            # Marked invited whether or not the account existed (the entry must not tell); dev mode,
-            # where anyone signs in as anyone, marks only people who never signed in (docs/auth.md).
-            invited = invitee.invited or not self.settings.dev
-            looked_up["invitee"] = {"id": invitee.id, "email": invitee.email, "invited": invited,
-                                    "invitedBy": inviter}
-        return looked_up["invitee"]
-
-    async def _approver(self, approval_id: str | None) -> str | None:
-        """The owner who approved the proposal being carried out: the inviter of an AI's addMember."""
-        approval = await self.store.approvals.get(approval_id) if approval_id else None
-        return approval.get("decidedBy") if approval else None
+        """The I/O an action needs before its pure step: its catalogue `prepare` hook (preparations.py)."""
+        if spec.prepare is not None:
+            await spec.prepare(self, Preparing(spec.name, collab, payload, ctx, proposing, approval_id, looked_up))
 
     def _rules(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any,
                depth: int) -> "Verdict":
         """The owner's rules: deny (raises rule_denied), ask for approval, or queue follow-ups."""
-        if not collab.rules or spec.name in rule_engine.EXEMPT_ACTIONS:
+        if not collab.rules or spec.rule_exempt is not None:
             return Verdict()
         outcome = rule_engine.evaluate(
             collab.rules, action=spec.name, actor=_actor_for_rules(actor),
@@ -348,7 +320,7 @@ def _check_version(collab: Collaboration, expected: int | None) -> None:
 
 
 def _check_status(spec: ActionSpec, collab: Collaboration) -> None:
-    if collab.status == "archived" and spec.name not in ALLOWED_WHEN_ARCHIVED:
+    if collab.status == "archived" and not spec.archived:
         raise InvalidTransition("The collaboration is archived.", {"status": "archived"})
 
 
@@ -379,36 +351,3 @@ def _audit(spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, 
     if verdict.followups:  # written with the action: run after it, even after a crash (recover_followups)
         entry.update(followupsDue=list(verdict.followups), followupDepth=depth + 1, followupsOpen=True)
     return entry
-
-
-def _suggestions(payload: Any, actor: Actor, max_message_chars: int) -> list[dict[str, Any]]:
-    """Only the AI's answer to a message carries suggestions, checked and bounded as stored."""
-    if not actor.is_ai:
-        raise ValidationFailed.at("payload.suggestions", "Only the AI's answers carry suggestions")
-    if payload.replyTo is None:
-        raise ValidationFailed.at("payload.suggestions", "Suggestions come with an answer: give replyTo")
-    return suggestions.normalise(payload.suggestions, max_message_chars=max_message_chars)
-
-
-def _rules_after(name: str, collab: Collaboration, payload: Any, max_message_chars: int) -> list[dict[str, Any]]:
-    # An owner's rule change starts from the readable stored rules: a `rules` field that is not a
-    # list, or an entry that is not an object (stored by a bug or by hand), holds every action
-    # (rules/outcome.py) until the owner's next rule change drops it here.
-    current = [r for r in collab.rules if isinstance(r, dict)] if isinstance(collab.rules, list) else []
-    if name == "addRule":
-        rule = rule_engine.validate_rule(payload.rule, path="payload.rule", max_message_chars=max_message_chars)
-        if any(r.get("id") == rule["id"] for r in current):
-            raise ValidationFailed.at("payload.rule.id", "A rule with that id exists")
-        current.append(rule)
-    elif name == "updateRule":
-        rule_id = payload.rule.get("id")
-        if not isinstance(rule_id, str) or not any(r.get("id") == rule_id for r in current):
-            raise NotFound("No such rule.", {"ruleId": rule_id})
-        rule = rule_engine.validate_rule(payload.rule, path="payload.rule", max_message_chars=max_message_chars)
-        current = [rule if r.get("id") == rule_id else r for r in current]
-    else:
-        if not any(r.get("id") == payload.ruleId for r in current):
-            raise NotFound("No such rule.", {"ruleId": payload.ruleId})
-        current = [r for r in current if r.get("id") != payload.ruleId]
-    rule_engine.validate_rule_set(current)
-    return current

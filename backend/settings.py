@@ -80,6 +80,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_rate_limit: int = 50  # frames per second per connection (burst of twice that)
     ws_queue_size: int = 1000  # events buffered per slow subscriber before 4009
     ws_queue_bytes: int = 4 * 1_048_576  # bytes queued per connection before 4009 (a snapshot aside)
+    ws_total_queue_bytes: int = 256 * 1_048_576  # bytes queued by all connections of a process, snapshots too
     ws_max_sockets_per_user: int = 20  # per process; the next one closes with 4429
     ws_auth_timeout: float = 10.0
     ws_ping_interval: float = 20.0
@@ -171,6 +172,7 @@ def _check(s: Settings) -> list[str]:
                 "job_backoff", "job_backoff_max", "job_retention", "ws_auth_timeout", "ws_ping_interval", "ai_timeout"]
     positive.append("idempotency_ttl")
     positive += ["ai_chat_rate_limit", "ai_chat_collaboration_rate_limit", "ai_max_concurrency"]
+    positive.append("ws_total_queue_bytes")
     for name in positive:
         if getattr(s, name) <= 0:
             problems.append(f"{name.upper()} must be greater than 0")

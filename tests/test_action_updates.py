@@ -19,7 +19,7 @@ from backend.domain import actions, payloads
 from backend.domain.catalogue import CATALOGUE
 from backend.domain.diff import build_update, update_for
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
-from backend.engine import _rules_after
+from backend.preparations import rules_after as _rules_after
 from backend.errors import DocumentTooLarge
 from backend.runtime import Runtime
 from backend.settings import test_settings
@@ -146,7 +146,7 @@ def _last_action(name: str, actor: Actor, now: datetime) -> dict[str, Any]:
 def old_path(doc: dict[str, Any], name: str, actor: Actor, payload: Any, ctx: actions.Context):
     """What the engine did before: the action on a deep copy, the whole new document, the full diff."""
     changed = copy.deepcopy(from_doc(doc, Collaboration))
-    result = actions._UPDATES[name](changed, payload, ctx, [])
+    result = CATALOGUE[name].effect(changed, payload, ctx, [])
     changed.version += 1
     changed.updatedAt = changed.lastActivityAt = ctx.now
     new_doc = to_doc(changed)

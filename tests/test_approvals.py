@@ -300,3 +300,23 @@ async def test_an_approval_carried_out_twice_at_once_applies_once(runtime):
             assert (await runtime.store.collaborations.get(cid))["version"] == before["version"] + 1
         done = await runtime.store.approvals.get(approval["_id"])
         assert done["status"] == "approved" and done["result"]["collaborationId"] == cid
+
+
+async def test_an_approve_that_fails_after_its_action_committed_is_not_recorded_failed(runtime):
+    """The action committed, then something after it (its follow-ups) failed unexpectedly: the
+    approval records that it ran (from its audit entry), not `failed` as if it had not."""
+    cid, activity, approval = await proposal(runtime)
+    version = (await runtime.store.collaborations.get(cid))["version"]
+    engine_run = runtime.engine.run
+
+    async def fails_after_committing(*args, **kwargs):
+        await engine_run(*args, **kwargs)
+        raise RuntimeError("a follow-up broke")
+
+    runtime.engine.run = fails_after_committing
+    with pytest.raises(RuntimeError):
+        await service(runtime).approve(approval["_id"], user(OWNER).id)
+    runtime.engine.run = engine_run
+    done = await runtime.store.approvals.get(approval["_id"])
+    assert done["status"] == "approved" and "error" not in done
+    assert done["result"] == {"collaborationId": cid, "version": version + 1, "result": None, "recovered": True}

@@ -13,6 +13,7 @@ import json
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from backend.clock import utcnow
@@ -503,3 +504,150 @@ async def test_the_openapi_document_lists_the_header_and_the_answers(live):
                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
                            "description": header[0]["description"]}], path
         assert {"409", "422"} <= set(op["responses"]), path
+
+
+async def test_a_browser_on_another_origin_may_send_the_key_and_read_the_replay_header():
+    """With CORS_ORIGINS set, the preflight allows Idempotency-Key and the answer exposes
+    Idempotent-Replayed and Retry-After (the SPA on another origin sends and reads them)."""
+    from backend.api.app import create_app
+
+    origin = "https://spa.example"
+    app = create_app(test_settings(cors_origins=(origin,)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        pre = await client.options("/api/actions/sendMessage", headers={
+            "origin": origin, "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type, idempotency-key"})
+        assert pre.status_code == 200
+        assert "idempotency-key" in pre.headers["access-control-allow-headers"].lower()
+        answer = await client.get("/api/health", headers={"origin": origin})
+        exposed = answer.headers["access-control-expose-headers"].lower()
+        assert "idempotent-replayed" in exposed and "retry-after" in exposed
+
+
+# -- approve: the decision, its answer and its outcome --------------------------------------------------
+
+
+async def lease_runs_out(live, key: str) -> None:
+    """The key's lease (LEASE, 60 s) is over now, as if the clock had moved past it."""
+    await live.runtime.store.db["idempotency"].update_one({"key": key},
+                                                           {"$set": {"leaseUntil": utcnow() - timedelta(seconds=1)}})
+
+
+@pytest.fixture(params=STORES)
+async def any_live(request):
+    """A live server on the embedded store, and on real MongoDB (marked mongodb) when MONGODB_URI is set."""
+    async with live_server(store=request.param) as server:
+        yield server
+
+
+async def test_an_approve_slower_than_its_lease_keeps_its_outcome_and_its_answer(any_live):
+    """The action outlasts the lease and the same approve comes again meanwhile: the repeat gets the
+    decision's answer (the approval approved, being carried out) instead of taking the key over, the
+    first request still records its result and answers with it, and a third repeat replays that."""
+    live = any_live
+    cid = await team(live)
+    approval = await pending_approval(live, cid)
+    path = f"/api/approvals/{approval}/approve"
+    engine_run, during = live.runtime.engine.run, []
+
+    async def slow_run(*args, **kwargs):
+        await lease_runs_out(live, "k-20")
+        during.append(await live.http.post(path, headers=keyed(live, OWNER, "k-20")))
+        return await engine_run(*args, **kwargs)
+
+    live.runtime.engine.run = slow_run
+    first = await live.http.post(path, headers=keyed(live, OWNER, "k-20"))
+    live.runtime.engine.run = engine_run
+    assert first.status_code == 200, first.text
+    assert first.json()["approval"]["status"] == "approved" and first.json()["approval"]["result"]["version"]
+    [second] = during
+    assert second.status_code == 200 and second.headers["idempotent-replayed"] == "true", second.text
+    assert second.json()["approval"]["status"] == "approved" and "result" not in second.json()["approval"]
+    stored = await live.runtime.store.approvals.get(approval)
+    assert stored["result"] == first.json()["approval"]["result"]
+    assert len((await live.snapshot(OWNER, cid))["activities"]) == 1
+    assert len([e for e in await live.runtime.store.audit.page(cid) if e.get("approvalId") == approval]) == 1
+    third = await live.http.post(path, headers=keyed(live, OWNER, "k-20"))
+    assert third.status_code == 200 and third.headers["idempotent-replayed"] == "true"
+    assert third.content == first.content
+
+
+async def test_an_approve_whose_outcome_the_recovery_recorded_first_stores_its_answer(any_live):
+    """The hourly recovery records the outcome while the approve is still running: the approve's
+    answer (rendered from the approval as recovered) is still stored, and a repeat gets it."""
+    live = any_live
+    from backend.approvals import ApprovalService
+
+    cid = await team(live)
+    approval = await pending_approval(live, cid)
+    path = f"/api/approvals/{approval}/approve"
+    engine_run = live.runtime.engine.run
+
+    async def recovery_goes_first(*args, **kwargs):
+        outcome = await engine_run(*args, **kwargs)
+        later = ApprovalService(live.runtime.store, live.runtime.engine, clock=lambda: utcnow() + timedelta(minutes=11))
+        assert await later.recover_interrupted() == 1
+        return outcome
+
+    live.runtime.engine.run = recovery_goes_first
+    first = await live.http.post(path, headers=keyed(live, OWNER, "k-21"))
+    live.runtime.engine.run = engine_run
+    assert first.status_code == 200, first.text
+    assert first.json()["approval"]["result"]["recovered"] is True
+    again = await live.http.post(path, headers=keyed(live, OWNER, "k-21"))
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true", again.text
+    assert again.content == first.content
+    assert len((await live.snapshot(OWNER, cid))["activities"]) == 1
+
+
+async def test_an_approve_cut_short_after_its_action_answers_a_repeat_after_the_lease(any_live):
+    """The process stops after the action committed, before its outcome is recorded: within the
+    lease a repeat is told the request still runs; after it, the repeat gets the decision's answer
+    (approved), never 409 invalid_transition, and the recovery later records the outcome."""
+    live = any_live
+    from backend.approvals import ApprovalService
+
+    cid = await team(live)
+    approval = await pending_approval(live, cid)
+    path = f"/api/approvals/{approval}/approve"
+    idem, approvals = live.runtime.store.idempotency, live.runtime.store.approvals
+    record_outcome, finish = approvals.record_outcome, idem.finish
+
+    async def stops(*args, **kwargs):
+        raise Crash("the process stops here")
+
+    approvals.record_outcome, idem.finish = stops, stops
+    cut = await live.http.post(path, headers=keyed(live, OWNER, "k-22"))
+    approvals.record_outcome, idem.finish = record_outcome, finish
+    assert cut.status_code == 500
+    assert len((await live.snapshot(OWNER, cid))["activities"]) == 1  # the action ran
+    busy = await live.http.post(path, headers=keyed(live, OWNER, "k-22"))
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "request_in_progress"
+    await lease_runs_out(live, "k-22")
+    later = await live.http.post(path, headers=keyed(live, OWNER, "k-22"))
+    assert later.status_code == 200 and later.headers["idempotent-replayed"] == "true", later.text
+    assert later.json()["approval"]["status"] == "approved" and later.json()["approval"]["id"] == approval
+    recovery = ApprovalService(live.runtime.store, live.runtime.engine, clock=lambda: utcnow() + timedelta(minutes=11))
+    assert await recovery.recover_interrupted() == 1
+    assert (await approvals.get(approval))["result"]["recovered"] is True
+    assert len((await live.snapshot(OWNER, cid))["activities"]) == 1  # not carried out twice
+
+
+async def test_a_reject_cut_short_after_its_move_answers_a_repeat_after_the_lease(live):
+    cid = await team(live)
+    approval = await pending_approval(live, cid)
+    path = f"/api/approvals/{approval}/reject"
+    idem = live.runtime.store.idempotency
+    finish = idem.finish
+
+    async def stops(*args, **kwargs):
+        raise Crash("the process stops here")
+
+    idem.finish = stops
+    cut = await live.http.post(path, headers=keyed(live, OWNER, "k-23"))
+    idem.finish = finish
+    assert cut.status_code == 500
+    await lease_runs_out(live, "k-23")
+    later = await live.http.post(path, headers=keyed(live, OWNER, "k-23"))
+    assert later.status_code == 200 and later.headers["idempotent-replayed"] == "true", later.text
+    assert later.json()["approval"]["status"] == "rejected"

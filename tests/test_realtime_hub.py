@@ -11,7 +11,9 @@ import pytest
 
 from backend.realtime import events as ev
 from backend.realtime.changes import ChangeReader
+from backend.realtime.history import cost
 from backend.realtime.hub import History, Hub, Outbox
+from backend.realtime.outbox import QueueBudget
 from tests.support import ACCOUNTS, EDITOR, OWNER, VIEWER, sign_in, team, user
 
 
@@ -137,6 +139,54 @@ async def test_a_snapshot_larger_than_the_byte_budget_is_queued_beside_it_one_at
     out.put_snapshot(sized(1000))  # a second one before the first is written: the client is too slow
     assert overflows == [1] and out.closed
     assert not await out.snapshot_written(1)
+
+
+async def test_outboxes_share_a_process_wide_budget_and_the_largest_queue_is_closed_past_it():
+    budget, closed = QueueBudget(1000), []
+    sockets = [Socket() for _ in range(6)]
+    outs = [Outbox(s.send, 1000, lambda i=i: closed.append(i), limit_bytes=600, budget=budget)
+            for i, s in enumerate(sockets)]
+    for socket in sockets[:5]:  # five peers stop reading; the sixth reads
+        socket.writable.clear()
+    for _ in range(4):
+        outs[0].put(sized(100))
+    for out in outs[1:5]:
+        out.put(sized(100))
+    for _ in range(50):
+        outs[5].put(sized(100))  # written at once: nothing queued, nothing counted
+    assert budget.bytes == 800 and closed == [] and len(sockets[5].sent) == 50
+    outs[1].put(sized(150))
+    outs[1].put(sized(100))  # 1050 queued in the process: the largest queue (400, outbox 0) goes
+    assert closed == [0] and outs[0].closed and outs[0].overflowed and budget.bytes == 650
+    outs[2].put_snapshot(sized(500))  # a snapshot counts too: 1150, outbox 2 now queues the most
+    assert closed == [0, 2] and budget.bytes == 550
+    for round_ in range(20):  # the rest keep queueing: never more than the budget, the reader unaffected
+        for out in outs[1:5]:
+            out.put(sized(90))
+            assert budget.bytes <= 1000
+            assert budget.bytes == sum(o.bytes + (o._snapshot.size if o._snapshot else 0) for o in outs)
+        outs[5].put(sized(100))
+    assert sorted(closed) == [0, 1, 2, 3, 4] and not outs[5].closed and len(sockets[5].sent) == 70
+    assert budget.bytes == 0
+
+
+async def test_what_an_outbox_has_written_or_dropped_leaves_the_process_wide_budget():
+    budget = QueueBudget(10_000)
+    socket = Socket()
+    out = Outbox(socket.send, 100, lambda: None, limit_bytes=1000, budget=budget)
+    socket.writable.clear()
+    for size in (100, 200):
+        out.put(sized(size))
+    out.put_snapshot(sized(3000))
+    assert budget.bytes == 3300
+    socket.writable.set()
+    assert await out.flush(1) and budget.bytes == 0 and len(socket.sent) == 3
+    socket.writable.clear()
+    out.put(sized(100))
+    out.put(sized(100))
+    assert budget.bytes == 200
+    out.close()  # the connection ends: what it queued is dropped
+    assert budget.bytes == 0
 
 
 # -- Hub -----------------------------------------------------------------------------------------
@@ -318,7 +368,7 @@ def test_history_is_contiguous_and_bounded_per_collaboration():
 
 
 def test_history_keeps_within_its_byte_budget_dropping_the_least_recent_first():
-    one = update("a", 1).size
+    one = cost(update("a", 1))  # its payload and its objects
     history = History(per_collaboration=100, budget_bytes=one * 5)
     for v in range(1, 4):
         history.add(update("a", v))
@@ -341,7 +391,7 @@ def test_history_keeps_messages_bounded_and_within_the_byte_budget():
         history.add(message("c", f"msg_{i}"))
     assert history.messages_after("c", "msg_1") is None  # dropped: only the last 3 are held
     assert [e.message_id for e in history.messages_after("c", "msg_2")] == ["msg_3", "msg_4"]
-    one = message("a", "msg_0").size
+    one = cost(message("a", "msg_0"))
     history = History(per_collaboration=100, budget_bytes=one * 4)
     for i in range(3):
         history.add(message("a", f"msg_{i}"))

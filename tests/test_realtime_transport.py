@@ -66,9 +66,7 @@ class Script:
 
 
 def text_message(text: str) -> ev.Frame:
-    frame = ev.Frame(type="websocket.send", text=text)
-    frame.size, frame.wire = len(text.encode()), None
-    return frame
+    return ev.Frame(text.encode())
 
 
 @contextlib.asynccontextmanager
@@ -95,6 +93,16 @@ def test_a_frames_bytes_are_built_once_with_the_right_length_encoding():
     assert data == b"\x81" + bytes([frame.size]) + frame["text"].encode() and wire(frame) is data
 
 
+def test_a_frame_holds_its_json_once_as_bytes_and_decodes_text_only_when_asked():
+    frame = ev.encode_frame({"text": "héllo"})
+    assert list(frame.keys()) == ["type"] and frame.payload == '{"text":"héllo"}'.encode()  # no str kept
+    payload = frame.payload
+    data = wire(frame)
+    assert frame.payload is None and data.endswith(payload)  # the payload lives on as the tail of `wire`
+    assert frame["text"] == frame.get("text") == '{"text":"héllo"}' and frame.size == len(payload)
+    assert list(frame.keys()) == ["type"] and frame.get("missing", 1) == 1
+
+
 async def test_frames_of_every_length_reach_a_real_client_exactly():
     script = Script()
     texts = [("", 0), ("a", 1), ("b", 125), ("c", 126), ("d", 127), ("e", 65535), ("f", 65536), ("é", 200_000),
@@ -116,7 +124,8 @@ async def test_a_fragmented_message_from_the_client_is_answered_pre_framed():
 
 async def test_pings_both_ways_interleave_with_pre_framed_frames():
     script = Script()
-    async with serving(script, ws_ping_interval=0.02) as url:  # the server pings every 20 ms meanwhile
+    async with serving(script, ws_ping_interval=0.2) as url:  # the server pings every 200 ms meanwhile (and
+        # closes the socket when a pong is 200 ms late: 20 ms failed on a loaded machine)
         async with connect(url, compression=None, ping_interval=None) as ws:
             await send(ws, do="stream", count=3000, pad=1000)
             got = []

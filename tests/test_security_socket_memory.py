@@ -284,8 +284,162 @@ async def test_every_way_a_socket_ends_gives_it_back(monkeypatch):
 def test_a_connections_queued_bytes_and_a_users_sockets_have_positive_limits():
     s = load_settings({"AUTH_MODE": "dev"})
     assert (s.ws_queue_bytes, s.ws_max_sockets_per_user) == (4 * 1024 * 1024, 20)
+    assert s.ws_total_queue_bytes == 256 * 1024 * 1024
     assert load_settings({"AUTH_MODE": "dev", "WS_QUEUE_BYTES": "65536"}).ws_queue_bytes == 65536
-    for name in ("WS_QUEUE_BYTES", "WS_MAX_SOCKETS_PER_USER"):
+    assert load_settings({"AUTH_MODE": "dev", "WS_TOTAL_QUEUE_BYTES": "8388608"}).ws_total_queue_bytes == 8388608
+    for name in ("WS_QUEUE_BYTES", "WS_MAX_SOCKETS_PER_USER", "WS_TOTAL_QUEUE_BYTES"):
         with pytest.raises(SettingsError) as info:
             load_settings({"AUTH_MODE": "dev", name: "0"})
         assert info.value.problems == [f"{name} must be greater than 0"]
+
+
+# -- the hub's history: its budget is what it holds ------------------------------------------------
+
+
+HISTORY_BUDGET = 4 * MB
+SLACK = 64 * 1024  # bytes: what the history's own structures may hold beyond its budget
+
+LONG_TEXTS = ["plain ascii text " * 100, "é ü ß ñ " * 200, "日本語のテキスト " * 150, "emoji 🎉🚀 " * 150]
+SHORT_TEXTS = ["ok", "👍", "done!"]
+
+
+def _fill_history(history, texts: list[str], framed: bool) -> None:
+    """What the hub does with each message: publish (seal, into the history), then write it pre-framed."""
+    from backend.realtime import events as ev
+    from backend.realtime.transport import wire
+
+    for i in range(40_000):
+        event = ev.message_created({"_id": f"msg_{i:06d}", "collaborationId": f"col_{i % 7}",
+                                    "author": {"type": "user", "userId": "usr_1"}, "text": texts[i % len(texts)]})
+        event.seal()
+        history.add(event)
+        if framed:
+            wire(event.frame)
+
+
+@pytest.mark.parametrize("texts", [LONG_TEXTS, SHORT_TEXTS], ids=["long", "short"])
+@pytest.mark.parametrize("framed", [True, False], ids=["framed", "deflate"])
+def test_a_history_filled_to_its_budget_holds_its_budget_and_little_more(framed, texts):
+    """Threat: the history's budget (32 MiB) counted each event's payload once while it held the
+    payload twice (the frame's text, and its bytes once written pre-framed) and the objects around
+    it not at all: twice the budget and more for long messages, several times it for short ones.
+    What it holds, measured with tracemalloc, stays within the budget."""
+    import gc
+    import tracemalloc
+
+    from backend.realtime.history import History
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        history = History(per_collaboration=10_000, budget_bytes=HISTORY_BUDGET)
+        _fill_history(history, texts, framed)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert HISTORY_BUDGET - 8192 < history.bytes <= HISTORY_BUDGET  # filled to its budget
+    allowed = HISTORY_BUDGET + SLACK
+    print(f"held {held / MB:.2f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget, {len(history)} events")
+    assert held <= allowed, f"the history holds {held / MB:.1f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget"
+
+
+# -- every connection of a process: one budget ------------------------------------------------------
+
+
+async def test_sockets_that_never_read_share_one_process_budget_and_the_largest_queue_goes_first(monkeypatch):
+    """Threat: accounts are free, and each may hold 20 sockets of WS_QUEUE_BYTES (and a snapshot)
+    each, so nothing bounded what a process queued for sockets that never read. Now everything
+    queued counts against WS_TOTAL_QUEUE_BYTES; past it the connection queueing the most is closed
+    with 4009, while a client that reads keeps receiving."""
+    monkeypatch.setattr(ws, "CLOSE_TIMEOUT", 0.5)
+    monkeypatch.setattr(transport, "DROP_AFTER", 0.5)
+    total = 600 * 1024
+    async with live_server(ws_total_queue_bytes=total) as live:  # WS_QUEUE_BYTES (4 MiB) binds no one here
+        shared, extra = await live.create(OWNER), await live.create(OWNER, "Extra")
+        await live.act(OWNER, "addMember", shared, {"email": EDITOR, "role": "editor"})
+        reader = await live.client(EDITOR)
+        await reader.subscribe(shared)
+        port = int(live.server.url.rsplit(":", 1)[1])
+        hostile = []
+        for n in range(3):  # one account's sockets that never read; the first also follows `extra`
+            sock = await asyncio.to_thread(open_raw, port, 4096)
+            frames = [{"type": "auth", "token": live.token(OWNER)}, {"type": "subscribe", "collaborationId": shared}]
+            if n == 0:
+                frames.append({"type": "subscribe", "collaborationId": extra})
+            await asyncio.to_thread(sock.sendall, b"".join(masked_text(json.dumps(f)) for f in frames))
+            hostile.append(sock)
+        hub, budget = live.realtime.hub, live.realtime.queue_budget
+        deadline = time.monotonic() + 5
+        while (hub.subscribers(shared), hub.subscribers(extra)) != (4, 1) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        hog = next(c for c in live.realtime.connections if extra in c.subs)
+        peak, first_closed = 0, []
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, budget.bytes)
+                if not first_closed:
+                    first_closed.extend(c for c in live.realtime.connections if c.outbox.overflowed)
+                await asyncio.sleep(0.001)
+
+        watcher = asyncio.create_task(watch())
+        sent = 0
+        try:
+            for i in range(400):  # ~24 KB each (a control character is six bytes of JSON): the hog gets both
+                for cid in (shared, extra):
+                    await live.runtime.engine.run("sendMessage", user(OWNER), cid, {"text": f"{i} " + "\x01" * 3990})
+                sent += 1
+                await asyncio.sleep(0)
+                if live.runtime.metrics.slow_closes._value.get() == 3:
+                    break
+            got = 0
+            while got < sent:  # the reader gets every message of `shared`, in order
+                frame = await reader.until("message_created", timeout=10)
+                assert frame["message"]["text"].startswith(f"{got} ")
+                got += 1
+        finally:
+            watcher.cancel()
+        print(f"peak {peak / 1024:.0f} KiB of {total / 1024:.0f} KiB; {sent} pairs; {budget.sheds} shed")
+        assert budget.sheds >= 1 and first_closed[:1] == [hog]  # the largest queue went first
+        assert live.runtime.metrics.slow_closes._value.get() == 3 and peak <= total
+        assert reader.close_code is None and not reader.closed.is_set()
+        assert [await asyncio.to_thread(read_until_closed, sock, 5) in (4009, None) for sock in hostile] == [True] * 3
+        await reader.send(type="ping")
+        await reader.until("pong")
+
+
+def test_a_history_of_membership_changes_holds_its_budget_and_little_more():
+    """Threat: an update that sets `members` whole kept every member's document (as Python objects,
+    several times their JSON) in the history beside its payload, uncounted: a history of them held
+    about four times its budget. The history now keeps only ids and roles, and counts them."""
+    import gc
+    import tracemalloc
+
+    from backend.realtime import events as ev
+    from backend.realtime.history import History
+
+    def members(n: int) -> list[dict]:
+        return [{"userId": f"usr_{i:020d}", "role": "editor", "email": f"user{i}@example.com", "name": f"User {i}",
+                 "joinedAt": "2026-01-01T00:00:00Z"} for i in range(n)]
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        history = History(per_collaboration=10_000, budget_bytes=HISTORY_BUDGET)
+        for v in range(1, 400):  # five collaborations, each update setting 200 members whole
+            event = ev.collaboration_updated(f"col_{v % 5}", {"version": v // 5 + 1, "members": members(200),
+                                                              "memberIds": [f"usr_{i:020d}" for i in range(200)]},
+                                             [], None)
+            event.seal()
+            history.add(event)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert HISTORY_BUDGET - 200_000 < history.bytes <= HISTORY_BUDGET
+    print(f"held {held / MB:.2f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget, {len(history)} events")
+    assert held <= HISTORY_BUDGET + SLACK, f"the history holds {held / MB:.1f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget"

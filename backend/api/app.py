@@ -21,6 +21,12 @@ from backend.settings import Settings
 Hook = Callable[[Runtime, Starlette], Awaitable[Any]]
 
 
+# What a browser on another origin may send and read (the SPA sends Idempotency-Key on every
+# mutation and reads Idempotent-Replayed and Retry-After).
+CORS_HEADERS = ["authorization", "content-type", "x-request-id", "idempotency-key"]
+CORS_EXPOSED = ["Idempotent-Replayed", "Retry-After", "X-Request-Id"]
+
+
 def create_app(settings: Settings, *, runtime: Runtime | None = None, extra_routes: list[BaseRoute] = (),
                on_start: list[Hook] = (), on_stop: list[Hook] = ()) -> Starlette:
     """Build the API. `runtime` may be given (tests, `tandem dev`); else the lifespan opens one."""
@@ -49,9 +55,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, extra_rout
     middleware = [Middleware(RequestContext), Middleware(BodyLimit, limit=settings.max_body_bytes)]
     if settings.cors_origins:
         middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                                        allow_methods=["GET", "POST"], allow_headers=["authorization",
-                                                                                      "content-type",
-                                                                                      "x-request-id"]))
+                                        allow_methods=["GET", "POST"], allow_headers=CORS_HEADERS,
+                                        expose_headers=CORS_EXPOSED))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=HANDLERS, lifespan=lifespan)
     app.state.settings = settings
     app.state.openapi = openapi.build(settings.dev)

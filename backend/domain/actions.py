@@ -23,7 +23,6 @@ import msgspec
 from msgspec.structs import replace
 
 from backend.domain import payloads as p
-from backend.domain.catalogue import AI_ACTIONS, DEFAULT_PROTECTED
 from backend.domain.models import (
     Activity, Actor, Collaboration, CollaborationSettings, Member, Message, to_doc,
 )
@@ -58,6 +57,8 @@ def _actor_doc(actor: Actor) -> dict[str, Any]:
 
 
 def create_collaboration(payload: p.CreateCollaboration, ctx: Context) -> Effect:
+    from backend.domain.catalogue import DEFAULT_PROTECTED  # (the catalogue imports this module)
+
     now = ctx.now
     owner = Member(userId=ctx.actor.id or "", email=ctx.actor_email, role="owner", joinedAt=now)
     collab = Collaboration(
@@ -105,7 +106,7 @@ def _keep_an_owner(c: Collaboration, leaving: Member) -> None:
                                 {"userId": leaving.userId})
 
 
-def _update_details(c: Collaboration, payload: p.UpdateDetails, ctx: Context, touched: Touched) -> dict[str, Any]:
+def update_details(c: Collaboration, payload: p.UpdateDetails, ctx: Context, touched: Touched) -> dict[str, Any]:
     if payload.title is not None:
         c.title = payload.title.strip()
         touched.append("title")
@@ -115,7 +116,7 @@ def _update_details(c: Collaboration, payload: p.UpdateDetails, ctx: Context, to
     return {}
 
 
-def _archive(c: Collaboration, payload: p.Empty, ctx: Context, touched: Touched) -> dict[str, Any]:
+def archive(c: Collaboration, payload: p.Empty, ctx: Context, touched: Touched) -> dict[str, Any]:
     c.status = "archived"
     touched.append("status")
     return {}
@@ -128,7 +129,7 @@ def already_member_by_email(c: Collaboration, email: str) -> None:
         raise InvalidTransition("That person is already a member.", {"email": email})
 
 
-def _add_member(c: Collaboration, payload: p.AddMember, ctx: Context, touched: Touched) -> dict[str, Any]:
+def add_member(c: Collaboration, payload: p.AddMember, ctx: Context, touched: Touched) -> dict[str, Any]:
     already_member_by_email(c, payload.email)
     user = ctx.resolved_user
     if user is None:  # only proposed (an approval): the directory is asked when it is carried out
@@ -151,7 +152,7 @@ def _add_member(c: Collaboration, payload: p.AddMember, ctx: Context, touched: T
     return {"userId": user_id}
 
 
-def _remove_member(c: Collaboration, payload: p.RemoveMember, ctx: Context, touched: Touched) -> dict[str, Any]:
+def remove_member(c: Collaboration, payload: p.RemoveMember, ctx: Context, touched: Touched) -> dict[str, Any]:
     _, member = _member(c, payload.userId)
     _keep_an_owner(c, member)
     c.members = [m for m in c.members if m.userId != member.userId]
@@ -160,7 +161,7 @@ def _remove_member(c: Collaboration, payload: p.RemoveMember, ctx: Context, touc
     return {"userId": member.userId}
 
 
-def _change_role(c: Collaboration, payload: p.ChangeRole, ctx: Context, touched: Touched) -> dict[str, Any]:
+def change_role(c: Collaboration, payload: p.ChangeRole, ctx: Context, touched: Touched) -> dict[str, Any]:
     index, member = _member(c, payload.userId)
     if member.role == payload.role:
         raise InvalidTransition(f"That member is already {payload.role}.", {"userId": member.userId})
@@ -172,11 +173,11 @@ def _change_role(c: Collaboration, payload: p.ChangeRole, ctx: Context, touched:
     return {"userId": member.userId, "role": payload.role}
 
 
-def _leave(c: Collaboration, payload: p.Empty, ctx: Context, touched: Touched) -> dict[str, Any]:
-    return _remove_member(c, p.RemoveMember(userId=ctx.actor.id or ""), ctx, touched)
+def leave(c: Collaboration, payload: p.Empty, ctx: Context, touched: Touched) -> dict[str, Any]:
+    return remove_member(c, p.RemoveMember(userId=ctx.actor.id or ""), ctx, touched)
 
 
-def _propose(c: Collaboration, payload: p.ProposeActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
+def propose(c: Collaboration, payload: p.ProposeActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
     if payload.assigneeId is not None and c.member(payload.assigneeId) is None:
         raise ValidationFailed.at("payload.assigneeId", "The assignee must be a member")
     activity = Activity(
@@ -189,7 +190,7 @@ def _propose(c: Collaboration, payload: p.ProposeActivity, ctx: Context, touched
     return {"activityId": activity.id}
 
 
-def _schedule(c: Collaboration, payload: p.ScheduleActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
+def schedule(c: Collaboration, payload: p.ScheduleActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
     index, activity = _find_activity(c, payload.activityId)
     _move(activity, ("proposed",), "scheduled")
     activity.scheduledFor = payload.scheduledFor
@@ -198,7 +199,7 @@ def _schedule(c: Collaboration, payload: p.ScheduleActivity, ctx: Context, touch
     return {"activityId": activity.id}
 
 
-def _complete(c: Collaboration, payload: p.CompleteActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
+def complete(c: Collaboration, payload: p.CompleteActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
     index, activity = _find_activity(c, payload.activityId)
     _move(activity, ("scheduled",), "done")
     activity.completedAt = ctx.now
@@ -207,7 +208,7 @@ def _complete(c: Collaboration, payload: p.CompleteActivity, ctx: Context, touch
     return {"activityId": activity.id}
 
 
-def _cancel(c: Collaboration, payload: p.CancelActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
+def cancel(c: Collaboration, payload: p.CancelActivity, ctx: Context, touched: Touched) -> dict[str, Any]:
     index, activity = _find_activity(c, payload.activityId)
     _move(activity, ("proposed", "scheduled"), "cancelled")
     activity.cancelReason = payload.reason
@@ -216,8 +217,10 @@ def _cancel(c: Collaboration, payload: p.CancelActivity, ctx: Context, touched: 
     return {"activityId": activity.id}
 
 
-def _set_protected(c: Collaboration, payload: p.SetProtectedActions, ctx: Context,
+def set_protected(c: Collaboration, payload: p.SetProtectedActions, ctx: Context,
                    touched: Touched) -> dict[str, Any]:
+    from backend.domain.catalogue import AI_ACTIONS  # (the catalogue imports this module)
+
     for index, name in enumerate(payload.actions):
         if name not in AI_ACTIONS:
             raise ValidationFailed.at(f"payload.actions.{index}",
@@ -227,7 +230,7 @@ def _set_protected(c: Collaboration, payload: p.SetProtectedActions, ctx: Contex
     return {"protectedActions": c.settings.protectedActions}
 
 
-def _set_rules(c: Collaboration, payload: Any, ctx: Context, touched: Touched) -> dict[str, Any]:
+def set_rules(c: Collaboration, payload: Any, ctx: Context, touched: Touched) -> dict[str, Any]:
     if ctx.rules is None:  # pragma: no cover - the engine always validates first
         raise ValidationFailed.at("payload.rule", "Rule not validated")
     c.rules = ctx.rules
@@ -237,39 +240,28 @@ def _set_rules(c: Collaboration, payload: Any, ctx: Context, touched: Touched) -
     return {"ruleId": payload.rule.get("id") or ctx.rules[-1]["id"]}
 
 
-_UPDATES: dict[str, Callable[[Collaboration, Any, Context, Touched], dict[str, Any]]] = {
-    "updateDetails": _update_details,
-    "archiveCollaboration": _archive,
-    "addMember": _add_member,
-    "removeMember": _remove_member,
-    "changeRole": _change_role,
-    "leaveCollaboration": _leave,
-    "proposeActivity": _propose,
-    "scheduleActivity": _schedule,
-    "completeActivity": _complete,
-    "cancelActivity": _cancel,
-    "setProtectedActions": _set_protected,
-    "addRule": _set_rules,
-    "updateRule": _set_rules,
-    "removeRule": _set_rules,
-}
+def send_message(collab: Collaboration, payload: p.SendMessage, ctx: Context) -> Effect:
+    actor = ctx.actor
+    author = {"type": actor.type, "id": actor.id or actor.runId or actor.ruleId}
+    message = Message(_id=ctx.new_id("msg"), collaborationId=collab.id, author=author,
+                      text=payload.text, createdAt=ctx.now, replyTo=payload.replyTo,
+                      suggestions=ctx.suggestions)
+    return Effect(message=message, result={"messageId": message._id})
 
 
 def apply(name: str, collab: Collaboration | None, payload: Any, ctx: Context) -> Effect:
-    """Run action `name` on a copy of `collab`; the input is never changed."""
-    if name == "createCollaboration":
-        return create_collaboration(payload, ctx)
+    """Run action `name` (its catalogue `effect`) on a copy of `collab`; the input is never changed."""
+    from backend.domain.catalogue import CATALOGUE  # (the catalogue imports this module)
+
+    spec = CATALOGUE[name]
+    if spec.kind == "create":
+        return spec.effect(payload, ctx)
     assert collab is not None
-    if name == "sendMessage":
-        actor = ctx.actor
-        author = {"type": actor.type, "id": actor.id or actor.runId or actor.ruleId}
-        message = Message(_id=ctx.new_id("msg"), collaborationId=collab.id, author=author,
-                          text=payload.text, createdAt=ctx.now, replyTo=payload.replyTo,
-                          suggestions=ctx.suggestions)
-        return Effect(message=message, result={"messageId": message._id})
+    if spec.kind == "message":
+        return spec.effect(collab, payload, ctx)
     changed = replace(collab)  # shallow: each action copies what it changes (see the module's docstring)
     touched: Touched = []
-    result = _UPDATES[name](changed, payload, ctx, touched)
+    result = spec.effect(changed, payload, ctx, touched)
     changed.version = collab.version + 1
     changed.updatedAt = ctx.now
     changed.lastActivityAt = ctx.now

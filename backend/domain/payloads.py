@@ -10,6 +10,7 @@ four-digit year and room for arithmetic (a rule's `+ days(1)`, the AI's "a week 
 from __future__ import annotations
 
 import re
+import typing
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -149,12 +150,22 @@ def decode(kind: type[_Payload], raw: Any, *, max_message_chars: int = 4000) -> 
     return payload
 
 
-_TIME_FIELDS = {ProposeActivity: ("dueAt",), ScheduleActivity: ("scheduledFor",)}
+_TIME_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def time_fields(kind: type[_Payload]) -> tuple[str, ...]:
+    """The fields of payload struct `kind` that hold a time (`datetime`, optional or not), read from
+    its annotations once: a new action's time field is checked without a table to update."""
+    if kind not in _TIME_FIELDS:
+        hints = typing.get_type_hints(kind)
+        _TIME_FIELDS[kind] = tuple(name for name in kind.__struct_fields__
+                                   if hints[name] is datetime or datetime in typing.get_args(hints[name]))
+    return _TIME_FIELDS[kind]
 
 
 def _check_times(kind: type[_Payload], raw: dict[str, Any]) -> None:
     """A time comes as an ISO 8601 string (or, from a stored approval, as a datetime); never a number."""
-    for name in _TIME_FIELDS.get(kind, ()):
+    for name in time_fields(kind):
         value = raw.get(name)
         if value is not None and not isinstance(value, (str, datetime)):
             raise ValidationFailed.at(f"payload.{name}", "A time is a string, e.g. 2026-11-23T10:00:00Z")

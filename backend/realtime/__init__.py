@@ -17,6 +17,7 @@ from starlette.routing import WebSocketRoute
 
 from backend.realtime.changes import ChangeReader
 from backend.realtime.hub import Hub
+from backend.realtime.outbox import QueueBudget
 from backend.realtime.presence import PresenceKeeper
 from backend.realtime.replay import Replays
 from backend.realtime.ws import GOING_AWAY, Connection, RealtimeEndpoint, UserSockets
@@ -31,6 +32,7 @@ class Realtime:
         self.verifier = runtime.verifier
         self.metrics = runtime.metrics
         self.hub = Hub(history=self.settings.hub_history, metrics=runtime.metrics)
+        self.queue_budget = QueueBudget(self.settings.ws_total_queue_bytes)  # every connection's outbox
         self.presence = PresenceKeeper(runtime.store, self.settings.presence_ttl)
         self.reader = ChangeReader(runtime.store, self.hub.publish, self.hub.resync_all,
                                    runtime.metrics, idle=self.hub.idle,

@@ -19,7 +19,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from backend.wire import encode, public
+import msgspec
+
+from backend.wire import public
 
 COLLABORATION_UPDATED = "collaboration_updated"
 MESSAGE_CREATED = "message_created"
@@ -31,23 +33,74 @@ MEMBERSHIP_REMOVED = "membership_removed"
 
 
 class Frame(dict):  # type: ignore[type-arg]
-    """An ASGI `websocket.send` message that knows its payload's length in bytes (`size`), counted
-    once when it is encoded: what a connection's outbox adds up against WS_QUEUE_BYTES. `wire`
-    caches the whole WebSocket frame (header and payload), built once by backend.realtime.transport
-    the first time it is written pre-framed, then written as is to every subscriber."""
+    """An ASGI `websocket.send` message whose JSON is held once, as UTF-8 bytes.
 
-    __slots__ = ("size", "wire")
+    `size` is the payload's length in bytes, counted once when it is encoded: what an outbox adds up
+    against WS_QUEUE_BYTES and the history against its budget. The frame holds one bytes object:
+    the payload as msgspec encoded it (`payload`) until backend.realtime.transport first writes it
+    pre-framed, then the whole WebSocket frame (`wire`: header and payload, written as is to every
+    subscriber), the payload being its tail. `frame["text"]` / `frame.get("text")` (what uvicorn's
+    per-connection `websocket.send` reads, for permessage-deflate connections) decode it on demand
+    and keep nothing, so a frame never holds its text as a str beside its bytes."""
+
+    __slots__ = ("size", "wire", "payload")
     size: int
     wire: bytes | None
+    payload: bytes | None
+
+    def __init__(self, payload: bytes):
+        super().__init__(type="websocket.send")
+        self.payload = payload
+        self.size = len(payload)
+        self.wire = None
+
+    def data(self) -> bytes | memoryview:
+        """The payload's bytes (a view into `wire` once that is built)."""
+        payload = self.payload
+        if payload is not None:
+            return payload
+        wire = self.wire
+        return memoryview(wire)[len(wire) - self.size:]  # type: ignore[arg-type]
+
+    @property
+    def text(self) -> str:
+        return str(self.data(), "utf-8")
+
+    def framed(self, header: bytes) -> bytes:
+        """Build `wire` (`header` + the payload) and let go of the payload, which `wire` now holds."""
+        wire = self.wire
+        if wire is None:
+            wire = self.wire = header + self.payload  # type: ignore[operator]
+            self.payload = None
+        return wire
+
+    def __missing__(self, key: str) -> Any:
+        if key == "text":
+            return self.text
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key == "text":
+            return self.text
+        return super().get(key, default)
+
+
+_encoder = msgspec.json.Encoder()  # as backend.wire.encode
+_buffer = bytearray()
+_KEEP_BUFFER = 65_536  # a larger buffer (a snapshot's) is let go after use
 
 
 def encode_frame(body: dict[str, Any]) -> Frame:
-    """`body` as one JSON text frame: the ASGI message to send, built once and shared."""
-    data = encode(body)
-    frame = Frame(type="websocket.send", text=data.decode())
-    frame.size = len(data)
-    frame.wire = None
-    return frame
+    """`body` as one JSON text frame: the ASGI message to send, encoded once and shared.
+
+    Encoded into a reused buffer and copied out once: msgspec's own `encode` returns a bytes object
+    with up to half as much again allocated behind it, which the history would hold uncounted."""
+    global _buffer
+    _encoder.encode_into(body, _buffer)
+    payload = bytes(_buffer)
+    if len(_buffer) > _KEEP_BUFFER:
+        _buffer = bytearray()
+    return Frame(payload)
 
 
 class Event:
@@ -93,23 +146,43 @@ class Event:
 
 
 class MemberChange:
-    """The part of one collaboration change that touches `members` / `memberIds`."""
+    """The part of one collaboration change that touches `members` / `memberIds`, kept compact: only
+    user ids and roles (no member documents), since the hub's history holds it after the event's
+    body is gone. `weight` is about what it holds in bytes (the history counts it)."""
 
-    __slots__ = ("member_ids", "members", "entries", "roles", "dropped")
+    __slots__ = ("member_ids", "members", "entries", "roles", "dropped", "weight")
 
     def __init__(self) -> None:
-        self.member_ids: list[str] | None = None  # memberIds set whole (every removal does this)
-        self.members: list[dict[str, Any]] | None = None  # members set whole
-        self.entries: dict[int, dict[str, Any]] = {}  # members.N set
+        self.member_ids: tuple[str, ...] | None = None  # memberIds set whole (every removal does this)
+        self.members: tuple[tuple[str | None, str | None], ...] | None = None  # members set whole: (userId, role)
+        self.entries: dict[int, tuple[str | None, str | None]] = {}  # members.N set: (userId, role)
         self.roles: dict[int, str] = {}  # members.N.role set
         self.dropped = False  # members or memberIds removed altogether
+        self.weight = 0
 
     def removes(self, user_id: str) -> bool:
         if self.dropped:
             return True
         if self.member_ids is not None and user_id not in self.member_ids:
             return True
-        return self.members is not None and all(m.get("userId") != user_id for m in self.members)
+        return self.members is not None and all(uid != user_id for uid, _ in self.members)
+
+
+_STR, _SLOT, _PAIR, _ENTRY = 57, 8, 56, 64  # bytes: a str beside its characters, a slot, a 2-tuple, a dict entry
+
+
+def _ids_weight(ids: Any) -> int:
+    return sum(_STR + _SLOT + len(u) if isinstance(u, str) else _SLOT for u in ids)
+
+
+_ROLES = {role: role for role in ("owner", "editor", "viewer")}  # one str per role, shared
+
+
+def _member(value: Any) -> tuple[str | None, str | None]:
+    if not isinstance(value, dict):
+        return None, None
+    role = value.get("role")
+    return value.get("userId"), _ROLES.get(role, role) if isinstance(role, str) else role
 
 
 def member_change(updated: dict[str, Any], removed: list[str]) -> MemberChange | None:
@@ -123,18 +196,22 @@ def member_change(updated: dict[str, Any], removed: list[str]) -> MemberChange |
         change = change or MemberChange()
         if head == "memberIds":
             if not rest and isinstance(value, list):
-                change.member_ids = value
+                change.member_ids = tuple(value)
+                change.weight += _ids_weight(value)
             continue
         if not rest:
-            change.members = value if isinstance(value, list) else []
+            change.members = tuple(map(_member, value)) if isinstance(value, list) else ()
+            change.weight += _ids_weight(uid for uid, _ in change.members) + _PAIR * len(change.members)
             continue
         index, _, field = rest.partition(".")
         if not index.isdigit():
             continue
         if not field:
-            change.entries[int(index)] = value if isinstance(value, dict) else {}
+            change.entries[int(index)] = entry = _member(value)
+            change.weight += _ids_weight(entry[:1]) + _PAIR + _ENTRY
         elif field == "role":
-            change.roles[int(index)] = value
+            change.roles[int(index)] = _ROLES.get(value, value) if isinstance(value, str) else value
+            change.weight += _ENTRY
     for path in removed:
         if path in ("members", "memberIds"):
             change = change or MemberChange()
@@ -147,15 +224,15 @@ def track_member(change: MemberChange, user_id: str, index: int, role: str | Non
     if change.removes(user_id):
         return None
     if change.members is not None:
-        for position, member in enumerate(change.members):
-            if member.get("userId") == user_id:
-                return position, member.get("role")
+        for position, (uid, member_role) in enumerate(change.members):
+            if uid == user_id:
+                return position, member_role
         return None  # pragma: no cover - removes() said so already
     entry = change.entries.get(index)
     if entry is not None:
-        if entry.get("userId") != user_id:
+        if entry[0] != user_id:
             return None  # someone else sits where this member was: the member is gone
-        role = entry.get("role")
+        role = entry[1]
     return index, change.roles.get(index, role)
 
 

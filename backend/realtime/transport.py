@@ -44,23 +44,27 @@ DROP_AFTER = 5.0  # seconds a closing connection may take to write out what it h
 PREFRAMED = "tandem.websocket.preframed"  # the ASGI extension: {"write_now": ..., "send": ...}
 
 
-def text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented text frame (RFC 6455, 5.2): FIN and opcode 1, the length, the payload."""
-    n = len(payload)
+def text_header(n: int) -> bytes:
+    """The header of one unmasked, unfragmented text frame of `n` bytes (RFC 6455, 5.2): FIN and opcode 1,
+    the length."""
     if n < 126:
-        header = bytes((0x81, n))
-    elif n < 65536:
-        header = struct.pack("!BBH", 0x81, 126, n)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, n)
-    return header + payload
+        return bytes((0x81, n))
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n)
+    return struct.pack("!BBQ", 0x81, 127, n)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented text frame: the header, the payload."""
+    return text_header(len(payload)) + payload
 
 
 def wire(frame: Frame) -> bytes:
-    """`frame` as bytes on the wire, built the first time and kept on the frame for every later write."""
+    """`frame` as bytes on the wire, built the first time from the payload msgspec encoded (which the
+    frame then holds only as the tail of these bytes) and kept on the frame for every later write."""
     data = frame.wire
     if data is None:
-        data = frame.wire = text_frame(frame["text"].encode())
+        data = frame.framed(text_header(frame.size))
     return data
 
 

@@ -104,9 +104,10 @@ class Connection:
         preframed = websocket.scope.get("extensions", {}).get(PREFRAMED)  # backend.realtime.transport
         if preframed is not None:  # each frame's bytes built once, written to every subscriber as they are
             self.outbox = Outbox(preframed["send"], settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes,
-                                 write_now=preframed["write_now"])
+                                 write_now=preframed["write_now"], budget=realtime.queue_budget)
         else:  # permessage-deflate: compressed per connection, through uvicorn's websocket.send
-            self.outbox = Outbox(send, settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes)
+            self.outbox = Outbox(send, settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes,
+                                 budget=realtime.queue_budget)
         self.subs: dict[str, Subscription] = {}
         self.present: set[str] = set()
         self.bucket = p.Bucket(settings.ws_rate_limit, 2 * settings.ws_rate_limit)

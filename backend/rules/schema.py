@@ -1,14 +1,21 @@
 """What rules can name: actions, their payload fields, and the variables of a rule.
 
-The payload fields mirror DESIGN.md section 3. A variable's static type is
+The actions and their payload fields are derived from the catalogue
+(domain/catalogue.py: `rule_exempt`, `followup`, `rule_fields` and the payload struct). A variable's static type is
 known from its root (`payload`, `actor`, `collaboration`, `now`) and, for
 `payload`, from the action the rule is `when`.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+import types
+import typing
+from datetime import datetime
+from typing import Literal, NamedTuple, Union
 
+import msgspec
+
+from backend.domain.catalogue import ActionSpec, Derived, generation
 from backend.rules.language import DATE, LIST, NULL, NUMBER, STRING, T, Type
 
 ROLES = ("owner", "editor", "viewer")
@@ -17,27 +24,6 @@ WHEN_ACTORS = ("user", "ai", "any")
 ACTIVITY_STATUSES = ("proposed", "scheduled", "done", "cancelled")
 OPEN_STATUSES = ("proposed", "scheduled")
 """An open activity is one still to do: `collaboration.openActivityCount` counts these."""
-
-ACTIONS = (
-    "createCollaboration", "updateDetails", "archiveCollaboration", "addMember", "removeMember",
-    "changeRole", "leaveCollaboration", "proposeActivity", "scheduleActivity", "completeActivity",
-    "cancelActivity", "sendMessage", "setProtectedActions", "addRule", "updateRule", "removeRule",
-)
-EXEMPT_ACTIONS = {
-    "createCollaboration": "there is no collaboration, and so no rule, before it",
-    "addRule": "an owner can always change the rules",
-    "updateRule": "an owner can always change the rules",
-    "removeRule": "an owner can always change the rules",
-    "leaveCollaboration": "a member can always leave",
-}
-"""Actions no rule applies to, and why."""
-
-FOLLOWUP_ACTIONS = (
-    "updateDetails", "proposeActivity", "scheduleActivity", "completeActivity", "cancelActivity",
-    "sendMessage",
-)
-"""What a rule may run after an action: nothing owner-administrative, no rule action."""
-
 
 class Var(NamedTuple):
     type: Type
@@ -55,25 +41,56 @@ def _opt(kind: str) -> Field:
     return Field(T(kind), required=False)
 
 
-PAYLOADS: dict[str, dict[str, Field]] = {
-    "updateDetails": {"title": _opt(STRING), "description": _opt(STRING)},
-    "archiveCollaboration": {},
-    "addMember": {"email": Field(T(STRING)), "role": Field(T(STRING), values=ROLES)},
-    "removeMember": {"userId": Field(T(STRING))},
-    "changeRole": {"userId": Field(T(STRING)), "role": Field(T(STRING), values=ROLES)},
-    "leaveCollaboration": {},
-    "proposeActivity": {"title": Field(T(STRING)), "description": _opt(STRING), "dueAt": _opt(DATE),
-                        "assigneeId": _opt(STRING)},
-    "scheduleActivity": {"activityId": Field(T(STRING)), "scheduledFor": Field(T(DATE))},
-    "completeActivity": {"activityId": Field(T(STRING))},
-    "cancelActivity": {"activityId": Field(T(STRING)), "reason": _opt(STRING)},
-    "sendMessage": {"text": Field(T(STRING))},
-    "setProtectedActions": {"actions": Field(T(LIST))},
-}
+def rule_fields(spec: ActionSpec) -> dict[str, Field]:
+    """The payload fields a rule on `spec` sees, with their types, from its payload struct."""
+    hints = typing.get_type_hints(spec.payload)
+    fields: dict[str, Field] = {}
+    for info in msgspec.structs.fields(spec.payload):
+        if spec.rule_fields is not None and info.name not in spec.rule_fields:
+            continue
+        kind = hints[info.name]
+        if typing.get_origin(kind) in (Union, types.UnionType):
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        origin = typing.get_origin(kind)
+        if kind is str:
+            fields[info.name] = Field(T(STRING), info.required)
+        elif kind is datetime:
+            fields[info.name] = Field(T(DATE), info.required)
+        elif origin is Literal:
+            fields[info.name] = Field(T(STRING), info.required, tuple(typing.get_args(kind)))
+        elif origin is list:
+            fields[info.name] = Field(T(LIST), info.required)
+        else:
+            raise TypeError(f"{spec.name}.{info.name}: rules cannot read a {kind!r}; leave it out of rule_fields")
+    return fields
+
+
+ACTIONS: Derived[ActionSpec] = Derived(lambda spec: spec)
+"""Every action of the catalogue (domain/catalogue.py)."""
+EXEMPT_ACTIONS: Derived[str] = Derived(lambda spec: spec.rule_exempt)
+"""Actions no rule applies to, and why."""
+FOLLOWUP_ACTIONS: Derived[bool] = Derived(lambda spec: spec.followup)
+"""What a rule may run after an action: nothing owner-administrative, no rule action."""
+PAYLOADS: Derived[dict[str, Field]] = Derived(lambda spec: None if spec.rule_exempt else rule_fields(spec))
 """Payload fields of every action a rule can be `when`. Dates are parsed before rules see them."""
 
-DATE_FIELDS = frozenset(name for fields in PAYLOADS.values() for name, f in fields.items() if DATE in f.type)
-ACTIVITY_ACTIONS = tuple(name for name, fields in PAYLOADS.items() if "activityId" in fields)
+
+class _DateFields:
+    """The payload field names that hold a date, in any action (context.py parses them)."""
+
+    def __init__(self) -> None:
+        self._at, self._names = -1, frozenset[str]()
+
+    def __contains__(self, name: object) -> bool:
+        if self._at != generation():
+            self._names = frozenset(name for fields in PAYLOADS.values() for name, f in fields.items()
+                                    if DATE in f.type)
+            self._at = generation()
+        return name in self._names
+
+
+DATE_FIELDS = _DateFields()
+ACTIVITY_ACTIONS: Derived[bool] = Derived(lambda spec: not spec.rule_exempt and "activityId" in rule_fields(spec))
 
 Tree = dict[str, Union[Var, "Tree"]]
 

@@ -87,10 +87,25 @@ class Approvals:
                              idempotency: Claim | None = None) -> dict[str, Any] | None:
         """Store the outcome (`result`, or `status: failed` and `error`) of an approved approval that
         has none yet; None if it has one (another carrying-out recorded it first). With
-        `idempotency`, the answer rendered from the approval is written with the outcome."""
+        `idempotency` (the approve's Claim, whose answer the decision already stored), the answer
+        rendered from the approval as it now is (with this outcome, or the one recorded first) is
+        written in the same atomic write, if the claim still holds: the outcome is written whether
+        or not it does, since the action it records has run."""
         query = {"_id": approval_id, "status": "approved", "result": {"$exists": False}, "error": {"$exists": False}}
-        return await self._with_answer(idempotency, lambda session: self._coll.find_one_and_update(
-            query, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session))
+
+        async def write(session: Any) -> dict[str, Any] | None:
+            doc = await self._coll.find_one_and_update(query, {"$set": changes},
+                                                       return_document=ReturnDocument.AFTER, session=session)
+            if idempotency is not None:
+                current = doc or await self._coll.find_one({"_id": approval_id}, session=session)
+                if current is not None:
+                    await idempotency.commit(session, current, required=False)
+            return doc
+
+        if idempotency is None:
+            return await write(None)
+        assert self._writer is not None
+        return await self._writer.atomically(write)
 
     async def due_to_expire(self, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
         query = {"status": "pending", "expiresAt": {"$lte": now}}

@@ -8,7 +8,7 @@ its stored answer (replayed), one with another body finds another fingerprint
 
 The answer is stored **with the effect, atomically**: the store's writes that
 apply something (collaborations.insert / apply, messages.insert,
-approvals.insert / transition / record_outcome) take the `Claim` and, inside
+approvals.insert / transition) take the `Claim` and, inside
 their atomic write (writes.py), check it first (`check`) and write the answer
 last (`commit`): on MongoDB in the same transaction, whose conditional update
 of the record aborts the whole write if the claim was lost; on the embedded
@@ -17,6 +17,11 @@ and the answer. So a `running` record never sits next to an applied effect,
 and a `done` record never lacks one. A request that applied nothing (refused,
 or crashed before its write) leaves a running claim: it is released at once
 (`release`), or else its lease runs out and the key may run again.
+
+An approve applies twice: its decision (pending → approved, with the answer
+"approved, being carried out") and then the action and its outcome
+(approvals.record_outcome), which update that answer if the claim still holds
+but are written whether or not it does (backend/approvals.py).
 
 MongoDB's TTL monitor removes records after `expiresAt`; the embedded store has
 none, so `claim` treats an expired record as absent too.
@@ -87,10 +92,13 @@ class Claim:
                                      session=session) is None:
             raise ClaimLost(self.record_id)
 
-    async def commit(self, session: Any, outcome: Any = None) -> None:
+    async def commit(self, session: Any, outcome: Any = None, *, required: bool = True) -> bool:
         """Last thing inside the atomic write: store the answer (prepared, or rendered from `outcome`).
         It is `partial` until the request finishes (`Idempotency.finish`): while its lease lasts a
-        repeat is told the request still runs; after (the process stopped), it gets this answer."""
+        repeat is told the request still runs; after (the process stopped), it gets this answer.
+        A claim lost meanwhile raises ClaimLost (aborting the write), or with `required=False`
+        stores nothing and returns False: for a write that must land anyway (an approval's
+        outcome, after its decision already stored an answer) and whose answer only updates that one."""
         if outcome is not None:
             self.prepare(outcome)
         assert self.answer is not None
@@ -100,8 +108,11 @@ class Claim:
             {"$set": {"state": "done", "partial": True, "status": status, "body": body,
                       "expiresAt": self._clock() + timedelta(seconds=self._ttl)}}, session=session)
         if done.matched_count != 1:
+            if not required:
+                return False
             raise ClaimLost(self.record_id)
         self.committed = True
+        return True
 
 
 class Stored(msgspec.Struct):

@@ -511,10 +511,14 @@ class Environment {
     return (await response.json()).access_token;
   }
 
-  async api(method, pathname, { token, body } = {}) {
+  async api(method, pathname, { token, body, headers } = {}) {
     const response = await fetch(this.url(pathname), {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body ? { 'content-type': 'application/json' } : {}),
+        ...(headers ?? {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(30_000),
     });

@@ -6,6 +6,7 @@ import { ApprovalsBadge } from '@/features/approvals/components/approvals-badge'
 import { useCollaborations } from '@/features/collaborations/api/get-collaborations';
 import { RunCheckinButton } from '@/features/dev-tools/components/run-checkin-button';
 import { useAuth } from '@/lib/auth/auth-context';
+import { useOfflineQueue } from '@/lib/offline-queue';
 import { queryCache } from '@/lib/query-cache';
 import { RealtimeProvider } from '@/lib/realtime/realtime-provider';
 import { useRealtimeClient, useRealtimeEvent, useSubscriptions } from '@/lib/realtime/use-realtime';
@@ -43,6 +44,8 @@ function Shell() {
   const client = useRealtimeClient();
   const me = session?.user.id ?? '';
   unreadStore.start(me);
+  // My actions made offline (or whose answer was lost): sent in order once the connection is back.
+  useOfflineQueue(me, client);
   const [announcement, setAnnouncement] = useState('');
   const missed = useRef<string[]>([]);
   // The collaboration whose page is open (in a visible tab or not): its notices need not say where.

@@ -1,3 +1,4 @@
+import { offlineQueue, useUnsentCount } from '@/lib/offline-queue';
 import { useConnectionState, useRealtimeClient } from '@/lib/realtime/use-realtime';
 import type { ConnectionState } from '@/lib/realtime/realtime-client';
 
@@ -20,6 +21,7 @@ const HINTS: Record<ConnectionState, string> = {
 export function ConnectionStatus() {
   const state = useConnectionState();
   const client = useRealtimeClient();
+  const unsent = useUnsentCount();
   return (
     <div className={`connection connection-${state}`} data-testid="connection-state" data-state={state}>
       <span className="connection-dot" aria-hidden="true" />
@@ -27,8 +29,20 @@ export function ConnectionStatus() {
         <span className="visually-hidden">Connection: </span>
         {LABELS[state]}
       </span>
+      {unsent > 0 && (
+        <span className="small queued-count" data-testid="unsent-count" title="Made here and sent once the connection is back">
+          {unsent} unsent
+        </span>
+      )}
       {(state === 'reconnecting' || state === 'offline') && (
-        <button type="button" className="button link small" onClick={() => client.reconnectNow()}>
+        <button
+          type="button"
+          className="button link small"
+          onClick={() => {
+            client.reconnectNow();
+            void offlineQueue.flush();
+          }}
+        >
           Retry now
         </button>
       )}

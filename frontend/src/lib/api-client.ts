@@ -1,6 +1,13 @@
 // The single HTTP client. Every request of the SPA goes through `api`: it adds
 // the bearer token, turns `{"error": {...}}` bodies into ApiError, and retries
 // once with a refreshed token on 401.
+//
+// Every mutation (any method but GET/HEAD) carries an `Idempotency-Key`
+// (shared/DESIGN.md section 4): a fresh one unless the caller passes its own
+// (the offline queue keeps one per queued action). The same key goes with
+// every resend of that request: the 401 retry, and the waits after `409
+// request_in_progress` (Retry-After). A replayed answer (`Idempotent-Replayed:
+// true`) is the stored answer of the first run, so it is a success like any.
 
 import { env } from '@/config/env';
 
@@ -36,9 +43,33 @@ type RequestOptions = {
   /** Send the bearer token (default true). */
   auth?: boolean;
   signal?: AbortSignal;
+  /** The Idempotency-Key of a mutation; made fresh when not given. Ignored for GET/HEAD. */
+  idempotencyKey?: string;
 };
 
-export type ApiResponse<T> = { status: number; data: T };
+/** `replayed`: the server answered from its idempotency record (the request had run already). */
+export type ApiResponse<T> = { status: number; data: T; replayed: boolean };
+
+/** How many times a mutation waits and resends after `409 request_in_progress`. */
+const IN_PROGRESS_RETRIES = 5;
+const IN_PROGRESS_MAX_WAIT_S = 10;
+
+/** A fresh key: 1–128 of [A-Za-z0-9_-] (a UUID where the browser has one, else 32 random hex digits). */
+export function newIdempotencyKey(): string {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === 'function') return c.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (c && typeof c.getRandomValues === 'function') c.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(Math.random() * 256);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function isMutation(method: string): boolean {
+  const upper = method.toUpperCase();
+  return upper !== 'GET' && upper !== 'HEAD';
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 let tokenSource: TokenSource | null = null;
 
@@ -59,6 +90,7 @@ async function send(method: string, path: string, options: RequestOptions, token
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = `Bearer ${token}`;
+  if (options.idempotencyKey) headers['Idempotency-Key'] = options.idempotencyKey;
   try {
     return await fetch(apiUrl(path, options.params), {
       method,
@@ -107,19 +139,32 @@ function retryAfterOf(response: Response, body: ErrorBody): number | null {
 }
 
 export async function request<T>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+  if (isMutation(method)) options = { ...options, idempotencyKey: options.idempotencyKey ?? newIdempotencyKey() };
+  else if (options.idempotencyKey) options = { ...options, idempotencyKey: undefined };
   const useAuth = options.auth !== false && tokenSource !== null;
   let token = useAuth ? await tokenSource!.getAccessToken() : null;
-  let response = await send(method, path, options, token);
-  if (response.status === 401 && useAuth && token) {
-    token = await tokenSource!.refreshAccessToken();
-    if (token) response = await send(method, path, options, token);
+  for (let attempt = 0; ; attempt += 1) {
+    let response = await send(method, path, options, token);
+    if (response.status === 401 && useAuth && token) {
+      token = await tokenSource!.refreshAccessToken();
+      if (token) response = await send(method, path, options, token);
+    }
+    const body = await readBody(response);
+    if (!response.ok) {
+      const error = toErrorBody(response.status, body);
+      const retryAfter = retryAfterOf(response, error);
+      // The first request with this key still runs (say, its answer was lost and this is the
+      // resend): wait as told, then ask again with the same key for its answer.
+      if (response.status === 409 && error.code === 'request_in_progress' && options.idempotencyKey && attempt < IN_PROGRESS_RETRIES) {
+        await sleep(Math.min(retryAfter ?? 1, IN_PROGRESS_MAX_WAIT_S) * 1000);
+        if (options.signal?.aborted) throw new DOMException('aborted', 'AbortError');
+        continue;
+      }
+      throw new ApiError(response.status, error, retryAfter);
+    }
+    const replayed = (response.headers.get('Idempotent-Replayed') ?? '').toLowerCase() === 'true';
+    return { status: response.status, data: body as T, replayed };
   }
-  const body = await readBody(response);
-  if (!response.ok) {
-    const error = toErrorBody(response.status, body);
-    throw new ApiError(response.status, error, retryAfterOf(response, error));
-  }
-  return { status: response.status, data: body as T };
 }
 
 export const api = {

@@ -9,6 +9,8 @@ export type RunActionInput = {
   payload?: Record<string, unknown>;
   /** Refuse with version_conflict when the collaboration moved past this version. */
   expectedVersion?: number;
+  /** The Idempotency-Key to send (the offline queue keeps one per action); fresh when not given. */
+  idempotencyKey?: string;
 };
 
 export async function runAction(name: string, input: RunActionInput): Promise<ActionOutcome> {
@@ -17,7 +19,7 @@ export async function runAction(name: string, input: RunActionInput): Promise<Ac
   const { status, data } = await api.request<ActionApplied | { approval: Approval }>(
     'POST',
     `/api/actions/${encodeURIComponent(name)}`,
-    { body },
+    { body, idempotencyKey: input.idempotencyKey },
   );
   if (status === 202 && data && 'approval' in data) return { kind: 'pending_approval', approval: data.approval };
   return { kind: 'applied', ...(data as ActionApplied) };

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
+import { ACTION_NAMES } from '@/generated/catalogue';
 import type { Collaboration } from '@/types/api';
 
-import { actionLabel, describeAction, fieldsInSummary, payloadFacts } from './describe-action';
+import { ACTION_LABELS, actionLabel, describeAction, fieldsInSummary, payloadFacts } from './describe-action';
 import { formatDateTime } from './format';
 
 const collaboration = {
@@ -58,5 +59,16 @@ describe('payloadFacts', () => {
       { key: 'activityId', label: 'Activity', value: 'act_9' },
     ]);
     expect(actionLabel('cancelActivity')).toBe('Cancel an activity');
+  });
+});
+
+describe('every action of the catalogue', () => {
+  it('has a name and a sentence of its own (none falls back to its identifier)', () => {
+    for (const name of ACTION_NAMES) {
+      expect(Object.prototype.hasOwnProperty.call(ACTION_LABELS, name), `${name} has no label`).toBe(true);
+      expect(actionLabel(name), `${name} has no label`).not.toBe(name);
+      expect(describeAction(name, {}), `${name} has no sentence in describeAction`).not.toBe(name);
+    }
+    expect(Object.keys(ACTION_LABELS).sort()).toEqual([...ACTION_NAMES].sort());
   });
 });

@@ -1,6 +1,7 @@
 // An action and its payload in readable form, e.g. "Cancel activity 'Plan picnic'".
 // Used by the approvals inbox and the AI's suggestions.
 
+import { type ActionName, isAction } from '@/generated/catalogue';
 import type { Collaboration } from '@/types/api';
 
 import { formatDateTime } from './format';
@@ -81,8 +82,11 @@ export function describeAction(action: string, payload: Payload = {}, collaborat
   }
 }
 
-/** The name of an action in words ("Cancel an activity"), for lists and details. */
-const ACTION_LABELS: Record<string, string> = {
+/**
+ * The name of an action in words ("Cancel an activity"), for lists and details: one for every
+ * action of the catalogue (TypeScript and describe-action.test.ts refuse a missing one).
+ */
+export const ACTION_LABELS: Readonly<Record<ActionName, string>> = {
   createCollaboration: 'Create a collaboration',
   updateDetails: 'Change the details',
   archiveCollaboration: 'Archive the collaboration',
@@ -102,7 +106,7 @@ const ACTION_LABELS: Record<string, string> = {
 };
 
 export function actionLabel(action: string): string {
-  return ACTION_LABELS[action] ?? action;
+  return isAction(action) ? ACTION_LABELS[action] : action;
 }
 
 const FIELD_LABELS: Record<string, string> = {

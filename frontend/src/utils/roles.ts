@@ -1,3 +1,4 @@
+import { ACTION_NAMES, CATALOGUE } from '@/generated/catalogue';
 import type { Collaboration, Role } from '@/types/api';
 
 const RANK: Record<Role, number> = { viewer: 1, editor: 2, owner: 3 };
@@ -18,27 +19,13 @@ export function roleLabel(role: Role): string {
 
 /**
  * The least role of every action (DESIGN.md §3, "least role"); null: any
- * signed-in user. The server checks the same table (backend/domain/catalogue.py):
- * the UI offers an action only to a role that passes.
+ * signed-in user. Derived from the server's catalogue (src/generated/catalogue.ts,
+ * written by `tandem catalogue-ts` from backend/domain/catalogue.py): the UI
+ * offers an action only to a role that passes.
  */
-export const ACTION_LEAST_ROLE: Readonly<Record<string, Role | null>> = Object.freeze({
-  createCollaboration: null,
-  updateDetails: 'editor',
-  archiveCollaboration: 'owner',
-  addMember: 'owner',
-  removeMember: 'owner',
-  changeRole: 'owner',
-  leaveCollaboration: 'viewer',
-  proposeActivity: 'editor',
-  scheduleActivity: 'editor',
-  completeActivity: 'editor',
-  cancelActivity: 'editor',
-  sendMessage: 'viewer',
-  setProtectedActions: 'owner',
-  addRule: 'owner',
-  updateRule: 'owner',
-  removeRule: 'owner',
-});
+export const ACTION_LEAST_ROLE: Readonly<Record<string, Role | null>> = Object.freeze(
+  Object.fromEntries(ACTION_NAMES.map((name) => [name, CATALOGUE[name].leastRole])),
+);
 
 /** The least role `action` needs; undefined for an action the catalogue doesn't have. */
 export function leastRole(action: string): Role | null | undefined {

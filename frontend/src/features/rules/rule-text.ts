@@ -1,21 +1,11 @@
 // Rules in words: what a rule does, and where a validation problem is (docs/rules.md).
 
+import { ACTION_NAMES, CATALOGUE } from '@/generated/catalogue';
 import type { Rule } from '@/types/api';
 import { actionLabel } from '@/utils/describe-action';
 
-/** The actions the AI may run at all (DESIGN.md §3: the AI column is not "never"). */
-export const AI_ACTIONS: readonly string[] = [
-  'updateDetails',
-  'archiveCollaboration',
-  'addMember',
-  'removeMember',
-  'changeRole',
-  'proposeActivity',
-  'scheduleActivity',
-  'completeActivity',
-  'cancelActivity',
-  'sendMessage',
-];
+/** The actions the AI may run at all (DESIGN.md §3: the AI column is not "never"), from the catalogue. */
+export const AI_ACTIONS: readonly string[] = ACTION_NAMES.filter((name) => CATALOGUE[name].ai !== 'never');
 
 /** Shown by "Use an example" in the add form: docs/rules.md's first example. */
 export const EXAMPLE_RULE = {

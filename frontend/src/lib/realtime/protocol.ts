@@ -4,7 +4,7 @@ import type { Actor, Approval, Collaboration, FieldChanges, Message, PresenceEnt
 
 export type ClientFrame =
   | { type: 'auth'; token: string }
-  | { type: 'subscribe'; collaborationId: string; sinceVersion?: number; sinceMessageId?: string }
+  | { type: 'subscribe'; collaborationId: string; sinceSeq?: number; sinceVersion?: number; sinceMessageId?: string }
   | { type: 'unsubscribe'; collaborationId: string }
   | { type: 'presence'; collaborationId: string; state: Record<string, unknown> }
   | { type: 'refresh_token'; token: string }
@@ -13,19 +13,21 @@ export type ClientFrame =
 export type ServerEvent =
   | { type: 'ready'; userId: string; connectionId: string }
   | { type: 'pong' }
-  | { type: 'subscribed'; collaborationId: string; version: number }
+  // `seq` (DESIGN.md §5 "Stream sequence"): absent from a server that does not number its events yet.
+  | { type: 'subscribed'; collaborationId: string; version: number; seq?: number }
   | { type: 'unsubscribed'; collaborationId: string }
-  | { type: 'snapshot'; collaborationId: string; version: number; collaboration: Collaboration; messages: Message[] }
+  | { type: 'snapshot'; collaborationId: string; version: number; seq?: number; collaboration: Collaboration; messages: Message[] }
   | {
       type: 'collaboration_updated';
       collaborationId: string;
       version: number;
+      seq?: number;
       action: string;
       actor: Actor;
       at: string;
       changes: FieldChanges;
     }
-  | { type: 'message_created'; collaborationId: string; message: Message }
+  | { type: 'message_created'; collaborationId: string; seq?: number; message: Message }
   | { type: 'approval_created' | 'approval_updated'; collaborationId: string; approval: Approval }
   | { type: 'presence'; collaborationId: string; members: PresenceEntry[] }
   | { type: 'membership_removed'; collaborationId: string }

@@ -658,3 +658,87 @@ describe('reading over HTTP while the socket is down', () => {
     expect(fetchCollaboration).not.toHaveBeenCalled();
   });
 });
+
+describe('stream sequence (seq)', () => {
+  /** A subscribed, synced collaboration at `version`, whose stream is at `seq`. */
+  async function syncedWithSeq(version: number, seq: number) {
+    client.subscribe(COL);
+    client.start();
+    await flush();
+    const socket = accept();
+    socket.receive({ type: 'subscribed', collaborationId: COL, version, seq });
+    socket.receive({ type: 'snapshot', collaborationId: COL, version, seq, collaboration: collaboration(version), messages: [message('msg_01')] });
+    return socket;
+  }
+
+  function messageAt(seq: number, id: string) {
+    return { type: 'message_created', collaborationId: COL, seq, message: message(id) };
+  }
+
+  it('applies an event only at lastSeq + 1 and ignores one at or below it', async () => {
+    const socket = await syncedWithSeq(3, 10);
+    socket.receive(messageAt(11, 'msg_02'));
+    socket.receive({ ...update(4, { title: 'Four' }), seq: 12 });
+    // Duplicates (a replay overlapping live events): the same seq again, or an older one.
+    socket.receive(messageAt(11, 'msg_02b'));
+    socket.receive({ ...update(4, { title: 'Four again' }), seq: 12 });
+    socket.receive(messageAt(5, 'msg_00'));
+    const view = client.getView(COL);
+    expect(view.messages.map((m) => m.id)).toEqual(['msg_01', 'msg_02']);
+    expect(view.collaboration?.title).toBe('Four');
+    expect(view.version).toBe(4);
+    expect(events.some((event) => event.type === 'gap_detected')).toBe(false);
+  });
+
+  it('on a gap subscribes again with sinceSeq, ignores what is in flight, and applies the replay in order', async () => {
+    const socket = await syncedWithSeq(3, 10);
+    socket.receive(messageAt(11, 'msg_02'));
+    socket.receive(messageAt(13, 'msg_04'));
+    expect(events).toContainEqual({ type: 'gap_detected', collaborationId: COL, expected: 12, received: 13 });
+    expect(socket.sent.slice(-2)).toEqual([
+      { type: 'unsubscribe', collaborationId: COL },
+      { type: 'subscribe', collaborationId: COL, sinceSeq: 11 },
+    ]);
+    expect(client.getView(COL).messages.map((m) => m.id)).toEqual(['msg_01', 'msg_02']);
+    socket.receive(messageAt(14, 'msg_05')); // still from the old subscription
+    expect(client.getView(COL).messages.map((m) => m.id)).toEqual(['msg_01', 'msg_02']);
+
+    socket.receive({ type: 'subscribed', collaborationId: COL, version: 4, seq: 14 });
+    expect(client.getState()).toBe('resyncing');
+    socket.receive({ ...update(4, { title: 'Four' }), seq: 12 });
+    socket.receive(messageAt(13, 'msg_04'));
+    expect(client.getState()).toBe('resyncing');
+    socket.receive(messageAt(14, 'msg_05'));
+    expect(client.getView(COL).messages.map((m) => m.id)).toEqual(['msg_01', 'msg_02', 'msg_04', 'msg_05']);
+    expect(client.getView(COL)).toMatchObject({ status: 'synced', version: 4 });
+    expect(client.getState()).toBe('live');
+  });
+
+  it('resumes with sinceSeq alone after a reconnect', async () => {
+    const socket = await syncedWithSeq(3, 10);
+    socket.receive({ ...update(4, { title: 'Four' }), seq: 11 });
+    socket.receive(messageAt(12, 'msg_02'));
+    socket.drop(1006);
+    await flush(375);
+    const next = accept();
+    expect(next.lastSent()).toEqual({ type: 'subscribe', collaborationId: COL, sinceSeq: 12 });
+    next.receive({ type: 'subscribed', collaborationId: COL, version: 4, seq: 12 });
+    expect(client.getState()).toBe('live');
+  });
+
+  it('falls back to sinceVersion and sinceMessageId when the server sends no seq', async () => {
+    const socket = await synced(3);
+    socket.receive({ type: 'message_created', collaborationId: COL, message: message('msg_03') });
+    socket.drop(1006);
+    await flush(375);
+    const next = accept();
+    expect(next.lastSent()).toEqual({ type: 'subscribe', collaborationId: COL, sinceVersion: 3, sinceMessageId: 'msg_03' });
+  });
+
+  it('takes a fresh snapshot when an event in sequence does not follow the copy version', async () => {
+    const socket = await syncedWithSeq(3, 10);
+    socket.receive({ ...update(6, { title: 'Six' }), seq: 11 });
+    expect(client.getView(COL).collaboration?.title).toBe('Trip');
+    expect(socket.lastSent()).toEqual({ type: 'subscribe', collaborationId: COL });
+  });
+});

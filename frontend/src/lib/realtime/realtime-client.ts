@@ -2,6 +2,14 @@
 //
 // It keeps a copy of every collaboration the UI has subscribed to and keeps it
 // current from the server's events:
+//   - Stream sequence (DESIGN.md §5): where the server numbers its events, the
+//     client keeps `lastSeq` per collaboration (from `snapshot`, then every
+//     event) and applies a `collaboration_updated` or `message_created` only when
+//     its `seq` is exactly lastSeq + 1; at or below it is a duplicate (ignored);
+//     above it there is a gap, so it subscribes again with `sinceSeq` and the
+//     server replays what is missing. Resubscribing after a reconnection uses
+//     `sinceSeq` too. A server whose `subscribed` has no `seq` gets the older
+//     version/message-id rules below.
 //   - `snapshot` replaces the copy; `collaboration_updated` is applied only when
 //     its version is exactly copy.version + 1. At or below the copy's version it
 //     is a duplicate and ignored; above it there is a gap, so the client
@@ -92,6 +100,10 @@ type Subscription = {
   phase: Phase;
   /** The version the server said it is at in `subscribed`. */
   target: number;
+  /** The seq of the last event applied to the copy (from the snapshot on); null: the server sends none. */
+  lastSeq: number | null;
+  /** The seq the server said it is at in `subscribed` (null: it did not say). */
+  targetSeq: number | null;
   /** Drop the copy's version on the next subscribe (resync_required). */
   full: boolean;
   lastMessageId: string | null;
@@ -121,7 +133,7 @@ export const AWAY_STATE: Readonly<Record<string, unknown>> = Object.freeze({ sta
 
 function newSub(id: string, refs: number, view: CollaborationView): Subscription {
   return {
-    id, refs, view, phase: 'waiting', target: 0, full: false, lastMessageId: null, presenceState: null,
+    id, refs, view, phase: 'waiting', target: 0, lastSeq: null, targetSeq: null, full: false, lastMessageId: null, presenceState: null,
     releaseTimer: null, fallbackTimer: null, listeners: new Set(),
   };
 }
@@ -595,7 +607,7 @@ export class RealtimeClient {
         this.onReady(event.userId);
         break;
       case 'subscribed':
-        this.onSubscribed(event.collaborationId, event.version);
+        this.onSubscribed(event.collaborationId, event.version, typeof event.seq === 'number' ? event.seq : null);
         break;
       case 'snapshot':
         this.onSnapshot(event);
@@ -604,7 +616,7 @@ export class RealtimeClient {
         this.onUpdated(event);
         break;
       case 'message_created':
-        this.onMessage(event.collaborationId, event.message);
+        this.onMessage(event.collaborationId, event.message, typeof event.seq === 'number' ? event.seq : null);
         break;
       case 'presence':
         this.withSub(event.collaborationId, (sub) => this.setView(sub, { ...sub.view, presence: event.members ?? [] }));
@@ -613,6 +625,7 @@ export class RealtimeClient {
         this.withSub(event.collaborationId, (sub) => {
           sub.phase = 'ended';
           sub.lastMessageId = null;
+          sub.lastSeq = null;
           this.setView(sub, { ...EMPTY_VIEW, status: 'removed' });
         });
         break;
@@ -669,13 +682,19 @@ export class RealtimeClient {
       sub.full = false;
       sub.phase = 'subscribing';
       sub.target = 0;
+      sub.lastSeq = null;
       // Keep showing the old copy, but apply nothing more to it until the snapshot.
       if (sub.view.collaboration) this.setView(sub, { ...sub.view, status: 'resyncing', version: 0 });
     } else {
       sub.phase = 'subscribing';
       if (sub.view.collaboration && sub.view.version > 0) {
-        frame.sinceVersion = sub.view.version;
-        if (sub.lastMessageId) frame.sinceMessageId = sub.lastMessageId;
+        if (sub.lastSeq !== null) {
+          frame.sinceSeq = sub.lastSeq;
+        } else {
+          // A server that does not number its events: resume by version and last message.
+          frame.sinceVersion = sub.view.version;
+          if (sub.lastMessageId) frame.sinceMessageId = sub.lastMessageId;
+        }
         if (sub.view.status !== 'resyncing') this.setView(sub, { ...sub.view, status: 'resyncing' });
       }
     }
@@ -689,12 +708,18 @@ export class RealtimeClient {
     this.sendSubscribe(sub);
   }
 
-  private onSubscribed(collaborationId: string, version: number): void {
+  private onSubscribed(collaborationId: string, version: number, seq: number | null): void {
     this.withSub(collaborationId, (sub) => {
       // 'failed': an error arrived meanwhile, but it was not this subscription's (it went through).
       if (sub.phase !== 'subscribing' && sub.phase !== 'failed') return;
       sub.target = version;
-      if (sub.view.collaboration && sub.view.version >= version) this.markSynced(sub);
+      sub.targetSeq = seq;
+      if (seq === null) sub.lastSeq = null; // this server does not number events: the version rules apply
+      const caughtUp =
+        sub.lastSeq !== null && seq !== null
+          ? sub.view.collaboration !== null && sub.view.version > 0 && sub.lastSeq >= seq
+          : sub.view.collaboration !== null && sub.view.version >= version;
+      if (caughtUp) this.markSynced(sub);
       else sub.phase = 'catching_up';
       if (sub.presenceState) this.send({ type: 'presence', collaborationId, state: sub.presenceState });
     });
@@ -712,6 +737,7 @@ export class RealtimeClient {
       const messages = this.mergeMessages([], sent);
       // The server lists them in commit order: resume after the last one it listed, not the largest id.
       sub.lastMessageId = sent.length > 0 ? sent[sent.length - 1]!.id : null;
+      sub.lastSeq = typeof event.seq === 'number' ? event.seq : null;
       const collaboration = { ...event.collaboration, version: event.version };
       this.setView(sub, {
         ...sub.view,
@@ -730,12 +756,23 @@ export class RealtimeClient {
     this.withSub(event.collaborationId, (sub) => {
       const copy = sub.view.collaboration;
       if ((sub.phase !== 'catching_up' && sub.phase !== 'synced') || !copy || sub.view.version === 0) return;
-      if (event.version <= sub.view.version) return; // a duplicate: already applied
-      if (event.version !== sub.view.version + 1) {
-        // A gap: ask the server for what we missed.
-        this.emit({ type: 'gap_detected', collaborationId: sub.id, expected: sub.view.version + 1, received: event.version });
-        this.resubscribe(sub);
-        return;
+      const seq = typeof event.seq === 'number' ? event.seq : null;
+      if (seq !== null && sub.lastSeq !== null) {
+        if (!this.nextInSequence(sub, seq)) return;
+        if (event.version !== sub.view.version + 1) {
+          // The stream and the copy disagree: start again from a snapshot.
+          sub.full = true;
+          this.resubscribe(sub);
+          return;
+        }
+      } else {
+        if (event.version <= sub.view.version) return; // a duplicate: already applied
+        if (event.version !== sub.view.version + 1) {
+          // A gap: ask the server for what we missed.
+          this.emit({ type: 'gap_detected', collaborationId: sub.id, expected: sub.view.version + 1, received: event.version });
+          this.resubscribe(sub);
+          return;
+        }
       }
       let next: Collaboration;
       try {
@@ -746,13 +783,45 @@ export class RealtimeClient {
         return;
       }
       next = next.version === event.version ? next : { ...next, version: event.version };
+      if (seq !== null && sub.lastSeq !== null) sub.lastSeq = seq;
       this.setView(sub, { ...sub.view, collaboration: next, version: event.version });
-      if (sub.phase === 'catching_up' && event.version >= sub.target) this.markSynced(sub);
+      this.checkCaughtUp(sub);
     });
   }
 
-  private onMessage(collaborationId: string, message: Message): void {
+  /**
+   * Stream sequence: true when `seq` is the one to apply next (lastSeq + 1). At or below lastSeq it
+   * is a duplicate (false); above it a gap: subscribe again with sinceSeq (false).
+   */
+  private nextInSequence(sub: Subscription, seq: number): boolean {
+    const last = sub.lastSeq ?? 0;
+    if (seq <= last) return false;
+    if (seq === last + 1) return true;
+    this.emit({ type: 'gap_detected', collaborationId: sub.id, expected: last + 1, received: seq });
+    this.resubscribe(sub);
+    return false;
+  }
+
+  /** While catching up after `subscribed`: synced once the copy reached what the server said it was at. */
+  private checkCaughtUp(sub: Subscription): void {
+    if (sub.phase !== 'catching_up') return;
+    const done = sub.lastSeq !== null && sub.targetSeq !== null ? sub.lastSeq >= sub.targetSeq : sub.view.version >= sub.target;
+    if (done) this.markSynced(sub);
+  }
+
+  private onMessage(collaborationId: string, message: Message, seq: number | null): void {
     this.withSub(collaborationId, (sub) => {
+      if (seq !== null && sub.lastSeq !== null) {
+        if (sub.phase !== 'catching_up' && sub.phase !== 'synced') return;
+        if (!this.nextInSequence(sub, seq)) return;
+        sub.lastSeq = seq;
+        if (message && !sub.view.messages.some((m) => m.id === message.id)) {
+          sub.lastMessageId = message.id;
+          this.setView(sub, { ...sub.view, messages: this.mergeMessages(sub.view.messages, [message]) });
+        }
+        this.checkCaughtUp(sub);
+        return;
+      }
       if (!message || sub.view.messages.some((m) => m.id === message.id)) return;
       const messages = this.mergeMessages(sub.view.messages, [message]);
       // "After sinceMessageId" is by commit order, and messages arrive in it: an earlier id can

@@ -1,8 +1,8 @@
-import { runAction } from '@/lib/run-action';
+import { queueAction } from '@/lib/offline-queue';
 
-/** cancelActivity (editor): proposed or scheduled → cancelled, with an optional reason. */
+/** cancelActivity (editor): proposed or scheduled → cancelled, with an optional reason. Through the offline queue. */
 export function cancelActivity(collaborationId: string, activityId: string, reason?: string) {
   const payload: Record<string, unknown> = { activityId };
   if (reason) payload.reason = reason;
-  return runAction('cancelActivity', { collaborationId, payload });
+  return queueAction('cancelActivity', collaborationId, payload);
 }

@@ -1,6 +1,6 @@
-import { runAction } from '@/lib/run-action';
+import { queueAction } from '@/lib/offline-queue';
 
-/** completeActivity (editor): scheduled → done. */
+/** completeActivity (editor): scheduled → done. Through the offline queue. */
 export function completeActivity(collaborationId: string, activityId: string) {
-  return runAction('completeActivity', { collaborationId, payload: { activityId } });
+  return queueAction('completeActivity', collaborationId, { activityId });
 }

@@ -1,4 +1,4 @@
-import { runAction } from '@/lib/run-action';
+import { queueAction } from '@/lib/offline-queue';
 
 export type ProposeActivityInput = {
   title: string;
@@ -7,11 +7,11 @@ export type ProposeActivityInput = {
   assigneeId?: string;
 };
 
-/** proposeActivity (editor). */
+/** proposeActivity (editor). Through the offline queue. */
 export function proposeActivity(collaborationId: string, input: ProposeActivityInput) {
   const payload: Record<string, unknown> = { title: input.title };
   if (input.description) payload.description = input.description;
   if (input.dueAt) payload.dueAt = input.dueAt;
   if (input.assigneeId) payload.assigneeId = input.assigneeId;
-  return runAction('proposeActivity', { collaborationId, payload });
+  return queueAction('proposeActivity', collaborationId, payload);
 }

@@ -1,6 +1,6 @@
-import { runAction } from '@/lib/run-action';
+import { queueAction } from '@/lib/offline-queue';
 
-/** scheduleActivity (editor): proposed → scheduled, at `scheduledFor` (ISO 8601, UTC). */
+/** scheduleActivity (editor): proposed → scheduled, at `scheduledFor` (ISO 8601, UTC). Through the offline queue. */
 export function scheduleActivity(collaborationId: string, activityId: string, scheduledFor: string) {
-  return runAction('scheduleActivity', { collaborationId, payload: { activityId, scheduledFor } });
+  return queueAction('scheduleActivity', collaborationId, { activityId, scheduledFor });
 }

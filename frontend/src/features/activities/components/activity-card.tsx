@@ -1,9 +1,11 @@
 import { useState, type FormEvent } from 'react';
 
+import { QueuedActionStatus } from '@/components/queued-action-status';
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
+import { firstAnswer, useQueuedActions, type Submitted } from '@/lib/offline-queue';
 import { announceOutcome } from '@/lib/run-action';
-import type { Activity, Collaboration, Role } from '@/types/api';
+import type { ActionOutcome, Activity, Collaboration, Role } from '@/types/api';
 import { formatDateTime, isoToLocalInput, localInputToIso } from '@/utils/format';
 import { canRun } from '@/utils/roles';
 
@@ -22,6 +24,13 @@ const AWAITING_LABELS: Record<ActivityAction, string> = {
   cancelActivity: 'cancel',
 };
 
+const QUEUED_NAMES: Record<ActivityAction, string> = {
+  scheduleActivity: 'Schedule',
+  completeActivity: 'Mark done',
+  cancelActivity: 'Cancel',
+};
+const ACTIVITY_ACTIONS = Object.keys(QUEUED_NAMES);
+
 export function ActivityCard({ collaboration, activity, role }: Props) {
   const [mode, setMode] = useState<Mode>('idle');
   const [when, setWhen] = useState(() => isoToLocalInput(activity.dueAt) || '');
@@ -37,12 +46,24 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
   const [awaiting, setAwaiting] = useState<ActivityAction[]>([]);
   const isAwaiting = (action: ActivityAction) => awaiting.includes(action);
 
-  const act = useMutation(async (action: ActivityAction, run: () => ReturnType<typeof completeActivity>, applied: string) => {
-    const outcome = await run();
-    announceOutcome(outcome, applied);
-    if (outcome.kind === 'pending_approval') setAwaiting((current) => (current.includes(action) ? current : [...current, action]));
+  // My changes to this activity still in the offline queue: shown here until the server has them.
+  const queued = useQueuedActions(collaboration.id, ACTIVITY_ACTIONS).filter((entry) => entry.payload.activityId === activity.id);
+  const isQueued = (action: ActivityAction) => queued.some((entry) => entry.name === action && entry.status !== 'failed');
+
+  // Through the offline queue: a refusal shows here as before; without a connection the change is
+  // parked (shown on the card) and its answer, when it comes, is announced.
+  const act = useMutation(async (action: ActivityAction, run: () => Promise<Submitted>, applied: string) => {
+    const submitted = await run();
+    const answer = await firstAnswer(submitted);
     setMode('idle');
     setReason('');
+    const answered = (outcome: ActionOutcome | null) => {
+      if (!outcome) return;
+      announceOutcome(outcome, applied);
+      if (outcome.kind === 'pending_approval') setAwaiting((current) => (current.includes(action) ? current : [...current, action]));
+    };
+    if (answer) answered(answer);
+    else void submitted.outcome.then(answered);
   });
 
   const schedule = (event: FormEvent) => {
@@ -72,6 +93,16 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
           <span className="badge pending">Awaiting owner approval</span>{' '}
           <span className="muted">({awaiting.map((action) => AWAITING_LABELS[action]).join(', ')})</span>
         </p>
+      )}
+      {queued.length > 0 && (
+        <ul className="queued-actions small" aria-label={`Changes to ${activity.title} not sent yet`}>
+          {queued.map((entry) => (
+            <li key={entry.key} className={`queued queued-${entry.status}`} data-testid="pending-activity-change">
+              <span className="badge pending">{QUEUED_NAMES[entry.name as ActivityAction] ?? entry.name}</span>{' '}
+              <QueuedActionStatus entry={entry} label={`${(QUEUED_NAMES[entry.name as ActivityAction] ?? entry.name).toLowerCase()} “${activity.title}”`} />
+            </li>
+          ))}
+        </ul>
       )}
       {activity.description && <p className="small">{activity.description}</p>}
       <dl className="facts small">
@@ -103,7 +134,12 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
       {(canSchedule || canComplete || canCancel) && mode === 'idle' && (
         <div className="row tight wrap">
           {canSchedule && (
-            <button type="button" className="button small" disabled={isAwaiting('scheduleActivity')} onClick={() => setMode('schedule')}>
+            <button
+              type="button"
+              className="button small"
+              disabled={isAwaiting('scheduleActivity') || isQueued('scheduleActivity')}
+              onClick={() => setMode('schedule')}
+            >
               Schedule
             </button>
           )}
@@ -111,7 +147,7 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
             <button
               type="button"
               className="button small primary"
-              disabled={act.pending || isAwaiting('completeActivity')}
+              disabled={act.pending || isAwaiting('completeActivity') || isQueued('completeActivity')}
               onClick={() =>
                 void act.run('completeActivity', () => completeActivity(collaboration.id, activity.id), `“${activity.title}” is done.`)
               }
@@ -123,7 +159,7 @@ export function ActivityCard({ collaboration, activity, role }: Props) {
             <button
               type="button"
               className="button small danger-outline"
-              disabled={isAwaiting('cancelActivity')}
+              disabled={isAwaiting('cancelActivity') || isQueued('cancelActivity')}
               onClick={() => setMode('cancel')}
             >
               Cancel activity

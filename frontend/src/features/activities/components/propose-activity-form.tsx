@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
+import { firstAnswer } from '@/lib/offline-queue';
 import { announceOutcome } from '@/lib/run-action';
 import type { Collaboration } from '@/types/api';
 import { localInputToIso } from '@/utils/format';
@@ -14,14 +15,18 @@ export function ProposeActivityForm({ collaboration }: { collaboration: Collabor
   const [description, setDescription] = useState('');
   const [due, setDue] = useState('');
   const [assigneeId, setAssigneeId] = useState('');
+  // Through the offline queue: a refusal shows here; without a connection the board lists it as not
+  // sent yet until the server has it.
   const propose = useMutation(async () => {
-    const outcome = await proposeActivity(collaboration.id, {
+    const submitted = await proposeActivity(collaboration.id, {
       title: title.trim(),
       description: description.trim() || undefined,
       dueAt: localInputToIso(due) ?? undefined,
       assigneeId: assigneeId || undefined,
     });
-    announceOutcome(outcome);
+    const answer = await firstAnswer(submitted);
+    if (answer) announceOutcome(answer);
+    else void submitted.outcome.then((outcome) => announceOutcome(outcome ?? undefined));
     setTitle('');
     setDescription('');
     setDue('');

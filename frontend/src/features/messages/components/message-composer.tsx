@@ -2,6 +2,7 @@ import { useState, type FormEvent, type KeyboardEvent } from 'react';
 
 import { ErrorMessage } from '@/components/ui/error-message';
 import { useMutation } from '@/hooks/use-mutation';
+import { firstAnswer } from '@/lib/offline-queue';
 import { announceOutcome } from '@/lib/run-action';
 
 import { sendMessage } from '../api/send-message';
@@ -9,9 +10,14 @@ import { sendMessage } from '../api/send-message';
 /** `maxChars`: the server's limit (GET /api/config `maxMessageChars`). */
 export function MessageComposer({ collaborationId, maxChars }: { collaborationId: string; maxChars: number }) {
   const [text, setText] = useState('');
+  // Through the offline queue: cleared once the server has it, or at once when there is no connection
+  // (then it shows as pending in the feed and is sent later). A refusal shows here, the text kept.
   const send = useMutation(async (value: string) => {
-    announceOutcome(await sendMessage(collaborationId, value));
+    const submitted = await sendMessage(collaborationId, value);
+    const answer = await firstAnswer(submitted);
     setText('');
+    if (answer) announceOutcome(answer);
+    else void submitted.outcome.then((outcome) => announceOutcome(outcome ?? undefined));
   });
   const trimmed = text.trim();
   // Counted in code points, as the server counts (an emoji is one character, not two UTF-16 units).

@@ -8,6 +8,7 @@ import { formatDateTime, formatRelative } from '@/utils/format';
 import { getMessages } from '../api/get-messages';
 
 import { MessageComposer } from './message-composer';
+import { PendingMessageItems, usePendingMessageCount } from './pending-messages';
 
 type Props = {
   collaborationId: string;
@@ -42,6 +43,7 @@ function byId(a: Message, b: Message) {
 
 export function MessageFeed({ collaborationId, messages, epoch, members, rules, userId, canSend, maxMessageChars, live, renderAfter }: Props) {
   const [older, setOlder] = useState<Message[]>([]);
+  const pendingCount = usePendingMessageCount(collaborationId);
   const [hasMore, setHasMore] = useState(() => messages.length >= SNAPSHOT_MESSAGES);
   const listRef = useRef<HTMLOListElement>(null);
   const stickToBottom = useRef(true);
@@ -122,7 +124,7 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
       <div role="log" aria-label="Messages" aria-live="off">
         {/* Focusable, so the list scrolls with the keyboard too. */}
       <ol className="message-list" ref={listRef} onScroll={onScroll} tabIndex={0} aria-label="Messages, oldest first">
-        {all.length === 0 && <li className="muted empty">No messages yet. Say hello!</li>}
+        {all.length === 0 && pendingCount === 0 && <li className="muted empty">No messages yet. Say hello!</li>}
         {all.map((message) => {
           const author = authorOf(message);
           const style = author.kind === 'ai' ? 'from-ai' : author.kind === 'rule' ? 'from-rule' : author.kind === 'me' ? 'from-me' : '';
@@ -161,6 +163,7 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
             </li>
           );
         })}
+        <PendingMessageItems collaborationId={collaborationId} />
       </ol>
       </div>
       {canSend ? (
