@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -13,6 +13,8 @@ from backend.realtime.transport import TandemWebSocketProtocol
 from backend.settings import Settings
 
 if TYPE_CHECKING:
+    import socket
+
     from starlette.applications import Starlette
     from starlette.types import ASGIApp
 
@@ -44,7 +46,7 @@ class Server(uvicorn.Server):
         super().__init__(config)
         self._going_away = getattr(getattr(app, "state", None), "going_away", [])
 
-    async def shutdown(self, sockets: Any = None) -> None:
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for hook in list(self._going_away):
             try:
                 await hook()
