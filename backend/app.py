@@ -11,18 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
-from backend.api.app import create_app
+from backend.api.app import Hook, create_app
 from backend.runtime import Runtime
 from backend.settings import Settings
 
 log = logging.getLogger("tandem")
 
 
-def _layers(settings: Settings, *, with_worker: bool) -> tuple[list[Any], list[Any], list[Any]]:
-    routes: list[Any] = []
-    on_start: list[Any] = []
-    on_stop: list[Any] = []
+def _layers(settings: Settings, *, with_worker: bool) -> tuple[list[BaseRoute], list[Hook], list[Hook]]:
+    routes: list[BaseRoute] = []
+    on_start: list[Hook] = []
+    on_stop: list[Hook] = []
     # realtime: the change-stream reader, the hub and /ws (docs/realtime.md)
     from backend import realtime
 
@@ -35,6 +36,8 @@ def _layers(settings: Settings, *, with_worker: bool) -> tuple[list[Any], list[A
 
     routes += [*approvals.routes, *ai.routes, *(dev.routes if settings.dev else [])]
     on_start.append(approvals.openapi_hook(approvals.PATHS, ai.PATHS, dev.PATHS if settings.dev else {}))
+    if settings.dev:
+        on_start.append(_dev_checkin)
     on_stop.append(close_shared_provider)
     if with_worker:
         from worker.main import start_in_process, stop_in_process
@@ -42,6 +45,18 @@ def _layers(settings: Settings, *, with_worker: bool) -> tuple[list[Any], list[A
         on_start.append(start_in_process)
         on_stop.insert(0, stop_in_process)  # hooks stop in reverse: the worker stops last, after realtime
     return routes, on_start, on_stop
+
+
+async def _dev_checkin(runtime: Runtime, app: Starlette) -> None:
+    """What `POST /api/dev/checkin` runs: the worker's check-in, in this process, with the shared provider."""
+    from backend.ai import shared_provider
+    from worker.checkin import Checkin
+
+    async def run(*, trigger: str, collaboration_ids: list[str] | None) -> dict[str, Any]:
+        checker = Checkin(runtime.store, runtime.engine, runtime.settings, shared_provider(runtime))
+        return await checker.run(trigger=trigger, collaboration_ids=collaboration_ids)
+
+    runtime.checkin = run
 
 
 DEV_AUTH_WARNING = (

@@ -17,7 +17,7 @@ so it knows whether the action ran.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import msgspec
 
@@ -28,13 +28,16 @@ from backend.errors import AlreadyDecided, Forbidden, Internal, NotFound, Tandem
 from backend.store.errors import AlreadyApplied
 from backend.store.idempotency import Claim
 
+if TYPE_CHECKING:
+    from backend.store.store import Store
+
 STATUSES = ("pending", "approved", "rejected", "expired", "failed")
 RECOVER_AFTER = timedelta(minutes=10)  # an action takes milliseconds: one still unrecorded after this was cut short
 RECOVERY_LEASE = timedelta(minutes=10)  # how long one recovery holds an approval before another may take it
 
 
 class ApprovalService:
-    def __init__(self, store: Any, engine: ActionEngine, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, store: Store, engine: ActionEngine, clock: Callable[[], datetime] = utcnow):
         self.store = store
         self.engine = engine
         self.clock = clock

@@ -1,4 +1,7 @@
-"""`tandem`: the command line. Settings are read here, once, and passed in."""
+"""`tandem`: the command line. Settings are read here, once, and passed in.
+
+`api`, `dev` and `catalogue-ts` are here; the worker's commands (worker, checkin, jobs) are worker/cli.py's.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +11,18 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import worker.cli as worker_cli
 from backend.settings import Settings, SettingsError, load_settings
 
-COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
+Command = Callable[[argparse.Namespace, Settings], int]
 SETTINGS_OVERRIDES: dict[str, dict[str, Any]] = {"dev": {"auth_mode": "dev"},
                                                  "catalogue-ts": {"auth_mode": "dev"}}  # (no settings used)
-
-
-def command(name: str) -> Callable[[Callable[[argparse.Namespace, Settings], int]], Any]:
-    def register(fn: Callable[[argparse.Namespace, Settings], int]) -> Any:
-        COMMANDS[name] = fn
-        return fn
-
-    return register
 
 
 def _default_dist() -> Path:
     return Path(__file__).resolve().parent.parent / "frontend" / "dist"
 
 
-@command("api")
 def api(args: argparse.Namespace, settings: Settings) -> int:
     from backend.app import build_api
     from backend.serve import serve
@@ -36,7 +31,6 @@ def api(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@command("dev")
 def dev(args: argparse.Namespace, settings: Settings) -> int:
     from backend.app import build_dev
     from backend.serve import serve
@@ -47,7 +41,6 @@ def dev(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@command("catalogue-ts")
 def catalogue_ts(args: argparse.Namespace, settings: Settings) -> int:
     """Write frontend/src/generated/catalogue.ts from the action catalogue (--check: only say if it differs)."""
     from backend import catalogue_ts as generated
@@ -74,23 +67,11 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--no-demo", action="store_true", help="start empty, without demo data")
     ts = sub.add_parser("catalogue-ts", help="write the SPA's copy of the action catalogue (frontend/src/generated)")
     ts.add_argument("--check", action="store_true", help="exit 1 when the file is not what it would write")
-    for extend in _EXTENSIONS:
-        extend(sub)
+    worker_cli.add_commands(sub)
     return p
 
 
-_EXTENSIONS: list[Callable[[Any], None]] = []
-
-
 def main(argv: list[str] | None = None) -> int:
-    try:
-        import worker.cli as worker_cli  # the worker's commands: worker, checkin, jobs
-
-        if worker_cli.add_commands not in _EXTENSIONS:  # once: main may run again in one process (tests)
-            _EXTENSIONS.append(worker_cli.add_commands)
-        COMMANDS.update(worker_cli.COMMANDS)
-    except ImportError:  # pragma: no cover - the worker package is part of the project
-        pass
     args = parser().parse_args(argv)
     try:
         settings = load_settings(**SETTINGS_OVERRIDES.get(args.command, {}))
@@ -101,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
     configure(settings.log_level)
     return COMMANDS[args.command](args, settings)
+
+
+COMMANDS: dict[str, Command] = {"api": api, "dev": dev, "catalogue-ts": catalogue_ts, **worker_cli.COMMANDS}
 
 
 if __name__ == "__main__":  # pragma: no cover

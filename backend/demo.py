@@ -8,18 +8,21 @@ nine days ago), so the offline AI has something to remind and to propose.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.auth.dev import dev_user_id
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import ActionEngine
 
+if TYPE_CHECKING:
+    from backend.runtime import Runtime
+
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
 
 
-async def seed(runtime: Any) -> dict[str, Any]:
+async def seed(runtime: Runtime) -> dict[str, Any]:
     alice = Actor.user(dev_user_id(ALICE))
     bob = Actor.user(dev_user_id(BOB))
     now = utcnow()

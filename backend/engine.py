@@ -2,10 +2,11 @@
 
 A user's REST call, the AI's proposal, a rule's follow-up and an approval
 being carried out all come through `ActionEngine.run`, which reads as a chain
-of checks: the action exists → its payload is valid → the collaboration
-exists and the actor may see it → the actor's role suffices → the version is
-the expected one → the owner's rules allow it → AI protection → apply (pure)
-→ one atomic write: the document at version + 1 and its audit entry.
+of checks: the action exists → it was not applied already → its payload is valid
+→ the collaboration exists and the actor may see it → the actor's role suffices
+→ the version is the expected one → it may run in the collaboration's status →
+the owner's rules and AI protection (either may make it an approval) → apply
+(pure) → one atomic write: the document at version + 1 (or the message) and its audit entry.
 
 Follow-ups survive a crash after that write: the audit entry, written with the
 action, lists the follow-ups its rules asked for (`followupsDue`, with
@@ -20,7 +21,7 @@ that had happened before the crash a no-op.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import msgspec
 
@@ -31,12 +32,16 @@ from backend.domain.catalogue import CATALOGUE, ActionSpec
 from backend.domain.diff import build_update
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
 from backend.domain.roles import at_least
-from backend.errors import Forbidden, InvalidTransition, NotFound, RuleDenied, ValidationFailed, VersionConflict
+from backend.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from backend.ids import new_id
 from backend.preparations import Preparing
 from backend.settings import Settings
 from backend.store.errors import AlreadyApplied
 from backend.store.idempotency import Claim
+
+if TYPE_CHECKING:
+    from backend.auth.directory import MemberDirectory
+    from backend.store.store import Store
 
 MAX_RETRIES = 8
 RECOVER_AFTER = timedelta(minutes=10)
@@ -74,14 +79,12 @@ Outcome = Applied | NeedsApproval
 
 
 class ActionEngine:
-    def __init__(self, store: Any, settings: Settings, directory: Any,
-                 on_approval: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    def __init__(self, store: Store, settings: Settings, directory: MemberDirectory,
                  clock: Callable[[], Any] = utcnow):
         self.clock = clock
         self.store = store
         self.settings = settings
         self.directory = directory
-        self._on_approval = on_approval
 
     async def run(self, name: str, actor: Actor, collaboration_id: str | None, payload: Any, *,
                   expected_version: int | None = None, actor_email: str | None = None,
@@ -220,8 +223,6 @@ class ActionEngine:
                                                      idempotency=_answering(idempotency, NeedsApproval(approval)))
         if existing is not None:  # this follow-up became an approval before
             raise AlreadyApplied(existing, approval=True)
-        if self._on_approval is not None:
-            await self._on_approval(approval)
         return NeedsApproval(approval)
 
     async def _followups(self, entry: dict[str, Any], chain: FollowupChain) -> list[dict[str, Any]]:

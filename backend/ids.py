@@ -13,7 +13,6 @@ import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-PREFIXES = ("col", "act", "msg", "apr", "aud", "job", "run", "rul", "usr", "con")
 
 _lock = threading.Lock()
 _last_ms = 0

@@ -2,12 +2,20 @@
 
 `Runtime.open(settings)` connects the store, creates the indexes and wires the
 engine, auth and metrics; the API's lifespan and the worker both use it.
+
+The layers started on top of it keep their part here, as typed attributes
+(None until that layer starts): `limits` (the API's rate limits, set by
+`create_app`), `realtime` (backend/realtime), `ai_provider` (the shared AI
+provider, backend/ai), `worker` (the in-process worker of `tandem dev`) and
+`checkin` (what `POST /api/dev/checkin` runs, set by backend/app.py in dev mode).
+The layers are imported for their types only, so the worker's process never
+loads the HTTP or WebSocket code (tests/test_layout.py).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Awaitable, Protocol
 
 from backend.metrics import Metrics
 from backend.auth.directory import MemberDirectory
@@ -16,15 +24,27 @@ from backend.auth.tokens import TokenVerifier
 from backend.store.users import KnownUsers
 from backend.engine import ActionEngine
 from backend.settings import Settings
-from backend.store.client import open_database
+from backend.store.client import Database, open_database
 from backend.store.indexes import ensure_indexes
 from backend.store.store import Store
+
+if TYPE_CHECKING:
+    from backend.ai.provider import Provider
+    from backend.api.ratelimit import Limits
+    from backend.realtime import Realtime
+    from worker.main import Worker
 
 log = logging.getLogger("tandem")
 
 
+class RunsCheckin(Protocol):
+    """Runs one AI check-in now and returns its summary (worker/checkin.py `Checkin.run`)."""
+
+    def __call__(self, *, trigger: str, collaboration_ids: list[str] | None) -> Awaitable[dict[str, Any]]: ...
+
+
 class Runtime:
-    def __init__(self, settings: Settings, handle: Any):
+    def __init__(self, settings: Settings, handle: Database):
         self.settings = settings
         self.handle = handle
         self.store = Store(handle, settings)
@@ -35,7 +55,11 @@ class Runtime:
         self.directory.on_added.append(self.invitations.forget)  # an add here: that user is checked again
         self.verifier = TokenVerifier(settings)
         self.engine = ActionEngine(self.store, settings, self.directory)
-        self.extras: dict[str, Any] = {}
+        self.limits: Limits | None = None
+        self.realtime: Realtime | None = None
+        self.ai_provider: Provider | None = None
+        self.worker: Worker | None = None
+        self.checkin: RunsCheckin | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":

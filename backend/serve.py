@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from backend.realtime.transport import TandemWebSocketProtocol
 from backend.settings import Settings
+
+if TYPE_CHECKING:
+    import socket
+
+    from starlette.applications import Starlette
+    from starlette.types import ASGIApp
 
 
 PROTOCOL_CAP_FACTOR = 4
@@ -22,7 +28,7 @@ def ws_protocol_cap(settings: Settings) -> int:
     return PROTOCOL_CAP_FACTOR * settings.ws_max_frame_bytes
 
 
-def uvicorn_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
         ws=TandemWebSocketProtocol, ws_max_size=ws_protocol_cap(settings),
@@ -36,11 +42,11 @@ class Server(uvicorn.Server):
     """uvicorn's server, running the app's "going away" hooks when it stops, before it closes
     connections itself: so WebSocket clients get the contract's 1001, not uvicorn's 1012."""
 
-    def __init__(self, config: uvicorn.Config, app: Any):
+    def __init__(self, config: uvicorn.Config, app: Starlette):
         super().__init__(config)
         self._going_away = getattr(getattr(app, "state", None), "going_away", [])
 
-    async def shutdown(self, sockets: Any = None) -> None:
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for hook in list(self._going_away):
             try:
                 await hook()
@@ -67,7 +73,7 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-async def serve(app: Any, settings: Settings, host: str, port: int, banner: str = "") -> None:
+async def serve(app: Starlette, settings: Settings, host: str, port: int, banner: str = "") -> None:
     """Serve `app` until a signal stops it; print the URL (and `banner`) once ready."""
     server = Server(uvicorn_config(app, settings, host, port), app)
     task = asyncio.create_task(server.serve())

@@ -21,9 +21,5 @@ def public(doc: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def public_collaboration(doc: dict[str, Any]) -> dict[str, Any]:
-    return public(doc) or {}
-
-
 def encode(value: Any) -> bytes:
     return _encoder.encode(value)

@@ -50,7 +50,7 @@ from backend.store import collaborations as collaborations_module  # noqa: E402
 from backend.store import messages as messages_module  # noqa: E402
 from backend.store.client import open_database  # noqa: E402
 from backend.store.indexes import ensure_indexes  # noqa: E402
-from backend.store.writes import check_once, fence, insert_audit  # noqa: E402
+from backend.store.writes import check_once, insert_audit  # noqa: E402
 
 MEMBERS = 10  # distinct members per collaboration; each holds group / MEMBERS sockets
 
@@ -59,6 +59,13 @@ MEMBERS = 10  # distinct members per collaboration; each holds group / MEMBERS s
 
 
 POSTING_FIELDS = ("memberIds", "status")
+
+
+async def fence(db: Any, session: Any, collaboration_id: str) -> None:
+    """The `fences` write of those days, inside the transaction `session` (none on the embedded store)."""
+    if session is None:
+        return
+    await db["fences"].update_one({"_id": collaboration_id}, {"$inc": {"writes": 1}}, upsert=True, session=session)
 
 
 def _touches(update: dict[str, Any], fields: tuple[str, ...]) -> bool:
@@ -321,7 +328,7 @@ async def storm(a: Served, targets: list[tuple[str, Served]], groups: list[tuple
             "snapshots": sum(f.snapshots for f in followers),
             "resumed_from": {how: int(resumes.labels(how)._value.get()) for how in ("history", "database", "snapshot")},
             "reads_per_resume": round(reads / len(followers) + 1, 2),  # + its presence read
-            "database_reads_shared": target.runtime.extras["realtime"].replays.shared,
+            "database_reads_shared": target.runtime.realtime.replays.shared,
             "actions_during_storm": during,
         }
     for f in followers:
@@ -347,7 +354,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         third = await open_runtime(settings, first.handle)  # started after every event it will replay
         async with Served(first) as a, Served(second) as b:
             async with Served(third) as c:
-                c.runtime.extras["realtime"].hub.history.per_collaboration = 0  # a restart: nothing in memory
+                c.runtime.realtime.hub.history.per_collaboration = 0  # a restart: nothing in memory
                 result["storm"] = await storm(a, [("on_another_process", b), ("on_a_restarted_process", c)],
                                               groups, args.group, args.missed, settings)
     finally:

@@ -89,3 +89,22 @@ async def make_verifier():
     yield make
     for http in clients:
         await http.aclose()
+
+
+# -- runtime (backend/runtime.py) ---------------------------------------------------------------------
+# runtime           a Runtime on a fresh embedded store, closed after; its settings are `runtime_settings`
+# runtime_settings  test_settings(); a module overrides this fixture for settings of its own
+
+
+@pytest.fixture
+def runtime_settings():
+    return test_settings()
+
+
+@pytest.fixture
+async def runtime(runtime_settings):
+    from backend.runtime import Runtime
+
+    rt = await Runtime.open(runtime_settings)
+    yield rt
+    await rt.close()

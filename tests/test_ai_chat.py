@@ -12,7 +12,7 @@ from backend.clock import utcnow
 from backend.engine import ActionEngine
 from tests.fake_groq import API_KEY, FakeGroq
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER, user
-from tests.test_realtime_helpers import live_server
+from tests.realtime_support import live_server
 
 
 @pytest.fixture

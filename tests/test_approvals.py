@@ -14,16 +14,13 @@ from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import NeedsApproval
 from backend.errors import AlreadyDecided, Forbidden, NotFound
-from backend.runtime import Runtime
 from backend.settings import test_settings
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER, LiveServer, team, token, user
 
 
 @pytest.fixture
-async def runtime():
-    rt = await Runtime.open(test_settings(approval_ttl=3600))
-    yield rt
-    await rt.close()
+def runtime_settings():
+    return test_settings(approval_ttl=3600)
 
 
 async def proposal(rt, action="cancelActivity", payload=None):
@@ -171,6 +168,30 @@ async def test_approvals_over_http(runtime):
             assert snap["activities"][0]["status"] == "cancelled"
             audit = (await http.get(f"/api/collaborations/{cid}/audit", headers=auth(OWNER))).json()["entries"]
             assert audit[0]["approvalId"] == approval["_id"]
+
+
+async def test_actions_and_decisions_share_one_rate_limit_and_one_way_of_counting(runtime):
+    # backend/api/gate.py: the action route and the approvals' decisions take tokens from the same
+    # bucket and label tandem_actions_total alike ({action, outcome}; unknown names as "unknown").
+    settings = test_settings(approval_ttl=3600, action_rate_limit=3, action_rate_window=3600)  # the app's limits
+    cid, activity, approval = await proposal(runtime)
+    async with LiveServer(build_api(settings, runtime), settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            owner = {"authorization": f"Bearer {token(settings, OWNER)}"}
+            sent = await http.post("/api/actions/sendMessage", headers=owner,
+                                   json={"collaborationId": cid, "payload": {"text": "hi"}})
+            assert sent.status_code == 200, sent.text
+            assert (await http.post("/api/actions/noSuchAction", headers=owner,
+                                    json={"collaborationId": cid, "payload": {}})).status_code == 404
+            approved = await http.post(f"/api/approvals/{approval['_id']}/approve", headers=owner)
+            assert approved.status_code == 200 and approved.json()["approval"]["status"] == "approved"
+            refused = await http.post("/api/actions/sendMessage", headers=owner,
+                                      json={"collaborationId": cid, "payload": {"text": "again"}})
+            assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+            metrics = (await http.get("/metrics")).text
+    assert 'tandem_actions_total{action="sendMessage",outcome="applied"} 1.0' in metrics
+    assert 'tandem_actions_total{action="cancelActivity",outcome="applied"} 1.0' in metrics
+    assert 'tandem_actions_total{action="unknown",outcome="not_found"} 1.0' in metrics
 
 
 async def test_an_approval_cut_short_is_finished_by_the_hourly_job_exactly_once(runtime):

@@ -26,7 +26,7 @@ from tests.auth_keys import (
     refused, sign, supabase_settings,
 )
 from tests.support import EDITOR, OWNER, VIEWER, user
-from tests.test_realtime_helpers import Client, live_server
+from tests.realtime_support import Client, live_server
 
 # --- accepted tokens -------------------------------------------------------------------------------
 

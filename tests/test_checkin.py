@@ -12,7 +12,6 @@ import pytest
 from backend.ai.groq_provider import GroqProvider
 from backend.clock import utcnow
 from backend.engine import ActionEngine
-from backend.runtime import Runtime
 from tests.fake_groq import API_KEY, FakeGroq, collaborations_in, rate_limited, server_error
 from tests.support import EDITOR, OWNER, LiveServer, team, token, user
 from worker import handlers
@@ -29,18 +28,23 @@ async def fake():
 
 
 @pytest.fixture
-async def runtime(fake):
-    rt = await Runtime.open(fake.settings(checkin_mode="sync", job_lease=5))
-    rt.extras["test_providers"] = []
-    yield rt
-    for provider in rt.extras["test_providers"]:
-        await provider.aclose()
-    await rt.close()
+def runtime_settings(fake):
+    return fake.settings(checkin_mode="sync", job_lease=5)
+
+
+_PROVIDERS: list[GroqProvider] = []  # made by groq(), closed after each test
+
+
+@pytest.fixture(autouse=True)
+async def _close_providers():
+    yield
+    while _PROVIDERS:
+        await _PROVIDERS.pop().aclose()
 
 
 def groq(rt, **kw):
     provider = GroqProvider(rt.settings, backoff=0.01, **kw)
-    rt.extras["test_providers"].append(provider)
+    _PROVIDERS.append(provider)
     return provider
 
 
@@ -343,6 +347,19 @@ async def test_dev_checkin_with_the_offline_ai_reminds_and_asks_the_owner_to_app
         assert workers and workers[0]["status"] == "running"
         openapi = (await http.get("/api/openapi.json")).json()["paths"]
         assert {"/api/approvals", "/api/dev/checkin", "/api/collaborations/{id}/ai/chat"} <= set(openapi)
+
+
+async def test_the_dev_checkin_runs_under_tandem_api_too_without_an_in_process_worker():
+    from backend.app import build_api
+    from backend.settings import test_settings
+
+    settings = test_settings()
+    app = build_api(settings)
+    async with LiveServer(app, settings) as server, httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        assert app.state.runtime.worker is None and app.state.runtime.checkin is not None
+        r = await http.post("/api/dev/checkin", headers={"authorization": f"Bearer {token(settings, OWNER)}"})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "done" and r.json()["trigger"] == "dev"
 
 
 async def test_dev_checkin_refuses_unknown_fields_like_every_other_route(tmp_path):

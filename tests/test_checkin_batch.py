@@ -36,7 +36,7 @@ async def open_runtime(fake, **overrides):
 @pytest.fixture
 async def batch_runtime(fake):
     rt, provider = await open_runtime(fake)
-    rt.extras["test_provider"] = provider
+    rt.ai_provider = provider
     yield rt
     await provider.aclose()
     await rt.close()
@@ -49,7 +49,7 @@ def hello(body):
 
 
 def checker_for(rt, provider=None):
-    return Checkin(rt.store, rt.engine, rt.settings, provider or rt.extras["test_provider"],
+    return Checkin(rt.store, rt.engine, rt.settings, provider or rt.ai_provider,
                    poll_first=0.01, poll_max=0.05)
 
 
@@ -105,14 +105,14 @@ async def test_one_batch_job_with_one_request_per_collaboration(fake, batch_runt
     assert fake.calls.count("POST /openai/v1/batches") == 1 and len(await ai_messages(rt, ids[0])) == 1
     assert fake.calls.count(f"GET /openai/v1/batches/{batch['id']}") == len(polls)
     # the worker runs both kinds
-    assert {"checkin", POLL} <= set(handlers.build(rt, rt.extras["test_provider"]))
+    assert {"checkin", POLL} <= set(handlers.build(rt, rt.ai_provider))
 
 
 async def test_a_submission_interrupted_before_its_id_was_stored_is_found_not_repeated(fake, batch_runtime):
     rt = batch_runtime
     ids = await three(rt)
     fake.respond = hello
-    provider = rt.extras["test_provider"]
+    provider = rt.ai_provider
     real_submit = provider.batches.submit
 
     async def submit_then_crash(tasks, tag):
@@ -239,7 +239,7 @@ async def test_a_bad_answer_or_an_unreadable_stored_date_fails_only_that_collabo
     # a collaboration whose prompt cannot even be built is left out of the batch, alone
     await rt.store.db["collaborations"].update_one({"_id": c}, {"$push": {"activities": {"status": "proposed"}}})
     fake.batches.clear()
-    again = await Checkin(rt.store, rt.engine, rt.settings, rt.extras["test_provider"]).run_job(
+    again = await Checkin(rt.store, rt.engine, rt.settings, rt.ai_provider).run_job(
         {"_id": "job_x", "uniqueKey": "checkin:again", "payload": {}})
     assert again["status"] == "waiting"
     [batch] = fake.batches.values()

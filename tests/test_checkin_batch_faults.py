@@ -29,7 +29,7 @@ async def opened(fake):
 
     async def open_(**overrides):
         rt, provider = await open_runtime(fake, **overrides)
-        rt.extras["test_provider"] = provider
+        rt.ai_provider = provider
         made.append((rt, provider))
         return rt
 
@@ -77,7 +77,7 @@ async def test_the_hourly_recovery_re_polls_a_waiting_run_whose_poll_died(fake, 
     ids = await three(rt)
     fake.respond = hello
     fake.batch_statuses = ["completed"]
-    provider = rt.extras["test_provider"]
+    provider = rt.ai_provider
     job, _ = await Scheduler(rt.store, rt.settings).enqueue_checkin()
     assert (await checker_for(rt).run_job(job))["status"] == "waiting"
     run_id = run_id_for(job["uniqueKey"])
@@ -137,7 +137,7 @@ async def test_malformed_result_lines_fail_only_their_own_collaboration(fake, op
     for cid in (a, b, c, d, e):
         assert [m["text"] for m in await ai_messages(rt, cid)] != [] and len(await ai_messages(rt, cid)) == 1
     # read directly: every odd shape is survived, the foreign id is ignored
-    provider = rt.extras["test_provider"]
+    provider = rt.ai_provider
     [batch_id] = fake.batches
     results = await provider.batches.results(await provider.batches.state(batch_id), {a, b, c, d, e})
     assert set(results.answers) == {a} and set(results.errors) == {b, c, d, e}
@@ -168,7 +168,7 @@ async def test_a_cancel_that_never_ends_is_waited_for_no_longer_than_the_grace(f
     fake.respond = hello
     fake.batch_statuses = ["in_progress"]
     fake.cancelling_polls = 10**6
-    checker = Checkin(rt.store, rt.engine, rt.settings, rt.extras["test_provider"], poll_first=0.01, poll_max=0.05,
+    checker = Checkin(rt.store, rt.engine, rt.settings, rt.ai_provider, poll_first=0.01, poll_max=0.05,
                       cancel_grace=0.5)
     started = asyncio.get_running_loop().time()
     run = await drive(rt, checker, tries=2000)

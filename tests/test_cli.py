@@ -158,7 +158,7 @@ async def test_checkin_now_prints_a_line_per_batch_as_it_goes_then_the_summary(o
     rt = one_per_batch
     ids = [await waiting_team(rt, name) for name in ("A", "B", "C")]
     out, err = io.StringIO(), io.StringIO()
-    provider = rt.extras["ai_provider"] = Watched(out, failing=[ids[1]])
+    provider = rt.ai_provider = Watched(out, failing=[ids[1]])
     assert await cli.checkin_command(rt, True, None, out, err) == 1  # a batch failed
     lines = out.getvalue().splitlines()
     assert lines[:3] == [
@@ -179,7 +179,7 @@ async def test_checkin_now_for_named_collaborations_says_which_ones_it_skipped(o
     gone = await team(rt)
     await rt.engine.run("archiveCollaboration", user(OWNER), gone, {})
     out, err = io.StringIO(), io.StringIO()
-    rt.extras["ai_provider"] = Watched(out)
+    rt.ai_provider = Watched(out)
     assert await cli.checkin_command(rt, True, [good, "col_nope", gone], out, err) == 0
     assert err.getvalue().splitlines() == ["skipped col_nope: no such collaboration",
                                            f"skipped {gone}: it is archived, not active"]

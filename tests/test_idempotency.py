@@ -22,7 +22,7 @@ from backend.settings import SettingsError, load_settings, test_settings
 from backend.store.idempotency import Claim, ClaimLost, Idempotency, Reused, Running, Stored, fingerprint
 from tests.fake_groq import API_KEY, FakeGroq
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER, user
-from tests.test_realtime_helpers import STORES, live_server
+from tests.realtime_support import STORES, live_server
 
 KEY = "Idempotency-Key"
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
@@ -23,6 +26,8 @@ from backend.runtime import Runtime
 from backend.settings import test_settings
 from tests.fake_groq import FakeGroq, Reply, rate_limited, server_error
 from tests.support import LiveServer
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TASK = Task(kind="checkin", system="system prompt", user='{"collaborations": []}', context=[], now=utcnow())
 
@@ -130,6 +135,13 @@ async def test_ollama_uses_its_chat_api_in_json_format_and_backs_off_on_429():
                 await provider.complete(TASK)
         finally:
             await provider.aclose()
+
+
+def test_the_ollama_provider_runs_without_the_groq_sdk():
+    # A fresh interpreter, so that what this test process imported does not count.
+    script = "import sys, backend.ai.ollama_provider; print('groq' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_the_provider_follows_the_settings():

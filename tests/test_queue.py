@@ -32,10 +32,8 @@ FAST = Backoff(base=0.01, cap=1.0, jitter=0.5)
 
 
 @pytest.fixture
-async def runtime():
-    rt = await Runtime.open(test_settings(job_lease=1, job_max_attempts=3))
-    yield rt
-    await rt.close()
+def runtime_settings():
+    return test_settings(job_lease=1, job_max_attempts=3)
 
 
 async def enqueue(rt, kind="work", payload=None, **kw):

@@ -14,7 +14,7 @@ from backend.realtime.changes import ChangeReader
 from backend.realtime.history import cost
 from backend.realtime.hub import History, Hub, Outbox
 from backend.realtime.outbox import QueueBudget
-from tests.support import EDITOR, OWNER, VIEWER, open_runtime, team, user
+from tests.support import ACCOUNTS, EDITOR, OWNER, VIEWER, sign_in, team, user
 
 
 class Socket:
@@ -445,10 +445,9 @@ def test_a_heartbeat_is_not_a_presence_change():
 
 
 @pytest.fixture
-async def runtime():
-    rt = await open_runtime()
-    yield rt
-    await rt.close()
+async def runtime(runtime):
+    await sign_in(runtime, *ACCOUNTS)  # as tests/support.py open_runtime does
+    return runtime
 
 
 async def read_into(runtime, events):

@@ -20,7 +20,7 @@ import pytest
 from backend.auth.dev import dev_user_id
 from backend.domain.models import Actor
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER
-from tests.test_realtime_helpers import STORES, Client, apply_changes, close_runtime, live_server, open_runtime
+from tests.realtime_support import STORES, Client, apply_changes, close_runtime, live_server, open_runtime
 
 THANKS = {"name": "Thank whoever completes an activity", "when": {"action": "completeActivity"},
           "then": {"action": {"name": "sendMessage", "payload": {"text": {"cat": [

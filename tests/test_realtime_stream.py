@@ -23,7 +23,7 @@ from backend.domain.models import Actor
 from backend.ids import new_id
 from backend.realtime.changes import ChangeReader
 from tests.support import EDITOR, OWNER, VIEWER, user
-from tests.test_realtime_helpers import STORES, Client, Copy, close_runtime, live_server, open_runtime
+from tests.realtime_support import STORES, Client, Copy, close_runtime, live_server, open_runtime
 
 MEMBERS = [f"member{i}@example.com" for i in range(3)]
 

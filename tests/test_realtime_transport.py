@@ -23,7 +23,7 @@ from backend.realtime import events as ev
 from backend.realtime.transport import PREFRAMED, text_frame, wire
 from backend.settings import test_settings
 from tests.support import EDITOR, OWNER, LiveServer
-from tests.test_realtime_helpers import live_server
+from tests.realtime_support import live_server
 
 
 class Script:

@@ -261,7 +261,7 @@ async def test_a_follow_up_held_back_by_a_rule_is_an_approval_proposed_by_the_ru
 
 
 async def test_a_rule_change_reaches_a_subscriber_as_collaboration_updated():
-    from tests.test_realtime_helpers import apply_changes, live_server
+    from tests.realtime_support import apply_changes, live_server
 
     async with live_server() as live:
         cid = await live.create(OWNER)

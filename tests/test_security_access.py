@@ -23,7 +23,7 @@ from backend.auth.dev import dev_user_id
 from backend.domain.catalogue import CATALOGUE
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER
 from tests.test_engine import _sample_payload
-from tests.test_realtime_helpers import STORES, Client, Copy, live_server
+from tests.realtime_support import STORES, Client, Copy, live_server
 
 MISSING = "col_doesnotexist0000000000"
 

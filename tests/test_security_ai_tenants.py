@@ -23,7 +23,7 @@ from tests.fake_groq import FakeGroq, collaborations_in, injection_obeying_model
 from tests.support import EDITOR, OWNER, STRANGER, team, user
 from tests.test_checkin import ai_messages
 from tests.test_checkin_batch import checker_for, drive
-from tests.test_realtime_helpers import live_server
+from tests.realtime_support import live_server
 from worker.checkin import Checkin
 
 SECRET_TITLE = "Project Nightingale"
@@ -77,7 +77,7 @@ async def assert_victim_untouched(rt, attacker, victim, before):
 async def test_the_nightly_checkin_keeps_each_tenant_to_itself(fake, mode):
     rt = await Runtime.open(fake.settings(checkin_mode=mode, job_lease=5))
     provider = GroqProvider(rt.settings, backoff=0.01, sdk_retries=0)
-    rt.extras["test_provider"] = provider
+    rt.ai_provider = provider
     try:
         attacker, victim = await tenants(rt)
         before = await rt.store.collaborations.get(victim)

@@ -25,7 +25,7 @@ from backend.settings import test_settings
 from tests.fake_groq import API_KEY, FakeGroq, collaborations_in
 from tests.support import EDITOR, OWNER, LiveServer, team, user
 from tests.test_api import act, auth, create
-from tests.test_realtime_helpers import live_server
+from tests.realtime_support import live_server
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from backend.auth.dev import dev_user_id, issue_dev_token
 from backend.realtime import transport, ws
 from backend.settings import SettingsError, load_settings
 from tests.support import EDITOR, OWNER, VIEWER, token, user
-from tests.test_realtime_helpers import live_server
+from tests.realtime_support import live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024

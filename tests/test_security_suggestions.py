@@ -22,7 +22,7 @@ from backend.domain.suggestions import MAX_SUGGESTIONS_BYTES
 from backend.errors import ValidationFailed
 from tests.fake_groq import API_KEY, FakeGroq
 from tests.support import EDITOR, OWNER, VIEWER, open_runtime, team, user
-from tests.test_realtime_helpers import live_server
+from tests.realtime_support import live_server
 
 SUGGESTION = {"action": "sendMessage", "payload": {"text": "Who is in?"}, "reason": "ask"}
 

@@ -44,7 +44,7 @@ from backend.settings import test_settings as dev_settings
 from tests.auth_keys import (
     DROP, EC, OTHER_EC, OTHER_RSA, RSA, SECRET, claims, forge, public_pem, refused, sign, supabase_settings,
 )
-from tests.test_realtime_helpers import Client, live_server
+from tests.realtime_support import Client, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

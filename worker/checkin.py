@@ -45,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 from zoneinfo import ZoneInfo
 
 from backend.ai import prompt
@@ -58,7 +58,18 @@ from backend.errors import TandemError
 from backend.ids import new_id
 from worker.checkin_batch import CANCEL_GRACE, POLL, BatchCheckin  # noqa: F401 - POLL is imported from here
 
+if TYPE_CHECKING:
+    from backend.settings import Settings
+    from backend.store.store import Store
+
 log = logging.getLogger("tandem.checkin")
+
+
+class RunsActions(Protocol):
+    """What the check-in needs of the action engine (backend/engine.py `ActionEngine`; tests wrap it)."""
+
+    async def run(self, name: str, actor: Actor, collaboration_id: str | None, payload: Any, *,
+                  reason: str | None = None) -> Applied | NeedsApproval: ...
 
 Progress = Callable[[dict[str, Any]], None]
 PAGE = 500
@@ -85,7 +96,7 @@ def local_day(now: datetime, tz: str) -> str:
 
 
 class Checkin(BatchCheckin):
-    def __init__(self, store: Any, engine: Any, settings: Any, provider: Provider,
+    def __init__(self, store: Store, engine: RunsActions, settings: Settings, provider: Provider,
                  clock: Callable[[], datetime] = utcnow, *, poll_first: float = 30.0, poll_max: float = 600.0,
                  cancel_grace: float = CANCEL_GRACE):
         self.store = store

@@ -28,9 +28,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from backend.ai.provider import AIUnavailable, BatchState, Provider, Task
+
+if TYPE_CHECKING:
+    from backend.settings import Settings
+    from backend.store.store import Store
 
 log = logging.getLogger("tandem.checkin")
 
@@ -42,8 +46,8 @@ RECOVERY_RUNS = 50  # the most recent runs the hourly recovery looks at for a lo
 class BatchCheckin:
     """The batch mode of `Checkin` (see the module's docstring for what it expects of its host)."""
 
-    store: Any
-    settings: Any
+    store: Store
+    settings: Settings
     provider: Provider
     clock: Callable[[], datetime]
     poll_first: float  # seconds before the first poll of a batch; doubles up to poll_max

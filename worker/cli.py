@@ -10,11 +10,14 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import IO, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, IO
 
 from backend.clock import iso, utcnow
 from backend.settings import Settings
 from backend.store.jobs import STATUSES
+
+if TYPE_CHECKING:
+    from backend.runtime import Runtime
 
 EXIT_EMBEDDED = 2
 
@@ -87,7 +90,7 @@ async def _with_runtime(settings: Settings, work: Callable[[Any], Any]) -> int:
 
 # -- the commands, on an open runtime (tests call these on the embedded store) ----------------------
 
-async def checkin_command(runtime: Any, now: bool, collaboration_ids: list[str] | None,
+async def checkin_command(runtime: Runtime, now: bool, collaboration_ids: list[str] | None,
                           out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
     if collaboration_ids is not None and not now:
         print("--collaboration needs --now: the nightly check-in covers every active collaboration", file=err)
@@ -123,7 +126,7 @@ async def checkin_command(runtime: Any, now: bool, collaboration_ids: list[str] 
     return 0 if result["status"] == "done" else 1
 
 
-async def _active_only(runtime: Any, wanted: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+async def _active_only(runtime: Runtime, wanted: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """The ids of active collaborations among `wanted` (in order, once each), and why the others are skipped."""
     active: list[str] = []
     skipped: list[tuple[str, str]] = []
@@ -138,7 +141,7 @@ async def _active_only(runtime: Any, wanted: list[str]) -> tuple[list[str], list
     return active, skipped
 
 
-async def jobs_list(runtime: Any, status: str | None, kind: str | None, limit: int,
+async def jobs_list(runtime: Runtime, status: str | None, kind: str | None, limit: int,
                     out: IO[str] = sys.stdout) -> int:
     found = await runtime.store.jobs.list(status, kind, limit)
     print(f"{'id':32} {'kind':18} {'status':8} {'tries':>5} {'run at':24} {'key / last error'}", file=out)
@@ -154,7 +157,7 @@ async def jobs_list(runtime: Any, status: str | None, kind: str | None, limit: i
     return 0
 
 
-async def jobs_retry(runtime: Any, job_id: str, out: IO[str] = sys.stdout) -> int:
+async def jobs_retry(runtime: Runtime, job_id: str, out: IO[str] = sys.stdout) -> int:
     job = await runtime.store.jobs.retry(job_id, utcnow())
     if job is None:
         current = await runtime.store.jobs.get(job_id)
@@ -165,7 +168,7 @@ async def jobs_retry(runtime: Any, job_id: str, out: IO[str] = sys.stdout) -> in
     return 0
 
 
-async def workers_list(runtime: Any, out: IO[str] = sys.stdout) -> int:
+async def workers_list(runtime: Runtime, out: IO[str] = sys.stdout) -> int:
     for w in await runtime.store.workers.list():
         current = w.get("currentJob") or {}
         print(json.dumps({"id": w["_id"], "status": w.get("status"), "lastSeen": iso(w["lastSeen"]),

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from backend.ai.provider import Provider
 from backend.approvals import ApprovalService
@@ -22,10 +22,13 @@ from backend.clock import utcnow
 from worker.checkin import POLL, Checkin
 from worker.queue import Handler
 
+if TYPE_CHECKING:
+    from backend.runtime import Runtime
+
 CHECKIN, CHECKIN_POLL, EXPIRE, CLEANUP = "checkin", POLL, "approvals.expire", "cleanup"
 
 
-def build(runtime: Any, provider: Provider, clock: Callable[[], datetime] = utcnow) -> dict[str, Handler]:
+def build(runtime: Runtime, provider: Provider, clock: Callable[[], datetime] = utcnow) -> dict[str, Handler]:
     store, settings = runtime.store, runtime.settings
     checkin = Checkin(store, runtime.engine, settings, provider, clock)
     approvals = ApprovalService(store, runtime.engine, clock)

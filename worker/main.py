@@ -16,7 +16,7 @@ import secrets
 import signal
 import socket
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from backend.ai import make_provider, shared_provider
 from backend.ai.provider import Provider
@@ -26,6 +26,9 @@ from backend.settings import Settings
 from worker import handlers
 from worker.queue import Backoff, Runner
 from worker.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette  # the in-process worker's hooks: types only
 
 log = logging.getLogger("tandem.worker")
 
@@ -41,7 +44,7 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, runtime: Any, provider: Provider, *, worker_id: str | None = None,
+    def __init__(self, runtime: Runtime, provider: Provider, *, worker_id: str | None = None,
                  lease: float | None = None, backoff: Backoff | None = None, poll: float = 1.0,
                  heartbeat: float | None = None, schedule: bool = True, clock: Callable[[], datetime] = utcnow):
         settings = runtime.settings
@@ -136,13 +139,13 @@ async def run_until_signalled(worker: Worker, grace: float | None = None) -> int
 
 # -- inside `tandem dev` ----------------------------------------------------------------------------
 
-async def start_in_process(runtime: Any, app: Any = None) -> None:
+async def start_in_process(runtime: Runtime, app: Starlette | None = None) -> None:
     worker = Worker(runtime, shared_provider(runtime))
-    runtime.extras["worker"] = worker
+    runtime.worker = worker
     await worker.start()
 
 
-async def stop_in_process(runtime: Any, app: Any = None) -> None:
-    worker = runtime.extras.pop("worker", None)
+async def stop_in_process(runtime: Runtime, app: Starlette | None = None) -> None:
+    worker, runtime.worker = runtime.worker, None
     if worker is not None:
         await worker.stop(grace=3.0)

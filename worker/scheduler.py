@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,6 +27,9 @@ from apscheduler.triggers.cron import CronTrigger
 from backend.clock import utcnow
 from backend.settings import Settings
 from worker.handlers import CHECKIN, CLEANUP, EXPIRE
+
+if TYPE_CHECKING:
+    from backend.store.store import Store
 
 log = logging.getLogger("tandem.scheduler")
 
@@ -50,7 +53,7 @@ def last_fire(trigger: CronTrigger, now: datetime, within: timedelta = CATCH_UP)
 
 
 class Scheduler:
-    def __init__(self, store: Any, settings: Settings, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, store: Store, settings: Settings, clock: Callable[[], datetime] = utcnow):
         self.store = store
         self.settings = settings
         self.clock = clock

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from backend.ai.provider import AIUnavailable, Completion, Provider, Task, Usage
 from backend.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from backend.runtime import Runtime
 
 __all__ = ["AIUnavailable", "Completion", "Provider", "Task", "Usage", "close_shared_provider", "make_provider",
            "shared_provider"]
@@ -26,16 +31,15 @@ def make_provider(settings: Settings) -> Provider:
     return OfflineProvider()
 
 
-def shared_provider(runtime: Any) -> Provider:
-    """The process's provider, made on first use and kept in `runtime.extras` (tests may put their own there)."""
-    provider = runtime.extras.get("ai_provider")
-    if provider is None:
-        provider = runtime.extras["ai_provider"] = make_provider(runtime.settings)
-    return provider
+def shared_provider(runtime: Runtime) -> Provider:
+    """The process's provider, made on first use and kept as `runtime.ai_provider` (tests may set their own)."""
+    if runtime.ai_provider is None:
+        runtime.ai_provider = make_provider(runtime.settings)
+    return runtime.ai_provider
 
 
-async def close_shared_provider(runtime: Any, app: Any = None) -> None:
+async def close_shared_provider(runtime: Runtime, app: Starlette | None = None) -> None:
     """An on_stop hook: close the shared provider's HTTP client."""
-    provider = runtime.extras.pop("ai_provider", None)
+    provider, runtime.ai_provider = runtime.ai_provider, None
     if provider is not None:
         await provider.aclose()

@@ -28,24 +28,13 @@ from typing import Any, Collection
 
 import groq
 
-from backend.ai.provider import AIUnavailable, BatchResults, BatchState, Completion, Task, Usage
+from backend.ai.provider import (MAX_DELAY, AIUnavailable, BatchResults, BatchState, Completion, Task, Usage,
+                                 retry_after)
 from backend.settings import Settings
 
 log = logging.getLogger("tandem.ai")
 
 DEFAULT_BASE_URL = "https://api.groq.com"  # given explicitly: the SDK would otherwise read GROQ_BASE_URL itself
-MAX_DELAY = 30.0
-
-
-def retry_after(response: Any) -> float | None:
-    """Seconds the server asked us to wait (`retry-after-ms` or `retry-after`), if it said."""
-    headers = getattr(response, "headers", None) or {}
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            return max(0.0, float(headers[name]) * scale)
-        except (KeyError, TypeError, ValueError):
-            continue
-    return None
 
 
 def request_body(model: str, task: Task) -> dict[str, Any]:

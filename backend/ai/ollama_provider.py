@@ -7,8 +7,7 @@ import random
 
 import httpx
 
-from backend.ai.provider import AIUnavailable, Completion, Task, Usage
-from backend.ai.groq_provider import MAX_DELAY, retry_after
+from backend.ai.provider import MAX_DELAY, AIUnavailable, Completion, Task, Usage, retry_after
 from backend.settings import Settings
 
 RETRY_STATUSES = {429, 502, 503}

@@ -17,6 +17,18 @@ import msgspec
 from backend.errors import ServiceUnavailable
 
 TaskKind = Literal["checkin", "chat"]
+MAX_DELAY = 30.0  # seconds: the longest wait between retries, whatever the server asks
+
+
+def retry_after(response: Any) -> float | None:
+    """Seconds the server asked us to wait (`retry-after-ms` or `retry-after`), if it said."""
+    headers = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(headers[name]) * scale)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
 
 
 class Task(msgspec.Struct, frozen=True):

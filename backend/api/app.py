@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute
 from backend.api import openapi
 from backend.api.errors import HANDLERS
 from backend.api.middleware import BodyLimit, RequestContext
-from backend.api.ratelimit import RateLimiter
+from backend.api.ratelimit import Limits
 from backend.api.routes import actions, collaborations, session, system
 from backend.runtime import Runtime
 from backend.settings import Settings
@@ -35,7 +35,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, extra_rout
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = runtime is None
         rt = runtime or await Runtime.open(settings)
-        rt.extras.setdefault("ratelimiter", RateLimiter(settings.action_rate_limit, settings.action_rate_window))
+        if rt.limits is None:
+            rt.limits = Limits(settings)
         app.state.runtime = rt
         for hook in on_start:
             await hook(rt, app)

@@ -23,7 +23,8 @@ from starlette.responses import Response
 
 from backend.auth.tokens import Principal
 from backend.errors import IdempotencyKeyReused, InvalidRequest, RequestInProgress, TandemError
-from backend.store.idempotency import KEY, LEASE, Claim, ClaimLost, Reused, Running, Stored, fingerprint
+from backend.store.idempotency import (KEY, LEASE, Claim, ClaimLost, Idempotency, Reused, Running, Stored,
+                                       fingerprint)
 from backend.wire import encode
 
 HEADER = "Idempotency-Key"
@@ -78,7 +79,7 @@ async def run_once(request: Request, who: Principal, render: Callable[[Any], tup
     return response
 
 
-async def _settle_answer(store: Any, claim: Claim) -> None:
+async def _settle_answer(store: Idempotency, claim: Claim) -> None:
     """A request that failed: if its effect committed, the answer written with it stays (no longer
     partial); if not, the key is given back. `release` only deletes a claim still running, so
     after a transaction that wrote the answer and then aborted (retried by the driver, failed
@@ -88,7 +89,7 @@ async def _settle_answer(store: Any, claim: Claim) -> None:
     await store.release(claim)
 
 
-async def _settle(store: Any, claim: Claim, status: int, body: dict[str, Any]) -> None:
+async def _settle(store: Idempotency, claim: Claim, status: int, body: dict[str, Any]) -> None:
     """A refused request: nothing applied gives the key back; if something was (the AI chat's
     question, before the AI failed) the error it ends with is its stored answer."""
     if claim.committed:

@@ -27,11 +27,14 @@ import copy
 import logging
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from backend.clock import utcnow
 from backend.domain.diff import update_for
 from backend.ids import new_id
+
+if TYPE_CHECKING:
+    from backend.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ RECHECK_SECONDS = 30.0  # how long another process may take to clear a mark for 
 
 
 class Invitations:
-    def __init__(self, store: Any, *, clock: Callable[[], Any] = utcnow, cache_size: int = 10_000,
+    def __init__(self, store: Store, *, clock: Callable[[], Any] = utcnow, cache_size: int = 10_000,
                  recheck_after: float = RECHECK_SECONDS, monotonic: Callable[[], float] = time.monotonic):
         self._store, self._clock, self._monotonic = store, clock, monotonic
         self._cache_size, self._recheck_after = cache_size, recheck_after

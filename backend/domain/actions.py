@@ -280,7 +280,3 @@ def _at(value: Any, path: str) -> Any:
 def _stored(value: Any) -> Any:
     """A value as it is stored (what `to_doc` makes of it inside the whole collaboration)."""
     return msgspec.to_builtins(value, builtin_types=(datetime,))
-
-
-def as_doc(collab: Collaboration) -> dict[str, Any]:
-    return to_doc(collab)

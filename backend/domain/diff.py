@@ -170,7 +170,7 @@ def _put(new: dict[str, Any], parts: list[str], value: Any, copied: set[int]) ->
 
 
 def apply_update(doc: dict[str, Any], update: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Apply `$set`/`$unset` with dotted paths to a copy of `doc` (used by tests and clients)."""
+    """Apply `$set`/`$unset` with dotted paths to a copy of `doc` (the tests' model of a client's copy)."""
     out = copy.deepcopy(doc)
     for path, value in update.get("$set", {}).items():
         _assign(out, path.split("."), value)

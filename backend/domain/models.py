@@ -15,7 +15,6 @@ from backend.domain.roles import Role
 
 ActivityStatus = Literal["proposed", "scheduled", "done", "cancelled"]
 CollaborationStatus = Literal["active", "archived"]
-ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "failed"]
 
 
 class Actor(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -127,35 +126,6 @@ class Message(msgspec.Struct, omit_defaults=True):
     replyTo: str | None = None  # the id of the message of the same collaboration this one answers
     # The AI's answer: the actions it suggests, [{action, payload, reason?}] (domain/suggestions.py)
     suggestions: list[dict[str, Any]] | None = None
-
-
-class Approval(msgspec.Struct, omit_defaults=True):
-    _id: str = msgspec.field(name="_id")
-    collaborationId: str
-    action: str
-    payload: dict[str, Any]
-    reason: str | None
-    proposedBy: dict[str, Any]
-    status: ApprovalStatus
-    createdAt: datetime
-    expiresAt: datetime
-    decidedBy: str | None = None
-    decidedAt: datetime | None = None
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    rules: list[str] | None = None
-
-
-class AuditEntry(msgspec.Struct, omit_defaults=True):
-    _id: str = msgspec.field(name="_id")
-    collaborationId: str
-    version: int
-    actor: dict[str, Any]
-    action: str
-    payload: dict[str, Any]
-    at: datetime
-    approvalId: str | None = None
-    rulesFired: list[str] | None = None
 
 
 def to_doc(value: msgspec.Struct) -> dict[str, Any]:

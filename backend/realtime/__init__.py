@@ -64,15 +64,14 @@ class Realtime:
 
 async def start(runtime: Any, app: Any) -> None:
     realtime = Realtime(runtime)
-    runtime.extras["realtime"] = realtime
-    runtime.extras["reader"] = realtime.reader
+    runtime.realtime = realtime
     await realtime.start()
     # Before uvicorn closes the sockets itself (with 1012), say 1001 "going away" (backend/serve.py).
     app.state.going_away.append(lambda: realtime.close_all(GOING_AWAY, "server going away"))
 
 
 async def stop(runtime: Any, app: Any) -> None:
-    realtime = runtime.extras.get("realtime")
+    realtime = runtime.realtime
     if realtime is not None:
         await realtime.stop()
 

@@ -2,8 +2,8 @@
 
 One database-level change stream over collaborations, messages, approvals and
 presence (`$match` on `ns.coll`). Each change becomes an event
-(`backend.realtime.events`) handed to `publish` — the hub's; the reader never
-touches a socket. Inserts carry their document; where an update needs the
+(`backend.realtime.events`) handed to `publish` — the hub's, which writes the frames
+to the transports; the reader holds no socket. Inserts carry their document; where an update needs the
 whole current document (an approval, the presence list) the reader reads it,
 which is what `fullDocument: "updateLookup"` would do, but only for those: on
 one stream over four collections, updateLookup would also fetch every

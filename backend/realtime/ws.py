@@ -88,7 +88,7 @@ class RealtimeEndpoint:
     """The ASGI app mounted at /ws (a class, so Starlette hands it the raw `send`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        realtime = scope["app"].state.runtime.extras["realtime"]
+        realtime = scope["app"].state.runtime.realtime
         await Connection(realtime, WebSocket(scope, receive, send), send).run()
 
 

@@ -20,12 +20,11 @@ from backend.rules.validate import check_stored
 log = logging.getLogger(__name__)
 
 
-GUARDS = ("deny", "require_approval")
-"""Effects that hold an action back. Their rules run before follow-up rules, and they fail closed:
-a guard whose condition raises anything at all (a type error, an overflow, an exhausted budget, a
-defect) counts as matched, so no input a member chooses can slip past an owner's rule. So does a
-stored rule that is not sound (`check_stored`: written by an older Tandem, edited in MongoDB, or
-by a bug) unless its `then` shows it is certainly a follow-up rule."""
+# Guards, the effects that hold an action back (deny, require_approval): their rules run before
+# follow-up rules, and they fail closed: a guard whose condition raises anything at all (a type error,
+# an overflow, an exhausted budget, a defect) counts as matched, so no input a member chooses can slip
+# past an owner's rule. So does a stored rule that is not sound (`check_stored`: written by an older
+# Tandem, edited in MongoDB, or by a bug) unless its `then` shows it is certainly a follow-up rule.
 
 class Outcome(msgspec.Struct, kw_only=True):
     """What the rules decided about one action. Deny wins over everything else."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.store.reminders import KEEP as REMINDERS_KEPT
+
 ASC = 1
 
 
@@ -44,7 +46,7 @@ INDEXES: tuple[Index, ...] = (
     Index("jobs", (("leaseUntil", ASC),)),
     Index("checkin_runs", (("day", ASC),)),
     Index("checkin_reminders", (("day", ASC), ("collaborationId", ASC))),
-    Index("checkin_reminders", (("at", ASC),), {"expireAfterSeconds": 7 * 86400}),
+    Index("checkin_reminders", (("at", ASC),), {"expireAfterSeconds": REMINDERS_KEPT}),
     Index("presence", (("expiresAt", ASC),), {"expireAfterSeconds": 0}),
     Index("presence", (("collaborationId", ASC),)),
     # Idempotency-Key records (idempotency.py): one per user and key, gone after IDEMPOTENCY_TTL

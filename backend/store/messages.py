@@ -72,7 +72,3 @@ class Messages:
         docs = await self._coll.find(query).sort("_id", -1).limit(limit).to_list(length=limit)
         docs.reverse()
         return docs
-
-    async def delete_for(self, collaboration_id: str) -> int:
-        outcome = await self._coll.delete_many({"collaborationId": collaboration_id})
-        return outcome.deleted_count

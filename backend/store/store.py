@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.clock import utcnow
 from backend.settings import Settings
@@ -20,13 +20,16 @@ from backend.store.stream import Stream
 from backend.store.workers import Workers
 from backend.store.writes import Writer
 
+if TYPE_CHECKING:
+    from backend.store.client import Database
+
 
 # The collections whose changes become realtime events (backend/realtime/changes.py).
 WATCHED = ("collaborations", "messages", "approvals", "presence")
 
 
 class Store:
-    def __init__(self, handle: Any, settings: Settings):
+    def __init__(self, handle: Database, settings: Settings):
         self.handle = handle
         self.db = handle.db
         self.embedded: bool = handle.embedded

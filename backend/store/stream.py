@@ -102,11 +102,6 @@ def _bounded(changes: dict[str, Any]) -> dict[str, Any] | None:
     return changes if bson_size(changes) <= CHANGES_MAX_BYTES else None
 
 
-def unpack(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Stored changes as updatedFields (a dict, in stored order) and removedFields."""
-    return {path: value for path, value in changes["updatedFields"]}, list(changes["removedFields"])
-
-
 class Stream:
     """Reads of the stream: the head of a collaboration, its stored events by seq."""
 

@@ -14,8 +14,7 @@ transaction checks the collaboration's status and membership with the write
 that bumps the collaboration's stream seq (backend/store/stream.py), and every
 change to them writes the collaboration too, so two such transactions conflict
 and one is retried, re-reading what the other committed. (This replaced a
-separate `fences` document written by both; `fence()` below remains for a
-write that must conflict with them without changing the collaboration.)
+separate `fences` document written by both.)
 """
 
 from __future__ import annotations
@@ -45,14 +44,6 @@ class Writer:
 
             await session.with_transaction(callback)
             return result[0]
-
-
-async def fence(db: Any, session: Any, collaboration_id: str) -> None:
-    """Write `collaboration_id`'s fence inside the transaction `session` (see the module's docstring).
-    On the embedded store (`session` None) the atomic write needs no fence."""
-    if session is None:
-        return
-    await db["fences"].update_one({"_id": collaboration_id}, {"$inc": {"writes": 1}}, upsert=True, session=session)
 
 
 ONCE_KEYS = ("approvalId", "followupKey")

@@ -9,39 +9,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.api.auth import principal
+from backend.api.gate import run_action
 from backend.api.idempotency import rendered, run_once
 from backend.api.responses import JSON, read_json
-from backend.auth import directory
-from backend.auth.tokens import Principal
-from backend.domain.models import Actor
 from backend.engine import Applied, NeedsApproval
-from backend.errors import TandemError, ValidationFailed
+from backend.errors import ValidationFailed
 from backend.store.idempotency import Claim
 from backend.wire import public
 
 _BODY_FIELDS = {"collaborationId", "expectedVersion", "payload"}
-_RATE_COST = {"addMember": directory.RATE_COST}  # tokens an action takes from the caller's rate limit
-
-
-async def run_action(request: Request, who: Principal, name: str, collaboration_id: Any, payload: Any,
-                     expected_version: Any, idempotency: Claim | None = None) -> Applied | NeedsApproval:
-    runtime = request.app.state.runtime
-    runtime.extras["ratelimiter"].hit(who.id, _RATE_COST.get(name, 1))
-    try:
-        outcome = await runtime.engine.run(name, Actor.user(who.id), collaboration_id, payload,
-                                           expected_version=expected_version, actor_email=who.email,
-                                           idempotency=idempotency)
-    except TandemError as exc:
-        runtime.metrics.actions.labels(name if name in _known() else "unknown", exc.code).inc()
-        raise
-    runtime.metrics.actions.labels(name, "approval" if isinstance(outcome, NeedsApproval) else "applied").inc()
-    return outcome
-
-
-def _known() -> set[str]:
-    from backend.domain.catalogue import CATALOGUE
-
-    return set(CATALOGUE)
 
 
 def _check_body(body: dict[str, Any]) -> None:
@@ -73,8 +49,9 @@ async def action(request: Request) -> Response:
     async def handle(claim: Claim | None) -> Response:
         body = await read_json(request, _BODY_FIELDS)
         _check_body(body)
-        outcome = await run_action(request, who, request.path_params["name"], body.get("collaborationId"),
-                                   body.get("payload"), body.get("expectedVersion"), claim)
+        outcome = await run_action(request.app.state.runtime, who, request.path_params["name"],
+                                   body.get("collaborationId"), body.get("payload"), body.get("expectedVersion"),
+                                   claim)
         status, answer = _answer(outcome)
         return JSON(answer, status_code=status)
 

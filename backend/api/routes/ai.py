@@ -39,9 +39,8 @@ before the question is posted, so nothing is posted and the model is not asked.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,60 +51,19 @@ from backend.ai.proposals import screen_chat
 from backend.ai.provider import AIUnavailable
 from backend.api import openapi
 from backend.api.auth import principal
+from backend.api.gate import limits, run_action
 from backend.api.idempotency import rendered, run_once
-from backend.api.ratelimit import RateLimiter
 from backend.api.responses import JSON, read_json
-from backend.api.routes.actions import run_action
 from backend.api.routes.collaborations import member_collaboration
 from backend.auth.tokens import Principal
 from backend.clock import utcnow
 from backend.domain.models import Actor
-from backend.engine import NeedsApproval
-from backend.errors import InvalidTransition, RateLimited, ValidationFailed
+from backend.engine import Applied, NeedsApproval
+from backend.errors import InvalidTransition, ValidationFailed
 from backend.ids import new_id
+from backend.runtime import Runtime
 from backend.store.idempotency import LEASE, Claim
 from backend.wire import public
-
-
-CHAT_WINDOW = 60.0  # seconds: the AI chat limits are per minute
-
-
-class ChatLimits:
-    """The AI chat's own limits in this process: per user, per collaboration, and model calls at once."""
-
-    def __init__(self, settings: Any):
-        self.users = RateLimiter(settings.ai_chat_rate_limit, CHAT_WINDOW)
-        self.collaborations = RateLimiter(settings.ai_chat_collaboration_rate_limit, CHAT_WINDOW)
-        self.max_running = settings.ai_max_concurrency
-        self.running = 0
-
-    def admit(self, user_id: str, collaboration_id: str) -> None:
-        """Take one chat from the user's and the collaboration's buckets, or raise RateLimited."""
-        for limiter, key, whose in ((self.users, user_id, "you"), (self.collaborations, collaboration_id,
-                                                                   "this collaboration")):
-            try:
-                limiter.hit(key)
-            except RateLimited as exc:
-                raise RateLimited(exc.retry_after, f"Too many AI chats for {whose}; try again in "
-                                                   f"{exc.retry_after} s.") from None
-
-    @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        """One of AI_MAX_CONCURRENCY model calls at once; past it RateLimited at once (no waiting)."""
-        if self.running >= self.max_running:
-            raise RateLimited(1, "The AI is answering as many questions as it can; try again in a moment.")
-        self.running += 1
-        try:
-            yield
-        finally:
-            self.running -= 1
-
-
-def chat_limits(runtime: Any) -> ChatLimits:
-    limits = runtime.extras.get("ai_chat_limits")
-    if limits is None:
-        limits = runtime.extras["ai_chat_limits"] = ChatLimits(runtime.settings)
-    return limits
 
 
 def _question(body: dict[str, Any], limit: int) -> str:
@@ -122,7 +80,7 @@ def _held(asked: NeedsApproval) -> dict[str, Any]:
     return {"question": None, "reply": None, "approval": public(asked.approval), "suggestions": []}
 
 
-def _asked(outcome: Any) -> tuple[int, bytes]:
+def _asked(outcome: Applied | NeedsApproval) -> tuple[int, bytes]:
     """The Idempotency-Key's answer written with the member's question: the 202 when it waits for
     approval; else, until the request finishes with the AI's reply, the 503 a repeat gets if the
     process stopped before the reply was posted (the question is posted, the AI's answer is not)."""
@@ -147,16 +105,16 @@ async def _chat(request: Request, who: Principal, claim: Claim | None) -> Respon
     question = _question(await read_json(request, {"message"}), runtime.settings.max_message_chars)
     if doc["status"] != "active":
         raise InvalidTransition("The collaboration is archived.", {"status": doc["status"]})
-    limits = chat_limits(runtime)
-    limits.admit(who.id, doc["_id"])  # before anything is posted or asked
-    with limits.slot():
-        return await _answer(request, runtime, who, doc, question, claim)
+    chat_limits = limits(runtime).chat
+    chat_limits.admit(who.id, doc["_id"])  # before anything is posted or asked
+    with chat_limits.slot():
+        return await _answer(runtime, who, doc, question, claim)
 
 
-async def _answer(request: Request, runtime: Any, who: Principal, doc: dict[str, Any], question: str,
+async def _answer(runtime: Runtime, who: Principal, doc: dict[str, Any], question: str,
                   claim: Claim | None) -> Response:
     # With an Idempotency-Key, the key is stored with the question: a repeat never posts it twice.
-    asked = await run_action(request, who, "sendMessage", doc["_id"], {"text": question}, None, claim)
+    asked = await run_action(runtime, who, "sendMessage", doc["_id"], {"text": question}, None, claim)
     if isinstance(asked, NeedsApproval):  # the owner's rules hold the member's message: nothing to answer yet
         return JSON(_held(asked), status_code=202)
     posted_question = public(await runtime.store.messages.get(doc["_id"], asked.result["messageId"]))

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.api import openapi
 from backend.api.auth import principal
+from backend.api.gate import decide
 from backend.api.idempotency import rendered, run_once
 from backend.api.responses import JSON
 from backend.approvals import STATUSES, ApprovalService
 from backend.errors import InvalidRequest
+from backend.runtime import Runtime
 from backend.store.idempotency import Claim
 from backend.wire import public
 
 
 def _service(request: Request) -> ApprovalService:
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     return ApprovalService(runtime.store, runtime.engine)
 
 
@@ -40,11 +43,8 @@ async def approve(request: Request) -> Response:
     who = await principal(request)
 
     async def handle(claim: Claim | None) -> Response:
-        request.app.state.runtime.extras["ratelimiter"].hit(who.id)
-        decided = await _service(request).approve(request.path_params["approval_id"], who.id, claim)
-        runtime = request.app.state.runtime
-        runtime.metrics.actions.labels(decided["action"], "applied" if decided["status"] == "approved"
-                                       else (decided.get("error") or {}).get("code", "failed")).inc()
+        decided = await decide(request.app.state.runtime, who, request.path_params["approval_id"], approve=True,
+                               idempotency=claim)
         return JSON({"approval": public(decided)})
 
     return await run_once(request, who, _decided, handle)
@@ -54,8 +54,8 @@ async def reject(request: Request) -> Response:
     who = await principal(request)
 
     async def handle(claim: Claim | None) -> Response:
-        request.app.state.runtime.extras["ratelimiter"].hit(who.id)
-        decided = await _service(request).reject(request.path_params["approval_id"], who.id, claim)
+        decided = await decide(request.app.state.runtime, who, request.path_params["approval_id"], approve=False,
+                               idempotency=claim)
         return JSON({"approval": public(decided)})
 
     return await run_once(request, who, _decided, handle)
@@ -82,10 +82,10 @@ PATHS: dict[str, Any] = {
 }
 
 
-def openapi_hook(*paths: dict[str, Any]) -> Callable[[Any, Any], Awaitable[None]]:
+def openapi_hook(*paths: dict[str, Any]) -> Callable[[Runtime, Starlette], Awaitable[None]]:
     """An on_start hook that adds these paths to the app's OpenAPI document."""
 
-    async def add_paths(runtime: Any, app: Any) -> None:
+    async def add_paths(runtime: Runtime, app: Starlette) -> None:
         for group in paths:
             openapi.extend(app.state.openapi, group)
 

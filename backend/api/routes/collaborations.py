@@ -13,7 +13,7 @@ from starlette.routing import Route
 from backend.api.auth import principal
 from backend.api.idempotency import rendered, run_once
 from backend.api.responses import JSON, query_id, query_int, read_json
-from backend.api.routes.actions import run_action
+from backend.api.gate import run_action
 from backend.errors import InvalidRequest, NotFound, ValidationFailed
 from backend.ids import has_prefix
 from backend.store.idempotency import Claim
@@ -75,7 +75,7 @@ async def create(request: Request) -> Response:
     async def handle(claim: Claim | None) -> Response:
         body = await read_json(request)
         try:
-            outcome = await run_action(request, who, "createCollaboration", None, body, None, claim)
+            outcome = await run_action(request.app.state.runtime, who, "createCollaboration", None, body, None, claim)
         except ValidationFailed as exc:  # this route's fields are the body's own, not under `payload`
             fields = [{**f, "path": f["path"].removeprefix("payload").removeprefix(".")} for f in exc.fields]
             raise ValidationFailed(fields) from None

@@ -1,6 +1,8 @@
 """`POST /api/dev/checkin` (dev mode only): run the AI check-in now, return its summary.
 
 Body (optional): `{"collaborationId"}` to check one collaboration of mine; else every active one.
+The check-in itself is the worker's (worker/checkin.py), reached through `runtime.checkin`, which
+backend/app.py sets with this route: the HTTP routes never import the worker.
 """
 
 from __future__ import annotations
@@ -11,21 +13,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend.ai import shared_provider
 from backend.api import openapi
 from backend.api.auth import principal
 from backend.api.responses import JSON, read_json
-from backend.errors import NotFound, ValidationFailed
+from backend.errors import Internal, NotFound, ValidationFailed
+from backend.runtime import Runtime
 
 
 async def checkin(request: Request) -> Response:
-    from worker.checkin import Checkin  # the worker's check-in, run in this process
-
     who = await principal(request)
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     ids = await _only(request, who.id)
-    checker = Checkin(runtime.store, runtime.engine, runtime.settings, shared_provider(runtime))
-    return JSON(await checker.run(trigger="dev", collaboration_ids=ids))
+    if runtime.checkin is None:  # backend/app.py sets it wherever it adds this route
+        raise Internal("The check-in is not available in this process.")
+    return JSON(await runtime.checkin(trigger="dev", collaboration_ids=ids))
 
 
 async def _only(request: Request, user_id: str) -> list[str] | None:

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.api.responses import JSON
+from backend.runtime import Runtime
 from backend.store.client import ping
 
 
@@ -15,11 +16,10 @@ async def health(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     checks = {"mongodb": await ping(runtime.handle)}
-    reader = runtime.extras.get("reader")
-    if reader is not None:
-        checks["changeStream"] = bool(reader.running)
+    if runtime.realtime is not None:
+        checks["changeStream"] = bool(runtime.realtime.reader.running)
     ok = all(checks.values())
     return JSON({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 

@@ -1,4 +1,4 @@
-"""Shared pieces of the realtime tests (no tests here): live servers, WebSocket clients, a client's copy.
+"""Shared pieces of the realtime and HTTP tests (not collected): live servers, WebSocket clients, copies.
 
 `live_server()` runs the real app under a real uvicorn on 127.0.0.1 over a
 runtime on the embedded store, or on real MongoDB (`store="mongodb"`, skipped
@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from backend.app import build_api
 from backend.domain.diff import apply_update
+from backend.realtime import Realtime
 from backend.runtime import Runtime
 from backend.settings import Settings, test_settings
 from backend.store.client import open_database
@@ -67,8 +68,8 @@ class Live:
         self.ws_url = server.url.replace("http://", "ws://") + "/ws"
 
     @property
-    def realtime(self) -> Any:
-        return self.runtime.extras["realtime"]
+    def realtime(self) -> Realtime:
+        return self.runtime.realtime
 
     def token(self, email: str) -> str:
         return token(self.settings, email)
