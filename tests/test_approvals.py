@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from backend.app import build_api
-from backend.approvals import ApprovalService
+from backend.deciding import ApprovalService
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import NeedsApproval

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from backend.app import build_api
-from backend.approvals import ApprovalService
+from backend.deciding import ApprovalService
 from backend.clock import iso, parse_iso, utcnow
 from backend.domain import payloads
 from backend.errors import ValidationFailed
