@@ -24,7 +24,7 @@ def _default_dist() -> Path:
 
 
 def api(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.app import build_api
+    from backend.composition import build_api
     from backend.serve import serve
 
     asyncio.run(serve(build_api(settings), settings, args.host, args.port))
@@ -32,7 +32,7 @@ def api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def dev(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.app import build_dev
+    from backend.composition import build_dev
     from backend.serve import serve
 
     dist = Path(settings.frontend_dist) if settings.frontend_dist else _default_dist()

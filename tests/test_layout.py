@@ -59,7 +59,7 @@ def test_the_worker_never_loads_the_http_or_websocket_layers():
 
 
 def test_the_http_routes_never_import_the_worker():
-    # The dev check-in reaches the worker's check-in through runtime.checkin (backend/app.py sets it).
+    # The dev check-in reaches the worker's check-in through runtime.checkin (backend/composition.py sets it).
     offenders = {str(path.relative_to(ROOT)): sorted(n for n in imported(path) if within(n, ("worker",)))
                  for path in sources("backend/api")}
     assert {path: names for path, names in offenders.items() if names} == {}

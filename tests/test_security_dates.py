@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from backend.app import build_api
+from backend.composition import build_api
 from backend.deciding import ApprovalService
 from backend.clock import iso, parse_iso, utcnow
 from backend.domain import payloads

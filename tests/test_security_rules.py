@@ -26,7 +26,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.app import build_api
+from backend.composition import build_api
 from backend.deciding import ApprovalService
 from backend.errors import RuleDenied, ValidationFailed
 from backend.rules import MAX_RULES, Outcome, evaluate, validate_rule
