@@ -49,7 +49,7 @@ def test_only_the_store_imports_the_mongodb_driver():
 def test_the_worker_never_loads_the_http_or_websocket_layers():
     # A fresh interpreter, so that what this test process imported does not count.
     script = (
-        "import sys, json, worker.main, worker.cli, worker.checkin, worker.handlers, worker.scheduler;"
+        "import sys, json, worker.main, worker.commands, worker.checkin, worker.handlers, worker.scheduler;"
         "print(json.dumps(sorted(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
