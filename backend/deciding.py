@@ -25,7 +25,7 @@ from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import ActionEngine, Applied
 from backend.errors import AlreadyDecided, Forbidden, Internal, NotFound, TandemError
-from backend.store.errors import AlreadyApplied
+from backend.store.failures import AlreadyApplied
 from backend.store.idempotency import Claim
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ from backend.errors import Forbidden, InvalidTransition, NotFound, ValidationFai
 from backend.ids import new_id
 from backend.preparations import Preparing
 from backend.settings import Settings
-from backend.store.errors import AlreadyApplied
+from backend.store.failures import AlreadyApplied
 from backend.store.idempotency import Claim
 
 if TYPE_CHECKING:

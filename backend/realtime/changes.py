@@ -40,7 +40,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from backend.realtime import events as ev
-from backend.store.errors import StoreError, StreamClosed, history_lost
+from backend.store.failures import StoreError, StreamClosed, history_lost
 from backend.store.presence_records import collaboration_of
 
 log = logging.getLogger("tandem.realtime")
