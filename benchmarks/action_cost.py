@@ -9,7 +9,7 @@ wall time: the machine is shared), exclusive of the steps it calls:
 - token verify: `TokenVerifier.verify` (one token per user, as a browser reuses its own);
 - decode: `payloads.decode`;
 - read: the store's `get` and `from_doc`;
-- engine prepare: `actions.apply` (what the action does to the collaboration);
+- engine prepare: `effects.apply` (what the action does to the collaboration);
 - build update: making the new document and its `$set`/`$unset` (`to_doc` + `update_for` before;
   `build_update` after);
 - size check: the store's document-size check;
@@ -84,14 +84,14 @@ def _wrap(clock: Clock, owner: Any, attribute: str, step: str) -> None:
 
 def instrument(runtime: Any, clock: Clock) -> None:
     import backend.engine as engine_module
-    from backend.domain import actions, payloads
+    from backend.domain import effects, payloads
 
     store = runtime.store
     _wrap(clock, runtime.verifier, "verify", "token verify")
     _wrap(clock, payloads, "decode", "decode")
     _wrap(clock, store.collaborations, "get", "read")
     _wrap(clock, engine_module, "from_doc", "read")
-    _wrap(clock, actions, "apply", "engine prepare")
+    _wrap(clock, effects, "apply", "engine prepare")
     for name in ("update_for", "to_doc", "build_update"):  # before: to_doc + update_for; after: build_update
         _wrap(clock, engine_module, name, "build update")
     for name in ("check_size", "size_after"):
