@@ -101,7 +101,7 @@ def instrument(runtime: Any, clock: Clock) -> None:
 
 
 async def open_runtime(members: int) -> Any:
-    from backend.auth.dev import dev_user_id
+    from backend.auth.dev_tokens import dev_user_id
     from backend.runtime import Runtime
     from backend.settings import test_settings
 
@@ -117,7 +117,7 @@ def _emails(members: int) -> list[str]:
 
 async def setup(runtime: Any, members: int, activities: int) -> tuple[str, list[tuple[Any, str]]]:
     """A new collaboration of `members` members and `activities` activities, and ten members' tokens."""
-    from backend.auth.dev import dev_user_id, issue_dev_token
+    from backend.auth.dev_tokens import dev_user_id, issue_dev_token
     from backend.domain.models import Actor
 
     emails = _emails(members)

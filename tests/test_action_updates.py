@@ -14,7 +14,7 @@ import bson
 import msgspec
 import pytest
 
-from backend.auth.dev import dev_user_id
+from backend.auth.dev_tokens import dev_user_id
 from backend.domain import effects, payloads
 from backend.domain.catalogue import CATALOGUE
 from backend.domain.diff import build_update, update_for

@@ -32,7 +32,7 @@ import msgspec
 import pytest
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from backend.auth.dev import dev_user_id, issue_dev_token
+from backend.auth.dev_tokens import dev_user_id, issue_dev_token
 from backend.realtime import transport, ws
 from backend.settings import SettingsError, load_settings
 from tests.support import EDITOR, OWNER, VIEWER, token, user
