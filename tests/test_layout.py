@@ -3,7 +3,9 @@
 - all MongoDB access is in backend/store: nothing else imports pymongo, motor, bson or mongomock;
 - the worker never imports the API's HTTP or WebSocket code (it runs in its own process);
 - the change-stream reader and the hub never touch a socket (no Starlette, no uvicorn);
-- settings are read once, in backend/settings.py: nothing else reads the environment.
+- settings are read once, in backend/settings.py: nothing else reads the environment;
+- every module name under backend/ and worker/ is unique, but for a collection's store module and the
+  route module of the same URL prefix (store/approvals.py and api/routes/approvals.py).
 """
 
 from __future__ import annotations
@@ -78,3 +80,27 @@ def test_only_settings_reads_the_environment():
         if ("os.environ" in text or "getenv" in text) and path.name != "settings.py":
             readers.append(str(path.relative_to(ROOT)))
     assert readers == []
+
+
+def shares_its_name_by_convention(path: Path) -> bool:
+    """store/<name>.py is the `<name>` collection; api/routes/<name>.py serves /api/<name>."""
+    parts, text = path.relative_to(ROOT).parts, path.read_text()
+    if parts[:-1] == ("backend", "store"):
+        return (ast.get_docstring(ast.parse(text)) or "").startswith(f"The `{path.stem}` collection")
+    if parts[:-1] == ("backend", "api", "routes"):
+        return f'"/api/{path.stem}"' in text or f'"/api/{path.stem}/' in text
+    return False
+
+
+def test_module_names_are_unique_but_for_a_collection_and_its_routes():
+    by_name: dict[str, list[Path]] = {}
+    for path in sources("backend", "worker"):
+        if path.name != "__init__.py":
+            by_name.setdefault(path.name, []).append(path)
+    clashes = {}
+    for name, paths in by_name.items():
+        layers = sorted(p.parent.name for p in paths)
+        allowed = layers == ["routes", "store"] and all(shares_its_name_by_convention(p) for p in paths)
+        if len(paths) > 1 and not allowed:
+            clashes[name] = sorted(str(p.relative_to(ROOT)) for p in paths)
+    assert clashes == {}
