@@ -5,7 +5,8 @@
 - the change-stream reader and the hub never touch a socket (no Starlette, no uvicorn);
 - settings are read once, in backend/settings.py: nothing else reads the environment;
 - every module name under backend/ and worker/ is unique, but for a collection's store module and the
-  route module of the same URL prefix (store/approvals.py and api/routes/approvals.py).
+  route module of the same URL prefix (store/approvals.py and api/routes/approvals.py);
+- each layer imports only the layers docs/architecture.md "The layers" allows it.
 """
 
 from __future__ import annotations
@@ -104,3 +105,73 @@ def test_module_names_are_unique_but_for_a_collection_and_its_routes():
         if len(paths) > 1 and not allowed:
             clashes[name] = sorted(str(p.relative_to(ROOT)) for p in paths)
     assert clashes == {}
+
+
+CORE = {"settings", "errors", "ids", "clock", "wire", "logs", "metrics", "committed_secrets"}
+ENGINE = {"engine", "preparations", "deciding"}
+FOLDERS = {"domain", "rules", "store", "auth", "ai", "api", "realtime"}
+# What each layer may import besides itself and the core (docs/architecture.md "The layers").
+MAY_IMPORT = {
+    "core": set(),
+    "domain": set(),
+    "rules": {"domain"},
+    "store": set(),
+    "auth": {"store", "domain"},
+    "ai": {"domain", "store"},
+    "engine": {"domain", "rules", "store", "auth"},
+    "api": {"runtime", "engine", "domain", "store", "auth", "ai"},
+    "realtime": {"store"},
+    "worker": {"runtime", "engine", "domain", "store", "ai"},
+}
+# The catalogue names the engine's preparation hooks in its specs; only the engine calls them.
+DOCUMENTED_EXCEPTIONS = {("backend/domain/catalogue.py", "backend.preparations")}
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] == "worker":
+        return "worker"
+    if parts[0] != "backend" or len(parts) == 1:
+        return None
+    if parts[1] in FOLDERS:
+        return parts[1]
+    if parts[1] == "runtime":
+        return "runtime"  # what one process runs on: the entry points take it
+    return "engine" if parts[1] in ENGINE else "core" if parts[1] in CORE else "top"
+
+
+def run_time_imports(path: Path) -> set[str]:
+    """What a module imports when it runs: imports under `if TYPE_CHECKING:` do not count."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            if node.module == "backend":
+                names.update(f"backend.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(), str(path)))
+    return names
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    offenders = {}
+    for path in sources("backend", "worker"):
+        rel = str(path.relative_to(ROOT))
+        own = layer_of(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        if own in (None, "top", "runtime"):
+            continue
+        allowed = MAY_IMPORT[own] | {own, "core"}
+        bad = sorted(n for n in run_time_imports(path)
+                     if layer_of(n) not in (None, *allowed) and (rel, n) not in DOCUMENTED_EXCEPTIONS)
+        if bad:
+            offenders[rel] = bad
+    assert offenders == {}
