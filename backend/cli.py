@@ -1,6 +1,6 @@
 """`tandem`: the command line. Settings are read here, once, and passed in.
 
-`api`, `dev` and `catalogue-ts` are here; the worker's commands (worker, checkin, jobs) are worker/cli.py's.
+`api`, `dev` and `catalogue-ts` are here; the worker's commands (worker, checkin, jobs) are worker/commands.py's.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import worker.cli as worker_cli
+import worker.commands as worker_commands
 from backend.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -24,7 +24,7 @@ def _default_dist() -> Path:
 
 
 def api(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.app import build_api
+    from backend.composition import build_api
     from backend.serve import serve
 
     asyncio.run(serve(build_api(settings), settings, args.host, args.port))
@@ -32,7 +32,7 @@ def api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def dev(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.app import build_dev
+    from backend.composition import build_dev
     from backend.serve import serve
 
     dist = Path(settings.frontend_dist) if settings.frontend_dist else _default_dist()
@@ -67,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--no-demo", action="store_true", help="start empty, without demo data")
     ts = sub.add_parser("catalogue-ts", help="write the SPA's copy of the action catalogue (frontend/src/generated)")
     ts.add_argument("--check", action="store_true", help="exit 1 when the file is not what it would write")
-    worker_cli.add_commands(sub)
+    worker_commands.add_commands(sub)
     return p
 
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     return COMMANDS[args.command](args, settings)
 
 
-COMMANDS: dict[str, Command] = {"api": api, "dev": dev, "catalogue-ts": catalogue_ts, **worker_cli.COMMANDS}
+COMMANDS: dict[str, Command] = {"api": api, "dev": dev, "catalogue-ts": catalogue_ts, **worker_commands.COMMANDS}
 
 
 if __name__ == "__main__":  # pragma: no cover

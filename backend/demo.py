@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from backend.auth.dev import dev_user_id
+from backend.auth.dev_tokens import dev_user_id
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import ActionEngine

@@ -27,7 +27,7 @@ import msgspec
 
 from backend import rules as rule_engine
 from backend.clock import utcnow
-from backend.domain import actions, payloads
+from backend.domain import effects, payloads
 from backend.domain.catalogue import CATALOGUE, ActionSpec
 from backend.domain.diff import build_update
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
@@ -36,7 +36,7 @@ from backend.errors import Forbidden, InvalidTransition, NotFound, ValidationFai
 from backend.ids import new_id
 from backend.preparations import Preparing
 from backend.settings import Settings
-from backend.store.errors import AlreadyApplied
+from backend.store.failures import AlreadyApplied
 from backend.store.idempotency import Claim
 
 if TYPE_CHECKING:
@@ -127,10 +127,10 @@ class ActionEngine:
         _check_status(spec, collab)
         now = self.clock()
         verdict = self._rules(spec, collab, actor, payload, now, depth)
-        ctx = actions.Context(actor=actor, now=now, new_id=new_id, actor_email=actor_email)
+        ctx = effects.Context(actor=actor, now=now, new_id=new_id, actor_email=actor_email)
         proposing = approval_id is None and bool(verdict.require_approval or _protected(spec, collab, actor))
         await self._prepare(spec, collab, payload, ctx, proposing, approval_id, looked_up)
-        effect = actions.apply(spec.name, collab, payload, ctx)  # pure: refuses what cannot run now
+        effect = effects.apply(spec.name, collab, payload, ctx)  # pure: refuses what cannot run now
         if proposing:
             # Only an action that could run now becomes an approval: no owner is asked to approve
             # what can never happen. It is checked again when it is carried out.
@@ -172,8 +172,8 @@ class ActionEngine:
         if not actor.is_user:
             raise Forbidden("Only a signed-in user can create a collaboration.")
         now = self.clock()
-        ctx = actions.Context(actor=actor, now=now, new_id=new_id, actor_email=actor_email)
-        effect = actions.apply(spec.name, None, payload, ctx)
+        ctx = effects.Context(actor=actor, now=now, new_id=new_id, actor_email=actor_email)
+        effect = effects.apply(spec.name, None, payload, ctx)
         assert effect.collaboration is not None
         doc = to_doc(effect.collaboration)
         doc["lastAction"] = {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}
@@ -183,7 +183,7 @@ class ActionEngine:
         await self.store.collaborations.insert(doc, audit, idempotency=_answering(idempotency, applied))
         return applied
 
-    async def _prepare(self, spec: ActionSpec, collab: Collaboration, payload: Any, ctx: actions.Context,
+    async def _prepare(self, spec: ActionSpec, collab: Collaboration, payload: Any, ctx: effects.Context,
                        proposing: bool, approval_id: str | None, looked_up: dict[str, Any]) -> None:
         """The I/O an action needs before its pure step: its catalogue `prepare` hook (preparations.py)."""
         if spec.prepare is not None:

@@ -1,7 +1,7 @@
 """The project's own errors, each with a stable machine code and HTTP status.
 
 Every layer raises these; the API renders them in one place
-(`backend.api.errors`) as ``{"error": {"code", "message", "details"}}``.
+(`backend.api.error_responses`) as ``{"error": {"code", "message", "details"}}``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The I/O an action needs before its pure step: a catalogue spec's `prepare` hook.
 
 The engine calls `spec.prepare(engine, Preparing(...))` after the checks and
-before the action's pure effect (backend/domain/actions.py); a hook fills in the
+before the action's pure effect (backend/domain/effects.py); a hook fills in the
 effect's `Context` (a directory answer, checked suggestions, the validated rule
 set) or refuses the action with the project's errors. `spec.after(engine,
 result)` runs once the action is committed. Hooks reach the store, the
@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from backend.domain import actions
+from backend.domain import effects
 from backend.domain.models import Actor, Collaboration
 from backend.errors import NotFound, ValidationFailed
 
@@ -23,7 +23,7 @@ class Preparing(msgspec.Struct):
     action: str
     collab: Collaboration
     payload: Any
-    ctx: actions.Context
+    ctx: effects.Context
     proposing: bool
     """The action becomes an approval instead of running (nothing irreversible may happen)."""
     approval_id: str | None
@@ -37,7 +37,7 @@ async def prepare_add_member(engine: Any, prep: Preparing) -> None:
     if prep.proposing:
         prep.ctx.resolved_user = None
         return
-    actions.already_member_by_email(prep.collab, prep.payload.email)  # no directory call for a member
+    effects.already_member_by_email(prep.collab, prep.payload.email)  # no directory call for a member
     if "invitee" not in prep.looked_up:
         invitee = await engine.directory.find_or_invite(prep.payload.email)
         inviter = prep.ctx.actor.id if prep.ctx.actor.is_user else await _approver(engine, prep.approval_id)

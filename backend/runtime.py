@@ -7,7 +7,7 @@ The layers started on top of it keep their part here, as typed attributes
 (None until that layer starts): `limits` (the API's rate limits, set by
 `create_app`), `realtime` (backend/realtime), `ai_provider` (the shared AI
 provider, backend/ai), `worker` (the in-process worker of `tandem dev`) and
-`checkin` (what `POST /api/dev/checkin` runs, set by backend/app.py in dev mode).
+`checkin` (what `POST /api/dev/checkin` runs, set by backend/composition.py in dev mode).
 The layers are imported for their types only, so the worker's process never
 loads the HTTP or WebSocket code (tests/test_layout.py).
 """

@@ -22,7 +22,7 @@ AIProvider = Literal["groq", "ollama", "offline"]
 CheckinMode = Literal["batch", "sync"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
-DEV_ISSUER = "tandem-dev"  # the `iss` of dev tokens (backend/auth/dev.py); never accepted in supabase mode
+DEV_ISSUER = "tandem-dev"  # the `iss` of dev tokens (backend/auth/dev_tokens.py); never accepted in supabase mode
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "your-secret", "please-change", "xxx", "todo"}
 
 

@@ -9,7 +9,7 @@ wall time: the machine is shared), exclusive of the steps it calls:
 - token verify: `TokenVerifier.verify` (one token per user, as a browser reuses its own);
 - decode: `payloads.decode`;
 - read: the store's `get` and `from_doc`;
-- engine prepare: `actions.apply` (what the action does to the collaboration);
+- engine prepare: `effects.apply` (what the action does to the collaboration);
 - build update: making the new document and its `$set`/`$unset` (`to_doc` + `update_for` before;
   `build_update` after);
 - size check: the store's document-size check;
@@ -84,14 +84,14 @@ def _wrap(clock: Clock, owner: Any, attribute: str, step: str) -> None:
 
 def instrument(runtime: Any, clock: Clock) -> None:
     import backend.engine as engine_module
-    from backend.domain import actions, payloads
+    from backend.domain import effects, payloads
 
     store = runtime.store
     _wrap(clock, runtime.verifier, "verify", "token verify")
     _wrap(clock, payloads, "decode", "decode")
     _wrap(clock, store.collaborations, "get", "read")
     _wrap(clock, engine_module, "from_doc", "read")
-    _wrap(clock, actions, "apply", "engine prepare")
+    _wrap(clock, effects, "apply", "engine prepare")
     for name in ("update_for", "to_doc", "build_update"):  # before: to_doc + update_for; after: build_update
         _wrap(clock, engine_module, name, "build update")
     for name in ("check_size", "size_after"):
@@ -101,7 +101,7 @@ def instrument(runtime: Any, clock: Clock) -> None:
 
 
 async def open_runtime(members: int) -> Any:
-    from backend.auth.dev import dev_user_id
+    from backend.auth.dev_tokens import dev_user_id
     from backend.runtime import Runtime
     from backend.settings import test_settings
 
@@ -117,7 +117,7 @@ def _emails(members: int) -> list[str]:
 
 async def setup(runtime: Any, members: int, activities: int) -> tuple[str, list[tuple[Any, str]]]:
     """A new collaboration of `members` members and `activities` activities, and ten members' tokens."""
-    from backend.auth.dev import dev_user_id, issue_dev_token
+    from backend.auth.dev_tokens import dev_user_id, issue_dev_token
     from backend.domain.models import Actor
 
     emails = _emails(members)

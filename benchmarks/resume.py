@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from backend.app import build_api  # noqa: E402
-from backend.auth.dev import dev_user_id, issue_dev_token  # noqa: E402
+from backend.composition import build_api  # noqa: E402
+from backend.auth.dev_tokens import dev_user_id, issue_dev_token  # noqa: E402
 from backend.domain.models import Actor  # noqa: E402
 from backend.runtime import Runtime  # noqa: E402
 from backend.serve import Server, uvicorn_config  # noqa: E402

@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from backend.app import build_api
+from backend.composition import build_api
 from backend.domain.diff import apply_update
 from backend.realtime import Realtime
 from backend.runtime import Runtime

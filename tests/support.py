@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.auth.dev import dev_user_id, issue_dev_token
+from backend.auth.dev_tokens import dev_user_id, issue_dev_token
 from backend.domain.models import Actor
 from backend.runtime import Runtime
 from backend.settings import Settings, test_settings

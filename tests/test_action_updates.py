@@ -1,4 +1,4 @@
-"""An action's update is built from what it changed (domain/actions.py `changes`, diff.build_update),
+"""An action's update is built from what it changed (domain/effects.py `changes`, diff.build_update),
 not by diffing the whole collaboration. It must be exactly the update the full diff gave before
 (diff.update_for on the document before and the whole document after: what the change stream's
 updateDescription, and so every client's `changes`, are made of), for every action of the catalogue,
@@ -14,8 +14,8 @@ import bson
 import msgspec
 import pytest
 
-from backend.auth.dev import dev_user_id
-from backend.domain import actions, payloads
+from backend.auth.dev_tokens import dev_user_id
+from backend.domain import effects, payloads
 from backend.domain.catalogue import CATALOGUE
 from backend.domain.diff import build_update, update_for
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
@@ -131,8 +131,8 @@ def cases(doc: dict[str, Any]) -> list[tuple[str, Actor, dict[str, Any], dict[st
 
 
 def _context(name: str, collab: Collaboration, actor: Actor, payload: Any, invitee: dict[str, Any] | None,
-             now: datetime) -> actions.Context:
-    ctx = actions.Context(actor=actor, now=now, new_id=lambda prefix: f"{prefix}_fixed", actor_email=None,
+             now: datetime) -> effects.Context:
+    ctx = effects.Context(actor=actor, now=now, new_id=lambda prefix: f"{prefix}_fixed", actor_email=None,
                           resolved_user=invitee)
     if name in ("addRule", "updateRule", "removeRule"):
         ctx.rules = _rules_after(name, collab, payload, 4000)
@@ -143,7 +143,7 @@ def _last_action(name: str, actor: Actor, now: datetime) -> dict[str, Any]:
     return {"name": name, "actor": msgspec.to_builtins(actor), "at": now}
 
 
-def old_path(doc: dict[str, Any], name: str, actor: Actor, payload: Any, ctx: actions.Context):
+def old_path(doc: dict[str, Any], name: str, actor: Actor, payload: Any, ctx: effects.Context):
     """What the engine did before: the action on a deep copy, the whole new document, the full diff."""
     changed = copy.deepcopy(from_doc(doc, Collaboration))
     result = CATALOGUE[name].effect(changed, payload, ctx, [])
@@ -154,9 +154,9 @@ def old_path(doc: dict[str, Any], name: str, actor: Actor, payload: Any, ctx: ac
     return new_doc, update_for(doc, new_doc), result
 
 
-def new_path(doc: dict[str, Any], name: str, actor: Actor, payload: Any, ctx: actions.Context):
+def new_path(doc: dict[str, Any], name: str, actor: Actor, payload: Any, ctx: effects.Context):
     """What the engine does now (engine.py `_attempt`)."""
-    effect = actions.apply(name, from_doc(doc, Collaboration), payload, ctx)
+    effect = effects.apply(name, from_doc(doc, Collaboration), payload, ctx)
     new_doc, update = build_update(doc, {**effect.changes, "lastAction": _last_action(name, actor, ctx.now)})
     return new_doc, update, effect.result
 
@@ -198,7 +198,7 @@ def test_an_action_leaves_its_input_collaboration_as_it_was(realistic):
         collab = from_doc(doc, Collaboration)
         before = to_doc(copy.deepcopy(collab))
         payload = payloads.decode(CATALOGUE[name].payload, raw)
-        actions.apply(name, collab, payload, _context(name, collab, actor, payload, invitee, NOW))
+        effects.apply(name, collab, payload, _context(name, collab, actor, payload, invitee, NOW))
         assert to_doc(collab) == before, name
 
 

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from backend.app import build_api
-from backend.approvals import ApprovalService
+from backend.composition import build_api
+from backend.deciding import ApprovalService
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import NeedsApproval
@@ -290,8 +290,8 @@ async def test_an_approval_carried_out_twice_at_once_applies_once(runtime):
         claimed = await runtime.store.approvals.transition(approval["_id"], "pending", {
             "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": utcnow()})
         before = await runtime.store.collaborations.get(cid)
-        first, second = await asyncio.gather(service(runtime)._carry_out(claimed),
-                                             service(runtime)._carry_out(claimed, recovering=True))
+        first, second = await asyncio.gather(service(runtime)._run_approved_action(claimed),
+                                             service(runtime)._run_approved_action(claimed, recovering=True))
         entries = [e for e in await runtime.store.audit.page(cid) if e.get("approvalId") == approval["_id"]]
         assert len(entries) == 1
         if action == "sendMessage":

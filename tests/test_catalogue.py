@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from backend import catalogue_ts
-from backend.app import build_api
+from backend.composition import build_api
 from backend.domain import payloads as p
 from backend.domain.catalogue import AI_ACTIONS, ActionSpec, declare
 from backend.errors import ValidationFailed

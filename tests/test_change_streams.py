@@ -23,7 +23,7 @@ from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, Ope
 from backend.settings import test_settings
 from backend.store.updates import update_description
 from backend.store.client import open_database
-from backend.store.errors import EmbeddedUnsupported, history_lost
+from backend.store.failures import EmbeddedUnsupported, history_lost
 
 QUICK = 200  # ms that try_next waits on a quiet stream
 

@@ -320,7 +320,7 @@ async def test_two_workers_on_the_same_day_produce_one_run(fake, runtime):
 async def test_dev_checkin_with_the_offline_ai_reminds_and_asks_the_owner_to_approve(tmp_path):
     """`tandem dev`: POST /api/dev/checkin, then the owner approves the cancel proposal."""
     from backend import demo
-    from backend.app import build_dev
+    from backend.composition import build_dev
     from backend.settings import test_settings
 
     settings = test_settings()
@@ -350,7 +350,7 @@ async def test_dev_checkin_with_the_offline_ai_reminds_and_asks_the_owner_to_app
 
 
 async def test_the_dev_checkin_runs_under_tandem_api_too_without_an_in_process_worker():
-    from backend.app import build_api
+    from backend.composition import build_api
     from backend.settings import test_settings
 
     settings = test_settings()
@@ -364,7 +364,7 @@ async def test_the_dev_checkin_runs_under_tandem_api_too_without_an_in_process_w
 
 async def test_dev_checkin_refuses_unknown_fields_like_every_other_route(tmp_path):
     # {"x": 1} used to run a check-in of every active collaboration, the field ignored.
-    from backend.app import build_dev
+    from backend.composition import build_dev
     from backend.settings import test_settings
 
     settings = test_settings()
@@ -384,7 +384,7 @@ async def test_dev_checkin_refuses_unknown_fields_like_every_other_route(tmp_pat
 async def test_run_now_twice_posts_each_reminder_once_a_day_and_says_what_it_skipped(tmp_path):
     """`Run now` in dev mode, twice: the second run posts no second reminder (remindersSkipped: 1)."""
     from backend import demo
-    from backend.app import build_dev
+    from backend.composition import build_dev
     from backend.settings import test_settings
 
     settings = test_settings()

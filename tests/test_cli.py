@@ -21,7 +21,7 @@ from backend.engine import ActionEngine
 from backend.runtime import Runtime
 from backend.settings import test_settings
 from tests.support import EDITOR, OWNER, team, user
-from worker import cli
+from worker import commands
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -159,7 +159,7 @@ async def test_checkin_now_prints_a_line_per_batch_as_it_goes_then_the_summary(o
     ids = [await waiting_team(rt, name) for name in ("A", "B", "C")]
     out, err = io.StringIO(), io.StringIO()
     provider = rt.ai_provider = Watched(out, failing=[ids[1]])
-    assert await cli.checkin_command(rt, True, None, out, err) == 1  # a batch failed
+    assert await commands.checkin_command(rt, True, None, out, err) == 1  # a batch failed
     lines = out.getvalue().splitlines()
     assert lines[:3] == [
         f"collaboration 1/3 {ids[0]}: done, 1 actions run, 0 approvals, 0 invalid",
@@ -180,7 +180,7 @@ async def test_checkin_now_for_named_collaborations_says_which_ones_it_skipped(o
     await rt.engine.run("archiveCollaboration", user(OWNER), gone, {})
     out, err = io.StringIO(), io.StringIO()
     rt.ai_provider = Watched(out)
-    assert await cli.checkin_command(rt, True, [good, "col_nope", gone], out, err) == 0
+    assert await commands.checkin_command(rt, True, [good, "col_nope", gone], out, err) == 0
     assert err.getvalue().splitlines() == ["skipped col_nope: no such collaboration",
                                            f"skipped {gone}: it is archived, not active"]
     lines = out.getvalue().splitlines()
@@ -190,7 +190,7 @@ async def test_checkin_now_for_named_collaborations_says_which_ones_it_skipped(o
     assert len(messages) == 1
 
     out, err = io.StringIO(), io.StringIO()
-    assert await cli.checkin_command(rt, True, ["col_nope", gone], out, err) == 1
+    assert await commands.checkin_command(rt, True, ["col_nope", gone], out, err) == 1
     assert err.getvalue().splitlines() == [
         "skipped col_nope: no such collaboration", f"skipped {gone}: it is archived, not active",
         "check-in not run: none of the collaborations asked for is active"]
@@ -199,5 +199,5 @@ async def test_checkin_now_for_named_collaborations_says_which_ones_it_skipped(o
 
 async def test_checkin_without_now_refuses_collaborations_instead_of_enqueueing_every_one(one_per_batch):
     out, err = io.StringIO(), io.StringIO()
-    assert await cli.checkin_command(one_per_batch, False, ["col_x"], out, err) == 1
+    assert await commands.checkin_command(one_per_batch, False, ["col_x"], out, err) == 1
     assert "--collaboration needs --now" in err.getvalue() and await one_per_batch.store.jobs.list() == []

@@ -215,7 +215,7 @@ async def workers_output(beats: list[tuple[str, str, timedelta]]) -> str:
     """What `tandem jobs workers` prints for these (worker id, status, age) heartbeats."""
     from backend.clock import utcnow
     from tests.support import open_runtime
-    from worker.cli import workers_list
+    from worker.commands import workers_list
 
     runtime = await open_runtime()
     try:

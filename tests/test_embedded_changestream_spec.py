@@ -23,7 +23,7 @@ import pytest
 from bson import Timestamp
 from pymongo.errors import AutoReconnect, OperationFailure
 
-from backend.store.errors import EmbeddedUnsupported
+from backend.store.failures import EmbeddedUnsupported
 
 WAIT = 10  # seconds a real replica set gets to deliver an event
 

@@ -576,7 +576,7 @@ async def test_an_approve_whose_outcome_the_recovery_recorded_first_stores_its_a
     """The hourly recovery records the outcome while the approve is still running: the approve's
     answer (rendered from the approval as recovered) is still stored, and a repeat gets it."""
     live = any_live
-    from backend.approvals import ApprovalService
+    from backend.deciding import ApprovalService
 
     cid = await team(live)
     approval = await pending_approval(live, cid)
@@ -605,7 +605,7 @@ async def test_an_approve_cut_short_after_its_action_answers_a_repeat_after_the_
     lease a repeat is told the request still runs; after it, the repeat gets the decision's answer
     (approved), never 409 invalid_transition, and the recovery later records the outcome."""
     live = any_live
-    from backend.approvals import ApprovalService
+    from backend.deciding import ApprovalService
 
     cid = await team(live)
     approval = await pending_approval(live, cid)

@@ -3,7 +3,10 @@
 - all MongoDB access is in backend/store: nothing else imports pymongo, motor, bson or mongomock;
 - the worker never imports the API's HTTP or WebSocket code (it runs in its own process);
 - the change-stream reader and the hub never touch a socket (no Starlette, no uvicorn);
-- settings are read once, in backend/settings.py: nothing else reads the environment.
+- settings are read once, in backend/settings.py: nothing else reads the environment;
+- every module name under backend/ and worker/ is unique, but for a collection's store module and the
+  route module of the same URL prefix (store/approvals.py and api/routes/approvals.py);
+- each layer imports only the layers docs/architecture.md "The layers" allows it.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def test_only_the_store_imports_the_mongodb_driver():
 def test_the_worker_never_loads_the_http_or_websocket_layers():
     # A fresh interpreter, so that what this test process imported does not count.
     script = (
-        "import sys, json, worker.main, worker.cli, worker.checkin, worker.handlers, worker.scheduler;"
+        "import sys, json, worker.main, worker.commands, worker.checkin, worker.handlers, worker.scheduler;"
         "print(json.dumps(sorted(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -59,7 +62,7 @@ def test_the_worker_never_loads_the_http_or_websocket_layers():
 
 
 def test_the_http_routes_never_import_the_worker():
-    # The dev check-in reaches the worker's check-in through runtime.checkin (backend/app.py sets it).
+    # The dev check-in reaches the worker's check-in through runtime.checkin (backend/composition.py sets it).
     offenders = {str(path.relative_to(ROOT)): sorted(n for n in imported(path) if within(n, ("worker",)))
                  for path in sources("backend/api")}
     assert {path: names for path, names in offenders.items() if names} == {}
@@ -78,3 +81,97 @@ def test_only_settings_reads_the_environment():
         if ("os.environ" in text or "getenv" in text) and path.name != "settings.py":
             readers.append(str(path.relative_to(ROOT)))
     assert readers == []
+
+
+def shares_its_name_by_convention(path: Path) -> bool:
+    """store/<name>.py is the `<name>` collection; api/routes/<name>.py serves /api/<name>."""
+    parts, text = path.relative_to(ROOT).parts, path.read_text()
+    if parts[:-1] == ("backend", "store"):
+        return (ast.get_docstring(ast.parse(text)) or "").startswith(f"The `{path.stem}` collection")
+    if parts[:-1] == ("backend", "api", "routes"):
+        return f'"/api/{path.stem}"' in text or f'"/api/{path.stem}/' in text
+    return False
+
+
+def test_module_names_are_unique_but_for_a_collection_and_its_routes():
+    by_name: dict[str, list[Path]] = {}
+    for path in sources("backend", "worker"):
+        if path.name != "__init__.py":
+            by_name.setdefault(path.name, []).append(path)
+    clashes = {}
+    for name, paths in by_name.items():
+        layers = sorted(p.parent.name for p in paths)
+        allowed = layers == ["routes", "store"] and all(shares_its_name_by_convention(p) for p in paths)
+        if len(paths) > 1 and not allowed:
+            clashes[name] = sorted(str(p.relative_to(ROOT)) for p in paths)
+    assert clashes == {}
+
+
+CORE = {"settings", "errors", "ids", "clock", "wire", "logs", "metrics", "committed_secrets"}
+ENGINE = {"engine", "preparations", "deciding"}
+FOLDERS = {"domain", "rules", "store", "auth", "ai", "api", "realtime"}
+# What each layer may import besides itself and the core (docs/architecture.md "The layers").
+MAY_IMPORT = {
+    "core": set(),
+    "domain": set(),
+    "rules": {"domain"},
+    "store": set(),
+    "auth": {"store", "domain"},
+    "ai": {"domain", "store"},
+    "engine": {"domain", "rules", "store", "auth"},
+    "api": {"runtime", "engine", "domain", "store", "auth", "ai"},
+    "realtime": {"store"},
+    "worker": {"runtime", "engine", "domain", "store", "ai"},
+}
+# The catalogue names the engine's preparation hooks in its specs; only the engine calls them.
+DOCUMENTED_EXCEPTIONS = {("backend/domain/catalogue.py", "backend.preparations")}
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] == "worker":
+        return "worker"
+    if parts[0] != "backend" or len(parts) == 1:
+        return None
+    if parts[1] in FOLDERS:
+        return parts[1]
+    if parts[1] == "runtime":
+        return "runtime"  # what one process runs on: the entry points take it
+    return "engine" if parts[1] in ENGINE else "core" if parts[1] in CORE else "top"
+
+
+def run_time_imports(path: Path) -> set[str]:
+    """What a module imports when it runs: imports under `if TYPE_CHECKING:` do not count."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            if node.module == "backend":
+                names.update(f"backend.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(), str(path)))
+    return names
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    offenders = {}
+    for path in sources("backend", "worker"):
+        rel = str(path.relative_to(ROOT))
+        own = layer_of(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        if own in (None, "top", "runtime"):
+            continue
+        allowed = MAY_IMPORT[own] | {own, "core"}
+        bad = sorted(n for n in run_time_imports(path)
+                     if layer_of(n) not in (None, *allowed) and (rel, n) not in DOCUMENTED_EXCEPTIONS)
+        if bad:
+            offenders[rel] = bad
+    assert offenders == {}

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
-from backend.app import build_api
+from backend.composition import build_api
 from backend.settings import test_settings
 from tests.support import LiveServer, token
 

@@ -21,7 +21,7 @@ from backend.ai import make_provider
 from backend.clock import utcnow
 from backend.runtime import Runtime
 from backend.settings import test_settings
-from worker import cli
+from worker import commands
 from worker.main import Worker
 from worker.queue import Backoff, Permanent, Runner
 from tests.support import user
@@ -330,11 +330,11 @@ async def test_retrying_a_dead_job_gives_it_one_more_attempt(runtime):
     await r.run_once()
     assert (await runtime.store.jobs.get(job["_id"]))["status"] == "dead"
     out = io.StringIO()
-    assert await cli.jobs_retry(runtime, job["_id"], out) == 0 and "queued again" in out.getvalue()
+    assert await commands.jobs_retry(runtime, job["_id"], out) == 0 and "queued again" in out.getvalue()
     assert await r.run_once()
     stored = await runtime.store.jobs.get(job["_id"])
     assert stored["status"] == "done" and stored["attempts"] == 2 and len(stored["errors"]) == 1
-    assert await cli.jobs_retry(runtime, job["_id"], io.StringIO()) == 1  # done jobs are not retried
+    assert await commands.jobs_retry(runtime, job["_id"], io.StringIO()) == 1  # done jobs are not retried
 
 
 async def test_unknown_kinds_are_left_for_a_worker_that_knows_them(runtime):
@@ -543,7 +543,7 @@ async def test_a_worker_catches_up_on_start_only_on_a_persistent_store(runtime):
 async def test_jobs_list_shows_jobs_and_totals(runtime):
     job = await enqueue(runtime, kind="checkin", unique_key="checkin:2026-11-23")
     out = io.StringIO()
-    assert await cli.jobs_list(runtime, None, None, 10, out) == 0
+    assert await commands.jobs_list(runtime, None, None, 10, out) == 0
     text = out.getvalue()
     assert job["_id"] in text and "checkin:2026-11-23" in text and "queued 1" in text
 

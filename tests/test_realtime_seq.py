@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from backend.auth.dev import dev_user_id
+from backend.auth.dev_tokens import dev_user_id
 from backend.domain.models import Actor
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER
 from tests.realtime_support import STORES, Client, apply_changes, close_runtime, live_server, open_runtime

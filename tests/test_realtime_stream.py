@@ -17,7 +17,7 @@ import pytest
 from pymongo.errors import AutoReconnect
 from websockets.exceptions import ConnectionClosed
 
-from backend.auth.dev import dev_user_id
+from backend.auth.dev_tokens import dev_user_id
 from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.ids import new_id

@@ -10,7 +10,7 @@ import time
 import jwt
 import pytest
 
-from backend.auth.dev import dev_user_id, issue_dev_token
+from backend.auth.dev_tokens import dev_user_id, issue_dev_token
 from tests.support import EDITOR, OWNER, VIEWER
 from tests.auth_keys import claims, closed_port_url, rsa_key, sign
 from tests.realtime_support import Client, Copy, live_server

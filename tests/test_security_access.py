@@ -19,7 +19,7 @@ import json
 
 import pytest
 
-from backend.auth.dev import dev_user_id
+from backend.auth.dev_tokens import dev_user_id
 from backend.domain.catalogue import CATALOGUE
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER
 from tests.test_engine import _sample_payload

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from backend.app import build_api
-from backend.approvals import ApprovalService
+from backend.composition import build_api
+from backend.deciding import ApprovalService
 from backend.clock import iso, parse_iso, utcnow
 from backend.domain import payloads
 from backend.errors import ValidationFailed

@@ -14,7 +14,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from backend.app import build_api
+from backend.composition import build_api
 from backend.settings import test_settings
 from tests.support import EDITOR, OWNER, LiveServer
 from tests.test_api import act, auth, create

@@ -26,8 +26,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.app import build_api
-from backend.approvals import ApprovalService
+from backend.composition import build_api
+from backend.deciding import ApprovalService
 from backend.errors import RuleDenied, ValidationFailed
 from backend.rules import MAX_RULES, Outcome, evaluate, validate_rule
 from backend.rules import outcome as rule_outcome

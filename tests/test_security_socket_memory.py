@@ -32,7 +32,7 @@ import msgspec
 import pytest
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from backend.auth.dev import dev_user_id, issue_dev_token
+from backend.auth.dev_tokens import dev_user_id, issue_dev_token
 from backend.realtime import transport, ws
 from backend.settings import SettingsError, load_settings
 from tests.support import EDITOR, OWNER, VIEWER, token, user
@@ -51,7 +51,7 @@ def serve_seeded() -> None:
     """Run in the server process: a ~1.2 MB collaboration, then the API on a free port; prints
     {"port", "cid", "token"} once ready. Settings are the defaults but for the frame rate limit,
     raised so that only the memory bounds can stop the attack."""
-    from backend.app import build_api
+    from backend.composition import build_api
     from backend.runtime import Runtime
     from backend.serve import Server, uvicorn_config
     from backend.settings import test_settings

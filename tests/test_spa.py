@@ -9,7 +9,7 @@ from typing import AsyncIterator
 import httpx
 import pytest
 
-from backend.app import build_dev
+from backend.composition import build_dev
 from backend.settings import test_settings
 from tests.support import LiveServer
 

@@ -214,7 +214,7 @@ class Checkin(BatchCheckin):
                 await self._ask(run, index, check)
             for proposal in check["proposals"]:
                 if proposal.get("outcome") is None:
-                    proposal["outcome"] = await self._carry_out(run, proposal)
+                    proposal["outcome"] = await self._act_on_proposal(run, proposal)
                     await self.store.checkin_runs.set_check(run["_id"], index, check)
             check["status"] = "done"
         except Exception as exc:  # noqa: BLE001 - one collaboration's failure is recorded; the others go on
@@ -234,7 +234,7 @@ class Checkin(BatchCheckin):
             _answer(check, await self.provider.complete(task), self.settings.max_message_chars)
         await self.store.checkin_runs.set_check(run["_id"], index, check)  # the answer is kept: never asked twice
 
-    async def _carry_out(self, run: dict[str, Any], proposal: dict[str, Any]) -> dict[str, Any]:
+    async def _act_on_proposal(self, run: dict[str, Any], proposal: dict[str, Any]) -> dict[str, Any]:
         cid, action, payload = proposal["collaborationId"], proposal["action"], proposal["payload"]
         reminds = proposal.get("reminds") or []
         if reminds:

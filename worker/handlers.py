@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
 from backend.ai.provider import Provider
-from backend.approvals import ApprovalService
+from backend.deciding import ApprovalService
 from backend.clock import utcnow
 from worker.checkin import POLL, Checkin
 from worker.queue import Handler

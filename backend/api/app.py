@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
 
 from backend.api import openapi
-from backend.api.errors import HANDLERS
+from backend.api.error_responses import HANDLERS
 from backend.api.middleware import BodyLimit, RequestContext
 from backend.api.ratelimit import Limits
 from backend.api.routes import actions, collaborations, session, system

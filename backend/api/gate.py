@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from backend.api.ratelimit import Limits
-from backend.approvals import ApprovalService
+from backend.deciding import ApprovalService
 from backend.auth.tokens import Principal
 from backend.domain.catalogue import CATALOGUE
 from backend.domain.models import Actor

@@ -8,7 +8,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.api.errors import render
+from backend.api.error_responses import render
 from backend.errors import PayloadTooLarge
 from backend.ids import new_id
 from backend.logs import request_id

@@ -179,7 +179,7 @@ def build(dev: bool) -> dict[str, Any]:
 
 
 def extend(document: dict[str, Any], paths: dict[str, Any]) -> None:
-    """Other layers (approvals, AI chat, the dev check-in: backend/app.py) add their paths here."""
+    """Other layers (approvals, AI chat, the dev check-in: backend/composition.py) add their paths here."""
     document["paths"].update(paths)
 
 

@@ -6,7 +6,7 @@
 - `Invitations(store).seen(user_id)`: an invited member's first sign-in (invitations.py)
 """
 
-from backend.auth.dev import dev_user_id, issue_dev_token, normalize_email
+from backend.auth.dev_tokens import dev_user_id, issue_dev_token, normalize_email
 from backend.auth.directory import Invitee, MemberDirectory
 from backend.auth.invitations import Invitations
 from backend.auth.jwks import JwksCache

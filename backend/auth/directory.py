@@ -51,7 +51,7 @@ import msgspec
 from supabase import AsyncClient, AsyncClientOptions
 from supabase_auth.errors import AuthApiError, AuthError
 
-from backend.auth.dev import dev_user_id, normalize_email
+from backend.auth.dev_tokens import dev_user_id, normalize_email
 from backend.store.users import LOOKUP_SECONDS, KnownUsers
 from backend.clock import utcnow
 from backend.errors import ServiceUnavailable, ValidationFailed

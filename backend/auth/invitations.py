@@ -1,7 +1,7 @@
 """A member added by email makes their first request: their invitation marks go, as a versioned change.
 
 Every person added by email carries `invitedAt` and `invitedBy` in their member
-entry, whether or not they had an account (backend/domain/actions.py), so the
+entry, whether or not they had an account (backend/domain/effects.py), so the
 entry tells no member who has one. The first authenticated request a process
 sees from that user after the add (`backend.api.auth.principal`, every REST
 route) removes both from every collaboration they are a member of: each is one

@@ -4,7 +4,7 @@ An `ActionSpec` says everything about an action: its payload struct, least role,
 AI policy, whether it runs on an archived collaboration, what rules may say about
 it (exempt, follow-up, the payload fields they see), the I/O it needs before its
 pure step (`prepare`, backend/preparations.py), its effect (a pure function of
-backend/domain/actions.py) and what follows its commit (`after`). The engine,
+backend/domain/effects.py) and what follows its commit (`after`). The engine,
 the rules schema (backend/rules/schema.py), the OpenAPI document, the AI's
 prompt and the SPA's tables (frontend/src/generated/catalogue.ts, written by
 `tandem catalogue-ts`) are all derived from `CATALOGUE`; docs/actions.md says
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, Literal, Mapping, TypeVar
 
 from backend import preparations as io
-from backend.domain import actions as fx
+from backend.domain import effects as fx
 from backend.domain import payloads as p
 
 AIPolicy = Literal["auto", "approval", "never"]
 Kind = Literal["create", "update", "message"]
 """create: makes a collaboration, effect(payload, ctx) -> Effect; update: effect(collaboration copy,
-payload, ctx, touched) -> result (domain/actions.py); message: effect(collaboration, payload, ctx) -> Effect."""
+payload, ctx, touched) -> result (domain/effects.py); message: effect(collaboration, payload, ctx) -> Effect."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class ActionSpec:
     ai: AIPolicy
     kind: Kind = "update"
     effect: Callable[..., Any] | None = None
-    """The pure step (domain/actions.py); its signature depends on `kind`."""
+    """The pure step (domain/effects.py); its signature depends on `kind`."""
     prepare: Callable[..., Any] | None = None
     """async (engine, Preparing) -> None: the I/O the effect needs (directory, store, rule validation)."""
     after: Callable[[Any, dict[str, Any]], None] | None = None

@@ -9,7 +9,7 @@ then reports the same paths in `updateDescription`.
 `build_update(old, changes)` gives the same update, and the new document,
 without walking all of `old`: `changes` names the paths an action changed
 (`{"activities.7": {...}, "version": 8}`), and only those subtrees are compared
-(an action's changes come from `backend.domain.actions`). The new document
+(an action's changes come from `backend.domain.effects`). The new document
 shares everything else with `old`, which it never changes.
 """
 

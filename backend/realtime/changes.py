@@ -40,8 +40,8 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from backend.realtime import events as ev
-from backend.store.errors import StoreError, StreamClosed, history_lost
-from backend.store.presence import collaboration_of
+from backend.store.failures import StoreError, StreamClosed, history_lost
+from backend.store.presence_records import collaboration_of
 
 log = logging.getLogger("tandem.realtime")
 

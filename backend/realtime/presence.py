@@ -15,7 +15,7 @@ import logging
 import uuid
 from typing import Any
 
-from backend.store.errors import StoreError
+from backend.store.failures import StoreError
 
 log = logging.getLogger("tandem.realtime")
 

@@ -39,7 +39,7 @@ from backend.realtime import events as ev
 from backend.realtime import protocol as p
 from backend.realtime.hub import Outbox, Subscription
 from backend.realtime.transport import PREFRAMED
-from backend.store.errors import StoreError
+from backend.store.failures import StoreError
 from backend.wire import encode, public
 
 log = logging.getLogger("tandem.realtime")

@@ -26,7 +26,7 @@ from mongomock.filtering import filter_applies
 from pymongo.errors import ConnectionFailure, CursorNotFound, OperationFailure, PyMongoError
 
 from backend.clock import utcnow
-from backend.store.errors import EmbeddedUnsupported
+from backend.store.failures import EmbeddedUnsupported
 
 DEFAULT_MAX_AWAIT_MS = 1000  # what MongoDB waits on a change stream getMore without maxAwaitTimeMS
 _TOKEN_PREFIX = "82"  # MongoDB's tokens start with 0x82 then the cluster time, in hex

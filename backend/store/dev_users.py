@@ -2,7 +2,7 @@
 
 Dev login records a sign-in; `addMember` for an email that never signed in
 creates the user, as Supabase's invitation does. Ids are the dev user ids
-(`backend.auth.dev.dev_user_id`), so a person invited before signing in keeps
+(`backend.auth.dev_tokens.dev_user_id`), so a person invited before signing in keeps
 the id they will sign in with.
 """
 

@@ -37,7 +37,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
 
 from backend.store import uniques
-from backend.store.errors import EmbeddedUnsupported
+from backend.store.failures import EmbeddedUnsupported
 from backend.store.changestream import ChangeLog, ChangeStream
 from backend.store.updates import describe_update, same
 

@@ -21,7 +21,7 @@ or crashed before its write) leaves a running claim: it is released at once
 An approve applies twice: its decision (pending → approved, with the answer
 "approved, being carried out") and then the action and its outcome
 (approvals.record_outcome), which update that answer if the claim still holds
-but are written whether or not it does (backend/approvals.py).
+but are written whether or not it does (backend/deciding.py).
 
 MongoDB's TTL monitor removes records after `expiresAt`; the embedded store has
 none, so `claim` treats an expired record as absent too.

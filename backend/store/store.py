@@ -15,7 +15,7 @@ from backend.store.dev_users import DevUsers
 from backend.store.idempotency import Idempotency
 from backend.store.jobs import Jobs
 from backend.store.messages import Messages
-from backend.store.presence import Presence
+from backend.store.presence_records import Presence
 from backend.store.stream import Stream
 from backend.store.workers import Workers
 from backend.store.writes import Writer

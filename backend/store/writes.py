@@ -23,7 +23,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from pymongo.errors import DuplicateKeyError
 
-from backend.store.errors import AlreadyApplied
+from backend.store.failures import AlreadyApplied
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from backend.api.auth import principal
 from backend.api.gate import run_action
-from backend.api.idempotency import rendered, run_once
+from backend.api.idempotency_header import rendered, run_once
 from backend.api.responses import JSON, read_json
 from backend.engine import Applied, NeedsApproval
 from backend.errors import ValidationFailed

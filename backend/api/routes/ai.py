@@ -24,7 +24,7 @@ repeats them for the asker, each saying whether the asker's role may
 (`allowed`) and else which role it `needs`. An action on any other
 collaboration is refused before it is suggested.
 
-With an `Idempotency-Key` (backend/api/idempotency.py), the key's answer is
+With an `Idempotency-Key` (backend/api/idempotency_header.py), the key's answer is
 written with the question, the chat's one effect that must not happen twice: a
 repeat never posts it again nor asks the AI again, and gets the chat's answer
 (or, if the process stopped before the reply, a 503 naming the posted question).
@@ -52,7 +52,7 @@ from backend.ai.provider import AIUnavailable
 from backend.api import openapi
 from backend.api.auth import principal
 from backend.api.gate import limits, run_action
-from backend.api.idempotency import rendered, run_once
+from backend.api.idempotency_header import rendered, run_once
 from backend.api.responses import JSON, read_json
 from backend.api.routes.collaborations import member_collaboration
 from backend.auth.tokens import Principal

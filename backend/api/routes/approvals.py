@@ -12,9 +12,9 @@ from starlette.routing import Route
 from backend.api import openapi
 from backend.api.auth import principal
 from backend.api.gate import decide
-from backend.api.idempotency import rendered, run_once
+from backend.api.idempotency_header import rendered, run_once
 from backend.api.responses import JSON
-from backend.approvals import STATUSES, ApprovalService
+from backend.deciding import STATUSES, ApprovalService
 from backend.errors import InvalidRequest
 from backend.runtime import Runtime
 from backend.store.idempotency import Claim

@@ -2,7 +2,7 @@
 
 Body (optional): `{"collaborationId"}` to check one collaboration of mine; else every active one.
 The check-in itself is the worker's (worker/checkin.py), reached through `runtime.checkin`, which
-backend/app.py sets with this route: the HTTP routes never import the worker.
+backend/composition.py sets with this route: the HTTP routes never import the worker.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ async def checkin(request: Request) -> Response:
     who = await principal(request)
     runtime: Runtime = request.app.state.runtime
     ids = await _only(request, who.id)
-    if runtime.checkin is None:  # backend/app.py sets it wherever it adds this route
+    if runtime.checkin is None:  # backend/composition.py sets it wherever it adds this route
         raise Internal("The check-in is not available in this process.")
     return JSON(await runtime.checkin(trigger="dev", collaboration_ids=ids))
 

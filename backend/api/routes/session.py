@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from backend.api.auth import principal
 from backend.api.responses import JSON, read_json
-from backend.auth.dev import issue_dev_token
+from backend.auth.dev_tokens import issue_dev_token
 
 _DEV_LOGIN_FIELDS = {"email"}
 

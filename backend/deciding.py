@@ -25,7 +25,7 @@ from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import ActionEngine, Applied
 from backend.errors import AlreadyDecided, Forbidden, Internal, NotFound, TandemError
-from backend.store.errors import AlreadyApplied
+from backend.store.failures import AlreadyApplied
 from backend.store.idempotency import Claim
 
 if TYPE_CHECKING:
@@ -63,10 +63,10 @@ class ApprovalService:
                                                         idempotency=idempotency)
         if claimed is None:
             raise await self._not_claimed(approval["_id"], now)
-        return await self._carry_out(claimed, idempotency=idempotency)
+        return await self._run_approved_action(claimed, idempotency=idempotency)
 
-    async def _carry_out(self, claimed: dict[str, Any], recovering: bool = False,
-                         idempotency: Claim | None = None) -> dict[str, Any]:
+    async def _run_approved_action(self, claimed: dict[str, Any], recovering: bool = False,
+                                   idempotency: Claim | None = None) -> dict[str, Any]:
         try:
             outcome = await self.engine.run(claimed["action"], msgspec.convert(claimed["proposedBy"], Actor),
                                             claimed["collaborationId"], claimed["payload"],
@@ -114,7 +114,7 @@ class ApprovalService:
             if entry is not None:
                 await self._record(approval, _ran_before(entry), recovering=True)
                 continue
-            await self._carry_out(approval, recovering=True)
+            await self._run_approved_action(approval, recovering=True)
         return recovered
 
     async def reject(self, approval_id: str, user_id: str, idempotency: Claim | None = None) -> dict[str, Any]:
