@@ -5,7 +5,7 @@
 - `ws.RealtimeEndpoint`: the `/ws` protocol (auth, subscribe, presence, limits).
 
 `Realtime` wires them for one process; `start` / `stop` are the app's hooks and
-`routes` its route (backend/app.py adds them). See docs/realtime.md.
+`routes` its route (backend/composition.py adds them). See docs/realtime.md.
 """
 
 from __future__ import annotations
