@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from backend.domain.diff import build_update, set_whole
 from backend.realtime import events as ev
 from backend.realtime.changes import ChangeReader
 from backend.realtime.history import cost
@@ -414,14 +415,19 @@ def test_truncated_arrays_are_sent_whole_from_the_document_at_that_version():
     assert ev.changed_fields(change, {"version": 5, "tags": ["b", "c"]}) is None  # moved on: cannot tell
 
 
-def test_last_action_is_rebuilt_from_the_previous_one_and_the_changed_leaves():
-    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    previous = {"name": "updateDetails", "actor": {"type": "ai", "runId": "r"}, "at": at}
-    after = ev.last_action_after(previous, {"lastAction.at": "t2", "lastAction.actor.type": "user",
-                                            "lastAction.actor.id": "u"}, ["lastAction.actor.runId"])
-    assert after == {"name": "updateDetails", "actor": {"type": "user", "id": "u"}, "at": "t2"}
-    assert previous["actor"] == {"type": "ai", "runId": "r"}  # not changed in place
-    assert ev.last_action_after(None, {"lastAction.at": "t"}, []) is None
+def test_last_action_is_set_whole_so_the_reader_needs_no_earlier_change():
+    doc = {"_id": "c", "version": 3, "title": "t",
+           "lastAction": {"name": "updateDetails", "actor": {"type": "ai", "runId": "r"}, "at": "t1"}}
+    last = {"name": "updateDetails", "actor": {"type": "user", "id": "u"}, "at": "t2"}
+    new, update = build_update(doc, {"version": 4, "lastAction": last})
+    assert update == {"$set": {"version": 4, "lastAction.actor.type": "user", "lastAction.actor.id": "u",
+                               "lastAction.at": "t2"}, "$unset": {"lastAction.actor.runId": ""}}  # leaf by leaf
+    assert set_whole(update, "lastAction", last) == {"$set": {"version": 4, "lastAction": last}}
+    assert set_whole({"$set": {"lastAction.at": "t"}, "$unset": {"x": ""}}, "lastAction", last) == {
+        "$set": {"lastAction": last}, "$unset": {"x": ""}}
+    change = {"updateDescription": {"updatedFields": {"version": 4, "lastAction": last}, "removedFields": []}}
+    event = ev.collaboration_updated("c", *ev.changed_fields(change, None), last)
+    assert (event.body["action"], event.body["actor"], event.body["at"]) == ("updateDetails", last["actor"], "t2")
 
 
 def test_presence_lists_each_user_once_with_their_latest_state():
@@ -470,7 +476,6 @@ async def test_the_reader_names_every_action_even_when_the_document_moved_on(run
     try:
         cid = await team(runtime)  # versions 1..3, read as they come
         await settle(events, 3)
-        reader._last_actions.clear()  # as if the reader had just started
         engine = runtime.engine
         await engine.run("updateDetails", user(EDITOR), cid, {"title": "a"})  # no await yields between these:
         await engine.run("proposeActivity", user(OWNER), cid, {"title": "b"})  # the lookup sees version 5
@@ -483,6 +488,9 @@ async def test_the_reader_names_every_action_even_when_the_document_moved_on(run
         (1, "createCollaboration"), (2, "addMember"), (3, "addMember"), (4, "updateDetails"),
         (5, "proposeActivity")]
     assert updates[3].body["actor"] == {"type": "user", "id": user(EDITOR).id}
+    last = updates[3].body["changes"]["updatedFields"]["lastAction"]  # one value, not leaves: nothing to rebuild
+    assert last["name"] == "updateDetails" and not any(p.startswith("lastAction.") for p in updates[3].body[
+        "changes"]["updatedFields"])
     assert updates[0].body["changes"]["updatedFields"]["id"] == cid and "_id" not in updates[0].body["changes"][
         "updatedFields"]
     assert events[-1].type == ev.MESSAGE_CREATED and events[-1].body["message"]["text"] == "c"
