@@ -13,7 +13,7 @@ from backend.domain.diff import build_update, set_whole
 from backend.realtime import events as ev
 from backend.realtime.changes import ChangeReader
 from backend.realtime.history import cost
-from backend.realtime.hub import History, Hub, Outbox
+from backend.realtime.hub import GoLive, History, Hub, Outbox
 from backend.realtime.outbox import QueueBudget
 from tests.support import ACCOUNTS, EDITOR, OWNER, VIEWER, sign_in, team, user
 
@@ -211,7 +211,7 @@ def update(cid: str, version: int, updated: dict | None = None, removed: list | 
 
 def live(hub: Hub, peer: Peer, version: int, index: int = 0, role: str = "editor", **kw) -> None:
     kw.setdefault("head", [])
-    hub.activate(peer.sub, version=version, position=(index, role), **kw)
+    hub.activate(peer.sub, GoLive(version=version, position=(index, role), **kw))
 
 
 async def test_each_event_is_encoded_once_and_the_same_frame_goes_to_everyone():
