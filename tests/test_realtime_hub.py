@@ -496,6 +496,26 @@ async def test_the_reader_names_every_action_even_when_the_document_moved_on(run
     assert events[-1].type == ev.MESSAGE_CREATED and events[-1].body["message"]["text"] == "c"
 
 
+async def test_a_repeated_last_action_the_stream_leaves_out_is_read_from_the_audit(runtime):
+    events: list = []
+    reader = await read_into(runtime, events)
+    try:
+        cid = await team(runtime)
+        await settle(events, 3)
+        at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        runtime.engine.clock = lambda: at  # the same action by the same actor in the same millisecond:
+        await runtime.engine.run("updateDetails", user(OWNER), cid, {"title": "a"})
+        await runtime.engine.run("updateDetails", user(OWNER), cid, {"title": "b"})  # lastAction set, unchanged
+        await settle(events, 5)
+    finally:
+        await reader.stop()
+    first, second = [e for e in events if e.type == ev.COLLABORATION_UPDATED][3:]
+    assert (second.version, second.body["action"], second.body["at"]) == (5, "updateDetails", at)
+    # as the write set it, and as a replay of the stored changes sends it
+    assert second.body["changes"]["updatedFields"]["lastAction"] == first.body["changes"]["updatedFields"][
+        "lastAction"] == {"name": "updateDetails", "actor": {"type": "user", "id": user(OWNER).id}, "at": at}
+
+
 async def test_the_reader_sends_resync_for_a_replaced_or_deleted_collaboration(runtime):
     events: list = []
     reader = await read_into(runtime, events)
