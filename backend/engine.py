@@ -29,7 +29,7 @@ from backend import rules as rule_engine
 from backend.clock import utcnow
 from backend.domain import effects, payloads
 from backend.domain.catalogue import CATALOGUE, ActionSpec
-from backend.domain.diff import build_update
+from backend.domain.diff import build_update, set_whole
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
 from backend.domain.roles import at_least
 from backend.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed, VersionConflict
@@ -149,9 +149,10 @@ class ActionEngine:
             applied.followups = await self._followups(audit, chain)
             return applied
         # The new document and its update from the paths the action changed (not a diff of all of it)
-        changes = {**effect.changes,
-                   "lastAction": {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}}
-        new_doc, update = build_update(doc, changes)
+        # lastAction is one value, set whole (not leaf by leaf): the change stream reports it whole
+        last_action = {"name": spec.name, "actor": msgspec.to_builtins(actor), "at": now}
+        new_doc, update = build_update(doc, {**effect.changes, "lastAction": last_action})
+        update = set_whole(update, "lastAction", last_action)
         audit["version"], audit["versioned"] = collab.version + 1, True
         applied = Applied(collab.id, collab.version + 1, effect.result, spec.name, new_doc)
         if not await self.store.collaborations.apply(collab.id, collab.version, new_doc, update, audit,

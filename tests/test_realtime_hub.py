@@ -9,10 +9,11 @@ from datetime import datetime, timezone
 
 import pytest
 
+from backend.domain.diff import build_update, set_whole
 from backend.realtime import events as ev
 from backend.realtime.changes import ChangeReader
 from backend.realtime.history import cost
-from backend.realtime.hub import History, Hub, Outbox
+from backend.realtime.hub import GoLive, History, Hub, Outbox
 from backend.realtime.outbox import QueueBudget
 from tests.support import ACCOUNTS, EDITOR, OWNER, VIEWER, sign_in, team, user
 
@@ -210,7 +211,7 @@ def update(cid: str, version: int, updated: dict | None = None, removed: list | 
 
 def live(hub: Hub, peer: Peer, version: int, index: int = 0, role: str = "editor", **kw) -> None:
     kw.setdefault("head", [])
-    hub.activate(peer.sub, version=version, position=(index, role), **kw)
+    hub.activate(peer.sub, GoLive(version=version, position=(index, role), **kw))
 
 
 async def test_each_event_is_encoded_once_and_the_same_frame_goes_to_everyone():
@@ -414,14 +415,19 @@ def test_truncated_arrays_are_sent_whole_from_the_document_at_that_version():
     assert ev.changed_fields(change, {"version": 5, "tags": ["b", "c"]}) is None  # moved on: cannot tell
 
 
-def test_last_action_is_rebuilt_from_the_previous_one_and_the_changed_leaves():
-    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    previous = {"name": "updateDetails", "actor": {"type": "ai", "runId": "r"}, "at": at}
-    after = ev.last_action_after(previous, {"lastAction.at": "t2", "lastAction.actor.type": "user",
-                                            "lastAction.actor.id": "u"}, ["lastAction.actor.runId"])
-    assert after == {"name": "updateDetails", "actor": {"type": "user", "id": "u"}, "at": "t2"}
-    assert previous["actor"] == {"type": "ai", "runId": "r"}  # not changed in place
-    assert ev.last_action_after(None, {"lastAction.at": "t"}, []) is None
+def test_last_action_is_set_whole_so_the_reader_needs_no_earlier_change():
+    doc = {"_id": "c", "version": 3, "title": "t",
+           "lastAction": {"name": "updateDetails", "actor": {"type": "ai", "runId": "r"}, "at": "t1"}}
+    last = {"name": "updateDetails", "actor": {"type": "user", "id": "u"}, "at": "t2"}
+    new, update = build_update(doc, {"version": 4, "lastAction": last})
+    assert update == {"$set": {"version": 4, "lastAction.actor.type": "user", "lastAction.actor.id": "u",
+                               "lastAction.at": "t2"}, "$unset": {"lastAction.actor.runId": ""}}  # leaf by leaf
+    assert set_whole(update, "lastAction", last) == {"$set": {"version": 4, "lastAction": last}}
+    assert set_whole({"$set": {"lastAction.at": "t"}, "$unset": {"x": ""}}, "lastAction", last) == {
+        "$set": {"lastAction": last}, "$unset": {"x": ""}}
+    change = {"updateDescription": {"updatedFields": {"version": 4, "lastAction": last}, "removedFields": []}}
+    event = ev.collaboration_updated("c", *ev.changed_fields(change, None), last)
+    assert (event.body["action"], event.body["actor"], event.body["at"]) == ("updateDetails", last["actor"], "t2")
 
 
 def test_presence_lists_each_user_once_with_their_latest_state():
@@ -470,7 +476,6 @@ async def test_the_reader_names_every_action_even_when_the_document_moved_on(run
     try:
         cid = await team(runtime)  # versions 1..3, read as they come
         await settle(events, 3)
-        reader._last_actions.clear()  # as if the reader had just started
         engine = runtime.engine
         await engine.run("updateDetails", user(EDITOR), cid, {"title": "a"})  # no await yields between these:
         await engine.run("proposeActivity", user(OWNER), cid, {"title": "b"})  # the lookup sees version 5
@@ -483,9 +488,32 @@ async def test_the_reader_names_every_action_even_when_the_document_moved_on(run
         (1, "createCollaboration"), (2, "addMember"), (3, "addMember"), (4, "updateDetails"),
         (5, "proposeActivity")]
     assert updates[3].body["actor"] == {"type": "user", "id": user(EDITOR).id}
+    last = updates[3].body["changes"]["updatedFields"]["lastAction"]  # one value, not leaves: nothing to rebuild
+    assert last["name"] == "updateDetails" and not any(p.startswith("lastAction.") for p in updates[3].body[
+        "changes"]["updatedFields"])
     assert updates[0].body["changes"]["updatedFields"]["id"] == cid and "_id" not in updates[0].body["changes"][
         "updatedFields"]
     assert events[-1].type == ev.MESSAGE_CREATED and events[-1].body["message"]["text"] == "c"
+
+
+async def test_a_repeated_last_action_the_stream_leaves_out_is_read_from_the_audit(runtime):
+    events: list = []
+    reader = await read_into(runtime, events)
+    try:
+        cid = await team(runtime)
+        await settle(events, 3)
+        at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        runtime.engine.clock = lambda: at  # the same action by the same actor in the same millisecond:
+        await runtime.engine.run("updateDetails", user(OWNER), cid, {"title": "a"})
+        await runtime.engine.run("updateDetails", user(OWNER), cid, {"title": "b"})  # lastAction set, unchanged
+        await settle(events, 5)
+    finally:
+        await reader.stop()
+    first, second = [e for e in events if e.type == ev.COLLABORATION_UPDATED][3:]
+    assert (second.version, second.body["action"], second.body["at"]) == (5, "updateDetails", at)
+    # as the write set it, and as a replay of the stored changes sends it
+    assert second.body["changes"]["updatedFields"]["lastAction"] == first.body["changes"]["updatedFields"][
+        "lastAction"] == {"name": "updateDetails", "actor": {"type": "user", "id": user(OWNER).id}, "at": at}
 
 
 async def test_the_reader_sends_resync_for_a_replaced_or_deleted_collaboration(runtime):

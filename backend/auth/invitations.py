@@ -30,7 +30,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable
 
 from backend.clock import utcnow
-from backend.domain.diff import update_for
+from backend.domain.diff import set_whole, update_for
 from backend.ids import new_id
 
 if TYPE_CHECKING:
@@ -102,8 +102,8 @@ class Invitations:
                            lastAction={"name": ACTION, "actor": actor, "at": now})
             audit = {"_id": new_id("aud"), "collaborationId": collaboration_id, "version": doc["version"] + 1,
                      "versioned": True, "actor": actor, "action": ACTION, "payload": {}, "at": now}
-            if await self._store.collaborations.apply(collaboration_id, doc["version"], new_doc,
-                                                      update_for(doc, new_doc), audit):
+            update = set_whole(update_for(doc, new_doc), "lastAction", new_doc["lastAction"])  # one value
+            if await self._store.collaborations.apply(collaboration_id, doc["version"], new_doc, update, audit):
                 return True
         return None
 

@@ -198,3 +198,17 @@ def _remove(target: Any, parts: list[str]) -> None:
         target = target[int(part)] if isinstance(target, list) else target.get(part, {})
     if isinstance(target, dict):
         target.pop(parts[-1], None)
+
+
+def set_whole(update: dict[str, dict[str, Any]], field: str, value: Any) -> dict[str, dict[str, Any]]:
+    """`update` with top-level `field` set to `value` as one path, not leaf by leaf: its `field.*`
+    paths dropped. A collaboration's `lastAction` is written so, and the change stream reports it
+    whole: the change reader needs nothing it saw before to send it."""
+    prefix = field + "."
+    sets = {path: v for path, v in update.get("$set", {}).items() if path != field and not path.startswith(prefix)}
+    unsets = {path: v for path, v in update.get("$unset", {}).items() if path != field and not path.startswith(prefix)}
+    sets[field] = value
+    result: dict[str, dict[str, Any]] = {"$set": sets}
+    if unsets:
+        result["$unset"] = unsets
+    return result

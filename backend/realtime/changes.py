@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from typing import Any, Callable
 
 from backend.realtime import events as ev
@@ -47,7 +46,6 @@ log = logging.getLogger("tandem.realtime")
 
 MAX_AWAIT_MS = 500
 RETRY_FIRST, RETRY_MAX = 0.05, 5.0
-LAST_ACTIONS = 50_000  # collaborations whose latest lastAction is remembered
 # operation types that end what the stream was following: no documentKey, nothing to publish
 ENDING = frozenset({"drop", "rename", "dropDatabase", "invalidate"})
 
@@ -77,7 +75,6 @@ class ChangeReader:
         self._max_await_ms = max_await_ms
         self._task: asyncio.Task[None] | None = None
         self._opened = asyncio.Event()
-        self._last_actions: OrderedDict[str, tuple[int, dict[str, Any]]] = OrderedDict()
         self._open = False  # a stream is open and being read
         self.token: dict[str, Any] | None = None  # resume after this
 
@@ -123,7 +120,6 @@ class ChangeReader:
                 log.warning("change stream: %s of %s; starting afresh, subscribers resync", ended.operation, ended.ns)
                 self._restarted("invalidated")
                 self.token, self._fresh_start = None, "invalidated"
-                self._last_actions.clear()
                 continue
             except StoreError as exc:
                 self._open = False
@@ -131,7 +127,6 @@ class ChangeReader:
                     log.warning("change stream history lost (code %s): starting afresh, subscribers resync", exc.code)
                     self._restarted("history_lost")
                     self.token, self._fresh_start = None, "history_lost"
-                    self._last_actions.clear()
                     continue
                 if self._opened_now:
                     delay = RETRY_FIRST
@@ -143,7 +138,6 @@ class ChangeReader:
                     delay = RETRY_FIRST
                 log.exception("change reader failed: every subscriber resyncs; resuming in %.2f s", delay)
                 self._restarted("internal")
-                self._last_actions.clear()
                 self._tell_lost("internal")
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
@@ -222,10 +216,8 @@ class ChangeReader:
     async def _collaboration(self, change: dict[str, Any], op: str, doc: dict[str, Any] | None) -> ev.Event | None:
         cid = change["documentKey"]["_id"]
         if op == "insert" and doc:
-            self._remember(cid, doc.get("version", 1), doc.get("lastAction"))
             return ev.collaboration_inserted(doc)
         if op != "update":  # replace, delete: not expressible as changes
-            self._last_actions.pop(cid, None)
             return ev.resync_required(cid, "deleted" if op == "delete" else "replaced")
         if (change.get("updateDescription") or {}).get("truncatedArrays"):
             doc = await self._store.collaborations.get(cid)  # the arrays are sent whole, if still at that version
@@ -238,32 +230,23 @@ class ChangeReader:
                         extra={"collaborationId": cid})
             return ev.resync_required(cid, "unexpressible_change")
         updated, removed = fields
-        version = updated["version"]
-        last = await self._last_action(cid, version, updated, removed)
+        last = updated.get("lastAction")
+        if not isinstance(last, dict):
+            last = await self._last_action(cid, updated["version"])
+            # what the write set (and its stored changes hold, backend/store/stream.py)
+            if last is not None and not any(path.startswith("lastAction.") for path in updated):
+                updated["lastAction"] = last
         return ev.collaboration_updated(cid, updated, removed, last, seq if isinstance(seq, int) else None)
 
-    async def _last_action(self, cid: str, version: int, updated: dict[str, Any],
-                           removed: list[str]) -> dict[str, Any] | None:
-        """lastAction at `version`: the previous one plus the change's `lastAction.*` paths (the
-        reader remembers each collaboration's latest), else the audit entry of that version."""
-        cached = self._last_actions.get(cid)
-        previous = cached[1] if cached is not None and cached[0] == version - 1 else None
-        last = ev.last_action_after(previous, updated, removed)
-        if last is None:
-            entry = await self._store.audit.for_version(cid, version)
-            if entry is not None:
-                last = {"name": entry.get("action"), "actor": entry.get("actor"), "at": entry.get("at")}
-        self._remember(cid, version, last)
-        return last
-
-    def _remember(self, cid: str, version: int, last: dict[str, Any] | None) -> None:
-        if last is None:
-            self._last_actions.pop(cid, None)
-            return
-        self._last_actions[cid] = (version, last)
-        self._last_actions.move_to_end(cid)
-        if len(self._last_actions) > LAST_ACTIONS:
-            self._last_actions.popitem(last=False)
+    async def _last_action(self, cid: str, version: int) -> dict[str, Any] | None:
+        """lastAction at `version` when the change does not carry it. The engine sets it whole
+        (backend/domain/diff.py set_whole), but a `$set` to the value already there is not
+        reported: the same actor ran the same action in the same millisecond. Then the audit
+        entry of that version says it."""
+        entry = await self._store.audit.for_version(cid, version)
+        if entry is None:
+            return None
+        return {"name": entry.get("action"), "actor": entry.get("actor"), "at": entry.get("at")}
 
 
 def _collaboration_of(change: dict[str, Any]) -> str | None:

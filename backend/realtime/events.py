@@ -16,7 +16,6 @@ live stream sent: the changes of an update are put in one canonical order
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import msgspec
@@ -277,27 +276,6 @@ def changed_fields(change: dict[str, Any], document: dict[str, Any] | None) -> t
     return updated, removed
 
 
-def last_action_after(previous: dict[str, Any] | None, updated: dict[str, Any],
-                      removed: list[str]) -> dict[str, Any] | None:
-    """`lastAction` after a change, from the one before it and the change's `lastAction.*` paths.
-
-    The engine's diff sets only the leaves that changed (`lastAction.at`), so
-    the whole value needs the previous one unless the change set it whole.
-    """
-    if isinstance(updated.get("lastAction"), dict):
-        return updated["lastAction"]
-    if previous is None:
-        return None
-    result = copy.deepcopy(previous)
-    for path in removed:
-        if path.startswith("lastAction."):
-            _unset(result, path.split(".")[1:])
-    for path, value in updated.items():
-        if path.startswith("lastAction."):
-            _set(result, path.split(".")[1:], value)
-    return result
-
-
 def collaboration_inserted(document: dict[str, Any]) -> Event:
     """A new collaboration: version 1, every field in `updatedFields` (applied to nothing it gives the document)."""
     last = document.get("lastAction") or {}
@@ -422,19 +400,3 @@ def _get(doc: Any, path: str) -> Any:
             return None
     return doc
 
-
-def _set(target: dict[str, Any], parts: list[str], value: Any) -> None:
-    for part in parts[:-1]:
-        nxt = target.get(part)
-        if not isinstance(nxt, dict):
-            nxt = target[part] = {}
-        target = nxt
-    target[parts[-1]] = value
-
-
-def _unset(target: dict[str, Any], parts: list[str]) -> None:
-    for part in parts[:-1]:
-        target = target.get(part)
-        if not isinstance(target, dict):
-            return
-    target.pop(parts[-1], None)

@@ -3,7 +3,7 @@
 - `Hub.publish(event)` hands one event to every subscription of its
   collaboration, synchronously: the event's frame is encoded once and the same
   object goes to every subscriber's `Outbox`; nobody waits for anybody.
-- An `Outbox` is one connection's way out. While the connection's transport
+- An `Outbox` (backend/realtime/outbox.py) is one connection's way out. While the connection's transport
   takes writes at once, a frame is written at once (with `write_now`, the
   pre-framed sends of backend.realtime.transport, the frame's bytes go
   straight to the transport; else the ASGI send coroutine is stepped by hand
@@ -13,15 +13,16 @@
   that is an integer add). One more and the outbox overflows: its owner
   closes the connection with 4009. A snapshot is queued beside the byte
   budget, one at a time, so that one larger than it still reaches a client.
-- A `Subscription` starts pending (events are buffered while the endpoint
-  reads the snapshot), is activated with what the client already has, then
+- A `Subscription` (here) starts pending (events are buffered while the endpoint
+  reads the snapshot), is activated with what the client already has (a `GoLive`: a snapshot or a
+  catch-up, read by backend/realtime/ws.py), then
   filters live events: seqs (backend/store/stream.py) at or below what it
   sent, or, for the older `sinceVersion` subscriptions, versions at or below
   it, owner-only events
   for non-owners, and membership: a change that removes the subscriber's user
   sends `membership_removed` instead and ends the subscription. A message it
   was sent from the store (a snapshot) is not sent again when its event comes.
-- `History` keeps the last `hub_history` collaboration_updated events and the
+- `History` (backend/realtime/history.py) keeps the last `hub_history` collaboration_updated events and the
   last `hub_history` message_created events of each collaboration, the latter
   in the order the change stream gave them (commit order), at most
   `history_bytes` in all, for `sinceVersion` / `sinceMessageId` catch-up, and
@@ -30,7 +31,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
 
 from backend.realtime.events import (
     PRESENCE, RESYNC_REQUIRED, Event, Frame, membership_removed, resync_required, track_member,
@@ -38,11 +40,41 @@ from backend.realtime.events import (
 from backend.realtime.history import DEFAULT_HISTORY_BYTES, History
 from backend.realtime.outbox import DEFAULT_QUEUE_BYTES, Outbox, Send, WriteNow
 
-__all__ = ["DEFAULT_HISTORY_BYTES", "DEFAULT_QUEUE_BYTES", "History", "Hub", "Outbox", "Send", "Subscription",
-           "WriteNow"]
+__all__ = ["DEFAULT_HISTORY_BYTES", "DEFAULT_QUEUE_BYTES", "GoLive", "History", "Hub", "Outbox", "Send",
+           "Subscription", "WriteNow"]
 
 
 # -- subscriptions --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GoLive:
+    """What a subscription goes live with (`Hub.activate`), read by the endpoint (backend/realtime/ws.py).
+
+    `version`, `position` (index in `members`, role): the document the endpoint read. `head`: the
+    frames first (subscribed); `snapshot`: queued as `Outbox.put_snapshot`; `missed`: events the
+    client lacks (a catch-up), after `since` (a version; None: `version`); `tail`: missed messages;
+    `presence`: who is here, unless the hub holds a newer list.
+
+    `sent_messages`: the ids of the messages in the snapshot / `tail`, read from the store; their
+    events are not sent when they come (buffered, or live: the stream may be behind the read).
+    None when `tail` came from the history (`missed_messages`): every buffered message is then
+    in it, or older than what the client holds.
+
+    `seq`: the stream seq the client holds once head / snapshot are out (a snapshot's, or the
+    `sinceSeq` a replay in `missed` continues from): every event at or below it is dropped,
+    buffered or live (None: the older version / message-id rules alone)."""
+
+    version: int
+    position: tuple[int, str | None]
+    head: list[Frame]
+    snapshot: Frame | None = None
+    missed: Sequence[Event] = ()
+    since: int | None = None
+    tail: Sequence[Frame] = ()
+    presence: Frame | None = None
+    sent_messages: Iterable[str] | None = ()
+    seq: int | None = None
 
 
 class Subscription:
@@ -118,43 +150,32 @@ class Hub:
             self._metrics.ws_subscriptions.inc()
         return sub
 
-    def activate(self, sub: Subscription, *, version: int, position: tuple[int, str | None], head: list[Frame],
-                 snapshot: Frame | None = None, missed: list[Event] = (), since: int | None = None,
-                 tail: list[Frame] = (), presence: Frame | None = None,
-                 sent_messages: Iterable[str] | None = (), seq: int | None = None) -> bool:
-        """Go live: send `head` (subscribed), the `snapshot` (`Outbox.put_snapshot`), the `missed`
-        events, `tail` (missed messages) and who is here, then what was buffered and not already
+    def activate(self, sub: Subscription, live: GoLive) -> bool:
+        """Go live with what `live` holds (GoLive): send its head (subscribed), snapshot, missed
+        events, tail (missed messages) and who is here, then what was buffered and not already
         covered. Synchronous, so no event can slip in between. False if the subscription ended
-        meanwhile (a resync).
-
-        `sent_messages`: the ids of the messages in `head` / `tail`, read from the store; their
-        events are not sent when they come (buffered, or live: the stream may be behind the read).
-        None when `tail` came from the history (`missed_messages`): every buffered message is then
-        in it, or older than what the client holds.
-
-        `seq`: the stream seq the client holds once `head` / `snapshot` are out (a snapshot's, or
-        the `sinceSeq` a replay in `missed` continues from): every event at or below it is
-        dropped, buffered or live (None: the older version / message-id rules alone)."""
+        meanwhile (a resync)."""
         if sub.ended:
             return False
         out = sub.outbox
-        for frame in head:
+        for frame in live.head:
             out.put(frame)
-        if snapshot is not None:
-            out.put_snapshot(snapshot)
-        sub.floor = version if since is None else since
-        sub.seq = seq
-        sub.tracked_from = version
-        sub.index, sub.role = position
-        for event in missed:
+        if live.snapshot is not None:
+            out.put_snapshot(live.snapshot)
+        sub.floor = live.version if live.since is None else live.since
+        sub.seq = live.seq
+        sub.tracked_from = live.version
+        sub.index, sub.role = live.position
+        for event in live.missed:
             sub.deliver(event)
-        for frame in tail:
+        for frame in live.tail:
             out.put(frame)
         latest = self._presence.get(sub.collaboration_id)
         if latest is not None:
             out.put(latest.frame)
-        elif presence is not None:
-            out.put(presence)
+        elif live.presence is not None:
+            out.put(live.presence)
+        sent_messages = live.sent_messages
         sub.sent = set(sent_messages) if sent_messages is not None else None
         buffered, sub.buffer, sub.pending = sub.buffer or [], None, False
         for event in buffered:

@@ -37,7 +37,7 @@ from backend.errors import (
 from backend.ids import new_id
 from backend.realtime import events as ev
 from backend.realtime import protocol as p
-from backend.realtime.hub import Outbox, Subscription
+from backend.realtime.hub import GoLive, Outbox, Subscription
 from backend.realtime.transport import PREFRAMED
 from backend.store.failures import StoreError
 from backend.wire import encode, public
@@ -310,81 +310,93 @@ class Connection:
             raise
 
     async def _go_live(self, sub: Subscription, request: p.Subscribe) -> None:
+        """By the stream seq (a replay, else a snapshot), or, for older clients that send
+        `sinceVersion`, a catch-up from the hub's history (else a snapshot)."""
         if request.sinceSeq is not None or request.sinceVersion is None:
             await self._by_seq(sub, request.sinceSeq)
-            return
-        store, hub, cid = self.realtime.store, self.realtime.hub, sub.collaboration_id
-        since_message = request.sinceMessageId
-        while True:  # sinceVersion (older clients): from the hub's in-memory history, else a snapshot
-            # The messages before the collaboration: a removal committed between the two reads is then
-            # in the document (not_found), never a message sent after it in what goes out.
-            messages: list[dict[str, Any]] = []
-            if since_message is None:  # the client holds no messages: all of them, if not too many
-                messages = await store.messages.page(cid, after="", limit=CATCH_UP_MESSAGES + 1)
-                if len(messages) > CATCH_UP_MESSAGES:
-                    await self._by_seq(sub, None)
-                    return
-            present = ev.presence_event(cid, await store.presence.for_collaboration(cid)).frame
-            doc, seq = await store.stream.head(cid)
-            position = ev.member_position(doc, self.user_id) if doc is not None else None
-            if position is None:
-                self._drop(cid, sub)
-                raise NotFound("No such collaboration.", {"collaborationId": cid})
-            version = doc["version"]
-            if sub.ended:
-                return  # a resync ended it meanwhile; the client was told
-            # From here to activate nothing is awaited: what the hub holds cannot change in between.
-            subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version, "seq": seq})
-            catch_up = True
-            missed = hub.missed(cid, request.sinceVersion, version)
-            if missed is None or any(e.members is not None and e.members.removes(self.user_id) for e in missed):
-                catch_up = False  # the hub no longer holds them all, or they span a removal: a snapshot
-            elif since_message is None:
-                tail, sent = [ev.message_created(m).frame for m in messages], [m["_id"] for m in messages]
-            else:
-                held = hub.missed_messages(cid, since_message)  # in commit order, exactly those after it
-                if held is None or len(held) > CATCH_UP_MESSAGES or hub.removed_later(cid, version, self.user_id):
-                    catch_up = False  # not held (or too many): a snapshot; removed since the read: not_found
-                else:
-                    tail, sent = [e.frame for e in held], None
-            if catch_up and sum(e.size for e in missed) + sum(f.size for f in tail) > self.outbox.room:
-                catch_up = False  # more than the connection may queue: a snapshot, which may be larger
-            if not catch_up:
-                await self._by_seq(sub, None)
-                return
-            hub.activate(sub, version=version, position=position, head=[subscribed], missed=missed,
-                         since=request.sinceVersion, tail=tail, presence=present, sent_messages=sent)
-            return
+        elif not await self._catch_up(sub, request.sinceVersion, request.sinceMessageId):
+            await self._by_seq(sub, None)
 
-    async def _by_seq(self, sub: Subscription, since: int | None) -> None:
-        """Go live by the stream seq: replay the events after `since` from MongoDB, or a snapshot."""
-        store, hub, cid = self.realtime.store, self.realtime.hub, sub.collaboration_id
+    async def _head(self, sub: Subscription) -> tuple[dict[str, Any], int, tuple[int, str | None], ev.Frame]:
+        """The document, its seq, the caller's position in it and who is here; not_found (the
+        subscription dropped) when the caller is not a member."""
+        store, cid = self.realtime.store, sub.collaboration_id
         present = ev.presence_event(cid, await store.presence.for_collaboration(cid)).frame
         doc, seq = await store.stream.head(cid)  # the version and the seq, from one read
         position = ev.member_position(doc, self.user_id) if doc is not None else None
         if position is None:
             self._drop(cid, sub)
             raise NotFound("No such collaboration.", {"collaborationId": cid})
+        return doc, seq, position, present
+
+    async def _catch_up(self, sub: Subscription, since_version: int, since_message: str | None) -> bool:
+        """sinceVersion (older clients): go live with the events and messages after it from the
+        hub's in-memory history. False when it cannot (not held, too many, across a removal of
+        the caller, more than the connection may queue): the caller sends a snapshot."""
+        store, hub, cid = self.realtime.store, self.realtime.hub, sub.collaboration_id
+        # The messages before the collaboration: a removal committed between the two reads is then
+        # in the document (not_found), never a message sent after it in what goes out.
+        messages: list[dict[str, Any]] = []
+        if since_message is None:  # the client holds no messages: all of them, if not too many
+            messages = await store.messages.page(cid, after="", limit=CATCH_UP_MESSAGES + 1)
+            if len(messages) > CATCH_UP_MESSAGES:
+                return False
+        doc, seq, position, present = await self._head(sub)
+        version = doc["version"]
+        if sub.ended:
+            return True  # a resync ended it meanwhile; the client was told
+        # From here to activate nothing is awaited: what the hub holds cannot change in between.
+        missed = hub.missed(cid, since_version, version)
+        if missed is None or any(e.members is not None and e.members.removes(self.user_id) for e in missed):
+            return False  # the hub no longer holds them all, or they span a removal
+        if since_message is None:
+            tail, sent = [ev.message_created(m).frame for m in messages], [m["_id"] for m in messages]
+        else:
+            held = hub.missed_messages(cid, since_message)  # in commit order, exactly those after it
+            if held is None or len(held) > CATCH_UP_MESSAGES or hub.removed_later(cid, version, self.user_id):
+                return False  # not held (or too many): a snapshot; removed since the read: not_found
+            tail, sent = [e.frame for e in held], None
+        if sum(e.size for e in missed) + sum(f.size for f in tail) > self.outbox.room:
+            return False  # more than the connection may queue: a snapshot, which may be larger
+        subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version, "seq": seq})
+        hub.activate(sub, GoLive(version=version, position=position, head=[subscribed], missed=missed,
+                                 since=since_version, tail=tail, presence=present, sent_messages=sent))
+        return True
+
+    async def _by_seq(self, sub: Subscription, since: int | None) -> None:
+        """Go live by the stream seq: replay the events after `since` from MongoDB, or a snapshot."""
+        hub, cid = self.realtime.hub, sub.collaboration_id
+        doc, seq, position, present = await self._head(sub)
         version = doc["version"]
         missed, how = None, "snapshot"
         if since is not None and since <= seq and seq - since <= self.settings.resume_max_events:
             missed, how = await self._replay(cid, since, seq)
-        messages: list[dict[str, Any]] = []
-        if missed is None:  # read after the document: those at or below its seq, none after a removal
-            messages = await store.stream.latest_messages(cid, seq, SNAPSHOT_MESSAGES)
+        if missed is None:
+            await self._snapshot(sub, doc, seq, position, present)
+            return
         if sub.ended:
             return  # a resync ended it meanwhile; the client was told
-        self.realtime.metrics.ws_resumes.labels(how if missed is not None else "snapshot").inc()
+        self.realtime.metrics.ws_resumes.labels(how).inc()
         subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version, "seq": seq})
-        if missed is not None:
-            hub.activate(sub, version=version, position=position, head=[subscribed], missed=missed, since=0,
-                         presence=present, seq=since)
-            return
+        hub.activate(sub, GoLive(version=version, position=position, head=[subscribed], missed=missed, since=0,
+                                 presence=present, seq=since))
+
+    async def _snapshot(self, sub: Subscription, doc: dict[str, Any], seq: int, position: tuple[int, str | None],
+                        present: ev.Frame) -> None:
+        """Go live with a snapshot of `doc` (at `seq`) and its latest messages."""
+        hub, cid, version = self.realtime.hub, sub.collaboration_id, doc["version"]
+        # read after the document: those at or below its seq, none after a removal
+        messages = await self.realtime.store.stream.latest_messages(cid, seq, SNAPSHOT_MESSAGES)
+        if sub.ended:
+            return  # a resync ended it meanwhile; the client was told
+        self.realtime.metrics.ws_resumes.labels("snapshot").inc()
+        subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version, "seq": seq})
         snapshot = frame({"type": "snapshot", "collaborationId": cid, "version": version, "seq": seq,
                           "collaboration": public(doc),
                           "messages": [public(m) for m in hub.in_stream_order(cid, messages)]})
-        hub.activate(sub, version=version, position=position, head=[subscribed], snapshot=snapshot,
-                     presence=present, sent_messages=[m["_id"] for m in messages if "seq" not in m], seq=seq)
+        hub.activate(sub, GoLive(version=version, position=position, head=[subscribed], snapshot=snapshot,
+                                 presence=present, sent_messages=[m["_id"] for m in messages if "seq" not in m],
+                                 seq=seq))
 
     async def _replay(self, cid: str, since: int, upto: int) -> tuple[list[ev.Event] | None, str]:
         """The events with seq in (`since`, `upto`]: from the hub's history when it holds every one

@@ -17,16 +17,18 @@
 //   - `resync_required` subscribes again without `sinceVersion` (a new snapshot);
 //     `membership_removed` drops the copy and tells the UI.
 // On every (re)connection it authenticates first, then re-subscribes with
-// `sinceVersion`/`sinceMessageId` where it holds a copy. Lost connections come
-// back with exponential backoff and jitter; a ping every `pingInterval` finds
-// dead ones; the token is refreshed (`refresh_token`) before it expires.
+// `sinceVersion`/`sinceMessageId` where it holds a copy. The connection itself
+// (realtime-connection.ts) is the socket: lost connections come back with
+// exponential backoff and jitter; a ping every `pingInterval` finds dead ones;
+// the token is refreshed (`refresh_token`) before it expires. This file is the
+// subscription store on top of it, and the one public API (RealtimeClient).
 
 import type { Collaboration, Message, PresenceEntry } from '@/types/api';
 
 import { applyChanges } from './apply-changes';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
-import { CloseCode, OPEN, type ClientFrame, type ServerEvent, type WebSocketFactory, type WebSocketLike } from './protocol';
-import { tokenExpiry } from './token-expiry';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
+import type { ClientFrame, ServerEvent, WebSocketFactory, WebSocketLike } from './protocol';
+import { RealtimeConnection } from './realtime-connection';
 
 export type ConnectionState = 'offline' | 'connecting' | 'live' | 'reconnecting' | 'resyncing';
 
@@ -124,10 +126,6 @@ const EMPTY_VIEW: CollaborationView = Object.freeze({
   errorCode: null,
 }) as CollaborationView;
 
-const RATE_LIMITED_MIN_DELAY = 5_000;
-/** How soon to try again after a token refresh failed for now. */
-const REFRESH_RETRY_MS = 5_000;
-
 /** The presence state sent when I leave a collaboration's page while still subscribed to it. */
 export const AWAY_STATE: Readonly<Record<string, unknown>> = Object.freeze({ status: 'away' });
 
@@ -149,21 +147,8 @@ export class RealtimeClient {
   private readonly stateListeners = new Set<(state: ConnectionState) => void>();
   private readonly eventListeners = new Set<(event: RealtimeEvent) => void>();
 
-  private socket: WebSocketLike | null = null;
-  private ready = false;
-  private started = false;
-  private networkUp = true;
-  private everReady = false;
-  private attempt = 0;
-  private forceRefresh = false;
-  private generation = 0;
+  private readonly connection: RealtimeConnection;
   private state: ConnectionState = 'offline';
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private pingTimer: ReturnType<typeof setInterval> | null = null;
-  private pongTimer: ReturnType<typeof setTimeout> | null = null;
-  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
-  private token: string | null = null;
-  private userId: string | null = null;
 
   constructor(options: RealtimeOptions) {
     this.options = {
@@ -180,45 +165,44 @@ export class RealtimeClient {
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       ...options,
     } as RealtimeClient['options'];
+    this.connection = new RealtimeConnection(this.options, {
+      frame: (event) => this.handle(event),
+      lost: () => {
+        for (const sub of this.subs.values()) {
+          if (sub.phase !== 'ended') sub.phase = 'waiting';
+        }
+      },
+      setState: (state) => this.setState(state),
+      updateState: () => this.updateState(),
+      authRequired: () => this.emit({ type: 'auth_required' }),
+    });
+  }
+
+  /** Authenticated on the current socket. */
+  private get ready(): boolean {
+    return this.connection.ready;
   }
 
   // ---- lifecycle -------------------------------------------------------
 
   /** Connect (idempotent). */
   start(): void {
-    if (this.started) return;
-    this.started = true;
-    this.connect();
+    this.connection.start();
   }
 
   /** Disconnect for good (sign-out); subscriptions and copies are kept for a later start(). */
   stop(): void {
-    this.started = false;
-    this.everReady = false;
-    this.attempt = 0;
-    this.teardown(CloseCode.normal, 'client stopped');
-    this.setState('offline');
+    this.connection.stop();
   }
 
   /** The browser went offline or online (window events). */
   setNetworkAvailable(up: boolean): void {
-    if (this.networkUp === up) return;
-    this.networkUp = up;
-    if (!up) {
-      this.teardown(CloseCode.normal, 'network offline');
-      this.updateState();
-    } else if (this.started) {
-      this.attempt = 0;
-      this.connect();
-    }
+    this.connection.setNetworkAvailable(up);
   }
 
   /** Reconnect at once (a "retry now" button). */
   reconnectNow(): void {
-    if (!this.started) return;
-    this.attempt = 0;
-    this.teardown(CloseCode.normal, 'reconnect');
-    this.connect();
+    this.connection.reconnectNow();
   }
 
   getState(): ConnectionState {
@@ -226,7 +210,7 @@ export class RealtimeClient {
   }
 
   getUserId(): string | null {
-    return this.userId;
+    return this.connection.userId;
   }
 
   onStateChange(listener: (state: ConnectionState) => void): () => void {
@@ -394,209 +378,10 @@ export class RealtimeClient {
     }, delay);
   }
 
-  // ---- connection ------------------------------------------------------
+  // ---- the connection (realtime-connection.ts) -------------------------
 
-  private url(): string {
-    return typeof this.options.url === 'function' ? this.options.url() : this.options.url;
-  }
-
-  private connect(): void {
-    this.clearTimer('reconnectTimer');
-    if (!this.started || !this.networkUp || this.socket) {
-      this.updateState();
-      return;
-    }
-    const generation = ++this.generation;
-    this.setState(this.everReady ? 'reconnecting' : 'connecting');
-    const force = this.forceRefresh;
-    this.forceRefresh = false;
-    this.options.getToken(force).then(
-      (token) => {
-        if (generation !== this.generation || !this.started) return;
-        if (!token) {
-          this.started = false;
-          this.setState('offline');
-          this.emit({ type: 'auth_required' });
-          return;
-        }
-        this.token = token;
-        this.open(token, generation);
-      },
-      () => {
-        // No token for now (the sign-in service is unreachable): keep the session and try again
-        // with backoff, still asking for a fresh token if that was what failed.
-        if (generation !== this.generation) return;
-        this.forceRefresh ||= force;
-        this.scheduleReconnect();
-      },
-    );
-  }
-
-  private open(token: string, generation: number): void {
-    let socket: WebSocketLike;
-    try {
-      socket = this.options.createSocket(this.url());
-    } catch {
-      this.scheduleReconnect();
-      return;
-    }
-    this.socket = socket;
-    socket.onopen = () => {
-      if (generation === this.generation) this.send({ type: 'auth', token }, true);
-    };
-    socket.onmessage = (event) => {
-      if (generation !== this.generation) return;
-      this.alive();
-      let frame: ServerEvent;
-      try {
-        frame = JSON.parse(String(event.data)) as ServerEvent;
-      } catch {
-        return;
-      }
-      this.handle(frame);
-    };
-    socket.onerror = () => {
-      // A close event always follows; reconnection is decided there.
-    };
-    socket.onclose = (event) => {
-      if (generation !== this.generation) return;
-      this.onClosed(event.code);
-    };
-  }
-
-  /** Close the socket (if any) without reacting to its close event. */
-  private teardown(code: number, reason: string): void {
-    this.generation += 1;
-    this.clearTimer('reconnectTimer');
-    const socket = this.socket;
-    this.lostConnection();
-    if (socket) {
-      try {
-        socket.close(code, reason);
-      } catch {
-        // already closed
-      }
-    }
-  }
-
-  private lostConnection(): void {
-    this.socket = null;
-    this.ready = false;
-    this.clearTimer('pongTimer');
-    this.clearTimer('refreshTimer');
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    this.pingTimer = null;
-    for (const sub of this.subs.values()) {
-      if (sub.phase !== 'ended') sub.phase = 'waiting';
-    }
-  }
-
-  private onClosed(code: number): void {
-    this.lostConnection();
-    if (!this.started) {
-      this.setState('offline');
-      return;
-    }
-    let minimum = 0;
-    switch (code) {
-      case CloseCode.unauthenticated:
-        // The token was refused or ran out: get a new one, then come back.
-        this.forceRefresh = true;
-        break;
-      case CloseCode.slowConsumer:
-        // We fell behind: come back quickly and resume from our copies' versions.
-        this.attempt = Math.min(this.attempt, 1);
-        break;
-      case CloseCode.rateLimited:
-        minimum = RATE_LIMITED_MIN_DELAY;
-        break;
-      default:
-        // 4408 (auth too slow), 1001 (server going away), network failures.
-        break;
-    }
-    this.scheduleReconnect(minimum);
-  }
-
-  private scheduleReconnect(minimum = 0): void {
-    this.clearTimer('reconnectTimer');
-    if (!this.started || !this.networkUp) {
-      this.updateState();
-      return;
-    }
-    const delay = Math.max(minimum, backoffDelay(this.attempt, this.options.backoff, this.options.random));
-    this.attempt += 1;
-    this.setState(this.everReady ? 'reconnecting' : 'connecting');
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.connect();
-    }, delay);
-  }
-
-  private send(frame: ClientFrame, beforeReady = false): void {
-    const socket = this.socket;
-    if (!socket || socket.readyState !== OPEN || (!this.ready && !beforeReady)) return;
-    socket.send(JSON.stringify(frame));
-  }
-
-  private alive(): void {
-    this.clearTimer('pongTimer');
-  }
-
-  private startPing(): void {
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    if (this.options.pingInterval <= 0) return;
-    this.pingTimer = setInterval(() => {
-      if (!this.ready) return;
-      this.send({ type: 'ping' });
-      if (!this.pongTimer) {
-        this.pongTimer = setTimeout(() => {
-          this.pongTimer = null;
-          // Nothing came back: the connection is dead even if the browser has not noticed.
-          const socket = this.socket;
-          this.generation += 1;
-          this.lostConnection();
-          try {
-            socket?.close(4000, 'ping timeout');
-          } catch {
-            // ignore
-          }
-          this.scheduleReconnect();
-        }, this.options.pongTimeout);
-      }
-    }, this.options.pingInterval);
-  }
-
-  private scheduleRefresh(retry = false): void {
-    this.clearTimer('refreshTimer');
-    const expiry = this.token ? tokenExpiry(this.token) : null;
-    if (expiry === null) return;
-    const left = expiry - this.options.now();
-    // After a failed refresh, try again a little later while the token still works.
-    if (retry && left <= 0) return;
-    const delay = retry ? Math.min(REFRESH_RETRY_MS, left) : Math.max(1_000, left - this.options.refreshMargin);
-    const generation = this.generation;
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = null;
-      this.options.getToken(true).then(
-        (token) => {
-          if (generation !== this.generation || !token || !this.ready) return;
-          this.token = token;
-          this.send({ type: 'refresh_token', token });
-          this.scheduleRefresh();
-        },
-        () => {
-          // Not now (network, 5xx): retry; once the token has run out the server closes with 4401
-          // and the reconnection asks again.
-          if (generation === this.generation && this.ready) this.scheduleRefresh(true);
-        },
-      );
-    }, delay);
-  }
-
-  private clearTimer(name: 'reconnectTimer' | 'pongTimer' | 'refreshTimer'): void {
-    const timer = this[name];
-    if (timer) clearTimeout(timer);
-    this[name] = null;
+  private send(frame: ClientFrame): void {
+    this.connection.send(frame);
   }
 
   // ---- server events ---------------------------------------------------
@@ -604,7 +389,7 @@ export class RealtimeClient {
   private handle(event: ServerEvent): void {
     switch (event.type) {
       case 'ready':
-        this.onReady(event.userId);
+        this.onReady();
         break;
       case 'subscribed':
         this.onSubscribed(event.collaborationId, event.version, typeof event.seq === 'number' ? event.seq : null);
@@ -664,13 +449,8 @@ export class RealtimeClient {
     if (sub && (sub.refs > 0 || sub.releaseTimer !== null)) fn(sub);
   }
 
-  private onReady(userId: string): void {
-    this.ready = true;
-    this.everReady = true;
-    this.attempt = 0;
-    this.userId = userId;
-    this.startPing();
-    this.scheduleRefresh();
+  /** Authenticated (the connection took note first): subscribe what is waiting. */
+  private onReady(): void {
     for (const sub of this.subs.values()) {
       if (sub.refs > 0 && sub.phase === 'waiting') this.sendSubscribe(sub);
     }
@@ -862,12 +642,12 @@ export class RealtimeClient {
   }
 
   private updateState(): void {
-    if (!this.started || !this.networkUp) {
+    if (!this.connection.wanted) {
       this.setState('offline');
       return;
     }
     if (!this.ready) {
-      this.setState(this.everReady ? 'reconnecting' : 'connecting');
+      this.setState(this.connection.pending);
       return;
     }
     for (const sub of this.subs.values()) {
