@@ -1,5 +1,9 @@
 """The action engine: one path for every action, whoever runs it.
 
+(Over 300 lines: the chain of checks below and the helpers each check calls, audit entry,
+rules, follow-ups and proposals, read top to bottom as one path; each action's own I/O is in
+backend/preparations.py, its pure step in backend/domain/effects.py.)
+
 A user's REST call, the AI's proposal, a rule's follow-up and an approval
 being carried out all come through `ActionEngine.run`, which reads as a chain
 of checks: the action exists → it was not applied already → its payload is valid

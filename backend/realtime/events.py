@@ -1,5 +1,8 @@
 """Tandem's realtime events, and how a MongoDB change becomes one. Pure: no I/O.
 
+(Over 300 lines: every event type's encoding sits beside the others, so that a live event
+and its replay are built by the same few functions and cannot drift.)
+
 An `Event` is what the reader hands the hub: its JSON body (section 5 of the
 design), encoded once into `frame` (the ASGI `websocket.send` message every
 subscriber gets, the very same object, which knows its length in bytes), and

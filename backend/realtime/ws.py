@@ -1,5 +1,8 @@
 """The WebSocket endpoint at `/ws` (design section 5): auth, subscriptions, presence, limits.
 
+(Over 300 lines: one connection's life, auth, subscribe and its three ways to go live,
+presence and limits, read in order; the hub, the outbox and the history are their own modules.)
+
 Each connection is one `Connection`: the ASGI task runs `run()`, which
 authenticates, takes one of the user's sockets (at most
 `WS_MAX_SOCKETS_PER_USER` per process), starts the receive task and waits for

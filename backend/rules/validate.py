@@ -1,5 +1,8 @@
 """Rules are validated when saved: shape, limits, variables, actions and static types.
 
+(Over 300 lines: one short validator per construct of the rules language; together they
+are its static checks, and split they would each need the others' path and type helpers.)
+
 Every problem is reported with its exact place, a dotted path through the
 rule's JSON: `rule.if.and.1.>=.0` is argument 0 of the `>=` that is argument 1
 of the `and` in the rule's condition.

@@ -1,5 +1,9 @@
 """MongoDB change streams, emulated in-process for the embedded store.
 
+(Over 300 lines: `ChangeLog` and `ChangeStream` are one emulation of the server's
+change-stream rules, positions, resume, invalidate and errors; split, the resume rules would
+live in two files. updateDescription is apart, in backend/store/updates.py.)
+
 `ChangeLog` keeps one database's recent change events in MongoDB's own shape
 (bounded by `settings.change_history`); `ChangeStream` reads them the way
 motor's change stream does (`async with`, `async for`, `next`, `try_next`,

@@ -1,5 +1,9 @@
 """The embedded store: mongomock-motor, plus change events for every write.
 
+(Over 300 lines: each motor method the store uses is wrapped once, to record its change
+event or to refuse what mongomock lacks; the wrappers are short and alike, and apart they would
+only scatter one emulation. The change streams are backend/store/changestream.py.)
+
 `EmbeddedClient` / `EmbeddedDatabase` / `EmbeddedCollection` are
 mongomock-motor's motor look-alikes. Each write method reads the documents it
 will touch, runs the write and reads them again on the synchronous mongomock
