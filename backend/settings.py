@@ -237,7 +237,7 @@ def _check_checkin_schedule(cron: str, tz: str) -> list[str]:
     problems, zone = [], None
     try:
         zone = zoneinfo.ZoneInfo(tz)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any zone it cannot load is reported below as a problem
         pass
     if len(cron.split()) != 5:
         problems.append("CHECKIN_CRON must be a 5-field cron expression, e.g. '0 2 * * *'")

@@ -23,8 +23,8 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.auth.dev_tokens import issue_dev_token  # noqa: E402
-from backend.settings import test_settings  # noqa: E402
+from backend.auth.dev_tokens import issue_dev_token
+from backend.settings import test_settings
 
 
 class Event(msgspec.Struct):

@@ -35,8 +35,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from backend.auth.dev_tokens import dev_user_id, issue_dev_token
 from backend.realtime import transport, ws
 from backend.settings import SettingsError, load_settings
-from tests.support import EDITOR, OWNER, VIEWER, token, user
 from tests.realtime_support import live_server
+from tests.support import EDITOR, OWNER, VIEWER, token, user
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024

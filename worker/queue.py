@@ -81,7 +81,7 @@ class Runner:
         while not stop.is_set():
             try:
                 worked = await self.run_once()
-            except Exception:  # noqa: BLE001 - e.g. MongoDB unreachable: keep the worker alive
+            except Exception:
                 log.exception("worker: claiming a job failed", extra={"workerId": self.worker_id})
                 worked = False
             if not worked:
@@ -193,7 +193,7 @@ class Runner:
         try:
             async with asyncio.timeout(_seconds_until(held_until, now)):  # one still pending then is too late
                 return bool(await self.jobs.renew(job, now, self.lease))
-        except Exception:  # noqa: BLE001 - a blip: try again at the next tick while the lease holds
+        except Exception:
             log.exception("worker: renewing a lease failed", extra={"jobId": job["_id"], "heldUntil": held_until})
             return None
 

@@ -24,7 +24,12 @@ from msgspec.structs import replace
 
 from backend.domain import payloads as p
 from backend.domain.models import (
-    Activity, Actor, Collaboration, CollaborationSettings, Member, Message, to_doc,
+    Activity,
+    Actor,
+    Collaboration,
+    CollaborationSettings,
+    Member,
+    Message,
 )
 from backend.errors import InvalidTransition, NotFound, ValidationFailed
 

@@ -35,14 +35,20 @@ from bson import ObjectId
 from bson.tz_util import utc
 from mongomock import helpers
 from mongomock.collection import Collection as SyncCollection
-from mongomock_motor import (AsyncCommandCursor, AsyncCursor, AsyncLatentCommandCursor, AsyncMongoMockClient,
-                             AsyncMongoMockCollection, AsyncMongoMockDatabase)
+from mongomock_motor import (
+    AsyncCommandCursor,
+    AsyncCursor,
+    AsyncLatentCommandCursor,
+    AsyncMongoMockClient,
+    AsyncMongoMockCollection,
+    AsyncMongoMockDatabase,
+)
 from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
 
 from backend.store import uniques
-from backend.store.failures import EmbeddedUnsupported
 from backend.store.changestream import ChangeLog, ChangeStream
+from backend.store.failures import EmbeddedUnsupported
 from backend.store.updates import describe_update, same
 
 
