@@ -56,7 +56,7 @@ class History:
             self._logs.move_to_end(cid)
         if event.version is not None:
             events = log.updates
-            if events and events[-1].version != event.version - 1:  # type: ignore[operator]
+            if events and events[-1].version != event.version - 1:
                 self._drop(events, len(events))  # not contiguous any more: start again from here
         else:
             events = log.messages
