@@ -271,7 +271,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         except (msgspec.ValidationError, ValueError) as exc:
             problems.append(f"{field.name.upper()}={raw!r}: {exc}")
     try:
-        settings = Settings(**values)  # type: ignore[arg-type]
+        settings = Settings(**values)  # type: ignore[arg-type]  # each value was converted to its field's type above; mypy sees only dict[str, object]
     except (TypeError, msgspec.ValidationError) as exc:  # pragma: no cover - overrides from code
         raise SettingsError([*problems, str(exc)]) from exc
     problems += _check(settings)  # checks on the values that did decode, so every problem shows at once

@@ -131,8 +131,8 @@ class Writes:
     @staticmethod
     def use(before: bool) -> None:
         apply, insert = (_before_apply, _before_insert) if before else Writes.now
-        collaborations_module.Collaborations.apply = apply  # type: ignore[method-assign]
-        messages_module.Messages.insert = insert  # type: ignore[method-assign]
+        collaborations_module.Collaborations.apply = apply  # type: ignore[method-assign]  # the benchmark times the store's calls by wrapping them
+        messages_module.Messages.insert = insert  # type: ignore[method-assign]  # the benchmark times the store's calls by wrapping them
 
 
 # -- runtimes and servers

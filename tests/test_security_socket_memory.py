@@ -84,7 +84,7 @@ def start_server() -> tuple[subprocess.Popen[str], dict]:
     process = subprocess.Popen(
         [sys.executable, "-c", "from tests.test_security_socket_memory import serve_seeded; serve_seeded()"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()  # type: ignore[union-attr]
+    line = process.stdout.readline()  # type: ignore[union-attr]  # Popen with stdout=PIPE
     if not line:
         process.kill()
         raise AssertionError("the server process did not start")

@@ -95,7 +95,7 @@ def _move(activity: Activity, allowed_from: tuple[str, ...], to: str) -> None:
             f"An activity that is {activity.status} cannot become {to}.",
             {"activityId": activity.id, "from": activity.status, "to": to},
         )
-    activity.status = to  # type: ignore[assignment]
+    activity.status = to  # type: ignore[assignment]  # `to` was checked against the allowed transitions just above
 
 
 def _member(c: Collaboration, user_id: str) -> tuple[int, Member]:

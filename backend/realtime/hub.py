@@ -241,7 +241,7 @@ class Hub:
         count = 0
         for sub in tuple(subs):
             if sub.pending:
-                sub.buffer.append(event)  # type: ignore[union-attr]
+                sub.buffer.append(event)  # type: ignore[union-attr]  # a pending subscription always has its buffer
             else:
                 sub.deliver(event)
                 count += 1

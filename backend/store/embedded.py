@@ -233,7 +233,7 @@ class EmbeddedClient(AsyncMongoMockClient):
         sync_db = super().get_database(name, **kwargs).delegate
         log = self._logs.get(sync_db.name)
         if log is None:
-            lookup = lambda coll, _id: _snapshot(sync_db.get_collection(coll), _id)  # noqa: E731
+            lookup = lambda coll, _id: _snapshot(sync_db.get_collection(coll), _id)  # noqa: E731 - a one-line helper local to this branch
             log = self._logs[sync_db.name] = ChangeLog(sync_db.name, self._history, lookup)
         return EmbeddedDatabase(self, sync_db, log)
 
