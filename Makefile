@@ -9,12 +9,12 @@ SPA := frontend/dist/index.html
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install system-deps frontend pytest frontend-test e2e clean
+.PHONY: run test install system-deps frontend lint pytest frontend-test e2e clean
 
 run: install $(SPA)
 	$(VENV)/bin/tandem dev --host $(HOST) --port $(PORT)
 
-test: install system-deps $(SPA)
+test: install system-deps $(SPA) lint
 	$(PY) -m pytest
 	cd frontend && npm test
 	cd frontend && npm run e2e
@@ -50,6 +50,12 @@ system-deps:
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+
+# Lint and types (part of make test): ruff and mypy (configured in pyproject.toml), tsc and ESLint.
+lint: install
+	$(VENV)/bin/ruff check backend worker tests benchmarks
+	$(VENV)/bin/mypy
+	cd frontend && npm run typecheck && npm run lint
 
 pytest: install
 	$(PY) -m pytest

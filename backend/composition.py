@@ -95,7 +95,7 @@ def build_dev(settings: Settings, dist: Path, *, seed: bool = True) -> tuple[Sta
     else:
         notes = [f"AUTH_MODE={settings.auth_mode}: sign in with a Supabase account; no demo data."]
     if (dist / "index.html").is_file():
-        routes = routes + spa.routes(dist)
+        routes = [*routes, *spa.routes(dist)]
     else:
         notes.append(f"The SPA is not built ({dist}); run `make run` or `cd frontend && npm run build`.")
     app = create_app(settings, extra_routes=routes, on_start=[*on_start, seed_demo], on_stop=on_stop)

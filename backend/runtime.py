@@ -17,16 +17,16 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Protocol
 
-from backend.metrics import Metrics
 from backend.auth.directory import MemberDirectory
 from backend.auth.invitations import Invitations
 from backend.auth.tokens import TokenVerifier
-from backend.store.users import KnownUsers
 from backend.engine import ActionEngine
+from backend.metrics import Metrics
 from backend.settings import Settings
 from backend.store.client import Database, open_database
 from backend.store.indexes import ensure_indexes
 from backend.store.store import Store
+from backend.store.users import KnownUsers
 
 if TYPE_CHECKING:
     from backend.ai.provider import Provider

@@ -50,7 +50,7 @@ class Server(uvicorn.Server):
         for hook in list(self._going_away):
             try:
                 await hook()
-            except Exception:  # noqa: BLE001 - stopping goes on whatever a hook does
+            except Exception:
                 logging.getLogger("tandem").exception("a going-away hook failed")
         await super().shutdown(sockets)
 

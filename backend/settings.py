@@ -237,7 +237,7 @@ def _check_checkin_schedule(cron: str, tz: str) -> list[str]:
     problems, zone = [], None
     try:
         zone = zoneinfo.ZoneInfo(tz)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any zone it cannot load is reported below as a problem
         pass
     if len(cron.split()) != 5:
         problems.append("CHECKIN_CRON must be a 5-field cron expression, e.g. '0 2 * * *'")
@@ -271,7 +271,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         except (msgspec.ValidationError, ValueError) as exc:
             problems.append(f"{field.name.upper()}={raw!r}: {exc}")
     try:
-        settings = Settings(**values)  # type: ignore[arg-type]
+        settings = Settings(**values)  # type: ignore[arg-type]  # each value was converted to its field's type above; mypy sees only dict[str, object]
     except (TypeError, msgspec.ValidationError) as exc:  # pragma: no cover - overrides from code
         raise SettingsError([*problems, str(exc)]) from exc
     problems += _check(settings)  # checks on the values that did decode, so every problem shows at once

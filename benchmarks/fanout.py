@@ -106,7 +106,7 @@ def start_server(kind: str, port: int, secret: str, args: argparse.Namespace,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        line = server.stdout.readline()  # type: ignore[union-attr]
+        line = server.stdout.readline()  # type: ignore[union-attr]  # Popen with stdout=PIPE
         if "ready at" in line:
             return server
         if not line and server.poll() is not None:
@@ -153,7 +153,7 @@ def measure(kind: str, subscribers: int, group: int, args: argparse.Namespace,
         result = None
         drives = 0
         deadline = time.monotonic() + args.timeout
-        for line in client.stdout:  # type: ignore[union-attr]
+        for line in client.stdout:  # type: ignore[union-attr]  # Popen with stdout=PIPE
             if line.startswith("DRIVE"):
                 drives += 1
                 if gc_stats and drives == 1:

@@ -23,8 +23,8 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend.auth.dev_tokens import issue_dev_token  # noqa: E402
-from backend.settings import test_settings  # noqa: E402
+from backend.auth.dev_tokens import issue_dev_token
+from backend.settings import test_settings
 
 
 class Event(msgspec.Struct):
@@ -175,7 +175,7 @@ async def open_websockets(url: str, sub: Subscriber, deflate: bool) -> Any:
         except Exception:  # noqa: BLE001 - the run's end
             pass
 
-    ws.pump = asyncio.get_running_loop().create_task(pump())  # type: ignore[attr-defined]
+    ws.pump = asyncio.get_running_loop().create_task(pump())  # type: ignore[attr-defined]  # the pump task rides on the socket object
     return ws
 
 
@@ -359,7 +359,7 @@ class Run:
             if steps[-1]["lost"]:
                 break
             if failed is None:
-                rate = max(best["rate_target"] * 1.25, guess)  # type: ignore[index]
+                rate = max(best["rate_target"] * 1.25, guess)  # type: ignore[index]  # failed is None only after a sustained run, which set best
                 guess = 0.0
             elif best is None:
                 rate = failed / 2
@@ -389,13 +389,13 @@ class Run:
         for sock in self.sockets:
             try:
                 sock.disconnect() if self.args.client == "picows" else await sock.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - closing at the end of a run: a socket already gone is fine
                 pass
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = dev_settings(args.secret)
-    tok = lambda email: issue_dev_token(settings, email)["access_token"]  # noqa: E731
+    tok = lambda email: issue_dev_token(settings, email)["access_token"]  # noqa: E731 - a one-line helper local to this run
     counts = sorted(args.sweep_n or [args.subscribers])
     groups = max(1, counts[-1] // args.group)
     setup = [Http(args.host, args.port) for _ in range(16)]

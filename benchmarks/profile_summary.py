@@ -82,7 +82,7 @@ def summarize(path: str, top: int = 12) -> dict:
                     break
             if part in FAN_OUT:
                 inside[next(name for name, marks in INSIDE_FAN_OUT if any(m in frames[-1] for m in marks))] += n
-    pct = lambda n: round(100 * n / total, 1) if total else 0.0  # noqa: E731
+    pct = lambda n: round(100 * n / total, 1) if total else 0.0  # noqa: E731 - a one-line helper local to this report
     return {
         "samples_busy": total, "samples_idle": idle,  # shares below are of the busy samples
         "parts_percent": {part: pct(parts[part]) for part, _ in PARTS if parts[part]},

@@ -38,19 +38,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from websockets.asyncio.client import connect  # noqa: E402
+from websockets.asyncio.client import connect
 
-from backend.composition import build_api  # noqa: E402
-from backend.auth.dev_tokens import dev_user_id, issue_dev_token  # noqa: E402
-from backend.domain.models import Actor  # noqa: E402
-from backend.runtime import Runtime  # noqa: E402
-from backend.serve import Server, uvicorn_config  # noqa: E402
-from backend.settings import test_settings  # noqa: E402
-from backend.store import collaborations as collaborations_module  # noqa: E402
-from backend.store import messages as messages_module  # noqa: E402
-from backend.store.client import open_database  # noqa: E402
-from backend.store.indexes import ensure_indexes  # noqa: E402
-from backend.store.writes import check_once, insert_audit  # noqa: E402
+from backend.auth.dev_tokens import dev_user_id, issue_dev_token
+from backend.composition import build_api
+from backend.domain.models import Actor
+from backend.runtime import Runtime
+from backend.serve import Server, uvicorn_config
+from backend.settings import test_settings
+from backend.store import collaborations as collaborations_module
+from backend.store import messages as messages_module
+from backend.store.client import open_database
+from backend.store.indexes import ensure_indexes
+from backend.store.writes import check_once, insert_audit
 
 MEMBERS = 10  # distinct members per collaboration; each holds group / MEMBERS sockets
 
@@ -131,8 +131,8 @@ class Writes:
     @staticmethod
     def use(before: bool) -> None:
         apply, insert = (_before_apply, _before_insert) if before else Writes.now
-        collaborations_module.Collaborations.apply = apply  # type: ignore[method-assign]
-        messages_module.Messages.insert = insert  # type: ignore[method-assign]
+        collaborations_module.Collaborations.apply = apply  # type: ignore[method-assign]  # the benchmark times the store's calls by wrapping them
+        messages_module.Messages.insert = insert  # type: ignore[method-assign]  # the benchmark times the store's calls by wrapping them
 
 
 # -- runtimes and servers
@@ -302,7 +302,7 @@ async def storm(a: Served, targets: list[tuple[str, Served]], groups: list[tuple
 
         async def keep_acting(start: int) -> int:  # actions go on during the storm, ~100/s
             k = 0
-            while not stop.is_set():
+            while not stop.is_set():  # noqa: B023 - awaited within this round, before `stop` is rebound
                 cid, members = groups[k % len(groups)]
                 await act(runtimes[k % 2], cid, members[1], start + k)
                 k += 1

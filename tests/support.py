@@ -61,7 +61,7 @@ class LiveServer:
 
         config = uvicorn_config(self.app, self.settings, "127.0.0.1", 0)
         self._server = Server(config, self.app)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # uvicorn's hook, turned off: the test owns the signals
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:
             if self._task.done():

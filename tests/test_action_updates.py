@@ -7,7 +7,7 @@ on a realistic collaboration. The store's size check from the update must equal 
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import bson
@@ -19,8 +19,8 @@ from backend.domain import effects, payloads
 from backend.domain.catalogue import CATALOGUE
 from backend.domain.diff import build_update, update_for
 from backend.domain.models import Actor, Collaboration, from_doc, to_doc
-from backend.preparations import rules_after as _rules_after
 from backend.errors import DocumentTooLarge
+from backend.preparations import rules_after as _rules_after
 from backend.runtime import Runtime
 from backend.settings import test_settings
 from backend.store.size import bson_size, size_after

@@ -11,8 +11,8 @@ import pytest
 from backend.clock import utcnow
 from backend.engine import ActionEngine
 from tests.fake_groq import API_KEY, FakeGroq
-from tests.support import EDITOR, OWNER, STRANGER, VIEWER, user
 from tests.realtime_support import live_server
+from tests.support import EDITOR, OWNER, STRANGER, VIEWER, user
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ async def test_suggestions_say_whether_the_asker_may_run_them_and_the_marks_hold
     assert marks[OWNER] == [("sendMessage", True, None), ("cancelActivity", True, None),
                             ("archiveCollaboration", True, None)]
     # the marks are what the server does when the viewer runs them as themselves
-    for action, allowed, needs in marks[VIEWER]:
+    for action, allowed, _needs in marks[VIEWER]:
         payload = {"sendMessage": {"text": "Who is in?"}, "cancelActivity": {"activityId": activity},
                    "archiveCollaboration": {}}[action]
         r = await live.http.post(f"/api/actions/{action}", json={"collaborationId": cid, "payload": payload},

@@ -9,9 +9,9 @@ import pytest
 
 from backend.settings import SettingsError, load_settings
 from tests.fake_groq import API_KEY, FakeGroq
+from tests.realtime_support import live_server
 from tests.support import EDITOR, OWNER, VIEWER
 from tests.test_ai_chat import chat, team
-from tests.realtime_support import live_server
 
 
 @pytest.fixture

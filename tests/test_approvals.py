@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
+from backend.clock import utcnow
 from backend.composition import build_api
 from backend.deciding import ApprovalService
-from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.engine import NeedsApproval
 from backend.errors import AlreadyDecided, Forbidden, NotFound

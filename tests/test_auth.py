@@ -16,17 +16,29 @@ import pytest
 
 from backend.auth import MemberDirectory, TokenVerifier, dev_user_id, issue_dev_token
 from backend.auth.jwks import KEYS_UNAVAILABLE, UNKNOWN_KEY, parse_jwks
+from backend.domain.models import Actor
 from backend.errors import ServiceUnavailable, ValidationFailed
 from backend.runtime import Runtime
 from backend.settings import load_settings
 from backend.settings import test_settings as dev_settings
-from backend.domain.models import Actor
 from tests.auth_keys import (
-    EC, RSA, ROTATED_RSA, SECRET, SERVICE_KEY, Clock, claims, closed_port_url, ec_key, gotrue_user, public_jwk,
-    refused, sign, supabase_settings,
+    EC,
+    ROTATED_RSA,
+    RSA,
+    SECRET,
+    SERVICE_KEY,
+    Clock,
+    claims,
+    closed_port_url,
+    ec_key,
+    gotrue_user,
+    public_jwk,
+    refused,
+    sign,
+    supabase_settings,
 )
-from tests.support import EDITOR, OWNER, VIEWER, user
 from tests.realtime_support import Client, live_server
+from tests.support import EDITOR, OWNER, VIEWER, user
 
 # --- accepted tokens -------------------------------------------------------------------------------
 

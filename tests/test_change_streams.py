@@ -21,9 +21,9 @@ from pymongo import ReturnDocument
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, OperationFailure
 
 from backend.settings import test_settings
-from backend.store.updates import update_description
 from backend.store.client import open_database
 from backend.store.failures import EmbeddedUnsupported, history_lost
+from backend.store.updates import update_description
 
 QUICK = 200  # ms that try_next waits on a quiet stream
 

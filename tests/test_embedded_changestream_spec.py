@@ -492,10 +492,10 @@ async def test_what_mongomock_lacks_is_refused_by_name(store_handle):  # embedde
         "cursor collation": lambda: coll.find({}).collation({"locale": "en"}).to_list(None),
         "update collation": lambda: coll.update_one({}, {"$set": {"a": 1}}, collation={"locale": "en"}),
     }
-    for name, call in refusals.items():
+    for _name, call in refusals.items():
         with pytest.raises(EmbeddedUnsupported):
             await call
-    for name, read in reads.items():
+    for _name, read in reads.items():
         with pytest.raises(EmbeddedUnsupported):
             await read()
     with pytest.raises(EmbeddedUnsupported, match="sessions"):

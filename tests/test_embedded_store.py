@@ -6,8 +6,8 @@ import asyncio
 import copy
 import logging
 import random
-from typing import Any
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import bson
 import pytest

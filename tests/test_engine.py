@@ -11,7 +11,12 @@ from backend.domain.catalogue import CATALOGUE, DEFAULT_PROTECTED
 from backend.domain.models import Actor
 from backend.engine import Applied, NeedsApproval
 from backend.errors import (
-    DocumentTooLarge, Forbidden, InvalidTransition, NotFound, ValidationFailed, VersionConflict,
+    DocumentTooLarge,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+    VersionConflict,
 )
 from backend.runtime import Runtime
 from backend.settings import test_settings

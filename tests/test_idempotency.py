@@ -21,8 +21,8 @@ from backend.domain.models import Actor
 from backend.settings import SettingsError, load_settings, test_settings
 from backend.store.idempotency import Claim, ClaimLost, Idempotency, Reused, Running, Stored, fingerprint
 from tests.fake_groq import API_KEY, FakeGroq
-from tests.support import EDITOR, OWNER, STRANGER, VIEWER, user
 from tests.realtime_support import STORES, live_server
+from tests.support import EDITOR, OWNER, STRANGER, VIEWER, user
 
 KEY = "Idempotency-Key"
 

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx binary not installe
 
 _spec = importlib.util.spec_from_file_location("nginx_render", ROOT / "nginx" / "render.py")
 nginx_render = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(nginx_render)  # type: ignore[union-attr]
+_spec.loader.exec_module(nginx_render)  # type: ignore[union-attr]  # spec_from_file_location of an existing file has a loader
 
 SECURITY_HEADERS = ("x-content-type-options", "x-frame-options", "referrer-policy", "permissions-policy",
                     "content-security-policy")
@@ -69,7 +69,7 @@ class Nginx:
         async with httpx.AsyncClient() as client:
             for _ in range(100):
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+                    raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]  # Popen with stderr=PIPE
                 try:
                     await client.get(self.url + "/")
                     return self

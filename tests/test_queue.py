@@ -21,10 +21,10 @@ from backend.ai import make_provider
 from backend.clock import utcnow
 from backend.runtime import Runtime
 from backend.settings import test_settings
+from tests.support import user
 from worker import commands
 from worker.main import Worker
 from worker.queue import Backoff, Permanent, Runner
-from tests.support import user
 from worker.scheduler import Scheduler, checkin_day, last_fire
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -488,7 +488,7 @@ async def test_the_scheduler_only_enqueues_with_one_key_per_period(runtime):
     (a, created_a), (b, created_b) = await one.enqueue_checkin(), await two.enqueue_checkin()
     assert created_a and not created_b and a["_id"] == b["_id"] and a["uniqueKey"] == "checkin:2026-11-22"
     assert a["payload"] == {"day": "2026-11-22", "trigger": "schedule"} and a["maxAttempts"] == 5
-    (e1, _), (e2, made) = await one.enqueue_expiry(), await two.enqueue_expiry()
+    (e1, _), (_e2, made) = await one.enqueue_expiry(), await two.enqueue_expiry()
     assert e1["uniqueKey"] == "approvals.expire:2026-11-23T01" and not made
     assert (await one.enqueue_cleanup())[0]["uniqueKey"] == "cleanup:2026-11-22"
     assert {j["status"] for j in await runtime.store.jobs.list()} == {"queued"}  # nothing ran

@@ -161,7 +161,7 @@ async def test_outboxes_share_a_process_wide_budget_and_the_largest_queue_is_clo
     assert closed == [0] and outs[0].closed and outs[0].overflowed and budget.bytes == 650
     outs[2].put_snapshot(sized(500))  # a snapshot counts too: 1150, outbox 2 now queues the most
     assert closed == [0, 2] and budget.bytes == 550
-    for round_ in range(20):  # the rest keep queueing: never more than the budget, the reader unaffected
+    for _round in range(20):  # the rest keep queueing: never more than the budget, the reader unaffected
         for out in outs[1:5]:
             out.put(sized(90))
             assert budget.bytes <= 1000

@@ -19,8 +19,8 @@ import pytest
 
 from backend.auth.dev_tokens import dev_user_id
 from backend.domain.models import Actor
-from tests.support import EDITOR, OWNER, STRANGER, VIEWER
 from tests.realtime_support import STORES, Client, apply_changes, close_runtime, live_server, open_runtime
+from tests.support import EDITOR, OWNER, STRANGER, VIEWER
 
 THANKS = {"name": "Thank whoever completes an activity", "when": {"action": "completeActivity"},
           "then": {"action": {"name": "sendMessage", "payload": {"text": {"cat": [
@@ -448,8 +448,8 @@ async def bounded_read(runtime: Any, cid: str, since: int, budget: int) -> tuple
 
 
 async def test_changes_too_large_to_store_are_left_out_and_a_replay_across_them_is_a_snapshot(store):
-    from backend.store.stream import CHANGES_MAX_BYTES
     from backend.store.size import bson_size
+    from backend.store.stream import CHANGES_MAX_BYTES
     runtime = await open_runtime(store)
     try:
         cid = await churn(runtime, rules=50, pairs=150)  # 300 actions past the 50 rules

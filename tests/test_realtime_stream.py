@@ -22,8 +22,8 @@ from backend.clock import utcnow
 from backend.domain.models import Actor
 from backend.ids import new_id
 from backend.realtime.changes import ChangeReader
-from tests.support import EDITOR, OWNER, VIEWER, user
 from tests.realtime_support import STORES, Client, Copy, close_runtime, live_server, open_runtime
+from tests.support import EDITOR, OWNER, VIEWER, user
 
 MEMBERS = [f"member{i}@example.com" for i in range(3)]
 

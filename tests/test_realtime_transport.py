@@ -22,8 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from backend.realtime import events as ev
 from backend.realtime.transport import PREFRAMED, text_frame, wire
 from backend.settings import test_settings
-from tests.support import EDITOR, OWNER, LiveServer
 from tests.realtime_support import live_server
+from tests.support import EDITOR, OWNER, LiveServer
 
 
 class Script:

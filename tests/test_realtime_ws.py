@@ -11,9 +11,9 @@ import jwt
 import pytest
 
 from backend.auth.dev_tokens import dev_user_id, issue_dev_token
-from tests.support import EDITOR, OWNER, VIEWER
 from tests.auth_keys import claims, closed_port_url, rsa_key, sign
 from tests.realtime_support import Client, Copy, live_server
+from tests.support import EDITOR, OWNER, VIEWER
 
 LIMIT = 4096  # WS_MAX_FRAME_BYTES in these tests; uvicorn's own cap is 4x that
 

@@ -14,13 +14,24 @@ import pytest
 
 from backend.errors import RuleDenied, ValidationFailed
 from backend.rules import (
-    FOLLOWUP_DEPTH_LIMIT, MAX_RULES, Outcome, evaluate, validate_rule, validate_rule_set,
+    FOLLOWUP_DEPTH_LIMIT,
+    MAX_RULES,
+    Outcome,
+    evaluate,
+    validate_rule,
+    validate_rule_set,
 )
 from backend.rules.context import build_env
 from backend.rules.interpreter import Budget, evaluate_expression
 from backend.rules.language import OPERATORS, RuleError
 from backend.rules.limits import (
-    MAX_DEPTH, MAX_NODES, MAX_RULE_BYTES, MAX_STEPS, STEP_CASE_CHARS, STEP_ITEMS, TIME_BUDGET_SECONDS,
+    MAX_DEPTH,
+    MAX_NODES,
+    MAX_RULE_BYTES,
+    MAX_STEPS,
+    STEP_CASE_CHARS,
+    STEP_ITEMS,
+    TIME_BUDGET_SECONDS,
 )
 
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=timezone.utc)  # a Wednesday

@@ -77,7 +77,7 @@ def _op(name: str, *args: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 def typed(kind: str, depth: int = 3) -> st.SearchStrategy[Any]:
     if depth == 0:
         return LEAVES[kind]
-    sub = lambda k: typed(k, depth - 1)  # noqa: E731
+    sub = lambda k: typed(k, depth - 1)  # noqa: E731 - a one-line helper local to this strategy
     pick = st.sampled_from
     builders = {
         "boolean": [

@@ -21,9 +21,9 @@ import pytest
 
 from backend.auth.dev_tokens import dev_user_id
 from backend.domain.catalogue import CATALOGUE
+from tests.realtime_support import STORES, Client, Copy, live_server
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER
 from tests.test_engine import _sample_payload
-from tests.realtime_support import STORES, Client, Copy, live_server
 
 MISSING = "col_doesnotexist0000000000"
 

@@ -20,10 +20,10 @@ import pytest
 from backend.ai.groq_provider import GroqProvider
 from backend.runtime import Runtime
 from tests.fake_groq import FakeGroq, collaborations_in, injection_obeying_model
+from tests.realtime_support import live_server
 from tests.support import EDITOR, OWNER, STRANGER, team, user
 from tests.test_checkin import ai_messages
 from tests.test_checkin_batch import checker_for, drive
-from tests.realtime_support import live_server
 from worker.checkin import Checkin
 
 SECRET_TITLE = "Project Nightingale"

@@ -15,17 +15,17 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
+from backend.clock import iso, parse_iso, utcnow
 from backend.composition import build_api
 from backend.deciding import ApprovalService
-from backend.clock import iso, parse_iso, utcnow
 from backend.domain import payloads
 from backend.errors import ValidationFailed
 from backend.runtime import Runtime
 from backend.settings import test_settings
 from tests.fake_groq import API_KEY, FakeGroq, collaborations_in
+from tests.realtime_support import live_server
 from tests.support import EDITOR, OWNER, LiveServer, team, user
 from tests.test_api import act, auth, create
-from tests.realtime_support import live_server
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 
 from backend.composition import build_api
 from backend.settings import test_settings
+from tests.realtime_support import live_server
 from tests.support import EDITOR, OWNER, LiveServer
 from tests.test_api import act, auth, create
-from tests.realtime_support import live_server
 
 LIMIT = 4096  # WS_MAX_FRAME_BYTES in these tests; uvicorn's own cap is 4x that
 

@@ -35,9 +35,9 @@ from backend.rules.limits import MAX_STEPS
 from backend.runtime import Runtime
 from backend.settings import test_settings
 from tests.support import EDITOR, OWNER, VIEWER, LiveServer, team, token, user
-from tests.test_rules import ECHO, EDITOR as EDITOR_ACTOR, NOW_VAR, collaboration, rule, run, ticking_clock
+from tests.test_rules import ECHO, NOW_VAR, collaboration, rule, run, ticking_clock
+from tests.test_rules import EDITOR as EDITOR_ACTOR
 from tests.test_rules_properties import PROPERTY, actions, actors, effects, expressions, payloads
-
 
 # -- the interpreter ---------------------------------------------------------------
 

@@ -35,8 +35,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from backend.auth.dev_tokens import dev_user_id, issue_dev_token
 from backend.realtime import transport, ws
 from backend.settings import SettingsError, load_settings
-from tests.support import EDITOR, OWNER, VIEWER, token, user
 from tests.realtime_support import live_server
+from tests.support import EDITOR, OWNER, VIEWER, token, user
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
@@ -84,7 +84,7 @@ def start_server() -> tuple[subprocess.Popen[str], dict]:
     process = subprocess.Popen(
         [sys.executable, "-c", "from tests.test_security_socket_memory import serve_seeded; serve_seeded()"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline()  # type: ignore[union-attr]
+    line = process.stdout.readline()  # type: ignore[union-attr]  # Popen with stdout=PIPE
     if not line:
         process.kill()
         raise AssertionError("the server process did not start")

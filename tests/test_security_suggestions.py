@@ -21,8 +21,8 @@ from backend.domain.models import Actor
 from backend.domain.suggestions import MAX_SUGGESTIONS_BYTES
 from backend.errors import ValidationFailed
 from tests.fake_groq import API_KEY, FakeGroq
-from tests.support import EDITOR, OWNER, VIEWER, open_runtime, team, user
 from tests.realtime_support import live_server
+from tests.support import EDITOR, OWNER, VIEWER, open_runtime, team, user
 
 SUGGESTION = {"action": "sendMessage", "payload": {"text": "Who is in?"}, "reason": "ask"}
 

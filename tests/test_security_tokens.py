@@ -42,7 +42,18 @@ from backend.errors import NotFound
 from backend.settings import DEV_ISSUER, SECRET_SETTINGS, SettingsError, load_settings
 from backend.settings import test_settings as dev_settings
 from tests.auth_keys import (
-    DROP, EC, OTHER_EC, OTHER_RSA, RSA, SECRET, claims, forge, public_pem, refused, sign, supabase_settings,
+    DROP,
+    EC,
+    OTHER_EC,
+    OTHER_RSA,
+    RSA,
+    SECRET,
+    claims,
+    forge,
+    public_pem,
+    refused,
+    sign,
+    supabase_settings,
 )
 from tests.realtime_support import Client, live_server
 

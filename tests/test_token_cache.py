@@ -13,10 +13,10 @@ import pytest
 
 from backend.auth import JwksCache, TokenVerifier
 from backend.auth import tokens as t
+from backend.auth.dev_tokens import issue_dev_token
 from backend.auth.jwks import UNKNOWN_KEY
 from backend.settings import test_settings as dev_settings
-from backend.auth.dev_tokens import issue_dev_token
-from tests.auth_keys import RSA, ROTATED_RSA, SECRET, Clock, claims, public_jwk, refused, sign, supabase_settings
+from tests.auth_keys import ROTATED_RSA, RSA, SECRET, Clock, claims, public_jwk, refused, sign, supabase_settings
 
 
 class WallClock:

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Callable, IO
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 from backend.clock import iso, utcnow
 from backend.settings import Settings

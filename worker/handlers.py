@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
 from backend.ai.provider import Provider
-from backend.deciding import ApprovalService
 from backend.clock import utcnow
+from backend.deciding import ApprovalService
 from worker.checkin import POLL, Checkin
 from worker.queue import Handler
 

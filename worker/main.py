@@ -65,7 +65,7 @@ class Worker:
             if not self.runtime.store.embedded:
                 try:
                     await self.scheduler.catch_up()
-                except Exception:  # noqa: BLE001 - the next cron time will do; keep starting
+                except Exception:
                     log.exception("worker: catching up on a missed check-in failed", extra={"workerId": self.worker_id})
             self.scheduler.start()
         log.info("worker started", extra={"workerId": self.worker_id, "kinds": sorted(self.runner.handlers),
@@ -94,7 +94,7 @@ class Worker:
         while True:
             try:
                 await self._beat("running")
-            except Exception:  # noqa: BLE001 - a missed heartbeat is not fatal
+            except Exception:
                 log.exception("worker: heartbeat failed", extra={"workerId": self.worker_id})
             await asyncio.sleep(self.heartbeat)
 

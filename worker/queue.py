@@ -81,7 +81,7 @@ class Runner:
         while not stop.is_set():
             try:
                 worked = await self.run_once()
-            except Exception:  # noqa: BLE001 - e.g. MongoDB unreachable: keep the worker alive
+            except Exception:
                 log.exception("worker: claiming a job failed", extra={"workerId": self.worker_id})
                 worked = False
             if not worked:
@@ -139,7 +139,7 @@ class Runner:
                 log.warning("job abandoned: another worker holds its lease now", extra=extra)
             elif self._why_cancelled == "expired":
                 log.warning("job abandoned: its lease ran out while renewing it failed", extra=extra)
-            elif asyncio.current_task().cancelling():  # type: ignore[union-attr]
+            elif asyncio.current_task().cancelling():  # type: ignore[union-attr]  # always inside a task here (the job's runner)
                 raise  # this runner itself is cancelled: the job stays leased and is reclaimed later
             else:
                 await self._fail(job, exc, extra)  # the handler cancelled itself
@@ -193,7 +193,7 @@ class Runner:
         try:
             async with asyncio.timeout(_seconds_until(held_until, now)):  # one still pending then is too late
                 return bool(await self.jobs.renew(job, now, self.lease))
-        except Exception:  # noqa: BLE001 - a blip: try again at the next tick while the lease holds
+        except Exception:
             log.exception("worker: renewing a lease failed", extra={"jobId": job["_id"], "heldUntil": held_until})
             return None
 

@@ -28,8 +28,7 @@ from typing import Any, Collection
 
 import groq
 
-from backend.ai.provider import (MAX_DELAY, AIUnavailable, BatchResults, BatchState, Completion, Task, Usage,
-                                 retry_after)
+from backend.ai.provider import MAX_DELAY, AIUnavailable, BatchResults, BatchState, Completion, Task, Usage, retry_after
 from backend.settings import Settings
 
 log = logging.getLogger("tandem.ai")

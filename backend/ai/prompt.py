@@ -14,7 +14,7 @@ A prompt carries ONE collaboration's content, never two (tenant isolation):
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -82,7 +82,7 @@ def _type_name(info: Any) -> str:
 
 
 def _payload_shape(payload_type: type) -> str:
-    fields = msgspec.inspect.type_info(payload_type).fields
+    fields = cast(msgspec.inspect.StructType, msgspec.inspect.type_info(payload_type)).fields  # payloads are Structs
     if not fields:
         return "{}"
     return "{" + ", ".join(f"{f.name}{'' if f.required else '?'}: {_type_name(f.type)}" for f in fields) + "}"

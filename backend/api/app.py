@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -27,8 +27,8 @@ CORS_HEADERS = ["authorization", "content-type", "x-request-id", "idempotency-ke
 CORS_EXPOSED = ["Idempotent-Replayed", "Retry-After", "X-Request-Id"]
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None, extra_routes: list[BaseRoute] = (),
-               on_start: list[Hook] = (), on_stop: list[Hook] = ()) -> Starlette:
+def create_app(settings: Settings, *, runtime: Runtime | None = None, extra_routes: Sequence[BaseRoute] = (),
+               on_start: Sequence[Hook] = (), on_stop: Sequence[Hook] = ()) -> Starlette:
     """Build the API. `runtime` may be given (tests, `tandem dev`); else the lifespan opens one."""
 
     @contextlib.asynccontextmanager

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from backend.api.ratelimit import Limits
-from backend.deciding import ApprovalService
 from backend.auth.tokens import Principal
+from backend.deciding import ApprovalService
 from backend.domain.catalogue import CATALOGUE
 from backend.domain.models import Actor
 from backend.engine import Applied, NeedsApproval

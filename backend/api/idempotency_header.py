@@ -23,8 +23,7 @@ from starlette.responses import Response
 
 from backend.auth.tokens import Principal
 from backend.errors import IdempotencyKeyReused, InvalidRequest, RequestInProgress, TandemError
-from backend.store.idempotency import (KEY, LEASE, Claim, ClaimLost, Idempotency, Reused, Running, Stored,
-                                       fingerprint)
+from backend.store.idempotency import KEY, LEASE, Claim, ClaimLost, Idempotency, Reused, Running, Stored, fingerprint
 from backend.wire import encode
 
 HEADER = "Idempotency-Key"

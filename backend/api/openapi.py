@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import msgspec
 from starlette.requests import Request
@@ -15,11 +15,11 @@ from backend.domain.catalogue import CATALOGUE
 from backend.errors import ALL_ERRORS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-_SECURED = [{"bearer": []}]
+_SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
-def operation(summary: str, ok: str = "200", body: dict[str, Any] | None = None, params: list[str] = (),
-        query: list[tuple[str, str | dict[str, Any]]] = (), secured: bool = True, tag: str = "collaborations",
+def operation(summary: str, ok: str = "200", body: dict[str, Any] | None = None, params: Sequence[str] = (),
+        query: Sequence[tuple[str, str | dict[str, Any]]] = (), secured: bool = True, tag: str = "collaborations",
         schema: dict[str, Any] | None = None, responses: dict[str, dict[str, Any]] | None = None,
         media_type: str = "application/json", body_required: bool = True) -> dict[str, Any]:
     """One operation. `query` pairs a name with a type or a whole schema; `schema` is the `ok`

@@ -13,7 +13,6 @@ from backend.errors import InvalidRequest, ValidationFailed
 from backend.ids import has_prefix
 from backend.wire import encode
 
-
 _INTEGER = re.compile(r"-?[0-9]+")
 
 

@@ -52,10 +52,10 @@ from supabase import AsyncClient, AsyncClientOptions
 from supabase_auth.errors import AuthApiError, AuthError
 
 from backend.auth.dev_tokens import dev_user_id, normalize_email
-from backend.store.users import LOOKUP_SECONDS, KnownUsers
 from backend.clock import utcnow
 from backend.errors import ServiceUnavailable, ValidationFailed
 from backend.settings import Settings
+from backend.store.users import LOOKUP_SECONDS, KnownUsers
 
 NEEDS_SERVICE_KEY = "adding a member by email needs SUPABASE_SERVICE_KEY and SUPABASE_URL on the server"
 UNAVAILABLE = "The user directory (Supabase Auth) did not answer."

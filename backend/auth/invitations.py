@@ -65,7 +65,7 @@ class Invitations:
         forgotten, cleared_all = self._forgotten, True
         try:
             pending = await self._store.collaborations.invited(user_id)
-        except Exception:  # noqa: BLE001 - the request goes on; a later one tries again
+        except Exception:
             log.warning("could not look up the invitations of %s", user_id, exc_info=True)
             return
         for collaboration_id in pending:
@@ -74,7 +74,7 @@ class Invitations:
                     log.warning("gave up clearing the invitation of %s in %s (it kept changing); "
                                 "the next request tries again", user_id, collaboration_id)
                     cleared_all = False
-            except Exception:  # noqa: BLE001 - the request goes on; a later one tries again
+            except Exception:
                 log.warning("could not clear the invitation of %s in %s", user_id, collaboration_id, exc_info=True)
                 cleared_all = False
         if not cleared_all or forgotten != self._forgotten:  # not done, or a new mark may have come meanwhile

@@ -24,7 +24,12 @@ from msgspec.structs import replace
 
 from backend.domain import payloads as p
 from backend.domain.models import (
-    Activity, Actor, Collaboration, CollaborationSettings, Member, Message, to_doc,
+    Activity,
+    Actor,
+    Collaboration,
+    CollaborationSettings,
+    Member,
+    Message,
 )
 from backend.errors import InvalidTransition, NotFound, ValidationFailed
 
@@ -90,7 +95,7 @@ def _move(activity: Activity, allowed_from: tuple[str, ...], to: str) -> None:
             f"An activity that is {activity.status} cannot become {to}.",
             {"activityId": activity.id, "from": activity.status, "to": to},
         )
-    activity.status = to  # type: ignore[assignment]
+    activity.status = to  # type: ignore[assignment]  # `to` was checked against the allowed transitions just above
 
 
 def _member(c: Collaboration, user_id: str) -> tuple[int, Member]:

@@ -6,7 +6,7 @@ from typing import Literal
 
 Role = Literal["owner", "editor", "viewer"]
 ROLES: tuple[Role, ...] = ("viewer", "editor", "owner")
-_RANK = {role: rank for rank, role in enumerate(ROLES)}
+_RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
 
 
 def rank(role: str | None) -> int:

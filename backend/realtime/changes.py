@@ -99,7 +99,7 @@ class ChangeReader:
                 await self._task
             except asyncio.CancelledError:
                 pass
-            except Exception:  # noqa: BLE001 - _run survives errors; should it not, stopping must still succeed
+            except Exception:
                 log.exception("the change reader had stopped on an error")
             self._task = None
 
@@ -132,7 +132,7 @@ class ChangeReader:
                     delay = RETRY_FIRST
                 log.warning("change stream error, resuming in %.2f s: %r", delay, exc)
                 self._restarted("error")
-            except Exception:  # noqa: BLE001 - a bug (here, in the hub) must not stop every event for good
+            except Exception:
                 self._open = False
                 if self._opened_now:
                     delay = RETRY_FIRST
@@ -168,7 +168,7 @@ class ChangeReader:
     def _tell_lost(self, reason: str) -> None:
         try:
             self._lost(reason)
-        except Exception:  # noqa: BLE001 - the hub failing here too must not stop the reader
+        except Exception:
             log.exception("could not tell subscribers to resync", extra={"reason": reason})
 
     def _restarted(self, reason: str) -> None:
@@ -180,7 +180,7 @@ class ChangeReader:
     async def _handle(self, change: dict[str, Any]) -> None:
         try:
             event = await self._event(change)
-        except Exception:  # noqa: BLE001 - one bad change must not stop the stream
+        except Exception:
             log.exception("could not turn a change into an event", extra={"ns": change.get("ns")})
             cid = _collaboration_of(change)
             event = ev.resync_required(cid, "internal") if cid else None

@@ -34,7 +34,7 @@ RESYNC_REQUIRED = "resync_required"
 MEMBERSHIP_REMOVED = "membership_removed"
 
 
-class Frame(dict):  # type: ignore[type-arg]
+class Frame(dict):  # type: ignore[type-arg]  # Frame is a dict of any JSON values; dict[str, Any] would say no more
     """An ASGI `websocket.send` message whose JSON is held once, as UTF-8 bytes.
 
     `size` is the payload's length in bytes, counted once when it is encoded: what an outbox adds up
@@ -62,7 +62,7 @@ class Frame(dict):  # type: ignore[type-arg]
         if payload is not None:
             return payload
         wire = self.wire
-        return memoryview(wire)[len(wire) - self.size:]  # type: ignore[arg-type]
+        return memoryview(wire)[len(wire) - self.size:]  # type: ignore[arg-type]  # no payload means wire was built (framed), so it is not None here
 
     @property
     def text(self) -> str:
@@ -72,7 +72,7 @@ class Frame(dict):  # type: ignore[type-arg]
         """Build `wire` (`header` + the payload) and let go of the payload, which `wire` now holds."""
         wire = self.wire
         if wire is None:
-            wire = self.wire = header + self.payload  # type: ignore[operator]
+            wire = self.wire = header + self.payload  # type: ignore[operator]  # before framing, the payload is set
             self.payload = None
         return wire
 
@@ -81,7 +81,7 @@ class Frame(dict):  # type: ignore[type-arg]
             return self.text
         raise KeyError(key)
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]  # dict.get's overloads; this get answers the frame's own keys
         if key == "text":
             return self.text
         return super().get(key, default)
@@ -138,7 +138,7 @@ class Event:
         """Keep the encoded frame only: held in the hub's history, the body's dicts would only feed the GC."""
         if self._frame is None:
             self._frame = encode_frame(self.body)
-        self.body = None  # type: ignore[assignment]
+        self.body = None  # type: ignore[assignment]  # sealed: the body goes, the encoded frame stays
 
     def __repr__(self) -> str:
         return f"Event({self.type}, {self.collaboration_id}, v{self.version})"

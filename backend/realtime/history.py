@@ -56,7 +56,7 @@ class History:
             self._logs.move_to_end(cid)
         if event.version is not None:
             events = log.updates
-            if events and events[-1].version != event.version - 1:  # type: ignore[operator]
+            if events and events[-1].version != event.version - 1:
                 self._drop(events, len(events))  # not contiguous any more: start again from here
         else:
             events = log.messages
@@ -80,9 +80,9 @@ class History:
             return [] if since == upto else None
         log = self._logs.get(collaboration_id)
         updates = log.updates if log is not None else None
-        if not updates or since + 1 < updates[0].version:  # type: ignore[operator]
+        if not updates or since + 1 < updates[0].version:  # type: ignore[operator]  # the updates log holds only events with a version (see append)
             return None
-        return [e for e in updates if since < e.version <= upto]  # type: ignore[operator]
+        return [e for e in updates if since < e.version <= upto]  # type: ignore[operator]  # the updates log holds only events with a version (see append)
 
     def by_seq(self, collaboration_id: str, since: int, upto: int) -> list[Event] | None:
         """Every event with seq in (`since`, `upto`], in seq order, or None when one of them is not held
@@ -107,7 +107,7 @@ class History:
     def updates_after(self, collaboration_id: str, version: int) -> list[Event]:
         """The updates held above `version` (published, and perhaps not yet seen by a snapshot)."""
         log = self._logs.get(collaboration_id)
-        return [e for e in log.updates if e.version > version] if log else []  # type: ignore[operator]
+        return [e for e in log.updates if e.version > version] if log else []  # type: ignore[operator]  # the updates log holds only events with a version (see append)
 
     def messages_after(self, collaboration_id: str, message_id: str) -> list[Event] | None:
         """The messages published after `message_id`, in stream order; None when it is not held."""
@@ -123,7 +123,7 @@ class History:
     def message_order(self, collaboration_id: str) -> dict[str, int]:
         """Each held message's position in stream order."""
         log = self._logs.get(collaboration_id)
-        return {e.message_id: i for i, e in enumerate(log.messages)} if log else {}  # type: ignore[misc]
+        return {e.message_id: i for i, e in enumerate(log.messages)} if log else {}  # type: ignore[misc]  # the messages log holds only events with a message id (see append)
 
     def forget(self, collaboration_id: str) -> None:
         log = self._logs.pop(collaboration_id, None)

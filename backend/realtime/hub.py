@@ -35,7 +35,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from backend.realtime.events import (
-    PRESENCE, RESYNC_REQUIRED, Event, Frame, membership_removed, resync_required, track_member,
+    PRESENCE,
+    RESYNC_REQUIRED,
+    Event,
+    Frame,
+    membership_removed,
+    resync_required,
+    track_member,
 )
 from backend.realtime.history import DEFAULT_HISTORY_BYTES, History
 from backend.realtime.outbox import DEFAULT_QUEUE_BYTES, Outbox, Send, WriteNow
@@ -235,7 +241,7 @@ class Hub:
         count = 0
         for sub in tuple(subs):
             if sub.pending:
-                sub.buffer.append(event)  # type: ignore[union-attr]
+                sub.buffer.append(event)  # type: ignore[union-attr]  # a pending subscription always has its buffer
             else:
                 sub.deliver(event)
                 count += 1

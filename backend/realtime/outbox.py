@@ -56,7 +56,7 @@ class _Finish:
         while True:
             try:
                 sent = yield value
-            except BaseException as exc:  # cancellation and the like go to the coroutine
+            except BaseException as exc:  # noqa: BLE001 - cancellation and the like go to the coroutine
                 try:
                     value = coro.throw(exc)
                 except StopIteration as stop:

@@ -83,7 +83,7 @@ def parse(text: str) -> Frame:
         raise ValidationFailed([_field(str(exc))]) from None
     if isinstance(frame, Presence) and _depth(frame.state) > MAX_STATE_DEPTH:
         raise ValidationFailed([{"path": "state", "message": f"Nested more than {MAX_STATE_DEPTH} levels deep"}])
-    return frame  # type: ignore[return-value]
+    return frame  # type: ignore[return-value]  # cls comes from FRAMES, so frame is one of the client frames
 
 
 def _depth(value: Any) -> int:

@@ -35,7 +35,12 @@ from starlette.websockets import WebSocket
 
 from backend.clock import utcnow
 from backend.errors import (
-    InvalidRequest, NotFound, PayloadTooLarge, ServiceUnavailable, TandemError, Unauthenticated,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TandemError,
+    Unauthenticated,
 )
 from backend.ids import new_id
 from backend.realtime import events as ev
@@ -242,7 +247,7 @@ class Connection:
                     return
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a bug here must not leave the connection half alive
+        except Exception:
             log.exception("websocket connection failed", extra={"connectionId": self.id})
             self.close_soon(INTERNAL, "internal error")
         finally:

@@ -24,7 +24,7 @@ class Env(NamedTuple):
 def build_env(*, action: str, actor: Any, payload: Any, collaboration: Any, now: datetime) -> Env:
     doc = collaboration if isinstance(collaboration, dict) else {}
     payload = payload if isinstance(payload, dict) else {}
-    settings = doc.get("settings") if isinstance(doc.get("settings"), dict) else {}
+    settings: dict[str, Any] = doc["settings"] if isinstance(doc.get("settings"), dict) else {}
     zone_name = settings.get("timezone")
     roots = {
         "payload": {key: _date(value) if key in DATE_FIELDS else value for key, value in payload.items()},

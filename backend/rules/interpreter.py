@@ -13,8 +13,18 @@ from typing import Any, Callable
 from backend.clock import iso
 from backend.rules.context import Env
 from backend.rules.language import (
-    BOOLEAN, DATE, NULL, OPERATORS, STRING, Operator, RuleError, equal, number, select,
-    text_of, type_of,
+    BOOLEAN,
+    DATE,
+    NULL,
+    OPERATORS,
+    STRING,
+    Operator,
+    RuleError,
+    equal,
+    number,
+    select,
+    text_of,
+    type_of,
 )
 from backend.rules.limits import MAX_DEPTH, MAX_STEPS, STEP_CASE_CHARS, STEP_ITEMS, TIME_BUDGET_SECONDS
 from backend.rules.schema import PAYLOADS

@@ -106,7 +106,7 @@ def evaluate(
         except RuleError as exc:
             outcome.errors.append({"ruleId": rule_id, "code": exc.code, "error": str(exc)})
             effect = _fail_closed(rule, exc.code, str(exc), rule_id)
-        except Exception:  # noqa: BLE001 - a defect: a guard still holds, a follow-up is skipped
+        except Exception:
             log.exception("rule %s crashed", rule_id)
             outcome.errors.append({"ruleId": rule_id, "code": "internal", "error": "internal error"})
             effect = _fail_closed(rule, "internal", "internal error", rule_id)
@@ -129,7 +129,7 @@ def _soundness(rule: Any, index: int) -> tuple[str, str] | None:
     """`(problem, code)` when the stored rule is not sound, else None."""
     try:
         problem = check_stored(rule, path=f"rules.{index}")
-    except Exception:  # noqa: BLE001 - a defect in the check: the rule is as good as unreadable
+    except Exception:
         log.exception("checking stored rule %s crashed", index)
         return "internal error", "internal"
     return None if problem is None else (problem, "invalid_rule")

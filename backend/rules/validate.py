@@ -21,11 +21,32 @@ from backend.domain.payloads import decode
 from backend.errors import ValidationFailed
 from backend.ids import new_id
 from backend.rules.language import (
-    ANY, BOOLEAN, DATE, LIST, NONE, NULL, NUMBER, OPERATORS, STRING, Operator, RuleError, T, Type,
-    describe, parse_date, resolve, resolve_fold,
+    ANY,
+    BOOLEAN,
+    DATE,
+    LIST,
+    NONE,
+    NULL,
+    NUMBER,
+    OPERATORS,
+    STRING,
+    Operator,
+    RuleError,
+    T,
+    Type,
+    describe,
+    parse_date,
+    resolve,
+    resolve_fold,
 )
 from backend.rules.limits import (
-    MAX_DEPTH, MAX_NAME_CHARS, MAX_NODES, MAX_NUMBER, MAX_RULE_BYTES, MAX_RULES, MAX_TEXT_CHARS,
+    MAX_DEPTH,
+    MAX_NAME_CHARS,
+    MAX_NODES,
+    MAX_NUMBER,
+    MAX_RULE_BYTES,
+    MAX_RULES,
+    MAX_TEXT_CHARS,
 )
 from backend.rules.schema import ACTIONS, EXEMPT_ACTIONS, FOLLOWUP_ACTIONS, PAYLOADS, WHEN_ACTORS, lookup
 

@@ -35,14 +35,20 @@ from bson import ObjectId
 from bson.tz_util import utc
 from mongomock import helpers
 from mongomock.collection import Collection as SyncCollection
-from mongomock_motor import (AsyncCommandCursor, AsyncCursor, AsyncLatentCommandCursor, AsyncMongoMockClient,
-                             AsyncMongoMockCollection, AsyncMongoMockDatabase)
+from mongomock_motor import (
+    AsyncCommandCursor,
+    AsyncCursor,
+    AsyncLatentCommandCursor,
+    AsyncMongoMockClient,
+    AsyncMongoMockCollection,
+    AsyncMongoMockDatabase,
+)
 from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
 
 from backend.store import uniques
-from backend.store.failures import EmbeddedUnsupported
 from backend.store.changestream import ChangeLog, ChangeStream
+from backend.store.failures import EmbeddedUnsupported
 from backend.store.updates import describe_update, same
 
 
@@ -227,7 +233,7 @@ class EmbeddedClient(AsyncMongoMockClient):
         sync_db = super().get_database(name, **kwargs).delegate
         log = self._logs.get(sync_db.name)
         if log is None:
-            lookup = lambda coll, _id: _snapshot(sync_db.get_collection(coll), _id)  # noqa: E731
+            lookup = lambda coll, _id: _snapshot(sync_db.get_collection(coll), _id)  # noqa: E731 - a one-line helper local to this branch
             log = self._logs[sync_db.name] = ChangeLog(sync_db.name, self._history, lookup)
         return EmbeddedDatabase(self, sync_db, log)
 

@@ -9,13 +9,13 @@ from backend.settings import Settings
 from backend.store.approvals import Approvals
 from backend.store.audit import Audit
 from backend.store.checkin_runs import CheckinRuns
-from backend.store.reminders import Reminders
 from backend.store.collaborations import Collaborations
 from backend.store.dev_users import DevUsers
 from backend.store.idempotency import Idempotency
 from backend.store.jobs import Jobs
 from backend.store.messages import Messages
 from backend.store.presence_records import Presence
+from backend.store.reminders import Reminders
 from backend.store.stream import Stream
 from backend.store.workers import Workers
 from backend.store.writes import Writer

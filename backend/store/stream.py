@@ -143,7 +143,7 @@ class Stream:
                 while entry is not None or message is not None:
                     self.documents += 1
                     if message is None or (entry is not None and entry[SEQ] < message[SEQ]):
-                        yield entry[SEQ], "update", entry  # type: ignore[index]
+                        yield entry[SEQ], "update", entry  # type: ignore[index]  # entry is not None on this branch (message is None or entry comes first)
                         entry = await _next(entries)
                     else:
                         yield message[SEQ], "message", message

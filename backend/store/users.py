@@ -54,7 +54,7 @@ class KnownUsers:
         try:
             await self._users.update_one({"_id": user_id}, {"$set": {"email": email, "seenAt": self._clock()}},
                                          upsert=True)
-        except Exception:  # noqa: BLE001 - never fails the request
+        except Exception:
             log.warning("could not record the sign-in of %s", user_id, exc_info=True)
             return
         self.writes += 1
@@ -89,5 +89,5 @@ class KnownUsers:
         """The call failed (no answer): the next add may ask again at once."""
         try:
             await self._lookups.delete_one({"_id": email, "at": at, "userId": {"$exists": False}})
-        except Exception:  # noqa: BLE001 - the claim then simply expires after LOOKUP_SECONDS
+        except Exception:
             log.warning("could not release the directory claim for an email", exc_info=True)

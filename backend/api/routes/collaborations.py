@@ -11,9 +11,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.api.auth import principal
+from backend.api.gate import run_action
 from backend.api.idempotency_header import rendered, run_once
 from backend.api.responses import JSON, query_id, query_int, read_json
-from backend.api.gate import run_action
 from backend.errors import InvalidRequest, NotFound, ValidationFailed
 from backend.ids import has_prefix
 from backend.store.idempotency import Claim

@@ -82,6 +82,7 @@ export function MessageFeed({ collaborationId, messages, epoch, members, rules, 
     if (live || fetchedLatest.current || messages.length > 0) return;
     fetchedLatest.current = true;
     void loadOlder.run();
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- run is what it calls; the object around it is new each render
   }, [live, messages.length, loadOlder.run]);
 
   const byMessageId = useMemo(() => new Map(all.map((m) => [m.id, m])), [all]);
