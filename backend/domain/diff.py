@@ -158,7 +158,11 @@ def _put(new: dict[str, Any], parts: list[str], value: Any, copied: set[int]) ->
             copied.add(id(child))
             target[key] = child
         target = child
-    last = parts[-1]
+    _set_at(target, parts[-1], value)
+
+
+def _set_at(target: Any, last: str, value: Any) -> None:
+    """Set `target[last]`: a list's index (its length appends), or a key."""
     if isinstance(target, list):
         index = int(last)
         if index == len(target):
@@ -182,15 +186,7 @@ def apply_update(doc: dict[str, Any], update: dict[str, dict[str, Any]]) -> dict
 def _assign(target: Any, parts: list[str], value: Any) -> None:
     for part in parts[:-1]:
         target = target[int(part)] if isinstance(target, list) else target.setdefault(part, {})
-    last = parts[-1]
-    if isinstance(target, list):
-        index = int(last)
-        if index == len(target):
-            target.append(value)
-        else:
-            target[index] = value
-    else:
-        target[last] = value
+    _set_at(target, parts[-1], value)
 
 
 def _remove(target: Any, parts: list[str]) -> None:
