@@ -61,8 +61,10 @@ def render() -> str:
     lines = [_HEADER + "export const CATALOGUE = {"]
     for name, spec in CATALOGUE.items():
         fields = {} if spec.rule_exempt else rule_fields(spec)
-        body = ", ".join(f"{field}: {{ type: '{_type(f.type)}', required: {'true' if f.required else 'false'} }}"
-                         for field, f in fields.items())
+        body = ", ".join(
+            f"{field}: {{ type: '{_type(f.type)}', required: {'true' if f.required else 'false'} }}"
+            for field, f in fields.items()
+        )
         lines += [
             f"  {name}: {{",
             f"    leastRole: {_ts(spec.role)},",

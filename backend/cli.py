@@ -15,8 +15,10 @@ import worker.commands as worker_commands
 from backend.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
-SETTINGS_OVERRIDES: dict[str, dict[str, Any]] = {"dev": {"auth_mode": "dev"},
-                                                 "catalogue-ts": {"auth_mode": "dev"}}  # (no settings used)
+SETTINGS_OVERRIDES: dict[str, dict[str, Any]] = {
+    "dev": {"auth_mode": "dev"},
+    "catalogue-ts": {"auth_mode": "dev"},
+}  # (no settings used)
 
 
 def _default_dist() -> Path:
@@ -58,8 +60,10 @@ def catalogue_ts(args: argparse.Namespace, settings: Settings) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tandem", description="Tandem: real-time collaboration on MongoDB.")
     sub = p.add_subparsers(dest="command", required=True)
-    for name, helptext in (("api", "run the API (REST + WebSocket)"),
-                           ("dev", "API + worker on the embedded store, dev auth, demo data, the SPA")):
+    for name, helptext in (
+        ("api", "run the API (REST + WebSocket)"),
+        ("dev", "API + worker on the embedded store, dev auth, demo data, the SPA"),
+    ):
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--host", default="127.0.0.1")
         s.add_argument("--port", type=int, default=8000)

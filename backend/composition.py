@@ -89,9 +89,11 @@ def build_dev(settings: Settings, dist: Path, *, seed: bool = True) -> tuple[Sta
         log.info("demo data ready", extra=info)
 
     if settings.dev:
-        notes = [f"Dev mode: sign in with any email (demo users: {demo.ALICE}, {demo.BOB}).",
-                 "  curl -s -X POST {url}/api/auth/dev-login -H 'content-type: application/json' "
-                 f"-d '{{\"email\": \"{demo.ALICE}\"}}'"]
+        notes = [
+            f"Dev mode: sign in with any email (demo users: {demo.ALICE}, {demo.BOB}).",
+            "  curl -s -X POST {url}/api/auth/dev-login -H 'content-type: application/json' "
+            f'-d \'{{"email": "{demo.ALICE}"}}\'',
+        ]
     else:
         notes = [f"AUTH_MODE={settings.auth_mode}: sign in with a Supabase account; no demo data."]
     if (dist / "index.html").is_file():

@@ -57,20 +57,29 @@ class ApprovalService:
         updates that answer to the approval with its outcome (store/approvals.py record_outcome)."""
         approval = await self._decidable(approval_id, user_id)
         now = self.clock()
-        claimed = await self.store.approvals.transition(approval["_id"], "pending",
-                                                        {"status": "approved", "decidedBy": user_id,
-                                                         "decidedAt": now}, unexpired_at=now,
-                                                        idempotency=idempotency)
+        claimed = await self.store.approvals.transition(
+            approval["_id"],
+            "pending",
+            {"status": "approved", "decidedBy": user_id, "decidedAt": now},
+            unexpired_at=now,
+            idempotency=idempotency,
+        )
         if claimed is None:
             raise await self._not_claimed(approval["_id"], now)
         return await self._run_approved_action(claimed, idempotency=idempotency)
 
-    async def _run_approved_action(self, claimed: dict[str, Any], recovering: bool = False,
-                                   idempotency: Claim | None = None) -> dict[str, Any]:
+    async def _run_approved_action(
+        self, claimed: dict[str, Any], recovering: bool = False, idempotency: Claim | None = None
+    ) -> dict[str, Any]:
         try:
-            outcome = await self.engine.run(claimed["action"], msgspec.convert(claimed["proposedBy"], Actor),
-                                            claimed["collaborationId"], claimed["payload"],
-                                            approval_id=claimed["_id"], reason=claimed.get("reason"))
+            outcome = await self.engine.run(
+                claimed["action"],
+                msgspec.convert(claimed["proposedBy"], Actor),
+                claimed["collaborationId"],
+                claimed["payload"],
+                approval_id=claimed["_id"],
+                reason=claimed.get("reason"),
+            )
         except AlreadyApplied as already:  # carried out before (a recovery racing a slow approve)
             return await self._record(claimed, _ran_before(already.entry), recovering, idempotency)
         except TandemError as exc:
@@ -86,15 +95,17 @@ class ApprovalService:
         result = {"collaborationId": outcome.collaborationId, "version": outcome.version, "result": outcome.result}
         return await self._record(claimed, result, recovering, idempotency)
 
-    async def _record(self, approval: dict[str, Any], result: dict[str, Any], recovering: bool,
-                      idempotency: Claim | None = None) -> dict[str, Any]:
+    async def _record(
+        self, approval: dict[str, Any], result: dict[str, Any], recovering: bool, idempotency: Claim | None = None
+    ) -> dict[str, Any]:
         changes: dict[str, Any] = {"result": result}
         if recovering:
             changes["recoveredAt"] = self.clock()
         return await self._store_outcome(approval, changes, idempotency)
 
-    async def _store_outcome(self, approval: dict[str, Any], changes: dict[str, Any],
-                             idempotency: Claim | None = None) -> dict[str, Any]:
+    async def _store_outcome(
+        self, approval: dict[str, Any], changes: dict[str, Any], idempotency: Claim | None = None
+    ) -> dict[str, Any]:
         """The first outcome stored stays: a second carrying-out (which found the action applied,
         or refused now that it is) does not overwrite it; the answer is the approval with the
         outcome stored, whichever stored it."""
@@ -121,10 +132,13 @@ class ApprovalService:
         """Reject; with `idempotency`, the answer rendered from the rejected approval is written with it."""
         approval = await self._decidable(approval_id, user_id)
         now = self.clock()
-        decided = await self.store.approvals.transition(approval["_id"], "pending",
-                                                        {"status": "rejected", "decidedBy": user_id,
-                                                         "decidedAt": now}, unexpired_at=now,
-                                                        idempotency=idempotency)
+        decided = await self.store.approvals.transition(
+            approval["_id"],
+            "pending",
+            {"status": "rejected", "decidedBy": user_id, "decidedAt": now},
+            unexpired_at=now,
+            idempotency=idempotency,
+        )
         if decided is None:
             raise await self._not_claimed(approval["_id"], now)
         return decided
@@ -134,8 +148,9 @@ class ApprovalService:
         now, expired = self.clock(), 0
         while due := await self.store.approvals.due_to_expire(now):
             for approval in due:
-                if await self.store.approvals.transition(approval["_id"], "pending",
-                                                         {"status": "expired", "decidedAt": now}):
+                if await self.store.approvals.transition(
+                    approval["_id"], "pending", {"status": "expired", "decidedAt": now}
+                ):
                     expired += 1
         return expired
 
@@ -161,12 +176,14 @@ class ApprovalService:
         return _conflict(current)
 
     async def _expired(self, approval: dict[str, Any], now: datetime) -> AlreadyDecided:
-        expired = await self.store.approvals.transition(approval["_id"], "pending",
-                                                        {"status": "expired", "decidedAt": now})
+        expired = await self.store.approvals.transition(
+            approval["_id"], "pending", {"status": "expired", "decidedAt": now}
+        )
         return _conflict(expired or await self.store.approvals.get(approval["_id"]) or approval)
 
-    async def _failed(self, approval: dict[str, Any], exc: TandemError, recovering: bool = False,
-                      idempotency: Claim | None = None) -> dict[str, Any]:
+    async def _failed(
+        self, approval: dict[str, Any], exc: TandemError, recovering: bool = False, idempotency: Claim | None = None
+    ) -> dict[str, Any]:
         error = {"code": exc.code, "message": exc.message}
         if exc.details:
             error["details"] = exc.details
@@ -186,8 +203,12 @@ def _owner(collaboration: dict[str, Any] | None, approval: dict[str, Any], user_
 
 def _ran_before(entry: dict[str, Any]) -> dict[str, Any]:
     """The result of an approval whose action had run (its audit `entry`) when its outcome was not recorded."""
-    return {"collaborationId": entry.get("collaborationId"), "version": entry.get("version"), "result": None,
-            "recovered": True}
+    return {
+        "collaborationId": entry.get("collaborationId"),
+        "version": entry.get("version"),
+        "result": None,
+        "recovered": True,
+    }
 
 
 def _conflict(approval: dict[str, Any]) -> AlreadyDecided:

@@ -30,18 +30,27 @@ async def seed(runtime: Runtime) -> dict[str, Any]:
         await runtime.directory.signed_in(dev_user_id(email), email)
     past = ActionEngine(runtime.store, runtime.settings, runtime.directory, clock=lambda: now - timedelta(days=10))
     engine = runtime.engine
-    created = await past.run("createCollaboration", alice, None,
-                             {"title": "Weekend in the mountains",
-                              "description": "Plan the trip together: dates, food, gear."}, actor_email=ALICE)
+    created = await past.run(
+        "createCollaboration",
+        alice,
+        None,
+        {"title": "Weekend in the mountains", "description": "Plan the trip together: dates, food, gear."},
+        actor_email=ALICE,
+    )
     cid = created.collaborationId
     await past.run("addMember", alice, cid, {"email": BOB, "role": "editor"})
     old = ActionEngine(runtime.store, runtime.settings, runtime.directory, clock=lambda: now - timedelta(days=3))
     await old.run("proposeActivity", bob, cid, {"title": "Book the mountain hut"})
     gear = await past.run("proposeActivity", alice, cid, {"title": "Check the tent and stove"})
-    await past.run("scheduleActivity", alice, cid, {"activityId": gear.result["activityId"],
-                                                      "scheduledFor": (now - timedelta(days=9)).isoformat()})
-    await engine.run("proposeActivity", alice, cid, {"title": "Pack the food",
-                                                      "dueAt": (now + timedelta(days=5)).isoformat()})
+    await past.run(
+        "scheduleActivity",
+        alice,
+        cid,
+        {"activityId": gear.result["activityId"], "scheduledFor": (now - timedelta(days=9)).isoformat()},
+    )
+    await engine.run(
+        "proposeActivity", alice, cid, {"title": "Pack the food", "dueAt": (now + timedelta(days=5)).isoformat()}
+    )
     await engine.run("sendMessage", alice, cid, {"text": "Welcome! Add ideas as activities."})
     await engine.run("sendMessage", bob, cid, {"text": "I'll look for a hut that takes groups."})
     return {"collaborationId": cid, "users": [ALICE, BOB]}

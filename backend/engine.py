@@ -83,18 +83,28 @@ Outcome = Applied | NeedsApproval
 
 
 class ActionEngine:
-    def __init__(self, store: Store, settings: Settings, directory: MemberDirectory,
-                 clock: Callable[[], Any] = utcnow):
+    def __init__(self, store: Store, settings: Settings, directory: MemberDirectory, clock: Callable[[], Any] = utcnow):
         self.clock = clock
         self.store = store
         self.settings = settings
         self.directory = directory
 
-    async def run(self, name: str, actor: Actor, collaboration_id: str | None, payload: Any, *,
-                  expected_version: int | None = None, actor_email: str | None = None,
-                  approval_id: str | None = None, reason: str | None = None, depth: int = 0,
-                  chain: FollowupChain | None = None, followup_key: str | None = None,
-                  idempotency: Claim | None = None) -> Outcome:
+    async def run(
+        self,
+        name: str,
+        actor: Actor,
+        collaboration_id: str | None,
+        payload: Any,
+        *,
+        expected_version: int | None = None,
+        actor_email: str | None = None,
+        approval_id: str | None = None,
+        reason: str | None = None,
+        depth: int = 0,
+        chain: FollowupChain | None = None,
+        followup_key: str | None = None,
+        idempotency: Claim | None = None,
+    ) -> Outcome:
         """Run one action. `depth`, `chain` and `followup_key` are for follow-ups: a root action
         starts a new chain. AlreadyApplied when the action with this `approval_id` or
         `followup_key` has been applied already (nothing is applied again). `idempotency` (an
@@ -110,18 +120,41 @@ class ActionEngine:
             raise ValidationFailed.at("collaborationId", "Required")
         looked_up: dict[str, Any] = {}  # addMember's directory answer, kept across retries: asked once per run
         for _ in range(MAX_RETRIES):
-            outcome = await self._attempt(spec, actor, collaboration_id, decoded, expected_version,
-                                          actor_email, approval_id, reason, depth, chain, looked_up,
-                                          followup_key, idempotency)
+            outcome = await self._attempt(
+                spec,
+                actor,
+                collaboration_id,
+                decoded,
+                expected_version,
+                actor_email,
+                approval_id,
+                reason,
+                depth,
+                chain,
+                looked_up,
+                followup_key,
+                idempotency,
+            )
             if outcome is not None:
                 return outcome
         raise VersionConflict("The collaboration kept changing; try again.")
 
-    async def _attempt(self, spec: ActionSpec, actor: Actor, collaboration_id: str, payload: Any,
-                       expected_version: int | None, actor_email: str | None, approval_id: str | None,
-                       reason: str | None, depth: int, chain: FollowupChain,
-                       looked_up: dict[str, Any], followup_key: str | None = None,
-                       idempotency: Claim | None = None) -> Outcome | None:
+    async def _attempt(
+        self,
+        spec: ActionSpec,
+        actor: Actor,
+        collaboration_id: str,
+        payload: Any,
+        expected_version: int | None,
+        actor_email: str | None,
+        approval_id: str | None,
+        reason: str | None,
+        depth: int,
+        chain: FollowupChain,
+        looked_up: dict[str, Any],
+        followup_key: str | None = None,
+        idempotency: Claim | None = None,
+    ) -> Outcome | None:
         doc = await self.store.collaborations.get(collaboration_id)
         if doc is None:
             raise NotFound("No such collaboration.", {"collaborationId": collaboration_id})
@@ -139,16 +172,20 @@ class ActionEngine:
             # Only an action that could run now becomes an approval: no owner is asked to approve
             # what can never happen. It is checked again when it is carried out.
             why = reason or (verdict.reason if verdict.require_approval else None)
-            return await self._propose(spec, collab, actor, payload, why, verdict.require_approval, followup_key,
-                                       idempotency)
+            return await self._propose(
+                spec, collab, actor, payload, why, verdict.require_approval, followup_key, idempotency
+            )
         audit = _audit(spec, collab, actor, payload, now, approval_id, verdict, followup_key, depth)
         if effect.message is not None:
             # The store checks again, inside the write, that the collaboration is active and the
             # author still a member: if not (removed or archived meanwhile) the next attempt says why.
             applied = Applied(collab.id, collab.version, effect.result, spec.name, None)
-            if not await self.store.messages.insert(to_doc(effect.message), audit,
-                                                    poster=actor.id if actor.is_user else None,
-                                                    idempotency=_answering(idempotency, applied)):
+            if not await self.store.messages.insert(
+                to_doc(effect.message),
+                audit,
+                poster=actor.id if actor.is_user else None,
+                idempotency=_answering(idempotency, applied),
+            ):
                 return None
             applied.followups = await self._followups(audit, chain)
             return applied
@@ -159,21 +196,24 @@ class ActionEngine:
         update = set_whole(update, "lastAction", last_action)
         audit["version"], audit["versioned"] = collab.version + 1, True
         applied = Applied(collab.id, collab.version + 1, effect.result, spec.name, new_doc)
-        if not await self.store.collaborations.apply(collab.id, collab.version, new_doc, update, audit,
-                                                     before=doc, idempotency=_answering(idempotency, applied)):
+        if not await self.store.collaborations.apply(
+            collab.id, collab.version, new_doc, update, audit, before=doc, idempotency=_answering(idempotency, applied)
+        ):
             if expected_version is not None:  # lost the race: say where the document is now
                 current = await self.store.collaborations.get(collab.id)
-                raise VersionConflict("The collaboration changed meanwhile.",
-                                      {"expectedVersion": expected_version,
-                                       "currentVersion": current["version"] if current else None})
+                raise VersionConflict(
+                    "The collaboration changed meanwhile.",
+                    {"expectedVersion": expected_version, "currentVersion": current["version"] if current else None},
+                )
             return None
         if spec.after is not None:  # e.g. addMember's new invitation mark (preparations.member_added)
             spec.after(self, effect.result)
         applied.followups = await self._followups(audit, chain)
         return applied
 
-    async def _create(self, spec: ActionSpec, actor: Actor, payload: Any, actor_email: str | None,
-                      idempotency: Claim | None = None) -> Applied:
+    async def _create(
+        self, spec: ActionSpec, actor: Actor, payload: Any, actor_email: str | None, idempotency: Claim | None = None
+    ) -> Applied:
         if not actor.is_user:
             raise Forbidden("Only a signed-in user can create a collaboration.")
         now = self.clock()
@@ -188,44 +228,75 @@ class ActionEngine:
         await self.store.collaborations.insert(doc, audit, idempotency=_answering(idempotency, applied))
         return applied
 
-    async def _prepare(self, spec: ActionSpec, collab: Collaboration, payload: Any, ctx: effects.Context,
-                       proposing: bool, approval_id: str | None, looked_up: dict[str, Any]) -> None:
+    async def _prepare(
+        self,
+        spec: ActionSpec,
+        collab: Collaboration,
+        payload: Any,
+        ctx: effects.Context,
+        proposing: bool,
+        approval_id: str | None,
+        looked_up: dict[str, Any],
+    ) -> None:
         """The I/O an action needs before its pure step: its catalogue `prepare` hook (preparations.py)."""
         if spec.prepare is not None:
             await spec.prepare(self, Preparing(spec.name, collab, payload, ctx, proposing, approval_id, looked_up))
 
-    def _rules(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any,
-               depth: int) -> "Verdict":
+    def _rules(
+        self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any, depth: int
+    ) -> "Verdict":
         """The owner's rules: deny (raises rule_denied), ask for approval, or queue follow-ups."""
         if not collab.rules or spec.rule_exempt is not None:
             return Verdict()
         outcome = rule_engine.evaluate(
-            collab.rules, action=spec.name, actor=_actor_for_rules(actor),
+            collab.rules,
+            action=spec.name,
+            actor=_actor_for_rules(actor),
             payload=msgspec.to_builtins(payload, builtin_types=(type(now),)),
-            collaboration=to_doc(collab), now=now, depth=depth,
+            collaboration=to_doc(collab),
+            now=now,
+            depth=depth,
         )
         outcome.raise_if_denied()
-        return Verdict(require_approval=list(outcome.require_approval), reason=outcome.approval_reason,
-                       followups=list(outcome.followups), audit=outcome.for_audit())
+        return Verdict(
+            require_approval=list(outcome.require_approval),
+            reason=outcome.approval_reason,
+            followups=list(outcome.followups),
+            audit=outcome.for_audit(),
+        )
 
-    async def _propose(self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any,
-                       reason: str | None, rule_ids: list[str], followup_key: str | None = None,
-                       idempotency: Claim | None = None) -> NeedsApproval:
+    async def _propose(
+        self,
+        spec: ActionSpec,
+        collab: Collaboration,
+        actor: Actor,
+        payload: Any,
+        reason: str | None,
+        rule_ids: list[str],
+        followup_key: str | None = None,
+        idempotency: Claim | None = None,
+    ) -> NeedsApproval:
         now = self.clock()
         # Times stay datetimes (UTC after decoding), as in the audit: stored as BSON dates, sent with `Z`,
         # and decoded again when the approval is carried out.
         approval: dict[str, Any] = {
-            "_id": new_id("apr"), "collaborationId": collab.id, "action": spec.name,
-            "payload": msgspec.to_builtins(payload, builtin_types=(type(now),)), "reason": reason,
-            "proposedBy": msgspec.to_builtins(actor), "status": "pending", "createdAt": now,
+            "_id": new_id("apr"),
+            "collaborationId": collab.id,
+            "action": spec.name,
+            "payload": msgspec.to_builtins(payload, builtin_types=(type(now),)),
+            "reason": reason,
+            "proposedBy": msgspec.to_builtins(actor),
+            "status": "pending",
+            "createdAt": now,
             "expiresAt": now + timedelta(seconds=self.settings.approval_ttl),
         }
         if rule_ids:
             approval["rules"] = rule_ids
         if followup_key is not None:
             approval["followupKey"] = followup_key
-        existing = await self.store.approvals.insert(approval,
-                                                     idempotency=_answering(idempotency, NeedsApproval(approval)))
+        existing = await self.store.approvals.insert(
+            approval, idempotency=_answering(idempotency, NeedsApproval(approval))
+        )
         if existing is not None:  # this follow-up became an approval before
             raise AlreadyApplied(existing, approval=True)
         return NeedsApproval(approval)
@@ -234,15 +305,19 @@ class ActionEngine:
         """Run the follow-ups the trigger's audit `entry` lists (`followupsDue`) as their rules, then
         note how each went in that entry, which closes it. A failed follow-up never undoes its trigger."""
         due = entry.get("followupsDue") or []
-        ran = [await self._followup(item, f"{entry['_id']}:{index}", entry["collaborationId"],
-                                    entry.get("followupDepth", 1), chain)
-               for index, item in enumerate(due)]
+        ran = [
+            await self._followup(
+                item, f"{entry['_id']}:{index}", entry["collaborationId"], entry.get("followupDepth", 1), chain
+            )
+            for index, item in enumerate(due)
+        ]
         if due:
             await self.store.audit.note_followups(entry["_id"], ran)
         return ran
 
-    async def _followup(self, item: dict[str, Any], key: str, collaboration_id: str, depth: int,
-                        chain: FollowupChain) -> dict[str, Any]:
+    async def _followup(
+        self, item: dict[str, Any], key: str, collaboration_id: str, depth: int, chain: FollowupChain
+    ) -> dict[str, Any]:
         """`{ruleId, action, ok, approval?, error?}`: error `followup_limit` when the chain has run
         all the follow-ups it may, else the code of the error the follow-up ran into. One that was
         applied before (its `key` is taken: a recovery after a crash) counts as ok."""
@@ -251,8 +326,9 @@ class ActionEngine:
             return {**done, "ok": False, "error": "followup_limit"}
         actor = Actor(type="rule", ruleId=item["ruleId"])
         try:
-            outcome = await self.run(item["action"], actor, collaboration_id, item["payload"], depth=depth,
-                                     chain=chain, followup_key=key)
+            outcome = await self.run(
+                item["action"], actor, collaboration_id, item["payload"], depth=depth, chain=chain, followup_key=key
+            )
         except AlreadyApplied as already:
             return {**done, "ok": True, "approval": already.approval}
         except Exception as exc:  # noqa: BLE001 - reported, never fatal to the trigger
@@ -311,8 +387,10 @@ def _authorize(spec: ActionSpec, collab: Collaboration, actor: Actor) -> None:
         if member is None:
             raise NotFound("No such collaboration.", {"collaborationId": collab.id})
         if spec.role and not at_least(member.role, spec.role):
-            raise Forbidden(f"{spec.name} needs the {spec.role} role; you are {member.role}.",
-                            {"action": spec.name, "role": member.role, "needs": spec.role})
+            raise Forbidden(
+                f"{spec.name} needs the {spec.role} role; you are {member.role}.",
+                {"action": spec.name, "role": member.role, "needs": spec.role},
+            )
         return
     if spec.ai == "never":
         raise Forbidden(f"{spec.name} can only be run by a member.", {"action": spec.name})
@@ -320,8 +398,9 @@ def _authorize(spec: ActionSpec, collab: Collaboration, actor: Actor) -> None:
 
 def _check_version(collab: Collaboration, expected: int | None) -> None:
     if expected is not None and expected != collab.version:
-        raise VersionConflict("The collaboration changed meanwhile.",
-                              {"expectedVersion": expected, "currentVersion": collab.version})
+        raise VersionConflict(
+            "The collaboration changed meanwhile.", {"expectedVersion": expected, "currentVersion": collab.version}
+        )
 
 
 def _check_status(spec: ActionSpec, collab: Collaboration) -> None:
@@ -340,13 +419,26 @@ def _actor_for_rules(actor: Actor) -> dict[str, Any]:
     return out
 
 
-def _audit(spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any,
-           approval_id: str | None, verdict: "Verdict", followup_key: str | None = None,
-           depth: int = 0) -> dict[str, Any]:
+def _audit(
+    spec: ActionSpec,
+    collab: Collaboration,
+    actor: Actor,
+    payload: Any,
+    now: Any,
+    approval_id: str | None,
+    verdict: "Verdict",
+    followup_key: str | None = None,
+    depth: int = 0,
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "_id": new_id("aud"), "collaborationId": collab.id, "version": collab.version, "versioned": False,
-        "actor": msgspec.to_builtins(actor), "action": spec.name,
-        "payload": msgspec.to_builtins(payload, builtin_types=(type(now),)), "at": now,
+        "_id": new_id("aud"),
+        "collaborationId": collab.id,
+        "version": collab.version,
+        "versioned": False,
+        "actor": msgspec.to_builtins(actor),
+        "action": spec.name,
+        "payload": msgspec.to_builtins(payload, builtin_types=(type(now),)),
+        "at": now,
     }
     if approval_id:
         entry["approvalId"] = approval_id

@@ -119,7 +119,20 @@ class Internal(TandemError):
 
 
 ALL_ERRORS: tuple[type[TandemError], ...] = (
-    InvalidRequest, Unauthenticated, Forbidden, RuleDenied, NotFound, VersionConflict,
-    InvalidTransition, AlreadyDecided, PayloadTooLarge, DocumentTooLarge, ValidationFailed,
-    RateLimited, ServiceUnavailable, Internal, IdempotencyKeyReused, RequestInProgress,
+    InvalidRequest,
+    Unauthenticated,
+    Forbidden,
+    RuleDenied,
+    NotFound,
+    VersionConflict,
+    InvalidTransition,
+    AlreadyDecided,
+    PayloadTooLarge,
+    DocumentTooLarge,
+    ValidationFailed,
+    RateLimited,
+    ServiceUnavailable,
+    Internal,
+    IdempotencyKeyReused,
+    RequestInProgress,
 )

@@ -12,21 +12,31 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("tandem_http_requests_total", "HTTP requests", ["method", "route", "status"],
-                                registry=r)
-        self.latency = Histogram("tandem_http_request_seconds", "HTTP request latency", ["route"], registry=r,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.requests = Counter(
+            "tandem_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "tandem_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
         self.actions = Counter("tandem_actions_total", "Actions by outcome", ["action", "outcome"], registry=r)
         self.ws_connections = Gauge("tandem_ws_connections", "Open WebSocket connections", registry=r)
         self.ws_subscriptions = Gauge("tandem_ws_subscriptions", "Active subscriptions", registry=r)
         self.events = Counter("tandem_events_total", "Events read from the change stream", ["type"], registry=r)
         self.deliveries = Counter("tandem_deliveries_total", "Event frames handed to subscribers", registry=r)
         self.slow_closes = Counter("tandem_ws_slow_closes_total", "Subscribers closed with 4009", registry=r)
-        self.ws_resumes = Counter("tandem_ws_resumes_total",
-                                  "Subscribes gone live by seq: replayed (from history or database) or a snapshot",
-                                  ["how"], registry=r)
-        self.reader_restarts = Counter("tandem_change_stream_restarts_total", "Change-stream reader restarts",
-                                       ["reason"], registry=r)
+        self.ws_resumes = Counter(
+            "tandem_ws_resumes_total",
+            "Subscribes gone live by seq: replayed (from history or database) or a snapshot",
+            ["how"],
+            registry=r,
+        )
+        self.reader_restarts = Counter(
+            "tandem_change_stream_restarts_total", "Change-stream reader restarts", ["reason"], registry=r
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

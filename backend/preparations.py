@@ -44,8 +44,7 @@ async def prepare_add_member(engine: Any, prep: Preparing) -> None:
         # Marked invited whether or not the account existed (the entry must not tell); dev mode,
         # where anyone signs in as anyone, marks only people who never signed in (docs/auth.md).
         invited = invitee.invited or not engine.settings.dev
-        prep.looked_up["invitee"] = {"id": invitee.id, "email": invitee.email, "invited": invited,
-                                     "invitedBy": inviter}
+        prep.looked_up["invitee"] = {"id": invitee.id, "email": invitee.email, "invited": invited, "invitedBy": inviter}
     prep.ctx.resolved_user = prep.looked_up["invitee"]
 
 

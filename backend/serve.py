@@ -30,11 +30,19 @@ def ws_protocol_cap(settings: Settings) -> int:
 
 def uvicorn_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=host, port=port, lifespan="on", log_config=None, access_log=False,
-        ws=TandemWebSocketProtocol, ws_max_size=ws_protocol_cap(settings),
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        ws=TandemWebSocketProtocol,
+        ws_max_size=ws_protocol_cap(settings),
         ws_per_message_deflate=settings.ws_per_message_deflate,
-        ws_ping_interval=settings.ws_ping_interval, ws_ping_timeout=settings.ws_ping_interval,
-        timeout_graceful_shutdown=5, server_header=False,
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_interval,
+        timeout_graceful_shutdown=5,
+        server_header=False,
     )
 
 

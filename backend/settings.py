@@ -131,8 +131,18 @@ class SettingsError(Exception):
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_DURATION_FIELDS = {"approval_ttl", "job_lease", "job_retention", "dev_token_ttl", "presence_ttl", "action_rate_window",
-                    "job_backoff", "job_backoff_max", "worker_grace", "checkin_batch_deadline"}
+_DURATION_FIELDS = {
+    "approval_ttl",
+    "job_lease",
+    "job_retention",
+    "dev_token_ttl",
+    "presence_ttl",
+    "action_rate_window",
+    "job_backoff",
+    "job_backoff_max",
+    "worker_grace",
+    "checkin_batch_deadline",
+}
 _DURATION_FIELDS |= {"idempotency_ttl"}
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -165,11 +175,33 @@ def _convert(name: str, raw: str, field_type: object) -> object:
 
 def _check(s: Settings) -> list[str]:
     problems = []
-    positive = ["checkin_concurrency", "checkin_batch_deadline", "approval_ttl", "max_body_bytes", "max_message_chars", "max_document_bytes",
-                "action_rate_limit", "action_rate_window", "ws_max_frame_bytes", "ws_rate_limit", "ws_queue_size",
-                "ws_queue_bytes", "ws_max_sockets_per_user",
-                "change_history", "hub_history", "job_lease", "job_max_attempts", "dev_token_ttl", "presence_ttl",
-                "job_backoff", "job_backoff_max", "job_retention", "ws_auth_timeout", "ws_ping_interval", "ai_timeout"]
+    positive = [
+        "checkin_concurrency",
+        "checkin_batch_deadline",
+        "approval_ttl",
+        "max_body_bytes",
+        "max_message_chars",
+        "max_document_bytes",
+        "action_rate_limit",
+        "action_rate_window",
+        "ws_max_frame_bytes",
+        "ws_rate_limit",
+        "ws_queue_size",
+        "ws_queue_bytes",
+        "ws_max_sockets_per_user",
+        "change_history",
+        "hub_history",
+        "job_lease",
+        "job_max_attempts",
+        "dev_token_ttl",
+        "presence_ttl",
+        "job_backoff",
+        "job_backoff_max",
+        "job_retention",
+        "ws_auth_timeout",
+        "ws_ping_interval",
+        "ai_timeout",
+    ]
     positive.append("idempotency_ttl")
     positive += ["ai_chat_rate_limit", "ai_chat_collaboration_rate_limit", "ai_max_concurrency"]
     positive.append("ws_total_queue_bytes")
@@ -196,13 +228,19 @@ def _check(s: Settings) -> list[str]:
         if s.issuer == DEV_ISSUER:
             problems.append(f"JWT_ISSUER={DEV_ISSUER!r} is the dev tokens' issuer; AUTH_MODE=supabase never accepts it")
         if not secret and not s.jwks_url:
-            problems.append("AUTH_MODE=supabase needs SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL / SUPABASE_JWKS_URL (JWKS)")
+            problems.append(
+                "AUTH_MODE=supabase needs SUPABASE_JWT_SECRET (HS256) or SUPABASE_URL / SUPABASE_JWKS_URL (JWKS)"
+            )
         if not s.issuer:
             problems.append("AUTH_MODE=supabase needs SUPABASE_URL or JWT_ISSUER to check the token issuer")
     if not s.dev:
         # every other setting that carries a secret (SECRET_SETTINGS); MONGODB_URI's is its password
-        for name, value in (("GROQ_API_KEY", s.groq_api_key), ("SUPABASE_SERVICE_KEY", s.supabase_service_key),
-                            ("SUPABASE_ANON_KEY", s.supabase_anon_key), ("MONGODB_URI", _uri_password(s.mongodb_uri))):
+        for name, value in (
+            ("GROQ_API_KEY", s.groq_api_key),
+            ("SUPABASE_SERVICE_KEY", s.supabase_service_key),
+            ("SUPABASE_ANON_KEY", s.supabase_anon_key),
+            ("MONGODB_URI", _uri_password(s.mongodb_uri)),
+        ):
             if value and value.strip().lower() in _PLACEHOLDERS:
                 shown = "its password" if name == "MONGODB_URI" else repr(value)
                 problems.append(f"{name} is a placeholder ({shown}); set the real key, or leave it unset")

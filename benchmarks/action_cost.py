@@ -59,12 +59,14 @@ class Clock:
 
 def _timed(clock: Clock, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     if asyncio.iscoroutinefunction(fn):
+
         async def timed_async(*args: Any, **kwargs: Any) -> Any:
             clock.enter(name)
             try:
                 return await fn(*args, **kwargs)
             finally:
                 clock.leave()
+
         return timed_async
 
     def timed(*args: Any, **kwargs: Any) -> Any:
@@ -73,6 +75,7 @@ def _timed(clock: Clock, name: str, fn: Callable[..., Any]) -> Callable[..., Any
             return fn(*args, **kwargs)
         finally:
             clock.leave()
+
     return timed
 
 
@@ -166,7 +169,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             per["total"] = round(total / args.actions * 1e6, 1)
             runs.append(per)
         return {
-            "members": args.members, "activities_at_start": args.activities + (args.warmup + 1) // 3, "actions_per_run": args.actions,
+            "members": args.members,
+            "activities_at_start": args.activities + (args.warmup + 1) // 3,
+            "actions_per_run": args.actions,
             "unit": "CPU µs per action (time.process_time)",
             "median": {key: statistics.median(run[key] for run in runs) for key in runs[0]},
             "runs": runs,

@@ -55,9 +55,14 @@ async def publish(request: Request) -> JSONResponse:
     body = await request.json()
     cid = body["collaborationId"]
     version = versions[cid] = versions[cid] + 1
-    event = {"type": "collaboration_updated", "collaborationId": cid, "version": version,
-             "action": request.path_params["name"], "at": time.time(),
-             "changes": {"updatedFields": {**body.get("payload", {}), "version": version}, "removedFields": []}}
+    event = {
+        "type": "collaboration_updated",
+        "collaborationId": cid,
+        "version": version,
+        "action": request.path_params["name"],
+        "at": time.time(),
+        "changes": {"updatedFields": {**body.get("payload", {}), "version": version}, "removedFields": []},
+    }
     text = json.dumps(event)
     if len(text) < FRAME_BYTES:  # the same bytes on the wire as Tandem's frame
         event["pad"] = "x" * (FRAME_BYTES - len(text) - 10)
@@ -87,12 +92,10 @@ async def endpoint(ws: WebSocket) -> None:
             elif kind == "subscribe" and cid in rooms:
                 rooms[cid].add(ws)
                 joined.add(cid)
-                await ws.send_text(json.dumps({"type": "subscribed", "collaborationId": cid,
-                                               "version": versions[cid]}))
+                await ws.send_text(json.dumps({"type": "subscribed", "collaborationId": cid, "version": versions[cid]}))
                 await ws.send_text(json.dumps({"type": "presence", "collaborationId": cid, "members": []}))
             else:
-                await ws.send_text(json.dumps({"type": "error", "code": "invalid_request",
-                                               "collaborationId": cid}))
+                await ws.send_text(json.dumps({"type": "error", "code": "invalid_request", "collaborationId": cid}))
     except WebSocketDisconnect:
         pass
     finally:
@@ -100,11 +103,13 @@ async def endpoint(ws: WebSocket) -> None:
             rooms[cid].discard(ws)
 
 
-app = Starlette(routes=[
-    Route("/api/collaborations", create, methods=["POST"]),
-    Route("/api/actions/{name}", publish, methods=["POST"]),
-    WebSocketRoute("/ws", endpoint),
-])
+app = Starlette(
+    routes=[
+        Route("/api/collaborations", create, methods=["POST"]),
+        Route("/api/actions/{name}", publish, methods=["POST"]),
+        WebSocketRoute("/ws", endpoint),
+    ]
+)
 
 
 def main() -> None:

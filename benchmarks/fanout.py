@@ -71,19 +71,27 @@ def raise_fd_limit() -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-def start_server(kind: str, port: int, secret: str, args: argparse.Namespace,
-                 frame_bytes: int | None = None) -> subprocess.Popen[str]:
+def start_server(
+    kind: str, port: int, secret: str, args: argparse.Namespace, frame_bytes: int | None = None
+) -> subprocess.Popen[str]:
     """`tandem api` (kind "tandem") or benchmarks/bare_broadcaster.py ("bare"), pinned to core 0."""
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
-    env.update({
-        # dev tokens are signed with SUPABASE_JWT_SECRET, or DEV_JWT_SECRET where that exists (an older
-        # checkout measured for a before/after): set both
-        "AUTH_MODE": "dev", "SUPABASE_JWT_SECRET": secret, "DEV_JWT_SECRET": secret,
-        "DEV_TOKEN_TTL": "1h", "LOG_LEVEL": "WARNING",
-        "ACTION_RATE_LIMIT": "100000000", "WS_PER_MESSAGE_DEFLATE": "true" if args.deflate else "false",
-        "WS_QUEUE_SIZE": str(args.queue_size), "CHANGE_HISTORY": "100000",
-        "WS_MAX_SOCKETS_PER_USER": "1000000",  # --members below --group: many sockets per member
-    })
+    env.update(
+        {
+            # dev tokens are signed with SUPABASE_JWT_SECRET, or DEV_JWT_SECRET where that exists (an older
+            # checkout measured for a before/after): set both
+            "AUTH_MODE": "dev",
+            "SUPABASE_JWT_SECRET": secret,
+            "DEV_JWT_SECRET": secret,
+            "DEV_TOKEN_TTL": "1h",
+            "LOG_LEVEL": "WARNING",
+            "ACTION_RATE_LIMIT": "100000000",
+            "WS_PER_MESSAGE_DEFLATE": "true" if args.deflate else "false",
+            "WS_QUEUE_SIZE": str(args.queue_size),
+            "CHANGE_HISTORY": "100000",
+            "WS_MAX_SOCKETS_PER_USER": "1000000",  # --members below --group: many sockets per member
+        }
+    )
     if frame_bytes:
         env["BARE_FRAME_BYTES"] = str(frame_bytes)
     prelude = ["import sys"]
@@ -102,8 +110,14 @@ def start_server(kind: str, port: int, secret: str, args: argparse.Namespace,
         prelude += ["from benchmarks.bare_broadcaster import main", "main()"]
         argv = ["--host", "127.0.0.1", "--port", str(port)]
     command = [sys.executable, "-c", "; ".join(prelude), *argv]
-    server = subprocess.Popen(pinned(args.server_core, command), env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    server = subprocess.Popen(
+        pinned(args.server_core, command),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         line = server.stdout.readline()  # type: ignore[union-attr]  # Popen with stdout=PIPE
@@ -126,8 +140,15 @@ def read_when_written(path: str, timeout: float = 10) -> dict | None:
     return None
 
 
-def measure(kind: str, subscribers: int, group: int, args: argparse.Namespace,
-            frame_bytes: int | None = None, profile: str | None = None, rate: float | None = None) -> dict:
+def measure(
+    kind: str,
+    subscribers: int,
+    group: int,
+    args: argparse.Namespace,
+    frame_bytes: int | None = None,
+    profile: str | None = None,
+    rate: float | None = None,
+) -> dict:
     """One server, one load client, one result (the client's JSON, plus what the server side adds)."""
     gc_stats = args.server_gc_stats if kind == "tandem" else None
     if gc_stats and os.path.exists(gc_stats):
@@ -136,13 +157,39 @@ def measure(kind: str, subscribers: int, group: int, args: argparse.Namespace,
     server = start_server(kind, port, secret, args, frame_bytes)
     profiler = None
     try:
-        command = [sys.executable, str(ROOT / "benchmarks" / "fanout_client.py"), "--port", str(port),
-                   "--server-pid", str(server.pid), f"--secret={secret}", "--subscribers", str(subscribers),
-                   "--group", str(group), "--rate", str(rate or args.rate), "--duration", str(args.duration),
-                   "--http-connections", str(args.http_connections), "--client", args.client,
-                   "--members", str(args.members), "--action", args.action, "--drain", str(args.drain),
-                   "--step-duration", str(args.step_duration), "--ramp-steps", str(args.ramp_steps),
-                   "--max-p99", str(args.max_p99)]
+        command = [
+            sys.executable,
+            str(ROOT / "benchmarks" / "fanout_client.py"),
+            "--port",
+            str(port),
+            "--server-pid",
+            str(server.pid),
+            f"--secret={secret}",
+            "--subscribers",
+            str(subscribers),
+            "--group",
+            str(group),
+            "--rate",
+            str(rate or args.rate),
+            "--duration",
+            str(args.duration),
+            "--http-connections",
+            str(args.http_connections),
+            "--client",
+            args.client,
+            "--members",
+            str(args.members),
+            "--action",
+            args.action,
+            "--drain",
+            str(args.drain),
+            "--step-duration",
+            str(args.step_duration),
+            "--ramp-steps",
+            str(args.ramp_steps),
+            "--max-p99",
+            str(args.max_p99),
+        ]
         if args.deflate:
             command.append("--deflate")
         if args.find_max:
@@ -161,14 +208,28 @@ def measure(kind: str, subscribers: int, group: int, args: argparse.Namespace,
                 if profile and drives == 1:  # the first step only (a fixed-rate run has one)
                     raw = [] if profile.endswith(".svg") else ["-f", "raw"]
                     profiler = subprocess.Popen(
-                        pinned(args.client_core, [str(BIN / "py-spy"), "record", "-p", str(server.pid), "-d",
-                                                  str(max(1, int(args.duration))), "-o", profile, "--nonblocking",
-                                                  *raw]),
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        pinned(
+                            args.client_core,
+                            [
+                                str(BIN / "py-spy"),
+                                "record",
+                                "-p",
+                                str(server.pid),
+                                "-d",
+                                str(max(1, int(args.duration))),
+                                "-o",
+                                profile,
+                                "--nonblocking",
+                                *raw,
+                            ],
+                        ),
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
             elif line.startswith("STEP_END") and gc_stats and drives == 1:
                 os.kill(server.pid, signal.SIGUSR2)
             elif line.startswith("RESULT "):
-                result = json.loads(line[len("RESULT "):])
+                result = json.loads(line[len("RESULT ") :])
             if time.monotonic() > deadline:
                 client.kill()
                 break
@@ -205,22 +266,27 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def ratios(tandem: dict, bare: dict) -> dict:
     """Tandem / bare. Throughput: 1 or more is Tandem at least as fast; latency, CPU, memory: 1 or less."""
     if "sweep" in tandem:
-        return {"sweep": [{"subscribers": t["subscribers"], **ratios(t, b)}
-                          for t, b in zip(tandem["sweep"], bare["sweep"])]}
+        return {
+            "sweep": [{"subscribers": t["subscribers"], **ratios(t, b)} for t, b in zip(tandem["sweep"], bare["sweep"])]
+        }
     out = {"kb_per_connection": _ratio(tandem.get("server_kb_per_connection"), bare.get("server_kb_per_connection"))}
     fixed_t, fixed_b = tandem.get("at_rate", tandem), bare.get("at_rate", bare)  # the same fixed load for both
-    out.update({
-        "deliveries_per_server_cpu_s": _ratio(fixed_t.get("deliveries_per_server_cpu_s"),
-                                              fixed_b.get("deliveries_per_server_cpu_s")),
-        "server_cpu": _ratio(fixed_t.get("server_cpu_percent"), fixed_b.get("server_cpu_percent")),
-        "p50": _ratio(fixed_t["latency_ms"]["p50"], fixed_b["latency_ms"]["p50"]),
-        "p99": _ratio(fixed_t["latency_ms"]["p99"], fixed_b["latency_ms"]["p99"]),
-    })
+    out.update(
+        {
+            "deliveries_per_server_cpu_s": _ratio(
+                fixed_t.get("deliveries_per_server_cpu_s"), fixed_b.get("deliveries_per_server_cpu_s")
+            ),
+            "server_cpu": _ratio(fixed_t.get("server_cpu_percent"), fixed_b.get("server_cpu_percent")),
+            "p50": _ratio(fixed_t["latency_ms"]["p50"], fixed_b["latency_ms"]["p50"]),
+            "p99": _ratio(fixed_t["latency_ms"]["p99"], fixed_b["latency_ms"]["p99"]),
+        }
+    )
     if "max_sustained" in tandem:
         t, b = tandem["max_sustained"] or {}, bare["max_sustained"] or {}
         out["max_sustained_deliveries_per_s"] = _ratio(t.get("deliveries_per_s"), b.get("deliveries_per_s"))
-        out["deliveries_per_server_cpu_s_at_max"] = _ratio(t.get("deliveries_per_server_cpu_s"),
-                                                           b.get("deliveries_per_server_cpu_s"))
+        out["deliveries_per_server_cpu_s_at_max"] = _ratio(
+            t.get("deliveries_per_server_cpu_s"), b.get("deliveries_per_server_cpu_s")
+        )
     return out
 
 
@@ -230,8 +296,15 @@ def median_ratios(rounds: list[dict]) -> dict:
     out = {}
     for key in keys:
         values = sorted(r[key] for r in rounds if r.get(key) is not None)
-        out[key] = (values[len(values) // 2] if len(values) % 2 else
-                    round((values[len(values) // 2 - 1] + values[len(values) // 2]) / 2, 3)) if values else None
+        out[key] = (
+            (
+                values[len(values) // 2]
+                if len(values) % 2
+                else round((values[len(values) // 2 - 1] + values[len(values) // 2]) / 2, 3)
+            )
+            if values
+            else None
+        )
     return out
 
 
@@ -256,47 +329,85 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", "-n", type=int, default=1000)
     parser.add_argument("--group", "-s", type=int, default=100, help="subscribers per collaboration")
-    parser.add_argument("--rate", "-r", type=float, default=200,
-                        help="actions per second (with --find-max: the warm-up step's)")
+    parser.add_argument(
+        "--rate", "-r", type=float, default=200, help="actions per second (with --find-max: the warm-up step's)"
+    )
     parser.add_argument("--duration", "-d", type=float, default=20, help="seconds of actions")
-    parser.add_argument("--members", "-m", type=int, default=1_000_000,
-                        help="distinct members per collaboration (default: one per subscriber); fewer means "
-                             "several connections per member, like browser tabs, and smaller documents")
+    parser.add_argument(
+        "--members",
+        "-m",
+        type=int,
+        default=1_000_000,
+        help="distinct members per collaboration (default: one per subscriber); fewer means "
+        "several connections per member, like browser tabs, and smaller documents",
+    )
     parser.add_argument("--action", default="updateDetails", help="the Tandem action each publish runs")
     parser.add_argument("--http-connections", type=int, default=16)
-    parser.add_argument("--server-loop", choices=["asyncio", "uvloop"], default="asyncio",
-                        help="the server's event loop (`tandem api` runs asyncio's)")
+    parser.add_argument(
+        "--server-loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the server's event loop (`tandem api` runs asyncio's)",
+    )
     parser.add_argument("--queue-size", type=int, default=1000, help="WS_QUEUE_SIZE of the server")
     parser.add_argument("--client", choices=["picows", "websockets"], default="picows")
     parser.add_argument("--deflate", action="store_true", help="permessage-deflate on (needs --client websockets)")
-    parser.add_argument("--server-gc-untuned", action="store_true",
-                        help="comparison: the server keeps Python's default GC settings (no gc.freeze(), "
-                             "threshold 700/10/10); never a real configuration")
+    parser.add_argument(
+        "--server-gc-untuned",
+        action="store_true",
+        help="comparison: the server keeps Python's default GC settings (no gc.freeze(), "
+        "threshold 700/10/10); never a real configuration",
+    )
     parser.add_argument("--server-gc-off", action="store_true", help="experiment: the server runs without GC")
-    parser.add_argument("--server-gc-stats", metavar="FILE",
-                        help="record the server's GC collections (count, pauses) into FILE and the result")
-    parser.add_argument("--profile", help="py-spy the (Tandem) server while actions run, into this file: "
-                                          "an SVG flame graph, or (any other name) raw stacks summarized in the JSON")
-    parser.add_argument("--compare", action="store_true",
-                        help="run Tandem, then the bare Starlette broadcaster (benchmarks/bare_broadcaster.py) on "
-                             "the same cores under the same load, and print both and the ratios Tandem / bare")
-    parser.add_argument("--layout", type=layout, action="append", metavar="N:S[:R]",
-                        help="with --compare: N subscribers in collaborations of S, at R actions/s (default -r); "
-                             "repeatable; default -n:-s")
-    parser.add_argument("--find-max", action="store_true",
-                        help="a short ramp after the fixed-rate step (-r for -d s): the highest rate with every "
-                             "delivery in, in order, the rate held and p99 under --max-p99, in steps of "
-                             "--step-duration s (at most --ramp-steps)")
+    parser.add_argument(
+        "--server-gc-stats",
+        metavar="FILE",
+        help="record the server's GC collections (count, pauses) into FILE and the result",
+    )
+    parser.add_argument(
+        "--profile",
+        help="py-spy the (Tandem) server while actions run, into this file: "
+        "an SVG flame graph, or (any other name) raw stacks summarized in the JSON",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="run Tandem, then the bare Starlette broadcaster (benchmarks/bare_broadcaster.py) on "
+        "the same cores under the same load, and print both and the ratios Tandem / bare",
+    )
+    parser.add_argument(
+        "--layout",
+        type=layout,
+        action="append",
+        metavar="N:S[:R]",
+        help="with --compare: N subscribers in collaborations of S, at R actions/s (default -r); "
+        "repeatable; default -n:-s",
+    )
+    parser.add_argument(
+        "--find-max",
+        action="store_true",
+        help="a short ramp after the fixed-rate step (-r for -d s): the highest rate with every "
+        "delivery in, in order, the rate held and p99 under --max-p99, in steps of "
+        "--step-duration s (at most --ramp-steps)",
+    )
     parser.add_argument("--step-duration", type=float, default=4)
     parser.add_argument("--ramp-steps", type=int, default=7)
     parser.add_argument("--max-p99", type=float, default=250, help="ms (--find-max)")
     parser.add_argument("--drain", type=float, default=15, help="seconds to wait for late deliveries per step")
-    parser.add_argument("--sweep-n", type=lambda v: sorted(int(x) for x in v.split(",")), metavar="N1,N2,...",
-                        help="open subscribers up to each N in turn (idle memory per connection), driving -r "
-                             "actions/s at each; -n is ignored")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="with --compare: this many Tandem/bare pairs per layout, alternating which goes "
-                             "first; the ratios are their medians")
+    parser.add_argument(
+        "--sweep-n",
+        type=lambda v: sorted(int(x) for x in v.split(",")),
+        metavar="N1,N2,...",
+        help="open subscribers up to each N in turn (idle memory per connection), driving -r "
+        "actions/s at each; -n is ignored",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --compare: this many Tandem/bare pairs per layout, alternating which goes "
+        "first; the ratios are their medians",
+    )
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=900, help="seconds before a client is stopped")
@@ -317,8 +428,12 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
 
-    out: dict = {"command": " ".join(sys.argv), "load_average_before": os.getloadavg(),
-                 "cores": {"server": args.server_core, "client": args.client_core}, "layouts": []}
+    out: dict = {
+        "command": " ".join(sys.argv),
+        "load_average_before": os.getloadavg(),
+        "cores": {"server": args.server_core, "client": args.client_core},
+        "layouts": [],
+    }
     for n, s, rate in args.layout or [(top, args.group, None)]:
         entry: dict = {"subscribers": n, "group": s, "rate": rate or args.rate}
         runs: list[dict] = []
@@ -328,8 +443,15 @@ def main() -> None:
             result: dict = {"order": list(order)}
             for kind in order:
                 tag = f"{kind}-{n}-{s}" + (f"-{r}" if r else "")
-                result[kind] = measure(kind, n, s, args, frame_bytes=frame if kind == "bare" else None, rate=rate,
-                                       profile=args.profile and _suffixed(args.profile, tag))
+                result[kind] = measure(
+                    kind,
+                    n,
+                    s,
+                    args,
+                    frame_bytes=frame if kind == "bare" else None,
+                    rate=rate,
+                    profile=args.profile and _suffixed(args.profile, tag),
+                )
                 if kind == "tandem" and frame is None:
                     frame = frame_size(result["tandem"])
             result["ratio_tandem_over_bare"] = ratios(result["tandem"], result["bare"])

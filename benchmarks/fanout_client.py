@@ -48,8 +48,12 @@ class Http:
 
     async def post(self, path: str, body: Any, token: str | None = None) -> tuple[int, Any]:
         data = json.dumps(body).encode()
-        head = [f"POST {path} HTTP/1.1", f"host: {self.host}:{self.port}", "content-type: application/json",
-                f"content-length: {len(data)}"]
+        head = [
+            f"POST {path} HTTP/1.1",
+            f"host: {self.host}:{self.port}",
+            "content-type: application/json",
+            f"content-length: {len(data)}",
+        ]
         if token:
             head.append(f"authorization: Bearer {token}")
         request = ("\r\n".join(head) + "\r\n\r\n").encode() + data
@@ -138,8 +142,10 @@ class Subscriber:
             self.ready.set_exception(RuntimeError(bytes(data).decode()))
 
     def hello(self) -> list[bytes]:
-        return [json.dumps({"type": "auth", "token": self.token}).encode(),
-                json.dumps({"type": "subscribe", "collaborationId": self.cid}).encode()]
+        return [
+            json.dumps({"type": "auth", "token": self.token}).encode(),
+            json.dumps({"type": "subscribe", "collaborationId": self.cid}).encode(),
+        ]
 
 
 async def open_picows(url: str, sub: Subscriber) -> Any:
@@ -219,9 +225,20 @@ def dev_settings(secret: str) -> Any:
     return test_settings(**overrides)
 
 
-STEP_FIELDS = ("rate_target", "action_rate", "actions_failed", "deliveries_per_s", "latency_ms", "lost",
-               "server_cpu_percent", "client_cpu_percent", "other_cpu_percent", "deliveries_per_server_cpu_s",
-               "frame_bytes", "sustained")
+STEP_FIELDS = (
+    "rate_target",
+    "action_rate",
+    "actions_failed",
+    "deliveries_per_s",
+    "latency_ms",
+    "lost",
+    "server_cpu_percent",
+    "client_cpu_percent",
+    "other_cpu_percent",
+    "deliveries_per_server_cpu_s",
+    "frame_bytes",
+    "sustained",
+)
 
 
 class Run:
@@ -271,8 +288,11 @@ class Run:
             http = await self.idle.get()
             sent = clock()
             try:
-                status, body = await http.post(f"/api/actions/{args.action}", {
-                    "collaborationId": cid, "payload": {"description": f"step {seq}"}}, owner_token)
+                status, body = await http.post(
+                    f"/api/actions/{args.action}",
+                    {"collaborationId": cid, "payload": {"description": f"step {seq}"}},
+                    owner_token,
+                )
             except (ConnectionError, OSError, RuntimeError, asyncio.IncompleteReadError):
                 http.writer, status = None, 0  # counted as failed; the next request opens a new connection
             finally:
@@ -320,13 +340,25 @@ class Run:
         ms = [v * 1000 for v in stats.latencies]
         p99 = percentile(ms, 0.99)
         result = {
-            "subscribers": len(subs), "collaborations": len(made), "rate_target": rate, "duration_s": duration,
-            "actions_ok": actions["done"], "actions_failed": actions["failed"], "actions_late": actions["late"],
+            "subscribers": len(subs),
+            "collaborations": len(made),
+            "rate_target": rate,
+            "duration_s": duration,
+            "actions_ok": actions["done"],
+            "actions_failed": actions["failed"],
+            "actions_late": actions["late"],
             "action_rate": round(actions["done"] / drive_s, 1),
-            "deliveries": stats.deliveries, "deliveries_per_s": round(stats.deliveries / wall, 1),
-            "latency_ms": {"p50": round(percentile(ms, 0.50), 2), "p90": round(percentile(ms, 0.90), 2),
-                           "p99": round(p99, 2), "max": round(max(ms, default=float("nan")), 2)},
-            "lost": behind, "out_of_order": stats.out_of_order, "closed_by_server": closed,
+            "deliveries": stats.deliveries,
+            "deliveries_per_s": round(stats.deliveries / wall, 1),
+            "latency_ms": {
+                "p50": round(percentile(ms, 0.50), 2),
+                "p90": round(percentile(ms, 0.90), 2),
+                "p99": round(p99, 2),
+                "max": round(max(ms, default=float("nan")), 2),
+            },
+            "lost": behind,
+            "out_of_order": stats.out_of_order,
+            "closed_by_server": closed,
             "frame_bytes": round(stats.frame_bytes / stats.deliveries) if stats.deliveries else None,
             "server_cpu_percent": round(100 * cpu_used / wall, 1),
             "deliveries_per_server_cpu_s": round(stats.deliveries / cpu_used) if cpu_used > 0 else None,
@@ -335,9 +367,14 @@ class Run:
         }
         # sustained: every delivery in, in order, nobody closed, the rate held, the tail under the bound
         result["sustained"] = bool(
-            behind == 0 and stats.out_of_order == 0 and closed == 0 and actions["failed"] == 0
-            and actions["done"] == total and result["action_rate"] >= 0.95 * rate
-            and p99 <= args.max_p99)
+            behind == 0
+            and stats.out_of_order == 0
+            and closed == 0
+            and actions["failed"] == 0
+            and actions["done"] == total
+            and result["action_rate"] >= 0.95 * rate
+            and p99 <= args.max_p99
+        )
         if result["client_cpu_percent"] >= 90:
             result["client_bound"] = True  # the load generator's core is full: not the server's limit
         return result
@@ -375,11 +412,17 @@ class Run:
                 failed = rate
         return {
             "max_p99_ms": args.max_p99,
-            "max_sustained": None if best is None else {
-                "action_rate": best["action_rate"], "deliveries_per_s": best["deliveries_per_s"],
-                "latency_ms": best["latency_ms"], "server_cpu_percent": best["server_cpu_percent"],
-                "client_cpu_percent": best["client_cpu_percent"], "other_cpu_percent": best["other_cpu_percent"],
-                "deliveries_per_server_cpu_s": best["deliveries_per_server_cpu_s"]},
+            "max_sustained": None
+            if best is None
+            else {
+                "action_rate": best["action_rate"],
+                "deliveries_per_s": best["deliveries_per_s"],
+                "latency_ms": best["latency_ms"],
+                "server_cpu_percent": best["server_cpu_percent"],
+                "client_cpu_percent": best["client_cpu_percent"],
+                "other_cpu_percent": best["other_cpu_percent"],
+                "deliveries_per_server_cpu_s": best["deliveries_per_server_cpu_s"],
+            },
             "ceiling": "found" if failed is not None else "not reached (more --ramp-steps)",
             "at_rate": warm,
             "steps": [{k: s[k] for k in STEP_FIELDS} for s in steps],
@@ -408,8 +451,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cid, members = body["id"], [owner]
         for i in range(min(args.members, args.group) - 1):
             email = f"m{g}-{i}@bench.example"
-            status, body = await http.post("/api/actions/addMember", {"collaborationId": cid, "payload": {
-                "email": email, "role": "editor"}}, tok(owner))
+            status, body = await http.post(
+                "/api/actions/addMember",
+                {"collaborationId": cid, "payload": {"email": email, "role": "editor"}},
+                tok(owner),
+            )
             assert status == 200, body
             members.append(email)
         # S subscribers: one per member, or several connections per member (tabs) when members < S
@@ -430,18 +476,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     for n in counts:
         n_groups = max(1, n // args.group)
-        more = made[len(bench.subs) // args.group:n_groups]  # the collaborations not subscribed to yet
+        more = made[len(bench.subs) // args.group : n_groups]  # the collaborations not subscribed to yet
         new = [Subscriber(cid, tok(email), bench.stats) for cid, _, emails in more for email in emails]
         connect_s = await bench.connect(new)
         await asyncio.sleep(2.0)
         rss_after = rss_kb(args.server_pid)
         step: dict[str, Any] = {
-            "subscribers": len(bench.subs), "group": args.group, "members": min(args.members, args.group),
-            "collaborations": n_groups, "client": args.client, "deflate": args.deflate, "action": args.action,
-            "server_rss_mb": {"before_connections": round(rss_before / 1024, 1),
-                              "after_connections": round(rss_after / 1024, 1)},
+            "subscribers": len(bench.subs),
+            "group": args.group,
+            "members": min(args.members, args.group),
+            "collaborations": n_groups,
+            "client": args.client,
+            "deflate": args.deflate,
+            "action": args.action,
+            "server_rss_mb": {
+                "before_connections": round(rss_before / 1024, 1),
+                "after_connections": round(rss_after / 1024, 1),
+            },
             "server_kb_per_connection": round((rss_after - rss_before) / len(bench.subs), 1),
-            "setup_s": round(setup_s, 1), "connect_s": round(connect_s, 1),
+            "setup_s": round(setup_s, 1),
+            "connect_s": round(connect_s, 1),
         }
         if args.find_max:
             step.update(await bench.find_max(n_groups))
@@ -480,8 +534,11 @@ def main() -> None:
     parser.add_argument("--step-duration", type=float, default=4, help="seconds per ramp step")
     parser.add_argument("--ramp-steps", type=int, default=7)
     parser.add_argument("--max-p99", type=float, default=250, help="ms: a step with a higher p99 is not sustained")
-    parser.add_argument("--sweep-n", type=lambda v: [int(x) for x in v.split(",")],
-                        help="subscriber counts, e.g. 1000,5000,10000: connect up to each, then drive")
+    parser.add_argument(
+        "--sweep-n",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="subscriber counts, e.g. 1000,5000,10000: connect up to each, then drive",
+    )
     args = parser.parse_args()
     raise_fd_limit()
     try:

@@ -20,13 +20,17 @@ from collections import Counter
 # (part, markers): a frame is "function (path:line)"; a marker matches the function and/or the path
 PARTS: list[tuple[str, list[str]]] = [
     ("fan-out: Hub.publish (frames to every subscriber's socket)", ["publish (backend/realtime/hub.py"]),
-    ("fan-out: the bare broadcaster's send_text loop", ["publish (bare_broadcaster.py",
-                                                         "publish (benchmarks/bare_broadcaster.py"]),
+    (
+        "fan-out: the bare broadcaster's send_text loop",
+        ["publish (bare_broadcaster.py", "publish (benchmarks/bare_broadcaster.py"],
+    ),
     ("action: token verification", ["backend/auth/", "backend/api/auth.py"]),
     ("action: the store (reads, writes, change events)", ["backend/store/", "mongomock"]),
     ("action: the engine (domain, rules, copies, diff)", ["backend/engine.py", "backend/domain/", "backend/rules/"]),
-    ("action: the rest of the request (HTTP, Starlette, JSON)", ["backend/api/", "h11_impl", "httptools_impl",
-                                                                   "starlette/"]),
+    (
+        "action: the rest of the request (HTTP, Starlette, JSON)",
+        ["backend/api/", "h11_impl", "httptools_impl", "starlette/"],
+    ),
     ("change reader (outside publish)", ["backend/realtime/changes.py", "backend/realtime/"]),
     ("WebSocket protocol outside publish (uvicorn, websockets)", ["websockets", "uvicorn/protocols/websockets"]),
     ("garbage collection", ["<gc>", "(garbage collection)"]),
@@ -84,10 +88,12 @@ def summarize(path: str, top: int = 12) -> dict:
                 inside[next(name for name, marks in INSIDE_FAN_OUT if any(m in frames[-1] for m in marks))] += n
     pct = lambda n: round(100 * n / total, 1) if total else 0.0  # noqa: E731 - a one-line helper local to this report
     return {
-        "samples_busy": total, "samples_idle": idle,  # shares below are of the busy samples
+        "samples_busy": total,
+        "samples_idle": idle,  # shares below are of the busy samples
         "parts_percent": {part: pct(parts[part]) for part, _ in PARTS if parts[part]},
-        "fan_out_percent_by_where": {name: round(100 * inside[name] / sum(inside.values()), 1)
-                                     for name, _ in INSIDE_FAN_OUT if inside[name]},
+        "fan_out_percent_by_where": {
+            name: round(100 * inside[name] / sum(inside.values()), 1) for name, _ in INSIDE_FAN_OUT if inside[name]
+        },
         "self_percent_top": {name: pct(n) for name, n in leaves.most_common(top)},
     }
 

@@ -69,12 +69,22 @@ async def fence(db: Any, session: Any, collaboration_id: str) -> None:
 
 
 def _touches(update: dict[str, Any], fields: tuple[str, ...]) -> bool:
-    return any(path.split(".")[0] in fields for changes in update.values() if isinstance(changes, dict)
-               for path in changes)
+    return any(
+        path.split(".")[0] in fields for changes in update.values() if isinstance(changes, dict) for path in changes
+    )
 
 
-async def _before_apply(self: Any, collaboration_id: str, from_version: int, new_doc: dict, update: dict,
-                        audit: dict, *, before: dict | None = None, idempotency: Any = None) -> bool:
+async def _before_apply(
+    self: Any,
+    collaboration_id: str,
+    from_version: int,
+    new_doc: dict,
+    update: dict,
+    audit: dict,
+    *,
+    before: dict | None = None,
+    idempotency: Any = None,
+) -> bool:
     size = self.size_after(before, update) if before is not None else None
     size = self.check_size(new_doc) if size is None else self._refuse_past_cap(size)
     fenced = _touches(update, POSTING_FIELDS)
@@ -85,8 +95,9 @@ async def _before_apply(self: Any, collaboration_id: str, from_version: int, new
         if idempotency is not None:
             await idempotency.check(session)
         await check_once(self._audit, session, audit)
-        outcome = await self._coll.update_one({"_id": collaboration_id, "version": from_version}, update,
-                                              session=session)
+        outcome = await self._coll.update_one(
+            {"_id": collaboration_id, "version": from_version}, update, session=session
+        )
         if outcome.matched_count != 1:
             return False
         await insert_audit(self._audit, session, audit)
@@ -100,8 +111,9 @@ async def _before_apply(self: Any, collaboration_id: str, from_version: int, new
     return written
 
 
-async def _before_insert(self: Any, message: dict, audit: dict, *, poster: str | None = None,
-                         idempotency: Any = None) -> bool:
+async def _before_insert(
+    self: Any, message: dict, audit: dict, *, poster: str | None = None, idempotency: Any = None
+) -> bool:
     collaboration_id = message["collaborationId"]
     query: dict[str, Any] = {"_id": collaboration_id, "status": "active"}
     if poster is not None:
@@ -153,8 +165,9 @@ class Served:
         self.url = ""
 
     async def __aenter__(self) -> "Served":
-        config = uvicorn_config(build_api(self.runtime.settings, runtime=self.runtime), self.runtime.settings,
-                                "127.0.0.1", 0)
+        config = uvicorn_config(
+            build_api(self.runtime.settings, runtime=self.runtime), self.runtime.settings, "127.0.0.1", 0
+        )
         config.backlog = 4096
         self.server = Server(config, config.app)
         self.server.install_signal_handlers = lambda: None
@@ -183,8 +196,9 @@ async def setup(runtime: Runtime, collaborations: int) -> list[tuple[str, list[s
         members = [owner] + [f"m{c}-{i}@bench.example" for i in range(MEMBERS - 1)]
         for email in members:
             await runtime.directory.signed_in(dev_user_id(email), email)
-        cid = (await runtime.engine.run("createCollaboration", user(owner), None, {"title": f"c{c}"},
-                                        actor_email=owner)).collaborationId
+        cid = (
+            await runtime.engine.run("createCollaboration", user(owner), None, {"title": f"c{c}"}, actor_email=owner)
+        ).collaborationId
         for email in members[1:]:
             await runtime.engine.run("addMember", user(owner), cid, {"email": email, "role": "editor"})
         out.append((cid, members))
@@ -217,8 +231,11 @@ async def seq_cost(runtime: Runtime, cid: str, email: str, actions: int) -> dict
     out: dict[str, Any] = {}
     for name in ("updateDetails", "sendMessage"):
         before, after = statistics.median(spent[(name, True)]), statistics.median(spent[(name, False)])
-        out[name] = {"actions_per_s_before": round(1 / before), "actions_per_s_after": round(1 / after),
-                     "us_per_action_added": round((after - before) * 1e6, 1)}
+        out[name] = {
+            "actions_per_s_before": round(1 / before),
+            "actions_per_s_after": round(1 / after),
+            "us_per_action_added": round((after - before) * 1e6, 1),
+        }
     return out
 
 
@@ -269,8 +286,14 @@ class Follower:
         self.ws.transport.abort()
 
 
-async def storm(a: Served, targets: list[tuple[str, Served]], groups: list[tuple[str, list[str]]], group: int,
-                missed: int, settings: Any) -> dict[str, Any]:
+async def storm(
+    a: Served,
+    targets: list[tuple[str, Served]],
+    groups: list[tuple[str, list[str]]],
+    group: int,
+    missed: int,
+    settings: Any,
+) -> dict[str, Any]:
     """N clients on `a`, dropped at once, `missed` events each, then resuming all at once on each
     target in turn (dropped again in between, missing as many again)."""
     followers = []
@@ -280,11 +303,14 @@ async def storm(a: Served, targets: list[tuple[str, Served]], groups: list[tuple
             followers.append(Follower(cid, token))
     started = time.perf_counter()
     for chunk in range(0, len(followers), 100):
-        await asyncio.gather(*[f.open(a.url) for f in followers[chunk:chunk + 100]])
-        await asyncio.gather(*[f.subscribe(None) for f in followers[chunk:chunk + 100]])
-    out: dict[str, Any] = {"clients": len(followers), "collaborations": len(groups),
-                           "missed_per_collaboration": missed,
-                           "initial_subscribe_s": round(time.perf_counter() - started, 2)}
+        await asyncio.gather(*[f.open(a.url) for f in followers[chunk : chunk + 100]])
+        await asyncio.gather(*[f.subscribe(None) for f in followers[chunk : chunk + 100]])
+    out: dict[str, Any] = {
+        "clients": len(followers),
+        "collaborations": len(groups),
+        "missed_per_collaboration": missed,
+        "initial_subscribe_s": round(time.perf_counter() - started, 2),
+    }
     runtimes = [a.runtime] + [t.runtime for _, t in targets]
     n = 0
     for name, target in targets:
@@ -292,12 +318,13 @@ async def storm(a: Served, targets: list[tuple[str, Served]], groups: list[tuple
             f.drop()  # all at once
             f.replayed = f.snapshots = 0
         for i in range(missed):  # missed while away: through both processes
-            await asyncio.gather(*[act(runtimes[i % 2], cid, members[1 + i % (len(members) - 1)], n + i)
-                                   for cid, members in groups])
+            await asyncio.gather(
+                *[act(runtimes[i % 2], cid, members[1 + i % (len(members) - 1)], n + i) for cid, members in groups]
+            )
         n += missed
         await asyncio.sleep(1)  # the target's reader has published them (its history, if it holds them)
         for chunk in range(0, len(followers), 100):
-            await asyncio.gather(*[f.open(target.url) for f in followers[chunk:chunk + 100]])
+            await asyncio.gather(*[f.open(target.url) for f in followers[chunk : chunk + 100]])
         stop = asyncio.Event()
 
         async def keep_acting(start: int) -> int:  # actions go on during the storm, ~100/s
@@ -321,9 +348,13 @@ async def storm(a: Served, targets: list[tuple[str, Served]], groups: list[tuple
         reads = target.runtime.store.stream.reads - reads_before
         replayed = sum(f.replayed for f in followers)
         out[name] = {
-            "resume_s": {"p50": round(times[len(times) // 2], 3), "p99": round(times[int(len(times) * 0.99) - 1], 3),
-                         "max": round(times[-1], 3)},
-            "storm_s": round(storm_s, 2), "events_replayed": replayed,
+            "resume_s": {
+                "p50": round(times[len(times) // 2], 3),
+                "p99": round(times[int(len(times) * 0.99) - 1], 3),
+                "max": round(times[-1], 3),
+            },
+            "storm_s": round(storm_s, 2),
+            "events_replayed": replayed,
             "events_replayed_per_s": round(replayed / storm_s),
             "snapshots": sum(f.snapshots for f in followers),
             "resumed_from": {how: int(resumes.labels(how)._value.get()) for how in ("history", "database", "snapshot")},
@@ -337,8 +368,12 @@ async def storm(a: Served, targets: list[tuple[str, Served]], groups: list[tuple
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    overrides: dict[str, Any] = {"action_rate_limit": 100_000_000, "ws_max_sockets_per_user": 1_000_000,
-                                 "change_history": 1_000_000, "log_level": "WARNING"}
+    overrides: dict[str, Any] = {
+        "action_rate_limit": 100_000_000,
+        "ws_max_sockets_per_user": 1_000_000,
+        "change_history": 1_000_000,
+        "log_level": "WARNING",
+    }
     if os.environ.get("MONGODB_URI"):
         overrides.update(mongodb_uri=os.environ["MONGODB_URI"], mongodb_db=f"tandem_bench_{os.getpid()}")
     settings = test_settings(**overrides)
@@ -355,8 +390,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         async with Served(first) as a, Served(second) as b:
             async with Served(third) as c:
                 c.runtime.realtime.hub.history.per_collaboration = 0  # a restart: nothing in memory
-                result["storm"] = await storm(a, [("on_another_process", b), ("on_a_restarted_process", c)],
-                                              groups, args.group, args.missed, settings)
+                result["storm"] = await storm(
+                    a,
+                    [("on_another_process", b), ("on_a_restarted_process", c)],
+                    groups,
+                    args.group,
+                    args.missed,
+                    settings,
+                )
     finally:
         if settings.mongodb_uri:
             await first.handle.client.drop_database(settings.mongodb_db)

@@ -36,7 +36,8 @@ def install(path: str) -> None:
             gc.callbacks.remove(callback)
         summary: dict[str, Any] = {
             "seconds": round(time.perf_counter() - state.get("since", time.perf_counter()), 1),
-            "threshold": gc.get_threshold(), "frozen_objects": gc.get_freeze_count(),
+            "threshold": gc.get_threshold(),
+            "frozen_objects": gc.get_freeze_count(),
             "tracked_objects": sum(gc.get_count()) + len(gc.get_objects(2)) + len(gc.get_objects(1)),
         }
         for generation, times in pauses.items():

@@ -22,8 +22,13 @@ pytest.importorskip("uvloop")
 
 
 def fanout(*args: str) -> dict:
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fanout.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fanout.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -55,8 +60,25 @@ def test_sweep_opens_more_subscribers_per_step_and_reports_the_largest_n_under_t
 
 
 def test_find_max_goes_down_while_no_step_is_sustained():
-    out = fanout("-n", "10", "-s", "10", "-r", "40", "-d", "1", "--find-max", "--step-duration", "1",
-                 "--ramp-steps", "2", "--drain", "5", "--max-p99", "0.000001")
+    out = fanout(
+        "-n",
+        "10",
+        "-s",
+        "10",
+        "-r",
+        "40",
+        "-d",
+        "1",
+        "--find-max",
+        "--step-duration",
+        "1",
+        "--ramp-steps",
+        "2",
+        "--drain",
+        "5",
+        "--max-p99",
+        "0.000001",
+    )
     assert out["max_sustained"] is None and out["ceiling"] == "found"
     assert [s["rate_target"] for s in out["steps"]] == [40, 20, 10]
     assert not any(s["sustained"] for s in out["steps"])
@@ -64,8 +86,28 @@ def test_find_max_goes_down_while_no_step_is_sustained():
 
 
 def test_find_max_goes_up_while_steps_are_sustained_and_compare_takes_the_medians_of_rounds():
-    out = fanout("--compare", "--rounds", "2", "-n", "10", "-s", "10", "-r", "10", "-d", "1", "--find-max",
-                 "--step-duration", "1", "--ramp-steps", "1", "--drain", "5", "--max-p99", "100000")
+    out = fanout(
+        "--compare",
+        "--rounds",
+        "2",
+        "-n",
+        "10",
+        "-s",
+        "10",
+        "-r",
+        "10",
+        "-d",
+        "1",
+        "--find-max",
+        "--step-duration",
+        "1",
+        "--ramp-steps",
+        "1",
+        "--drain",
+        "5",
+        "--max-p99",
+        "100000",
+    )
     layout = out["layouts"][0]
     assert [r["order"] for r in layout["rounds"]] == [["tandem", "bare"], ["bare", "tandem"]]
     assert [r["tandem"]["server"] for r in layout["rounds"]] == ["tandem", "tandem"]
@@ -85,7 +127,8 @@ def test_profile_summary_leaves_idle_out_and_counts_each_sample_once(tmp_path):
         "run (asyncio/runners.py:1);publish (backend/realtime/hub.py:10);write (asyncio/selector_events.py:5) 30\n"
         "run (asyncio/runners.py:1);action (backend/api/routes/actions.py:3);apply (backend/engine.py:9) 10\n"
         "run (asyncio/runners.py:1);action (backend/api/routes/actions.py:3);get (backend/store/embedded.py:2) 10\n"
-        "run (asyncio/runners.py:1);EpollSelector.select (selectors.py:4) 50\n")
+        "run (asyncio/runners.py:1);EpollSelector.select (selectors.py:4) 50\n"
+    )
     summary = summarize(str(raw))
     assert (summary["samples_busy"], summary["samples_idle"]) == (50, 50)
     parts = summary["parts_percent"]
@@ -104,9 +147,13 @@ async def test_the_load_client_reconnects_when_uvicorn_closed_an_idle_keep_alive
     from benchmarks.fanout_client import Http
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", "from benchmarks.bare_broadcaster import main; main()",
-                               "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "AUTH_MODE": "dev", "LOG_LEVEL": "WARNING"})
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from benchmarks.bare_broadcaster import main; main()", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "AUTH_MODE": "dev", "LOG_LEVEL": "WARNING"},
+    )
     try:
         assert "ready at" in server.stdout.readline()
         http = Http("127.0.0.1", port)

@@ -62,16 +62,24 @@ def public_jwk(private_key: Any, kid: str) -> dict[str, Any]:
 
 def public_pem(private_key: Any) -> bytes:
     return private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def claims(issuer: str, **changes: Any) -> dict[str, Any]:
     """Valid Supabase-shaped access-token claims; `changes` override or (DROP) remove claims."""
     now = int(time.time())
     base = {
-        "sub": "3f1c0f0e-8a4b-4c1e-9d57-2b1d5e7a9c10", "email": "ada@example.com", "aud": "authenticated",
-        "role": "authenticated", "iss": issuer, "iat": now, "exp": now + 3600, "session_id": "s-1",
-        "app_metadata": {"provider": "email"}, "user_metadata": {},
+        "sub": "3f1c0f0e-8a4b-4c1e-9d57-2b1d5e7a9c10",
+        "email": "ada@example.com",
+        "aud": "authenticated",
+        "role": "authenticated",
+        "iss": issuer,
+        "iat": now,
+        "exp": now + 3600,
+        "session_id": "s-1",
+        "app_metadata": {"provider": "email"},
+        "user_metadata": {},
     }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not DROP}
@@ -106,8 +114,15 @@ class Clock:
 
 
 def gotrue_user(user_id: str, email: str, confirmed: bool = True) -> dict[str, Any]:
-    user = {"id": user_id, "email": email, "aud": "authenticated", "role": "authenticated",
-            "app_metadata": {"provider": "email"}, "user_metadata": {}, "created_at": "2026-01-01T00:00:00Z"}
+    user = {
+        "id": user_id,
+        "email": email,
+        "aud": "authenticated",
+        "role": "authenticated",
+        "app_metadata": {"provider": "email"},
+        "user_metadata": {},
+        "created_at": "2026-01-01T00:00:00Z",
+    }
     if confirmed:
         user["email_confirmed_at"] = user["confirmed_at"] = "2026-01-02T00:00:00Z"
     return user
@@ -123,11 +138,13 @@ class AuthServer:
         self.admin_requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []  # (path, headers, body)
         self.invitations_sent: list[str] = []  # emails an invitation went to
         self.mail_limited = False  # True: invitations hit Supabase's email rate limit (429)
-        app = Starlette(routes=[
-            Route("/auth/v1/.well-known/jwks.json", self._jwks),
-            Route("/auth/v1/invite", self._invite, methods=["POST"]),
-            Route("/auth/v1/admin/generate_link", self._generate_link, methods=["POST"]),
-        ])
+        app = Starlette(
+            routes=[
+                Route("/auth/v1/.well-known/jwks.json", self._jwks),
+                Route("/auth/v1/invite", self._invite, methods=["POST"]),
+                Route("/auth/v1/admin/generate_link", self._generate_link, methods=["POST"]),
+            ]
+        )
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
@@ -168,12 +185,19 @@ class AuthServer:
         email = str(body.get("email", "")).lower()
         user = self.users.get(email)
         if user is not None and user.get("email_confirmed_at"):  # GoTrue: a confirmed user cannot be invited
-            return JSONResponse({"code": 422, "error_code": "email_exists",
-                                 "msg": "A user with this email address has already been registered"},
-                                status_code=422)
+            return JSONResponse(
+                {
+                    "code": 422,
+                    "error_code": "email_exists",
+                    "msg": "A user with this email address has already been registered",
+                },
+                status_code=422,
+            )
         if self.mail_limited:
-            return JSONResponse({"code": 429, "error_code": "over_email_send_rate_limit",
-                                 "msg": "email rate limit exceeded"}, status_code=429)
+            return JSONResponse(
+                {"code": 429, "error_code": "over_email_send_rate_limit", "msg": "email rate limit exceeded"},
+                status_code=429,
+            )
         user = user or self._create(email)
         self.invitations_sent.append(email)
         return JSONResponse(user)
@@ -187,9 +211,16 @@ class AuthServer:
         kind = body.get("type")
         if user is None:  # GoTrue creates the user: an invited one, or signed up for a magic link
             user, kind = self._create(email), ("invite" if kind == "invite" else "signup")
-        return JSONResponse({**user, "action_link": f"{self.url}/auth/v1/verify?token=t&type={kind}",
-                             "email_otp": "123456", "hashed_token": "h" * 56, "redirect_to": self.url,
-                             "verification_type": kind})
+        return JSONResponse(
+            {
+                **user,
+                "action_link": f"{self.url}/auth/v1/verify?token=t&type={kind}",
+                "email_otp": "123456",
+                "hashed_token": "h" * 56,
+                "redirect_to": self.url,
+                "verification_type": kind,
+            }
+        )
 
     def __enter__(self) -> AuthServer:
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
@@ -219,8 +250,18 @@ def closed_port_url() -> str:
 RSA, EC, OTHER_RSA, OTHER_EC, ROTATED_RSA = rsa_key(), ec_key(), rsa_key(), ec_key(), rsa_key()
 PROJECT_KEYS = (("rsa-1", RSA), ("ec-1", EC))  # what the `server` fixture's JWKS publishes
 KNOWN_MESSAGES = {
-    t.MALFORMED, t.ALG_NOT_ALLOWED, t.NO_KEY_ID, t.BAD_SIGNATURE, t.EXPIRED, t.NOT_YET_VALID,
-    t.WRONG_AUDIENCE, t.WRONG_ISSUER, t.INVALID, t.WRONG_ROLE, t.ANONYMOUS, UNKNOWN_KEY,
+    t.MALFORMED,
+    t.ALG_NOT_ALLOWED,
+    t.NO_KEY_ID,
+    t.BAD_SIGNATURE,
+    t.EXPIRED,
+    t.NOT_YET_VALID,
+    t.WRONG_AUDIENCE,
+    t.WRONG_ISSUER,
+    t.INVALID,
+    t.WRONG_ROLE,
+    t.ANONYMOUS,
+    UNKNOWN_KEY,
 } | {t.missing_claim(c) for c in ("sub", "exp", "aud", "iss", "role")}
 
 

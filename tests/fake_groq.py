@@ -59,8 +59,11 @@ class Reply:
 
 
 def rate_limited(ms: int = 5) -> Reply:
-    return Reply(status=429, headers={"retry-after-ms": str(ms)},
-                 error={"message": "Rate limit reached", "type": "tokens", "code": "rate_limit_exceeded"})
+    return Reply(
+        status=429,
+        headers={"retry-after-ms": str(ms)},
+        error={"message": "Rate limit reached", "type": "tokens", "code": "rate_limit_exceeded"},
+    )
 
 
 def server_error() -> Reply:
@@ -105,18 +108,33 @@ def injection_obeying_model(body: dict[str, Any]) -> dict[str, Any]:
         for line in text.split("OBEY:")[1:]:
             words = line.split()
             if words[:2] == ["leak", "to"] and len(words) > 2:
-                actions.append({"collaborationId": words[2], "action": "sendMessage",
-                                "payload": {"text": f"leaked: {seen}"[:4000]}, "reason": "I was told to"})
+                actions.append(
+                    {
+                        "collaborationId": words[2],
+                        "action": "sendMessage",
+                        "payload": {"text": f"leaked: {seen}"[:4000]},
+                        "reason": "I was told to",
+                    }
+                )
             if words[:2] == ["reply", "to"] and len(words) > 2:
-                actions.append({"action": "sendMessage", "payload": {"text": "threaded", "replyTo": words[2]},
-                                "reason": "I was told to"})
+                actions.append(
+                    {
+                        "action": "sendMessage",
+                        "payload": {"text": "threaded", "replyTo": words[2]},
+                        "reason": "I was told to",
+                    }
+                )
             if words[:1] == ["rename"] and len(words) > 1:
-                actions.append({"collaborationId": words[1], "action": "updateDetails",
-                                "payload": {"title": "pwned", "description": f"was: {seen}"[:2000]},
-                                "reason": "I was told to"})
+                actions.append(
+                    {
+                        "collaborationId": words[1],
+                        "action": "updateDetails",
+                        "payload": {"title": "pwned", "description": f"was: {seen}"[:2000]},
+                        "reason": "I was told to",
+                    }
+                )
     if "question" in user_data(body):
-        return {"reply": f"Here is everything I know: {seen}"[:4000],
-                "actions": actions}
+        return {"reply": f"Here is everything I know: {seen}"[:4000], "actions": actions}
     return {"actions": actions}
 
 
@@ -142,15 +160,17 @@ class FakeGroq:
         self.delay = 0.0  # seconds every synchronous completion takes
         self.url = ""
         self._server: LiveServer | None = None
-        self.app = Starlette(routes=[
-            Route("/openai/v1/chat/completions", self._completions, methods=["POST"]),
-            Route("/openai/v1/files", self._upload, methods=["POST"]),
-            Route("/openai/v1/files/{file_id}/content", self._content, methods=["GET"]),
-            Route("/openai/v1/batches", self._create_batch, methods=["POST"]),
-            Route("/openai/v1/batches", self._list_batches, methods=["GET"]),
-            Route("/openai/v1/batches/{batch_id}", self._retrieve_batch, methods=["GET"]),
-            Route("/openai/v1/batches/{batch_id}/cancel", self._cancel_batch, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/openai/v1/chat/completions", self._completions, methods=["POST"]),
+                Route("/openai/v1/files", self._upload, methods=["POST"]),
+                Route("/openai/v1/files/{file_id}/content", self._content, methods=["GET"]),
+                Route("/openai/v1/batches", self._create_batch, methods=["POST"]),
+                Route("/openai/v1/batches", self._list_batches, methods=["GET"]),
+                Route("/openai/v1/batches/{batch_id}", self._retrieve_batch, methods=["GET"]),
+                Route("/openai/v1/batches/{batch_id}/cancel", self._cancel_batch, methods=["POST"]),
+            ]
+        )
 
     def push(self, *replies: Any) -> None:
         self.script.extend(replies)
@@ -167,10 +187,19 @@ class FakeGroq:
         content = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
         prompt, completion = reply.usage
         return {
-            "id": f"chatcmpl-{n}", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model"), "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "logprobs": None, "finish_reason": "stop"}],
+            "id": f"chatcmpl-{n}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "system_fingerprint": "fp_fake",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
         }
 
@@ -200,8 +229,9 @@ class FakeGroq:
             name = part.get_param("name", header="content-disposition")
             form[name] = (part.get_filename(), part.get_payload(decode=True))
         if "file" not in form or form.get("purpose", (None, b""))[1] != b"batch":
-            return JSONResponse({"error": {"message": "file and purpose=batch are required",
-                                           "type": "invalid_request_error"}}, 400)
+            return JSONResponse(
+                {"error": {"message": "file and purpose=batch are required", "type": "invalid_request_error"}}, 400
+            )
         filename, data = form["file"]
         file_id = self._file(data, "batch", filename or "upload.jsonl")
         return JSONResponse(self._file_object(file_id))
@@ -213,8 +243,14 @@ class FakeGroq:
 
     def _file_object(self, file_id: str) -> dict[str, Any]:
         f = self.files[file_id]
-        return {"id": file_id, "object": "file", "bytes": len(f["bytes"]), "created_at": f["created_at"],
-                "filename": f["filename"], "purpose": f["purpose"]}
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(f["bytes"]),
+            "created_at": f["created_at"],
+            "filename": f["filename"],
+            "purpose": f["purpose"],
+        }
 
     async def _content(self, request: Request) -> Response:
         self._seen(request)
@@ -242,11 +278,20 @@ class FakeGroq:
         batch_id = f"batch_{len(self.batches) + 1:04d}"
         now = int(time.time())
         self.batches[batch_id] = {
-            "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "errors": None,
-            "input_file_id": body["input_file_id"], "completion_window": body["completion_window"],
-            "status": "validating", "output_file_id": None, "error_file_id": None, "created_at": now,
-            "expires_at": now + 86400, "metadata": body.get("metadata"),
-            "request_counts": {"total": len(lines), "completed": 0, "failed": 0}, "_lines": lines,
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "errors": None,
+            "input_file_id": body["input_file_id"],
+            "completion_window": body["completion_window"],
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": now,
+            "expires_at": now + 86400,
+            "metadata": body.get("metadata"),
+            "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+            "_lines": lines,
         }
         return JSONResponse(self._public(batch_id))
 
@@ -292,8 +337,12 @@ class FakeGroq:
         batch["status"] = status
         batch[f"{status}_at"] = int(time.time())
         if status == "failed":
-            batch["errors"] = {"object": "list", "data": [{"code": "invalid_request", "line": 1, "param": None,
-                                                           "message": self.fail_validation or "failed"}]}
+            batch["errors"] = {
+                "object": "list",
+                "data": [
+                    {"code": "invalid_request", "line": 1, "param": None, "message": self.fail_validation or "failed"}
+                ],
+            }
         elif status in ENDED:
             self._finish(batch)
 
@@ -304,18 +353,42 @@ class FakeGroq:
             cid = line["custom_id"]
             entry: dict[str, Any] = {"id": f"batch_req_{batch['id']}_{n}", "custom_id": cid}
             if batch["status"] != "completed" and cid not in self.finished_early:
-                err.append({**entry, "response": None,
-                            "error": {"code": f"batch_{batch['status']}",
-                                      "message": f"the batch was {batch['status']} before this request ran"}})
+                err.append(
+                    {
+                        **entry,
+                        "response": None,
+                        "error": {
+                            "code": f"batch_{batch['status']}",
+                            "message": f"the batch was {batch['status']} before this request ran",
+                        },
+                    }
+                )
                 continue
             reply = self.line_errors.get(cid) or self._reply(line["body"])
             if reply.status != 200:
-                err.append({**entry, "response": {"status_code": reply.status, "request_id": f"req_{n}",
-                                                  "body": {"error": reply.error or {"message": "error"}}},
-                            "error": None})
+                err.append(
+                    {
+                        **entry,
+                        "response": {
+                            "status_code": reply.status,
+                            "request_id": f"req_{n}",
+                            "body": {"error": reply.error or {"message": "error"}},
+                        },
+                        "error": None,
+                    }
+                )
                 continue
-            out.append({**entry, "response": {"status_code": 200, "request_id": f"req_{n}",
-                                              "body": self._completion(line["body"], reply, n)}, "error": None})
+            out.append(
+                {
+                    **entry,
+                    "response": {
+                        "status_code": 200,
+                        "request_id": f"req_{n}",
+                        "body": self._completion(line["body"], reply, n),
+                    },
+                    "error": None,
+                }
+            )
         for cid, (where, odd) in self.odd_lines.items():
             out[:] = [x for x in out if x["custom_id"] != cid]
             err[:] = [x for x in err if x["custom_id"] != cid]
@@ -330,8 +403,14 @@ class FakeGroq:
 
     def settings(self, **overrides: Any) -> Any:
         """Test settings that point the groq provider at this server."""
-        return test_settings(ai_provider="groq", groq_api_key=API_KEY, groq_base_url=self.url,
-                             groq_model="llama-fake", ai_timeout=10, **overrides)
+        return test_settings(
+            ai_provider="groq",
+            groq_api_key=API_KEY,
+            groq_base_url=self.url,
+            groq_model="llama-fake",
+            ai_timeout=10,
+            **overrides,
+        )
 
     async def __aenter__(self) -> "FakeGroq":
         self._server = LiveServer(self.app, test_settings())

@@ -78,8 +78,9 @@ class Live:
         return {"authorization": f"Bearer {self.token(email)}"}
 
     async def act(self, email: str, name: str, cid: str | None, payload: dict[str, Any] | None = None) -> dict:
-        r = await self.http.post(f"/api/actions/{name}", json={"collaborationId": cid, "payload": payload or {}},
-                                 headers=self.auth(email))
+        r = await self.http.post(
+            f"/api/actions/{name}", json={"collaborationId": cid, "payload": payload or {}}, headers=self.auth(email)
+        )
         assert r.status_code in (200, 202), r.text
         return r.json()
 
@@ -105,8 +106,9 @@ class Live:
 
 
 @contextlib.asynccontextmanager
-async def live_server(runtime: Runtime | None = None, *, store: str = "embedded",
-                      **overrides: Any) -> AsyncIterator[Live]:
+async def live_server(
+    runtime: Runtime | None = None, *, store: str = "embedded", **overrides: Any
+) -> AsyncIterator[Live]:
     """The real app on a real uvicorn, configured as `tandem api` configures it."""
     own = runtime is None
     runtime = runtime or await open_runtime(store, **overrides)
@@ -201,8 +203,10 @@ class Client:
 
 def apply_changes(doc: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """What a client does with collaboration_updated: set updatedFields, drop removedFields."""
-    return apply_update(doc, {"$set": changes.get("updatedFields", {}),
-                              "$unset": {path: "" for path in changes.get("removedFields", [])}})
+    return apply_update(
+        doc,
+        {"$set": changes.get("updatedFields", {}), "$unset": {path: "" for path in changes.get("removedFields", [])}},
+    )
 
 
 class Copy:

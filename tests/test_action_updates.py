@@ -29,10 +29,16 @@ from tests.support import OWNER, open_runtime, sign_in, user
 NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=timezone.utc)
 MEMBERS = 100
 CASES = 31  # len(cases(...))
-THANK_YOU = {"name": "Thank whoever completes", "when": {"action": "completeActivity"},
-             "then": {"action": {"name": "sendMessage", "payload": {"text": "Thanks!"}}}}
-CANCEL_NEEDS_OWNER = {"name": "The AI's cancellations need approval", "when": {"action": "cancelActivity", "actor": "ai"},
-                      "then": {"require_approval": {"reason": "The AI cancels only with approval."}}}
+THANK_YOU = {
+    "name": "Thank whoever completes",
+    "when": {"action": "completeActivity"},
+    "then": {"action": {"name": "sendMessage", "payload": {"text": "Thanks!"}}},
+}
+CANCEL_NEEDS_OWNER = {
+    "name": "The AI's cancellations need approval",
+    "when": {"action": "cancelActivity", "actor": "ai"},
+    "then": {"require_approval": {"reason": "The AI cancels only with approval."}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,24 +53,38 @@ def realistic():
             engine, owner = runtime.engine, user(OWNER)
             emails = [f"m{i}@example.com" for i in range(MEMBERS - 1)]
             await sign_in(runtime, *emails[: MEMBERS // 2])  # the others are invited (invitedAt, invitedBy)
-            cid = (await engine.run("createCollaboration", owner, None, {"title": "Trip", "description": "Our trip"},
-                                    actor_email=OWNER)).collaborationId
+            cid = (
+                await engine.run(
+                    "createCollaboration", owner, None, {"title": "Trip", "description": "Our trip"}, actor_email=OWNER
+                )
+            ).collaborationId
             for i, email in enumerate(emails):
                 role = "owner" if i == 3 else ("viewer" if i % 3 else "editor")
                 await engine.run("addMember", owner, cid, {"email": email, "role": role})
             ids = []
             for i in range(40):
-                out = await engine.run("proposeActivity", owner, cid, {
-                    "title": f"Activity {i}", "description": "d" * (i % 7) or None,
-                    "dueAt": "2026-12-20T10:00:00Z" if i % 2 else None,
-                    "assigneeId": dev_user_id(emails[i]) if i % 4 == 0 else None})
+                out = await engine.run(
+                    "proposeActivity",
+                    owner,
+                    cid,
+                    {
+                        "title": f"Activity {i}",
+                        "description": "d" * (i % 7) or None,
+                        "dueAt": "2026-12-20T10:00:00Z" if i % 2 else None,
+                        "assigneeId": dev_user_id(emails[i]) if i % 4 == 0 else None,
+                    },
+                )
                 ids.append(out.result["activityId"])
             for i in range(0, 40, 3):
-                await engine.run("scheduleActivity", owner, cid, {"activityId": ids[i], "scheduledFor": "2026-12-21T09:00:00Z"})
+                await engine.run(
+                    "scheduleActivity", owner, cid, {"activityId": ids[i], "scheduledFor": "2026-12-21T09:00:00Z"}
+                )
             for i in range(0, 40, 9):
                 await engine.run("completeActivity", owner, cid, {"activityId": ids[i]})
             for i in range(1, 40, 10):
-                await engine.run("cancelActivity", owner, cid, {"activityId": ids[i], "reason": "rain" if i % 2 else None})
+                await engine.run(
+                    "cancelActivity", owner, cid, {"activityId": ids[i], "reason": "rain" if i % 2 else None}
+                )
             await engine.run("addRule", owner, cid, {"rule": THANK_YOU})
             await engine.run("addRule", owner, cid, {"rule": CANCEL_NEEDS_OWNER})
             await engine.run("setProtectedActions", owner, cid, {"actions": ["cancelActivity", "removeMember"]})
@@ -93,11 +113,18 @@ def cases(doc: dict[str, Any]) -> list[tuple[str, Actor, dict[str, Any], dict[st
         ("updateDetails", owner, {"title": "Trip", "description": "Our trip"}, None),  # changes nothing
         ("updateDetails", owner, {"title": "Trip 2", "description": "x" * 500}, None),
         ("archiveCollaboration", owner, {}, None),
-        ("addMember", owner, {"email": "new@example.com", "role": "editor"},
-         {"id": dev_user_id("new@example.com"), "email": "new@example.com", "invited": False, "invitedBy": None}),
-        ("addMember", owner, {"email": "Inv@Example.com", "role": "viewer"},
-         {"id": dev_user_id("inv@example.com"), "email": "inv@example.com", "invited": True,
-          "invitedBy": owner.id}),
+        (
+            "addMember",
+            owner,
+            {"email": "new@example.com", "role": "editor"},
+            {"id": dev_user_id("new@example.com"), "email": "new@example.com", "invited": False, "invitedBy": None},
+        ),
+        (
+            "addMember",
+            owner,
+            {"email": "Inv@Example.com", "role": "viewer"},
+            {"id": dev_user_id("inv@example.com"), "email": "inv@example.com", "invited": True, "invitedBy": owner.id},
+        ),
         ("removeMember", owner, {"userId": members[50]["userId"]}, None),
         ("removeMember", owner, {"userId": members[-1]["userId"]}, None),
         ("removeMember", owner, {"userId": invited["userId"]}, None),
@@ -106,19 +133,39 @@ def cases(doc: dict[str, Any]) -> list[tuple[str, Actor, dict[str, Any], dict[st
         ("leaveCollaboration", Actor.user(viewer["userId"]), {}, None),
         ("leaveCollaboration", Actor.user(members[1]["userId"]), {}, None),
         ("proposeActivity", owner, {"title": "Swim"}, None),
-        ("proposeActivity", Actor.ai("run_1"), {"title": "Hike", "description": "Up", "dueAt": "2026-12-24T08:00:00Z",
-                                                "assigneeId": editor["userId"]}, None),
-        ("scheduleActivity", owner, {"activityId": _status(doc, "proposed"), "scheduledFor": "2026-12-22T10:00:00Z"},
-         None),
-        ("scheduleActivity", owner, {"activityId": _status(doc, "proposed", -1),
-                                     "scheduledFor": "2026-12-22T10:00:00.5+01:00"}, None),
+        (
+            "proposeActivity",
+            Actor.ai("run_1"),
+            {"title": "Hike", "description": "Up", "dueAt": "2026-12-24T08:00:00Z", "assigneeId": editor["userId"]},
+            None,
+        ),
+        (
+            "scheduleActivity",
+            owner,
+            {"activityId": _status(doc, "proposed"), "scheduledFor": "2026-12-22T10:00:00Z"},
+            None,
+        ),
+        (
+            "scheduleActivity",
+            owner,
+            {"activityId": _status(doc, "proposed", -1), "scheduledFor": "2026-12-22T10:00:00.5+01:00"},
+            None,
+        ),
         ("completeActivity", owner, {"activityId": _status(doc, "scheduled")}, None),
-        ("completeActivity", Actor(type="rule", ruleId=rule_ids[0]), {"activityId": _status(doc, "scheduled", -1)},
-         None),
+        (
+            "completeActivity",
+            Actor(type="rule", ruleId=rule_ids[0]),
+            {"activityId": _status(doc, "scheduled", -1)},
+            None,
+        ),
         ("cancelActivity", owner, {"activityId": _status(doc, "proposed", 1), "reason": "Too cold"}, None),
         ("cancelActivity", owner, {"activityId": _status(doc, "scheduled", 1)}, None),
-        ("setProtectedActions", owner, {"actions": ["cancelActivity", "removeMember", "addMember", "archiveCollaboration"]},
-         None),
+        (
+            "setProtectedActions",
+            owner,
+            {"actions": ["cancelActivity", "removeMember", "addMember", "archiveCollaboration"]},
+            None,
+        ),
         ("setProtectedActions", owner, {"actions": ["addMember"]}, None),
         ("setProtectedActions", owner, {"actions": ["removeMember", "cancelActivity"]}, None),  # the same, sorted
         ("setProtectedActions", owner, {"actions": []}, None),
@@ -130,10 +177,12 @@ def cases(doc: dict[str, Any]) -> list[tuple[str, Actor, dict[str, Any], dict[st
     ]
 
 
-def _context(name: str, collab: Collaboration, actor: Actor, payload: Any, invitee: dict[str, Any] | None,
-             now: datetime) -> effects.Context:
-    ctx = effects.Context(actor=actor, now=now, new_id=lambda prefix: f"{prefix}_fixed", actor_email=None,
-                          resolved_user=invitee)
+def _context(
+    name: str, collab: Collaboration, actor: Actor, payload: Any, invitee: dict[str, Any] | None, now: datetime
+) -> effects.Context:
+    ctx = effects.Context(
+        actor=actor, now=now, new_id=lambda prefix: f"{prefix}_fixed", actor_email=None, resolved_user=invitee
+    )
     if name in ("addRule", "updateRule", "removeRule"):
         ctx.rules = _rules_after(name, collab, payload, 4000)
     return ctx
@@ -215,12 +264,21 @@ def test_a_path_it_cannot_set_is_refused(changes):
         build_update({"l": [0], "s": "text"}, changes)
 
 
-@pytest.mark.parametrize("update", [
-    {"$set": {"t": "longer text"}}, {"$set": {"n": 2 ** 40}}, {"$unset": {"t": ""}}, {"$unset": {"missing": ""}},
-    {"$set": {"l.2": {"x": [1, 2]}, "l.3": "y"}}, {"$set": {"l.0": None}}, {"$unset": {"l.1": ""}},
-    {"$set": {"d.k": datetime(2026, 1, 1, tzinfo=timezone.utc), "d.new": True}}, {"$set": {"l": []}},
-    {"$set": {"new": {"deep": ["é" * 3]}}},
-])
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"$set": {"t": "longer text"}},
+        {"$set": {"n": 2**40}},
+        {"$unset": {"t": ""}},
+        {"$unset": {"missing": ""}},
+        {"$set": {"l.2": {"x": [1, 2]}, "l.3": "y"}},
+        {"$set": {"l.0": None}},
+        {"$unset": {"l.1": ""}},
+        {"$set": {"d.k": datetime(2026, 1, 1, tzinfo=timezone.utc), "d.new": True}},
+        {"$set": {"l": []}},
+        {"$set": {"new": {"deep": ["é" * 3]}}},
+    ],
+)
 def test_the_size_after_an_update_is_the_encoded_size(update):
     from backend.domain.diff import apply_update
 
@@ -231,9 +289,16 @@ def test_the_size_after_an_update_is_the_encoded_size(update):
     assert size_after(doc, bson_size(doc), update) == bson_size(after)
 
 
-@pytest.mark.parametrize("update", [
-    {"$inc": {"n": 1}}, {"$set": {"l.5": 1}}, {"$set": {"missing.x": 1}}, {"$set": {"t.x": 1}}, {"$set": {"l.a": 1}},
-])
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"$inc": {"n": 1}},
+        {"$set": {"l.5": 1}},
+        {"$set": {"missing.x": 1}},
+        {"$set": {"t.x": 1}},
+        {"$set": {"l.a": 1}},
+    ],
+)
 def test_the_size_after_an_update_it_cannot_follow_is_unknown(update):
     doc = {"_id": "c", "t": "text", "n": 1, "l": ["a"]}
     assert size_after(doc, bson_size(doc), update) is None
@@ -243,7 +308,9 @@ async def test_the_cap_is_checked_from_the_update_and_refuses_exactly_past_it():
     runtime = await open_runtime(max_document_bytes=100_000)
     try:
         store, engine, owner = runtime.store.collaborations, runtime.engine, user(OWNER)
-        cid = (await engine.run("createCollaboration", owner, None, {"title": "Team"}, actor_email=OWNER)).collaborationId
+        cid = (
+            await engine.run("createCollaboration", owner, None, {"title": "Team"}, actor_email=OWNER)
+        ).collaborationId
         await engine.run("updateDetails", owner, cid, {"description": "x"})
         size = bson_size(await store.get(cid))
         assert store._sizes[cid] == (2, size)  # remembered from the write: the next check encodes nothing
@@ -265,7 +332,9 @@ async def test_the_size_remembered_after_each_write_is_the_stored_documents(any_
     try:
         await sign_in(runtime, OWNER, "b@example.com")
         store, engine, owner = runtime.store.collaborations, runtime.engine, user(OWNER)
-        cid = (await engine.run("createCollaboration", owner, None, {"title": "Team"}, actor_email=OWNER)).collaborationId
+        cid = (
+            await engine.run("createCollaboration", owner, None, {"title": "Team"}, actor_email=OWNER)
+        ).collaborationId
 
         async def check() -> None:
             doc = await store.get(cid)
@@ -276,7 +345,9 @@ async def test_the_size_remembered_after_each_write_is_the_stored_documents(any_
             await engine.run("addMember", owner, cid, {"email": email, "role": "editor"})
             await check()
         other = user("b@example.com")
-        act = (await engine.run("proposeActivity", other, cid, {"title": "Hike", "description": "é" * 40})).result["activityId"]
+        act = (await engine.run("proposeActivity", other, cid, {"title": "Hike", "description": "é" * 40})).result[
+            "activityId"
+        ]
         await check()
         steps = [
             ("updateDetails", {"title": "T", "description": "Longer description " * 5}),

@@ -23,8 +23,9 @@ async def fake():
 
 @pytest.fixture
 async def live(fake):
-    async with live_server(ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url,
-                           groq_model="llama-fake") as server:
+    async with live_server(
+        ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url, groq_model="llama-fake"
+    ) as server:
         yield server
 
 
@@ -49,7 +50,8 @@ async def test_the_reply_is_posted_for_everyone_and_suggestions_are_not_run(fake
             {"action": "setProtectedActions", "payload": {"actions": []}, "reason": "asked"},
             {"action": "sendMessage", "collaborationId": other, "payload": {"text": "hi"}, "reason": "x"},
             {"action": "scheduleActivity", "payload": {"activityId": "act_x"}, "reason": "no time given"},
-        ]}
+        ],
+    }
     watcher = await live.client(VIEWER)
     await watcher.subscribe(cid)
     before = await live.snapshot(OWNER, cid)
@@ -61,12 +63,21 @@ async def test_the_reply_is_posted_for_everyone_and_suggestions_are_not_run(fake
     assert reply["text"] == "Book the hut first, then plan the food." and reply["author"]["type"] == "ai"
     assert reply["collaborationId"] == cid and reply["id"].startswith("msg_") and reply["createdAt"].endswith("Z")
     assert reply["author"]["id"].startswith("chat_")  # the chat's id, as a check-in's message names its run
-    assert body["suggestions"] == [{"action": "proposeActivity", "payload": {"title": "Book the hut"},
-                                    "reason": "Nothing is planned.", "allowed": True, "needs": None}]
+    assert body["suggestions"] == [
+        {
+            "action": "proposeActivity",
+            "payload": {"title": "Book the hut"},
+            "reason": "Nothing is planned.",
+            "allowed": True,
+            "needs": None,
+        }
+    ]
     # the question is the member's message, the answer replies to it
     question = body["question"]
-    assert question["text"] == "What should we do first?" and question["author"] == {"type": "user",
-                                                                                       "id": user(EDITOR).id}
+    assert question["text"] == "What should we do first?" and question["author"] == {
+        "type": "user",
+        "id": user(EDITOR).id,
+    }
     assert reply["replyTo"] == question["id"] and "replyTo" not in question
     # every subscriber sees both, as messages like any other
     asked = await watcher.until("message_created")
@@ -103,28 +114,44 @@ async def test_each_chat_s_reply_carries_that_chat_s_id(fake, live):
 async def test_suggestions_say_whether_the_asker_may_run_them_and_the_marks_hold(fake, live):
     cid = await team(live)
     activity = (await live.act(EDITOR, "proposeActivity", cid, {"title": "Hike"}))["result"]["activityId"]
-    fake.respond = lambda body: {"reply": "Here are some ideas.", "actions": [
-        {"action": "sendMessage", "payload": {"text": "Who is in?"}, "reason": "ask"},
-        {"action": "cancelActivity", "payload": {"activityId": activity}, "reason": "stale"},
-        {"action": "archiveCollaboration", "payload": {}, "reason": "done"},
-    ]}
+    fake.respond = lambda body: {
+        "reply": "Here are some ideas.",
+        "actions": [
+            {"action": "sendMessage", "payload": {"text": "Who is in?"}, "reason": "ask"},
+            {"action": "cancelActivity", "payload": {"activityId": activity}, "reason": "stale"},
+            {"action": "archiveCollaboration", "payload": {}, "reason": "done"},
+        ],
+    }
     marks = {}
     for email in (VIEWER, EDITOR, OWNER):
         r = await chat(live, email, cid, {"message": "What now?"})
         assert r.status_code == 200, r.text
         marks[email] = [(s["action"], s["allowed"], s["needs"]) for s in r.json()["suggestions"]]
-    assert marks[VIEWER] == [("sendMessage", True, None), ("cancelActivity", False, "editor"),
-                             ("archiveCollaboration", False, "owner")]
-    assert marks[EDITOR] == [("sendMessage", True, None), ("cancelActivity", True, None),
-                             ("archiveCollaboration", False, "owner")]
-    assert marks[OWNER] == [("sendMessage", True, None), ("cancelActivity", True, None),
-                            ("archiveCollaboration", True, None)]
+    assert marks[VIEWER] == [
+        ("sendMessage", True, None),
+        ("cancelActivity", False, "editor"),
+        ("archiveCollaboration", False, "owner"),
+    ]
+    assert marks[EDITOR] == [
+        ("sendMessage", True, None),
+        ("cancelActivity", True, None),
+        ("archiveCollaboration", False, "owner"),
+    ]
+    assert marks[OWNER] == [
+        ("sendMessage", True, None),
+        ("cancelActivity", True, None),
+        ("archiveCollaboration", True, None),
+    ]
     # the marks are what the server does when the viewer runs them as themselves
     for action, allowed, _needs in marks[VIEWER]:
-        payload = {"sendMessage": {"text": "Who is in?"}, "cancelActivity": {"activityId": activity},
-                   "archiveCollaboration": {}}[action]
-        r = await live.http.post(f"/api/actions/{action}", json={"collaborationId": cid, "payload": payload},
-                                 headers=live.auth(VIEWER))
+        payload = {
+            "sendMessage": {"text": "Who is in?"},
+            "cancelActivity": {"activityId": activity},
+            "archiveCollaboration": {},
+        }[action]
+        r = await live.http.post(
+            f"/api/actions/{action}", json={"collaborationId": cid, "payload": payload}, headers=live.auth(VIEWER)
+        )
         assert (r.status_code == 200) if allowed else (r.status_code == 403), (action, r.text)
         if not allowed:
             assert r.json()["error"]["code"] == "forbidden"
@@ -134,8 +161,13 @@ async def test_only_members_may_ask_and_the_question_is_checked(fake, live):
     cid = await team(live)
     r = await chat(live, STRANGER, cid, {"message": "hello?"})
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    for body in ({}, {"message": "  "}, {"message": 5}, {"message": "hi", "extra": 1},
-                 {"message": "x" * (live.settings.max_message_chars + 1)}):
+    for body in (
+        {},
+        {"message": "  "},
+        {"message": 5},
+        {"message": "hi", "extra": 1},
+        {"message": "x" * (live.settings.max_message_chars + 1)},
+    ):
         r = await chat(live, VIEWER, cid, body)
         assert r.status_code == 422 and r.json()["error"]["code"] == "validation_failed", body
     r = await live.http.post(f"/api/collaborations/{cid}/ai/chat", json={"message": "hi"})
@@ -185,8 +217,9 @@ async def test_when_ai_messages_need_approval_the_reply_waits_for_the_owner(fake
 async def test_the_offline_assistant_answers_without_a_model():
     async with live_server() as live:
         cid = await team(live)
-        past = ActionEngine(live.runtime.store, live.settings, live.runtime.directory,
-                            clock=lambda: utcnow() - timedelta(days=3))
+        past = ActionEngine(
+            live.runtime.store, live.settings, live.runtime.directory, clock=lambda: utcnow() - timedelta(days=3)
+        )
         await past.run("proposeActivity", user(EDITOR), cid, {"title": "Book the hut"})
         r = await chat(live, VIEWER, cid, {"message": "anything to do?"})
         body = r.json()
@@ -208,13 +241,19 @@ async def test_a_message_may_reply_to_a_message_of_its_own_collaboration_only(li
     stored = await live.messages(OWNER, cid)
     assert [m.get("replyTo") for m in stored] == [None, first] and "replyTo" not in stored[0]
     for bad in (elsewhere, "msg_nope", ""):
-        r = await live.http.post("/api/actions/sendMessage", headers=live.auth(VIEWER),
-                                 json={"collaborationId": cid, "payload": {"text": "x", "replyTo": bad}})
+        r = await live.http.post(
+            "/api/actions/sendMessage",
+            headers=live.auth(VIEWER),
+            json={"collaborationId": cid, "payload": {"text": "x", "replyTo": bad}},
+        )
         assert r.status_code == 422, (bad, r.text)
         error = r.json()["error"]
         assert error["code"] == "validation_failed" and error["details"]["fields"][0]["path"] == "payload.replyTo"
-    r = await live.http.post("/api/actions/sendMessage", headers=live.auth(VIEWER),
-                             json={"collaborationId": cid, "payload": {"text": "x", "replyTo": 5}})
+    r = await live.http.post(
+        "/api/actions/sendMessage",
+        headers=live.auth(VIEWER),
+        json={"collaborationId": cid, "payload": {"text": "x", "replyTo": 5}},
+    )
     assert r.status_code == 422 and r.json()["error"]["details"]["fields"][0]["path"] == "payload.replyTo"
     assert len(await live.messages(OWNER, cid)) == 2 and len(await live.messages(OWNER, other)) == 1
     await watcher.close()
@@ -222,9 +261,12 @@ async def test_a_message_may_reply_to_a_message_of_its_own_collaboration_only(li
 
 async def test_a_question_the_owner_s_rules_hold_for_approval_is_not_asked(fake, live):
     cid = await team(live)
-    rule = {"name": "Viewers' messages need my approval", "when": {"action": "sendMessage", "actor": "user"},
-            "if": {"==": [{"var": "actor.role"}, "viewer"]},
-            "then": {"require_approval": {"reason": "Viewers post after I approve."}}}
+    rule = {
+        "name": "Viewers' messages need my approval",
+        "when": {"action": "sendMessage", "actor": "user"},
+        "if": {"==": [{"var": "actor.role"}, "viewer"]},
+        "then": {"require_approval": {"reason": "Viewers post after I approve."}},
+    }
     await live.act(OWNER, "addRule", cid, {"rule": rule})
     r = await chat(live, VIEWER, cid, {"message": "Can I come?"})
     assert r.status_code == 202, r.text
@@ -244,21 +286,31 @@ async def test_the_answer_s_message_keeps_its_suggestions_for_every_member_live_
     message, GET messages returns them; each member runs one as themselves, with their own role."""
     cid = await team(live)
     activity = (await live.act(EDITOR, "proposeActivity", cid, {"title": "Hike"}))["result"]["activityId"]
-    fake.respond = lambda body: {"reply": "Two ideas.", "actions": [
-        {"action": "sendMessage", "payload": {"text": "Who is in for the hike?"}, "reason": "ask"},
-        {"action": "scheduleActivity", "payload": {"activityId": activity, "scheduledFor": "2026-12-05T11:00:00+01:00"}},
-    ]}
+    fake.respond = lambda body: {
+        "reply": "Two ideas.",
+        "actions": [
+            {"action": "sendMessage", "payload": {"text": "Who is in for the hike?"}, "reason": "ask"},
+            {
+                "action": "scheduleActivity",
+                "payload": {"activityId": activity, "scheduledFor": "2026-12-05T11:00:00+01:00"},
+            },
+        ],
+    }
     watcher = await live.client(VIEWER)
     await watcher.subscribe(cid)
     before = await live.snapshot(OWNER, cid)
 
     r = await chat(live, OWNER, cid, {"message": "What next?"})
     assert r.status_code == 200, r.text
-    stored = [{"action": "sendMessage", "payload": {"text": "Who is in for the hike?"}, "reason": "ask"},
-              {"action": "scheduleActivity", "payload": {"activityId": activity, "scheduledFor": "2026-12-05T10:00:00Z"}}]
+    stored = [
+        {"action": "sendMessage", "payload": {"text": "Who is in for the hike?"}, "reason": "ask"},
+        {"action": "scheduleActivity", "payload": {"activityId": activity, "scheduledFor": "2026-12-05T10:00:00Z"}},
+    ]
     # the asker's answer: the same suggestions (times in UTC), marked for the asker, as before
-    assert r.json()["suggestions"] == [{**stored[0], "allowed": True, "needs": None},
-                                       {**stored[1], "reason": None, "allowed": True, "needs": None}]
+    assert r.json()["suggestions"] == [
+        {**stored[0], "allowed": True, "needs": None},
+        {**stored[1], "reason": None, "allowed": True, "needs": None},
+    ]
     reply = r.json()["reply"]
     assert reply["suggestions"] == stored
     # the viewer's socket: the reply with its suggestions, live
@@ -270,8 +322,11 @@ async def test_the_answer_s_message_keeps_its_suggestions_for_every_member_live_
     # nothing ran; the viewer may run the message (viewer) but not the scheduling (editor)
     assert (await live.snapshot(OWNER, cid))["version"] == before["version"]
     for suggestion, status in zip(stored, (200, 403)):
-        r = await live.http.post(f"/api/actions/{suggestion['action']}", headers=live.auth(VIEWER),
-                                 json={"collaborationId": cid, "payload": suggestion["payload"]})
+        r = await live.http.post(
+            f"/api/actions/{suggestion['action']}",
+            headers=live.auth(VIEWER),
+            json={"collaborationId": cid, "payload": suggestion["payload"]},
+        )
         assert r.status_code == status, r.text
     assert (await live.act(EDITOR, "scheduleActivity", cid, stored[1]["payload"]))["version"] == before["version"] + 1
     await watcher.close()
@@ -280,8 +335,10 @@ async def test_the_answer_s_message_keeps_its_suggestions_for_every_member_live_
 async def test_an_answer_held_for_approval_keeps_its_suggestions_when_approved(fake, live):
     cid = await team(live)
     await live.act(OWNER, "setProtectedActions", cid, {"actions": ["sendMessage"]})
-    fake.respond = lambda body: {"reply": "Pack warm socks.", "actions": [
-        {"action": "proposeActivity", "payload": {"title": "Buy socks"}, "reason": "cold"}]}
+    fake.respond = lambda body: {
+        "reply": "Pack warm socks.",
+        "actions": [{"action": "proposeActivity", "payload": {"title": "Buy socks"}, "reason": "cold"}],
+    }
     r = await chat(live, EDITOR, cid, {"message": "What to pack?"})
     assert r.status_code == 202, r.text
     stored = [{"action": "proposeActivity", "payload": {"title": "Buy socks"}, "reason": "cold"}]

@@ -21,8 +21,9 @@ async def fake():
 
 
 def groq(fake, **overrides):
-    return live_server(ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url, groq_model="llama-fake",
-                       **overrides)
+    return live_server(
+        ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url, groq_model="llama-fake", **overrides
+    )
 
 
 async def questions(live, cid):
@@ -67,8 +68,9 @@ async def test_past_ai_max_concurrency_a_chat_is_429_at_once_without_a_model_cal
     async with groq(fake, ai_max_concurrency=1) as live:
         cid = await team(live)
         fake.delay = 0.5
-        answers = await asyncio.gather(chat(live, EDITOR, cid, {"message": "first?"}),
-                                       chat(live, VIEWER, cid, {"message": "second?"}))
+        answers = await asyncio.gather(
+            chat(live, EDITOR, cid, {"message": "first?"}), chat(live, VIEWER, cid, {"message": "second?"})
+        )
         assert sorted(r.status_code for r in answers) == [200, 429]
         assert "as many questions" in refused(next(r for r in answers if r.status_code == 429))["message"]
         assert len(fake.requests) == 1

@@ -66,8 +66,9 @@ async def test_collaboration_walkthrough(api):
     assert r.status_code == 200 and r.json()["version"] == 2
     r = await act(api, EDITOR, "proposeActivity", cid, {"title": "Hike", "dueAt": "2026-12-01T08:00:00Z"})
     activity_id = r.json()["result"]["activityId"]
-    r = await act(api, EDITOR, "scheduleActivity", cid, {"activityId": activity_id,
-                                                         "scheduledFor": "2026-12-01T09:00:00+01:00"})
+    r = await act(
+        api, EDITOR, "scheduleActivity", cid, {"activityId": activity_id, "scheduledFor": "2026-12-01T09:00:00+01:00"}
+    )
     assert r.json()["version"] == 4
     snap = (await api.get(f"/api/collaborations/{cid}", headers=auth(api, EDITOR))).json()
     assert snap["activities"][0]["scheduledFor"] == "2026-12-01T08:00:00Z"
@@ -75,11 +76,17 @@ async def test_collaboration_walkthrough(api):
         assert (await act(api, EDITOR, "sendMessage", cid, {"text": f"m{i}"})).status_code == 200
     page = (await api.get(f"/api/collaborations/{cid}/messages?limit=2", headers=auth(api, OWNER))).json()
     assert [m["text"] for m in page["messages"]] == ["m1", "m2"] and page["hasMore"] is True
-    older = (await api.get(f"/api/collaborations/{cid}/messages?before={page['messages'][0]['id']}",
-                           headers=auth(api, OWNER))).json()
+    older = (
+        await api.get(
+            f"/api/collaborations/{cid}/messages?before={page['messages'][0]['id']}", headers=auth(api, OWNER)
+        )
+    ).json()
     assert [m["text"] for m in older["messages"]] == ["m0"]
-    newer = (await api.get(f"/api/collaborations/{cid}/messages?after={older['messages'][0]['id']}",
-                           headers=auth(api, OWNER))).json()
+    newer = (
+        await api.get(
+            f"/api/collaborations/{cid}/messages?after={older['messages'][0]['id']}", headers=auth(api, OWNER)
+        )
+    ).json()
     assert [m["text"] for m in newer["messages"]] == ["m1", "m2"]
     trail = (await api.get(f"/api/collaborations/{cid}/audit", headers=auth(api, EDITOR))).json()
     assert [e["action"] for e in trail["entries"]][:2] == ["sendMessage", "sendMessage"]
@@ -110,8 +117,10 @@ async def test_pages_say_has_more_only_when_there_is_more(api):
     assert [e["action"] for e in rest["entries"]] == ["sendMessage", "sendMessage", "createCollaboration"]
 
 
-@pytest.mark.parametrize("query", ["audit?before=3", "audit?before=abc", "audit?before=msg_01x",
-                                   "messages?after=aud_01x", "messages?before=%20"])
+@pytest.mark.parametrize(
+    "query",
+    ["audit?before=3", "audit?before=abc", "audit?before=msg_01x", "messages?after=aud_01x", "messages?before=%20"],
+)
 async def test_a_cursor_that_is_not_an_id_of_its_kind_is_invalid_request(api, query):
     cid = (await create(api))["id"]
     r = await api.get(f"/api/collaborations/{cid}/{query}", headers=auth(api, OWNER))
@@ -153,8 +162,14 @@ async def test_the_list_pages_with_next_and_every_collaboration_comes_once(api):
     assert whole["hasMore"] is False and whole["next"] is None
     assert pages == 3 and seen == [c["id"] for c in whole["collaborations"]]  # the same order, in pages
     assert sorted(seen) == sorted(made)  # none twice, none missed
-    for bad in ("nope", "2026-12-01T10:00:00.000000Z~msg_1", "yesterday~col_1", "2026-1-1T1:1:1.5Z~col_1",
-                "2026-12-01T10:00:00.0Z~col_1", "٢٠٢٦-12-01T10:00:00.000000Z~col_1"):
+    for bad in (
+        "nope",
+        "2026-12-01T10:00:00.000000Z~msg_1",
+        "yesterday~col_1",
+        "2026-1-1T1:1:1.5Z~col_1",
+        "2026-12-01T10:00:00.0Z~col_1",
+        "٢٠٢٦-12-01T10:00:00.000000Z~col_1",
+    ):
         r = await api.get(f"/api/collaborations?after={bad}", headers=auth(api, OWNER))
         assert r.status_code == 400 and r.json()["error"]["details"]["parameter"] == "after", bad
 
@@ -170,8 +185,10 @@ async def test_paging_keeps_order_and_completeness_when_collaborations_share_a_t
         async with LiveServer(build_api(settings, runtime=runtime), settings) as server:
             async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
                 h = {"authorization": f"Bearer {token(settings, OWNER)}"}
-                made = [(await client.post("/api/collaborations", json={"title": f"C{i}"}, headers=h)).json()["id"]
-                        for i in range(6)]
+                made = [
+                    (await client.post("/api/collaborations", json={"title": f"C{i}"}, headers=h)).json()["id"]
+                    for i in range(6)
+                ]
                 coll = runtime.handle.db["collaborations"]
                 for i, cid in enumerate(made):  # three pairs, each pair at one and the same millisecond
                     at = datetime(2026, 12, 1, 10, 0, 0, 123000 * (i // 2 + 1) % 1_000_000, tzinfo=timezone.utc)
@@ -184,7 +201,9 @@ async def test_paging_keeps_order_and_completeness_when_collaborations_share_a_t
                     if not page["hasMore"]:
                         break
                     after = page["next"]
-                docs = {c["id"]: c for c in (await client.get("/api/collaborations", headers=h)).json()["collaborations"]}
+                docs = {
+                    c["id"]: c for c in (await client.get("/api/collaborations", headers=h)).json()["collaborations"]
+                }
     finally:
         await runtime.close()
     assert sorted(seen) == sorted(made) and len(seen) == 6  # every one once, ties split across pages
@@ -239,8 +258,11 @@ async def test_limit_is_ascii_digits_only(api, limit):
     for path in (f"/api/collaborations/{cid}/messages", f"/api/collaborations/{cid}/audit", "/api/collaborations"):
         r = await api.get(path, params={"limit": limit}, headers=auth(api, OWNER))
         assert r.status_code == 400, (path, limit, r.text)
-        assert r.json()["error"] == {"code": "invalid_request", "details": {"parameter": "limit"},
-                                     "message": "Query parameter 'limit' must be an integer."}
+        assert r.json()["error"] == {
+            "code": "invalid_request",
+            "details": {"parameter": "limit"},
+            "message": "Query parameter 'limit' must be an integer.",
+        }
 
 
 async def test_unknown_routes_and_methods_use_the_error_shape(api):
@@ -313,28 +335,41 @@ async def test_the_openapi_document_describes_what_the_routes_answer(api):
     assert statuses == ["pending", "approved", "rejected", "expired", "failed"]
     r = await api.get("/api/approvals?status=active", headers=auth(api, OWNER))
     assert r.status_code == 400 and r.json()["error"]["details"] == {"parameter": "status"}
+
     # An action may answer 202 {"approval"}; a payload with required fields is itself required,
     # one without may be missing or null (it is {}), and so may expectedVersion.
     def body(name):
         return paths[f"/api/actions/{name}"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+
     assert "202" in paths["/api/actions/sendMessage"]["post"]["responses"]
     assert "202" in paths["/api/collaborations/{id}/ai/chat"]["post"]["responses"]
     assert body("addRule")["required"] == ["collaborationId", "payload"]
-    assert (await api.post("/api/actions/addRule", json={"collaborationId": cid},
-                           headers=auth(api, OWNER))).status_code == 422
+    assert (
+        await api.post("/api/actions/addRule", json={"collaborationId": cid}, headers=auth(api, OWNER))
+    ).status_code == 422
     assert body("archiveCollaboration")["required"] == ["collaborationId"]
     assert body("archiveCollaboration")["properties"]["collaborationId"]["minLength"] == 1
     # createCollaboration ignores a collaborationId, even "": the document must not refuse it.
     assert "minLength" not in body("createCollaboration")["properties"]["collaborationId"]
-    r = await api.post("/api/actions/createCollaboration", headers=auth(api, OWNER),
-                       json={"collaborationId": "", "payload": {"title": "New"}})
+    r = await api.post(
+        "/api/actions/createCollaboration",
+        headers=auth(api, OWNER),
+        json={"collaborationId": "", "payload": {"title": "New"}},
+    )
     assert r.status_code == 200 and r.json()["collaborationId"] != cid
     assert {"type": "null"} in body("archiveCollaboration")["properties"]["payload"]["anyOf"]
-    r = await api.post("/api/actions/archiveCollaboration", headers=auth(api, OWNER),
-                       json={"collaborationId": cid, "payload": None, "expectedVersion": None})
+    r = await api.post(
+        "/api/actions/archiveCollaboration",
+        headers=auth(api, OWNER),
+        json={"collaborationId": cid, "payload": None, "expectedVersion": None},
+    )
     assert r.status_code == 200, r.text
-    assert paths["/api/auth/dev-login"]["post"]["requestBody"]["content"]["application/json"]["schema"][
-        "additionalProperties"] is False
+    assert (
+        paths["/api/auth/dev-login"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+            "additionalProperties"
+        ]
+        is False
+    )
 
 
 async def test_config_tells_the_spa_its_auth_mode_and_message_limit():
@@ -359,5 +394,7 @@ async def test_dev_login_refuses_unknown_fields_like_every_other_route(api):
     r = await api.post("/api/auth/dev-login", json={"email": "a@b.co", "x": 1, "password": "p"})
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "validation_failed"
-    assert r.json()["error"]["details"]["fields"] == [{"path": "password", "message": "Unknown field"},
-                                                      {"path": "x", "message": "Unknown field"}]
+    assert r.json()["error"]["details"]["fields"] == [
+        {"path": "password", "message": "Unknown field"},
+        {"path": "x", "message": "Unknown field"},
+    ]

@@ -29,8 +29,9 @@ async def proposal(rt, action="cancelActivity", payload=None):
     if action == "sendMessage":  # not protected by default: the owner protects it
         await rt.engine.run("setProtectedActions", user(OWNER), cid, {"actions": ["cancelActivity", "sendMessage"]})
     activity = (await rt.engine.run("proposeActivity", user(EDITOR), cid, {"title": "Hike"})).result["activityId"]
-    outcome = await rt.engine.run(action, Actor.ai("run_test"), cid,
-                                  payload if payload is not None else {"activityId": activity}, reason="stale")
+    outcome = await rt.engine.run(
+        action, Actor.ai("run_test"), cid, payload if payload is not None else {"activityId": activity}, reason="stale"
+    )
     assert isinstance(outcome, NeedsApproval)
     return cid, activity, outcome.approval
 
@@ -79,8 +80,11 @@ async def test_two_owners_approving_at_once_run_the_action_once(runtime):
     cid, _, approval = await proposal(runtime, "sendMessage", {"text": "only once"})
     await runtime.engine.run("changeRole", user(OWNER), cid, {"userId": user(EDITOR).id, "role": "owner"})
     svc = service(runtime)
-    results = await asyncio.gather(svc.approve(approval["_id"], user(OWNER).id),
-                                   svc.approve(approval["_id"], user(EDITOR).id), return_exceptions=True)
+    results = await asyncio.gather(
+        svc.approve(approval["_id"], user(OWNER).id),
+        svc.approve(approval["_id"], user(EDITOR).id),
+        return_exceptions=True,
+    )
     assert sorted(type(r).__name__ for r in results) == ["AlreadyDecided", "dict"]
     texts = [m["text"] for m in await runtime.store.messages.page(cid)]
     assert texts.count("only once") == 1
@@ -121,8 +125,9 @@ async def test_expire_due_marks_only_pending_approvals_past_their_time(runtime):
 
 async def test_an_action_no_longer_valid_ends_failed_with_the_reason(runtime):
     cid, activity, approval = await proposal(runtime)
-    await runtime.engine.run("scheduleActivity", user(EDITOR), cid, {"activityId": activity,
-                                                                     "scheduledFor": "2026-12-01T10:00:00Z"})
+    await runtime.engine.run(
+        "scheduleActivity", user(EDITOR), cid, {"activityId": activity, "scheduledFor": "2026-12-01T10:00:00Z"}
+    )
     await runtime.engine.run("completeActivity", user(EDITOR), cid, {"activityId": activity})  # done meanwhile
     version = (await runtime.store.collaborations.get(cid))["version"]
     decided = await service(runtime).approve(approval["_id"], user(OWNER).id)
@@ -139,6 +144,7 @@ async def test_approvals_over_http(runtime):
     _, _, others = await proposal(runtime)
     async with LiveServer(build_api(settings, runtime), settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+
             def auth(email):
                 return {"authorization": f"Bearer {token(settings, email)}"}
 
@@ -160,8 +166,10 @@ async def test_approvals_over_http(runtime):
             assert r.status_code == 200 and body["status"] == "approved" and body["result"]["collaborationId"] == cid
             r = await http.post(url + "/reject", headers=auth(OWNER))
             assert r.status_code == 409 and r.json()["error"] == {
-                "code": "invalid_transition", "message": "This approval was already decided (approved).",
-                "details": {"status": "approved"}}
+                "code": "invalid_transition",
+                "message": "This approval was already decided (approved).",
+                "details": {"status": "approved"},
+            }
             r = await http.post(f"/api/approvals/{others['_id']}/reject", headers=auth(OWNER))
             assert r.json()["approval"]["status"] == "rejected"
             snap = (await http.get(f"/api/collaborations/{cid}", headers=auth(OWNER))).json()
@@ -178,15 +186,20 @@ async def test_actions_and_decisions_share_one_rate_limit_and_one_way_of_countin
     async with LiveServer(build_api(settings, runtime), settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             owner = {"authorization": f"Bearer {token(settings, OWNER)}"}
-            sent = await http.post("/api/actions/sendMessage", headers=owner,
-                                   json={"collaborationId": cid, "payload": {"text": "hi"}})
+            sent = await http.post(
+                "/api/actions/sendMessage", headers=owner, json={"collaborationId": cid, "payload": {"text": "hi"}}
+            )
             assert sent.status_code == 200, sent.text
-            assert (await http.post("/api/actions/noSuchAction", headers=owner,
-                                    json={"collaborationId": cid, "payload": {}})).status_code == 404
+            assert (
+                await http.post(
+                    "/api/actions/noSuchAction", headers=owner, json={"collaborationId": cid, "payload": {}}
+                )
+            ).status_code == 404
             approved = await http.post(f"/api/approvals/{approval['_id']}/approve", headers=owner)
             assert approved.status_code == 200 and approved.json()["approval"]["status"] == "approved"
-            refused = await http.post("/api/actions/sendMessage", headers=owner,
-                                      json={"collaborationId": cid, "payload": {"text": "again"}})
+            refused = await http.post(
+                "/api/actions/sendMessage", headers=owner, json={"collaborationId": cid, "payload": {"text": "again"}}
+            )
             assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
             metrics = (await http.get("/metrics")).text
     assert 'tandem_actions_total{action="sendMessage",outcome="applied"} 1.0' in metrics
@@ -200,8 +213,9 @@ async def test_an_approval_cut_short_is_finished_by_the_hourly_job_exactly_once(
     cid, activity, approval = await proposal(runtime)
     version = (await runtime.store.collaborations.get(cid))["version"]
     long_ago = utcnow() - timedelta(minutes=30)
-    await runtime.store.approvals.transition(approval["_id"], "pending", {
-        "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": long_ago})
+    await runtime.store.approvals.transition(
+        approval["_id"], "pending", {"status": "approved", "decidedBy": user(OWNER).id, "decidedAt": long_ago}
+    )
     assert await service(runtime).recover_interrupted() == 1
     done = await runtime.store.approvals.get(approval["_id"])
     assert done["status"] == "approved" and done["result"]["version"] == version + 1
@@ -210,10 +224,12 @@ async def test_an_approval_cut_short_is_finished_by_the_hourly_job_exactly_once(
 
     # 2. after the action ran (its audit entry names the approval): only the outcome is recorded
     cid, activity, approval = await proposal(runtime)
-    await runtime.store.approvals.transition(approval["_id"], "pending", {
-        "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": long_ago})
-    ran = await runtime.engine.run("cancelActivity", Actor.ai("run_test"), cid, {"activityId": activity},
-                                   approval_id=approval["_id"])
+    await runtime.store.approvals.transition(
+        approval["_id"], "pending", {"status": "approved", "decidedBy": user(OWNER).id, "decidedAt": long_ago}
+    )
+    ran = await runtime.engine.run(
+        "cancelActivity", Actor.ai("run_test"), cid, {"activityId": activity}, approval_id=approval["_id"]
+    )
     assert await service(runtime).recover_interrupted() == 1
     done = await runtime.store.approvals.get(approval["_id"])
     assert done["result"] == {"collaborationId": cid, "version": ran.version, "result": None, "recovered": True}
@@ -221,8 +237,9 @@ async def test_an_approval_cut_short_is_finished_by_the_hourly_job_exactly_once(
 
     # 3. one being carried out right now (decided a moment ago) is left alone
     cid, activity, approval = await proposal(runtime)
-    await runtime.store.approvals.transition(approval["_id"], "pending", {
-        "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": utcnow()})
+    await runtime.store.approvals.transition(
+        approval["_id"], "pending", {"status": "approved", "decidedBy": user(OWNER).id, "decidedAt": utcnow()}
+    )
     assert await service(runtime).recover_interrupted() == 0
 
 
@@ -232,8 +249,12 @@ async def test_an_approvals_times_are_kept_in_utc_and_still_run_when_approved(ru
     cid = await team(runtime)
     await runtime.engine.run("setProtectedActions", user(OWNER), cid, {"actions": ["scheduleActivity"]})
     activity = (await runtime.engine.run("proposeActivity", user(EDITOR), cid, {"title": "Hike"})).result["activityId"]
-    outcome = await runtime.engine.run("scheduleActivity", Actor.ai("run_test"), cid,
-                                       {"activityId": activity, "scheduledFor": "2026-12-01T10:00:00+01:00"})
+    outcome = await runtime.engine.run(
+        "scheduleActivity",
+        Actor.ai("run_test"),
+        cid,
+        {"activityId": activity, "scheduledFor": "2026-12-01T10:00:00+01:00"},
+    )
     assert isinstance(outcome, NeedsApproval)
     stored = await runtime.store.approvals.get(outcome.approval["_id"])
     assert stored["payload"]["scheduledFor"] == datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
@@ -258,8 +279,9 @@ async def test_a_recovery_cut_short_after_carrying_out_leaves_it_recoverable_and
     cid, activity, approval = await proposal(runtime)
     version = (await runtime.store.collaborations.get(cid))["version"]
     long_ago = utcnow() - timedelta(minutes=30)
-    await runtime.store.approvals.transition(approval["_id"], "pending", {
-        "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": long_ago})
+    await runtime.store.approvals.transition(
+        approval["_id"], "pending", {"status": "approved", "decidedBy": user(OWNER).id, "decidedAt": long_ago}
+    )
     record = runtime.store.approvals.record_outcome
 
     async def dies_before_storing_the_outcome(approval_id, changes):
@@ -287,11 +309,14 @@ async def test_an_approval_carried_out_twice_at_once_applies_once(runtime):
     unique key of the audit, checked inside the action's write, so the second finds it taken."""
     for action, payload in (("cancelActivity", None), ("sendMessage", {"text": "Hello"})):
         cid, activity, approval = await proposal(runtime, action, payload)
-        claimed = await runtime.store.approvals.transition(approval["_id"], "pending", {
-            "status": "approved", "decidedBy": user(OWNER).id, "decidedAt": utcnow()})
+        claimed = await runtime.store.approvals.transition(
+            approval["_id"], "pending", {"status": "approved", "decidedBy": user(OWNER).id, "decidedAt": utcnow()}
+        )
         before = await runtime.store.collaborations.get(cid)
-        first, second = await asyncio.gather(service(runtime)._run_approved_action(claimed),
-                                             service(runtime)._run_approved_action(claimed, recovering=True))
+        first, second = await asyncio.gather(
+            service(runtime)._run_approved_action(claimed),
+            service(runtime)._run_approved_action(claimed, recovering=True),
+        )
         entries = [e for e in await runtime.store.audit.page(cid) if e.get("approvalId") == approval["_id"]]
         assert len(entries) == 1
         if action == "sendMessage":

@@ -42,6 +42,7 @@ from tests.support import EDITOR, OWNER, VIEWER, user
 
 # --- accepted tokens -------------------------------------------------------------------------------
 
+
 async def test_hs256_token_is_accepted(server, make_verifier):
     verifier = make_verifier(supabase_settings(server))
     payload = claims(server.url + "/auth/v1")
@@ -84,14 +85,18 @@ async def test_email_is_optional(server, make_verifier):
 
 def test_parse_jwks_keeps_only_rsa_and_p256_signing_keys():
     p384 = public_jwk(ec_key(), "x")  # relabelled below
-    document = {"keys": [
-        public_jwk(RSA, "rsa"), public_jwk(EC, "ec"),
-        {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},
-        {**public_jwk(RSA, "enc"), "use": "enc"},
-        {**public_jwk(RSA, "mislabelled"), "alg": "HS256"},
-        {**p384, "kid": "p384", "crv": "P-384", "alg": "ES384"},
-        {**public_jwk(RSA, "x"), "kid": None}, "junk",
-    ]}
+    document = {
+        "keys": [
+            public_jwk(RSA, "rsa"),
+            public_jwk(EC, "ec"),
+            {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},
+            {**public_jwk(RSA, "enc"), "use": "enc"},
+            {**public_jwk(RSA, "mislabelled"), "alg": "HS256"},
+            {**p384, "kid": "p384", "crv": "P-384", "alg": "ES384"},
+            {**public_jwk(RSA, "x"), "kid": None},
+            "junk",
+        ]
+    }
     keys = parse_jwks(document)
     assert {kid: key.algorithm_name for kid, key in keys.items()} == {"rsa": "RS256", "ec": "ES256"}
     with pytest.raises(ValueError):
@@ -99,6 +104,7 @@ def test_parse_jwks_keeps_only_rsa_and_p256_signing_keys():
 
 
 # --- key rotation and refetch limits ---------------------------------------------------------------
+
 
 async def test_unknown_kid_refetches_the_jwks(server, make_verifier):
     clock = Clock()
@@ -155,8 +161,9 @@ async def test_cached_keys_survive_a_failed_refetch(server, make_verifier):
 
 async def test_unreachable_jwks_is_unavailable_not_unauthenticated(make_verifier):
     url = closed_port_url()
-    settings = load_settings({}, auth_mode="supabase", supabase_jwks_url=url,
-                             jwt_issuer="https://p.supabase.co/auth/v1")
+    settings = load_settings(
+        {}, auth_mode="supabase", supabase_jwks_url=url, jwt_issuer="https://p.supabase.co/auth/v1"
+    )
     verifier = make_verifier(settings)
     with pytest.raises(ServiceUnavailable) as info:
         await verifier.verify(sign(claims(settings.issuer), RSA, "RS256", "rsa-1"))
@@ -164,6 +171,7 @@ async def test_unreachable_jwks_is_unavailable_not_unauthenticated(make_verifier
 
 
 # --- dev tokens ------------------------------------------------------------------------------------
+
 
 async def test_dev_token_round_trip():
     settings = dev_settings()
@@ -176,7 +184,12 @@ async def test_dev_token_round_trip():
     assert abs(principal.expires_at - expected_expiry) < timedelta(seconds=5)
     c = principal.claims
     assert (c["aud"], c["role"], c["iss"], c["app_metadata"]["provider"], c["user_metadata"]) == (
-        "authenticated", "authenticated", "tandem-dev", "email", {})
+        "authenticated",
+        "authenticated",
+        "tandem-dev",
+        "email",
+        {},
+    )
     assert c["session_id"] and c["exp"] - c["iat"] == settings.dev_token_ttl
 
 
@@ -188,9 +201,24 @@ def test_dev_user_ids_are_stable_uuids():
     assert dev_user_id("ada@example.com") != first
 
 
-@pytest.mark.parametrize("email", ["", "   ", "ada", "ada@", "@example.com", "ada@example", "a b@example.com",
-                                   "ada@exa mple.com", "ada@@example.com", "ada@example..com", "x" * 250 + "@e.io",
-                                   None, 42])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "",
+        "   ",
+        "ada",
+        "ada@",
+        "@example.com",
+        "ada@example",
+        "a b@example.com",
+        "ada@exa mple.com",
+        "ada@@example.com",
+        "ada@example..com",
+        "x" * 250 + "@e.io",
+        None,
+        42,
+    ],
+)
 def test_dev_login_refuses_a_bad_email(email):
     with pytest.raises(ValidationFailed) as info:
         issue_dev_token(dev_settings(), email)
@@ -199,14 +227,18 @@ def test_dev_login_refuses_a_bad_email(email):
 
 # --- member directory: addMember invites, in at most two directory calls -----------------------------
 
+
 async def test_directory_in_dev_mode_creates_the_user_with_the_id_of_the_later_sign_in():
     runtime = await Runtime.open(dev_settings())
     try:
         directory = runtime.directory
         first = await directory.find_or_invite("Lin@Example.com")
         signed_in = issue_dev_token(dev_settings(), "lin@example.com")["user"]
-        assert (first.id, first.email) == (signed_in["id"], signed_in["email"]) == (
-            dev_user_id("lin@example.com"), "lin@example.com")
+        assert (
+            (first.id, first.email)
+            == (signed_in["id"], signed_in["email"])
+            == (dev_user_id("lin@example.com"), "lin@example.com")
+        )
         assert first.invited  # never signed in: created, as an invitation
         assert (await directory.find_or_invite("lin@example.com")).invited  # still has not signed in
         await directory.signed_in(first.id, "lin@example.com")
@@ -223,8 +255,9 @@ async def test_add_member_with_an_email_the_directory_refuses_names_payload_emai
     """The payload's looser check lets these through; the directory's refusal still names the payload field."""
     runtime = await Runtime.open(dev_settings())
     try:
-        cid = (await runtime.engine.run("createCollaboration", user(OWNER), None, {"title": "T"},
-                                        actor_email=OWNER)).collaborationId
+        cid = (
+            await runtime.engine.run("createCollaboration", user(OWNER), None, {"title": "T"}, actor_email=OWNER)
+        ).collaborationId
         with pytest.raises(ValidationFailed) as info:
             await runtime.engine.run("addMember", user(OWNER), cid, {"email": email, "role": "editor"})
         assert [f["path"] for f in info.value.fields] == ["payload.email"]
@@ -296,8 +329,9 @@ def supabase_token(server, sub: str, email: str) -> str:
 
 @pytest.fixture
 async def supabase_live(server):
-    settings = dict(auth_mode="supabase", supabase_url=server.url, supabase_jwt_secret=SECRET,
-                    supabase_service_key=SERVICE_KEY)
+    settings = dict(
+        auth_mode="supabase", supabase_url=server.url, supabase_jwt_secret=SECRET, supabase_service_key=SERVICE_KEY
+    )
     async with live_server(**settings) as live:
         live.bearer = lambda sub, email: {"authorization": f"Bearer {supabase_token(server, sub, email)}"}
         yield live
@@ -319,14 +353,18 @@ async def test_add_member_answers_alike_for_known_and_unknown_emails_in_at_most_
     answers, added = {}, {}
     for email in ("user99999@example.com", "nobody@example.com"):
         server.admin_requests.clear()
-        r = await live.http.post("/api/actions/addMember", headers=owner,
-                                 json={"collaborationId": cid, "payload": {"email": email, "role": "viewer"}})
+        r = await live.http.post(
+            "/api/actions/addMember",
+            headers=owner,
+            json={"collaborationId": cid, "payload": {"email": email, "role": "viewer"}},
+        )
         assert r.status_code == 200, r.text
         assert len(server.admin_requests) <= 2, server.admin_requests
         answers[email] = r.json()
         event = await watcher.until("collaboration_updated")
-        added[email] = next(v for v in event["changes"]["updatedFields"].values()
-                            if isinstance(v, dict) and v.get("email") == email)
+        added[email] = next(
+            v for v in event["changes"]["updatedFields"].values() if isinstance(v, dict) and v.get("email") == email
+        )
     known, unknown = answers["user99999@example.com"], answers["nobody@example.com"]
     assert known["result"]["userId"] == str(uuid.UUID(int=100_000))
     assert unknown["result"]["userId"] == server.users["nobody@example.com"]["id"]
@@ -350,8 +388,11 @@ async def test_an_invited_members_first_sign_in_clears_the_invitation_for_every_
     live, owner = supabase_live, supabase_live.bearer(OWNER_SUB, "owner@example.com")
     r = await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)
     cid = r.json()["id"]
-    added = await live.http.post("/api/actions/addMember", headers=owner,
-                                 json={"collaborationId": cid, "payload": {"email": "lin@example.com", "role": "editor"}})
+    added = await live.http.post(
+        "/api/actions/addMember",
+        headers=owner,
+        json={"collaborationId": cid, "payload": {"email": "lin@example.com", "role": "editor"}},
+    )
     lin_id, version = added.json()["result"]["userId"], added.json()["version"]
     watcher = await Client.open(live.ws_url)
     await watcher.auth(supabase_token(server, OWNER_SUB, "owner@example.com"))
@@ -362,7 +403,10 @@ async def test_an_invited_members_first_sign_in_clears_the_invitation_for_every_
     mine = (await live.http.get("/api/collaborations", headers=lin)).json()
     event = await watcher.until("collaboration_updated")
     assert (event["version"], event["action"], event["actor"]) == (
-        version + 1, "acceptInvitation", {"type": "user", "id": lin_id})
+        version + 1,
+        "acceptInvitation",
+        {"type": "user", "id": lin_id},
+    )
     assert sorted(event["changes"]["removedFields"]) == ["members.1.invitedAt", "members.1.invitedBy"]
     snapshot = (await live.http.get(f"/api/collaborations/{cid}", headers=lin)).json()
     assert snapshot["version"] == version + 1
@@ -380,8 +424,9 @@ async def test_an_invited_members_first_sign_in_clears_the_invitation_for_every_
 async def test_an_ai_proposal_to_add_a_member_invites_no_one_until_approved(server, supabase_live):
     live, owner = supabase_live, supabase_live.bearer(OWNER_SUB, "owner@example.com")
     cid = (await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)).json()["id"]
-    outcome = await live.runtime.engine.run("addMember", Actor.ai("run_1"), cid, {"email": "cy@example.com",
-                                                                                  "role": "viewer"})
+    outcome = await live.runtime.engine.run(
+        "addMember", Actor.ai("run_1"), cid, {"email": "cy@example.com", "role": "viewer"}
+    )
     assert outcome.approval["status"] == "pending"
     assert server.admin_requests == [] and server.invitations_sent == []
     r = await live.http.post(f"/api/approvals/{outcome.approval['_id']}/approve", headers=owner)
@@ -409,8 +454,9 @@ async def test_sign_ins_are_checked_once_per_user_per_process_window(any_store_h
     runtime = Runtime(dev_settings(), any_store_handle)
     try:
         engine = runtime.engine
-        cid = (await engine.run("createCollaboration", user(OWNER), None, {"title": "T"},
-                                actor_email=OWNER)).collaborationId
+        cid = (
+            await engine.run("createCollaboration", user(OWNER), None, {"title": "T"}, actor_email=OWNER)
+        ).collaborationId
         await engine.run("addMember", user(OWNER), cid, {"email": "lin@example.com", "role": "viewer"})
         lin = dev_user_id("lin@example.com")
         assert await runtime.store.collaborations.invited(lin) == [cid]
@@ -436,6 +482,7 @@ async def test_sign_ins_are_checked_once_per_user_per_process_window(any_store_h
 
 # --- review fixes: marks that do not tell, a throttled directory, retried clears ----------------------
 
+
 async def test_a_user_this_process_checked_lately_is_checked_again_when_added(server, supabase_live):
     """The per-process cache must not keep an already-seen user from clearing a new invitation mark."""
     live, owner = supabase_live, supabase_live.bearer(OWNER_SUB, "owner@example.com")
@@ -443,9 +490,11 @@ async def test_a_user_this_process_checked_lately_is_checked_again_when_added(se
     lin = live.bearer(lin_id, "lin@example.com")
     assert (await live.http.get("/api/collaborations", headers=lin)).status_code == 200  # seen and cached
     cid = (await live.http.post("/api/collaborations", json={"title": "Trip"}, headers=owner)).json()["id"]
-    added = await live.http.post("/api/actions/addMember", headers=owner,
-                                 json={"collaborationId": cid,
-                                       "payload": {"email": "lin@example.com", "role": "viewer"}})
+    added = await live.http.post(
+        "/api/actions/addMember",
+        headers=owner,
+        json={"collaborationId": cid, "payload": {"email": "lin@example.com", "role": "viewer"}},
+    )
     assert added.status_code == 200 and added.json()["result"]["userId"] == lin_id  # found locally
     assert server.admin_requests == []  # Lin signed in before: no call to Supabase at all
     members = (await live.http.get(f"/api/collaborations/{cid}", headers=owner)).json()["members"]
@@ -460,36 +509,47 @@ async def test_adding_and_removing_an_email_over_and_over_asks_the_directory_onc
     """Each directory call for a confirmed account cancels their unused magic link, each invitation sends
     mail: ten add/remove cycles, by two owners, make at most one such call, and every answer is alike."""
     live = supabase_live
-    owners = [live.bearer(OWNER_SUB, "owner@example.com"),
-              live.bearer("2b2b2b2b-3333-4444-8555-666677778888", "other-owner@example.com")]
+    owners = [
+        live.bearer(OWNER_SUB, "owner@example.com"),
+        live.bearer("2b2b2b2b-3333-4444-8555-666677778888", "other-owner@example.com"),
+    ]
     server.add_users(3)
-    email = {"no account": "nobody@example.com", "account never seen by Tandem": "user1@example.com",
-             "signed in to Tandem": "user2@example.com"}[kind]
+    email = {
+        "no account": "nobody@example.com",
+        "account never seen by Tandem": "user1@example.com",
+        "signed in to Tandem": "user2@example.com",
+    }[kind]
     if kind == "signed in to Tandem":
         await live.http.get("/api/me", headers=live.bearer(str(uuid.UUID(int=3)), email))
     cids = [(await live.http.post("/api/collaborations", json={"title": "T"}, headers=o)).json()["id"] for o in owners]
     shapes = set()
     for cycle in range(10):
         owner, cid = owners[cycle % 2], cids[cycle % 2]
-        r = await live.http.post("/api/actions/addMember", headers=owner,
-                                 json={"collaborationId": cid, "payload": {"email": email, "role": "viewer"}})
+        r = await live.http.post(
+            "/api/actions/addMember",
+            headers=owner,
+            json={"collaborationId": cid, "payload": {"email": email, "role": "viewer"}},
+        )
         assert r.status_code == 200, r.text
         user_id = r.json()["result"]["userId"]
         shapes.add(_without_ids({**r.json(), "version": 0, "collaborationId": "c"}, user_id))
-        removed = await live.http.post("/api/actions/removeMember", headers=owner,
-                                       json={"collaborationId": cid, "payload": {"userId": user_id}})
+        removed = await live.http.post(
+            "/api/actions/removeMember", headers=owner, json={"collaborationId": cid, "payload": {"userId": user_id}}
+        )
         assert removed.status_code == 200, removed.text
     assert len(shapes) == 1  # the same answer every time
     paths = [path for path, _, body in server.admin_requests]
     assert paths.count("/auth/v1/admin/generate_link") <= 1 and paths.count("/auth/v1/invite") <= 1, paths
     assert len(server.invitations_sent) <= 1
-    expected = {"no account": ["/auth/v1/invite"], "signed in to Tandem": [],
-                "account never seen by Tandem": ["/auth/v1/invite", "/auth/v1/admin/generate_link"]}[kind]
+    expected = {
+        "no account": ["/auth/v1/invite"],
+        "signed in to Tandem": [],
+        "account never seen by Tandem": ["/auth/v1/invite", "/auth/v1/admin/generate_link"],
+    }[kind]
     assert paths == expected
 
 
-async def test_the_directory_is_asked_once_per_email_per_ten_minutes_by_one_caller_at_a_time(server,
-                                                                                           any_store_handle):
+async def test_the_directory_is_asked_once_per_email_per_ten_minutes_by_one_caller_at_a_time(server, any_store_handle):
     """A throttled email is answered alike: the stored answer, or 503 while another caller asks.
     On the embedded store and on real MongoDB (the claim's insert and conditional update)."""
     from backend.auth.directory import THROTTLED
@@ -549,8 +609,9 @@ async def test_a_clear_that_gave_up_is_tried_again_on_the_next_request():
     runtime = await Runtime.open(dev_settings())
     try:
         engine = runtime.engine
-        cid = (await engine.run("createCollaboration", user(OWNER), None, {"title": "T"},
-                                actor_email=OWNER)).collaborationId
+        cid = (
+            await engine.run("createCollaboration", user(OWNER), None, {"title": "T"}, actor_email=OWNER)
+        ).collaborationId
         await engine.run("addMember", user(OWNER), cid, {"email": "lin@example.com", "role": "viewer"})
         lin = dev_user_id("lin@example.com")
         invitations = inv.Invitations(runtime.store, monotonic=Clock(), recheck_after=600)

@@ -41,8 +41,16 @@ async def refuse_secrets(engine: Any, prep: Any) -> None:
         raise ValidationFailed.at("payload.note", "No secrets on the board")
 
 
-PIN = ActionSpec("pinNote", PinNote, "editor", "approval", effect=pin_note, prepare=refuse_secrets,
-                 followup=True, rule_fields=("note",))
+PIN = ActionSpec(
+    "pinNote",
+    PinNote,
+    "editor",
+    "approval",
+    effect=pin_note,
+    prepare=refuse_secrets,
+    followup=True,
+    rule_fields=("note",),
+)
 
 
 @pytest.fixture
@@ -65,13 +73,17 @@ async def api(pin):
 
 
 async def call(api, email, name, cid, payload):
-    return await api.post(f"/api/actions/{name}", json={"collaborationId": cid, "payload": payload},
-                          headers={"authorization": f"Bearer {token(api.settings, email)}"})
+    return await api.post(
+        f"/api/actions/{name}",
+        json={"collaborationId": cid, "payload": payload},
+        headers={"authorization": f"Bearer {token(api.settings, email)}"},
+    )
 
 
 async def team(api) -> str:
-    r = await api.post("/api/collaborations", json={"title": "Club"},
-                       headers={"authorization": f"Bearer {token(api.settings, OWNER)}"})
+    r = await api.post(
+        "/api/collaborations", json={"title": "Club"}, headers={"authorization": f"Bearer {token(api.settings, OWNER)}"}
+    )
     cid = r.json()["id"]
     await call(api, OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
     await call(api, OWNER, "addMember", cid, {"email": VIEWER, "role": "viewer"})
@@ -108,21 +120,32 @@ async def test_a_declared_action_runs_over_http_with_its_role_payload_and_prepar
 
 async def test_rules_can_name_a_declared_action_as_when_and_as_follow_up(api):
     cid = await team(api)
-    deny = {"name": "No shouting", "when": {"action": "pinNote"},
-            "if": {"==": [{"var": "payload.note"}, "SHOUT"]}, "then": {"deny": {"message": "Quietly."}}}
+    deny = {
+        "name": "No shouting",
+        "when": {"action": "pinNote"},
+        "if": {"==": [{"var": "payload.note"}, "SHOUT"]},
+        "then": {"deny": {"message": "Quietly."}},
+    }
     r = await call(api, OWNER, "addRule", cid, {"rule": deny})
     assert r.status_code == 200, r.text
     r = await call(api, EDITOR, "pinNote", cid, {"note": "SHOUT"})
     assert (r.status_code, r.json()["error"]["code"]) == (403, "rule_denied")
-    follow = {"name": "Pin what is proposed", "when": {"action": "proposeActivity"},
-              "then": {"action": {"name": "pinNote", "payload": {"note": {"var": "payload.title"}}}}}
+    follow = {
+        "name": "Pin what is proposed",
+        "when": {"action": "proposeActivity"},
+        "then": {"action": {"name": "pinNote", "payload": {"note": {"var": "payload.title"}}}},
+    }
     r = await call(api, OWNER, "addRule", cid, {"rule": follow})
     assert r.status_code == 200, r.text
     r = await call(api, EDITOR, "proposeActivity", cid, {"title": "Hike"})
     assert r.status_code == 200 and r.json()["followups"][0]["ok"] is True, r.text
     assert await description(api, cid) == "📌 Hike"
-    unknown = {"name": "x", "when": {"action": "pinNote"}, "if": {"==": [{"var": "payload.until"}, "x"]},
-               "then": {"deny": {"message": "no"}}}  # a field left out of rule_fields
+    unknown = {
+        "name": "x",
+        "when": {"action": "pinNote"},
+        "if": {"==": [{"var": "payload.until"}, "x"]},
+        "then": {"deny": {"message": "no"}},
+    }  # a field left out of rule_fields
     r = await call(api, OWNER, "addRule", cid, {"rule": unknown})
     assert r.status_code == 422 and "payload.until" in r.text
 

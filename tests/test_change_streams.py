@@ -94,14 +94,18 @@ async def test_insert_event(any_store_handle):
 BASE = {"_id": "t1", "settings": {"timezone": "UTC", "locale": "en"}, "tags": ["a", "b", "c"], "note": "x"}
 
 
-@pytest.mark.parametrize(("update", "updated", "removed"), [
-    ({"$set": {"settings.timezone": "Europe/Paris"}}, {"settings.timezone": "Europe/Paris"}, []),
-    ({"$set": {"tags.1": "B"}}, {"tags.1": "B"}, []),
-    ({"$push": {"tags": "d"}}, {"tags.3": "d"}, []),
-    ({"$pull": {"tags": "b"}}, {"tags": ["a", "c"]}, []),
-    ({"$unset": {"note": ""}}, {}, ["note"]),
-    ({"$unset": {"settings.locale": ""}, "$inc": {"version": 1}}, {"version": 1}, ["settings.locale"]),
-], ids=["set-nested", "set-element", "push", "pull", "unset", "unset-nested-and-inc"])
+@pytest.mark.parametrize(
+    ("update", "updated", "removed"),
+    [
+        ({"$set": {"settings.timezone": "Europe/Paris"}}, {"settings.timezone": "Europe/Paris"}, []),
+        ({"$set": {"tags.1": "B"}}, {"tags.1": "B"}, []),
+        ({"$push": {"tags": "d"}}, {"tags.3": "d"}, []),
+        ({"$pull": {"tags": "b"}}, {"tags": ["a", "c"]}, []),
+        ({"$unset": {"note": ""}}, {}, ["note"]),
+        ({"$unset": {"settings.locale": ""}, "$inc": {"version": 1}}, {"version": 1}, ["settings.locale"]),
+    ],
+    ids=["set-nested", "set-element", "push", "pull", "unset", "unset-nested-and-inc"],
+)
 async def test_update_event(any_store_handle, update, updated, removed):
     coll = any_store_handle.db.things
     await coll.insert_one(dict(BASE))
@@ -148,8 +152,19 @@ async def test_every_write_method_reports_its_changes(any_store_handle):
         await coll.delete_many({})
         changes = await take(stream, 12)
     assert keys(changes) == [
-        ("insert", 1), ("insert", 2), ("update", 1), ("update", 2), ("insert", 3), ("update", 1),
-        ("replace", 2), ("insert", 4), ("delete", 4), ("delete", 3), ("delete", 1), ("delete", 2)]
+        ("insert", 1),
+        ("insert", 2),
+        ("update", 1),
+        ("update", 2),
+        ("insert", 3),
+        ("update", 1),
+        ("replace", 2),
+        ("insert", 4),
+        ("delete", 4),
+        ("delete", 3),
+        ("delete", 1),
+        ("delete", 2),
+    ]
     assert changes[4]["fullDocument"] == {"_id": 3, "n": 3}
     assert changes[6]["fullDocument"] == {"_id": 2, "n": 0}
 
@@ -158,8 +173,9 @@ async def test_positional_update_changes_the_matched_element(any_store_handle):
     coll = any_store_handle.db.things
     await coll.insert_one({"_id": "c1", "acts": [{"id": "a1", "s": "open"}, {"id": "a2", "s": "open"}]})
     async with coll.watch() as stream:
-        doc = await coll.find_one_and_update({"_id": "c1", "acts.id": "a2"}, {"$set": {"acts.$.s": "done"}},
-                                             return_document=ReturnDocument.AFTER)
+        doc = await coll.find_one_and_update(
+            {"_id": "c1", "acts.id": "a2"}, {"$set": {"acts.$.s": "done"}}, return_document=ReturnDocument.AFTER
+        )
         change = await one(stream)
     assert [a["s"] for a in doc["acts"]] == ["open", "done"]
     assert change["updateDescription"]["updatedFields"] == {"acts.1.s": "done"}
@@ -192,7 +208,10 @@ async def test_database_watch_sees_every_collection_collection_watch_only_its_ow
         mine = await take(alpha, 2)
         assert await alpha.try_next() is None
     assert [(c["ns"]["coll"], c["operationType"]) for c in seen] == [
-        ("alpha", "insert"), ("beta", "insert"), ("alpha", "delete")]
+        ("alpha", "insert"),
+        ("beta", "insert"),
+        ("alpha", "delete"),
+    ]
     assert [(c["ns"]["coll"], c["operationType"]) for c in mine] == [("alpha", "insert"), ("alpha", "delete")]
 
 
@@ -457,8 +476,10 @@ def test_watch_refuses_what_it_cannot_emulate(store_handle):  # embedded only
 
 _scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.text("xy", max_size=2)
 _values = st.recursive(
-    _scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
-    max_leaves=8)
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner, max_size=3),
+    max_leaves=8,
+)
 _documents = st.dictionaries(st.sampled_from("abcd"), _values, max_size=4)
 
 
@@ -490,8 +511,9 @@ async def test_the_reader_resyncs_everyone_after_a_drop_and_reads_on(any_store_h
         await db.messages.drop()
         await wait_until(lambda: lost == ["invalidated"] and reader.running)
         await db.messages.insert_one({"_id": "msg_2", "collaborationId": "col_1", "text": "after"})
-        await wait_until(lambda: [e.body["message"]["id"] for e in published if e.type == "message_created"]
-                         == ["msg_1", "msg_2"])
+        await wait_until(
+            lambda: [e.body["message"]["id"] for e in published if e.type == "message_created"] == ["msg_1", "msg_2"]
+        )
         await any_store_handle.client.drop_database(db.name)  # on MongoDB its drops may span reopenings
         await wait_until(lambda: len(lost) >= 2 and set(lost) == {"invalidated"} and reader.running)
         assert all(e.type == "message_created" for e in published)
@@ -570,7 +592,7 @@ def apply_all(doc: dict, description: dict) -> dict:
         *parents, last = entry["field"].split(".")
         parent = _walk(doc, parents)
         key = int(last) if isinstance(parent, list) else last
-        parent[key] = parent[key][:entry["newSize"]]
+        parent[key] = parent[key][: entry["newSize"]]
     return apply(doc, {"removedFields": [], "updatedFields": description["updatedFields"]})
 
 
@@ -598,30 +620,37 @@ async def test_operator_update_events_rebuild_the_stored_document(store_handle):
         return rng.choice([1, 2.5, "x", None, True, [1, 2], {"k": 1}, [], {}])
 
     def document(_id: int) -> dict:
-        return {"_id": _id, "a": value(), "s": {"x": value(), "y": {"z": 1}}, "arr": [value() for _ in range(3)],
-                "list": [{"id": i, "v": value()} for i in range(rng.randrange(3))]}
+        return {
+            "_id": _id,
+            "a": value(),
+            "s": {"x": value(), "y": {"z": 1}},
+            "arr": [value() for _ in range(3)],
+            "list": [{"id": i, "v": value()} for i in range(rng.randrange(3))],
+        }
 
     def update() -> tuple[dict, dict]:
         n = rng.randrange(3)
-        return rng.choice([
-            ({}, {"$set": {"a": value()}}),
-            ({}, {"$set": {"s": {"x": value(), "y": {"z": 2}}}}),
-            ({}, {"$set": {"s.y.z": rng.randrange(3)}}),
-            ({}, {"$set": {"new.deep.field": value()}}),
-            ({}, {"$unset": {rng.choice(["a", "s.x", "arr.1", "nothing"]): ""}}),
-            ({}, {"$inc": {"counter": 1}}),
-            ({}, {"$push": {"arr": value()}}),
-            ({}, {"$push": {"arr": {"$each": [value(), value()], "$position": rng.randrange(5)}}}),
-            ({}, {"$push": {"arr": {"$each": [value()], "$slice": -2}}}),
-            ({}, {"$push": {"fresh": value()}}),
-            ({}, {"$addToSet": {"arr": value()}}),
-            ({}, {"$pull": {"arr": value()}}),
-            ({}, {"$pop": {"arr": rng.choice([1, -1])}}),
-            ({}, {"$rename": {"a": "b"}}),
-            ({"list.id": n}, {"$set": {"list.$.v": value()}}),
-            ({}, [{"$set": {"a": value(), "arr": [value() for _ in range(rng.randrange(4))]}}]),
-            ({}, [{"$unset": ["s.x"]}]),
-        ])
+        return rng.choice(
+            [
+                ({}, {"$set": {"a": value()}}),
+                ({}, {"$set": {"s": {"x": value(), "y": {"z": 2}}}}),
+                ({}, {"$set": {"s.y.z": rng.randrange(3)}}),
+                ({}, {"$set": {"new.deep.field": value()}}),
+                ({}, {"$unset": {rng.choice(["a", "s.x", "arr.1", "nothing"]): ""}}),
+                ({}, {"$inc": {"counter": 1}}),
+                ({}, {"$push": {"arr": value()}}),
+                ({}, {"$push": {"arr": {"$each": [value(), value()], "$position": rng.randrange(5)}}}),
+                ({}, {"$push": {"arr": {"$each": [value()], "$slice": -2}}}),
+                ({}, {"$push": {"fresh": value()}}),
+                ({}, {"$addToSet": {"arr": value()}}),
+                ({}, {"$pull": {"arr": value()}}),
+                ({}, {"$pop": {"arr": rng.choice([1, -1])}}),
+                ({}, {"$rename": {"a": "b"}}),
+                ({"list.id": n}, {"$set": {"list.$.v": value()}}),
+                ({}, [{"$set": {"a": value(), "arr": [value() for _ in range(rng.randrange(4))]}}]),
+                ({}, [{"$unset": ["s.x"]}]),
+            ]
+        )
 
     async with coll.watch(max_await_time_ms=0) as stream:
         for step in range(400):

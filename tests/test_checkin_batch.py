@@ -49,15 +49,20 @@ def hello(body):
 
 
 def checker_for(rt, provider=None):
-    return Checkin(rt.store, rt.engine, rt.settings, provider or rt.ai_provider,
-                   poll_first=0.01, poll_max=0.05)
+    return Checkin(rt.store, rt.engine, rt.settings, provider or rt.ai_provider, poll_first=0.01, poll_max=0.05)
 
 
 async def drive(rt, checker, tries=400):
     """Run the real queue (check-in and poll jobs) until today's run is finished; the run."""
     job, _ = await Scheduler(rt.store, rt.settings).enqueue_checkin()
-    runner = Runner(rt.store.jobs, {"checkin": checker.run_job, POLL: checker.poll_job}, worker_id="w", lease=5,
-                    backoff=Backoff(base=0.01, cap=0.05), poll=0.01)
+    runner = Runner(
+        rt.store.jobs,
+        {"checkin": checker.run_job, POLL: checker.poll_job},
+        worker_id="w",
+        lease=5,
+        backoff=Backoff(base=0.01, cap=0.05),
+        poll=0.01,
+    )
     run_id = run_id_for(job["uniqueKey"])
     for _ in range(tries):
         await runner.run_once()
@@ -219,15 +224,28 @@ async def test_a_bad_answer_or_an_unreadable_stored_date_fails_only_that_collabo
     rt = batch_runtime
     a, b, c = await three(rt)
     # b's stored data is broken: an activity's date is not a date, another's has no id at all
-    odd = {"id": "act_odd", "title": "odd", "status": "proposed", "createdAt": "31/02/2026",
-           "createdBy": {"type": "user", "id": "u"}, "updatedAt": "never"}
+    odd = {
+        "id": "act_odd",
+        "title": "odd",
+        "status": "proposed",
+        "createdAt": "31/02/2026",
+        "createdBy": {"type": "user", "id": "u"},
+        "updatedAt": "never",
+    }
     await rt.store.db["collaborations"].update_one({"_id": b}, {"$push": {"activities": odd}})
 
     def respond(body):
         [col] = collaborations_in(body)
         if col["collaborationId"] == a:  # a's answer names a date no one can read, and is half JSON
-            return {"actions": [{"action": "scheduleActivity", "reason": "r",
-                                 "payload": {"activityId": col["activities"][0]["id"], "scheduledFor": "2026-13-45"}}]}
+            return {
+                "actions": [
+                    {
+                        "action": "scheduleActivity",
+                        "reason": "r",
+                        "payload": {"activityId": col["activities"][0]["id"], "scheduledFor": "2026-13-45"},
+                    }
+                ]
+            }
         return hello(body)
 
     fake.respond = respond
@@ -240,19 +258,25 @@ async def test_a_bad_answer_or_an_unreadable_stored_date_fails_only_that_collabo
     await rt.store.db["collaborations"].update_one({"_id": c}, {"$push": {"activities": {"status": "proposed"}}})
     fake.batches.clear()
     again = await Checkin(rt.store, rt.engine, rt.settings, rt.ai_provider).run_job(
-        {"_id": "job_x", "uniqueKey": "checkin:again", "payload": {}})
+        {"_id": "job_x", "uniqueKey": "checkin:again", "payload": {}}
+    )
     assert again["status"] == "waiting"
     [batch] = fake.batches.values()
-    assert [json.loads(x)["custom_id"] for x in fake.files[batch["input_file_id"]]["bytes"].decode().splitlines()] \
-        == [a, b]
+    assert [json.loads(x)["custom_id"] for x in fake.files[batch["input_file_id"]]["bytes"].decode().splitlines()] == [
+        a,
+        b,
+    ]
     run = await rt.store.checkin_runs.get(run_id_for("checkin:again"))
     assert {x["collaborationId"]: x["status"] for x in run["checks"]}[c] == "failed"
     # the same in sync mode, with the offline rules: c fails alone (b has nothing to act on tonight)
     sync = Checkin(rt.store, rt.engine, msgspec.structs.replace(rt.settings, checkin_mode="sync"), OfflineProvider())
     result = await sync.run()
     assert result["status"] == "failed" and [f["collaborationId"] for f in result["collaborationsFailed"]] == [c]
-    assert {x["collaborationId"]: x["status"] for x in (await rt.store.checkin_runs.get(result["id"]))["checks"]} \
-        == {a: "done", b: "done", c: "failed"}
+    assert {x["collaborationId"]: x["status"] for x in (await rt.store.checkin_runs.get(result["id"]))["checks"]} == {
+        a: "done",
+        b: "done",
+        c: "failed",
+    }
 
 
 async def test_sync_mode_asks_at_most_checkin_concurrency_at_once(fake):
@@ -298,8 +322,9 @@ async def test_a_batch_api_that_says_no_leaves_the_night_to_synchronous_requests
     rt = batch_runtime
     ids = await three(rt)
     fake.respond = hello
-    fake.refuse_batches = Reply(status=403, error={"message": "The Batch API is not available on your plan",
-                                                   "type": "permission_denied"})
+    fake.refuse_batches = Reply(
+        status=403, error={"message": "The Batch API is not available on your plan", "type": "permission_denied"}
+    )
     run = await drive(rt, checker_for(rt))
     assert run["status"] == "done" and run["actionsRun"] == 3 and len(fake.requests) == 3
     assert run["batch"]["refused"] is True and run["batch"]["status"] == 403

@@ -110,21 +110,54 @@ async def test_malformed_result_lines_fail_only_their_own_collaboration(fake, op
     e, _ = await collaboration(rt, "Epsilon")
     fake.respond = hello
     fake.odd_lines = {
-        b: ("error", {"id": "r1", "custom_id": b, "response": {"status_code": 500, "body": {"error": "boom"}},
-                      "error": None}),
+        b: (
+            "error",
+            {"id": "r1", "custom_id": b, "response": {"status_code": 500, "body": {"error": "boom"}}, "error": None},
+        ),
         c: ("output", {"id": "r2", "custom_id": c, "response": "not an object", "error": None}),
-        d: ("output", {"id": "r3", "custom_id": d, "response": {"status_code": 200, "body": {"choices": {"0": 1}}},
-                       "error": None}),
-        e: ("output", {"id": "r4", "custom_id": e, "response": {"status_code": 200, "body": {
-            "choices": [{"message": {"content": '{"actions": []}'}}], "usage": {"prompt_tokens": "many"}}}}),
+        d: (
+            "output",
+            {
+                "id": "r3",
+                "custom_id": d,
+                "response": {"status_code": 200, "body": {"choices": {"0": 1}}},
+                "error": None,
+            },
+        ),
+        e: (
+            "output",
+            {
+                "id": "r4",
+                "custom_id": e,
+                "response": {
+                    "status_code": 200,
+                    "body": {
+                        "choices": [{"message": {"content": '{"actions": []}'}}],
+                        "usage": {"prompt_tokens": "many"},
+                    },
+                },
+            },
+        ),
     }
     leak = {"actions": [{"action": "sendMessage", "payload": {"text": "planted"}, "reason": "x"}]}
     fake.extra_lines = [
-        ("output", "not json at all"), ("output", [1, 2]), ("output", {"custom_id": 5}), ("error", {"no": "id"}),
-        ("output", {"custom_id": "", "response": None}), ("error", "null"),
+        ("output", "not json at all"),
+        ("output", [1, 2]),
+        ("output", {"custom_id": 5}),
+        ("error", {"no": "id"}),
+        ("output", {"custom_id": "", "response": None}),
+        ("error", "null"),
         # a line for an id this batch never sent (another run's, or made up) maps onto nothing
-        ("output", {"custom_id": "col_someone_else", "response": {"status_code": 200, "body": {
-            "choices": [{"message": {"content": str(leak).replace("'", '"')}}]}}}),
+        (
+            "output",
+            {
+                "custom_id": "col_someone_else",
+                "response": {
+                    "status_code": 200,
+                    "body": {"choices": [{"message": {"content": str(leak).replace("'", '"')}}]},
+                },
+            },
+        ),
         # an error line for a collaboration that was answered does not undo the answer
         ("error", {"custom_id": a, "response": None, "error": "late"}),
     ]
@@ -141,8 +174,9 @@ async def test_malformed_result_lines_fail_only_their_own_collaboration(fake, op
     [batch_id] = fake.batches
     results = await provider.batches.results(await provider.batches.state(batch_id), {a, b, c, d, e})
     assert set(results.answers) == {a} and set(results.errors) == {b, c, d, e}
-    assert "col_someone_else" not in (await provider.batches.results(await provider.batches.state(batch_id),
-                                                                     {a})).answers
+    assert (
+        "col_someone_else" not in (await provider.batches.results(await provider.batches.state(batch_id), {a})).answers
+    )
 
 
 async def test_answers_finished_before_a_slow_cancel_are_kept(fake, opened):
@@ -168,8 +202,9 @@ async def test_a_cancel_that_never_ends_is_waited_for_no_longer_than_the_grace(f
     fake.respond = hello
     fake.batch_statuses = ["in_progress"]
     fake.cancelling_polls = 10**6
-    checker = Checkin(rt.store, rt.engine, rt.settings, rt.ai_provider, poll_first=0.01, poll_max=0.05,
-                      cancel_grace=0.5)
+    checker = Checkin(
+        rt.store, rt.engine, rt.settings, rt.ai_provider, poll_first=0.01, poll_max=0.05, cancel_grace=0.5
+    )
     started = asyncio.get_running_loop().time()
     run = await drive(rt, checker, tries=2000)
     assert asyncio.get_running_loop().time() - started >= 1.4

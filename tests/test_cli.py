@@ -34,8 +34,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def dev_server():
-    proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "dev", "--host", "127.0.0.1", "--port", "0"],
-                            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "dev", "--host", "127.0.0.1", "--port", "0"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     lines = []
     url = None
@@ -79,9 +85,14 @@ def test_tandem_dev_says_the_embedded_store_keeps_nothing(dev_server):
 
 
 def test_bad_settings_stop_start_up_with_every_problem_listed():
-    result = subprocess.run([sys.executable, "-m", "backend.cli", "api", "--port", "0"], cwd=ROOT,
-                            env=_env(AUTH_MODE="supabase", SUPABASE_JWT_SECRET="changeme", MAX_BODY_BYTES="big"),
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "api", "--port", "0"],
+        cwd=ROOT,
+        env=_env(AUTH_MODE="supabase", SUPABASE_JWT_SECRET="changeme", MAX_BODY_BYTES="big"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert "Tandem cannot start" in result.stderr
     assert "MAX_BODY_BYTES" in result.stderr and "SUPABASE_JWT_SECRET" in result.stderr
@@ -89,8 +100,14 @@ def test_bad_settings_stop_start_up_with_every_problem_listed():
 
 def _api_stderr(**env: str) -> str:
     """Start `tandem api` with `env`, wait until it serves, stop it and return what it logged."""
-    proc = subprocess.Popen([sys.executable, "-m", "backend.cli", "api", "--host", "127.0.0.1", "--port", "0"],
-                            cwd=ROOT, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "api", "--host", "127.0.0.1", "--port", "0"],
+        cwd=ROOT,
+        env=_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -123,6 +140,7 @@ def test_main_can_run_twice_in_one_process(capsys):
 
 
 # -- tandem checkin --now, on the embedded store (a separate process would see an empty store) ----
+
 
 class Watched(OfflineProvider):
     """The offline rules; notes what `out` held when each batch was asked, and fails for `failing`."""
@@ -166,8 +184,14 @@ async def test_checkin_now_prints_a_line_per_batch_as_it_goes_then_the_summary(o
         f"collaboration 2/3 {ids[1]}: failed, 0 actions run, 0 approvals, 0 invalid — the model is down",
         f"collaboration 3/3 {ids[2]}: done, 1 actions run, 0 approvals, 0 invalid",
     ]
-    assert re.fullmatch(r"check-in run_\w+ failed: 3 collaborations, 2 actions run, 0 approvals made, "
-                        r"0 invalid proposals, 0 tokens", lines[3]) and len(lines) == 4
+    assert (
+        re.fullmatch(
+            r"check-in run_\w+ failed: 3 collaborations, 2 actions run, 0 approvals made, "
+            r"0 invalid proposals, 0 tokens",
+            lines[3],
+        )
+        and len(lines) == 4
+    )
     # each line was printed when its batch finished, before the next batch was asked
     assert [seen.count("\n") for seen in provider.seen] == [0, 1, 2]
     assert err.getvalue() == ""
@@ -181,8 +205,10 @@ async def test_checkin_now_for_named_collaborations_says_which_ones_it_skipped(o
     out, err = io.StringIO(), io.StringIO()
     rt.ai_provider = Watched(out)
     assert await commands.checkin_command(rt, True, [good, "col_nope", gone], out, err) == 0
-    assert err.getvalue().splitlines() == ["skipped col_nope: no such collaboration",
-                                           f"skipped {gone}: it is archived, not active"]
+    assert err.getvalue().splitlines() == [
+        "skipped col_nope: no such collaboration",
+        f"skipped {gone}: it is archived, not active",
+    ]
     lines = out.getvalue().splitlines()
     assert lines[0] == f"collaboration 1/1 {good}: done, 1 actions run, 0 approvals, 0 invalid"
     assert " done: 1 collaborations, 1 actions run" in lines[1] and len(lines) == 2
@@ -192,8 +218,10 @@ async def test_checkin_now_for_named_collaborations_says_which_ones_it_skipped(o
     out, err = io.StringIO(), io.StringIO()
     assert await commands.checkin_command(rt, True, ["col_nope", gone], out, err) == 1
     assert err.getvalue().splitlines() == [
-        "skipped col_nope: no such collaboration", f"skipped {gone}: it is archived, not active",
-        "check-in not run: none of the collaborations asked for is active"]
+        "skipped col_nope: no such collaboration",
+        f"skipped {gone}: it is archived, not active",
+        "check-in not run: none of the collaborations asked for is active",
+    ]
     assert out.getvalue() == "" and len(await rt.store.checkin_runs.recent()) == 1  # no second run
 
 

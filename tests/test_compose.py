@@ -23,7 +23,9 @@ DEV = ROOT / "docker-compose.yml"
 PROD = ROOT / "docker-compose.prod.yml"
 COMPOSE = shutil.which("docker-compose")
 
-pytestmark = pytest.mark.skipif(COMPOSE is None, reason="docker-compose binary not installed (apt-get install -y docker-compose)")
+pytestmark = pytest.mark.skipif(
+    COMPOSE is None, reason="docker-compose binary not installed (apt-get install -y docker-compose)"
+)
 
 PROD_SECRETS = {
     "SUPABASE_URL": "https://example-project.supabase.co",
@@ -35,22 +37,55 @@ PROD_SECRETS = {
     "MONGO_REPLICA_KEY": "a2V5ZmlsZS1mb3ItdGVzdHM",
 }
 # Variables a developer may have exported that would hide a missing secret or change a default.
-CLEARED = {"SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_KEY", "SUPABASE_JWT_SECRET", "SUPABASE_JWKS_URL",
-           "MONGODB_URI", "MONGO_ROOT_USERNAME", "MONGO_ROOT_PASSWORD", "MONGO_REPLICA_KEY",
-           "DEV_JWT_SECRET", "ALLOW_ANONYMOUS", "GROQ_API_KEY", "MAX_BODY_BYTES", "OLLAMA_URL", "HTTP_BIND", "HTTP_PORT",
-           "TANDEM_BACKEND_IMAGE",
-           "COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME"}
+CLEARED = {
+    "SUPABASE_URL",
+    "SUPABASE_ANON_KEY",
+    "SUPABASE_SERVICE_KEY",
+    "SUPABASE_JWT_SECRET",
+    "SUPABASE_JWKS_URL",
+    "MONGODB_URI",
+    "MONGO_ROOT_USERNAME",
+    "MONGO_ROOT_PASSWORD",
+    "MONGO_REPLICA_KEY",
+    "DEV_JWT_SECRET",
+    "ALLOW_ANONYMOUS",
+    "GROQ_API_KEY",
+    "MAX_BODY_BYTES",
+    "OLLAMA_URL",
+    "HTTP_BIND",
+    "HTTP_PORT",
+    "TANDEM_BACKEND_IMAGE",
+    "COMPOSE_FILE",
+    "COMPOSE_PROFILES",
+    "COMPOSE_PROJECT_NAME",
+}
 API_DEFAULT_MAX_BODY_BYTES = "1048576"  # backend/settings.py, nginx/render.py, docker/frontend.Dockerfile
 
 
-def compose(file: Path, *args: str, env: dict[str, str] | None = None, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def compose(
+    file: Path, *args: str, env: dict[str, str] | None = None, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in CLEARED}
     base.update(env or {})
     empty_env_file = tmp_path / "empty.env"  # ignore a local .env with real secrets
     empty_env_file.write_text("")
     return subprocess.run(
-        [COMPOSE, "--env-file", str(empty_env_file), "-f", str(file), "--project-directory", str(ROOT), "config", *args],
-        cwd=ROOT, env=base, capture_output=True, text=True, timeout=60,
+        [
+            COMPOSE,
+            "--env-file",
+            str(empty_env_file),
+            "-f",
+            str(file),
+            "--project-directory",
+            str(ROOT),
+            "config",
+            *args,
+        ],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -113,7 +148,7 @@ def test_the_backend_image_is_built_once(tmp_path: Path, file: Path) -> None:
 def test_dev_health_checks_and_start_order(tmp_path: Path) -> None:
     services = rendered(DEV, tmp_path)["services"]
     assert "/api/ready" in " ".join(services["api"]["healthcheck"]["test"])
-    assert "tandem\", \"jobs\", \"workers" in " ".join(services["worker"]["healthcheck"]["test"])
+    assert 'tandem", "jobs", "workers' in " ".join(services["worker"]["healthcheck"]["test"])
     # The Vite dev server proxies to the API: it starts once the API is ready.
     assert services["frontend"]["depends_on"]["api"]["condition"] == "service_healthy"
 
@@ -152,8 +187,7 @@ def test_prod_has_restarts_health_checks_and_no_bind_mounts(tmp_path: Path) -> N
     for name in ("api", "worker"):
         assert services[name]["depends_on"]["mongo"]["condition"] == "service_healthy"
         env = services[name]["environment"]
-        assert env["MONGODB_URI"] == ("mongodb://tandem-root:rootpw4tests@mongo:27017/"
-                                      "?replicaSet=rs0&authSource=admin")
+        assert env["MONGODB_URI"] == ("mongodb://tandem-root:rootpw4tests@mongo:27017/?replicaSet=rs0&authSource=admin")
         assert env["AUTH_MODE"] == "supabase"
         assert env["SUPABASE_URL"] == PROD_SECRETS["SUPABASE_URL"]
         assert env["SUPABASE_SERVICE_KEY"] == PROD_SECRETS["SUPABASE_SERVICE_KEY"]
@@ -200,6 +234,7 @@ def test_prod_gives_nginx_and_the_api_the_same_body_limit(tmp_path: Path) -> Non
 
 # -- the worker's healthcheck, run against what `tandem jobs workers` really prints ----------------
 
+
 def worker_healthcheck(file: Path, tmp_path: Path) -> str:
     env = PROD_SECRETS if file == PROD else None
     test = rendered(file, tmp_path, env=env)["services"]["worker"]["healthcheck"]["test"]
@@ -221,8 +256,9 @@ async def workers_output(beats: list[tuple[str, str, timedelta]]) -> str:
     try:
         now = utcnow()
         for worker_id, status, age in beats:
-            await runtime.store.workers.beat(worker_id, now - age, {"status": status, "currentJob": None,
-                                                                    "processed": 0, "failed": 0})
+            await runtime.store.workers.beat(
+                worker_id, now - age, {"status": status, "currentJob": None, "processed": 0, "failed": 0}
+            )
         out = io.StringIO()
         assert await workers_list(runtime, out=out) == 0
         return out.getvalue()
@@ -233,16 +269,21 @@ async def workers_output(beats: list[tuple[str, str, timedelta]]) -> str:
 ME = socket.gethostname()
 
 
-@pytest.mark.parametrize(("beats", "healthy"), [
-    ([(f"{ME}:1:ab12", "running", timedelta(seconds=5))], True),
-    ([(f"{ME}:1:ab12", "stopped", timedelta(minutes=3)), (f"{ME}:1:cd34", "running", timedelta(seconds=2))], True),
-    ([(f"{ME}:1:ab12", "running", timedelta(minutes=2))], False),  # stalled: no beat for two minutes
-    ([(f"{ME}:1:ab12", "stopped", timedelta(seconds=1))], False),
-    ([(f"other-{ME}:1:ab12", "running", timedelta(seconds=1))], False),  # another container's worker
-    ([], False),
-], ids=["fresh", "restarted", "stale", "stopped", "another-host", "none"])
+@pytest.mark.parametrize(
+    ("beats", "healthy"),
+    [
+        ([(f"{ME}:1:ab12", "running", timedelta(seconds=5))], True),
+        ([(f"{ME}:1:ab12", "stopped", timedelta(minutes=3)), (f"{ME}:1:cd34", "running", timedelta(seconds=2))], True),
+        ([(f"{ME}:1:ab12", "running", timedelta(minutes=2))], False),  # stalled: no beat for two minutes
+        ([(f"{ME}:1:ab12", "stopped", timedelta(seconds=1))], False),
+        ([(f"other-{ME}:1:ab12", "running", timedelta(seconds=1))], False),  # another container's worker
+        ([], False),
+    ],
+    ids=["fresh", "restarted", "stale", "stopped", "another-host", "none"],
+)
 async def test_the_worker_healthcheck_wants_a_fresh_heartbeat_of_its_own(
-        tmp_path: Path, beats: list[tuple[str, str, timedelta]], healthy: bool) -> None:
+    tmp_path: Path, beats: list[tuple[str, str, timedelta]], healthy: bool
+) -> None:
     script = worker_healthcheck(PROD, tmp_path)
     output = tmp_path / "workers.jsonl"
     output.write_text(await workers_output(beats))
@@ -268,6 +309,7 @@ def test_the_worker_healthcheck_fails_when_the_command_fails(tmp_path: Path) -> 
 
 # -- no unsafe set-up: loopback-only dev ports, no committed secrets, MongoDB with authentication ----
 
+
 def test_dev_publishes_every_port_on_loopback_only(tmp_path: Path) -> None:
     # Dev sign-in lets anyone be anyone and the dev MongoDB has no users: nothing may reach them from the network.
     services = rendered(DEV, tmp_path)["services"]
@@ -291,7 +333,10 @@ def test_prod_runs_mongodb_with_a_root_user_and_a_keyfile(tmp_path: Path) -> Non
     mongo = rendered(PROD, tmp_path, env=PROD_SECRETS)["services"]["mongo"]
     env = mongo["environment"]
     assert (env["MONGO_INITDB_ROOT_USERNAME"], env["MONGO_INITDB_ROOT_PASSWORD"], env["MONGO_REPLICA_KEY"]) == (
-        PROD_SECRETS["MONGO_ROOT_USERNAME"], PROD_SECRETS["MONGO_ROOT_PASSWORD"], PROD_SECRETS["MONGO_REPLICA_KEY"])
+        PROD_SECRETS["MONGO_ROOT_USERNAME"],
+        PROD_SECRETS["MONGO_ROOT_PASSWORD"],
+        PROD_SECRETS["MONGO_REPLICA_KEY"],
+    )
     script = mongo["entrypoint"][2]
     assert "--keyFile" in script and "--replSet rs0" in script
     health = " ".join(mongo["healthcheck"]["test"])
@@ -309,16 +354,21 @@ def _run_mongo_entrypoint(tmp_path: Path, key: str | None) -> subprocess.Complet
     (bin_dir / "chown").write_text('#!/bin/sh\necho "chown $*" >> "$TRACE"\n')
     (bin_dir / "docker-entrypoint.sh").write_text(
         '#!/bin/sh\necho "exec $*" >> "$TRACE"\necho "mode $(stat -c %a "$KEYFILE")" >> "$TRACE"\n'
-        'echo "key-in-env ${MONGO_REPLICA_KEY:-none}" >> "$TRACE"\n')
+        'echo "key-in-env ${MONGO_REPLICA_KEY:-none}" >> "$TRACE"\n'
+    )
     for stub in bin_dir.iterdir():
         stub.chmod(0o755)
-    run_env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "TRACE": str(tmp_path / "trace"),
-               "KEYFILE": str(keyfile)}
+    run_env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "TRACE": str(tmp_path / "trace"),
+        "KEYFILE": str(keyfile),
+    }
     if key is not None:
         run_env["MONGO_REPLICA_KEY"] = key
     # `$$` in the Compose file is a literal `$` for the container: the rendered text keeps `$$`.
-    return subprocess.run(["bash", "-c", script.replace("$$", "$")], env=run_env, capture_output=True,
-                          text=True, timeout=30)
+    return subprocess.run(
+        ["bash", "-c", script.replace("$$", "$")], env=run_env, capture_output=True, text=True, timeout=30
+    )
 
 
 def test_prod_mongo_entrypoint_writes_the_keyfile_for_mongod_only(tmp_path: Path) -> None:

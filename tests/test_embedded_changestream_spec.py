@@ -57,21 +57,24 @@ def fields(updated: dict, removed: list | None = None, truncated: list | None = 
 # element)): $set of an existing field logs that field whole, even a sub-document or an array.
 async def test_set_of_an_existing_sub_document_reports_the_field_whole(any_store_handle):
     doc = {"_id": 1, "settings": {"timezone": "UTC", "locale": "en"}}
-    assert await described(any_store_handle, doc, {"$set": {"settings": {"timezone": "CET", "locale": "en"}}}) == \
-        fields({"settings": {"timezone": "CET", "locale": "en"}})
+    assert await described(
+        any_store_handle, doc, {"$set": {"settings": {"timezone": "CET", "locale": "en"}}}
+    ) == fields({"settings": {"timezone": "CET", "locale": "en"}})
 
 
 # same source: an array set whole is reported whole, not element by element
 async def test_set_of_an_array_reports_the_array_whole(any_store_handle):
-    assert await described(any_store_handle, {"_id": 1, "arr": [1, 2]}, {"$set": {"arr": [1, 2, 3]}}) == \
-        fields({"arr": [1, 2, 3]})
+    assert await described(any_store_handle, {"_id": 1, "arr": [1, 2]}, {"$set": {"arr": [1, 2, 3]}}) == fields(
+        {"arr": [1, 2, 3]}
+    )
 
 
 # same source: a dotted $set reports the dotted path it was told to set
 async def test_set_of_a_dotted_path_reports_that_path(any_store_handle):
     doc = {"_id": 1, "settings": {"timezone": "UTC", "locale": "en"}}
-    assert await described(any_store_handle, doc, {"$set": {"settings.timezone": "CET"}}) == \
-        fields({"settings.timezone": "CET"})
+    assert await described(any_store_handle, doc, {"$set": {"settings.timezone": "CET"}}) == fields(
+        {"settings.timezone": "CET"}
+    )
 
 
 # src/mongo/db/update/modifier_node.cpp (applyToNonexistentElement -> logCreatedField): a path
@@ -103,8 +106,9 @@ async def test_unset_reports_a_removed_field(any_store_handle):
 async def test_push_at_the_end_of_a_non_empty_array_reports_the_new_elements(any_store_handle):
     assert await described(any_store_handle, {"_id": 1, "arr": [1, 2]}, {"$push": {"arr": 3}}) == fields({"arr.2": 3})
     await any_store_handle.db.spec.delete_many({})
-    assert await described(any_store_handle, {"_id": 1, "arr": [1]}, {"$push": {"arr": {"$each": [2, 3]}}}) == \
-        fields({"arr.1": 2, "arr.2": 3})
+    assert await described(any_store_handle, {"_id": 1, "arr": [1]}, {"$push": {"arr": {"$each": [2, 3]}}}) == fields(
+        {"arr.1": 2, "arr.2": 3}
+    )
 
 
 # src/mongo/db/update/push_node.cpp (insertElementsWithPosition: arraySize == 0 ->
@@ -140,23 +144,27 @@ async def test_push_with_a_trimming_slice_reports_the_whole_array(any_store_hand
 # src/mongo/db/update/addtoset_node.cpp (updateExistingElement returns kNormalUpdate: the
 # default ModifierNode::logUpdate logs the whole array)
 async def test_add_to_set_reports_the_whole_array(any_store_handle):
-    assert await described(any_store_handle, {"_id": 1, "tags": ["a"]}, {"$addToSet": {"tags": "b"}}) == \
-        fields({"tags": ["a", "b"]})
+    assert await described(any_store_handle, {"_id": 1, "tags": ["a"]}, {"$addToSet": {"tags": "b"}}) == fields(
+        {"tags": ["a", "b"]}
+    )
 
 
 # src/mongo/db/update/array_culling_node.cpp ($pull, $pullAll, $pop: the array, whole)
 async def test_pull_and_pop_report_the_whole_array(any_store_handle):
-    assert await described(any_store_handle, {"_id": 1, "tags": ["a", "b", "c"]}, {"$pull": {"tags": "b"}}) == \
-        fields({"tags": ["a", "c"]})
+    assert await described(any_store_handle, {"_id": 1, "tags": ["a", "b", "c"]}, {"$pull": {"tags": "b"}}) == fields(
+        {"tags": ["a", "c"]}
+    )
     await any_store_handle.db.spec.delete_many({})
-    assert await described(any_store_handle, {"_id": 1, "tags": ["a", "b"]}, {"$pop": {"tags": 1}}) == \
-        fields({"tags": ["a"]})
+    assert await described(any_store_handle, {"_id": 1, "tags": ["a", "b"]}, {"$pop": {"tags": 1}}) == fields(
+        {"tags": ["a"]}
+    )
 
 
 # src/mongo/db/update/rename_node.cpp (an $unset of the source and a $set of the destination)
 async def test_rename_reports_the_old_field_removed_and_the_new_one_set(any_store_handle):
-    assert await described(any_store_handle, {"_id": 1, "title": "t"}, {"$rename": {"title": "name"}}) == \
-        fields({"name": "t"}, ["title"])
+    assert await described(any_store_handle, {"_id": 1, "title": "t"}, {"$rename": {"title": "name"}}) == fields(
+        {"name": "t"}, ["title"]
+    )
 
 
 # src/mongo/db/update/update_array_node.cpp: the positional $ resolves to the matched index
@@ -180,8 +188,9 @@ async def test_a_pipeline_set_reports_the_changed_field(any_store_handle):
 # source/change-streams/tests/unified/change-streams.yml ("Test array truncation")
 async def test_a_pipeline_that_shrinks_an_array_reports_truncated_arrays(any_store_handle):
     doc = {"_id": 1, "a": 1, "array": ["foo", {"a": "bar"}, 1, 2, 3]}
-    assert await described(any_store_handle, doc, [{"$set": {"array": ["foo", {"a": "bar"}]}}]) == \
-        fields({}, [], [{"field": "array", "newSize": 2}])
+    assert await described(any_store_handle, doc, [{"$set": {"array": ["foo", {"a": "bar"}]}}]) == fields(
+        {}, [], [{"field": "array", "newSize": 2}]
+    )
 
 
 # src/mongo/db/update/document_diff_calculator.cpp (computeDocDiff recurses into sub-documents)
@@ -197,8 +206,9 @@ async def test_a_pipeline_that_changes_most_of_an_array_reports_it_whole(any_sto
     assert await described(any_store_handle, doc, [{"$set": {"arr": [4, 5, 6]}}]) == fields({"arr": [4, 5, 6]})
     await any_store_handle.db.spec.delete_many({})
     doc = {"_id": 1, "name": "unchanged", "arr": ["*" * 64, "*" * 64, 3]}
-    assert await described(any_store_handle, doc, [{"$set": {"arr": ["*" * 64, "*" * 64, 4, 5]}}]) == \
-        fields({"arr.2": 4, "arr.3": 5})
+    assert await described(any_store_handle, doc, [{"$set": {"arr": ["*" * 64, "*" * 64, 4, 5]}}]) == fields(
+        {"arr.2": 4, "arr.3": 5}
+    )
 
 
 # jstests/change_streams/pipeline_style_updates.js ("pipeline-based update with $unset"); the
@@ -206,8 +216,9 @@ async def test_a_pipeline_that_changes_most_of_an_array_reports_it_whole(any_sto
 async def test_a_pipeline_unset_reports_removed_fields(any_store_handle):
     assert await described(any_store_handle, {"_id": 1, "a": 1, "b": 2}, [{"$unset": ["a"]}]) == fields({}, ["a"])
     await any_store_handle.db.spec.delete_many({})
-    assert await described(any_store_handle, {"_id": 1, "a": 1, "obj": {"x": 1, "y": "*" * 64}},
-                           [{"$unset": "obj.x"}]) == fields({}, ["obj.x"])
+    assert await described(
+        any_store_handle, {"_id": 1, "a": 1, "obj": {"x": 1, "y": "*" * 64}}, [{"$unset": "obj.x"}]
+    ) == fields({}, ["obj.x"])
 
 
 # src/mongo/db/update/document_diff_calculator.cpp (computeOplogDiff: a delta no smaller than
@@ -382,8 +393,9 @@ async def test_start_after_wins_over_resume_after_as_pymongo_sends_it(any_store_
         invalidate = (await change(stream))["_id"]
     await coll.insert_one({"_id": 2})
     # resume_after alone of an invalidate token is refused (260); with start_after it is not sent
-    async with coll.watch(resume_after=invalidate, start_after=invalidate,
-                          start_at_operation_time=Timestamp(1, 1)) as both:
+    async with coll.watch(
+        resume_after=invalidate, start_after=invalidate, start_at_operation_time=Timestamp(1, 1)
+    ) as both:
         assert (await change(both))["documentKey"] == {"_id": 2}
 
 

@@ -56,8 +56,9 @@ async def test_datetimes_come_back_utc_aware_at_millisecond_precision(any_store_
     found = await coll.find_one({"_id": "t1"})
     assert found["at"] == stored and found["at"].utcoffset() == timedelta(0)
     assert found["log"][0]["at"].utcoffset() == timedelta(0)
-    updated = await coll.find_one_and_update({"_id": "t1"}, {"$set": {"later": at + timedelta(hours=1)}},
-                                             return_document=True)
+    updated = await coll.find_one_and_update(
+        {"_id": "t1"}, {"$set": {"later": at + timedelta(hours=1)}}, return_document=True
+    )
     assert updated["later"] == stored + timedelta(hours=1) and updated["later"].utcoffset() == timedelta(0)
     [grouped] = await coll.aggregate([{"$group": {"_id": None, "last": {"$max": "$at"}}}]).to_list(None)
     assert grouped["last"] == stored and grouped["last"].utcoffset() == timedelta(0)
@@ -123,8 +124,9 @@ async def test_compound_keys_are_unique_as_a_whole(any_store_handle):
         await audit.insert_one({"_id": f"a{n}", "collaborationId": cid, "version": version, "versioned": True})
     for cid, version in [("col_1", 1), ("col_1", 2), ("col_2", 1), ("col_2", 2)]:
         with pytest.raises(DuplicateKeyError):
-            await audit.insert_one({"_id": f"x_{cid}_{version}", "collaborationId": cid, "version": version,
-                                    "versioned": True})
+            await audit.insert_one(
+                {"_id": f"x_{cid}_{version}", "collaborationId": cid, "version": version, "versioned": True}
+            )
     await audit.insert_one({"_id": "a9", "collaborationId": "col_1", "version": 3, "versioned": True})
     await audit.insert_one({"_id": "a10", "collaborationId": "col_3", "version": 1, "versioned": True})
     await audit.insert_one({"_id": "a11", "collaborationId": "col_1", "version": 2.5, "versioned": True})
@@ -148,8 +150,9 @@ async def test_an_update_or_replacement_that_makes_a_duplicate_is_refused_and_un
     with pytest.raises(DuplicateKeyError):
         await audit.find_one_and_update({"_id": "a2"}, {"$set": {"version": 1}})
     with pytest.raises(DuplicateKeyError):
-        await audit.update_one({"_id": "a3"}, {"$set": {"collaborationId": "col_1", "version": 1,
-                                                        "versioned": True}}, upsert=True)
+        await audit.update_one(
+            {"_id": "a3"}, {"$set": {"collaborationId": "col_1", "version": 1, "versioned": True}}, upsert=True
+        )
     for found in (await audit.find_one({"_id": "a2"}), await audit.find_one({"_id": "a2", "version": 2})):
         assert found == {"_id": "a2", "collaborationId": "col_1", "version": 2, "versioned": True, "note": "first"}
     assert await audit.count_documents({}) == 2
@@ -234,8 +237,9 @@ async def test_an_array_key_refuses_each_of_its_elements(any_store_handle):
 
 async def test_the_unique_check_is_a_lookup_not_a_scan(store_handle):  # embedded only
     audit = store_handle.db.audit
-    await audit.insert_many([{"_id": f"a{n}", "collaborationId": "col_1", "version": n, "versioned": True}
-                             for n in range(500)])
+    await audit.insert_many(
+        [{"_id": f"a{n}", "collaborationId": "col_1", "version": n, "versioned": True} for n in range(500)]
+    )
     sync = audit._sync
     scans = []
     iter_documents = sync._iter_documents
@@ -298,7 +302,7 @@ async def test_the_lookup_refuses_exactly_what_mongomocks_scan_refuses(store_han
 
 
 async def test_expired_presence_disappears_with_a_delete_event(store_handle):  # embedded only: MongoDB's
-    presence = store_handle.db.presence                                          # TTL monitor runs each 60 s
+    presence = store_handle.db.presence  # TTL monitor runs each 60 s
     now = datetime.now(timezone.utc)
     async with presence.watch() as stream:
         await presence.insert_one({"_id": "p1", "collaborationId": "col_1", "expiresAt": now - timedelta(seconds=1)})
@@ -306,7 +310,10 @@ async def test_expired_presence_disappears_with_a_delete_event(store_handle):  #
         assert [doc["_id"] async for doc in presence.find({"collaborationId": "col_1"})] == ["p2"]
         changes = [await stream.next() for _ in range(3)]
     assert [(c["operationType"], c["documentKey"]["_id"]) for c in changes] == [
-        ("insert", "p1"), ("insert", "p2"), ("delete", "p1")]
+        ("insert", "p1"),
+        ("insert", "p2"),
+        ("delete", "p1"),
+    ]
 
 
 async def test_bulk_write_is_refused_clearly(store_handle):  # embedded only
@@ -349,9 +356,14 @@ async def test_events_and_documents_match_plain_mongomock_over_random_writes(sto
         return {"id": f"m{n}", "role": rng.choice(["owner", "editor", "viewer"]), "at": when(), "tags": ["a"]}
 
     def document(_id: int) -> dict:
-        return {"_id": _id, "kind": rng.choice("xy"), "title": f"t{rng.randrange(5)}", "version": 1,
-                "meta": {"n": rng.randrange(3), "at": when(), "deep": {"list": [1, 2]}},
-                "members": [member(n) for n in range(rng.randrange(4))]}
+        return {
+            "_id": _id,
+            "kind": rng.choice("xy"),
+            "title": f"t{rng.randrange(5)}",
+            "version": 1,
+            "meta": {"n": rng.randrange(3), "at": when(), "deep": {"list": [1, 2]}},
+            "members": [member(n) for n in range(rng.randrange(4))],
+        }
 
     def write() -> tuple[str, Any, Any]:
         """(method, args, kwargs) of one random write."""
@@ -359,8 +371,11 @@ async def test_events_and_documents_match_plain_mongomock_over_random_writes(sto
         n = rng.randrange(4)
         choices = [
             ("update_one", ({"_id": _id}, {"$set": {"title": f"t{rng.randrange(5)}", "updatedAt": when()}}), {}),
-            ("update_one", ({"_id": _id}, {"$set": {f"members.{n}.role": "editor", "meta.at": when()},
-                                           "$inc": {"version": 1}}), {}),
+            (
+                "update_one",
+                ({"_id": _id}, {"$set": {f"members.{n}.role": "editor", "meta.at": when()}, "$inc": {"version": 1}}),
+                {},
+            ),
             ("update_one", ({"_id": _id}, {"$set": {"meta.deep.list": [rng.randrange(3)]}}), {}),
             ("update_one", ({"_id": _id}, {"$unset": {rng.choice(["meta.n", "title", "code", "nothing"]): ""}}), {}),
             ("update_one", ({"_id": _id}, {"$push": {"members": member(rng.randrange(9))}}), {}),
@@ -376,8 +391,11 @@ async def test_events_and_documents_match_plain_mongomock_over_random_writes(sto
             ("update_many", ({"kind": rng.choice("xy")}, {"$inc": {"version": 1}, "$set": {"meta.n": 9}}), {}),
             ("update_many", ({}, {"$set": {"code": "same"}}), {}),
             ("replace_one", ({"_id": _id}, {k: v for k, v in document(_id).items() if k != "_id"}), {}),
-            ("find_one_and_update", ({"_id": _id}, {"$set": {"meta.n": rng.randrange(3)}}),
-             {"return_document": ReturnDocument.AFTER}),
+            (
+                "find_one_and_update",
+                ({"_id": _id}, {"$set": {"meta.n": rng.randrange(3)}}),
+                {"return_document": ReturnDocument.AFTER},
+            ),
             ("find_one_and_replace", ({"_id": _id}, {"title": "replaced", "members": []}), {}),
             ("insert_one", (document(_id),), {}),
             ("delete_one", ({"_id": _id},), {}),
@@ -412,12 +430,16 @@ async def test_events_and_documents_match_plain_mongomock_over_random_writes(sto
                     if not same(before, after):
                         expected.append(("replace", _id, after))
                 elif "update" in method and (described := describe_update(args[1], before, after)) is not None:
-                    expected.append(("update", _id, described[1]) if described[0] == "update" else
-                                    ("replace", _id, after))
+                    expected.append(
+                        ("update", _id, described[1]) if described[0] == "update" else ("replace", _id, after)
+                    )
             seen = []
             while (change := await stream.try_next()) is not None:
-                body = change.get("fullDocument") if change["operationType"] in ("insert", "replace") else \
-                    change.get("updateDescription")
+                body = (
+                    change.get("fullDocument")
+                    if change["operationType"] in ("insert", "replace")
+                    else change.get("updateDescription")
+                )
                 seen.append((change["operationType"], change["documentKey"]["_id"], body))
             assert sorted(seen, key=repr) == sorted(expected, key=repr), (step, method, args)
 
@@ -439,8 +461,9 @@ async def test_a_write_that_fails_half_way_is_rolled_back_on_mongodb_only(any_st
     await db.audit.insert_one({"_id": "aud_0", "collaborationId": "col_tx", "version": 1, "versioned": True})
     doc = {"_id": "col_tx", "title": "t", "version": 1, "memberIds": [], "members": []}
     with pytest.raises(DuplicateKeyError):
-        await store.collaborations.insert(doc, {"_id": "aud_1", "collaborationId": "col_tx", "version": 1,
-                                                "versioned": True})
+        await store.collaborations.insert(
+            doc, {"_id": "aud_1", "collaborationId": "col_tx", "version": 1, "versioned": True}
+        )
     kept = await db.collaborations.find_one({"_id": "col_tx"})
     if any_store_handle.embedded:
         assert kept is not None  # no rollback on the embedded store
@@ -456,8 +479,10 @@ async def test_the_events_of_a_transaction_carry_its_identity_on_mongodb_only(an
 
     store = Store(any_store_handle, test_settings())
     async with any_store_handle.db.watch(max_await_time_ms=200) as stream:
-        await store.collaborations.insert({"_id": "col_ev", "title": "t", "version": 1, "memberIds": [], "members": []},
-                                          {"_id": "aud_ev", "collaborationId": "col_ev", "version": 1, "versioned": True})
+        await store.collaborations.insert(
+            {"_id": "col_ev", "title": "t", "version": 1, "memberIds": [], "members": []},
+            {"_id": "aud_ev", "collaborationId": "col_ev", "version": 1, "versioned": True},
+        )
         events = [await asyncio.wait_for(stream.next(), 10) for _ in range(2)]
     assert [e["ns"]["coll"] for e in events] == ["collaborations", "audit"]
     if any_store_handle.embedded:

@@ -66,8 +66,10 @@ async def test_every_document_change_raises_the_version_by_one_with_one_audit_en
         version += 1
         assert out.version == version
     act = (await doc(rt, cid))["activities"][0]["id"]
-    for name, payload in (("scheduleActivity", {"activityId": act, "scheduledFor": "2026-12-01T10:00:00Z"}),
-                          ("completeActivity", {"activityId": act})):
+    for name, payload in (
+        ("scheduleActivity", {"activityId": act, "scheduledFor": "2026-12-01T10:00:00Z"}),
+        ("completeActivity", {"activityId": act}),
+    ):
         out = await e.run(name, user(EDITOR), cid, payload)
         version += 1
         assert out.version == version
@@ -117,15 +119,28 @@ async def test_a_stranger_gets_not_found_for_every_action(rt, name):
 def _sample_payload(name: str, d: dict) -> dict:
     act = d["activities"][0]["id"] if d["activities"] else "act_missing"
     return {
-        "updateDetails": {"title": "New"}, "archiveCollaboration": {}, "addMember": {"email": "n@e.co", "role": "viewer"},
-        "removeMember": {"userId": user(VIEWER).id}, "changeRole": {"userId": user(VIEWER).id, "role": "editor"},
-        "leaveCollaboration": {}, "proposeActivity": {"title": "A"},
+        "updateDetails": {"title": "New"},
+        "archiveCollaboration": {},
+        "addMember": {"email": "n@e.co", "role": "viewer"},
+        "removeMember": {"userId": user(VIEWER).id},
+        "changeRole": {"userId": user(VIEWER).id, "role": "editor"},
+        "leaveCollaboration": {},
+        "proposeActivity": {"title": "A"},
         "scheduleActivity": {"activityId": act, "scheduledFor": "2026-12-01T10:00:00Z"},
-        "completeActivity": {"activityId": act}, "cancelActivity": {"activityId": act},
-        "sendMessage": {"text": "x"}, "setProtectedActions": {"actions": []},
-        "addRule": {"rule": {"name": "r", "when": {"action": "sendMessage", "actor": "any"}, "if": True,
-                             "then": {"deny": {"message": "no"}}}},
-        "updateRule": {"rule": {"id": "rul_x"}}, "removeRule": {"ruleId": "rul_x"},
+        "completeActivity": {"activityId": act},
+        "cancelActivity": {"activityId": act},
+        "sendMessage": {"text": "x"},
+        "setProtectedActions": {"actions": []},
+        "addRule": {
+            "rule": {
+                "name": "r",
+                "when": {"action": "sendMessage", "actor": "any"},
+                "if": True,
+                "then": {"deny": {"message": "no"}},
+            }
+        },
+        "updateRule": {"rule": {"id": "rul_x"}},
+        "removeRule": {"ruleId": "rul_x"},
     }[name]
 
 
@@ -137,8 +152,12 @@ async def test_unknown_collaboration_and_unknown_action(rt):
     assert info.value.details["action"] == "dropDatabase"
 
 
-ALLOWED = {("proposed", "scheduleActivity"), ("proposed", "cancelActivity"), ("scheduled", "completeActivity"),
-           ("scheduled", "cancelActivity")}
+ALLOWED = {
+    ("proposed", "scheduleActivity"),
+    ("proposed", "cancelActivity"),
+    ("scheduled", "completeActivity"),
+    ("scheduled", "cancelActivity"),
+}
 
 
 @pytest.mark.parametrize("start", ["proposed", "scheduled", "done", "cancelled"])
@@ -193,9 +212,10 @@ async def test_racing_on_the_same_expected_version_one_wins_the_other_hears_wher
         return doc
 
     monkeypatch.setattr(rt.store.collaborations, "get", slow_read)
-    outs = await asyncio.gather(*[
-        rt.engine.run("updateDetails", user(OWNER), cid, {"title": f"T{i}"}, expected_version=3)
-        for i in range(5)], return_exceptions=True)
+    outs = await asyncio.gather(
+        *[rt.engine.run("updateDetails", user(OWNER), cid, {"title": f"T{i}"}, expected_version=3) for i in range(5)],
+        return_exceptions=True,
+    )
     won = [o for o in outs if isinstance(o, Applied)]
     lost = [o for o in outs if isinstance(o, VersionConflict)]
     assert len(won) == 1 and len(lost) == 4 and won[0].version == 4
@@ -205,8 +225,9 @@ async def test_racing_on_the_same_expected_version_one_wins_the_other_hears_wher
 
 async def test_concurrent_actions_each_get_their_own_version(rt):
     cid = await team(rt)
-    outs = await asyncio.gather(*[
-        rt.engine.run("proposeActivity", user(EDITOR), cid, {"title": f"A{i}"}) for i in range(20)])
+    outs = await asyncio.gather(
+        *[rt.engine.run("proposeActivity", user(EDITOR), cid, {"title": f"A{i}"}) for i in range(20)]
+    )
     assert sorted(o.version for o in outs) == list(range(4, 24))
     d = await doc(rt, cid)
     assert d["version"] == 23 and len(d["activities"]) == 20
@@ -296,8 +317,9 @@ async def test_document_cap_refuses_growth_with_document_too_large():
                 await runtime.engine.run("proposeActivity", user(EDITOR), cid, {"title": f"Activity {i}" * 10})
         d = await runtime.store.collaborations.get(cid)
         assert len(d["activities"]) < 100
-        assert [e["version"] for e in reversed(await runtime.store.audit.page(cid, limit=200))] == \
-            list(range(1, d["version"] + 1))
+        assert [e["version"] for e in reversed(await runtime.store.audit.page(cid, limit=200))] == list(
+            range(1, d["version"] + 1)
+        )
     finally:
         await runtime.close()
 
@@ -348,6 +370,7 @@ async def test_sends_racing_a_removal_never_commit_after_it(rt):
 
     rt.store.messages.insert = jittered
     async with rt.store.watch_changes(None, 50) as stream:
+
         async def send(i):
             try:
                 await rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "x" * (i + 1)})
@@ -381,12 +404,22 @@ class Crash(BaseException):
     """The process dying at that point: nothing in Tandem catches it (it is no Exception)."""
 
 
-THANKS = {"name": "Thanks", "when": {"action": "cancelActivity"},
-          "then": {"action": {"name": "sendMessage", "payload": {"text": "Thanks!"}}}}
-LOOK_FIRST = {"name": "Look first", "when": {"action": "proposeActivity", "actor": "any"},
-              "if": {"==": [{"var": "actor.type"}, "rule"]}, "then": {"require_approval": {}}}
-RETRO = {"name": "Retro", "when": {"action": "cancelActivity"},
-         "then": {"action": {"name": "proposeActivity", "payload": {"title": "Retro"}}}}
+THANKS = {
+    "name": "Thanks",
+    "when": {"action": "cancelActivity"},
+    "then": {"action": {"name": "sendMessage", "payload": {"text": "Thanks!"}}},
+}
+LOOK_FIRST = {
+    "name": "Look first",
+    "when": {"action": "proposeActivity", "actor": "any"},
+    "if": {"==": [{"var": "actor.type"}, "rule"]},
+    "then": {"require_approval": {}},
+}
+RETRO = {
+    "name": "Retro",
+    "when": {"action": "cancelActivity"},
+    "then": {"action": {"name": "proposeActivity", "payload": {"title": "Retro"}}},
+}
 
 
 async def completed_with_a_crash(rt, rules, where):
@@ -398,12 +431,16 @@ async def completed_with_a_crash(rt, rules, where):
         await rt.engine.run("addRule", user(OWNER), cid, {"rule": raw})
     activity = (await rt.engine.run("proposeActivity", user(EDITOR), cid, {"title": "Hike"})).result["activityId"]
     if where == "before":
+
         async def dies(*args, **kwargs):
             raise Crash()
+
         rt.engine._followups = dies
     else:
+
         async def dies(*args, **kwargs):
             raise Crash()
+
         rt.store.audit.note_followups, kept = dies, rt.store.audit.note_followups
     with pytest.raises(Crash):
         await rt.engine.run("cancelActivity", user(OWNER), cid, {"activityId": activity})
@@ -412,7 +449,9 @@ async def completed_with_a_crash(rt, rules, where):
     else:
         rt.store.audit.note_followups = kept
     [trigger] = [e for e in await audit(rt, cid) if e["action"] == "cancelActivity"]
-    assert trigger["followupsOpen"] is True and trigger["followupsDue"][0]["action"] == rules[0]["then"]["action"]["name"]
+    assert (
+        trigger["followupsOpen"] is True and trigger["followupsDue"][0]["action"] == rules[0]["then"]["action"]["name"]
+    )
     return cid, trigger
 
 
@@ -427,8 +466,9 @@ async def test_a_follow_up_cut_short_by_a_crash_runs_exactly_once_on_recovery(rt
     assert [m["text"] for m in await rt.store.messages.page(cid)] == ["Thanks!"]
     [entry] = [e for e in await audit(rt, cid) if e["_id"] == trigger["_id"]]
     assert "followupsOpen" not in entry
-    assert entry["followups"] == [{"ruleId": trigger["rulesFired"][0], "action": "sendMessage", "ok": True,
-                                   "approval": False}]
+    assert entry["followups"] == [
+        {"ruleId": trigger["rulesFired"][0], "action": "sendMessage", "ok": True, "approval": False}
+    ]
     [ran] = [e for e in await audit(rt, cid) if e.get("followupKey")]
     assert ran["followupKey"] == f"{trigger['_id']}:0" and ran["actor"]["type"] == "rule"
 

@@ -34,8 +34,10 @@ def test_the_generated_catalogue_is_what_the_server_would_write():
 
 
 def test_the_spa_least_role_table_is_the_catalogue():
-    spa = {name: (None if block["leastRole"] == "null" else block["leastRole"].strip("'"))
-           for name, block in spa_catalogue().items()}
+    spa = {
+        name: (None if block["leastRole"] == "null" else block["leastRole"].strip("'"))
+        for name, block in spa_catalogue().items()
+    }
     assert spa == {name: spec.role for name, spec in CATALOGUE.items()}
 
 
@@ -83,7 +85,9 @@ def test_the_rule_builders_counts_are_numbers_of_the_rules_schema():
     table = re.search(r"RULE_COUNTS[^=]*=\s*\{(.*?)\};", RULE_VOCABULARY_TS.read_text(), re.S)
     assert table, "RULE_COUNTS not found in rule-vocabulary.ts"
     counts = re.findall(r"'([\w.]+)':\s*'[^']+'", table.group(1))
-    assert {"collaboration.memberCount", "collaboration.activityCount", "collaboration.openActivityCount"} <= set(counts)
+    assert {"collaboration.memberCount", "collaboration.activityCount", "collaboration.openActivityCount"} <= set(
+        counts
+    )
     for path in counts:
         for action in [*PAYLOADS, "*"]:
             assert lookup(path, action) == Var(T(NUMBER)), f"{path} on {action}"

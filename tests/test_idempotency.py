@@ -43,8 +43,11 @@ async def entries(live, cid: str, action: str) -> list[dict]:
 
 
 async def send(live, email: str, cid: str, text: str, key: str):
-    return await live.http.post("/api/actions/sendMessage", json={"collaborationId": cid, "payload": {"text": text}},
-                                headers=keyed(live, email, key))
+    return await live.http.post(
+        "/api/actions/sendMessage",
+        json={"collaborationId": cid, "payload": {"text": text}},
+        headers=keyed(live, email, key),
+    )
 
 
 @pytest.fixture
@@ -69,8 +72,11 @@ async def test_a_repeat_gets_the_stored_answer_byte_for_byte_and_applies_nothing
     assert len(await entries(live, cid, "proposeActivity")) == 1
     # the same JSON with its keys in another order and other spacing is the same body
     reordered = json.dumps({"payload": {"title": "Book the hut"}, "collaborationId": cid}, indent=2)
-    third = await live.http.post("/api/actions/proposeActivity", content=reordered,
-                                 headers={**keyed(live, EDITOR, "k-1"), "content-type": "application/json"})
+    third = await live.http.post(
+        "/api/actions/proposeActivity",
+        content=reordered,
+        headers={**keyed(live, EDITOR, "k-1"), "content-type": "application/json"},
+    )
     assert third.headers["idempotent-replayed"] == "true" and third.content == first.content
 
 
@@ -79,11 +85,15 @@ async def test_the_key_with_another_body_or_on_another_route_is_422_and_applies_
     other = await live.create(OWNER, "Elsewhere")
     await live.act(OWNER, "addMember", other, {"email": EDITOR, "role": "editor"})
     assert (await send(live, EDITOR, cid, "hello", "k-2")).status_code == 200
-    for r in (await send(live, EDITOR, cid, "hello!", "k-2"),  # another body
-              await send(live, EDITOR, other, "hello", "k-2"),  # another collaboration
-              await live.http.post("/api/actions/proposeActivity",  # another route
-                                   json={"collaborationId": cid, "payload": {"text": "hello"}},
-                                   headers=keyed(live, EDITOR, "k-2"))):
+    for r in (
+        await send(live, EDITOR, cid, "hello!", "k-2"),  # another body
+        await send(live, EDITOR, other, "hello", "k-2"),  # another collaboration
+        await live.http.post(
+            "/api/actions/proposeActivity",  # another route
+            json={"collaborationId": cid, "payload": {"text": "hello"}},
+            headers=keyed(live, EDITOR, "k-2"),
+        ),
+    ):
         assert r.status_code == 422, r.text
         assert r.json()["error"]["code"] == "idempotency_key_reused"
         assert "idempotent-replayed" not in r.headers
@@ -93,8 +103,7 @@ async def test_the_key_with_another_body_or_on_another_route_is_422_and_applies_
 
 async def test_another_users_key_never_replays_to_you(live):
     first = await live.http.post("/api/collaborations", json={"title": "Mine"}, headers=keyed(live, OWNER, "same"))
-    second = await live.http.post("/api/collaborations", json={"title": "Mine"},
-                                  headers=keyed(live, STRANGER, "same"))
+    second = await live.http.post("/api/collaborations", json={"title": "Mine"}, headers=keyed(live, STRANGER, "same"))
     assert first.status_code == second.status_code == 201
     assert "idempotent-replayed" not in second.headers and second.json()["id"] != first.json()["id"]
     assert second.json()["members"][0]["userId"] == user(STRANGER).id
@@ -106,8 +115,9 @@ async def test_another_users_key_never_replays_to_you(live):
 
 @pytest.mark.parametrize("bad", ["", "a" * 129, "has space", "ключ", "a/b", "a.b", "a:b"])
 async def test_a_bad_key_is_400_at_the_header_and_applies_nothing(live, bad):
-    r = await live.http.post("/api/collaborations", json={"title": "X"},
-                             headers={**live.auth(OWNER), KEY: bad.encode()})
+    r = await live.http.post(
+        "/api/collaborations", json={"title": "X"}, headers={**live.auth(OWNER), KEY: bad.encode()}
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
     assert r.json()["error"]["details"] == {"header": KEY}
     assert await live.runtime.store.collaborations.for_member(user(OWNER).id) == []
@@ -134,8 +144,11 @@ async def test_a_refused_request_stores_nothing_and_may_run_again(live):
 async def test_without_a_key_every_request_runs(live):
     cid = await team(live)
     for _ in range(2):
-        r = await live.http.post("/api/actions/sendMessage", json={"collaborationId": cid, "payload": {"text": "hi"}},
-                                 headers=live.auth(EDITOR))
+        r = await live.http.post(
+            "/api/actions/sendMessage",
+            json={"collaborationId": cid, "payload": {"text": "hi"}},
+            headers=live.auth(EDITOR),
+        )
         assert r.status_code == 200
     assert len(await live.messages(OWNER, cid)) == 2
     assert await live.runtime.store.db["idempotency"].count_documents({}) == 0
@@ -195,8 +208,13 @@ async def post_and_hang_up(live, path: str, body: dict, headers: dict[str, str],
     url = urlsplit(live.server.url)
     reader, writer = await asyncio.open_connection(url.hostname, url.port)
     data = json.dumps(body).encode()
-    head = [f"POST {path} HTTP/1.1", f"Host: {url.netloc}", "Content-Type: application/json",
-            f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in headers.items())]
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {url.netloc}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
     await writer.drain()
     for _ in range(500):
@@ -278,8 +296,11 @@ async def test_a_request_that_failed_before_applying_anything_gives_the_key_back
 
 async def test_a_202_proposal_is_stored_and_replayed_without_a_second_approval(live):
     cid = await team(live)
-    rule = {"name": "Owner approves", "when": {"action": "proposeActivity", "actor": "user"},
-            "then": {"require_approval": {"reason": "I decide"}}}
+    rule = {
+        "name": "Owner approves",
+        "when": {"action": "proposeActivity", "actor": "user"},
+        "then": {"require_approval": {"reason": "I decide"}},
+    }
     await live.act(OWNER, "addRule", cid, {"rule": rule})
     body = {"collaborationId": cid, "payload": {"title": "Hike"}}
     first = await live.http.post("/api/actions/proposeActivity", json=body, headers=keyed(live, EDITOR, "k-9"))
@@ -292,8 +313,11 @@ async def test_a_202_proposal_is_stored_and_replayed_without_a_second_approval(l
 
 async def test_an_answer_with_follow_ups_is_replayed_with_them(live):
     cid = await team(live)
-    rule = {"name": "Thanks", "when": {"action": "completeActivity"},
-            "then": {"action": {"name": "sendMessage", "payload": {"text": "Thanks!"}}}}
+    rule = {
+        "name": "Thanks",
+        "when": {"action": "completeActivity"},
+        "then": {"action": {"name": "sendMessage", "payload": {"text": "Thanks!"}}},
+    }
     await live.act(OWNER, "addRule", cid, {"rule": rule})
     activity = (await live.act(EDITOR, "proposeActivity", cid, {"title": "Hike"}))["result"]["activityId"]
     await live.act(EDITOR, "scheduleActivity", cid, {"activityId": activity, "scheduledFor": "2030-01-01T10:00:00Z"})
@@ -363,8 +387,9 @@ async def fake():
 
 @pytest.fixture
 async def ai_live(fake):
-    async with live_server(ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url,
-                           groq_model="llama-fake") as server:
+    async with live_server(
+        ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url, groq_model="llama-fake"
+    ) as server:
         yield server
 
 
@@ -421,8 +446,9 @@ async def test_a_chat_cut_short_after_its_question_replays_the_question_posted(f
     assert cut.status_code == 500
     busy = await live.http.post(path, json={"message": "plan?"}, headers=keyed(live, EDITOR, "k-17"))
     assert busy.status_code == 409 and busy.json()["error"]["code"] == "request_in_progress"
-    await live.runtime.store.db["idempotency"].update_one({"key": "k-17"},
-                                                           {"$set": {"leaseUntil": utcnow() - timedelta(seconds=1)}})
+    await live.runtime.store.db["idempotency"].update_one(
+        {"key": "k-17"}, {"$set": {"leaseUntil": utcnow() - timedelta(seconds=1)}}
+    )
     later = await live.http.post(path, json={"message": "plan?"}, headers=keyed(live, EDITOR, "k-17"))
     assert later.status_code == 503 and later.headers["idempotent-replayed"] == "true"
     messages = await live.messages(OWNER, cid)
@@ -442,8 +468,9 @@ async def test_a_running_claim_past_its_lease_may_run_again_and_the_old_one_appl
     assert isinstance(first, Claim)
     assert isinstance(await idem.claim("usr_a", "k", "print"), Running)
     assert isinstance(await idem.claim("usr_a", "k", "other print"), Reused)
-    await any_store_handle.db["idempotency"].update_one({"_id": first.record_id},
-                                                         {"$set": {"leaseUntil": utcnow() - timedelta(seconds=1)}})
+    await any_store_handle.db["idempotency"].update_one(
+        {"_id": first.record_id}, {"$set": {"leaseUntil": utcnow() - timedelta(seconds=1)}}
+    )
     second = await idem.claim("usr_a", "k", "print")
     assert isinstance(second, Claim) and second.record_id == first.record_id
     # the first request, slower than its lease, finally writes: its claim is lost, nothing is applied
@@ -496,13 +523,24 @@ def test_idempotency_ttl_is_a_duration_and_must_be_positive():
 
 async def test_the_openapi_document_lists_the_header_and_the_answers(live):
     paths = (await live.http.get("/api/openapi.json")).json()["paths"]
-    for path in ("/api/actions/sendMessage", "/api/collaborations", "/api/approvals/{id}/approve",
-                 "/api/approvals/{id}/reject", "/api/collaborations/{id}/ai/chat"):
+    for path in (
+        "/api/actions/sendMessage",
+        "/api/collaborations",
+        "/api/approvals/{id}/approve",
+        "/api/approvals/{id}/reject",
+        "/api/collaborations/{id}/ai/chat",
+    ):
         op = paths[path]["post"]
         header = [p for p in op["parameters"] if p["in"] == "header"]
-        assert header == [{"name": KEY, "in": "header", "required": False,
-                           "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
-                           "description": header[0]["description"]}], path
+        assert header == [
+            {
+                "name": KEY,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+                "description": header[0]["description"],
+            }
+        ], path
         assert {"409", "422"} <= set(op["responses"]), path
 
 
@@ -514,9 +552,14 @@ async def test_a_browser_on_another_origin_may_send_the_key_and_read_the_replay_
     origin = "https://spa.example"
     app = create_app(test_settings(cors_origins=(origin,)))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        pre = await client.options("/api/actions/sendMessage", headers={
-            "origin": origin, "access-control-request-method": "POST",
-            "access-control-request-headers": "authorization, content-type, idempotency-key"})
+        pre = await client.options(
+            "/api/actions/sendMessage",
+            headers={
+                "origin": origin,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "authorization, content-type, idempotency-key",
+            },
+        )
         assert pre.status_code == 200
         assert "idempotency-key" in pre.headers["access-control-allow-headers"].lower()
         answer = await client.get("/api/health", headers={"origin": origin})
@@ -529,8 +572,9 @@ async def test_a_browser_on_another_origin_may_send_the_key_and_read_the_replay_
 
 async def lease_runs_out(live, key: str) -> None:
     """The key's lease (LEASE, 60 s) is over now, as if the clock had moved past it."""
-    await live.runtime.store.db["idempotency"].update_one({"key": key},
-                                                           {"$set": {"leaseUntil": utcnow() - timedelta(seconds=1)}})
+    await live.runtime.store.db["idempotency"].update_one(
+        {"key": key}, {"$set": {"leaseUntil": utcnow() - timedelta(seconds=1)}}
+    )
 
 
 @pytest.fixture(params=STORES)

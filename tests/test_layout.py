@@ -63,8 +63,10 @@ def test_the_worker_never_loads_the_http_or_websocket_layers():
 
 def test_the_http_routes_never_import_the_worker():
     # The dev check-in reaches the worker's check-in through runtime.checkin (backend/composition.py sets it).
-    offenders = {str(path.relative_to(ROOT)): sorted(n for n in imported(path) if within(n, ("worker",)))
-                 for path in sources("backend/api")}
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(n for n in imported(path) if within(n, ("worker",)))
+        for path in sources("backend/api")
+    }
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
@@ -170,8 +172,11 @@ def test_each_layer_imports_only_the_layers_below_it():
         if own in (None, "top", "runtime"):
             continue
         allowed = MAY_IMPORT[own] | {own, "core"}
-        bad = sorted(n for n in run_time_imports(path)
-                     if layer_of(n) not in (None, *allowed) and (rel, n) not in DOCUMENTED_EXCEPTIONS)
+        bad = sorted(
+            n
+            for n in run_time_imports(path)
+            if layer_of(n) not in (None, *allowed) and (rel, n) not in DOCUMENTED_EXCEPTIONS
+        )
         if bad:
             offenders[rel] = bad
     assert offenders == {}

@@ -39,8 +39,13 @@ _spec = importlib.util.spec_from_file_location("nginx_render", ROOT / "nginx" / 
 nginx_render = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(nginx_render)  # type: ignore[union-attr]  # spec_from_file_location of an existing file has a loader
 
-SECURITY_HEADERS = ("x-content-type-options", "x-frame-options", "referrer-policy", "permissions-policy",
-                    "content-security-policy")
+SECURITY_HEADERS = (
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "permissions-policy",
+    "content-security-policy",
+)
 
 
 def free_port() -> int:
@@ -64,8 +69,9 @@ class Nginx:
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def __aenter__(self) -> "Nginx":
-        self.proc = subprocess.Popen([NGINX, "-e", "stderr", "-p", str(self.conf.parent), "-c", str(self.conf)],
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [NGINX, "-e", "stderr", "-p", str(self.conf.parent), "-c", str(self.conf)], stderr=subprocess.PIPE
+        )
         async with httpx.AsyncClient() as client:
             for _ in range(100):
                 if self.proc.poll() is not None:
@@ -119,14 +125,17 @@ class FakeDns:
     def _answer(self, query: bytes) -> bytes:
         labels, at = [], 12
         while query[at]:
-            labels.append(query[at + 1:at + 1 + query[at]].decode())
+            labels.append(query[at + 1 : at + 1 + query[at]].decode())
             at += 1 + query[at]
-        qtype = struct.unpack(">H", query[at + 1:at + 3])[0]
-        question = query[12:at + 5]
+        qtype = struct.unpack(">H", query[at + 1 : at + 3])[0]
+        question = query[12 : at + 5]
         addresses = self.records.get(".".join(labels).lower())
         rcode = 3 if addresses is None else 0
-        answers = [b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 1, 4) + socket.inet_aton(ip)
-                   for ip in (addresses or []) if qtype == 1]
+        answers = [
+            b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 1, 4) + socket.inet_aton(ip)
+            for ip in (addresses or [])
+            if qtype == 1
+        ]
         header = query[:2] + struct.pack(">HHHHH", 0x8180 | rcode, 1, len(answers), 0, 0)
         return header + question + b"".join(answers)
 
@@ -197,8 +206,9 @@ async def test_nginx_looks_the_api_up_while_it_runs_not_once_at_start(tmp_path: 
         async with LiveServer(build_api(settings), settings) as server:
             api_port = server.url.rsplit(":", 1)[1]
             # Not resolvable yet: Nginx starts all the same (a static upstream would refuse to).
-            async with Nginx(tmp_path, f"api.tandem.test:{api_port}",
-                             resolver=f"127.0.0.1:{dns.port} valid=1s") as nginx:
+            async with Nginx(
+                tmp_path, f"api.tandem.test:{api_port}", resolver=f"127.0.0.1:{dns.port} valid=1s"
+            ) as nginx:
                 async with httpx.AsyncClient() as client:
                     before = await client.get(nginx.url + "/api/health")
                     assert before.status_code == 503
@@ -226,13 +236,22 @@ async def test_ws_with_the_api_down_is_the_same_json_503(tmp_path: Path) -> None
         async with httpx.AsyncClient() as client:
             page = await client.get(nginx.url + "/")
             api = await client.get(nginx.url + "/api/health")
-            ws = await client.get(nginx.url + "/ws", headers={
-                "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+            ws = await client.get(
+                nginx.url + "/ws",
+                headers={
+                    "Connection": "Upgrade",
+                    "Upgrade": "websocket",
+                    "Sec-WebSocket-Version": "13",
+                    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                },
+            )
     assert ws.status_code == 503
     assert ws.headers["content-type"] == "application/json"
-    assert ws.json() == api.json() == {"error": {"code": "unavailable", "message": "The API is not reachable right now.",
-                                                 "details": {}}}
+    assert (
+        ws.json()
+        == api.json()
+        == {"error": {"code": "unavailable", "message": "The API is not reachable right now.", "details": {}}}
+    )
     assert ws.headers["retry-after"] == "5"
     for name in SECURITY_HEADERS:
         assert ws.headers.get(name) == page.headers[name], name

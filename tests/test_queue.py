@@ -42,8 +42,15 @@ async def enqueue(rt, kind="work", payload=None, **kw):
 
 
 def runner(rt, handlers, worker_id="w1", lease=1.0, **kw):
-    return Runner(rt.store.jobs, handlers, worker_id=worker_id, lease=lease, backoff=kw.pop("backoff", FAST),
-                  poll=kw.pop("poll", 0.01), **kw)
+    return Runner(
+        rt.store.jobs,
+        handlers,
+        worker_id=worker_id,
+        lease=lease,
+        backoff=kw.pop("backoff", FAST),
+        poll=kw.pop("poll", 0.01),
+        **kw,
+    )
 
 
 async def until(predicate, timeout=5.0):
@@ -155,6 +162,7 @@ async def test_lease_renewal_keeps_a_long_job_with_its_worker(runtime):
         async def handler(j):
             ran.append(name)
             await asyncio.sleep(1.2)  # four times the lease
+
         return handler
 
     slow = runner(runtime, {"work": handler_for("a")}, worker_id="a", lease=0.3)
@@ -227,6 +235,7 @@ async def test_a_worker_whose_renewals_keep_failing_stops_its_handler_when_the_l
                 raise
             finally:
                 running.discard(name)
+
         return handler
 
     renewals = FailingRenewals(runtime.store.jobs)
@@ -372,8 +381,9 @@ async def test_a_worker_stopping_releases_its_unfinished_job_and_finishes_a_quic
         async def aclose(self):
             pass
 
-    await runtime.engine.run("createCollaboration", user("o@example.com"), None, {"title": "T"},
-                             actor_email="o@example.com")
+    await runtime.engine.run(
+        "createCollaboration", user("o@example.com"), None, {"title": "T"}, actor_email="o@example.com"
+    )
     job = await enqueue(runtime, kind="checkin", payload={"day": "2026-11-23"}, unique_key="checkin:2026-11-23")
     worker = Worker(runtime, SlowProvider(), worker_id="w-stop", poll=0.01, schedule=False)
     await worker.start()
@@ -442,15 +452,24 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.parametrize("delay, grace, job", [
-    (60, 0.3, {"status": "queued", "attempts": 0, "workerId": None, "errors": []}),  # released unfinished
-    (0.4, 10, {"status": "done", "attempts": 1, "workerId": "w-sigterm", "errors": []}),  # finished within grace
-])
+@pytest.mark.parametrize(
+    "delay, grace, job",
+    [
+        (60, 0.3, {"status": "queued", "attempts": 0, "workerId": None, "errors": []}),  # released unfinished
+        (0.4, 10, {"status": "done", "attempts": 1, "workerId": "w-sigterm", "errors": []}),  # finished within grace
+    ],
+)
 def test_sigterm_stops_the_worker_process_gracefully(delay, grace, job):
     """`tandem worker`'s signal wiring, in a process of its own on the embedded store."""
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
-    child = subprocess.Popen([sys.executable, "-c", SIGTERM_CHILD, str(delay), str(grace)], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_CHILD, str(delay), str(grace)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ready, _, _ = select.select([child.stdout], [], [], 30)  # a child that never gets there fails, not hangs
         assert ready, "the worker process did not start its job within 30 s"
@@ -532,8 +551,9 @@ async def test_a_worker_catches_up_on_start_only_on_a_persistent_store(runtime):
     at = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
     for embedded, expected in ((True, []), (False, ["checkin:2026-11-23"])):
         runtime.store.embedded = embedded  # the embedded store starts empty: every start would be "missed"
-        worker = Worker(runtime, make_provider(runtime.settings), worker_id=f"w-{embedded}", poll=3600,
-                        clock=lambda: at)
+        worker = Worker(
+            runtime, make_provider(runtime.settings), worker_id=f"w-{embedded}", poll=3600, clock=lambda: at
+        )
         await worker.start()
         await worker.stop(grace=0)
         assert [j["uniqueKey"] for j in await runtime.store.jobs.list() if j["kind"] == "checkin"] == expected
@@ -552,7 +572,8 @@ async def test_jobs_list_shows_jobs_and_totals(runtime):
 def test_worker_commands_refuse_the_embedded_store_clearly(argv):
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     env.update(AUTH_MODE="dev")
-    result = subprocess.run([sys.executable, "-m", "backend.cli", *argv], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "backend.cli", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 2
     assert "needs MONGODB_URI" in result.stderr and "tandem dev" in result.stderr

@@ -145,8 +145,10 @@ async def test_a_snapshot_larger_than_the_byte_budget_is_queued_beside_it_one_at
 async def test_outboxes_share_a_process_wide_budget_and_the_largest_queue_is_closed_past_it():
     budget, closed = QueueBudget(1000), []
     sockets = [Socket() for _ in range(6)]
-    outs = [Outbox(s.send, 1000, lambda i=i: closed.append(i), limit_bytes=600, budget=budget)
-            for i, s in enumerate(sockets)]
+    outs = [
+        Outbox(s.send, 1000, lambda i=i: closed.append(i), limit_bytes=600, budget=budget)
+        for i, s in enumerate(sockets)
+    ]
     for socket in sockets[:5]:  # five peers stop reading; the sixth reads
         socket.writable.clear()
     for _ in range(4):
@@ -311,8 +313,7 @@ async def test_owner_only_events_follow_role_changes():
     hub.publish(ev.approval_event(ev.APPROVAL_CREATED, approval))
     hub.publish(update("c", 2, {"members.1.role": "owner"}))
     hub.publish(ev.approval_event(ev.APPROVAL_UPDATED, approval))
-    assert [f["type"] for f in owner.received()] == ["approval_created", "collaboration_updated",
-                                                     "approval_updated"]
+    assert [f["type"] for f in owner.received()] == ["approval_created", "collaboration_updated", "approval_updated"]
     assert [f["type"] for f in editor.received()] == ["collaboration_updated", "approval_updated"]
     assert editor.sub.role == "owner"
 
@@ -349,7 +350,8 @@ async def test_resync_all_ends_every_subscription_and_forgets_history():
     hub.publish(update("c1", 2))
     assert hub.resync_all("history_lost") == 2
     assert [p.received()[-1] for p in peers] == [
-        {"type": "resync_required", "collaborationId": cid, "reason": "history_lost"} for cid in ("c1", "c2")]
+        {"type": "resync_required", "collaborationId": cid, "reason": "history_lost"} for cid in ("c1", "c2")
+    ]
     assert hub.topics == 0 and hub.missed("c1", 1, 2) is None
 
 
@@ -409,22 +411,35 @@ def test_history_keeps_messages_bounded_and_within_the_byte_budget():
 
 
 def test_truncated_arrays_are_sent_whole_from_the_document_at_that_version():
-    change = {"updateDescription": {"updatedFields": {"version": 4, "tags.0": "b"}, "removedFields": [],
-                                    "truncatedArrays": [{"field": "tags", "newSize": 1}]}}
+    change = {
+        "updateDescription": {
+            "updatedFields": {"version": 4, "tags.0": "b"},
+            "removedFields": [],
+            "truncatedArrays": [{"field": "tags", "newSize": 1}],
+        }
+    }
     assert ev.changed_fields(change, {"version": 4, "tags": ["b"]}) == ({"version": 4, "tags": ["b"]}, [])
     assert ev.changed_fields(change, {"version": 5, "tags": ["b", "c"]}) is None  # moved on: cannot tell
 
 
 def test_last_action_is_set_whole_so_the_reader_needs_no_earlier_change():
-    doc = {"_id": "c", "version": 3, "title": "t",
-           "lastAction": {"name": "updateDetails", "actor": {"type": "ai", "runId": "r"}, "at": "t1"}}
+    doc = {
+        "_id": "c",
+        "version": 3,
+        "title": "t",
+        "lastAction": {"name": "updateDetails", "actor": {"type": "ai", "runId": "r"}, "at": "t1"},
+    }
     last = {"name": "updateDetails", "actor": {"type": "user", "id": "u"}, "at": "t2"}
     new, update = build_update(doc, {"version": 4, "lastAction": last})
-    assert update == {"$set": {"version": 4, "lastAction.actor.type": "user", "lastAction.actor.id": "u",
-                               "lastAction.at": "t2"}, "$unset": {"lastAction.actor.runId": ""}}  # leaf by leaf
+    assert update == {
+        "$set": {"version": 4, "lastAction.actor.type": "user", "lastAction.actor.id": "u", "lastAction.at": "t2"},
+        "$unset": {"lastAction.actor.runId": ""},
+    }  # leaf by leaf
     assert set_whole(update, "lastAction", last) == {"$set": {"version": 4, "lastAction": last}}
     assert set_whole({"$set": {"lastAction.at": "t"}, "$unset": {"x": ""}}, "lastAction", last) == {
-        "$set": {"lastAction": last}, "$unset": {"x": ""}}
+        "$set": {"lastAction": last},
+        "$unset": {"x": ""},
+    }
     change = {"updateDescription": {"updatedFields": {"version": 4, "lastAction": last}, "removedFields": []}}
     event = ev.collaboration_updated("c", *ev.changed_fields(change, None), last)
     assert (event.body["action"], event.body["actor"], event.body["at"]) == ("updateDetails", last["actor"], "t2")
@@ -432,18 +447,24 @@ def test_last_action_is_set_whole_so_the_reader_needs_no_earlier_change():
 
 def test_presence_lists_each_user_once_with_their_latest_state():
     t = [datetime(2026, 1, 1, 0, 0, s, tzinfo=timezone.utc) for s in range(4)]
-    docs = [{"userId": "a", "state": {"tab": 1}, "since": t[1], "updatedAt": t[3]},
-            {"userId": "a", "state": {"tab": 2}, "since": t[0], "updatedAt": t[2]},
-            {"userId": "b", "state": {}, "since": t[2], "updatedAt": t[2]}]
+    docs = [
+        {"userId": "a", "state": {"tab": 1}, "since": t[1], "updatedAt": t[3]},
+        {"userId": "a", "state": {"tab": 2}, "since": t[0], "updatedAt": t[2]},
+        {"userId": "b", "state": {}, "since": t[2], "updatedAt": t[2]},
+    ]
     body = ev.presence_event("c", docs).body
-    assert body["members"] == [{"userId": "a", "state": {"tab": 1}, "since": t[0]},
-                               {"userId": "b", "state": {}, "since": t[2]}]
+    assert body["members"] == [
+        {"userId": "a", "state": {"tab": 1}, "since": t[0]},
+        {"userId": "b", "state": {}, "since": t[2]},
+    ]
 
 
 def test_a_heartbeat_is_not_a_presence_change():
     beat = {"operationType": "update", "updateDescription": {"updatedFields": {"expiresAt": 1}, "removedFields": []}}
-    state = {"operationType": "update", "updateDescription": {"updatedFields": {"state": {}, "expiresAt": 1},
-                                                             "removedFields": []}}
+    state = {
+        "operationType": "update",
+        "updateDescription": {"updatedFields": {"state": {}, "expiresAt": 1}, "removedFields": []},
+    }
     assert ev.presence_only_heartbeat(beat) and not ev.presence_only_heartbeat(state)
 
 
@@ -457,8 +478,7 @@ async def runtime(runtime):
 
 
 async def read_into(runtime, events):
-    reader = ChangeReader(runtime.store, events.append, lambda reason: events.append(reason),
-                          max_await_ms=50)
+    reader = ChangeReader(runtime.store, events.append, lambda reason: events.append(reason), max_await_ms=50)
     await reader.start()
     return reader
 
@@ -485,14 +505,21 @@ async def test_the_reader_names_every_action_even_when_the_document_moved_on(run
         await reader.stop()
     updates = [e for e in events if e.type == ev.COLLABORATION_UPDATED]
     assert [(e.version, e.body["action"]) for e in updates] == [
-        (1, "createCollaboration"), (2, "addMember"), (3, "addMember"), (4, "updateDetails"),
-        (5, "proposeActivity")]
+        (1, "createCollaboration"),
+        (2, "addMember"),
+        (3, "addMember"),
+        (4, "updateDetails"),
+        (5, "proposeActivity"),
+    ]
     assert updates[3].body["actor"] == {"type": "user", "id": user(EDITOR).id}
     last = updates[3].body["changes"]["updatedFields"]["lastAction"]  # one value, not leaves: nothing to rebuild
-    assert last["name"] == "updateDetails" and not any(p.startswith("lastAction.") for p in updates[3].body[
-        "changes"]["updatedFields"])
-    assert updates[0].body["changes"]["updatedFields"]["id"] == cid and "_id" not in updates[0].body["changes"][
-        "updatedFields"]
+    assert last["name"] == "updateDetails" and not any(
+        p.startswith("lastAction.") for p in updates[3].body["changes"]["updatedFields"]
+    )
+    assert (
+        updates[0].body["changes"]["updatedFields"]["id"] == cid
+        and "_id" not in updates[0].body["changes"]["updatedFields"]
+    )
     assert events[-1].type == ev.MESSAGE_CREATED and events[-1].body["message"]["text"] == "c"
 
 
@@ -512,8 +539,11 @@ async def test_a_repeated_last_action_the_stream_leaves_out_is_read_from_the_aud
     first, second = [e for e in events if e.type == ev.COLLABORATION_UPDATED][3:]
     assert (second.version, second.body["action"], second.body["at"]) == (5, "updateDetails", at)
     # as the write set it, and as a replay of the stored changes sends it
-    assert second.body["changes"]["updatedFields"]["lastAction"] == first.body["changes"]["updatedFields"][
-        "lastAction"] == {"name": "updateDetails", "actor": {"type": "user", "id": user(OWNER).id}, "at": at}
+    assert (
+        second.body["changes"]["updatedFields"]["lastAction"]
+        == first.body["changes"]["updatedFields"]["lastAction"]
+        == {"name": "updateDetails", "actor": {"type": "user", "id": user(OWNER).id}, "at": at}
+    )
 
 
 async def test_the_reader_sends_resync_for_a_replaced_or_deleted_collaboration(runtime):
@@ -529,7 +559,9 @@ async def test_the_reader_sends_resync_for_a_replaced_or_deleted_collaboration(r
     finally:
         await reader.stop()
     assert [(e.type, e.body.get("reason")) for e in events[3:]] == [
-        (ev.RESYNC_REQUIRED, "replaced"), (ev.RESYNC_REQUIRED, "deleted")]
+        (ev.RESYNC_REQUIRED, "replaced"),
+        (ev.RESYNC_REQUIRED, "deleted"),
+    ]
 
 
 async def test_the_reader_reads_presence_only_for_collaborations_someone_here_listens_to(runtime):
@@ -543,8 +575,9 @@ async def test_the_reader_reads_presence_only_for_collaborations_someone_here_li
         return await real_read(collaboration_id, now)
 
     runtime.store.presence.for_collaboration = counted
-    reader = ChangeReader(runtime.store, events.append, lambda reason: None, max_await_ms=50,
-                          wanted=lambda cid: cid in listened)
+    reader = ChangeReader(
+        runtime.store, events.append, lambda reason: None, max_await_ms=50, wanted=lambda cid: cid in listened
+    )
     await reader.start()
     try:
         for cid in ("col_b", "col_a"):

@@ -22,9 +22,16 @@ from backend.domain.models import Actor
 from tests.realtime_support import STORES, Client, apply_changes, close_runtime, live_server, open_runtime
 from tests.support import EDITOR, OWNER, STRANGER, VIEWER
 
-THANKS = {"name": "Thank whoever completes an activity", "when": {"action": "completeActivity"},
-          "then": {"action": {"name": "sendMessage", "payload": {"text": {"cat": [
-              "Thanks for finishing ", {"var": "collaboration.activity.title"}, "!"]}}}}}
+THANKS = {
+    "name": "Thank whoever completes an activity",
+    "when": {"action": "completeActivity"},
+    "then": {
+        "action": {
+            "name": "sendMessage",
+            "payload": {"text": {"cat": ["Thanks for finishing ", {"var": "collaboration.activity.title"}, "!"]}},
+        }
+    },
+}
 STREAM = ("collaboration_updated", "message_created")
 
 
@@ -178,7 +185,7 @@ async def test_a_replay_is_the_bytes_the_live_stream_sent_for_every_action(store
         rule = (await run("addRule", user(OWNER), cid, {"rule": THANKS})).result["ruleId"]
         await run("updateRule", user(OWNER), cid, {"rule": {**THANKS, "id": rule, "name": "Thanks again"}})
         first = (await run("proposeActivity", user(EDITOR), cid, {"title": "A"})).result["activityId"]
-        second = (await run("proposeActivity", user(EDITOR), cid, {"title": "B", "dueAt": "2026-12-09T10:00:00Z"}))
+        second = await run("proposeActivity", user(EDITOR), cid, {"title": "B", "dueAt": "2026-12-09T10:00:00Z"})
         await run("scheduleActivity", user(EDITOR), cid, {"activityId": first, "scheduledFor": "2026-12-08T10:00:00Z"})
         await run("completeActivity", user(EDITOR), cid, {"activityId": first})  # its rule posts a message
         await run("cancelActivity", user(OWNER), cid, {"activityId": second.result["activityId"], "reason": "no"})
@@ -195,9 +202,22 @@ async def test_a_replay_is_the_bytes_the_live_stream_sent_for_every_action(store
         last = await head(rt, cid)
         await follow(client, live, last)
         assert {e.get("action") for e in live.events if e["type"] == "collaboration_updated"} >= {
-            "updateDetails", "addRule", "updateRule", "proposeActivity", "scheduleActivity", "completeActivity",
-            "cancelActivity", "removeRule", "changeRole", "setProtectedActions", "addMember", "removeMember",
-            "leaveCollaboration", "archiveCollaboration", "acceptInvitation"}
+            "updateDetails",
+            "addRule",
+            "updateRule",
+            "proposeActivity",
+            "scheduleActivity",
+            "completeActivity",
+            "cancelActivity",
+            "removeRule",
+            "changeRole",
+            "setProtectedActions",
+            "addMember",
+            "removeMember",
+            "leaveCollaboration",
+            "archiveCollaboration",
+            "acceptInvitation",
+        }
         # From seq 0 on the other process, from the database (not its history): the creation too,
         # then every event the live stream sent.
         two.realtime.hub.history.clear()
@@ -239,8 +259,9 @@ async def _resume_after(store: str, restart: bool) -> None:
             assert [e["seq"] for e in stream.events] == list(range(4, 604))
             assert sum(e["type"] == "message_created" for e in stream.events) == 300
             assert stream.doc == await target.snapshot(EDITOR, cid)
-            assert sorted(stream.messages) == sorted(m["id"] for m in await target.messages(EDITOR, cid) +
-                                                     await _older_messages(target, cid))
+            assert sorted(stream.messages) == sorted(
+                m["id"] for m in await target.messages(EDITOR, cid) + await _older_messages(target, cid)
+            )
             await one.runtime.engine.run("sendMessage", user(OWNER), cid, {"text": "live"})  # then live, no gap
             await one.runtime.engine.run("updateDetails", user(OWNER), cid, {"title": "live"})
             await follow(resumed, stream, 605)
@@ -253,8 +274,10 @@ async def _resume_after(store: str, restart: bool) -> None:
 
 async def _older_messages(live: Any, cid: str) -> list[dict[str, Any]]:
     """Messages past the first page of 200."""
-    r = await live.http.get(f"/api/collaborations/{cid}/messages?limit=200&before=" +
-                            (await live.messages(EDITOR, cid))[0]["id"], headers=live.auth(EDITOR))
+    r = await live.http.get(
+        f"/api/collaborations/{cid}/messages?limit=200&before=" + (await live.messages(EDITOR, cid))[0]["id"],
+        headers=live.auth(EDITOR),
+    )
     return r.json()["messages"]
 
 
@@ -357,8 +380,11 @@ async def test_a_replay_larger_than_the_connection_may_queue_is_a_snapshot(store
         client = await two.client(EDITOR)
         await client.subscribe(cid, sinceSeq=21)  # two messages fit
         assert [(await client.next())["seq"] for _ in range(2)] == [22, 23]
-        assert two.runtime.metrics.ws_resumes.labels("history")._value.get() + \
-            two.runtime.metrics.ws_resumes.labels("database")._value.get() == 1
+        assert (
+            two.runtime.metrics.ws_resumes.labels("history")._value.get()
+            + two.runtime.metrics.ws_resumes.labels("database")._value.get()
+            == 1
+        )
 
 
 async def test_missed_events_with_the_callers_removal_are_a_snapshot(store):
@@ -414,8 +440,11 @@ async def test_since_seq_must_be_a_non_negative_integer():
 
 def big_rule(i: int) -> dict[str, Any]:
     """A rule of about 4 KB (MAX_RULE_BYTES is 4096)."""
-    return {"name": f"Rule {i}", "when": {"action": "completeActivity"},
-            "then": {"action": {"name": "sendMessage", "payload": {"text": f"{i:03} " + "x" * 3900}}}}
+    return {
+        "name": f"Rule {i}",
+        "when": {"action": "completeActivity"},
+        "then": {"action": {"name": "sendMessage", "payload": {"text": f"{i:03} " + "x" * 3900}}},
+    }
 
 
 async def churn(runtime: Any, rules: int, pairs: int) -> str:
@@ -436,6 +465,7 @@ async def bounded_read(runtime: Any, cid: str, since: int, budget: int) -> tuple
     import tracemalloc
 
     from backend.realtime.replay import Replays
+
     stream = runtime.store.stream
     before = stream.documents
     tracemalloc.start()
@@ -450,6 +480,7 @@ async def bounded_read(runtime: Any, cid: str, since: int, budget: int) -> tuple
 async def test_changes_too_large_to_store_are_left_out_and_a_replay_across_them_is_a_snapshot(store):
     from backend.store.size import bson_size
     from backend.store.stream import CHANGES_MAX_BYTES
+
     runtime = await open_runtime(store)
     try:
         cid = await churn(runtime, rules=50, pairs=150)  # 300 actions past the 50 rules
@@ -481,7 +512,7 @@ async def test_a_replay_stops_reading_as_soon_as_its_events_pass_the_budget(stor
         assert [e.seq for e in everything] == list(range(1, await head(runtime, cid) + 1))
         budget = 256 * 1024
         sizes = [e.size for e in everything]
-        within = next(i for i in range(len(sizes)) if sum(sizes[:i + 1]) > budget)  # events that fit
+        within = next(i for i in range(len(sizes)) if sum(sizes[: i + 1]) > budget)  # events that fit
         events, read, _ = await bounded_read(runtime, cid, 0, budget)
         assert events is None  # a snapshot instead
         # the event that passed the budget, and not one more (the whole window of 215 entries was

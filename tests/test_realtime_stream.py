@@ -82,8 +82,9 @@ async def test_concurrent_actions_arrive_in_version_order_without_gaps(store):
             await asyncio.sleep(0.1)
             for frame in await client.quiet(0.2):  # the last messages may trail the last update
                 copy.apply(frame)
-            assert sorted(m["text"] for m in copy.messages.values()) == \
-                sorted(m["text"] for m in await live.messages(OWNER, cid))
+            assert sorted(m["text"] for m in copy.messages.values()) == sorted(
+                m["text"] for m in await live.messages(OWNER, cid)
+            )
 
 
 async def test_a_client_that_drops_at_random_resumes_to_exactly_the_servers_document(store):
@@ -109,8 +110,12 @@ async def test_a_client_that_drops_at_random_resumes_to_exactly_the_servers_docu
                     r = await live.act(who, "proposeActivity", cid, {"title": f"a{i}"})
                     activities.append(r["result"]["activityId"])
                 elif kind < 0.45:
-                    await live.act(who, "scheduleActivity", cid, {"activityId": activities.pop(),
-                                                                  "scheduledFor": "2026-12-01T10:00:00Z"})
+                    await live.act(
+                        who,
+                        "scheduleActivity",
+                        cid,
+                        {"activityId": activities.pop(), "scheduledFor": "2026-12-01T10:00:00Z"},
+                    )
                 elif kind < 0.55:
                     await live.act(OWNER, "cancelActivity", cid, {"activityId": activities.pop(0)})
                 elif kind < 0.7:
@@ -152,8 +157,11 @@ async def test_a_client_that_drops_at_random_resumes_to_exactly_the_servers_docu
                         client.abort()
                     else:
                         await client.close()
-                if done.is_set() and copy.doc is not None and \
-                        copy.version == (await live.snapshot(OWNER, cid))["version"]:
+                if (
+                    done.is_set()
+                    and copy.doc is not None
+                    and copy.version == (await live.snapshot(OWNER, cid))["version"]
+                ):
                     break
                 reconnects += 1
                 cycles[0] = reconnects
@@ -180,8 +188,15 @@ async def test_resuming_after_a_message_gets_one_committed_later_with_an_earlier
         await client.close()
         actor = {"type": "user", "id": dev_user_id(OWNER)}
         await live.runtime.store.messages.insert(
-            {"_id": early_id, "collaborationId": cid, "author": actor, "text": "A, committed second", "createdAt": utcnow()},
-            {"_id": new_id("aud"), "collaborationId": cid, "action": "sendMessage", "actor": actor, "at": utcnow()})
+            {
+                "_id": early_id,
+                "collaborationId": cid,
+                "author": actor,
+                "text": "A, committed second",
+                "createdAt": utcnow(),
+            },
+            {"_id": new_id("aud"), "collaborationId": cid, "action": "sendMessage", "actor": actor, "at": utcnow()},
+        )
         async with asyncio.timeout(5):  # this process's reader publishes it meanwhile
             while early_id not in live.realtime.hub.message_order(cid):
                 await asyncio.sleep(0.01)
@@ -320,8 +335,11 @@ async def test_the_reader_survives_a_publish_that_raises_and_subscribers_resync(
 
         reader._publish, store.watch_changes = publish_once_failing, held_watch
         await live.act(OWNER, "updateDetails", cid, {"title": "lost in the hub"})
-        assert await client.until("resync_required") == \
-            {"type": "resync_required", "collaborationId": cid, "reason": "internal"}
+        assert await client.until("resync_required") == {
+            "type": "resync_required",
+            "collaborationId": cid,
+            "reason": "internal",
+        }
         assert failed and not reader.running
         assert (await live.http.get("/api/ready")).status_code == 503
         reopen.set()
@@ -387,6 +405,7 @@ async def test_a_member_removed_while_subscribing_never_gets_a_message_sent_afte
                     await live.runtime.engine.run("removeMember", user(OWNER), cid, {"userId": dev_user_id(VIEWER)})
                     await live.runtime.engine.run("sendMessage", user(OWNER), cid, {"text": "after the removal"})
                 return result
+
             return patched
 
         store.stream.latest_messages = after_first_read(store.stream.latest_messages)  # the subscribe's reads
@@ -395,8 +414,9 @@ async def test_a_member_removed_while_subscribing_never_gets_a_message_sent_afte
         await client.send(type="subscribe", collaborationId=cid)
         frames = [await client.next()] + await client.quiet(0.5)
         assert injected.is_set()
-        texts = [m["text"] for f in frames for m in f.get("messages", [])] + \
-            [f["message"]["text"] for f in frames if f["type"] == "message_created"]
+        texts = [m["text"] for f in frames for m in f.get("messages", [])] + [
+            f["message"]["text"] for f in frames if f["type"] == "message_created"
+        ]
         assert "after the removal" not in texts, frames
         assert frames[-1]["type"] in ("error", "membership_removed"), frames
 
@@ -419,8 +439,10 @@ async def test_a_member_removed_while_their_presence_is_written_is_not_left_pres
         await viewer.send(type="presence", collaborationId=cid, state={"here": True})
         await asyncio.wait_for(writing.wait(), 5)
         await live.act(OWNER, "removeMember", cid, {"userId": dev_user_id(VIEWER)})
-        assert await viewer.until(lambda f: f["type"] != "presence") == \
-            {"type": "membership_removed", "collaborationId": cid}
+        assert await viewer.until(lambda f: f["type"] != "presence") == {
+            "type": "membership_removed",
+            "collaborationId": cid,
+        }
         gate.set()
         await asyncio.wait_for(written.wait(), 5)
         loop = asyncio.get_running_loop()

@@ -105,8 +105,17 @@ def test_a_frame_holds_its_json_once_as_bytes_and_decodes_text_only_when_asked()
 
 async def test_frames_of_every_length_reach_a_real_client_exactly():
     script = Script()
-    texts = [("", 0), ("a", 1), ("b", 125), ("c", 126), ("d", 127), ("e", 65535), ("f", 65536), ("é", 200_000),
-             ("ü☃", 40)]
+    texts = [
+        ("", 0),
+        ("a", 1),
+        ("b", 125),
+        ("c", 126),
+        ("d", 127),
+        ("e", 65535),
+        ("f", 65536),
+        ("é", 200_000),
+        ("ü☃", 40),
+    ]
     async with serving(script) as url:
         async with connect(url, compression=None) as ws:
             await send(ws, do="frames", texts=texts)
@@ -188,11 +197,14 @@ async def test_writing_to_a_closed_connection_raises_client_disconnected():
             await script.connections[0]["pre"]["send"](text_message("too late"))
 
 
-@pytest.mark.parametrize(("server", "client", "preframed"), [
-    (True, "deflate", False),  # negotiated: frames are compressed per connection, through websocket.send
-    (True, None, True),  # offered, but not asked for
-    (False, "deflate", True),  # asked for, but not offered
-])
+@pytest.mark.parametrize(
+    ("server", "client", "preframed"),
+    [
+        (True, "deflate", False),  # negotiated: frames are compressed per connection, through websocket.send
+        (True, None, True),  # offered, but not asked for
+        (False, "deflate", True),  # asked for, but not offered
+    ],
+)
 async def test_permessage_deflate_keeps_the_per_connection_path(server, client, preframed):
     script = Script()
     async with serving(script, ws_per_message_deflate=server) as url:

@@ -44,12 +44,15 @@ async def test_auth_then_ready(live):
     await client.close()
 
 
-@pytest.mark.parametrize("first", [
-    '{"type": "auth", "token": "not-a-token"}',
-    '{"type": "ping"}',
-    'hello',
-    '{"type": "auth"}',
-])
+@pytest.mark.parametrize(
+    "first",
+    [
+        '{"type": "auth", "token": "not-a-token"}',
+        '{"type": "ping"}',
+        "hello",
+        '{"type": "auth"}',
+    ],
+)
 async def test_a_bad_first_frame_closes_with_4401(live, first):
     client = await live.client()
     await client.send_raw(first)
@@ -148,8 +151,12 @@ async def test_since_version_catches_up_without_a_snapshot(live):
     client = await live.client(EDITOR)
     copy.apply(await client.subscribe(cid, **copy.since()))
     frames = [await client.next() for _ in range(4)]
-    assert [f["type"] for f in frames] == ["collaboration_updated", "collaboration_updated", "message_created",
-                                           "presence"]
+    assert [f["type"] for f in frames] == [
+        "collaboration_updated",
+        "collaboration_updated",
+        "message_created",
+        "presence",
+    ]
     for frame in frames:
         copy.apply(frame)
     assert copy.doc == await live.snapshot(EDITOR, cid) and copy.snapshots == 1
@@ -197,8 +204,9 @@ async def test_snapshots_larger_than_the_connections_queue_reach_a_client_that_r
     async with live_server(ws_queue_bytes=16_384) as live:
         cid = await team(live)
         for i in range(40):  # ~200 KB: each snapshot is twelve times what the connection may queue
-            await live.runtime.engine.run("proposeActivity", _user(OWNER), cid,
-                                          {"title": f"a{i}", "description": "d" * 5000})
+            await live.runtime.engine.run(
+                "proposeActivity", _user(OWNER), cid, {"title": f"a{i}", "description": "d" * 5000}
+            )
         host, port = live.server.url.split("//")[1].split(":")
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the server has to queue
@@ -220,27 +228,30 @@ async def test_snapshots_larger_than_the_connections_queue_reach_a_client_that_r
 # -- malformed frames ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("frame", "code", "path"), [
-    ("not json", "invalid_request", None),
-    ("[1, 2]", "invalid_request", None),
-    ('"subscribe"', "invalid_request", None),
-    ("{}", "invalid_request", None),
-    ('{"type": "launch"}', "invalid_request", None),
-    ('{"type": 7}', "invalid_request", None),
-    ('{"type": "subscribe"}', "validation_failed", "collaborationId"),
-    ('{"type": "subscribe", "collaborationId": 42}', "validation_failed", "collaborationId"),
-    ('{"type": "subscribe", "collaborationId": ""}', "validation_failed", "collaborationId"),
-    ('{"type": "subscribe", "collaborationId": "c", "sinceVersion": "3"}', "validation_failed", "sinceVersion"),
-    ('{"type": "subscribe", "collaborationId": "c", "sinceVersion": -1}', "validation_failed", "sinceVersion"),
-    ('{"type": "subscribe", "collaborationId": "c", "extra": true}', "validation_failed", "extra"),
-    ('{"type": "unsubscribe"}', "validation_failed", "collaborationId"),
-    ('{"type": "presence", "collaborationId": "c", "state": [1]}', "validation_failed", "state"),
-    ('{"type": "presence", "collaborationId": "c"}', "validation_failed", "state"),
-    ('{"type": "refresh_token"}', "validation_failed", "token"),
-    ('{"type": "refresh_token", "token": 5}', "validation_failed", "token"),
-    ('{"type": "ping", "now": 1}', "validation_failed", "now"),
-    ('{"type": "auth", "token": "again"}', "invalid_request", None),
-])
+@pytest.mark.parametrize(
+    ("frame", "code", "path"),
+    [
+        ("not json", "invalid_request", None),
+        ("[1, 2]", "invalid_request", None),
+        ('"subscribe"', "invalid_request", None),
+        ("{}", "invalid_request", None),
+        ('{"type": "launch"}', "invalid_request", None),
+        ('{"type": 7}', "invalid_request", None),
+        ('{"type": "subscribe"}', "validation_failed", "collaborationId"),
+        ('{"type": "subscribe", "collaborationId": 42}', "validation_failed", "collaborationId"),
+        ('{"type": "subscribe", "collaborationId": ""}', "validation_failed", "collaborationId"),
+        ('{"type": "subscribe", "collaborationId": "c", "sinceVersion": "3"}', "validation_failed", "sinceVersion"),
+        ('{"type": "subscribe", "collaborationId": "c", "sinceVersion": -1}', "validation_failed", "sinceVersion"),
+        ('{"type": "subscribe", "collaborationId": "c", "extra": true}', "validation_failed", "extra"),
+        ('{"type": "unsubscribe"}', "validation_failed", "collaborationId"),
+        ('{"type": "presence", "collaborationId": "c", "state": [1]}', "validation_failed", "state"),
+        ('{"type": "presence", "collaborationId": "c"}', "validation_failed", "state"),
+        ('{"type": "refresh_token"}', "validation_failed", "token"),
+        ('{"type": "refresh_token", "token": 5}', "validation_failed", "token"),
+        ('{"type": "ping", "now": 1}', "validation_failed", "now"),
+        ('{"type": "auth", "token": "again"}', "invalid_request", None),
+    ],
+)
 async def test_malformed_frames_get_an_error_and_the_connection_stays(live, frame, code, path):
     client = await live.client(EDITOR)
     await client.send_raw(frame)
@@ -252,7 +263,7 @@ async def test_malformed_frames_get_an_error_and_the_connection_stays(live, fram
     await client.expect("pong")
 
 
-@pytest.mark.parametrize("state", [{"\u0000": 1}, {"big": 2 ** 70}, {"$where": "x"}, {"a.b": 1}, {"deep": [{"$x": 1}]}])
+@pytest.mark.parametrize("state", [{"\u0000": 1}, {"big": 2**70}, {"$where": "x"}, {"a.b": 1}, {"deep": [{"$x": 1}]}])
 async def test_a_presence_state_mongodb_cannot_store_gets_validation_failed(live, state):
     cid = await team(live)
     client = await live.client(EDITOR)
@@ -268,8 +279,12 @@ async def test_a_presence_state_mongodb_cannot_store_gets_validation_failed(live
 
 
 async def test_auth_while_the_keys_cannot_be_fetched_closes_with_1013_not_4401():
-    settings = dict(auth_mode="supabase", supabase_jwt_secret=None, supabase_jwks_url=closed_port_url(),
-                    jwt_issuer="https://p.supabase.co/auth/v1")
+    settings = dict(
+        auth_mode="supabase",
+        supabase_jwt_secret=None,
+        supabase_jwks_url=closed_port_url(),
+        jwt_issuer="https://p.supabase.co/auth/v1",
+    )
     async with live_server(**settings) as live:
         client = await Client.open(live.ws_url)
         await client.send(type="auth", token=sign(claims(live.settings.issuer), rsa_key(), "RS256", "rsa-1"))

@@ -9,18 +9,33 @@ from backend.composition import build_api
 from backend.settings import test_settings
 from tests.support import EDITOR, OWNER, VIEWER, LiveServer, token
 
-WEEKENDS = {"name": "Nobody schedules on weekends", "when": {"action": "scheduleActivity"},
-            "if": {"in": [{"weekday": {"var": "payload.scheduledFor"}}, [6, 7]]},
-            "then": {"deny": {"message": "We do not schedule on weekends."}}}
-EDITOR_CANCELS = {"name": "Editors' cancellations need my approval",
-                  "when": {"action": "cancelActivity", "actor": "user"},
-                  "if": {"==": [{"var": "actor.role"}, "editor"]},
-                  "then": {"require_approval": {"reason": "Editors cancel only with an owner's approval."}}}
-THANKS = {"name": "Thank whoever completes an activity", "when": {"action": "completeActivity"},
-          "then": {"action": {"name": "sendMessage", "payload": {"text": {"cat": [
-              "Thanks for finishing ", {"var": "collaboration.activity.title"}, "!"]}}}}}
-ECHO = {"name": "Echo every message", "when": {"action": "sendMessage"},
-        "then": {"action": {"name": "sendMessage", "payload": {"text": {"cat": ["echo: ", {"var": "payload.text"}]}}}}}
+WEEKENDS = {
+    "name": "Nobody schedules on weekends",
+    "when": {"action": "scheduleActivity"},
+    "if": {"in": [{"weekday": {"var": "payload.scheduledFor"}}, [6, 7]]},
+    "then": {"deny": {"message": "We do not schedule on weekends."}},
+}
+EDITOR_CANCELS = {
+    "name": "Editors' cancellations need my approval",
+    "when": {"action": "cancelActivity", "actor": "user"},
+    "if": {"==": [{"var": "actor.role"}, "editor"]},
+    "then": {"require_approval": {"reason": "Editors cancel only with an owner's approval."}},
+}
+THANKS = {
+    "name": "Thank whoever completes an activity",
+    "when": {"action": "completeActivity"},
+    "then": {
+        "action": {
+            "name": "sendMessage",
+            "payload": {"text": {"cat": ["Thanks for finishing ", {"var": "collaboration.activity.title"}, "!"]}},
+        }
+    },
+}
+ECHO = {
+    "name": "Echo every message",
+    "when": {"action": "sendMessage"},
+    "then": {"action": {"name": "sendMessage", "payload": {"text": {"cat": ["echo: ", {"var": "payload.text"}]}}}},
+}
 SATURDAY, MONDAY = "2026-12-05T10:00:00Z", "2026-12-07T10:00:00Z"
 
 
@@ -34,13 +49,17 @@ async def api():
 
 
 async def call(api, email, name, cid, payload):
-    return await api.post(f"/api/actions/{name}", json={"collaborationId": cid, "payload": payload},
-                          headers={"authorization": f"Bearer {token(api.settings, email)}"})
+    return await api.post(
+        f"/api/actions/{name}",
+        json={"collaborationId": cid, "payload": payload},
+        headers={"authorization": f"Bearer {token(api.settings, email)}"},
+    )
 
 
 async def setup(api):
-    r = await api.post("/api/collaborations", json={"title": "Club"},
-                       headers={"authorization": f"Bearer {token(api.settings, OWNER)}"})
+    r = await api.post(
+        "/api/collaborations", json={"title": "Club"}, headers={"authorization": f"Bearer {token(api.settings, OWNER)}"}
+    )
     cid = r.json()["id"]
     await call(api, OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
     await call(api, OWNER, "addMember", cid, {"email": VIEWER, "role": "viewer"})
@@ -66,9 +85,12 @@ async def test_deny_rule_refuses_with_rule_denied_and_writes_nothing(api):
     assert ok.status_code == 200
 
 
-OPEN_CAP = {"name": "No more than 2 open activities", "when": {"action": "proposeActivity"},
-            "if": {">=": [{"var": "collaboration.openActivityCount"}, 2]},
-            "then": {"deny": {"message": "Finish something first: at most 2 open activities."}}}
+OPEN_CAP = {
+    "name": "No more than 2 open activities",
+    "when": {"action": "proposeActivity"},
+    "if": {">=": [{"var": "collaboration.openActivityCount"}, 2]},
+    "then": {"deny": {"message": "Finish something first: at most 2 open activities."}},
+}
 
 
 async def test_a_deny_rule_caps_the_open_activities(api):
@@ -89,7 +111,9 @@ async def test_a_deny_rule_caps_the_open_activities(api):
     added = await call(api, OWNER, "addRule", cid, {"rule": total})
     assert added.status_code == 200, added.text
     sid = second.json()["result"]["activityId"]
-    assert (await call(api, EDITOR, "scheduleActivity", cid, {"activityId": sid, "scheduledFor": MONDAY})).status_code == 200
+    assert (
+        await call(api, EDITOR, "scheduleActivity", cid, {"activityId": sid, "scheduledFor": MONDAY})
+    ).status_code == 200
     assert (await call(api, EDITOR, "completeActivity", cid, {"activityId": sid})).status_code == 200
     capped = await call(api, EDITOR, "proposeActivity", cid, {"title": "Read chapter 4"})
     assert capped.status_code == 403
@@ -182,7 +206,11 @@ async def test_follow_ups_of_one_action_stop_at_the_follow_up_limit(api):
     followups = r.json()["followups"]
     assert [f["ruleId"] for f in followups] == rules
     assert followups[0]["ok"] is True and followups[-1] == {
-        "ruleId": rules[-1], "action": "sendMessage", "ok": False, "error": "followup_limit"}
+        "ruleId": rules[-1],
+        "action": "sendMessage",
+        "ok": False,
+        "error": "followup_limit",
+    }
     h = {"authorization": f"Bearer {token(api.settings, VIEWER)}"}
     msgs = (await api.get(f"/api/collaborations/{cid}/messages?limit=200", headers=h)).json()["messages"]
     assert len(msgs) == 1 + FOLLOWUP_LIMIT
@@ -192,13 +220,18 @@ async def test_follow_ups_of_one_action_stop_at_the_follow_up_limit(api):
 async def test_the_trigger_audit_entry_records_its_follow_ups(api):
     cid, act = await setup(api)
     thanks = (await call(api, OWNER, "addRule", cid, {"rule": THANKS})).json()["result"]["ruleId"]
-    bogus = {"name": "Complete a missing one", "when": {"action": "completeActivity"},
-             "then": {"action": {"name": "completeActivity", "payload": {"activityId": "act_nope"}}}}
+    bogus = {
+        "name": "Complete a missing one",
+        "when": {"action": "completeActivity"},
+        "then": {"action": {"name": "completeActivity", "payload": {"activityId": "act_nope"}}},
+    }
     bogus = (await call(api, OWNER, "addRule", cid, {"rule": bogus})).json()["result"]["ruleId"]
     await call(api, EDITOR, "scheduleActivity", cid, {"activityId": act, "scheduledFor": MONDAY})
     r = await call(api, EDITOR, "completeActivity", cid, {"activityId": act})
-    expected = [{"ruleId": thanks, "action": "sendMessage", "ok": True, "approval": False},
-                {"ruleId": bogus, "action": "completeActivity", "ok": False, "error": "not_found"}]
+    expected = [
+        {"ruleId": thanks, "action": "sendMessage", "ok": True, "approval": False},
+        {"ruleId": bogus, "action": "completeActivity", "ok": False, "error": "not_found"},
+    ]
     assert r.json()["followups"] == expected
     completed = next(e for e in await audit(api, cid) if e["action"] == "completeActivity")
     assert completed["rulesFired"] == [thanks, bogus] and completed["followups"] == expected
@@ -207,8 +240,11 @@ async def test_the_trigger_audit_entry_records_its_follow_ups(api):
 async def test_follow_ups_of_an_action_carried_out_from_an_approval_are_in_its_audit_entry(api):
     cid, act = await setup(api)
     await call(api, OWNER, "addRule", cid, {"rule": EDITOR_CANCELS})
-    notice = {"name": "Say so", "when": {"action": "cancelActivity"},
-              "then": {"action": {"name": "sendMessage", "payload": {"text": "Cancelled."}}}}
+    notice = {
+        "name": "Say so",
+        "when": {"action": "cancelActivity"},
+        "then": {"action": {"name": "sendMessage", "payload": {"text": "Cancelled."}}},
+    }
     notice = (await call(api, OWNER, "addRule", cid, {"rule": notice})).json()["result"]["ruleId"]
     approval = (await call(api, EDITOR, "cancelActivity", cid, {"activityId": act})).json()["approval"]
     h = {"authorization": f"Bearer {token(api.settings, OWNER)}"}
@@ -218,12 +254,15 @@ async def test_follow_ups_of_an_action_carried_out_from_an_approval_are_in_its_a
     assert cancelled["followups"] == [{"ruleId": notice, "action": "sendMessage", "ok": True, "approval": False}]
 
 
-@pytest.mark.parametrize("when", [{"action": ["sendMessage"]}, {"action": {"a": 1}}, {"action": 7},
-                                  {"action": "sendMessage", "actor": ["user"]}])
+@pytest.mark.parametrize(
+    "when",
+    [{"action": ["sendMessage"]}, {"action": {"a": 1}}, {"action": 7}, {"action": "sendMessage", "actor": ["user"]}],
+)
 async def test_a_when_of_the_wrong_type_is_refused_not_a_server_error(api, when):
     cid, _ = await setup(api)
-    r = await call(api, OWNER, "addRule", cid, {"rule": {"name": "n", "when": when,
-                                                          "then": {"deny": {"message": "m"}}}})
+    r = await call(
+        api, OWNER, "addRule", cid, {"rule": {"name": "n", "when": when, "then": {"deny": {"message": "m"}}}}
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_failed"
     field = "actor" if "actor" in when else "action"
     assert [f["path"] for f in r.json()["error"]["details"]["fields"]] == [f"payload.rule.when.{field}"]
@@ -236,7 +275,8 @@ async def test_no_rule_keeps_a_member_from_leaving(api):
     assert r.status_code == 422
     assert r.json()["error"]["details"]["fields"][0] == {
         "path": "payload.rule.when.action",
-        "message": "rules do not apply to leaveCollaboration: a member can always leave"}
+        "message": "rules do not apply to leaveCollaboration: a member can always leave",
+    }
     for effect in ({"require_approval": {}}, {"deny": {"message": "Nobody goes anywhere."}}):
         rule = {"name": "Everything waits", "when": {"action": "*"}, "then": effect}
         assert (await call(api, OWNER, "addRule", cid, {"rule": rule})).status_code == 200
@@ -247,16 +287,22 @@ async def test_no_rule_keeps_a_member_from_leaving(api):
 
 async def test_a_follow_up_held_back_by_a_rule_is_an_approval_proposed_by_the_rule(api):
     cid, _ = await setup(api)
-    propose = {"name": "Plan a reply", "when": {"action": "sendMessage", "actor": "user"},
-               "then": {"action": {"name": "proposeActivity", "payload": {"title": "Reply"}}}}
+    propose = {
+        "name": "Plan a reply",
+        "when": {"action": "sendMessage", "actor": "user"},
+        "then": {"action": {"name": "proposeActivity", "payload": {"title": "Reply"}}},
+    }
     propose = (await call(api, OWNER, "addRule", cid, {"rule": propose})).json()["result"]["ruleId"]
     wait = {"name": "Plans wait", "when": {"action": "proposeActivity"}, "then": {"require_approval": {}}}
     wait = (await call(api, OWNER, "addRule", cid, {"rule": wait})).json()["result"]["ruleId"]
     r = await call(api, VIEWER, "sendMessage", cid, {"text": "hi"})
     assert r.json()["followups"] == [{"ruleId": propose, "action": "proposeActivity", "ok": True, "approval": True}]
     h = {"authorization": f"Bearer {token(api.settings, OWNER)}"}
-    [approval] = [a for a in (await api.get("/api/approvals?status=pending", headers=h)).json()["approvals"]
-                  if a["collaborationId"] == cid]
+    [approval] = [
+        a
+        for a in (await api.get("/api/approvals?status=pending", headers=h)).json()["approvals"]
+        if a["collaborationId"] == cid
+    ]
     assert approval["proposedBy"] == {"type": "rule", "ruleId": propose} and approval["rules"] == [wait]
 
 
@@ -291,8 +337,11 @@ async def test_a_literal_follow_up_message_is_held_to_the_servers_max_message_ch
             cid, _ = await setup(api)
 
             def say(text):
-                return {"name": "Say", "when": {"action": "completeActivity"},
-                        "then": {"action": {"name": "sendMessage", "payload": {"text": text}}}}
+                return {
+                    "name": "Say",
+                    "when": {"action": "completeActivity"},
+                    "then": {"action": {"name": "sendMessage", "payload": {"text": text}}},
+                }
 
             r = await call(api, OWNER, "addRule", cid, {"rule": say("x" * 21)})
             assert r.status_code == 422, r.text

@@ -48,12 +48,19 @@ def same_apart_from_id(answer: dict, cid: str) -> str:
 
 async def test_non_members_get_not_found_everywhere(live):
     cid = await team(live)
-    for path in (f"/api/collaborations/{cid}", f"/api/collaborations/{cid}/messages",
-                 f"/api/collaborations/{cid}/audit", "/api/collaborations/col_doesnotexist"):
+    for path in (
+        f"/api/collaborations/{cid}",
+        f"/api/collaborations/{cid}/messages",
+        f"/api/collaborations/{cid}/audit",
+        "/api/collaborations/col_doesnotexist",
+    ):
         r = await live.http.get(path, headers=live.auth(STRANGER))
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    r = await live.http.post("/api/actions/sendMessage", headers=live.auth(STRANGER),
-                             json={"collaborationId": cid, "payload": {"text": "hi"}})
+    r = await live.http.post(
+        "/api/actions/sendMessage",
+        headers=live.auth(STRANGER),
+        json={"collaborationId": cid, "payload": {"text": "hi"}},
+    )
     assert r.status_code == 404
 
 
@@ -64,8 +71,10 @@ async def test_reading_another_collaboration_answers_as_a_missing_one(live, suff
     missing = await live.http.get(f"/api/collaborations/{MISSING}{suffix}", headers=live.auth(STRANGER))
     assert theirs.status_code == missing.status_code == 404
     assert same_apart_from_id(theirs.json(), cid) == same_apart_from_id(missing.json(), cid)
-    assert cid not in [c["id"] for c in (await live.http.get("/api/collaborations",
-                                                             headers=live.auth(STRANGER))).json()["collaborations"]]
+    assert cid not in [
+        c["id"]
+        for c in (await live.http.get("/api/collaborations", headers=live.auth(STRANGER))).json()["collaborations"]
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(set(CATALOGUE) - {"createCollaboration"}))
@@ -75,8 +84,9 @@ async def test_acting_on_another_collaboration_answers_as_a_missing_one_and_chan
     payload = _sample_payload(name, before)
     answers = []
     for target in (cid, MISSING):
-        r = await live.http.post(f"/api/actions/{name}", headers=live.auth(STRANGER),
-                                 json={"collaborationId": target, "payload": payload})
+        r = await live.http.post(
+            f"/api/actions/{name}", headers=live.auth(STRANGER), json={"collaborationId": target, "payload": payload}
+        )
         answers.append((r.status_code, same_apart_from_id(r.json(), cid)))
     assert answers[0] == answers[1] and answers[0][0] == 404, answers
     after = await live.snapshot(OWNER, cid)
@@ -104,8 +114,11 @@ async def test_subscribing_to_another_collaboration_answers_as_a_missing_one(liv
 async def test_a_viewer_cannot_run_an_editors_or_owners_action(live, name):
     cid = await team(live)
     before = await live.snapshot(OWNER, cid)
-    r = await live.http.post(f"/api/actions/{name}", headers=live.auth(VIEWER),
-                             json={"collaborationId": cid, "payload": _sample_payload(name, before)})
+    r = await live.http.post(
+        f"/api/actions/{name}",
+        headers=live.auth(VIEWER),
+        json={"collaborationId": cid, "payload": _sample_payload(name, before)},
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", r.text
     assert r.json()["error"]["details"]["role"] == "viewer"
     assert (await live.snapshot(OWNER, cid))["version"] == before["version"]
@@ -139,8 +152,10 @@ async def test_a_removed_member_stops_receiving_at_once(store):
         await viewer.send(type="presence", collaborationId=cid, state={"here": True})
         await owner.until(lambda f: f["type"] == "presence" and len(f["members"]) == 1)
         await live.act(OWNER, "removeMember", cid, {"userId": dev_user_id(VIEWER)})
-        assert await viewer.until(lambda f: f["type"] != "presence") == \
-            {"type": "membership_removed", "collaborationId": cid}
+        assert await viewer.until(lambda f: f["type"] != "presence") == {
+            "type": "membership_removed",
+            "collaborationId": cid,
+        }
         await live.act(OWNER, "updateDetails", cid, {"title": "secret"})
         await live.act(OWNER, "sendMessage", cid, {"text": "secret"})
         assert await viewer.quiet(0.3) == []

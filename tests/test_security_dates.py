@@ -38,22 +38,37 @@ async def api():
 
 
 OUT_OF_RANGE = [
-    "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+05:00", "1969-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+05:00",
+    "1969-12-31T23:59:59Z",
     "1970-01-01T00:30:00+01:00",  # 1969 in UTC
-    "3000-01-01T00:00:00Z", "2999-12-31T23:59:59-05:00",  # 3000 in UTC
-    "9999-12-31T23:59:59Z", "9999-12-31T23:59:59-05:00",
+    "3000-01-01T00:00:00Z",
+    "2999-12-31T23:59:59-05:00",  # 3000 in UTC
+    "9999-12-31T23:59:59Z",
+    "9999-12-31T23:59:59-05:00",
 ]
-NOT_A_TIME = [1700000000, "2027-02-29T00:00:00Z", "2026-11-23T10:00:00", "2026-11-23", "2026-11-23T23:59:60Z",
-              "+2026-11-23T10:00:00Z", "2026-W48-1T10:00:00Z", "next week"]
+NOT_A_TIME = [
+    1700000000,
+    "2027-02-29T00:00:00Z",
+    "2026-11-23T10:00:00",
+    "2026-11-23",
+    "2026-11-23T23:59:60Z",
+    "+2026-11-23T10:00:00Z",
+    "2026-W48-1T10:00:00Z",
+    "next week",
+]
 
 
 # -- the payload itself --------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind, field, extra", [
-    (payloads.ProposeActivity, "dueAt", {"title": "Hike"}),
-    (payloads.ScheduleActivity, "scheduledFor", {"activityId": "act_1"}),
-])
+@pytest.mark.parametrize(
+    "kind, field, extra",
+    [
+        (payloads.ProposeActivity, "dueAt", {"title": "Hike"}),
+        (payloads.ScheduleActivity, "scheduledFor", {"activityId": "act_1"}),
+    ],
+)
 @pytest.mark.parametrize("when", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", *OUT_OF_RANGE])
 def test_a_time_that_leaves_the_date_range_in_utc_names_its_field(kind, field, extra, when):
     with pytest.raises(ValidationFailed) as info:
@@ -61,14 +76,17 @@ def test_a_time_that_leaves_the_date_range_in_utc_names_its_field(kind, field, e
     assert [f["path"] for f in info.value.fields] == [f"payload.{field}"]
 
 
-@pytest.mark.parametrize("when, utc", [
-    ("2026-11-23T10:00:00+02:00", datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)),
-    ("2999-12-31T18:59:59-05:00", datetime(2999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)),
-    ("1970-01-01T05:00:00+05:00", datetime(1970, 1, 1, 0, 0, tzinfo=timezone.utc)),
-    ("2999-12-31T23:59:59.999Z", datetime(2999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)),
-    ("2028-02-29T12:00:00Z", datetime(2028, 2, 29, 12, 0, tzinfo=timezone.utc)),
-    ("2026-11-23 10:00:00z", datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)),
-])
+@pytest.mark.parametrize(
+    "when, utc",
+    [
+        ("2026-11-23T10:00:00+02:00", datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)),
+        ("2999-12-31T18:59:59-05:00", datetime(2999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)),
+        ("1970-01-01T05:00:00+05:00", datetime(1970, 1, 1, 0, 0, tzinfo=timezone.utc)),
+        ("2999-12-31T23:59:59.999Z", datetime(2999, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)),
+        ("2028-02-29T12:00:00Z", datetime(2028, 2, 29, 12, 0, tzinfo=timezone.utc)),
+        ("2026-11-23 10:00:00z", datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)),
+    ],
+)
 def test_times_are_stored_in_utc(when, utc):
     decoded = payloads.decode(payloads.ProposeActivity, {"title": "Hike", "dueAt": when})
     assert decoded.dueAt == utc and decoded.dueAt.utcoffset() == timedelta(0)
@@ -103,8 +121,9 @@ def test_iso_writes_four_digit_years_that_parse_again(year):
 # -- over REST -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("due", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", 1700000000,
-                                 *OUT_OF_RANGE, *NOT_A_TIME])
+@pytest.mark.parametrize(
+    "due", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", 1700000000, *OUT_OF_RANGE, *NOT_A_TIME]
+)
 async def test_a_time_out_of_range_or_not_a_string_is_validation_failed_not_a_500(api, due):
     cid = (await create(api))["id"]
     r = await act(api, OWNER, "proposeActivity", cid, {"title": "Hike", "dueAt": due})
@@ -146,19 +165,31 @@ async def fake():
 
 
 async def test_ai_chat_drops_a_suggestion_out_of_range_and_still_answers(fake):
-    async with live_server(ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url,
-                           groq_model="llama-fake") as live:
+    async with live_server(
+        ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url, groq_model="llama-fake"
+    ) as live:
         cid = await live.create(OWNER, "Trip")
         activity = (await live.act(OWNER, "proposeActivity", cid, {"title": "Hike"}))["result"]["activityId"]
-        r = await live.http.post("/api/actions/scheduleActivity", headers=live.auth(OWNER), json={
-            "collaborationId": cid, "payload": {"activityId": activity, "scheduledFor": "0001-01-01T00:00:00Z"}})
+        r = await live.http.post(
+            "/api/actions/scheduleActivity",
+            headers=live.auth(OWNER),
+            json={"collaborationId": cid, "payload": {"activityId": activity, "scheduledFor": "0001-01-01T00:00:00Z"}},
+        )
         assert r.status_code == 422
-        fake.respond = lambda body: {"reply": "Let us go.", "actions": [
-            {"action": "scheduleActivity", "payload": {"activityId": activity, "scheduledFor": when},
-             "reason": "soon"} for when in ("0001-01-01T00:00:00Z", "3000-01-01T00:00:00Z",
-                                            "2026-12-01T10:00:00Z")]}
-        r = await live.http.post(f"/api/collaborations/{cid}/ai/chat", json={"message": "When?"},
-                                 headers=live.auth(OWNER))
+        fake.respond = lambda body: {
+            "reply": "Let us go.",
+            "actions": [
+                {
+                    "action": "scheduleActivity",
+                    "payload": {"activityId": activity, "scheduledFor": when},
+                    "reason": "soon",
+                }
+                for when in ("0001-01-01T00:00:00Z", "3000-01-01T00:00:00Z", "2026-12-01T10:00:00Z")
+            ],
+        }
+        r = await live.http.post(
+            f"/api/collaborations/{cid}/ai/chat", json={"message": "When?"}, headers=live.auth(OWNER)
+        )
         assert r.status_code == 200, r.text
         assert [s["payload"]["scheduledFor"] for s in r.json()["suggestions"]] == ["2026-12-01T10:00:00Z"]
 
@@ -168,16 +199,24 @@ async def test_a_checkin_proposal_out_of_range_is_invalid_and_the_rest_of_the_an
     try:
         from backend.ai.groq_provider import GroqProvider
         from worker.checkin import Checkin
+
         cid = await team(rt)
         activity = (await rt.engine.run("proposeActivity", user(EDITOR), cid, {"title": "Hike"})).result["activityId"]
 
         def answer(body):
             mine = collaborations_in(body)[0]["collaborationId"]
-            return {"actions": [
-                {"collaborationId": mine, "action": "scheduleActivity", "reason": "x",
-                 "payload": {"activityId": activity, "scheduledFor": "0001-01-01T00:00:00Z"}},
-                {"collaborationId": mine, "action": "sendMessage", "payload": {"text": "Still on?"}, "reason": "y"},
-            ]}
+            return {
+                "actions": [
+                    {
+                        "collaborationId": mine,
+                        "action": "scheduleActivity",
+                        "reason": "x",
+                        "payload": {"activityId": activity, "scheduledFor": "0001-01-01T00:00:00Z"},
+                    },
+                    {"collaborationId": mine, "action": "sendMessage", "payload": {"text": "Still on?"}, "reason": "y"},
+                ]
+            }
+
         fake.respond = answer
         provider = GroqProvider(rt.settings, backoff=0.01)
         try:
@@ -200,10 +239,17 @@ async def test_an_approval_stored_with_a_time_out_of_range_fails_when_approved()
         cid = await team(rt)
         activity = (await rt.engine.run("proposeActivity", user(EDITOR), cid, {"title": "Hike"})).result["activityId"]
         now = utcnow()
-        approval = {"_id": "apr_old", "collaborationId": cid, "action": "scheduleActivity",
-                    "payload": {"activityId": activity, "scheduledFor": datetime(1, 1, 1, tzinfo=timezone.utc)},
-                    "reason": "stored before the bounds", "proposedBy": {"type": "ai", "runId": "run_x"},
-                    "status": "pending", "createdAt": now, "expiresAt": now + timedelta(hours=1)}
+        approval = {
+            "_id": "apr_old",
+            "collaborationId": cid,
+            "action": "scheduleActivity",
+            "payload": {"activityId": activity, "scheduledFor": datetime(1, 1, 1, tzinfo=timezone.utc)},
+            "reason": "stored before the bounds",
+            "proposedBy": {"type": "ai", "runId": "run_x"},
+            "status": "pending",
+            "createdAt": now,
+            "expiresAt": now + timedelta(hours=1),
+        }
         await rt.store.approvals.insert(approval)
         decided = await ApprovalService(rt.store, rt.engine).approve("apr_old", user(OWNER).id)
         assert decided["status"] == "failed" and decided["error"]["code"] == "validation_failed"
@@ -217,15 +263,30 @@ async def test_a_rule_cannot_carry_or_compute_a_time_out_of_range():
     rt = await Runtime.open(test_settings())
     try:
         cid = await team(rt)
-        literal = {"name": "Far away", "when": {"action": "sendMessage"}, "then": {"action": {
-            "name": "scheduleActivity", "payload": {"activityId": "act_1", "scheduledFor": "0001-01-01T00:00:00Z"}}}}
+        literal = {
+            "name": "Far away",
+            "when": {"action": "sendMessage"},
+            "then": {
+                "action": {
+                    "name": "scheduleActivity",
+                    "payload": {"activityId": "act_1", "scheduledFor": "0001-01-01T00:00:00Z"},
+                }
+            },
+        }
         with pytest.raises(ValidationFailed) as info:
             await rt.engine.run("addRule", user(OWNER), cid, {"rule": literal})
         assert [f["path"] for f in info.value.fields] == ["payload.rule.then.action.payload.scheduledFor"]
         activity = (await rt.engine.run("proposeActivity", user(EDITOR), cid, {"title": "Hike"})).result["activityId"]
-        computed = {"name": "Much later", "when": {"action": "sendMessage"}, "then": {"action": {
-            "name": "scheduleActivity", "payload": {"activityId": activity,
-                                                    "scheduledFor": {"+": [{"var": "now"}, {"days": 400_000}]}}}}}
+        computed = {
+            "name": "Much later",
+            "when": {"action": "sendMessage"},
+            "then": {
+                "action": {
+                    "name": "scheduleActivity",
+                    "payload": {"activityId": activity, "scheduledFor": {"+": [{"var": "now"}, {"days": 400_000}]}},
+                }
+            },
+        }
         await rt.engine.run("addRule", user(OWNER), cid, {"rule": computed})
         sent = await rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "hi"})
         assert [(f["ok"], f["error"]) for f in sent.followups] == [(False, "validation_failed")]
@@ -241,10 +302,19 @@ async def test_a_year_one_time_stored_before_the_bounds_no_longer_breaks_ai_chat
         cid = await live.create(OWNER, "Trip")
         activity = (await live.act(OWNER, "proposeActivity", cid, {"title": "Hike"}))["result"]["activityId"]
         collaborations = live.runtime.store.db["collaborations"]
-        await collaborations.update_one({"_id": cid}, {"$set": {
-            "activities.0.status": "scheduled", "activities.0.scheduledFor": datetime(1, 1, 1, tzinfo=timezone.utc)}})
-        r = await live.http.post(f"/api/collaborations/{cid}/ai/chat", json={"message": "Anything stale?"},
-                                 headers=live.auth(OWNER))
+        await collaborations.update_one(
+            {"_id": cid},
+            {
+                "$set": {
+                    "activities.0.status": "scheduled",
+                    "activities.0.scheduledFor": datetime(1, 1, 1, tzinfo=timezone.utc),
+                }
+            },
+        )
+        r = await live.http.post(
+            f"/api/collaborations/{cid}/ai/chat", json={"message": "Anything stale?"}, headers=live.auth(OWNER)
+        )
         assert r.status_code == 200, r.text
         assert [(s["action"], s["payload"]["activityId"]) for s in r.json()["suggestions"]] == [
-            ("cancelActivity", activity)]
+            ("cancelActivity", activity)
+        ]

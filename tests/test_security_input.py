@@ -94,19 +94,29 @@ async def test_a_frame_over_the_protocol_cap_closes_with_1009(live):
     await client.send(type="ping", pad="x" * (4 * LIMIT + 1))
     assert await client.wait_closed() == 1009
 
+
 async def test_a_first_frame_too_deep_to_decode_closes_with_4401(live):
     client = await live.client()
     await client.send_raw("[" * 3000)  # deeper than the JSON decoder goes: RecursionError, not a 1006
     assert await client.wait_closed() == 4401
 
 
-@pytest.mark.parametrize("frame, code, path", [
-    ("[" * 3000, "invalid_request", None),  # too deep to decode: an error frame, not a 1011 close
-    ('{"type": "presence", "collaborationId": "c", "state": {"a": ' + "[" * 1500 + "]" * 1500 + "}}",
-     "invalid_request", None),
-    ('{"type": "presence", "collaborationId": "c", "state": {"a": ' + "[" * 40 + "]" * 40 + "}}",
-     "validation_failed", "state"),  # decodable, but deeper than MAX_STATE_DEPTH
-])
+@pytest.mark.parametrize(
+    "frame, code, path",
+    [
+        ("[" * 3000, "invalid_request", None),  # too deep to decode: an error frame, not a 1011 close
+        (
+            '{"type": "presence", "collaborationId": "c", "state": {"a": ' + "[" * 1500 + "]" * 1500 + "}}",
+            "invalid_request",
+            None,
+        ),
+        (
+            '{"type": "presence", "collaborationId": "c", "state": {"a": ' + "[" * 40 + "]" * 40 + "}}",
+            "validation_failed",
+            "state",
+        ),  # decodable, but deeper than MAX_STATE_DEPTH
+    ],
+)
 async def test_a_frame_nested_too_deeply_gets_an_error_and_the_connection_stays(live, frame, code, path):
     client = await live.client(EDITOR)
     await client.send_raw(frame)

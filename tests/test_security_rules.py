@@ -44,15 +44,19 @@ from tests.test_rules_properties import PROPERTY, actions, actors, effects, expr
 
 def test_a_deny_rule_that_errors_on_its_values_fails_closed():
     """The classic dodge: the rule compares an optional field the member simply leaves out."""
-    stored = rule(name="No rush", when={"action": "proposeActivity"},
-                  **{"if": {"<": [{"var": "payload.dueAt"}, NOW_VAR]}})
+    stored = rule(
+        name="No rush", when={"action": "proposeActivity"}, **{"if": {"<": [{"var": "payload.dueAt"}, NOW_VAR]}}
+    )
     outcome = run([stored], "proposeActivity", EDITOR_ACTOR, {"title": "Hike"})
-    assert outcome.deny == {"ruleId": stored["id"], "error": "type_error", "message":
-                            "Rule “No rush” could not be evaluated (< cannot take (null, date)), "
-                            "so it refuses the action."}
+    assert outcome.deny == {
+        "ruleId": stored["id"],
+        "error": "type_error",
+        "message": "Rule “No rush” could not be evaluated (< cannot take (null, date)), so it refuses the action.",
+    }
     assert outcome.fired == [stored["id"]]
     assert outcome.for_audit()["ruleErrors"] == [
-        {"ruleId": stored["id"], "code": "type_error", "error": "< cannot take (null, date)"}]
+        {"ruleId": stored["id"], "code": "type_error", "error": "< cannot take (null, date)"}
+    ]
 
 
 @pytest.mark.parametrize("when", ["9999-12-31T12:00:00Z", "0001-01-01T00:00:00Z"])
@@ -60,8 +64,10 @@ def test_a_date_that_overflows_fails_closed(when: str):
     """`scheduledFor + 1 day` (or − 1 day) past the years 1 to 9999: an OverflowError, not a dodge."""
     shifted = {"+": [{"var": "payload.scheduledFor"}, {"days": 1}]}
     back = {"-": [{"var": "payload.scheduledFor"}, {"days": 1}]}
-    stored = rule(when={"action": "scheduleActivity"},
-                  **{"if": {"or": [{"in": [{"weekday": shifted}, [6, 7]]}, {"in": [{"weekday": back}, [6, 7]]}]}})
+    stored = rule(
+        when={"action": "scheduleActivity"},
+        **{"if": {"or": [{"in": [{"weekday": shifted}, [6, 7]]}, {"in": [{"weekday": back}, [6, 7]]}]}},
+    )
     outcome = run([stored], "scheduleActivity", EDITOR_ACTOR, {"activityId": "act_1", "scheduledFor": when})
     assert outcome.deny is not None and outcome.deny["error"] == "type_error"
     assert "out of range" in outcome.errors[0]["error"]
@@ -79,8 +85,10 @@ def test_a_follow_up_rule_that_errors_is_skipped_and_recorded():
 
 def test_a_guard_whose_evaluation_crashes_fails_closed(monkeypatch):
     """Any exception at all, not only the interpreter's own RuleError: a defect must not open the door."""
+
     def crash(rule: Any, env: Any, budget: Any, depth: int) -> Any:
         raise RecursionError("maximum recursion depth exceeded")
+
     monkeypatch.setattr(rule_outcome, "_run", crash)
     deny, approval, echo = rule(), rule(then={"require_approval": {}}), rule(then=ECHO)
     outcome = run([echo, approval, deny])
@@ -93,6 +101,7 @@ def test_a_guard_whose_evaluation_crashes_fails_closed(monkeypatch):
 def test_a_guard_whose_soundness_check_crashes_fails_closed(monkeypatch):
     def crash(rule: Any, *, path: str) -> Any:
         raise RecursionError("maximum recursion depth exceeded")
+
     monkeypatch.setattr(rule_outcome, "check_stored", crash)
     deny, echo = rule(), rule(then=ECHO)
     outcome = run([echo, deny])
@@ -113,16 +122,34 @@ def test_invalid_stored_data_in_a_guard_fails_closed():
 
 @PROPERTY
 @given(effect=effects, condition=expressions, action=actions, actor=actors, payload=payloads)
-def test_a_guard_that_errors_always_holds_the_action_back(effect: Any, condition: Any, action: str, actor: Any,
-                                                           payload: Any):
+def test_a_guard_that_errors_always_holds_the_action_back(
+    effect: Any, condition: Any, action: str, actor: Any, payload: Any
+):
     """Whatever the condition and the input: a guard with an error in `errors` has applied."""
-    stored = {"id": "rul_guard", "name": "guard", "enabled": True, "when": {"action": "*", "actor": "any"},
-              "if": condition, "then": effect}
+    stored = {
+        "id": "rul_guard",
+        "name": "guard",
+        "enabled": True,
+        "when": {"action": "*", "actor": "any"},
+        "if": condition,
+        "then": effect,
+    }
     kind = next(iter(effect)) if isinstance(effect, dict) and len(effect) == 1 else None
-    outcome = evaluate([stored], action=action, actor=actor, payload=payload, collaboration=collaboration(),
-                       now=datetime(2026, 11, 18, tzinfo=timezone.utc))
-    if not outcome.errors or action in ("createCollaboration", "addRule", "updateRule", "removeRule",
-                                        "leaveCollaboration"):
+    outcome = evaluate(
+        [stored],
+        action=action,
+        actor=actor,
+        payload=payload,
+        collaboration=collaboration(),
+        now=datetime(2026, 11, 18, tzinfo=timezone.utc),
+    )
+    if not outcome.errors or action in (
+        "createCollaboration",
+        "addRule",
+        "updateRule",
+        "removeRule",
+        "leaveCollaboration",
+    ):
         return
     if kind == "deny":
         assert outcome.deny is not None and outcome.deny["error"] == outcome.errors[0]["code"]
@@ -148,8 +175,14 @@ def _only_followups(effect: Any) -> bool:
 # is the only guard it names); one that certainly is not (its `then` names only `action`) is skipped.
 # Either way its error is in `errors` (and so in the audit's `ruleErrors`), code invalid_rule.
 
-NO_HI = {"id": "rul_nohi", "name": "No hi", "enabled": True, "when": {"action": "sendMessage", "actor": "any"},
-         "if": {"==": [{"var": "payload.text"}, "hi"]}, "then": {"deny": {"message": "Say hello."}}}
+NO_HI = {
+    "id": "rul_nohi",
+    "name": "No hi",
+    "enabled": True,
+    "when": {"action": "sendMessage", "actor": "any"},
+    "if": {"==": [{"var": "payload.text"}, "hi"]},
+    "then": {"deny": {"message": "Say hello."}},
+}
 LOOK = {**NO_HI, "id": "rul_look", "name": "Look first", "then": {"require_approval": {"reason": "Look."}}}
 ECHO_BODY = ECHO["action"]
 MISSING = object()
@@ -213,10 +246,14 @@ HELD = [  # (guard, part, stored value, how it holds)
 ]
 
 
-@pytest.mark.parametrize(("guard", "part", "stored", "held"), HELD,
-                         ids=[f"{g['id']}-{p or 'rule'}-{'missing' if v is MISSING else v!r}" for g, p, v, _ in HELD])
-def test_a_malformed_stored_guard_holds_the_action_with_its_error_recorded(guard: dict[str, Any], part: str,
-                                                                           stored: Any, held: str):
+@pytest.mark.parametrize(
+    ("guard", "part", "stored", "held"),
+    HELD,
+    ids=[f"{g['id']}-{p or 'rule'}-{'missing' if v is MISSING else v!r}" for g, p, v, _ in HELD],
+)
+def test_a_malformed_stored_guard_holds_the_action_with_its_error_recorded(
+    guard: dict[str, Any], part: str, stored: Any, held: str
+):
     """Even when its condition, read as written, would not hold (the text is not "hi")."""
     malformed = corrupt(guard, part, stored)
     for text in ("hi", "hello"):
@@ -232,8 +269,15 @@ def test_a_malformed_stored_guard_holds_the_action_with_its_error_recorded(guard
             assert "could not be evaluated" in outcome.approval_reason
 
 
-@pytest.mark.parametrize("stored", [{"action": {"name": "explode"}}, {"action": {**ECHO_BODY, "extra": 1}},
-                                    {"action": "sendMessage"}, [{"action": ECHO_BODY}]])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"action": {"name": "explode"}},
+        {"action": {**ECHO_BODY, "extra": 1}},
+        {"action": "sendMessage"},
+        [{"action": ECHO_BODY}],
+    ],
+)
 def test_a_malformed_follow_up_rule_is_skipped_with_its_error_recorded(stored: Any):
     """Its `then` names only `action`: certainly not a guard, so it does not hold the action."""
     for malformed in (corrupt(NO_HI, "then", stored), corrupt(corrupt(NO_HI, "then", stored), "id", MISSING)):
@@ -250,18 +294,26 @@ def test_a_malformed_follow_up_rule_is_skipped_with_its_error_recorded(stored: A
 def test_stored_rules_that_are_not_a_list_hold_every_action(rules: Any):
     outcome = run(rules)
     assert outcome.deny is not None and outcome.deny["ruleId"] == "rules" and outcome.deny["error"] == "invalid_rule"
-    assert outcome.errors == [{"ruleId": "rules", "code": "invalid_rule",
-                               "error": "the collaboration's rules are not a list"}]
+    assert outcome.errors == [
+        {"ruleId": "rules", "code": "invalid_rule", "error": "the collaboration's rules are not a list"}
+    ]
     assert run(None) == Outcome() and run(rules, "leaveCollaboration", payload={}) == Outcome()
 
 
 def test_what_a_stored_rule_may_still_say_without_failing_closed():
     """A disabled rule is left alone however it is stored (an owner's choice); a readable `when` on
     another action leaves it out; an id in an older form and a text over today's limits are kept."""
-    assert run([corrupt(NO_HI, "enabled", False), corrupt(corrupt(NO_HI, "enabled", False), "then", "junk")],
-               payload={"text": "hi"}) == Outcome()
-    assert run([corrupt(corrupt(NO_HI, "when.action", "proposeActivity"), "then", "junk")],
-               payload={"text": "hi"}) == Outcome()
+    assert (
+        run(
+            [corrupt(NO_HI, "enabled", False), corrupt(corrupt(NO_HI, "enabled", False), "then", "junk")],
+            payload={"text": "hi"},
+        )
+        == Outcome()
+    )
+    assert (
+        run([corrupt(corrupt(NO_HI, "when.action", "proposeActivity"), "then", "junk")], payload={"text": "hi"})
+        == Outcome()
+    )
     older = {**corrupt(NO_HI, "id", "rul_Old-Form"), "name": "N" * 300}
     assert run([older], payload={"text": "hi"}).deny == {"ruleId": "rul_Old-Form", "message": "Say hello."}
     assert run([older], payload={"text": "hello"}) == Outcome()
@@ -274,22 +326,54 @@ def test_what_a_stored_rule_may_still_say_without_failing_closed():
 
 
 json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=12), st.sampled_from(["deny", "require_approval", "action", "*", "sendMessage",
-                                                     "any", "user", "hi", "payload.text"])),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.one_of(st.text(max_size=8), st.sampled_from(["deny", "require_approval", "action", "message", "reason",
-                                                        "==", "var", "not", "action", "actor"])), inner, max_size=3),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**53), 2**53),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=12),
+        st.sampled_from(
+            ["deny", "require_approval", "action", "*", "sendMessage", "any", "user", "hi", "payload.text"]
+        ),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.one_of(
+                st.text(max_size=8),
+                st.sampled_from(
+                    ["deny", "require_approval", "action", "message", "reason", "==", "var", "not", "action", "actor"]
+                ),
+            ),
+            inner,
+            max_size=3,
+        )
+    ),
     max_leaves=10,
 )
-PARTS = ["", "id", "name", "enabled", "when", "when.action", "when.actor", "when.extra", "if", "then",
-         "then.deny", "then.deny.message", "then.extra", "extra"]
+PARTS = [
+    "",
+    "id",
+    "name",
+    "enabled",
+    "when",
+    "when.action",
+    "when.actor",
+    "when.extra",
+    "if",
+    "then",
+    "then.deny",
+    "then.deny.message",
+    "then.extra",
+    "extra",
+]
 
 
 @PROPERTY
 @given(part=st.sampled_from(PARTS), stored=st.one_of(json_values, st.just(MISSING)), approval=st.booleans())
-def test_any_json_in_place_of_a_stored_guards_part_never_silently_lets_the_action_through(part: str, stored: Any,
-                                                                                          approval: bool):
+def test_any_json_in_place_of_a_stored_guards_part_never_silently_lets_the_action_through(
+    part: str, stored: Any, approval: bool
+):
     """The intact guard holds "hi" back. With any JSON value in place of one of its parts, the action
     is still held back, unless the result is a sound rule (one `validate_rule` accepts, with an id)
     that says otherwise, or its `then` names only follow-ups (then the error is recorded)."""
@@ -328,7 +412,8 @@ async def test_a_malformed_stored_guard_holds_members_back_who_can_still_leave_a
         cid = await team(rt)
         look = corrupt(corrupt(LOOK, "then.action", ECHO_BODY), "if", True)
         await rt.store.db["collaborations"].update_one(
-            {"_id": cid}, {"$set": {"rules": [corrupt(NO_HI, "then.extra", 1), look]}})
+            {"_id": cid}, {"$set": {"rules": [corrupt(NO_HI, "then.extra", 1), look]}}
+        )
         with pytest.raises(RuleDenied) as denied:
             await rt.engine.run("sendMessage", user(EDITOR), cid, {"text": "hello"})
         assert denied.value.details["ruleId"] == "rul_nohi" and denied.value.details["error"] == "invalid_rule"
@@ -374,9 +459,11 @@ async def test_a_rules_field_that_cannot_be_read_holds_members_who_can_still_lea
 def test_a_deny_rule_that_runs_out_of_steps_fails_closed():
     stored = {**rule(name="Keep it short"), "if": {"or": [False] * (MAX_STEPS + 10)}}
     outcome = run([stored])
-    assert outcome.deny == {"ruleId": stored["id"], "error": "step_limit", "message":
-                            "Rule “Keep it short” could not be evaluated (took more than 1000 steps), "
-                            "so it refuses the action."}
+    assert outcome.deny == {
+        "ruleId": stored["id"],
+        "error": "step_limit",
+        "message": "Rule “Keep it short” could not be evaluated (took more than 1000 steps), so it refuses the action.",
+    }
     assert outcome.fired == [stored["id"]] and [e["code"] for e in outcome.errors] == ["step_limit"]
     with pytest.raises(RuleDenied) as caught:
         outcome.raise_if_denied()
@@ -387,8 +474,9 @@ def test_an_approval_rule_that_runs_out_of_steps_still_asks_for_approval():
     stored = {**rule(name="Look first", then={"require_approval": {}}), "if": {"or": [False] * (MAX_STEPS + 10)}}
     outcome = run([stored])
     assert outcome.require_approval == [stored["id"]] and outcome.deny is None
-    assert outcome.approval_reason == ("Rule “Look first” could not be evaluated (took more than 1000 steps), "
-                                       "so the action needs an owner's approval.")
+    assert outcome.approval_reason == (
+        "Rule “Look first” could not be evaluated (took more than 1000 steps), so the action needs an owner's approval."
+    )
 
 
 def test_guards_that_run_out_of_time_fail_closed():
@@ -425,12 +513,18 @@ def test_a_members_crafted_input_cannot_skip_the_owners_deny_rule():
 # -- end to end, over REST ---------------------------------------------------------
 
 
-NO_RUSH = {"name": "No rush jobs", "when": {"action": "proposeActivity"},
-           "if": {"<": [{"var": "payload.dueAt"}, {"+": [{"var": "now"}, {"hours": 24}]}]},
-           "then": {"deny": {"message": "Nothing due within a day."}}}
-FAR_CHECK = {"name": "Look at far plans", "when": {"action": "scheduleActivity"},
-             "if": {"in": [{"weekday": {"+": [{"var": "payload.scheduledFor"}, {"days": 3_000_000}]}}, [6, 7]]},
-             "then": {"require_approval": {"reason": "Far plans need a look."}}}
+NO_RUSH = {
+    "name": "No rush jobs",
+    "when": {"action": "proposeActivity"},
+    "if": {"<": [{"var": "payload.dueAt"}, {"+": [{"var": "now"}, {"hours": 24}]}]},
+    "then": {"deny": {"message": "Nothing due within a day."}},
+}
+FAR_CHECK = {
+    "name": "Look at far plans",
+    "when": {"action": "scheduleActivity"},
+    "if": {"in": [{"weekday": {"+": [{"var": "payload.scheduledFor"}, {"days": 3_000_000}]}}, [6, 7]]},
+    "then": {"require_approval": {"reason": "Far plans need a look."}},
+}
 
 
 @pytest.fixture
@@ -469,8 +563,9 @@ async def test_an_overflowing_approval_guard_asks_and_its_error_is_in_the_audit(
     await action(api, OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
     activity = (await action(api, EDITOR, "proposeActivity", cid, {"title": "Hike"})).json()["result"]["activityId"]
     rule_id = (await action(api, OWNER, "addRule", cid, {"rule": FAR_CHECK})).json()["result"]["ruleId"]
-    r = await action(api, EDITOR, "scheduleActivity", cid, {"activityId": activity,
-                                                             "scheduledFor": "2999-12-31T00:00:00Z"})
+    r = await action(
+        api, EDITOR, "scheduleActivity", cid, {"activityId": activity, "scheduledFor": "2999-12-31T00:00:00Z"}
+    )
     assert r.status_code == 202, r.text
     approval = r.json()["approval"]
     assert approval["rules"] == [rule_id] and "could not be evaluated" in approval["reason"]
@@ -480,4 +575,3 @@ async def test_an_overflowing_approval_guard_asks_and_its_error_is_in_the_audit(
     applied = next(e for e in entries if e.get("approvalId") == approval["id"])
     assert applied["rulesFired"] == [rule_id] and applied["ruleErrors"][0]["ruleId"] == rule_id
     assert "out of range" in applied["ruleErrors"][0]["error"]
-

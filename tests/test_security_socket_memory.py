@@ -59,12 +59,14 @@ def serve_seeded() -> None:
     async def main() -> None:
         settings = test_settings(ws_rate_limit=1000, action_rate_limit=100_000, log_level="WARNING")
         runtime = await Runtime.open(settings)
-        created = await runtime.engine.run("createCollaboration", user(OWNER), None, {"title": "Big"},
-                                           actor_email=OWNER)
+        created = await runtime.engine.run(
+            "createCollaboration", user(OWNER), None, {"title": "Big"}, actor_email=OWNER
+        )
         cid = created.collaborationId
         for i in range(240):  # 240 activities with 5000-character descriptions: ~1.2 MB
-            await runtime.engine.run("proposeActivity", user(OWNER), cid,
-                                     {"title": f"activity {i}", "description": f"{i} " + "d" * 4990})
+            await runtime.engine.run(
+                "proposeActivity", user(OWNER), cid, {"title": f"activity {i}", "description": f"{i} " + "d" * 4990}
+            )
         app = build_api(settings, runtime=runtime)
         server = Server(uvicorn_config(app, settings, "127.0.0.1", 0), app)
         task = asyncio.create_task(server.serve())
@@ -83,7 +85,12 @@ def start_server() -> tuple[subprocess.Popen[str], dict]:
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     process = subprocess.Popen(
         [sys.executable, "-c", "from tests.test_security_socket_memory import serve_seeded; serve_seeded()"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     line = process.stdout.readline()  # type: ignore[union-attr]  # Popen with stdout=PIPE
     if not line:
         process.kill()
@@ -117,8 +124,12 @@ def open_raw(port: int, rcvbuf: int | None = None) -> socket.socket:
     sock.settimeout(10)
     sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     response = b""
     while not response.endswith(b"\r\n\r\n"):
         response += sock.recv(1)  # a byte at a time: nothing past the headers
@@ -169,8 +180,11 @@ def test_resubscribing_on_sockets_that_never_read_keeps_the_server_within_64_mb(
         for _ in range(2):
             sock = open_raw(port)
             sock.sendall(masked_text(json.dumps({"type": "auth", "token": info["token"]})))
-            sock.sendall(b"".join(masked_text(json.dumps({"type": "subscribe", "collaborationId": cid}))
-                                  for _ in range(SUBSCRIBES)))
+            sock.sendall(
+                b"".join(
+                    masked_text(json.dumps({"type": "subscribe", "collaborationId": cid})) for _ in range(SUBSCRIBES)
+                )
+            )
             sockets.append(sock)
         peak, deadline = baseline, time.monotonic() + 20
         while time.monotonic() < deadline and peak - baseline < RSS_GROWTH_LIMIT:
@@ -197,16 +211,16 @@ async def test_a_socket_closed_for_not_reading_is_dropped_with_what_it_holds(mon
     async with live_server() as live:
         cid = await live.create(OWNER)
         for i in range(100):  # ~500 KB
-            await live.runtime.engine.run("proposeActivity", user(OWNER), cid,
-                                          {"title": f"a{i}", "description": "d" * 5000})
+            await live.runtime.engine.run(
+                "proposeActivity", user(OWNER), cid, {"title": f"a{i}", "description": "d" * 5000}
+            )
         port = int(live.server.url.rsplit(":", 1)[1])
         sock = await asyncio.to_thread(open_raw, port, 4096)
         frames = [{"type": "auth", "token": live.token(OWNER)}] + [{"type": "subscribe", "collaborationId": cid}] * 10
         await asyncio.to_thread(sock.sendall, b"".join(masked_text(json.dumps(f)) for f in frames))
 
         def websockets() -> list:
-            return [c for c in live.server._server.server_state.connections
-                    if isinstance(c, WebSocketsSansIOProtocol)]
+            return [c for c in live.server._server.server_state.connections if isinstance(c, WebSocketsSansIOProtocol)]
 
         deadline = time.monotonic() + 10
         while (websockets() or not live.runtime.metrics.slow_closes._value.get()) and time.monotonic() < deadline:
@@ -309,8 +323,14 @@ def _fill_history(history, texts: list[str], framed: bool) -> None:
     from backend.realtime.transport import wire
 
     for i in range(40_000):
-        event = ev.message_created({"_id": f"msg_{i:06d}", "collaborationId": f"col_{i % 7}",
-                                    "author": {"type": "user", "userId": "usr_1"}, "text": texts[i % len(texts)]})
+        event = ev.message_created(
+            {
+                "_id": f"msg_{i:06d}",
+                "collaborationId": f"col_{i % 7}",
+                "author": {"type": "user", "userId": "usr_1"},
+                "text": texts[i % len(texts)],
+            }
+        )
         event.seal()
         history.add(event)
         if framed:
@@ -422,8 +442,16 @@ def test_a_history_of_membership_changes_holds_its_budget_and_little_more():
     from backend.realtime.history import History
 
     def members(n: int) -> list[dict]:
-        return [{"userId": f"usr_{i:020d}", "role": "editor", "email": f"user{i}@example.com", "name": f"User {i}",
-                 "joinedAt": "2026-01-01T00:00:00Z"} for i in range(n)]
+        return [
+            {
+                "userId": f"usr_{i:020d}",
+                "role": "editor",
+                "email": f"user{i}@example.com",
+                "name": f"User {i}",
+                "joinedAt": "2026-01-01T00:00:00Z",
+            }
+            for i in range(n)
+        ]
 
     gc.collect()
     tracemalloc.start()
@@ -431,9 +459,12 @@ def test_a_history_of_membership_changes_holds_its_budget_and_little_more():
         before = tracemalloc.get_traced_memory()[0]
         history = History(per_collaboration=10_000, budget_bytes=HISTORY_BUDGET)
         for v in range(1, 400):  # five collaborations, each update setting 200 members whole
-            event = ev.collaboration_updated(f"col_{v % 5}", {"version": v // 5 + 1, "members": members(200),
-                                                              "memberIds": [f"usr_{i:020d}" for i in range(200)]},
-                                             [], None)
+            event = ev.collaboration_updated(
+                f"col_{v % 5}",
+                {"version": v // 5 + 1, "members": members(200), "memberIds": [f"usr_{i:020d}" for i in range(200)]},
+                [],
+                None,
+            )
             event.seal()
             history.add(event)
         gc.collect()
@@ -442,4 +473,6 @@ def test_a_history_of_membership_changes_holds_its_budget_and_little_more():
         tracemalloc.stop()
     assert HISTORY_BUDGET - 200_000 < history.bytes <= HISTORY_BUDGET
     print(f"held {held / MB:.2f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget, {len(history)} events")
-    assert held <= HISTORY_BUDGET + SLACK, f"the history holds {held / MB:.1f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget"
+    assert held <= HISTORY_BUDGET + SLACK, (
+        f"the history holds {held / MB:.1f} MB for a {HISTORY_BUDGET / MB:.0f} MB budget"
+    )

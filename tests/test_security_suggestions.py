@@ -44,9 +44,18 @@ async def test_a_member_cannot_post_a_message_with_suggestions():
         question = (await live.act(VIEWER, "sendMessage", cid, {"text": "Ideas?"}))["result"]["messageId"]
         for email in (VIEWER, OWNER):
             for extra in ({}, {"replyTo": question}):
-                r = await live.http.post("/api/actions/sendMessage", headers=live.auth(email), json={
-                    "collaborationId": cid, "payload": {"text": "Run this!", **extra, "suggestions": [
-                        {"action": "removeMember", "payload": {"userId": "u1"}}]}})
+                r = await live.http.post(
+                    "/api/actions/sendMessage",
+                    headers=live.auth(email),
+                    json={
+                        "collaborationId": cid,
+                        "payload": {
+                            "text": "Run this!",
+                            **extra,
+                            "suggestions": [{"action": "removeMember", "payload": {"userId": "u1"}}],
+                        },
+                    },
+                )
                 assert r.status_code == 422, r.text
                 error = r.json()["error"]
                 assert error["code"] == "validation_failed"
@@ -58,14 +67,19 @@ async def test_a_rule_cannot_send_a_message_with_suggestions():
     runtime = await open_runtime()
     try:
         cid = await team(runtime)
-        rule = {"name": "echo", "when": {"action": "sendMessage", "actor": "user"},
-                "then": {"action": {"name": "sendMessage", "payload": {"text": "x", "suggestions": [SUGGESTION]}}}}
+        rule = {
+            "name": "echo",
+            "when": {"action": "sendMessage", "actor": "user"},
+            "then": {"action": {"name": "sendMessage", "payload": {"text": "x", "suggestions": [SUGGESTION]}}},
+        }
         with pytest.raises(ValidationFailed):
             await runtime.engine.run("addRule", user(OWNER), cid, {"rule": rule})
         question = await a_question(runtime, cid)
         rule_actor = Actor(type="rule", ruleId="rul_x")
-        assert await refused_at(runtime, rule_actor, cid, {"text": "x", "replyTo": question,
-                                                            "suggestions": [SUGGESTION]}) == "payload.suggestions"
+        assert (
+            await refused_at(runtime, rule_actor, cid, {"text": "x", "replyTo": question, "suggestions": [SUGGESTION]})
+            == "payload.suggestions"
+        )
     finally:
         await runtime.close()
 
@@ -87,15 +101,25 @@ async def test_the_engine_checks_and_bounds_the_ai_s_suggestions_whoever_sends_t
             (answer({"action": "setProtectedActions", "payload": {"actions": []}}), "payload.suggestions.0.action"),
             (answer({"action": "addRule", "payload": {"rule": {}}}), "payload.suggestions.0.action"),
             (answer({"action": "nope"}), "payload.suggestions.0.action"),
-            (answer(SUGGESTION, {"action": "proposeActivity", "payload": {"title": ""}}),
-             "payload.suggestions.1.payload.title"),
-            (answer({"action": "proposeActivity", "payload": {"title": "x", "collaborationId": "col_other"}}),
-             "payload.suggestions.0.payload.collaborationId"),
+            (
+                answer(SUGGESTION, {"action": "proposeActivity", "payload": {"title": ""}}),
+                "payload.suggestions.1.payload.title",
+            ),
+            (
+                answer({"action": "proposeActivity", "payload": {"title": "x", "collaborationId": "col_other"}}),
+                "payload.suggestions.0.payload.collaborationId",
+            ),
             (answer({**SUGGESTION, "collaborationId": "col_other"}), "payload.suggestions.0.collaborationId"),
             (answer({**SUGGESTION, "allowed": True}), "payload.suggestions.0.allowed"),
-            (answer({"action": "sendMessage", "payload": {"text": "x", "replyTo": question,
-                                                          "suggestions": [SUGGESTION]}}),
-             "payload.suggestions.0.payload.suggestions"),
+            (
+                answer(
+                    {
+                        "action": "sendMessage",
+                        "payload": {"text": "x", "replyTo": question, "suggestions": [SUGGESTION]},
+                    }
+                ),
+                "payload.suggestions.0.payload.suggestions",
+            ),
             (answer({**SUGGESTION, "reason": "r" * 1001}), "payload.suggestions.0.reason"),
             # five long suggested messages of four-byte characters: 80 KB, over the bound
             (answer(*[{"action": "sendMessage", "payload": {"text": "😀" * limit}}] * 5), "payload.suggestions"),
@@ -104,12 +128,23 @@ async def test_the_engine_checks_and_bounds_the_ai_s_suggestions_whoever_sends_t
             assert await refused_at(runtime, ai, cid, payload) == path, payload
         assert [m["_id"] for m in await runtime.store.messages.page(cid)] == [question]
         # what passes is stored normalised, without marks or anything else
-        posted = await runtime.engine.run("sendMessage", ai, cid, answer(
-            SUGGESTION, {"action": "scheduleActivity", "payload": {"activityId": "act_1",
-                                                                   "scheduledFor": "2026-12-05T11:00:00+01:00"}}))
+        posted = await runtime.engine.run(
+            "sendMessage",
+            ai,
+            cid,
+            answer(
+                SUGGESTION,
+                {
+                    "action": "scheduleActivity",
+                    "payload": {"activityId": "act_1", "scheduledFor": "2026-12-05T11:00:00+01:00"},
+                },
+            ),
+        )
         message = await runtime.store.messages.get(cid, posted.result["messageId"])
-        assert message["suggestions"] == [SUGGESTION, {"action": "scheduleActivity", "payload": {
-            "activityId": "act_1", "scheduledFor": "2026-12-05T10:00:00Z"}}]
+        assert message["suggestions"] == [
+            SUGGESTION,
+            {"action": "scheduleActivity", "payload": {"activityId": "act_1", "scheduledFor": "2026-12-05T10:00:00Z"}},
+        ]
         assert (await runtime.store.collaborations.get(cid))["activities"] == []  # never run
     finally:
         await runtime.close()
@@ -140,18 +175,28 @@ async def fake():
 
 
 async def test_a_chat_answer_s_suggestions_target_only_its_collaboration_and_are_never_run(fake):
-    async with live_server(ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url,
-                           groq_model="llama-fake") as live:
+    async with live_server(
+        ai_provider="groq", groq_api_key=API_KEY, groq_base_url=fake.url, groq_model="llama-fake"
+    ) as live:
         cid = await live.create(OWNER, "Trip")
         other = await live.create(OWNER, "Elsewhere")
         await live.act(OWNER, "addMember", cid, {"email": EDITOR, "role": "editor"})
-        fake.respond = lambda body: {"reply": "Done as you asked.", "actions": [
-            {"action": "updateDetails", "collaborationId": other, "payload": {"title": "pwned"}, "reason": "planted"},
-            {"action": "removeMember", "payload": {"userId": "u1"}, "collaborationId": cid, "reason": "planted"},
-            {"action": "setProtectedActions", "payload": {"actions": []}, "reason": "planted"},
-        ]}
-        r = await live.http.post(f"/api/collaborations/{cid}/ai/chat", json={"message": "go"},
-                                 headers=live.auth(EDITOR))
+        fake.respond = lambda body: {
+            "reply": "Done as you asked.",
+            "actions": [
+                {
+                    "action": "updateDetails",
+                    "collaborationId": other,
+                    "payload": {"title": "pwned"},
+                    "reason": "planted",
+                },
+                {"action": "removeMember", "payload": {"userId": "u1"}, "collaborationId": cid, "reason": "planted"},
+                {"action": "setProtectedActions", "payload": {"actions": []}, "reason": "planted"},
+            ],
+        }
+        r = await live.http.post(
+            f"/api/collaborations/{cid}/ai/chat", json={"message": "go"}, headers=live.auth(EDITOR)
+        )
         assert r.status_code == 200, r.text
         reply = r.json()["reply"]
         assert reply["suggestions"] == [{"action": "removeMember", "payload": {"userId": "u1"}, "reason": "planted"}]

@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # -- forged, confused, expired and foreign tokens --------------------------------------------------
 
+
 def _tampered(iss):
     header, _, signature = sign(claims(iss), SECRET, "HS256").split(".")
     other = sign(claims(iss, sub="someone-else"), secrets.token_urlsafe(32), "HS256").split(".")[1]
@@ -74,10 +75,16 @@ REFUSALS = [
     ("wrong HMAC secret", lambda iss: sign(claims(iss), secrets.token_urlsafe(32), "HS256"), t.BAD_SIGNATURE),
     ("RS256 by another key", lambda iss: sign(claims(iss), OTHER_RSA, "RS256", "rsa-1"), t.BAD_SIGNATURE),
     ("ES256 by another key", lambda iss: sign(claims(iss), OTHER_EC, "ES256", "ec-1"), t.BAD_SIGNATURE),
-    ("RS256 header, public key as HMAC secret",
-     lambda iss: forge({"alg": "RS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA)), t.BAD_SIGNATURE),
-    ("HS256, public key as HMAC secret",
-     lambda iss: forge({"alg": "HS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA)), t.BAD_SIGNATURE),
+    (
+        "RS256 header, public key as HMAC secret",
+        lambda iss: forge({"alg": "RS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA)),
+        t.BAD_SIGNATURE,
+    ),
+    (
+        "HS256, public key as HMAC secret",
+        lambda iss: forge({"alg": "HS256", "kid": "rsa-1"}, claims(iss), public_pem(RSA)),
+        t.BAD_SIGNATURE,
+    ),
     ("ES256 header naming an RSA key", lambda iss: sign(claims(iss), EC, "ES256", "rsa-1"), t.ALG_NOT_ALLOWED),
     ("RS256 without kid", lambda iss: sign(claims(iss), RSA, "RS256"), t.NO_KEY_ID),
     ("unknown kid", lambda iss: sign(claims(iss), RSA, "RS256", "nobody"), UNKNOWN_KEY),
@@ -134,6 +141,7 @@ async def test_symmetric_keys_in_the_jwks_are_ignored(server, make_verifier):
 
 # -- dev tokens are worthless outside dev mode ----------------------------------------------------
 
+
 async def test_dev_tokens_from_another_secret_are_refused():
     token = issue_dev_token(dev_settings(), "ada@example.com")["access_token"]
     other = dev_settings(dev_jwt_secret=secrets.token_urlsafe(32))
@@ -150,7 +158,9 @@ def test_no_dev_tokens_outside_dev_mode(server):
         issue_dev_token(supabase_settings(server), "ada@example.com")
 
 
-async def test_a_token_with_the_dev_issuer_is_refused_in_supabase_mode_even_with_the_right_secret(server, make_verifier):
+async def test_a_token_with_the_dev_issuer_is_refused_in_supabase_mode_even_with_the_right_secret(
+    server, make_verifier
+):
     token = sign(claims(DEV_ISSUER), SECRET, "HS256")  # someone who knows the project's secret, posing as dev
     assert await refused(make_verifier(supabase_settings(server)), token) == t.WRONG_ISSUER
 
@@ -171,10 +181,18 @@ async def test_dev_mode_never_takes_a_supabase_token(server):
 
 # -- role and anonymous sign-ins -------------------------------------------------------------------
 
-@pytest.mark.parametrize("role, message", [
-    ("anon", t.WRONG_ROLE), ("service_role", t.WRONG_ROLE), ("supabase_admin", t.WRONG_ROLE), ("", t.WRONG_ROLE),
-    (DROP, t.missing_claim("role")),
-], ids=["anon", "service_role", "supabase_admin", "empty", "missing"])
+
+@pytest.mark.parametrize(
+    "role, message",
+    [
+        ("anon", t.WRONG_ROLE),
+        ("service_role", t.WRONG_ROLE),
+        ("supabase_admin", t.WRONG_ROLE),
+        ("", t.WRONG_ROLE),
+        (DROP, t.missing_claim("role")),
+    ],
+    ids=["anon", "service_role", "supabase_admin", "empty", "missing"],
+)
 async def test_only_the_authenticated_role_is_a_signed_in_user(server, make_verifier, role, message):
     verifier = make_verifier(supabase_settings(server))
     token = sign(claims(server.url + "/auth/v1", role=role), SECRET, "HS256")
@@ -186,7 +204,9 @@ async def test_anonymous_sign_ins_are_refused_unless_allowed(server, make_verifi
     assert await refused(make_verifier(supabase_settings(server)), anonymous) == t.ANONYMOUS
     allowed = make_verifier(supabase_settings(server, allow_anonymous=True))
     assert (await allowed.verify(anonymous)).claims["is_anonymous"] is True
-    assert load_settings({"AUTH_MODE": "supabase", "SUPABASE_URL": server.url, "ALLOW_ANONYMOUS": "true"}).allow_anonymous
+    assert load_settings(
+        {"AUTH_MODE": "supabase", "SUPABASE_URL": server.url, "ALLOW_ANONYMOUS": "true"}
+    ).allow_anonymous
     not_anonymous = sign(claims(server.url + "/auth/v1", is_anonymous=False), SECRET, "HS256")
     assert (await make_verifier(supabase_settings(server)).verify(not_anonymous)).id
 
@@ -245,8 +265,12 @@ def test_supabases_public_defaults_are_on_the_list():
     assert set(SUPABASE_DEFAULTS) <= COMMITTED_SECRETS
     # the demo keys are what they claim: Supabase's anon and service_role keys, signed with its default secrets
     import jwt
-    roles = {jwt.decode(key, secret, algorithms=["HS256"], options={"verify_exp": False})["role"]
-             for key in SUPABASE_DEFAULTS[2:] for secret in SUPABASE_DEFAULTS[:1]}
+
+    roles = {
+        jwt.decode(key, secret, algorithms=["HS256"], options={"verify_exp": False})["role"]
+        for key in SUPABASE_DEFAULTS[2:]
+        for secret in SUPABASE_DEFAULTS[:1]
+    }
     assert roles == {"anon", "service_role"}
 
 
@@ -275,7 +299,9 @@ def test_tandem_api_does_not_start_with_the_dev_compose_secret(monkeypatch, caps
 # *TOKEN variable (Compose `NAME: value` or `${NAME:-value}`, shell `NAME=value`, YAML, .env), or a JWT.
 _ASSIGNED = re.compile(
     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:SECRET|KEY|PASSWORD|TOKEN))\b"
-    r"(?:\s*[:=]\s*|:-)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s}#]+)", re.IGNORECASE)
+    r"(?:\s*[:=]\s*|:-)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s}#]+)",
+    re.IGNORECASE,
+)
 _DEFAULT = re.compile(r"\$\{[A-Za-z0-9_]*(?:SECRET|KEY|PASSWORD|TOKEN):?-(?P<value>[^}]*)\}", re.IGNORECASE)
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 
@@ -298,9 +324,18 @@ def secret_looking_values(text: str, python: bool = False) -> set[str]:
 
 
 def committed_files() -> list[Path]:
-    files = [*ROOT.glob("docker-compose*.yml"), *ROOT.glob("docs/**/*.md"), ROOT / "README.md", ROOT / "Makefile",
-             *ROOT.glob("docker/*"), *ROOT.glob(".ci/*"), *ROOT.glob(".github/**/*.yml"), *ROOT.glob("**/.env*"),
-             *ROOT.glob("nginx/*.template"), *ROOT.glob("tests/**/*.py")]
+    files = [
+        *ROOT.glob("docker-compose*.yml"),
+        *ROOT.glob("docs/**/*.md"),
+        ROOT / "README.md",
+        ROOT / "Makefile",
+        *ROOT.glob("docker/*"),
+        *ROOT.glob(".ci/*"),
+        *ROOT.glob(".github/**/*.yml"),
+        *ROOT.glob("**/.env*"),
+        *ROOT.glob("nginx/*.template"),
+        *ROOT.glob("tests/**/*.py"),
+    ]
     return sorted(p for p in files if p.is_file() and "node_modules" not in p.parts and ".venv" not in p.parts)
 
 
@@ -308,8 +343,11 @@ def test_the_scan_finds_secrets_the_way_they_get_committed():
     old_compose = "    SUPABASE_JWT_SECRET: ${SUPABASE_JWT_SECRET:-dev-only-jwt-secret-not-for-production-0123456789}\n"
     jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xl" + "IjoiYW5vbiJ9.c2lnbmF0dXJlLXZhbHVl"  # split: not a literal JWT here
     leaked = "sk-live-" + "1234567890"
-    text = old_compose + f"export SUPABASE_SERVICE_KEY='{leaked}'\nanon: {jwt_like}\n" + \
-        "export SUPABASE_JWT_SECRET=<jwt secret>\nGROQ_API_KEY: ${GROQ_API_KEY:-}\nKEY=$(openssl rand -hex 32)\n"
+    text = (
+        old_compose
+        + f"export SUPABASE_SERVICE_KEY='{leaked}'\nanon: {jwt_like}\n"
+        + "export SUPABASE_JWT_SECRET=<jwt secret>\nGROQ_API_KEY: ${GROQ_API_KEY:-}\nKEY=$(openssl rand -hex 32)\n"
+    )
     assert secret_looking_values(text) == {"dev-only-jwt-secret-not-for-production-0123456789", leaked, jwt_like}
     python = f"SECRET = secrets.token_urlsafe(32)\nsettings(supabase_service_key='{leaked}', unique_key='checkin:x')\n"
     assert secret_looking_values(python, python=True) == {leaked}
@@ -319,10 +357,20 @@ def test_every_secret_in_the_compose_files_docs_and_tests_is_refused():
     files = committed_files()
     assert ROOT / "docker-compose.yml" in files and ROOT / "docs" / "deployment.md" in files
     assert ROOT / "tests" / "test_auth.py" in files  # tests' fixed secrets are as public as the docs'
-    found = {(value, str(path.relative_to(ROOT))) for path in files
-             for value in secret_looking_values(path.read_text(errors="replace"), python=path.suffix == ".py")}
+    found = {
+        (value, str(path.relative_to(ROOT)))
+        for path in files
+        for value in secret_looking_values(path.read_text(errors="replace"), python=path.suffix == ".py")
+    }
     # "refused" as start-up refuses: for every setting that carries a secret, not only "on the list"
-    unrefused = sorted((path, value, name) for value, path in found for name in SECRET_SETTINGS
-                       if refused_at_start_up(name, value) is None)
-    assert unrefused == [], ("secret-looking values committed but not refused: add them to "
-                             "backend/committed_secrets.py, or better, remove them", unrefused)
+    unrefused = sorted(
+        (path, value, name)
+        for value, path in found
+        for name in SECRET_SETTINGS
+        if refused_at_start_up(name, value) is None
+    )
+    assert unrefused == [], (
+        "secret-looking values committed but not refused: add them to "
+        "backend/committed_secrets.py, or better, remove them",
+        unrefused,
+    )

@@ -18,9 +18,17 @@ def test_defaults_in_dev_mode_fill_a_random_secret():
 
 
 def test_values_are_converted_from_strings():
-    s = load_settings({"AUTH_MODE": "dev", "APPROVAL_TTL": "2h", "CORS_ORIGINS": "https://a.example, https://b.example",
-                       "LOG_LEVEL": "debug", "MAX_BODY_BYTES": "2048", "WS_PER_MESSAGE_DEFLATE": "yes",
-                       "GROQ_API_KEY": "gsk_x"})
+    s = load_settings(
+        {
+            "AUTH_MODE": "dev",
+            "APPROVAL_TTL": "2h",
+            "CORS_ORIGINS": "https://a.example, https://b.example",
+            "LOG_LEVEL": "debug",
+            "MAX_BODY_BYTES": "2048",
+            "WS_PER_MESSAGE_DEFLATE": "yes",
+            "GROQ_API_KEY": "gsk_x",
+        }
+    )
     assert s.approval_ttl == 7200 and s.cors_origins == ("https://a.example", "https://b.example")
     assert s.log_level == "DEBUG" and s.max_body_bytes == 2048 and s.ws_per_message_deflate is True
     assert s.ai == "groq"
@@ -53,16 +61,19 @@ def test_supabase_mode_needs_a_way_to_verify_tokens():
     load_settings({"AUTH_MODE": "supabase", "SUPABASE_JWT_SECRET": SECRET, "JWT_ISSUER": "https://issuer"})
 
 
-@pytest.mark.parametrize("env, fragment", [
-    ({"MONGODB_URI": "postgres://x"}, "MONGODB_URI"),
-    ({"CHECKIN_CRON": "every night"}, "CHECKIN_CRON"),
-    ({"CHECKIN_TZ": "Mars/Olympus"}, "CHECKIN_TZ"),
-    ({"CHECKIN_CONCURRENCY": "0"}, "CHECKIN_CONCURRENCY"),
-    ({"CHECKIN_MODE": "nightly"}, "CHECKIN_MODE"),
-    ({"CHECKIN_BATCH_DEADLINE": "soon"}, "CHECKIN_BATCH_DEADLINE"),
-    ({"MAX_DOCUMENT_BYTES": str(20 * 1024 * 1024)}, "MAX_DOCUMENT_BYTES"),
-    ({"AI_PROVIDER": "groq"}, "GROQ_API_KEY"),
-])
+@pytest.mark.parametrize(
+    "env, fragment",
+    [
+        ({"MONGODB_URI": "postgres://x"}, "MONGODB_URI"),
+        ({"CHECKIN_CRON": "every night"}, "CHECKIN_CRON"),
+        ({"CHECKIN_TZ": "Mars/Olympus"}, "CHECKIN_TZ"),
+        ({"CHECKIN_CONCURRENCY": "0"}, "CHECKIN_CONCURRENCY"),
+        ({"CHECKIN_MODE": "nightly"}, "CHECKIN_MODE"),
+        ({"CHECKIN_BATCH_DEADLINE": "soon"}, "CHECKIN_BATCH_DEADLINE"),
+        ({"MAX_DOCUMENT_BYTES": str(20 * 1024 * 1024)}, "MAX_DOCUMENT_BYTES"),
+        ({"AI_PROVIDER": "groq"}, "GROQ_API_KEY"),
+    ],
+)
 def test_bad_values(env, fragment):
     with pytest.raises(SettingsError) as info:
         load_settings({"AUTH_MODE": "dev", **env})
@@ -134,8 +145,9 @@ def test_real_keys_pass_and_dev_mode_does_not_check_them():
 def test_checkin_settings():
     s = load_settings({"AUTH_MODE": "dev"})
     assert (s.checkin_mode, s.checkin_concurrency, s.checkin_batch_deadline) == ("batch", 4, 6 * 3600)
-    s = load_settings({"AUTH_MODE": "dev", "CHECKIN_MODE": "Sync", "CHECKIN_CONCURRENCY": "2",
-                       "CHECKIN_BATCH_DEADLINE": "90m"})
+    s = load_settings(
+        {"AUTH_MODE": "dev", "CHECKIN_MODE": "Sync", "CHECKIN_CONCURRENCY": "2", "CHECKIN_BATCH_DEADLINE": "90m"}
+    )
     assert (s.checkin_mode, s.checkin_concurrency, s.checkin_batch_deadline) == ("sync", 2, 5400)
     # the old setting mixed tenants in one prompt: it is gone, and a deployment that still sets it starts
     assert not hasattr(s, "checkin_batch_size")

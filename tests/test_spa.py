@@ -28,8 +28,10 @@ async def dev(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.mark.parametrize("path", ["/", "/collaborations/col_1", "/approvals", "/wsx", "/ws-help", "/wsapp/page",
-                                  "/apis", "/api-docs", "/metricsx"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/collaborations/col_1", "/approvals", "/wsx", "/ws-help", "/wsapp/page", "/apis", "/api-docs", "/metricsx"],
+)
 async def test_spa_routes_get_index_html(dev: httpx.AsyncClient, path: str) -> None:
     response = await dev.get(path)
     assert response.status_code == 200, path
@@ -37,8 +39,7 @@ async def test_spa_routes_get_index_html(dev: httpx.AsyncClient, path: str) -> N
     assert response.headers["cache-control"] == "no-cache"
 
 
-@pytest.mark.parametrize("path", ["/api", "/api/", "/api/nope", "/ws", "/ws/", "/ws/anything",
-                                  "/assets/missing.js"])
+@pytest.mark.parametrize("path", ["/api", "/api/", "/api/nope", "/ws", "/ws/", "/ws/anything", "/assets/missing.js"])
 async def test_the_apis_paths_and_missing_assets_are_404s_not_the_spa(dev: httpx.AsyncClient, path: str) -> None:
     response = await dev.get(path)
     assert response.status_code == 404, path
@@ -51,12 +52,18 @@ async def test_hashed_assets_are_served_immutable(dev: httpx.AsyncClient) -> Non
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
-@pytest.mark.parametrize("method,path,allow", [("GET", "/api/actions/sendMessage", "POST"),
-                                               ("GET", "/api/auth/dev-login", "POST"),
-                                               ("OPTIONS", "/api/auth/dev-login", "POST"),
-                                               ("DELETE", "/api/collaborations", "GET, HEAD, POST")])
-async def test_a_method_an_api_path_lacks_is_its_405_not_the_spas(dev: httpx.AsyncClient, method: str, path: str,
-                                                                  allow: str) -> None:
+@pytest.mark.parametrize(
+    "method,path,allow",
+    [
+        ("GET", "/api/actions/sendMessage", "POST"),
+        ("GET", "/api/auth/dev-login", "POST"),
+        ("OPTIONS", "/api/auth/dev-login", "POST"),
+        ("DELETE", "/api/collaborations", "GET, HEAD, POST"),
+    ],
+)
+async def test_a_method_an_api_path_lacks_is_its_405_not_the_spas(
+    dev: httpx.AsyncClient, method: str, path: str, allow: str
+) -> None:
     # The SPA's catch-all GET route answered these with 404 (or its own `Allow: GET, HEAD`).
     response = await dev.request(method, path)
     assert response.status_code == 405, (method, path)

@@ -68,8 +68,10 @@ log = logging.getLogger("tandem.checkin")
 class RunsActions(Protocol):
     """What the check-in needs of the action engine (backend/engine.py `ActionEngine`; tests wrap it)."""
 
-    async def run(self, name: str, actor: Actor, collaboration_id: str | None, payload: Any, *,
-                  reason: str | None = None) -> Applied | NeedsApproval: ...
+    async def run(
+        self, name: str, actor: Actor, collaboration_id: str | None, payload: Any, *, reason: str | None = None
+    ) -> Applied | NeedsApproval: ...
+
 
 Progress = Callable[[dict[str, Any]], None]
 PAGE = 500
@@ -81,8 +83,7 @@ class CheckinFailed(Exception):
     def __init__(self, summary: dict[str, Any]):
         self.summary = summary
         failed = summary["collaborationsFailed"]
-        super().__init__(f"{len(failed)} of {summary['collaborations']} collaborations failed: "
-                         f"{summary['lastErrors']}")
+        super().__init__(f"{len(failed)} of {summary['collaborations']} collaborations failed: {summary['lastErrors']}")
 
 
 def run_id_for(key: str) -> str:
@@ -96,9 +97,18 @@ def local_day(now: datetime, tz: str) -> str:
 
 
 class Checkin(BatchCheckin):
-    def __init__(self, store: Store, engine: RunsActions, settings: Settings, provider: Provider,
-                 clock: Callable[[], datetime] = utcnow, *, poll_first: float = 30.0, poll_max: float = 600.0,
-                 cancel_grace: float = CANCEL_GRACE):
+    def __init__(
+        self,
+        store: Store,
+        engine: RunsActions,
+        settings: Settings,
+        provider: Provider,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        poll_first: float = 30.0,
+        poll_max: float = 600.0,
+        cancel_grace: float = CANCEL_GRACE,
+    ):
         self.store = store
         self.engine = engine
         self.settings = settings
@@ -110,8 +120,15 @@ class Checkin(BatchCheckin):
 
     # -- entry points
 
-    async def run(self, *, key: str | None = None, day: str | None = None, trigger: str = "manual",
-                  collaboration_ids: list[str] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    async def run(
+        self,
+        *,
+        key: str | None = None,
+        day: str | None = None,
+        trigger: str = "manual",
+        collaboration_ids: list[str] | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
         """Run (or resume) a check-in synchronously; returns its summary. With `key`, one run per key ever."""
         run = await self._open(key, day, trigger, collaboration_ids, "sync")
         if run["status"] == "done" or "checks" not in run:
@@ -124,8 +141,12 @@ class Checkin(BatchCheckin):
         else runs the check-in. Raises CheckinFailed so the job retries the failed collaborations."""
         payload = job.get("payload") or {}
         key = job.get("uniqueKey") or f"checkin:{payload.get('day') or job['_id']}"
-        args = {"key": key, "day": payload.get("day"), "trigger": payload.get("trigger", "schedule"),
-                "collaboration_ids": payload.get("collaborationIds")}
+        args = {
+            "key": key,
+            "day": payload.get("day"),
+            "trigger": payload.get("trigger", "schedule"),
+            "collaboration_ids": payload.get("collaborationIds"),
+        }
         if not self._batching():
             return _job_result(await self.run(**args))
         run = await self._open(args["key"], args["day"], args["trigger"], args["collaboration_ids"], "batch")
@@ -138,8 +159,9 @@ class Checkin(BatchCheckin):
 
     # -- the run
 
-    async def _open(self, key: str | None, day: str | None, trigger: str, collaboration_ids: list[str] | None,
-                    mode: str) -> dict[str, Any]:
+    async def _open(
+        self, key: str | None, day: str | None, trigger: str, collaboration_ids: list[str] | None, mode: str
+    ) -> dict[str, Any]:
         now = self.clock()
         run_id = run_id_for(key) if key else new_id("run")
         existing = await self.store.checkin_runs.get(run_id)
@@ -149,12 +171,22 @@ class Checkin(BatchCheckin):
             return existing
         ids = await self._collaborations(collaboration_ids)
         run = {
-            "_id": run_id, "key": key, "day": day or local_day(now, self.settings.checkin_tz), "trigger": trigger,
-            "status": "running", "mode": mode, "provider": self.provider.name, "model": self.provider.model,
-            "startedAt": now, "finishedAt": None, "collaborations": len(ids),
-            "checks": [{"collaborationId": cid, "status": "pending", "attempts": 0, "requests": 0, "errors": []}
-                       for cid in ids],
-            "batch": None, **_totals([]),
+            "_id": run_id,
+            "key": key,
+            "day": day or local_day(now, self.settings.checkin_tz),
+            "trigger": trigger,
+            "status": "running",
+            "mode": mode,
+            "provider": self.provider.name,
+            "model": self.provider.model,
+            "startedAt": now,
+            "finishedAt": None,
+            "collaborations": len(ids),
+            "checks": [
+                {"collaborationId": cid, "status": "pending", "attempts": 0, "requests": 0, "errors": []} for cid in ids
+            ],
+            "batch": None,
+            **_totals([]),
         }
         run, _ = await self.store.checkin_runs.open(run)
         return run
@@ -182,12 +214,26 @@ class Checkin(BatchCheckin):
 
     async def _finish(self, run: dict[str, Any]) -> dict[str, Any]:
         failed = any(c["status"] != "done" for c in run["checks"])
-        run = await self.store.checkin_runs.update(run["_id"], {
-            "status": "failed" if failed else "done", "finishedAt": self.clock(), **_totals(run["checks"])})
+        run = await self.store.checkin_runs.update(
+            run["_id"], {"status": "failed" if failed else "done", "finishedAt": self.clock(), **_totals(run["checks"])}
+        )
         result = summary(run)
-        log.info("check-in run finished", extra={k: result[k] for k in (
-            "id", "status", "collaborations", "requests", "actionsRun", "approvalsMade", "invalidProposals",
-            "remindersSkipped")})
+        log.info(
+            "check-in run finished",
+            extra={
+                k: result[k]
+                for k in (
+                    "id",
+                    "status",
+                    "collaborations",
+                    "requests",
+                    "actionsRun",
+                    "approvalsMade",
+                    "invalidProposals",
+                    "remindersSkipped",
+                )
+            },
+        )
         return result
 
     # -- one collaboration
@@ -220,8 +266,10 @@ class Checkin(BatchCheckin):
         except Exception as exc:  # noqa: BLE001 - one collaboration's failure is recorded; the others go on
             check["status"] = "failed"
             _note_error(check, exc, self.clock())
-            log.warning("check-in of a collaboration failed", extra={
-                "runId": run["_id"], "collaborationId": check["collaborationId"], "error": str(exc)[:500]})
+            log.warning(
+                "check-in of a collaboration failed",
+                extra={"runId": run["_id"], "collaborationId": check["collaborationId"], "error": str(exc)[:500]},
+            )
         await self.store.checkin_runs.set_check(run["_id"], index, check)
 
     async def _ask(self, run: dict[str, Any], index: int, check: dict[str, Any]) -> None:
@@ -280,6 +328,7 @@ class Checkin(BatchCheckin):
 
 # -- answers, summaries ------------------------------------------------------------------------
 
+
 def _answer(check: dict[str, Any], completion: Completion | None, max_message_chars: int) -> None:
     """Keep a screened answer on the check (None: nothing to ask, the collaboration is gone)."""
     if completion is None:
@@ -287,15 +336,33 @@ def _answer(check: dict[str, Any], completion: Completion | None, max_message_ch
         return
     screened = screen_checkin(completion.text, check["collaborationId"], max_message_chars)
     check.update(
-        proposals=[{"collaborationId": p.collaborationId, "action": p.action, "payload": p.payload,
-                    "reason": p.reason, "reminds": p.reminds, "outcome": None} for p in screened.accepted],
-        invalid=screened.invalid, problems=screened.problems,
-        tokens=_tokens(completion.usage.prompt, completion.usage.completion))
+        proposals=[
+            {
+                "collaborationId": p.collaborationId,
+                "action": p.action,
+                "payload": p.payload,
+                "reason": p.reason,
+                "reminds": p.reminds,
+                "outcome": None,
+            }
+            for p in screened.accepted
+        ],
+        invalid=screened.invalid,
+        problems=screened.problems,
+        tokens=_tokens(completion.usage.prompt, completion.usage.completion),
+    )
 
 
 def _note_error(check: dict[str, Any], exc: BaseException, now: datetime) -> None:
-    check["errors"].append({"attempt": check["attempts"], "at": now,
-                            "code": getattr(exc, "code", type(exc).__name__), "message": str(exc)[:1000]})
+    check["errors"].append(
+        {
+            "attempt": check["attempts"],
+            "at": now,
+            "code": getattr(exc, "code", type(exc).__name__),
+            "message": str(exc)[:1000],
+        }
+    )
+
 
 def _job_result(result: dict[str, Any]) -> dict[str, Any]:
     if result["status"] != "done":
@@ -337,26 +404,43 @@ def _totals(checks: list[dict[str, Any]]) -> dict[str, Any]:
         errors += [{"collaborationId": check["collaborationId"], **e} for e in check.get("errors", [])]
         problems += [{"collaborationId": check["collaborationId"], **p} for p in check.get("problems") or []]
     invalid["rejected"] = counts["rejected"]
-    return {"requests": requests, "actionsRun": counts["applied"], "approvalsMade": counts["approval"],
-            "duplicatesSkipped": counts["duplicate"], "remindersSkipped": counts["skipped"],
-            "invalidProposals": sum(invalid.values()), "invalid": invalid, "problems": problems[:50],
-            "tokens": tokens, "errors": errors[-50:]}
+    return {
+        "requests": requests,
+        "actionsRun": counts["applied"],
+        "approvalsMade": counts["approval"],
+        "duplicatesSkipped": counts["duplicate"],
+        "remindersSkipped": counts["skipped"],
+        "invalidProposals": sum(invalid.values()),
+        "invalid": invalid,
+        "problems": problems[:50],
+        "tokens": tokens,
+        "errors": errors[-50:],
+    }
 
 
 def _check_summary(index: int, check: dict[str, Any], count: int) -> dict[str, Any]:
     totals = _totals([check])
-    return {"index": index, "of": count, "collaborationId": check["collaborationId"], "status": check["status"],
-            "attempts": check["attempts"], "actionsRun": totals["actionsRun"],
-            "approvalsMade": totals["approvalsMade"], "invalidProposals": totals["invalidProposals"],
-            "remindersSkipped": totals["remindersSkipped"],
-            "error": check["errors"][-1]["message"] if check["status"] == "failed" and check["errors"] else None}
+    return {
+        "index": index,
+        "of": count,
+        "collaborationId": check["collaborationId"],
+        "status": check["status"],
+        "attempts": check["attempts"],
+        "actionsRun": totals["actionsRun"],
+        "approvalsMade": totals["approvalsMade"],
+        "invalidProposals": totals["invalidProposals"],
+        "remindersSkipped": totals["remindersSkipped"],
+        "error": check["errors"][-1]["message"] if check["status"] == "failed" and check["errors"] else None,
+    }
 
 
 def _batch_summary(batch: dict[str, Any] | None) -> dict[str, Any] | None:
     if not batch or not batch.get("id"):
         return None
-    return {k: batch.get(k) for k in ("id", "status", "requests", "requestCounts", "submittedAt", "deadline",
-                                      "polls", "collected")}
+    return {
+        k: batch.get(k)
+        for k in ("id", "status", "requests", "requestCounts", "submittedAt", "deadline", "polls", "collected")
+    }
 
 
 def summary(run: dict[str, Any]) -> dict[str, Any]:
@@ -364,11 +448,20 @@ def summary(run: dict[str, Any]) -> dict[str, Any]:
     checks = run.get("checks") or []
     failed = [c for c in checks if c["status"] == "failed"]
     totals = _totals(checks) if checks else {k: run.get(k) for k in _totals([])}
-    return {"id": run["_id"], "key": run.get("key"), "day": run.get("day"), "trigger": run.get("trigger"),
-            "status": run["status"], "mode": run.get("mode"), "provider": run.get("provider"),
-            "model": run.get("model"), "startedAt": run.get("startedAt"), "finishedAt": run.get("finishedAt"),
-            "collaborations": run.get("collaborations", len(checks)), "batch": _batch_summary(run.get("batch")),
-            "collaborationsFailed": [{"collaborationId": c["collaborationId"], "attempts": c["attempts"]}
-                                     for c in failed],
-            "lastErrors": [c["errors"][-1]["message"] for c in failed if c.get("errors")][:5],
-            **totals}
+    return {
+        "id": run["_id"],
+        "key": run.get("key"),
+        "day": run.get("day"),
+        "trigger": run.get("trigger"),
+        "status": run["status"],
+        "mode": run.get("mode"),
+        "provider": run.get("provider"),
+        "model": run.get("model"),
+        "startedAt": run.get("startedAt"),
+        "finishedAt": run.get("finishedAt"),
+        "collaborations": run.get("collaborations", len(checks)),
+        "batch": _batch_summary(run.get("batch")),
+        "collaborationsFailed": [{"collaborationId": c["collaborationId"], "attempts": c["attempts"]} for c in failed],
+        "lastErrors": [c["errors"][-1]["message"] for c in failed if c.get("errors")][:5],
+        **totals,
+    }

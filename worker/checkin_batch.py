@@ -98,8 +98,9 @@ class BatchCheckin:
         await self._check_all(run, None)
         return await self._finish_job(run)
 
-    async def _still_waiting(self, run: dict[str, Any], state: BatchState,
-                             poll: int) -> tuple[BatchState, dict[str, Any] | None]:
+    async def _still_waiting(
+        self, run: dict[str, Any], state: BatchState, poll: int
+    ) -> tuple[BatchState, dict[str, Any] | None]:
         """An unfinished batch: poll again (before the deadline, or while a cancel is under way and
         within CANCEL_GRACE of the deadline); (its latest state, None) when it is time to collect."""
         batch = run["batch"]
@@ -113,11 +114,14 @@ class BatchCheckin:
                 if state.finished:
                     return state, None
             if now >= batch["deadline"] + timedelta(seconds=self.cancel_grace):
-                log.warning("a cancelled check-in batch did not end in time; collecting what it has",
-                            extra={"runId": run["_id"], "batchId": state.id, "status": state.status})
+                log.warning(
+                    "a cancelled check-in batch did not end in time; collecting what it has",
+                    extra={"runId": run["_id"], "batchId": state.id, "status": state.status},
+                )
                 return state, None
-            run_at = min(now + timedelta(seconds=self.poll_first),
-                         batch["deadline"] + timedelta(seconds=self.cancel_grace))
+            run_at = min(
+                now + timedelta(seconds=self.poll_first), batch["deadline"] + timedelta(seconds=self.cancel_grace)
+            )
         batch.update(status=state.status, requestCounts=state.request_counts, polls=poll + 1)
         await self.store.checkin_runs.update(run["_id"], {"batch": batch})
         await self._enqueue_poll(run, poll + 1, run_at)
@@ -131,21 +135,32 @@ class BatchCheckin:
         noted = {"poll": poll, "at": now, "message": str(exc)[:500]}
         batch["pollErrors"] = [*(batch.get("pollErrors") or []), noted][-10:]
         give_up = batch["deadline"] + timedelta(seconds=self.cancel_grace if batch.get("cancelledAt") else 0)
-        log.warning("polling a check-in batch failed", extra={"runId": run["_id"], "batchId": batch["id"],
-                                                                "poll": poll, "error": str(exc)[:500]})
+        log.warning(
+            "polling a check-in batch failed",
+            extra={"runId": run["_id"], "batchId": batch["id"], "poll": poll, "error": str(exc)[:500]},
+        )
         if now < give_up:
             batch["polls"] = poll + 1
             await self.store.checkin_runs.update(run["_id"], {"batch": batch})
-            await self._enqueue_poll(run, poll + 1, None if now < batch["deadline"] else
-                                     min(now + timedelta(seconds=self.poll_first), give_up))
+            await self._enqueue_poll(
+                run,
+                poll + 1,
+                None if now < batch["deadline"] else min(now + timedelta(seconds=self.poll_first), give_up),
+            )
             return {"runId": run["_id"], "batchId": batch["id"], "status": "retrying"}
         if not batch.get("cancelledAt"):
             batch["cancelledAt"] = now
             await self._stop(BatchState(id=batch["id"], status=batch.get("status") or "unknown"))
         for index, check in enumerate(run["checks"]):
             if check.get("via") == "batch" and check.get("proposals") is None:
-                check["errors"].append({"attempt": check["attempts"], "at": now, "code": "batch",
-                                        "message": f"batch {batch['id']} could not be read: {exc}"[:1000]})
+                check["errors"].append(
+                    {
+                        "attempt": check["attempts"],
+                        "at": now,
+                        "code": "batch",
+                        "message": f"batch {batch['id']} could not be read: {exc}"[:1000],
+                    }
+                )
                 await self.store.checkin_runs.set_check(run["_id"], index, check)
         batch.update(collected=True, collectedAt=now, answered=0)
         await self.store.checkin_runs.update(run["_id"], {"batch": batch})
@@ -204,29 +219,45 @@ class BatchCheckin:
         for check in run["checks"]:
             if check["collaborationId"] in tasks:
                 check.update(requests=check["requests"] + 1, via="batch")
-        run["batch"] = {"id": batch_id, "status": "validating", "submittedAt": now, "requests": len(tasks),
-                        "deadline": now + timedelta(seconds=self.settings.checkin_batch_deadline), "polls": 0,
-                        "collected": False}
-        run = await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"], "checks": run["checks"],
-                                                                 "status": "waiting"}) or run
-        log.info("check-in batch submitted", extra={"runId": run["_id"], "batchId": batch_id,
-                                                     "requests": len(tasks)})
+        run["batch"] = {
+            "id": batch_id,
+            "status": "validating",
+            "submittedAt": now,
+            "requests": len(tasks),
+            "deadline": now + timedelta(seconds=self.settings.checkin_batch_deadline),
+            "polls": 0,
+            "collected": False,
+        }
+        run = (
+            await self.store.checkin_runs.update(
+                run["_id"], {"batch": run["batch"], "checks": run["checks"], "status": "waiting"}
+            )
+            or run
+        )
+        log.info("check-in batch submitted", extra={"runId": run["_id"], "batchId": batch_id, "requests": len(tasks)})
 
     async def _ask_synchronously_instead(self, run: dict[str, Any], exc: AIUnavailable) -> None:
         """The batch API said no (e.g. not on this account's plan): this run asks synchronously."""
-        log.warning("the batch API refused the check-in's batch; asking synchronously",
-                    extra={"runId": run["_id"], "error": str(exc)})
+        log.warning(
+            "the batch API refused the check-in's batch; asking synchronously",
+            extra={"runId": run["_id"], "error": str(exc)},
+        )
         run["batch"] = {"id": None, "refused": True, "error": str(exc)[:500], "status": exc.details.get("status")}
         await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
 
     async def _enqueue_poll(self, run: dict[str, Any], poll: int, run_at: datetime | None = None) -> None:
         """Poll `poll` of the run's batch, at `run_at` or after the usual back-off (never past the deadline)."""
         now = self.clock()
-        delay = min(self.poll_max, self.poll_first * 2 ** poll)
+        delay = min(self.poll_max, self.poll_first * 2**poll)
         run_at = run_at or min(now + timedelta(seconds=delay), run["batch"]["deadline"])
-        await self.store.jobs.enqueue(POLL, {"runId": run["_id"], "poll": poll}, now=now,
-                                      unique_key=f"{POLL}:{run['_id']}:{poll}", run_at=run_at,
-                                      max_attempts=self.settings.job_max_attempts)
+        await self.store.jobs.enqueue(
+            POLL,
+            {"runId": run["_id"], "poll": poll},
+            now=now,
+            unique_key=f"{POLL}:{run['_id']}:{poll}",
+            run_at=run_at,
+            max_attempts=self.settings.job_max_attempts,
+        )
 
     async def _stop(self, state: BatchState) -> BatchState:
         """Past the deadline: cancel the batch (what it finished is still read), then look once more
@@ -255,11 +286,23 @@ class BatchCheckin:
                 self._keep_answer(check, results.answers[cid])
             else:
                 why = results.errors.get(cid) or f"the batch ended {state.status} without answering it"
-                check["errors"].append({"attempt": check["attempts"], "at": now, "code": "batch",
-                                        "message": f"batch {state.id}: {why}"[:1000]})
+                check["errors"].append(
+                    {
+                        "attempt": check["attempts"],
+                        "at": now,
+                        "code": "batch",
+                        "message": f"batch {state.id}: {why}"[:1000],
+                    }
+                )
             await self.store.checkin_runs.set_check(run["_id"], index, check)
-        run["batch"].update(status=state.status, requestCounts=state.request_counts, errors=state.errors,
-                            collected=True, collectedAt=now, answered=len(results.answers))
+        run["batch"].update(
+            status=state.status,
+            requestCounts=state.request_counts,
+            errors=state.errors,
+            collected=True,
+            collectedAt=now,
+            answered=len(results.answers),
+        )
         await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
 
 

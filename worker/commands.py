@@ -24,8 +24,12 @@ EXIT_EMBEDDED = 2
 
 def add_commands(sub: Any) -> None:
     w = sub.add_parser("worker", help="run the worker: job queue, scheduler, nightly AI check-in")
-    w.add_argument("--grace", type=float, default=None,
-                   help="seconds a running job may finish after SIGTERM (default: WORKER_GRACE, 8)")
+    w.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        help="seconds a running job may finish after SIGTERM (default: WORKER_GRACE, 8)",
+    )
     c = sub.add_parser("checkin", help="enqueue today's AI check-in, or run one at once with --now")
     c.add_argument("--now", action="store_true", help="run a check-in in this process now, printing each batch")
     c.add_argument("--collaboration", action="append", metavar="ID", help="only this collaboration (repeatable)")
@@ -66,14 +70,19 @@ def checkin(args: argparse.Namespace, settings: Settings) -> int:
 def jobs(args: argparse.Namespace, settings: Settings) -> int:
     if _refuse_embedded(settings, "jobs"):
         return EXIT_EMBEDDED
-    commands = {"list": lambda rt: jobs_list(rt, args.status, args.kind, args.limit),
-                "retry": lambda rt: jobs_retry(rt, args.job_id),
-                "workers": lambda rt: workers_list(rt)}
+    commands = {
+        "list": lambda rt: jobs_list(rt, args.status, args.kind, args.limit),
+        "retry": lambda rt: jobs_retry(rt, args.job_id),
+        "workers": lambda rt: workers_list(rt),
+    }
     return asyncio.run(_with_runtime(settings, commands[args.jobs_command]))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
-    "worker": worker, "checkin": checkin, "jobs": jobs}
+    "worker": worker,
+    "checkin": checkin,
+    "jobs": jobs,
+}
 
 
 async def _with_runtime(settings: Settings, work: Callable[[Any], Any]) -> int:
@@ -90,8 +99,14 @@ async def _with_runtime(settings: Settings, work: Callable[[Any], Any]) -> int:
 
 # -- the commands, on an open runtime (tests call these on the embedded store) ----------------------
 
-async def checkin_command(runtime: Runtime, now: bool, collaboration_ids: list[str] | None,
-                          out: IO[str] = sys.stdout, err: IO[str] = sys.stderr) -> int:
+
+async def checkin_command(
+    runtime: Runtime,
+    now: bool,
+    collaboration_ids: list[str] | None,
+    out: IO[str] = sys.stdout,
+    err: IO[str] = sys.stderr,
+) -> int:
     if collaboration_ids is not None and not now:
         print("--collaboration needs --now: the nightly check-in covers every active collaboration", file=err)
         return 1
@@ -113,16 +128,21 @@ async def checkin_command(runtime: Runtime, now: bool, collaboration_ids: list[s
     from worker.checkin import Checkin
 
     def progress(check: dict[str, Any]) -> None:
-        line = (f"collaboration {check['index'] + 1}/{check['of']} {check['collaborationId']}: {check['status']}, "
-                f"{check['actionsRun']} actions run, {check['approvalsMade']} approvals, "
-                f"{check['invalidProposals']} invalid")
+        line = (
+            f"collaboration {check['index'] + 1}/{check['of']} {check['collaborationId']}: {check['status']}, "
+            f"{check['actionsRun']} actions run, {check['approvalsMade']} approvals, "
+            f"{check['invalidProposals']} invalid"
+        )
         print(line + (f" — {check['error']}" if check["error"] else ""), file=out, flush=True)
 
     checker = Checkin(runtime.store, runtime.engine, runtime.settings, shared_provider(runtime))
     result = await checker.run(trigger="manual", collaboration_ids=collaboration_ids, progress=progress)
-    print(f"check-in {result['id']} {result['status']}: {result['collaborations']} collaborations, "
-          f"{result['actionsRun']} actions run, {result['approvalsMade']} approvals made, "
-          f"{result['invalidProposals']} invalid proposals, {result['tokens']['total']} tokens", file=out)
+    print(
+        f"check-in {result['id']} {result['status']}: {result['collaborations']} collaborations, "
+        f"{result['actionsRun']} actions run, {result['approvalsMade']} approvals made, "
+        f"{result['invalidProposals']} invalid proposals, {result['tokens']['total']} tokens",
+        file=out,
+    )
     return 0 if result["status"] == "done" else 1
 
 
@@ -141,8 +161,9 @@ async def _active_only(runtime: Runtime, wanted: list[str]) -> tuple[list[str], 
     return active, skipped
 
 
-async def jobs_list(runtime: Runtime, status: str | None, kind: str | None, limit: int,
-                    out: IO[str] = sys.stdout) -> int:
+async def jobs_list(
+    runtime: Runtime, status: str | None, kind: str | None, limit: int, out: IO[str] = sys.stdout
+) -> int:
     found = await runtime.store.jobs.list(status, kind, limit)
     print(f"{'id':32} {'kind':18} {'status':8} {'tries':>5} {'run at':24} {'key / last error'}", file=out)
     for job in found:
@@ -150,8 +171,11 @@ async def jobs_list(runtime: Runtime, status: str | None, kind: str | None, limi
         note = job.get("uniqueKey") or ""
         if error:
             note = f"{note} {error}".strip()
-        print(f"{job['_id']:32} {job['kind']:18} {job['status']:8} {job['attempts']:>2}/{job['maxAttempts']:<2} "
-              f"{iso(job['runAt']):24} {note[:100]}", file=out)
+        print(
+            f"{job['_id']:32} {job['kind']:18} {job['status']:8} {job['attempts']:>2}/{job['maxAttempts']:<2} "
+            f"{iso(job['runAt']):24} {note[:100]}",
+            file=out,
+        )
     counts = await runtime.store.jobs.counts()
     print("totals: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=out)
     return 0
@@ -171,7 +195,17 @@ async def jobs_retry(runtime: Runtime, job_id: str, out: IO[str] = sys.stdout) -
 async def workers_list(runtime: Runtime, out: IO[str] = sys.stdout) -> int:
     for w in await runtime.store.workers.list():
         current = w.get("currentJob") or {}
-        print(json.dumps({"id": w["_id"], "status": w.get("status"), "lastSeen": iso(w["lastSeen"]),
-                          "processed": w.get("processed"), "failed": w.get("failed"),
-                          "currentJob": current.get("id")}), file=out)
+        print(
+            json.dumps(
+                {
+                    "id": w["_id"],
+                    "status": w.get("status"),
+                    "lastSeen": iso(w["lastSeen"]),
+                    "processed": w.get("processed"),
+                    "failed": w.get("failed"),
+                    "currentJob": current.get("id"),
+                }
+            ),
+            file=out,
+        )
     return 0

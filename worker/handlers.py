@@ -1,14 +1,14 @@
 """The job kinds the worker runs, each an idempotent handler.
 
-    checkin           the AI check-in of a day (resumes a partly done run); in batch mode it
-                      submits the Groq batch and enqueues the first poll
-    checkin.poll      look at a check-in's batch once: enqueue the next poll, or collect the
-                      answers, ask the rest synchronously and act
-    approvals.expire  mark pending approvals past their expiresAt as expired, finish
-                      approvals whose carrying-out was interrupted, and run the rule
-                      follow-ups a crash left unrun, and re-poll a waiting check-in batch whose
-                      poll job is dead or missing (the hourly recovery)
-    cleanup           delete finished jobs and silent workers older than JOB_RETENTION
+checkin           the AI check-in of a day (resumes a partly done run); in batch mode it
+                  submits the Groq batch and enqueues the first poll
+checkin.poll      look at a check-in's batch once: enqueue the next poll, or collect the
+                  answers, ask the rest synchronously and act
+approvals.expire  mark pending approvals past their expiresAt as expired, finish
+                  approvals whose carrying-out was interrupted, and run the rule
+                  follow-ups a crash left unrun, and re-poll a waiting check-in batch whose
+                  poll job is dead or missing (the hourly recovery)
+cleanup           delete finished jobs and silent workers older than JOB_RETENTION
 """
 
 from __future__ import annotations

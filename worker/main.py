@@ -44,16 +44,32 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, provider: Provider, *, worker_id: str | None = None,
-                 lease: float | None = None, backoff: Backoff | None = None, poll: float = 1.0,
-                 heartbeat: float | None = None, schedule: bool = True, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        runtime: Runtime,
+        provider: Provider,
+        *,
+        worker_id: str | None = None,
+        lease: float | None = None,
+        backoff: Backoff | None = None,
+        poll: float = 1.0,
+        heartbeat: float | None = None,
+        schedule: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+    ):
         settings = runtime.settings
         self.runtime = runtime
         self.worker_id = worker_id or new_worker_id()
         self.clock = clock
-        self.runner = Runner(runtime.store.jobs, handlers.build(runtime, provider, clock), worker_id=self.worker_id,
-                             lease=lease or settings.job_lease, poll=poll, clock=clock,
-                             backoff=backoff or Backoff(base=settings.job_backoff, cap=settings.job_backoff_max))
+        self.runner = Runner(
+            runtime.store.jobs,
+            handlers.build(runtime, provider, clock),
+            worker_id=self.worker_id,
+            lease=lease or settings.job_lease,
+            poll=poll,
+            clock=clock,
+            backoff=backoff or Backoff(base=settings.job_backoff, cap=settings.job_backoff_max),
+        )
         self.scheduler = Scheduler(runtime.store, settings, clock) if schedule else None
         self.heartbeat = heartbeat or max(1.0, min(10.0, self.runner.lease / 2))
         self._stop = asyncio.Event()
@@ -68,8 +84,10 @@ class Worker:
                 except Exception:
                     log.exception("worker: catching up on a missed check-in failed", extra={"workerId": self.worker_id})
             self.scheduler.start()
-        log.info("worker started", extra={"workerId": self.worker_id, "kinds": sorted(self.runner.handlers),
-                                          "lease": self.runner.lease})
+        log.info(
+            "worker started",
+            extra={"workerId": self.worker_id, "kinds": sorted(self.runner.handlers), "lease": self.runner.lease},
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop claiming; give the running job `grace` seconds (WORKER_GRACE), then release it unfinished."""
@@ -100,10 +118,18 @@ class Worker:
 
     async def _beat(self, status: str) -> None:
         job = self.runner.current
-        await self.runtime.store.workers.beat(self.worker_id, self.clock(), {
-            "host": socket.gethostname(), "pid": os.getpid(), "status": status,
-            "currentJob": {"id": job["_id"], "kind": job["kind"]} if job else None,
-            "processed": self.runner.processed, "failed": self.runner.failed})
+        await self.runtime.store.workers.beat(
+            self.worker_id,
+            self.clock(),
+            {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "status": status,
+                "currentJob": {"id": job["_id"], "kind": job["kind"]} if job else None,
+                "processed": self.runner.processed,
+                "failed": self.runner.failed,
+            },
+        )
 
 
 async def run_worker(settings: Settings, grace: float | None = None) -> int:
@@ -138,6 +164,7 @@ async def run_until_signalled(worker: Worker, grace: float | None = None) -> int
 
 
 # -- inside `tandem dev` ----------------------------------------------------------------------------
+
 
 async def start_in_process(runtime: Runtime, app: Starlette | None = None) -> None:
     worker = Worker(runtime, shared_provider(runtime))

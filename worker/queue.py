@@ -49,10 +49,21 @@ class Backoff:
         return min(self.cap, self.base * 2 ** max(0, attempt - 1)) * (1 + self.jitter * self.rng.random())
 
 
-def error_entry(job: dict[str, Any], exc: BaseException | None, now: datetime, *, kind: str | None = None,
-                message: str | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"attempt": job["attempts"], "at": now, "workerId": job.get("workerId"),
-                             "type": kind or type(exc).__name__, "message": message or str(exc)[:2000]}
+def error_entry(
+    job: dict[str, Any],
+    exc: BaseException | None,
+    now: datetime,
+    *,
+    kind: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "attempt": job["attempts"],
+        "at": now,
+        "workerId": job.get("workerId"),
+        "type": kind or type(exc).__name__,
+        "message": message or str(exc)[:2000],
+    }
     if isinstance(exc, TandemError):
         entry["code"] = exc.code
     elif exc is not None and not isinstance(exc, Permanent):
@@ -61,8 +72,17 @@ def error_entry(job: dict[str, Any], exc: BaseException | None, now: datetime, *
 
 
 class Runner:
-    def __init__(self, jobs: Any, handlers: dict[str, Handler], *, worker_id: str, lease: float,
-                 backoff: Backoff | None = None, poll: float = 1.0, clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self,
+        jobs: Any,
+        handlers: dict[str, Handler],
+        *,
+        worker_id: str,
+        lease: float,
+        backoff: Backoff | None = None,
+        poll: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
+    ):
         self.jobs = jobs
         self.handlers = handlers
         self.worker_id = worker_id
@@ -113,8 +133,10 @@ class Runner:
         """A job taken over from a worker whose lease ran out: keep that attempt's error; go on if attempts remain."""
         message = f"lease expired: worker {before.get('workerId')} stopped renewing it (crashed or stalled)"
         entry = error_entry(before, None, now, kind="LeaseExpired", message=message)
-        log.warning("worker: reclaimed a job whose lease expired", extra={"jobId": job["_id"], "kind": job["kind"],
-                                                                          "previousWorker": before.get("workerId")})
+        log.warning(
+            "worker: reclaimed a job whose lease expired",
+            extra={"jobId": job["_id"], "kind": job["kind"], "previousWorker": before.get("workerId")},
+        )
         if job["attempts"] > job["maxAttempts"]:
             await self.jobs.fail(job, now, entry, None)
             return False
@@ -148,8 +170,10 @@ class Runner:
         else:
             done = await self.jobs.complete(job, self.clock(), _storable(result))
             self.processed += 1
-            log.info("job done", extra={**extra, "seconds": round(asyncio.get_running_loop().time() - started, 3),
-                                        "recorded": done})
+            log.info(
+                "job done",
+                extra={**extra, "seconds": round(asyncio.get_running_loop().time() - started, 3), "recorded": done},
+            )
         finally:
             keeper.cancel()
             self.current, self._task = None, None
@@ -161,8 +185,16 @@ class Runner:
         retry_at = None if permanent else now + timedelta(seconds=self.backoff.delay(job["attempts"]))
         status = await self.jobs.fail(job, now, error_entry(job, exc, now), retry_at)
         level = logging.ERROR if status == "dead" else logging.WARNING
-        log.log(level, "job failed", extra={**extra, "error": str(exc)[:500], "status": status,
-                                            "retryAt": retry_at if status == "failed" else None})
+        log.log(
+            level,
+            "job failed",
+            extra={
+                **extra,
+                "error": str(exc)[:500],
+                "status": status,
+                "retryAt": retry_at if status == "failed" else None,
+            },
+        )
 
     async def _keep_lease(self, job: dict[str, Any]) -> None:
         """Renew every third of the lease; cancel the handler once the lease is lost or has run out.

@@ -74,8 +74,12 @@ class Scheduler:
         day = checkin_day(fired, self.settings.checkin_tz)
         job, created = await self._enqueue(CHECKIN, f"checkin:{day}", {"day": day, "trigger": "catch-up"})
         if created:
-            log.warning("the check-in of %s was missed (no worker ran at %s): enqueued now", day, fired.isoformat(),
-                        extra={"jobId": job["_id"]})
+            log.warning(
+                "the check-in of %s was missed (no worker ran at %s): enqueued now",
+                day,
+                fired.isoformat(),
+                extra={"jobId": job["_id"]},
+            )
         return job, created
 
     async def enqueue_expiry(self) -> tuple[dict[str, Any], bool]:
@@ -87,22 +91,36 @@ class Scheduler:
         return await self._enqueue(CLEANUP, f"{CLEANUP}:{day}", {})
 
     async def _enqueue(self, kind: str, key: str, payload: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        job, created = await self.store.jobs.enqueue(kind, payload, now=self.clock(), unique_key=key,
-                                                     max_attempts=self.settings.job_max_attempts)
-        log.info("scheduled job enqueued" if created else "scheduled job already enqueued",
-                 extra={"kind": kind, "uniqueKey": key, "jobId": job["_id"]})
+        job, created = await self.store.jobs.enqueue(
+            kind, payload, now=self.clock(), unique_key=key, max_attempts=self.settings.job_max_attempts
+        )
+        log.info(
+            "scheduled job enqueued" if created else "scheduled job already enqueued",
+            extra={"kind": kind, "uniqueKey": key, "jobId": job["_id"]},
+        )
         return job, created
 
     def start(self) -> None:
         tz = ZoneInfo(self.settings.checkin_tz)
         aps = AsyncIOScheduler(timezone=tz)
         options = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
-        aps.add_job(self.enqueue_checkin, self.checkin_trigger(),
-                    id=CHECKIN, name="enqueue the nightly check-in", **options)
-        aps.add_job(self.enqueue_expiry, CronTrigger(minute=7, timezone=timezone.utc), id=EXPIRE,
-                    name="enqueue approval expiry", **options)
-        aps.add_job(self.enqueue_cleanup, CronTrigger(hour=4, minute=17, timezone=tz), id=CLEANUP,
-                    name="enqueue the daily cleanup", **options)
+        aps.add_job(
+            self.enqueue_checkin, self.checkin_trigger(), id=CHECKIN, name="enqueue the nightly check-in", **options
+        )
+        aps.add_job(
+            self.enqueue_expiry,
+            CronTrigger(minute=7, timezone=timezone.utc),
+            id=EXPIRE,
+            name="enqueue approval expiry",
+            **options,
+        )
+        aps.add_job(
+            self.enqueue_cleanup,
+            CronTrigger(hour=4, minute=17, timezone=tz),
+            id=CLEANUP,
+            name="enqueue the daily cleanup",
+            **options,
+        )
         aps.start()
         self._aps = aps
         log.info("scheduler started", extra={"next": {k: str(v) for k, v in self.next_runs().items()}})

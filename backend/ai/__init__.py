@@ -12,8 +12,16 @@ if TYPE_CHECKING:
 
     from backend.runtime import Runtime
 
-__all__ = ["AIUnavailable", "Completion", "Provider", "Task", "Usage", "close_shared_provider", "make_provider",
-           "shared_provider"]
+__all__ = [
+    "AIUnavailable",
+    "Completion",
+    "Provider",
+    "Task",
+    "Usage",
+    "close_shared_provider",
+    "make_provider",
+    "shared_provider",
+]
 
 
 def make_provider(settings: Settings) -> Provider:

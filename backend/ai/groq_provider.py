@@ -38,8 +38,12 @@ DEFAULT_BASE_URL = "https://api.groq.com"  # given explicitly: the SDK would oth
 
 def request_body(model: str, task: Task) -> dict[str, Any]:
     """One chat-completion request: JSON mode, the system prompt and the data."""
-    return {"model": model, "temperature": 0.2, "response_format": {"type": "json_object"},
-            "messages": [{"role": "system", "content": task.system}, {"role": "user", "content": task.user}]}
+    return {
+        "model": model,
+        "temperature": 0.2,
+        "response_format": {"type": "json_object"},
+        "messages": [{"role": "system", "content": task.system}, {"role": "user", "content": task.user}],
+    }
 
 
 class GroqProvider:
@@ -49,9 +53,12 @@ class GroqProvider:
         self.model = settings.groq_model
         self.retries = retries
         self.backoff = backoff
-        self._client = groq.AsyncGroq(api_key=settings.groq_api_key or "unset",
-                                      base_url=settings.groq_base_url or DEFAULT_BASE_URL,
-                                      timeout=settings.ai_timeout, max_retries=sdk_retries)
+        self._client = groq.AsyncGroq(
+            api_key=settings.groq_api_key or "unset",
+            base_url=settings.groq_base_url or DEFAULT_BASE_URL,
+            timeout=settings.ai_timeout,
+            max_retries=sdk_retries,
+        )
         self.batches = GroqBatches(self._client, self.model)
 
     async def complete(self, task: Task) -> Completion:
@@ -60,11 +67,13 @@ class GroqProvider:
                 return await self._call(task)
             except groq.RateLimitError as exc:
                 if attempt == self.retries:
-                    raise AIUnavailable("Groq kept answering 429 (rate limited); try again later.",
-                                        {"provider": self.name, "status": 429}) from None
+                    raise AIUnavailable(
+                        "Groq kept answering 429 (rate limited); try again later.",
+                        {"provider": self.name, "status": 429},
+                    ) from None
                 delay = retry_after(exc.response)
                 if delay is None:
-                    delay = self.backoff * 2 ** attempt * (1 + random.random() / 2)
+                    delay = self.backoff * 2**attempt * (1 + random.random() / 2)
                 delay = min(delay, MAX_DELAY)
                 log.warning("groq rate limited; backing off", extra={"delay": delay, "attempt": attempt + 1})
                 await asyncio.sleep(delay)
@@ -79,18 +88,24 @@ class GroqProvider:
             failed = _failed_generation(exc.body)
             if failed is not None:
                 return Completion(text=failed, model=self.model)
-            raise AIUnavailable(f"Groq refused the request: {exc.message}", {"provider": self.name,
-                                                                              "status": exc.status_code}) from None
+            raise AIUnavailable(
+                f"Groq refused the request: {exc.message}", {"provider": self.name, "status": exc.status_code}
+            ) from None
         except groq.APIStatusError as exc:
-            raise AIUnavailable(f"Groq answered {exc.status_code}.", {"provider": self.name,
-                                                                       "status": exc.status_code}) from None
+            raise AIUnavailable(
+                f"Groq answered {exc.status_code}.", {"provider": self.name, "status": exc.status_code}
+            ) from None
         except groq.APIError as exc:  # connection errors and timeouts, after the SDK's retries
             raise AIUnavailable(f"Groq could not be reached: {exc.message}", {"provider": self.name}) from None
         text = response.choices[0].message.content if response.choices else ""
         usage = response.usage
-        return Completion(text=text or "", model=getattr(response, "model", None) or self.model,
-                          usage=Usage(prompt=getattr(usage, "prompt_tokens", 0) or 0,
-                                      completion=getattr(usage, "completion_tokens", 0) or 0))
+        return Completion(
+            text=text or "",
+            model=getattr(response, "model", None) or self.model,
+            usage=Usage(
+                prompt=getattr(usage, "prompt_tokens", 0) or 0, completion=getattr(usage, "completion_tokens", 0) or 0
+            ),
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -115,16 +130,29 @@ class GroqBatches:
         self.model = model
 
     async def submit(self, tasks: dict[str, Task], tag: str) -> str:
-        lines = [json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
-                             "body": request_body(self.model, task)}, ensure_ascii=False)
-                 for custom_id, task in tasks.items()]
+        lines = [
+            json.dumps(
+                {
+                    "custom_id": custom_id,
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": request_body(self.model, task),
+                },
+                ensure_ascii=False,
+            )
+            for custom_id, task in tasks.items()
+        ]
         data = ("\n".join(lines) + "\n").encode()
         async with _unavailable("upload the batch file"):
-            uploaded = await self._client.files.create(file=(f"{tag}.jsonl", data, "application/jsonl"),
-                                                       purpose="batch")
-            batch = await self._client.batches.create(completion_window=COMPLETION_WINDOW,
-                                                      endpoint="/v1/chat/completions",
-                                                      input_file_id=str(uploaded.id), metadata={"tandem": tag})
+            uploaded = await self._client.files.create(
+                file=(f"{tag}.jsonl", data, "application/jsonl"), purpose="batch"
+            )
+            batch = await self._client.batches.create(
+                completion_window=COMPLETION_WINDOW,
+                endpoint="/v1/chat/completions",
+                input_file_id=str(uploaded.id),
+                metadata={"tandem": tag},
+            )
         return batch.id
 
     async def find(self, tag: str) -> str | None:
@@ -140,10 +168,16 @@ class GroqBatches:
             batch = await self._client.batches.retrieve(batch_id)
         counts = batch.request_counts
         errors = [f"{e.code}: {e.message}" for e in (batch.errors.data or [])] if batch.errors else []
-        return BatchState(id=batch.id, status=batch.status, output_file_id=batch.output_file_id,
-                          error_file_id=batch.error_file_id, errors=errors[:20],
-                          request_counts={"total": counts.total, "completed": counts.completed,
-                                          "failed": counts.failed} if counts else {})
+        return BatchState(
+            id=batch.id,
+            status=batch.status,
+            output_file_id=batch.output_file_id,
+            error_file_id=batch.error_file_id,
+            errors=errors[:20],
+            request_counts={"total": counts.total, "completed": counts.completed, "failed": counts.failed}
+            if counts
+            else {},
+        )
 
     async def results(self, state: BatchState, custom_ids: Collection[str] | None = None) -> BatchResults:
         """The answers and failures of a finished batch by `custom_id`. With `custom_ids` (the ids this
@@ -160,8 +194,13 @@ class GroqBatches:
                     self._read_line(line, answers, errors, custom_ids)
         return BatchResults(answers, errors)
 
-    def _read_line(self, line: str, answers: dict[str, Completion], errors: dict[str, str],
-                   custom_ids: Collection[str] | None = None) -> None:
+    def _read_line(
+        self,
+        line: str,
+        answers: dict[str, Completion],
+        errors: dict[str, str],
+        custom_ids: Collection[str] | None = None,
+    ) -> None:
         """One output or error line: `{"id", "custom_id", "response": {"status_code", "body"}, "error"}`.
         Any shape is survived: a line without a usable `custom_id` is logged and skipped; one whose
         contents cannot be read becomes that request's error (it is asked again synchronously)."""
@@ -171,12 +210,13 @@ class GroqBatches:
             item = None
         custom_id = item.get("custom_id") if isinstance(item, dict) else None
         if not isinstance(custom_id, str) or not custom_id:
-            log.warning("groq batch: a result line without a usable custom_id was skipped",
-                        extra={"line": line[:200]})
+            log.warning("groq batch: a result line without a usable custom_id was skipped", extra={"line": line[:200]})
             return
         if custom_ids is not None and custom_id not in custom_ids:
-            log.warning("groq batch: a result line for a request this batch did not send was ignored",
-                        extra={"customId": custom_id[:100]})
+            log.warning(
+                "groq batch: a result line for a request this batch did not send was ignored",
+                extra={"customId": custom_id[:100]},
+            )
             return
         try:
             answer, error = _line_outcome(item, self.model)
@@ -225,9 +265,11 @@ def _completion(body: dict[str, Any], model: str) -> Completion:
     usage = body.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     answered_by = body.get("model")
-    return Completion(text=text, model=answered_by if isinstance(answered_by, str) and answered_by else model,
-                      usage=Usage(prompt=int(usage.get("prompt_tokens") or 0),
-                                  completion=int(usage.get("completion_tokens") or 0)))
+    return Completion(
+        text=text,
+        model=answered_by if isinstance(answered_by, str) and answered_by else model,
+        usage=Usage(prompt=int(usage.get("prompt_tokens") or 0), completion=int(usage.get("completion_tokens") or 0)),
+    )
 
 
 class _unavailable:
@@ -241,9 +283,12 @@ class _unavailable:
 
     async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> bool:
         if isinstance(exc, groq.APIStatusError):
-            raise AIUnavailable(f"Groq answered {exc.status_code} when asked to {self.doing}.",
-                                {"provider": "groq", "status": exc.status_code}) from None
+            raise AIUnavailable(
+                f"Groq answered {exc.status_code} when asked to {self.doing}.",
+                {"provider": "groq", "status": exc.status_code},
+            ) from None
         if isinstance(exc, groq.APIError):
-            raise AIUnavailable(f"Groq could not be reached to {self.doing}: {exc.message}",
-                                {"provider": "groq"}) from None
+            raise AIUnavailable(
+                f"Groq could not be reached to {self.doing}: {exc.message}", {"provider": "groq"}
+            ) from None
         return False

@@ -47,17 +47,30 @@ def proposals_for(summary: dict[str, Any], now: datetime) -> list[dict[str, Any]
     if waiting:
         items = "; ".join(f"{_quote(a.get('title'))}, proposed {d} days ago" for a, d in waiting[:5])
         more = f" (and {len(waiting) - 5} more)" if len(waiting) > 5 else ""
-        actions.append({"collaborationId": cid, "action": "sendMessage",
-                        "payload": {"text": f"Friendly reminder: these activities are still waiting for a date: "
-                                            f"{items}{more}. Shall we schedule them?"},
-                        "reason": "Activities proposed more than two days ago are not scheduled yet.",
-                        "reminds": [a["id"] for a, _ in waiting]})
+        actions.append(
+            {
+                "collaborationId": cid,
+                "action": "sendMessage",
+                "payload": {
+                    "text": f"Friendly reminder: these activities are still waiting for a date: "
+                    f"{items}{more}. Shall we schedule them?"
+                },
+                "reason": "Activities proposed more than two days ago are not scheduled yet.",
+                "reminds": [a["id"] for a, _ in waiting],
+            }
+        )
     for activity, days in stale:
-        actions.append({"collaborationId": cid, "action": "cancelActivity",
-                        "payload": {"activityId": activity["id"],
-                                    "reason": f"It was scheduled {days} days ago and never marked done."},
-                        "reason": f"{_quote(activity.get('title'))} was scheduled more than a week ago "
-                                  "and is not done."})
+        actions.append(
+            {
+                "collaborationId": cid,
+                "action": "cancelActivity",
+                "payload": {
+                    "activityId": activity["id"],
+                    "reason": f"It was scheduled {days} days ago and never marked done.",
+                },
+                "reason": f"{_quote(activity.get('title'))} was scheduled more than a week ago and is not done.",
+            }
+        )
     return actions
 
 
@@ -66,8 +79,10 @@ def _chat_reply(summary: dict[str, Any], actions: list[dict[str, Any]]) -> str:
     for activity in summary.get("activities", []):
         counts[activity["status"]] = counts.get(activity["status"], 0) + 1
     open_part = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no open activities"
-    text = f"I'm the offline assistant (no AI model is configured). {summary.get('title') or 'This collaboration'} " \
-           f"has {open_part}."
+    text = (
+        f"I'm the offline assistant (no AI model is configured). {summary.get('title') or 'This collaboration'} "
+        f"has {open_part}."
+    )
     if actions:
         text += " Here is what I'd suggest: " + " ".join(a["reason"] for a in actions)
     else:
@@ -84,9 +99,10 @@ class OfflineProvider:
         actions = [a for summary in task.context for a in proposals_for(summary, task.now)]
         if task.kind == "chat":
             summary = task.context[0]
-            answer: dict[str, Any] = {"reply": _chat_reply(summary, actions),
-                                      "actions": [{k: v for k, v in a.items() if k not in ("collaborationId", "reminds")}
-                                                  for a in actions]}
+            answer: dict[str, Any] = {
+                "reply": _chat_reply(summary, actions),
+                "actions": [{k: v for k, v in a.items() if k not in ("collaborationId", "reminds")} for a in actions],
+            }
         else:
             answer = {"actions": actions}
         return Completion(text=msgspec.json.encode(answer).decode(), model=self.model)

@@ -47,22 +47,37 @@ def summarize(doc: dict[str, Any], messages: list[dict[str, Any]] | None = None)
         "description": _clip(doc.get("description"), 500),
         "members": [{"userId": m["userId"], "role": m["role"]} for m in doc.get("members", [])],
         "protectedActions": list(doc.get("settings", {}).get("protectedActions", [])),
-        "activities": [{
-            "id": a["id"], "title": _clip(a.get("title"), 200), "description": _clip(a.get("description"), 300),
-            "status": a["status"], "createdAt": _time(a.get("createdAt")), "dueAt": _time(a.get("dueAt")),
-            "scheduledFor": _time(a.get("scheduledFor")), "assigneeId": a.get("assigneeId"),
-        } for a in open_ones[-MAX_ACTIVITIES:]],
+        "activities": [
+            {
+                "id": a["id"],
+                "title": _clip(a.get("title"), 200),
+                "description": _clip(a.get("description"), 300),
+                "status": a["status"],
+                "createdAt": _time(a.get("createdAt")),
+                "dueAt": _time(a.get("dueAt")),
+                "scheduledFor": _time(a.get("scheduledFor")),
+                "assigneeId": a.get("assigneeId"),
+            }
+            for a in open_ones[-MAX_ACTIVITIES:]
+        ],
         "closedActivities": {s: sum(1 for a in activities if a.get("status") == s) for s in ("done", "cancelled")},
     }
     if len(open_ones) > MAX_ACTIVITIES:
         summary["olderOpenActivitiesNotShown"] = len(open_ones) - MAX_ACTIVITIES
     if messages is not None:
-        summary["recentMessages"] = [{"author": m.get("author", {}).get("type"), "text": _clip(m.get("text"), 300),
-                                      "at": _time(m.get("createdAt"))} for m in messages[-MAX_MESSAGES:]]
+        summary["recentMessages"] = [
+            {
+                "author": m.get("author", {}).get("type"),
+                "text": _clip(m.get("text"), 300),
+                "at": _time(m.get("createdAt")),
+            }
+            for m in messages[-MAX_MESSAGES:]
+        ]
     return summary
 
 
 # -- the answer's schema ------------------------------------------------------------------------
+
 
 def _type_name(info: Any) -> str:
     mi = msgspec.inspect
@@ -118,13 +133,19 @@ def _checkin_item() -> dict[str, Any]:
 
 
 CHECKIN_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["actions"], "additionalProperties": False,
+    "type": "object",
+    "required": ["actions"],
+    "additionalProperties": False,
     "properties": {"actions": {"type": "array", "items": _checkin_item()}},
 }
 CHAT_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["reply", "actions"], "additionalProperties": False,
-    "properties": {"reply": {"type": "string", "maxLength": 4000},
-                   "actions": {"type": "array", "items": _action_item(False)}},
+    "type": "object",
+    "required": ["reply", "actions"],
+    "additionalProperties": False,
+    "properties": {
+        "reply": {"type": "string", "maxLength": 4000},
+        "actions": {"type": "array", "items": _action_item(False)},
+    },
 }
 
 _DATA_RULE = (
@@ -182,9 +203,11 @@ def checkin_task(doc: dict[str, Any], now: datetime, reminded: set[str] | frozen
     return Task(kind="checkin", system=CHECKIN_SYSTEM, user=user, context=[summary], now=now)
 
 
-def chat_task(doc: dict[str, Any], messages: list[dict[str, Any]], question: str, asker: dict[str, Any],
-              now: datetime) -> Task:
+def chat_task(
+    doc: dict[str, Any], messages: list[dict[str, Any]], question: str, asker: dict[str, Any], now: datetime
+) -> Task:
     context = [summarize(doc, messages)]
-    user = msgspec.json.encode({"now": iso(now), "collaboration": context[0], "member": asker,
-                                "question": question}).decode()
+    user = msgspec.json.encode(
+        {"now": iso(now), "collaboration": context[0], "member": asker, "question": question}
+    ).decode()
     return Task(kind="chat", system=CHAT_SYSTEM, user=user, context=context, now=now, message=question)

@@ -146,8 +146,9 @@ def screen_checkin(text: str, collaboration_id: str, max_message_chars: int = 40
         if not _allowed(item, index, screen):
             continue
         if item.collaborationId not in (None, collaboration_id):
-            screen.refuse("foreign", index=index, action=item.action, reason=FOREIGN,
-                          target=str(item.collaborationId)[:100])
+            screen.refuse(
+                "foreign", index=index, action=item.action, reason=FOREIGN, target=str(item.collaborationId)[:100]
+            )
             continue
         problem = _payload_problem(item, max_message_chars)
         if problem is not None:
@@ -168,8 +169,7 @@ class ChatAnswer(msgspec.Struct):
     stored: list[dict[str, Any]] = []  # as the answer's message keeps them (domain/suggestions.py)
 
 
-def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000,
-                role: str | None = None) -> ChatAnswer:
+def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000, role: str | None = None) -> ChatAnswer:
     """The reply text and the suggestions: AI actions on this collaboration, valid payloads (normalised),
     at most MAX_PER_COLLABORATION and MAX_SUGGESTIONS_BYTES of them; `stored` as the answer's message
     keeps them, `suggestions` each marked with whether a member with `role` (the asker) may run it,
@@ -190,16 +190,21 @@ def screen_chat(text: str, collaboration_id: str, max_message_chars: int = 4000,
         if problem is not None:
             screen.refuse("malformed", index=index, action=item.action, detail=problem)
             continue
-        kept = suggestions.one({"action": item.action, "payload": item.payload, "reason": _reason(item.reason)},
-                               max_message_chars=max_message_chars, path=f"actions.{index}")
+        kept = suggestions.one(
+            {"action": item.action, "payload": item.payload, "reason": _reason(item.reason)},
+            max_message_chars=max_message_chars,
+            path=f"actions.{index}",
+        )
         size = len(msgspec.json.encode(kept)) + 1  # and its comma in the list
         if len(stored) >= min(MAX_PER_COLLABORATION, suggestions.MAX_SUGGESTIONS) or size > room - 2:
             screen.refuse("excess", index=index, action=item.action)
             continue
         room -= size
         stored.append(kept)
-    for_asker = [{"action": s["action"], "payload": s["payload"], "reason": s.get("reason"),
-                  **_runnable_by(role, s["action"])} for s in stored]
+    for_asker = [
+        {"action": s["action"], "payload": s["payload"], "reason": s.get("reason"), **_runnable_by(role, s["action"])}
+        for s in stored
+    ]
     return ChatAnswer(reply, for_asker, screen.invalid, stored)
 
 

@@ -58,6 +58,7 @@ class Completion(msgspec.Struct, frozen=True):
 class BatchState(msgspec.Struct, frozen=True):
     """A submitted batch job as the provider reports it (Groq's statuses: validating, in_progress,
     finalizing, completed, failed, expired, cancelling, cancelled)."""
+
     id: str
     status: str
     output_file_id: str | None = None
@@ -75,6 +76,7 @@ FINISHED = ("completed", "failed", "expired", "cancelled")
 
 class BatchResults(msgspec.Struct, frozen=True):
     """A finished batch's lines by `custom_id`: the answers, and the requests that failed, with why."""
+
     answers: dict[str, Completion]
     errors: dict[str, str]
 
@@ -89,6 +91,7 @@ class Batches(Protocol):
     async def state(self, batch_id: str) -> BatchState: ...
 
     async def results(self, state: BatchState, custom_ids: Collection[str] | None = None) -> BatchResults: ...
+
     # with custom_ids: lines naming any other id are ignored
 
     async def cancel(self, batch_id: str) -> None: ...

@@ -27,8 +27,14 @@ CORS_HEADERS = ["authorization", "content-type", "x-request-id", "idempotency-ke
 CORS_EXPOSED = ["Idempotent-Replayed", "Retry-After", "X-Request-Id"]
 
 
-def create_app(settings: Settings, *, runtime: Runtime | None = None, extra_routes: Sequence[BaseRoute] = (),
-               on_start: Sequence[Hook] = (), on_stop: Sequence[Hook] = ()) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    on_start: Sequence[Hook] = (),
+    on_stop: Sequence[Hook] = (),
+) -> Starlette:
     """Build the API. `runtime` may be given (tests, `tandem dev`); else the lifespan opens one."""
 
     @contextlib.asynccontextmanager
@@ -48,15 +54,28 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, extra_rout
             if own:
                 await rt.close()
 
-    routes: list[BaseRoute] = [*system.routes, *session.routes, *collaborations.routes, *actions.routes,
-                               *openapi.routes(), *extra_routes]
+    routes: list[BaseRoute] = [
+        *system.routes,
+        *session.routes,
+        *collaborations.routes,
+        *actions.routes,
+        *openapi.routes(),
+        *extra_routes,
+    ]
     if settings.dev:
         routes += session.dev_routes
     middleware = [Middleware(RequestContext), Middleware(BodyLimit, limit=settings.max_body_bytes)]
     if settings.cors_origins:
-        middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                                        allow_methods=["GET", "POST"], allow_headers=CORS_HEADERS,
-                                        expose_headers=CORS_EXPOSED))
+        middleware.insert(
+            0,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=CORS_HEADERS,
+                expose_headers=CORS_EXPOSED,
+            ),
+        )
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=HANDLERS, lifespan=lifespan)
     app.state.settings = settings
     app.state.openapi = openapi.build(settings.dev)

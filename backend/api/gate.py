@@ -34,13 +34,26 @@ def count(metrics: Metrics, action: str, outcome: str) -> None:
     metrics.actions.labels(action if action in CATALOGUE else "unknown", outcome).inc()
 
 
-async def run_action(runtime: Runtime, who: Principal, name: str, collaboration_id: Any, payload: Any,
-                     expected_version: Any, idempotency: Claim | None = None) -> Applied | NeedsApproval:
+async def run_action(
+    runtime: Runtime,
+    who: Principal,
+    name: str,
+    collaboration_id: Any,
+    payload: Any,
+    expected_version: Any,
+    idempotency: Claim | None = None,
+) -> Applied | NeedsApproval:
     limits(runtime).action(who.id, name)
     try:
-        outcome = await runtime.engine.run(name, Actor.user(who.id), collaboration_id, payload,
-                                           expected_version=expected_version, actor_email=who.email,
-                                           idempotency=idempotency)
+        outcome = await runtime.engine.run(
+            name,
+            Actor.user(who.id),
+            collaboration_id,
+            payload,
+            expected_version=expected_version,
+            actor_email=who.email,
+            idempotency=idempotency,
+        )
     except TandemError as exc:
         count(runtime.metrics, name, exc.code)
         raise
@@ -48,14 +61,18 @@ async def run_action(runtime: Runtime, who: Principal, name: str, collaboration_
     return outcome
 
 
-async def decide(runtime: Runtime, who: Principal, approval_id: str, *, approve: bool,
-                 idempotency: Claim | None = None) -> dict[str, Any]:
+async def decide(
+    runtime: Runtime, who: Principal, approval_id: str, *, approve: bool, idempotency: Claim | None = None
+) -> dict[str, Any]:
     """Approve (the action runs, and is counted by its outcome) or reject an approval as `who`."""
     limits(runtime).action(who.id)
     service = ApprovalService(runtime.store, runtime.engine)
     if not approve:
         return await service.reject(approval_id, who.id, idempotency)
     decided = await service.approve(approval_id, who.id, idempotency)
-    count(runtime.metrics, decided["action"], "applied" if decided["status"] == "approved"
-          else (decided.get("error") or {}).get("code", "failed"))
+    count(
+        runtime.metrics,
+        decided["action"],
+        "applied" if decided["status"] == "approved" else (decided.get("error") or {}).get("code", "failed"),
+    )
     return decided

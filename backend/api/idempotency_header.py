@@ -35,8 +35,9 @@ def key_of(request: Request) -> str | None:
     if raw is None:
         return None
     if not KEY.fullmatch(raw):
-        raise InvalidRequest("Idempotency-Key must be 1 to 128 of the characters A-Z, a-z, 0-9, _ and -.",
-                             {"header": HEADER})
+        raise InvalidRequest(
+            "Idempotency-Key must be 1 to 128 of the characters A-Z, a-z, 0-9, _ and -.", {"header": HEADER}
+        )
     return raw
 
 
@@ -45,17 +46,20 @@ def rendered(status: int, body: Any) -> tuple[int, bytes]:
     return status, encode(body)
 
 
-async def run_once(request: Request, who: Principal, render: Callable[[Any], tuple[int, bytes]],
-                   handle: Callable[[Claim | None], Awaitable[Response]], lease: timedelta = LEASE) -> Response:
+async def run_once(
+    request: Request,
+    who: Principal,
+    render: Callable[[Any], tuple[int, bytes]],
+    handle: Callable[[Claim | None], Awaitable[Response]],
+    lease: timedelta = LEASE,
+) -> Response:
     key = key_of(request)
     if key is None:
         return await handle(None)
     store = request.app.state.runtime.store.idempotency
-    found = await store.claim(who.id, key, fingerprint(request.method, request.url.path, await request.body()),
-                              lease)
+    found = await store.claim(who.id, key, fingerprint(request.method, request.url.path, await request.body()), lease)
     if isinstance(found, Stored):
-        return Response(found.body, status_code=found.status, media_type="application/json",
-                        headers={REPLAYED: "true"})
+        return Response(found.body, status_code=found.status, media_type="application/json", headers={REPLAYED: "true"})
     if isinstance(found, Reused):
         raise IdempotencyKeyReused(details={"header": HEADER})
     if isinstance(found, Running):

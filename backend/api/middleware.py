@@ -47,8 +47,16 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
-            log.info("request", extra={"method": scope["method"], "path": scope["path"], "route": route,
-                                       "status": status, "ms": round(elapsed * 1000, 2)})
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )
             runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
             if runtime is not None:
                 runtime.metrics.observe_request(scope["method"], route, status, elapsed)

@@ -18,22 +18,38 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
-def operation(summary: str, ok: str = "200", body: dict[str, Any] | None = None, params: Sequence[str] = (),
-        query: Sequence[tuple[str, str | dict[str, Any]]] = (), secured: bool = True, tag: str = "collaborations",
-        schema: dict[str, Any] | None = None, responses: dict[str, dict[str, Any]] | None = None,
-        media_type: str = "application/json", body_required: bool = True) -> dict[str, Any]:
+def operation(
+    summary: str,
+    ok: str = "200",
+    body: dict[str, Any] | None = None,
+    params: Sequence[str] = (),
+    query: Sequence[tuple[str, str | dict[str, Any]]] = (),
+    secured: bool = True,
+    tag: str = "collaborations",
+    schema: dict[str, Any] | None = None,
+    responses: dict[str, dict[str, Any]] | None = None,
+    media_type: str = "application/json",
+    body_required: bool = True,
+) -> dict[str, Any]:
     """One operation. `query` pairs a name with a type or a whole schema; `schema` is the `ok`
     answer's body; `responses` adds other documented answers (`{"202": {"description", "schema"}}`)."""
     content: dict[str, Any] = {"schema": schema} if schema is not None else {}
-    op: dict[str, Any] = {"summary": summary, "tags": [tag],
-                          "responses": {ok: {"description": "OK", "content": {media_type: content}}}}
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {ok: {"description": "OK", "content": {media_type: content}}},
+    }
     for status, answer in (responses or {}).items():
-        op["responses"][status] = {"description": answer["description"],
-                                   "content": {"application/json": {"schema": answer["schema"]}}}
+        op["responses"][status] = {
+            "description": answer["description"],
+            "content": {"application/json": {"schema": answer["schema"]}},
+        }
     op["responses"]["default"] = {"description": "Error", "content": {"application/json": {"schema": _ERROR}}}
     parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
-    parameters += [{"name": n, "in": "query", "required": False,
-                    "schema": t if isinstance(t, dict) else {"type": t}} for n, t in query]
+    parameters += [
+        {"name": n, "in": "query", "required": False, "schema": t if isinstance(t, dict) else {"type": t}}
+        for n, t in query
+    ]
     if parameters:
         op["parameters"] = parameters
     if body is not None:
@@ -44,29 +60,39 @@ def operation(summary: str, ok: str = "200", body: dict[str, Any] | None = None,
 
 
 IDEMPOTENCY_HEADER = {
-    "name": "Idempotency-Key", "in": "header", "required": False,
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
     "description": "Sent again with the same key and body (same user, within IDEMPOTENCY_TTL), the request is "
-                   "not applied again: the first answer comes back, same status and body, with "
-                   "`Idempotent-Replayed: true`. A key is the user's own; a malformed one is 400 invalid_request.",
+    "not applied again: the first answer comes back, same status and body, with "
+    "`Idempotent-Replayed: true`. A key is the user's own; a malformed one is 400 invalid_request.",
 }
 
 
 def idempotent(op: dict[str, Any]) -> dict[str, Any]:
     """An operation that takes `Idempotency-Key` (docs/http-api.md "Idempotency"): the header and its answers."""
     op.setdefault("parameters", []).append(dict(IDEMPOTENCY_HEADER))
-    replayed = {"Idempotent-Replayed": {"description": "`true` on a stored answer given again",
-                                        "schema": {"type": "string", "enum": ["true"]}}}
+    replayed = {
+        "Idempotent-Replayed": {
+            "description": "`true` on a stored answer given again",
+            "schema": {"type": "string", "enum": ["true"]},
+        }
+    }
     for answer in op["responses"].values():
         if answer is not op["responses"]["default"]:
             answer["headers"] = replayed
-    op["responses"]["409"] = {"description": "request_in_progress (with Retry-After): the first request with this "
-                                             "key still runs; or this route's own conflicts",
-                              "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-                              "content": {"application/json": {"schema": _ERROR}}}
-    op["responses"]["422"] = {"description": "idempotency_key_reused: the key was used for another request (method, "
-                                             "path or body); or validation_failed",
-                              "content": {"application/json": {"schema": _ERROR}}}
+    op["responses"]["409"] = {
+        "description": "request_in_progress (with Retry-After): the first request with this "
+        "key still runs; or this route's own conflicts",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {"application/json": {"schema": _ERROR}},
+    }
+    op["responses"]["422"] = {
+        "description": "idempotency_key_reused: the key was used for another request (method, "
+        "path or body); or validation_failed",
+        "content": {"application/json": {"schema": _ERROR}},
+    }
     return op
 
 
@@ -84,57 +110,126 @@ def obj(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": required, "properties": properties}
 
 
-APPROVAL_ANSWER = {"description": "Accepted: an owner must approve it first",
-                   "schema": obj(["approval"], {"approval": {"type": "object"}})}
+APPROVAL_ANSWER = {
+    "description": "Accepted: an owner must approve it first",
+    "schema": obj(["approval"], {"approval": {"type": "object"}}),
+}
 _HAS_MORE = {"hasMore": {"type": "boolean"}}
 _ARRAY = {"type": "array", "items": {"type": "object"}}
-_READY = obj(["status", "checks"], {"status": {"type": "string", "enum": ["ready", "unavailable"]},
-                                    "checks": {"type": "object", "additionalProperties": {"type": "boolean"}}})
-_CURSOR = {"type": "string", "description": "the `next` of a previous page",
-           "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z~col_"}
+_READY = obj(
+    ["status", "checks"],
+    {
+        "status": {"type": "string", "enum": ["ready", "unavailable"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+    },
+)
+_CURSOR = {
+    "type": "string",
+    "description": "the `next` of a previous page",
+    "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z~col_",
+}
 
 
 def build(dev: bool) -> dict[str, Any]:
     payload_types = [spec.payload for spec in CATALOGUE.values()]
     _, components = msgspec.json.schema_components(payload_types, ref_template="#/components/schemas/{name}")
-    components["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string", "enum": sorted({e.code for e in ALL_ERRORS})},
-            "message": {"type": "string"}, "details": {"type": "object"}}}}}
-    paths: dict[str, Any] = {
-        "/api/health": {"get": operation("Liveness", secured=False, tag="system",
-                                         schema=obj(["status"], {"status": {"const": "ok"}}))},
-        "/api/ready": {"get": operation("Readiness: MongoDB answers and the change-stream reader runs", secured=False,
-                                        tag="system", schema=_READY,
-                                        responses={"503": {"description": "Not ready", "schema": _READY}})},
-        "/api/config": {"get": operation("What the SPA needs before sign-in (auth mode)", secured=False, tag="system",
-                                         schema=obj(["authMode", "maxMessageChars"], {
-                                             "authMode": {"type": "string", "enum": ["dev", "supabase"]},
-                                             "maxMessageChars": {"type": "integer"}}))},
-        "/api/me": {"get": operation("The signed-in user", tag="auth", schema=obj(["id", "email"], {
-            "id": {"type": "string"}, "email": {"type": "string"}}))},
-        "/api/collaborations": {
-            "get": operation("My collaborations, newest activity first", query=[("limit", limit(200)),
-                                                                                ("after", _CURSOR)],
-                             schema=obj(["collaborations", "hasMore", "next"], {
-                                 "collaborations": _ARRAY, **_HAS_MORE, "next": {"type": ["string", "null"]}})),
-            "post": idempotent(operation("Create a collaboration", "201",
-                                         {"$ref": "#/components/schemas/CreateCollaboration"},
-                                         schema=obj(["id", "version"], {"id": {"type": "string"},
-                                                                        "version": {"type": "integer"}}))),
+    components["Error"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": sorted({e.code for e in ALL_ERRORS})},
+                    "message": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+            }
         },
-        "/api/collaborations/{id}": {"get": operation("A collaboration's snapshot (members only)", params=["id"],
-                                                      schema=obj(["id", "version"], {
-                                                          "id": {"type": "string"}, "version": {"type": "integer"}}))},
-        "/api/collaborations/{id}/messages": {"get": operation(
-            "A page of messages in id order", params=["id"],
-            query=[("after", id_of("msg")), ("before", id_of("msg")), ("limit", limit(50))],
-            schema=obj(["messages", "hasMore"], {"messages": _ARRAY, **_HAS_MORE}))},
-        "/api/collaborations/{id}/audit": {"get": operation(
-            "Audit entries, newest first", params=["id"], query=[("before", id_of("aud")), ("limit", limit(50))],
-            schema=obj(["entries", "hasMore"], {"entries": _ARRAY, **_HAS_MORE}))},
-        "/metrics": {"get": operation("Prometheus metrics", secured=False, tag="system",
-                                      media_type="text/plain", schema={"type": "string"})},
+    }
+    paths: dict[str, Any] = {
+        "/api/health": {
+            "get": operation(
+                "Liveness", secured=False, tag="system", schema=obj(["status"], {"status": {"const": "ok"}})
+            )
+        },
+        "/api/ready": {
+            "get": operation(
+                "Readiness: MongoDB answers and the change-stream reader runs",
+                secured=False,
+                tag="system",
+                schema=_READY,
+                responses={"503": {"description": "Not ready", "schema": _READY}},
+            )
+        },
+        "/api/config": {
+            "get": operation(
+                "What the SPA needs before sign-in (auth mode)",
+                secured=False,
+                tag="system",
+                schema=obj(
+                    ["authMode", "maxMessageChars"],
+                    {
+                        "authMode": {"type": "string", "enum": ["dev", "supabase"]},
+                        "maxMessageChars": {"type": "integer"},
+                    },
+                ),
+            )
+        },
+        "/api/me": {
+            "get": operation(
+                "The signed-in user",
+                tag="auth",
+                schema=obj(["id", "email"], {"id": {"type": "string"}, "email": {"type": "string"}}),
+            )
+        },
+        "/api/collaborations": {
+            "get": operation(
+                "My collaborations, newest activity first",
+                query=[("limit", limit(200)), ("after", _CURSOR)],
+                schema=obj(
+                    ["collaborations", "hasMore", "next"],
+                    {"collaborations": _ARRAY, **_HAS_MORE, "next": {"type": ["string", "null"]}},
+                ),
+            ),
+            "post": idempotent(
+                operation(
+                    "Create a collaboration",
+                    "201",
+                    {"$ref": "#/components/schemas/CreateCollaboration"},
+                    schema=obj(["id", "version"], {"id": {"type": "string"}, "version": {"type": "integer"}}),
+                )
+            ),
+        },
+        "/api/collaborations/{id}": {
+            "get": operation(
+                "A collaboration's snapshot (members only)",
+                params=["id"],
+                schema=obj(["id", "version"], {"id": {"type": "string"}, "version": {"type": "integer"}}),
+            )
+        },
+        "/api/collaborations/{id}/messages": {
+            "get": operation(
+                "A page of messages in id order",
+                params=["id"],
+                query=[("after", id_of("msg")), ("before", id_of("msg")), ("limit", limit(50))],
+                schema=obj(["messages", "hasMore"], {"messages": _ARRAY, **_HAS_MORE}),
+            )
+        },
+        "/api/collaborations/{id}/audit": {
+            "get": operation(
+                "Audit entries, newest first",
+                params=["id"],
+                query=[("before", id_of("aud")), ("limit", limit(50))],
+                schema=obj(["entries", "hasMore"], {"entries": _ARRAY, **_HAS_MORE}),
+            )
+        },
+        "/metrics": {
+            "get": operation(
+                "Prometheus metrics", secured=False, tag="system", media_type="text/plain", schema={"type": "string"}
+            )
+        },
     }
     for name, spec in CATALOGUE.items():
         ref: dict[str, Any] = {"$ref": f"#/components/schemas/{spec.payload.__name__}"}
@@ -144,37 +239,74 @@ def build(dev: bool) -> dict[str, Any]:
         else:  # a missing or null payload is {}, which only a payload without required fields accepts
             ref = {"anyOf": [ref, {"type": "null"}]}
         # An empty or null field is one not given: "" is no collaborationId, null no expectedVersion.
-        body = {"type": "object", "properties": {
-            "collaborationId": {"type": ["string", "null"], "description": "ignored: a new one gets a new id"}
-            if spec.kind == "create" else {"type": "string", "minLength": 1},
-            "expectedVersion": {"type": ["integer", "null"], "minimum": 1},
-            "payload": ref}, "additionalProperties": False}
+        body = {
+            "type": "object",
+            "properties": {
+                "collaborationId": {"type": ["string", "null"], "description": "ignored: a new one gets a new id"}
+                if spec.kind == "create"
+                else {"type": "string", "minLength": 1},
+                "expectedVersion": {"type": ["integer", "null"], "minimum": 1},
+                "payload": ref,
+            },
+            "additionalProperties": False,
+        }
         if required:
             body["required"] = required
         role = spec.role or "any signed-in user"
-        paths[f"/api/actions/{name}"] = {"post": idempotent(operation(
-            f"{name} (least role: {role}; AI: {spec.ai})", body=body, tag="actions",
-            schema=obj(["collaborationId", "version", "result"], {
-                "collaborationId": {"type": "string"}, "version": {"type": "integer"},
-                "result": {"type": "object"}, "followups": {"type": "array"}}),
-            responses={"202": APPROVAL_ANSWER}))}
+        paths[f"/api/actions/{name}"] = {
+            "post": idempotent(
+                operation(
+                    f"{name} (least role: {role}; AI: {spec.ai})",
+                    body=body,
+                    tag="actions",
+                    schema=obj(
+                        ["collaborationId", "version", "result"],
+                        {
+                            "collaborationId": {"type": "string"},
+                            "version": {"type": "integer"},
+                            "result": {"type": "object"},
+                            "followups": {"type": "array"},
+                        },
+                    ),
+                    responses={"202": APPROVAL_ANSWER},
+                )
+            )
+        }
     if dev:
-        paths["/api/auth/dev-login"] = {"post": operation(
-            "Dev mode only: a token for an email", body={"type": "object", "required": ["email"],
-                                                          "properties": {"email": {"type": "string"}},
-                                                          "additionalProperties": False},
-            secured=False, tag="auth", schema=obj(["access_token", "token_type", "expires_in", "user"], {
-                "access_token": {"type": "string"}, "token_type": {"const": "bearer"},
-                "expires_in": {"type": "integer"}, "user": obj(["id", "email"], {
-                    "id": {"type": "string"}, "email": {"type": "string"}})}))}
+        paths["/api/auth/dev-login"] = {
+            "post": operation(
+                "Dev mode only: a token for an email",
+                body={
+                    "type": "object",
+                    "required": ["email"],
+                    "properties": {"email": {"type": "string"}},
+                    "additionalProperties": False,
+                },
+                secured=False,
+                tag="auth",
+                schema=obj(
+                    ["access_token", "token_type", "expires_in", "user"],
+                    {
+                        "access_token": {"type": "string"},
+                        "token_type": {"const": "bearer"},
+                        "expires_in": {"type": "integer"},
+                        "user": obj(["id", "email"], {"id": {"type": "string"}, "email": {"type": "string"}}),
+                    },
+                ),
+            )
+        }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Tandem API", "version": "0.1.0",
-                 "description": "Real-time collaboration backend. Realtime events: WebSocket `/ws` "
-                                "(see docs/protocol.md)."},
+        "info": {
+            "title": "Tandem API",
+            "version": "0.1.0",
+            "description": "Real-time collaboration backend. Realtime events: WebSocket `/ws` (see docs/protocol.md).",
+        },
         "paths": paths,
-        "components": {"schemas": components,
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
     }
 
 

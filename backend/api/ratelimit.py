@@ -25,8 +25,7 @@ CHAT_WINDOW = 60.0  # seconds: the AI chat limits are per minute
 class RateLimiter:
     """A per-key token bucket: `limit` actions per `window` seconds, refilled smoothly."""
 
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 100_000):
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
         self.capacity = float(limit)
         self.rate = limit / window
         self.clock = clock
@@ -62,13 +61,16 @@ class ChatLimits:
 
     def admit(self, user_id: str, collaboration_id: str) -> None:
         """Take one chat from the user's and the collaboration's buckets, or raise RateLimited."""
-        for limiter, key, whose in ((self.users, user_id, "you"), (self.collaborations, collaboration_id,
-                                                                   "this collaboration")):
+        for limiter, key, whose in (
+            (self.users, user_id, "you"),
+            (self.collaborations, collaboration_id, "this collaboration"),
+        ):
             try:
                 limiter.hit(key)
             except RateLimited as exc:
-                raise RateLimited(exc.retry_after, f"Too many AI chats for {whose}; try again in "
-                                                   f"{exc.retry_after} s.") from None
+                raise RateLimited(
+                    exc.retry_after, f"Too many AI chats for {whose}; try again in {exc.retry_after} s."
+                ) from None
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:

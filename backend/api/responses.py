@@ -62,6 +62,5 @@ def query_id(request: Request, name: str, prefix: str) -> str | None:
     """An id-valued query parameter (`msg_…`, `aud_…`), or `invalid_request`."""
     raw = request.query_params.get(name) or None
     if raw is not None and not has_prefix(raw, prefix):
-        raise InvalidRequest(f"Query parameter {name!r} must be an id starting with {prefix}_.",
-                             {"parameter": name})
+        raise InvalidRequest(f"Query parameter {name!r} must be an id starting with {prefix}_.", {"parameter": name})
     return raw

@@ -13,6 +13,14 @@ from backend.auth.jwks import JwksCache
 from backend.auth.tokens import Principal, TokenVerifier, token_issuer
 
 __all__ = [
-    "Invitations", "Invitee", "JwksCache", "MemberDirectory", "Principal", "TokenVerifier",
-    "dev_user_id", "issue_dev_token", "normalize_email", "token_issuer",
+    "Invitations",
+    "Invitee",
+    "JwksCache",
+    "MemberDirectory",
+    "Principal",
+    "TokenVerifier",
+    "dev_user_id",
+    "issue_dev_token",
+    "normalize_email",
+    "token_issuer",
 ]

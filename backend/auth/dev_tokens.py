@@ -52,10 +52,18 @@ def issue_dev_token(settings: Settings, email: object) -> dict[str, Any]:
     user = {"id": dev_user_id(email), "email": email}
     now = int(time.time())
     claims = {
-        "sub": user["id"], "email": email, "aud": settings.jwt_audience, "role": "authenticated",
-        "iss": token_issuer(settings), "iat": now, "exp": now + settings.dev_token_ttl,
-        "session_id": str(uuid.uuid4()), "aal": "aal1", "is_anonymous": False,
-        "app_metadata": {"provider": "email", "providers": ["email"]}, "user_metadata": {},
+        "sub": user["id"],
+        "email": email,
+        "aud": settings.jwt_audience,
+        "role": "authenticated",
+        "iss": token_issuer(settings),
+        "iat": now,
+        "exp": now + settings.dev_token_ttl,
+        "session_id": str(uuid.uuid4()),
+        "aal": "aal1",
+        "is_anonymous": False,
+        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": {},
     }
     token = jwt.encode(claims, settings.dev_jwt_secret, algorithm="HS256")
     return {"access_token": token, "token_type": "bearer", "expires_in": settings.dev_token_ttl, "user": user}

@@ -72,8 +72,9 @@ class Invitee(msgspec.Struct, frozen=True):
 
 
 class MemberDirectory:
-    def __init__(self, settings: Settings, dev_users: Any = None, *, users: KnownUsers | None = None,
-                 timeout: float = 10.0):
+    def __init__(
+        self, settings: Settings, dev_users: Any = None, *, users: KnownUsers | None = None, timeout: float = 10.0
+    ):
         """`dev_users`: the store's `DevUsers` (dev mode needs it). `users`: the people Tandem has
         seen and the directory's answers (backend/store/users.py); without it every add asks Supabase (tests only)."""
         self._settings, self._dev_users, self._users, self._timeout = settings, dev_users, users, timeout
@@ -122,8 +123,10 @@ class MemberDirectory:
             return Invitee(_user_id(invited.user), email, invited=True)
         except AuthApiError as exc:
             if _email_limited(exc):
-                log.warning("Supabase did not send the invitation to a new member (its email rate limit): "
-                            "the user is created without an email")
+                log.warning(
+                    "Supabase did not send the invitation to a new member (its email rate limit): "
+                    "the user is created without an email"
+                )
                 kind = "invite"
             elif _exists(exc):
                 kind = "magiclink"

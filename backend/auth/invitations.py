@@ -44,8 +44,15 @@ RECHECK_SECONDS = 30.0  # how long another process may take to clear a mark for 
 
 
 class Invitations:
-    def __init__(self, store: Store, *, clock: Callable[[], Any] = utcnow, cache_size: int = 10_000,
-                 recheck_after: float = RECHECK_SECONDS, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], Any] = utcnow,
+        cache_size: int = 10_000,
+        recheck_after: float = RECHECK_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self._store, self._clock, self._monotonic = store, clock, monotonic
         self._cache_size, self._recheck_after = cache_size, recheck_after
         self._checked: OrderedDict[str, float] = OrderedDict()
@@ -71,8 +78,11 @@ class Invitations:
         for collaboration_id in pending:
             try:
                 if await self.accept(collaboration_id, user_id) is None:
-                    log.warning("gave up clearing the invitation of %s in %s (it kept changing); "
-                                "the next request tries again", user_id, collaboration_id)
+                    log.warning(
+                        "gave up clearing the invitation of %s in %s (it kept changing); the next request tries again",
+                        user_id,
+                        collaboration_id,
+                    )
                     cleared_all = False
             except Exception:
                 log.warning("could not clear the invitation of %s in %s", user_id, collaboration_id, exc_info=True)
@@ -98,10 +108,19 @@ class Invitations:
             entry.pop("invitedAt", None)
             entry.pop("invitedBy", None)
             actor = {"type": "user", "id": user_id}
-            new_doc.update(version=doc["version"] + 1, updatedAt=now,
-                           lastAction={"name": ACTION, "actor": actor, "at": now})
-            audit = {"_id": new_id("aud"), "collaborationId": collaboration_id, "version": doc["version"] + 1,
-                     "versioned": True, "actor": actor, "action": ACTION, "payload": {}, "at": now}
+            new_doc.update(
+                version=doc["version"] + 1, updatedAt=now, lastAction={"name": ACTION, "actor": actor, "at": now}
+            )
+            audit = {
+                "_id": new_id("aud"),
+                "collaborationId": collaboration_id,
+                "version": doc["version"] + 1,
+                "versioned": True,
+                "actor": actor,
+                "action": ACTION,
+                "payload": {},
+                "at": now,
+            }
             update = set_whole(update_for(doc, new_doc), "lastAction", new_doc["lastAction"])  # one value
             if await self._store.collaborations.apply(collaboration_id, doc["version"], new_doc, update, audit):
                 return True

@@ -91,8 +91,7 @@ def token_issuer(settings: Settings) -> str | None:
 class TokenCache:
     """Verified tokens by their SHA-256: (remembered until, Principal, the JWKS key that verified it)."""
 
-    def __init__(self, size: int = CACHE_SIZE, seconds: float = CACHE_SECONDS,
-                 clock: Callable[[], float] = time.time):
+    def __init__(self, size: int = CACHE_SIZE, seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.time):
         self.size, self.seconds, self._clock = size, seconds, clock
         self._entries: OrderedDict[bytes, tuple[float, Principal, Any]] = OrderedDict()
         self.hits = self.misses = 0
@@ -132,8 +131,14 @@ class TokenCache:
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings, http_client: httpx.AsyncClient | None = None, *,
-                 jwks: JwksCache | None = None, cache: TokenCache | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        http_client: httpx.AsyncClient | None = None,
+        *,
+        jwks: JwksCache | None = None,
+        cache: TokenCache | None = None,
+    ):
         self.cache = cache if cache is not None else TokenCache()
         issuer = token_issuer(settings)
         if not issuer:
@@ -187,8 +192,15 @@ class TokenVerifier:
 
     def _decode(self, token: str, key: str | jwt.PyJWK, alg: str) -> dict[str, Any]:
         try:
-            claims = jwt.decode(token, key, algorithms=[alg], audience=self._audience, issuer=self._issuer,
-                                leeway=LEEWAY, options={"require": ["exp", "sub"]})
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=LEEWAY,
+                options={"require": ["exp", "sub"]},
+            )
         except jwt.MissingRequiredClaimError as exc:
             raise Unauthenticated(missing_claim(exc.claim)) from None
         except (jwt.PyJWTError, ValueError, TypeError) as exc:

@@ -67,10 +67,19 @@ def create_collaboration(payload: p.CreateCollaboration, ctx: Context) -> Effect
     now = ctx.now
     owner = Member(userId=ctx.actor.id or "", email=ctx.actor_email, role="owner", joinedAt=now)
     collab = Collaboration(
-        _id=ctx.new_id("col"), title=payload.title.strip(), description=payload.description,
-        status="active", members=[owner], memberIds=[owner.userId], activities=[],
-        settings=CollaborationSettings(protectedActions=list(DEFAULT_PROTECTED)), rules=[],
-        version=1, createdAt=now, updatedAt=now, lastActivityAt=now,
+        _id=ctx.new_id("col"),
+        title=payload.title.strip(),
+        description=payload.description,
+        status="active",
+        members=[owner],
+        memberIds=[owner.userId],
+        activities=[],
+        settings=CollaborationSettings(protectedActions=list(DEFAULT_PROTECTED)),
+        rules=[],
+        version=1,
+        createdAt=now,
+        updatedAt=now,
+        lastActivityAt=now,
     )
     return Effect(collaboration=collab, result={"collaborationId": collab.id})
 
@@ -107,8 +116,9 @@ def _member(c: Collaboration, user_id: str) -> tuple[int, Member]:
 
 def _keep_an_owner(c: Collaboration, leaving: Member) -> None:
     if leaving.role == "owner" and len(c.owners()) == 1:
-        raise InvalidTransition("A collaboration always has an owner: make someone else owner first.",
-                                {"userId": leaving.userId})
+        raise InvalidTransition(
+            "A collaboration always has an owner: make someone else owner first.", {"userId": leaving.userId}
+        )
 
 
 def update_details(c: Collaboration, payload: p.UpdateDetails, ctx: Context, touched: Touched) -> dict[str, Any]:
@@ -144,8 +154,9 @@ def add_member(c: Collaboration, payload: p.AddMember, ctx: Context, touched: To
         raise ValidationFailed.at("payload.email", "Could not resolve that email to a user")
     if c.member(user_id):
         raise InvalidTransition("That person is already a member.", {"userId": user_id})
-    member = Member(userId=user_id, email=user.get("email") or payload.email.lower(), role=payload.role,
-                    joinedAt=ctx.now)
+    member = Member(
+        userId=user_id, email=user.get("email") or payload.email.lower(), role=payload.role, joinedAt=ctx.now
+    )
     # `invited` is true for everyone added by email outside dev mode, account or not (engine.py): the
     # entry, which every member sees, must not tell who has an account. Their first request after this
     # clears it (auth/invitations.py).
@@ -186,9 +197,16 @@ def propose(c: Collaboration, payload: p.ProposeActivity, ctx: Context, touched:
     if payload.assigneeId is not None and c.member(payload.assigneeId) is None:
         raise ValidationFailed.at("payload.assigneeId", "The assignee must be a member")
     activity = Activity(
-        id=ctx.new_id("act"), title=payload.title.strip(), description=payload.description,
-        status="proposed", dueAt=payload.dueAt, scheduledFor=None, assigneeId=payload.assigneeId,
-        createdBy=_actor_doc(ctx.actor), createdAt=ctx.now, updatedAt=ctx.now,
+        id=ctx.new_id("act"),
+        title=payload.title.strip(),
+        description=payload.description,
+        status="proposed",
+        dueAt=payload.dueAt,
+        scheduledFor=None,
+        assigneeId=payload.assigneeId,
+        createdBy=_actor_doc(ctx.actor),
+        createdAt=ctx.now,
+        updatedAt=ctx.now,
     )
     touched.append(f"activities.{len(c.activities)}")
     c.activities = [*c.activities, activity]
@@ -222,14 +240,14 @@ def cancel(c: Collaboration, payload: p.CancelActivity, ctx: Context, touched: T
     return {"activityId": activity.id}
 
 
-def set_protected(c: Collaboration, payload: p.SetProtectedActions, ctx: Context,
-                   touched: Touched) -> dict[str, Any]:
+def set_protected(c: Collaboration, payload: p.SetProtectedActions, ctx: Context, touched: Touched) -> dict[str, Any]:
     from backend.domain.catalogue import AI_ACTIONS  # (the catalogue imports this module)
 
     for index, name in enumerate(payload.actions):
         if name not in AI_ACTIONS:
-            raise ValidationFailed.at(f"payload.actions.{index}",
-                                      f"{name!r} is not an action the AI may take ({', '.join(AI_ACTIONS)})")
+            raise ValidationFailed.at(
+                f"payload.actions.{index}", f"{name!r} is not an action the AI may take ({', '.join(AI_ACTIONS)})"
+            )
     c.settings = replace(c.settings, protectedActions=sorted(set(payload.actions)))
     touched.append("settings.protectedActions")
     return {"protectedActions": c.settings.protectedActions}
@@ -248,9 +266,15 @@ def set_rules(c: Collaboration, payload: Any, ctx: Context, touched: Touched) ->
 def send_message(collab: Collaboration, payload: p.SendMessage, ctx: Context) -> Effect:
     actor = ctx.actor
     author = {"type": actor.type, "id": actor.id or actor.runId or actor.ruleId}
-    message = Message(_id=ctx.new_id("msg"), collaborationId=collab.id, author=author,
-                      text=payload.text, createdAt=ctx.now, replyTo=payload.replyTo,
-                      suggestions=ctx.suggestions)
+    message = Message(
+        _id=ctx.new_id("msg"),
+        collaborationId=collab.id,
+        author=author,
+        text=payload.text,
+        createdAt=ctx.now,
+        replyTo=payload.replyTo,
+        suggestions=ctx.suggestions,
+    )
     return Effect(message=message, result={"messageId": message._id})
 
 

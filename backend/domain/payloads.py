@@ -85,6 +85,7 @@ class CancelActivity(_Payload):
 
 class Suggestion(_Payload):
     """An action the AI's answer suggests (domain/suggestions.py checks the action and its payload)."""
+
     action: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
     reason: Reason | None = None
@@ -158,8 +159,11 @@ def time_fields(kind: type[_Payload]) -> tuple[str, ...]:
     its annotations once: a new action's time field is checked without a table to update."""
     if kind not in _TIME_FIELDS:
         hints = typing.get_type_hints(kind)
-        _TIME_FIELDS[kind] = tuple(name for name in kind.__struct_fields__
-                                   if hints[name] is datetime or datetime in typing.get_args(hints[name]))
+        _TIME_FIELDS[kind] = tuple(
+            name
+            for name in kind.__struct_fields__
+            if hints[name] is datetime or datetime in typing.get_args(hints[name])
+        )
     return _TIME_FIELDS[kind]
 
 

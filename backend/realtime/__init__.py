@@ -34,9 +34,14 @@ class Realtime:
         self.hub = Hub(history=self.settings.hub_history, metrics=runtime.metrics)
         self.queue_budget = QueueBudget(self.settings.ws_total_queue_bytes)  # every connection's outbox
         self.presence = PresenceKeeper(runtime.store, self.settings.presence_ttl)
-        self.reader = ChangeReader(runtime.store, self.hub.publish, self.hub.resync_all,
-                                   runtime.metrics, idle=self.hub.idle,
-                                   wanted=lambda cid: self.hub.subscribers(cid) > 0)
+        self.reader = ChangeReader(
+            runtime.store,
+            self.hub.publish,
+            self.hub.resync_all,
+            runtime.metrics,
+            idle=self.hub.idle,
+            wanted=lambda cid: self.hub.subscribers(cid) > 0,
+        )
         self.connections: set[Connection] = set()
         self.sockets = UserSockets(self.settings.ws_max_sockets_per_user)
         self.replays = Replays(runtime.store, self.settings.ws_queue_bytes)  # sinceSeq resumes from MongoDB

@@ -60,9 +60,17 @@ class StreamInvalidated(Exception):
 
 
 class ChangeReader:
-    def __init__(self, store: Any, publish: Callable[[ev.Event], None], lost: Callable[[str], Any],
-                 metrics: Any = None, *, max_await_ms: int = MAX_AWAIT_MS, idle: Callable[[], None] | None = None,
-                 wanted: Callable[[str], bool] | None = None):
+    def __init__(
+        self,
+        store: Any,
+        publish: Callable[[ev.Event], None],
+        lost: Callable[[str], Any],
+        metrics: Any = None,
+        *,
+        max_await_ms: int = MAX_AWAIT_MS,
+        idle: Callable[[], None] | None = None,
+        wanted: Callable[[str], bool] | None = None,
+    ):
         self._store = store
         self._publish = publish
         self._lost = lost
@@ -226,8 +234,10 @@ class ChangeReader:
         if fields is not None and seq is not None and not fields[0] and not fields[1]:
             return None  # a message's seq bump: its message_created carries the seq
         if fields is None or not isinstance(fields[0].get("version"), int):
-            log.warning("a collaboration change that cannot be sent as changes; subscribers resync",
-                        extra={"collaborationId": cid})
+            log.warning(
+                "a collaboration change that cannot be sent as changes; subscribers resync",
+                extra={"collaborationId": cid},
+            )
             return ev.resync_required(cid, "unexpressible_change")
         updated, removed = fields
         last = updated.get("lastAction")

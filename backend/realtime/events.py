@@ -62,7 +62,7 @@ class Frame(dict):  # type: ignore[type-arg]  # Frame is a dict of any JSON valu
         if payload is not None:
             return payload
         wire = self.wire
-        return memoryview(wire)[len(wire) - self.size:]  # type: ignore[arg-type]  # no payload means wire was built (framed), so it is not None here
+        return memoryview(wire)[len(wire) - self.size :]  # type: ignore[arg-type]  # no payload means wire was built (framed), so it is not None here
 
     @property
     def text(self) -> str:
@@ -106,12 +106,20 @@ def encode_frame(body: dict[str, Any]) -> Frame:
 
 
 class Event:
-    __slots__ = ("type", "collaboration_id", "body", "version", "owners_only", "members", "message_id", "seq",
-                 "_frame")
+    __slots__ = ("type", "collaboration_id", "body", "version", "owners_only", "members", "message_id", "seq", "_frame")
 
-    def __init__(self, type: str, collaboration_id: str, body: dict[str, Any], *, version: int | None = None,
-                 owners_only: bool = False, members: "MemberChange | None" = None, message_id: str | None = None,
-                 seq: int | None = None):
+    def __init__(
+        self,
+        type: str,
+        collaboration_id: str,
+        body: dict[str, Any],
+        *,
+        version: int | None = None,
+        owners_only: bool = False,
+        members: "MemberChange | None" = None,
+        message_id: str | None = None,
+        seq: int | None = None,
+    ):
         self.type = type
         self.seq = seq
         self.collaboration_id = collaboration_id
@@ -287,8 +295,13 @@ def collaboration_inserted(document: dict[str, Any]) -> Event:
     return _updated(document["_id"], document.get("version", 1), last, body, [], seq)
 
 
-def collaboration_updated(collaboration_id: str, updated: dict[str, Any], removed: list[str],
-                          last_action: dict[str, Any] | None, seq: int | None = None) -> Event:
+def collaboration_updated(
+    collaboration_id: str,
+    updated: dict[str, Any],
+    removed: list[str],
+    last_action: dict[str, Any] | None,
+    seq: int | None = None,
+) -> Event:
     updated, removed = canonical(updated, removed)
     return _updated(collaboration_id, updated["version"], last_action or {}, updated, removed, seq)
 
@@ -307,15 +320,28 @@ def canonical(updated: dict[str, Any], removed: list[str]) -> tuple[dict[str, An
     return updated, removed
 
 
-def _updated(collaboration_id: str, version: int, last: dict[str, Any], updated: dict[str, Any],
-             removed: list[str], seq: int | None = None) -> Event:
+def _updated(
+    collaboration_id: str,
+    version: int,
+    last: dict[str, Any],
+    updated: dict[str, Any],
+    removed: list[str],
+    seq: int | None = None,
+) -> Event:
     body: dict[str, Any] = {"type": COLLABORATION_UPDATED, "collaborationId": collaboration_id, "version": version}
     if seq is not None:
         body["seq"] = seq
-    body.update({"action": last.get("name"), "actor": last.get("actor"), "at": last.get("at"),
-                 "changes": {"updatedFields": updated, "removedFields": removed}})
-    return Event(COLLABORATION_UPDATED, collaboration_id, body, version=version,
-                 members=member_change(updated, removed), seq=seq)
+    body.update(
+        {
+            "action": last.get("name"),
+            "actor": last.get("actor"),
+            "at": last.get("at"),
+            "changes": {"updatedFields": updated, "removedFields": removed},
+        }
+    )
+    return Event(
+        COLLABORATION_UPDATED, collaboration_id, body, version=version, members=member_change(updated, removed), seq=seq
+    )
 
 
 def message_created(message: dict[str, Any]) -> Event:
@@ -386,8 +412,7 @@ def presence_only_heartbeat(change: dict[str, Any]) -> bool:
     """A presence update that only pushed back `expiresAt`: nobody came or went."""
     description = change.get("updateDescription") or {}
     fields = set(description.get("updatedFields") or {})
-    return change.get("operationType") == "update" and fields <= {"expiresAt"} \
-        and not description.get("removedFields")
+    return change.get("operationType") == "update" and fields <= {"expiresAt"} and not description.get("removedFields")
 
 
 # -- dotted paths ---------------------------------------------------------------------------------
@@ -402,4 +427,3 @@ def _get(doc: Any, path: str) -> Any:
         else:
             return None
     return doc
-

@@ -46,8 +46,17 @@ from backend.realtime.events import (
 from backend.realtime.history import DEFAULT_HISTORY_BYTES, History
 from backend.realtime.outbox import DEFAULT_QUEUE_BYTES, Outbox, Send, WriteNow
 
-__all__ = ["DEFAULT_HISTORY_BYTES", "DEFAULT_QUEUE_BYTES", "GoLive", "History", "Hub", "Outbox", "Send",
-           "Subscription", "WriteNow"]
+__all__ = [
+    "DEFAULT_HISTORY_BYTES",
+    "DEFAULT_QUEUE_BYTES",
+    "GoLive",
+    "History",
+    "Hub",
+    "Outbox",
+    "Send",
+    "Subscription",
+    "WriteNow",
+]
 
 
 # -- subscriptions --------------------------------------------------------------------------------
@@ -86,11 +95,31 @@ class GoLive:
 class Subscription:
     """One connection's subscription to one collaboration."""
 
-    __slots__ = ("collaboration_id", "user_id", "outbox", "on_end", "pending", "buffer", "floor",
-                 "tracked_from", "index", "role", "ended", "sent", "seq", "_hub")
+    __slots__ = (
+        "collaboration_id",
+        "user_id",
+        "outbox",
+        "on_end",
+        "pending",
+        "buffer",
+        "floor",
+        "tracked_from",
+        "index",
+        "role",
+        "ended",
+        "sent",
+        "seq",
+        "_hub",
+    )
 
-    def __init__(self, hub: "Hub", collaboration_id: str, user_id: str, outbox: Outbox,
-                 on_end: Callable[["Subscription", str], None]):
+    def __init__(
+        self,
+        hub: "Hub",
+        collaboration_id: str,
+        user_id: str,
+        outbox: Outbox,
+        on_end: Callable[["Subscription", str], None],
+    ):
         self._hub = hub
         self.collaboration_id = collaboration_id
         self.user_id = user_id
@@ -147,8 +176,9 @@ class Hub:
 
     # subscriptions
 
-    def register(self, collaboration_id: str, user_id: str, outbox: Outbox,
-                 on_end: Callable[[Subscription, str], None]) -> Subscription:
+    def register(
+        self, collaboration_id: str, user_id: str, outbox: Outbox, on_end: Callable[[Subscription, str], None]
+    ) -> Subscription:
         """A pending subscription: from now on it buffers every event of the collaboration."""
         sub = Subscription(self, collaboration_id, user_id, outbox, on_end)
         self._topics.setdefault(collaboration_id, {})[sub] = None
@@ -282,8 +312,10 @@ class Hub:
 
     def removed_later(self, collaboration_id: str, version: int, user_id: str) -> bool:
         """Whether an update published above `version` removes `user_id` (a snapshot read before it)."""
-        return any(e.members is not None and e.members.removes(user_id)
-                   for e in self.history.updates_after(collaboration_id, version))
+        return any(
+            e.members is not None and e.members.removes(user_id)
+            for e in self.history.updates_after(collaboration_id, version)
+        )
 
     def idle(self) -> None:
         """The reader found nothing more to read (an empty batch). Two of them after a subscription

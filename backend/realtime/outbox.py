@@ -79,11 +79,31 @@ class Outbox:
     counts against the process's `QueueBudget` (`budget`), which may overflow the outbox as well.
     """
 
-    __slots__ = ("_send", "_write_now", "_limit", "_limit_bytes", "_backlog", "_writer", "_on_overflow", "closed",
-                 "overflowed", "bytes", "_snapshot", "_written", "_budget")
+    __slots__ = (
+        "_send",
+        "_write_now",
+        "_limit",
+        "_limit_bytes",
+        "_backlog",
+        "_writer",
+        "_on_overflow",
+        "closed",
+        "overflowed",
+        "bytes",
+        "_snapshot",
+        "_written",
+        "_budget",
+    )
 
-    def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None], limit_bytes: int = DEFAULT_QUEUE_BYTES,
-                 write_now: WriteNow | None = None, budget: QueueBudget | None = None):
+    def __init__(
+        self,
+        send: Send,
+        limit: int,
+        on_overflow: Callable[[], None],
+        limit_bytes: int = DEFAULT_QUEUE_BYTES,
+        write_now: WriteNow | None = None,
+        budget: QueueBudget | None = None,
+    ):
         self._send = send
         self._write_now = write_now
         self._limit = limit

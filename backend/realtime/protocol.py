@@ -56,8 +56,12 @@ class Ping(_Frame, tag="ping"):
 
 Frame = Auth | Subscribe | Unsubscribe | Presence | RefreshToken | Ping
 FRAMES: dict[str, type[_Frame]] = {
-    "auth": Auth, "subscribe": Subscribe, "unsubscribe": Unsubscribe, "presence": Presence,
-    "refresh_token": RefreshToken, "ping": Ping,
+    "auth": Auth,
+    "subscribe": Subscribe,
+    "unsubscribe": Unsubscribe,
+    "presence": Presence,
+    "refresh_token": RefreshToken,
+    "ping": Ping,
 }
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _FIELD = re.compile(r"field `(?P<name>[^`]+)`")
@@ -75,8 +79,9 @@ def parse(text: str) -> Frame:
     kind = data.get("type")
     cls = FRAMES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise InvalidRequest(f"Unknown frame type {kind!r}.", {"type": kind if isinstance(kind, str) else None,
-                                                                "known": sorted(FRAMES)})
+        raise InvalidRequest(
+            f"Unknown frame type {kind!r}.", {"type": kind if isinstance(kind, str) else None, "known": sorted(FRAMES)}
+        )
     try:
         frame = msgspec.convert(data, cls)
     except msgspec.ValidationError as exc:

@@ -111,11 +111,18 @@ class Connection:
         self.user_id = ""
         preframed = websocket.scope.get("extensions", {}).get(PREFRAMED)  # backend.realtime.transport
         if preframed is not None:  # each frame's bytes built once, written to every subscriber as they are
-            self.outbox = Outbox(preframed["send"], settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes,
-                                 write_now=preframed["write_now"], budget=realtime.queue_budget)
+            self.outbox = Outbox(
+                preframed["send"],
+                settings.ws_queue_size,
+                self._too_slow,
+                settings.ws_queue_bytes,
+                write_now=preframed["write_now"],
+                budget=realtime.queue_budget,
+            )
         else:  # permessage-deflate: compressed per connection, through uvicorn's websocket.send
-            self.outbox = Outbox(send, settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes,
-                                 budget=realtime.queue_budget)
+            self.outbox = Outbox(
+                send, settings.ws_queue_size, self._too_slow, settings.ws_queue_bytes, budget=realtime.queue_budget
+            )
         self.subs: dict[str, Subscription] = {}
         self.present: set[str] = set()
         self.bucket = p.Bucket(settings.ws_rate_limit, 2 * settings.ws_rate_limit)
@@ -206,8 +213,7 @@ class Connection:
         if self._expiry is not None:
             self._expiry.cancel()
         delay = max(0.0, (expires_at - utcnow()).total_seconds())
-        self._expiry = asyncio.get_running_loop().call_later(delay, self.close_soon, UNAUTHENTICATED,
-                                                             "token expired")
+        self._expiry = asyncio.get_running_loop().call_later(delay, self.close_soon, UNAUTHENTICATED, "token expired")
 
     # -- frames in
 
@@ -260,8 +266,10 @@ class Connection:
                 raise InvalidRequest("Frames are JSON text; binary frames are not accepted.")
             size = len(text) if text.isascii() else len(text.encode())
             if size > self.settings.ws_max_frame_bytes:
-                raise PayloadTooLarge(f"A frame may hold at most {self.settings.ws_max_frame_bytes} bytes.",
-                                      {"size": size, "limit": self.settings.ws_max_frame_bytes})
+                raise PayloadTooLarge(
+                    f"A frame may hold at most {self.settings.ws_max_frame_bytes} bytes.",
+                    {"size": size, "limit": self.settings.ws_max_frame_bytes},
+                )
             parsed = p.parse(text)
             context = getattr(parsed, "collaborationId", None)
             await self._dispatch(parsed)
@@ -367,8 +375,19 @@ class Connection:
         if sum(e.size for e in missed) + sum(f.size for f in tail) > self.outbox.room:
             return False  # more than the connection may queue: a snapshot, which may be larger
         subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version, "seq": seq})
-        hub.activate(sub, GoLive(version=version, position=position, head=[subscribed], missed=missed,
-                                 since=since_version, tail=tail, presence=present, sent_messages=sent))
+        hub.activate(
+            sub,
+            GoLive(
+                version=version,
+                position=position,
+                head=[subscribed],
+                missed=missed,
+                since=since_version,
+                tail=tail,
+                presence=present,
+                sent_messages=sent,
+            ),
+        )
         return True
 
     async def _by_seq(self, sub: Subscription, since: int | None) -> None:
@@ -386,11 +405,22 @@ class Connection:
             return  # a resync ended it meanwhile; the client was told
         self.realtime.metrics.ws_resumes.labels(how).inc()
         subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version, "seq": seq})
-        hub.activate(sub, GoLive(version=version, position=position, head=[subscribed], missed=missed, since=0,
-                                 presence=present, seq=since))
+        hub.activate(
+            sub,
+            GoLive(
+                version=version,
+                position=position,
+                head=[subscribed],
+                missed=missed,
+                since=0,
+                presence=present,
+                seq=since,
+            ),
+        )
 
-    async def _snapshot(self, sub: Subscription, doc: dict[str, Any], seq: int, position: tuple[int, str | None],
-                        present: ev.Frame) -> None:
+    async def _snapshot(
+        self, sub: Subscription, doc: dict[str, Any], seq: int, position: tuple[int, str | None], present: ev.Frame
+    ) -> None:
         """Go live with a snapshot of `doc` (at `seq`) and its latest messages."""
         hub, cid, version = self.realtime.hub, sub.collaboration_id, doc["version"]
         # read after the document: those at or below its seq, none after a removal
@@ -399,12 +429,28 @@ class Connection:
             return  # a resync ended it meanwhile; the client was told
         self.realtime.metrics.ws_resumes.labels("snapshot").inc()
         subscribed = frame({"type": "subscribed", "collaborationId": cid, "version": version, "seq": seq})
-        snapshot = frame({"type": "snapshot", "collaborationId": cid, "version": version, "seq": seq,
-                          "collaboration": public(doc),
-                          "messages": [public(m) for m in hub.in_stream_order(cid, messages)]})
-        hub.activate(sub, GoLive(version=version, position=position, head=[subscribed], snapshot=snapshot,
-                                 presence=present, sent_messages=[m["_id"] for m in messages if "seq" not in m],
-                                 seq=seq))
+        snapshot = frame(
+            {
+                "type": "snapshot",
+                "collaborationId": cid,
+                "version": version,
+                "seq": seq,
+                "collaboration": public(doc),
+                "messages": [public(m) for m in hub.in_stream_order(cid, messages)],
+            }
+        )
+        hub.activate(
+            sub,
+            GoLive(
+                version=version,
+                position=position,
+                head=[subscribed],
+                snapshot=snapshot,
+                presence=present,
+                sent_messages=[m["_id"] for m in messages if "seq" not in m],
+                seq=seq,
+            ),
+        )
 
     async def _replay(self, cid: str, since: int, upto: int) -> tuple[list[ev.Event] | None, str]:
         """The events with seq in (`since`, `upto`]: from the hub's history when it holds every one
@@ -415,8 +461,11 @@ class Connection:
         held = self.realtime.hub.history.by_seq(cid, since, upto)  # this process's history, when it holds them all
         how = "history" if held is not None else "database"
         events = held if held is not None else await self.realtime.replays.read(cid, since, upto)
-        if events is None or sum(e.size for e in events) > self.outbox.room \
-                or any(e.members is not None and e.members.removes(self.user_id) for e in events):
+        if (
+            events is None
+            or sum(e.size for e in events) > self.outbox.room
+            or any(e.members is not None and e.members.removes(self.user_id) for e in events)
+        ):
             return None, how
         return events, how
 
@@ -439,8 +488,7 @@ class Connection:
             del self.subs[sub.collaboration_id]
         if sub.collaboration_id in self.present:
             self.present.discard(sub.collaboration_id)
-            chore = asyncio.get_running_loop().create_task(
-                self.realtime.presence.leave(sub.collaboration_id, self.id))
+            chore = asyncio.get_running_loop().create_task(self.realtime.presence.leave(sub.collaboration_id, self.id))
             self._chores.add(chore)
             chore.add_done_callback(self._chores.discard)
 
@@ -453,8 +501,10 @@ class Connection:
             raise NotFound("Subscribe to the collaboration first.", {"collaborationId": cid})
         size = len(encode(request.state))
         if size > PRESENCE_STATE_BYTES:
-            raise PayloadTooLarge(f"A presence state may hold at most {PRESENCE_STATE_BYTES} bytes.",
-                                  {"size": size, "limit": PRESENCE_STATE_BYTES})
+            raise PayloadTooLarge(
+                f"A presence state may hold at most {PRESENCE_STATE_BYTES} bytes.",
+                {"size": size, "limit": PRESENCE_STATE_BYTES},
+            )
         was_present = cid in self.present
         self.present.add(cid)  # before the write: a removal handled meanwhile (_ended) must leave too
         try:

@@ -26,6 +26,13 @@ from backend.rules.schema import EXEMPT_ACTIONS, FOLLOWUP_ACTIONS
 from backend.rules.validate import validate_rule, validate_rule_set
 
 __all__ = [
-    "EXEMPT_ACTIONS", "FOLLOWUP_ACTIONS", "FOLLOWUP_DEPTH_LIMIT", "FOLLOWUP_LIMIT", "MAX_RULES", "Outcome",
-    "evaluate", "validate_rule", "validate_rule_set",
+    "EXEMPT_ACTIONS",
+    "FOLLOWUP_ACTIONS",
+    "FOLLOWUP_DEPTH_LIMIT",
+    "FOLLOWUP_LIMIT",
+    "MAX_RULES",
+    "Outcome",
+    "evaluate",
+    "validate_rule",
+    "validate_rule_set",
 ]

@@ -58,8 +58,10 @@ def _actor(actor: Any, doc: dict[str, Any]) -> dict[str, Any]:
     kind, actor_id = actor.get("type"), actor.get("id")
     role = None
     if kind == "user":
-        role = next((m.get("role") for m in _list(doc.get("members"))
-                     if isinstance(m, dict) and m.get("userId") == actor_id), None)
+        role = next(
+            (m.get("role") for m in _list(doc.get("members")) if isinstance(m, dict) and m.get("userId") == actor_id),
+            None,
+        )
     return {"type": kind, "id": actor_id, "role": role}
 
 
@@ -69,9 +71,13 @@ def _activity(doc: dict[str, Any], activity_id: Any) -> dict[str, Any] | None:
     for item in _list(doc.get("activities")):
         if isinstance(item, dict) and item.get("id") == activity_id:
             return {
-                "id": item.get("id"), "title": item.get("title"), "status": item.get("status"),
-                "dueAt": _date(item.get("dueAt")), "scheduledFor": _date(item.get("scheduledFor")),
-                "assigneeId": item.get("assigneeId"), "createdBy": item.get("createdBy"),
+                "id": item.get("id"),
+                "title": item.get("title"),
+                "status": item.get("status"),
+                "dueAt": _date(item.get("dueAt")),
+                "scheduledFor": _date(item.get("scheduledFor")),
+                "assigneeId": item.get("assigneeId"),
+                "createdBy": item.get("createdBy"),
             }
     return None
 

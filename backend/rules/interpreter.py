@@ -174,6 +174,7 @@ def _equality(expected: bool) -> Callable[[list[Any], Env, Budget, int], bool]:
         left, right = (evaluate_expression(arg, env, budget, depth) for arg in args)
         budget.charge(_size(left) + _size(right))
         return equal(left, right) is expected
+
     return compare
 
 
@@ -210,4 +211,3 @@ def render_payload(action: str, template: Any, env: Env, budget: Budget) -> dict
     if missing:
         raise RuleError(f"{action} needs {', '.join(missing)}")
     return payload
-

@@ -20,7 +20,14 @@ from backend.rules.limits import MAX_NUMBER
 Type = frozenset[str]
 
 NULL, BOOLEAN, NUMBER, STRING, DATE, DURATION, LIST = (
-    "null", "boolean", "number", "string", "date", "duration", "list")
+    "null",
+    "boolean",
+    "number",
+    "string",
+    "date",
+    "duration",
+    "list",
+)
 ANY: Type = frozenset({NULL, BOOLEAN, NUMBER, STRING, DATE, DURATION, LIST})
 NONE: Type = frozenset()
 
@@ -155,76 +162,143 @@ _N, _S, _D, _P, _B, _L = T(NUMBER), T(STRING), T(DATE), T(DURATION), T(BOOLEAN),
 
 
 def _comparison(name: str, test: Callable[[Any, Any], bool]) -> Operator:
-    return Operator(name, 2, 2, tuple(_o((t, t), _B, test) for t in (_N, _S, _D, _P)),
-                    doc="two numbers, two strings, two dates or two durations")
+    return Operator(
+        name,
+        2,
+        2,
+        tuple(_o((t, t), _B, test) for t in (_N, _S, _D, _P)),
+        doc="two numbers, two strings, two dates or two durations",
+    )
 
 
 def _duration(unit: str) -> Operator:
-    return Operator(unit, 1, 1, (_o((_N,), _P, lambda n: timedelta(**{unit: number(n)})),),
-                    doc=f"a duration of n {unit}")
+    return Operator(
+        unit, 1, 1, (_o((_N,), _P, lambda n: timedelta(**{unit: number(n)})),), doc=f"a duration of n {unit}"
+    )
 
 
-OPERATORS: dict[str, Operator] = {op.name: op for op in (
-    Operator("==", 2, 2, doc="equal, without coercion"),
-    Operator("!=", 2, 2, doc="not equal"),
-    _comparison("<", lambda a, b: a < b),
-    _comparison("<=", lambda a, b: a <= b),
-    _comparison(">", lambda a, b: a > b),
-    _comparison(">=", lambda a, b: a >= b),
-    Operator("and", 1, None, each=_B, returns=_B, doc="true when every argument is; stops at the first false"),
-    Operator("or", 1, None, each=_B, returns=_B, doc="true when one argument is; stops at the first true"),
-    Operator("not", 1, 1, (_o((_B,), _B, lambda a: not a),)),
-    Operator("if", 3, None, doc="[cond, then, (cond, then)..., else]"),
-    Operator("in", 2, 2, (
-        _o((ANY, _L), _B, lambda x, xs: _contains(xs, x)),
-        _o((_S, _S), _B, lambda sub, s: sub in s),
-    ), doc="[item, list] or [substring, string]"),
-    Operator("contains", 2, 2, (
-        _o((_S, _S), _B, _contains),
-        _o((_L, ANY), _B, _contains),
-    ), doc="[string, substring] or [list, item]"),
-    Operator("+", 2, None, (
-        _o((_N, _N), _N, lambda a, b: number(a + b)),
-        _o((_D, _P), _D, lambda a, b: a + b),
-        _o((_P, _D), _D, lambda a, b: a + b),
-        _o((_P, _P), _P, lambda a, b: a + b),
-    ), fold=True),
-    Operator("-", 1, 2, (
-        _o((_N,), _N, lambda a: -a),
-        _o((_P,), _P, lambda a: -a),
-        _o((_N, _N), _N, lambda a, b: number(a - b)),
-        _o((_D, _P), _D, lambda a, b: a - b),
-        _o((_D, _D), _P, lambda a, b: a - b),
-        _o((_P, _P), _P, lambda a, b: a - b),
-    )),
-    Operator("*", 2, None, (
-        _o((_N, _N), _N, lambda a, b: number(a * b)),
-        _o((_P, _N), _P, lambda a, b: a * b),
-        _o((_N, _P), _P, lambda a, b: a * b),
-    ), fold=True),
-    Operator("/", 2, 2, (
-        _o((_N, _N), _N, lambda a, b: number(a / b)),
-        _o((_P, _N), _P, lambda a, b: a / b),
-        _o((_P, _P), _N, lambda a, b: number(a / b)),
-    )),
-    Operator("%", 2, 2, (_o((_N, _N), _N, lambda a, b: number(a % b)),)),
-    Operator("date", 1, 1, (
-        _o((_S,), _D, parse_date),
-        _o((_D,), _D, lambda d: d),
-    ), doc="an ISO 8601 string as a date"),
-    Operator("weekday", 1, 1, (_o((_D,), _N, lambda d, zone: _local(d, zone).isoweekday()),),
-             zoned=True, doc="1 = Monday .. 7 = Sunday, in the collaboration's time zone"),
-    Operator("hour", 1, 1, (_o((_D,), _N, lambda d, zone: _local(d, zone).hour),),
-             zoned=True, doc="0 .. 23, in the collaboration's time zone"),
-    _duration("minutes"),
-    _duration("hours"),
-    _duration("days"),
-    Operator("len", 1, 1, (_o((_S,), _N, len), _o((_L,), _N, len))),
-    Operator("lower", 1, 1, (_o((_S,), _S, str.lower),), cased=True),
-    Operator("cat", 1, None, each=T(STRING, NUMBER, BOOLEAN, DATE), returns=_S,
-             doc="joins strings, numbers, booleans and dates into one string"),
-    Operator("var", 1, 2, doc="a variable: [path] or [path, default when null]"),
-)}
+OPERATORS: dict[str, Operator] = {
+    op.name: op
+    for op in (
+        Operator("==", 2, 2, doc="equal, without coercion"),
+        Operator("!=", 2, 2, doc="not equal"),
+        _comparison("<", lambda a, b: a < b),
+        _comparison("<=", lambda a, b: a <= b),
+        _comparison(">", lambda a, b: a > b),
+        _comparison(">=", lambda a, b: a >= b),
+        Operator("and", 1, None, each=_B, returns=_B, doc="true when every argument is; stops at the first false"),
+        Operator("or", 1, None, each=_B, returns=_B, doc="true when one argument is; stops at the first true"),
+        Operator("not", 1, 1, (_o((_B,), _B, lambda a: not a),)),
+        Operator("if", 3, None, doc="[cond, then, (cond, then)..., else]"),
+        Operator(
+            "in",
+            2,
+            2,
+            (
+                _o((ANY, _L), _B, lambda x, xs: _contains(xs, x)),
+                _o((_S, _S), _B, lambda sub, s: sub in s),
+            ),
+            doc="[item, list] or [substring, string]",
+        ),
+        Operator(
+            "contains",
+            2,
+            2,
+            (
+                _o((_S, _S), _B, _contains),
+                _o((_L, ANY), _B, _contains),
+            ),
+            doc="[string, substring] or [list, item]",
+        ),
+        Operator(
+            "+",
+            2,
+            None,
+            (
+                _o((_N, _N), _N, lambda a, b: number(a + b)),
+                _o((_D, _P), _D, lambda a, b: a + b),
+                _o((_P, _D), _D, lambda a, b: a + b),
+                _o((_P, _P), _P, lambda a, b: a + b),
+            ),
+            fold=True,
+        ),
+        Operator(
+            "-",
+            1,
+            2,
+            (
+                _o((_N,), _N, lambda a: -a),
+                _o((_P,), _P, lambda a: -a),
+                _o((_N, _N), _N, lambda a, b: number(a - b)),
+                _o((_D, _P), _D, lambda a, b: a - b),
+                _o((_D, _D), _P, lambda a, b: a - b),
+                _o((_P, _P), _P, lambda a, b: a - b),
+            ),
+        ),
+        Operator(
+            "*",
+            2,
+            None,
+            (
+                _o((_N, _N), _N, lambda a, b: number(a * b)),
+                _o((_P, _N), _P, lambda a, b: a * b),
+                _o((_N, _P), _P, lambda a, b: a * b),
+            ),
+            fold=True,
+        ),
+        Operator(
+            "/",
+            2,
+            2,
+            (
+                _o((_N, _N), _N, lambda a, b: number(a / b)),
+                _o((_P, _N), _P, lambda a, b: a / b),
+                _o((_P, _P), _N, lambda a, b: number(a / b)),
+            ),
+        ),
+        Operator("%", 2, 2, (_o((_N, _N), _N, lambda a, b: number(a % b)),)),
+        Operator(
+            "date",
+            1,
+            1,
+            (
+                _o((_S,), _D, parse_date),
+                _o((_D,), _D, lambda d: d),
+            ),
+            doc="an ISO 8601 string as a date",
+        ),
+        Operator(
+            "weekday",
+            1,
+            1,
+            (_o((_D,), _N, lambda d, zone: _local(d, zone).isoweekday()),),
+            zoned=True,
+            doc="1 = Monday .. 7 = Sunday, in the collaboration's time zone",
+        ),
+        Operator(
+            "hour",
+            1,
+            1,
+            (_o((_D,), _N, lambda d, zone: _local(d, zone).hour),),
+            zoned=True,
+            doc="0 .. 23, in the collaboration's time zone",
+        ),
+        _duration("minutes"),
+        _duration("hours"),
+        _duration("days"),
+        Operator("len", 1, 1, (_o((_S,), _N, len), _o((_L,), _N, len))),
+        Operator("lower", 1, 1, (_o((_S,), _S, str.lower),), cased=True),
+        Operator(
+            "cat",
+            1,
+            None,
+            each=T(STRING, NUMBER, BOOLEAN, DATE),
+            returns=_S,
+            doc="joins strings, numbers, booleans and dates into one string",
+        ),
+        Operator("var", 1, 2, doc="a variable: [path] or [path, default when null]"),
+    )
+}
 
 
 def resolve(overloads: tuple[Overload, ...], types: tuple[Type, ...]) -> tuple[Type, int | None, Type]:

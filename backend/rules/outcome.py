@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # past an owner's rule. So does a stored rule that is not sound (`check_stored`: written by an older
 # Tandem, edited in MongoDB, or by a bug) unless its `then` shows it is certainly a follow-up rule.
 
+
 class Outcome(msgspec.Struct, kw_only=True):
     """What the rules decided about one action. Deny wins over everything else."""
 
@@ -100,8 +101,7 @@ def evaluate(
             budget.start_rule()
             if problems[index] is not None:
                 raise RuleError(*problems[index])
-            env = env or build_env(action=action, actor=actor, payload=payload, collaboration=collaboration,
-                                   now=now)
+            env = env or build_env(action=action, actor=actor, payload=payload, collaboration=collaboration, now=now)
             effect = _run(rule, env, budget, depth)
         except RuleError as exc:
             outcome.errors.append({"ruleId": rule_id, "code": exc.code, "error": str(exc)})
@@ -142,8 +142,11 @@ WHOLE_LIST = "rules"
 def _unreadable_rules() -> Outcome:
     error = "the collaboration's rules are not a list"
     message = f"The rules could not be read ({error}), so they refuse the action."
-    return Outcome(deny={"ruleId": WHOLE_LIST, "message": message, "error": "invalid_rule"}, fired=[WHOLE_LIST],
-                   errors=[{"ruleId": WHOLE_LIST, "code": "invalid_rule", "error": error}])
+    return Outcome(
+        deny={"ruleId": WHOLE_LIST, "message": message, "error": "invalid_rule"},
+        fired=[WHOLE_LIST],
+        errors=[{"ruleId": WHOLE_LIST, "code": "invalid_rule", "error": error}],
+    )
 
 
 def _rule_id(rule: Any, index: int) -> str:
@@ -172,8 +175,12 @@ def _readable_when(when: Any) -> bool:
     if not isinstance(when, dict) or not set(when) <= {"action", "actor"}:
         return False
     named, actor = when.get("action"), when.get("actor", "any")
-    return (isinstance(named, str) and (named == "*" or named in ACTIONS)
-            and isinstance(actor, str) and actor in WHEN_ACTORS)
+    return (
+        isinstance(named, str)
+        and (named == "*" or named in ACTIONS)
+        and isinstance(actor, str)
+        and actor in WHEN_ACTORS
+    )
 
 
 def _strongest(rule: Any) -> str:

@@ -25,6 +25,7 @@ ACTIVITY_STATUSES = ("proposed", "scheduled", "done", "cancelled")
 OPEN_STATUSES = ("proposed", "scheduled")
 """An open activity is one still to do: `collaboration.openActivityCount` counts these."""
 
+
 class Var(NamedTuple):
     type: Type
     values: tuple[str, ...] | None = None
@@ -83,8 +84,9 @@ class _DateFields:
 
     def __contains__(self, name: object) -> bool:
         if self._at != generation():
-            self._names = frozenset(name for fields in PAYLOADS.values() for name, f in fields.items()
-                                    if DATE in f.type)
+            self._names = frozenset(
+                name for fields in PAYLOADS.values() for name, f in fields.items() if DATE in f.type
+            )
             self._at = generation()
         return name in self._names
 
@@ -126,14 +128,15 @@ COLLABORATION: Tree = {
 def payload_tree(action: str) -> Tree:
     """`payload.*` for a rule on `action`; on `"*"`, every field of any action, possibly null."""
     if action != "*":
-        return {name: Var(f.type if f.required else f.type | {NULL}, f.values)
-                for name, f in PAYLOADS.get(action, {}).items()}
+        return {
+            name: Var(f.type if f.required else f.type | {NULL}, f.values)
+            for name, f in PAYLOADS.get(action, {}).items()
+        }
     defined: dict[str, list[Field]] = {}
     for fields in PAYLOADS.values():
         for name, f in fields.items():
             defined.setdefault(name, []).append(f)
-    return {name: Var(frozenset().union(*(f.type for f in fs)) | {NULL}, _values(fs))
-            for name, fs in defined.items()}
+    return {name: Var(frozenset().union(*(f.type for f in fs)) | {NULL}, _values(fs)) for name, fs in defined.items()}
 
 
 def _values(fields: list[Field]) -> tuple[str, ...] | None:
@@ -153,8 +156,10 @@ def lookup(path: str, action: str) -> Var | str:
     if root not in trees:
         return f"unknown variable {path!r}: variables start with payload, actor, collaboration or now"
     if rest.split(".")[0] == "activity" and root == "collaboration" and action not in ("*", *ACTIVITY_ACTIONS):
-        return (f"collaboration.activity is only known for actions on an activity "
-                f"({', '.join(ACTIVITY_ACTIONS)}), not {action}")
+        return (
+            f"collaboration.activity is only known for actions on an activity "
+            f"({', '.join(ACTIVITY_ACTIONS)}), not {action}"
+        )
     node: Var | Tree = trees[root]
     walked = root
     for part in rest.split(".") if rest else ():

@@ -140,8 +140,9 @@ def validate_rule_set(rules: Any, *, path: str = "rules") -> list[dict[str, Any]
         if not isinstance(rule_id, str):
             errors.append({"path": f"{path}.{index}.id", "message": "is required"})
         elif rule_id in seen:
-            errors.append({"path": f"{path}.{index}.id",
-                           "message": f"{rule_id} is already the id of {path}.{seen[rule_id]}"})
+            errors.append(
+                {"path": f"{path}.{index}.id", "message": f"{rule_id} is already the id of {path}.{seen[rule_id]}"}
+            )
         else:
             seen[rule_id] = index
     if errors:
@@ -287,8 +288,15 @@ class _Checker:
     def followup(self, body: dict[str, Any], path: str) -> dict[str, Any]:
         name, template = body.get("name"), body.get("payload", {})
         if not isinstance(name, str) or name not in FOLLOWUP_ACTIONS:
-            why = ("is required" if name is None else "must be an action name" if not isinstance(name, str) else
-                   f"{name} cannot be a follow-up" if name in ACTIONS else f"unknown action {str(name)[:60]!r}")
+            why = (
+                "is required"
+                if name is None
+                else "must be an action name"
+                if not isinstance(name, str)
+                else f"{name} cannot be a follow-up"
+                if name in ACTIONS
+                else f"unknown action {str(name)[:60]!r}"
+            )
             self.fail(f"{path}.name", f"{why}: a rule may run {', '.join(FOLLOWUP_ACTIONS)}")
             return {"name": name, "payload": template}
         if not isinstance(template, dict):
@@ -316,12 +324,18 @@ class _Checker:
         """Literal payload values go through the action's own payload checks (DESIGN.md §3), so that
         a follow-up that could never run (`sendMessage` with text "") is refused now."""
         fields = PAYLOADS[name]
-        literal = {key: node for key, node in template.items()
-                   if key in fields and isinstance(node, (str, int, float)) and not isinstance(node, bool)}
+        literal = {
+            key: node
+            for key, node in template.items()
+            if key in fields and isinstance(node, (str, int, float)) and not isinstance(node, bool)
+        }
         if not literal:
             return
-        probe = {key: _STAND_IN[DATE if DATE in field.type else STRING]
-                 for key, field in fields.items() if field.required and key not in literal}
+        probe = {
+            key: _STAND_IN[DATE if DATE in field.type else STRING]
+            for key, field in fields.items()
+            if field.required and key not in literal
+        }
         try:
             decode(CATALOGUE[name].payload, {**probe, **literal}, max_message_chars=self.max_message_chars)
         except ValidationFailed as exc:
@@ -458,8 +472,14 @@ def _arity(op: Operator) -> str:
 
 
 _SPECIAL: dict[str, Callable[[_Checker, list[Arg], str, int], Checked]] = {
-    "var": _Checker.var, "==": _Checker.equality, "!=": _Checker.equality, "if": _Checker.branches,
+    "var": _Checker.var,
+    "==": _Checker.equality,
+    "!=": _Checker.equality,
+    "if": _Checker.branches,
 }
 _LITERAL_CHECKS: dict[str, Callable[[_Checker, list[Arg], list[Checked]], None]] = {
-    "date": _Checker.date_literal, "/": _Checker.divisor, "%": _Checker.divisor, "in": _Checker.members,
+    "date": _Checker.date_literal,
+    "/": _Checker.divisor,
+    "%": _Checker.divisor,
+    "in": _Checker.members,
 }

@@ -65,26 +65,39 @@ class Approvals:
             return None
         return await self._coll.find_one({"_id": approval_id})
 
-    async def for_collaborations(self, collaboration_ids: list[str], status: str | None = None,
-                                 limit: int = 200) -> list[dict[str, Any]]:
+    async def for_collaborations(
+        self, collaboration_ids: list[str], status: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"collaborationId": {"$in": collaboration_ids}}
         if status:
             query["status"] = status
         return await self._coll.find(query).sort("_id", -1).limit(limit).to_list(length=limit)
 
-    async def transition(self, approval_id: str, from_status: str, changes: dict[str, Any], *,
-                         unexpired_at: datetime | None = None, idempotency: Claim | None = None) -> dict[str, Any] | None:
+    async def transition(
+        self,
+        approval_id: str,
+        from_status: str,
+        changes: dict[str, Any],
+        *,
+        unexpired_at: datetime | None = None,
+        idempotency: Claim | None = None,
+    ) -> dict[str, Any] | None:
         """Move an approval out of `from_status` atomically; None if it was not in that status
         (or, with `unexpired_at`, if its `expiresAt` is not after that time). With `idempotency`,
         the answer rendered from the moved approval is written with the move."""
         query: dict[str, Any] = {"_id": approval_id, "status": from_status}
         if unexpired_at is not None:
             query["expiresAt"] = {"$gt": unexpired_at}
-        return await self._with_answer(idempotency, lambda session: self._coll.find_one_and_update(
-            query, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session))
+        return await self._with_answer(
+            idempotency,
+            lambda session: self._coll.find_one_and_update(
+                query, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
+            ),
+        )
 
-    async def record_outcome(self, approval_id: str, changes: dict[str, Any], *,
-                             idempotency: Claim | None = None) -> dict[str, Any] | None:
+    async def record_outcome(
+        self, approval_id: str, changes: dict[str, Any], *, idempotency: Claim | None = None
+    ) -> dict[str, Any] | None:
         """Store the outcome (`result`, or `status: failed` and `error`) of an approved approval that
         has none yet; None if it has one (another carrying-out recorded it first). With
         `idempotency` (the approve's Claim, whose answer the decision already stored), the answer
@@ -94,8 +107,9 @@ class Approvals:
         query = {"_id": approval_id, "status": "approved", "result": {"$exists": False}, "error": {"$exists": False}}
 
         async def write(session: Any) -> dict[str, Any] | None:
-            doc = await self._coll.find_one_and_update(query, {"$set": changes},
-                                                       return_document=ReturnDocument.AFTER, session=session)
+            doc = await self._coll.find_one_and_update(
+                query, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
+            )
             if idempotency is not None:
                 current = doc or await self._coll.find_one({"_id": approval_id}, session=session)
                 if current is not None:
@@ -117,8 +131,13 @@ class Approvals:
         it is held until `until` (`recoveringUntil`). None when there is none. The claim is only a
         lease: the approval counts as recovered once its outcome is stored (`recoveredAt` with it),
         so a recovery that stops half-way leaves it to the next one."""
-        query = {"status": "approved", "decidedAt": {"$lt": before}, "result": {"$exists": False},
-                 "error": {"$exists": False},
-                 "$or": [{"recoveringUntil": {"$exists": False}}, {"recoveringUntil": {"$lte": now}}]}
-        return await self._coll.find_one_and_update(query, {"$set": {"recoveringUntil": until}},
-                                                    return_document=ReturnDocument.AFTER)
+        query = {
+            "status": "approved",
+            "decidedAt": {"$lt": before},
+            "result": {"$exists": False},
+            "error": {"$exists": False},
+            "$or": [{"recoveringUntil": {"$exists": False}}, {"recoveringUntil": {"$lte": now}}],
+        }
+        return await self._coll.find_one_and_update(
+            query, {"$set": {"recoveringUntil": until}}, return_document=ReturnDocument.AFTER
+        )

@@ -12,8 +12,9 @@ class Audit:
     async def note_followups(self, entry_id: str, followups: list[dict[str, Any]]) -> None:
         """How the follow-ups an action's rules started went (backend/engine.py): they run after
         the entry is written, so they are added to it afterwards, and the entry stops being open."""
-        await self._coll.update_one({"_id": entry_id}, {"$set": {"followups": followups},
-                                                        "$unset": {"followupsOpen": ""}})
+        await self._coll.update_one(
+            {"_id": entry_id}, {"$set": {"followups": followups}, "$unset": {"followupsOpen": ""}}
+        )
 
     async def open_followups(self, before: Any, limit: int = 100) -> list[dict[str, Any]]:
         """Entries written at or before `before` whose follow-ups were never noted as run (the process

@@ -51,16 +51,23 @@ def _failure(code: int, code_name: str, message: str, labels: tuple[str, ...] = 
 def history_lost(stage: str) -> OperationFailure:
     """The error MongoDB raises when a resume point has left the oplog (code 286)."""
     reason = "Resume of change stream was not possible, as the resume point may no longer be in the oplog."
-    return _failure(286, "ChangeStreamHistoryLost", f"Executor error during {stage} :: caused by :: {reason}",
-                    ("NonResumableChangeStreamError",))
+    return _failure(
+        286,
+        "ChangeStreamHistoryLost",
+        f"Executor error during {stage} :: caused by :: {reason}",
+        ("NonResumableChangeStreamError",),
+    )
 
 
 def position_lost(seq: int) -> OperationFailure:
     """What a getMore gets when the oplog entries it was about to read are gone (code 136):
     not resumable, and resuming from the stream's token then fails with 286."""
-    return _failure(136, "CappedPositionLost",
-                    "Executor error during getMore :: caused by :: CollectionScan died due to position in "
-                    f"capped collection being deleted. Last seen record id: RecordId({seq})")
+    return _failure(
+        136,
+        "CappedPositionLost",
+        "Executor error during getMore :: caused by :: CollectionScan died due to position in "
+        f"capped collection being deleted. Last seen record id: RecordId({seq})",
+    )
 
 
 def resumable(exc: BaseException) -> bool:
@@ -116,8 +123,12 @@ class ChangeLog:
 
         A drop, rename or dropDatabase event has no documentKey; dropDatabase has no ns.coll."""
         ts = self._tick()
-        event: dict[str, Any] = {"_id": make_token(ts), "operationType": operation,
-                                 "clusterTime": ts, "wallTime": utcnow().astimezone(utc)}
+        event: dict[str, Any] = {
+            "_id": make_token(ts),
+            "operationType": operation,
+            "clusterTime": ts,
+            "wallTime": utcnow().astimezone(utc),
+        }
         if "fullDocument" in fields:
             event["fullDocument"] = fields.pop("fullDocument")
         event["ns"] = {"db": self.db_name, "coll": coll} if coll is not None else {"db": self.db_name}
@@ -137,8 +148,9 @@ class ChangeLog:
         woken, self.wakeup = self.wakeup, asyncio.Event()
         woken.set()
 
-    def open(self, stream: "ChangeStream", position: Timestamp | None, inclusive: bool,
-             stage: str) -> tuple[int, dict, dict | None]:
+    def open(
+        self, stream: "ChangeStream", position: Timestamp | None, inclusive: bool, stage: str
+    ) -> tuple[int, dict, dict | None]:
         """Register a stream reading from `position` (None: from now; `inclusive`: events at
         `position` too, as startAtOperationTime). Returns the sequence number it reads next,
         its first resume token and the event at `position`, if any (a resumed stream may owe
@@ -206,14 +218,53 @@ class ChangeLog:
 
 # Stages MongoDB allows in a change stream that the emulation does not run (EmbeddedUnsupported),
 # and aggregation stages it refuses there (IllegalOperation, at the first read, like the server).
-_ALLOWED_NOT_EMULATED = frozenset({"$project", "$addFields", "$set", "$unset", "$replaceRoot",
-                                   "$replaceWith", "$redact", "$changeStreamSplitLargeEvent"})
-_NOT_IN_CHANGE_STREAMS = frozenset({
-    "$bucket", "$bucketAuto", "$collStats", "$count", "$densify", "$facet", "$fill", "$geoNear",
-    "$graphLookup", "$group", "$indexStats", "$limit", "$listSessions", "$lookup", "$merge", "$out",
-    "$sample", "$setWindowFields", "$skip", "$sort", "$sortByCount", "$unionWith", "$unwind",
-    "$documents", "$search", "$searchMeta", "$vectorSearch", "$changeStream", "$currentOp",
-    "$listLocalSessions", "$planCacheStats"})
+_ALLOWED_NOT_EMULATED = frozenset(
+    {
+        "$project",
+        "$addFields",
+        "$set",
+        "$unset",
+        "$replaceRoot",
+        "$replaceWith",
+        "$redact",
+        "$changeStreamSplitLargeEvent",
+    }
+)
+_NOT_IN_CHANGE_STREAMS = frozenset(
+    {
+        "$bucket",
+        "$bucketAuto",
+        "$collStats",
+        "$count",
+        "$densify",
+        "$facet",
+        "$fill",
+        "$geoNear",
+        "$graphLookup",
+        "$group",
+        "$indexStats",
+        "$limit",
+        "$listSessions",
+        "$lookup",
+        "$merge",
+        "$out",
+        "$sample",
+        "$setWindowFields",
+        "$skip",
+        "$sort",
+        "$sortByCount",
+        "$unionWith",
+        "$unwind",
+        "$documents",
+        "$search",
+        "$searchMeta",
+        "$vectorSearch",
+        "$changeStream",
+        "$currentOp",
+        "$listLocalSessions",
+        "$planCacheStats",
+    }
+)
 
 
 class ChangeStream:
@@ -224,11 +275,20 @@ class ChangeStream:
     never in `watch()` itself. What the emulation lacks raises EmbeddedUnsupported in watch().
     """
 
-    def __init__(self, log: ChangeLog, coll: str | None, pipeline: list | None = None,
-                 full_document: str | None = None, resume_after: dict | None = None,
-                 max_await_time_ms: int | None = None, batch_size: int | None = None,
-                 start_after: dict | None = None, comment: Any = None,
-                 start_at_operation_time: Timestamp | None = None, **unsupported: Any):
+    def __init__(
+        self,
+        log: ChangeLog,
+        coll: str | None,
+        pipeline: list | None = None,
+        full_document: str | None = None,
+        resume_after: dict | None = None,
+        max_await_time_ms: int | None = None,
+        batch_size: int | None = None,
+        start_after: dict | None = None,
+        comment: Any = None,
+        start_at_operation_time: Timestamp | None = None,
+        **unsupported: Any,
+    ):
         given = sorted(name for name, value in unsupported.items() if value is not None)
         if given:
             raise EmbeddedUnsupported(f"the embedded store's watch() does not support: {', '.join(given)}")
@@ -308,9 +368,12 @@ class ChangeStream:
             if token is not None:
                 position, from_invalidate = parse_token(token)
                 if from_invalidate and self._start_after is None:
-                    raise _failure(260, "InvalidResumeToken",
-                                   "Attempting to resume a change stream using 'resumeAfter' is not allowed from "
-                                   "an invalidate notification")
+                    raise _failure(
+                        260,
+                        "InvalidResumeToken",
+                        "Attempting to resume a change stream using 'resumeAfter' is not allowed from "
+                        "an invalidate notification",
+                    )
             elif self._start_at is not None:
                 position, inclusive = self._start_at, True
             self._seq, self._resume_token, at = self._log.open(self, position, inclusive, self._stage)
@@ -418,8 +481,12 @@ class ChangeStream:
 
 def _invalidate_event(event: dict) -> dict:
     """The invalidate event that follows `event`: same cluster time, no ns, its own token."""
-    return {"_id": make_token(event["clusterTime"], invalidate=True), "operationType": "invalidate",
-            "clusterTime": event["clusterTime"], "wallTime": event["wallTime"]}
+    return {
+        "_id": make_token(event["clusterTime"], invalidate=True),
+        "operationType": "invalidate",
+        "clusterTime": event["clusterTime"],
+        "wallTime": event["wallTime"],
+    }
 
 
 def _match_filters(pipeline: list) -> tuple[list[dict], OperationFailure | None]:

@@ -39,8 +39,9 @@ class CheckinRuns:
         await self._coll.update_one({"_id": run_id}, {"$set": {f"checks.{index}": check}})
 
     async def update(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        return await self._coll.find_one_and_update({"_id": run_id}, {"$set": changes},
-                                                    return_document=ReturnDocument.AFTER)
+        return await self._coll.find_one_and_update(
+            {"_id": run_id}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )
 
     async def for_day(self, day: str) -> list[dict[str, Any]]:
         return await self._coll.find({"day": day}).sort("_id", 1).to_list(length=100)

@@ -34,8 +34,9 @@ class Collaborations:
             return None
         return hide(await self._coll.find_one({"_id": collaboration_id}))  # its stream seq: backend/store/stream.py
 
-    async def for_member(self, user_id: str, limit: int = 200,
-                         after: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+    async def for_member(
+        self, user_id: str, limit: int = 200, after: tuple[datetime, str] | None = None
+    ) -> list[dict[str, Any]]:
         """A member's collaborations, newest activity first; `after` (lastActivityAt, _id) of the
         last one of the previous page continues from there."""
         query: dict[str, Any] = {"memberIds": user_id}
@@ -111,9 +112,17 @@ class Collaborations:
         await self._writer.atomically(write)
         self._remember(doc["_id"], doc.get("version"), size)
 
-    async def apply(self, collaboration_id: str, from_version: int, new_doc: dict[str, Any],
-                    update: dict[str, Any], audit: dict[str, Any], *, before: dict[str, Any] | None = None,
-                    idempotency: Claim | None = None) -> bool:
+    async def apply(
+        self,
+        collaboration_id: str,
+        from_version: int,
+        new_doc: dict[str, Any],
+        update: dict[str, Any],
+        audit: dict[str, Any],
+        *,
+        before: dict[str, Any] | None = None,
+        idempotency: Claim | None = None,
+    ) -> bool:
         """Apply `update` if the stored version is still `from_version`; False if it moved on;
         AlreadyApplied, writing nothing, if the audit entry's once-key (writes.py) is taken.
         `idempotency` (a Claim, idempotency.py): its answer is written with the update, or nothing is.
@@ -130,9 +139,13 @@ class Collaborations:
             if idempotency is not None:
                 await idempotency.check(session)
             await check_once(self._audit, session, audit)
-            outcome = await self._coll.find_one_and_update({"_id": collaboration_id, "version": from_version},
-                                                           numbered_update, {SEQ: 1},
-                                                           return_document=ReturnDocument.AFTER, session=session)
+            outcome = await self._coll.find_one_and_update(
+                {"_id": collaboration_id, "version": from_version},
+                numbered_update,
+                {SEQ: 1},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
             if outcome is None:
                 return False
             audit[SEQ] = outcome[SEQ]
@@ -145,4 +158,3 @@ class Collaborations:
         if written:  # the size of the version just written: the next action's check starts from it
             self._remember(collaboration_id, new_doc.get("version"), size)
         return written
-

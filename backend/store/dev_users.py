@@ -19,13 +19,18 @@ class DevUsers:
         self._coll = db["dev_users"]
 
     async def signed_in(self, user_id: str, email: str, now: datetime) -> None:
-        await self._coll.update_one({"_id": user_id},
-                                    {"$set": {"email": email, "lastSignInAt": now}, "$setOnInsert": {"createdAt": now}},
-                                    upsert=True)
+        await self._coll.update_one(
+            {"_id": user_id},
+            {"$set": {"email": email, "lastSignInAt": now}, "$setOnInsert": {"createdAt": now}},
+            upsert=True,
+        )
 
     async def invite(self, user_id: str, email: str, now: datetime) -> bool:
         """Create the user unless they exist, in one atomic call; True if they have never signed in."""
         before = await self._coll.find_one_and_update(
-            {"_id": user_id}, {"$setOnInsert": {"email": email, "createdAt": now}}, upsert=True,
-            return_document=ReturnDocument.BEFORE)
+            {"_id": user_id},
+            {"$setOnInsert": {"email": email, "createdAt": now}},
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
         return before is None or "lastSignInAt" not in before

@@ -92,7 +92,8 @@ _CURSORS = (AsyncCursor, AsyncCommandCursor, AsyncLatentCommandCursor)
 # MongoDB's aggregation expression operators (its "Aggregation Operators" reference). mongomock
 # answers one it does not know with OperationFailure "Unrecognized expression", which MongoDB
 # gives only for a name it does not know either: for these, that is a gap of the emulation.
-_MONGODB_EXPRESSIONS = frozenset("""
+_MONGODB_EXPRESSIONS = frozenset(
+    """
 $abs $accumulator $acos $acosh $add $addToSet $allElementsTrue $and $anyElementTrue $arrayElemAt
 $arrayToObject $asin $asinh $atan $atan2 $atanh $avg $binarySize $bitAnd $bitNot $bitOr $bitXor
 $bottom $bottomN $bsonSize $ceil $cmp $concat $concatArrays $cond $convert $cos $cosh $count
@@ -110,7 +111,8 @@ $sortArray $split $sqrt $stdDevPop $stdDevSamp $strcasecmp $strLenBytes $strLenC
 $substrBytes $substrCP $subtract $sum $switch $tan $tanh $toBool $toDate $toDecimal $toDouble
 $toHashedIndexKey $toInt $toLong $toObjectId $top $topN $toString $toLower $toUpper $toUUID
 $trim $trunc $tsIncrement $tsSecond $type $unsetField $week $year $zip
-""".split())
+""".split()
+)
 
 
 def _gap(exc: BaseException, name: str) -> EmbeddedUnsupported | None:
@@ -124,7 +126,8 @@ def _gap(exc: BaseException, name: str) -> EmbeddedUnsupported | None:
         found = re.fullmatch(r"Unrecognized expression '(\$\w+)'", str(exc))
         if found and found.group(1) in _MONGODB_EXPRESSIONS:
             return EmbeddedUnsupported(
-                f"the embedded store (mongomock) cannot run {name}: it lacks the expression {found.group(1)}")
+                f"the embedded store (mongomock) cannot run {name}: it lacks the expression {found.group(1)}"
+            )
     return None
 
 
@@ -135,22 +138,28 @@ def _check_options(name: str, kwargs: dict) -> None:
     if kwargs.get("session") is not None:
         raise EmbeddedUnsupported(_NO_SESSIONS)
     if kwargs.get("collation") is not None:
-        raise EmbeddedUnsupported(f"collations are not available on the embedded store ({name}): mongomock "
-                                  "compares strings as if there were none")
+        raise EmbeddedUnsupported(
+            f"collations are not available on the embedded store ({name}): mongomock "
+            "compares strings as if there were none"
+        )
     kwargs.pop("comment", None)
 
 
-_NO_SESSIONS = ("sessions and transactions are not available on the embedded store (mongomock has none): "
-                "pass session=None; a sequence of writes without an await is already atomic")
+_NO_SESSIONS = (
+    "sessions and transactions are not available on the embedded store (mongomock has none): "
+    "pass session=None; a sequence of writes without an await is already atomic"
+)
 
 
 def _renamed(method: Callable[..., Any], name: str) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(method):
+
         @functools.wraps(method)
         async def renamed_async(*args: Any, **kwargs: Any) -> Any:
             _check_options(name, kwargs)
             with _renaming(name):
                 return await method(*args, **kwargs)
+
         return renamed_async
 
     @functools.wraps(method)
@@ -159,6 +168,7 @@ def _renamed(method: Callable[..., Any], name: str) -> Callable[..., Any]:
         with _renaming(name):
             result = method(*args, **kwargs)
         return _RefusingCursor(result, name) if isinstance(result, _CURSORS) else result
+
     return renamed
 
 
@@ -198,8 +208,9 @@ class _RefusingCursor:
 
     def __getattr__(self, name: str) -> Any:
         if name == "collation":
-            raise EmbeddedUnsupported("collations are not available on the embedded store: mongomock compares "
-                                      "strings as if there were none")
+            raise EmbeddedUnsupported(
+                "collations are not available on the embedded store: mongomock compares strings as if there were none"
+            )
         attr = getattr(self._cursor, name)
         if not callable(attr):
             return attr
@@ -243,7 +254,8 @@ class EmbeddedClient(AsyncMongoMockClient):
     def start_session(self, *args: Any, **kwargs: Any) -> Any:
         raise EmbeddedUnsupported(
             "sessions and transactions are not available on the embedded store (mongomock has none); "
-            "backend.store.writes.Writer runs without one there")
+            "backend.store.writes.Writer runs without one there"
+        )
 
     async def drop_database(self, name_or_database: Any, *args: Any, **kwargs: Any) -> None:
         """Drop every collection (a drop event each), then a dropDatabase event, as MongoDB does."""
@@ -277,8 +289,10 @@ class EmbeddedDatabase(AsyncMongoMockDatabase):
         return ChangeStream(self._changes, None, pipeline, **options)
 
     def with_options(self, *args: Any, **kwargs: Any) -> Any:
-        raise EmbeddedUnsupported("with_options() is not available on the embedded store (mongomock-motor would "
-                                  "hand back a synchronous database that records no change events)")
+        raise EmbeddedUnsupported(
+            "with_options() is not available on the embedded store (mongomock-motor would "
+            "hand back a synchronous database that records no change events)"
+        )
 
     async def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> None:
         name = name_or_collection if isinstance(name_or_collection, str) else name_or_collection.name
@@ -320,8 +334,10 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         if isinstance(value, SyncCollection):
             return self.database.get_collection(value.name)
         if callable(value):
-            raise EmbeddedUnsupported(f"the embedded store's collections have no {name}(): it is not in the "
-                                      "motor API it emulates (see docs/store.md)")
+            raise EmbeddedUnsupported(
+                f"the embedded store's collections have no {name}(): it is not in the "
+                "motor API it emulates (see docs/store.md)"
+            )
         return value
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> dict | None:
@@ -355,7 +371,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
         raise EmbeddedUnsupported(
             "bulk_write is not available on the embedded store: mongomock cannot run it with "
-            "pymongo >= 4.11 and it would emit no change events; use the single-operation methods")
+            "pymongo >= 4.11 and it would emit no change events; use the single-operation methods"
+        )
 
     # -- inserts
 
@@ -382,32 +399,51 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     # -- updates and replacements
 
     @_write
-    def update_one(self, filter: dict, update: Any, upsert: bool = False, sort: Any = None,
-                   **kwargs: Any) -> Any:
+    def update_one(self, filter: dict, update: Any, upsert: bool = False, sort: Any = None, **kwargs: Any) -> Any:
         return self._write_one("update", filter, update, upsert, sort, kwargs)[0]
 
     @_write
-    def replace_one(self, filter: dict, replacement: dict, upsert: bool = False, sort: Any = None,
-                    **kwargs: Any) -> Any:
+    def replace_one(
+        self, filter: dict, replacement: dict, upsert: bool = False, sort: Any = None, **kwargs: Any
+    ) -> Any:
         return self._write_one("replace", filter, replacement, upsert, sort, kwargs)[0]
 
     @_write
     def update_many(self, filter: dict, update: Any, upsert: bool = False, **kwargs: Any) -> Any:
         _check_update(update, kwargs)
         runnable = _for_mongomock(update)
-        return self._modify("update", self._ids(filter), _touched(update),
-                            lambda: self._sync.update_many(filter, runnable, upsert=upsert, **kwargs), update)
+        return self._modify(
+            "update",
+            self._ids(filter),
+            _touched(update),
+            lambda: self._sync.update_many(filter, runnable, upsert=upsert, **kwargs),
+            update,
+        )
 
     @_write
-    def find_one_and_update(self, filter: dict, update: Any, projection: Any = None, sort: Any = None,
-                            upsert: bool = False, return_document: bool = ReturnDocument.BEFORE,
-                            **kwargs: Any) -> dict | None:
+    def find_one_and_update(
+        self,
+        filter: dict,
+        update: Any,
+        projection: Any = None,
+        sort: Any = None,
+        upsert: bool = False,
+        return_document: bool = ReturnDocument.BEFORE,
+        **kwargs: Any,
+    ) -> dict | None:
         return self._find_one_and("update", filter, update, projection, sort, upsert, return_document, kwargs)
 
     @_write
-    def find_one_and_replace(self, filter: dict, replacement: dict, projection: Any = None, sort: Any = None,
-                             upsert: bool = False, return_document: bool = ReturnDocument.BEFORE,
-                             **kwargs: Any) -> dict | None:
+    def find_one_and_replace(
+        self,
+        filter: dict,
+        replacement: dict,
+        projection: Any = None,
+        sort: Any = None,
+        upsert: bool = False,
+        return_document: bool = ReturnDocument.BEFORE,
+        **kwargs: Any,
+    ) -> dict | None:
         return self._find_one_and("replace", filter, replacement, projection, sort, upsert, return_document, kwargs)
 
     # -- deletes
@@ -429,8 +465,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
             self._report_deletes(ids)
 
     @_write
-    def find_one_and_delete(self, filter: dict, projection: Any = None, sort: Any = None,
-                            **kwargs: Any) -> dict | None:
+    def find_one_and_delete(self, filter: dict, projection: Any = None, sort: Any = None, **kwargs: Any) -> dict | None:
         ids = self._ids(filter, first=True, sort=sort)
         if not ids:
             return None
@@ -441,8 +476,9 @@ class EmbeddedCollection(AsyncMongoMockCollection):
 
     # -- the events
 
-    def _write_one(self, operation: str, filter: dict, change: Any, upsert: bool, sort: Any,
-                   kwargs: dict) -> tuple[Any, Any]:
+    def _write_one(
+        self, operation: str, filter: dict, change: Any, upsert: bool, sort: Any, kwargs: dict
+    ) -> tuple[Any, Any]:
         """One update or replacement; returns the result and the _id it wrote (None if none)."""
         write = self._sync.update_one if operation == "update" else self._sync.replace_one
         if operation == "update":
@@ -457,8 +493,17 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         touched = _touched(update) if operation == "update" else None
         return self._modify(operation, ids, touched, lambda: write(narrowed, change, **kwargs), update), ids[0]
 
-    def _find_one_and(self, operation: str, filter: dict, change: Any, projection: Any, sort: Any,
-                      upsert: bool, return_document: bool, kwargs: dict) -> dict | None:
+    def _find_one_and(
+        self,
+        operation: str,
+        filter: dict,
+        change: Any,
+        projection: Any,
+        sort: Any,
+        upsert: bool,
+        return_document: bool,
+        kwargs: dict,
+    ) -> dict | None:
         """find_one_and_update/replace on top of update_one/replace_one.
 
         mongomock's own versions apply a positional `$` to the wrong array element.
@@ -473,8 +518,9 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     def _find_by_id(self, _id: Any, projection: Any) -> dict | None:
         return self._read(_id) if projection is None else self._sync.find_one({"_id": _id}, projection)
 
-    def _modify(self, operation: str, ids: list, touched: set[str] | None, write: Callable[[], Any],
-                update: Any = None) -> Any:
+    def _modify(
+        self, operation: str, ids: list, touched: set[str] | None, write: Callable[[], Any], update: Any = None
+    ) -> Any:
         """Run `write` (mongomock's update or replacement of the documents `ids`) and report it.
 
         mongomock changes a stored document in place. Each document is therefore replaced,
@@ -511,8 +557,15 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     def _report_insert(self, _id: Any) -> None:
         self._changes.record("insert", self._sync.name, _id, fullDocument=self._read(_id))
 
-    def _report_change(self, operation: str, _id: Any, before: dict | None, after: dict | None,
-                       touched: set[str] | None = None, update: Any = None) -> None:
+    def _report_change(
+        self,
+        operation: str,
+        _id: Any,
+        before: dict | None,
+        after: dict | None,
+        touched: set[str] | None = None,
+        update: Any = None,
+    ) -> None:
         """Record the event of a write from `before` to `after`, both as stored (naive datetimes).
 
         An update's `updateDescription` is what MongoDB logs for `update` (see
@@ -562,8 +615,25 @@ _LEAVES = frozenset({str, int, float, bool, type(None), ObjectId})  # immutable,
 
 
 # operator updates that change only the fields they name (the first segment of each path)
-_OPERATORS = frozenset({"$set", "$unset", "$inc", "$mul", "$min", "$max", "$currentDate", "$bit", "$push",
-                        "$addToSet", "$pop", "$pull", "$pullAll", "$rename", "$setOnInsert"})
+_OPERATORS = frozenset(
+    {
+        "$set",
+        "$unset",
+        "$inc",
+        "$mul",
+        "$min",
+        "$max",
+        "$currentDate",
+        "$bit",
+        "$push",
+        "$addToSet",
+        "$pop",
+        "$pull",
+        "$pullAll",
+        "$rename",
+        "$setOnInsert",
+    }
+)
 
 
 def _check_update(update: Any, kwargs: dict) -> None:
@@ -576,7 +646,8 @@ def _check_update(update: Any, kwargs: dict) -> None:
                 if "$[" in str(path):
                     raise EmbeddedUnsupported(
                         f"the all-positional operators $[] and $[<id>] are not available on the embedded store "
-                        f"(mongomock lacks them): {path!r}")
+                        f"(mongomock lacks them): {path!r}"
+                    )
 
 
 def _for_mongomock(update: Any) -> Any:
@@ -685,8 +756,7 @@ class _Writable(dict):
         if touched is None:
             handed = cls((k, v if type(v) in _LEAVES else _structure(v)) for k, v in before.items())
         else:
-            handed = cls((k, v if type(v) in _LEAVES or k not in touched else _structure(v))
-                         for k, v in before.items())
+            handed = cls((k, v if type(v) in _LEAVES or k not in touched else _structure(v)) for k, v in before.items())
         handed.before = before
         return handed
 

@@ -48,4 +48,3 @@ class AlreadyApplied(Exception):
         super().__init__(f"already applied: {entry.get('_id')}")
         self.entry = entry
         self.approval = approval
-

@@ -68,8 +68,15 @@ class Claim:
     """A key this request holds; `render(outcome)` turns what is about to be applied into its
     answer (status, body bytes), which the store writes with the effect."""
 
-    def __init__(self, coll: Any, record_id: str, claim_id: str, ttl: int, clock: Callable[[], datetime],
-                 lease: timedelta = LEASE):
+    def __init__(
+        self,
+        coll: Any,
+        record_id: str,
+        claim_id: str,
+        ttl: int,
+        clock: Callable[[], datetime],
+        lease: timedelta = LEASE,
+    ):
         self._coll = coll
         self.record_id = record_id
         self.claim_id = claim_id
@@ -88,8 +95,10 @@ class Claim:
 
     async def check(self, session: Any) -> None:
         """First thing inside the atomic write: ClaimLost (and nothing applied) if the claim was taken over."""
-        if await self._coll.find_one({"_id": self.record_id, "claimId": self.claim_id}, {"_id": 1},
-                                     session=session) is None:
+        if (
+            await self._coll.find_one({"_id": self.record_id, "claimId": self.claim_id}, {"_id": 1}, session=session)
+            is None
+        ):
             raise ClaimLost(self.record_id)
 
     async def commit(self, session: Any, outcome: Any = None, *, required: bool = True) -> bool:
@@ -105,8 +114,17 @@ class Claim:
         status, body = self.answer
         done = await self._coll.update_one(
             {"_id": self.record_id, "claimId": self.claim_id},
-            {"$set": {"state": "done", "partial": True, "status": status, "body": body,
-                      "expiresAt": self._clock() + timedelta(seconds=self._ttl)}}, session=session)
+            {
+                "$set": {
+                    "state": "done",
+                    "partial": True,
+                    "status": status,
+                    "body": body,
+                    "expiresAt": self._clock() + timedelta(seconds=self._ttl),
+                }
+            },
+            session=session,
+        )
         if done.matched_count != 1:
             if not required:
                 return False
@@ -134,8 +152,9 @@ class Idempotency:
         self._ttl = ttl
         self._clock = clock
 
-    async def claim(self, user_id: str, key: str, print_: str,
-                    lease: timedelta = LEASE) -> Claim | Stored | Reused | Running:
+    async def claim(
+        self, user_id: str, key: str, print_: str, lease: timedelta = LEASE
+    ) -> Claim | Stored | Reused | Running:
         """Take `key` for `user_id`'s request with fingerprint `print_`, or say why not. The claim
         holds the key for `lease` (a request that takes longer may lose it, and then applies nothing)."""
         for _ in range(8):
@@ -146,9 +165,17 @@ class Idempotency:
                 continue
             claim_id = new_id("idc")
             if found is None:
-                record = {"_id": new_id("idm"), "userId": user_id, "key": key, "fingerprint": print_,
-                          "state": "running", "claimId": claim_id, "leaseUntil": now + lease, "createdAt": now,
-                          "expiresAt": now + timedelta(seconds=self._ttl)}
+                record = {
+                    "_id": new_id("idm"),
+                    "userId": user_id,
+                    "key": key,
+                    "fingerprint": print_,
+                    "state": "running",
+                    "claimId": claim_id,
+                    "leaseUntil": now + lease,
+                    "createdAt": now,
+                    "expiresAt": now + timedelta(seconds=self._ttl),
+                }
                 try:
                     await self._coll.insert_one(record)
                 except DuplicateKeyError:  # another request took it first: look again
@@ -163,7 +190,8 @@ class Idempotency:
             # A running claim whose lease ran out applied nothing (its answer would be there): take it over.
             taken = await self._coll.update_one(
                 {"_id": found["_id"], "state": "running", "claimId": found["claimId"]},
-                {"$set": {"claimId": claim_id, "leaseUntil": now + lease}})
+                {"$set": {"claimId": claim_id, "leaseUntil": now + lease}},
+            )
             if taken.matched_count == 1:
                 return Claim(self._coll, found["_id"], claim_id, self._ttl, self._clock, lease)
         return Running(RETRY_AFTER)
@@ -177,7 +205,8 @@ class Idempotency:
         which may hold what it did after its atomic write (a rule's follow-ups, the AI's reply),
         and no longer partial. If the process stops before this, the answer written with the
         effect is the one replayed once the lease has run out."""
-        await self._coll.update_one({"_id": claim.record_id, "claimId": claim.claim_id, "state": "done"},
-                                    {"$set": {"status": status, "body": body, "partial": False},
-                                     "$unset": {"leaseUntil": ""}})
+        await self._coll.update_one(
+            {"_id": claim.record_id, "claimId": claim.claim_id, "state": "done"},
+            {"$set": {"status": status, "body": body, "partial": False}, "$unset": {"leaseUntil": ""}},
+        )
         claim.answer = (status, body)

@@ -30,8 +30,11 @@ INDEXES: tuple[Index, ...] = (
     Index("collaborations", (("status", ASC), ("lastActivityAt", ASC))),
     Index("messages", (("collaborationId", ASC), ("_id", ASC))),
     # one audit entry per version, for document-changing actions only (they carry versioned: true)
-    Index("audit", (("collaborationId", ASC), ("version", ASC)),
-          {"unique": True, "partialFilterExpression": {"versioned": True}}),
+    Index(
+        "audit",
+        (("collaborationId", ASC), ("version", ASC)),
+        {"unique": True, "partialFilterExpression": {"versioned": True}},
+    ),
     # a collaboration's stream, by seq (backend/store/stream.py): one event per seq
     Index("audit", (("collaborationId", ASC), ("seq", ASC)), {"unique": True, "partialFilterExpression": _NUMBERED}),
     Index("messages", (("collaborationId", ASC), ("seq", ASC)), {"unique": True, "partialFilterExpression": _NUMBERED}),

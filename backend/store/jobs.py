@@ -34,17 +34,34 @@ class Jobs:
     def __init__(self, db: Any):
         self._coll = db["jobs"]
 
-    async def enqueue(self, kind: str, payload: dict[str, Any] | None = None, *, now: datetime,
-                      unique_key: str | None = None, run_at: datetime | None = None,
-                      max_attempts: int = 5) -> tuple[dict[str, Any], bool]:
+    async def enqueue(
+        self,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        now: datetime,
+        unique_key: str | None = None,
+        run_at: datetime | None = None,
+        max_attempts: int = 5,
+    ) -> tuple[dict[str, Any], bool]:
         """Insert a queued job; with `unique_key`, at most one job ever has that key.
 
         Returns (the job, True) when it was inserted, (the existing job, False) when the key was taken.
         """
         job: dict[str, Any] = {
-            "_id": new_id("job"), "kind": kind, "payload": payload or {}, "status": "queued",
-            "runAt": run_at or now, "attempts": 0, "maxAttempts": max_attempts, "leaseUntil": None,
-            "workerId": None, "lastError": None, "errors": [], "createdAt": now, "updatedAt": now,
+            "_id": new_id("job"),
+            "kind": kind,
+            "payload": payload or {},
+            "status": "queued",
+            "runAt": run_at or now,
+            "attempts": 0,
+            "maxAttempts": max_attempts,
+            "leaseUntil": None,
+            "workerId": None,
+            "lastError": None,
+            "errors": [],
+            "createdAt": now,
+            "updatedAt": now,
         }
         if unique_key is not None:  # absent, not null: the unique index is sparse
             job["uniqueKey"] = unique_key
@@ -57,21 +74,34 @@ class Jobs:
             return existing, False
         return job, True
 
-    async def claim(self, worker_id: str, now: datetime, lease: float,
-                    kinds: list[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    async def claim(
+        self, worker_id: str, now: datetime, lease: float, kinds: list[str] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """Atomically take the next due job: (the job before, the job as claimed), or None.
 
         Due means queued/failed with `runAt <= now`, or running with a lease that ran out.
         """
-        query: dict[str, Any] = {"$or": [{"status": {"$in": ["queued", "failed"]}, "runAt": {"$lte": now}},
-                                         {"status": "running", "leaseUntil": {"$lt": now}}]}
+        query: dict[str, Any] = {
+            "$or": [
+                {"status": {"$in": ["queued", "failed"]}, "runAt": {"$lte": now}},
+                {"status": "running", "leaseUntil": {"$lt": now}},
+            ]
+        }
         if kinds:
             query["kind"] = {"$in": kinds}
-        changes = {"status": "running", "workerId": worker_id, "leaseUntil": now + timedelta(seconds=lease),
-                   "startedAt": now, "updatedAt": now}
-        before = await self._coll.find_one_and_update(query, {"$set": changes, "$inc": {"attempts": 1}},
-                                                      sort=[("runAt", 1), ("_id", 1)],
-                                                      return_document=ReturnDocument.BEFORE)
+        changes = {
+            "status": "running",
+            "workerId": worker_id,
+            "leaseUntil": now + timedelta(seconds=lease),
+            "startedAt": now,
+            "updatedAt": now,
+        }
+        before = await self._coll.find_one_and_update(
+            query,
+            {"$set": changes, "$inc": {"attempts": 1}},
+            sort=[("runAt", 1), ("_id", 1)],
+            return_document=ReturnDocument.BEFORE,
+        )
         if before is None:
             return None
         return before, {**before, **changes, "attempts": before["attempts"] + 1}
@@ -79,16 +109,20 @@ class Jobs:
     async def renew(self, job: dict[str, Any], now: datetime, lease: float) -> bool:
         """Extend the lease; False when this worker no longer holds the job."""
         outcome = await self._coll.update_one(
-            _fence(job), {"$set": {"leaseUntil": now + timedelta(seconds=lease), "updatedAt": now}})
+            _fence(job), {"$set": {"leaseUntil": now + timedelta(seconds=lease), "updatedAt": now}}
+        )
         return outcome.matched_count == 1
 
     async def complete(self, job: dict[str, Any], now: datetime, result: Any = None) -> bool:
-        outcome = await self._coll.update_one(_fence(job), {"$set": {
-            "status": "done", "finishedAt": now, "updatedAt": now, "leaseUntil": None, "result": result}})
+        outcome = await self._coll.update_one(
+            _fence(job),
+            {"$set": {"status": "done", "finishedAt": now, "updatedAt": now, "leaseUntil": None, "result": result}},
+        )
         return outcome.matched_count == 1
 
-    async def fail(self, job: dict[str, Any], now: datetime, error: dict[str, Any],
-                   retry_at: datetime | None) -> str | None:
+    async def fail(
+        self, job: dict[str, Any], now: datetime, error: dict[str, Any], retry_at: datetime | None
+    ) -> str | None:
         """Record a failed attempt: `failed` (runs again at `retry_at`) or `dead` when
         out of attempts or `retry_at` is None. Returns the new status, None if the lease was lost."""
         dead = retry_at is None or job["attempts"] >= job["maxAttempts"]
@@ -103,9 +137,13 @@ class Jobs:
 
     async def release(self, job: dict[str, Any], now: datetime) -> bool:
         """Give a running job back unfinished (graceful shutdown): due at once, the attempt not counted."""
-        outcome = await self._coll.update_one(_fence(job), {
-            "$set": {"status": "queued", "runAt": now, "workerId": None, "leaseUntil": None, "updatedAt": now},
-            "$inc": {"attempts": -1}})
+        outcome = await self._coll.update_one(
+            _fence(job),
+            {
+                "$set": {"status": "queued", "runAt": now, "workerId": None, "leaseUntil": None, "updatedAt": now},
+                "$inc": {"attempts": -1},
+            },
+        )
         return outcome.matched_count == 1
 
     async def note_lost_lease(self, job: dict[str, Any], error: dict[str, Any]) -> None:
@@ -134,11 +172,18 @@ class Jobs:
         job = await self.get(job_id)
         if job is None or job["status"] not in ("dead", "failed"):
             return None
-        changes = {"status": "queued", "runAt": now, "updatedAt": now, "finishedAt": None,
-                   "maxAttempts": max(job["maxAttempts"], job["attempts"] + 1)}
+        changes = {
+            "status": "queued",
+            "runAt": now,
+            "updatedAt": now,
+            "finishedAt": None,
+            "maxAttempts": max(job["maxAttempts"], job["attempts"] + 1),
+        }
         return await self._coll.find_one_and_update(
-            {"_id": job_id, "status": job["status"], "attempts": job["attempts"]}, {"$set": changes},
-            return_document=ReturnDocument.AFTER)
+            {"_id": job_id, "status": job["status"], "attempts": job["attempts"]},
+            {"$set": changes},
+            return_document=ReturnDocument.AFTER,
+        )
 
     async def cleanup(self, before: datetime) -> int:
         """Delete finished (done or dead) jobs that finished before `before`."""

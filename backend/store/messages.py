@@ -19,8 +19,14 @@ class Messages:
         self._collaborations = db["collaborations"]
         self._writer = writer
 
-    async def insert(self, message: dict[str, Any], audit: dict[str, Any], *, poster: str | None = None,
-                     idempotency: Claim | None = None) -> bool:
+    async def insert(
+        self,
+        message: dict[str, Any],
+        audit: dict[str, Any],
+        *,
+        poster: str | None = None,
+        idempotency: Claim | None = None,
+    ) -> bool:
         """Insert `message` and its audit entry in one atomic write, if its collaboration is still
         active and (when `poster` is a user id) `poster` still one of its members; False, and
         nothing written, if not. The check is inside the write, so a message can never land after
@@ -41,8 +47,9 @@ class Messages:
             if idempotency is not None:
                 await idempotency.check(session)
             await check_once(self._audit, session, audit)
-            head = await self._collaborations.find_one_and_update(query, {"$inc": {SEQ: 1}}, {SEQ: 1},
-                                                                  return_document=ReturnDocument.AFTER, session=session)
+            head = await self._collaborations.find_one_and_update(
+                query, {"$inc": {SEQ: 1}}, {SEQ: 1}, return_document=ReturnDocument.AFTER, session=session
+            )
             if head is None:
                 return False
             message[SEQ] = head[SEQ]
@@ -58,8 +65,9 @@ class Messages:
         """One message of one collaboration (None if it is not there, or belongs to another)."""
         return await self._coll.find_one({"_id": message_id, "collaborationId": collaboration_id})
 
-    async def page(self, collaboration_id: str, *, after: str | None = None, before: str | None = None,
-                   limit: int = 50) -> list[dict[str, Any]]:
+    async def page(
+        self, collaboration_id: str, *, after: str | None = None, before: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
         """Messages in `_id` order: after `after`, or the latest before `before` (or the latest)."""
         query: dict[str, Any] = {"collaborationId": collaboration_id}
         if after is not None:

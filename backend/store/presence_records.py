@@ -30,15 +30,23 @@ class Presence:
     def __init__(self, db: Any):
         self._coll = db["presence"]
 
-    async def upsert(self, collaboration_id: str, connection_id: str, user_id: str, process_id: str,
-                     state: dict[str, Any], ttl: int) -> None:
+    async def upsert(
+        self, collaboration_id: str, connection_id: str, user_id: str, process_id: str, state: dict[str, Any], ttl: int
+    ) -> None:
         check_storable(state, "state")
         now = utcnow()
         await self._coll.update_one(
             {"_id": presence_id(collaboration_id, connection_id)},
-            {"$set": {"state": state, "updatedAt": now, "expiresAt": now + timedelta(seconds=ttl)},
-             "$setOnInsert": {"collaborationId": collaboration_id, "connectionId": connection_id,
-                              "userId": user_id, "process": process_id, "since": now}},
+            {
+                "$set": {"state": state, "updatedAt": now, "expiresAt": now + timedelta(seconds=ttl)},
+                "$setOnInsert": {
+                    "collaborationId": collaboration_id,
+                    "connectionId": connection_id,
+                    "userId": user_id,
+                    "process": process_id,
+                    "since": now,
+                },
+            },
             upsert=True,
         )
 

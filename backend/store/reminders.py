@@ -26,8 +26,9 @@ class Reminders:
     def __init__(self, db: Any):
         self._coll = db["checkin_reminders"]
 
-    async def claim(self, day: str, collaboration_id: str, activity_ids: list[str], run_id: str,
-                    now: datetime) -> list[str]:
+    async def claim(
+        self, day: str, collaboration_id: str, activity_ids: list[str], run_id: str, now: datetime
+    ) -> list[str]:
         """Claim a reminder about each of `activity_ids` for `run_id`; returns the ids another run
         claimed that day first (then nothing is claimed: what this call inserted is taken back)."""
         inserted: list[str] = []
@@ -35,8 +36,16 @@ class Reminders:
         for activity_id in dict.fromkeys(activity_ids):
             key = _key(day, collaboration_id, activity_id)
             try:
-                await self._coll.insert_one({"_id": key, "day": day, "collaborationId": collaboration_id,
-                                             "activityId": activity_id, "runId": run_id, "at": now})
+                await self._coll.insert_one(
+                    {
+                        "_id": key,
+                        "day": day,
+                        "collaborationId": collaboration_id,
+                        "activityId": activity_id,
+                        "runId": run_id,
+                        "at": now,
+                    }
+                )
                 inserted.append(key)
             except DuplicateKeyError:
                 existing = await self._coll.find_one({"_id": key})

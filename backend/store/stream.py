@@ -53,8 +53,16 @@ SEQ = "seq"
 REPLAY_BATCH = 256  # seqs read per window: at most that many audit entries and messages per query
 READ_BATCH = 16  # documents per round trip of a replay's cursors (an audit entry's changes: CHANGES_MAX_BYTES at most)
 CHANGES_MAX_BYTES = 65_536  # stored changes larger than this (BSON) are not stored: a replay across them is a snapshot
-REPLAY_FIELDS = {"_id": 0, SEQ: 1, "collaborationId": 1, "version": 1, "action": 1, "actor": 1, "at": 1,
-                 "changes": 1}  # what events.replayed reads of an audit entry
+REPLAY_FIELDS = {
+    "_id": 0,
+    SEQ: 1,
+    "collaborationId": 1,
+    "version": 1,
+    "action": 1,
+    "actor": 1,
+    "at": 1,
+    "changes": 1,
+}  # what events.replayed reads of an audit entry
 
 
 def hide(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -85,16 +93,20 @@ def stored_changes(update: dict[str, Any]) -> dict[str, Any] | None:
     or past CHANGES_MAX_BYTES (nothing stored: a replay spanning it becomes a snapshot)."""
     if not isinstance(update, dict) or set(update) - {"$set", "$unset"}:
         return None
-    return _bounded({"updatedFields": [[path, value] for path, value in update.get("$set", {}).items()
-                                       if path != SEQ],
-                     "removedFields": [path for path in update.get("$unset", {}) if path != SEQ]})
+    return _bounded(
+        {
+            "updatedFields": [[path, value] for path, value in update.get("$set", {}).items() if path != SEQ],
+            "removedFields": [path for path in update.get("$unset", {}) if path != SEQ],
+        }
+    )
 
 
 def created_changes(public_doc: dict[str, Any]) -> dict[str, Any] | None:
     """The stored changes of a new collaboration: every field (applied to nothing, the document);
     None past CHANGES_MAX_BYTES."""
-    return _bounded({"updatedFields": [[key, value] for key, value in public_doc.items() if key != SEQ],
-                     "removedFields": []})
+    return _bounded(
+        {"updatedFields": [[key, value] for key, value in public_doc.items() if key != SEQ], "removedFields": []}
+    )
 
 
 def _bounded(changes: dict[str, Any]) -> dict[str, Any] | None:
@@ -122,8 +134,9 @@ class Stream:
         seq = doc.pop(SEQ, 0)
         return doc, seq if isinstance(seq, int) else 0
 
-    async def read(self, collaboration_id: str, after: int, upto: int,
-                   batch: int = REPLAY_BATCH) -> AsyncIterator[tuple[int, str, dict[str, Any]]]:
+    async def read(
+        self, collaboration_id: str, after: int, upto: int, batch: int = REPLAY_BATCH
+    ) -> AsyncIterator[tuple[int, str, dict[str, Any]]]:
         """The stored events with seq in (`after`, `upto`], in seq order, one at a time: (seq,
         "update" | "message", audit entry (REPLAY_FIELDS only) | message). Read in windows of at most
         `batch` seqs, two queries per window (on the (collaborationId, seq) indexes), each cursor

@@ -96,9 +96,12 @@ class _UniqueIndex:
         if holder is not _NOBODY and holder != store_key:
             held_by = documents.get(holder)
             if held_by is not None and self.key(held_by) == key:
-                raise DuplicateKeyError("E11000 Duplicate Key Error", 11000, {
-                    "keyValue": {name: document.get(name) for name in self.fields},
-                    "keyPattern": dict(self.pattern)}, None)
+                raise DuplicateKeyError(
+                    "E11000 Duplicate Key Error",
+                    11000,
+                    {"keyValue": {name: document.get(name) for name in self.fields}, "keyPattern": dict(self.pattern)},
+                    None,
+                )
         self.holders[key] = store_key
         if len(self.holders) > 2 * len(documents) + 64:  # mostly stale: drop them
             self.rebuild(documents)

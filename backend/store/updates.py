@@ -99,11 +99,10 @@ def _resolve(parts: list[str], before: dict, after: dict) -> list[str] | None:
     old, new = _get(before, parts[:at]), _get(after, parts[:at])
     if not isinstance(old, list) or not isinstance(new, list):
         return None
-    changed = [i for i in range(max(len(old), len(new)))
-               if i >= len(old) or i >= len(new) or not same(old[i], new[i])]
+    changed = [i for i in range(max(len(old), len(new))) if i >= len(old) or i >= len(new) or not same(old[i], new[i])]
     if not changed:
         return None
-    return parts[:at] + [str(changed[0])] + parts[at + 1:]
+    return parts[:at] + [str(changed[0])] + parts[at + 1 :]
 
 
 def _operator_changes(update: dict, before: dict, after: dict) -> tuple[dict, list]:
@@ -115,8 +114,8 @@ def _operator_changes(update: dict, before: dict, after: dict) -> tuple[dict, li
         if new is _MISSING or (old is not _MISSING and same(old, new)):
             return
         if old is _MISSING:  # created: the server logs the first created field, whole
-            depth = next(i for i in range(len(parts)) if _get(before, parts[:i + 1]) is _MISSING)
-            created = parts[:depth + 1]
+            depth = next(i for i in range(len(parts)) if _get(before, parts[: i + 1]) is _MISSING)
+            created = parts[: depth + 1]
             updated[".".join(created)] = _get(after, created)
         else:
             updated[".".join(parts)] = new
@@ -160,10 +159,11 @@ def _appended(argument: Any, old: Any, new: Any) -> bool:
         values = list(argument["$each"])
     else:
         values = [argument]
-    return bool(values) and len(new) == len(old) + len(values) and same(new[:len(old)], old)
+    return bool(values) and len(new) == len(old) + len(values) and same(new[: len(old)], old)
 
 
 # pipeline updates: the delta of document_diff_calculator.cpp (computeDocDiff / computeArrayDiff)
+
 
 def _pipeline_description(before: dict, after: dict) -> tuple[str, dict | None]:
     node = _doc_delta(before, after)

@@ -52,8 +52,9 @@ class KnownUsers:
             self._recorded.move_to_end(user_id)
             return
         try:
-            await self._users.update_one({"_id": user_id}, {"$set": {"email": email, "seenAt": self._clock()}},
-                                         upsert=True)
+            await self._users.update_one(
+                {"_id": user_id}, {"$set": {"email": email, "seenAt": self._clock()}}, upsert=True
+            )
         except Exception:
             log.warning("could not record the sign-in of %s", user_id, exc_info=True)
             return
@@ -78,8 +79,9 @@ class KnownUsers:
             except DuplicateKeyError:
                 return False
             return True
-        result = await self._lookups.update_one({"_id": email, "at": previous["at"]},
-                                                {"$set": {"at": now}, "$unset": {"userId": "", "invited": ""}})
+        result = await self._lookups.update_one(
+            {"_id": email, "at": previous["at"]}, {"$set": {"at": now}, "$unset": {"userId": "", "invited": ""}}
+        )
         return result.modified_count == 1
 
     async def answered(self, email: str, at: float, user_id: str, invited: bool) -> None:

@@ -12,9 +12,9 @@ class Workers:
 
     async def beat(self, worker_id: str, now: datetime, info: dict[str, Any]) -> None:
         """Record that `worker_id` is alive now, with what it is doing (`info`)."""
-        await self._coll.update_one({"_id": worker_id},
-                                    {"$set": {**info, "lastSeen": now}, "$setOnInsert": {"startedAt": now}},
-                                    upsert=True)
+        await self._coll.update_one(
+            {"_id": worker_id}, {"$set": {**info, "lastSeen": now}, "$setOnInsert": {"startedAt": now}}, upsert=True
+        )
 
     async def list(self, limit: int = 100) -> list[dict[str, Any]]:
         return await self._coll.find({}).sort("lastSeen", -1).limit(limit).to_list(length=limit)

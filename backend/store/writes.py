@@ -74,4 +74,3 @@ async def insert_audit(audit_coll: Any, session: Any, entry: dict[str, Any]) -> 
         if key is None:
             raise
         raise AlreadyApplied(await audit_coll.find_one({key: entry[key]}) or {"_id": None}) from exc
-

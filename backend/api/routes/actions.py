@@ -32,8 +32,11 @@ def _check_body(body: dict[str, Any]) -> None:
 def _answer(outcome: Applied | NeedsApproval) -> tuple[int, dict[str, Any]]:
     if isinstance(outcome, NeedsApproval):
         return 202, {"approval": public(outcome.approval)}
-    answer: dict[str, Any] = {"collaborationId": outcome.collaborationId, "version": outcome.version,
-                              "result": outcome.result}
+    answer: dict[str, Any] = {
+        "collaborationId": outcome.collaborationId,
+        "version": outcome.version,
+        "result": outcome.result,
+    }
     if outcome.followups:
         answer["followups"] = outcome.followups
     return 200, answer
@@ -49,9 +52,15 @@ async def action(request: Request) -> Response:
     async def handle(claim: Claim | None) -> Response:
         body = await read_json(request, _BODY_FIELDS)
         _check_body(body)
-        outcome = await run_action(request.app.state.runtime, who, request.path_params["name"],
-                                   body.get("collaborationId"), body.get("payload"), body.get("expectedVersion"),
-                                   claim)
+        outcome = await run_action(
+            request.app.state.runtime,
+            who,
+            request.path_params["name"],
+            body.get("collaborationId"),
+            body.get("payload"),
+            body.get("expectedVersion"),
+            claim,
+        )
         status, answer = _answer(outcome)
         return JSON(answer, status_code=status)
 

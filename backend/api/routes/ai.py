@@ -86,8 +86,10 @@ def _asked(outcome: Applied | NeedsApproval) -> tuple[int, bytes]:
     process stopped before the reply was posted (the question is posted, the AI's answer is not)."""
     if isinstance(outcome, NeedsApproval):
         return rendered(202, _held(outcome))
-    lost = AIUnavailable("Your question was posted; the AI's answer was not. Ask again with a new "
-                         "Idempotency-Key.", {"questionId": outcome.result["messageId"]})
+    lost = AIUnavailable(
+        "Your question was posted; the AI's answer was not. Ask again with a new Idempotency-Key.",
+        {"questionId": outcome.result["messageId"]},
+    )
     return rendered(lost.status, lost.to_dict())
 
 
@@ -111,15 +113,16 @@ async def _chat(request: Request, who: Principal, claim: Claim | None) -> Respon
         return await _answer(runtime, who, doc, question, claim)
 
 
-async def _answer(runtime: Runtime, who: Principal, doc: dict[str, Any], question: str,
-                  claim: Claim | None) -> Response:
+async def _answer(
+    runtime: Runtime, who: Principal, doc: dict[str, Any], question: str, claim: Claim | None
+) -> Response:
     # With an Idempotency-Key, the key is stored with the question: a repeat never posts it twice.
     asked = await run_action(runtime, who, "sendMessage", doc["_id"], {"text": question}, None, claim)
     if isinstance(asked, NeedsApproval):  # the owner's rules hold the member's message: nothing to answer yet
         return JSON(_held(asked), status_code=202)
     posted_question = public(await runtime.store.messages.get(doc["_id"], asked.result["messageId"]))
     recent = await runtime.store.messages.page(doc["_id"], limit=prompt.MAX_MESSAGES + 1)
-    recent = [m for m in recent if m["_id"] != posted_question["id"]][-prompt.MAX_MESSAGES:]
+    recent = [m for m in recent if m["_id"] != posted_question["id"]][-prompt.MAX_MESSAGES :]
     role = next(m["role"] for m in doc["members"] if m["userId"] == who.id)
     task = prompt.chat_task(doc, recent, question, {"userId": who.id, "role": role}, utcnow())
     completion = await shared_provider(runtime).complete(task)
@@ -133,30 +136,62 @@ async def _answer(runtime: Runtime, who: Principal, doc: dict[str, Any], questio
     if isinstance(posted, NeedsApproval):
         # The owner made the AI's messages wait for approval (protectedActions or a rule): the
         # answer is posted when an owner approves it.
-        return JSON({"question": posted_question, "reply": None, "approval": public(posted.approval),
-                     "suggestions": answer.suggestions}, status_code=202)
+        return JSON(
+            {
+                "question": posted_question,
+                "reply": None,
+                "approval": public(posted.approval),
+                "suggestions": answer.suggestions,
+            },
+            status_code=202,
+        )
     reply = await runtime.store.messages.get(doc["_id"], posted.result["messageId"])
     return JSON({"question": posted_question, "reply": public(reply), "suggestions": answer.suggestions})
 
 
 routes = [Route("/api/collaborations/{collaboration_id}/ai/chat", chat, methods=["POST"])]
 
-_MESSAGE = {"type": "object", "description": "a message: id, collaborationId, author {type, id}, text, createdAt, "
-                                              "seq, replyTo?, suggestions? (the AI's answer: [{action, payload, "
-                                              "reason?}])"}
+_MESSAGE = {
+    "type": "object",
+    "description": "a message: id, collaborationId, author {type, id}, text, createdAt, "
+    "seq, replyTo?, suggestions? (the AI's answer: [{action, payload, "
+    "reason?}])",
+}
 
 PATHS: dict[str, Any] = {
-    "/api/collaborations/{id}/ai/chat": {"post": openapi.idempotent(openapi.operation(
-        "Ask the AI (members): the question is posted as the member's message, the answer as an AI message "
-        "replying to it (`replyTo`); 202 with the approval instead when the owner made AI messages (or the "
-        "member's) need approval; proposed actions come back as suggestions, not run",
-        params=["id"], tag="ai",
-        body={"type": "object", "required": ["message"], "additionalProperties": False,
-              "properties": {"message": {"type": "string", "minLength": 1, "pattern": r"\S"}}},
-        schema=openapi.obj(["question", "reply", "suggestions"], {"question": _MESSAGE, "reply": _MESSAGE,
-                                                                  "suggestions": {"type": "array"}}),
-        responses={"202": {"description": "Accepted: an owner must approve the AI's message (or the member's) first",
-                           "schema": openapi.obj(["question", "reply", "approval", "suggestions"], {
-                               "question": {"oneOf": [_MESSAGE, {"type": "null"}]}, "reply": {"type": "null"},
-                               "approval": {"type": "object"}, "suggestions": {"type": "array"}})}}))},
+    "/api/collaborations/{id}/ai/chat": {
+        "post": openapi.idempotent(
+            openapi.operation(
+                "Ask the AI (members): the question is posted as the member's message, the answer as an AI message "
+                "replying to it (`replyTo`); 202 with the approval instead when the owner made AI messages (or the "
+                "member's) need approval; proposed actions come back as suggestions, not run",
+                params=["id"],
+                tag="ai",
+                body={
+                    "type": "object",
+                    "required": ["message"],
+                    "additionalProperties": False,
+                    "properties": {"message": {"type": "string", "minLength": 1, "pattern": r"\S"}},
+                },
+                schema=openapi.obj(
+                    ["question", "reply", "suggestions"],
+                    {"question": _MESSAGE, "reply": _MESSAGE, "suggestions": {"type": "array"}},
+                ),
+                responses={
+                    "202": {
+                        "description": "Accepted: an owner must approve the AI's message (or the member's) first",
+                        "schema": openapi.obj(
+                            ["question", "reply", "approval", "suggestions"],
+                            {
+                                "question": {"oneOf": [_MESSAGE, {"type": "null"}]},
+                                "reply": {"type": "null"},
+                                "approval": {"type": "object"},
+                                "suggestions": {"type": "array"},
+                            },
+                        ),
+                    }
+                },
+            )
+        )
+    },
 }

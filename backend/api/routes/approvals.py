@@ -43,8 +43,9 @@ async def approve(request: Request) -> Response:
     who = await principal(request)
 
     async def handle(claim: Claim | None) -> Response:
-        decided = await decide(request.app.state.runtime, who, request.path_params["approval_id"], approve=True,
-                               idempotency=claim)
+        decided = await decide(
+            request.app.state.runtime, who, request.path_params["approval_id"], approve=True, idempotency=claim
+        )
         return JSON({"approval": public(decided)})
 
     return await run_once(request, who, _decided, handle)
@@ -54,8 +55,9 @@ async def reject(request: Request) -> Response:
     who = await principal(request)
 
     async def handle(claim: Claim | None) -> Response:
-        decided = await decide(request.app.state.runtime, who, request.path_params["approval_id"], approve=False,
-                               idempotency=claim)
+        decided = await decide(
+            request.app.state.runtime, who, request.path_params["approval_id"], approve=False, idempotency=claim
+        )
         return JSON({"approval": public(decided)})
 
     return await run_once(request, who, _decided, handle)
@@ -70,15 +72,27 @@ routes = [
 _ONE = openapi.obj(["approval"], {"approval": {"type": "object"}})
 
 PATHS: dict[str, Any] = {
-    "/api/approvals": {"get": openapi.operation(
-        "Approvals of the collaborations I own, newest first",
-        query=[("status", {"type": "string", "enum": list(STATUSES)})], tag="approvals",
-        schema=openapi.obj(["approvals"], {"approvals": {"type": "array", "items": {"type": "object"}}}))},
-    "/api/approvals/{id}/approve": {"post": openapi.idempotent(openapi.operation(
-        "Approve (owners): runs the action; the approval ends approved (with result) or failed (with error)",
-        params=["id"], tag="approvals", schema=_ONE))},
-    "/api/approvals/{id}/reject": {"post": openapi.idempotent(openapi.operation(
-        "Reject (owners)", params=["id"], tag="approvals", schema=_ONE))},
+    "/api/approvals": {
+        "get": openapi.operation(
+            "Approvals of the collaborations I own, newest first",
+            query=[("status", {"type": "string", "enum": list(STATUSES)})],
+            tag="approvals",
+            schema=openapi.obj(["approvals"], {"approvals": {"type": "array", "items": {"type": "object"}}}),
+        )
+    },
+    "/api/approvals/{id}/approve": {
+        "post": openapi.idempotent(
+            openapi.operation(
+                "Approve (owners): runs the action; the approval ends approved (with result) or failed (with error)",
+                params=["id"],
+                tag="approvals",
+                schema=_ONE,
+            )
+        )
+    },
+    "/api/approvals/{id}/reject": {
+        "post": openapi.idempotent(openapi.operation("Reject (owners)", params=["id"], tag="approvals", schema=_ONE))
+    },
 }
 
 

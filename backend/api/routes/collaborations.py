@@ -49,8 +49,7 @@ def _read_cursor(request: Request) -> tuple[datetime, str] | None:
         except ValueError:
             pass
     if when is None or not has_prefix(last_id, "col"):
-        raise InvalidRequest("Query parameter 'after' must be the `next` of a previous page.",
-                             {"parameter": "after"})
+        raise InvalidRequest("Query parameter 'after' must be the `next` of a previous page.", {"parameter": "after"})
     return when, last_id
 
 
@@ -58,11 +57,13 @@ async def list_mine(request: Request) -> Response:
     who = await principal(request)
     limit = query_int(request, "limit", 200, 1, 200)
     docs = await request.app.state.runtime.store.collaborations.for_member(
-        who.id, limit=limit + 1, after=_read_cursor(request))
+        who.id, limit=limit + 1, after=_read_cursor(request)
+    )
     more = len(docs) > limit
     docs = docs[:limit]
-    return JSON({"collaborations": [public(d) for d in docs], "hasMore": more,
-                 "next": _page_cursor(docs[-1]) if more else None})
+    return JSON(
+        {"collaborations": [public(d) for d in docs], "hasMore": more, "next": _page_cursor(docs[-1]) if more else None}
+    )
 
 
 def _created(outcome: Any) -> tuple[int, bytes]:
@@ -95,8 +96,7 @@ async def messages(request: Request) -> Response:
     after, before = query_id(request, "after", "msg"), query_id(request, "before", "msg")
     limit = query_int(request, "limit", 50, 1, 200)
     # One more than asked says whether there is more in the direction of the page.
-    page = await request.app.state.runtime.store.messages.page(doc["_id"], after=after, before=before,
-                                                              limit=limit + 1)
+    page = await request.app.state.runtime.store.messages.page(doc["_id"], after=after, before=before, limit=limit + 1)
     more = len(page) > limit
     page = page[:limit] if after is not None else page[-limit:]
     return JSON({"messages": [public(m) for m in page], "hasMore": more})

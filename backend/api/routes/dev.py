@@ -47,9 +47,17 @@ async def _only(request: Request, user_id: str) -> list[str] | None:
 routes = [Route("/api/dev/checkin", checkin, methods=["POST"])]
 
 PATHS: dict[str, Any] = {
-    "/api/dev/checkin": {"post": openapi.operation(
-        "Dev mode only: run the AI check-in now (every active collaboration, or `collaborationId` of mine); "
-        "returns the run's summary", tag="dev", body_required=False,
-        body={"type": "object", "additionalProperties": False,
-              "properties": {"collaborationId": {"type": ["string", "null"]}}})},
+    "/api/dev/checkin": {
+        "post": openapi.operation(
+            "Dev mode only: run the AI check-in now (every active collaboration, or `collaborationId` of mine); "
+            "returns the run's summary",
+            tag="dev",
+            body_required=False,
+            body={
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"collaborationId": {"type": ["string", "null"]}},
+            },
+        )
+    },
 }
