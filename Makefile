@@ -54,6 +54,7 @@ system-deps:
 # Lint and types (part of make test): ruff and mypy (configured in pyproject.toml), tsc and ESLint.
 lint: install
 	$(VENV)/bin/ruff check backend worker tests benchmarks
+	$(VENV)/bin/ruff format --check backend worker tests benchmarks
 	$(VENV)/bin/mypy
 	cd frontend && npm run typecheck && npm run lint
 
