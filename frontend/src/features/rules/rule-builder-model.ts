@@ -1,6 +1,8 @@
 // The rule builder's model: a rule made of controls (when, by whom, conditions, effect), the
 // JSON of docs/rules.md it stands for, the way back from that JSON, the rule in plain words,
 // and where a validation problem of the server belongs among the controls.
+// (Over 300 lines: the four translations, controls to JSON, JSON to controls, plain words and
+// problem placement, walk the same condition kinds and stay in step only side by side.)
 
 import type { Role } from '@/types/api';
 import { actionLabel } from '@/utils/describe-action';

@@ -1,6 +1,9 @@
 // The offline queue: actions the SPA could not send yet, kept durably and sent
 // in order, each with its own Idempotency-Key, once the connection is back.
 //
+// (Over 300 lines: the queue's persistence, its one-at-a-time sender with backoff and the
+// cross-tab lock must agree on every state an item can be in; the store is behind an interface.)
+//
 // Every queued action is written to the store (IndexedDB) before its first
 // attempt, with a fresh key that goes with every attempt until the server
 // answers, so an answer lost on the way (the request ran) is never run twice:

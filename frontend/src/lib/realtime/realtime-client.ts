@@ -1,5 +1,8 @@
 // The single realtime client: one WebSocket to /ws for the whole app.
 //
+// (Over 300 lines: the subscription store's state machine, seq, catch-up, snapshot and
+// membership, reads in one place; the socket itself is realtime-connection.ts.)
+//
 // It keeps a copy of every collaboration the UI has subscribed to and keeps it
 // current from the server's events:
 //   - Stream sequence (DESIGN.md §5): where the server numbers its events, the

@@ -2,6 +2,8 @@
 // jitter, the ping that finds dead connections and the token refresh before expiry. It knows
 // nothing of collaborations: every frame goes to its host (the subscription store,
 // realtime-client.ts), which also owns the state listeners.
+// (Over 300 lines: auth, backoff, ping and token refresh are each short, and all four act on
+// the one socket's life, so they live with it.)
 
 import { backoffDelay, type BackoffOptions } from './backoff';
 import { CloseCode, OPEN, type ClientFrame, type ServerEvent, type WebSocketFactory, type WebSocketLike } from './protocol';

@@ -1,3 +1,7 @@
+// The rule builder's controls. (Over 300 lines: one small component per part of a rule, when,
+// who, each condition kind and the effect, sharing the form's state; the model is
+// rule-builder-model.ts.)
+
 import { useId, useState, type FormEvent, type ReactNode } from 'react';
 
 import { ErrorMessage } from '@/components/ui/error-message';
