@@ -127,32 +127,17 @@ for _spec in (
         rule_fields=("text",),
     ),
     ActionSpec("setProtectedActions", p.SetProtectedActions, "owner", "never", effect=fx.set_protected, archived=True),
-    ActionSpec(
-        "addRule",
-        p.AddRule,
-        "owner",
-        "never",
-        effect=fx.set_rules,
-        prepare=io.prepare_rules,
-        rule_exempt=_RULES_ARE_THE_OWNERS,
-    ),
-    ActionSpec(
-        "updateRule",
-        p.UpdateRule,
-        "owner",
-        "never",
-        effect=fx.set_rules,
-        prepare=io.prepare_rules,
-        rule_exempt=_RULES_ARE_THE_OWNERS,
-    ),
-    ActionSpec(
-        "removeRule",
-        p.RemoveRule,
-        "owner",
-        "never",
-        effect=fx.set_rules,
-        prepare=io.prepare_rules,
-        rule_exempt=_RULES_ARE_THE_OWNERS,
+    *(
+        ActionSpec(
+            name,
+            payload,
+            "owner",
+            "never",
+            effect=fx.set_rules,
+            prepare=io.prepare_rules,
+            rule_exempt=_RULES_ARE_THE_OWNERS,
+        )
+        for name, payload in (("addRule", p.AddRule), ("updateRule", p.UpdateRule), ("removeRule", p.RemoveRule))
     ),
 ):
     declare(_spec)
