@@ -55,17 +55,7 @@ class ApprovalService:
         out), in the same atomic write, so the key is answered from then on however the rest goes
         (a request slower than its lease, a process that stops); recording the outcome then
         updates that answer to the approval with its outcome (store/approvals.py record_outcome)."""
-        approval = await self._decidable(approval_id, user_id)
-        now = self.clock()
-        claimed = await self.store.approvals.transition(
-            approval["_id"],
-            "pending",
-            {"status": "approved", "decidedBy": user_id, "decidedAt": now},
-            unexpired_at=now,
-            idempotency=idempotency,
-        )
-        if claimed is None:
-            raise await self._not_claimed(approval["_id"], now)
+        claimed = await self._decide(approval_id, user_id, "approved", idempotency)
         return await self._run_approved_action(claimed, idempotency=idempotency)
 
     async def _run_approved_action(
@@ -130,12 +120,17 @@ class ApprovalService:
 
     async def reject(self, approval_id: str, user_id: str, idempotency: Claim | None = None) -> dict[str, Any]:
         """Reject; with `idempotency`, the answer rendered from the rejected approval is written with it."""
+        return await self._decide(approval_id, user_id, "rejected", idempotency)
+
+    async def _decide(self, approval_id: str, user_id: str, status: str, idempotency: Claim | None) -> dict[str, Any]:
+        """Move a pending, unexpired approval the user may decide to `status` in one atomic write
+        (with `idempotency`'s answer); the approval as decided, or why it could not be."""
         approval = await self._decidable(approval_id, user_id)
         now = self.clock()
         decided = await self.store.approvals.transition(
             approval["_id"],
             "pending",
-            {"status": "rejected", "decidedBy": user_id, "decidedAt": now},
+            {"status": status, "decidedBy": user_id, "decidedAt": now},
             unexpired_at=now,
             idempotency=idempotency,
         )
