@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.store.driver import Db
+
 
 class Audit:
-    def __init__(self, db: Any):
+    def __init__(self, db: Db):
         self._coll = db["audit"]
 
     async def note_followups(self, entry_id: str, followups: list[dict[str, Any]]) -> None:
