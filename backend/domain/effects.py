@@ -58,7 +58,8 @@ Touched = list[str]
 
 
 def _actor_doc(actor: Actor) -> dict[str, Any]:
-    return msgspec.to_builtins(actor)
+    doc: dict[str, Any] = msgspec.to_builtins(actor)
+    return doc
 
 
 def create_collaboration(payload: p.CreateCollaboration, ctx: Context) -> Effect:
@@ -283,14 +284,18 @@ def apply(name: str, collab: Collaboration | None, payload: Any, ctx: Context) -
     from backend.domain.catalogue import CATALOGUE  # (the catalogue imports this module)
 
     spec = CATALOGUE[name]
+    effect = spec.effect
+    assert effect is not None  # catalogue.declare refuses a spec without one
     if spec.kind == "create":
-        return spec.effect(payload, ctx)
+        created: Effect = effect(payload, ctx)
+        return created
     assert collab is not None
     if spec.kind == "message":
-        return spec.effect(collab, payload, ctx)
+        posted: Effect = effect(collab, payload, ctx)
+        return posted
     changed = replace(collab)  # shallow: each action copies what it changes (see the module's docstring)
     touched: Touched = []
-    result = spec.effect(changed, payload, ctx, touched)
+    result = effect(changed, payload, ctx, touched)
     changed.version = collab.version + 1
     changed.updatedAt = ctx.now
     changed.lastActivityAt = ctx.now
