@@ -44,7 +44,7 @@ cancel a person's magic link or mail them more than once per 10 minutes.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Literal
+from typing import Callable, Literal
 
 import httpx
 import msgspec
@@ -193,7 +193,7 @@ def _refusal(exc: AuthApiError) -> Exception:
     return ServiceUnavailable(UNAVAILABLE)
 
 
-def _user_id(user: Any) -> str:
+def _user_id(user: object) -> str:
     user_id = getattr(user, "id", None)
     if not isinstance(user_id, str) or not user_id:
         raise ServiceUnavailable(UNAVAILABLE)

@@ -66,7 +66,7 @@ class ChangeReader:
         self,
         store: Store,
         publish: Callable[[ev.Event], None],
-        lost: Callable[[str], Any],
+        lost: Callable[[str], object],
         metrics: Metrics | None = None,
         *,
         max_await_ms: int = MAX_AWAIT_MS,
