@@ -8,23 +8,26 @@ from typing import Any, Awaitable, Callable
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from backend.store.driver import Db, Document, Session
 from backend.store.idempotency import Claim
 from backend.store.writes import Writer
 
 
 class Approvals:
-    def __init__(self, db: Any, writer: Writer | None = None):
+    def __init__(self, db: Db, writer: Writer | None = None):
         self._coll = db["approvals"]
         self._writer = writer
 
-    async def _with_answer(self, idempotency: Claim | None, write: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def _with_answer(
+        self, idempotency: Claim | None, write: Callable[[Session | None], Awaitable[Document | None]]
+    ) -> Document | None:
         """`write(session)`, with `idempotency`'s answer (a Claim, idempotency.py) written in the same
         atomic write when it returns a document (the answer is rendered from it); else nothing."""
         if idempotency is None:
             return await write(None)
         assert self._writer is not None
 
-        async def both(session: Any) -> Any:
+        async def both(session: Session | None) -> Document | None:
             await idempotency.check(session)
             doc = await write(session)
             if doc is not None:
@@ -44,7 +47,7 @@ class Approvals:
             else:
                 assert self._writer is not None
 
-                async def write(session: Any) -> None:
+                async def write(session: Session | None) -> None:
                     await idempotency.check(session)
                     await self._coll.insert_one(approval, session=session)
                     await idempotency.commit(session)
@@ -106,7 +109,7 @@ class Approvals:
         or not it does, since the action it records has run."""
         query = {"_id": approval_id, "status": "approved", "result": {"$exists": False}, "error": {"$exists": False}}
 
-        async def write(session: Any) -> dict[str, Any] | None:
+        async def write(session: Session | None) -> dict[str, Any] | None:
             doc = await self._coll.find_one_and_update(
                 query, {"$set": changes}, return_document=ReturnDocument.AFTER, session=session
             )

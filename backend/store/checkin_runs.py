@@ -15,9 +15,11 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from backend.store.driver import Db
+
 
 class CheckinRuns:
-    def __init__(self, db: Any):
+    def __init__(self, db: Db):
         self._coll = db["checkin_runs"]
 
     async def open(self, run: dict[str, Any]) -> tuple[dict[str, Any], bool]:

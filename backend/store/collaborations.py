@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import ReturnDocument
 
 from backend.errors import DocumentTooLarge
+from backend.store.driver import Db, Session
 from backend.store.idempotency import Claim
 from backend.store.size import bson_size, size_after
 from backend.store.stream import SEQ, created_changes, hide, numbered, stored_changes
@@ -20,7 +21,7 @@ SIZES_KEPT = 10_000
 
 
 class Collaborations:
-    def __init__(self, db: Any, writer: Writer, max_document_bytes: int):
+    def __init__(self, db: Db, writer: Writer, max_document_bytes: int):
         self._db = db
         self._coll = db["collaborations"]
         self._audit = db["audit"]
@@ -101,7 +102,7 @@ class Collaborations:
         audit.update(seq=1, changes=created_changes(public(doc) or {}))
         doc = {**doc, SEQ: 1}  # its creation is the first event of its stream (stream.py)
 
-        async def write(session: Any) -> None:
+        async def write(session: Session | None) -> None:
             if idempotency is not None:
                 await idempotency.check(session)
             await self._coll.insert_one(doc, session=session)
@@ -135,7 +136,7 @@ class Collaborations:
         audit["changes"] = stored_changes(update)  # what its event sends, for replay (stream.py)
         numbered_update = numbered(update)  # seq + 1 in the same write
 
-        async def write(session: Any) -> bool:
+        async def write(session: Session | None) -> bool:
             if idempotency is not None:
                 await idempotency.check(session)
             await check_once(self._audit, session, audit)

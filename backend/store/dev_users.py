@@ -9,13 +9,14 @@ the id they will sign in with.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pymongo import ReturnDocument
 
+from backend.store.driver import Db
+
 
 class DevUsers:
-    def __init__(self, db: Any):
+    def __init__(self, db: Db):
         self._coll = db["dev_users"]
 
     async def signed_in(self, user_id: str, email: str, now: datetime) -> None:

@@ -29,7 +29,7 @@ import functools
 import inspect
 import re
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Iterable, Iterator, TypeVar
 
 from bson import ObjectId
 from bson.tz_util import utc
@@ -51,8 +51,10 @@ from backend.store.changestream import ChangeLog, ChangeStream
 from backend.store.failures import EmbeddedUnsupported
 from backend.store.updates import describe_update, same
 
+_R = TypeVar("_R")
 
-def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+
+def _write(method: Callable[..., _R]) -> Callable[..., Coroutine[Any, Any, _R]]:
     """Make a synchronous write body a motor-style coroutine method.
 
     The body cannot await, so the reads before, the write, the reads after and
@@ -61,7 +63,7 @@ def _write(method: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     """
 
     @functools.wraps(method)
-    async def write(self: "EmbeddedCollection", *args: Any, **kwargs: Any) -> Any:
+    async def write(self: "EmbeddedCollection", *args: Any, **kwargs: Any) -> _R:
         store = self._sync._store
         store._tandem_ttl_held = True
         try:
@@ -131,7 +133,7 @@ def _gap(exc: BaseException, name: str) -> EmbeddedUnsupported | None:
     return None
 
 
-def _check_options(name: str, kwargs: dict) -> None:
+def _check_options(name: str, kwargs: dict[str, Any]) -> None:
     """Refuse the options mongomock cannot honour (it fails on a session, and ignores a collation,
     answering as if it had none); drop `comment`, which changes nothing and mongomock's writes
     do not accept."""
@@ -188,7 +190,7 @@ class _RefusingCursor:
     """A mongomock-motor cursor whose reads refuse with EmbeddedUnsupported: mongomock runs a
     find lazily, so an operator it lacks is met only when the cursor is read."""
 
-    def __init__(self, cursor: Any, name: str):
+    def __init__(self, cursor: AsyncCursor[Any] | AsyncCommandCursor[Any] | AsyncLatentCommandCursor[Any], name: str):
         self._cursor = cursor
         self._name = name
 
@@ -202,7 +204,7 @@ class _RefusingCursor:
         with _renaming(self._name):
             return await self._cursor.next()
 
-    async def to_list(self, *args: Any, **kwargs: Any) -> list:
+    async def to_list(self, *args: Any, **kwargs: Any) -> list[Any]:
         with _renaming(self._name):
             return await self._cursor.to_list(*args, **kwargs)
 
@@ -232,7 +234,7 @@ class _RefusingCursor:
 
 
 @_refusing
-class EmbeddedClient(AsyncMongoMockClient):
+class EmbeddedClient(AsyncMongoMockClient):  # type: ignore[type-arg]  # mongomock-motor's stub is motor's generic class; its own is not generic at runtime
     """An in-memory client; each database keeps its last `history` change events."""
 
     def __init__(self, history: int):
@@ -240,7 +242,7 @@ class EmbeddedClient(AsyncMongoMockClient):
         self._history = history
         self._logs: dict[str, ChangeLog] = {}
 
-    def get_database(self, name: str | None = None, **kwargs: Any) -> "EmbeddedDatabase":
+    def get_database(self, name: str | None = None, **kwargs: Any) -> "EmbeddedDatabase":  # type: ignore[override]  # motor's options by keyword only
         sync_db = super().get_database(name, **kwargs).delegate
         log = self._logs.get(sync_db.name)
         if log is None:
@@ -248,7 +250,11 @@ class EmbeddedClient(AsyncMongoMockClient):
             log = self._logs[sync_db.name] = ChangeLog(sync_db.name, self._history, lookup)
         return EmbeddedDatabase(self, sync_db, log)
 
-    def watch(self, *args: Any, **kwargs: Any) -> ChangeStream:
+    if TYPE_CHECKING:  # mongomock-motor's __getitem__ is get_database; its stub says motor's database
+
+        def __getitem__(self, name: str) -> EmbeddedDatabase: ...
+
+    def watch(self, *args: Any, **kwargs: Any) -> ChangeStream:  # type: ignore[override]  # refuses; on a database or collection: the embedded ChangeStream, not motor's class
         raise EmbeddedUnsupported("the embedded store watches a database or a collection, not the whole client")
 
     def start_session(self, *args: Any, **kwargs: Any) -> Any:
@@ -277,15 +283,19 @@ class EmbeddedClient(AsyncMongoMockClient):
 
 
 @_refusing
-class EmbeddedDatabase(AsyncMongoMockDatabase):
+class EmbeddedDatabase(AsyncMongoMockDatabase):  # type: ignore[type-arg]  # not generic at runtime (as EmbeddedClient)
     def __init__(self, client: EmbeddedClient, database: Any, changes: ChangeLog):
         super().__init__(client, database)
         self._changes = changes
 
-    def get_collection(self, name: str, **kwargs: Any) -> "EmbeddedCollection":
+    def get_collection(self, name: str, **kwargs: Any) -> "EmbeddedCollection":  # type: ignore[override]  # motor's options by keyword only
         return EmbeddedCollection(self, self.delegate.get_collection(name, **kwargs), self._changes)
 
-    def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
+    if TYPE_CHECKING:  # mongomock-motor's __getitem__ is get_collection; its stub says motor's collection
+
+        def __getitem__(self, name: str) -> EmbeddedCollection: ...
+
+    def watch(self, pipeline: list[Any] | None = None, **options: Any) -> ChangeStream:  # type: ignore[override]  # the embedded ChangeStream: motor's change-stream API, not its class
         return ChangeStream(self._changes, None, pipeline, **options)
 
     def with_options(self, *args: Any, **kwargs: Any) -> Any:
@@ -294,7 +304,7 @@ class EmbeddedDatabase(AsyncMongoMockDatabase):
             "hand back a synchronous database that records no change events)"
         )
 
-    async def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> None:
+    async def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]  # None, where motor hands back the server's reply (nothing reads it)
         name = name_or_collection if isinstance(name_or_collection, str) else name_or_collection.name
         await self.get_collection(name).drop(*args, **kwargs)
 
@@ -311,16 +321,16 @@ class EmbeddedDatabase(AsyncMongoMockDatabase):
 
 
 @_refusing
-class EmbeddedCollection(AsyncMongoMockCollection):
+class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  # not generic at runtime (as EmbeddedClient)
     def __init__(self, database: EmbeddedDatabase, collection: SyncCollection, changes: ChangeLog):
-        super().__init__(database, collection)
+        super().__init__(database, collection)  # type: ignore[arg-type]  # mongomock-motor's (database, mongomock collection); its stub has motor's (database, name)
         self._sync = collection
         self._changes = changes
         store = collection._store  # its name follows a rename
         _report_ttl_deletes(collection, lambda _id: changes.record("delete", store.name, _id))
         uniques.install(collection)  # unique indexes checked by lookup, not by mongomock's scan
 
-    def watch(self, pipeline: list | None = None, **options: Any) -> ChangeStream:
+    def watch(self, pipeline: list[Any] | None = None, **options: Any) -> ChangeStream:  # type: ignore[override]  # the embedded ChangeStream: motor's change-stream API, not its class
         return ChangeStream(self._changes, self._sync.name, pipeline, **options)
 
     def __getattr__(self, name: str) -> Any:
@@ -340,7 +350,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
             )
         return value
 
-    async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> dict | None:
+    async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         """`find_one({"_id": x})` reads the one document; anything else is mongomock's query.
 
         mongomock would test the filter on every document of the collection and copy the
@@ -377,19 +387,19 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     # -- inserts
 
     @_write
-    def insert_one(self, document: dict, *args: Any, **kwargs: Any) -> Any:
+    def insert_one(self, document: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         result = self._sync.insert_one(document, *args, **kwargs)
         self._report_insert(result.inserted_id)
         return result
 
     @_write
-    def insert_many(self, documents: Iterable[dict], *args: Any, **kwargs: Any) -> Any:
+    def insert_many(self, documents: Iterable[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
         documents = list(documents)
         existed = [doc["_id"] for doc in documents if "_id" in doc and self._exists(doc["_id"])]
         try:
             return self._sync.insert_many(documents, *args, **kwargs)
         finally:  # an ordered insert_many that failed half way still inserted its first documents
-            reported: list = []
+            reported: list[Any] = []
             for doc in documents:
                 _id = doc.get("_id")
                 if "_id" in doc and _id not in existed and _id not in reported and self._exists(_id):
@@ -399,17 +409,19 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     # -- updates and replacements
 
     @_write
-    def update_one(self, filter: dict, update: Any, upsert: bool = False, sort: Any = None, **kwargs: Any) -> Any:
+    def update_one(
+        self, filter: dict[str, Any], update: Any, upsert: bool = False, sort: Any = None, **kwargs: Any
+    ) -> Any:
         return self._write_one("update", filter, update, upsert, sort, kwargs)[0]
 
     @_write
     def replace_one(
-        self, filter: dict, replacement: dict, upsert: bool = False, sort: Any = None, **kwargs: Any
+        self, filter: dict[str, Any], replacement: dict[str, Any], upsert: bool = False, sort: Any = None, **kwargs: Any
     ) -> Any:
         return self._write_one("replace", filter, replacement, upsert, sort, kwargs)[0]
 
     @_write
-    def update_many(self, filter: dict, update: Any, upsert: bool = False, **kwargs: Any) -> Any:
+    def update_many(self, filter: dict[str, Any], update: Any, upsert: bool = False, **kwargs: Any) -> Any:
         _check_update(update, kwargs)
         runnable = _for_mongomock(update)
         return self._modify(
@@ -423,33 +435,33 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     @_write
     def find_one_and_update(
         self,
-        filter: dict,
+        filter: dict[str, Any],
         update: Any,
         projection: Any = None,
         sort: Any = None,
         upsert: bool = False,
         return_document: bool = ReturnDocument.BEFORE,
         **kwargs: Any,
-    ) -> dict | None:
+    ) -> dict[str, Any] | None:
         return self._find_one_and("update", filter, update, projection, sort, upsert, return_document, kwargs)
 
     @_write
     def find_one_and_replace(
         self,
-        filter: dict,
-        replacement: dict,
+        filter: dict[str, Any],
+        replacement: dict[str, Any],
         projection: Any = None,
         sort: Any = None,
         upsert: bool = False,
         return_document: bool = ReturnDocument.BEFORE,
         **kwargs: Any,
-    ) -> dict | None:
+    ) -> dict[str, Any] | None:
         return self._find_one_and("replace", filter, replacement, projection, sort, upsert, return_document, kwargs)
 
     # -- deletes
 
     @_write
-    def delete_one(self, filter: dict, *args: Any, **kwargs: Any) -> Any:
+    def delete_one(self, filter: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         ids = self._ids(filter, first=True)
         try:
             return self._sync.delete_one(filter, *args, **kwargs)
@@ -457,7 +469,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):
             self._report_deletes(ids)
 
     @_write
-    def delete_many(self, filter: dict, *args: Any, **kwargs: Any) -> Any:
+    def delete_many(self, filter: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         ids = self._ids(filter)
         try:
             return self._sync.delete_many(filter, *args, **kwargs)
@@ -465,19 +477,22 @@ class EmbeddedCollection(AsyncMongoMockCollection):
             self._report_deletes(ids)
 
     @_write
-    def find_one_and_delete(self, filter: dict, projection: Any = None, sort: Any = None, **kwargs: Any) -> dict | None:
+    def find_one_and_delete(
+        self, filter: dict[str, Any], projection: Any = None, sort: Any = None, **kwargs: Any
+    ) -> dict[str, Any] | None:
         ids = self._ids(filter, first=True, sort=sort)
         if not ids:
             return None
         try:
-            return self._sync.find_one_and_delete({"_id": ids[0]}, projection, **kwargs)
+            deleted: dict[str, Any] | None = self._sync.find_one_and_delete({"_id": ids[0]}, projection, **kwargs)
+            return deleted
         finally:
             self._report_deletes(ids)
 
     # -- the events
 
     def _write_one(
-        self, operation: str, filter: dict, change: Any, upsert: bool, sort: Any, kwargs: dict
+        self, operation: str, filter: dict[str, Any], change: Any, upsert: bool, sort: Any, kwargs: dict[str, Any]
     ) -> tuple[Any, Any]:
         """One update or replacement; returns the result and the _id it wrote (None if none)."""
         write = self._sync.update_one if operation == "update" else self._sync.replace_one
@@ -496,14 +511,14 @@ class EmbeddedCollection(AsyncMongoMockCollection):
     def _find_one_and(
         self,
         operation: str,
-        filter: dict,
+        filter: dict[str, Any],
         change: Any,
         projection: Any,
         sort: Any,
         upsert: bool,
         return_document: bool,
-        kwargs: dict,
-    ) -> dict | None:
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any] | None:
         """find_one_and_update/replace on top of update_one/replace_one.
 
         mongomock's own versions apply a positional `$` to the wrong array element.
@@ -515,11 +530,11 @@ class EmbeddedCollection(AsyncMongoMockCollection):
             return old
         return self._find_by_id(written, projection)
 
-    def _find_by_id(self, _id: Any, projection: Any) -> dict | None:
+    def _find_by_id(self, _id: Any, projection: Any) -> dict[str, Any] | None:
         return self._read(_id) if projection is None else self._sync.find_one({"_id": _id}, projection)
 
     def _modify(
-        self, operation: str, ids: list, touched: set[str] | None, write: Callable[[], Any], update: Any = None
+        self, operation: str, ids: list[Any], touched: set[str] | None, write: Callable[[], Any], update: Any = None
     ) -> Any:
         """Run `write` (mongomock's update or replacement of the documents `ids`) and report it.
 
@@ -561,8 +576,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         self,
         operation: str,
         _id: Any,
-        before: dict | None,
-        after: dict | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
         touched: set[str] | None = None,
         update: Any = None,
     ) -> None:
@@ -589,21 +604,22 @@ class EmbeddedCollection(AsyncMongoMockCollection):
         if kind == "replace":  # a pipeline update whose delta is no smaller than the document
             self._changes.record("replace", self._sync.name, _id, fullDocument=self._read(_id))
             return
+        assert description is not None  # ("update", its description): describe_update's answer
         description["updatedFields"] = {path: _aware(value) for path, value in description["updatedFields"].items()}
         description["truncatedArrays"] = [dict(entry) for entry in description["truncatedArrays"]]
         self._changes.record("update", self._sync.name, _id, updateDescription=description)
 
-    def _report_deletes(self, ids: list) -> None:
+    def _report_deletes(self, ids: list[Any]) -> None:
         for _id in ids:
             if not self._exists(_id):
                 self._changes.record("delete", self._sync.name, _id)
 
-    def _ids(self, filter: dict, first: bool = False, sort: Any = None) -> list:
+    def _ids(self, filter: dict[str, Any], first: bool = False, sort: Any = None) -> list[Any]:
         """The _ids a write with this filter touches, in the order mongomock visits them."""
         cursor = self._sync.find(filter, {"_id": 1}, sort=sort)
         return [doc["_id"] for doc in (cursor.limit(1) if first else cursor)]
 
-    def _read(self, _id: Any) -> dict | None:
+    def _read(self, _id: Any) -> dict[str, Any] | None:
         return _snapshot(self._sync, _id)
 
     def _exists(self, _id: Any) -> bool:
@@ -636,7 +652,7 @@ _OPERATORS = frozenset(
 )
 
 
-def _check_update(update: Any, kwargs: dict) -> None:
+def _check_update(update: Any, kwargs: dict[str, Any]) -> None:
     """Refuse, before anything is written, what mongomock would get wrong or fail on half way."""
     if kwargs.get("array_filters") is not None:
         raise EmbeddedUnsupported("array_filters are not available on the embedded store (mongomock lacks them)")
@@ -694,13 +710,14 @@ def _key(_id: Any) -> Any:
     return helpers.hashdict(_id) if isinstance(_id, dict) else _id
 
 
-def _snapshot(collection: SyncCollection, _id: Any) -> dict | None:
+def _snapshot(collection: SyncCollection, _id: Any) -> dict[str, Any] | None:
     """A private copy of a stored document, datetimes made UTC-aware (None if absent)."""
     try:
         stored = collection._store[_key(_id)]
     except KeyError:
         return None
-    return _aware(stored)
+    aware: dict[str, Any] = _aware(stored)
+    return aware
 
 
 def _aware(value: Any) -> Any:
@@ -737,7 +754,7 @@ def _structure(value: Any) -> Any:
     return value
 
 
-class _Writable(dict):
+class _Writable(dict[str, Any]):
     """A stored document handed to mongomock for one update, with the document it replaced.
 
     mongomock's update deep-copies the document before changing it (to tell whether it
@@ -748,9 +765,10 @@ class _Writable(dict):
     """
 
     __slots__ = ("before",)
+    before: dict[str, Any] | None
 
     @classmethod
-    def of(cls, before: dict, touched: set[str] | None) -> "_Writable":
+    def of(cls, before: dict[str, Any], touched: set[str] | None) -> "_Writable":
         """A copy of `before` for mongomock to change: the fields in `touched` (all if None)
         have their own dicts and lists; the others are `before`'s, which the write leaves alone."""
         if touched is None:
@@ -760,13 +778,14 @@ class _Writable(dict):
         handed.before = before
         return handed
 
-    def __deepcopy__(self, memo: dict) -> dict:
-        before, self.before = getattr(self, "before", None), None
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        before: dict[str, Any] | None = getattr(self, "before", None)
+        self.before = None
         if before is not None:
             return before
         return copy.deepcopy(dict(self), memo)
 
-    def __copy__(self) -> dict:
+    def __copy__(self) -> dict[str, Any]:
         return dict(self)
 
 
@@ -780,7 +799,7 @@ def _report_ttl_deletes(collection: SyncCollection, on_delete: Callable[[Any], N
         return
     expire = store._expire_documents
 
-    def expire_and_report(index: dict) -> None:
+    def expire_and_report(index: dict[str, Any]) -> None:
         if store._tandem_ttl_held:
             return
         before = list(store._documents)

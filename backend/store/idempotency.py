@@ -38,6 +38,7 @@ import msgspec
 from pymongo.errors import DuplicateKeyError
 
 from backend.ids import new_id
+from backend.store.driver import Collection, Db, Session
 
 KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 LEASE = timedelta(seconds=60)
@@ -70,7 +71,7 @@ class Claim:
 
     def __init__(
         self,
-        coll: Any,
+        coll: Collection,
         record_id: str,
         claim_id: str,
         ttl: int,
@@ -93,7 +94,7 @@ class Claim:
         self.answer = self.render(outcome)
         return self
 
-    async def check(self, session: Any) -> None:
+    async def check(self, session: Session | None) -> None:
         """First thing inside the atomic write: ClaimLost (and nothing applied) if the claim was taken over."""
         if (
             await self._coll.find_one({"_id": self.record_id, "claimId": self.claim_id}, {"_id": 1}, session=session)
@@ -101,7 +102,7 @@ class Claim:
         ):
             raise ClaimLost(self.record_id)
 
-    async def commit(self, session: Any, outcome: Any = None, *, required: bool = True) -> bool:
+    async def commit(self, session: Session | None, outcome: Any = None, *, required: bool = True) -> bool:
         """Last thing inside the atomic write: store the answer (prepared, or rendered from `outcome`).
         It is `partial` until the request finishes (`Idempotency.finish`): while its lease lasts a
         repeat is told the request still runs; after (the process stopped), it gets this answer.
@@ -147,7 +148,7 @@ class Running(msgspec.Struct):
 
 
 class Idempotency:
-    def __init__(self, db: Any, ttl: int, clock: Callable[[], datetime]):
+    def __init__(self, db: Db, ttl: int, clock: Callable[[], datetime]):
         self._coll = db["idempotency"]
         self._ttl = ttl
         self._clock = clock
@@ -165,7 +166,7 @@ class Idempotency:
                 continue
             claim_id = new_id("idc")
             if found is None:
-                record = {
+                record: dict[str, Any] = {
                     "_id": new_id("idm"),
                     "userId": user_id,
                     "key": key,

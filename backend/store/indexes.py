@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.store.driver import Db
 from backend.store.reminders import KEEP as REMINDERS_KEPT
 
 ASC = 1
@@ -59,6 +60,6 @@ INDEXES: tuple[Index, ...] = (
 )
 
 
-async def ensure_indexes(db: Any) -> list[str]:
+async def ensure_indexes(db: Db) -> list[str]:
     """Create every index that does not exist yet (idempotent); returns their names."""
     return [await db[index.collection].create_index(list(index.keys), **index.options) for index in INDEXES]

@@ -25,13 +25,14 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from backend.ids import new_id
+from backend.store.driver import Db
 
 STATUSES = ("queued", "running", "failed", "done", "dead")
 FINISHED = ("done", "dead")
 
 
 class Jobs:
-    def __init__(self, db: Any):
+    def __init__(self, db: Db):
         self._coll = db["jobs"]
 
     async def enqueue(

@@ -6,13 +6,14 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from backend.store.driver import Db, Session
 from backend.store.idempotency import Claim
 from backend.store.stream import SEQ
 from backend.store.writes import Writer, check_once, insert_audit
 
 
 class Messages:
-    def __init__(self, db: Any, writer: Writer):
+    def __init__(self, db: Db, writer: Writer):
         self._db = db
         self._coll = db["messages"]
         self._audit = db["audit"]
@@ -42,7 +43,7 @@ class Messages:
         if poster is not None:
             query["memberIds"] = poster
 
-        async def write(session: Any) -> bool:
+        async def write(session: Session | None) -> bool:
             # the reads that may refuse first: the embedded store cannot undo the bump
             if idempotency is not None:
                 await idempotency.check(session)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backend.clock import utcnow
+from backend.store.driver import Db
 from backend.store.size import check_storable
 
 
@@ -27,7 +28,7 @@ def collaboration_of(presence_id_: Any) -> str | None:
 
 
 class Presence:
-    def __init__(self, db: Any):
+    def __init__(self, db: Db):
         self._coll = db["presence"]
 
     async def upsert(

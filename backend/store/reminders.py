@@ -11,9 +11,10 @@ its job is delivered again and goes on. Documents expire a week after.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pymongo.errors import DuplicateKeyError
+
+from backend.store.driver import Db
 
 KEEP = 7 * 86400  # seconds a claim is kept (TTL index on `at`)
 
@@ -23,7 +24,7 @@ def _key(day: str, collaboration_id: str, activity_id: str) -> str:
 
 
 class Reminders:
-    def __init__(self, db: Any):
+    def __init__(self, db: Db):
         self._coll = db["checkin_reminders"]
 
     async def claim(

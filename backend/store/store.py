@@ -11,6 +11,7 @@ from backend.store.audit import Audit
 from backend.store.checkin_runs import CheckinRuns
 from backend.store.collaborations import Collaborations
 from backend.store.dev_users import DevUsers
+from backend.store.driver import ChangeStream
 from backend.store.idempotency import Idempotency
 from backend.store.jobs import Jobs
 from backend.store.messages import Messages
@@ -47,7 +48,7 @@ class Store:
         self.idempotency = Idempotency(self.db, settings.idempotency_ttl, utcnow)
         self.stream = Stream(self.db)
 
-    def watch_changes(self, resume_after: dict[str, Any] | None, max_await_ms: int) -> Any:
+    def watch_changes(self, resume_after: dict[str, Any] | None, max_await_ms: int) -> ChangeStream:
         """One database-level change stream over WATCHED, resuming after `resume_after` (None: from now).
 
         An async context manager with `alive`, `try_next()` and `resume_token`, on real MongoDB

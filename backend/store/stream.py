@@ -45,8 +45,9 @@ holding at most a batch per cursor beyond what it kept.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, TypeVar
 
+from backend.store.driver import Batched, Db
 from backend.store.size import bson_size
 
 SEQ = "seq"
@@ -65,7 +66,10 @@ REPLAY_FIELDS = {
 }  # what events.replayed reads of an audit entry
 
 
-def hide(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+_MaybeDoc = TypeVar("_MaybeDoc", bound=dict[str, Any] | None)
+
+
+def hide(doc: _MaybeDoc) -> _MaybeDoc:
     """`doc` without its stream counter (in place; store reads are private copies)."""
     if doc is not None:
         doc.pop(SEQ, None)
@@ -117,7 +121,7 @@ def _bounded(changes: dict[str, Any]) -> dict[str, Any] | None:
 class Stream:
     """Reads of the stream: the head of a collaboration, its stored events by seq."""
 
-    def __init__(self, db: Any):
+    def __init__(self, db: Db):
         self._collaborations = db["collaborations"]
         self._audit = db["audit"]
         self._messages = db["messages"]
@@ -155,10 +159,10 @@ class Stream:
                 entry, message = await _next(entries), await _next(messages)
                 while entry is not None or message is not None:
                     self.documents += 1
-                    if message is None or (entry is not None and entry[SEQ] < message[SEQ]):
-                        yield entry[SEQ], "update", entry  # type: ignore[index]  # entry is not None on this branch (message is None or entry comes first)
+                    if entry is not None and (message is None or entry[SEQ] < message[SEQ]):
+                        yield entry[SEQ], "update", entry
                         entry = await _next(entries)
-                    else:
+                    elif message is not None:  # always, when reached: one of the two is not None
                         yield message[SEQ], "message", message
                         message = await _next(messages)
             finally:
@@ -181,7 +185,7 @@ class Stream:
         return docs
 
 
-async def _next(cursor: Any) -> dict[str, Any] | None:
+async def _next(cursor: Batched) -> dict[str, Any] | None:
     """The cursor's next document, None past its last."""
     try:
         return await cursor.next()

@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 from pymongo.errors import DuplicateKeyError
 
+from backend.store.driver import Db
+
 log = logging.getLogger(__name__)
 
 LOOKUP_SECONDS = 600.0  # one directory call per email per this many seconds, whoever asks
@@ -33,7 +35,7 @@ CACHE_SIZE = 10_000  # users this process remembers having recorded
 
 
 class KnownUsers:
-    def __init__(self, db: Any, *, clock: Callable[[], float] = time.time, cache_size: int = CACHE_SIZE):
+    def __init__(self, db: Db, *, clock: Callable[[], float] = time.time, cache_size: int = CACHE_SIZE):
         self._users, self._lookups = db["users"], db["directory_lookups"]
         self._clock, self._cache_size = clock, cache_size
         self._recorded: OrderedDict[str, str] = OrderedDict()  # user id -> the email recorded for them

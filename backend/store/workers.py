@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from backend.store.driver import Db
+
 
 class Workers:
-    def __init__(self, db: Any):
+    def __init__(self, db: Db):
         self._coll = db["workers"]
 
     async def beat(self, worker_id: str, now: datetime, info: dict[str, Any]) -> None:

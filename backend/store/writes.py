@@ -23,23 +23,26 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from pymongo.errors import DuplicateKeyError
 
+from backend.store.driver import Client, Collection, Session
 from backend.store.failures import AlreadyApplied
 
 T = TypeVar("T")
 
 
 class Writer:
-    def __init__(self, client: Any, embedded: bool):
+    def __init__(self, client: Client, embedded: bool):
         self._client = client
         self._embedded = embedded
 
-    async def atomically(self, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def atomically(self, work: Callable[[Session | None], Awaitable[T]]) -> T:
+        """`work(session)` as one atomic write: in a transaction on MongoDB (retried as a whole on a
+        transient error), with no session (None) on the embedded store."""
         if self._embedded:
             return await work(None)
         async with await self._client.start_session() as session:
             result: list[T] = []
 
-            async def callback(s: Any) -> None:
+            async def callback(s: Session) -> None:
                 result[:] = [await work(s)]
 
             await session.with_transaction(callback)
@@ -50,7 +53,7 @@ ONCE_KEYS = ("approvalId", "followupKey")
 """Audit fields naming something that may be applied only once (unique, backend/store/indexes.py)."""
 
 
-async def check_once(audit_coll: Any, session: Any, entry: dict[str, Any]) -> None:
+async def check_once(audit_coll: Collection, session: Session | None, entry: dict[str, Any]) -> None:
     """Inside an atomic write, before anything is written: raise AlreadyApplied if an audit entry
     with `entry`'s once-key (an approval carried out, a rule's follow-up) is already there.
 
@@ -65,7 +68,7 @@ async def check_once(audit_coll: Any, session: Any, entry: dict[str, Any]) -> No
                 raise AlreadyApplied(found)
 
 
-async def insert_audit(audit_coll: Any, session: Any, entry: dict[str, Any]) -> None:
+async def insert_audit(audit_coll: Collection, session: Session | None, entry: dict[str, Any]) -> None:
     """Insert an audit entry; a duplicate once-key (a transaction that overlapped another) is AlreadyApplied."""
     try:
         await audit_coll.insert_one(entry, session=session)
