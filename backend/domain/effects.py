@@ -25,6 +25,7 @@ from msgspec.structs import replace
 from backend.domain import payloads as p
 from backend.domain.models import (
     Activity,
+    ActivityStatus,
     Actor,
     Collaboration,
     CollaborationSettings,
@@ -99,13 +100,13 @@ def _put_activity(c: Collaboration, index: int, activity: Activity, touched: Tou
     touched.append(f"activities.{index}")
 
 
-def _move(activity: Activity, allowed_from: tuple[str, ...], to: str) -> None:
+def _move(activity: Activity, allowed_from: tuple[ActivityStatus, ...], to: ActivityStatus) -> None:
     if activity.status not in allowed_from:
         raise InvalidTransition(
             f"An activity that is {activity.status} cannot become {to}.",
             {"activityId": activity.id, "from": activity.status, "to": to},
         )
-    activity.status = to  # type: ignore[assignment]  # `to` was checked against the allowed transitions just above
+    activity.status = to
 
 
 def _member(c: Collaboration, user_id: str) -> tuple[int, Member]:
