@@ -182,7 +182,7 @@ class Runner:
                 log.warning("job abandoned: another worker holds its lease now", extra=extra)
             elif self._why_cancelled == "expired":
                 log.warning("job abandoned: its lease ran out while renewing it failed", extra=extra)
-            elif (runner := asyncio.current_task()) is not None and runner.cancelling():  # the runner itself is cancelled
+            elif (runner := asyncio.current_task()) is not None and runner.cancelling():
                 raise  # this runner itself is cancelled: the job stays leased and is reclaimed later
             else:
                 await self._fail(job, exc, extra)  # the handler cancelled itself
