@@ -179,7 +179,7 @@ class ApprovalService:
     async def _failed(
         self, approval: dict[str, Any], exc: TandemError, recovering: bool = False, idempotency: Claim | None = None
     ) -> dict[str, Any]:
-        error = {"code": exc.code, "message": exc.message}
+        error: dict[str, Any] = {"code": exc.code, "message": exc.message}
         if exc.details:
             error["details"] = exc.details
         changes: dict[str, Any] = {"status": "failed", "error": error}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from backend.auth.dev_tokens import dev_user_id
 from backend.clock import utcnow
 from backend.domain.models import Actor
-from backend.engine import ActionEngine
+from backend.engine import ActionEngine, Applied
 
 if TYPE_CHECKING:
     from backend.runtime import Runtime
@@ -37,11 +37,13 @@ async def seed(runtime: Runtime) -> dict[str, Any]:
         {"title": "Weekend in the mountains", "description": "Plan the trip together: dates, food, gear."},
         actor_email=ALICE,
     )
+    assert isinstance(created, Applied)  # a new collaboration has no rules to hold anything
     cid = created.collaborationId
     await past.run("addMember", alice, cid, {"email": BOB, "role": "editor"})
     old = ActionEngine(runtime.store, runtime.settings, runtime.directory, clock=lambda: now - timedelta(days=3))
     await old.run("proposeActivity", bob, cid, {"title": "Book the mountain hut"})
     gear = await past.run("proposeActivity", alice, cid, {"title": "Check the tent and stove"})
+    assert isinstance(gear, Applied)  # the demo has no rules
     await past.run(
         "scheduleActivity",
         alice,

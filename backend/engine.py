@@ -24,7 +24,7 @@ that had happened before the crash a no-op.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
 import msgspec
@@ -83,7 +83,9 @@ Outcome = Applied | NeedsApproval
 
 
 class ActionEngine:
-    def __init__(self, store: Store, settings: Settings, directory: MemberDirectory, clock: Callable[[], Any] = utcnow):
+    def __init__(
+        self, store: Store, settings: Settings, directory: MemberDirectory, clock: Callable[[], datetime] = utcnow
+    ):
         self.clock = clock
         self.store = store
         self.settings = settings
@@ -243,7 +245,7 @@ class ActionEngine:
             await spec.prepare(self, Preparing(spec.name, collab, payload, ctx, proposing, approval_id, looked_up))
 
     def _rules(
-        self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: Any, depth: int
+        self, spec: ActionSpec, collab: Collaboration, actor: Actor, payload: Any, now: datetime, depth: int
     ) -> "Verdict":
         """The owner's rules: deny (raises rule_denied), ask for approval, or queue follow-ups."""
         if not collab.rules or spec.rule_exempt is not None:
@@ -424,7 +426,7 @@ def _audit(
     collab: Collaboration,
     actor: Actor,
     payload: Any,
-    now: Any,
+    now: datetime,
     approval_id: str | None,
     verdict: "Verdict",
     followup_key: str | None = None,

@@ -10,13 +10,16 @@ directory and the settings through the engine they are given.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias
 
 import msgspec
 
 from backend.domain import effects
 from backend.domain.models import Actor, Collaboration
 from backend.errors import NotFound, ValidationFailed
+
+if TYPE_CHECKING:
+    from backend.engine import ActionEngine  # (the engine imports the catalogue, which imports this)
 
 
 class Preparing(msgspec.Struct):
@@ -31,7 +34,13 @@ class Preparing(msgspec.Struct):
     """Kept across the engine's retries of one run: what a hook must ask only once."""
 
 
-async def prepare_add_member(engine: Any, prep: Preparing) -> None:
+Prepare: TypeAlias = "Callable[[ActionEngine, Preparing], Awaitable[None]]"
+"""A spec's `prepare` hook: the I/O its effect needs."""
+After: TypeAlias = "Callable[[ActionEngine, dict[str, Any]], None]"
+"""A spec's `after` hook: what follows the action's commit, given its result."""
+
+
+async def prepare_add_member(engine: ActionEngine, prep: Preparing) -> None:
     """addMember: the directory's answer (which may send an invitation), asked once per run, only
     for an action about to be applied: a proposal invites no one until it is approved."""
     if prep.proposing:
@@ -48,18 +57,18 @@ async def prepare_add_member(engine: Any, prep: Preparing) -> None:
     prep.ctx.resolved_user = prep.looked_up["invitee"]
 
 
-def member_added(engine: Any, result: dict[str, Any]) -> None:
+def member_added(engine: ActionEngine, result: dict[str, Any]) -> None:
     """A new invitation mark: this process checks that user again (invitations.py)."""
     engine.directory.member_added(result["userId"])
 
 
-async def _approver(engine: Any, approval_id: str | None) -> str | None:
+async def _approver(engine: ActionEngine, approval_id: str | None) -> str | None:
     """The owner who approved the proposal being carried out: the inviter of an AI's addMember."""
     approval = await engine.store.approvals.get(approval_id) if approval_id else None
     return approval.get("decidedBy") if approval else None
 
 
-async def prepare_send_message(engine: Any, prep: Preparing) -> None:
+async def prepare_send_message(engine: ActionEngine, prep: Preparing) -> None:
     """sendMessage: the AI answer's suggestions, checked; `replyTo` a message of this collaboration."""
     payload, collab = prep.payload, prep.collab
     if payload.suggestions is not None:
@@ -79,7 +88,7 @@ def _suggestions(payload: Any, actor: Actor, max_message_chars: int) -> list[dic
     return suggestions.normalise(payload.suggestions, max_message_chars=max_message_chars)
 
 
-async def prepare_rules(engine: Any, prep: Preparing) -> None:
+async def prepare_rules(engine: ActionEngine, prep: Preparing) -> None:
     """addRule / updateRule / removeRule: the rule set after the change, validated."""
     prep.ctx.rules = rules_after(prep.action, prep.collab, prep.payload, engine.settings.max_message_chars)
 

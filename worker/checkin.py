@@ -56,7 +56,8 @@ from backend.domain.models import Actor
 from backend.engine import Applied, NeedsApproval
 from backend.errors import TandemError
 from backend.ids import new_id
-from worker.checkin_batch import CANCEL_GRACE, POLL, BatchCheckin  # noqa: F401 - POLL is imported from here
+from worker.checkin_batch import CANCEL_GRACE, BatchCheckin
+from worker.checkin_batch import POLL as POLL  # re-exported: the tests import the poll job's kind from here
 
 if TYPE_CHECKING:
     from backend.settings import Settings
@@ -167,7 +168,7 @@ class Checkin(BatchCheckin):
         existing = await self.store.checkin_runs.get(run_id)
         if existing is not None:
             if existing["status"] != "done":
-                existing = await self.store.checkin_runs.update(run_id, {"resumedAt": now})
+                existing = await self._updated(run_id, {"resumedAt": now})
             return existing
         ids = await self._collaborations(collaboration_ids)
         run = {
@@ -212,9 +213,17 @@ class Checkin(BatchCheckin):
         reminded = await self.store.reminders.reminded(run["day"], cid)
         return prompt.checkin_task(doc, self.clock(), reminded)
 
+    async def _updated(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """The run after `changes`. It was read before, and runs are never deleted (retention
+        aside), so a run gone meanwhile is a fault: the job fails and is retried."""
+        run = await self.store.checkin_runs.update(run_id, changes)
+        if run is None:
+            raise LookupError(f"check-in run {run_id} is gone")
+        return run
+
     async def _finish(self, run: dict[str, Any]) -> dict[str, Any]:
         failed = any(c["status"] != "done" for c in run["checks"])
-        run = await self.store.checkin_runs.update(
+        run = await self._updated(
             run["_id"], {"status": "failed" if failed else "done", "finishedAt": self.clock(), **_totals(run["checks"])}
         )
         result = summary(run)
@@ -310,7 +319,8 @@ class Checkin(BatchCheckin):
         for approval in await self.store.approvals.for_collaborations([cid], "pending"):
             theirs = {k: v for k, v in approval.get("payload", {}).items() if k != "reason"}
             if approval["action"] == action and theirs == same:
-                return approval["_id"]
+                twin: str = approval["_id"]
+                return twin
         return None
 
     # -- what the batch half (worker/checkin_batch.py) uses of its host

@@ -30,11 +30,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
-from backend.ai.provider import AIUnavailable, BatchState, Provider, Task
+from backend.ai.provider import AIUnavailable, BatchState, Completion, Provider, Task
 
 if TYPE_CHECKING:
     from backend.settings import Settings
     from backend.store.store import Store
+    from worker.checkin import Progress
 
 log = logging.getLogger("tandem.checkin")
 
@@ -53,6 +54,15 @@ class BatchCheckin:
     poll_first: float  # seconds before the first poll of a batch; doubles up to poll_max
     poll_max: float
     cancel_grace: float  # seconds past the deadline a `cancelling` batch is waited for
+
+    if TYPE_CHECKING:  # the host's (worker/checkin.py `Checkin`), declared for the type checker only
+
+        async def _task(self, run: dict[str, Any], cid: str) -> Task | None: ...
+        async def _check_all(self, run: dict[str, Any], progress: Progress | None) -> None: ...
+        async def _finish_job(self, run: dict[str, Any]) -> dict[str, Any]: ...
+        def _keep_answer(self, check: dict[str, Any], completion: Completion | None) -> None: ...
+        @staticmethod
+        def _record_error(check: dict[str, Any], exc: BaseException, now: datetime) -> None: ...
 
     async def _batch_job(self, run: dict[str, Any]) -> dict[str, Any]:
         """The `checkin` job in batch mode: submit the run's batch (once) and enqueue its first poll."""

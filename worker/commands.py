@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Awaitable, Callable
 
 from backend.clock import iso, utcnow
 from backend.settings import Settings
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 EXIT_EMBEDDED = 2
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w = sub.add_parser("worker", help="run the worker: job queue, scheduler, nightly AI check-in")
     w.add_argument(
         "--grace",
@@ -85,7 +85,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
 }
 
 
-async def _with_runtime(settings: Settings, work: Callable[[Any], Any]) -> int:
+async def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[int]]) -> int:
     from backend.ai import close_shared_provider
     from backend.runtime import Runtime
 

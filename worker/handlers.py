@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from backend.ai.provider import Provider
 from backend.clock import utcnow
 from backend.deciding import ApprovalService
-from worker.checkin import POLL, Checkin
+from worker.checkin import Checkin
+from worker.checkin_batch import POLL
 from worker.queue import Handler
 
 if TYPE_CHECKING:
@@ -34,7 +35,10 @@ def build(runtime: Runtime, provider: Provider, clock: Callable[[], datetime] = 
     approvals = ApprovalService(store, runtime.engine, clock)
 
     async def expire(job: dict[str, Any]) -> dict[str, Any]:
-        done = {"expired": await approvals.expire_due(), "recovered": await approvals.recover_interrupted()}
+        done: dict[str, Any] = {
+            "expired": await approvals.expire_due(),
+            "recovered": await approvals.recover_interrupted(),
+        }
         if followups := await runtime.engine.recover_followups():  # only when there were any
             done["followups"] = followups
         if repolled := await checkin.repoll_stalled():  # a batch run whose poll was lost

@@ -18,14 +18,34 @@ import random
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable, Coroutine, Protocol
 
 from backend.clock import utcnow
 from backend.errors import TandemError
 
 log = logging.getLogger("tandem.worker")
 
-Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+Handler = Callable[[dict[str, Any]], Coroutine[Any, Any, Any]]  # run as a task, so a coroutine function
+
+
+class Jobs(Protocol):
+    """What the runner needs of the job queue: backend/store/jobs.py `Jobs` (a test wraps it to fail renewals)."""
+
+    async def claim(
+        self, worker_id: str, now: datetime, lease: float, kinds: list[str] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None: ...
+
+    async def renew(self, job: dict[str, Any], now: datetime, lease: float) -> bool: ...
+
+    async def complete(self, job: dict[str, Any], now: datetime, result: Any = None) -> bool: ...
+
+    async def fail(
+        self, job: dict[str, Any], now: datetime, error: dict[str, Any], retry_at: datetime | None
+    ) -> str | None: ...
+
+    async def release(self, job: dict[str, Any], now: datetime) -> bool: ...
+
+    async def note_lost_lease(self, job: dict[str, Any], error: dict[str, Any]) -> None: ...
 
 
 class Permanent(Exception):
@@ -46,7 +66,8 @@ class Backoff:
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def delay(self, attempt: int) -> float:
-        return min(self.cap, self.base * 2 ** max(0, attempt - 1)) * (1 + self.jitter * self.rng.random())
+        growth: float = 2 ** max(0, attempt - 1)
+        return min(self.cap, self.base * growth) * (1 + self.jitter * self.rng.random())
 
 
 def error_entry(
@@ -74,7 +95,7 @@ def error_entry(
 class Runner:
     def __init__(
         self,
-        jobs: Any,
+        jobs: Jobs,
         handlers: dict[str, Handler],
         *,
         worker_id: str,
@@ -161,7 +182,7 @@ class Runner:
                 log.warning("job abandoned: another worker holds its lease now", extra=extra)
             elif self._why_cancelled == "expired":
                 log.warning("job abandoned: its lease ran out while renewing it failed", extra=extra)
-            elif asyncio.current_task().cancelling():  # type: ignore[union-attr]  # always inside a task here (the job's runner)
+            elif (runner := asyncio.current_task()) is not None and runner.cancelling():
                 raise  # this runner itself is cancelled: the job stays leased and is reclaimed later
             else:
                 await self._fail(job, exc, extra)  # the handler cancelled itself

@@ -24,6 +24,7 @@ import asyncio
 import json
 import logging
 import random
+from types import TracebackType
 from typing import Any, Collection
 
 import groq
@@ -281,7 +282,9 @@ class _unavailable:
     async def __aenter__(self) -> None:
         return None
 
-    async def __aexit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
         if isinstance(exc, groq.APIStatusError):
             raise AIUnavailable(
                 f"Groq answered {exc.status_code} when asked to {self.doing}.",

@@ -79,7 +79,7 @@ def summarize(doc: dict[str, Any], messages: list[dict[str, Any]] | None = None)
 # -- the answer's schema ------------------------------------------------------------------------
 
 
-def _type_name(info: Any) -> str:
+def _type_name(info: msgspec.inspect.Type) -> str:
     mi = msgspec.inspect
     if isinstance(info, mi.UnionType):
         return " | ".join(_type_name(t) for t in info.types if not isinstance(t, mi.NoneType))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Collection, Literal, Protocol
 
+import httpx
 import msgspec
 
 from backend.errors import ServiceUnavailable
@@ -20,7 +21,7 @@ TaskKind = Literal["checkin", "chat"]
 MAX_DELAY = 30.0  # seconds: the longest wait between retries, whatever the server asks
 
 
-def retry_after(response: Any) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
     """Seconds the server asked us to wait (`retry-after-ms` or `retry-after`), if it said."""
     headers = getattr(response, "headers", None) or {}
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
@@ -100,7 +101,9 @@ class Batches(Protocol):
 class Provider(Protocol):
     name: str
     model: str
-    batches: Batches | None  # None: the provider has no batch API (every request is synchronous)
+
+    @property  # read-only here, so a provider's own batch class (or None) matches
+    def batches(self) -> Batches | None: ...  # None: the provider has no batch API (every request is synchronous)
 
     async def complete(self, task: Task) -> Completion: ...
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from backend.auth.tokens import Principal
 from backend.errors import Unauthenticated
+from backend.runtime import Runtime
 
 
 async def principal(request: Request) -> Principal:
@@ -18,7 +19,7 @@ async def principal(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Send `Authorization: Bearer <access token>`.")
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     who = await runtime.verifier.verify(token.strip())
     await runtime.users.signed_in(who.id, who.email)  # addMember finds them without asking Supabase
     await runtime.invitations.seen(who.id)  # an invited member's first sign-in clears the invitation

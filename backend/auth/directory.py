@@ -44,17 +44,19 @@ cancel a person's magic link or mail them more than once per 10 minutes.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Callable, Literal
 
 import httpx
 import msgspec
 from supabase import AsyncClient, AsyncClientOptions
 from supabase_auth.errors import AuthApiError, AuthError
+from supabase_auth.types import GenerateInviteOrMagiclinkParams
 
 from backend.auth.dev_tokens import dev_user_id, normalize_email
 from backend.clock import utcnow
 from backend.errors import ServiceUnavailable, ValidationFailed
 from backend.settings import Settings
+from backend.store.dev_users import DevUsers
 from backend.store.users import LOOKUP_SECONDS, KnownUsers
 
 NEEDS_SERVICE_KEY = "adding a member by email needs SUPABASE_SERVICE_KEY and SUPABASE_URL on the server"
@@ -73,7 +75,12 @@ class Invitee(msgspec.Struct, frozen=True):
 
 class MemberDirectory:
     def __init__(
-        self, settings: Settings, dev_users: Any = None, *, users: KnownUsers | None = None, timeout: float = 10.0
+        self,
+        settings: Settings,
+        dev_users: DevUsers | None = None,
+        *,
+        users: KnownUsers | None = None,
+        timeout: float = 10.0,
     ):
         """`dev_users`: the store's `DevUsers` (dev mode needs it). `users`: the people Tandem has
         seen and the directory's answers (backend/store/users.py); without it every add asks Supabase (tests only)."""
@@ -117,6 +124,7 @@ class MemberDirectory:
 
     async def _ask_supabase(self, email: str) -> Invitee:
         admin = self._supabase().auth.admin
+        kind: Literal["invite", "magiclink"]
         try:
             self.calls += 1
             invited = await admin.invite_user_by_email(email)
@@ -136,7 +144,7 @@ class MemberDirectory:
             raise ServiceUnavailable(UNAVAILABLE) from None
         try:
             self.calls += 1
-            link = await admin.generate_link({"type": kind, "email": email})
+            link = await admin.generate_link(GenerateInviteOrMagiclinkParams(type=kind, email=email))
         except AuthApiError as exc:
             raise _refusal(exc) from None
         except (AuthError, httpx.HTTPError, ValueError):
@@ -185,7 +193,7 @@ def _refusal(exc: AuthApiError) -> Exception:
     return ServiceUnavailable(UNAVAILABLE)
 
 
-def _user_id(user: Any) -> str:
+def _user_id(user: object) -> str:
     user_id = getattr(user, "id", None)
     if not isinstance(user_id, str) or not user_id:
         raise ServiceUnavailable(UNAVAILABLE)

@@ -27,6 +27,7 @@ import copy
 import logging
 import time
 from collections import OrderedDict
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
 from backend.clock import utcnow
@@ -48,7 +49,7 @@ class Invitations:
         self,
         store: Store,
         *,
-        clock: Callable[[], Any] = utcnow,
+        clock: Callable[[], datetime] = utcnow,
         cache_size: int = 10_000,
         recheck_after: float = RECHECK_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,

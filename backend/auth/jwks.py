@@ -26,7 +26,7 @@ UNKNOWN_KEY = "The token was signed with an unknown key."
 KEYS_UNAVAILABLE = "The token signing keys cannot be fetched right now."
 
 # (kty, crv) -> the one algorithm such a key may verify
-_ALGORITHMS = {("RSA", None): "RS256", ("EC", "P-256"): "ES256"}
+_ALGORITHMS: dict[tuple[str | None, str | None], str] = {("RSA", None): "RS256", ("EC", "P-256"): "ES256"}
 
 
 def parse_jwks(document: Any) -> dict[str, jwt.PyJWK]:

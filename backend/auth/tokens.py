@@ -93,7 +93,7 @@ class TokenCache:
 
     def __init__(self, size: int = CACHE_SIZE, seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.time):
         self.size, self.seconds, self._clock = size, seconds, clock
-        self._entries: OrderedDict[bytes, tuple[float, Principal, Any]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[float, Principal, tuple[str, jwt.PyJWK] | None]] = OrderedDict()
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
@@ -109,8 +109,7 @@ class TokenCache:
         entry = self._entries.get(key)
         if entry is not None:
             until, principal, jwk = entry
-            kid = jwk[0] if jwk is not None else None
-            if self._clock() < until and (jwk is None or (jwks is not None and jwks.cached(kid) is jwk[1])):
+            if self._clock() < until and (jwk is None or (jwks is not None and jwks.cached(jwk[0]) is jwk[1])):
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return principal

@@ -38,9 +38,9 @@ class ActionSpec:
     kind: Kind = "update"
     effect: Callable[..., Any] | None = None
     """The pure step (domain/effects.py); its signature depends on `kind`."""
-    prepare: Callable[..., Any] | None = None
+    prepare: io.Prepare | None = None
     """async (engine, Preparing) -> None: the I/O the effect needs (directory, store, rule validation)."""
-    after: Callable[[Any, dict[str, Any]], None] | None = None
+    after: io.After | None = None
     """(engine, result) after the action is committed."""
     archived: bool = False
     """Allowed on an archived collaboration."""

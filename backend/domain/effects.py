@@ -25,6 +25,7 @@ from msgspec.structs import replace
 from backend.domain import payloads as p
 from backend.domain.models import (
     Activity,
+    ActivityStatus,
     Actor,
     Collaboration,
     CollaborationSettings,
@@ -58,7 +59,8 @@ Touched = list[str]
 
 
 def _actor_doc(actor: Actor) -> dict[str, Any]:
-    return msgspec.to_builtins(actor)
+    doc: dict[str, Any] = msgspec.to_builtins(actor)
+    return doc
 
 
 def create_collaboration(payload: p.CreateCollaboration, ctx: Context) -> Effect:
@@ -98,13 +100,13 @@ def _put_activity(c: Collaboration, index: int, activity: Activity, touched: Tou
     touched.append(f"activities.{index}")
 
 
-def _move(activity: Activity, allowed_from: tuple[str, ...], to: str) -> None:
+def _move(activity: Activity, allowed_from: tuple[ActivityStatus, ...], to: ActivityStatus) -> None:
     if activity.status not in allowed_from:
         raise InvalidTransition(
             f"An activity that is {activity.status} cannot become {to}.",
             {"activityId": activity.id, "from": activity.status, "to": to},
         )
-    activity.status = to  # type: ignore[assignment]  # `to` was checked against the allowed transitions just above
+    activity.status = to
 
 
 def _member(c: Collaboration, user_id: str) -> tuple[int, Member]:
@@ -283,14 +285,18 @@ def apply(name: str, collab: Collaboration | None, payload: Any, ctx: Context) -
     from backend.domain.catalogue import CATALOGUE  # (the catalogue imports this module)
 
     spec = CATALOGUE[name]
+    effect = spec.effect
+    assert effect is not None  # catalogue.declare refuses a spec without one
     if spec.kind == "create":
-        return spec.effect(payload, ctx)
+        created: Effect = effect(payload, ctx)
+        return created
     assert collab is not None
     if spec.kind == "message":
-        return spec.effect(collab, payload, ctx)
+        posted: Effect = effect(collab, payload, ctx)
+        return posted
     changed = replace(collab)  # shallow: each action copies what it changes (see the module's docstring)
     touched: Touched = []
-    result = spec.effect(changed, payload, ctx, touched)
+    result = effect(changed, payload, ctx, touched)
     changed.version = collab.version + 1
     changed.updatedAt = ctx.now
     changed.lastActivityAt = ctx.now

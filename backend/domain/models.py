@@ -130,7 +130,8 @@ class Message(msgspec.Struct, omit_defaults=True):
 
 def to_doc(value: msgspec.Struct) -> dict[str, Any]:
     """A struct as a MongoDB document (datetimes kept as datetimes)."""
-    return msgspec.to_builtins(value, builtin_types=(datetime,))
+    doc: dict[str, Any] = msgspec.to_builtins(value, builtin_types=(datetime,))  # a struct: an object
+    return doc
 
 
 def from_doc(doc: dict[str, Any], kind: type[msgspec.Struct]) -> Any:

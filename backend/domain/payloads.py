@@ -122,11 +122,10 @@ def _field_path(message: str) -> tuple[str, str]:
     unknown = re.search(r"unknown field `([^`]*)`", message)
     missing = re.search(r"missing required field `([^`]*)`", message)
     match = _PATH.search(message)
-    if unknown or missing:
+    found = unknown or missing
+    if found:
         prefix = "payload" + (re.sub(r"\[(\d+)\]", r".\1", match.group(1)) if match else "")
-        if unknown:
-            return f"{prefix}.{unknown.group(1)}", "Unknown field"
-        return f"{prefix}.{missing.group(1)}", "Required"
+        return f"{prefix}.{found.group(1)}", "Unknown field" if unknown else "Required"
     if not match:
         return "payload", message
     inner = match.group(1)
@@ -178,13 +177,14 @@ def _check_times(kind: type[_Payload], raw: dict[str, Any]) -> None:
 def _utc(name: str, value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValidationFailed.at(f"payload.{name}", "A time needs a zone, e.g. 2026-11-23T10:00:00Z")
+    utc: datetime | None
     try:
-        value = value.astimezone(timezone.utc)
+        utc = value.astimezone(timezone.utc)
     except (OverflowError, ValueError):
-        value = None  # past year 1 or 9999 once in UTC
-    if value is None or not EARLIEST <= value <= LATEST:
+        utc = None  # past year 1 or 9999 once in UTC
+    if utc is None or not EARLIEST <= utc <= LATEST:
         raise ValidationFailed.at(f"payload.{name}", _OUT_OF_RANGE) from None
-    return value
+    return utc
 
 
 _OUT_OF_RANGE = "Out of range: a time lies between 1970-01-01T00:00:00Z and 2999-12-31T23:59:59Z"

@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING
 
+from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
 from backend.realtime.changes import ChangeReader
@@ -22,11 +23,14 @@ from backend.realtime.presence import PresenceKeeper
 from backend.realtime.replay import Replays
 from backend.realtime.ws import GOING_AWAY, Connection, RealtimeEndpoint, UserSockets
 
+if TYPE_CHECKING:
+    from backend.runtime import Runtime  # (the runtime names this layer's type under TYPE_CHECKING too)
+
 SHUTDOWN_TIMEOUT = 3.0
 
 
 class Realtime:
-    def __init__(self, runtime: Any):
+    def __init__(self, runtime: Runtime):
         self.settings = runtime.settings
         self.store = runtime.store
         self.verifier = runtime.verifier
@@ -67,7 +71,7 @@ class Realtime:
                 waiter.cancel()
 
 
-async def start(runtime: Any, app: Any) -> None:
+async def start(runtime: Runtime, app: Starlette) -> None:
     realtime = Realtime(runtime)
     runtime.realtime = realtime
     await realtime.start()
@@ -75,7 +79,7 @@ async def start(runtime: Any, app: Any) -> None:
     app.state.going_away.append(lambda: realtime.close_all(GOING_AWAY, "server going away"))
 
 
-async def stop(runtime: Any, app: Any) -> None:
+async def stop(runtime: Runtime, app: Starlette) -> None:
     realtime = runtime.realtime
     if realtime is not None:
         await realtime.stop()

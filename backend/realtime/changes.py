@@ -38,9 +38,11 @@ import asyncio
 import logging
 from typing import Any, Callable
 
+from backend.metrics import Metrics
 from backend.realtime import events as ev
 from backend.store.failures import StoreError, StreamClosed, history_lost
 from backend.store.presence_records import collaboration_of
+from backend.store.store import Store
 
 log = logging.getLogger("tandem.realtime")
 
@@ -62,10 +64,10 @@ class StreamInvalidated(Exception):
 class ChangeReader:
     def __init__(
         self,
-        store: Any,
+        store: Store,
         publish: Callable[[ev.Event], None],
-        lost: Callable[[str], Any],
-        metrics: Any = None,
+        lost: Callable[[str], object],
+        metrics: Metrics | None = None,
         *,
         max_await_ms: int = MAX_AWAIT_MS,
         idle: Callable[[], None] | None = None,
@@ -132,7 +134,10 @@ class ChangeReader:
             except StoreError as exc:
                 self._open = False
                 if history_lost(exc):
-                    log.warning("change stream history lost (code %s): starting afresh, subscribers resync", exc.code)
+                    log.warning(
+                        "change stream history lost (code %s): starting afresh, subscribers resync",
+                        getattr(exc, "code", None),  # history_lost: an OperationFailure, which has one
+                    )
                     self._restarted("history_lost")
                     self.token, self._fresh_start = None, "history_lost"
                     continue
@@ -263,8 +268,10 @@ def _collaboration_of(change: dict[str, Any]) -> str | None:
     coll = change.get("ns", {}).get("coll")
     key = change.get("documentKey", {}).get("_id")
     if coll == "collaborations":
-        return key
+        collaboration_id: str | None = key  # a collaboration's _id is its id
+        return collaboration_id
     if coll == "presence":
         return collaboration_of(key)
     doc = change.get("fullDocument") or {}
-    return doc.get("collaborationId")
+    collaboration_id = doc.get("collaborationId")
+    return collaboration_id

@@ -81,7 +81,7 @@ class Frame(dict):  # type: ignore[type-arg]  # Frame is a dict of any JSON valu
             return self.text
         raise KeyError(key)
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]  # dict.get's overloads; this get answers the frame's own keys
+    def get(self, key: str, default: Any = None) -> Any:
         if key == "text":
             return self.text
         return super().get(key, default)
@@ -382,8 +382,8 @@ def approval_event(kind: str, approval: dict[str, Any]) -> Event:
 
 def presence_event(collaboration_id: str, documents: list[dict[str, Any]]) -> Event:
     """Who is here: one entry per user (their latest state, their earliest `since`)."""
-    users: dict[str, dict[str, Any]] = {}
-    latest: dict[str, Any] = {}
+    users: dict[str | None, dict[str, Any]] = {}  # by userId (None: a document without one)
+    latest: dict[str | None, Any] = {}
     for doc in documents:
         user_id = doc.get("userId")
         entry = users.get(user_id)

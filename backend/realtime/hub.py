@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from backend.metrics import Metrics
 from backend.realtime.events import (
     PRESENCE,
     RESYNC_REQUIRED,
@@ -166,7 +167,7 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, *, history: int, history_bytes: int = DEFAULT_HISTORY_BYTES, metrics: Any = None):
+    def __init__(self, *, history: int, history_bytes: int = DEFAULT_HISTORY_BYTES, metrics: Metrics | None = None):
         self._topics: dict[str, dict[Subscription, None]] = {}
         self._presence: dict[str, Event] = {}  # the latest presence event of each topic
         self.history = History(history, history_bytes)

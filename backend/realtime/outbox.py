@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Coroutine, Generator, cast
 
 from backend.realtime.events import Frame
 
@@ -48,10 +48,10 @@ class _Finish:
 
     __slots__ = ("_coro", "_pending")
 
-    def __init__(self, coro: Any, pending: Any):
+    def __init__(self, coro: Coroutine[Any, Any, None], pending: object):
         self._coro, self._pending = coro, pending
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[object, Any, Any]:  # returns what the coroutine returns
         coro, value = self._coro, self._pending
         while True:
             try:
@@ -205,7 +205,7 @@ class Outbox:
                 if self._write_now(frame):
                     return  # written
             else:
-                coro = self._send(frame)
+                coro = cast(Coroutine[Any, Any, None], self._send(frame))  # the sends given are coroutine functions
                 try:
                     pending = coro.send(None)
                 except StopIteration:

@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
+from typing import Any, Awaitable
 
 from backend.store.failures import StoreError
+from backend.store.store import Store
 
 log = logging.getLogger("tandem.realtime")
 
 
 class PresenceKeeper:
-    def __init__(self, store: Any, ttl: int):
+    def __init__(self, store: Store, ttl: int):
         self._presence = store.presence
         self.ttl = ttl
         self.process_id = uuid.uuid4().hex
@@ -68,7 +69,7 @@ class PresenceKeeper:
             await self._quietly(self._presence.heartbeat(self.process_id, self.ttl))
 
     @staticmethod
-    async def _quietly(work: Any) -> None:
+    async def _quietly(work: Awaitable[None]) -> None:
         try:
             await work
         except StoreError as exc:  # presence is best effort; its TTL cleans up after us

@@ -26,31 +26,31 @@ class _Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, froze
     pass
 
 
-class Auth(_Frame, tag="auth"):
+class Auth(_Frame, tag="auth", frozen=True):
     token: Token
 
 
-class Subscribe(_Frame, tag="subscribe"):
+class Subscribe(_Frame, tag="subscribe", frozen=True):
     collaborationId: Id
     sinceSeq: Annotated[int, msgspec.Meta(ge=0)] | None = None  # the stream seq held; wins over the two below
     sinceVersion: Annotated[int, msgspec.Meta(ge=0)] | None = None
     sinceMessageId: Id | None = None
 
 
-class Unsubscribe(_Frame, tag="unsubscribe"):
+class Unsubscribe(_Frame, tag="unsubscribe", frozen=True):
     collaborationId: Id
 
 
-class Presence(_Frame, tag="presence"):
+class Presence(_Frame, tag="presence", frozen=True):
     collaborationId: Id
     state: dict[str, Any]
 
 
-class RefreshToken(_Frame, tag="refresh_token"):
+class RefreshToken(_Frame, tag="refresh_token", frozen=True):
     token: Token
 
 
-class Ping(_Frame, tag="ping"):
+class Ping(_Frame, tag="ping", frozen=True):
     pass
 
 

@@ -18,10 +18,11 @@ import contextlib
 from typing import Any
 
 from backend.realtime import events as ev
+from backend.store.store import Store
 
 
 class Replays:
-    def __init__(self, store: Any, budget: int):
+    def __init__(self, store: Store, budget: int):
         self._store = store
         self._budget = budget
         self._running: dict[tuple[str, int, int], asyncio.Future[list[ev.Event] | None]] = {}
@@ -47,7 +48,8 @@ class Replays:
     async def _read(self, collaboration_id: str, since: int, upto: int) -> list[ev.Event] | None:
         size, expected = 0, since + 1
         events: list[ev.Event] = []
-        async with contextlib.aclosing(self._store.stream.read(collaboration_id, since, upto)) as stored_events:
+        reading = self._store.stream.read(collaboration_id, since, upto)
+        async with contextlib.aclosing(reading) as stored_events:  # type: ignore[type-var]  # Stream.read is an async generator (it has aclose), annotated AsyncIterator
             async for seq, kind, stored in stored_events:
                 event = ev.replayed(kind, stored) if seq == expected else None
                 if event is None:

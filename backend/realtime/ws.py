@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -49,6 +49,10 @@ from backend.realtime.hub import GoLive, Outbox, Subscription
 from backend.realtime.transport import PREFRAMED
 from backend.store.failures import StoreError
 from backend.wire import encode, public
+
+if TYPE_CHECKING:
+    from backend.auth.tokens import Principal
+    from backend.realtime import Realtime  # (it imports this module)
 
 log = logging.getLogger("tandem.realtime")
 
@@ -101,7 +105,7 @@ class RealtimeEndpoint:
 
 
 class Connection:
-    def __init__(self, realtime: Any, websocket: WebSocket, send: Send):
+    def __init__(self, realtime: Realtime, websocket: WebSocket, send: Send):
         settings = realtime.settings
         self.realtime = realtime
         self.settings = settings
@@ -217,7 +221,7 @@ class Connection:
 
     # -- frames in
 
-    async def _authenticate(self) -> Any:
+    async def _authenticate(self) -> Principal | None:
         try:
             async with asyncio.timeout(self.settings.ws_auth_timeout):  # not wait_for: see changestream
                 message = await self.ws.receive()
@@ -340,7 +344,7 @@ class Connection:
         present = ev.presence_event(cid, await store.presence.for_collaboration(cid)).frame
         doc, seq = await store.stream.head(cid)  # the version and the seq, from one read
         position = ev.member_position(doc, self.user_id) if doc is not None else None
-        if position is None:
+        if doc is None or position is None:
             self._drop(cid, sub)
             raise NotFound("No such collaboration.", {"collaborationId": cid})
         return doc, seq, position, present

@@ -149,7 +149,8 @@ def _var(args: list[Any], env: Env, budget: Budget, depth: int) -> Any:
 
 
 def _boolean(name: str, node: Any, env: Env, budget: Budget, depth: int) -> bool:
-    return _expect(name, evaluate_expression(node, env, budget, depth), frozenset({BOOLEAN}))
+    value: bool = _expect(name, evaluate_expression(node, env, budget, depth), frozenset({BOOLEAN}))
+    return value
 
 
 def _and(args: list[Any], env: Env, budget: Budget, depth: int) -> bool:

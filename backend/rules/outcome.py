@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import msgspec
 
@@ -99,8 +99,9 @@ def evaluate(
         rule_id = _rule_id(rule, index)
         try:
             budget.start_rule()
-            if problems[index] is not None:
-                raise RuleError(*problems[index])
+            problem = problems[index]
+            if problem is not None:
+                raise RuleError(*problem)
             env = env or build_env(action=action, actor=actor, payload=payload, collaboration=collaboration, now=now)
             effect = _run(rule, env, budget, depth)
         except RuleError as exc:
@@ -171,7 +172,7 @@ def _applies(rule: Any, action: str, actor_type: Any) -> bool:
     return when["action"] in (action, "*") and when.get("actor", "any") in ("any", actor_type)
 
 
-def _readable_when(when: Any) -> bool:
+def _readable_when(when: Any) -> TypeGuard[dict[str, Any]]:
     if not isinstance(when, dict) or not set(when) <= {"action", "actor"}:
         return False
     named, actor = when.get("action"), when.get("actor", "any")
@@ -254,5 +255,6 @@ def _run(rule: Any, env: Env, budget: Budget, depth: int) -> tuple[str, Any] | N
         name = body.get("name")
         if name not in FOLLOWUP_ACTIONS:
             raise RuleError(f"{str(name)[:40]!r} cannot be a follow-up", "invalid_rule")
-        return "action", {"action": name, "payload": render_payload(name, body.get("payload", {}), env, budget)}
+        action = cast(str, name)  # one of FOLLOWUP_ACTIONS' names
+        return "action", {"action": action, "payload": render_payload(action, body.get("payload", {}), env, budget)}
     raise RuleError(f"unknown effect {str(kind)[:40]!r}", "invalid_rule")

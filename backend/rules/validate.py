@@ -134,7 +134,8 @@ def validate_rule_set(rules: Any, *, path: str = "rules") -> list[dict[str, Any]
         raise ValidationFailed.at(path, "must be a list of rules")
     if len(rules) > MAX_RULES:
         raise ValidationFailed.at(path, f"has {len(rules)} rules; a collaboration has at most {MAX_RULES}")
-    errors, seen = [], {}
+    errors: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
     for index, rule in enumerate(rules):
         rule_id = rule.get("id") if isinstance(rule, dict) else None
         if not isinstance(rule_id, str):
@@ -163,9 +164,10 @@ def _as_json(raw: Any, path: str) -> dict[str, Any]:
     if len(encoded) > MAX_RULE_BYTES:
         raise ValidationFailed.at(path, f"is {len(encoded)} bytes as JSON; a rule is at most {MAX_RULE_BYTES}")
     try:
-        return msgspec.json.decode(encoded)
+        copy: dict[str, Any] = msgspec.json.decode(encoded)  # an object, as `raw` was
     except RecursionError:
         raise ValidationFailed.at(path, f"is nested too deeply: at most {MAX_DEPTH} levels") from None
+    return copy
 
 
 class Checked(NamedTuple):
@@ -391,8 +393,7 @@ class _Checker:
             return Checked(op.returns)
         result, blame, expected = (resolve_fold if op.fold else resolve)(op.overloads, tuple(types))
         if blame is not None:
-            given = describe(types[blame])
-            return self.fail(args[blame][1], f"{op.name} takes {describe(expected)} here, not {given}")
+            return self.fail(args[blame][1], f"{op.name} takes {describe(expected)} here, not {describe(types[blame])}")
         check = _LITERAL_CHECKS.get(op.name)
         if check is not None:
             check(self, args, checked)

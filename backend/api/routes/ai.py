@@ -95,14 +95,14 @@ def _asked(outcome: Applied | NeedsApproval) -> tuple[int, bytes]:
 
 async def chat(request: Request) -> Response:
     who = await principal(request)
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     # The model may take up to AI_TIMEOUT (with retries): the key stays claimed that long.
     lease = max(LEASE, timedelta(seconds=60 + 3 * runtime.settings.ai_timeout))
     return await run_once(request, who, _asked, lambda claim: _chat(request, who, claim), lease)
 
 
 async def _chat(request: Request, who: Principal, claim: Claim | None) -> Response:
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     doc = await member_collaboration(request, who.id)
     question = _question(await read_json(request, {"message"}), runtime.settings.max_message_chars)
     if doc["status"] != "active":
@@ -121,6 +121,7 @@ async def _answer(
     if isinstance(asked, NeedsApproval):  # the owner's rules hold the member's message: nothing to answer yet
         return JSON(_held(asked), status_code=202)
     posted_question = public(await runtime.store.messages.get(doc["_id"], asked.result["messageId"]))
+    assert posted_question is not None  # just posted, and messages are not deleted
     recent = await runtime.store.messages.page(doc["_id"], limit=prompt.MAX_MESSAGES + 1)
     recent = [m for m in recent if m["_id"] != posted_question["id"]][-prompt.MAX_MESSAGES :]
     role = next(m["role"] for m in doc["members"] if m["userId"] == who.id)

@@ -14,8 +14,10 @@ from backend.api.auth import principal
 from backend.api.gate import run_action
 from backend.api.idempotency_header import rendered, run_once
 from backend.api.responses import JSON, query_id, query_int, read_json
+from backend.engine import Applied
 from backend.errors import InvalidRequest, NotFound, ValidationFailed
 from backend.ids import has_prefix
+from backend.runtime import Runtime
 from backend.store.idempotency import Claim
 from backend.wire import public
 
@@ -23,7 +25,8 @@ from backend.wire import public
 async def member_collaboration(request: Request, user_id: str) -> dict[str, Any]:
     """The collaboration named in the path, if the caller is a member; else not_found (no leak)."""
     collaboration_id = request.path_params["collaboration_id"]
-    doc = await request.app.state.runtime.store.collaborations.get(collaboration_id)
+    runtime: Runtime = request.app.state.runtime
+    doc = await runtime.store.collaborations.get(collaboration_id)
     if doc is None or user_id not in doc.get("memberIds", []):
         raise NotFound("No such collaboration.", {"collaborationId": collaboration_id})
     return doc
@@ -66,7 +69,7 @@ async def list_mine(request: Request) -> Response:
     )
 
 
-def _created(outcome: Any) -> tuple[int, bytes]:
+def _created(outcome: Applied) -> tuple[int, bytes]:
     return rendered(201, public(outcome.collaboration))
 
 
@@ -80,6 +83,7 @@ async def create(request: Request) -> Response:
         except ValidationFailed as exc:  # this route's fields are the body's own, not under `payload`
             fields = [{**f, "path": f["path"].removeprefix("payload").removeprefix(".")} for f in exc.fields]
             raise ValidationFailed(fields) from None
+        assert isinstance(outcome, Applied)  # a collaboration about to exist has no rules to hold its creation
         return JSON(public(outcome.collaboration), status_code=201)
 
     return await run_once(request, who, _created, handle)
