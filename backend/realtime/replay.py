@@ -49,7 +49,7 @@ class Replays:
         size, expected = 0, since + 1
         events: list[ev.Event] = []
         reading = self._store.stream.read(collaboration_id, since, upto)
-        async with contextlib.aclosing(reading) as stored_events:  # type: ignore[type-var]  # Stream.read is an async generator (it has aclose), annotated AsyncIterator
+        async with contextlib.aclosing(reading) as stored_events:
             async for seq, kind, stored in stored_events:
                 event = ev.replayed(kind, stored) if seq == expected else None
                 if event is None:

@@ -45,7 +45,7 @@ holding at most a batch per cursor beyond what it kept.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, TypeVar
+from typing import Any, AsyncGenerator, TypeVar
 
 from backend.store.driver import Batched, Db
 from backend.store.size import bson_size
@@ -140,7 +140,7 @@ class Stream:
 
     async def read(
         self, collaboration_id: str, after: int, upto: int, batch: int = REPLAY_BATCH
-    ) -> AsyncIterator[tuple[int, str, dict[str, Any]]]:
+    ) -> AsyncGenerator[tuple[int, str, dict[str, Any]], None]:
         """The stored events with seq in (`after`, `upto`], in seq order, one at a time: (seq,
         "update" | "message", audit entry (REPLAY_FIELDS only) | message). Read in windows of at most
         `batch` seqs, two queries per window (on the (collaborationId, seq) indexes), each cursor
