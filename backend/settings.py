@@ -1,5 +1,8 @@
 """One settings object, decoded from the environment once at start-up.
 
+(Over 300 lines: every environment variable, its default, its check and its error message
+live in this one file on purpose, so that "settings are read once" can be checked by reading it.)
+
 Nothing else in Tandem reads the environment: `load_settings()` is called by
 the CLI, and the resulting `Settings` is passed to everything that needs it.
 A bad or missing value stops start-up with one `SettingsError` that lists

@@ -6,7 +6,8 @@
 - settings are read once, in backend/settings.py: nothing else reads the environment;
 - every module name under backend/ and worker/ is unique, but for a collection's store module and the
   route module of the same URL prefix (store/approvals.py and api/routes/approvals.py);
-- each layer imports only the layers docs/architecture.md "The layers" allows it.
+- each layer imports only the layers docs/architecture.md "The layers" allows it;
+- every module over 300 lines (Python and the SPA's, tests aside) says why in its first 20 lines.
 """
 
 from __future__ import annotations
@@ -180,3 +181,41 @@ def test_each_layer_imports_only_the_layers_below_it():
         if bad:
             offenders[rel] = bad
     assert offenders == {}
+
+
+LONG = 300
+REASON = "Over 300 lines"
+
+
+def long_without_reason(paths: list[Path], root: Path = ROOT) -> list[str]:
+    """The paths over LONG lines whose first 20 lines do not say why."""
+    missing = []
+    for path in paths:
+        lines = path.read_text().splitlines()
+        if len(lines) > LONG and not any(REASON in line for line in lines[:20]):
+            missing.append(f"{path.relative_to(root)} ({len(lines)} lines)")
+    return missing
+
+
+def test_every_module_over_300_lines_says_why_at_its_top():
+    """Issue 12: no module over 300 lines without a reason written at its top ("(Over 300 lines:
+    ...)" in its first 20 lines). Test files are not modules of the product and are not counted;
+    neither is the generated catalogue."""
+    python = sources("backend", "worker")
+    spa = sorted(
+        p
+        for p in (ROOT / "frontend" / "src").rglob("*")
+        if p.suffix in (".ts", ".tsx") and ".test." not in p.name and "generated" not in p.parts
+    )
+    assert python and spa
+    assert long_without_reason(python + spa) == []
+
+
+def test_the_long_module_check_finds_a_module_without_its_reason(tmp_path):
+    long = tmp_path / "long.py"
+    long.write_text('"""A module."""\n' + "x = 1\n" * LONG)
+    told = tmp_path / "told.py"
+    told.write_text('"""A module.\n\n(Over 300 lines: a reason.)\n"""\n' + "x = 1\n" * LONG)
+    short = tmp_path / "short.py"
+    short.write_text("x = 1\n")
+    assert long_without_reason([long, told, short], root=tmp_path) == [f"long.py ({LONG + 1} lines)"]

@@ -3,6 +3,9 @@ through the job queue. `BatchCheckin` is a base of `Checkin`, whose run it works
 host's `store`, `settings`, `provider`, `clock`, poll timings, `_task`, `_check_all`,
 `_finish_job`, `_keep_answer` and `_record_error`).
 
+(Over 300 lines: submitting, polling, reading the output and error files and the deadline's
+synchronous fallback are one protocol with Groq's Batch API, read top to bottom.)
+
 Requests are batched, tenants are not. With a provider that has a batch API
 (Groq) and CHECKIN_MODE=batch, the queue's `checkin` job submits one batch job
 (one request per collaboration, `custom_id` = its id) and enqueues

@@ -1,5 +1,8 @@
 """What each action does to a collaboration: pure functions, no I/O.
 
+(Over 300 lines: one small pure function per action, side by side so each action's effect
+reads next to the others; the catalogue refers to them by name.)
+
 `apply(name, collaboration, payload, ctx)` returns an `Effect`: the new
 collaboration, or a message to insert, and the action's result. Lifecycle and
 membership invariants raise the project's errors (`invalid_transition`,

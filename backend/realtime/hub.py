@@ -1,5 +1,8 @@
 """The hub: events in, subscribers out. It never reads MongoDB and never parses a frame.
 
+(Over 300 lines: subscribe, activate, publish, resync and the stream-order helpers share the
+hub's topic tables; the outbox and the history are already their own modules.)
+
 - `Hub.publish(event)` hands one event to every subscription of its
   collaboration, synchronously: the event's frame is encoded once and the same
   object goes to every subscriber's `Outbox`; nobody waits for anybody.

@@ -1,5 +1,8 @@
 """The rule language: its value types and its operators.
 
+(Over 300 lines: it is the one table of value types and operators, with each operator's
+overloads and implementation; splitting it would separate an operator from its types.)
+
 One table serves both the validator (static types, from each operator's
 overloads) and the interpreter (the overload matching the values at run time,
 and its implementation). Nothing here evaluates code: an operator is a name
