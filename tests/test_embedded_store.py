@@ -444,6 +444,76 @@ async def test_events_and_documents_match_plain_mongomock_over_random_writes(sto
             assert sorted(seen, key=repr) == sorted(expected, key=repr), (step, method, args)
 
 
+async def test_reads_by_id_match_plain_mongomock_and_stay_private_over_random_writes(store_handle):  # embedded only
+    """`find_one({"_id": x})` keeps each document's UTC-aware form between writes (embedded.py
+    `_AwareForms`): what it returns is still the document as written, a copy of its own."""
+    from mongomock_motor import AsyncMongoMockClient
+
+    coll = store_handle.db.docs
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].docs
+    rng = random.Random(11)
+    base = datetime(2026, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+
+    def when() -> datetime:
+        return base + timedelta(minutes=rng.randrange(1000))
+
+    def document(_id: int) -> dict:
+        return {"_id": _id, "at": when(), "meta": {"at": when(), "n": 1}, "log": [{"at": when()}], "title": "t"}
+
+    def write() -> tuple[str, tuple]:
+        _id = rng.randrange(4)
+        return rng.choice(
+            [
+                ("update_one", ({"_id": _id}, {"$set": {"title": f"t{rng.randrange(5)}", "at": when()}})),
+                ("update_one", ({"_id": _id}, {"$set": {"meta.at": when()}, "$inc": {"meta.n": 1}})),
+                ("update_one", ({"_id": _id}, {"$push": {"log": {"at": when()}}})),
+                ("update_one", ({"_id": _id}, {"$unset": {"title": ""}})),
+                ("update_one", ({"_id": _id}, {"$rename": {"meta": "moved"}})),
+                ("update_one", ({"_id": _id}, [{"$set": {"piped": "$title"}}])),
+                ("update_many", ({}, {"$set": {"later": when()}})),
+                ("replace_one", ({"_id": _id}, {k: v for k, v in document(_id).items() if k != "_id"})),
+                ("find_one_and_update", ({"_id": _id}, {"$set": {"title": "x"}})),
+                ("insert_one", (document(_id),)),
+                ("delete_one", ({"_id": _id},)),
+            ]
+        )
+
+    for step in range(300):
+        method, args = write()
+        for target in (coll, plain):
+            try:
+                await getattr(target, method)(*copy.deepcopy(args))
+            except DuplicateKeyError:
+                pass
+        for _id in range(4):
+            found, expected = await coll.find_one({"_id": _id}), await plain.find_one({"_id": _id})
+            assert found == expected, (step, method, args)
+            if found is not None:  # a private copy: changing it changes nothing stored
+                assert found["at"].utcoffset() == timedelta(0)
+                found["title"] = "changed"
+                for value in found.values():
+                    if isinstance(value, dict):
+                        value["n"] = "changed"
+                    elif isinstance(value, list):
+                        value.append("changed")
+                assert await coll.find_one({"_id": _id}) == expected, (step, method, args)
+
+
+async def test_a_document_read_again_unchanged_converts_no_datetime_again(store_handle):  # embedded only
+    coll = store_handle.db.docs
+    await coll.insert_one({"_id": "d", "at": datetime(2026, 5, 1, 12, 0), "log": [{"at": datetime(2026, 5, 2)}]})
+    first = await coll.find_one({"_id": "d"})
+    second = await coll.find_one({"_id": "d"})
+    assert first == second and first is not second and first["log"] is not second["log"]
+    assert second["at"] is first["at"] and second["log"][0]["at"] is first["log"][0]["at"]  # the kept form's
+    await coll.update_one({"_id": "d"}, {"$set": {"title": "new"}})
+    third = await coll.find_one({"_id": "d"})
+    assert third["title"] == "new" and third["log"][0]["at"] is first["log"][0]["at"]  # untouched: not converted
+    await coll.update_one({"_id": "d"}, {"$set": {"log.0.at": datetime(2026, 5, 3)}})
+    fourth = await coll.find_one({"_id": "d"})
+    assert fourth["log"][0]["at"] == datetime(2026, 5, 3, tzinfo=timezone.utc) and fourth["at"] is first["at"]
+
+
 # -- transactions: what only real MongoDB does ----------------------------------------------------
 
 

@@ -357,7 +357,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         match twice (its copy, then its UTC-aware copy); the result is the same document.
         """
         if not args and not kwargs and type(filter) is dict and len(filter) == 1 and type(filter.get("_id")) in _IDS:
-            return self._read(filter["_id"])
+            return self._read(filter["_id"], keep=True)
         _check_options("find_one", kwargs)
         return await super().find_one(filter, *args, **kwargs)
 
@@ -619,8 +619,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         cursor = self._sync.find(filter, {"_id": 1}, sort=sort)
         return [doc["_id"] for doc in (cursor.limit(1) if first else cursor)]
 
-    def _read(self, _id: Any) -> dict[str, Any] | None:
-        return _snapshot(self._sync, _id)
+    def _read(self, _id: Any, keep: bool = False) -> dict[str, Any] | None:
+        return _snapshot(self._sync, _id, keep)
 
     def _exists(self, _id: Any) -> bool:
         return _key(_id) in self._sync._store
@@ -628,6 +628,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
 
 _IDS = frozenset({str, int, ObjectId})  # _id types whose equality is plain equality (find_one's fast path)
 _LEAVES = frozenset({str, int, float, bool, type(None), ObjectId})  # immutable, no datetime inside
+_IMMUTABLE = _LEAVES | {datetime}  # what a copy shares (a datetime is immutable too: `_aware` makes a new one)
 
 
 # operator updates that change only the fields they name (the first segment of each path)
@@ -710,14 +711,73 @@ def _key(_id: Any) -> Any:
     return helpers.hashdict(_id) if isinstance(_id, dict) else _id
 
 
-def _snapshot(collection: SyncCollection, _id: Any) -> dict[str, Any] | None:
-    """A private copy of a stored document, datetimes made UTC-aware (None if absent)."""
+def _snapshot(collection: SyncCollection, _id: Any, keep: bool = False) -> dict[str, Any] | None:
+    """A private copy of a stored document, datetimes made UTC-aware (None if absent).
+
+    With `keep` (reads of a document that is read again and again: `find_one` by `_id`), the
+    UTC-aware form is kept with the stored object it was made from (`_AwareForms`), and the
+    copy is a copy of it: no datetime is converted again until the document is written, and
+    then only the top-level fields the write replaced are."""
+    store = collection._store
+    key = _key(_id)
     try:
-        stored = collection._store[_key(_id)]
+        stored = store[key]
     except KeyError:
+        if keep:
+            _AwareForms.of(store).forget(key)
         return None
-    aware: dict[str, Any] = _aware(stored)
-    return aware
+    if not keep:
+        aware: dict[str, Any] = _aware(stored)
+        return aware
+    return _copy_dict(_AwareForms.of(store).form(key, stored))
+
+
+class _AwareForms:
+    """A collection's UTC-aware forms of its most read documents, each with the stored object it
+    was made from; `form` gives the current one (never handed out: callers copy it).
+
+    A form is valid while the store still holds the very object it was made from: a write never
+    changes a stored document in place but replaces it (`EmbeddedCollection._modify` hands
+    mongomock a `_Writable` copy), and the top-level values it does not touch are the previous
+    object's own, unchanged (`_Writable.of`), so their forms are reused as they are. The form
+    holds its stored object, so that identity cannot be reused by another object.
+    """
+
+    KEPT = 1_000  # documents per collection (the least recently made dropped first)
+
+    def __init__(self) -> None:
+        self._forms: dict[Any, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    @classmethod
+    def of(cls, store: Any) -> "_AwareForms":
+        forms: _AwareForms | None = store.__dict__.get("_tandem_aware_forms")
+        if forms is None:
+            forms = store._tandem_aware_forms = cls()
+        return forms
+
+    def forget(self, key: Any) -> None:
+        self._forms.pop(key, None)
+
+    def form(self, key: Any, stored: dict[str, Any]) -> dict[str, Any]:
+        known = self._forms.get(key)
+        if known is not None and known[0] is stored:
+            return known[1]
+        if known is not None and type(stored) in _DOCUMENTS and type(known[0]) in _DOCUMENTS:
+            previous, previous_form = known
+            form = {
+                k: previous_form[k] if previous.get(k, _ABSENT) is v else v if type(v) in _LEAVES else _aware(v)
+                for k, v in stored.items()
+            }
+        else:
+            form = _aware(stored)
+        self._forms.pop(key, None)
+        self._forms[key] = (stored, form)
+        if len(self._forms) > self.KEPT:
+            del self._forms[next(iter(self._forms))]
+        return form
+
+
+_ABSENT = object()
 
 
 def _aware(value: Any) -> Any:
@@ -746,12 +806,39 @@ def _structure(value: Any) -> Any:
     """A copy of a stored value's dicts and lists, sharing its leaves (which are never changed in place)."""
     kind = type(value)
     if kind is dict:
-        return {k: v if type(v) in _LEAVES else _structure(v) for k, v in value.items()}
+        return _copy_dict(value)
     if kind is list:
-        return [v if type(v) in _LEAVES else _structure(v) for v in value]
+        return _copy_list(value)
     if isinstance(value, (dict, list)):
         return copy.deepcopy(value)
     return value
+
+
+def _copy_dict(value: dict[str, Any]) -> dict[str, Any]:
+    # one comprehension per container (no call for a leaf, a datetime included): the copy of a read
+    return {
+        k: v
+        if (t := type(v)) in _IMMUTABLE
+        else _copy_dict(v)
+        if t is dict
+        else _copy_list(v)
+        if t is list
+        else _structure(v)
+        for k, v in value.items()
+    }
+
+
+def _copy_list(value: list[Any]) -> list[Any]:
+    return [
+        v
+        if (t := type(v)) in _IMMUTABLE
+        else _copy_dict(v)
+        if t is dict
+        else _copy_list(v)
+        if t is list
+        else _structure(v)
+        for v in value
+    ]
 
 
 class _Writable(dict[str, Any]):
@@ -787,6 +874,10 @@ class _Writable(dict[str, Any]):
 
     def __copy__(self) -> dict[str, Any]:
         return dict(self)
+
+
+# what a stored document is (a `_Writable` once it was updated)
+_DOCUMENTS: frozenset[type] = frozenset((dict, _Writable))
 
 
 def _report_ttl_deletes(collection: SyncCollection, on_delete: Callable[[Any], None]) -> None:
