@@ -514,6 +514,51 @@ async def test_a_document_read_again_unchanged_converts_no_datetime_again(store_
     assert fourth["log"][0]["at"] == datetime(2026, 5, 3, tzinfo=timezone.utc) and fourth["at"] is first["at"]
 
 
+async def test_writes_by_id_with_a_projection_match_plain_mongomock(store_handle):  # embedded only
+    """A write whose filter names one `_id` tests that document only, and an inclusion projection
+    is made from it directly (embedded.py `_ids`, `_find_by_id`): the same answers as mongomock's
+    scan and projection, or the same error."""
+    from mongomock_motor import AsyncMongoMockClient
+    from pymongo import ReturnDocument
+
+    coll = store_handle.db.docs
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].docs
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    for target in (coll, plain):
+        for n in range(3):
+            await target.insert_one({"_id": f"d{n}", "n": n, "seq": 1, "at": at, "sub": {"at": at}, "status": "on"})
+    filters = [
+        {"_id": "d1"},
+        {"_id": "d1", "status": "on"},
+        {"_id": "d1", "status": "off"},
+        {"_id": "d1", "at": at},
+        {"_id": "d1", "at": {"$lt": at}},
+        {"_id": "nope"},
+        {"_id": "d2", "n": {"$bogus": 1}},
+        {"_id": "nope", "n": {"$bogus": 1}},
+    ]
+    projections = [None, {"seq": 1}, {"seq": 1, "at": True}, {"seq": 1, "_id": 0}, {"sub": 1, "nothing": 1}, {"n": 0}]
+    for filter in filters:
+        for projection in projections:
+            for returned in (ReturnDocument.BEFORE, ReturnDocument.AFTER):
+                outcomes = []
+                for target in (coll, plain):
+                    try:
+                        outcomes.append(
+                            await target.find_one_and_update(
+                                filter, {"$inc": {"seq": 1}}, projection, return_document=returned
+                            )
+                        )
+                    except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, both must raise it
+                        outcomes.append(type(exc).__name__)
+                assert outcomes[0] == outcomes[1], (filter, projection, returned)
+                if isinstance(outcomes[0], dict) and "at" in outcomes[0]:
+                    assert outcomes[0]["at"].utcoffset() == timedelta(0)
+    assert [d async for d in coll.find({})] == [d async for d in plain.find({})]
+    found = await coll.find_one_and_update({"_id": "d0"}, {"$set": {"x": 1}}, {"seq": 1, "x": 1}, return_document=True)
+    assert list(found) == ["_id", "seq", "x"]  # MongoDB's order: the document's
+
+
 # -- transactions: what only real MongoDB does ----------------------------------------------------
 
 

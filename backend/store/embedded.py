@@ -35,6 +35,7 @@ from bson import ObjectId
 from bson.tz_util import utc
 from mongomock import helpers
 from mongomock.collection import Collection as SyncCollection
+from mongomock.filtering import filter_applies
 from mongomock_motor import (
     AsyncCommandCursor,
     AsyncCursor,
@@ -492,14 +493,23 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
     # -- the events
 
     def _write_one(
-        self, operation: str, filter: dict[str, Any], change: Any, upsert: bool, sort: Any, kwargs: dict[str, Any]
+        self,
+        operation: str,
+        filter: dict[str, Any],
+        change: Any,
+        upsert: bool,
+        sort: Any,
+        kwargs: dict[str, Any],
+        ids: list[Any] | None = None,
     ) -> tuple[Any, Any]:
-        """One update or replacement; returns the result and the _id it wrote (None if none)."""
+        """One update or replacement; returns the result and the _id it wrote (None if none).
+        `ids`: what `_ids(filter, first=True, sort=sort)` gave, if the caller has just asked."""
         write = self._sync.update_one if operation == "update" else self._sync.replace_one
         if operation == "update":
             _check_update(change, kwargs)
         update, change = change, _for_mongomock(change) if operation == "update" else change
-        ids = self._ids(filter, first=True, sort=sort)
+        if ids is None:
+            ids = self._ids(filter, first=True, sort=sort)
         if not ids:
             result = self._modify(operation, [], None, lambda: write(filter, change, upsert=upsert, **kwargs))
             return result, result.upserted_id
@@ -524,14 +534,24 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         mongomock's own versions apply a positional `$` to the wrong array element.
         """
         ids = self._ids(filter, first=True, sort=sort)
-        old = self._find_by_id(ids[0], projection) if ids else None
-        _, written = self._write_one(operation, filter, change, upsert, sort, kwargs)
+        old = self._find_by_id(ids[0], projection) if ids and not return_document else None  # BEFORE only
+        _, written = self._write_one(operation, filter, change, upsert, sort, kwargs, ids)
         if written is None or not return_document:
             return old
         return self._find_by_id(written, projection)
 
     def _find_by_id(self, _id: Any, projection: Any) -> dict[str, Any] | None:
-        return self._read(_id) if projection is None else self._sync.find_one({"_id": _id}, projection)
+        if projection is None:
+            return self._read(_id)
+        fields = _included(projection)
+        if fields is None:
+            found: dict[str, Any] | None = self._sync.find_one({"_id": _id}, projection)
+            return found
+        stored = self._sync._store._documents.get(_key(_id))
+        if stored is None:
+            return None
+        # MongoDB's order: the document's (mongomock's puts `_id` last)
+        return {k: v if type(v) in _LEAVES else _aware(v) for k, v in stored.items() if k in fields}
 
     def _modify(
         self, operation: str, ids: list[Any], touched: set[str] | None, write: Callable[[], Any], update: Any = None
@@ -615,7 +635,17 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
                 self._changes.record("delete", self._sync.name, _id)
 
     def _ids(self, filter: dict[str, Any], first: bool = False, sort: Any = None) -> list[Any]:
-        """The _ids a write with this filter touches, in the order mongomock visits them."""
+        """The _ids a write with this filter touches, in the order mongomock visits them.
+
+        A filter on one `_id` (a string, an int or an ObjectId) tests that one document, not
+        every document of the collection, with the filter as mongomock's `find` prepares it."""
+        if sort is None and type(filter) is dict and type(filter.get("_id")) in _IDS:
+            spec = helpers.patch_datetime_awareness_in_document(filter)
+            stored = self._sync._store._documents.get(_key(filter["_id"]))
+            if stored is None:
+                filter_applies(spec, {})  # an invalid filter is refused all the same
+                return []
+            return [stored["_id"]] if filter_applies(spec, stored) else []
         cursor = self._sync.find(filter, {"_id": 1}, sort=sort)
         return [doc["_id"] for doc in (cursor.limit(1) if first else cursor)]
 
@@ -651,6 +681,25 @@ _OPERATORS = frozenset(
         "$setOnInsert",
     }
 )
+
+
+def _included(projection: Any) -> set[str] | None:
+    """The top-level fields an inclusion projection such as `{"seq": 1}` keeps (with `_id` unless
+    it says `"_id": 0`); None for any other projection (mongomock's own projection runs)."""
+    if type(projection) is not dict or not projection:
+        return None
+    fields = {"_id"}
+    for name, keep in projection.items():
+        if type(name) is not str or "." in name or name.startswith("$") or type(keep) not in (int, bool):
+            return None
+        if name == "_id":
+            if not keep:
+                fields.discard("_id")
+        elif keep:
+            fields.add(name)
+        else:
+            return None  # an exclusion
+    return fields if fields - {"_id"} else None
 
 
 def _check_update(update: Any, kwargs: dict[str, Any]) -> None:
