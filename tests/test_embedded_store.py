@@ -559,6 +559,29 @@ async def test_writes_by_id_with_a_projection_match_plain_mongomock(store_handle
     assert list(found) == ["_id", "seq", "x"]  # MongoDB's order: the document's
 
 
+async def test_find_one_shared_lends_the_kept_form_and_a_reader_that_changes_it_is_caught(store_handle):
+    """`find_one_shared` (the engine's read, `Collaborations.get_shared`): what `find_one` returns,
+    with its own top-level dict and the store's values, not copies; the suite's check
+    (`CHECK_SHARED_FORMS`, tests/conftest.py) fails a reader that changes them."""
+    from backend.store import embedded
+
+    assert embedded.CHECK_SHARED_FORMS
+    coll = store_handle.db.docs
+    await coll.insert_one({"_id": "s", "at": datetime(2026, 5, 1), "members": [{"id": "m1"}], "seq": 3})
+    first, second = await coll.find_one_shared("s"), await coll.find_one_shared("s")
+    assert first == second == await coll.find_one({"_id": "s"})
+    assert first["at"].utcoffset() == timedelta(0)
+    assert first is not second and first["members"] is second["members"]  # lent, not copied
+    first.pop("seq")  # its own top level: changing it changes nothing stored
+    first["title"] = "mine"
+    assert await coll.find_one({"_id": "s"}) == second
+    assert await coll.find_one_shared("nothing") is None
+    second["members"][0]["id"] = "changed"  # below the top level: the store's own
+    with pytest.raises(AssertionError, match="changed by a reader"):
+        await coll.find_one({"_id": "s"})
+    second["members"][0]["id"] = "m1"
+
+
 # -- transactions: what only real MongoDB does ----------------------------------------------------
 
 

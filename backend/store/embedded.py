@@ -362,6 +362,23 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         _check_options("find_one", kwargs)
         return await super().find_one(filter, *args, **kwargs)
 
+    async def find_one_shared(self, _id: Any) -> dict[str, Any] | None:
+        """`find_one({"_id": _id})` for a reader that changes nothing below its top level (not in
+        the motor API: `Collaborations.get_shared`). Its top-level dict is its own; every value
+        in it is the store's kept UTC-aware form (`_AwareForms`), shared, not copied. A caller
+        that changed one would change what later reads return: the test suite runs with
+        `CHECK_SHARED_FORMS` on, which compares every kept form with the stored document."""
+        if type(_id) not in _IDS:
+            return await self.find_one({"_id": _id})
+        store = self._sync._store
+        key = _key(_id)
+        try:
+            stored = store[key]
+        except KeyError:
+            _AwareForms.of(store).forget(key)
+            return None
+        return dict(_AwareForms.of(store).form(key, stored))
+
     async def drop(self, *args: Any, **kwargs: Any) -> None:
         """Drop the collection: a drop event if it existed (streams on it then get invalidate)."""
         if args or any(value is not None for value in kwargs.values()):
@@ -809,6 +826,8 @@ class _AwareForms:
 
     def form(self, key: Any, stored: dict[str, Any]) -> dict[str, Any]:
         known = self._forms.get(key)
+        if known is not None and CHECK_SHARED_FORMS and known[1] != _aware(known[0]):
+            raise AssertionError(f"a kept form of {key!r} was changed by a reader (find_one_shared)")
         if known is not None and known[0] is stored:
             return known[1]
         if known is not None and type(stored) in _DOCUMENTS and type(known[0]) in _DOCUMENTS:
@@ -827,6 +846,10 @@ class _AwareForms:
 
 
 _ABSENT = object()
+
+CHECK_SHARED_FORMS = False
+"""Tests (tests/conftest.py): every use of a kept form first checks that it still equals the
+stored document it was made from, so a reader of `find_one_shared` that changed it fails."""
 
 
 def _aware(value: Any) -> Any:
