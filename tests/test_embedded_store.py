@@ -254,6 +254,64 @@ async def test_the_unique_check_is_a_lookup_not_a_scan(store_handle):  # embedde
     assert scans == []
 
 
+async def test_a_query_on_one_id_tests_that_document_only_and_answers_as_the_scan(
+    store_handle, monkeypatch
+):  # embedded only
+    """mongomock's `_iter_documents` (under find, update, delete, count) looks a filter on one `_id`
+    up (embedded.py `_install_id_lookup`): one document tested, not the collection; the same
+    answers as plain mongomock's scan, errors included."""
+    import mongomock.collection
+    from mongomock import filtering
+    from mongomock_motor import AsyncMongoMockClient
+
+    from backend.store import embedded
+
+    coll = store_handle.db.many
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].many
+    at = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    for target in (coll, plain):
+        await target.insert_many([{"_id": f"d{n}", "n": n, "at": at, "tags": ["a"]} for n in range(300)])
+    tested = []
+    real = filtering.filter_applies
+
+    def counting(filter, document):
+        tested.append(document.get("_id"))
+        return real(filter, document)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(mongomock.collection, "filter_applies", counting)
+        patched.setattr(embedded, "filter_applies", counting)
+        await coll.update_one({"_id": "d7", "n": 7}, {"$set": {"n": 70}})
+        assert await coll.count_documents({"_id": "d7"}) == 1
+    assert 1 <= len(tested) <= 4, tested  # not 300 per query
+    await plain.update_one({"_id": "d7", "n": 7}, {"$set": {"n": 70}})
+    for filter in (
+        {"_id": "d7"},
+        {"_id": "d7", "n": 70},
+        {"_id": "d7", "n": 7},
+        {"_id": "d8", "at": at},
+        {"_id": "d8", "tags": "a"},
+        {"_id": "none"},
+        {"_id": "d9", "n": {"$bogus": 1}},
+        {"_id": "none", "n": {"$bogus": 1}},
+    ):
+        outcomes = []
+        for target in (coll, plain):
+            try:
+                outcomes.append(
+                    (
+                        [d async for d in target.find(filter)],
+                        await target.count_documents(filter),
+                        (await target.update_many(filter, {"$inc": {"hits": 1}})).matched_count,
+                        (await target.delete_many({**filter, "n": -1})).deleted_count,
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, both must raise it
+                outcomes.append(type(exc).__name__)
+        assert outcomes[0] == outcomes[1], filter
+    assert [d async for d in coll.find({})] == [d async for d in plain.find({})]
+
+
 async def sync_insert(coll, doc):
     """mongomock's insert itself, below mongomock-motor's wrapper (which, on a duplicate only, queries
     the collection again to add `keyValue` and `keyPattern` to the error)."""

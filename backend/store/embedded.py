@@ -330,6 +330,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         store = collection._store  # its name follows a rename
         _report_ttl_deletes(collection, lambda _id: changes.record("delete", store.name, _id))
         uniques.install(collection)  # unique indexes checked by lookup, not by mongomock's scan
+        _install_id_lookup(collection)  # a query on one _id tests that document, not every one
 
     def watch(self, pipeline: list[Any] | None = None, **options: Any) -> ChangeStream:  # type: ignore[override]  # the embedded ChangeStream: motor's change-stream API, not its class
         return ChangeStream(self._changes, self._sync.name, pipeline, **options)
@@ -950,6 +951,32 @@ class _Writable(dict[str, Any]):
 
 # what a stored document is (a `_Writable` once it was updated)
 _DOCUMENTS: frozenset[type] = frozenset((dict, _Writable))
+
+
+def _install_id_lookup(collection: SyncCollection) -> None:
+    """mongomock's `_iter_documents` (under its find, update, delete and count) tests the filter
+    on every document of the collection. For a filter on one `_id` (a str, an int or an ObjectId)
+    only the document stored under it can match: that one is tested, with the same filter and
+    the same TTL expiry first (idempotent)."""
+    patched: Any = collection  # mongomock's internals are untyped
+    if getattr(patched, "_tandem_id_lookup", False):
+        return
+    scan = patched._iter_documents  # mongomock's, as mongomock-motor wrapped it
+    store = patched._store
+
+    def iter_documents(filter: Any) -> Iterator[dict[str, Any]]:
+        if type(filter) is not dict or type(filter.get("_id")) not in _IDS:
+            documents: Iterator[dict[str, Any]] = scan(filter)
+            return documents
+        store._remove_expired_documents()
+        found = store._documents.get(_key(filter["_id"]))
+        if found is None:
+            filter_applies(filter, {})  # an invalid filter is refused all the same
+            return iter(())
+        return iter((found,) if filter_applies(filter, found) else ())
+
+    patched._iter_documents = iter_documents
+    patched._tandem_id_lookup = True
 
 
 def _report_ttl_deletes(collection: SyncCollection, on_delete: Callable[[Any], None]) -> None:
