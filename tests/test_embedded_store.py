@@ -640,6 +640,93 @@ async def test_find_one_shared_lends_the_kept_form_and_a_reader_that_changes_it_
     second["members"][0]["id"] = "m1"
 
 
+async def test_an_update_copies_only_the_paths_it_names_and_the_next_read_reuses_the_rest(store_handle):
+    """`_Writable.of` copies the containers on the update's paths only (`_copy_paths`), and the
+    kept form is rebuilt from the previous one wherever the stored objects are the same
+    (`_reformed`): the untouched elements of a changed list are not converted again."""
+    coll = store_handle.db.docs
+    items = [{"n": n, "at": datetime(2026, 5, 1), "tags": ["a"]} for n in range(5)]
+    await coll.insert_one({"_id": "p", "items": items, "other": {"at": datetime(2026, 5, 2)}})
+    first = await coll.find_one_shared("p")
+    await coll.update_one({"_id": "p"}, {"$push": {"items.3.tags": "b"}, "$inc": {"items.3.n": 1}})
+    second = await coll.find_one_shared("p")
+    assert second["items"][3] == {"n": 4, "at": datetime(2026, 5, 1, tzinfo=timezone.utc), "tags": ["a", "b"]}
+    assert first["items"][3]["tags"] == ["a"]  # the previous version was left alone
+    assert second["items"] is not first["items"] and second["items"][3] is not first["items"][3]
+    assert all(second["items"][i] is first["items"][i] for i in (0, 1, 2, 4))  # not copied, not converted
+    assert second["other"] is first["other"]
+    await coll.update_one({"_id": "p", "items.n": 0}, {"$set": {"items.$.n": 9}})  # positional: the whole list
+    third = await coll.find_one_shared("p")
+    assert [item["n"] for item in third["items"]] == [9, 1, 2, 4, 4] and third["other"] is first["other"]
+
+
+async def test_nested_updates_match_plain_mongomock_with_their_events_over_random_writes(store_handle):  # embedded only
+    """Path copies against plain mongomock on nested lists and documents: the same documents,
+    the change events of comparing whole documents, and every kept form checked
+    (CHECK_SHARED_FORMS) on every read."""
+    from mongomock_motor import AsyncMongoMockClient
+
+    from backend.store.updates import describe_update
+
+    coll = store_handle.db.nested
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].nested
+    rng = random.Random(5)
+
+    def item(n: int) -> dict:
+        return {"n": n, "tags": ["a"], "sub": {"x": n, "deep": [[n]]}}
+
+    for target in (coll, plain):
+        await target.insert_one({"_id": 1, "items": [item(n) for n in range(4)], "meta": {"a": {"b": 1}}})
+
+    def write() -> tuple[dict, Any]:
+        i, j = rng.randrange(6), rng.randrange(3)
+        return rng.choice(
+            [
+                ({"_id": 1}, {"$set": {f"items.{i}.tags.{j}": "z"}}),
+                ({"_id": 1}, {"$push": {f"items.{i}.tags": "p"}}),
+                ({"_id": 1}, {"$addToSet": {f"items.{i}.tags": rng.choice("ap")}}),
+                ({"_id": 1}, {"$pop": {f"items.{i}.tags": 1}}),
+                ({"_id": 1}, {"$inc": {f"items.{i}.n": 1}}),
+                ({"_id": 1}, {"$unset": {f"items.{i}.sub.x": ""}}),
+                ({"_id": 1}, {"$set": {f"items.{i}.sub.deep.0.0": rng.randrange(9)}}),
+                ({"_id": 1}, {"$push": {f"items.{i}.sub.deep.0": 7}}),
+                ({"_id": 1}, {"$set": {f"items.{i}": item(rng.randrange(9))}}),
+                ({"_id": 1}, {"$push": {"items": item(rng.randrange(9))}}),
+                ({"_id": 1}, {"$pull": {"items": {"n": rng.randrange(9)}}}),
+                ({"_id": 1}, {"$set": {"items.9": item(9)}}),
+                ({"_id": 1, "items.n": rng.randrange(9)}, {"$set": {"items.$.n": 0, "meta.a.b": rng.randrange(3)}}),
+                ({"_id": 1}, {"$rename": {"meta": "info"}}),
+                ({"_id": 1}, {"$rename": {"info": "meta"}}),
+                ({"_id": 1}, {"$set": {"meta.a.b": {"c": [1, 2]}}}),
+                ({"_id": 1}, {"$set": {"items.x": 1}}),  # a field of a list: refused
+            ]
+        )
+
+    applied = 0
+    async with coll.watch(max_await_time_ms=0) as stream:
+        for step in range(400):
+            filter, update = write()
+            before = await plain.find_one({"_id": 1})
+            outcomes = []
+            for target in (coll, plain):
+                try:
+                    await target.update_one(copy.deepcopy(filter), copy.deepcopy(update))
+                    outcomes.append("ok")
+                except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, both must raise it
+                    outcomes.append(type(exc).__name__)
+            assert outcomes[0] == outcomes[1], (step, filter, update)
+            applied += outcomes[0] == "ok"
+            after = await plain.find_one({"_id": 1})
+            assert await coll.find_one_shared(1) == after, (step, filter, update)
+            assert await coll.find_one({"_id": 1}) == after, (step, filter, update)
+            described = describe_update(update, before, after)
+            seen = []
+            while (change := await stream.try_next()) is not None:
+                seen.append(change["updateDescription"])
+            assert seen == ([described[1]] if described else []), (step, filter, update)
+    assert applied > 300  # most writes ran (a few are refused as MongoDB refuses them)
+
+
 # -- transactions: what only real MongoDB does ----------------------------------------------------
 
 

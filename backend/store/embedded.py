@@ -586,12 +586,13 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         (which `_Writable` answers with the stored object), plus a diff of all of it.
         """
         documents = self._sync._store._documents
+        paths = _paths(update) if touched is not None else None
         handed = []
         for _id in ids:
             key = _key(_id)
             before = documents.get(key)
             if before is not None:
-                documents[key] = _Writable.of(before, touched)
+                documents[key] = _Writable.of(before, touched, paths)
             handed.append((_id, key, before))
         try:
             result = write()
@@ -773,6 +774,44 @@ def _touched(update: Any) -> set[str] | None:
     return fields
 
 
+def _paths(update: dict[str, Any]) -> dict[str, list[list[str]]]:
+    """Each top-level field an operator update (one `_touched` accepts) names, with the parts of
+    the paths below it (`{"activities": [["7", "votes"]]}`; `[]` for the field itself)."""
+    paths: dict[str, list[list[str]]] = {}
+    for operator, spec in update.items():
+        named = [str(path) for path in spec] + (list(spec.values()) if operator == "$rename" else [])
+        for path in named:
+            top, *rest = path.split(".")
+            paths.setdefault(top, []).append(rest)
+    return paths
+
+
+def _copy_paths(value: Any, rests: list[list[str]]) -> Any:
+    """A copy of `value` for mongomock to change along the paths `rests` (parts below it): the
+    dicts and lists on those paths, and the containers they end at, are new (shallow) copies;
+    everything else is `value`'s own, which the write leaves alone. A path through a list by
+    anything but an index (a positional `$`, a field of every element) copies that list's
+    whole structure, as does any container but a plain dict or list."""
+    kind = type(value)
+    if kind is dict:
+        out: Any = dict(value)
+    elif kind is list and all(not rest or (rest[0].isascii() and rest[0].isdigit()) for rest in rests):
+        out = list(value)
+    else:
+        return _structure(value)
+    below: dict[str, list[list[str]]] = {}
+    for rest in rests:
+        if rest:
+            below.setdefault(rest[0], []).append(rest[1:])
+    for part, subs in below.items():
+        if kind is dict:
+            if part in out and type(out[part]) not in _IMMUTABLE:
+                out[part] = _copy_paths(out[part], subs)
+        elif int(part) < len(out) and type(out[int(part)]) not in _IMMUTABLE:
+            out[int(part)] = _copy_paths(out[int(part)], subs)
+    return out
+
+
 def _key(_id: Any) -> Any:
     """The key of a stored document in mongomock's store."""
     return helpers.hashdict(_id) if isinstance(_id, dict) else _id
@@ -831,12 +870,9 @@ class _AwareForms:
             raise AssertionError(f"a kept form of {key!r} was changed by a reader (find_one_shared)")
         if known is not None and known[0] is stored:
             return known[1]
+        form: dict[str, Any]
         if known is not None and type(stored) in _DOCUMENTS and type(known[0]) in _DOCUMENTS:
-            previous, previous_form = known
-            form = {
-                k: previous_form[k] if previous.get(k, _ABSENT) is v else v if type(v) in _LEAVES else _aware(v)
-                for k, v in stored.items()
-            }
+            form = _reformed(known[0], known[1], stored)
         else:
             form = _aware(stored)
         self._forms.pop(key, None)
@@ -847,6 +883,28 @@ class _AwareForms:
 
 
 _ABSENT = object()
+
+
+def _reformed(previous: Any, previous_form: Any, value: Any) -> Any:
+    """The UTC-aware form of `value`, reusing `previous_form` (the form of `previous`) wherever
+    `value` holds the very object `previous` held at the same place: a stored container is never
+    changed once stored (a write changes copies of what it names: `_Writable.of`)."""
+    if value is previous:
+        return previous_form
+    kind = type(value)
+    if kind in _DOCUMENTS and type(previous) in _DOCUMENTS and type(previous_form) is dict:
+        return {
+            k: v if type(v) in _LEAVES else _reformed(previous.get(k, _ABSENT), previous_form.get(k), v)
+            for k, v in value.items()
+        }
+    if kind is list and type(previous) is list and type(previous_form) is list and len(previous_form) == len(previous):
+        known = len(previous)
+        return [
+            v if type(v) in _LEAVES else _reformed(previous[i], previous_form[i], v) if i < known else _aware(v)
+            for i, v in enumerate(value)
+        ]
+    return _aware(value)
+
 
 CHECK_SHARED_FORMS = False
 """Tests (tests/conftest.py): every use of a kept form first checks that it still equals the
@@ -928,13 +986,21 @@ class _Writable(dict[str, Any]):
     before: dict[str, Any] | None
 
     @classmethod
-    def of(cls, before: dict[str, Any], touched: set[str] | None) -> "_Writable":
+    def of(
+        cls, before: dict[str, Any], touched: set[str] | None, paths: dict[str, list[list[str]]] | None = None
+    ) -> "_Writable":
         """A copy of `before` for mongomock to change: the fields in `touched` (all if None)
-        have their own dicts and lists; the others are `before`'s, which the write leaves alone."""
+        have their own dicts and lists (with `paths`, see `_paths`, only those on the paths the
+        update names: `_copy_paths`); the others are `before`'s, which the write leaves alone."""
         if touched is None:
             handed = cls((k, v if type(v) in _LEAVES else _structure(v)) for k, v in before.items())
-        else:
+        elif paths is None:
             handed = cls((k, v if type(v) in _LEAVES or k not in touched else _structure(v)) for k, v in before.items())
+        else:
+            handed = cls(
+                (k, v if type(v) in _LEAVES or k not in touched else _copy_paths(v, paths.get(k, [[]])))
+                for k, v in before.items()
+            )
         handed.before = before
         return handed
 
