@@ -727,6 +727,25 @@ async def test_nested_updates_match_plain_mongomock_with_their_events_over_rando
     assert applied > 300  # most writes ran (a few are refused as MongoDB refuses them)
 
 
+async def test_get_shared_answers_as_get_on_both_stores(any_store_handle):
+    """`Collaborations.get_shared` (the engine's read) is `get` on MongoDB and, lent instead of
+    copied, the same document on the embedded store."""
+    from backend.store.collaborations import Collaborations
+    from backend.store.writes import Writer
+
+    collaborations = Collaborations(
+        any_store_handle.db, Writer(any_store_handle.client, any_store_handle.embedded), 16_000_000
+    )
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    doc = {"_id": "col_shared", "title": "T", "version": 1, "members": [{"userId": "u1", "at": at}], "seq": 1}
+    await any_store_handle.db.collaborations.insert_one(doc)
+    shared = await collaborations.get_shared("col_shared")
+    assert shared == await collaborations.get("col_shared")
+    assert shared is not None and "seq" not in shared and shared["members"][0]["at"] == at
+    assert await collaborations.get_shared("col_none") is None
+    assert await collaborations.get_shared(7) is None  # type: ignore[arg-type]  # not an id
+
+
 # -- transactions: what only real MongoDB does ----------------------------------------------------
 
 
