@@ -746,6 +746,57 @@ async def test_get_shared_answers_as_get_on_both_stores(any_store_handle):
     assert await collaborations.get_shared(7) is None  # type: ignore[arg-type]  # not an id
 
 
+def test_the_stored_form_is_mongomocks_own_value_for_value(monkeypatch):
+    """embedded.py installs `_stored_form` as mongomock's `patch_datetime_awareness_in_document`:
+    over random nested values, the same result (types included) as mongomock's own."""
+    from collections import OrderedDict
+
+    from bson import SON, ObjectId, Timestamp
+    from mongomock import helpers
+
+    from backend.store import embedded
+
+    rng = random.Random(3)
+
+    def value(depth: int = 0) -> Any:
+        kinds = ["str", "int", "float", "bool", "none", "oid", "naive", "aware", "ts", "bytes"]
+        if depth < 4:
+            kinds += ["dict", "dict", "list", "list", "ordered", "son", "tuple"]
+        kind = rng.choice(kinds)
+        if kind in ("dict", "ordered", "son"):
+            items = [(f"k{n}", value(depth + 1)) for n in range(rng.randrange(4))]
+            return {"dict": dict, "ordered": OrderedDict, "son": SON}[kind](items)
+        if kind in ("list", "tuple"):
+            items = [value(depth + 1) for _ in range(rng.randrange(4))]
+            return items if kind == "list" else tuple(items)
+        at = datetime(2026, 5, 1, 12, 0, 0, rng.randrange(10**6))
+        return {
+            "str": "s",
+            "int": rng.randrange(9),
+            "float": 1.5,
+            "bool": True,
+            "none": None,
+            "oid": ObjectId(),
+            "naive": at,
+            "aware": at.replace(tzinfo=PARIS_SUMMER),
+            "ts": Timestamp(5, 1),
+            "bytes": b"x",
+        }[kind]
+
+    def typed(v: Any) -> Any:  # equality that also compares every type and tzinfo
+        if isinstance(v, dict):
+            return (type(v), [(k, typed(x)) for k, x in v.items()])
+        if isinstance(v, (list, tuple)):
+            return (type(v), [typed(x) for x in v])
+        return (type(v), v, getattr(v, "tzinfo", None))
+
+    assert helpers.patch_datetime_awareness_in_document is embedded._stored_form
+    values = [value() for _ in range(400)]
+    ours = [typed(embedded._stored_form(v)) for v in values]
+    monkeypatch.setattr(helpers, "patch_datetime_awareness_in_document", embedded._patch_datetimes)
+    assert ours == [typed(helpers.patch_datetime_awareness_in_document(v)) for v in values]
+
+
 # -- transactions: what only real MongoDB does ----------------------------------------------------
 
 
