@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from backend.store.driver import Db
@@ -18,7 +19,7 @@ class Audit:
             {"_id": entry_id}, {"$set": {"followups": followups}, "$unset": {"followupsOpen": ""}}
         )
 
-    async def open_followups(self, before: Any, limit: int = 100) -> list[dict[str, Any]]:
+    async def open_followups(self, before: datetime, limit: int = 100) -> list[dict[str, Any]]:
         """Entries written at or before `before` whose follow-ups were never noted as run (the process
         stopped after the action's commit): oldest first."""
         query = {"followupsOpen": True, "at": {"$lte": before}}

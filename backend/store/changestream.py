@@ -36,7 +36,7 @@ from backend.store.failures import EmbeddedUnsupported
 DEFAULT_MAX_AWAIT_MS = 1000  # what MongoDB waits on a change stream getMore without maxAwaitTimeMS
 _TOKEN_PREFIX = "82"  # MongoDB's tokens start with 0x82 then the cluster time, in hex
 
-Lookup = Callable[[str, Any], "dict | None"]
+Lookup = Callable[[str, Any], "dict[str, Any] | None"]
 
 
 # -- errors and tokens ---------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def resumable(exc: BaseException) -> bool:
 _INVALIDATE_SUFFIX = "01"  # an invalidate event's token: the invalidating event's, marked
 
 
-def make_token(ts: Timestamp, invalidate: bool = False) -> dict:
+def make_token(ts: Timestamp, invalidate: bool = False) -> dict[str, Any]:
     return {"_data": f"{_TOKEN_PREFIX}{ts.time:08X}{ts.inc:08X}" + (_INVALIDATE_SUFFIX if invalidate else "")}
 
 
@@ -112,7 +112,7 @@ class ChangeLog:
     def __init__(self, db_name: str, capacity: int, lookup: Lookup):
         self.db_name = db_name
         self.lookup = lookup  # (collection, _id) -> the current document, for updateLookup
-        self._events: deque[dict] = deque(maxlen=capacity)
+        self._events: deque[dict[str, Any]] = deque(maxlen=capacity)
         self._next_seq = 0  # sequence number of the next event; events[i] has next_seq - len + i
         self._clock = Timestamp(int(time.time()), 0)
         self._floor = self._clock  # resuming from before this point has lost history
@@ -151,7 +151,7 @@ class ChangeLog:
 
     def open(
         self, stream: "ChangeStream", position: Timestamp | None, inclusive: bool, stage: str
-    ) -> tuple[int, dict, dict | None]:
+    ) -> tuple[int, dict[str, Any], dict[str, Any] | None]:
         """Register a stream reading from `position` (None: from now; `inclusive`: events at
         `position` too, as startAtOperationTime). Returns the sequence number it reads next,
         its first resume token and the event at `position`, if any (a resumed stream may owe
@@ -169,7 +169,7 @@ class ChangeLog:
         self._streams.add(stream)
         return start, first_token, at
 
-    def event(self, seq: int) -> dict | None:
+    def event(self, seq: int) -> dict[str, Any] | None:
         """The event numbered `seq`, None if it has not happened yet."""
         first = self._next_seq - len(self._events)
         if seq < first:
@@ -280,12 +280,12 @@ class ChangeStream:
         self,
         log: ChangeLog,
         coll: str | None,
-        pipeline: list | None = None,
+        pipeline: list[Any] | None = None,
         full_document: str | None = None,
-        resume_after: dict | None = None,
+        resume_after: dict[str, Any] | None = None,
         max_await_time_ms: int | None = None,
         batch_size: int | None = None,
-        start_after: dict | None = None,
+        start_after: dict[str, Any] | None = None,
         comment: Any = None,
         start_at_operation_time: Timestamp | None = None,
         **unsupported: Any,
@@ -304,9 +304,9 @@ class ChangeStream:
         self._max_await = (max_await_time_ms if max_await_time_ms is not None else DEFAULT_MAX_AWAIT_MS) / 1000
         self._stage = f"aggregate command on namespace: {log.db_name}.{coll or '$cmd.aggregate'}"
         self._seq: int | None = None  # next event to read; None until started
-        self._resume_token: dict | None = None
+        self._resume_token: dict[str, Any] | None = None
         self._pending_errors: list[BaseException] = []
-        self._invalidate: dict | None = None  # the invalidate event owed after an invalidating one
+        self._invalidate: dict[str, Any] | None = None  # the invalidate event owed after an invalidating one
         self._closed = False
 
     @property
@@ -314,17 +314,17 @@ class ChangeStream:
         return not self._closed
 
     @property
-    def resume_token(self) -> dict | None:
+    def resume_token(self) -> dict[str, Any] | None:
         """The token to resume after what this stream has returned (None before it starts)."""
         return copy.deepcopy(self._resume_token)
 
-    async def next(self) -> dict:
+    async def next(self) -> dict[str, Any]:
         change = await self._wait(None)
         if change is None:
             raise StopAsyncIteration
         return change
 
-    async def try_next(self) -> dict | None:
+    async def try_next(self) -> dict[str, Any] | None:
         """The next change, or None after waiting up to max_await_time_ms (or once closed)."""
         return await self._wait(self._max_await)
 
@@ -386,7 +386,7 @@ class ChangeStream:
         if at is not None and not from_invalidate and self._invalidates(at):
             self._invalidate = _invalidate_event(at)  # resuming from a drop: the invalidate comes again
 
-    async def _wait(self, timeout: float | None) -> dict | None:
+    async def _wait(self, timeout: float | None) -> dict[str, Any] | None:
         self._start()
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while not self._closed:
@@ -407,7 +407,7 @@ class ChangeStream:
                 return None
         return None
 
-    def _take(self) -> dict | None:
+    def _take(self) -> dict[str, Any] | None:
         """The next matching event, skipping others; synchronous, so atomic among coroutines.
 
         A resumable error is retried once, as pymongo does: the stream resumes from its token
@@ -429,6 +429,7 @@ class ChangeStream:
             self.end()  # an invalidate is the last event of a stream, even one its $match drops
             return change if all(filter_applies(spec, change) for spec in self._filters) else None
         while not self._closed:
+            assert self._seq is not None  # set by _start (in _wait) before the first read
             try:
                 event = self._log.event(self._seq)
             except PyMongoError as exc:
@@ -454,26 +455,27 @@ class ChangeStream:
         return None
 
     def _resume(self) -> None:
+        assert self._seq is not None  # set by _start (in _wait) before the first read
         try:
             self._log.check_kept(self._seq, self._stage)
         except PyMongoError:
             self.end()
             raise
 
-    def _concerns(self, event: dict) -> bool:
+    def _concerns(self, event: dict[str, Any]) -> bool:
         """Is this event on this collection stream's collection? A rename onto it is too."""
-        return event["ns"].get("coll") == self._coll or event.get("to", {}).get("coll") == self._coll
+        return bool(event["ns"].get("coll") == self._coll or event.get("to", {}).get("coll") == self._coll)
 
-    def _invalidates(self, event: dict) -> bool:
+    def _invalidates(self, event: dict[str, Any]) -> bool:
         """Does this event end this stream? (collection: a drop of it, a rename of it or onto it;
         database: dropDatabase)"""
         operation = event["operationType"]
         if self._coll is not None:
             return operation in ("drop", "rename") and self._concerns(event)
-        return operation == "dropDatabase"
+        return bool(operation == "dropDatabase")
 
-    def _shape(self, event: dict) -> dict:
-        change: dict = _copy(event)
+    def _shape(self, event: dict[str, Any]) -> dict[str, Any]:
+        change: dict[str, Any] = _copy(event)
         if self._lookup and change["operationType"] == "update":
             change["fullDocument"] = self._log.lookup(change["ns"]["coll"], change["documentKey"]["_id"])
         return change
@@ -499,7 +501,7 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def _invalidate_event(event: dict) -> dict:
+def _invalidate_event(event: dict[str, Any]) -> dict[str, Any]:
     """The invalidate event that follows `event`: same cluster time, no ns, its own token."""
     return {
         "_id": make_token(event["clusterTime"], invalidate=True),
@@ -509,11 +511,11 @@ def _invalidate_event(event: dict) -> dict:
     }
 
 
-def _match_filters(pipeline: list) -> tuple[list[dict], OperationFailure | None]:
+def _match_filters(pipeline: list[Any]) -> tuple[list[dict[str, Any]], OperationFailure | None]:
     """The $match filters, and the error the server gives at the first read for a stage it
     refuses (an unknown name, or one not allowed in a change stream). A stage MongoDB allows
     but the emulation does not run raises EmbeddedUnsupported here."""
-    filters: list[dict] = []
+    filters: list[dict[str, Any]] = []
     for stage in pipeline:
         name = next(iter(stage)) if isinstance(stage, dict) and len(stage) == 1 else None
         if name == "$match":

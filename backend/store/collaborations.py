@@ -45,7 +45,8 @@ class Collaborations:
         shared = getattr(type(self._coll), "find_one_shared", None)
         if shared is None:
             return await self.get(collaboration_id)
-        return hide(await shared(self._coll, collaboration_id))
+        doc: dict[str, Any] | None = await shared(self._coll, collaboration_id)
+        return hide(doc)
 
     async def for_member(
         self, user_id: str, limit: int = 200, after: tuple[datetime, str] | None = None

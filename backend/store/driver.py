@@ -7,8 +7,8 @@ checks that the embedded store's classes are these (client.py), and every call a
 makes against them. A call the store needs that is not here is added here first, with the
 options it passes and the type of its answer (see docs/store.md, "The driver Protocol").
 
-Motor's own stubs do not quite describe its runtime (its change stream's `alive` is a property
-there is declared a method), so client.py accepts motor's database at that one boundary.
+Motor's own stubs do not quite describe its runtime (a change stream's `alive`, a property, is
+declared a method), so client.py accepts motor's database at that one line, with a cast.
 """
 
 from __future__ import annotations

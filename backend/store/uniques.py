@@ -30,7 +30,7 @@ elements, 1 == True...) that a dict cannot give.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from bson import ObjectId
 from mongomock import DuplicateKeyError, helpers
@@ -48,18 +48,18 @@ class _Unindexable(Exception):
 class _UniqueIndex:
     __slots__ = ("spec", "fields", "pattern", "sparse", "partial", "holders", "scan")
 
-    def __init__(self, spec: dict, documents: dict, writing: Any):
+    def __init__(self, spec: dict[str, Any], documents: dict[str, Any], writing: Any):
         self.spec = spec  # the CollectionStore's index dict, compared by identity
         self.pattern = dict(spec["key"])
         self.fields = tuple(self.pattern)
         self.sparse = bool(spec.get("sparse"))
         self.partial = spec.get("partialFilterExpression")
-        self.holders: dict[tuple, Any] = {}  # key -> the store key (_id) of the document holding it
+        self.holders: dict[tuple[Any, ...], Any] = {}  # key -> the store key (_id) of the document holding it
         self.scan = any("." in name or name.startswith("$") for name in self.fields)
         if not self.scan:
             self.rebuild(documents, writing)
 
-    def rebuild(self, documents: dict, writing: Any = _NOBODY) -> None:
+    def rebuild(self, documents: dict[str, Any], writing: Any = _NOBODY) -> None:
         """Index every stored document but `writing` (the one being checked, stored already)."""
         self.holders = {}
         try:
@@ -75,7 +75,7 @@ class _UniqueIndex:
         except _Unindexable:
             self.holders, self.scan = {}, True
 
-    def key(self, document: dict) -> tuple | None:
+    def key(self, document: dict[str, Any]) -> tuple[Any, ...] | None:
         """The document's key in this index, None if the index leaves it out."""
         values = tuple(document.get(name) for name in self.fields)
         if self.sparse and all(value is None for value in values):
@@ -87,7 +87,7 @@ class _UniqueIndex:
                 raise _Unindexable(value)
         return values
 
-    def check(self, store_key: Any, document: dict, documents: dict) -> None:
+    def check(self, store_key: Any, document: dict[str, Any], documents: dict[str, Any]) -> None:
         """Claim `document`'s key for it, or raise DuplicateKeyError if another document holds it."""
         key = self.key(document)
         if key is None:
@@ -114,9 +114,9 @@ def install(collection: Collection) -> None:
     store = collection._store
     if not hasattr(store, "_tandem_unique_indexes"):
         store._tandem_unique_indexes = {}
-    scan = collection._ensure_uniques  # mongomock's, as mongomock-motor wrapped it
+    scan: Callable[[dict[str, Any]], None] = collection._ensure_uniques  # mongomock's, as mongomock-motor wrapped it
 
-    def ensure_uniques(document: dict) -> None:
+    def ensure_uniques(document: dict[str, Any]) -> None:
         # like mongomock's: `document` is already stored (inserted, or updated in place)
         states: dict[str, _UniqueIndex] = store._tandem_unique_indexes
         documents = store._documents
@@ -138,5 +138,5 @@ def install(collection: Collection) -> None:
         if needs_scan:  # every index again, by mongomock's scan (the others have their keys claimed)
             scan(document)
 
-    collection._ensure_uniques = ensure_uniques
-    collection._tandem_unique_lookup = True
+    collection._ensure_uniques = ensure_uniques  # type: ignore[method-assign]  # mongomock's hook, replaced on this instance
+    collection._tandem_unique_lookup = True  # type: ignore[attr-defined]  # our marker on mongomock's collection (read above)

@@ -19,7 +19,7 @@ import bson
 _MISSING = object()
 
 
-def update_description(before: dict, after: dict) -> dict:
+def update_description(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The leaf diff from `before` to `after` (no update spec): paths are dotted, numeric
     segments index arrays, appended elements are `arr.N` and an array that shrank is reported
     whole. Applying removedFields then updatedFields to `before` gives `after`."""
@@ -29,7 +29,9 @@ def update_description(before: dict, after: dict) -> dict:
     return {"updatedFields": updated, "removedFields": removed, "truncatedArrays": []}
 
 
-def _diff_document(old: dict, new: dict, prefix: str, updated: dict, removed: list) -> None:
+def _diff_document(
+    old: dict[str, Any], new: dict[str, Any], prefix: str, updated: dict[str, Any], removed: list[str]
+) -> None:
     for key, value in new.items():
         if key in old:
             _diff_value(old[key], value, prefix + key, updated, removed)
@@ -38,7 +40,7 @@ def _diff_document(old: dict, new: dict, prefix: str, updated: dict, removed: li
     removed.extend(prefix + key for key in old if key not in new)
 
 
-def _diff_value(old: Any, new: Any, path: str, updated: dict, removed: list) -> None:
+def _diff_value(old: Any, new: Any, path: str, updated: dict[str, Any], removed: list[str]) -> None:
     if isinstance(old, dict) and isinstance(new, dict):
         _diff_document(old, new, path + ".", updated, removed)
     elif isinstance(old, list) and isinstance(new, list) and len(new) >= len(old):
@@ -59,10 +61,13 @@ def same(a: Any, b: Any) -> bool:
         return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return a == b
+    equal: bool = a == b
+    return equal
 
 
-def describe_update(update: Any, before: dict, after: dict) -> tuple[str, dict | None] | None:
+def describe_update(
+    update: Any, before: dict[str, Any], after: dict[str, Any]
+) -> tuple[str, dict[str, Any] | None] | None:
     """How MongoDB reports the update `update` that took a document from `before` to `after`:
     ("update", updateDescription), ("replace", None) when the server would log the whole
     document instead of a delta (a pipeline update whose delta is not smaller), or None when
@@ -90,7 +95,7 @@ def _get(doc: Any, parts: list[str]) -> Any:
     return doc
 
 
-def _resolve(parts: list[str], before: dict, after: dict) -> list[str] | None:
+def _resolve(parts: list[str], before: dict[str, Any], after: dict[str, Any]) -> list[str] | None:
     """`parts` with a positional `$` replaced by the index of the array element the update
     changed (the one element that differs); None when no element changed."""
     if "$" not in parts:
@@ -105,7 +110,9 @@ def _resolve(parts: list[str], before: dict, after: dict) -> list[str] | None:
     return parts[:at] + [str(changed[0])] + parts[at + 1 :]
 
 
-def _operator_changes(update: dict, before: dict, after: dict) -> tuple[dict, list]:
+def _operator_changes(
+    update: dict[str, Any], before: dict[str, Any], after: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
     updated: dict[str, Any] = {}
     removed: list[str] = []
 
@@ -165,18 +172,18 @@ def _appended(argument: Any, old: Any, new: Any) -> bool:
 # pipeline updates: the delta of document_diff_calculator.cpp (computeDocDiff / computeArrayDiff)
 
 
-def _pipeline_description(before: dict, after: dict) -> tuple[str, dict | None]:
+def _pipeline_description(before: dict[str, Any], after: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     node = _doc_delta(before, after)
     if node is None or _bson_size(_serialize(node)) >= _bson_size(after):
         return "replace", None  # the server logs the whole document: a replace event
     updated: dict[str, Any] = {}
     removed: list[str] = []
-    truncated: list[dict] = []
+    truncated: list[dict[str, Any]] = []
     _delta_description(node, "", updated, removed, truncated)
     return "update", {"updatedFields": updated, "removedFields": removed, "truncatedArrays": truncated}
 
 
-def _doc_delta(pre: dict, post: dict) -> dict | None:
+def _doc_delta(pre: dict[str, Any], post: dict[str, Any]) -> dict[str, Any] | None:
     node: dict[str, Any] = {"u": {}, "i": {}, "d": [], "s": {}}
     pre_items, post_items = list(pre.items()), list(post.items())
     i = j = 0
@@ -199,7 +206,7 @@ def _doc_delta(pre: dict, post: dict) -> dict | None:
     return node if _bson_size(_serialize(node)) < _bson_size(post) else None
 
 
-def _array_delta(pre: list, post: list) -> dict | None:
+def _array_delta(pre: list[Any], post: list[Any]) -> dict[str, Any] | None:
     node: dict[str, Any] = {"a": True, "u": {}, "s": {}, "l": None}
     for index, (a, b) in enumerate(zip(pre, post)):
         if not same(a, b):
@@ -211,7 +218,7 @@ def _array_delta(pre: list, post: list) -> dict | None:
     return node if _bson_size(_serialize(node)) < _bson_size({str(i): v for i, v in enumerate(post)}) else None
 
 
-def _child(node: dict, key: Any, pre: Any, post: Any) -> None:
+def _child(node: dict[str, Any], key: Any, pre: Any, post: Any) -> None:
     sub = None
     if type(pre) is type(post) and isinstance(pre, dict):
         sub = _doc_delta(pre, post)
@@ -223,7 +230,7 @@ def _child(node: dict, key: Any, pre: Any, post: Any) -> None:
         node["s"][key] = sub
 
 
-def _serialize(node: dict) -> dict:
+def _serialize(node: dict[str, Any]) -> dict[str, Any]:
     """The delta as the oplog spells it (for its size)."""
     if node.get("a"):
         out: dict[str, Any] = {"a": True}
@@ -243,14 +250,16 @@ def _serialize(node: dict) -> dict:
     return out
 
 
-def _bson_size(doc: dict) -> int:
+def _bson_size(doc: dict[str, Any]) -> int:
     try:
         return len(bson.encode(doc))
     except Exception:  # noqa: BLE001 - a value bson cannot encode: size it by its repr
         return len(repr(doc))
 
 
-def _delta_description(node: dict, prefix: str, updated: dict, removed: list, truncated: list) -> None:
+def _delta_description(
+    node: dict[str, Any], prefix: str, updated: dict[str, Any], removed: list[str], truncated: list[dict[str, Any]]
+) -> None:
     if node.get("a"):
         if node["l"] is not None:
             truncated.append({"field": prefix[:-1], "newSize": node["l"]})
