@@ -157,7 +157,8 @@ class ActionEngine:
         followup_key: str | None = None,
         idempotency: Claim | None = None,
     ) -> Outcome | None:
-        doc = await self.store.collaborations.get(collaboration_id)
+        # shared, not copied (embedded store): the run changes nothing in it (build_update copies)
+        doc = await self.store.collaborations.get_shared(collaboration_id)
         if doc is None:
             raise NotFound("No such collaboration.", {"collaborationId": collaboration_id})
         collab = from_doc(doc, Collaboration)

@@ -8,7 +8,7 @@ wall time: the machine is shared), exclusive of the steps it calls:
 
 - token verify: `TokenVerifier.verify` (one token per user, as a browser reuses its own);
 - decode: `payloads.decode`;
-- read: the store's `get` and `from_doc`;
+- read: the store's `get` (or `get_shared`, the engine's read once it has one) and `from_doc`;
 - engine prepare: `effects.apply` (what the action does to the collaboration);
 - build update: making the new document and its `$set`/`$unset` (`to_doc` + `update_for` before;
   `build_update` after);
@@ -93,6 +93,7 @@ def instrument(runtime: Any, clock: Clock) -> None:
     _wrap(clock, runtime.verifier, "verify", "token verify")
     _wrap(clock, payloads, "decode", "decode")
     _wrap(clock, store.collaborations, "get", "read")
+    _wrap(clock, store.collaborations, "get_shared", "read")  # the engine's read, once it has one
     _wrap(clock, engine_module, "from_doc", "read")
     _wrap(clock, effects, "apply", "engine prepare")
     for name in ("update_for", "to_doc", "build_update"):  # before: to_doc + update_for; after: build_update

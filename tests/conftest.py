@@ -9,6 +9,7 @@ from typing import AsyncIterator
 import pytest
 
 from backend.settings import test_settings
+from backend.store import embedded
 from backend.store.client import Database, open_database
 from backend.store.indexes import ensure_indexes
 
@@ -18,6 +19,10 @@ from backend.store.indexes import ensure_indexes
 # any_store_handle   the test runs twice: on the embedded store and on real MongoDB
 
 REAL_MONGODB_SKIPPED = "MONGODB_URI not set: real-MongoDB test skipped"
+
+# every read of a kept UTC-aware form first checks it against its stored document: a reader of
+# `find_one_shared` (the engine's `get_shared`) that changed what it was lent fails the test
+embedded.CHECK_SHARED_FORMS = True
 
 
 @pytest.fixture

@@ -480,6 +480,30 @@ async def test_a_retry_whose_point_left_the_history_is_286():
 # -- what the emulation refuses: EmbeddedUnsupported, never another exception ------------------
 
 
+async def test_each_stream_returns_its_own_copy_and_matches_what_it_returns(any_store_handle):
+    """Changing a change a stream returned changes nothing another stream (or a resume) reads;
+    a $match is tested on the change as returned, fullDocument of updateLookup included
+    (specifications: change-streams.md, "fullDocument")."""
+    coll = any_store_handle.db.spec
+    looked_up = [{"$match": {"fullDocument.tags": "b"}}]
+    async with (
+        coll.watch(max_await_time_ms=200) as first,
+        coll.watch(max_await_time_ms=200) as second,
+        coll.watch(looked_up, full_document="updateLookup", max_await_time_ms=200) as third,
+    ):
+        await coll.insert_one({"_id": "c1", "tags": ["a"], "sub": {"n": 1}})
+        await coll.update_one({"_id": "c1"}, {"$push": {"tags": "b"}})
+        mine = await change(first)
+        mine["fullDocument"]["tags"].append("changed")
+        mine["fullDocument"]["sub"]["n"] = 2
+        mine["_id"]["_data"] = "changed"
+        theirs = await change(second)
+        assert theirs["fullDocument"] == {"_id": "c1", "tags": ["a"], "sub": {"n": 1}}
+        assert theirs["_id"] != mine["_id"]
+        found = await change(third)  # the insert has ["a"]: only the update's looked-up document matches
+        assert found["operationType"] == "update" and found["fullDocument"]["tags"] == ["a", "b"]
+
+
 async def test_what_mongomock_lacks_is_refused_by_name(store_handle):  # embedded only
     from pymongo import UpdateOne
 

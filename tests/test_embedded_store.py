@@ -254,6 +254,64 @@ async def test_the_unique_check_is_a_lookup_not_a_scan(store_handle):  # embedde
     assert scans == []
 
 
+async def test_a_query_on_one_id_tests_that_document_only_and_answers_as_the_scan(
+    store_handle, monkeypatch
+):  # embedded only
+    """mongomock's `_iter_documents` (under find, update, delete, count) looks a filter on one `_id`
+    up (embedded.py `_install_id_lookup`): one document tested, not the collection; the same
+    answers as plain mongomock's scan, errors included."""
+    import mongomock.collection
+    from mongomock import filtering
+    from mongomock_motor import AsyncMongoMockClient
+
+    from backend.store import embedded
+
+    coll = store_handle.db.many
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].many
+    at = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    for target in (coll, plain):
+        await target.insert_many([{"_id": f"d{n}", "n": n, "at": at, "tags": ["a"]} for n in range(300)])
+    tested = []
+    real = filtering.filter_applies
+
+    def counting(filter, document):
+        tested.append(document.get("_id"))
+        return real(filter, document)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(mongomock.collection, "filter_applies", counting)
+        patched.setattr(embedded, "filter_applies", counting)
+        await coll.update_one({"_id": "d7", "n": 7}, {"$set": {"n": 70}})
+        assert await coll.count_documents({"_id": "d7"}) == 1
+    assert 1 <= len(tested) <= 4, tested  # not 300 per query
+    await plain.update_one({"_id": "d7", "n": 7}, {"$set": {"n": 70}})
+    for filter in (
+        {"_id": "d7"},
+        {"_id": "d7", "n": 70},
+        {"_id": "d7", "n": 7},
+        {"_id": "d8", "at": at},
+        {"_id": "d8", "tags": "a"},
+        {"_id": "none"},
+        {"_id": "d9", "n": {"$bogus": 1}},
+        {"_id": "none", "n": {"$bogus": 1}},
+    ):
+        outcomes = []
+        for target in (coll, plain):
+            try:
+                outcomes.append(
+                    (
+                        [d async for d in target.find(filter)],
+                        await target.count_documents(filter),
+                        (await target.update_many(filter, {"$inc": {"hits": 1}})).matched_count,
+                        (await target.delete_many({**filter, "n": -1})).deleted_count,
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, both must raise it
+                outcomes.append(type(exc).__name__)
+        assert outcomes[0] == outcomes[1], filter
+    assert [d async for d in coll.find({})] == [d async for d in plain.find({})]
+
+
 async def sync_insert(coll, doc):
     """mongomock's insert itself, below mongomock-motor's wrapper (which, on a duplicate only, queries
     the collection again to add `keyValue` and `keyPattern` to the error)."""
@@ -442,6 +500,301 @@ async def test_events_and_documents_match_plain_mongomock_over_random_writes(sto
                 )
                 seen.append((change["operationType"], change["documentKey"]["_id"], body))
             assert sorted(seen, key=repr) == sorted(expected, key=repr), (step, method, args)
+
+
+async def test_reads_by_id_match_plain_mongomock_and_stay_private_over_random_writes(store_handle):  # embedded only
+    """`find_one({"_id": x})` keeps each document's UTC-aware form between writes (embedded.py
+    `_AwareForms`): what it returns is still the document as written, a copy of its own."""
+    from mongomock_motor import AsyncMongoMockClient
+
+    coll = store_handle.db.docs
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].docs
+    rng = random.Random(11)
+    base = datetime(2026, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+
+    def when() -> datetime:
+        return base + timedelta(minutes=rng.randrange(1000))
+
+    def document(_id: int) -> dict:
+        return {"_id": _id, "at": when(), "meta": {"at": when(), "n": 1}, "log": [{"at": when()}], "title": "t"}
+
+    def write() -> tuple[str, tuple]:
+        _id = rng.randrange(4)
+        return rng.choice(
+            [
+                ("update_one", ({"_id": _id}, {"$set": {"title": f"t{rng.randrange(5)}", "at": when()}})),
+                ("update_one", ({"_id": _id}, {"$set": {"meta.at": when()}, "$inc": {"meta.n": 1}})),
+                ("update_one", ({"_id": _id}, {"$push": {"log": {"at": when()}}})),
+                ("update_one", ({"_id": _id}, {"$unset": {"title": ""}})),
+                ("update_one", ({"_id": _id}, {"$rename": {"meta": "moved"}})),
+                ("update_one", ({"_id": _id}, [{"$set": {"piped": "$title"}}])),
+                ("update_many", ({}, {"$set": {"later": when()}})),
+                ("replace_one", ({"_id": _id}, {k: v for k, v in document(_id).items() if k != "_id"})),
+                ("find_one_and_update", ({"_id": _id}, {"$set": {"title": "x"}})),
+                ("insert_one", (document(_id),)),
+                ("delete_one", ({"_id": _id},)),
+            ]
+        )
+
+    for step in range(300):
+        method, args = write()
+        for target in (coll, plain):
+            try:
+                await getattr(target, method)(*copy.deepcopy(args))
+            except DuplicateKeyError:
+                pass
+        for _id in range(4):
+            found, expected = await coll.find_one({"_id": _id}), await plain.find_one({"_id": _id})
+            assert found == expected, (step, method, args)
+            if found is not None:  # a private copy: changing it changes nothing stored
+                assert found["at"].utcoffset() == timedelta(0)
+                found["title"] = "changed"
+                for value in found.values():
+                    if isinstance(value, dict):
+                        value["n"] = "changed"
+                    elif isinstance(value, list):
+                        value.append("changed")
+                assert await coll.find_one({"_id": _id}) == expected, (step, method, args)
+
+
+async def test_a_document_read_again_unchanged_converts_no_datetime_again(store_handle):  # embedded only
+    coll = store_handle.db.docs
+    await coll.insert_one({"_id": "d", "at": datetime(2026, 5, 1, 12, 0), "log": [{"at": datetime(2026, 5, 2)}]})
+    first = await coll.find_one({"_id": "d"})
+    second = await coll.find_one({"_id": "d"})
+    assert first == second and first is not second and first["log"] is not second["log"]
+    assert second["at"] is first["at"] and second["log"][0]["at"] is first["log"][0]["at"]  # the kept form's
+    await coll.update_one({"_id": "d"}, {"$set": {"title": "new"}})
+    third = await coll.find_one({"_id": "d"})
+    assert third["title"] == "new" and third["log"][0]["at"] is first["log"][0]["at"]  # untouched: not converted
+    await coll.update_one({"_id": "d"}, {"$set": {"log.0.at": datetime(2026, 5, 3)}})
+    fourth = await coll.find_one({"_id": "d"})
+    assert fourth["log"][0]["at"] == datetime(2026, 5, 3, tzinfo=timezone.utc) and fourth["at"] is first["at"]
+
+
+async def test_writes_by_id_with_a_projection_match_plain_mongomock(store_handle):  # embedded only
+    """A write whose filter names one `_id` tests that document only, and an inclusion projection
+    is made from it directly (embedded.py `_ids`, `_find_by_id`): the same answers as mongomock's
+    scan and projection, or the same error."""
+    from mongomock_motor import AsyncMongoMockClient
+    from pymongo import ReturnDocument
+
+    coll = store_handle.db.docs
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].docs
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    for target in (coll, plain):
+        for n in range(3):
+            await target.insert_one({"_id": f"d{n}", "n": n, "seq": 1, "at": at, "sub": {"at": at}, "status": "on"})
+    filters = [
+        {"_id": "d1"},
+        {"_id": "d1", "status": "on"},
+        {"_id": "d1", "status": "off"},
+        {"_id": "d1", "at": at},
+        {"_id": "d1", "at": {"$lt": at}},
+        {"_id": "nope"},
+        {"_id": "d2", "n": {"$bogus": 1}},
+        {"_id": "nope", "n": {"$bogus": 1}},
+    ]
+    projections = [None, {"seq": 1}, {"seq": 1, "at": True}, {"seq": 1, "_id": 0}, {"sub": 1, "nothing": 1}, {"n": 0}]
+    for filter in filters:
+        for projection in projections:
+            for returned in (ReturnDocument.BEFORE, ReturnDocument.AFTER):
+                outcomes = []
+                for target in (coll, plain):
+                    try:
+                        outcomes.append(
+                            await target.find_one_and_update(
+                                filter, {"$inc": {"seq": 1}}, projection, return_document=returned
+                            )
+                        )
+                    except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, both must raise it
+                        outcomes.append(type(exc).__name__)
+                assert outcomes[0] == outcomes[1], (filter, projection, returned)
+                if isinstance(outcomes[0], dict) and "at" in outcomes[0]:
+                    assert outcomes[0]["at"].utcoffset() == timedelta(0)
+    assert [d async for d in coll.find({})] == [d async for d in plain.find({})]
+    found = await coll.find_one_and_update({"_id": "d0"}, {"$set": {"x": 1}}, {"seq": 1, "x": 1}, return_document=True)
+    assert list(found) == ["_id", "seq", "x"]  # MongoDB's order: the document's
+
+
+async def test_find_one_shared_lends_the_kept_form_and_a_reader_that_changes_it_is_caught(store_handle):
+    """`find_one_shared` (the engine's read, `Collaborations.get_shared`): what `find_one` returns,
+    with its own top-level dict and the store's values, not copies; the suite's check
+    (`CHECK_SHARED_FORMS`, tests/conftest.py) fails a reader that changes them."""
+    from backend.store import embedded
+
+    assert embedded.CHECK_SHARED_FORMS
+    coll = store_handle.db.docs
+    await coll.insert_one({"_id": "s", "at": datetime(2026, 5, 1), "members": [{"id": "m1"}], "seq": 3})
+    first, second = await coll.find_one_shared("s"), await coll.find_one_shared("s")
+    assert first == second == await coll.find_one({"_id": "s"})
+    assert first["at"].utcoffset() == timedelta(0)
+    assert first is not second and first["members"] is second["members"]  # lent, not copied
+    first.pop("seq")  # its own top level: changing it changes nothing stored
+    first["title"] = "mine"
+    assert await coll.find_one({"_id": "s"}) == second
+    assert await coll.find_one_shared("nothing") is None
+    second["members"][0]["id"] = "changed"  # below the top level: the store's own
+    with pytest.raises(AssertionError, match="changed by a reader"):
+        await coll.find_one({"_id": "s"})
+    second["members"][0]["id"] = "m1"
+
+
+async def test_an_update_copies_only_the_paths_it_names_and_the_next_read_reuses_the_rest(store_handle):
+    """`_Writable.of` copies the containers on the update's paths only (`_copy_paths`), and the
+    kept form is rebuilt from the previous one wherever the stored objects are the same
+    (`_reformed`): the untouched elements of a changed list are not converted again."""
+    coll = store_handle.db.docs
+    items = [{"n": n, "at": datetime(2026, 5, 1), "tags": ["a"]} for n in range(5)]
+    await coll.insert_one({"_id": "p", "items": items, "other": {"at": datetime(2026, 5, 2)}})
+    first = await coll.find_one_shared("p")
+    await coll.update_one({"_id": "p"}, {"$push": {"items.3.tags": "b"}, "$inc": {"items.3.n": 1}})
+    second = await coll.find_one_shared("p")
+    assert second["items"][3] == {"n": 4, "at": datetime(2026, 5, 1, tzinfo=timezone.utc), "tags": ["a", "b"]}
+    assert first["items"][3]["tags"] == ["a"]  # the previous version was left alone
+    assert second["items"] is not first["items"] and second["items"][3] is not first["items"][3]
+    assert all(second["items"][i] is first["items"][i] for i in (0, 1, 2, 4))  # not copied, not converted
+    assert second["other"] is first["other"]
+    await coll.update_one({"_id": "p", "items.n": 0}, {"$set": {"items.$.n": 9}})  # positional: the whole list
+    third = await coll.find_one_shared("p")
+    assert [item["n"] for item in third["items"]] == [9, 1, 2, 4, 4] and third["other"] is first["other"]
+
+
+async def test_nested_updates_match_plain_mongomock_with_their_events_over_random_writes(store_handle):  # embedded only
+    """Path copies against plain mongomock on nested lists and documents: the same documents,
+    the change events of comparing whole documents, and every kept form checked
+    (CHECK_SHARED_FORMS) on every read."""
+    from mongomock_motor import AsyncMongoMockClient
+
+    from backend.store.updates import describe_update
+
+    coll = store_handle.db.nested
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].nested
+    rng = random.Random(5)
+
+    def item(n: int) -> dict:
+        return {"n": n, "tags": ["a"], "sub": {"x": n, "deep": [[n]]}}
+
+    for target in (coll, plain):
+        await target.insert_one({"_id": 1, "items": [item(n) for n in range(4)], "meta": {"a": {"b": 1}}})
+
+    def write() -> tuple[dict, Any]:
+        i, j = rng.randrange(6), rng.randrange(3)
+        return rng.choice(
+            [
+                ({"_id": 1}, {"$set": {f"items.{i}.tags.{j}": "z"}}),
+                ({"_id": 1}, {"$push": {f"items.{i}.tags": "p"}}),
+                ({"_id": 1}, {"$addToSet": {f"items.{i}.tags": rng.choice("ap")}}),
+                ({"_id": 1}, {"$pop": {f"items.{i}.tags": 1}}),
+                ({"_id": 1}, {"$inc": {f"items.{i}.n": 1}}),
+                ({"_id": 1}, {"$unset": {f"items.{i}.sub.x": ""}}),
+                ({"_id": 1}, {"$set": {f"items.{i}.sub.deep.0.0": rng.randrange(9)}}),
+                ({"_id": 1}, {"$push": {f"items.{i}.sub.deep.0": 7}}),
+                ({"_id": 1}, {"$set": {f"items.{i}": item(rng.randrange(9))}}),
+                ({"_id": 1}, {"$push": {"items": item(rng.randrange(9))}}),
+                ({"_id": 1}, {"$pull": {"items": {"n": rng.randrange(9)}}}),
+                ({"_id": 1}, {"$set": {"items.9": item(9)}}),
+                ({"_id": 1, "items.n": rng.randrange(9)}, {"$set": {"items.$.n": 0, "meta.a.b": rng.randrange(3)}}),
+                ({"_id": 1}, {"$rename": {"meta": "info"}}),
+                ({"_id": 1}, {"$rename": {"info": "meta"}}),
+                ({"_id": 1}, {"$set": {"meta.a.b": {"c": [1, 2]}}}),
+                ({"_id": 1}, {"$set": {"items.x": 1}}),  # a field of a list: refused
+            ]
+        )
+
+    applied = 0
+    async with coll.watch(max_await_time_ms=0) as stream:
+        for step in range(400):
+            filter, update = write()
+            before = await plain.find_one({"_id": 1})
+            outcomes = []
+            for target in (coll, plain):
+                try:
+                    await target.update_one(copy.deepcopy(filter), copy.deepcopy(update))
+                    outcomes.append("ok")
+                except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, both must raise it
+                    outcomes.append(type(exc).__name__)
+            assert outcomes[0] == outcomes[1], (step, filter, update)
+            applied += outcomes[0] == "ok"
+            after = await plain.find_one({"_id": 1})
+            assert await coll.find_one_shared(1) == after, (step, filter, update)
+            assert await coll.find_one({"_id": 1}) == after, (step, filter, update)
+            described = describe_update(update, before, after)
+            seen = []
+            while (change := await stream.try_next()) is not None:
+                seen.append(change["updateDescription"])
+            assert seen == ([described[1]] if described else []), (step, filter, update)
+    assert applied > 300  # most writes ran (a few are refused as MongoDB refuses them)
+
+
+async def test_get_shared_answers_as_get_on_both_stores(any_store_handle):
+    """`Collaborations.get_shared` (the engine's read) is `get` on MongoDB and, lent instead of
+    copied, the same document on the embedded store."""
+    from backend.store.collaborations import Collaborations
+    from backend.store.writes import Writer
+
+    collaborations = Collaborations(
+        any_store_handle.db, Writer(any_store_handle.client, any_store_handle.embedded), 16_000_000
+    )
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    doc = {"_id": "col_shared", "title": "T", "version": 1, "members": [{"userId": "u1", "at": at}], "seq": 1}
+    await any_store_handle.db.collaborations.insert_one(doc)
+    shared = await collaborations.get_shared("col_shared")
+    assert shared == await collaborations.get("col_shared")
+    assert shared is not None and "seq" not in shared and shared["members"][0]["at"] == at
+    assert await collaborations.get_shared("col_none") is None
+    assert await collaborations.get_shared(7) is None  # type: ignore[arg-type]  # not an id
+
+
+def test_the_stored_form_is_mongomocks_own_value_for_value(monkeypatch):
+    """embedded.py installs `_stored_form` as mongomock's `patch_datetime_awareness_in_document`:
+    over random nested values, the same result (types included) as mongomock's own."""
+    from collections import OrderedDict
+
+    from bson import SON, ObjectId, Timestamp
+    from mongomock import helpers
+
+    from backend.store import embedded
+
+    rng = random.Random(3)
+
+    def value(depth: int = 0) -> Any:
+        kinds = ["str", "int", "float", "bool", "none", "oid", "naive", "aware", "ts", "bytes"]
+        if depth < 4:
+            kinds += ["dict", "dict", "list", "list", "ordered", "son", "tuple"]
+        kind = rng.choice(kinds)
+        if kind in ("dict", "ordered", "son"):
+            items = [(f"k{n}", value(depth + 1)) for n in range(rng.randrange(4))]
+            return {"dict": dict, "ordered": OrderedDict, "son": SON}[kind](items)
+        if kind in ("list", "tuple"):
+            items = [value(depth + 1) for _ in range(rng.randrange(4))]
+            return items if kind == "list" else tuple(items)
+        at = datetime(2026, 5, 1, 12, 0, 0, rng.randrange(10**6))
+        return {
+            "str": "s",
+            "int": rng.randrange(9),
+            "float": 1.5,
+            "bool": True,
+            "none": None,
+            "oid": ObjectId(),
+            "naive": at,
+            "aware": at.replace(tzinfo=PARIS_SUMMER),
+            "ts": Timestamp(5, 1),
+            "bytes": b"x",
+        }[kind]
+
+    def typed(v: Any) -> Any:  # equality that also compares every type and tzinfo
+        if isinstance(v, dict):
+            return (type(v), [(k, typed(x)) for k, x in v.items()])
+        if isinstance(v, (list, tuple)):
+            return (type(v), [typed(x) for x in v])
+        return (type(v), v, getattr(v, "tzinfo", None))
+
+    assert helpers.patch_datetime_awareness_in_document is embedded._stored_form
+    values = [value() for _ in range(400)]
+    ours = [typed(embedded._stored_form(v)) for v in values]
+    monkeypatch.setattr(helpers, "patch_datetime_awareness_in_document", embedded._patch_datetimes)
+    assert ours == [typed(helpers.patch_datetime_awareness_in_document(v)) for v in values]
 
 
 # -- transactions: what only real MongoDB does ----------------------------------------------------

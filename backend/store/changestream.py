@@ -22,9 +22,10 @@ import copy
 import time
 import weakref
 from collections import deque
+from datetime import datetime
 from typing import Any, Callable
 
-from bson import Timestamp
+from bson import ObjectId, Timestamp
 from bson.tz_util import utc
 from mongomock.filtering import filter_applies
 from pymongo.errors import ConnectionFailure, CursorNotFound, OperationFailure, PyMongoError
@@ -442,10 +443,13 @@ class ChangeStream:
                 continue
             if self._invalidates(event):
                 self._invalidate = _invalidate_event(event)  # after the event, whether $match keeps it or not
-            change = self._shape(event)
+            # the filters see the event as the stream would return it; it is copied only when
+            # kept (the copy is equal to the event unless updateLookup adds the document)
+            looks_up = self._lookup and event["operationType"] == "update"
+            change = self._shape(event) if looks_up else event
             if all(filter_applies(spec, change) for spec in self._filters):
-                self._resume_token = copy.deepcopy(event["_id"])
-                return change
+                self._resume_token = _copy(event["_id"])
+                return change if looks_up else self._shape(event)
             if self._invalidate is not None:
                 return self._take()
         return None
@@ -471,7 +475,7 @@ class ChangeStream:
         return bool(operation == "dropDatabase")
 
     def _shape(self, event: dict[str, Any]) -> dict[str, Any]:
-        change = copy.deepcopy(event)
+        change: dict[str, Any] = _copy(event)
         if self._lookup and change["operationType"] == "update":
             change["fullDocument"] = self._log.lookup(change["ns"]["coll"], change["documentKey"]["_id"])
         return change
@@ -479,6 +483,22 @@ class ChangeStream:
     def _fail_unless_resumable(self, exc: BaseException) -> None:
         if not resumable(exc):
             self.end()
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, datetime, Timestamp, ObjectId})
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of an event's value: new dicts and lists, immutable leaves shared (anything
+    else deep-copied), as `copy.deepcopy` gives in a fraction of its time."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _IMMUTABLE else _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _IMMUTABLE else _copy(v) for v in value]
+    if kind in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value)
 
 
 def _invalidate_event(event: dict[str, Any]) -> dict[str, Any]:

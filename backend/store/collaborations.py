@@ -35,6 +35,19 @@ class Collaborations:
             return None
         return hide(await self._coll.find_one({"_id": collaboration_id}))  # its stream seq: backend/store/stream.py
 
+    async def get_shared(self, collaboration_id: str) -> dict[str, Any] | None:
+        """`get`, for a reader that changes nothing in it below the top level (the engine builds
+        the new document beside it: diff.build_update, effects). On the embedded store the values
+        are the store's own, shared, not copied (`EmbeddedCollection.find_one_shared`); on
+        MongoDB it is `get` (every read decodes its own)."""
+        if not isinstance(collaboration_id, str):
+            return None
+        shared = getattr(type(self._coll), "find_one_shared", None)
+        if shared is None:
+            return await self.get(collaboration_id)
+        doc: dict[str, Any] | None = await shared(self._coll, collaboration_id)
+        return hide(doc)
+
     async def for_member(
         self, user_id: str, limit: int = 200, after: tuple[datetime, str] | None = None
     ) -> list[dict[str, Any]]:
