@@ -1,5 +1,5 @@
-"""One connection's way out: the `Outbox` (described in backend/realtime/hub.py), and the
-`QueueBudget` every outbox of the process shares (WS_TOTAL_QUEUE_BYTES)."""
+"""One connection's way out: the `Outbox` (described in backend/realtime/hub.py), its `Lane`, and
+the `QueueBudget` every outbox of the process shares (WS_TOTAL_QUEUE_BYTES)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,39 @@ class QueueBudget:
 
 
 # -- one connection's way out ---------------------------------------------------------------------
+
+
+class Lane:
+    """A pre-framed connection's fast way out: `write` is its transport's own `write` while a frame's
+    bytes may go straight to it, else None; the hub calls it for each delivery (one call, no
+    outbox, no coroutine), and goes through the outbox while it is None.
+
+    Two sides keep it: the protocol (backend/realtime/transport.py) `open`s it each time it has
+    written a frame itself (so the connection was open and its transport below the high-water
+    mark) and `shut`s it the moment that may stop being so (paused writing, a close frame sent or
+    received, disconnected, shutting down); the outbox says whether it is `busy` (a writer task
+    with frames queued behind it, or closed: later frames must queue behind those). Open and not
+    busy: `write` is set. Writing straight to the transport is then what `write_now` would do."""
+
+    __slots__ = ("write", "_to", "_ready", "_idle")
+
+    def __init__(self, write: Callable[[bytes], None]):
+        self._to = write
+        self._ready = False  # the protocol's side: set by `open`, cleared by `shut`
+        self._idle = True  # the outbox's side
+        self.write: Callable[[bytes], None] | None = None
+
+    def open(self) -> None:
+        self._ready = True
+        self.write = self._to if self._idle else None
+
+    def shut(self) -> None:
+        self._ready = False
+        self.write = None
+
+    def busy(self, busy: bool) -> None:
+        self._idle = not busy
+        self.write = self._to if self._ready and not busy else None
 
 
 class _Finish:
@@ -93,6 +126,7 @@ class Outbox:
         "_snapshot",
         "_written",
         "_budget",
+        "lane",
     )
 
     def __init__(
@@ -103,6 +137,7 @@ class Outbox:
         limit_bytes: int = DEFAULT_QUEUE_BYTES,
         write_now: WriteNow | None = None,
         budget: QueueBudget | None = None,
+        lane: Lane | None = None,
     ):
         self._send = send
         self._write_now = write_now
@@ -117,6 +152,7 @@ class Outbox:
         self._snapshot: Frame | None = None  # the snapshot queued, if any
         self._written: asyncio.Future[bool] | None = None  # resolved once that snapshot is written
         self._budget = budget
+        self.lane = lane  # the hub writes through it while the transport takes frames at once
 
     @property
     def backlog(self) -> int:
@@ -190,6 +226,8 @@ class Outbox:
             self._budget.bytes -= self.queued()
             self._budget.queueing.pop(self, None)
         self.closed = True
+        if self.lane is not None:
+            self.lane.busy(True)  # for good
         self._backlog.clear()
         self.bytes = 0
         self._snapshot = None
@@ -219,6 +257,8 @@ class Outbox:
         else:
             self.bytes += frame.size
         self._writer = asyncio.get_running_loop().create_task(self._drain(first, frame))
+        if self.lane is not None:
+            self.lane.busy(True)  # later frames queue behind this one
         if self._budget is not None:
             self._budget.queueing[self] = None
             self._count(frame.size)
@@ -269,3 +309,5 @@ class Outbox:
             self._writer = None
             if self._budget is not None:
                 self._budget.queueing.pop(self, None)
+            if self.lane is not None and not self.closed:
+                self.lane.busy(False)

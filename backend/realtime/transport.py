@@ -9,7 +9,11 @@ offers the ASGI extension `tandem.websocket.preframed` in the scope:
 `events.Frame` and cached on it) straight to the transport while it is below
 its high-water mark and says False, writing nothing, once it is above;
 `send(frame)` waits until the transport takes it. Either raises
-`ClientDisconnected` once the connection is closing or gone. Everything else
+`ClientDisconnected` once the connection is closing or gone. `lane` (an
+`outbox.Lane`) is the same write with every check done beforehand: its `write`
+is the transport's own `write` while `write_now` would write at once, else
+None, so the hub writes each delivery with one call (this protocol opens it
+after each write of its own and shuts it the moment that may stop being so). Everything else
 (handshake, pings, close frames, permessage-deflate connections, which keep
 uvicorn's per-connection `websocket.send`) is uvicorn's.
 
@@ -31,50 +35,36 @@ handshake, pings, close codes and Starlette's `/ws` endpoint are uvicorn's.
 from __future__ import annotations
 
 import asyncio
-import struct
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 from websockets.protocol import State
 
-from backend.realtime.events import Frame
+from backend.realtime.events import Frame, text_frame, text_header, wire
+from backend.realtime.outbox import Lane
+
+__all__ = ["DROP_AFTER", "PREFRAMED", "TandemWebSocketProtocol", "text_frame", "text_header", "wire"]
 
 DROP_AFTER = 5.0  # seconds a closing connection may take to write out what it holds
-PREFRAMED = "tandem.websocket.preframed"  # the ASGI extension: {"write_now": ..., "send": ...}
-
-
-def text_header(n: int) -> bytes:
-    """The header of one unmasked, unfragmented text frame of `n` bytes (RFC 6455, 5.2): FIN and opcode 1,
-    the length."""
-    if n < 126:
-        return bytes((0x81, n))
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n)
-    return struct.pack("!BBQ", 0x81, 127, n)
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented text frame: the header, the payload."""
-    return text_header(len(payload)) + payload
-
-
-def wire(frame: Frame) -> bytes:
-    """`frame` as bytes on the wire, built the first time from the payload msgspec encoded (which the
-    frame then holds only as the tail of these bytes) and kept on the frame for every later write."""
-    data = frame.wire
-    if data is None:
-        data = frame.framed(text_header(frame.size))
-    return data
+PREFRAMED = "tandem.websocket.preframed"  # the ASGI extension: {"write_now": ..., "send": ..., "lane": ...}
 
 
 class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
     _drop_timer: asyncio.TimerHandle | None = None
+    _lane: Lane | None = None  # the pre-framed connection's fast way out (backend/realtime/outbox.py)
+    _close_sent = False
+    _disconnected = False
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         if not self.close_sent and not self.conn.extensions:  # accepted so far, and nothing transforms frames
-            self.scope["extensions"][PREFRAMED] = {"write_now": self.write_now, "send": self.send_frame}
+            self._lane = Lane(self.transport.write)
+            self.scope["extensions"][PREFRAMED] = {
+                "write_now": self.write_now,
+                "send": self.send_frame,
+                "lane": self._lane,
+            }
 
     def write_now(self, frame: Frame) -> bool:
         """Write `frame` if the transport is below its high-water mark (True); else write nothing (False)."""
@@ -83,7 +73,45 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
         if not self.writable.is_set():
             return False
         self.transport.write(wire(frame))
+        if self._lane is not None and self.writable.is_set():
+            self._lane.open()  # open, and below the high-water mark: the next frames may go straight in
         return True
+
+    # The lane is shut the moment a frame could no longer be written at once: a close frame sent
+    # (uvicorn sets close_sent) or received (conn.state), the connection lost, writing paused,
+    # the server shutting down. Only write_now opens it again, having checked all of that itself.
+
+    @property  # uvicorn's plain attribute, watched: a close frame shuts the lane
+    def close_sent(self) -> bool:
+        return self._close_sent
+
+    @close_sent.setter
+    def close_sent(self, value: bool) -> None:
+        self._close_sent = value
+        if value and self._lane is not None:
+            self._lane.shut()
+
+    @property  # likewise: the connection lost shuts the lane
+    def disconnected(self) -> bool:
+        return self._disconnected
+
+    @disconnected.setter
+    def disconnected(self, value: bool) -> None:
+        self._disconnected = value
+        if value and self._lane is not None:
+            self._lane.shut()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            super().data_received(data)
+        finally:
+            if self._lane is not None and self.conn.state is not State.OPEN:  # a close frame came (or failed)
+                self._lane.shut()
+
+    def pause_writing(self) -> None:
+        if self._lane is not None:
+            self._lane.shut()
+        super().pause_writing()
 
     async def send_frame(self, frame: Frame) -> None:
         """Write `frame` once the transport is below its high-water mark."""
@@ -99,6 +127,8 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
         self._drop_soon()
 
     def shutdown(self) -> None:
+        if self._lane is not None:
+            self._lane.shut()
         super().shutdown()
         self._drop_soon()
 
