@@ -198,11 +198,18 @@ async def test_what_an_outbox_has_written_or_dropped_leaves_the_process_wide_bud
 class Peer:
     def __init__(self, hub: Hub, cid: str, user_id: str, limit: int = 100, lane: bool = False):
         self.socket = Socket()
-        self.wired: list[bytes] = []  # what went through the lane: the transport's write, as bytes
-        self.lane = Lane(self.wired.append) if lane else None
+        self.wired: list[bytes] = []  # what went through the lane: the socket's send, as bytes
+        self.spilled: list[bytes] = []  # what the socket did not take, handed to the transport
+        self.takes: int | None = None  # bytes the socket takes per send (None: all)
+        self.lane = Lane(self._send, lambda data: self.spilled.append(bytes(data))) if lane else None
         self.outbox = Outbox(self.socket.send, limit, lambda: None, lane=self.lane)
         self.ended: list[str] = []
         self.sub = hub.register(cid, user_id, self.outbox, lambda sub, why: self.ended.append(why))
+
+    def _send(self, data: bytes) -> int:
+        n = len(data) if self.takes is None else min(self.takes, len(data))
+        self.wired.append(data[:n])
+        return n
 
     def received(self) -> list[dict]:
         return [json.loads(t) for t in self.socket.sent]
@@ -250,6 +257,21 @@ async def test_the_hub_writes_each_delivery_through_an_open_lane_as_the_same_pre
     hub.publish(update("c", 3))
     assert [numbers(p) for p in peers] == [[2, 3], [2, 3], [2, 3]]
     assert peers[1].socket.sent and not peers[0].socket.sent  # the shut one got it through its outbox
+
+
+async def test_what_the_socket_does_not_take_goes_to_the_transport_and_the_lane_shuts():
+    hub = Hub(history=10)
+    peer = Peer(hub, "c", "u", lane=True)
+    live(hub, peer, 1)
+    peer.lane.open()
+    peer.takes = 5
+    event = update("c", 2)
+    hub.publish(event)
+    data = ev.wire(event.frame)
+    assert peer.wired == [data[:5]] and peer.spilled == [data[5:]]  # the rest, to the transport's buffer
+    assert peer.lane.write is None  # until the protocol sees that buffer empty again
+    hub.publish(update("c", 3))
+    assert [f["version"] for f in peer.received()] == [3]  # the outbox's way: behind the rest
 
 
 async def test_while_an_outbox_queues_the_hub_queues_behind_it_and_uses_the_lane_again_after():

@@ -5,8 +5,8 @@
   object goes to every subscriber's `Outbox`; nobody waits for anybody.
 - An ordinary event (no membership change, not owner-only) goes to each live
   subscription whose connection's `Lane` (backend/realtime/outbox.py) is open as one call, the
-  transport's `write` of the event's pre-framed bytes: per delivery this loop is most of what a
-  server does. Otherwise (and for every other event) through the subscription's filter and outbox:
+  socket's `send` of the event's pre-framed bytes (what it does not take goes to the transport):
+  per delivery this loop is most of what a server does. Otherwise (and for every other event) through the subscription's filter and outbox:
 - An `Outbox` (backend/realtime/outbox.py) is one connection's way out. While the connection's transport
   takes writes at once, a frame is written at once (with `write_now`, the
   pre-framed sends of backend.realtime.transport, the frame's bytes go
@@ -289,6 +289,7 @@ class Hub:
             # subscription at a time as `Subscription.deliver` would do it, written with one call
             # where the connection's lane is open: per delivery, this loop is most of what the server does.
             data = frame.wire  # built at the first write (a deflate-only process never builds it)
+            size = len(data) if data is not None else 0
             seq, version, mid = event.seq, event.version, event.message_id
             for sub in tuple(subs):
                 if sub.pending:
@@ -309,16 +310,22 @@ class Hub:
                         continue
                     sub.floor = version
                 lane = sub.lane
-                write = lane.write if lane is not None else None
-                if write is None:
+                send = lane.write if lane is not None else None
+                if send is None:
                     sub.outbox.put(frame)
                     continue
                 if data is None:
                     data = wire(frame)
-                try:
-                    write(data)
-                except Exception:  # noqa: BLE001 - the connection is gone; its endpoint sees the disconnect
-                    sub.outbox.close()
+                    size = len(data)
+                try:  # Lane.put, inlined: straight to the socket, what it does not take to the transport
+                    n = send(data)
+                except OSError:
+                    n = 0
+                if n != size:
+                    try:
+                        lane.spill(data, n)  # type: ignore[union-attr]  # `send` came from the lane
+                    except Exception:  # noqa: BLE001 - the connection is gone; its endpoint sees the disconnect
+                        sub.outbox.close()
         if self._metrics is not None and count:
             self._metrics.deliveries.inc(count)
 

@@ -11,9 +11,12 @@ its high-water mark and says False, writing nothing, once it is above;
 `send(frame)` waits until the transport takes it. Either raises
 `ClientDisconnected` once the connection is closing or gone. `lane` (an
 `outbox.Lane`) is the same write with every check done beforehand: its `write`
-is the transport's own `write` while `write_now` would write at once, else
-None, so the hub writes each delivery with one call (this protocol opens it
-after each write of its own and shuts it the moment that may stop being so). Everything else
+is the socket's own `send` while a frame may go straight to it (the
+connection open, the transport's buffer empty), else None, so the hub writes
+each delivery with one call (this protocol opens it after each write of its
+own that left the buffer empty, and shuts it the moment that may stop being
+so; uvicorn's own code sees the transport through `_Watched`, which shuts it
+when a write of uvicorn's leaves bytes behind). Everything else
 (handshake, pings, close frames, permessage-deflate connections, which keep
 uvicorn's per-connection `websocket.send`) is uvicorn's.
 
@@ -35,6 +38,9 @@ handshake, pings, close codes and Starlette's `/ws` endpoint are uvicorn's.
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
+import socket
+from typing import Any, Callable, cast
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -50,16 +56,70 @@ DROP_AFTER = 5.0  # seconds a closing connection may take to write out what it h
 PREFRAMED = "tandem.websocket.preframed"  # the ASGI extension: {"write_now": ..., "send": ..., "lane": ...}
 
 
+_PLAIN: type = getattr(asyncio.selector_events, "_SelectorSocketTransport", type(None))  # asyncio's plain TCP transport
+
+
+def socket_send(transport: asyncio.BaseTransport) -> Callable[[bytes], int]:
+    """What a lane sends with: the socket's own `send` under asyncio's plain socket transport (the
+    lane is open only while that transport's buffer is empty, so nothing can be overtaken); for any
+    other transport (TLS, uvloop) its `write`, which takes everything."""
+    sock = getattr(transport, "_sock", None) if isinstance(transport, _PLAIN) else None
+    if isinstance(sock, socket.socket):
+        return sock.send
+    write = cast(asyncio.WriteTransport, transport).write
+
+    def send(data: bytes) -> int:
+        write(data)
+        return len(data)
+
+    return send
+
+
+class _Watched:
+    """The transport as uvicorn's protocol code sees it: each write that leaves bytes in the
+    transport's buffer (a pong, a ping, a close frame the socket did not take at once) shuts the
+    lane, so a frame sent straight to the socket never overtakes them; so does closing."""
+
+    __slots__ = ("_transport", "_protocol")
+
+    def __init__(self, transport: asyncio.Transport, protocol: "TandemWebSocketProtocol"):
+        self._transport, self._protocol = transport, protocol
+
+    def write(self, data: Any) -> None:
+        transport = self._transport
+        transport.write(data)
+        if transport.get_write_buffer_size():
+            self._protocol._shut_lane()
+
+    def close(self) -> None:
+        self._protocol._shut_lane()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._protocol._shut_lane()
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
     _drop_timer: asyncio.TimerHandle | None = None
     _lane: Lane | None = None  # the pre-framed connection's fast way out (backend/realtime/outbox.py)
+    _raw: asyncio.Transport | None = None  # the transport itself (self.transport watches it)
     _close_sent = False
     _disconnected = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._raw = self.transport
+        self.transport = cast(asyncio.Transport, _Watched(self.transport, self))
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         if not self.close_sent and not self.conn.extensions:  # accepted so far, and nothing transforms frames
-            self._lane = Lane(self.transport.write)
+            raw = cast(asyncio.Transport, self._raw)
+            self._lane = Lane(socket_send(raw), raw.write)
             self.scope["extensions"][PREFRAMED] = {
                 "write_now": self.write_now,
                 "send": self.send_frame,
@@ -72,14 +132,23 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
             raise ClientDisconnected()
         if not self.writable.is_set():
             return False
-        self.transport.write(wire(frame))
-        if self._lane is not None and self.writable.is_set():
-            self._lane.open()  # open, and below the high-water mark: the next frames may go straight in
+        raw = cast(asyncio.Transport, self._raw)
+        raw.write(wire(frame))
+        if self._lane is not None:
+            if raw.get_write_buffer_size():
+                self._lane.shut()  # bytes wait in the transport: the next frames go behind them
+            else:
+                self._lane.open()  # all written, open: the next frames may go straight to the socket
         return True
 
-    # The lane is shut the moment a frame could no longer be written at once: a close frame sent
-    # (uvicorn sets close_sent) or received (conn.state), the connection lost, writing paused,
-    # the server shutting down. Only write_now opens it again, having checked all of that itself.
+    # The lane is shut the moment a frame could no longer go straight to the socket: bytes left in
+    # the transport's buffer (_Watched), a close frame sent (uvicorn sets close_sent) or received
+    # (conn.state), the connection lost or closing, writing paused, the server shutting down. Only
+    # write_now opens it again, having checked all of that itself.
+
+    def _shut_lane(self) -> None:
+        if self._lane is not None:
+            self._lane.shut()
 
     @property  # uvicorn's plain attribute, watched: a close frame shuts the lane
     def close_sent(self) -> bool:
