@@ -220,6 +220,8 @@ def measure(
                                 "-o",
                                 profile,
                                 "--nonblocking",
+                                "--rate",
+                                str(args.profile_rate),
                                 *raw,
                             ],
                         ),
@@ -369,6 +371,7 @@ def main() -> None:
         help="py-spy the (Tandem) server while actions run, into this file: "
         "an SVG flame graph, or (any other name) raw stacks summarized in the JSON",
     )
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second (--profile)")
     parser.add_argument(
         "--compare",
         action="store_true",

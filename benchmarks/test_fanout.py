@@ -163,3 +163,21 @@ async def test_the_load_client_reconnects_when_uvicorn_closed_an_idle_keep_alive
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+def test_the_micro_benchmark_delivers_every_frame_on_every_path_and_reports_cpu_per_delivery():
+    modes = ["hub", "starlette", "write_now", "write", "send"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fanout_micro.py"), "-k", "5", "-e", "3", "--rate", "50"]
+        + [f"--mode={m}" for m in modes],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(done.stdout)["results"]
+    assert [r["mode"] for r in results] == modes
+    for r in results:
+        assert r["deliveries"] == r["received"] == 15, r  # every subscriber got every frame
+        assert r["cpu_us_per_delivery_publishing"] > 0 and r["frame_bytes"] > 400

@@ -14,7 +14,7 @@ from backend.realtime import events as ev
 from backend.realtime.changes import ChangeReader
 from backend.realtime.history import cost
 from backend.realtime.hub import GoLive, History, Hub, Outbox
-from backend.realtime.outbox import QueueBudget
+from backend.realtime.outbox import Lane, QueueBudget
 from tests.support import ACCOUNTS, EDITOR, OWNER, VIEWER, sign_in, team, user
 
 
@@ -196,11 +196,20 @@ async def test_what_an_outbox_has_written_or_dropped_leaves_the_process_wide_bud
 
 
 class Peer:
-    def __init__(self, hub: Hub, cid: str, user_id: str, limit: int = 100):
+    def __init__(self, hub: Hub, cid: str, user_id: str, limit: int = 100, lane: bool = False):
         self.socket = Socket()
-        self.outbox = Outbox(self.socket.send, limit, lambda: None)
+        self.wired: list[bytes] = []  # what went through the lane: the socket's send, as bytes
+        self.spilled: list[bytes] = []  # what the socket did not take, handed to the transport
+        self.takes: int | None = None  # bytes the socket takes per send (None: all)
+        self.lane = Lane(self._send, lambda data: self.spilled.append(bytes(data))) if lane else None
+        self.outbox = Outbox(self.socket.send, limit, lambda: None, lane=self.lane)
         self.ended: list[str] = []
         self.sub = hub.register(cid, user_id, self.outbox, lambda sub, why: self.ended.append(why))
+
+    def _send(self, data: bytes) -> int:
+        n = len(data) if self.takes is None else min(self.takes, len(data))
+        self.wired.append(data[:n])
+        return n
 
     def received(self) -> list[dict]:
         return [json.loads(t) for t in self.socket.sent]
@@ -225,6 +234,66 @@ async def test_each_event_is_encoded_once_and_the_same_frame_goes_to_everyone():
     hub.publish(event)
     assert all(p.socket.objects == [event.frame] for p in peers)
     assert len({id(p.socket.objects[0]) for p in peers}) == 1
+
+
+def numbers(peer: Peer) -> list[int]:
+    """The versions a peer got, through its lane (pre-framed bytes) and its outbox, in that order."""
+    through_lane = [json.loads(b[b.index(b"{") :])["version"] for b in peer.wired]
+    return through_lane + [f.get("version") for f in peer.received()]
+
+
+async def test_the_hub_writes_each_delivery_through_an_open_lane_as_the_same_pre_framed_bytes():
+    hub = Hub(history=10)
+    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(3)]
+    for peer in peers:
+        live(hub, peer, 1)
+        peer.lane.open()  # what the protocol does once it has written to the connection itself
+    event = update("c", 2, {"title": "t"})
+    hub.publish(event)
+    assert all(p.wired == [ev.wire(event.frame)] and p.socket.sent == [] for p in peers)
+    assert len({id(p.wired[0]) for p in peers}) == 1  # one bytes object for everyone
+    hub.publish(update("c", 2))  # a repeat is dropped on this path too
+    peers[1].lane.shut()  # e.g. its transport paused writing
+    hub.publish(update("c", 3))
+    assert [numbers(p) for p in peers] == [[2, 3], [2, 3], [2, 3]]
+    assert peers[1].socket.sent and not peers[0].socket.sent  # the shut one got it through its outbox
+
+
+async def test_what_the_socket_does_not_take_goes_to_the_transport_and_the_lane_shuts():
+    hub = Hub(history=10)
+    peer = Peer(hub, "c", "u", lane=True)
+    live(hub, peer, 1)
+    peer.lane.open()
+    peer.takes = 5
+    event = update("c", 2)
+    hub.publish(event)
+    data = ev.wire(event.frame)
+    assert peer.wired == [data[:5]] and peer.spilled == [data[5:]]  # the rest, to the transport's buffer
+    assert peer.lane.write is None  # until the protocol sees that buffer empty again
+    hub.publish(update("c", 3))
+    assert [f["version"] for f in peer.received()] == [3]  # the outbox's way: behind the rest
+
+
+async def test_while_an_outbox_queues_the_hub_queues_behind_it_and_uses_the_lane_again_after():
+    hub = Hub(history=10)
+    peer = Peer(hub, "c", "u", lane=True)
+    live(hub, peer, 1)
+    peer.lane.open()
+    peer.socket.writable.clear()
+    peer.outbox.put(ev.encode_frame({"type": "pong"}))  # waits for the socket: a writer task holds it
+    assert peer.lane.write is None
+    hub.publish(update("c", 2))
+    hub.publish(update("c", 3))
+    assert peer.wired == [] and peer.outbox.backlog == 2  # behind the pong, not ahead of it
+    peer.socket.writable.set()
+    assert await peer.outbox.flush(1)
+    assert [f.get("version") for f in peer.received()] == [None, 2, 3]
+    assert peer.lane.write is not None
+    hub.publish(update("c", 4))
+    assert numbers(peer)[0] == 4 and len(peer.socket.sent) == 3
+    peer.outbox.close()  # the connection ends: the lane shuts for good
+    hub.publish(update("c", 5))
+    assert peer.lane.write is None and len(peer.wired) == 1
 
 
 async def test_a_pending_subscription_buffers_and_drops_what_its_snapshot_holds():

@@ -58,6 +58,21 @@ class Script:
             elif command.get("do") == "frames":
                 for chars, count in command["texts"]:
                     await pre["send"](text_message(chars * count))
+            elif command.get("do") == "uvicorn":  # a frame through uvicorn's own websocket.send, not pre-framed
+                pre["write_now"].__self__._raw.set_write_buffer_limits(high=64 * 1024 * 1024)  # no pause
+                await send({"type": "websocket.send", "text": command["text"] * command["count"]})
+                state["lane_after_uvicorn"] = pre["lane"].write
+            elif command.get("do") == "lane":  # as the hub writes: through the lane while open, else write_now
+                for i in range(command["count"]):
+                    frame = ev.encode_frame({"i": i, "pad": "p" * command["pad"]})
+                    write = pre["lane"].write
+                    state["lane_writes"] = state.get("lane_writes", 0) + (write is not None)
+                    if write is not None:
+                        pre["lane"].put(wire(frame))
+                    else:
+                        await pre["send"](frame)
+                    if i % 50 == 0:
+                        await asyncio.sleep(0.005)
             elif command.get("do") == "stream":
                 for i in range(command["count"]):
                     await pre["send"](ev.encode_frame({"i": i, "pad": "p" * command["pad"]}))
@@ -213,6 +228,111 @@ async def test_permessage_deflate_keeps_the_per_connection_path(server, client, 
             while not script.preframed:
                 await asyncio.sleep(0.01)
     assert (script.preframed[0] is not None) is preframed
+
+
+def raw_buffered(pre: dict) -> int:
+    """Bytes waiting in the connection's asyncio transport."""
+    return pre["write_now"].__self__._raw.get_write_buffer_size()
+
+
+# -- the lane: the hub's one-call write ------------------------------------------------------------
+
+
+async def test_the_lane_opens_after_a_write_and_carries_frames_in_order_between_pings():
+    script = Script()
+    async with serving(script, ws_ping_interval=0.2) as url:
+        async with connect(url, compression=None, ping_interval=None) as ws:
+            await send(ws, do="nothing")
+            while not script.connections:
+                await asyncio.sleep(0.01)
+            lane = script.connections[0]["pre"]["lane"]
+            assert lane.write is None  # nothing written by the protocol yet: not known to be open
+            await send(ws, do="lane", count=2000, pad=500)
+            got = []
+            for n in range(2000):
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), 5))["i"])
+                if n % 400 == 0:
+                    await asyncio.wait_for(await ws.ping(), 5)  # answered in between
+            assert got == list(range(2000))
+            assert script.connections[0]["lane_writes"] >= 1990  # all but the first few went through it
+            assert lane.write is not None
+
+
+async def test_the_lane_shuts_while_a_peer_does_not_read_and_opens_again_after():
+    script = Script()
+    async with serving(script) as url:
+        host, port = url.split("//")[1].rstrip("/").split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, int(port)))
+        async with connect(url, sock=sock, compression=None, max_queue=1) as ws:
+            await send(ws, do="nothing")
+            while not script.connections:
+                await asyncio.sleep(0.01)
+            ws.transport.pause_reading()
+            pre = script.connections[0]["pre"]
+            lane = pre["lane"]
+            assert pre["write_now"](text_message("0 first"))
+            written = 1
+            while lane.write is not None:  # the hub's way: straight to the socket while the lane is open
+                lane.put(wire(text_message(f"{written} " + "x" * 65_536)))
+                written += 1
+                assert written < 1000, "the lane never shut"
+            assert raw_buffered(pre) > 0  # the socket took part of the last one: the rest waits in the transport
+            while pre["write_now"](text_message(f"{written} " + "x" * 65_536)):  # the outbox's way, behind it
+                written += 1
+                assert lane.write is None and written < 1000
+            ws.transport.resume_reading()
+            received = [await asyncio.wait_for(ws.recv(), 5) for _ in range(written)]
+            assert [r.split(" ")[0] for r in received] == [str(i) for i in range(written)]
+            await asyncio.wait_for(pre["send"](text_message("again")), 5)
+            assert await asyncio.wait_for(ws.recv(), 5) == "again"
+            assert lane.write is not None  # written at once again: open
+
+
+async def test_bytes_uvicorn_leaves_in_the_transport_shut_the_lane_so_no_frame_overtakes_them():
+    script = Script()
+    async with serving(script) as url:
+        host, port = url.split("//")[1].rstrip("/").split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, int(port)))
+        async with connect(url, sock=sock, compression=None, max_queue=1, max_size=None) as ws:
+            await send(ws, do="echo", text="open")
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"echo": "open"}
+            pre = script.connections[0]["pre"]
+            assert pre["lane"].write is not None
+            ws.transport.pause_reading()
+            await send(ws, do="uvicorn", text="u", count=8_000_000)  # more than the socket takes at once
+            while "lane_after_uvicorn" not in script.connections[0]:
+                await asyncio.sleep(0.01)
+            assert script.connections[0]["lane_after_uvicorn"] is None and raw_buffered(pre) > 0  # not paused
+            after = asyncio.ensure_future(pre["send"](text_message("after")))  # the outbox's way: behind them
+            ws.transport.resume_reading()
+            assert await asyncio.wait_for(ws.recv(), 5) == "u" * 8_000_000
+            assert await asyncio.wait_for(ws.recv(), 5) == "after"
+            await asyncio.wait_for(after, 5)
+
+
+@pytest.mark.parametrize("who", ["server", "client"])
+async def test_the_lane_shuts_for_good_once_a_close_frame_is_sent_or_received(who):
+    script = Script()
+    async with serving(script) as url:
+        async with connect(url, compression=None) as ws:
+            await send(ws, do="echo", text="open")
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"echo": "open"}
+            lane = script.connections[0]["pre"]["lane"]
+            assert lane.write is not None
+            if who == "server":
+                await send(ws, do="close", code=4009, reason="too slow")
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), 5)
+            else:
+                await ws.close()
+            await asyncio.wait_for(script.connections[0]["done"].wait(), 5)
+            assert lane.write is None
+            with pytest.raises(ClientDisconnected):
+                script.connections[0]["pre"]["write_now"](text_message("too late"))
 
 
 # -- the /ws endpoint -------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ live stream sent: the changes of an update are put in one canonical order
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import msgspec
@@ -103,6 +104,34 @@ def encode_frame(body: dict[str, Any]) -> Frame:
     if len(_buffer) > _KEEP_BUFFER:
         _buffer = bytearray()
     return Frame(payload)
+
+
+# -- frames on the wire: server-to-client frames are not masked, so their bytes are the same for all
+
+
+def text_header(n: int) -> bytes:
+    """The header of one unmasked, unfragmented text frame of `n` bytes (RFC 6455, 5.2): FIN and opcode 1,
+    the length."""
+    if n < 126:
+        return bytes((0x81, n))
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n)
+    return struct.pack("!BBQ", 0x81, 127, n)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented text frame: the header, the payload."""
+    return text_header(len(payload)) + payload
+
+
+def wire(frame: Frame) -> bytes:
+    """`frame` as bytes on the wire (backend/realtime/transport.py writes them as they are), built
+    the first time from the payload msgspec encoded (which the frame then holds only as the tail of
+    these bytes) and kept on the frame for every later write."""
+    data = frame.wire
+    if data is None:
+        data = frame.framed(text_header(frame.size))
+    return data
 
 
 class Event:

@@ -6,6 +6,10 @@ hub's topic tables; the outbox and the history are already their own modules.)
 - `Hub.publish(event)` hands one event to every subscription of its
   collaboration, synchronously: the event's frame is encoded once and the same
   object goes to every subscriber's `Outbox`; nobody waits for anybody.
+- An ordinary event (no membership change, not owner-only) goes to each live
+  subscription whose connection's `Lane` (backend/realtime/outbox.py) is open as one call, the
+  socket's `send` of the event's pre-framed bytes (what it does not take goes to the transport):
+  per delivery this loop is most of what a server does. Otherwise (and for every other event) through the subscription's filter and outbox:
 - An `Outbox` (backend/realtime/outbox.py) is one connection's way out. While the connection's transport
   takes writes at once, a frame is written at once (with `write_now`, the
   pre-framed sends of backend.realtime.transport, the frame's bytes go
@@ -46,6 +50,7 @@ from backend.realtime.events import (
     membership_removed,
     resync_required,
     track_member,
+    wire,
 )
 from backend.realtime.history import DEFAULT_HISTORY_BYTES, History
 from backend.realtime.outbox import DEFAULT_QUEUE_BYTES, Outbox, Send, WriteNow
@@ -113,6 +118,7 @@ class Subscription:
         "ended",
         "sent",
         "seq",
+        "lane",
         "_hub",
     )
 
@@ -138,6 +144,7 @@ class Subscription:
         self.ended = False
         self.sent: set[str] | None = None  # ids of messages sent from the store whose events may still come
         self.seq: int | None = None  # the stream seq this subscriber has (drop events at or below it); None: not by seq
+        self.lane = outbox.lane  # the connection's fast way out (Hub.publish), None unless pre-framed
 
     def deliver(self, event: Event) -> None:
         seq = event.seq
@@ -272,13 +279,57 @@ class Hub:
         if event.type == PRESENCE:
             event.seal()
             self._presence[cid] = event
+        frame = event.frame
         count = 0
-        for sub in tuple(subs):
-            if sub.pending:
-                sub.buffer.append(event)  # type: ignore[union-attr]  # a pending subscription always has its buffer
-            else:
-                sub.deliver(event)
+        if event.members is not None or event.owners_only:
+            for sub in tuple(subs):  # membership, roles: each subscription's own rules
+                if sub.pending:
+                    sub.buffer.append(event)  # type: ignore[union-attr]  # a pending subscription always has its buffer
+                else:
+                    sub.deliver(event)
+                    count += 1
+        else:
+            # The common case (an update that leaves the members alone, a message, presence), one
+            # subscription at a time as `Subscription.deliver` would do it, written with one call
+            # where the connection's lane is open: per delivery, this loop is most of what the server does.
+            data = frame.wire  # built at the first write (a deflate-only process never builds it)
+            size = len(data) if data is not None else 0
+            seq, version, mid = event.seq, event.version, event.message_id
+            for sub in tuple(subs):
+                if sub.pending:
+                    sub.buffer.append(event)  # type: ignore[union-attr]  # a pending subscription always has its buffer
+                    continue
                 count += 1
+                if seq is not None and sub.seq is not None:
+                    if seq <= sub.seq:
+                        continue  # sent already (a snapshot or a replay at or past it)
+                    sub.seq = seq
+                if mid is not None:
+                    sent = sub.sent
+                    if sent and mid in sent:
+                        sent.discard(mid)  # the snapshot held it already
+                        continue
+                elif version is not None:
+                    if version <= sub.floor:
+                        continue
+                    sub.floor = version
+                lane = sub.lane
+                send = lane.write if lane is not None else None
+                if send is None:
+                    sub.outbox.put(frame)
+                    continue
+                if data is None:
+                    data = wire(frame)
+                    size = len(data)
+                try:  # Lane.put, inlined: straight to the socket, what it does not take to the transport
+                    n = send(data)
+                except OSError:
+                    n = 0
+                if n != size:
+                    try:
+                        lane.spill(data, n)  # type: ignore[union-attr]  # `send` came from the lane
+                    except Exception:  # noqa: BLE001 - the connection is gone; its endpoint sees the disconnect
+                        sub.outbox.close()
         if self._metrics is not None and count:
             self._metrics.deliveries.inc(count)
 

@@ -9,7 +9,14 @@ offers the ASGI extension `tandem.websocket.preframed` in the scope:
 `events.Frame` and cached on it) straight to the transport while it is below
 its high-water mark and says False, writing nothing, once it is above;
 `send(frame)` waits until the transport takes it. Either raises
-`ClientDisconnected` once the connection is closing or gone. Everything else
+`ClientDisconnected` once the connection is closing or gone. `lane` (an
+`outbox.Lane`) is the same write with every check done beforehand: its `write`
+is the socket's own `send` while a frame may go straight to it (the
+connection open, the transport's buffer empty), else None, so the hub writes
+each delivery with one call (this protocol opens it after each write of its
+own that left the buffer empty, and shuts it the moment that may stop being
+so; uvicorn's own code sees the transport through `_Watched`, which shuts it
+when a write of uvicorn's leaves bytes behind). Everything else
 (handshake, pings, close frames, permessage-deflate connections, which keep
 uvicorn's per-connection `websocket.send`) is uvicorn's.
 
@@ -31,50 +38,93 @@ handshake, pings, close codes and Starlette's `/ws` endpoint are uvicorn's.
 from __future__ import annotations
 
 import asyncio
-import struct
+import asyncio.selector_events
+import socket
+from typing import Any, Callable, cast
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 from websockets.protocol import State
 
-from backend.realtime.events import Frame
+from backend.realtime.events import Frame, text_frame, text_header, wire
+from backend.realtime.outbox import Lane
+
+__all__ = ["DROP_AFTER", "PREFRAMED", "TandemWebSocketProtocol", "text_frame", "text_header", "wire"]
 
 DROP_AFTER = 5.0  # seconds a closing connection may take to write out what it holds
-PREFRAMED = "tandem.websocket.preframed"  # the ASGI extension: {"write_now": ..., "send": ...}
+PREFRAMED = "tandem.websocket.preframed"  # the ASGI extension: {"write_now": ..., "send": ..., "lane": ...}
 
 
-def text_header(n: int) -> bytes:
-    """The header of one unmasked, unfragmented text frame of `n` bytes (RFC 6455, 5.2): FIN and opcode 1,
-    the length."""
-    if n < 126:
-        return bytes((0x81, n))
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n)
-    return struct.pack("!BBQ", 0x81, 127, n)
+_PLAIN: type = getattr(asyncio.selector_events, "_SelectorSocketTransport", type(None))  # asyncio's plain TCP transport
 
 
-def text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented text frame: the header, the payload."""
-    return text_header(len(payload)) + payload
+def socket_send(transport: asyncio.BaseTransport) -> Callable[[bytes], int]:
+    """What a lane sends with: the socket's own `send` under asyncio's plain socket transport (the
+    lane is open only while that transport's buffer is empty, so nothing can be overtaken); for any
+    other transport (TLS, uvloop) its `write`, which takes everything."""
+    sock = getattr(transport, "_sock", None) if isinstance(transport, _PLAIN) else None
+    if isinstance(sock, socket.socket):
+        return sock.send
+    write = cast(asyncio.WriteTransport, transport).write
+
+    def send(data: bytes) -> int:
+        write(data)
+        return len(data)
+
+    return send
 
 
-def wire(frame: Frame) -> bytes:
-    """`frame` as bytes on the wire, built the first time from the payload msgspec encoded (which the
-    frame then holds only as the tail of these bytes) and kept on the frame for every later write."""
-    data = frame.wire
-    if data is None:
-        data = frame.framed(text_header(frame.size))
-    return data
+class _Watched:
+    """The transport as uvicorn's protocol code sees it: each write that leaves bytes in the
+    transport's buffer (a pong, a ping, a close frame the socket did not take at once) shuts the
+    lane, so a frame sent straight to the socket never overtakes them; so does closing."""
+
+    __slots__ = ("_transport", "_protocol")
+
+    def __init__(self, transport: asyncio.Transport, protocol: "TandemWebSocketProtocol"):
+        self._transport, self._protocol = transport, protocol
+
+    def write(self, data: Any) -> None:
+        transport = self._transport
+        transport.write(data)
+        if transport.get_write_buffer_size():
+            self._protocol._shut_lane()
+
+    def close(self) -> None:
+        self._protocol._shut_lane()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._protocol._shut_lane()
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
     _drop_timer: asyncio.TimerHandle | None = None
+    _lane: Lane | None = None  # the pre-framed connection's fast way out (backend/realtime/outbox.py)
+    _raw: asyncio.Transport | None = None  # the transport itself (self.transport watches it)
+    _close_sent = False
+    _disconnected = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._raw = self.transport
+        self.transport = cast(asyncio.Transport, _Watched(self.transport, self))
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
         if not self.close_sent and not self.conn.extensions:  # accepted so far, and nothing transforms frames
-            self.scope["extensions"][PREFRAMED] = {"write_now": self.write_now, "send": self.send_frame}
+            raw = cast(asyncio.Transport, self._raw)
+            self._lane = Lane(socket_send(raw), raw.write)
+            self.scope["extensions"][PREFRAMED] = {
+                "write_now": self.write_now,
+                "send": self.send_frame,
+                "lane": self._lane,
+            }
 
     def write_now(self, frame: Frame) -> bool:
         """Write `frame` if the transport is below its high-water mark (True); else write nothing (False)."""
@@ -82,8 +132,55 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
             raise ClientDisconnected()
         if not self.writable.is_set():
             return False
-        self.transport.write(wire(frame))
+        raw = cast(asyncio.Transport, self._raw)
+        raw.write(wire(frame))
+        if self._lane is not None:
+            if raw.get_write_buffer_size():
+                self._lane.shut()  # bytes wait in the transport: the next frames go behind them
+            else:
+                self._lane.open()  # all written, open: the next frames may go straight to the socket
         return True
+
+    # The lane is shut the moment a frame could no longer go straight to the socket: bytes left in
+    # the transport's buffer (_Watched), a close frame sent (uvicorn sets close_sent) or received
+    # (conn.state), the connection lost or closing, writing paused, the server shutting down. Only
+    # write_now opens it again, having checked all of that itself.
+
+    def _shut_lane(self) -> None:
+        if self._lane is not None:
+            self._lane.shut()
+
+    @property  # uvicorn's plain attribute, watched: a close frame shuts the lane
+    def close_sent(self) -> bool:
+        return self._close_sent
+
+    @close_sent.setter
+    def close_sent(self, value: bool) -> None:
+        self._close_sent = value
+        if value and self._lane is not None:
+            self._lane.shut()
+
+    @property  # likewise: the connection lost shuts the lane
+    def disconnected(self) -> bool:
+        return self._disconnected
+
+    @disconnected.setter
+    def disconnected(self, value: bool) -> None:
+        self._disconnected = value
+        if value and self._lane is not None:
+            self._lane.shut()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            super().data_received(data)
+        finally:
+            if self._lane is not None and self.conn.state is not State.OPEN:  # a close frame came (or failed)
+                self._lane.shut()
+
+    def pause_writing(self) -> None:
+        if self._lane is not None:
+            self._lane.shut()
+        super().pause_writing()
 
     async def send_frame(self, frame: Frame) -> None:
         """Write `frame` once the transport is below its high-water mark."""
@@ -99,6 +196,8 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
         self._drop_soon()
 
     def shutdown(self) -> None:
+        if self._lane is not None:
+            self._lane.shut()
         super().shutdown()
         self._drop_soon()
 

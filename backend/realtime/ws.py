@@ -122,6 +122,7 @@ class Connection:
                 settings.ws_queue_bytes,
                 write_now=preframed["write_now"],
                 budget=realtime.queue_budget,
+                lane=preframed.get("lane"),
             )
         else:  # permessage-deflate: compressed per connection, through uvicorn's websocket.send
             self.outbox = Outbox(
