@@ -48,7 +48,7 @@ from websockets.http11 import Request
 from websockets.protocol import State
 
 from backend.realtime.events import Frame, text_frame, text_header, wire
-from backend.realtime.outbox import Lane
+from backend.realtime.lane import Lane
 
 __all__ = ["DROP_AFTER", "PREFRAMED", "TandemWebSocketProtocol", "text_frame", "text_header", "wire"]
 
