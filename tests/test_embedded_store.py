@@ -953,3 +953,64 @@ async def test_top_level_updates_match_plain_mongomock_without_its_update_machin
     for case in [(True, "ok", 1), (True, "ok", 0), (True, "DuplicateKeyError", None)]:
         assert tally[case] >= 3, tally
     assert tally[(False, "TypeError", None)] and tally[(False, "InvalidDocument", None)], tally
+
+
+async def test_after_a_rename_a_query_on_one_id_reads_the_collection_under_its_name(any_store_handle):
+    """A one-`_id` query tests the document stored under the collection's name at the time of the
+    query: after `a` is renamed `b`, a handle on `a` (taken before) finds nothing, and handles on
+    `b` (taken before or after) find, change and delete the document."""
+    db = any_store_handle.db
+    await db.drop_collection("renamed_from")
+    await db.drop_collection("renamed_to")
+    a, b_before = db.renamed_from, db.renamed_to
+    await a.insert_one({"_id": "x", "n": 1})
+    assert await a.find_one({"_id": "x"}) == {"_id": "x", "n": 1}
+    await a.rename("renamed_to")
+    assert await a.count_documents({"_id": "x"}) == 0
+    assert (await a.update_one({"_id": "x"}, {"$set": {"n": 99}})).matched_count == 0
+    assert (await a.delete_one({"_id": "x"})).deleted_count == 0
+    b = db.renamed_to
+    assert (await b_before.update_one({"_id": "x"}, {"$set": {"n": 2}})).matched_count == 1
+    assert await b.find_one({"_id": "x"}) == {"_id": "x", "n": 2}
+    assert await b.find({"n": {"$gte": 0}}).to_list(None) == [{"_id": "x", "n": 2}]  # the scan agrees
+    assert await b_before.count_documents({"_id": "x"}) == 1
+    assert (await b_before.delete_one({"_id": "x"})).deleted_count == 1
+    assert await b.find_one({"_id": "x"}) is None
+
+
+async def test_a_deleted_or_dropped_documents_kept_form_is_let_go(store_handle):  # embedded only
+    """The UTC-aware forms kept for reads (`_AwareForms`) go with their documents: a delete, a
+    TTL expiry, a drop and a dropped database leave none behind (nor the memory they hold)."""
+    from backend.store.embedded import _AwareForms
+
+    db = store_handle.db
+
+    def kept(coll: Any) -> int:
+        return len(_AwareForms.of(coll._sync._store)._forms)
+
+    coll = db.forms_kept
+    await coll.insert_many([{"_id": f"d{i}", "items": [{"k": k} for k in range(20)]} for i in range(30)])
+    for i in range(30):
+        await coll.find_one({"_id": f"d{i}"})
+    assert kept(coll) == 30
+    await coll.delete_one({"_id": "d0"})
+    await coll.find_one_and_delete({"_id": "d1"})
+    assert kept(coll) == 28
+    await coll.delete_many({"_id": {"$in": ["d2", "d3"]}})
+    assert kept(coll) == 26
+    await coll.drop()
+    assert kept(coll) == 0
+
+    await coll.create_index("at", expireAfterSeconds=0)
+    await coll.insert_one({"_id": "t", "at": datetime.now(timezone.utc) + timedelta(milliseconds=30)})
+    await coll.find_one({"_id": "t"})
+    assert kept(coll) == 1
+    await asyncio.sleep(0.06)
+    assert await coll.count_documents({}) == 0  # the read expires it
+    assert kept(coll) == 0
+
+    await coll.insert_one({"_id": "z"})
+    await coll.find_one({"_id": "z"})
+    assert kept(coll) == 1
+    await store_handle.client.drop_database(db.name)
+    assert kept(coll) == 0

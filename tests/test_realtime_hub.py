@@ -14,7 +14,8 @@ from backend.realtime import events as ev
 from backend.realtime.changes import ChangeReader
 from backend.realtime.history import cost
 from backend.realtime.hub import GoLive, History, Hub, Outbox
-from backend.realtime.outbox import Lane, QueueBudget
+from backend.realtime.lane import Lane
+from backend.realtime.outbox import QueueBudget
 from tests.support import ACCOUNTS, EDITOR, OWNER, VIEWER, sign_in, team, user
 
 

@@ -355,3 +355,69 @@ async def test_the_endpoint_writes_each_events_frame_built_once_unless_deflated(
         assert (event.frame.wire is None) is deflate
         if not deflate:
             assert event.frame.wire == text_frame(event.frame["text"].encode())
+
+
+async def test_a_peer_that_half_closes_gets_no_frame_once_asyncio_closes_the_transport():
+    """A client that sends FIN but still reads: uvicorn's eof_received answers None, so asyncio
+    closes the transport itself, before connection_lost. In that window a write is dropped
+    silently; neither write_now nor the lane may then write (else frame 1 is lost and frame 2
+    arrives: a gap that no resume by seq would notice)."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from backend.realtime.transport import TandemWebSocketProtocol
+
+    seen: dict[str, Any] = {}
+
+    async def app(scope: dict, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await asyncio.sleep(1)
+
+    class Probe(TandemWebSocketProtocol):
+        def eof_received(self) -> None:
+            super().eof_received()
+            self.loop.call_soon(self.publish)  # after asyncio's close(), before connection_lost
+
+        def publish(self) -> None:
+            pre = self.scope["extensions"][PREFRAMED]
+            seen["closing"] = self._raw.is_closing()  # type: ignore[union-attr]
+            seen["lane"] = pre["lane"].write
+            try:
+                pre["write_now"](ev.encode_frame({"seq": 1}))
+                seen["write_now"] = "wrote"
+            except ClientDisconnected:
+                seen["write_now"] = "ClientDisconnected"
+            seen["lane_after"] = pre["lane"].write
+
+    loop = asyncio.get_running_loop()
+    config = Config(app=app, ws="websockets-sansio", lifespan="off", log_level="critical")
+    config.load()
+    server_end, client_end = socket.socketpair()
+    with server_end, client_end:
+        await loop.create_connection(lambda: Probe(config, ServerState(), {}), sock=server_end)
+        client_end.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        client_end.setblocking(False)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            with contextlib.suppress(BlockingIOError):
+                answer += client_end.recv(4096)
+            await asyncio.sleep(0.01)
+        assert answer.startswith(b"HTTP/1.1 101")
+        await asyncio.sleep(0.05)
+        client_end.shutdown(socket.SHUT_WR)  # half-close: the client still reads
+        for _ in range(100):
+            if "lane_after" in seen:
+                break
+            await asyncio.sleep(0.01)
+        rest = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := client_end.recv(4096):
+                rest += chunk
+    assert seen["closing"] is True
+    assert seen["lane"] is None and seen["lane_after"] is None
+    assert seen["write_now"] == "ClientDisconnected"
+    assert answer.split(b"\r\n\r\n", 1)[1] + rest == b""  # nothing after the handshake

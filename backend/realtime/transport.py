@@ -48,7 +48,7 @@ from websockets.http11 import Request
 from websockets.protocol import State
 
 from backend.realtime.events import Frame, text_frame, text_header, wire
-from backend.realtime.outbox import Lane
+from backend.realtime.lane import Lane
 
 __all__ = ["DROP_AFTER", "PREFRAMED", "TandemWebSocketProtocol", "text_frame", "text_header", "wire"]
 
@@ -128,11 +128,14 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def write_now(self, frame: Frame) -> bool:
         """Write `frame` if the transport is below its high-water mark (True); else write nothing (False)."""
-        if self.disconnected or self.close_sent or self.conn.state is not State.OPEN:
+        raw = cast(asyncio.Transport, self._raw)
+        if self.disconnected or self.close_sent or self.conn.state is not State.OPEN or raw.is_closing():
+            # closing: asyncio closed the transport itself (a peer's half-close, uvicorn's
+            # eof_received answers None) before connection_lost; a write would be dropped silently
+            self._shut_lane()
             raise ClientDisconnected()
         if not self.writable.is_set():
             return False
-        raw = cast(asyncio.Transport, self._raw)
         raw.write(wire(frame))
         if self._lane is not None:
             if raw.get_write_buffer_size():
@@ -176,6 +179,12 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
         finally:
             if self._lane is not None and self.conn.state is not State.OPEN:  # a close frame came (or failed)
                 self._lane.shut()
+
+    def eof_received(self) -> None:
+        """The peer half-closed: asyncio closes the transport next (uvicorn answers None), so no
+        frame may go straight to the socket any more."""
+        self._shut_lane()
+        super().eof_received()
 
     def pause_writing(self) -> None:
         if self._lane is not None:

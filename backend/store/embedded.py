@@ -274,6 +274,7 @@ class EmbeddedClient(AsyncMongoMockClient):  # type: ignore[type-arg]  # mongomo
         database = self.get_database(name)
         names = sorted(database.delegate._store.list_created_collection_names())
         for coll in names:
+            _AwareForms.of(database.delegate.get_collection(coll)._store).clear()
             database.delegate.drop_collection(coll)
             database._changes.record("drop", coll)
         if names:
@@ -330,7 +331,12 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         self._sync = collection
         self._changes = changes
         store = collection._store  # its name follows a rename
-        _report_ttl_deletes(collection, lambda _id: changes.record("delete", store.name, _id))
+
+        def expired(key: Any) -> None:
+            _AwareForms.of(store).forget(key)
+            changes.record("delete", store.name, key)
+
+        _report_ttl_deletes(collection, expired)
         uniques.install(collection)  # unique indexes checked by lookup, not by mongomock's scan
         _install_id_lookup(collection)  # a query on one _id tests that document, not every one
 
@@ -387,6 +393,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         if args or any(value is not None for value in kwargs.values()):
             raise EmbeddedUnsupported("drop() on the embedded store takes no session or options")
         existed = self._sync._store.is_created
+        _AwareForms.of(self._sync._store).clear()
         self._sync.drop()
         if existed:
             self._changes.record("drop", self._sync.name)
@@ -714,8 +721,10 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         self._changes.record("update", self._sync.name, _id, updateDescription=description)
 
     def _report_deletes(self, ids: list[Any]) -> None:
+        forms = _AwareForms.of(self._sync._store)
         for _id in ids:
             if not self._exists(_id):
+                forms.forget(_key(_id))  # a deleted document's kept form goes with it
                 self._changes.record("delete", self._sync.name, _id)
 
     def _ids(self, filter: dict[str, Any], first: bool = False, sort: Any = None) -> list[Any]:
@@ -953,6 +962,10 @@ class _AwareForms:
     def forget(self, key: Any) -> None:
         self._forms.pop(key, None)
 
+    def clear(self) -> None:
+        """The collection was dropped: nothing it kept is kept (nor its memory held)."""
+        self._forms.clear()
+
     def form(self, key: Any, stored: dict[str, Any]) -> dict[str, Any]:
         known = self._forms.get(key)
         if known is not None and CHECK_SHARED_FORMS and known[1] != _aware(known[0]):
@@ -1117,12 +1130,12 @@ def _install_id_lookup(collection: SyncCollection) -> None:
     if getattr(patched, "_tandem_id_lookup", False):
         return
     scan = patched._iter_documents  # mongomock's, as mongomock-motor wrapped it
-    store = patched._store
 
     def iter_documents(filter: Any) -> Iterator[dict[str, Any]]:
         if type(filter) is not dict or type(filter.get("_id")) not in _IDS:
             documents: Iterator[dict[str, Any]] = scan(filter)
             return documents
+        store = patched._store  # looked up by the collection's name each time: a rename moves it
         store._remove_expired_documents()
         found = store._documents.get(_key(filter["_id"]))
         if found is None:
