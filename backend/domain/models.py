@@ -7,7 +7,7 @@ sent as `id` in JSON (see `backend.domain.json`). Times are UTC datetimes.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterator, Literal, Sequence, TypeVar, overload
+from typing import Any, Iterator, Literal, Sequence, overload
 
 import msgspec
 
@@ -15,7 +15,6 @@ from backend.domain.roles import Role
 
 ActivityStatus = Literal["proposed", "scheduled", "done", "cancelled"]
 CollaborationStatus = Literal["active", "archived"]
-_Item = TypeVar("_Item", bound=msgspec.Struct)
 
 
 class Actor(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -87,7 +86,7 @@ class Collaboration(msgspec.Struct):
     status: CollaborationStatus
     members: Sequence[Member]  # a list, or the stored members as read (`Members`)
     memberIds: list[str]
-    activities: Sequence[Activity]  # a list, or the stored activities as read (`Activities`)
+    activities: list[Activity]
     settings: CollaborationSettings
     # Any, not list[dict]: a stored `rules` field that cannot be read must reach the rules engine,
     # which fails closed on it (rules/outcome.py), instead of failing every action with a 500
@@ -111,8 +110,6 @@ class Collaboration(msgspec.Struct):
         return None
 
     def activity(self, activity_id: str) -> Activity | None:
-        if type(self.activities) is Activities:
-            return self.activities.find(activity_id)
         for a in self.activities:
             if a.id == activity_id:
                 return a
@@ -133,89 +130,69 @@ class Message(msgspec.Struct, omit_defaults=True):
     suggestions: list[dict[str, Any]] | None = None
 
 
-class _AsRead(Sequence[_Item]):
-    """A list of stored sub-documents, each converted to its struct when first read.
+class Members(Sequence[Member]):
+    """A collaboration's stored members, each converted to a `Member` when first read.
 
-    `read_collaboration` (the engine's read) leaves `members` and `activities` as stored: most
-    actions read one member (the actor's: `Collaboration.member`, which compares the stored
-    `userId`s and converts only the one it finds) and at most one activity, and converting all
-    of them (a hundred member dicts, each with its datetime, most of them long out of the CPU's
-    caches) was the largest single step of an action. Reading it as a sequence (`len`, an index,
-    iterating, `list(...)`) gives what `from_doc` would have made, item for item; an action that
-    changes the list replaces it with a list of its own (effects.py), and `to_doc` encodes it as
-    the list it stands for. A stored item that from_doc refuses is refused when it is read."""
+    `read_collaboration` (the engine's read) leaves `members` as stored: most actions read one
+    member, the actor's (`Collaboration.member`, which compares the stored `userId`s and converts
+    only the one it finds), and converting all of them (a hundred dicts, each with its datetime,
+    most of them long out of the CPU's caches) was the largest single step of an action. Reading
+    it as a sequence (`len`, an index, iterating, `list(...)`) gives what `from_doc` would have
+    made, member for member; an action that changes the members replaces the sequence with a
+    list of its own (effects.py), and `to_doc` encodes it as a list."""
 
     __slots__ = ("_stored", "_made")
-    _kind: type[_Item]
-    _key: str  # the field `find` compares
 
     def __init__(self, stored: list[Any]):
         self._stored = stored
-        self._made: list[_Item | None] = [None] * len(stored)
+        self._made: list[Member | None] = [None] * len(stored)
 
     def __len__(self) -> int:
         return len(self._stored)
 
     @overload
-    def __getitem__(self, index: int) -> _Item: ...
+    def __getitem__(self, index: int) -> Member: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[_Item]: ...
+    def __getitem__(self, index: slice) -> list[Member]: ...
 
-    def __getitem__(self, index: int | slice) -> _Item | list[_Item]:
+    def __getitem__(self, index: int | slice) -> Member | list[Member]:
         if isinstance(index, slice):
             return [self[i] for i in range(len(self._stored))[index]]
         made = self._made[index]
         if made is None:
-            made = msgspec.convert(self._stored[index], self._kind)
-            self._made[index] = made
+            made = self._made[index] = msgspec.convert(self._stored[index], Member)
         return made
 
-    def __iter__(self) -> Iterator[_Item]:
-        if self._made and self._made.count(None) == len(self._made):  # all of it: in one conversion
-            self._made = list(msgspec.convert(self._stored, list[self._kind]))  # type: ignore[name-defined]  # a type made at run time
+    def __iter__(self) -> Iterator[Member]:
         for index in range(len(self._stored)):
             yield self[index]
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, (_AsRead, list)):
+        if isinstance(other, (Members, list)):
             return list(self) == list(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # mutable, as the list it stands for
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({list(self)!r})"
+        return f"Members({list(self)!r})"
 
-    def find(self, value: str | None) -> _Item | None:
-        """The first item whose `_key` field is `value`, as a loop over the converted list finds
-        it: the stored items before it are compared, not converted (one that is not a dict is)."""
+    def find(self, user_id: str | None) -> Member | None:
+        """The first member whose `userId` is `user_id` (as `Collaboration.member`); a stored
+        member that is not a dict is converted on the way, and refused as `from_doc` refuses it."""
         for index, stored in enumerate(self._stored):
             if type(stored) is not dict:
-                item = self[index]  # msgspec.ValidationError, as from_doc
-                if getattr(item, self._key) == value:
-                    return item
-            elif stored.get(self._key) == value:
+                member = self[index]  # msgspec.ValidationError, as from_doc
+                if member.userId == user_id:
+                    return member
+            elif stored.get("userId") == user_id:
                 return self[index]
         return None
 
 
-class Members(_AsRead[Member]):
-    """A collaboration's stored members as read (`_AsRead`), found by `userId`."""
-
-    __slots__ = ()
-    _kind, _key = Member, "userId"
-
-
-class Activities(_AsRead[Activity]):
-    """A collaboration's stored activities as read (`_AsRead`), found by `id`."""
-
-    __slots__ = ()
-    _kind, _key = Activity, "id"
-
-
 def _as_builtins(value: Any) -> Any:
-    if isinstance(value, _AsRead):
+    if type(value) is Members:
         return list(value)
     raise NotImplementedError(f"Objects of type {type(value).__name__} are not supported")
 
@@ -232,12 +209,11 @@ def from_doc(doc: dict[str, Any], kind: type[msgspec.Struct]) -> Any:
 
 
 def read_collaboration(doc: dict[str, Any]) -> Collaboration:
-    """`from_doc(doc, Collaboration)` for the engine, with `members` and `activities` converted
-    as they are read (`Members`, `Activities`). Every other field is converted and checked here,
-    as `from_doc` does."""
-    members, activities = doc.get("members"), doc.get("activities")
-    if type(members) is not list or type(activities) is not list:
+    """`from_doc(doc, Collaboration)` for the engine, with `members` converted as they are read
+    (`Members`). Every other field is converted and checked here, as `from_doc` does."""
+    stored = doc.get("members")
+    if type(stored) is not list:
         return msgspec.convert(doc, Collaboration)  # refused as from_doc refuses it
-    collab: Collaboration = msgspec.convert({**doc, "members": [], "activities": []}, Collaboration)
-    collab.members, collab.activities = Members(members), Activities(activities)
+    collab: Collaboration = msgspec.convert({**doc, "members": []}, Collaboration)
+    collab.members = Members(stored)
     return collab
