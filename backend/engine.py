@@ -34,7 +34,7 @@ from backend.clock import utcnow
 from backend.domain import effects, payloads
 from backend.domain.catalogue import CATALOGUE, ActionSpec
 from backend.domain.diff import build_update, set_whole
-from backend.domain.models import Actor, Collaboration, from_doc, to_doc
+from backend.domain.models import Actor, Collaboration, read_collaboration, to_doc
 from backend.domain.roles import at_least
 from backend.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed, VersionConflict
 from backend.ids import new_id
@@ -161,7 +161,7 @@ class ActionEngine:
         doc = await self.store.collaborations.get_shared(collaboration_id)
         if doc is None:
             raise NotFound("No such collaboration.", {"collaborationId": collaboration_id})
-        collab = from_doc(doc, Collaboration)
+        collab = read_collaboration(doc)  # its members converted as they are read (models.Members)
         _authorize(spec, collab, actor)
         _check_version(collab, expected_version)
         _check_status(spec, collab)

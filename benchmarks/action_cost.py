@@ -8,7 +8,8 @@ wall time: the machine is shared), exclusive of the steps it calls:
 
 - token verify: `TokenVerifier.verify` (one token per user, as a browser reuses its own);
 - decode: `payloads.decode`;
-- read: the store's `get` (or `get_shared`, the engine's read once it has one) and `from_doc`;
+- read: the store's `get` (or `get_shared`, the engine's read once it has one) and `from_doc`
+  (`read_collaboration` once the engine has it; a member it converts later counts where it is read);
 - engine prepare: `effects.apply` (what the action does to the collaboration);
 - build update: making the new document and its `$set`/`$unset` (`to_doc` + `update_for` before;
   `build_update` after);
@@ -95,6 +96,7 @@ def instrument(runtime: Any, clock: Clock) -> None:
     _wrap(clock, store.collaborations, "get", "read")
     _wrap(clock, store.collaborations, "get_shared", "read")  # the engine's read, once it has one
     _wrap(clock, engine_module, "from_doc", "read")
+    _wrap(clock, engine_module, "read_collaboration", "read")  # from_doc's successor: members as they are read
     _wrap(clock, effects, "apply", "engine prepare")
     for name in ("update_for", "to_doc", "build_update"):  # before: to_doc + update_for; after: build_update
         _wrap(clock, engine_module, name, "build update")

@@ -18,7 +18,7 @@ from backend.auth.dev_tokens import dev_user_id
 from backend.domain import effects, payloads
 from backend.domain.catalogue import CATALOGUE
 from backend.domain.diff import build_update, update_for
-from backend.domain.models import Actor, Collaboration, from_doc, to_doc
+from backend.domain.models import Actor, Collaboration, Member, Members, from_doc, read_collaboration, to_doc
 from backend.errors import DocumentTooLarge
 from backend.preparations import rules_after as _rules_after
 from backend.runtime import Runtime
@@ -204,8 +204,8 @@ def old_path(doc: dict[str, Any], name: str, actor: Actor, payload: Any, ctx: ef
 
 
 def new_path(doc: dict[str, Any], name: str, actor: Actor, payload: Any, ctx: effects.Context):
-    """What the engine does now (engine.py `_attempt`)."""
-    effect = effects.apply(name, from_doc(doc, Collaboration), payload, ctx)
+    """What the engine does now (engine.py `_attempt`: its read converts members as they are read)."""
+    effect = effects.apply(name, read_collaboration(doc), payload, ctx)
     new_doc, update = build_update(doc, {**effect.changes, "lastAction": _last_action(name, actor, ctx.now)})
     return new_doc, update, effect.result
 
@@ -371,3 +371,66 @@ async def test_the_size_remembered_after_each_write_is_the_stored_documents(any_
     finally:
         await runtime.verifier.aclose()
         await runtime.directory.aclose()
+
+
+def test_the_engines_read_is_from_docs_member_for_member(realistic):
+    """read_collaboration (the engine's read) converts members only as they are read (models.Members):
+    whatever is read of it is what from_doc makes, and it encodes back to the same document."""
+    doc = copy.deepcopy(realistic)
+    kept = copy.deepcopy(doc)
+    strict = from_doc(doc, Collaboration)
+    read = read_collaboration(doc)
+    assert isinstance(read.members, Members)
+    for member in strict.members + [None]:
+        user_id = member.userId if member is not None else "nobody"
+        assert read.member(user_id) == strict.member(user_id)
+    assert read.members._made.count(None) == MEMBERS - len(strict.members), "only the members found"
+    assert len(read.members) == MEMBERS and read.members[3] == strict.members[3]
+    assert read.members[-1] == strict.members[-1] and read.members[2:5] == strict.members[2:5]
+    assert list(read.members) == strict.members and [*read.members] == strict.members
+    assert read == strict and to_doc(read) == to_doc(strict) == to_doc(copy.deepcopy(read))
+    assert doc == kept, "the document read must not change"
+
+
+def test_the_engines_read_finds_the_first_member_without_converting_the_others():
+    doc = copy.deepcopy(_small_doc())
+    doc["members"][2]["role"] = "no such role"  # refused when read, not before
+    read = read_collaboration(doc)
+    assert read.member("u1") == Member(userId="u1", email=None, role="editor", joinedAt=NOW)
+    assert read.members._made == [None, read.member("u1"), None]
+    with pytest.raises(msgspec.ValidationError):
+        read.member("u2")
+    with pytest.raises(msgspec.ValidationError):
+        list(read.members)
+    with pytest.raises(msgspec.ValidationError):
+        to_doc(read)
+
+
+@pytest.mark.parametrize(
+    "members", [{"u0": 1}, None, [{"userId": "u0"}], ["u0"]], ids=["an object", "null", "a field missing", "a string"]
+)
+def test_the_engines_read_refuses_what_from_doc_refuses(members):
+    doc = {**_small_doc(), "members": members}
+    with pytest.raises(msgspec.ValidationError):
+        from_doc(doc, Collaboration)
+    with pytest.raises(msgspec.ValidationError):
+        read_collaboration(doc).member("u0")
+
+
+def _small_doc() -> dict[str, Any]:
+    owner = {"userId": "u0", "email": "o@example.com", "role": "owner", "joinedAt": NOW}
+    return {
+        "_id": "col_x",
+        "title": "T",
+        "description": None,
+        "status": "active",
+        "members": [owner, {**owner, "userId": "u1", "email": None, "role": "editor"}, {**owner, "userId": "u2"}],
+        "memberIds": ["u0", "u1", "u2"],
+        "activities": [],
+        "settings": {"protectedActions": []},
+        "rules": [],
+        "version": 1,
+        "createdAt": NOW,
+        "updatedAt": NOW,
+        "lastActivityAt": NOW,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import copy
 import logging
 import random
@@ -856,6 +857,102 @@ async def test_ttl_deletes_after_a_rename_name_the_new_collection(store_handle):
         assert await db.expiring_renamed.count_documents({}) == 0  # the read expires it
         change = await asyncio.wait_for(stream.next(), 5)
     assert (change["operationType"], change["ns"]["coll"]) == ("delete", "expiring_renamed")
+
+
+async def test_top_level_updates_match_plain_mongomock_without_its_update_machinery(
+    store_handle, monkeypatch
+):  # embedded only
+    """`$set`/`$unset`/`$inc` of top-level fields run without mongomock's update (EmbeddedCollection.
+    _update_top_level): the same documents, results, errors and events as plain mongomock, over
+    random updates — lists, datetimes, missing fields, no-op writes, a unique key taken (undone),
+    and the cases it hands back to mongomock (a value BSON cannot encode, an `$inc` of a string)."""
+    from mongomock.collection import Collection
+    from mongomock_motor import AsyncMongoMockClient
+    from pymongo import ReturnDocument
+
+    from backend.store.updates import describe_update
+
+    machinery = []
+    apply_update = Collection._apply_update_document
+
+    def counted(self, *args, **kwargs):
+        machinery.append(self.name)
+        return apply_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "_apply_update_document", counted)
+    coll = store_handle.db.tops
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].tops
+    rng = random.Random(11)
+    base = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    for target in (coll, plain):
+        await target.create_index("code", unique=True, sparse=True)
+        for _id in range(4):
+            await target.insert_one({"_id": _id, "n": _id, "title": "t", "tags": ["a"], "at": base})
+
+    def value() -> Any:
+        return rng.choice(
+            [f"t{rng.randrange(3)}", rng.randrange(3), 1.5, None, True, ["x", {"y": base}], {"k": [1, 2]}, base]
+        )
+
+    def update() -> tuple[dict, bool]:
+        """A random update, and whether the embedded store runs it without mongomock's update."""
+        fields = rng.sample(["n", "title", "tags", "at", "code", "new", "f"], rng.randrange(1, 5))
+        out: dict[str, dict] = {}
+        for name in fields:
+            operator = rng.choice(["$set", "$set", "$unset", "$inc"])
+            if operator == "$set":
+                out.setdefault("$set", {})[name] = f"c{rng.randrange(3)}" if name == "code" else value()
+            elif operator == "$unset":
+                out.setdefault("$unset", {})[name] = ""
+            else:
+                out.setdefault("$inc", {})[name] = rng.choice([1, -2, 0.5])
+        if "code" in out.get("$set", {}):  # an update failing half way keeps a duplicate key (both stores do)
+            out.pop("$inc", None)
+        plain_path = True
+        if rng.random() < 0.1 and "code" not in out.get("$set", {}):
+            out.setdefault("$set", {})["bad"] = {1, 2}  # BSON cannot encode a set: mongomock's update runs
+            plain_path = False
+        return out, plain_path
+
+    def stored_kind_allows_inc(doc: dict | None, spec: dict) -> bool:
+        return doc is None or all(type(doc.get(name, 0)) in (int, float) for name in spec.get("$inc", {}))
+
+    tally: collections.Counter = collections.Counter()
+    async with coll.watch(max_await_time_ms=0) as stream:
+        for step in range(400):
+            _id = rng.randrange(5)  # 4 matches no document
+            spec, plain_path = update()
+            method = rng.choice(["update_one", "find_one_and_update"])
+            kwargs = {"return_document": ReturnDocument.AFTER} if method == "find_one_and_update" else {}
+            before = await plain.find_one({"_id": _id})
+            plain_path = plain_path and before is not None and stored_kind_allows_inc(before, spec)
+            machinery.clear()
+            outcomes = []
+            for target in (coll, plain):
+                try:
+                    returned = await getattr(target, method)({"_id": _id}, copy.deepcopy(spec), **kwargs)
+                    if method == "update_one":
+                        raw = {k: v for k, v in returned.raw_result.items() if k != "connectionId"}
+                        returned = (returned.matched_count, returned.modified_count, returned.upserted_id, raw)
+                    outcomes.append(("ok", returned))
+                except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, both must raise it
+                    outcomes.append((type(exc).__name__, str(exc)))
+            assert outcomes[0] == outcomes[1], (step, spec)
+            modified = outcomes[0][1][1] if method == "update_one" and outcomes[0][0] == "ok" else None
+            tally[(plain_path, outcomes[0][0], modified)] += 1
+            # plain mongomock's update ran; the embedded store's too only where it hands the update back
+            assert machinery == ["tops"] * (0 if before is None else 1 if plain_path else 2), (step, spec)
+            after = await plain.find_one({"_id": _id})
+            assert [d async for d in coll.find({})] == [d async for d in plain.find({})], (step, spec)
+            seen = []
+            while (change := await stream.try_next()) is not None:
+                seen.append((change["operationType"], change["documentKey"]["_id"], change.get("updateDescription")))
+            described = describe_update(spec, before, after) if before is not None and after is not None else None
+            assert seen == ([("update", _id, described[1])] if described else []), (step, spec)
+    # each case was met: written, unchanged (nothing modified), a key taken (undone), handed back
+    for case in [(True, "ok", 1), (True, "ok", 0), (True, "DuplicateKeyError", None)]:
+        assert tally[case] >= 3, tally
+    assert tally[(False, "TypeError", None)] and tally[(False, "InvalidDocument", None)], tally
 
 
 async def test_after_a_rename_a_query_on_one_id_reads_the_collection_under_its_name(any_store_handle):

@@ -31,9 +31,10 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Iterable, Iterator, TypeVar
 
-from bson import ObjectId
+from bson import BSON, ObjectId
+from bson.errors import InvalidDocument
 from bson.tz_util import utc
-from mongomock import helpers
+from mongomock import DuplicateKeyError, helpers
 from mongomock.collection import Collection as SyncCollection
 from mongomock.filtering import filter_applies
 from mongomock_motor import (
@@ -46,6 +47,7 @@ from mongomock_motor import (
 )
 from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
+from pymongo.results import UpdateResult
 
 from backend.store import uniques
 from backend.store.changestream import ChangeLog, ChangeStream
@@ -541,7 +543,70 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         # the chosen _id plus the original conditions, which positional `$` paths need
         narrowed = {**filter, "_id": ids[0]}
         touched = _touched(update) if operation == "update" else None
+        if operation == "update" and _top_level(update) and all(v is None for v in kwargs.values()):
+            _id = ids[0]
+            return self._modify(
+                operation,
+                ids,
+                touched,
+                lambda: self._update_top_level(_id, update) or write(narrowed, change, **kwargs),
+                update,
+            ), _id
         return self._modify(operation, ids, touched, lambda: write(narrowed, change, **kwargs), update), ids[0]
+
+    def _update_top_level(self, _id: Any, update: dict[str, Any]) -> UpdateResult | None:
+        """mongomock's `update_one` of the one document `_id` (found by `_ids`, which tested the
+        filter on it, and handed over by `_modify`) for an update `_top_level` accepts: `$set`,
+        `$unset` and `$inc` of top-level fields. The same steps in the same order — the update's
+        stored form, the document's snapshot, each field set (lists deep-copied, each value
+        BSON-checked), unset or incremented, the unique indexes checked and the write undone if
+        one refuses it, the same result — without mongomock's per-field path walk, positional
+        checks and version parsing. None, having changed nothing, when a value cannot be encoded
+        or an `$inc` is not between plain numbers: mongomock's own update then runs (and fails,
+        or partly applies, as it does)."""
+        store = self._sync._store
+        key = _key(_id)
+        document = store._documents.get(key)
+        if document is None:
+            return None
+        stored = _stored_form(update)
+        sets = stored.get("$set")
+        if sets is not None:
+            try:
+                BSON.encode(sets)  # mongomock encodes each value it sets: one refused, and it runs instead
+            except (InvalidDocument, TypeError, OverflowError, ValueError):
+                return None
+        incs = stored.get("$inc")
+        if incs is not None:
+            for name, by in incs.items():
+                if type(by) not in _NUMBERS or type(document.get(name, 0)) not in _NUMBERS:
+                    return None
+        snapshot = copy.deepcopy(document)  # a `_Writable`'s first deepcopy is the stored document before it
+        for operator, fields in stored.items():
+            for name, value in fields.items():
+                if operator == "$set":
+                    document[name] = copy.deepcopy(value) if isinstance(value, (tuple, list)) else value
+                elif operator == "$inc":
+                    document[name] = document.get(name, 0) + value
+                else:
+                    document.pop(name, None)
+        modified = document != snapshot
+        if modified:
+            try:
+                self._sync._ensure_uniques(document)
+            except DuplicateKeyError:
+                store[snapshot["_id"]] = snapshot  # mongomock's rollback
+                raise
+        raw = {
+            "connectionId": self._sync.database.client._id,
+            "err": None,
+            "n": 1,
+            "nModified": 1 if modified else 0,
+            "ok": 1,
+            "upserted": None,
+            "updatedExisting": True,
+        }
+        return UpdateResult(raw, acknowledged=True)
 
     def _find_one_and(
         self,
@@ -709,6 +774,30 @@ _OPERATORS = frozenset(
         "$setOnInsert",
     }
 )
+
+
+_NUMBERS = frozenset({int, float})  # what an `$inc` adds the same way in Python and mongomock's fast path
+
+
+def _top_level(update: Any) -> bool:
+    """An update `_update_top_level` runs as mongomock would: a dict of `$set`, `$unset` and `$inc`,
+    each a non-empty dict of plain top-level field names (no dot, no `$`, no null character,
+    not `_id`), no field named by two operators."""
+    if type(update) is not dict or not update:
+        return False
+    seen: set[str] = set()
+    for operator, fields in update.items():
+        if operator not in _TOP_LEVEL or type(fields) is not dict or not fields:
+            return False
+        for name in fields:
+            if type(name) is not str or not name or name == "_id" or name in seen or not _PLAIN_NAME.match(name):
+                return False
+            seen.add(name)
+    return True
+
+
+_TOP_LEVEL = frozenset({"$set", "$unset", "$inc"})
+_PLAIN_NAME = re.compile(r"^[^.$\x00]+$")
 
 
 def _included(projection: Any) -> set[str] | None:
