@@ -1014,3 +1014,18 @@ async def test_a_deleted_or_dropped_documents_kept_form_is_let_go(store_handle):
     assert kept(coll) == 1
     await store_handle.client.drop_database(db.name)
     assert kept(coll) == 0
+
+
+async def test_a_top_level_update_refused_by_a_unique_index_is_undone_for_a_dict_id(store_handle):  # embedded only
+    """The top-level fast path undoes a write a unique index refuses by the document's stored key:
+    a dict `_id` (a hashdict in mongomock's store) included. The other document keeps its code."""
+    coll = store_handle.db.dict_ids
+    await coll.create_index("code", unique=True)
+    await coll.insert_one({"_id": {"k": 1}, "code": "a"})
+    await coll.insert_one({"_id": {"k": 2}, "code": "b"})
+    with pytest.raises(DuplicateKeyError):
+        await coll.update_one({"_id": {"k": 2}}, {"$set": {"code": "a"}})
+    assert await coll.find({}, {"_id": 1, "code": 1}).to_list(None) == [
+        {"_id": {"k": 1}, "code": "a"},
+        {"_id": {"k": 2}, "code": "b"},
+    ]

@@ -161,7 +161,11 @@ class Members(Sequence[Member]):
             return [self[i] for i in range(len(self._stored))[index]]
         made = self._made[index]
         if made is None:
-            made = self._made[index] = msgspec.convert(self._stored[index], Member)
+            try:
+                made = self._made[index] = msgspec.convert(self._stored[index], Member)
+            except msgspec.ValidationError as exc:  # say where, as from_doc would: `$.members[2].joinedAt`
+                where = f"`$.members[{index % len(self._stored)}]"
+                raise msgspec.ValidationError(str(exc).replace("`$", where, 1)) from None
         return made
 
     def __iter__(self) -> Iterator[Member]:
@@ -194,7 +198,7 @@ class Members(Sequence[Member]):
 def _as_builtins(value: Any) -> Any:
     if type(value) is Members:
         return list(value)
-    raise NotImplementedError(f"Objects of type {type(value).__name__} are not supported")
+    raise TypeError(f"Encoding objects of type {type(value).__name__} is unsupported")  # as msgspec says it
 
 
 def to_doc(value: msgspec.Struct) -> dict[str, Any]:

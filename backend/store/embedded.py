@@ -595,7 +595,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
             try:
                 self._sync._ensure_uniques(document)
             except DuplicateKeyError:
-                store[snapshot["_id"]] = snapshot  # mongomock's rollback
+                store[key] = snapshot  # mongomock's rollback, by the stored key (a dict _id is a hashdict there)
                 raise
         raw = {
             "connectionId": self._sync.database.client._id,
