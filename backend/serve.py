@@ -28,7 +28,11 @@ def ws_protocol_cap(settings: Settings) -> int:
     return PROTOCOL_CAP_FACTOR * settings.ws_max_frame_bytes
 
 
-def uvicorn_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvicorn.Config:
+def uvicorn_config(
+    app: ASGIApp, settings: Settings, host: str, port: int, ws: type[asyncio.Protocol] | str = TandemWebSocketProtocol
+) -> uvicorn.Config:
+    """`ws`: Tandem's pre-framing protocol; benchmarks/bare_broadcaster.py runs uvicorn's own
+    ("websockets-sansio", which Tandem's extends) so that the peer pays nothing of Tandem's."""
     return uvicorn.Config(
         app,
         host=host,
@@ -36,7 +40,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uv
         lifespan="on",
         log_config=None,
         access_log=False,
-        ws=TandemWebSocketProtocol,
+        ws=ws,
         ws_max_size=ws_protocol_cap(settings),
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=settings.ws_ping_interval,
@@ -81,9 +85,17 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-async def serve(app: Starlette, settings: Settings, host: str, port: int, banner: str = "") -> None:
-    """Serve `app` until a signal stops it; print the URL (and `banner`) once ready."""
-    server = Server(uvicorn_config(app, settings, host, port), app)
+async def serve(
+    app: Starlette,
+    settings: Settings,
+    host: str,
+    port: int,
+    banner: str = "",
+    ws: type[asyncio.Protocol] | str = TandemWebSocketProtocol,
+) -> None:
+    """Serve `app` until a signal stops it; print the URL (and `banner`) once ready. `ws`: as
+    `uvicorn_config`'s."""
+    server = Server(uvicorn_config(app, settings, host, port, ws), app)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
         await asyncio.sleep(0.05)

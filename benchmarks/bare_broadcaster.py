@@ -14,8 +14,10 @@ else: no tokens checked, no store, no change stream, no rules.
   one after the other, then the answer `{"collaborationId", "version"}`.
 
 It runs under the same uvicorn configuration and the same serve() as `tandem api`
-(backend/serve.py: the same WebSocket implementation, loop, limits and GC
-tuning), so the two differ only in the application. Run by fanout.py:
+(backend/serve.py: the same loop, limits, ping interval and GC tuning), with uvicorn's
+own WebSocket protocol (websockets-sansio): not Tandem's subclass of it
+(backend/realtime/transport.py), whose pre-framing and watched transport only Tandem
+uses. So the two differ only in the application and in that subclass. Run by fanout.py:
 
     python benchmarks/bare_broadcaster.py --host 127.0.0.1 --port 8765
 """
@@ -120,8 +122,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
-    # the settings `tandem api` would read from the same environment: its uvicorn options
-    asyncio.run(serve(app, load_settings(), args.host, args.port))
+    # the settings `tandem api` would read from the same environment: its uvicorn options, but
+    # uvicorn's own WebSocket protocol (websockets-sansio), not Tandem's pre-framing subclass of it
+    asyncio.run(serve(app, load_settings(), args.host, args.port, ws="websockets-sansio"))
 
 
 if __name__ == "__main__":
