@@ -22,16 +22,16 @@ import copy
 import time
 import weakref
 from collections import deque
-from datetime import datetime
 from typing import Any, Callable
 
-from bson import ObjectId, Timestamp
+from bson import Timestamp
 from bson.tz_util import utc
 from mongomock.filtering import filter_applies
 from pymongo.errors import ConnectionFailure, CursorNotFound, OperationFailure, PyMongoError
 
 from backend.clock import utcnow
 from backend.store.failures import EmbeddedUnsupported
+from backend.store.trees import structure
 
 DEFAULT_MAX_AWAIT_MS = 1000  # what MongoDB waits on a change stream getMore without maxAwaitTimeMS
 _TOKEN_PREFIX = "82"  # MongoDB's tokens start with 0x82 then the cluster time, in hex
@@ -448,7 +448,7 @@ class ChangeStream:
             looks_up = self._lookup and event["operationType"] == "update"
             change = self._shape(event) if looks_up else event
             if all(filter_applies(spec, change) for spec in self._filters):
-                self._resume_token = _copy(event["_id"])
+                self._resume_token = structure(event["_id"])
                 return change if looks_up else self._shape(event)
             if self._invalidate is not None:
                 return self._take()
@@ -475,7 +475,7 @@ class ChangeStream:
         return bool(operation == "dropDatabase")
 
     def _shape(self, event: dict[str, Any]) -> dict[str, Any]:
-        change: dict[str, Any] = _copy(event)
+        change: dict[str, Any] = structure(event)
         if self._lookup and change["operationType"] == "update":
             change["fullDocument"] = self._log.lookup(change["ns"]["coll"], change["documentKey"]["_id"])
         return change
@@ -483,22 +483,6 @@ class ChangeStream:
     def _fail_unless_resumable(self, exc: BaseException) -> None:
         if not resumable(exc):
             self.end()
-
-
-_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, datetime, Timestamp, ObjectId})
-
-
-def _copy(value: Any) -> Any:
-    """A deep copy of an event's value: new dicts and lists, immutable leaves shared (anything
-    else deep-copied), as `copy.deepcopy` gives in a fraction of its time."""
-    kind = type(value)
-    if kind is dict:
-        return {k: v if type(v) in _IMMUTABLE else _copy(v) for k, v in value.items()}
-    if kind is list:
-        return [v if type(v) in _IMMUTABLE else _copy(v) for v in value]
-    if kind in _IMMUTABLE:
-        return value
-    return copy.deepcopy(value)
 
 
 def _invalidate_event(event: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from pymongo.results import UpdateResult
 from backend.store import uniques
 from backend.store.changestream import ChangeLog, ChangeStream
 from backend.store.failures import EmbeddedUnsupported
+from backend.store.trees import IMMUTABLE, copy_dict, structure
 from backend.store.updates import describe_update, same
 
 _R = TypeVar("_R")
@@ -751,7 +752,6 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
 
 _IDS = frozenset({str, int, ObjectId})  # _id types whose equality is plain equality (find_one's fast path)
 _LEAVES = frozenset({str, int, float, bool, type(None), ObjectId})  # immutable, no datetime inside
-_IMMUTABLE = _LEAVES | {datetime}  # what a copy shares (a datetime is immutable too: `_aware` makes a new one)
 
 
 # operator updates that change only the fields they name (the first segment of each path)
@@ -896,16 +896,16 @@ def _copy_paths(value: Any, rests: list[list[str]]) -> Any:
     elif kind is list and all(not rest or (rest[0].isascii() and rest[0].isdigit()) for rest in rests):
         out = list(value)
     else:
-        return _structure(value)
+        return structure(value)
     below: dict[str, list[list[str]]] = {}
     for rest in rests:
         if rest:
             below.setdefault(rest[0], []).append(rest[1:])
     for part, subs in below.items():
         if kind is dict:
-            if part in out and type(out[part]) not in _IMMUTABLE:
+            if part in out and type(out[part]) not in IMMUTABLE:
                 out[part] = _copy_paths(out[part], subs)
-        elif int(part) < len(out) and type(out[int(part)]) not in _IMMUTABLE:
+        elif int(part) < len(out) and type(out[int(part)]) not in IMMUTABLE:
             out[int(part)] = _copy_paths(out[int(part)], subs)
     return out
 
@@ -933,7 +933,7 @@ def _snapshot(collection: SyncCollection, _id: Any, keep: bool = False) -> dict[
     if not keep:
         aware: dict[str, Any] = _aware(stored)
         return aware
-    return _copy_dict(_AwareForms.of(store).form(key, stored))
+    return copy_dict(_AwareForms.of(store).form(key, stored))
 
 
 class _AwareForms:
@@ -1035,45 +1035,6 @@ def _aware(value: Any) -> Any:
     return value
 
 
-def _structure(value: Any) -> Any:
-    """A copy of a stored value's dicts and lists, sharing its leaves (which are never changed in place)."""
-    kind = type(value)
-    if kind is dict:
-        return _copy_dict(value)
-    if kind is list:
-        return _copy_list(value)
-    if isinstance(value, (dict, list)):
-        return copy.deepcopy(value)
-    return value
-
-
-def _copy_dict(value: dict[str, Any]) -> dict[str, Any]:
-    # one comprehension per container (no call for a leaf, a datetime included): the copy of a read
-    return {
-        k: v
-        if (t := type(v)) in _IMMUTABLE
-        else _copy_dict(v)
-        if t is dict
-        else _copy_list(v)
-        if t is list
-        else _structure(v)
-        for k, v in value.items()
-    }
-
-
-def _copy_list(value: list[Any]) -> list[Any]:
-    return [
-        v
-        if (t := type(v)) in _IMMUTABLE
-        else _copy_dict(v)
-        if t is dict
-        else _copy_list(v)
-        if t is list
-        else _structure(v)
-        for v in value
-    ]
-
-
 class _Writable(dict[str, Any]):
     """A stored document handed to mongomock for one update, with the document it replaced.
 
@@ -1095,9 +1056,9 @@ class _Writable(dict[str, Any]):
         have their own dicts and lists (with `paths`, see `_paths`, only those on the paths the
         update names: `_copy_paths`); the others are `before`'s, which the write leaves alone."""
         if touched is None:
-            handed = cls((k, v if type(v) in _LEAVES else _structure(v)) for k, v in before.items())
+            handed = cls((k, v if type(v) in _LEAVES else structure(v)) for k, v in before.items())
         elif paths is None:
-            handed = cls((k, v if type(v) in _LEAVES or k not in touched else _structure(v)) for k, v in before.items())
+            handed = cls((k, v if type(v) in _LEAVES or k not in touched else structure(v)) for k, v in before.items())
         else:
             handed = cls(
                 (k, v if type(v) in _LEAVES or k not in touched else _copy_paths(v, paths.get(k, [[]])))
