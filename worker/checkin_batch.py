@@ -166,14 +166,7 @@ class BatchCheckin:
             await self._stop(BatchState(id=batch["id"], status=batch.get("status") or "unknown"))
         for index, check in enumerate(run["checks"]):
             if check.get("via") == "batch" and check.get("proposals") is None:
-                check["errors"].append(
-                    {
-                        "attempt": check["attempts"],
-                        "at": now,
-                        "code": "batch",
-                        "message": f"batch {batch['id']} could not be read: {exc}"[:1000],
-                    }
-                )
+                _batch_error(check, now, f"batch {batch['id']} could not be read: {exc}")
                 await self.store.checkin_runs.set_check(run["_id"], index, check)
         batch.update(collected=True, collectedAt=now, answered=0)
         await self.store.checkin_runs.update(run["_id"], {"batch": batch})
@@ -299,14 +292,7 @@ class BatchCheckin:
                 self._keep_answer(check, results.answers[cid])
             else:
                 why = results.errors.get(cid) or f"the batch ended {state.status} without answering it"
-                check["errors"].append(
-                    {
-                        "attempt": check["attempts"],
-                        "at": now,
-                        "code": "batch",
-                        "message": f"batch {state.id}: {why}"[:1000],
-                    }
-                )
+                _batch_error(check, now, f"batch {state.id}: {why}")
             await self.store.checkin_runs.set_check(run["_id"], index, check)
         run["batch"].update(
             status=state.status,
@@ -317,6 +303,11 @@ class BatchCheckin:
             answered=len(results.answers),
         )
         await self.store.checkin_runs.update(run["_id"], {"batch": run["batch"]})
+
+
+def _batch_error(check: dict[str, Any], now: datetime, message: str) -> None:
+    """A check the batch did not answer: an error of code `batch` (as the synchronous half's, in shape)."""
+    check["errors"].append({"attempt": check["attempts"], "at": now, "code": "batch", "message": message[:1000]})
 
 
 def _is_refusal(exc: AIUnavailable) -> bool:
