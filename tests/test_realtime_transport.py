@@ -94,6 +94,15 @@ async def send(ws: Any, **command: Any) -> None:
     await ws.send(json.dumps(command))
 
 
+def small_window_socket(url: str) -> socket.socket:
+    """A socket to the server with a 4 KiB receive buffer: a peer that stops reading fills up soon."""
+    host, port = url.split("//")[1].rstrip("/").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    return sock
+
+
 # -- framing ---------------------------------------------------------------------------------------
 
 
@@ -175,10 +184,7 @@ async def test_a_close_after_pre_framed_frames_comes_after_them():
 async def test_a_peer_that_stops_reading_gets_nothing_more_written_until_it_reads_again():
     script = Script()
     async with serving(script) as url:
-        host, port = url.split("//")[1].rstrip("/").split(":")
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect((host, int(port)))
+        sock = small_window_socket(url)
         async with connect(url, sock=sock, compression=None, max_queue=1) as ws:
             await send(ws, do="nothing")
             while not script.connections:
@@ -261,10 +267,7 @@ async def test_the_lane_opens_after_a_write_and_carries_frames_in_order_between_
 async def test_the_lane_shuts_while_a_peer_does_not_read_and_opens_again_after():
     script = Script()
     async with serving(script) as url:
-        host, port = url.split("//")[1].rstrip("/").split(":")
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect((host, int(port)))
+        sock = small_window_socket(url)
         async with connect(url, sock=sock, compression=None, max_queue=1) as ws:
             await send(ws, do="nothing")
             while not script.connections:
@@ -293,10 +296,7 @@ async def test_the_lane_shuts_while_a_peer_does_not_read_and_opens_again_after()
 async def test_bytes_uvicorn_leaves_in_the_transport_shut_the_lane_so_no_frame_overtakes_them():
     script = Script()
     async with serving(script) as url:
-        host, port = url.split("//")[1].rstrip("/").split(":")
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect((host, int(port)))
+        sock = small_window_socket(url)
         async with connect(url, sock=sock, compression=None, max_queue=1, max_size=None) as ws:
             await send(ws, do="echo", text="open")
             assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"echo": "open"}
