@@ -281,7 +281,7 @@ async def test_a_query_on_one_id_tests_that_document_only_and_answers_as_the_sca
 
     with monkeypatch.context() as patched:
         patched.setattr(mongomock.collection, "filter_applies", counting)
-        patched.setattr(embedded, "filter_applies", counting)
+        patched.setattr(embedded, "matches", counting)  # the store's own one-document test
         await coll.update_one({"_id": "d7", "n": 7}, {"$set": {"n": 70}})
         assert await coll.count_documents({"_id": "d7"}) == 1
     assert 1 <= len(tested) <= 4, tested  # not 300 per query
@@ -1029,3 +1029,70 @@ async def test_a_top_level_update_refused_by_a_unique_index_is_undone_for_a_dict
         {"_id": {"k": 1}, "code": "a"},
         {"_id": {"k": 2}, "code": "b"},
     ]
+
+
+def test_plain_filters_are_matched_as_mongomock_matches_them(monkeypatch):
+    """`backend.store.matching.matches` answers plain filters (equality on values of plain types,
+    `$exists`, `$in`, dotted paths through dicts) itself: over random filters and documents —
+    lists, tuples, nulls and missing fields on the way, 1 / 1.0 / True, naive and aware datetimes,
+    SON, dotted and odd keys, operators and regexes it hands on — the same answer or the same error
+    as mongomock's `filter_applies`, and many of them without it."""
+    import re
+
+    from bson import SON, ObjectId
+    from mongomock import filtering
+
+    from backend.store import matching
+    from backend.store.embedded import _Writable
+
+    rng = random.Random(5)
+    oid = ObjectId()
+    at = datetime(2026, 5, 1, 12, 0)
+    leaves = ["a", "b", "", 0, 1, 2, 1.0, 2.5, True, False, None, oid, str(oid), at, at.replace(tzinfo=timezone.utc)]
+    keys = ["a", "b", "n", "a.b", "a.c", "x.y"] * 4 + ["a.b.c", "a.0", ".a", "a..b", "a.", "", "$comment", "$and", "$x"]
+
+    def value(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth < 3 and roll < 0.25:
+            kind = rng.choice([dict, dict, SON])
+            return kind((rng.choice(["a", "b", "c", "n", "0"]), value(depth + 1)) for _ in range(rng.randrange(4)))
+        if depth < 3 and roll < 0.4:
+            items = [value(depth + 1) for _ in range(rng.randrange(3))]
+            return items if rng.random() < 0.8 else tuple(items)
+        return rng.choice(leaves)
+
+    def condition() -> Any:
+        roll = rng.random()
+        if roll < 0.5:
+            return rng.choice(leaves)
+        if roll < 0.65:
+            return {"$exists": rng.choice([True, False, 1, 0])}
+        if roll < 0.8:
+            return {"$in": rng.sample(leaves, rng.randrange(4)) if rng.random() < 0.9 else "a"}
+        return rng.choice([{"$ne": "a"}, {"$gt": 1}, re.compile("^a"), {"$exists": True, "$ne": None}, {}, [1], {"b": 1}])
+
+    def answer(fn: Any, search: Any, document: Any) -> Any:
+        try:
+            return fn(search, document)
+        except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, matches must raise it too
+            return (type(exc).__name__, str(exc))
+
+    handed_on = []
+    plain = filtering.filter_applies
+
+    def counted(search: Any, document: Any) -> Any:
+        handed_on.append(search)
+        return plain(search, document)
+
+    monkeypatch.setattr(matching, "filter_applies", counted)
+    cases = 6000
+    for step in range(cases):
+        document = {k: value() for k in rng.sample(["a", "b", "n", "x", "_id"], rng.randrange(5))}
+        document = rng.choice([document, document, _Writable(document)])
+        search = {rng.choice(keys): condition() for _ in range(rng.randrange(1, 4))}
+        if rng.random() < 0.3:  # a condition the document meets, to get past the first one
+            key = rng.choice(list(document) or ["a"])
+            search = {key: document.get(key), **search}
+        expected = answer(plain, search, document)
+        assert answer(matching.matches, search, document) == expected, (step, search, document)
+    assert len(handed_on) < cases * 0.6  # two in five at least answered without mongomock's matcher

@@ -26,11 +26,11 @@ from typing import Any, Callable
 
 from bson import Timestamp
 from bson.tz_util import utc
-from mongomock.filtering import filter_applies
 from pymongo.errors import ConnectionFailure, CursorNotFound, OperationFailure, PyMongoError
 
 from backend.clock import utcnow
 from backend.store.failures import EmbeddedUnsupported
+from backend.store.matching import matches
 from backend.store.trees import structure
 
 DEFAULT_MAX_AWAIT_MS = 1000  # what MongoDB waits on a change stream getMore without maxAwaitTimeMS
@@ -427,7 +427,7 @@ class ChangeStream:
             change, self._invalidate = self._invalidate, None
             self._resume_token = copy.deepcopy(change["_id"])
             self.end()  # an invalidate is the last event of a stream, even one its $match drops
-            return change if all(filter_applies(spec, change) for spec in self._filters) else None
+            return change if all(matches(spec, change) for spec in self._filters) else None
         while not self._closed:
             assert self._seq is not None  # set by _start (in _wait) before the first read
             try:
@@ -447,7 +447,7 @@ class ChangeStream:
             # kept (the copy is equal to the event unless updateLookup adds the document)
             looks_up = self._lookup and event["operationType"] == "update"
             change = self._shape(event) if looks_up else event
-            if all(filter_applies(spec, change) for spec in self._filters):
+            if all(matches(spec, change) for spec in self._filters):
                 self._resume_token = structure(event["_id"])
                 return change if looks_up else self._shape(event)
             if self._invalidate is not None:

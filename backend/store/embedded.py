@@ -36,7 +36,6 @@ from bson.errors import InvalidDocument
 from bson.tz_util import utc
 from mongomock import DuplicateKeyError, helpers
 from mongomock.collection import Collection as SyncCollection
-from mongomock.filtering import filter_applies
 from mongomock_motor import (
     AsyncCommandCursor,
     AsyncCursor,
@@ -52,6 +51,7 @@ from pymongo.results import UpdateResult
 from backend.store import uniques
 from backend.store.changestream import ChangeLog, ChangeStream
 from backend.store.failures import EmbeddedUnsupported
+from backend.store.matching import matches
 from backend.store.trees import IMMUTABLE, copy_dict, structure
 from backend.store.updates import describe_update, same
 
@@ -737,9 +737,9 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
             spec = helpers.patch_datetime_awareness_in_document(filter)
             stored = self._sync._store._documents.get(_key(filter["_id"]))
             if stored is None:
-                filter_applies(spec, {})  # an invalid filter is refused all the same
+                matches(spec, {})  # an invalid filter is refused all the same
                 return []
-            return [stored["_id"]] if filter_applies(spec, stored) else []
+            return [stored["_id"]] if matches(spec, stored) else []
         cursor = self._sync.find(filter, {"_id": 1}, sort=sort)
         return [doc["_id"] for doc in (cursor.limit(1) if first else cursor)]
 
@@ -1100,9 +1100,9 @@ def _install_id_lookup(collection: SyncCollection) -> None:
         store._remove_expired_documents()
         found = store._documents.get(_key(filter["_id"]))
         if found is None:
-            filter_applies(filter, {})  # an invalid filter is refused all the same
+            matches(filter, {})  # an invalid filter is refused all the same
             return iter(())
-        return iter((found,) if filter_applies(filter, found) else ())
+        return iter((found,) if matches(filter, found) else ())
 
     patched._iter_documents = iter_documents
     patched._tandem_id_lookup = True

@@ -35,7 +35,8 @@ from typing import Any, Callable
 from bson import ObjectId
 from mongomock import DuplicateKeyError, helpers
 from mongomock.collection import Collection
-from mongomock.filtering import filter_applies
+
+from backend.store.matching import matches
 
 _PLAIN = (str, int, float, datetime, ObjectId)
 _NOBODY = object()
@@ -80,7 +81,7 @@ class _UniqueIndex:
         values = tuple(document.get(name) for name in self.fields)
         if self.sparse and all(value is None for value in values):
             return None
-        if self.partial is not None and not filter_applies(self.partial, document):
+        if self.partial is not None and not matches(self.partial, document):
             return None
         for value in values:
             if not (value is None or (isinstance(value, _PLAIN) and not isinstance(value, bool) and value == value)):
