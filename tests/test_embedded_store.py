@@ -1069,7 +1069,9 @@ def test_plain_filters_are_matched_as_mongomock_matches_them(monkeypatch):
             return {"$exists": rng.choice([True, False, 1, 0])}
         if roll < 0.8:
             return {"$in": rng.sample(leaves, rng.randrange(4)) if rng.random() < 0.9 else "a"}
-        return rng.choice([{"$ne": "a"}, {"$gt": 1}, re.compile("^a"), {"$exists": True, "$ne": None}, {}, [1], {"b": 1}])
+        return rng.choice(
+            [{"$ne": "a"}, {"$gt": 1}, re.compile("^a"), {"$exists": True, "$ne": None}, {}, [1], {"b": 1}]
+        )
 
     def answer(fn: Any, search: Any, document: Any) -> Any:
         try:
@@ -1096,3 +1098,139 @@ def test_plain_filters_are_matched_as_mongomock_matches_them(monkeypatch):
         expected = answer(plain, search, document)
         assert answer(matching.matches, search, document) == expected, (step, search, document)
     assert len(handed_on) < cases * 0.6  # two in five at least answered without mongomock's matcher
+
+
+async def test_inserts_match_plain_mongomock_without_its_insert(store_handle, monkeypatch):  # embedded only
+    """`insert_one` of a plain dict runs mongomock's insert steps itself (EmbeddedCollection.
+    _insert_plain): over random documents — with and without `_id` (a string, an int, a dict), keys that are not strings or hold NUL or `$`, values BSON cannot encode, an `_id`
+    taken, a (sparse or partial) unique key taken — the same results, errors (with their details),
+    stored documents, caller's dicts and events as plain mongomock; refusals go to mongomock itself."""
+    from mongomock.collection import Collection
+    from mongomock_motor import AsyncMongoMockClient
+
+    inserts = []
+    plain_insert = Collection._insert
+
+    def counted(self, *args, **kwargs):
+        inserts.append(self.name)
+        return plain_insert(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "_insert", counted)
+    coll = store_handle.db.inserts
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].inserts
+    for target in (coll, plain):
+        await target.create_index("code", unique=True, sparse=True)
+        await target.create_index([("c", 1), ("v", 1)], unique=True, partialFilterExpression={"versioned": True})
+    rng = random.Random(17)
+    at = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=PARIS_SUMMER)
+
+    def value() -> Any:
+        return rng.choice(["s", rng.randrange(3), 2.5, None, True, at, [1, {"at": at}], {"k": [at]}, {"a\x00": 1}])
+
+    def document() -> dict:
+        doc: dict[Any, Any] = {}
+        if rng.random() < 0.8:
+            doc["_id"] = rng.choice([f"d{rng.randrange(30)}", rng.randrange(30), {"k": rng.randrange(5)}])
+        for name in rng.sample(["a", "b", "code", "c", "v", "versioned"], rng.randrange(5)):
+            doc[name] = {"code": f"k{rng.randrange(8)}", "c": "c", "v": rng.randrange(6), "versioned": True}.get(
+                name, value()
+            )
+        roll = rng.random()
+        if roll < 0.04:
+            doc[3] = "not a string key"
+        elif roll < 0.08:
+            doc["$top"] = 1
+        elif roll < 0.12:
+            doc["n\x00ul"] = 1
+        elif roll < 0.16:
+            doc["bad"] = {1, 2}  # BSON cannot encode a set
+        return doc
+
+    tally: collections.Counter = collections.Counter()
+    generated: list[dict] = [{}, {}]  # per store: the ObjectId each added -> one name for both
+
+    def named(side: int, value: Any) -> Any:
+        return generated[side].get(value, value) if isinstance(value, bson.ObjectId) else value
+
+    async def stored(side: int, target: Any) -> list:
+        return [{**d, "_id": named(side, d["_id"])} async for d in target.find({})]
+
+    async with coll.watch(max_await_time_ms=0) as stream:
+        for step in range(500):
+            doc = document()
+            given = [copy.deepcopy(doc), copy.deepcopy(doc)]
+            inserts.clear()
+            outcomes = []
+            for side, (target, mine) in enumerate(zip((coll, plain), given)):
+                try:
+                    inserted = (await target.insert_one(mine)).inserted_id
+                    outcomes.append(("ok", inserted))
+                except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, both must raise it
+                    outcomes.append((type(exc).__name__, str(exc), getattr(exc, "details", None)))
+                if "_id" not in doc and "_id" in mine:  # added to the caller's dict, as pymongo does
+                    assert type(mine["_id"]) is bson.ObjectId
+                    generated[side][mine["_id"]] = mine["_id"] = f"generated {step}"
+                    if outcomes[-1][0] == "ok":
+                        outcomes[-1] = ("ok", f"generated {step}")
+            assert outcomes[0] == outcomes[1], (step, doc)
+            assert given[0] == given[1], (step, doc)
+            tally[outcomes[0][0]] += 1
+            tally["no _id"] += "_id" not in doc
+            # plain mongomock inserted; the embedded store handed to mongomock only what it refuses
+            assert inserts == ["inserts"] * (1 if outcomes[0][0] == "ok" else 2), (step, doc, inserts)
+            assert await stored(0, coll) == await stored(1, plain), (step, doc)
+            seen = []
+            while (change := await stream.try_next()) is not None:
+                full = {**change["fullDocument"], "_id": named(0, change["fullDocument"]["_id"])}
+                seen.append((change["operationType"], named(0, change["documentKey"]["_id"]), full))
+            if outcomes[0][0] == "ok":
+                raw_id = next((k for k, v in generated[1].items() if v == outcomes[0][1]), outcomes[0][1])
+                found = await plain.find_one({"_id": raw_id})
+                assert seen == [("insert", outcomes[0][1], {**found, "_id": outcomes[0][1]})], (step, doc)
+            else:
+                assert seen == [], (step, doc)
+    assert tally["ok"] >= 50 and tally["DuplicateKeyError"] >= 20 and tally["no _id"] >= 20, tally
+    assert tally["InvalidDocument"] and tally["ValueError"], tally
+
+
+def test_a_writable_copy_shares_and_copies_what_it_did_field_by_field():
+    """`_Writable.of` starts from a copy of the stored document's top level and replaces the fields
+    an update touches by copies: over random documents and updates, the same fields in the same
+    order, the same values, and the same ones shared with the stored document (the others new)
+    as building it field by field (what it did before)."""
+    from backend.store.embedded import _LEAVES, _copy_paths, _paths, _touched, _Writable
+    from backend.store.trees import structure
+
+    def field_by_field(before: dict, touched: set | None, paths: dict | None) -> dict:
+        if paths is None:
+            return {k: v if type(v) in _LEAVES or k not in touched else structure(v) for k, v in before.items()}
+        return {
+            k: v if type(v) in _LEAVES or k not in touched else _copy_paths(v, paths.get(k, [[]]))
+            for k, v in before.items()
+        }
+
+    rng = random.Random(23)
+    names = ["a", "b", "c", "d", "e"]
+
+    def value(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth < 3 and roll < 0.3:
+            return {k: value(depth + 1) for k in rng.sample(names, rng.randrange(4))}
+        if depth < 3 and roll < 0.5:
+            return [value(depth + 1) for _ in range(rng.randrange(4))]
+        return rng.choice(["s", 1, None, 2.5, datetime(2026, 5, 1)])
+
+    for step in range(2000):
+        before = {k: value() for k in rng.sample(names, rng.randrange(1, 6))}
+        paths_named = [
+            ".".join(rng.sample(names + ["0", "1"], rng.randrange(1, 4))) for _ in range(rng.randrange(1, 4))
+        ]
+        update = {"$set": {p: 1 for p in paths_named}}
+        touched = _touched(update)
+        for paths in (_paths(update), None):
+            made = _Writable.of(before, touched, paths)
+            expected = field_by_field(before, touched, paths)
+            assert type(made) is _Writable and made.before is before
+            assert list(made) == list(expected) and dict(made) == expected, (step, before, update)
+            for k in before:
+                assert (made[k] is before[k]) == (expected[k] is before[k]), (step, k, update)

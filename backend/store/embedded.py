@@ -36,6 +36,7 @@ from bson.errors import InvalidDocument
 from bson.tz_util import utc
 from mongomock import DuplicateKeyError, helpers
 from mongomock.collection import Collection as SyncCollection
+from mongomock.collection import _validate_data_fields
 from mongomock_motor import (
     AsyncCommandCursor,
     AsyncCursor,
@@ -46,7 +47,7 @@ from mongomock_motor import (
 )
 from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
-from pymongo.results import UpdateResult
+from pymongo.results import InsertOneResult, UpdateResult
 
 from backend.store import uniques
 from backend.store.changestream import ChangeLog, ChangeStream
@@ -417,9 +418,44 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
 
     @_write
     def insert_one(self, document: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        result = self._sync.insert_one(document, *args, **kwargs)
+        result = None
+        if not args and type(document) is dict and all(k == "session" and v is None for k, v in kwargs.items()):
+            result = self._insert_plain(document)
+        if result is None:
+            result = self._sync.insert_one(document, *args, **kwargs)
         self._report_insert(result.inserted_id)
         return result
+
+    def _insert_plain(self, document: dict[str, Any]) -> InsertOneResult | None:
+        """mongomock's `insert_one` of one plain dict, its `_insert`'s steps in its order (string keys,
+        no NUL nor top-level `$` in a key, BSON-encodable, an `_id` added if it has none, the stored
+        form stored, the unique indexes checked), without its store's lock, its version checks and
+        mongomock-motor's wrappers. None, having changed nothing, where mongomock would refuse the
+        document (a bad key or value, an `_id` or unique key taken): mongomock's own insert then runs
+        and raises its own error (with mongomock-motor's details) from the same state."""
+        if not all(isinstance(k, str) for k in document):
+            return None
+        try:
+            _validate_data_fields(document)
+            BSON.encode(document)
+        except Exception:  # noqa: BLE001 - whatever mongomock would raise, it raises it itself
+            return None
+        if "_id" not in document:
+            document["_id"] = ObjectId()  # as mongomock does (and pymongo): in the caller's dict
+        _id = document["_id"]
+        key = _key(_id)
+        store = self._sync._store
+        store._remove_expired_documents()
+        if key in store._documents:
+            return None
+        stored = _stored_form(document)
+        store._documents[key] = stored
+        try:
+            self._sync._ensure_uniques(stored)
+        except DuplicateKeyError:
+            del store._documents[key]  # mongomock's rollback; its own insert refuses it again
+            return None
+        return InsertOneResult(stored["_id"], acknowledged=True)  # mongomock's: the stored form's `_id`
 
     @_write
     def insert_many(self, documents: Iterable[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
@@ -1057,13 +1093,12 @@ class _Writable(dict[str, Any]):
         update names: `_copy_paths`); the others are `before`'s, which the write leaves alone."""
         if touched is None:
             handed = cls((k, v if type(v) in _LEAVES else structure(v)) for k, v in before.items())
-        elif paths is None:
-            handed = cls((k, v if type(v) in _LEAVES or k not in touched else structure(v)) for k, v in before.items())
-        else:
-            handed = cls(
-                (k, v if type(v) in _LEAVES or k not in touched else _copy_paths(v, paths.get(k, [[]])))
-                for k, v in before.items()
-            )
+        else:  # `before`'s own values, in its order; then the touched containers replaced by copies
+            handed = cls(before)
+            for k in touched:
+                v = before.get(k)  # a missing field: None, a leaf
+                if type(v) not in _LEAVES:
+                    handed[k] = structure(v) if paths is None else _copy_paths(v, paths.get(k, [[]]))
         handed.before = before
         return handed
 
