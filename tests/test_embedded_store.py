@@ -1234,3 +1234,87 @@ def test_a_writable_copy_shares_and_copies_what_it_did_field_by_field():
             assert list(made) == list(expected) and dict(made) == expected, (step, before, update)
             for k in before:
                 assert (made[k] is before[k]) == (expected[k] is before[k]), (step, k, update)
+
+
+def test_same_answers_as_its_plain_definition():
+    """`updates.same` (the no-op check of every update's change event) is written as loops: over
+    random pairs of values — nested dicts in different key orders, SON, lists, tuples, 1 / 1.0 /
+    True, NaN, naive and aware datetimes, ObjectIds — the same answer as the plain recursive
+    definition it replaced."""
+    from bson import SON, ObjectId
+
+    from backend.store.updates import same
+
+    def plain(a: Any, b: Any) -> bool:
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, dict):
+            return list(a) == list(b) and all(plain(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return len(a) == len(b) and all(plain(x, y) for x, y in zip(a, b))
+        return bool(a == b)
+
+    rng = random.Random(29)
+    oid = ObjectId()
+    at = datetime(2026, 5, 1, 12, 0)
+    leaves = ["a", "b", 1, 1.0, True, 0, False, None, float("nan"), at, at.replace(tzinfo=timezone.utc), oid, b"x"]
+
+    def value(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth < 3 and roll < 0.3:
+            kind = rng.choice([dict, dict, SON])
+            return kind((k, value(depth + 1)) for k in rng.sample("abc", rng.randrange(4)))
+        if depth < 3 and roll < 0.5:
+            items = [value(depth + 1) for _ in range(rng.randrange(3))]
+            return items if rng.random() < 0.8 else tuple(items)
+        return rng.choice(leaves)
+
+    def varied(v: Any) -> Any:  # often equal, sometimes reordered or changed a little
+        roll = rng.random()
+        if isinstance(v, dict) and roll < 0.2:
+            return type(v)(reversed(list(v.items())))
+        if isinstance(v, dict):
+            return type(v)((k, varied(x)) for k, x in v.items())
+        if isinstance(v, list):
+            return [varied(x) for x in v] if roll < 0.9 else v[:-1]
+        return v if roll < 0.85 else rng.choice(leaves)
+
+    answers = collections.Counter()
+    for step in range(5000):
+        a = value()
+        b = varied(a) if rng.random() < 0.8 else value()
+        assert same(a, b) == plain(a, b), (step, a, b)
+        answers[plain(a, b)] += 1
+    assert answers[True] > 1000 and answers[False] > 1000, answers
+
+
+async def test_an_insert_events_document_is_made_when_a_stream_reads_it(store_handle):  # embedded only
+    """An insert event's `fullDocument` (changestream.Deferred) is made when a stream first reads the
+    event: a `$match` on the envelope drops it unmade (the change reader and the audit entry), a
+    `$match` on one of its fields sees it UTC-aware (an aware datetime matches), and it is the
+    document as inserted even when read after the document was updated and deleted."""
+    from backend.store.changestream import Deferred
+
+    db = store_handle.db
+    at = datetime(2026, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+    log = db._changes
+    by_ns = db.watch([{"$match": {"ns.coll": {"$in": ["other"]}}}], max_await_time_ms=0)
+    by_field = db.watch([{"$match": {"fullDocument.at": at}}], max_await_time_ms=0)
+    everything = db.watch(max_await_time_ms=0)
+    async with by_ns, by_field, everything:
+        await db.entries.insert_one({"_id": "e1", "at": at, "tags": [{"at": at}]})
+        await db.entries.insert_one({"_id": "e2", "at": at.replace(year=2025)})
+        inserted = [event for event in log._events if event["operationType"] == "insert"]
+        assert [type(event["fullDocument"]) for event in inserted] == [Deferred, Deferred]
+        assert await by_ns.try_next() is None
+        assert [type(event["fullDocument"]) for event in inserted] == [Deferred, Deferred]  # still unmade
+        await db.entries.update_one({"_id": "e1"}, {"$set": {"at": at.replace(year=2027), "tags": []}})
+        await db.entries.delete_one({"_id": "e1"})
+        matched = await by_field.try_next()
+        assert matched is not None and matched["documentKey"] == {"_id": "e1"}
+        assert await by_field.try_next() is None  # e2's `at` differs
+        assert matched["fullDocument"] == {"_id": "e1", "at": at, "tags": [{"at": at}]}
+        assert matched["fullDocument"]["tags"][0]["at"].utcoffset() == timedelta(0)
+        first = await everything.try_next()
+        assert first is not None and first["fullDocument"] == matched["fullDocument"]
+        assert first["fullDocument"] is not matched["fullDocument"]  # each stream its own copy

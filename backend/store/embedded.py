@@ -50,7 +50,7 @@ from pymongo.errors import OperationFailure
 from pymongo.results import InsertOneResult, UpdateResult
 
 from backend.store import uniques
-from backend.store.changestream import ChangeLog, ChangeStream
+from backend.store.changestream import ChangeLog, ChangeStream, Deferred
 from backend.store.failures import EmbeddedUnsupported
 from backend.store.matching import matches
 from backend.store.trees import IMMUTABLE, copy_dict, structure
@@ -718,7 +718,17 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         return result
 
     def _report_insert(self, _id: Any) -> None:
-        self._changes.record("insert", self._sync.name, _id, fullDocument=self._read(_id))
+        """The insert event: its `fullDocument` (the UTC-aware copy of the stored document) is made
+        when a stream reads it (changestream.Deferred), from the stored object, which no write
+        changes in place. With CHECK_SHARED_FORMS (tests) the copy is also made now, and the one
+        made later must equal it."""
+        stored = self._sync._store._documents.get(_key(_id))  # in a write: TTL expiry is held
+        full: Any = None
+        if stored is not None:
+            full = Deferred(functools.partial(_aware, stored))
+            if CHECK_SHARED_FORMS:
+                full = Deferred(functools.partial(_checked_form, stored, _aware(stored)))
+        self._changes.record("insert", self._sync.name, _id, fullDocument=full)
 
     def _report_change(
         self,
@@ -1047,6 +1057,15 @@ def _reformed(previous: Any, previous_form: Any, value: Any) -> Any:
 CHECK_SHARED_FORMS = False
 """Tests (tests/conftest.py): every use of a kept form first checks that it still equals the
 stored document it was made from, so a reader of `find_one_shared` that changed it fails."""
+
+
+def _checked_form(stored: dict[str, Any], made: dict[str, Any]) -> dict[str, Any]:
+    """Tests (CHECK_SHARED_FORMS): the UTC-aware copy of `stored` made now is the one made when it
+    was stored (`made`): nothing changed the stored document in place meanwhile."""
+    now: dict[str, Any] = _aware(stored)
+    if now != made:
+        raise AssertionError(f"a stored document changed in place after its insert: {made!r} -> {now!r}")
+    return now
 
 
 def _aware(value: Any) -> Any:

@@ -26,7 +26,10 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from mongomock.filtering import NOTHING, filter_applies
+from mongomock import filtering
+from mongomock.filtering import filter_applies
+
+NOTHING: Any = filtering.NOTHING  # type: ignore[attr-defined]  # mongomock's "missing" marker (from sentinels)
 
 _PLAIN = frozenset({str, int, float, bool, type(None), ObjectId, datetime})
 """Filter values compared by `==` alone in mongomock (no regex, no operator document)."""

@@ -12,6 +12,7 @@ those rules, each with a case in tests/test_embedded_changestream_spec.py;
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import bson
@@ -54,15 +55,35 @@ def _diff_value(old: Any, new: Any, path: str, updated: dict[str, Any], removed:
 
 
 def same(a: Any, b: Any) -> bool:
-    """BSON equality as the server's no-op check sees it: same types, same field order."""
-    if type(a) is not type(b):
+    """BSON equality as the server's no-op check sees it: same types, same field order.
+
+    (Loops, not `all()` over a generator: it runs on every field an update names, on every write.
+    tests/test_embedded_store.py compares it with the plain definition it replaced.)"""
+    kind = type(a)
+    if kind is not type(b):
         return False
+    if kind in _SCALARS:
+        equal: bool = a == b
+        return equal
     if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+        if len(a) != len(b) or list(a) != list(b):
+            return False
+        for k, v in a.items():
+            if not same(v, b[k]):
+                return False
+        return True
     if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    equal: bool = a == b
+        if len(a) != len(b):
+            return False
+        for x, y in zip(a, b):
+            if not same(x, y):
+                return False
+        return True
+    equal = a == b
     return equal
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), datetime})  # compared by `==` in `same`
 
 
 def describe_update(
