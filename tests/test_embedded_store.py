@@ -1318,3 +1318,35 @@ async def test_an_insert_events_document_is_made_when_a_stream_reads_it(store_ha
         first = await everything.try_next()
         assert first is not None and first["fullDocument"] == matched["fullDocument"]
         assert first["fullDocument"] is not matched["fullDocument"]  # each stream its own copy
+
+
+def test_an_elements_size_is_counted_as_bson_encodes_it():
+    """`size._element_size` counts the bytes of an element of a fixed-size type or a string itself:
+    for every pair of keys and values below (ints at the int32 / int64 edges and past them, strings
+    with multi-byte and unencodable characters, datetimes in several zones, Int64, nested values,
+    keys with NUL or non-ASCII), the same size as BSON's own encoding, or the same error."""
+    from bson import Int64, ObjectId
+
+    from backend.store.size import _element_size
+
+    at = datetime(2026, 5, 1, 12, 0, 0, 123456)
+    values = [0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1]
+    values += ["", "a", "é", "日本", "\ud800", "a\x00b", 1.5, float("nan"), True, False, None, ObjectId(), Int64(3)]
+    values += [
+        at,
+        at.replace(tzinfo=timezone.utc),
+        at.replace(tzinfo=PARIS_SUMMER),
+        at.replace(tzinfo=bson.tz_util.utc),
+    ]
+    values += [[1, "x"], {"a": at}, b"bytes", bson.Timestamp(1, 2)]
+    for key in ["k", "description", "activities.7.votes", "", "é", "a\x00", "\ud800"]:
+        for value in values:
+            try:
+                expected: Any = len(bson.encode({key: value})) - 5
+            except Exception as exc:  # noqa: BLE001 - whatever bson raises, the count must raise too
+                expected = type(exc)
+            try:
+                counted: Any = _element_size(key, value)
+            except Exception as exc:  # noqa: BLE001
+                counted = type(exc)
+            assert counted == expected, (key, value)

@@ -149,7 +149,7 @@ class ChangeLog:
             "_id": make_token(ts),
             "operationType": operation,
             "clusterTime": ts,
-            "wallTime": utcnow().astimezone(utc),
+            "wallTime": utcnow().replace(tzinfo=utc),  # the same instant (UTC both), bson's tzinfo as motor's
         }
         if "fullDocument" in fields:
             event["fullDocument"] = fields.pop("fullDocument")

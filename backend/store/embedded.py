@@ -618,7 +618,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
             for name, by in incs.items():
                 if type(by) not in _NUMBERS or type(document.get(name, 0)) not in _NUMBERS:
                     return None
-        snapshot = copy.deepcopy(document)  # a `_Writable`'s first deepcopy is the stored document before it
+        # a `_Writable`'s first deepcopy is the stored document before it (what copy.deepcopy returns)
+        snapshot = document.__deepcopy__({}) if type(document) is _Writable else copy.deepcopy(document)
         for operator, fields in stored.items():
             for name, value in fields.items():
                 if operator == "$set":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import bson
+from bson import ObjectId
 from bson.errors import InvalidDocument
+from bson.tz_util import utc
 
 from backend.errors import ValidationFailed
 
@@ -68,8 +71,28 @@ def _parent(doc: Any, parts: list[str]) -> Any:
 
 
 def _element_size(key: str, value: Any) -> int:
-    """The bytes one element (type, key, value) takes in a BSON document."""
+    """The bytes one element (type, key, value) takes in a BSON document: counted for an ASCII key
+    and a value of a fixed-size type or a string (BSON's sizes), encoded otherwise (and for an
+    int past 64 bits or a string UTF-8 cannot encode, which encoding refuses)."""
+    if key.isascii() and "\0" not in key:
+        size = _VALUE_SIZES.get(type(value))
+        if size is None and type(value) is str:
+            try:
+                size = 5 + len(value.encode())  # int32 length, the bytes, NUL
+            except UnicodeEncodeError:
+                size = None
+        elif size is None and type(value) is datetime and value.tzinfo in _PLAIN_ZONES:
+            size = 8
+        elif size == _INT:
+            size = 4 if -(2**31) <= value < 2**31 else 8 if -(2**63) <= value < 2**63 else None
+        if size is not None:
+            return 2 + len(key) + size  # type byte, key, its NUL, the value
     return len(bson.encode({key: value})) - 5
+
+
+_INT = -1  # an int: int32 or int64 by its value
+_VALUE_SIZES: dict[type, int] = {int: _INT, float: 8, bool: 1, type(None): 0, ObjectId: 12}
+_PLAIN_ZONES = (None, timezone.utc, utc)  # datetimes encoded as their UTC milliseconds (8 bytes)
 
 
 def check_storable(value: Any, path: str) -> None:
