@@ -28,6 +28,7 @@ import copy
 import functools
 import inspect
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Iterable, Iterator, TypeVar
 
@@ -36,7 +37,6 @@ from bson.errors import InvalidDocument
 from bson.tz_util import utc
 from mongomock import DuplicateKeyError, helpers
 from mongomock.collection import Collection as SyncCollection
-from mongomock.collection import _validate_data_fields
 from mongomock_motor import (
     AsyncCommandCursor,
     AsyncCursor,
@@ -433,10 +433,9 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         mongomock-motor's wrappers. None, having changed nothing, where mongomock would refuse the
         document (a bad key or value, an `_id` or unique key taken): mongomock's own insert then runs
         and raises its own error (with mongomock-motor's details) from the same state."""
-        if not all(isinstance(k, str) for k in document):
+        if not all(isinstance(k, str) for k in document) or not _valid_keys(document, True):
             return None
         try:
-            _validate_data_fields(document)
             BSON.encode(document)
         except Exception:  # noqa: BLE001 - whatever mongomock would raise, it raises it itself
             return None
@@ -957,6 +956,22 @@ def _copy_paths(value: Any, rests: list[list[str]]) -> Any:
     return out
 
 
+def _valid_keys(value: dict[str, Any], top: bool) -> bool:
+    """True when mongomock's `_validate_data_fields` accepts `value` (no NUL in a key of it or of a
+    mapping in it, no top-level key starting with `$`), for plain dicts; False when it would not, or
+    may not (a key that is not a string, a mapping of another kind): its own insert then decides."""
+    for key, v in value.items():
+        if type(key) is not str or "\0" in key or (top and key[:1] == "$"):
+            return False
+        kind = type(v)
+        if kind is dict:
+            if not _valid_keys(v, False):
+                return False
+        elif kind not in _LEAVES and kind is not list and isinstance(v, Mapping):
+            return False
+    return True
+
+
 def _key(_id: Any) -> Any:
     """The key of a stored document in mongomock's store."""
     return helpers.hashdict(_id) if isinstance(_id, dict) else _id
@@ -1176,7 +1191,12 @@ def _stored_form(value: Any) -> Any:
         return {k: v if type(v) in _LEAVES else _stored_form(v) for k, v in value.items()}
     if kind is list:
         return [v if type(v) in _LEAVES else _stored_form(v) for v in value]
-    return _patch_datetimes(value)  # datetimes, OrderedDicts, tuples, Timestamps, the rest
+    if kind is datetime:  # mongomock's own steps for a datetime (naive UTC, milliseconds)
+        mongo_us = value.microsecond // 1000 * 1000
+        if value.tzinfo:
+            return (value - value.utcoffset()).replace(tzinfo=None, microsecond=mongo_us)
+        return value.replace(microsecond=mongo_us)
+    return _patch_datetimes(value)  # datetime subclasses, OrderedDicts, tuples, Timestamps, the rest
 
 
 helpers.patch_datetime_awareness_in_document = _stored_form

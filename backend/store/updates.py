@@ -150,7 +150,13 @@ def _operator_changes(
 
     for operator, spec in update.items():
         for raw, argument in spec.items():
-            parts = _resolve(str(raw).split("."), before, after)
+            path = str(raw)
+            if operator in _WHOLE_FIELD and "." not in path and path != "$":  # a top-level field: set_path's answer
+                old, new = before.get(path, _MISSING), after.get(path, _MISSING)
+                if new is not _MISSING and (old is _MISSING or not same(old, new)):
+                    updated[path] = new
+                continue
+            parts = _resolve(path.split("."), before, after)
             if parts is None or operator == "$setOnInsert":
                 continue
             if operator == "$unset":
@@ -172,6 +178,13 @@ def _operator_changes(
             else:  # $set, $inc, ..., $addToSet, $pull, $pop: the field, whole
                 set_path(parts)
     return updated, removed
+
+
+# operators whose change is logged as their field, whole (`set_path`): not $unset, $rename, $push
+# (which may log appended elements) nor $setOnInsert (which an update of a document never logs)
+_WHOLE_FIELD = frozenset(
+    {"$set", "$inc", "$mul", "$min", "$max", "$currentDate", "$bit", "$addToSet", "$pop", "$pull", "$pullAll"}
+)
 
 
 def _appended(argument: Any, old: Any, new: Any) -> bool:
