@@ -1344,7 +1344,9 @@ def test_an_elements_size_is_counted_as_bson_encodes_it():
         at.replace(tzinfo=PARIS_SUMMER),
         at.replace(tzinfo=bson.tz_util.utc),
     ]
-    values += [[1, "x"], {"a": at}, b"bytes", bson.Timestamp(1, 2)]
+    values += [[1, "x"], {"a": at}, b"bytes", bson.Timestamp(1, 2), [], {}, {"a": {"b": [1, {"c": "é"}]}}]
+    values += [{"a": 2**63}, {"a\x00": 1}, {1: "x"}, {"é": 1}, [{"a": "\ud800"}], ({"a": 1},), {"a": (1, 2)}]
+    values += [{"name": "updateDetails", "actor": {"type": "user", "id": "u1"}, "at": at.replace(tzinfo=timezone.utc)}]
     for key in ["k", "description", "activities.7.votes", "", "é", "a\x00", "\ud800"]:
         for value in values:
             try:
