@@ -1436,3 +1436,74 @@ def test_an_updates_changes_of_top_level_fields_are_what_the_path_walk_gave():
         assert [list(part) for part in answer] == [list(part) for part in path_walk(update, before, after)]
         counted[bool(answer[0] or answer[1])] += 1
     assert counted[True] > 500 and counted[False] > 500, counted
+
+
+async def test_a_query_a_unique_index_answers_tests_one_document_and_answers_as_the_scan(
+    store_handle, monkeypatch
+):  # embedded only
+    """A filter naming every field of a unique index kept by lookup (and its partial filter as
+    stated) tests the key's holder only (uniques.holder_of): `audit.for_version` is not a scan of
+    the audit. Over random inserts, updates that move keys in and out of the index, refused
+    duplicates, deletes and renamed fields, every such query answers as plain mongomock's scan
+    (and the suite's CHECK_SHARED_FORMS compares each answer with the scan as well)."""
+    from mongomock_motor import AsyncMongoMockClient
+
+    from backend.store import embedded
+    from backend.store.audit import Audit
+
+    coll = store_handle.db.audit  # with its indexes (backend/store/indexes.py)
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].audit
+    for index in INDEXES:
+        if index.collection == "audit":
+            await plain.create_index(list(index.keys), **index.options)
+    rng = random.Random(37)
+
+    def fields() -> dict:
+        out: dict = {"collaborationId": f"c{rng.randrange(3)}", "version": rng.choice([1, 2, 3, 2.0])}
+        if rng.random() < 0.8:
+            out["versioned"] = rng.choice([True, True, False, 1])
+        if rng.random() < 0.3:
+            out["seq"] = rng.randrange(4)
+        return out
+
+    tested: list = []
+    real = embedded.matches
+
+    def counting(filter: Any, document: Any) -> bool:
+        tested.append(document.get("_id"))
+        return real(filter, document)
+
+    monkeypatch.setattr(embedded, "matches", counting)
+    outcomes = collections.Counter()
+    for step in range(600):
+        roll, written, which = rng.random(), fields(), f"a{rng.randrange(step + 1)}"
+        results = []
+        for target in (coll, plain):
+            try:
+                if roll < 0.4:
+                    await target.insert_one({"_id": f"a{step}", **written})
+                elif roll < 0.7:
+                    await target.update_one({"_id": which}, {"$set": dict(written)})
+                elif roll < 0.8:
+                    await target.delete_one({"_id": which})
+                results.append("ok")
+            except DuplicateKeyError:
+                results.append("duplicate")
+        assert results[0] == results[1], step
+        assert await coll.find().to_list(None) == await plain.find().to_list(None), step
+        outcomes[results[0]] += 1
+        query = {"collaborationId": f"c{rng.randrange(3)}", "version": rng.choice([1, 2, 3]), "versioned": True}
+        if rng.random() < 0.2:
+            query["actor"] = "nobody"
+        tested.clear()
+        found = await coll.find_one(query)
+        assert found == await plain.find_one(query), (step, query)
+        assert await coll.count_documents(query) == await plain.count_documents(query), (step, query)
+        assert len(tested) <= 2, (step, tested)  # the holder only, for each of the two queries
+        outcomes["found" if found else "none"] += 1
+    assert outcomes["duplicate"] >= 20 and outcomes["found"] >= 100 and outcomes["none"] >= 100, outcomes
+    entry = {"_id": "aud_x", "collaborationId": "c9", "version": 4, "versioned": True, "action": "a"}
+    await coll.insert_one(entry)
+    tested.clear()
+    assert await Audit(store_handle.db).for_version("c9", 4) == entry
+    assert len(tested) == 1

@@ -1163,16 +1163,31 @@ def _install_id_lookup(collection: SyncCollection) -> None:
     scan = patched._iter_documents  # mongomock's, as mongomock-motor wrapped it
 
     def iter_documents(filter: Any) -> Iterator[dict[str, Any]]:
-        if type(filter) is not dict or type(filter.get("_id")) not in _IDS:
+        if type(filter) is not dict:
             documents: Iterator[dict[str, Any]] = scan(filter)
             return documents
         store = patched._store  # looked up by the collection's name each time: a rename moves it
-        store._remove_expired_documents()
-        found = store._documents.get(_key(filter["_id"]))
-        if found is None:
+        if type(filter.get("_id")) in _IDS:
+            store._remove_expired_documents()
+            found = store._documents.get(_key(filter["_id"]))
+            candidates: tuple[Any, ...] = () if found is None else (found,)
+        else:  # a filter a unique index answers (uniques.holder_of), looked up after TTL expiry
+            indexed = uniques.holder_of(store, filter)
+            if indexed is not None:
+                store._remove_expired_documents()  # (removes documents only: the same index answers)
+                indexed = uniques.holder_of(store, filter)
+            if indexed is None:
+                documents = scan(filter)
+                return documents
+            candidates = indexed
+        if not candidates:
             matches(filter, {})  # an invalid filter is refused all the same
-            return iter(())
-        return iter((found,) if matches(filter, found) else ())
+        answer = [doc for doc in candidates if matches(filter, doc)]
+        if CHECK_SHARED_FORMS and "_id" not in filter:  # tests: the index answers as the scan does
+            scanned = list(scan(filter))
+            if [id(doc) for doc in scanned] != [id(doc) for doc in answer]:
+                raise AssertionError(f"a unique-index lookup of {filter!r} found {answer!r}, the scan {scanned!r}")
+        return iter(answer)
 
     patched._iter_documents = iter_documents
     patched._tandem_id_lookup = True
