@@ -55,32 +55,20 @@ def _diff_value(old: Any, new: Any, path: str, updated: dict[str, Any], removed:
 
 
 def same(a: Any, b: Any) -> bool:
-    """BSON equality as the server's no-op check sees it: same types, same field order.
-
-    (Loops, not `all()` over a generator: it runs on every field an update names, on every write.
-    tests/test_embedded_store.py compares it with the plain definition it replaced.)"""
+    """BSON equality as the server's no-op check sees it: same types, same field order. (Loops, not
+    `all()` over generators: it runs on every field of every update; tests compare the two.)"""
     kind = type(a)
     if kind is not type(b):
         return False
-    if kind in _SCALARS:
+    if kind in _SCALARS or not isinstance(a, (dict, list)):
         equal: bool = a == b
         return equal
-    if isinstance(a, dict):
-        if len(a) != len(b) or list(a) != list(b):
+    if len(a) != len(b) or (isinstance(a, dict) and list(a) != list(b)):
+        return False
+    for x, y in ((v, b[k]) for k, v in a.items()) if isinstance(a, dict) else zip(a, b):
+        if not same(x, y):
             return False
-        for k, v in a.items():
-            if not same(v, b[k]):
-                return False
-        return True
-    if isinstance(a, list):
-        if len(a) != len(b):
-            return False
-        for x, y in zip(a, b):
-            if not same(x, y):
-                return False
-        return True
-    equal = a == b
-    return equal
+    return True
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None), datetime})  # compared by `==` in `same`
