@@ -73,8 +73,12 @@ def _write(method: Callable[..., _R]) -> Callable[..., Coroutine[Any, Any, _R]]:
         store._tandem_ttl_held = True
         try:
             _check_options(method.__name__, kwargs)
-            with _renaming(method.__name__):  # mongomock's own refusals, under the one name
-                return method(self, *args, **kwargs)
+            return method(self, *args, **kwargs)
+        except Exception as exc:  # mongomock's own refusals, under the one name (as `_renaming`, inline)
+            gap = _gap(exc, method.__name__)
+            if gap is None:
+                raise
+            raise gap from exc
         finally:
             store._tandem_ttl_held = False
 
