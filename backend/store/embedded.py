@@ -387,9 +387,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
             return await self.find_one({"_id": _id})
         store = self._sync._store
         key = _key(_id)
-        try:
-            stored = store[key]
-        except KeyError:
+        stored = _stored(store, key)
+        if stored is None:
             _AwareForms.of(store).forget(key)
             return None
         return dict(_AwareForms.of(store).form(key, stored))
@@ -981,6 +980,15 @@ def _key(_id: Any) -> Any:
     return helpers.hashdict(_id) if isinstance(_id, dict) else _id
 
 
+def _stored(store: Any, key: Any) -> dict[str, Any] | None:
+    """mongomock's `CollectionStore[key]` (TTL expiry first, then the stored document), None where it
+    raises KeyError, without its reader lock (like every write here, the store is used from the
+    event loop's thread only)."""
+    store._remove_expired_documents()
+    found: dict[str, Any] | None = store._documents.get(key)
+    return found
+
+
 def _snapshot(collection: SyncCollection, _id: Any, keep: bool = False) -> dict[str, Any] | None:
     """A private copy of a stored document, datetimes made UTC-aware (None if absent).
 
@@ -990,9 +998,8 @@ def _snapshot(collection: SyncCollection, _id: Any, keep: bool = False) -> dict[
     then only the top-level fields the write replaced are."""
     store = collection._store
     key = _key(_id)
-    try:
-        stored = store[key]
-    except KeyError:
+    stored = _stored(store, key)
+    if stored is None:
         if keep:
             _AwareForms.of(store).forget(key)
         return None
