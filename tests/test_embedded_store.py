@@ -281,7 +281,7 @@ async def test_a_query_on_one_id_tests_that_document_only_and_answers_as_the_sca
 
     with monkeypatch.context() as patched:
         patched.setattr(mongomock.collection, "filter_applies", counting)
-        patched.setattr(embedded, "filter_applies", counting)
+        patched.setattr(embedded, "matches", counting)  # the store's own one-document test
         await coll.update_one({"_id": "d7", "n": 7}, {"$set": {"n": 70}})
         assert await coll.count_documents({"_id": "d7"}) == 1
     assert 1 <= len(tested) <= 4, tested  # not 300 per query
@@ -1029,3 +1029,481 @@ async def test_a_top_level_update_refused_by_a_unique_index_is_undone_for_a_dict
         {"_id": {"k": 1}, "code": "a"},
         {"_id": {"k": 2}, "code": "b"},
     ]
+
+
+def test_plain_filters_are_matched_as_mongomock_matches_them(monkeypatch):
+    """`backend.store.matching.matches` answers plain filters (equality on values of plain types,
+    `$exists`, `$in`, dotted paths through dicts) itself: over random filters and documents —
+    lists, tuples, nulls and missing fields on the way, 1 / 1.0 / True, naive and aware datetimes,
+    SON, dotted and odd keys, operators and regexes it hands on — the same answer or the same error
+    as mongomock's `filter_applies`, and many of them without it."""
+    import re
+
+    from bson import SON, ObjectId
+    from mongomock import filtering
+
+    from backend.store import matching
+    from backend.store.embedded import _Writable
+
+    rng = random.Random(5)
+    oid = ObjectId()
+    at = datetime(2026, 5, 1, 12, 0)
+    leaves = ["a", "b", "", 0, 1, 2, 1.0, 2.5, True, False, None, oid, str(oid), at, at.replace(tzinfo=timezone.utc)]
+    keys = ["a", "b", "n", "a.b", "a.c", "x.y"] * 4 + ["a.b.c", "a.0", ".a", "a..b", "a.", "", "$comment", "$and", "$x"]
+
+    def value(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth < 3 and roll < 0.25:
+            kind = rng.choice([dict, dict, SON])
+            return kind((rng.choice(["a", "b", "c", "n", "0"]), value(depth + 1)) for _ in range(rng.randrange(4)))
+        if depth < 3 and roll < 0.4:
+            items = [value(depth + 1) for _ in range(rng.randrange(3))]
+            return items if rng.random() < 0.8 else tuple(items)
+        return rng.choice(leaves)
+
+    def condition() -> Any:
+        roll = rng.random()
+        if roll < 0.5:
+            return rng.choice(leaves)
+        if roll < 0.65:
+            return {"$exists": rng.choice([True, False, 1, 0])}
+        if roll < 0.8:
+            return {"$in": rng.sample(leaves, rng.randrange(4)) if rng.random() < 0.9 else "a"}
+        return rng.choice(
+            [{"$ne": "a"}, {"$gt": 1}, re.compile("^a"), {"$exists": True, "$ne": None}, {}, [1], {"b": 1}]
+        )
+
+    def answer(fn: Any, search: Any, document: Any) -> Any:
+        try:
+            return fn(search, document)
+        except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, matches must raise it too
+            return (type(exc).__name__, str(exc))
+
+    handed_on = []
+    plain = filtering.filter_applies
+
+    def counted(search: Any, document: Any) -> Any:
+        handed_on.append(search)
+        return plain(search, document)
+
+    monkeypatch.setattr(matching, "filter_applies", counted)
+    cases = 6000
+    for step in range(cases):
+        document = {k: value() for k in rng.sample(["a", "b", "n", "x", "_id"], rng.randrange(5))}
+        document = rng.choice([document, document, _Writable(document)])
+        search = {rng.choice(keys): condition() for _ in range(rng.randrange(1, 4))}
+        if rng.random() < 0.3:  # a condition the document meets, to get past the first one
+            key = rng.choice(list(document) or ["a"])
+            search = {key: document.get(key), **search}
+        expected = answer(plain, search, document)
+        assert answer(matching.matches, search, document) == expected, (step, search, document)
+    assert len(handed_on) < cases * 0.6  # two in five at least answered without mongomock's matcher
+
+
+async def test_inserts_match_plain_mongomock_without_its_insert(store_handle, monkeypatch):  # embedded only
+    """`insert_one` of a plain dict runs mongomock's insert steps itself (EmbeddedCollection.
+    _insert_plain): over random documents — with and without `_id` (a string, an int, a dict), keys that are not strings or hold NUL or `$`, values BSON cannot encode, an `_id`
+    taken, a (sparse or partial) unique key taken — the same results, errors (with their details),
+    stored documents, caller's dicts and events as plain mongomock; refusals go to mongomock itself."""
+    from bson import SON
+    from mongomock.collection import Collection
+    from mongomock_motor import AsyncMongoMockClient
+
+    inserts = []
+    plain_insert = Collection._insert
+
+    def counted(self, *args, **kwargs):
+        inserts.append(self.name)
+        return plain_insert(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "_insert", counted)
+    coll = store_handle.db.inserts
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].inserts
+    for target in (coll, plain):
+        await target.create_index("code", unique=True, sparse=True)
+        await target.create_index([("c", 1), ("v", 1)], unique=True, partialFilterExpression={"versioned": True})
+    rng = random.Random(17)
+    at = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=PARIS_SUMMER)
+
+    def value() -> Any:
+        return rng.choice(
+            ["s", rng.randrange(3), 2.5, None, True, at, [1, {"at": at}], {"k": [at]}, {"a\x00": 1}]
+            + [[{"b\x00": 1}], {"k": {"$x": 1}}, SON([("k", at), ("a\x00", 1)]), SON([("k", 1)]), {7: "int key"}]
+        )
+
+    def document() -> dict:
+        doc: dict[Any, Any] = {}
+        if rng.random() < 0.8:
+            doc["_id"] = rng.choice([f"d{rng.randrange(30)}", rng.randrange(30), {"k": rng.randrange(5)}])
+        for name in rng.sample(["a", "b", "code", "c", "v", "versioned"], rng.randrange(5)):
+            doc[name] = {"code": f"k{rng.randrange(8)}", "c": "c", "v": rng.randrange(6), "versioned": True}.get(
+                name, value()
+            )
+        roll = rng.random()
+        if roll < 0.04:
+            doc[3] = "not a string key"
+        elif roll < 0.08:
+            doc["$top"] = 1
+        elif roll < 0.12:
+            doc["n\x00ul"] = 1
+        elif roll < 0.16:
+            doc["bad"] = {1, 2}  # BSON cannot encode a set
+        return doc
+
+    tally: collections.Counter = collections.Counter()
+    generated: list[dict] = [{}, {}]  # per store: the ObjectId each added -> one name for both
+
+    def named(side: int, value: Any) -> Any:
+        return generated[side].get(value, value) if isinstance(value, bson.ObjectId) else value
+
+    async def stored(side: int, target: Any) -> list:
+        return [{**d, "_id": named(side, d["_id"])} async for d in target.find({})]
+
+    async with coll.watch(max_await_time_ms=0) as stream:
+        for step in range(500):
+            doc = document()
+            given = [copy.deepcopy(doc), copy.deepcopy(doc)]
+            inserts.clear()
+            outcomes = []
+            for side, (target, mine) in enumerate(zip((coll, plain), given)):
+                try:
+                    inserted = (await target.insert_one(mine)).inserted_id
+                    outcomes.append(("ok", inserted))
+                except Exception as exc:  # noqa: BLE001 - whatever mongomock raises, both must raise it
+                    outcomes.append((type(exc).__name__, str(exc), getattr(exc, "details", None)))
+                if "_id" not in doc and "_id" in mine:  # added to the caller's dict, as pymongo does
+                    assert type(mine["_id"]) is bson.ObjectId
+                    generated[side][mine["_id"]] = mine["_id"] = f"generated {step}"
+                    if outcomes[-1][0] == "ok":
+                        outcomes[-1] = ("ok", f"generated {step}")
+            assert outcomes[0] == outcomes[1], (step, doc)
+            assert given[0] == given[1], (step, doc)
+            tally[outcomes[0][0]] += 1
+            tally["no _id"] += "_id" not in doc
+            # plain mongomock inserted; the embedded store handed to mongomock only what it refuses,
+            # and documents holding another kind of mapping (SON), whose keys it leaves to mongomock
+            handed_on = outcomes[0][0] != "ok" or "SON(" in repr(doc)
+            assert inserts == ["inserts"] * (2 if handed_on else 1), (step, doc, inserts)
+            assert await stored(0, coll) == await stored(1, plain), (step, doc)
+            seen = []
+            while (change := await stream.try_next()) is not None:
+                full = {**change["fullDocument"], "_id": named(0, change["fullDocument"]["_id"])}
+                seen.append((change["operationType"], named(0, change["documentKey"]["_id"]), full))
+            if outcomes[0][0] == "ok":
+                raw_id = next((k for k, v in generated[1].items() if v == outcomes[0][1]), outcomes[0][1])
+                found = await plain.find_one({"_id": raw_id})
+                assert seen == [("insert", outcomes[0][1], {**found, "_id": outcomes[0][1]})], (step, doc)
+            else:
+                assert seen == [], (step, doc)
+    assert tally["ok"] >= 50 and tally["DuplicateKeyError"] >= 20 and tally["no _id"] >= 20, tally
+    assert tally["InvalidDocument"] and tally["ValueError"], tally
+
+
+def test_a_writable_copy_shares_and_copies_what_it_did_field_by_field():
+    """`_Writable.of` starts from a copy of the stored document's top level and replaces the fields
+    an update touches by copies: over random documents and updates, the same fields in the same
+    order, the same values, and the same ones shared with the stored document (the others new)
+    as building it field by field (what it did before)."""
+    from backend.store.embedded import _LEAVES, _copy_paths, _paths, _touched, _Writable
+    from backend.store.trees import structure
+
+    def field_by_field(before: dict, touched: set | None, paths: dict | None) -> dict:
+        if paths is None:
+            return {k: v if type(v) in _LEAVES or k not in touched else structure(v) for k, v in before.items()}
+        return {
+            k: v if type(v) in _LEAVES or k not in touched else _copy_paths(v, paths.get(k, [[]]))
+            for k, v in before.items()
+        }
+
+    rng = random.Random(23)
+    names = ["a", "b", "c", "d", "e"]
+
+    def value(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth < 3 and roll < 0.3:
+            return {k: value(depth + 1) for k in rng.sample(names, rng.randrange(4))}
+        if depth < 3 and roll < 0.5:
+            return [value(depth + 1) for _ in range(rng.randrange(4))]
+        return rng.choice(["s", 1, None, 2.5, datetime(2026, 5, 1)])
+
+    for step in range(2000):
+        before = {k: value() for k in rng.sample(names, rng.randrange(1, 6))}
+        paths_named = [
+            ".".join(rng.sample(names + ["0", "1"], rng.randrange(1, 4))) for _ in range(rng.randrange(1, 4))
+        ]
+        update = {"$set": {p: 1 for p in paths_named}}
+        touched = _touched(update)
+        for paths in (_paths(update), None):
+            made = _Writable.of(before, touched, paths)
+            expected = field_by_field(before, touched, paths)
+            assert type(made) is _Writable and made.before is before
+            assert list(made) == list(expected) and dict(made) == expected, (step, before, update)
+            for k in before:
+                assert (made[k] is before[k]) == (expected[k] is before[k]), (step, k, update)
+
+
+def test_same_answers_as_its_plain_definition():
+    """`updates.same` (the no-op check of every update's change event) is written as loops: over
+    random pairs of values — nested dicts in different key orders, SON, lists, tuples, 1 / 1.0 /
+    True, NaN, naive and aware datetimes, ObjectIds — the same answer as the plain recursive
+    definition it replaced."""
+    from bson import SON, ObjectId
+
+    from backend.store.updates import same
+
+    def plain(a: Any, b: Any) -> bool:
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, dict):
+            return list(a) == list(b) and all(plain(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return len(a) == len(b) and all(plain(x, y) for x, y in zip(a, b))
+        return bool(a == b)
+
+    rng = random.Random(29)
+    oid = ObjectId()
+    at = datetime(2026, 5, 1, 12, 0)
+    leaves = ["a", "b", 1, 1.0, True, 0, False, None, float("nan"), at, at.replace(tzinfo=timezone.utc), oid, b"x"]
+
+    def value(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth < 3 and roll < 0.3:
+            kind = rng.choice([dict, dict, SON])
+            return kind((k, value(depth + 1)) for k in rng.sample("abc", rng.randrange(4)))
+        if depth < 3 and roll < 0.5:
+            items = [value(depth + 1) for _ in range(rng.randrange(3))]
+            return items if rng.random() < 0.8 else tuple(items)
+        return rng.choice(leaves)
+
+    def varied(v: Any) -> Any:  # often equal, sometimes reordered or changed a little
+        roll = rng.random()
+        if isinstance(v, dict) and roll < 0.2:
+            return type(v)(reversed(list(v.items())))
+        if isinstance(v, dict):
+            return type(v)((k, varied(x)) for k, x in v.items())
+        if isinstance(v, list):
+            return [varied(x) for x in v] if roll < 0.9 else v[:-1]
+        return v if roll < 0.85 else rng.choice(leaves)
+
+    answers = collections.Counter()
+    for step in range(5000):
+        a = value()
+        b = varied(a) if rng.random() < 0.8 else value()
+        assert same(a, b) == plain(a, b), (step, a, b)
+        answers[plain(a, b)] += 1
+    assert answers[True] > 1000 and answers[False] > 1000, answers
+
+
+async def test_an_insert_events_document_is_made_when_a_stream_reads_it(store_handle):  # embedded only
+    """An insert event's `fullDocument` (changestream.Deferred) is made when a stream first reads the
+    event: a `$match` on the envelope drops it unmade (the change reader and the audit entry), a
+    `$match` on one of its fields sees it UTC-aware (an aware datetime matches), and it is the
+    document as inserted even when read after the document was updated and deleted."""
+    from backend.store.changestream import Deferred
+
+    db = store_handle.db
+    at = datetime(2026, 5, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+    log = db._changes
+    by_ns = db.watch([{"$match": {"ns.coll": {"$in": ["other"]}}}], max_await_time_ms=0)
+    by_field = db.watch([{"$match": {"fullDocument.at": at}}], max_await_time_ms=0)
+    everything = db.watch(max_await_time_ms=0)
+    async with by_ns, by_field, everything:
+        await db.entries.insert_one({"_id": "e1", "at": at, "tags": [{"at": at}]})
+        await db.entries.insert_one({"_id": "e2", "at": at.replace(year=2025)})
+        inserted = [event for event in log._events if event["operationType"] == "insert"]
+        assert [type(event["fullDocument"]) for event in inserted] == [Deferred, Deferred]
+        assert await by_ns.try_next() is None
+        assert [type(event["fullDocument"]) for event in inserted] == [Deferred, Deferred]  # still unmade
+        await db.entries.update_one({"_id": "e1"}, {"$set": {"at": at.replace(year=2027), "tags": []}})
+        await db.entries.delete_one({"_id": "e1"})
+        matched = await by_field.try_next()
+        assert matched is not None and matched["documentKey"] == {"_id": "e1"}
+        assert await by_field.try_next() is None  # e2's `at` differs
+        assert matched["fullDocument"] == {"_id": "e1", "at": at, "tags": [{"at": at}]}
+        assert matched["fullDocument"]["tags"][0]["at"].utcoffset() == timedelta(0)
+        first = await everything.try_next()
+        assert first is not None and first["fullDocument"] == matched["fullDocument"]
+        assert first["fullDocument"] is not matched["fullDocument"]  # each stream its own copy
+
+
+def test_an_elements_size_is_counted_as_bson_encodes_it():
+    """`size._element_size` counts the bytes of an element of a fixed-size type or a string itself:
+    for every pair of keys and values below (ints at the int32 / int64 edges and past them, strings
+    with multi-byte and unencodable characters, datetimes in several zones, Int64, nested values,
+    keys with NUL or non-ASCII), the same size as BSON's own encoding, or the same error."""
+    from bson import Int64, ObjectId
+
+    from backend.store.size import _element_size
+
+    at = datetime(2026, 5, 1, 12, 0, 0, 123456)
+    values = [0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1]
+    values += ["", "a", "é", "日本", "\ud800", "a\x00b", 1.5, float("nan"), True, False, None, ObjectId(), Int64(3)]
+    values += [
+        at,
+        at.replace(tzinfo=timezone.utc),
+        at.replace(tzinfo=PARIS_SUMMER),
+        at.replace(tzinfo=bson.tz_util.utc),
+    ]
+    values += [[1, "x"], {"a": at}, b"bytes", bson.Timestamp(1, 2), [], {}, {"a": {"b": [1, {"c": "é"}]}}]
+    values += [{"a": 2**63}, {"a\x00": 1}, {1: "x"}, {"é": 1}, [{"a": "\ud800"}], ({"a": 1},), {"a": (1, 2)}]
+    values += [{"name": "updateDetails", "actor": {"type": "user", "id": "u1"}, "at": at.replace(tzinfo=timezone.utc)}]
+    for key in ["k", "description", "activities.7.votes", "", "é", "a\x00", "\ud800"]:
+        for value in values:
+            try:
+                expected: Any = len(bson.encode({key: value})) - 5
+            except Exception as exc:  # noqa: BLE001 - whatever bson raises, the count must raise too
+                expected = type(exc)
+            try:
+                counted: Any = _element_size(key, value)
+            except Exception as exc:  # noqa: BLE001
+                counted = type(exc)
+            assert counted == expected, (key, value)
+
+
+def test_an_updates_changes_of_top_level_fields_are_what_the_path_walk_gave():
+    """`updates._operator_changes` answers a top-level field of a whole-field operator (`$set`, `$inc`,
+    ...) directly: over random operator updates (every operator, top-level, dotted and positional
+    paths, `$rename`, `$push`, `$setOnInsert`) and random documents before and after, the same
+    updatedFields and removedFields, in the same order, as the path walk for every field it did."""
+    from backend.store.updates import _MISSING, _appended, _get, _operator_changes, _resolve, same
+
+    def path_walk(update: dict, before: dict, after: dict) -> tuple[dict, list]:  # what it was
+        updated: dict = {}
+        removed: list = []
+
+        def set_path(parts: list) -> None:
+            old, new = _get(before, parts), _get(after, parts)
+            if new is _MISSING or (old is not _MISSING and same(old, new)):
+                return
+            if old is _MISSING:
+                depth = next(i for i in range(len(parts)) if _get(before, parts[: i + 1]) is _MISSING)
+                created = parts[: depth + 1]
+                updated[".".join(created)] = _get(after, created)
+            else:
+                updated[".".join(parts)] = new
+
+        for operator, spec in update.items():
+            for raw, argument in spec.items():
+                parts = _resolve(str(raw).split("."), before, after)
+                if parts is None or operator == "$setOnInsert":
+                    continue
+                if operator == "$unset":
+                    if _get(before, parts) is _MISSING:
+                        continue
+                    if isinstance(_get(before, parts[:-1]), list):
+                        updated[".".join(parts)] = None
+                    else:
+                        removed.append(".".join(parts))
+                elif operator == "$rename":
+                    if _get(before, parts) is _MISSING:
+                        continue
+                    removed.append(".".join(parts))
+                    set_path(str(argument).split("."))
+                elif operator == "$push" and _appended(argument, _get(before, parts), _get(after, parts)):
+                    old, new = _get(before, parts), _get(after, parts)
+                    for index in range(len(old), len(new)):
+                        updated[f"{'.'.join(parts)}.{index}"] = new[index]
+                else:
+                    set_path(parts)
+        return updated, removed
+
+    rng = random.Random(31)
+    operators = ["$set", "$set", "$unset", "$inc", "$max", "$push", "$addToSet", "$pull", "$rename", "$setOnInsert"]
+    names = ["a", "b", "c", "$", "a$b"]
+
+    def value(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth < 2 and roll < 0.25:
+            return {k: value(depth + 1) for k in rng.sample(["a", "b", "c"], rng.randrange(3))}
+        if depth < 2 and roll < 0.45:
+            return [value(depth + 1) for _ in range(rng.randrange(3))]
+        return rng.choice([1, 1.0, True, "x", None, datetime(2026, 5, 1)])
+
+    def path() -> str:
+        return ".".join(rng.choice(names + ["0", "1"]) for _ in range(rng.choice([1, 1, 1, 2, 3])))
+
+    counted = collections.Counter()
+    for step in range(4000):
+        before = {k: value() for k in rng.sample(["a", "b", "c", "a$b"], rng.randrange(4))}
+        after = {k: (value() if rng.random() < 0.5 else v) for k, v in before.items()}
+        after.update({k: value() for k in rng.sample(["a", "b", "c"], rng.randrange(2))})
+        update: dict = {}
+        for _ in range(rng.randrange(1, 4)):
+            operator = rng.choice(operators)
+            update.setdefault(operator, {})[path()] = path() if operator == "$rename" else value()
+        answer = _operator_changes(update, before, after)
+        assert answer == path_walk(update, before, after), (step, update, before, after)
+        assert [list(part) for part in answer] == [list(part) for part in path_walk(update, before, after)]
+        counted[bool(answer[0] or answer[1])] += 1
+    assert counted[True] > 500 and counted[False] > 500, counted
+
+
+async def test_a_query_a_unique_index_answers_tests_one_document_and_answers_as_the_scan(
+    store_handle, monkeypatch
+):  # embedded only
+    """A filter naming every field of a unique index kept by lookup (and its partial filter as
+    stated) tests the key's holder only (uniques.holder_of): `audit.for_version` is not a scan of
+    the audit. Over random inserts, updates that move keys in and out of the index, refused
+    duplicates, deletes and renamed fields, every such query answers as plain mongomock's scan
+    (and the suite's CHECK_SHARED_FORMS compares each answer with the scan as well)."""
+    from mongomock_motor import AsyncMongoMockClient
+
+    from backend.store import embedded
+    from backend.store.audit import Audit
+
+    coll = store_handle.db.audit  # with its indexes (backend/store/indexes.py)
+    plain = AsyncMongoMockClient(tz_aware=True)["tandem"].audit
+    for index in INDEXES:
+        if index.collection == "audit":
+            await plain.create_index(list(index.keys), **index.options)
+    rng = random.Random(37)
+
+    def fields() -> dict:
+        out: dict = {"collaborationId": f"c{rng.randrange(3)}", "version": rng.choice([1, 2, 3, 2.0])}
+        if rng.random() < 0.8:
+            out["versioned"] = rng.choice([True, True, False, 1])
+        if rng.random() < 0.3:
+            out["seq"] = rng.randrange(4)
+        return out
+
+    tested: list = []
+    real = embedded.matches
+
+    def counting(filter: Any, document: Any) -> bool:
+        tested.append(document.get("_id"))
+        return real(filter, document)
+
+    monkeypatch.setattr(embedded, "matches", counting)
+    outcomes = collections.Counter()
+    for step in range(600):
+        roll, written, which = rng.random(), fields(), f"a{rng.randrange(step + 1)}"
+        results = []
+        for target in (coll, plain):
+            try:
+                if roll < 0.4:
+                    await target.insert_one({"_id": f"a{step}", **written})
+                elif roll < 0.7:
+                    await target.update_one({"_id": which}, {"$set": dict(written)})
+                elif roll < 0.8:
+                    await target.delete_one({"_id": which})
+                results.append("ok")
+            except DuplicateKeyError:
+                results.append("duplicate")
+        assert results[0] == results[1], step
+        assert await coll.find().to_list(None) == await plain.find().to_list(None), step
+        outcomes[results[0]] += 1
+        query = {"collaborationId": f"c{rng.randrange(3)}", "version": rng.choice([1, 2, 3]), "versioned": True}
+        if rng.random() < 0.2:
+            query["actor"] = "nobody"
+        tested.clear()
+        found = await coll.find_one(query)
+        assert found == await plain.find_one(query), (step, query)
+        assert await coll.count_documents(query) == await plain.count_documents(query), (step, query)
+        assert len(tested) <= 2, (step, tested)  # the holder only, for each of the two queries
+        outcomes["found" if found else "none"] += 1
+    assert outcomes["duplicate"] >= 20 and outcomes["found"] >= 100 and outcomes["none"] >= 100, outcomes
+    entry = {"_id": "aud_x", "collaborationId": "c9", "version": 4, "versioned": True, "action": "a"}
+    await coll.insert_one(entry)
+    tested.clear()
+    assert await Audit(store_handle.db).for_version("c9", 4) == entry
+    assert len(tested) == 1

@@ -26,17 +26,38 @@ from typing import Any, Callable
 
 from bson import Timestamp
 from bson.tz_util import utc
-from mongomock.filtering import filter_applies
 from pymongo.errors import ConnectionFailure, CursorNotFound, OperationFailure, PyMongoError
 
 from backend.clock import utcnow
 from backend.store.failures import EmbeddedUnsupported
+from backend.store.matching import matches
 from backend.store.trees import structure
 
 DEFAULT_MAX_AWAIT_MS = 1000  # what MongoDB waits on a change stream getMore without maxAwaitTimeMS
 _TOKEN_PREFIX = "82"  # MongoDB's tokens start with 0x82 then the cluster time, in hex
 
 Lookup = Callable[[str, Any], "dict[str, Any] | None"]
+
+
+class Deferred:
+    """An event's value made when a stream first needs it, by `make()` (once; the log's event then
+    holds what it made). The embedded store records an insert's `fullDocument` so: the UTC-aware
+    copy of the stored document, which no later write changes in place (embedded.py, `_Writable`),
+    is made for a stream that reads the event, not for every write (an audit entry's insert, which
+    the change reader's `$match` drops, is never copied). Nothing outside the log sees one: a
+    stream settles the event before its `$match` reads a document field, and before it copies it."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[], Any]):
+        self.make = make
+
+
+def _settle(event: dict[str, Any]) -> None:
+    """Replace the event's deferred `fullDocument` by its value (in the log's own event)."""
+    full = event.get("fullDocument")
+    if type(full) is Deferred:
+        event["fullDocument"] = full.make()
 
 
 # -- errors and tokens ---------------------------------------------------------------------------
@@ -128,7 +149,7 @@ class ChangeLog:
             "_id": make_token(ts),
             "operationType": operation,
             "clusterTime": ts,
-            "wallTime": utcnow().astimezone(utc),
+            "wallTime": utcnow().replace(tzinfo=utc),  # the same instant (UTC both), bson's tzinfo as motor's
         }
         if "fullDocument" in fields:
             event["fullDocument"] = fields.pop("fullDocument")
@@ -298,6 +319,8 @@ class ChangeStream:
         self._log = log
         self._coll = coll
         self._filters, self._pipeline_error = _match_filters(pipeline or [])
+        # does a filter read past the event's envelope (a document field, or an operator that may)?
+        self._filters_read_documents = any(set(spec) - _ENVELOPE for spec in self._filters if isinstance(spec, dict))
         self._lookup = full_document == "updateLookup"
         self._resume_after, self._start_after = resume_after, start_after
         self._start_at = start_at_operation_time
@@ -427,7 +450,7 @@ class ChangeStream:
             change, self._invalidate = self._invalidate, None
             self._resume_token = copy.deepcopy(change["_id"])
             self.end()  # an invalidate is the last event of a stream, even one its $match drops
-            return change if all(filter_applies(spec, change) for spec in self._filters) else None
+            return change if all(matches(spec, change) for spec in self._filters) else None
         while not self._closed:
             assert self._seq is not None  # set by _start (in _wait) before the first read
             try:
@@ -446,8 +469,10 @@ class ChangeStream:
             # the filters see the event as the stream would return it; it is copied only when
             # kept (the copy is equal to the event unless updateLookup adds the document)
             looks_up = self._lookup and event["operationType"] == "update"
+            if self._filters_read_documents:
+                _settle(event)
             change = self._shape(event) if looks_up else event
-            if all(filter_applies(spec, change) for spec in self._filters):
+            if all(matches(spec, change) for spec in self._filters):
                 self._resume_token = structure(event["_id"])
                 return change if looks_up else self._shape(event)
             if self._invalidate is not None:
@@ -475,6 +500,7 @@ class ChangeStream:
         return bool(operation == "dropDatabase")
 
     def _shape(self, event: dict[str, Any]) -> dict[str, Any]:
+        _settle(event)
         change: dict[str, Any] = structure(event)
         if self._lookup and change["operationType"] == "update":
             change["fullDocument"] = self._log.lookup(change["ns"]["coll"], change["documentKey"]["_id"])
@@ -493,6 +519,14 @@ def _invalidate_event(event: dict[str, Any]) -> dict[str, Any]:
         "clusterTime": event["clusterTime"],
         "wallTime": event["wallTime"],
     }
+
+
+# what a `$match` key may name without reading a document: an event's envelope (a dotted key
+# into it too). Any other key (`fullDocument...`, `$or`, ...) settles deferred documents first.
+_ENVELOPE = frozenset(
+    {"_id", "operationType", "clusterTime", "wallTime", "ns", "ns.db", "ns.coll", "to", "to.db", "to.coll"}
+    | {"documentKey", "documentKey._id"}
+)
 
 
 def _match_filters(pipeline: list[Any]) -> tuple[list[dict[str, Any]], OperationFailure | None]:

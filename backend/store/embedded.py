@@ -28,6 +28,7 @@ import copy
 import functools
 import inspect
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Iterable, Iterator, TypeVar
 
@@ -36,7 +37,6 @@ from bson.errors import InvalidDocument
 from bson.tz_util import utc
 from mongomock import DuplicateKeyError, helpers
 from mongomock.collection import Collection as SyncCollection
-from mongomock.filtering import filter_applies
 from mongomock_motor import (
     AsyncCommandCursor,
     AsyncCursor,
@@ -47,11 +47,12 @@ from mongomock_motor import (
 )
 from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
-from pymongo.results import UpdateResult
+from pymongo.results import InsertOneResult, UpdateResult
 
 from backend.store import uniques
-from backend.store.changestream import ChangeLog, ChangeStream
+from backend.store.changestream import ChangeLog, ChangeStream, Deferred
 from backend.store.failures import EmbeddedUnsupported
+from backend.store.matching import matches
 from backend.store.trees import IMMUTABLE, copy_dict, structure
 from backend.store.updates import describe_update, same
 
@@ -72,8 +73,12 @@ def _write(method: Callable[..., _R]) -> Callable[..., Coroutine[Any, Any, _R]]:
         store._tandem_ttl_held = True
         try:
             _check_options(method.__name__, kwargs)
-            with _renaming(method.__name__):  # mongomock's own refusals, under the one name
-                return method(self, *args, **kwargs)
+            return method(self, *args, **kwargs)
+        except Exception as exc:  # mongomock's own refusals, under the one name (as `_renaming`, inline)
+            gap = _gap(exc, method.__name__)
+            if gap is None:
+                raise
+            raise gap from exc
         finally:
             store._tandem_ttl_held = False
 
@@ -382,9 +387,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
             return await self.find_one({"_id": _id})
         store = self._sync._store
         key = _key(_id)
-        try:
-            stored = store[key]
-        except KeyError:
+        stored = _stored(store, key)
+        if stored is None:
             _AwareForms.of(store).forget(key)
             return None
         return dict(_AwareForms.of(store).form(key, stored))
@@ -417,9 +421,43 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
 
     @_write
     def insert_one(self, document: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        result = self._sync.insert_one(document, *args, **kwargs)
+        result = None
+        if not args and type(document) is dict and all(k == "session" and v is None for k, v in kwargs.items()):
+            result = self._insert_plain(document)
+        if result is None:
+            result = self._sync.insert_one(document, *args, **kwargs)
         self._report_insert(result.inserted_id)
         return result
+
+    def _insert_plain(self, document: dict[str, Any]) -> InsertOneResult | None:
+        """mongomock's `insert_one` of one plain dict, its `_insert`'s steps in its order (string keys,
+        no NUL nor top-level `$` in a key, BSON-encodable, an `_id` added if it has none, the stored
+        form stored, the unique indexes checked), without its store's lock, its version checks and
+        mongomock-motor's wrappers. None, having changed nothing, where mongomock would refuse the
+        document (a bad key or value, an `_id` or unique key taken): mongomock's own insert then runs
+        and raises its own error (with mongomock-motor's details) from the same state."""
+        if not all(isinstance(k, str) for k in document) or not _valid_keys(document, True):
+            return None
+        try:
+            BSON.encode(document)
+        except Exception:  # noqa: BLE001 - whatever mongomock would raise, it raises it itself
+            return None
+        if "_id" not in document:
+            document["_id"] = ObjectId()  # as mongomock does (and pymongo): in the caller's dict
+        _id = document["_id"]
+        key = _key(_id)
+        store = self._sync._store
+        store._remove_expired_documents()
+        if key in store._documents:
+            return None
+        stored = _stored_form(document)
+        store._documents[key] = stored
+        try:
+            self._sync._ensure_uniques(stored)
+        except DuplicateKeyError:
+            del store._documents[key]  # mongomock's rollback; its own insert refuses it again
+            return None
+        return InsertOneResult(stored["_id"], acknowledged=True)  # mongomock's: the stored form's `_id`
 
     @_write
     def insert_many(self, documents: Iterable[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
@@ -582,7 +620,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
             for name, by in incs.items():
                 if type(by) not in _NUMBERS or type(document.get(name, 0)) not in _NUMBERS:
                     return None
-        snapshot = copy.deepcopy(document)  # a `_Writable`'s first deepcopy is the stored document before it
+        # a `_Writable`'s first deepcopy is the stored document before it (what copy.deepcopy returns)
+        snapshot = document.__deepcopy__({}) if type(document) is _Writable else copy.deepcopy(document)
         for operator, fields in stored.items():
             for name, value in fields.items():
                 if operator == "$set":
@@ -682,7 +721,17 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         return result
 
     def _report_insert(self, _id: Any) -> None:
-        self._changes.record("insert", self._sync.name, _id, fullDocument=self._read(_id))
+        """The insert event: its `fullDocument` (the UTC-aware copy of the stored document) is made
+        when a stream reads it (changestream.Deferred), from the stored object, which no write
+        changes in place. With CHECK_SHARED_FORMS (tests) the copy is also made now, and the one
+        made later must equal it."""
+        stored = self._sync._store._documents.get(_key(_id))  # in a write: TTL expiry is held
+        full: Any = None
+        if stored is not None:
+            full = Deferred(functools.partial(_aware, stored))
+            if CHECK_SHARED_FORMS:
+                full = Deferred(functools.partial(_checked_form, stored, _aware(stored)))
+        self._changes.record("insert", self._sync.name, _id, fullDocument=full)
 
     def _report_change(
         self,
@@ -737,9 +786,9 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
             spec = helpers.patch_datetime_awareness_in_document(filter)
             stored = self._sync._store._documents.get(_key(filter["_id"]))
             if stored is None:
-                filter_applies(spec, {})  # an invalid filter is refused all the same
+                matches(spec, {})  # an invalid filter is refused all the same
                 return []
-            return [stored["_id"]] if filter_applies(spec, stored) else []
+            return [stored["_id"]] if matches(spec, stored) else []
         cursor = self._sync.find(filter, {"_id": 1}, sort=sort)
         return [doc["_id"] for doc in (cursor.limit(1) if first else cursor)]
 
@@ -910,9 +959,34 @@ def _copy_paths(value: Any, rests: list[list[str]]) -> Any:
     return out
 
 
+def _valid_keys(value: dict[str, Any], top: bool) -> bool:
+    """True when mongomock's `_validate_data_fields` accepts `value` (no NUL in a key of it or of a
+    mapping in it, no top-level key starting with `$`), for plain dicts; False when it would not, or
+    may not (a key that is not a string, a mapping of another kind): its own insert then decides."""
+    for key, v in value.items():
+        if type(key) is not str or "\0" in key or (top and key[:1] == "$"):
+            return False
+        kind = type(v)
+        if kind is dict:
+            if not _valid_keys(v, False):
+                return False
+        elif kind not in _LEAVES and kind is not list and isinstance(v, Mapping):
+            return False
+    return True
+
+
 def _key(_id: Any) -> Any:
     """The key of a stored document in mongomock's store."""
     return helpers.hashdict(_id) if isinstance(_id, dict) else _id
+
+
+def _stored(store: Any, key: Any) -> dict[str, Any] | None:
+    """mongomock's `CollectionStore[key]` (TTL expiry first, then the stored document), None where it
+    raises KeyError, without its reader lock (like every write here, the store is used from the
+    event loop's thread only)."""
+    store._remove_expired_documents()
+    found: dict[str, Any] | None = store._documents.get(key)
+    return found
 
 
 def _snapshot(collection: SyncCollection, _id: Any, keep: bool = False) -> dict[str, Any] | None:
@@ -924,9 +998,8 @@ def _snapshot(collection: SyncCollection, _id: Any, keep: bool = False) -> dict[
     then only the top-level fields the write replaced are."""
     store = collection._store
     key = _key(_id)
-    try:
-        stored = store[key]
-    except KeyError:
+    stored = _stored(store, key)
+    if stored is None:
         if keep:
             _AwareForms.of(store).forget(key)
         return None
@@ -1013,6 +1086,15 @@ CHECK_SHARED_FORMS = False
 stored document it was made from, so a reader of `find_one_shared` that changed it fails."""
 
 
+def _checked_form(stored: dict[str, Any], made: dict[str, Any]) -> dict[str, Any]:
+    """Tests (CHECK_SHARED_FORMS): the UTC-aware copy of `stored` made now is the one made when it
+    was stored (`made`): nothing changed the stored document in place meanwhile."""
+    now: dict[str, Any] = _aware(stored)
+    if now != made:
+        raise AssertionError(f"a stored document changed in place after its insert: {made!r} -> {now!r}")
+    return now
+
+
 def _aware(value: Any) -> Any:
     """A copy of a stored value with UTC-aware datetimes: new dicts and lists, shared leaves.
 
@@ -1057,13 +1139,12 @@ class _Writable(dict[str, Any]):
         update names: `_copy_paths`); the others are `before`'s, which the write leaves alone."""
         if touched is None:
             handed = cls((k, v if type(v) in _LEAVES else structure(v)) for k, v in before.items())
-        elif paths is None:
-            handed = cls((k, v if type(v) in _LEAVES or k not in touched else structure(v)) for k, v in before.items())
-        else:
-            handed = cls(
-                (k, v if type(v) in _LEAVES or k not in touched else _copy_paths(v, paths.get(k, [[]])))
-                for k, v in before.items()
-            )
+        else:  # `before`'s own values, in its order; then the touched containers replaced by copies
+            handed = cls(before)
+            for k in touched:
+                v = before.get(k)  # a missing field: None, a leaf
+                if type(v) not in _LEAVES:
+                    handed[k] = structure(v) if paths is None else _copy_paths(v, paths.get(k, [[]]))
         handed.before = before
         return handed
 
@@ -1093,16 +1174,31 @@ def _install_id_lookup(collection: SyncCollection) -> None:
     scan = patched._iter_documents  # mongomock's, as mongomock-motor wrapped it
 
     def iter_documents(filter: Any) -> Iterator[dict[str, Any]]:
-        if type(filter) is not dict or type(filter.get("_id")) not in _IDS:
+        if type(filter) is not dict:
             documents: Iterator[dict[str, Any]] = scan(filter)
             return documents
         store = patched._store  # looked up by the collection's name each time: a rename moves it
-        store._remove_expired_documents()
-        found = store._documents.get(_key(filter["_id"]))
-        if found is None:
-            filter_applies(filter, {})  # an invalid filter is refused all the same
-            return iter(())
-        return iter((found,) if filter_applies(filter, found) else ())
+        if type(filter.get("_id")) in _IDS:
+            store._remove_expired_documents()
+            found = store._documents.get(_key(filter["_id"]))
+            candidates: tuple[Any, ...] = () if found is None else (found,)
+        else:  # a filter a unique index answers (uniques.holder_of), looked up after TTL expiry
+            indexed = uniques.holder_of(store, filter)
+            if indexed is not None:
+                store._remove_expired_documents()  # (removes documents only: the same index answers)
+                indexed = uniques.holder_of(store, filter)
+            if indexed is None:
+                documents = scan(filter)
+                return documents
+            candidates = indexed
+        if not candidates:
+            matches(filter, {})  # an invalid filter is refused all the same
+        answer = [doc for doc in candidates if matches(filter, doc)]
+        if CHECK_SHARED_FORMS and "_id" not in filter:  # tests: the index answers as the scan does
+            scanned = list(scan(filter))
+            if [id(doc) for doc in scanned] != [id(doc) for doc in answer]:
+                raise AssertionError(f"a unique-index lookup of {filter!r} found {answer!r}, the scan {scanned!r}")
+        return iter(answer)
 
     patched._iter_documents = iter_documents
     patched._tandem_id_lookup = True
@@ -1121,7 +1217,12 @@ def _stored_form(value: Any) -> Any:
         return {k: v if type(v) in _LEAVES else _stored_form(v) for k, v in value.items()}
     if kind is list:
         return [v if type(v) in _LEAVES else _stored_form(v) for v in value]
-    return _patch_datetimes(value)  # datetimes, OrderedDicts, tuples, Timestamps, the rest
+    if kind is datetime:  # mongomock's own steps for a datetime (naive UTC, milliseconds)
+        mongo_us = value.microsecond // 1000 * 1000
+        if value.tzinfo:
+            return (value - value.utcoffset()).replace(tzinfo=None, microsecond=mongo_us)
+        return value.replace(microsecond=mongo_us)
+    return _patch_datetimes(value)  # datetime subclasses, OrderedDicts, tuples, Timestamps, the rest
 
 
 helpers.patch_datetime_awareness_in_document = _stored_form

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import bson
+from bson import ObjectId
 from bson.errors import InvalidDocument
+from bson.tz_util import utc
 
 from backend.errors import ValidationFailed
 
@@ -68,8 +71,47 @@ def _parent(doc: Any, parts: list[str]) -> Any:
 
 
 def _element_size(key: str, value: Any) -> int:
-    """The bytes one element (type, key, value) takes in a BSON document."""
+    """The bytes one element (type, key, value) takes in a BSON document: counted for an ASCII key
+    and a value `_value_size` knows, encoded otherwise (and wherever encoding refuses the value: an
+    int past 64 bits, a string UTF-8 cannot encode, a key with NUL or not a string)."""
+    if key.isascii() and "\0" not in key:
+        size = _value_size(value)
+        if size is not None:
+            return 2 + len(key) + size  # type byte, key, its NUL, the value
     return len(bson.encode({key: value})) - 5
+
+
+def _value_size(value: Any) -> int | None:
+    """BSON's size of a value of a fixed-size type, a string, or a plain dict or list of such values
+    (an int32 length, the elements, a NUL); None for anything else."""
+    kind = type(value)
+    size = _VALUE_SIZES.get(kind)
+    if size == _INT:
+        return 4 if -(2**31) <= value < 2**31 else 8 if -(2**63) <= value < 2**63 else None
+    if size is not None:
+        return size
+    if kind is str:
+        try:
+            return 5 + len(value.encode())  # int32 length, the bytes, NUL
+        except UnicodeEncodeError:
+            return None
+    if kind is datetime:
+        return 8 if value.tzinfo in _PLAIN_ZONES else None
+    if kind is dict or kind is list:
+        size = 5
+        items = value.items() if kind is dict else ((str(i), v) for i, v in enumerate(value))
+        for k, v in items:
+            inner = _value_size(v) if type(k) is str and k.isascii() and "\0" not in k else None
+            if inner is None:
+                return None
+            size += 2 + len(k) + inner
+        return size
+    return None
+
+
+_INT = -1  # an int: int32 or int64 by its value
+_VALUE_SIZES: dict[type, int] = {int: _INT, float: 8, bool: 1, type(None): 0, ObjectId: 12}
+_PLAIN_ZONES = (None, timezone.utc, utc)  # datetimes encoded as their UTC milliseconds (8 bytes)
 
 
 def check_storable(value: Any, path: str) -> None:

@@ -35,7 +35,8 @@ from typing import Any, Callable
 from bson import ObjectId
 from mongomock import DuplicateKeyError, helpers
 from mongomock.collection import Collection
-from mongomock.filtering import filter_applies
+
+from backend.store.matching import matches
 
 _PLAIN = (str, int, float, datetime, ObjectId)
 _NOBODY = object()
@@ -80,7 +81,7 @@ class _UniqueIndex:
         values = tuple(document.get(name) for name in self.fields)
         if self.sparse and all(value is None for value in values):
             return None
-        if self.partial is not None and not filter_applies(self.partial, document):
+        if self.partial is not None and not matches(self.partial, document):
             return None
         for value in values:
             if not (value is None or (isinstance(value, _PLAIN) and not isinstance(value, bool) and value == value)):
@@ -140,3 +141,35 @@ def install(collection: Collection) -> None:
 
     collection._ensure_uniques = ensure_uniques  # type: ignore[method-assign]  # mongomock's hook, replaced on this instance
     collection._tandem_unique_lookup = True  # type: ignore[attr-defined]  # our marker on mongomock's collection (read above)
+
+
+_LOOKUP_VALUES = frozenset({str, int, ObjectId})  # filter values a holder's key is found by (hash and == agree)
+
+
+def holder_of(store: Any, search: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The one stored document that can match `search`, found through a unique index kept by lookup:
+    `(document,)`, or `()` when none can; None when no index answers (the caller scans).
+
+    An index answers when `search` names each of its fields with a plain value (a str, an int or an
+    ObjectId) and holds each condition of its partial filter as the index states it (then every
+    document matching `search` is in the index, under that key: at most one). The holder of the key
+    is the document last claiming it, which still holds it if any document does (a claim on a key
+    held by another is refused); the caller tests `search` on it, which a stale holder fails."""
+    states: dict[str, _UniqueIndex] | None = store.__dict__.get("_tandem_unique_indexes")
+    if not states:
+        return None
+    for name, state in states.items():
+        if state.scan or store.indexes.get(name) is not state.spec:
+            continue
+        key = tuple(search.get(field, _NOBODY) for field in state.fields)
+        if not all(type(value) in _LOOKUP_VALUES for value in key):
+            continue
+        partial = state.partial
+        if partial is not None and not (
+            type(partial) is dict
+            and all(k in search and type(search[k]) is type(c) and search[k] == c for k, c in partial.items())
+        ):
+            continue
+        found = store._documents.get(state.holders.get(key, _NOBODY))
+        return () if found is None else (found,)
+    return None

@@ -12,6 +12,7 @@ those rules, each with a case in tests/test_embedded_changestream_spec.py;
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import bson
@@ -54,15 +55,23 @@ def _diff_value(old: Any, new: Any, path: str, updated: dict[str, Any], removed:
 
 
 def same(a: Any, b: Any) -> bool:
-    """BSON equality as the server's no-op check sees it: same types, same field order."""
-    if type(a) is not type(b):
+    """BSON equality as the server's no-op check sees it: same types, same field order. (Loops, not
+    `all()` over generators: it runs on every field of every update; tests compare the two.)"""
+    kind = type(a)
+    if kind is not type(b):
         return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    equal: bool = a == b
-    return equal
+    if kind in _SCALARS or not isinstance(a, (dict, list)):
+        equal: bool = a == b
+        return equal
+    if len(a) != len(b) or (isinstance(a, dict) and list(a) != list(b)):
+        return False
+    for x, y in ((v, b[k]) for k, v in a.items()) if isinstance(a, dict) else zip(a, b):
+        if not same(x, y):
+            return False
+    return True
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), datetime})  # compared by `==` in `same`
 
 
 def describe_update(
@@ -129,7 +138,13 @@ def _operator_changes(
 
     for operator, spec in update.items():
         for raw, argument in spec.items():
-            parts = _resolve(str(raw).split("."), before, after)
+            path = str(raw)
+            if operator in _WHOLE_FIELD and "." not in path and path != "$":  # a top-level field: set_path's answer
+                old, new = before.get(path, _MISSING), after.get(path, _MISSING)
+                if new is not _MISSING and (old is _MISSING or not same(old, new)):
+                    updated[path] = new
+                continue
+            parts = _resolve(path.split("."), before, after)
             if parts is None or operator == "$setOnInsert":
                 continue
             if operator == "$unset":
@@ -151,6 +166,13 @@ def _operator_changes(
             else:  # $set, $inc, ..., $addToSet, $pull, $pop: the field, whole
                 set_path(parts)
     return updated, removed
+
+
+# operators whose change is logged as their field, whole (`set_path`): not $unset, $rename, $push
+# (which may log appended elements) nor $setOnInsert (which an update of a document never logs)
+_WHOLE_FIELD = frozenset(
+    {"$set", "$inc", "$mul", "$min", "$max", "$currentDate", "$bit", "$addToSet", "$pop", "$pull", "$pullAll"}
+)
 
 
 def _appended(argument: Any, old: Any, new: Any) -> bool:
