@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 
 from backend.api import openapi
 from backend.api.error_responses import HANDLERS
-from backend.api.middleware import BodyLimit, RequestContext
+from backend.api.middleware import Edge
 from backend.api.ratelimit import Limits
 from backend.api.routes import actions, collaborations, session, system
 from backend.runtime import Runtime
@@ -55,16 +55,16 @@ def create_app(
                 await rt.close()
 
     routes: list[BaseRoute] = [
+        *actions.routes,  # first: the route of most requests, matched before nine others (no other takes its paths)
         *system.routes,
         *session.routes,
         *collaborations.routes,
-        *actions.routes,
         *openapi.routes(),
         *extra_routes,
     ]
     if settings.dev:
         routes += session.dev_routes
-    middleware = [Middleware(RequestContext), Middleware(BodyLimit, limit=settings.max_body_bytes)]
+    middleware = [Middleware(Edge, limit=settings.max_body_bytes)]
     if settings.cors_origins:
         middleware.insert(
             0,
