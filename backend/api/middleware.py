@@ -3,22 +3,30 @@
 It gives the request its id (the caller's sane `X-Request-Id`, else a new one) and puts it on the
 answer, refuses a body past MAX_BODY_BYTES with 413 before anything parses it (by Content-Length,
 which must be plain digits, and while it streams, whatever Content-Length said), answers an
-unhandled exception with the `internal` error (logged under the request id, and raised on to the
-server as Starlette's ServerErrorMiddleware does), logs the request once and counts it.
+exception with the app's handlers (backend/api/error_responses.py) as Starlette's
+ExceptionMiddleware does, and an unhandled one with the `internal` error (logged under the
+request id, and raised on to the server as Starlette's ServerErrorMiddleware does), logs the
+request once and counts it.
 
-One layer instead of two (it was `RequestContext` and `BodyLimit`): one pass over the request's
-headers, one wrapper around `send` and `receive`, and the access log's record built only when its
-level is on (docs/performance.md, "The cost of one action").
+One layer instead of three (it was `RequestContext`, `BodyLimit` and Starlette's
+ExceptionMiddleware, which WebSockets still pass): one pass over the request's headers, one
+wrapper around `send` and `receive`, a `Request` for the handlers only when something was
+raised, and the access log's record built only when its level is on (docs/performance.md, "The
+cost of one action"). `TandemApp` (backend/api/app.py) puts it in Starlette's stack.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
 
+from typing import Any, Mapping
+
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
 from backend.api.error_responses import render, server_error
 from backend.errors import PayloadTooLarge
@@ -32,16 +40,41 @@ _CONTENT_LENGTH = b"content-length"
 
 
 class Edge:
-    """Request id, body limit, the last word on unhandled errors, access log and metrics."""
+    """Request id, body limit, exception handlers, the last word on unhandled errors, access log and
+    metrics. `handlers`: exception class (or HTTP status) -> handler, as Starlette's
+    ExceptionMiddleware takes them; `other`: the app for WebSockets and the lifespan."""
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        handlers: Mapping[Any, ExceptionHandler] | None = None,
+        other: ASGIApp | None = None,
+    ):
         self.app = app
+        self.other = other or app
         self.limit = limit
+        handlers = handlers or {}
+        if not all(inspect.iscoroutinefunction(h) for h in handlers.values()):
+            raise TypeError("Edge's exception handlers are coroutine functions")
+        self._status_handlers = {k: v for k, v in handlers.items() if isinstance(k, int)}
+        self._exception_handlers = {k: v for k, v in handlers.items() if not isinstance(k, int)}
+        self._handlers_in_scope = (self._exception_handlers, self._status_handlers)  # as ExceptionMiddleware
+
+    def _handler(self, exc: Exception) -> ExceptionHandler | None:
+        handler = self._status_handlers.get(exc.status_code) if isinstance(exc, HTTPException) else None
+        if handler is None:
+            for cls in type(exc).__mro__:
+                handler = self._exception_handlers.get(cls)
+                if handler is not None:
+                    break
+        return handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.other(scope, receive, send)
             return
+        scope["starlette.exception_handlers"] = self._handlers_in_scope  # a route's own wrapper uses them
         given = length = None
         for name, value in scope["headers"]:  # the last of a repeated header counts, as dict(headers) did
             if name == _REQUEST_ID:
@@ -86,11 +119,19 @@ class Edge:
                 await self._refuse(scope, receive, send_with_id)
             else:
                 await self.app(scope, counting_receive, send_with_id)
-        except Exception as exc:  # what no exception handler answered: `internal`, then on to the server
-            if not response_started:
-                response = await server_error(Request(scope), exc)
+        except Exception as exc:
+            handler = self._handler(exc)
+            if handler is None:  # what no handler answers: `internal`, then on to the server
+                if not response_started:
+                    response = await server_error(Request(scope), exc)
+                    await response(scope, receive, send_with_id)
+                raise
+            if response_started:
+                raise RuntimeError("Caught handled exception, but response already started.") from exc
+            response = await handler(Request(scope, receive, send_with_id), exc)  # type: ignore[assignment]
+            if response is not None:
                 await response(scope, receive, send_with_id)
-            raise
+            exc.__traceback__ = None  # as Starlette: a reused exception would pile up tracebacks
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
