@@ -21,12 +21,12 @@ import inspect
 import logging
 import re
 import time
-
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.error_responses import render, server_error
 from backend.errors import PayloadTooLarge
@@ -38,6 +38,8 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _REQUEST_ID = b"x-request-id"
 _CONTENT_LENGTH = b"content-length"
 
+Handler = Callable[[Request, Exception], Awaitable[Response | None]]
+
 
 class Edge:
     """Request id, body limit, exception handlers, the last word on unhandled errors, access log and
@@ -48,7 +50,7 @@ class Edge:
         self,
         app: ASGIApp,
         limit: int,
-        handlers: Mapping[Any, ExceptionHandler] | None = None,
+        handlers: Mapping[Any, Handler] | None = None,
         other: ASGIApp | None = None,
     ):
         self.app = app
@@ -61,7 +63,7 @@ class Edge:
         self._exception_handlers = {k: v for k, v in handlers.items() if not isinstance(k, int)}
         self._handlers_in_scope = (self._exception_handlers, self._status_handlers)  # as ExceptionMiddleware
 
-    def _handler(self, exc: Exception) -> ExceptionHandler | None:
+    def _handler(self, exc: Exception) -> Handler | None:
         handler = self._status_handlers.get(exc.status_code) if isinstance(exc, HTTPException) else None
         if handler is None:
             for cls in type(exc).__mro__:
@@ -128,9 +130,9 @@ class Edge:
                 raise
             if response_started:
                 raise RuntimeError("Caught handled exception, but response already started.") from exc
-            response = await handler(Request(scope, receive, send_with_id), exc)  # type: ignore[assignment]
-            if response is not None:
-                await response(scope, receive, send_with_id)
+            answer = await handler(Request(scope, receive, send_with_id), exc)
+            if answer is not None:
+                await answer(scope, receive, send_with_id)
             exc.__traceback__ = None  # as Starlette: a reused exception would pile up tracebacks
         finally:
             elapsed = time.perf_counter() - started
