@@ -249,11 +249,21 @@ async def test_an_action_path_is_routed_as_before(api):
     assert r.status_code == 404
 
 
-def test_uvicorn_parses_http_with_httptools():
+def test_uvicorn_parses_http_with_httptools_and_adds_no_layer_of_its_own():
     from backend.serve import uvicorn_config
 
     settings = test_settings()
-    config = uvicorn_config(create_app(settings), settings, "127.0.0.1", 0)
+    app = create_app(settings)
+    config = uvicorn_config(app, settings, "127.0.0.1", 0)
     config.load()
     assert config.http_protocol_class.__module__ == "uvicorn.protocols.http.httptools_impl"
+    assert config.loaded_app is app  # no ProxyHeadersMiddleware (nor any other wrapper) around the app
     assert config.server_header is False and config.access_log is False
+
+
+async def test_forwarded_headers_change_nothing_tandem_answers(api):
+    """Without uvicorn's proxy headers a forwarded address or scheme is not applied; nothing of
+    Tandem's reads them: the answer is the same with and without them."""
+    plain = await api.get("/api/config")
+    forwarded = await api.get("/api/config", headers={"x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "https"})
+    assert plain.status_code == forwarded.status_code == 200 and plain.json() == forwarded.json()
