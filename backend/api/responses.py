@@ -89,9 +89,10 @@ async def read_json(request: Request, fields: Collection[str] | None = None) -> 
         raise InvalidRequest("The body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The body must be a JSON object.")
-    unknown = sorted(set(data) - set(fields)) if fields is not None else ()
-    if unknown:
-        raise ValidationFailed([{"path": k, "message": "Unknown field"} for k in unknown])
+    if fields is not None:
+        unknown = [k for k in data if k not in fields]
+        if unknown:
+            raise ValidationFailed([{"path": k, "message": "Unknown field"} for k in sorted(unknown)])
     return data
 
 
