@@ -11,6 +11,7 @@ before (`GET /api/actions/x` is its 405 `Allow: POST`), and uvicorn parses HTTP 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from typing import Any
@@ -267,3 +268,18 @@ async def test_forwarded_headers_change_nothing_tandem_answers(api):
     plain = await api.get("/api/config")
     forwarded = await api.get("/api/config", headers={"x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "https"})
     assert plain.status_code == forwarded.status_code == 200 and plain.json() == forwarded.json()
+
+
+async def test_an_action_body_in_several_chunks_is_read_whole(api):
+    body = json.dumps({"collaborationId": None, "payload": {"title": "Chunked " + "t" * 150}}).encode()
+
+    async def chunks():
+        for i in range(0, len(body), 50):
+            yield body[i : i + 50]
+
+    r = await api.post("/api/actions/createCollaboration", content=chunks(), headers=bearer(api))
+    assert r.status_code == 200, r.text
+    cid = r.json()["collaborationId"]
+    snapshot = (await api.get(f"/api/collaborations/{cid}", headers=bearer(api))).json()
+    assert snapshot["title"] == "Chunked " + "t" * 150
+    assert r.headers["content-type"] == "application/json" and int(r.headers["content-length"]) == len(r.content)
