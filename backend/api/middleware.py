@@ -78,7 +78,7 @@ class Edge:
             return
         scope["starlette.exception_handlers"] = self._handlers_in_scope  # a route's own wrapper uses them
         given = length = None
-        for name, value in scope["headers"]:  # the last of a repeated header counts, as dict(headers) did
+        for name, value in scope.get("headers", ()):  # the last of a repeated header counts, as dict(headers) did
             if name == _REQUEST_ID:
                 given = value
             elif name == _CONTENT_LENGTH:
