@@ -14,6 +14,9 @@ import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
+_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)  # every 10-bit value as its two digits
+_SHIFTS = tuple(range(120, -1, -10))  # the 13 pairs of an id's 26 digits (130 bits), first to last
+
 _lock = threading.Lock()
 _last_ms = 0
 _last_rand = 0
@@ -37,7 +40,10 @@ def new_id(prefix: str) -> str:
         else:
             rand = int.from_bytes(os.urandom(10), "big") >> 1
         _last_ms, _last_rand = ms, rand
-    return f"{prefix}_{_encode(ms, 10)}{_encode(rand, 16)}"
+    # _encode(ms, 10) + _encode(rand, 16), two digits a step (a third of the time)
+    value = (ms & 0x3FFFFFFFFFFFF) << 80 | (rand & 0xFFFFFFFFFFFFFFFFFFFF)
+    pairs = _PAIRS
+    return prefix + "_" + "".join([pairs[(value >> shift) & 1023] for shift in _SHIFTS])
 
 
 def has_prefix(value: object, prefix: str) -> bool:

@@ -38,9 +38,24 @@ class Metrics:
             "tandem_change_stream_restarts_total", "Change-stream reader restarts", ["reason"], registry=r
         )
 
+        # labelled children by their labels: `labels()` checks and joins them on every call
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._action_children: dict[tuple[str, str], Counter] = {}
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        children = self._request_children.get((method, route, status))
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(route))
+            self._request_children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def count_action(self, action: str, outcome: str) -> None:
+        """`tandem_actions_total{action, outcome}` + 1 (the caller bounds `action`: backend/api/gate.py)."""
+        child = self._action_children.get((action, outcome))
+        if child is None:
+            child = self._action_children[(action, outcome)] = self.actions.labels(action, outcome)
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,11 +8,14 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from backend.api import openapi
 from backend.api.error_responses import HANDLERS
-from backend.api.middleware import BodyLimit, RequestContext
+from backend.api.middleware import Edge
 from backend.api.ratelimit import Limits
 from backend.api.routes import actions, collaborations, session, system
 from backend.runtime import Runtime
@@ -25,6 +28,31 @@ Hook = Callable[[Runtime, Starlette], Awaitable[Any]]
 # mutation and reads Idempotent-Replayed and Retry-After).
 CORS_HEADERS = ["authorization", "content-type", "x-request-id", "idempotency-key"]
 CORS_EXPOSED = ["Idempotent-Replayed", "Retry-After", "X-Request-Id"]
+
+
+class TandemApp(Starlette):
+    """Starlette whose stack ends in `Edge` (backend/api/middleware.py) instead of ExceptionMiddleware:
+    ServerErrorMiddleware (the last resort, as in Starlette) -> the user middleware (CORS) -> Edge
+    (request id, body limit, the exception handlers, access log, metrics) -> the router. WebSockets
+    and the lifespan go from Edge through Starlette's ExceptionMiddleware, as before."""
+
+    def __init__(self, *args: Any, max_body_bytes: int, **kwargs: Any):
+        self.max_body_bytes = max_body_bytes
+        super().__init__(*args, **kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        error_handler = None
+        handlers: dict[Any, Any] = {}
+        for key, value in self.exception_handlers.items():
+            if key in (500, Exception):
+                error_handler = value
+            else:
+                handlers[key] = value
+        other = ExceptionMiddleware(self.router, handlers=handlers, debug=self.debug)
+        app: ASGIApp = Edge(self.router, self.max_body_bytes, handlers, other)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return ServerErrorMiddleware(app, handler=error_handler, debug=self.debug)
 
 
 def create_app(
@@ -55,19 +83,18 @@ def create_app(
                 await rt.close()
 
     routes: list[BaseRoute] = [
+        *actions.routes,  # first: the route of most requests, matched before nine others (no other takes its paths)
         *system.routes,
         *session.routes,
         *collaborations.routes,
-        *actions.routes,
         *openapi.routes(),
         *extra_routes,
     ]
     if settings.dev:
         routes += session.dev_routes
-    middleware = [Middleware(RequestContext), Middleware(BodyLimit, limit=settings.max_body_bytes)]
+    middleware = []  # Edge is the stack's own (TandemApp)
     if settings.cors_origins:
-        middleware.insert(
-            0,
+        middleware.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(settings.cors_origins),
@@ -76,7 +103,13 @@ def create_app(
                 expose_headers=CORS_EXPOSED,
             ),
         )
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers=HANDLERS, lifespan=lifespan)
+    app = TandemApp(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=HANDLERS,
+        lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
+    )
     app.state.settings = settings
     app.state.openapi = openapi.build(settings.dev)
     app.state.going_away = []  # () -> awaitable, run by backend.serve.Server before connections close

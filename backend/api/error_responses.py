@@ -54,8 +54,15 @@ def _canonical_allow(allow: str) -> str:
     return ", ".join(sorted(methods, key=lambda m: (_METHOD_RANK.get(m, len(_METHOD_RANK)), m)))
 
 
+LOGGED = "tandem.error_logged"  # in the scope once an unhandled error is logged (middleware.Edge)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", extra={"path": request.url.path})
+    """The `internal` answer; the trace is logged once (by `Edge`, under the request id; Starlette's
+    ServerErrorMiddleware calls this again on the way out)."""
+    if not request.scope.get(LOGGED):
+        request.scope[LOGGED] = True
+        log.exception("unhandled error", extra={"path": request.url.path})
     return render(Internal())
 
 

@@ -31,7 +31,7 @@ def limits(runtime: Runtime) -> Limits:
 
 
 def count(metrics: Metrics, action: str, outcome: str) -> None:
-    metrics.actions.labels(action if action in CATALOGUE else "unknown", outcome).inc()
+    metrics.count_action(action if action in CATALOGUE else "unknown", outcome)
 
 
 async def run_action(

@@ -1,89 +1,110 @@
-"""Pure ASGI middleware: request id + access log + metrics, and the body size limit."""
+"""`Edge`: the one pure-ASGI layer every HTTP request passes (docs/http-api.md).
+
+It gives the request its id (the caller's sane `X-Request-Id`, else a new one) and puts it on the
+answer, refuses a body past MAX_BODY_BYTES with 413 before anything parses it (by Content-Length,
+which must be plain digits, and while it streams, whatever Content-Length said), answers an
+exception with the app's handlers (backend/api/error_responses.py) as Starlette's
+ExceptionMiddleware does, and an unhandled one with the `internal` error (logged under the
+request id, and raised on to the server as Starlette's ServerErrorMiddleware does), logs the
+request once and counts it.
+
+One layer instead of three (it was `RequestContext`, `BodyLimit` and Starlette's
+ExceptionMiddleware, which WebSockets still pass): one pass over the request's headers, one
+wrapper around `send` and `receive`, a `Request` for the handlers only when something was
+raised, and the access log's record built only when its level is on (docs/performance.md, "The
+cost of one action"). `TandemApp` (backend/api/app.py) puts it in Starlette's stack.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
+from typing import Any, Awaitable, Callable, Mapping
 
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.api.error_responses import render
+from backend.api.error_responses import render, server_error
 from backend.errors import PayloadTooLarge
 from backend.ids import new_id
 from backend.logs import request_id
 
 log = logging.getLogger("tandem.http")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = b"x-request-id"
+_CONTENT_LENGTH = b"content-length"
+
+Handler = Callable[[Request, Exception], Awaitable[Response | None]]
 
 
-class RequestContext:
-    """Gives each request an id (or keeps a sane `X-Request-Id`), logs it and counts it."""
+class Edge:
+    """Request id, body limit, exception handlers, the last word on unhandled errors, access log and
+    metrics. `handlers`: exception class (or HTTP status) -> handler, as Starlette's
+    ExceptionMiddleware takes them; `other`: the app for WebSockets and the lifespan."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        handlers: Mapping[Any, Handler] | None = None,
+        other: ASGIApp | None = None,
+    ):
         self.app = app
+        self.other = other or app
+        self.limit = limit
+        handlers = handlers or {}
+        if not all(inspect.iscoroutinefunction(h) for h in handlers.values()):
+            raise TypeError("Edge's exception handlers are coroutine functions")
+        self._status_handlers = {k: v for k, v in handlers.items() if isinstance(k, int)}
+        self._exception_handlers = {k: v for k, v in handlers.items() if not isinstance(k, int)}
+        self._handlers_in_scope = (self._exception_handlers, self._status_handlers)  # as ExceptionMiddleware
+
+    def _handler(self, exc: Exception) -> Handler | None:
+        handler = self._status_handlers.get(exc.status_code) if isinstance(exc, HTTPException) else None
+        if handler is None:
+            for cls in type(exc).__mro__:
+                handler = self._exception_handlers.get(cls)
+                if handler is not None:
+                    break
+        return handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.other(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _SAFE_ID.match(given) else new_id("req")[4:]
+        scope["starlette.exception_handlers"] = self._handlers_in_scope  # a route's own wrapper uses them
+        given = length = None
+        for name, value in scope.get("headers", ()):  # the last of a repeated header counts, as dict(headers) did
+            if name == _REQUEST_ID:
+                given = value
+            elif name == _CONTENT_LENGTH:
+                length = value
+        rid = None
+        if given is not None:
+            text = given.decode("latin-1")
+            if _SAFE_ID.match(text):
+                rid = text
+        if rid is None:
+            rid = new_id("req")[4:]
+        rid_header = (_REQUEST_ID, rid.encode("latin-1"))
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        response_started = False
+        limit = self.limit
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = _route_of(scope)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                },
-            )
-            runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
-            if runtime is not None:
-                runtime.metrics.observe_request(scope["method"], route, status, elapsed)
-            request_id.reset(token)
-
-
-def _route_of(scope: Scope) -> str:
-    route = scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
-
-
-class BodyLimit:
-    """Refuses bodies over `limit` bytes with 413 before anything parses them."""
-
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await self._refuse(scope, receive, send)
-            return
         received = 0
 
         async def counting_receive() -> Message:
@@ -91,11 +112,47 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise PayloadTooLarge(f"The body is larger than {self.limit} bytes.", {"limit": self.limit})
+                if received > limit:
+                    raise PayloadTooLarge(f"The body is larger than {limit} bytes.", {"limit": limit})
             return message
 
-        await self.app(scope, counting_receive, send)
+        try:
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                await self._refuse(scope, receive, send_with_id)
+            else:
+                await self.app(scope, counting_receive, send_with_id)
+        except Exception as exc:
+            handler = self._handler(exc)
+            if handler is None:  # what no handler answers: `internal`, then on to the server
+                if not response_started:
+                    response = await server_error(Request(scope), exc)
+                    await response(scope, receive, send_with_id)
+                raise
+            if response_started:
+                raise RuntimeError("Caught handled exception, but response already started.") from exc
+            answer = await handler(Request(scope, receive, send_with_id), exc)
+            if answer is not None:
+                await answer(scope, receive, send_with_id)
+            exc.__traceback__ = None  # as Starlette: a reused exception would pile up tracebacks
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
+            app = scope.get("app")
+            runtime = getattr(app.state, "runtime", None) if app is not None else None
+            if runtime is not None:
+                runtime.metrics.observe_request(scope["method"], route, status, elapsed)
+            request_id.reset(token)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(f"The body is larger than {self.limit} bytes.", {"limit": self.limit})

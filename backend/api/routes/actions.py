@@ -11,7 +11,7 @@ from starlette.routing import Route
 from backend.api.auth import principal
 from backend.api.gate import run_action
 from backend.api.idempotency_header import rendered, run_once
-from backend.api.responses import JSON, read_json
+from backend.api.responses import JSON, Endpoint, read_json
 from backend.engine import Applied, NeedsApproval
 from backend.errors import ValidationFailed
 from backend.store.idempotency import Claim
@@ -67,4 +67,4 @@ async def action(request: Request) -> Response:
     return await run_once(request, who, _render, handle)
 
 
-routes = [Route("/api/actions/{name}", action, methods=["POST"])]
+routes = [Route("/api/actions/{name}", Endpoint(action), methods=["POST"])]
