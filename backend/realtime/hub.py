@@ -7,9 +7,12 @@ hub's topic tables; the outbox and the history are already their own modules.)
   collaboration, synchronously: the event's frame is encoded once and the same
   object goes to every subscriber's `Outbox`; nobody waits for anybody.
 - An ordinary event (no membership change, not owner-only) goes to each live
-  subscription whose connection's `Lane` (backend/realtime/outbox.py) is open as one call, the
-  socket's `send` of the event's pre-framed bytes (what it does not take goes to the transport):
-  per delivery this loop is most of what a server does. Otherwise (and for every other event) through the subscription's filter and outbox:
+  subscription whose connection's `Lane` (backend/realtime/lane.py) is open as the event's
+  pre-framed bytes, held on the lane: `release` (at the event loop's next turn, or as soon as
+  the lanes hold `HOLD_BYTES`) writes each lane's held frames with one `send()` of the socket
+  (what it does not take goes to the transport), so a connection that several events reach in
+  one turn gets them in one system call. Per delivery this loop is most of what a server does.
+  Otherwise (and for every other event) through the subscription's filter and outbox:
 - An `Outbox` (backend/realtime/outbox.py) is one connection's way out. While the connection's transport
   takes writes at once, a frame is written at once (with `write_now`, the
   pre-framed sends of backend.realtime.transport, the frame's bytes go

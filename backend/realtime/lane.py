@@ -1,4 +1,5 @@
-"""A pre-framed connection's fast way out: the `Lane` the hub writes each delivery through."""
+"""A pre-framed connection's fast way out: the `Lane` the hub holds each delivery on and writes
+each turn's through."""
 
 from __future__ import annotations
 
