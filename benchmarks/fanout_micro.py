@@ -160,6 +160,11 @@ async def serve_and_publish(args: argparse.Namespace, mode: str) -> dict[str, An
         at = time.thread_time()
         if mode == "hub":
             hub.publish(ev.Event(ev.COLLABORATION_UPDATED, cid, body(i, args.frame_bytes), version=i + 2, seq=i + 2))
+            if (i + 1) % args.per_turn:
+                inside += time.thread_time() - at
+                continue  # the next event in the same turn of the loop (as the change reader reads a batch)
+            if hasattr(hub, "release"):
+                hub.release()  # what the hub holds, written now, inside the timing (else at the next turn)
         elif mode == "starlette":
             text = frames[i].text
             for ws in list(sockets):
@@ -215,6 +220,9 @@ def main() -> None:
     parser.add_argument("-e", "--events", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20, help="events a second")
     parser.add_argument("--frame-bytes", type=int, default=450)
+    parser.add_argument(
+        "--per-turn", type=int, default=1, help="hub mode: events published in one turn of the loop (a reader's batch)"
+    )
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     args = parser.parse_args()

@@ -19,7 +19,10 @@ from collections import Counter
 
 # (part, markers): a frame is "function (path:line)"; a marker matches the function and/or the path
 PARTS: list[tuple[str, list[str]]] = [
-    ("fan-out: Hub.publish (frames to every subscriber's socket)", ["publish (backend/realtime/hub.py"]),
+    (
+        "fan-out: Hub.publish and Hub.release (frames to every subscriber's socket)",
+        ["publish (backend/realtime/hub.py", "release (backend/realtime/hub.py"],
+    ),
     (
         "fan-out: the bare broadcaster's send_text loop",
         ["publish (bare_broadcaster.py", "publish (benchmarks/bare_broadcaster.py"],

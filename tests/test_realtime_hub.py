@@ -13,7 +13,7 @@ from backend.domain.diff import build_update, set_whole
 from backend.realtime import events as ev
 from backend.realtime.changes import ChangeReader
 from backend.realtime.history import cost
-from backend.realtime.hub import GoLive, History, Hub, Outbox
+from backend.realtime.hub import HOLD_BYTES, GoLive, History, Hub, Outbox
 from backend.realtime.lane import Lane
 from backend.realtime.outbox import QueueBudget
 from tests.support import ACCOUNTS, EDITOR, OWNER, VIEWER, sign_in, team, user
@@ -237,9 +237,24 @@ async def test_each_event_is_encoded_once_and_the_same_frame_goes_to_everyone():
     assert len({id(p.socket.objects[0]) for p in peers}) == 1
 
 
+def numbers_in(data: bytes) -> list[int]:
+    """The versions in some frames' bytes (unmasked text frames, as the lane writes them)."""
+    out = []
+    while data:
+        length = data[1] & 0x7F
+        start = 2
+        if length == 126:
+            length, start = int.from_bytes(data[2:4], "big"), 4
+        elif length == 127:
+            length, start = int.from_bytes(data[2:10], "big"), 10
+        out.append(json.loads(data[start : start + length])["version"])
+        data = data[start + length :]
+    return out
+
+
 def numbers(peer: Peer) -> list[int]:
     """The versions a peer got, through its lane (pre-framed bytes) and its outbox, in that order."""
-    through_lane = [json.loads(b[b.index(b"{") :])["version"] for b in peer.wired]
+    through_lane = [n for b in peer.wired for n in numbers_in(b)]
     return through_lane + [f.get("version") for f in peer.received()]
 
 
@@ -251,13 +266,115 @@ async def test_the_hub_writes_each_delivery_through_an_open_lane_as_the_same_pre
         peer.lane.open()  # what the protocol does once it has written to the connection itself
     event = update("c", 2, {"title": "t"})
     hub.publish(event)
-    assert all(p.wired == [ev.wire(event.frame)] and p.socket.sent == [] for p in peers)
+    assert all(p.wired == [] and p.lane.held == ev.wire(event.frame) for p in peers)  # held until...
+    await asyncio.sleep(0)  # ...the loop's next turn: the events at hand are published by then
+    assert all(p.wired == [ev.wire(event.frame)] and p.socket.sent == [] and p.lane.held is None for p in peers)
     assert len({id(p.wired[0]) for p in peers}) == 1  # one bytes object for everyone
     hub.publish(update("c", 2))  # a repeat is dropped on this path too
     peers[1].lane.shut()  # e.g. its transport paused writing
     hub.publish(update("c", 3))
+    await asyncio.sleep(0)
     assert [numbers(p) for p in peers] == [[2, 3], [2, 3], [2, 3]]
     assert peers[1].socket.sent and not peers[0].socket.sent  # the shut one got it through its outbox
+
+
+async def test_events_that_reach_a_connection_in_one_turn_of_the_loop_go_out_in_one_send():
+    hub = Hub(history=10)
+    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(2)]
+    for peer in peers:
+        live(hub, peer, 1)
+        peer.lane.open()
+    events = [update("c", v, {"title": f"t{v}"}) for v in (2, 3, 4)]
+    for event in events:
+        hub.publish(event)
+    assert all(p.wired == [] for p in peers)
+    await asyncio.sleep(0)
+    together = b"".join(ev.wire(e.frame) for e in events)
+    assert all(p.wired == [together] for p in peers)  # one send() each, the frames in order
+    assert [numbers_in(p.wired[0]) for p in peers] == [[2, 3, 4], [2, 3, 4]]
+    hub.publish(update("c", 5))
+    await asyncio.sleep(0)
+    assert all(len(p.wired) == 2 and numbers_in(p.wired[1]) == [5] for p in peers)  # the next turn: its own send
+
+
+async def test_a_lane_holds_at_most_hold_bytes_or_one_frame():
+    hub = Hub(history=100)
+    peer = Peer(hub, "c", "u", lane=True)
+    live(hub, peer, 1)
+    peer.lane.open()
+    pad = "x" * (HOLD_BYTES // 3)
+    for v in (2, 3, 4):  # the third would take what is held past HOLD_BYTES: the first two go out first
+        hub.publish(update("c", v, {"title": pad}))
+    assert [numbers_in(b) for b in peer.wired] == [[2, 3]] and numbers_in(peer.lane.held) == [4]
+    hub.publish(update("c", 5, {"title": "x" * (2 * HOLD_BYTES)}))  # larger than the bound: held alone
+    assert [numbers_in(b) for b in peer.wired] == [[2, 3], [4]] and numbers_in(peer.lane.held) == [5]
+    await asyncio.sleep(0)
+    assert [numbers_in(b) for b in peer.wired] == [[2, 3], [4], [5]] and peer.lane.held is None
+
+
+async def test_held_frames_go_out_before_anything_else_the_connection_sends():
+    hub = Hub(history=10)
+    peer = Peer(hub, "c", "u", lane=True)
+    order: list[str] = []
+    send = peer._send
+
+    def lane_send(data: bytes) -> int:
+        order.extend(f"v{n}" for n in numbers_in(data))
+        return send(data)
+
+    peer.lane._to = lane_send  # the socket the lane writes to, logged
+    socket_send = peer.socket.send
+
+    async def outbox_send(frame: dict) -> None:
+        order.append("outbox")
+        await socket_send(frame)
+
+    peer.outbox._send = outbox_send  # and what the outbox writes
+    live(hub, peer, 1)
+    peer.lane.open()
+    hub.publish(update("c", 2))
+    hub.publish(update("c", 3))
+    # the outbox writes next (a reply, a membership change, a close frame): what the lane holds goes first
+    peer.outbox.put(ev.encode_frame({"type": "pong"}))
+    assert order == ["v2", "v3", "outbox"] and peer.received() == [{"type": "pong"}]
+    hub.publish(update("c", 4))
+    peer.lane.shut()  # the protocol shuts the lane (paused writing, a close frame): what it holds goes first
+    assert order[-1] == "v4" and peer.lane.write is None and peer.lane.held is None
+    hub.publish(update("c", 5))  # through the outbox now
+    await asyncio.sleep(0)
+    assert numbers(peer) == [2, 3, 4, None, 5]
+
+
+async def test_a_lost_connection_drops_what_its_lane_holds_and_the_others_still_get_theirs():
+    hub = Hub(history=10)
+    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(2)]
+    for peer in peers:
+        live(hub, peer, 1)
+        peer.lane.open()
+    hub.publish(update("c", 2))
+    peers[0].lane.drop()  # connection_lost: nothing more goes to that socket
+    await asyncio.sleep(0)
+    assert peers[0].wired == [] and peers[0].lane.write is None
+    assert numbers(peers[1]) == [2]
+
+
+async def test_a_lane_whose_socket_fails_on_release_spills_and_the_hub_goes_on():
+    hub = Hub(history=10)
+    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(2)]
+
+    def broken(data: bytes) -> int:
+        raise OSError("reset")
+
+    peers[0].lane._to = broken  # its socket, reset
+    for peer in peers:
+        live(hub, peer, 1)
+        peer.lane.open()
+    hub.publish(update("c", 2))
+    hub.publish(update("c", 3))
+    await asyncio.sleep(0)
+    assert [numbers_in(b) for b in peers[0].spilled] == [[2, 3]]  # handed to the transport, which reports the loss
+    assert peers[0].lane.write is None
+    assert numbers(peers[1]) == [2, 3]
 
 
 async def test_what_the_socket_does_not_take_goes_to_the_transport_and_the_lane_shuts():
@@ -268,6 +385,7 @@ async def test_what_the_socket_does_not_take_goes_to_the_transport_and_the_lane_
     peer.takes = 5
     event = update("c", 2)
     hub.publish(event)
+    await asyncio.sleep(0)
     data = ev.wire(event.frame)
     assert peer.wired == [data[:5]] and peer.spilled == [data[5:]]  # the rest, to the transport's buffer
     assert peer.lane.write is None  # until the protocol sees that buffer empty again
@@ -291,6 +409,7 @@ async def test_while_an_outbox_queues_the_hub_queues_behind_it_and_uses_the_lane
     assert [f.get("version") for f in peer.received()] == [None, 2, 3]
     assert peer.lane.write is not None
     hub.publish(update("c", 4))
+    await asyncio.sleep(0)
     assert numbers(peer)[0] == 4 and len(peer.socket.sent) == 3
     peer.outbox.close()  # the connection ends: the lane shuts for good
     hub.publish(update("c", 5))

@@ -73,6 +73,30 @@ class Script:
                         await pre["send"](frame)
                     if i % 50 == 0:
                         await asyncio.sleep(0.005)
+            elif command.get("do") == "hold":  # as the hub holds frames in one turn; then, in that same turn, `then`
+                lane = pre["lane"]
+                state["held_open"] = lane.write is not None
+                for i in range(command["count"]):
+                    lane.hold(wire(ev.encode_frame({"i": i})))
+                then = command["then"]
+                if then == "close":
+                    await send({"type": "websocket.close", "code": 4009, "reason": "too slow"})
+                elif then == "uvicorn":
+                    await send({"type": "websocket.send", "text": "uvicorn's"})
+                elif then == "write_now":
+                    pre["write_now"](text_message("outbox's"))
+                else:  # "release": what the hub does at the loop's next turn
+                    sends: list[int] = []
+                    to = lane._to
+
+                    def counted(data: bytes, to: Any = to, sends: list[int] = sends) -> int:
+                        sends.append(len(data))
+                        return to(data)
+
+                    lane._to = counted
+                    lane.release()
+                    lane._to = to
+                    state["release_sends"] = sends
             elif command.get("do") == "stream":
                 for i in range(command["count"]):
                     await pre["send"](ev.encode_frame({"i": i, "pad": "p" * command["pad"]}))
@@ -333,6 +357,26 @@ async def test_the_lane_shuts_for_good_once_a_close_frame_is_sent_or_received(wh
             assert lane.write is None
             with pytest.raises(ClientDisconnected):
                 script.connections[0]["pre"]["write_now"](text_message("too late"))
+
+
+@pytest.mark.parametrize("then", ["release", "close", "uvicorn", "write_now"])
+async def test_frames_held_on_the_lane_reach_a_real_client_in_order_before_anything_written_after_them(then):
+    script = Script()
+    async with serving(script) as url:
+        async with connect(url, compression=None) as ws:
+            await send(ws, do="echo", text="open")
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"echo": "open"}
+            await send(ws, do="hold", count=50, then=then)
+            got = [json.loads(await asyncio.wait_for(ws.recv(), 5))["i"] for _ in range(50)]
+            assert script.connections[0]["held_open"] and got == list(range(50))
+            if then == "release":
+                assert len(script.connections[0]["release_sends"]) == 1  # fifty frames, one send()
+            elif then == "close":
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), 5)
+                assert (ws.close_code, ws.close_reason) == (4009, "too slow")  # the close frame came after them
+            else:
+                assert await asyncio.wait_for(ws.recv(), 5) == ("uvicorn's" if then == "uvicorn" else "outbox's")
 
 
 # -- the /ws endpoint -------------------------------------------------------------------------------

@@ -7,9 +7,12 @@ hub's topic tables; the outbox and the history are already their own modules.)
   collaboration, synchronously: the event's frame is encoded once and the same
   object goes to every subscriber's `Outbox`; nobody waits for anybody.
 - An ordinary event (no membership change, not owner-only) goes to each live
-  subscription whose connection's `Lane` (backend/realtime/outbox.py) is open as one call, the
-  socket's `send` of the event's pre-framed bytes (what it does not take goes to the transport):
-  per delivery this loop is most of what a server does. Otherwise (and for every other event) through the subscription's filter and outbox:
+  subscription whose connection's `Lane` (backend/realtime/lane.py) is open as the event's
+  pre-framed bytes, held on the lane: `release` (at the event loop's next turn, or as soon as
+  the lanes hold `HOLD_BYTES`) writes each lane's held frames with one `send()` of the socket
+  (what it does not take goes to the transport), so a connection that several events reach in
+  one turn gets them in one system call. Per delivery this loop is most of what a server does.
+  Otherwise (and for every other event) through the subscription's filter and outbox:
 - An `Outbox` (backend/realtime/outbox.py) is one connection's way out. While the connection's transport
   takes writes at once, a frame is written at once (with `write_now`, the
   pre-framed sends of backend.realtime.transport, the frame's bytes go
@@ -38,6 +41,7 @@ hub's topic tables; the outbox and the history are already their own modules.)
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -53,7 +57,15 @@ from backend.realtime.events import (
     wire,
 )
 from backend.realtime.history import DEFAULT_HISTORY_BYTES, History
+from backend.realtime.lane import Lane
 from backend.realtime.outbox import DEFAULT_QUEUE_BYTES, Outbox, Send, WriteNow
+
+# What the lanes may hold between releases: frames published since the last release, in bytes. Past
+# it, what is held is written before the next frame is held, so no lane holds more than this, or one
+# frame. Small on purpose: joining frames saves a send() per frame, which is most of a small frame's
+# cost and little of a large one's; and a send() larger than what the peer's receive window takes
+# (over loopback, where a segment may be 64 KB) waits for TCP's persist timer (~200 ms) to go out.
+HOLD_BYTES = 4 * 1024
 
 __all__ = [
     "DEFAULT_HISTORY_BYTES",
@@ -184,6 +196,9 @@ class Hub:
         self._metrics = metrics
         self._idles = 0  # times the reader found nothing more to read
         self._unsure: dict[Subscription, int] = {}  # subscriptions holding `sent` ids, and _idles then
+        self._holding: list[Subscription] = []  # subscriptions whose lane holds bytes (Lane.hold), one per lane
+        self._holding_bytes = 0  # the frames held since the last release (each lane holds at most these)
+        self._release_handle: asyncio.Handle | None = None
 
     # subscriptions
 
@@ -293,8 +308,11 @@ class Hub:
             # subscription at a time as `Subscription.deliver` would do it, written with one call
             # where the connection's lane is open: per delivery, this loop is most of what the server does.
             data = frame.wire  # built at the first write (a deflate-only process never builds it)
-            size = len(data) if data is not None else 0
             seq, version, mid = event.seq, event.version, event.message_id
+            if self._holding and self._holding_bytes + frame.size > HOLD_BYTES:
+                self.release()  # no lane holds more than HOLD_BYTES, or one frame
+            holding = self._holding
+            held_here = False
             for sub in tuple(subs):
                 if sub.pending:
                     sub.buffer.append(event)  # type: ignore[union-attr]  # a pending subscription always has its buffer
@@ -314,24 +332,58 @@ class Hub:
                         continue
                     sub.floor = version
                 lane = sub.lane
-                send = lane.write if lane is not None else None
-                if send is None:
+                if lane is None or lane.write is None:
                     sub.outbox.put(frame)
                     continue
                 if data is None:
                     data = wire(frame)
-                    size = len(data)
-                try:  # Lane.put, inlined: straight to the socket, what it does not take to the transport
-                    n = send(data)
-                except OSError:
-                    n = 0
-                if n != size:
-                    try:
-                        lane.spill(data, n)  # type: ignore[union-attr]  # `send` came from the lane
-                    except Exception:  # noqa: BLE001 - the connection is gone; its endpoint sees the disconnect
-                        sub.outbox.close()
+                held = lane.held  # Lane.hold, inlined
+                if held is None:
+                    lane.held = data
+                    holding.append(sub)
+                elif isinstance(held, list):
+                    held.append(data)
+                else:
+                    lane.held = [held, data]
+                held_here = True
+            if held_here:
+                self._holding_bytes += frame.size
+                if self._release_handle is None:
+                    self._schedule_release()
         if self._metrics is not None and count:
             self._metrics.deliveries.inc(count)
+
+    def _schedule_release(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # published outside a loop (a test): written at once
+            self.release()
+            return
+        self._release_handle = loop.call_soon(self.release)
+
+    def release(self) -> None:
+        """Write what the lanes hold: each connection's held frames in one `send()`, in order."""
+        handle, self._release_handle = self._release_handle, None
+        if handle is not None:
+            handle.cancel()
+        holding, self._holding = self._holding, []
+        self._holding_bytes = 0
+        for sub in holding:  # Lane.release, inlined
+            lane: Lane = sub.lane  # type: ignore[assignment]  # only subscriptions with a lane hold
+            held = lane.held
+            if held is None:
+                continue  # written meanwhile: the lane shut, or the outbox wrote
+            lane.held = None
+            data = b"".join(held) if isinstance(held, list) else held
+            try:
+                n = lane.write(data)  # type: ignore[misc]  # set while the lane holds bytes
+            except OSError:
+                n = 0
+            if n != len(data):
+                try:
+                    lane.spill(data, n)
+                except Exception:  # noqa: BLE001 - the connection is gone; its endpoint sees the disconnect
+                    sub.outbox.close()
 
     def missed(self, collaboration_id: str, since: int, upto: int) -> list[Event] | None:
         return self.history.since(collaboration_id, since, upto)

@@ -1,4 +1,5 @@
-"""A pre-framed connection's fast way out: the `Lane` the hub writes each delivery through."""
+"""A pre-framed connection's fast way out: the `Lane` the hub holds each delivery on and writes
+each turn's through."""
 
 from __future__ import annotations
 
@@ -22,9 +23,18 @@ class Lane:
     being so (anything left in the transport's buffer, paused writing, a close frame sent or
     received, disconnected, closing, shutting down); the outbox says whether it is `busy` (a
     writer task with frames queued behind it, or closed: later frames must queue behind those).
-    Open and not busy: `write` is set. Writing then is what `write_now` would do, minus its checks."""
+    Open and not busy: `write` is set. Writing then is what `write_now` would do, minus its checks.
 
-    __slots__ = ("write", "_to", "_spill", "_ready", "_idle")
+    **Held bytes.** The hub does not write each delivery at once: it `hold`s the bytes on the lane
+    (`held`, in order) and `release`s every lane it held bytes on once the events at hand are
+    published (the next turn of the event loop, or sooner past a byte bound), so a connection
+    that several events reach in one turn gets them in one `send()`. Held bytes are written
+    before anything else goes to that connection: `shut` and `busy(True)` release them first
+    (so does the protocol before any write of its own, and the outbox before it writes), so
+    while bytes are held the lane is still open, and nothing overtakes them; `drop` (the
+    connection lost) lets them go unwritten, as the transport would."""
+
+    __slots__ = ("write", "_to", "_spill", "_ready", "_idle", "held")
 
     def __init__(self, send: Callable[[bytes], int], spill: Callable[[Any], None]):
         self._to = send
@@ -32,23 +42,62 @@ class Lane:
         self._ready = False  # the protocol's side: set by `open`, cleared by `shut`
         self._idle = True  # the outbox's side
         self.write: Callable[[bytes], int] | None = None
+        self.held: bytes | list[bytes] | None = None  # what the hub handed over, not yet written (in order)
 
     def open(self) -> None:
         self._ready = True
         self.write = self._to if self._idle else None
 
     def shut(self) -> None:
+        if self.held is not None:
+            self.release()  # what the lane holds goes out first
         self._ready = False
         self.write = None
 
+    def drop(self) -> None:
+        """The connection is gone: shut, and what the lane holds is not written."""
+        self.held = None
+        self.shut()
+
     def busy(self, busy: bool) -> None:
+        if busy and self.held is not None:
+            self.release()
         self._idle = not busy
         self.write = self._to if self._ready and not busy else None
 
+    def hold(self, data: bytes) -> bool:
+        """Hold `data` to write at the next `release` (the lane is open: `write` is set); True if
+        the lane held nothing before, so the caller knows to release it. Hub.publish inlines it."""
+        held = self.held
+        if held is None:
+            self.held = data
+            return True
+        if isinstance(held, list):
+            held.append(data)
+        else:
+            self.held = [held, data]
+        return False
+
+    def release(self) -> None:
+        """Write what the lane holds, in one `send()`: to the socket, the rest spilled. Hub.release
+        inlines it."""
+        held = self.held
+        if held is None:
+            return
+        self.held = None
+        self._send(b"".join(held) if isinstance(held, list) else held)
+
     def put(self, data: bytes) -> None:
-        """Write `data` through the open lane (`write` is set): to the socket, the rest spilled."""
+        """Write `data` through the open lane (`write` is set) at once, after what it holds."""
+        if self.held is not None:
+            self.release()
+        self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        """To the socket; what it does not take, spilled. Only while the lane is open (bytes are held
+        only then, and every way of shutting it releases them first)."""
         try:
-            n = self.write(data)  # type: ignore[misc]  # the caller checked the lane is open
+            n = self._to(data)
         except OSError:
             n = 0
         if n != len(data):

@@ -208,6 +208,9 @@ class Outbox:
         """Write `frame` at once if the transport takes it; else hand the write to a writer task."""
         first: _Finish | None = None  # None: the writer sends `frame` itself
         try:
+            lane = self.lane
+            if lane is not None and lane.held is not None:
+                lane.release()  # what the hub handed the lane goes first
             if self._write_now is not None:  # pre-framed: no coroutine unless the transport is full
                 if self._write_now(frame):
                     return  # written

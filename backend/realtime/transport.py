@@ -86,6 +86,7 @@ class _Watched:
         self._transport, self._protocol = transport, protocol
 
     def write(self, data: Any) -> None:
+        self._protocol._release_lane()  # what the hub handed the lane goes first
         transport = self._transport
         transport.write(data)
         if transport.get_write_buffer_size():
@@ -96,7 +97,7 @@ class _Watched:
         self._transport.close()
 
     def abort(self) -> None:
-        self._protocol._shut_lane()
+        self._protocol._drop_lane()
         self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:
@@ -136,6 +137,11 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
             raise ClientDisconnected()
         if not self.writable.is_set():
             return False
+        lane = self._lane
+        if lane is not None and lane.held is not None:
+            lane.release()  # what the hub handed the lane goes first
+            if not self.writable.is_set():
+                return False
         raw.write(wire(frame))
         if self._lane is not None:
             if raw.get_write_buffer_size():
@@ -152,6 +158,15 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
     def _shut_lane(self) -> None:
         if self._lane is not None:
             self._lane.shut()
+
+    def _drop_lane(self) -> None:
+        if self._lane is not None:
+            self._lane.drop()
+
+    def _release_lane(self) -> None:
+        lane = self._lane
+        if lane is not None and lane.held is not None:
+            lane.release()
 
     @property  # uvicorn's plain attribute, watched: a close frame shuts the lane
     def close_sent(self) -> bool:
@@ -171,7 +186,7 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
     def disconnected(self, value: bool) -> None:
         self._disconnected = value
         if value and self._lane is not None:
-            self._lane.shut()
+            self._lane.drop()  # what it holds goes nowhere now
 
     def data_received(self, data: bytes) -> None:
         try:
