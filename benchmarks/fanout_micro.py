@@ -2,8 +2,9 @@
 
 One uvicorn server in this process (Tandem's WebSocket protocol, backend/realtime/transport.py)
 pinned to core 0, and K real loopback WebSocket subscribers (picows on uvloop) in a child process
-pinned to core 1. The server publishes E events of about `--frame-bytes` bytes, `--rate` a second,
-one way (`--mode`), and reports the server process's CPU (user + system, the kernel's send
+pinned to core 1. The server publishes E events of about `--frame-bytes` bytes, `--rate` turns of
+the loop a second (`--per-turn` events each, in the hub's mode: as the change reader publishes a
+batch; its held frames are released inside the timing), one way (`--mode`), and reports the server process's CPU (user + system, the kernel's send
 included) per delivery, over the publishing window and inside the publishing calls alone:
 
 - `hub`: `Hub.publish(event)` to K live subscriptions (backend/realtime/hub.py: subscription
@@ -218,7 +219,7 @@ def main() -> None:
     parser.add_argument("--mode", action="append", choices=["hub", "starlette", "write_now", "write", "send"])
     parser.add_argument("-k", type=int, default=1000, help="subscribers")
     parser.add_argument("-e", "--events", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=20, help="events a second")
+    parser.add_argument("--rate", type=float, default=20, help="turns a second (each --per-turn events)")
     parser.add_argument("--frame-bytes", type=int, default=450)
     parser.add_argument(
         "--per-turn", type=int, default=1, help="hub mode: events published in one turn of the loop (a reader's batch)"

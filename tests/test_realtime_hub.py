@@ -358,6 +358,43 @@ async def test_a_lost_connection_drops_what_its_lane_holds_and_the_others_still_
     assert numbers(peers[1]) == [2]
 
 
+@pytest.mark.parametrize("end", ["shut", "busy", "drop"])
+def test_a_lane_writes_what_it_holds_before_it_shuts_or_goes_busy_and_drops_it_when_the_connection_is_lost(end):
+    sent: list[bytes] = []
+    lane = Lane(lambda data: sent.append(bytes(data)) or len(data), lambda data: None)
+    lane.open()
+    assert lane.hold(b"one") and not lane.hold(b"two")  # the first hold says the lane needs a release
+    assert sent == [] and lane.held == [b"one", b"two"]
+    if end == "shut":
+        lane.shut()  # e.g. the protocol: writing paused, a close frame on its way
+    elif end == "busy":
+        lane.busy(True)  # the outbox is about to queue a frame behind what the lane holds
+    else:
+        lane.drop()  # the connection is lost: nowhere to write
+    assert sent == ([] if end == "drop" else [b"onetwo"]), end  # what it held, first and in one send
+    assert lane.held is None and lane.write is None
+
+
+async def test_a_lane_that_fails_otherwise_on_release_is_closed_and_the_others_are_still_written():
+    hub = Hub(history=10)
+    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(3)]
+
+    def broken(data: bytes) -> int:
+        raise RuntimeError("not an OSError")
+
+    peers[1].lane._to = broken
+    for peer in peers:
+        live(hub, peer, 1)
+        peer.lane.open()
+    hub.publish(update("c", 2))
+    await asyncio.sleep(0)
+    assert numbers(peers[0]) == [2] and numbers(peers[2]) == [2]  # the others, written
+    assert peers[1].outbox.overflowed and peers[1].lane.write is None  # closed as an overflow: it resumes
+    hub.publish(update("c", 3))
+    await asyncio.sleep(0)
+    assert numbers(peers[0]) == [2, 3] and numbers(peers[2]) == [2, 3] and peers[1].lane.held is None
+
+
 async def test_a_lane_whose_socket_fails_on_release_spills_and_the_hub_goes_on():
     hub = Hub(history=10)
     peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(2)]

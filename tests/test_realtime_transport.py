@@ -85,6 +85,22 @@ class Script:
                     await send({"type": "websocket.send", "text": "uvicorn's"})
                 elif then == "write_now":
                     pre["write_now"](text_message("outbox's"))
+                elif then in ("abort", "lost"):  # the connection aborted (DROP_AFTER) or lost: nothing written
+                    to = lane._to
+                    writes: list[int] = []
+
+                    def watched(data: bytes, to: Any = to, writes: list[int] = writes) -> int:
+                        writes.append(len(data))
+                        return to(data)
+
+                    lane._to = watched
+                    protocol = pre["write_now"].__self__
+                    if then == "abort":
+                        protocol.transport.abort()
+                    else:
+                        protocol.disconnected = True  # what uvicorn's connection_lost sets first
+                        protocol._raw.abort()
+                    state["writes_after"] = writes
                 else:  # "release": what the hub does at the loop's next turn
                     sends: list[int] = []
                     to = lane._to
@@ -357,6 +373,21 @@ async def test_the_lane_shuts_for_good_once_a_close_frame_is_sent_or_received(wh
             assert lane.write is None
             with pytest.raises(ClientDisconnected):
                 script.connections[0]["pre"]["write_now"](text_message("too late"))
+
+
+@pytest.mark.parametrize("then", ["abort", "lost"])
+async def test_frames_held_on_the_lane_of_an_aborted_or_lost_connection_are_dropped_not_written(then):
+    script = Script()
+    async with serving(script) as url:
+        async with connect(url, compression=None) as ws:
+            await send(ws, do="echo", text="open")
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"echo": "open"}
+            await send(ws, do="hold", count=5, then=then)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)  # the connection ends, none of the five frames came
+            state = script.connections[0]
+            assert state["held_open"] and state["writes_after"] == []
+            assert state["pre"]["lane"].held is None and state["pre"]["lane"].write is None
 
 
 @pytest.mark.parametrize("then", ["release", "close", "uvicorn", "write_now"])

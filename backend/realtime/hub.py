@@ -42,6 +42,7 @@ hub's topic tables; the outbox and the history are already their own modules.)
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -66,6 +67,8 @@ from backend.realtime.outbox import DEFAULT_QUEUE_BYTES, Outbox, Send, WriteNow
 # cost and little of a large one's; and a send() larger than what the peer's receive window takes
 # (over loopback, where a segment may be 64 KB) waits for TCP's persist timer (~200 ms) to go out.
 HOLD_BYTES = 4 * 1024
+
+log = logging.getLogger("tandem.realtime")
 
 __all__ = [
     "DEFAULT_HISTORY_BYTES",
@@ -376,14 +379,16 @@ class Hub:
             lane.held = None
             data = b"".join(held) if isinstance(held, list) else held
             try:
-                n = lane.write(data)  # type: ignore[misc]  # set while the lane holds bytes
-            except OSError:
-                n = 0
-            if n != len(data):
                 try:
+                    n = lane.write(data)  # type: ignore[misc]  # set while the lane holds bytes
+                except OSError:
+                    n = 0
+                if n != len(data):
                     lane.spill(data, n)
-                except Exception:  # noqa: BLE001 - the connection is gone; its endpoint sees the disconnect
-                    sub.outbox.close()
+            except Exception:  # one connection's failure: it ends, the others are written
+                log.exception("a connection's held frames could not be written; closing it")
+                lane.drop()
+                sub.outbox.fail()  # closed (4009): its client resumes with sinceSeq, no gap unseen
 
     def missed(self, collaboration_id: str, since: int, upto: int) -> list[Event] | None:
         return self.history.since(collaboration_id, since, upto)

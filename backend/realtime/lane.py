@@ -7,15 +7,17 @@ from typing import Any, Callable
 
 
 class Lane:
-    """A pre-framed connection's fast way out: `write` sends a frame's bytes straight to the socket
-    while they may go there, else is None; the hub calls it for each delivery (one call, no outbox,
-    no coroutine, no asyncio transport), and goes through the outbox while it is None.
+    """A pre-framed connection's fast way out: `write` sends bytes straight to the socket while they
+    may go there, else is None; the hub holds each delivery on the lane while `write` is set (no
+    outbox, no coroutine, no asyncio transport) and writes what it holds with one `write` per
+    turn (`Hub.release`), and goes through the outbox while `write` is None.
 
     `write(data)` is the socket's own `send` (backend/realtime/transport.py: asyncio's selector
     transport, whose buffer is then empty) and says how many bytes it took, or raises OSError;
     what it did not take goes to `spill` (the transport's write, which queues it behind a writer
-    callback or reports the error as asyncio does) and the lane shuts. `put` is that whole write,
-    spelled out; Hub.publish inlines it.
+    callback or reports the error as asyncio does) and the lane shuts. `release` is that write of
+    what the lane holds, spelled out (Hub.release inlines it); `put` writes bytes at once, after
+    what the lane holds (tests use it).
 
     Two sides keep it: the protocol `open`s it each time it has written a frame itself and left
     nothing in the transport's buffer (so the connection was open, below the high-water mark,
@@ -26,9 +28,9 @@ class Lane:
     Open and not busy: `write` is set. Writing then is what `write_now` would do, minus its checks.
 
     **Held bytes.** The hub does not write each delivery at once: it `hold`s the bytes on the lane
-    (`held`, in order) and `release`s every lane it held bytes on once the events at hand are
-    published (the next turn of the event loop, or sooner past a byte bound), so a connection
-    that several events reach in one turn gets them in one `send()`. Held bytes are written
+    (`held`, in order) and `release`s every lane it held bytes on at the event loop's next turn
+    (after the callbacks already ready then; sooner past a byte bound, `hub.HOLD_BYTES`), so a
+    connection that several events reach before then gets them in one `send()`. Held bytes are written
     before anything else goes to that connection: `shut` and `busy(True)` release them first
     (so does the protocol before any write of its own, and the outbox before it writes), so
     while bytes are held the lane is still open, and nothing overtakes them; `drop` (the

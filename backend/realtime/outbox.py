@@ -204,6 +204,12 @@ class Outbox:
         if self._writer is not None:
             self._writer.cancel()
 
+    def fail(self) -> None:
+        """What this connection was owed could not be written: write nothing more, and have its
+        owner close it as it closes an overflowed one (4009), so its client resumes with sinceSeq."""
+        if not self.closed:
+            self._overflow()
+
     def _write_or_queue(self, frame: Frame, snapshot: bool) -> None:
         """Write `frame` at once if the transport takes it; else hand the write to a writer task."""
         first: _Finish | None = None  # None: the writer sends `frame` itself

@@ -9,14 +9,17 @@ offers the ASGI extension `tandem.websocket.preframed` in the scope:
 `events.Frame` and cached on it) straight to the transport while it is below
 its high-water mark and says False, writing nothing, once it is above;
 `send(frame)` waits until the transport takes it. Either raises
-`ClientDisconnected` once the connection is closing or gone. `lane` (an
-`outbox.Lane`) is the same write with every check done beforehand: its `write`
+`ClientDisconnected` once the connection is closing or gone. `lane` (a
+`lane.Lane`) is the same write with every check done beforehand: its `write`
 is the socket's own `send` while a frame may go straight to it (the
-connection open, the transport's buffer empty), else None, so the hub writes
-each delivery with one call (this protocol opens it after each write of its
-own that left the buffer empty, and shuts it the moment that may stop being
-so; uvicorn's own code sees the transport through `_Watched`, which shuts it
-when a write of uvicorn's leaves bytes behind). Everything else
+connection open, the transport's buffer empty), else None, so the hub holds
+each delivery on it and writes each turn's with one call (this protocol opens
+it after each write of its own that left the buffer empty, and shuts it the
+moment that may stop being so; uvicorn's own code sees the transport through
+`_Watched`, which shuts it when a write of uvicorn's leaves bytes behind).
+Whatever the lane holds goes out before any write of this protocol's or
+uvicorn's (`write_now` and `_Watched` release it first); a lost or aborted
+connection drops it. Everything else
 (handshake, pings, close frames, permessage-deflate connections, which keep
 uvicorn's per-connection `websocket.send`) is uvicorn's.
 
@@ -106,7 +109,7 @@ class _Watched:
 
 class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
     _drop_timer: asyncio.TimerHandle | None = None
-    _lane: Lane | None = None  # the pre-framed connection's fast way out (backend/realtime/outbox.py)
+    _lane: Lane | None = None  # the pre-framed connection's fast way out (backend/realtime/lane.py)
     _raw: asyncio.Transport | None = None  # the transport itself (self.transport watches it)
     _close_sent = False
     _disconnected = False
