@@ -317,7 +317,8 @@ async def test_an_error_after_the_answer_began_is_logged_once_under_its_request_
     errors = [(rec, rid) for rec, rid in records.seen if rec.getMessage() == "unhandled error"]
     assert [rid for _, rid in errors] == ["late-1"]
     assert errors[0][0].exc_info
-    logged = errors[0][0].exc_info[1]  # a handled kind too late: "Caught handled exception, but response already started."
+    # A handled kind, too late: "Caught handled exception, but response already started."
+    logged = errors[0][0].exc_info[1]
     assert isinstance(logged, RuntimeError) and isinstance(logged.__cause__, InvalidRequest) is (kind == "handled")
     assert [(rec.status, rid) for rec, rid in records.seen if rec.getMessage() == "request"] == [(200, "late-1")]
 
@@ -386,10 +387,10 @@ async def asgi_call(app: Any, scope: dict[str, Any], messages: list[dict[str, An
 
 async def test_the_http_disconnect_message_mid_body_is_a_quiet_499(records):
     settings = test_settings()
-    runtime_free = create_app(settings)
+    app = create_app(settings)
     scope = asgi_scope("POST", "/api/auth/dev-login", [(b"content-length", b"50"), (b"x-request-id", b"gone-2")])
     sent = await asgi_call(
-        runtime_free, scope, [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+        app, scope, [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
     )
     assert sent == []
     assert [(rec.getMessage(), rec.status, rid) for rec, rid in records.seen] == [("request", 499, "gone-2")]

@@ -57,7 +57,7 @@ def _awaitable(handler: Callable[..., Any]) -> Handler:
         return handler
 
     async def in_thread(request: Request, exc: Exception) -> Response | None:
-        return await run_in_threadpool(handler, request, exc)  # type: ignore[no-any-return]
+        return await run_in_threadpool(handler, request, exc)
 
     return in_thread
 
@@ -80,7 +80,8 @@ class Edge:
         handlers = handlers or {}
         status_handlers = {k: v for k, v in handlers.items() if isinstance(k, int)}
         exception_handlers = {k: v for k, v in handlers.items() if not isinstance(k, int)}
-        self._handlers_in_scope = (exception_handlers, status_handlers)  # as ExceptionMiddleware (runs sync ones itself)
+        # In the scope as ExceptionMiddleware puts them (a route's own wrapper runs sync ones itself).
+        self._handlers_in_scope = (exception_handlers, status_handlers)
         self._status_handlers = {k: _awaitable(v) for k, v in status_handlers.items()}
         self._exception_handlers = {k: _awaitable(v) for k, v in exception_handlers.items()}
 
