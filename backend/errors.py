@@ -132,6 +132,7 @@ ALL_ERRORS: tuple[type[TandemError], ...] = (
     InvalidTransition,
     AlreadyDecided,
     PayloadTooLarge,
+    HeadersTooLarge,
     DocumentTooLarge,
     ValidationFailed,
     RateLimited,
