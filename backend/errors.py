@@ -74,6 +74,10 @@ class PayloadTooLarge(TandemError):
     code, status, default_message = "payload_too_large", 413, "The request body is too large."
 
 
+class HeadersTooLarge(TandemError):
+    code, status, default_message = "headers_too_large", 431, "The request headers are too large."
+
+
 class DocumentTooLarge(TandemError):
     code, status, default_message = "document_too_large", 413, "The collaboration would grow past its size cap."
 
@@ -128,6 +132,7 @@ ALL_ERRORS: tuple[type[TandemError], ...] = (
     InvalidTransition,
     AlreadyDecided,
     PayloadTooLarge,
+    HeadersTooLarge,
     DocumentTooLarge,
     ValidationFailed,
     RateLimited,

@@ -59,7 +59,10 @@ class JSONFormatter(logging.Formatter):
 
 def configure(level: str = "INFO") -> None:
     # No caller lookup (a walk up the stack for every record): the lines have no file, line or
-    # function (the logging HOWTO, "Optimization"); the access log writes one a request.
+    # function (the logging HOWTO, "Optimization"); the access log writes one a request. It is
+    # process-wide: every logger's records get "(unknown file)", 0, "(unknown function)", and
+    # `stack_info=True` is ignored. Nothing of Tandem's reads them (JSONFormatter writes neither;
+    # tests/test_logs.py checks it); traces (`exc_info`) keep their lines (docs/deployment.md, "Health and monitoring").
     logging._srcfile = None
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter())

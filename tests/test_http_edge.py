@@ -11,6 +11,7 @@ before (`GET /api/actions/x` is its 405 `Allow: POST`), and uvicorn parses HTTP 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -19,11 +20,12 @@ from typing import Any
 import httpx
 import pytest
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from backend.api.app import create_app
 from backend.composition import build_api
+from backend.errors import InvalidRequest
 from backend.logs import request_id
 from backend.settings import test_settings
 from tests.support import OWNER, LiveServer, token
@@ -36,11 +38,23 @@ async def boom(request: Request) -> Response:
     raise RuntimeError("a bug")
 
 
+async def late_boom(request: Request) -> Response:
+    """An error after the answer has begun: a bug, or one a handler would answer (too late)."""
+    kind = request.query_params.get("kind")
+
+    async def body():
+        yield b"partial"
+        raise InvalidRequest("too late") if kind == "handled" else RuntimeError("a late bug")
+
+    return StreamingResponse(body())
+
+
 @pytest.fixture
 async def api():
     settings = test_settings(action_rate_limit=1000, max_body_bytes=LIMIT)
     app = build_api(settings)
     app.router.routes.append(Route("/api/test-boom", boom, methods=["GET"]))
+    app.router.routes.append(Route("/api/test-late-boom", late_boom, methods=["GET"]))
     async with LiveServer(app, settings) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             client.settings = settings
@@ -283,3 +297,142 @@ async def test_an_action_body_in_several_chunks_is_read_whole(api):
     snapshot = (await api.get(f"/api/collaborations/{cid}", headers=bearer(api))).json()
     assert snapshot["title"] == "Chunked " + "t" * 150
     assert r.headers["content-type"] == "application/json" and int(r.headers["content-length"]) == len(r.content)
+
+
+async def until(check: Any, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("kind", ["bug", "handled"])
+async def test_an_error_after_the_answer_began_is_logged_once_under_its_request_id(api, records, kind):
+    with pytest.raises(httpx.HTTPError):  # the answer is cut short: the client sees a broken stream
+        async with api.stream("GET", f"/api/test-late-boom?kind={kind}", headers={"x-request-id": "late-1"}) as r:
+            assert r.status_code == 200 and r.headers["x-request-id"] == "late-1"
+            await r.aread()
+    await until(lambda: any(rec.name == "tandem.http" for rec, _ in records.seen))
+    await asyncio.sleep(0.1)  # ServerErrorMiddleware, on the way out, logs nothing more
+    errors = [(rec, rid) for rec, rid in records.seen if rec.getMessage() == "unhandled error"]
+    assert [rid for _, rid in errors] == ["late-1"]
+    assert errors[0][0].exc_info
+    # A handled kind, too late: "Caught handled exception, but response already started."
+    logged = errors[0][0].exc_info[1]
+    assert isinstance(logged, RuntimeError) and isinstance(logged.__cause__, InvalidRequest) is (kind == "handled")
+    assert [(rec.status, rid) for rec, rid in records.seen if rec.getMessage() == "request"] == [(200, "late-1")]
+
+
+async def test_a_client_gone_mid_body_is_logged_and_counted_as_499_without_a_trace(api, records):
+    """A client that closes its connection before its body is all there: no answer, no `unhandled
+    error`, nothing at ERROR; the access log and the metrics say 499, as Nginx's do."""
+    uvicorn_errors = Records()
+    logging.getLogger("uvicorn.error").addHandler(uvicorn_errors)
+    try:
+        port = api.base_url.port
+        for path in ("/api/actions/createCollaboration", "/api/collaborations"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {bearer(api)['authorization']}\r\n"
+                'Content-Type: application/json\r\nContent-Length: 100\r\nX-Request-Id: gone-1\r\n\r\n{"payl'.encode()
+            )
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.close()
+            await until(lambda: sum(rec.name == "tandem.http" for rec, _ in records.seen) >= 1)
+            assert await reader.read() == b""  # no answer
+            logged = [(rec.status, rid) for rec, rid in records.seen if rec.name == "tandem.http"]
+            assert logged == [(499, "gone-1")]
+            records.seen.clear()
+        await asyncio.sleep(0.1)
+        assert not [rec for rec, _ in uvicorn_errors.seen if rec.levelno >= logging.ERROR]
+        text = (await api.get("/metrics")).text
+        assert 'tandem_http_requests_total{method="POST",route="/api/actions/{name}",status="499"} 1.0' in text
+        assert 'tandem_http_requests_total{method="POST",route="/api/collaborations",status="499"} 1.0' in text
+        assert 'status="500"' not in text
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(uvicorn_errors)
+
+
+def asgi_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+async def asgi_call(app: Any, scope: dict[str, Any], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    pending = list(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_the_http_disconnect_message_mid_body_is_a_quiet_499(records):
+    settings = test_settings()
+    app = create_app(settings)
+    scope = asgi_scope("POST", "/api/auth/dev-login", [(b"content-length", b"50"), (b"x-request-id", b"gone-2")])
+    sent = await asgi_call(
+        app, scope, [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+    )
+    assert sent == []
+    assert [(rec.getMessage(), rec.status, rid) for rec, rid in records.seen] == [("request", 499, "gone-2")]
+
+
+async def test_a_request_id_with_a_trailing_newline_is_not_echoed():
+    app = create_app(test_settings())
+    for given in (b"abc\n", b"abc\r\n", b"\nabc"):
+        sent = await asgi_call(app, asgi_scope("GET", "/api/health", [(b"x-request-id", given)]), [])
+        echoed = dict(sent[0]["headers"])[b"x-request-id"].decode()
+        assert NEW_ID.match(echoed), (given, echoed)
+
+
+async def test_headers_past_64_kib_are_refused_with_431(api):
+    r = await api.get("/api/health", headers={"x-pad": "a" * (60 * 1024)})
+    assert r.status_code == 200
+    r = await api.get("/api/health", headers={"x-pad": "a" * (64 * 1024), "x-request-id": "big-1"})
+    assert r.status_code == 431 and r.headers["connection"] == "close" and r.headers["x-request-id"] == "big-1"
+    assert r.json()["error"] == {
+        "code": "headers_too_large",
+        "message": "The request headers are too large.",
+        "details": {"limit": 64 * 1024},
+    }
+    r = await api.get("/api/health", headers={f"x-pad-{i}": "a" * 1024 for i in range(70)})
+    assert r.status_code == 431
+
+
+class Teapot(Exception):
+    pass
+
+
+async def teapot(request: Request) -> Response:
+    raise Teapot()
+
+
+def sync_teapot(request: Request, exc: Exception, status: int = 418) -> Response:
+    return JSONResponse({"teapot": True, "path": request.url.path}, status_code=status)
+
+
+@pytest.mark.parametrize("handler", [sync_teapot, functools.partial(sync_teapot, status=418)])
+async def test_a_sync_exception_handler_runs_as_starlettes_does(handler):
+    app = create_app(test_settings(), extra_routes=[Route("/t/teapot", teapot)])
+    app.add_exception_handler(Teapot, handler)
+    sent = await asgi_call(app, asgi_scope("GET", "/t/teapot", []), [{"type": "http.request", "body": b""}])
+    assert sent[0]["status"] == 418 and json.loads(sent[1]["body"]) == {"teapot": True, "path": "/t/teapot"}

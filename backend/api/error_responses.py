@@ -7,6 +7,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from backend.api.responses import JSON
 from backend.errors import Internal, InvalidRequest, NotFound, RateLimited, RequestInProgress, TandemError
@@ -57,12 +58,18 @@ def _canonical_allow(allow: str) -> str:
 LOGGED = "tandem.error_logged"  # in the scope once an unhandled error is logged (middleware.Edge)
 
 
+def log_unhandled(scope: Scope, exc: BaseException) -> None:
+    """The trace of an unhandled error, once a request (`LOGGED` marks it in the scope): `Edge` logs it
+    under the request id, and Starlette's ServerErrorMiddleware, which calls `server_error` again on
+    the way out, finds it done."""
+    if not scope.get(LOGGED):
+        scope[LOGGED] = True
+        log.error("unhandled error", exc_info=exc, extra={"path": scope["path"]})
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
-    """The `internal` answer; the trace is logged once (by `Edge`, under the request id; Starlette's
-    ServerErrorMiddleware calls this again on the way out)."""
-    if not request.scope.get(LOGGED):
-        request.scope[LOGGED] = True
-        log.exception("unhandled error", extra={"path": request.url.path})
+    """The `internal` answer; the trace is logged once (`log_unhandled`)."""
+    log_unhandled(request.scope, exc)
     return render(Internal())
 
 
