@@ -1507,3 +1507,102 @@ async def test_a_query_a_unique_index_answers_tests_one_document_and_answers_as_
     tested.clear()
     assert await Audit(store_handle.db).for_version("c9", 4) == entry
     assert len(tested) == 1
+
+
+async def test_an_insert_events_document_is_the_inserted_one_whatever_the_id(store_handle):  # embedded only
+    """An insert event's `fullDocument` is the document as inserted, read after a later update, for an
+    `_id` whose stored form differs from the inserter's (a naive datetime, a sub-millisecond aware one)
+    and for a dict `_id`; each later update records its update event with the UTC-aware `_id`, and
+    find_one_and_update finds the document (the store keys it by the inserter's `_id`)."""
+    from pymongo import ReturnDocument
+
+    db = store_handle.db
+    naive = datetime(2026, 1, 2, 3, 4, 5, 123000)
+    sub_ms = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+    ids = [naive, sub_ms, {"k": 1}]
+    aware = datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=timezone.utc)
+    keys = [aware, aware, {"k": 1}]
+    found = []
+    async with db.watch(max_await_time_ms=0) as stream:
+        for n, _id in enumerate(ids):
+            await db[f"ids{n}"].insert_one({"_id": _id, "state": "inserted"})
+            await db[f"ids{n}"].update_one({"_id": _id}, {"$set": {"state": "updated"}})
+            found.append(
+                await db[f"ids{n}"].find_one_and_update(
+                    {"_id": _id}, {"$push": {"seen": 1}}, return_document=ReturnDocument.AFTER
+                )
+            )
+        events = []
+        while (event := await stream.try_next()) is not None:
+            events.append(event)
+    got = [(e["operationType"], e["ns"]["coll"], e["documentKey"], e.get("fullDocument")) for e in events]
+    expected = []
+    for n, key in enumerate(keys):
+        expected += [
+            ("insert", f"ids{n}", {"_id": key}, {"_id": key, "state": "inserted"}),
+            ("update", f"ids{n}", {"_id": key}, None),
+            ("update", f"ids{n}", {"_id": key}, None),
+        ]
+    assert got == expected
+    assert [e["updateDescription"]["updatedFields"] for e in events if e["operationType"] == "update"] == [
+        {"state": "updated"},
+        {"seen": [1]},
+    ] * 3
+    assert all(e["documentKey"]["_id"].utcoffset() == timedelta(0) for e in events[:6])
+    assert found == [{"_id": key, "state": "updated", "seen": [1]} for key in keys]
+
+
+async def test_an_inserted_or_upserted_dict_id_is_the_callers_own_not_the_stored_one(any_store_handle):
+    """`inserted_id` is the caller's own `_id` object, as pymongo's, and `upserted_id` is not the stored
+    document's: changing either changes neither the stored document nor an event's documentKey."""
+    db = any_store_handle.db
+    inserted = {"_id": {"k": 1}, "v": 1}
+    async with db.ids.watch(max_await_time_ms=0) as stream:
+        result = await db.ids.insert_one(inserted)
+        assert result.inserted_id is inserted["_id"]
+        result.inserted_id["k"] = "changed"
+        upserted = await db.ids.update_one({"_id": {"up": 1}}, {"$set": {"w": 1}}, upsert=True)
+        assert upserted.upserted_id == {"up": 1}
+        upserted.upserted_id["up"] = "changed"
+        events = [await stream.next(), await stream.next()]
+    assert await db.ids.find({}).to_list(None) == [{"_id": {"k": 1}, "v": 1}, {"_id": {"up": 1}, "w": 1}]
+    assert [e["documentKey"] for e in events] == [{"_id": {"k": 1}}, {"_id": {"up": 1}}]
+    assert [e["fullDocument"] for e in events] == [{"_id": {"k": 1}, "v": 1}, {"_id": {"up": 1}, "w": 1}]
+
+
+async def test_a_unique_key_of_a_str_subclass_is_compared_as_mongodb_does(any_store_handle):
+    """bson's `Code` (a str subclass, another BSON type than a string) as a unique key: "x" and
+    Code("x") are two keys, a second Code("x") is a duplicate, refused with nothing stored."""
+    from bson.code import Code
+
+    coll = any_store_handle.db.codes
+    await coll.create_index("k", unique=True)
+    await coll.insert_one({"_id": 1, "k": "x"})
+    await coll.insert_one({"_id": 2, "k": Code("x")})
+    with pytest.raises(DuplicateKeyError) as caught:
+        await coll.insert_one({"_id": 3, "k": Code("x")})
+    assert is_duplicate(caught)
+    assert [doc["_id"] for doc in await coll.find({}).to_list(None)] == [1, 2]
+
+
+class _Uncomparable(str):
+    """A key whose comparison fails: the unique-index check raises something else than a duplicate."""
+
+    __hash__ = str.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("not comparable")
+
+    def __ne__(self, other: object) -> bool:
+        raise ValueError("not comparable")
+
+
+async def test_an_insert_whose_unique_check_fails_stores_nothing_and_records_no_event(store_handle):  # embedded only
+    coll = store_handle.db.touchy
+    await coll.create_index("k", unique=True)
+    await coll.insert_one({"_id": 1, "k": "x"})
+    async with coll.watch(max_await_time_ms=0) as stream:
+        with pytest.raises(ValueError, match="not comparable"):
+            await coll.insert_one({"_id": 2, "k": _Uncomparable("x")})
+        assert await stream.try_next() is None
+    assert await coll.find({}).to_list(None) == [{"_id": 1, "k": "x"}]

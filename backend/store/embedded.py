@@ -426,6 +426,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
             result = self._insert_plain(document)
         if result is None:
             result = self._sync.insert_one(document, *args, **kwargs)
+            if isinstance(document, Mapping) and "_id" in document:  # pymongo's: the caller's own `_id`
+                result = InsertOneResult(document["_id"], result.acknowledged)
         self._report_insert(result.inserted_id)
         return result
 
@@ -457,7 +459,12 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         except DuplicateKeyError:
             del store._documents[key]  # mongomock's rollback; its own insert refuses it again
             return None
-        return InsertOneResult(stored["_id"], acknowledged=True)  # mongomock's: the stored form's `_id`
+        except Exception:  # any other failure of the check stores nothing either (mongomock's would keep it)
+            del store._documents[key]
+            raise
+        # pymongo's: the caller's own `_id` (mongomock's is the stored document's own object, which a
+        # caller changing a dict `_id` through it would change in the store)
+        return InsertOneResult(_id, acknowledged=True)
 
     @_write
     def insert_many(self, documents: Iterable[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
@@ -604,7 +611,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         or an `$inc` is not between plain numbers: mongomock's own update then runs (and fails,
         or partly applies, as it does)."""
         store = self._sync._store
-        key = _key(_id)
+        key = _store_key(store._documents, _id)
         document = store._documents.get(key)
         if document is None:
             return None
@@ -634,7 +641,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         if modified:
             try:
                 self._sync._ensure_uniques(document)
-            except DuplicateKeyError:
+            except Exception:  # a duplicate, or any other failure of the check
                 store[key] = snapshot  # mongomock's rollback, by the stored key (a dict _id is a hashdict there)
                 raise
         raw = {
@@ -677,7 +684,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         if fields is None:
             found: dict[str, Any] | None = self._sync.find_one({"_id": _id}, projection)
             return found
-        stored = self._sync._store._documents.get(_key(_id))
+        documents = self._sync._store._documents
+        stored = documents.get(_store_key(documents, _id))
         if stored is None:
             return None
         # MongoDB's order: the document's (mongomock's puts `_id` last)
@@ -701,7 +709,7 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         paths = _paths(update) if touched is not None else None
         handed = []
         for _id in ids:
-            key = _key(_id)
+            key = _store_key(documents, _id)  # (a datetime `_id` read back may differ from the key)
             before = documents.get(key)
             if before is not None:
                 documents[key] = _Writable.of(before, touched, paths)
@@ -718,19 +726,34 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         upserted = getattr(result, "upserted_id", None)
         if upserted is not None:
             self._report_insert(upserted)
+            if type(upserted) not in _IDS and isinstance(result, UpdateResult):
+                # mongomock's is the stored document's own `_id` object; pymongo's is the caller's own
+                raw = dict(result.raw_result or {})
+                raw["upserted"] = _aware(upserted)
+                result = UpdateResult(raw, result.acknowledged)
         return result
 
     def _report_insert(self, _id: Any) -> None:
         """The insert event: its `fullDocument` (the UTC-aware copy of the stored document) is made
         when a stream reads it (changestream.Deferred), from the stored object, which no write
         changes in place. With CHECK_SHARED_FORMS (tests) the copy is also made now, and the one
-        made later must equal it."""
-        stored = self._sync._store._documents.get(_key(_id))  # in a write: TTL expiry is held
+        made later must equal it.
+
+        Only for an `_id` of the plain types (`_IDS`), whose key every later write finds the stored
+        object by (`_modify` hands mongomock a copy). Any other is copied now: a datetime read
+        back differs from the key its inserter gave (UTC-aware, milliseconds), and a later write
+        that missed it would let mongomock change the stored object in place. Its documentKey is
+        a UTC-aware copy of the stored `_id`, which nothing the caller holds is."""
+        documents = self._sync._store._documents
+        stored = documents.get(_store_key(documents, _id))  # in a write: TTL expiry is held
         full: Any = None
-        if stored is not None:
+        if stored is not None and type(_id) in _IDS:
             full = Deferred(functools.partial(_aware, stored))
             if CHECK_SHARED_FORMS:
                 full = Deferred(functools.partial(_checked_form, stored, _aware(stored)))
+        elif stored is not None:
+            full = _aware(stored)
+            _id = full["_id"]
         self._changes.record("insert", self._sync.name, _id, fullDocument=full)
 
     def _report_change(
@@ -796,7 +819,8 @@ class EmbeddedCollection(AsyncMongoMockCollection):  # type: ignore[type-arg]  #
         return _snapshot(self._sync, _id, keep)
 
     def _exists(self, _id: Any) -> bool:
-        return _key(_id) in self._sync._store
+        store = self._sync._store
+        return _store_key(store._documents, _id) in store
 
 
 _IDS = frozenset({str, int, ObjectId})  # _id types whose equality is plain equality (find_one's fast path)
@@ -980,6 +1004,22 @@ def _key(_id: Any) -> Any:
     return helpers.hashdict(_id) if isinstance(_id, dict) else _id
 
 
+def _store_key(documents: dict[Any, Any], _id: Any) -> Any:
+    """The key `documents` (a mongomock store's) holds the document `_id` under: `_key(_id)` for a
+    str, int or ObjectId, or where it is held; else that of the document whose stored `_id` equals
+    `_id`'s stored form, found by a scan (mongomock keys a document by the `_id` its inserter gave,
+    and a datetime read back is UTC-aware at millisecond precision, a key the store may not hold);
+    `_key(_id)` where none does. The scan is for the other types only, and where the key misses."""
+    key = _key(_id)
+    if type(_id) in _IDS or key in documents:
+        return key
+    wanted = _stored_form(_id)
+    for held, document in documents.items():
+        if document.get("_id") == wanted:
+            return held
+    return key
+
+
 def _stored(store: Any, key: Any) -> dict[str, Any] | None:
     """mongomock's `CollectionStore[key]` (TTL expiry first, then the stored document), None where it
     raises KeyError, without its reader lock (like every write here, the store is used from the
@@ -997,7 +1037,11 @@ def _snapshot(collection: SyncCollection, _id: Any, keep: bool = False) -> dict[
     copy is a copy of it: no datetime is converted again until the document is written, and
     then only the top-level fields the write replaced are."""
     store = collection._store
-    key = _key(_id)
+    if type(_id) in _IDS:
+        key = _key(_id)
+    else:
+        store._remove_expired_documents()
+        key = _store_key(store._documents, _id)
     stored = _stored(store, key)
     if stored is None:
         if keep:

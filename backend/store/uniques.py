@@ -19,10 +19,10 @@ recognised as such when it is looked up (the holder's current key is computed
 again from the stored document). It is rebuilt from the documents when the
 index is (re)created, and when stale entries outnumber the documents.
 
-Keys are plain values (str, int, float, datetime, ObjectId, null) in top-level
-fields: that is every unique index Tandem declares. An index over a dotted
-path, or one where a document's key holds anything else (an array, a
-sub-document, a bool, NaN), goes back to mongomock's own scan until it is
+Keys are plain values (of type exactly str, int, float, datetime or ObjectId, or
+null) in top-level fields: that is every unique index Tandem declares. An index
+over a dotted path, or one where a document's key holds anything else (an array,
+a sub-document, a bool, NaN, a subclass such as bson's `Code`), goes back to mongomock's own scan until it is
 created again: the scan has query semantics (an array matching one of its
 elements, 1 == True...) that a dict cannot give.
 """
@@ -38,7 +38,7 @@ from mongomock.collection import Collection
 
 from backend.store.matching import matches
 
-_PLAIN = (str, int, float, datetime, ObjectId)
+_PLAIN = frozenset({str, int, float, datetime, ObjectId})  # exact types: a subclass (bson's Code, bool) is scanned
 _NOBODY = object()
 
 
@@ -84,7 +84,7 @@ class _UniqueIndex:
         if self.partial is not None and not matches(self.partial, document):
             return None
         for value in values:
-            if not (value is None or (isinstance(value, _PLAIN) and not isinstance(value, bool) and value == value)):
+            if not (value is None or (type(value) in _PLAIN and value == value)):
                 raise _Unindexable(value)
         return values
 
