@@ -198,20 +198,7 @@ async def asgi_post(
     app: Any, headers: list[tuple[bytes, bytes]], chunks: list[bytes], path: str = "/api/collaborations"
 ) -> tuple[int, dict[bytes, bytes]]:
     """One request straight to the ASGI app (a Content-Length uvicorn would refuse before the app)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = asgi_scope("POST", path, headers)
     pending = list(chunks)
     sent: list[dict[str, Any]] = []
 
