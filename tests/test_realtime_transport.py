@@ -86,14 +86,7 @@ class Script:
                 elif then == "write_now":
                     pre["write_now"](text_message("outbox's"))
                 elif then in ("abort", "lost"):  # the connection aborted (DROP_AFTER) or lost: nothing written
-                    to = lane._to
-                    writes: list[int] = []
-
-                    def watched(data: bytes, to: Any = to, writes: list[int] = writes) -> int:
-                        writes.append(len(data))
-                        return to(data)
-
-                    lane._to = watched
+                    writes = count_sends(lane)
                     protocol = pre["write_now"].__self__
                     if then == "abort":
                         protocol.transport.abort()
@@ -102,22 +95,26 @@ class Script:
                         protocol._raw.abort()
                     state["writes_after"] = writes
                 else:  # "release": what the hub does at the loop's next turn
-                    sends: list[int] = []
-                    to = lane._to
-
-                    def counted(data: bytes, to: Any = to, sends: list[int] = sends) -> int:
-                        sends.append(len(data))
-                        return to(data)
-
-                    lane._to = counted
+                    state["release_sends"] = count_sends(lane)
                     lane.release()
-                    lane._to = to
-                    state["release_sends"] = sends
             elif command.get("do") == "stream":
                 for i in range(command["count"]):
                     await pre["send"](ev.encode_frame({"i": i, "pad": "p" * command["pad"]}))
                     if i % 50 == 0:
                         await asyncio.sleep(0.005)
+
+
+def count_sends(lane: Any) -> list[int]:
+    """The sizes of the lane's sends to its socket from now on."""
+    sends: list[int] = []
+    to = lane._to
+
+    def counted(data: bytes) -> int:
+        sends.append(len(data))
+        return to(data)
+
+    lane._to = counted
+    return sends
 
 
 def text_message(text: str) -> ev.Frame:
