@@ -57,6 +57,30 @@ class JSONFormatter(logging.Formatter):
         return _ENCODER.encode(entry)
 
 
+_LOGGED = "_tandem_logged"  # set on an exception whose trace Tandem has logged (under its request id)
+
+
+def mark_logged(exc: BaseException) -> None:
+    """`exc`'s trace is logged: uvicorn's own "Exception in ASGI application" for it (or for an
+    exception raised from it) is left out, so each trace is in the log once."""
+    try:
+        setattr(exc, _LOGGED, True)
+    except (AttributeError, TypeError):  # an exception type without a __dict__: logged twice, as before
+        pass
+
+
+class _LoggedOnce(logging.Filter):
+    """On `uvicorn.error`: drops a record whose exception, or the one it was raised from, is marked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if getattr(exc, _LOGGED, False):
+                return False
+            exc = exc.__cause__
+        return True
+
+
 def configure(level: str = "INFO") -> None:
     # No caller lookup (a walk up the stack for every record): the lines have no file, line or
     # function (the logging HOWTO, "Optimization"); the access log writes one a request. It is
@@ -72,6 +96,9 @@ def configure(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _LoggedOnce) for f in errors.filters):
+        errors.addFilter(_LoggedOnce())
     logging.getLogger("uvicorn.access").disabled = True
     # APScheduler narrates every job it adds and runs at INFO; tandem.scheduler says what matters.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

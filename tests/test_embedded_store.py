@@ -1585,6 +1585,27 @@ async def test_a_unique_key_of_a_str_subclass_is_compared_as_mongodb_does(any_st
     assert [doc["_id"] for doc in await coll.find({}).to_list(None)] == [1, 2]
 
 
+async def test_a_refused_update_leaves_every_unique_key_held_as_it_was(any_store_handle):
+    """Unique indexes on `a` and `b`; P's `a` changed often (the `a` index's lookup table then
+    rebuilds itself during a write), then an update of P that `b` refuses: P keeps its `a`, and
+    an insert of that `a` is a duplicate. Found by a review: the rebuild indexed P under the
+    refused `a`, and after the undo a second P.a was accepted."""
+    coll = any_store_handle.db.twice
+    await coll.create_index("a", unique=True)
+    await coll.create_index("b", unique=True)
+    await coll.insert_one({"_id": "P", "a": 0, "b": 0})
+    await coll.insert_one({"_id": "O", "a": -1, "b": 1})
+    for n in range(1, 67):
+        await coll.update_one({"_id": "P"}, {"$set": {"a": n}})
+    with pytest.raises(DuplicateKeyError):
+        await coll.update_one({"_id": "P"}, {"$set": {"a": 1000, "b": 1}})
+    assert await coll.find_one({"_id": "P"}) == {"_id": "P", "a": 66, "b": 0}
+    with pytest.raises(DuplicateKeyError) as caught:
+        await coll.insert_one({"_id": "R", "a": 66, "b": 7})
+    assert is_duplicate(caught)
+    assert [d["_id"] for d in await coll.find({"a": 66}).to_list(None)] == ["P"]
+
+
 class _Uncomparable(str):
     """A key whose comparison fails: the unique-index check raises something else than a duplicate."""
 

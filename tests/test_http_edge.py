@@ -15,6 +15,8 @@ import functools
 import json
 import logging
 import re
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -192,6 +194,7 @@ async def test_bodies_past_the_limit_are_refused_by_length_or_while_they_stream(
 
     r = await api.post("/api/actions/sendMessage", content=chunks(), headers=h)
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+    assert r.headers["connection"] == "close"  # the rest of that body is not read: the connection ends
 
 
 async def asgi_post(
@@ -310,6 +313,43 @@ async def test_an_error_after_the_answer_began_is_logged_once_under_its_request_
     assert [(rec.status, rid) for rec, rid in records.seen if rec.getMessage() == "request"] == [(200, "late-1")]
 
 
+_ONCE = """
+import asyncio, contextlib, sys
+import httpx
+from starlette.routing import Route
+from backend.composition import build_api
+from backend.logs import configure
+from backend.settings import test_settings
+from tests.support import LiveServer
+from tests.test_http_edge import boom, late_boom
+
+async def main():
+    configure("INFO")
+    settings = test_settings()
+    app = build_api(settings)
+    app.router.routes.append(Route("/api/test-boom", boom, methods=["GET"]))
+    app.router.routes.append(Route("/api/test-late-boom", late_boom, methods=["GET"]))
+    async with LiveServer(app, settings) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            with contextlib.suppress(httpx.HTTPError):
+                await client.get(sys.argv[1], headers={"x-request-id": "once-1"})
+            await asyncio.sleep(0.2)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("path", ["/api/test-boom", "/api/test-late-boom?kind=bug"])
+def test_an_unhandled_errors_trace_is_in_the_log_once(path):
+    """`tandem api`'s JSON log, a real uvicorn: Tandem's `unhandled error` under the request id, and
+    not uvicorn's "Exception in ASGI application" for the same exception besides."""
+    done = subprocess.run([sys.executable, "-c", _ONCE, path], capture_output=True, text=True, timeout=60)
+    entries = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    traces = [entry for entry in entries if "exc" in entry]
+    assert len(traces) == 1, [entry["msg"] for entry in traces]
+    assert traces[0]["msg"] == "unhandled error" and traces[0]["requestId"] == "once-1"
+
+
 async def test_a_client_gone_mid_body_is_logged_and_counted_as_499_without_a_trace(api, records):
     """A client that closes its connection before its body is all there: no answer, no `unhandled
     error`, nothing at ERROR; the access log and the metrics say 499, as Nginx's do."""
@@ -402,6 +442,8 @@ async def test_headers_past_64_kib_are_refused_with_431(api):
         "details": {"limit": 64 * 1024},
     }
     r = await api.get("/api/health", headers={f"x-pad-{i}": "a" * 1024 for i in range(70)})
+    assert r.status_code == 431
+    r = await api.get("/api/health", headers={f"x{i}": "" for i in range(2100)})  # many empty ones count too
     assert r.status_code == 431
 
 

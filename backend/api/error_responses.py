@@ -11,6 +11,7 @@ from starlette.types import Scope
 
 from backend.api.responses import JSON
 from backend.errors import Internal, InvalidRequest, NotFound, RateLimited, RequestInProgress, TandemError
+from backend.logs import mark_logged
 
 log = logging.getLogger("tandem.api")
 
@@ -65,6 +66,7 @@ def log_unhandled(scope: Scope, exc: BaseException) -> None:
     if not scope.get(LOGGED):
         scope[LOGGED] = True
         log.error("unhandled error", exc_info=exc, extra={"path": scope["path"]})
+    mark_logged(exc)  # uvicorn's "Exception in ASGI application" leaves it out (backend/logs.py)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

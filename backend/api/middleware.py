@@ -46,6 +46,7 @@ MAX_HEADER_BYTES = 64 * 1024
 CLIENT_CLOSED = 499  # the status logged and counted for a client gone before its answer (as Nginx's)
 _REQUEST_ID = b"x-request-id"
 _CONTENT_LENGTH = b"content-length"
+_CLOSE = (b"connection", b"close")
 
 Handler = Callable[[Request, Exception], Awaitable[Response | None]]
 
@@ -102,7 +103,7 @@ class Edge:
         given = length = None
         header_bytes = 0
         for name, value in scope.get("headers", ()):  # the last of a repeated header counts, as dict(headers) did
-            header_bytes += len(name) + len(value)
+            header_bytes += len(name) + len(value) + 32  # as HTTP/2 counts a header list: many empty ones count too
             if name == _REQUEST_ID:
                 given = value
             elif name == _CONTENT_LENGTH:
@@ -126,7 +127,10 @@ class Edge:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid_header]
+                if received > limit:  # a 413 while the body streamed: the rest of it is not read
+                    message["headers"] = [*message.get("headers", ()), rid_header, _CLOSE]
+                else:
+                    message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
         received = 0

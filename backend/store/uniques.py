@@ -135,6 +135,13 @@ def install(collection: Collection) -> None:
                     state.check(store_key, document, documents)
                 except _Unindexable:
                     state.holders, state.scan = {}, True
+                except BaseException:
+                    # refused (or failed): the caller undoes the write, and the document gets back
+                    # a key these indexes may no longer hold (a rebuild, or a first build, ran
+                    # while it was stored with its new values): built again from what is stored,
+                    # at the next write
+                    store._tandem_unique_indexes = {}
+                    raise
             needs_scan = needs_scan or state.scan
         if needs_scan:  # every index again, by mongomock's scan (the others have their keys claimed)
             scan(document)
