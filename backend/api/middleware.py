@@ -46,7 +46,6 @@ MAX_HEADER_BYTES = 64 * 1024
 CLIENT_CLOSED = 499  # the status logged and counted for a client gone before its answer (as Nginx's)
 _REQUEST_ID = b"x-request-id"
 _CONTENT_LENGTH = b"content-length"
-_CLOSE = (b"connection", b"close")
 
 Handler = Callable[[Request, Exception], Awaitable[Response | None]]
 
@@ -127,10 +126,10 @@ class Edge:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                if received > limit:  # a 413 while the body streamed: the rest of it is not read
-                    message["headers"] = [*message.get("headers", ()), rid_header, _CLOSE]
-                else:
-                    message["headers"] = [*message.get("headers", ()), rid_header]
+                # A 413 while the body streams keeps the connection (no `Connection: close`): uvicorn
+                # then reads the rest of the body and drops it, and a client still sending gets to read
+                # its answer; closed, the unread bytes reset the connection under it before it reads.
+                message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
         received = 0
