@@ -127,6 +127,16 @@ async def serving(script: Script, **settings: Any) -> AsyncIterator[str]:
         yield server.url.replace("http://", "ws://") + "/"
 
 
+@contextlib.asynccontextmanager
+async def open_connection(script: Script) -> AsyncIterator[Any]:
+    """A connection the server has written to once (an echo): its lane is open."""
+    async with serving(script) as url:
+        async with connect(url, compression=None) as ws:
+            await send(ws, do="echo", text="open")
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"echo": "open"}
+            yield ws
+
+
 async def send(ws: Any, **command: Any) -> None:
     await ws.send(json.dumps(command))
 
@@ -354,57 +364,48 @@ async def test_bytes_uvicorn_leaves_in_the_transport_shut_the_lane_so_no_frame_o
 @pytest.mark.parametrize("who", ["server", "client"])
 async def test_the_lane_shuts_for_good_once_a_close_frame_is_sent_or_received(who):
     script = Script()
-    async with serving(script) as url:
-        async with connect(url, compression=None) as ws:
-            await send(ws, do="echo", text="open")
-            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"echo": "open"}
-            lane = script.connections[0]["pre"]["lane"]
-            assert lane.write is not None
-            if who == "server":
-                await send(ws, do="close", code=4009, reason="too slow")
-                with pytest.raises(ConnectionClosed):
-                    await asyncio.wait_for(ws.recv(), 5)
-            else:
-                await ws.close()
-            await asyncio.wait_for(script.connections[0]["done"].wait(), 5)
-            assert lane.write is None
-            with pytest.raises(ClientDisconnected):
-                script.connections[0]["pre"]["write_now"](text_message("too late"))
+    async with open_connection(script) as ws:
+        lane = script.connections[0]["pre"]["lane"]
+        assert lane.write is not None
+        if who == "server":
+            await send(ws, do="close", code=4009, reason="too slow")
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+        else:
+            await ws.close()
+        await asyncio.wait_for(script.connections[0]["done"].wait(), 5)
+        assert lane.write is None
+        with pytest.raises(ClientDisconnected):
+            script.connections[0]["pre"]["write_now"](text_message("too late"))
 
 
 @pytest.mark.parametrize("then", ["abort", "lost"])
 async def test_frames_held_on_the_lane_of_an_aborted_or_lost_connection_are_dropped_not_written(then):
     script = Script()
-    async with serving(script) as url:
-        async with connect(url, compression=None) as ws:
-            await send(ws, do="echo", text="open")
-            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"echo": "open"}
-            await send(ws, do="hold", count=5, then=then)
-            with pytest.raises(ConnectionClosed):
-                await asyncio.wait_for(ws.recv(), 5)  # the connection ends, none of the five frames came
-            state = script.connections[0]
-            assert state["held_open"] and state["writes_after"] == []
-            assert state["pre"]["lane"].held is None and state["pre"]["lane"].write is None
+    async with open_connection(script) as ws:
+        await send(ws, do="hold", count=5, then=then)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)  # the connection ends, none of the five frames came
+        state = script.connections[0]
+        assert state["held_open"] and state["writes_after"] == []
+        assert state["pre"]["lane"].held is None and state["pre"]["lane"].write is None
 
 
 @pytest.mark.parametrize("then", ["release", "close", "uvicorn", "write_now"])
 async def test_frames_held_on_the_lane_reach_a_real_client_in_order_before_anything_written_after_them(then):
     script = Script()
-    async with serving(script) as url:
-        async with connect(url, compression=None) as ws:
-            await send(ws, do="echo", text="open")
-            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"echo": "open"}
-            await send(ws, do="hold", count=50, then=then)
-            got = [json.loads(await asyncio.wait_for(ws.recv(), 5))["i"] for _ in range(50)]
-            assert script.connections[0]["held_open"] and got == list(range(50))
-            if then == "release":
-                assert len(script.connections[0]["release_sends"]) == 1  # fifty frames, one send()
-            elif then == "close":
-                with pytest.raises(ConnectionClosed):
-                    await asyncio.wait_for(ws.recv(), 5)
-                assert (ws.close_code, ws.close_reason) == (4009, "too slow")  # the close frame came after them
-            else:
-                assert await asyncio.wait_for(ws.recv(), 5) == ("uvicorn's" if then == "uvicorn" else "outbox's")
+    async with open_connection(script) as ws:
+        await send(ws, do="hold", count=50, then=then)
+        got = [json.loads(await asyncio.wait_for(ws.recv(), 5))["i"] for _ in range(50)]
+        assert script.connections[0]["held_open"] and got == list(range(50))
+        if then == "release":
+            assert len(script.connections[0]["release_sends"]) == 1  # fifty frames, one send()
+        elif then == "close":
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            assert (ws.close_code, ws.close_reason) == (4009, "too slow")  # the close frame came after them
+        else:
+            assert await asyncio.wait_for(ws.recv(), 5) == ("uvicorn's" if then == "uvicorn" else "outbox's")
 
 
 # -- the /ws endpoint -------------------------------------------------------------------------------
