@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -226,6 +227,18 @@ def live(hub: Hub, peer: Peer, version: int, index: int = 0, role: str = "editor
     hub.activate(peer.sub, GoLive(version=version, position=(index, role), **kw))
 
 
+def open_peers(hub: Hub, n: int, sockets: dict[int, Any] | None = None) -> list[Peer]:
+    """`n` live subscriptions of "c" whose lanes are open, as the protocol opens one once it has
+    written to the connection itself; `sockets`: a peer's own socket send (e.g. one that fails)."""
+    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(n)]
+    for i, peer in enumerate(peers):
+        if sockets and i in sockets:
+            peer.lane._to = sockets[i]  # before `open`, which sets `write` to it
+        live(hub, peer, 1)
+        peer.lane.open()
+    return peers
+
+
 async def test_each_event_is_encoded_once_and_the_same_frame_goes_to_everyone():
     hub = Hub(history=10)
     peers = [Peer(hub, "c", f"u{i}") for i in range(3)]
@@ -260,10 +273,7 @@ def numbers(peer: Peer) -> list[int]:
 
 async def test_the_hub_writes_each_delivery_through_an_open_lane_as_the_same_pre_framed_bytes():
     hub = Hub(history=10)
-    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(3)]
-    for peer in peers:
-        live(hub, peer, 1)
-        peer.lane.open()  # what the protocol does once it has written to the connection itself
+    peers = open_peers(hub, 3)
     event = update("c", 2, {"title": "t"})
     hub.publish(event)
     assert all(p.wired == [] and p.lane.held == ev.wire(event.frame) for p in peers)  # held until...
@@ -280,10 +290,7 @@ async def test_the_hub_writes_each_delivery_through_an_open_lane_as_the_same_pre
 
 async def test_events_that_reach_a_connection_in_one_turn_of_the_loop_go_out_in_one_send():
     hub = Hub(history=10)
-    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(2)]
-    for peer in peers:
-        live(hub, peer, 1)
-        peer.lane.open()
+    peers = open_peers(hub, 2)
     events = [update("c", v, {"title": f"t{v}"}) for v in (2, 3, 4)]
     for event in events:
         hub.publish(event)
@@ -347,10 +354,7 @@ async def test_held_frames_go_out_before_anything_else_the_connection_sends():
 
 async def test_a_lost_connection_drops_what_its_lane_holds_and_the_others_still_get_theirs():
     hub = Hub(history=10)
-    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(2)]
-    for peer in peers:
-        live(hub, peer, 1)
-        peer.lane.open()
+    peers = open_peers(hub, 2)
     hub.publish(update("c", 2))
     peers[0].lane.drop()  # connection_lost: nothing more goes to that socket
     await asyncio.sleep(0)
@@ -377,15 +381,11 @@ def test_a_lane_writes_what_it_holds_before_it_shuts_or_goes_busy_and_drops_it_w
 
 async def test_a_lane_that_fails_otherwise_on_release_is_closed_and_the_others_are_still_written():
     hub = Hub(history=10)
-    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(3)]
 
     def broken(data: bytes) -> int:
         raise RuntimeError("not an OSError")
 
-    peers[1].lane._to = broken
-    for peer in peers:
-        live(hub, peer, 1)
-        peer.lane.open()
+    peers = open_peers(hub, 3, {1: broken})
     hub.publish(update("c", 2))
     await asyncio.sleep(0)
     assert numbers(peers[0]) == [2] and numbers(peers[2]) == [2]  # the others, written
@@ -397,15 +397,11 @@ async def test_a_lane_that_fails_otherwise_on_release_is_closed_and_the_others_a
 
 async def test_a_lane_whose_socket_fails_on_release_spills_and_the_hub_goes_on():
     hub = Hub(history=10)
-    peers = [Peer(hub, "c", f"u{i}", lane=True) for i in range(2)]
 
     def broken(data: bytes) -> int:
         raise OSError("reset")
 
-    peers[0].lane._to = broken  # its socket, reset
-    for peer in peers:
-        live(hub, peer, 1)
-        peer.lane.open()
+    peers = open_peers(hub, 2, {0: broken})  # its socket, reset
     hub.publish(update("c", 2))
     hub.publish(update("c", 3))
     await asyncio.sleep(0)
