@@ -150,6 +150,20 @@ def small_window_socket(url: str) -> socket.socket:
     return sock
 
 
+@contextlib.asynccontextmanager
+async def stalled_connection(script: Script) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+    """A connection whose client stops reading (a 4 KiB receive buffer, reading paused), and its
+    pre-framed extension: the server's writes fill it up soon."""
+    async with serving(script) as url:
+        sock = small_window_socket(url)
+        async with connect(url, sock=sock, compression=None, max_queue=1) as ws:
+            await send(ws, do="nothing")
+            while not script.connections:
+                await asyncio.sleep(0.01)
+            ws.transport.pause_reading()
+            yield ws, script.connections[0]["pre"]
+
+
 # -- framing ---------------------------------------------------------------------------------------
 
 
@@ -230,25 +244,18 @@ async def test_a_close_after_pre_framed_frames_comes_after_them():
 
 async def test_a_peer_that_stops_reading_gets_nothing_more_written_until_it_reads_again():
     script = Script()
-    async with serving(script) as url:
-        sock = small_window_socket(url)
-        async with connect(url, sock=sock, compression=None, max_queue=1) as ws:
-            await send(ws, do="nothing")
-            while not script.connections:
-                await asyncio.sleep(0.01)
-            ws.transport.pause_reading()
-            pre = script.connections[0]["pre"]
-            written = 0
-            while pre["write_now"](text_message(f"{written} " + "x" * 65_536)):  # until the transport is full
-                written += 1
-                assert written < 1000, "the transport never said it was full"
-            late = asyncio.ensure_future(pre["send"](text_message("last")))
-            await asyncio.sleep(0.2)
-            assert not late.done()  # waits for the transport, holding the one frame
-            ws.transport.resume_reading()
-            received = [await asyncio.wait_for(ws.recv(), 5) for _ in range(written + 1)]
-            await asyncio.wait_for(late, 5)
-            assert [r.split(" ")[0] for r in received] == [str(i) for i in range(written)] + ["last"]
+    async with stalled_connection(script) as (ws, pre):
+        written = 0
+        while pre["write_now"](text_message(f"{written} " + "x" * 65_536)):  # until the transport is full
+            written += 1
+            assert written < 1000, "the transport never said it was full"
+        late = asyncio.ensure_future(pre["send"](text_message("last")))
+        await asyncio.sleep(0.2)
+        assert not late.done()  # waits for the transport, holding the one frame
+        ws.transport.resume_reading()
+        received = [await asyncio.wait_for(ws.recv(), 5) for _ in range(written + 1)]
+        await asyncio.wait_for(late, 5)
+        assert [r.split(" ")[0] for r in received] == [str(i) for i in range(written)] + ["last"]
 
 
 async def test_writing_to_a_closed_connection_raises_client_disconnected():
@@ -313,31 +320,24 @@ async def test_the_lane_opens_after_a_write_and_carries_frames_in_order_between_
 
 async def test_the_lane_shuts_while_a_peer_does_not_read_and_opens_again_after():
     script = Script()
-    async with serving(script) as url:
-        sock = small_window_socket(url)
-        async with connect(url, sock=sock, compression=None, max_queue=1) as ws:
-            await send(ws, do="nothing")
-            while not script.connections:
-                await asyncio.sleep(0.01)
-            ws.transport.pause_reading()
-            pre = script.connections[0]["pre"]
-            lane = pre["lane"]
-            assert pre["write_now"](text_message("0 first"))
-            written = 1
-            while lane.write is not None:  # the hub's way: straight to the socket while the lane is open
-                lane.put(wire(text_message(f"{written} " + "x" * 65_536)))
-                written += 1
-                assert written < 1000, "the lane never shut"
-            assert raw_buffered(pre) > 0  # the socket took part of the last one: the rest waits in the transport
-            while pre["write_now"](text_message(f"{written} " + "x" * 65_536)):  # the outbox's way, behind it
-                written += 1
-                assert lane.write is None and written < 1000
-            ws.transport.resume_reading()
-            received = [await asyncio.wait_for(ws.recv(), 5) for _ in range(written)]
-            assert [r.split(" ")[0] for r in received] == [str(i) for i in range(written)]
-            await asyncio.wait_for(pre["send"](text_message("again")), 5)
-            assert await asyncio.wait_for(ws.recv(), 5) == "again"
-            assert lane.write is not None  # written at once again: open
+    async with stalled_connection(script) as (ws, pre):
+        lane = pre["lane"]
+        assert pre["write_now"](text_message("0 first"))
+        written = 1
+        while lane.write is not None:  # the hub's way: straight to the socket while the lane is open
+            lane.put(wire(text_message(f"{written} " + "x" * 65_536)))
+            written += 1
+            assert written < 1000, "the lane never shut"
+        assert raw_buffered(pre) > 0  # the socket took part of the last one: the rest waits in the transport
+        while pre["write_now"](text_message(f"{written} " + "x" * 65_536)):  # the outbox's way, behind it
+            written += 1
+            assert lane.write is None and written < 1000
+        ws.transport.resume_reading()
+        received = [await asyncio.wait_for(ws.recv(), 5) for _ in range(written)]
+        assert [r.split(" ")[0] for r in received] == [str(i) for i in range(written)]
+        await asyncio.wait_for(pre["send"](text_message("again")), 5)
+        assert await asyncio.wait_for(ws.recv(), 5) == "again"
+        assert lane.write is not None  # written at once again: open
 
 
 async def test_bytes_uvicorn_leaves_in_the_transport_shut_the_lane_so_no_frame_overtakes_them():

@@ -181,7 +181,7 @@ class TandemWebSocketProtocol(WebSocketsSansIOProtocol):
         if value and self._lane is not None:
             self._lane.shut()
 
-    @property  # likewise: the connection lost shuts the lane
+    @property  # likewise: the connection lost drops what the lane holds and shuts it
     def disconnected(self) -> bool:
         return self._disconnected
 
